@@ -1,0 +1,13 @@
+/// The command-line grammar (Argu). Each system adds its subcommand union here and a handler
+/// module under Commands/; Program.fs dispatches.
+module AutoDesign.Cli.Args
+
+open Argu
+
+[<CliPrefix(CliPrefix.DoubleDash)>]
+type AutoDesignArgs =
+    | [<AltCommandLine("-v")>] Version
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Version -> "print the version and exit."

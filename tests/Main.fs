@@ -1,0 +1,29 @@
+module AutoDesign.Tests.Main
+
+open System
+open Expecto
+open Expecto.Impl
+
+/// Runs every [<Tests>] value in this assembly, then prints the real counts as the plain line
+/// `N passed, N failed, N skipped` (CI reads it; Expecto's own line is coloured and differently worded).
+[<EntryPoint>]
+let main argv =
+    let mutable summary : TestRunSummary option = None
+    let printer =
+        { TestPrinters.defaultPrinter with
+            summary = fun cfg s -> async {
+                summary <- Some s
+                do! TestPrinters.defaultPrinter.summary cfg s } }
+    let rc = runTestsInAssemblyWithCLIArgs [ CLIArguments.Printer printer ] argv
+    Console.Out.Flush()
+    match summary with
+    | Some s ->
+        let failed = List.length s.failed + List.length s.errored
+        // Expecto's logger may leave an ANSI reset behind; start on a clean line.
+        Console.Out.Write("\n")
+        Console.Out.Write(sprintf "%d passed, %d failed, %d skipped\n" (List.length s.passed) failed (List.length s.ignored))
+        Console.Out.Flush()
+        if failed > 0 then 1 else rc
+    | None ->
+        Console.Out.Write("\n0 passed, 1 failed, 0 skipped\n")
+        if rc = 0 then 1 else rc

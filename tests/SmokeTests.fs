@@ -1,0 +1,18 @@
+module AutoDesign.Tests.SmokeTests
+
+open Expecto
+open TorchSharp
+open AutoDesign.Core
+
+[<Tests>]
+let tests =
+    testList "smoke" [
+        test "TorchSharp native library loads and computes" {
+            use t = torch.arange(4L, dtype = torch.float32)
+            Expect.equal (t.sum().ToSingle()) 6.0f "0+1+2+3"
+        }
+        test "device parsing rejects unknown names" {
+            Expect.equal (Device.parse "cpu") (Ok Cpu) "cpu"
+            Expect.isError (Device.parse "tpu") "tpu is not a device"
+        }
+    ]
