@@ -1,0 +1,218 @@
+/// `autodesign uniloss ...`: the UniLoss experiments of thesis chapter 3 (AP, accuracy, ablations).
+module AutoDesign.Cli.Commands.Uniloss
+
+open Argu
+open AutoDesign.Core
+open AutoDesign.Core.UniLoss
+
+/// Options every UniLoss experiment takes.
+type ExpCommon =
+    | Quick
+    | Device of string
+    | Seed of int
+    | Runs of int
+    | Epochs of int
+    | Train_Size of int
+    | Tau of float
+    | Anchors of int
+    | Uni_Lr of float
+    | Runs_Root of string
+
+let private commonUsage (a: ExpCommon) =
+    match a with
+    | Quick -> "small configuration that finishes in minutes on 2 CPU cores."
+    | Device _ -> "auto, cpu or cuda (default auto)."
+    | Seed _ -> "seed of the split, initialisation and batches (default 1)."
+    | Runs _ -> "repeat with seeds seed..seed+runs-1 and report mean ± std (default 1)."
+    | Epochs _ -> "override the configuration's epochs."
+    | Train_Size _ -> "override the number of training images."
+    | Tau _ -> "UniLoss sigmoid temperature (default 1)."
+    | Anchors _ -> "UniLoss anchors per type: good, bad, nearby (default 16)."
+    | Uni_Lr _ -> "learning rate for the UniLoss arm (default: the same as CE)."
+    | Runs_Root _ -> "folder for run folders (default runs)."
+
+[<CliPrefix(CliPrefix.DoubleDash)>]
+type ApArgs =
+    | Data of string
+    | Class of int
+    | Quick
+    | Device of string
+    | Seed of int
+    | Runs of int
+    | Epochs of int
+    | Train_Size of int
+    | Tau of float
+    | Anchors of int
+    | Uni_Lr of float
+    | Runs_Root of string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Data _ -> "mnist (0 vs rest on the 10k digits, default) or fashion (class vs rest on Fashion-MNIST)."
+            | Class _ -> "positive class for --data fashion (default 0)."
+            | Quick -> commonUsage ExpCommon.Quick
+            | Device d -> commonUsage (ExpCommon.Device d)
+            | Seed s -> commonUsage (ExpCommon.Seed s)
+            | Runs r -> commonUsage (ExpCommon.Runs r)
+            | Epochs e -> commonUsage (ExpCommon.Epochs e)
+            | Train_Size n -> commonUsage (ExpCommon.Train_Size n)
+            | Tau t -> commonUsage (ExpCommon.Tau t)
+            | Anchors k -> commonUsage (ExpCommon.Anchors k)
+            | Uni_Lr l -> commonUsage (ExpCommon.Uni_Lr l)
+            | Runs_Root r -> commonUsage (ExpCommon.Runs_Root r)
+
+[<CliPrefix(CliPrefix.DoubleDash)>]
+type AccuracyArgs =
+    | Quick
+    | Device of string
+    | Seed of int
+    | Runs of int
+    | Epochs of int
+    | Train_Size of int
+    | Tau of float
+    | Anchors of int
+    | Uni_Lr of float
+    | Runs_Root of string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Quick -> commonUsage ExpCommon.Quick
+            | Device d -> commonUsage (ExpCommon.Device d)
+            | Seed s -> commonUsage (ExpCommon.Seed s)
+            | Runs r -> commonUsage (ExpCommon.Runs r)
+            | Epochs e -> commonUsage (ExpCommon.Epochs e)
+            | Train_Size n -> commonUsage (ExpCommon.Train_Size n)
+            | Tau t -> commonUsage (ExpCommon.Tau t)
+            | Anchors k -> commonUsage (ExpCommon.Anchors k)
+            | Uni_Lr l -> commonUsage (ExpCommon.Uni_Lr l)
+            | Runs_Root r -> commonUsage (ExpCommon.Runs_Root r)
+
+[<CliPrefix(CliPrefix.DoubleDash)>]
+type AblationArgs =
+    | Which of string
+    | Quick
+    | Device of string
+    | Seed of int
+    | Runs of int
+    | Epochs of int
+    | Train_Size of int
+    | Tau of float
+    | Anchors of int
+    | Uni_Lr of float
+    | Runs_Root of string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Which _ -> "anchors (Table 3.4), batch (Table 3.3) or all (default all)."
+            | Quick -> commonUsage ExpCommon.Quick
+            | Device d -> commonUsage (ExpCommon.Device d)
+            | Seed s -> commonUsage (ExpCommon.Seed s)
+            | Runs r -> commonUsage (ExpCommon.Runs r)
+            | Epochs e -> commonUsage (ExpCommon.Epochs e)
+            | Train_Size n -> commonUsage (ExpCommon.Train_Size n)
+            | Tau t -> commonUsage (ExpCommon.Tau t)
+            | Anchors k -> commonUsage (ExpCommon.Anchors k)
+            | Uni_Lr l -> commonUsage (ExpCommon.Uni_Lr l)
+            | Runs_Root r -> commonUsage (ExpCommon.Runs_Root r)
+
+[<CliPrefix(CliPrefix.None)>]
+type UnilossArgs =
+    | [<SubCommand>] Ap of ParseResults<ApArgs>
+    | [<SubCommand>] Accuracy of ParseResults<AccuracyArgs>
+    | [<SubCommand>] Ablation of ParseResults<AblationArgs>
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Ap _ -> "AP for unbalanced binary classification: UniLoss(AP) vs 2-class CE (thesis 3.4.2)."
+            | Accuracy _ -> "accuracy of ResNet-20 on Fashion-MNIST: UniLoss(accuracy) vs CE (thesis 3.4.4)."
+            | Ablation _ -> "anchor-count and batch-size ablations (thesis Tables 3.3, 3.4)."
+
+/// Experiment settings from the common options (given as a list of the union's common cases).
+let settingsOf (common: ExpCommon list) : ExpSettings =
+    let pick f = common |> List.tryPick f
+    let device =
+        match pick (function ExpCommon.Device d -> Some d | _ -> None) |> Option.defaultValue "auto" |> AutoDesign.Core.Device.parse with
+        | Ok c -> AutoDesign.Core.Device.resolve c
+        | Error e -> Errors.fail "%s" e
+    let positive name v = if v <= 0 then Errors.fail "--%s must be positive, got %d" name v else v
+    { Quick = common |> List.contains ExpCommon.Quick
+      Device = device
+      RunsRoot = pick (function ExpCommon.Runs_Root r -> Some r | _ -> None) |> Option.defaultValue "runs"
+      Seed = pick (function ExpCommon.Seed s -> Some s | _ -> None) |> Option.defaultValue 1
+      Runs = pick (function ExpCommon.Runs r -> Some(positive "runs" r) | _ -> None) |> Option.defaultValue 1
+      Epochs = pick (function ExpCommon.Epochs e -> Some(positive "epochs" e) | _ -> None)
+      TrainSize = pick (function ExpCommon.Train_Size n -> Some(positive "train-size" n) | _ -> None)
+      Tau = pick (function ExpCommon.Tau t -> (if t <= 0.0 then Errors.fail "--tau must be positive, got %g" t); Some t | _ -> None)
+      Anchors = pick (function ExpCommon.Anchors k -> Some(positive "anchors" k) | _ -> None)
+      UniLr = pick (function ExpCommon.Uni_Lr l -> (if l <= 0.0 then Errors.fail "--uni-lr must be positive, got %g" l); Some l | _ -> None) }
+
+let private ofAp (a: ApArgs) =
+    match a with
+    | ApArgs.Quick -> Some ExpCommon.Quick | ApArgs.Device d -> Some(ExpCommon.Device d) | ApArgs.Seed s -> Some(ExpCommon.Seed s)
+    | ApArgs.Runs r -> Some(ExpCommon.Runs r) | ApArgs.Epochs e -> Some(ExpCommon.Epochs e) | ApArgs.Train_Size n -> Some(ExpCommon.Train_Size n)
+    | ApArgs.Tau t -> Some(ExpCommon.Tau t) | ApArgs.Anchors k -> Some(ExpCommon.Anchors k) | ApArgs.Uni_Lr l -> Some(ExpCommon.Uni_Lr l)
+    | ApArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | ApArgs.Data _ | ApArgs.Class _ -> None
+
+let private ofAcc (a: AccuracyArgs) =
+    match a with
+    | AccuracyArgs.Quick -> ExpCommon.Quick | AccuracyArgs.Device d -> ExpCommon.Device d | AccuracyArgs.Seed s -> ExpCommon.Seed s
+    | AccuracyArgs.Runs r -> ExpCommon.Runs r | AccuracyArgs.Epochs e -> ExpCommon.Epochs e | AccuracyArgs.Train_Size n -> ExpCommon.Train_Size n
+    | AccuracyArgs.Tau t -> ExpCommon.Tau t | AccuracyArgs.Anchors k -> ExpCommon.Anchors k | AccuracyArgs.Uni_Lr l -> ExpCommon.Uni_Lr l
+    | AccuracyArgs.Runs_Root r -> ExpCommon.Runs_Root r
+
+let private ofAbl (a: AblationArgs) =
+    match a with
+    | AblationArgs.Quick -> Some ExpCommon.Quick | AblationArgs.Device d -> Some(ExpCommon.Device d) | AblationArgs.Seed s -> Some(ExpCommon.Seed s)
+    | AblationArgs.Runs r -> Some(ExpCommon.Runs r) | AblationArgs.Epochs e -> Some(ExpCommon.Epochs e) | AblationArgs.Train_Size n -> Some(ExpCommon.Train_Size n)
+    | AblationArgs.Tau t -> Some(ExpCommon.Tau t) | AblationArgs.Anchors k -> Some(ExpCommon.Anchors k) | AblationArgs.Uni_Lr l -> Some(ExpCommon.Uni_Lr l)
+    | AblationArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | AblationArgs.Which _ -> None
+
+let printRows (rows: ExpSummaryRow list) =
+    printfn ""
+    printfn "| Experiment | Claim | Thesis | Measured | Data |"
+    printfn "|---|---|---|---|---|"
+    for r in rows do printfn "| %s | %s | %s | %s | %s |" r.Experiment r.Claim r.Thesis r.Measured r.Data
+    for c in rows |> List.map (fun r -> r.Config) |> List.distinct do printfn "config: %s" c
+
+/// What a parsed `uniloss` command asks for (separated from running it, for tests).
+type UnilossPlan =
+    | PlanAp of ExpSettings * data: string * cls: int
+    | PlanAccuracy of ExpSettings
+    | PlanAblation of ExpSettings * which: string
+
+let plan (args: ParseResults<UnilossArgs>) : UnilossPlan =
+    match args.GetSubCommand() with
+    | Ap a ->
+        let data = a.GetResult(ApArgs.Data, defaultValue = "mnist")
+        if data <> "mnist" && data <> "fashion" then Errors.fail "--data must be mnist or fashion, got '%s'" data
+        let cls = a.GetResult(ApArgs.Class, defaultValue = 0)
+        if cls < 0 || cls > 9 then Errors.fail "--class must be 0..9, got %d" cls
+        PlanAp(settingsOf (a.GetAllResults() |> List.choose ofAp), data, cls)
+    | Accuracy a -> PlanAccuracy(settingsOf (a.GetAllResults() |> List.map ofAcc))
+    | Ablation a ->
+        let which = a.GetResult(AblationArgs.Which, defaultValue = "all")
+        if which <> "anchors" && which <> "batch" && which <> "all" then Errors.fail "--which must be anchors, batch or all, got '%s'" which
+        PlanAblation(settingsOf (a.GetAllResults() |> List.choose ofAbl), which)
+
+let run (args: ParseResults<UnilossArgs>) : int =
+    let rows =
+        match plan args with
+        | PlanAp(s, data, cls) -> UnilossExp.ap s data cls
+        | PlanAccuracy s -> UnilossExp.accuracy s
+        | PlanAblation(s, which) ->
+            (if which <> "batch" then UnilossAblation.anchors s else [])
+            @ (if which <> "anchors" then UnilossAblation.batchSize s else [])
+    printRows rows
+    0
+
+/// `autodesign bench uniloss`: prints UniLoss ÷ CE step-time ratios (target ≤ 1.25).
+let bench (device: string) (steps: int) : int =
+    let dev =
+        match AutoDesign.Core.Device.parse device with
+        | Ok c -> AutoDesign.Core.Device.resolve c
+        | Error e -> Errors.fail "%s" e
+    let results = UnilossBench.run dev 3 steps
+    for r in results do
+        printfn "%-26s batch %d, %d anchors: CE %.2f ms/step, UniLoss %.2f ms/step, ratio %.3f (target <= 1.25) %s"
+            r.Network r.Batch r.Anchors r.CeMs r.UniMs r.Ratio (if r.Ratio <= 1.25 then "OK" else "ABOVE TARGET")
+    0

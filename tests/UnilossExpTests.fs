@@ -1,0 +1,190 @@
+module AutoDesign.Tests.UnilossExpTests
+
+open System
+open System.IO
+open Expecto
+open Argu
+open TorchSharp
+open AutoDesign.Core
+open AutoDesign.Core.UniLoss
+open AutoDesign.Models.UniLoss
+open AutoDesign.Cli.Commands.Uniloss
+
+/// Plain-loop AP: for each positive (distinct scores), precision at its rank; averaged.
+let private referenceAp (scores: float[]) (pos: bool[]) =
+    let n = scores.Length
+    let precisions =
+        [ for i in 0 .. n - 1 do
+            if pos.[i] then
+                let mutable above = 0
+                let mutable posAbove = 0
+                for j in 0 .. n - 1 do
+                    if scores.[j] >= scores.[i] then
+                        above <- above + 1
+                        if pos.[j] then posAbove <- posAbove + 1
+                yield float posAbove / float above ]
+    List.average precisions
+
+/// A synthetic 1:4 binary set: positives carry a bright 6×6 patch, everything has noise.
+let private synthetic (n: int) (seed: int) : ExpDataset =
+    let rng = Random(seed)
+    let labels = Array.init n (fun i -> if i % 5 = 0 then 1 else 0)
+    let images =
+        [| for i in 0 .. n - 1 do
+             for p in 0 .. 783 do
+                 let r, c = p / 28, p % 28
+                 let patch = labels.[i] = 1 && r >= 10 && r < 16 && c >= 10 && c < 16
+                 yield float32 (rng.NextDouble() * 0.6 + (if patch then 0.35 else 0.0)) |]
+    { Name = "synthetic"; Images = images; Labels = labels; Height = 28; Width = 28; Count = n }
+
+let private parser = ArgumentParser.Create<UnilossArgs>(programName = "autodesign uniloss")
+
+[<Tests>]
+let tests =
+    testList "uniloss.experiments" [
+        test "MLP maps [B,1,28,28] to [B,2] and ResNet-20 to [B,10] with ~0.27M parameters" {
+            use _ = torch.NewDisposeScope()
+            let mlp = UniLossModels.Mlp(2)
+            let x = torch.rand([| 4L; 1L; 28L; 28L |])
+            Expect.sequenceEqual (mlp.forward(x).shape) [| 4L; 2L |] "MLP output shape"
+            let net = UniLossModels.ResNet20(1, 10)
+            net.eval()
+            Expect.sequenceEqual (net.forward(x).shape) [| 4L; 10L |] "ResNet-20 output shape"
+            let count = net.parameters() |> Seq.sumBy (fun p -> p.numel())
+            Expect.isTrue (count > 260000L && count < 285000L) (sprintf "ResNet-20 has %d parameters" count)
+            let convs = net.modules() |> Seq.filter (fun m -> m :? TorchSharp.Modules.Conv2d) |> Seq.length
+            Expect.equal convs 21 "1 stem + 18 block convs + 2 projection shortcuts"
+        }
+        test "crop+flip keeps the shape, is deterministic per seed and varies across seeds" {
+            use _ = torch.NewDisposeScope()
+            torch.manual_seed 5L |> ignore
+            let x = torch.rand([| 8L; 1L; 28L; 28L |])
+            let a = Augment.CropFlip(x, 2, 42L)
+            let b = Augment.CropFlip(x, 2, 42L)
+            let c = Augment.CropFlip(x, 2, 43L)
+            Expect.sequenceEqual a.shape x.shape "shape"
+            Expect.isTrue (a.eq(b).all().item<bool>()) "same seed, same output"
+            Expect.isFalse (a.eq(c).all().item<bool>()) "another seed, another output"
+        }
+        test "crop+flip with pad 0 returns each image or its mirror image" {
+            use _ = torch.NewDisposeScope()
+            let x = torch.rand([| 16L; 1L; 5L; 7L |])
+            let y = Augment.CropFlip(x, 0, 9L)
+            let xs = x.data<float32>().ToArray()
+            let ys = y.data<float32>().ToArray()
+            let mutable flipped = 0
+            for i in 0 .. 15 do
+                let same = Seq.forall (fun p -> ys.[i * 35 + p] = xs.[i * 35 + p]) [ 0 .. 34 ]
+                let mirror = Seq.forall (fun p -> ys.[i * 35 + p] = xs.[i * 35 + (p / 7) * 7 + 6 - p % 7]) [ 0 .. 34 ]
+                Expect.isTrue (same || mirror) (sprintf "image %d is neither itself nor its mirror" i)
+                if mirror then flipped <- flipped + 1
+            Expect.isTrue (flipped > 0 && flipped < 16) "some images flipped, some not"
+        }
+        test "crop+flip with padding shifts content: a pixel moves by at most pad" {
+            use _ = torch.NewDisposeScope()
+            let x = torch.tensor([| for _ in 1 .. 32 do for p in 0 .. 80 -> (if p = 40 then 1.0f else 0.0f) |], System.ReadOnlySpan<int64>([| 32L; 1L; 9L; 9L |]))
+            let y = Augment.CropFlip(x, 2, 1L)
+            let ys = y.data<float32>().ToArray()
+            for i in 0 .. 31 do
+                let hits = [ for p in 0 .. 80 do if ys.[i * 81 + p] = 1.0f then yield p / 9, p % 9 ]
+                Expect.equal hits.Length 1 "the centre pixel stays inside the crop"
+                let r, c = hits.Head
+                Expect.isTrue (abs (r - 4) <= 2 && abs (c - 4) <= 2) "moved at most pad"
+        }
+        test "average precision matches scikit-learn's example" {
+            let ap = ExpMetrics.averagePrecision [| 0.1; 0.4; 0.35; 0.8 |] [| false; false; true; true |]
+            Expect.floatClose Accuracy.veryHigh ap 0.8333333333333333 "sklearn docs value"
+        }
+        testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 60 } "average precision equals the plain-loop reference on distinct scores" <| fun (seed: int) ->
+            let rng = Random(seed)
+            let n = 2 + rng.Next 40
+            let scores = Array.init n (fun i -> rng.NextDouble() + float i * 1e-9)
+            let pos = Array.init n (fun i -> i = 0 || rng.NextDouble() < 0.3)
+            abs (ExpMetrics.averagePrecision scores pos - referenceAp scores pos) < 1e-12
+        testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 40 } "UniLoss AP g at the current configuration equals the exact AP" <| fun (seed: int) ->
+            use _ = torch.NewDisposeScope()
+            let rng = Random(seed)
+            let n = 4 + rng.Next 40
+            let scores = Array.init n (fun _ -> float32 (rng.NextDouble() * 4.0 - 2.0)) |> Array.distinct
+            let pos = Array.init scores.Length (fun i -> i = 0 || (i <> 1 && rng.NextDouble() < 0.3))
+            let s = torch.tensor(scores)
+            let mask = torch.tensor(pos)
+            match ExpUniLoss.apComparisons s mask with
+            | Some(c, g) ->
+                let hard = c.gt(Scalar.op_Implicit 0.0).to_type(torch.float32).unsqueeze(0L)
+                let v = g(hard).item<float32>() |> float
+                abs (v - ExpMetrics.averagePrecision (scores |> Array.map float) pos) < 1e-5
+            | None -> false
+        testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 40 } "UniLoss accuracy g at the current configuration equals the exact accuracy" <| fun (seed: int) ->
+            use _ = torch.NewDisposeScope()
+            let rng = Random(seed)
+            let b, k = 1 + rng.Next 20, 2 + rng.Next 6
+            let rows = Array.init b (fun _ -> Array.init k (fun _ -> float32 (rng.NextDouble())))
+            let labels = Array.init b (fun _ -> rng.Next k)
+            let scores = torch.tensor(Array.concat rows, System.ReadOnlySpan<int64>([| int64 b; int64 k |]))
+            let c, g = ExpUniLoss.accuracyComparisons scores (torch.tensor(labels |> Array.map int64))
+            let hard = c.gt(Scalar.op_Implicit 0.0).to_type(torch.float32).unsqueeze(0L)
+            abs (float (g(hard).item<float32>()) - ExpMetrics.accuracy rows labels) < 1e-6
+        test "anchors: 16 per type, good anchors differ from all-ones in exactly one bit" {
+            use _ = torch.NewDisposeScope()
+            use gen = new torch.Generator(3UL)
+            let hard = torch.zeros([| 50L |])
+            let a = ExpUniLoss.anchors ExpUniLoss.defaults gen hard
+            Expect.sequenceEqual a.shape [| 48L; 50L |] "3 × 16 anchors"
+            let good = a.narrow(0L, 0L, 16L).sum(1L).data<float32>().ToArray()
+            Expect.allEqual good 49.0f "one bit flipped from the best"
+            let near = a.narrow(0L, 32L, 16L).sum(1L).data<float32>().ToArray()
+            Expect.allEqual near 1.0f "one bit flipped from the current configuration"
+        }
+        test "a short UniLoss(AP) run lowers the loss and raises test AP on a tiny set" {
+            let ds = synthetic 500 3
+            let task =
+                { Name = "synthetic"; Data = ds; TrainIdx = [| 0 .. 399 |]; TestIdx = [| 400 .. 499 |]; Metric = AveragePrecision
+                  MakeModel = (fun () -> UniLossModels.Mlp(2) :> _); Prep = fun x -> x.alias() }
+            torch.manual_seed 1L |> ignore
+            let model = task.MakeModel()
+            let before = ExpTrain.evaluate AveragePrecision model task.Prep ds task.TestIdx torch.CPU
+            let dir = Path.Combine(Path.GetTempPath(), sprintf "ule-test-%s" (Guid.NewGuid().ToString("N")))
+            try
+                let cfg = { Epochs = 4; BatchSize = 50; Lr = 0.05; Momentum = 0.9; WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = 1 }
+                let res = ExpRun.run dir task (UniLossAP ExpUniLoss.defaults) cfg torch.CPU
+                let first, last = res.Rows.Head, List.last res.Rows
+                Expect.isLessThan last.TrainLoss first.TrainLoss "training loss goes down"
+                Expect.isGreaterThan res.Final before "test AP improves"
+                Expect.isGreaterThan res.Final 0.9 "the patch is easy to rank"
+                // A killed run resumes: drop the last epoch from metrics.csv and run again.
+                let csv = Path.Combine(dir, "metrics.csv")
+                let lines = File.ReadAllLines csv
+                File.WriteAllLines(csv, lines.[.. lines.Length - 2])
+                let resumed = ExpRun.run dir task (UniLossAP ExpUniLoss.defaults) cfg torch.CPU
+                Expect.equal resumed.Rows.Length 4 "resumed to the full epoch count"
+                let key (r: ExpEpochRow) = r.Epoch, r.TrainLoss, r.TestMetric
+                Expect.equal (resumed.Rows.[0..2] |> List.map key) (res.Rows.[0..2] |> List.map key) "earlier epochs kept"
+            finally
+                if Directory.Exists dir then Directory.Delete(dir, true)
+        }
+        test "CLI parses uniloss ap with its options" {
+            let r = parser.ParseCommandLine [| "ap"; "--quick"; "--data"; "fashion"; "--class"; "3"; "--seed"; "5"; "--runs"; "2"; "--device"; "cpu"; "--tau"; "0.5"; "--anchors"; "10" |]
+            match plan r with
+            | PlanAp(s, data, cls) ->
+                Expect.equal (data, cls) ("fashion", 3) "data and class"
+                Expect.isTrue s.Quick "quick"
+                Expect.equal (s.Seed, s.Runs, s.Tau, s.Anchors) (5, 2, Some 0.5, Some 10) "settings"
+            | other -> failtestf "wrong plan %A" other
+        }
+        test "CLI parses uniloss accuracy and ablation" {
+            match plan (parser.ParseCommandLine [| "accuracy"; "--epochs"; "3"; "--train-size"; "1000" |]) with
+            | PlanAccuracy s -> Expect.equal (s.Quick, s.Epochs, s.TrainSize) (false, Some 3, Some 1000) "accuracy settings"
+            | other -> failtestf "wrong plan %A" other
+            match plan (parser.ParseCommandLine [| "ablation"; "--which"; "anchors"; "--quick" |]) with
+            | PlanAblation(s, which) -> Expect.equal (which, s.Quick) ("anchors", true) "ablation"
+            | other -> failtestf "wrong plan %A" other
+        }
+        test "CLI rejects bad uniloss values with a UserError" {
+            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ap"; "--data"; "cifar" |]) |> ignore) "unknown data"
+            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ap"; "--class"; "11" |]) |> ignore) "class range"
+            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--device"; "tpu" |]) |> ignore) "device"
+            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ablation"; "--which"; "lr" |]) |> ignore) "which"
+            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--runs"; "0" |]) |> ignore) "runs"
+        }
+    ]
