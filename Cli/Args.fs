@@ -3,11 +3,14 @@
 module AutoDesign.Cli.Args
 
 open Argu
+open AutoDesign.Cli.Commands.Data
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AutoDesignArgs =
     | [<AltCommandLine("-v")>] Version
+    | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Version -> "print the version and exit."
+            | Data _ -> "list, fetch and inspect data sets (mnist, fashion-mnist) and IDX files."
