@@ -3,13 +3,16 @@
 module AutoDesign.Cli.Args
 
 open Argu
+open AutoDesign.Cli.Commands.Data
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AutoDesignArgs =
     | [<AltCommandLine("-v")>] Version
+    | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<AutoDesign.Cli.Commands.Uniloss.UnilossArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Version -> "print the version and exit."
+            | Data _ -> "list, fetch and inspect data sets (mnist, fashion-mnist) and IDX files."
             | Uniloss _ -> "UniLoss experiments (thesis chapter 3)."
