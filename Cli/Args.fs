@@ -3,11 +3,17 @@
 module AutoDesign.Cli.Args
 
 open Argu
+open AutoDesign.Cli.Commands.Reproduce
+open AutoDesign.Cli.Commands.Bench
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AutoDesignArgs =
     | [<AltCommandLine("-v")>] Version
+    | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
+    | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Version -> "print the version and exit."
+            | Reproduce _ -> "run the registered experiments and write REPORT.md (thesis vs measured)."
+            | Bench _ -> "speed benchmarks, one per system, printed as ratios."

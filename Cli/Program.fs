@@ -14,6 +14,8 @@ let run (argv: string[]) : int =
     let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
     match results.GetAllResults() with
     | [ Version ] -> version (); 0
+    | [ Reproduce r ] -> Commands.Reproduce.handle r
+    | [ Bench b ] -> Commands.Bench.handle b
     | _ ->
         printfn "%s" (parser.PrintUsage())
         0
