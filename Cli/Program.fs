@@ -18,6 +18,8 @@ let execute (argv: string[]) : int =
     | [ Version ] -> version (); 0
     | [ Data args ] -> Commands.Data.handle args
     | [ Uniloss u ] -> AutoDesign.Cli.Commands.Uniloss.run u
+    | [ Reproduce r ] -> Commands.Reproduce.handle r
+    | [ Bench b ] -> Commands.Bench.handle b
     | _ ->
         printfn "%s" (parser.PrintUsage())
         0
