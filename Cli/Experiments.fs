@@ -6,5 +6,6 @@ open AutoDesign.Core.Reproduce
 let all : Experiment list =
     List.concat [
         FoundationExperiments.all
+        UnilossExperiments.all
         // each system appends its list here, e.g. UniLossExperiments.all
     ]

@@ -20,13 +20,25 @@ type BenchCheckpointArgs =
             | Repeats _ -> "writes per variant (default 20)."
             | Hidden _ -> "hidden width of the benchmarked MLP (default 1024, ~1.9M weights)."
 
+[<CliPrefix(CliPrefix.DoubleDash)>]
+type BenchUnilossArgs =
+    | Steps of n: int
+    | Device of string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Steps _ -> "timed steps per loss after 3 warm-up steps (default 10; the MLP gets 4x as many)."
+            | Device _ -> "auto, cpu or cuda (default auto)."
+
 /// One case per system; each helper adds its own.
 type BenchArgs =
     | [<CliPrefix(CliPrefix.None)>] Checkpoint of ParseResults<BenchCheckpointArgs>
+    | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<BenchUnilossArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Checkpoint _ -> "atomic checkpoint (weights + Adam state + map, fsync + rename) vs plain Module.save of the weights."
+            | Uniloss _ -> "UniLoss / CE training-step time on the same network and batch (128, 48 anchors); target <= 1.25."
 
 let private timeEach (repeats: int) (f: unit -> unit) =
     f () // warm-up
@@ -63,3 +75,7 @@ let checkpoint (r: ParseResults<BenchCheckpointArgs>) =
 let handle (r: ParseResults<BenchArgs>) =
     match r.GetSubCommand() with
     | Checkpoint c -> checkpoint c
+    | Uniloss u ->
+        let steps = u.GetResult(BenchUnilossArgs.Steps, defaultValue = 10)
+        if steps < 1 then Errors.fail "bench uniloss: --steps must be positive, got %d" steps
+        Commands.Uniloss.bench (u.GetResult(BenchUnilossArgs.Device, defaultValue = "auto")) steps

