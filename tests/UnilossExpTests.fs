@@ -169,15 +169,15 @@ let tests =
             | PlanAp(s, data, cls) ->
                 Expect.equal (data, cls) ("fashion", 3) "data and class"
                 Expect.isTrue s.Quick "quick"
-                Expect.equal (s.Seed, s.Runs, s.Tau, s.Anchors) (5, 2, Some 0.5, Some 10) "settings"
+                Expect.equal (s.Seed, s.Runs, s.Tau, s.Anchors, s.Direct) (5, 2, Some 0.5, Some 10, None) "settings"
             | other -> failtestf "wrong plan %A" other
         }
         test "CLI parses uniloss accuracy and ablation" {
             match plan (parser.ParseCommandLine [| "accuracy"; "--epochs"; "3"; "--train-size"; "1000" |]) with
             | PlanAccuracy s -> Expect.equal (s.Quick, s.Epochs, s.TrainSize) (false, Some 3, Some 1000) "accuracy settings"
             | other -> failtestf "wrong plan %A" other
-            match plan (parser.ParseCommandLine [| "ablation"; "--which"; "anchors"; "--quick" |]) with
-            | PlanAblation(s, which) -> Expect.equal (which, s.Quick) ("anchors", true) "ablation"
+            match plan (parser.ParseCommandLine [| "ablation"; "--which"; "anchors"; "--quick"; "--impl"; "direct" |]) with
+            | PlanAblation(s, which) -> Expect.equal (which, s.Quick, s.Direct) ("anchors", true, Some true) "ablation"
             | other -> failtestf "wrong plan %A" other
         }
         test "CLI rejects bad uniloss values with a UserError" {
@@ -186,5 +186,6 @@ let tests =
             Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--device"; "tpu" |]) |> ignore) "device"
             Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ablation"; "--which"; "lr" |]) |> ignore) "which"
             Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--runs"; "0" |]) |> ignore) "runs"
+            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ap"; "--impl"; "fast" |]) |> ignore) "impl"
         }
     ]

@@ -78,4 +78,4 @@ let handle (r: ParseResults<BenchArgs>) =
     | Uniloss u ->
         let steps = u.GetResult(BenchUnilossArgs.Steps, defaultValue = 10)
         if steps < 1 then Errors.fail "bench uniloss: --steps must be positive, got %d" steps
-        Commands.Uniloss.bench (u.GetResult(BenchUnilossArgs.Device, defaultValue = "auto")) steps
+        AutoDesign.Cli.Commands.Uniloss.bench (u.GetResult(BenchUnilossArgs.Device, defaultValue = "auto")) steps

@@ -17,6 +17,7 @@ type ExpCommon =
     | Anchors of int
     | Uni_Lr of float
     | Runs_Root of string
+    | Impl of string
 
 let private commonUsage (a: ExpCommon) =
     match a with
@@ -30,6 +31,7 @@ let private commonUsage (a: ExpCommon) =
     | Anchors _ -> "UniLoss anchors per type: good, bad, nearby (default 16)."
     | Uni_Lr _ -> "learning rate for the UniLoss arm (default: the same as CE)."
     | Runs_Root _ -> "folder for run folders (default runs)."
+    | Impl _ -> "UniLoss implementation: core (metric language) or direct (tensor code, AP with pos-neg bits only); default direct for AP, core for accuracy."
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type ApArgs =
@@ -45,6 +47,7 @@ type ApArgs =
     | Anchors of int
     | Uni_Lr of float
     | Runs_Root of string
+    | Impl of string
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -60,6 +63,7 @@ type ApArgs =
             | Anchors k -> commonUsage (ExpCommon.Anchors k)
             | Uni_Lr l -> commonUsage (ExpCommon.Uni_Lr l)
             | Runs_Root r -> commonUsage (ExpCommon.Runs_Root r)
+            | Impl i -> commonUsage (ExpCommon.Impl i)
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AccuracyArgs =
@@ -73,6 +77,7 @@ type AccuracyArgs =
     | Anchors of int
     | Uni_Lr of float
     | Runs_Root of string
+    | Impl of string
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -86,6 +91,7 @@ type AccuracyArgs =
             | Anchors k -> commonUsage (ExpCommon.Anchors k)
             | Uni_Lr l -> commonUsage (ExpCommon.Uni_Lr l)
             | Runs_Root r -> commonUsage (ExpCommon.Runs_Root r)
+            | Impl i -> commonUsage (ExpCommon.Impl i)
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AblationArgs =
@@ -100,6 +106,7 @@ type AblationArgs =
     | Anchors of int
     | Uni_Lr of float
     | Runs_Root of string
+    | Impl of string
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -114,6 +121,7 @@ type AblationArgs =
             | Anchors k -> commonUsage (ExpCommon.Anchors k)
             | Uni_Lr l -> commonUsage (ExpCommon.Uni_Lr l)
             | Runs_Root r -> commonUsage (ExpCommon.Runs_Root r)
+            | Impl i -> commonUsage (ExpCommon.Impl i)
 
 [<CliPrefix(CliPrefix.None)>]
 type UnilossArgs =
@@ -144,28 +152,34 @@ let settingsOf (common: ExpCommon list) : ExpSettings =
       TrainSize = pick (function ExpCommon.Train_Size n -> Some(positive "train-size" n) | _ -> None)
       Tau = pick (function ExpCommon.Tau t -> (if t <= 0.0 then Errors.fail "--tau must be positive, got %g" t); Some t | _ -> None)
       Anchors = pick (function ExpCommon.Anchors k -> Some(positive "anchors" k) | _ -> None)
-      UniLr = pick (function ExpCommon.Uni_Lr l -> (if l <= 0.0 then Errors.fail "--uni-lr must be positive, got %g" l); Some l | _ -> None) }
+      UniLr = pick (function ExpCommon.Uni_Lr l -> (if l <= 0.0 then Errors.fail "--uni-lr must be positive, got %g" l); Some l | _ -> None)
+      Direct =
+        match pick (function ExpCommon.Impl i -> Some i | _ -> None) with
+        | None -> None
+        | Some "core" -> Some false
+        | Some "direct" -> Some true
+        | Some other -> Errors.fail "--impl must be core or direct, got '%s'" other }
 
 let private ofAp (a: ApArgs) =
     match a with
     | ApArgs.Quick -> Some ExpCommon.Quick | ApArgs.Device d -> Some(ExpCommon.Device d) | ApArgs.Seed s -> Some(ExpCommon.Seed s)
     | ApArgs.Runs r -> Some(ExpCommon.Runs r) | ApArgs.Epochs e -> Some(ExpCommon.Epochs e) | ApArgs.Train_Size n -> Some(ExpCommon.Train_Size n)
     | ApArgs.Tau t -> Some(ExpCommon.Tau t) | ApArgs.Anchors k -> Some(ExpCommon.Anchors k) | ApArgs.Uni_Lr l -> Some(ExpCommon.Uni_Lr l)
-    | ApArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | ApArgs.Data _ | ApArgs.Class _ -> None
+    | ApArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | ApArgs.Impl i -> Some(ExpCommon.Impl i) | ApArgs.Data _ | ApArgs.Class _ -> None
 
 let private ofAcc (a: AccuracyArgs) =
     match a with
     | AccuracyArgs.Quick -> ExpCommon.Quick | AccuracyArgs.Device d -> ExpCommon.Device d | AccuracyArgs.Seed s -> ExpCommon.Seed s
     | AccuracyArgs.Runs r -> ExpCommon.Runs r | AccuracyArgs.Epochs e -> ExpCommon.Epochs e | AccuracyArgs.Train_Size n -> ExpCommon.Train_Size n
     | AccuracyArgs.Tau t -> ExpCommon.Tau t | AccuracyArgs.Anchors k -> ExpCommon.Anchors k | AccuracyArgs.Uni_Lr l -> ExpCommon.Uni_Lr l
-    | AccuracyArgs.Runs_Root r -> ExpCommon.Runs_Root r
+    | AccuracyArgs.Runs_Root r -> ExpCommon.Runs_Root r | AccuracyArgs.Impl i -> ExpCommon.Impl i
 
 let private ofAbl (a: AblationArgs) =
     match a with
     | AblationArgs.Quick -> Some ExpCommon.Quick | AblationArgs.Device d -> Some(ExpCommon.Device d) | AblationArgs.Seed s -> Some(ExpCommon.Seed s)
     | AblationArgs.Runs r -> Some(ExpCommon.Runs r) | AblationArgs.Epochs e -> Some(ExpCommon.Epochs e) | AblationArgs.Train_Size n -> Some(ExpCommon.Train_Size n)
     | AblationArgs.Tau t -> Some(ExpCommon.Tau t) | AblationArgs.Anchors k -> Some(ExpCommon.Anchors k) | AblationArgs.Uni_Lr l -> Some(ExpCommon.Uni_Lr l)
-    | AblationArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | AblationArgs.Which _ -> None
+    | AblationArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | AblationArgs.Impl i -> Some(ExpCommon.Impl i) | AblationArgs.Which _ -> None
 
 let printRows (rows: ExpSummaryRow list) =
     printfn ""

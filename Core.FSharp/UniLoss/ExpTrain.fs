@@ -60,17 +60,32 @@ module ExpTrain =
         | UniLossAP _ -> "uniloss-ap"
         | UniLossAccuracy _ -> "uniloss-acc"
 
-    /// The loss of one mini-batch, or None when it has no comparisons (e.g. no positives).
-    let batchLoss (loss: ExpLoss) (gen: torch.Generator) (logits: torch.Tensor) (labels: torch.Tensor) : torch.Tensor option =
+    /// A per-run loss function: (logits, labels) → loss, or None when the batch has no comparisons
+    /// (e.g. no positives). Dispose the returned handle when the run ends.
+    let makeLoss (loss: ExpLoss) (seed: int) : (torch.Tensor -> torch.Tensor -> torch.Tensor option) * IDisposable =
+        let none = { new IDisposable with member _.Dispose() = () }
+        let hasBoth (labels: torch.Tensor) =
+            let p = labels.sum().item<int64>()
+            p > 0L && p < labels.shape.[0]
+        let apScore (logits: torch.Tensor) = logits.select(1L, 1L) - logits.select(1L, 0L)
         match loss with
-        | CrossEntropy -> Some(torch.nn.functional.cross_entropy(logits, labels))
-        | UniLossAP opts ->
-            let s = logits.select(1L, 1L) - logits.select(1L, 0L)
-            ExpUniLoss.apComparisons s (labels.eq(sc 1.0))
-            |> Option.map (fun (c, g) -> ExpUniLoss.loss opts gen g c)
-        | UniLossAccuracy opts ->
-            let c, g = ExpUniLoss.accuracyComparisons logits labels
-            Some(ExpUniLoss.loss opts gen g c)
+        | CrossEntropy -> (fun logits labels -> Some(torch.nn.functional.cross_entropy(logits, labels))), none
+        | UniLossAP o when o.UseCore ->
+            let u = new AutoDesign.Core.UniLoss.UniLoss(Metrics.averagePrecision, anchorsPerType = o.AnchorsPerType, tau = o.Tau, seed = seed, goodFlips = o.FlipBits, nearbyFlips = o.FlipBits)
+            (fun logits labels -> if hasBoth labels then Some(u.Forward(apScore logits, labels)) else None), (u :> IDisposable)
+        | UniLossAccuracy o when o.UseCore ->
+            let u = new AutoDesign.Core.UniLoss.UniLoss(Metrics.accuracy, anchorsPerType = o.AnchorsPerType, tau = o.Tau, seed = seed, goodFlips = o.FlipBits, nearbyFlips = o.FlipBits)
+            (fun logits labels -> Some(u.Forward(logits, labels))), (u :> IDisposable)
+        | UniLossAP o ->
+            let gen = new torch.Generator(uint64 seed)
+            (fun logits labels ->
+                ExpUniLoss.apComparisons (apScore logits) (labels.eq(sc 1.0))
+                |> Option.map (fun (c, g) -> ExpUniLoss.loss o gen g c)), (gen :> IDisposable)
+        | UniLossAccuracy o ->
+            let gen = new torch.Generator(uint64 seed)
+            (fun logits labels ->
+                let c, g = ExpUniLoss.accuracyComparisons logits labels
+                Some(ExpUniLoss.loss o gen g c)), (gen :> IDisposable)
 
     /// Logits of the whole index set, [N,C] as float32 rows on the CPU.
     let predict (model: torch.nn.Module<torch.Tensor, torch.Tensor>) (prep: torch.Tensor -> torch.Tensor) (ds: ExpDataset) (idx: int[]) (device: torch.Device) : float32[][] =
@@ -94,11 +109,10 @@ module ExpTrain =
         | Accuracy -> ExpMetrics.accuracy logits labels
 
     /// Train for one epoch; returns the mean batch loss. Raises UserError on a non-finite loss.
-    let trainEpoch (cfg: ExpTrainConfig) (loss: ExpLoss) (model: torch.nn.Module<torch.Tensor, torch.Tensor>)
+    let trainEpoch (cfg: ExpTrainConfig) (loss: ExpLoss) (lossFn: torch.Tensor -> torch.Tensor -> torch.Tensor option) (model: torch.nn.Module<torch.Tensor, torch.Tensor>)
                    (opt: torch.optim.Optimizer) (prep: torch.Tensor -> torch.Tensor) (ds: ExpDataset) (trainIdx: int[])
                    (epoch: int) (device: torch.Device) (onStep: int -> float -> unit) : float =
         model.train()
-        use gen = new torch.Generator(uint64 (cfg.Seed * 1000003 + epoch))
         let batches = ExpData.batches cfg.Seed epoch true cfg.BatchSize trainIdx
         let mutable total = 0.0
         let mutable count = 0
@@ -109,7 +123,7 @@ module ExpTrain =
                     | Some pad -> Augment.CropFlip(x, pad, int64 (cfg.Seed * 7 + epoch * 100003 + bi))
                     | None -> x
             let logits = model.forward(prep x)
-            match batchLoss loss gen logits y with
+            match lossFn logits y with
             | Some l ->
                 let v = l.item<float32>() |> float
                 if Double.IsNaN v || Double.IsInfinity v then

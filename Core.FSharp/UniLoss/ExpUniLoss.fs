@@ -7,7 +7,10 @@ open TorchSharp
 type ExpUniLossOptions =
     { AnchorsPerType: int
       Tau: float
-      FlipBits: int }
+      FlipBits: int
+      /// true: the metric-language UniLoss of UniLoss.fs (Metrics.averagePrecision / accuracy);
+      /// false: the direct tensor implementation of this module (pos-neg AP bits only).
+      UseCore: bool }
 
 /// UniLoss (thesis §3.3) over a refactorized metric: comparisons c (differentiable, [l]), binary
 /// variables b = [c > 0] relaxed by a sigmoid, and g : {0,1}^l → R evaluated on sampled anchors
@@ -15,7 +18,7 @@ type ExpUniLossOptions =
 module ExpUniLoss =
     let private sc (x: float) : Scalar = Scalar.op_Implicit x
 
-    let defaults = { AnchorsPerType = 16; Tau = 1.0; FlipBits = 1 }
+    let defaults = { AnchorsPerType = 16; Tau = 1.0; FlipBits = 1; UseCore = true }
 
     /// Flip `bits` random positions of each row of `a` ([t,l], 0/1 float), using `gen` (CPU).
     let private flipRows (a: torch.Tensor) (bits: int) (gen: torch.Generator) =

@@ -30,13 +30,16 @@ module UnilossBench =
             m, torch.optim.SGD(m.parameters(), 0.01, momentum = 0.9)
         let ceModel, ceOpt = mk ()
         let uniModel, uniOpt = mk ()
-        use gen = new torch.Generator(11UL)
-        let step (model: torch.nn.Module<torch.Tensor, torch.Tensor>) (opt: torch.optim.Optimizer) loss =
+        let ceFn, ceHandle = ExpTrain.makeLoss CrossEntropy 11
+        let uniFn, uniHandle = ExpTrain.makeLoss uni 11
+        use _ = ceHandle
+        use _ = uniHandle
+        let step (model: torch.nn.Module<torch.Tensor, torch.Tensor>) (opt: torch.optim.Optimizer) (lossFn: torch.Tensor -> torch.Tensor -> torch.Tensor option) =
             use _ = torch.NewDisposeScope()
             let sw = Stopwatch.StartNew()
             let logits = model.forward(x)
-            match ExpTrain.batchLoss loss gen logits y with
-            | Some l ->
+            match lossFn logits y with
+            | Some (l: torch.Tensor) ->
                 opt.zero_grad()
                 l.backward()
                 opt.step() |> ignore
@@ -45,8 +48,8 @@ module UnilossBench =
             sw.Elapsed.TotalMilliseconds
         let times =
             [ for i in 1 .. warmup + steps do
-                let c = step ceModel ceOpt CrossEntropy
-                let u = step uniModel uniOpt uni
+                let c = step ceModel ceOpt ceFn
+                let u = step uniModel uniOpt uniFn
                 if i > warmup then yield c, u ]
         let ce = median (times |> List.map fst)
         let un = median (times |> List.map snd)
@@ -60,6 +63,8 @@ module UnilossBench =
         let x = torch.rand([| b; 1L; 28L; 28L |], device = device)
         let y10 = torch.randint(0L, 10L, [| b |], device = device)
         let y2 = torch.tensor([| for i in 0 .. int b - 1 -> if i % 10 = 0 then 1L else 0L |], device = device)
-        let opts = { ExpUniLoss.defaults with AnchorsPerType = 16 }
-        [ measure device "ResNet-20 (accuracy)" (fun () -> UniLossModels.ResNet20(1, 10) :> _) x y10 (UniLossAccuracy opts) warmup steps
-          measure device "MLP 784-500-300-2 (AP)" (fun () -> UniLossModels.Mlp(2) :> _) x y2 (UniLossAP opts) warmup (steps * 4) ]
+        [ for core in [ true; false ] do
+            let opts = { ExpUniLoss.defaults with AnchorsPerType = 16; UseCore = core }
+            let impl = if core then "core UniLoss" else "direct"
+            yield measure device (sprintf "ResNet-20, accuracy, %s" impl) (fun () -> UniLossModels.ResNet20(1, 10) :> _) x y10 (UniLossAccuracy opts) warmup steps
+            yield measure device (sprintf "MLP 784-500-300-2, AP, %s" impl) (fun () -> UniLossModels.Mlp(2) :> _) x y2 (UniLossAP opts) warmup (steps * 4) ]

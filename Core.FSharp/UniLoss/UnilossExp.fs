@@ -26,18 +26,24 @@ type ExpSettings =
       TrainSize: int option
       Tau: float option
       Anchors: int option
-      UniLr: float option }
+      UniLr: float option
+      /// UniLoss implementation: Some true = direct tensor code (AP with the thesis's pos-neg bits
+      /// only), Some false = metric-language core; None = the experiment's default (direct for AP,
+      /// core for accuracy).
+      Direct: bool option }
 
 /// The UniLoss experiments of thesis §3.4: each trains CE and UniLoss on the same split, seed and
 /// budget, writes run folders and a summary.csv, and returns result rows.
 module UnilossExp =
     let defaultSettings device =
-        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None }
+        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Direct = None }
 
-    let private uniOpts (s: ExpSettings) =
+    /// UniLoss options; `directByDefault` picks the implementation when the settings leave it open.
+    let uniOptsFor (directByDefault: bool) (s: ExpSettings) =
         { ExpUniLoss.defaults with
             Tau = defaultArg s.Tau ExpUniLoss.defaults.Tau
-            AnchorsPerType = defaultArg s.Anchors ExpUniLoss.defaults.AnchorsPerType }
+            AnchorsPerType = defaultArg s.Anchors ExpUniLoss.defaults.AnchorsPerType
+            UseCore = not (defaultArg s.Direct directByDefault) }
 
     let private mode (s: ExpSettings) = if s.Quick then "quick" else "full"
 
@@ -77,8 +83,8 @@ module UnilossExp =
     let private apRows (s: ExpSettings) (name: string) (data: string) (thesis: string * string) (cfg: ExpTrainConfig) (res: (string * float list) list) (trainN: int) (testN: int) =
         let ce = res |> List.find (fst >> (=) "ce") |> snd
         let uni = res |> List.find (fst >> (=) "uniloss") |> snd
-        let o = uniOpts s
-        let config = sprintf "%s; MLP 784-500-300-2, SGD lr %g momentum 0.9 (UniLoss lr %g), batch %d, %d epochs, %d train / %d test, %d anchors/type, tau %g, seed %d" (mode s) cfg.Lr (defaultArg s.UniLr cfg.Lr) cfg.BatchSize cfg.Epochs trainN testN o.AnchorsPerType o.Tau s.Seed
+        let o = uniOptsFor true s
+        let config = sprintf "%s; MLP 784-500-300-2, SGD lr %g momentum 0.9 (UniLoss lr %g), batch %d, %d epochs, %d train / %d test, %d anchors/type, tau %g, %s UniLoss, seed %d" (mode s) cfg.Lr (defaultArg s.UniLr cfg.Lr) cfg.BatchSize cfg.Epochs trainN testN o.AnchorsPerType o.Tau (if o.UseCore then "core" else "direct") s.Seed
         [ { Experiment = name; Claim = "UniLoss(AP) matches 2-class CE on unbalanced binary AP"; Thesis = sprintf "UniLoss AP %s" (fst thesis); Measured = sprintf "UniLoss AP %s" (fmt 4 uni); Config = config; Data = data }
           { Experiment = name; Claim = "2-class CE baseline"; Thesis = sprintf "CE AP %s" (snd thesis); Measured = sprintf "CE AP %s (UniLoss - CE = %+.4f)" (fmt 4 ce) (List.average uni - List.average ce); Config = config; Data = data } ]
 
@@ -98,7 +104,7 @@ module UnilossExp =
             | other -> Errors.fail "unknown AP data set '%s' (expected mnist or fashion)" other
         let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "%s-%s" name (mode s))
         let uniCfg = { cfg with Lr = defaultArg s.UniLr cfg.Lr }
-        let res = compare s expDir makeTask [ "ce", CrossEntropy, cfg; "uniloss", UniLossAP(uniOpts s), uniCfg ]
+        let res = compare s expDir makeTask [ "ce", CrossEntropy, cfg; "uniloss", UniLossAP(uniOptsFor true s), uniCfg ]
         apRows s name data ("0.9988", "0.9989") cfg res trainN testN
 
     /// Accuracy for multi-class classification (§3.4.4): ResNet-20 on Fashion-MNIST.
@@ -112,11 +118,11 @@ module UnilossExp =
               CropPad = Some 2; Seed = s.Seed }
         let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "accuracy-fashion-%s" (mode s))
         let uniCfg = { cfg with Lr = defaultArg s.UniLr cfg.Lr }
-        let res = compare s expDir (fun seed -> ExpTasks.fashionResNet seed trainN testN s.Device) [ "ce", CrossEntropy, cfg; "uniloss", UniLossAccuracy(uniOpts s), uniCfg ]
+        let res = compare s expDir (fun seed -> ExpTasks.fashionResNet seed trainN testN s.Device) [ "ce", CrossEntropy, cfg; "uniloss", UniLossAccuracy(uniOptsFor false s), uniCfg ]
         let ce = res |> List.find (fst >> (=) "ce") |> snd |> List.map ((*) 100.0)
         let uni = res |> List.find (fst >> (=) "uniloss") |> snd |> List.map ((*) 100.0)
-        let o = uniOpts s
-        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d test, %d anchors/type, tau %g, seed %d" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN o.AnchorsPerType o.Tau s.Seed
+        let o = uniOptsFor false s
+        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d test, %d anchors/type, tau %g, %s UniLoss, seed %d" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN o.AnchorsPerType o.Tau (if o.UseCore then "core" else "direct") s.Seed
         let data = "Fashion-MNIST (stand-in for CIFAR-10)"
         [ { Experiment = "accuracy-resnet20"; Claim = "UniLoss(accuracy) matches CE at equal epochs"; Thesis = "UniLoss 91.64% (CIFAR-10, 200 epochs)"; Measured = sprintf "UniLoss %s%% (%d epochs)" (fmt 2 uni) epochs; Config = config; Data = data }
           { Experiment = "accuracy-resnet20"; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs; UniLoss - CE = %+.2f points)" (fmt 2 ce) epochs (List.average uni - List.average ce); Config = config; Data = data } ]
