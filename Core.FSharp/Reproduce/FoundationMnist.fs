@@ -52,7 +52,8 @@ module FoundationMnist =
             let accs = result.History |> List.map (fun r -> (r |> List.find (fst >> (=) "epoch") |> snd), (r |> List.find (fst >> (=) "test_accuracy") |> snd))
             Plot.lines (RunFolder.file run "accuracy.png") "MNIST MLP: test accuracy" "epoch" "accuracy" [ "test", Array.ofList accs ]
             (use _ = torch.NewDisposeScope()
-             let x, _ = Loader.toTensors ds (Array.truncate 32 testIdx) torch.CPU
+             let spread = Array.init (min 32 testIdx.Length) (fun k -> testIdx.[k * testIdx.Length / min 32 testIdx.Length])
+             let x, _ = Loader.toTensors ds spread torch.CPU
              ImageGrid.save (RunFolder.file run "test-samples.png") x 8)
             let acc = snd (List.last accs)
             [ { System = "foundation"; Experiment = "mnist-mlp"
