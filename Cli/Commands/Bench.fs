@@ -21,6 +21,16 @@ type BenchCheckpointArgs =
             | Hidden _ -> "hidden width of the benchmarked MLP (default 1024, ~1.9M weights)."
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
+type BenchLoaderArgs =
+    | Batch of size: int
+    | Epochs of n: int
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Batch _ -> "batch size (default 128)."
+            | Epochs _ -> "passes over the embedded MNIST per variant (default 3)."
+
+[<CliPrefix(CliPrefix.DoubleDash)>]
 type BenchUnilossArgs =
     | Steps of n: int
     | Device of string
@@ -33,10 +43,12 @@ type BenchUnilossArgs =
 /// One case per system; each helper adds its own.
 type BenchArgs =
     | [<CliPrefix(CliPrefix.None)>] Checkpoint of ParseResults<BenchCheckpointArgs>
+    | [<CliPrefix(CliPrefix.None)>] Loader of ParseResults<BenchLoaderArgs>
     | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<BenchUnilossArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Loader _ -> "data Loader (shuffled index batches -> tensors) vs raw slicing of one preloaded tensor, batches/s."
             | Checkpoint _ -> "atomic checkpoint (weights + Adam state + map, fsync + rename) vs plain Module.save of the weights."
             | Uniloss _ -> "UniLoss / CE training-step time on the same network and batch (128, 48 anchors); target <= 1.25."
 
@@ -72,6 +84,41 @@ let checkpoint (r: ParseResults<BenchCheckpointArgs>) =
         Directory.Delete(dir, true)
     0
 
+let loader (r: ParseResults<BenchLoaderArgs>) =
+    let batch = r.GetResult(Batch, defaultValue = 128)
+    let epochs = r.GetResult(Epochs, defaultValue = 3)
+    if batch < 1 || epochs < 1 then Errors.fail "bench loader: --batch and --epochs must be positive"
+    let ds = AutoDesign.Core.Data.Datasets.load "mnist"
+    let idx = Array.init ds.Count id
+    let rate (f: int -> int) =
+        f 0 |> ignore // warm-up
+        let sw = Stopwatch.StartNew()
+        let n = Seq.sum (seq { 1 .. epochs } |> Seq.map f)
+        float n / sw.Elapsed.TotalSeconds
+    let viaLoader =
+        rate (fun epoch ->
+            AutoDesign.Core.Data.Loader.batches 1 epoch true batch idx
+            |> Seq.sumBy (fun b ->
+                use _ = torch.NewDisposeScope()
+                let x, y = AutoDesign.Core.Data.Loader.toTensors ds b torch.CPU
+                x.sum().add(y.sum()).ToDouble() |> ignore
+                1))
+    use all = torch.tensor(ds.Images).reshape(int64 ds.Count, 1L, int64 ds.Height, int64 ds.Width)
+    use labels = torch.tensor(ds.Labels |> Array.map int64)
+    let raw =
+        rate (fun _ ->
+            Seq.sumBy (fun start ->
+                use _ = torch.NewDisposeScope()
+                let len = int64 (min batch (ds.Count - start))
+                let x, y = all.narrow(0L, int64 start, len), labels.narrow(0L, int64 start, len)
+                x.sum().add(y.sum()).ToDouble() |> ignore
+                1) (seq { 0 .. batch .. ds.Count - 1 }))
+    printfn "data loader, MNIST %d examples, batch %d, %d epochs each:" ds.Count batch epochs
+    printfn "  Loader.batches (shuffled) + Loader.toTensors: %8.1f batches/s" viaLoader
+    printfn "  raw narrow() of one preloaded tensor (no shuffle): %8.1f batches/s" raw
+    printfn "ratio loader/raw: %.2f" (viaLoader / raw)
+    0
+
 let handle (r: ParseResults<BenchArgs>) =
     match r.GetSubCommand() with
     | Checkpoint c -> checkpoint c
@@ -79,3 +126,4 @@ let handle (r: ParseResults<BenchArgs>) =
         let steps = u.GetResult(BenchUnilossArgs.Steps, defaultValue = 10)
         if steps < 1 then Errors.fail "bench uniloss: --steps must be positive, got %d" steps
         AutoDesign.Cli.Commands.Uniloss.bench (u.GetResult(BenchUnilossArgs.Device, defaultValue = "auto")) steps
+    | Loader l -> loader l

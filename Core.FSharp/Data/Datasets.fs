@@ -159,10 +159,11 @@ module Datasets =
     /// Presence, size and provenance of every named data set (reads only headers).
     let catalog () : DatasetInfo list =
         let mnist =
-            let bytes = resourceBytes mnistImagesResource
-            let n = (Idx.parse "mnist-labels.idx1.gz (embedded)" (resourceBytes mnistLabelsResource)).Dims.[0]
+            let imageBytes = resourceBytes mnistImagesResource
+            let labelBytes = resourceBytes mnistLabelsResource
+            let n = (Idx.parse "mnist-labels.idx1.gz (embedded)" labelBytes).Dims.[0]
             { Name = "mnist"; Present = true; Examples = Some n
-              Bytes = Some(int64 bytes.Length + int64 (resourceBytes mnistLabelsResource).Length)
+              Bytes = Some(int64 imageBytes.Length + int64 labelBytes.Length)
               Location = "embedded in AutoDesign.Core.dll"; Source = mnistSource; Install = "" }
         let fashion =
             let files = allFashionFiles ()

@@ -83,4 +83,4 @@ module FoundationExperiments =
                 Config = sprintf "%s: MLP 16-64-32-2 with dropout 0.2, Adam 3e-3, %d epochs, %d points, batch 64, seed %d" (if ctx.Quick then "quick" else "full") epochs n ctx.Seed
                 Data = "synthetic two-class Gaussian blobs generated from the seed (no thesis data set involved)" } ] }
 
-    let all : Experiment list = [ resumeDeterminism ]
+    let all : Experiment list = [ FoundationMnist.mlp; resumeDeterminism ]
