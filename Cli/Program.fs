@@ -14,6 +14,7 @@ let run (argv: string[]) : int =
     let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
     match results.GetAllResults() with
     | [ Version ] -> version (); 0
+    | [ Uniloss u ] -> AutoDesign.Cli.Commands.Uniloss.run u
     | _ ->
         printfn "%s" (parser.PrintUsage())
         0
