@@ -4,13 +4,16 @@ module AutoDesign.Cli.Args
 
 open Argu
 open AutoDesign.Cli.Commands.Uniloss
+open AutoDesign.Cli.Commands.Data
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AutoDesignArgs =
     | [<AltCommandLine("-v")>] Version
     | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<UnilossArgs>
+    | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Version -> "print the version and exit."
             | Uniloss _ -> "UniLoss: metrics written once as code, refactored into differentiable losses."
+            | Data _ -> "list, fetch and inspect data sets (mnist, fashion-mnist) and IDX files."

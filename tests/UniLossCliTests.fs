@@ -37,9 +37,15 @@ let tests =
 
         testCase "eval-metric with a bad CSV gives one clear error" <| fun () ->
             withFiles [ "s.csv", "1,0\n0,zz\n"; "y.csv", "0\n1\n"; "r.csv", "1,0\n0\n" ] (fun d ->
-                let run s = AutoDesign.Cli.Program.run [| "uniloss"; "eval-metric"; "--metric"; "accuracy"; "--scores"; Path.Combine(d, s); "--labels"; Path.Combine(d, "y.csv") |] |> ignore
-                try run "s.csv"; failtest "expected an error"
-                with UserError msg -> Expect.stringContains msg "line 2 column 2: 'zz' is not a valid number" "names file position"
-                try run "r.csv"; failtest "expected an error"
-                with UserError msg -> Expect.stringContains msg "line 2 has 1 values" "ragged rows")
+                let run s =
+                    use err = new StringWriter()
+                    let rc = AutoDesign.Cli.Program.runWith err [| "uniloss"; "eval-metric"; "--metric"; "accuracy"; "--scores"; Path.Combine(d, s); "--labels"; Path.Combine(d, "y.csv") |]
+                    rc, err.ToString()
+                let rc, msg = run "s.csv"
+                Expect.equal rc 1 "exit code 1"
+                Expect.stringContains msg "error: scores file" "one error line"
+                Expect.stringContains msg "line 2 column 2: 'zz' is not a valid number" "names file position"
+                let rc, msg = run "r.csv"
+                Expect.equal rc 1 "exit code 1"
+                Expect.stringContains msg "line 2 has 1 values" "ragged rows")
     ]
