@@ -3,6 +3,7 @@
 module AutoDesign.Cli.Args
 
 open Argu
+open AutoDesign.Cli.Commands.Uniloss
 open AutoDesign.Cli.Commands.Reproduce
 open AutoDesign.Cli.Commands.Bench
 open AutoDesign.Cli.Commands.Data
@@ -10,15 +11,15 @@ open AutoDesign.Cli.Commands.Data
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AutoDesignArgs =
     | [<AltCommandLine("-v")>] Version
+    | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<UnilossArgs>
     | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
-    | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<AutoDesign.Cli.Commands.Uniloss.UnilossArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Version -> "print the version and exit."
+            | Uniloss _ -> "UniLoss: metrics written once as code, refactored into differentiable losses; experiments of thesis chapter 3."
             | Reproduce _ -> "run the registered experiments and write REPORT.md (thesis vs measured)."
             | Bench _ -> "speed benchmarks, one per system, printed as ratios."
             | Data _ -> "list, fetch and inspect data sets (mnist, fashion-mnist) and IDX files."
-            | Uniloss _ -> "UniLoss experiments (thesis chapter 3)."

@@ -92,6 +92,7 @@ let tests =
             let r = parser.ParseCommandLine [| "bench"; "checkpoint"; "--repeats"; "3" |]
             match (r.GetResult AutoDesignArgs.Bench).GetSubCommand() with
             | Bench.Checkpoint c -> Expect.equal (c.GetResult Bench.Repeats) 3 "repeats"
+            | other -> failtestf "expected bench checkpoint, got %A" other
             Expect.throwsT<ArguParseException> (fun () -> parser.ParseCommandLine [| "bench"; "nothing" |] |> ignore) "unknown bench"
         }
     ]

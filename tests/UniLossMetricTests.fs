@@ -97,6 +97,18 @@ let tests =
             let r = Refactor.trace Metrics.accuracy [| n; c |] (Labels y)
             abs (Refactor.refactored r s - Refactor.exact Metrics.accuracy [| n; c |] (Labels y) s) < 1e-12
 
+        testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 60 } "AP and F1: exact = g(h(f(s))) = plain loop on tied scores, any label mix" <| fun (seed: int) ->
+            let rng = Random seed
+            let n, y = binaryBatch rng
+            let s = Ref.tiedScores rng n
+            let labels = Labels y
+            let ap = Refactor.exact Metrics.averagePrecision [| n |] labels s
+            let f = Refactor.exact Metrics.f1 [| n |] labels s
+            let rAp = Refactor.trace Metrics.averagePrecision [| n |] labels
+            let rF = Refactor.trace Metrics.f1 [| n |] labels
+            abs (ap - Ref.averagePrecision s y) < 1e-12 && abs (Refactor.refactored rAp s - ap) < 1e-12
+            && abs (f - Ref.f1 (Ref.predictions n 1 s) y) < 1e-12 && abs (Refactor.refactored rF s - f) < 1e-12
+
         testCase "compiled batched g equals the per-anchor reference g on random bit configurations" <| fun () ->
             let custom =
                 Metric.Define("custom", fun s y ->

@@ -14,6 +14,8 @@ type Comparison =
         | :? Comparison as d -> c.K1 = d.K1 && c.K2 = d.K2 && c.Offset = d.Offset
         | _ -> false
     override c.GetHashCode() = HashCode.Combine(c.K1, c.K2, c.Offset)
+    interface IEquatable<Comparison> with
+        member c.Equals(d: Comparison) = c.K1 = d.K1 && c.K2 = d.K2 && c.Offset = d.Offset
 
 /// One node of g, the DAG over bits. Children always have smaller ids (ids are topological).
 /// Values of Leaf/And/Or/Pos nodes are in {0,1}; Div is "safe": a / 0 = 0.

@@ -101,13 +101,13 @@ type UniLoss
     member _.Forward(scores: torch.Tensor, labels: torch.Tensor) : torch.Tensor =
         if isNull scores then Errors.fail "%s: no scores given" metric.Name
         if not (scores.is_floating_point()) then Errors.fail "%s: scores must be a float tensor, got %A" metric.Name scores.dtype
-        if scores.isnan().any().item<bool>() then Errors.fail "%s: the scores contain NaN (diverged training?)" metric.Name
         let shape = scores.shape |> Array.map int
         let y = toLabels labels
         let tr = traced shape y scores.device
         let l = tr.R.L
         lastL <- l
         if l = 0 then
+            if scores.isnan().any().item<bool>() then Errors.fail "%s: the scores contain NaN (diverged training?)" metric.Name
             let v = Refactor.g tr.R [||]
             match metric.Degenerate with
             | Some d when d y ->
@@ -135,7 +135,8 @@ type UniLoss
             let anchors =
                 torch.cat([| torch.tensor(good).reshape(int64 anchorsPerType, int64 l); bad
                              torch.tensor(nearby).reshape(int64 anchorsPerType, int64 l)
-                             torch.tensor(current).reshape(1L, int64 l) |], 0L).``to``(scores.device)
+                             torch.tensor(current).reshape(1L, int64 l) |], 0L)
+            let anchors = if scores.device_type = DeviceType.CPU then anchors else anchors.``to``(scores.device)
             let gAll = tr.Program.Eval(anchors)
             let t = 3 * anchorsPerType
             lastMetric <- float (gAll.[int64 t].item<float32>())
@@ -143,7 +144,10 @@ type UniLoss
             let a = anchors.narrow(0L, 0L, int64 t).to_type(u.dtype)
             let gTilde = Idw.interpolate u a gA power
             let loss = if metric.Goal = Goal.Maximize then 1.0 - gTilde else gTilde
-            if loss.isnan().item<bool>() then Errors.fail "%s: UniLoss produced NaN (scores too large for tau=%g?)" metric.Name tau
+            // one check per step: NaN scores make the loss NaN; then say which it was
+            if loss.isnan().item<bool>() then
+                if scores.isnan().any().item<bool>() then Errors.fail "%s: the scores contain NaN (diverged training?)" metric.Name
+                else Errors.fail "%s: UniLoss produced NaN (scores too large for tau=%g?)" metric.Name tau
             loss.MoveToOuterDisposeScope()
 
     /// Same as Forward (F#: loss.Invoke(s, y)).
