@@ -3,11 +3,14 @@
 module AutoDesign.Cli.Args
 
 open Argu
+open AutoDesign.Cli.Commands.D2nn
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AutoDesignArgs =
     | [<AltCommandLine("-v")>] Version
+    | [<CliPrefix(CliPrefix.None)>] D2nn of ParseResults<D2nnArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Version -> "print the version and exit."
+            | D2nn _ -> "dynamic deep neural networks (chapter 2): accuracy-cost sweeps."

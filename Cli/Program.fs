@@ -14,6 +14,7 @@ let run (argv: string[]) : int =
     let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
     match results.GetAllResults() with
     | [ Version ] -> version (); 0
+    | [ D2nn r ] -> AutoDesign.Cli.Commands.D2nn.handle r
     | _ ->
         printfn "%s" (parser.PrintUsage())
         0

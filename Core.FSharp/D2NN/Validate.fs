@@ -85,7 +85,8 @@ module Validate =
                 let dOut, cOut, cIn = dataOut n, ctrlOut n, ctrlIn n
                 if not dOut.IsEmpty && not cOut.IsEmpty then
                     Errors.fail "node '%s' mixes outgoing data edges (to %s) and control edges (to %s); its outgoing edges must be all data or all control" n (names dOut) (names cOut)
-                if dOut.IsEmpty && cOut.IsEmpty then
+                // A dummy without outgoing edges is a no-op action ("skip"); any other node must feed something.
+                if dOut.IsEmpty && cOut.IsEmpty && not (List.isEmpty (dataIn n)) then
                     Errors.fail "function node '%s' has no outgoing edges (its output is never used)" n
                 if not cIn.IsEmpty && not cOut.IsEmpty then
                     Errors.fail "node '%s' has an incoming control edge (from %s) and outgoing control edges (to %s); a controlled node cannot be a control node" n (names cIn) (names cOut)
