@@ -4,13 +4,16 @@ module AutoDesign.Cli.Args
 
 open Argu
 open AutoDesign.Cli.Commands.D2nn
+open AutoDesign.Cli.Commands.Data
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AutoDesignArgs =
     | [<AltCommandLine("-v")>] Version
     | [<CliPrefix(CliPrefix.None)>] D2nn of ParseResults<D2nnArgs>
+    | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Version -> "print the version and exit."
             | D2nn _ -> "dynamic deep neural networks (chapter 2): accuracy-cost sweeps."
+            | Data _ -> "list, fetch and inspect data sets (mnist, fashion-mnist) and IDX files."

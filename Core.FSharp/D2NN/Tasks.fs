@@ -1,10 +1,9 @@
 namespace AutoDesign.Core.D2NN
 
 open System
-open System.IO
-open System.IO.Compression
 open TorchSharp
 open AutoDesign.Core
+open AutoDesign.Core.Data
 
 /// A classification task for D²NN experiments: images [N,1,28,28] in 0..1 on the CPU, labels 0..C-1.
 type Task =
@@ -19,32 +18,11 @@ type Task =
       Classes: int }
 
 module Tasks =
-    let fashionDir = "/usr/share/datasets/fashion-mnist"
-
-    let private readIdx (path: string) =
-        if not (File.Exists path) then
-            Errors.fail "Fashion-MNIST file %s is missing; install it with `apt-get install -y dataset-fashion-mnist`" path
-        use fs = File.OpenRead path
-        use gz = new GZipStream(fs, CompressionMode.Decompress)
-        use ms = new MemoryStream()
-        gz.CopyTo ms
-        let b = ms.ToArray()
-        if b.Length < 8 then Errors.fail "IDX file %s is truncated" path
-        let be (o: int) = (int b[o] <<< 24) ||| (int b[o + 1] <<< 16) ||| (int b[o + 2] <<< 8) ||| int b[o + 3]
-        let ndim = int b[3]
-        let dims = Array.init ndim (fun i -> be (4 + 4 * i))
-        let off = 4 + 4 * ndim
-        let n = dims |> Array.fold (*) 1
-        if b[2] <> 0x08uy || b.Length < off + n then Errors.fail "IDX file %s is corrupt or truncated" path
-        dims, b[off .. off + n - 1]
-
-    /// Fashion-MNIST split ("train" 60k or "t10k" 10k): images [N,1,28,28] float32 0..1, labels.
-    let fashion (split: string) =
-        let dims, px = readIdx (Path.Combine(fashionDir, sprintf "%s-images-idx3-ubyte.gz" split))
-        let _, lb = readIdx (Path.Combine(fashionDir, sprintf "%s-labels-idx1-ubyte.gz" split))
-        let n = dims[0]
-        let x = torch.tensor(px |> Array.map (fun v -> float32 v / 255.0f)).reshape(int64 n, 1L, 28L, 28L)
-        x, lb |> Array.map int
+    /// Fashion-MNIST train (60k) or test (10k) as images [N,1,28,28] float32 0..1 and labels
+    /// (a UserError saying how to install it if absent).
+    let fashion (split: Split) =
+        let ds = Datasets.loadFashion split
+        torch.tensor(ds.Images).reshape(int64 ds.Count, 1L, int64 ds.Height, int64 ds.Width), ds.Labels
 
     /// Deterministic subset of at most `count` examples.
     let private subset (seed: int) (count: int) (x: torch.Tensor, y: int[]) =
@@ -62,8 +40,8 @@ module Tasks =
 
     /// Class `positive` of Fashion-MNIST against the other nine (1:9), scored by F1: stand-in for LFW-B.
     let oneVsRest (positive: int) (trainCount: int) (testCount: int) (seed: int) =
-        let tx, ty = fashion "train" |> subset seed trainCount
-        let vx, vy = fashion "t10k" |> subset (seed + 1) testCount
+        let tx, ty = fashion Train |> subset seed trainCount
+        let vx, vy = fashion Test |> subset (seed + 1) testCount
         let bin = Array.map (fun l -> if l = positive then 1 else 0)
         { Name = sprintf "fashion-%d-vs-rest" positive
           Data = sprintf "Fashion-MNIST class %d vs rest, 1:9 (stand-in for LFW-B face/non-face)" positive
@@ -77,8 +55,8 @@ module Tasks =
     /// Fashion-MNIST 10 classes, labels remapped to `leafOrder`: stand-in for ILSVRC-10.
     let hierarchy (trainCount: int) (testCount: int) (seed: int) =
         let remap = Array.map (fun l -> Array.IndexOf(leafOrder, l))
-        let tx, ty = fashion "train" |> subset seed trainCount
-        let vx, vy = fashion "t10k" |> subset (seed + 1) testCount
+        let tx, ty = fashion Train |> subset seed trainCount
+        let vx, vy = fashion Test |> subset (seed + 1) testCount
         { Name = "fashion-hierarchy"
           Data = "Fashion-MNIST 10 classes with a 2/5/10 hierarchy (stand-in for ILSVRC-10)"
           TrainX = tx; TrainY = remap ty; TestX = vx; TestY = remap vy
