@@ -29,6 +29,7 @@ type D2nnArgs =
     | [<CliPrefix(CliPrefix.None)>] Cascade of ParseResults<D2nnExpArgs>
     | [<CliPrefix(CliPrefix.None)>] Chain of ParseResults<D2nnExpArgs>
     | [<CliPrefix(CliPrefix.None)>] Hierarchical of ParseResults<D2nnExpArgs>
+    | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<D2nnExpArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -36,6 +37,7 @@ type D2nnArgs =
             | Cascade _ -> "cascade D²NN vs four static NNs (stand-in for LFW-B)."
             | Chain _ -> "chain D²NN vs lowest/highest capacity paths (stand-in for LFW-B)."
             | Hierarchical _ -> "hierarchical D²NN on the 2/5/10 Fashion-MNIST hierarchy (stand-in for ILSVRC-10)."
+            | Bench _ -> "cascade at the λ nearest 50% multiplications: wall-time fraction vs multiplication fraction."
 
 let options (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
     let device =
@@ -58,13 +60,23 @@ let options (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
       RunsRoot = r.GetResult(Runs, defaultValue = "runs")
       CrossEntropyWeight = r.TryGetResult Ce_Weight }
 
+/// `bench d2nn`: the cascade's wall-time fraction over its multiplication fraction, measured in one run.
+let bench (sub: ParseResults<D2nnExpArgs>) =
+    let o = options sub
+    D2nnBench.run o.Quick o.Device o.Seed 5 |> ignore
+    0
+
 let handle (r: ParseResults<D2nnArgs>) =
+    match r.GetSubCommand() with
+    | Bench s -> bench s
+    | _ ->
     let name, sub =
         match r.GetSubCommand() with
         | Highlow s -> "highlow", s
         | Cascade s -> "cascade", s
         | Chain s -> "chain", s
         | Hierarchical s -> "hierarchical", s
+        | Bench s -> "bench", s
     let outcome = D2nnExperiment.sweep name (options sub)
     printfn "results in %s" outcome.Dir
     0
