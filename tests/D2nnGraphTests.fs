@@ -117,4 +117,16 @@ let tests =
                 let expected = 14112.0 + 3136.0 + (if res.Executed(c.Index["n2"], i) then 4116.0 else 0.0)
                 Expect.equal (res.Cost[i]) expected (sprintf "cost of example %d" i)
         }
-    ]
+        test "every architecture and static baseline of the experiments compiles with consistent costs" {
+        for arch in Architectures.all do
+            let c = Preprocess.compile (arch.Build())
+            Expect.equal (c.Shapes[arch.Output]) [| int64 arch.Classes |] (sprintf "%s output" arch.Name)
+            for (name, build) in arch.Baselines do
+                let b = Preprocess.compile (build ())
+                Expect.isGreaterThan b.FullCost 0.0 (sprintf "%s %s cost" arch.Name name)
+        let hl = Preprocess.compile (Architectures.highLow.Build())
+        Expect.equal (hl.Costs["N1"]) (14.0 * 14.0 * 8.0 * 9.0) "high-low N1: conv 3x3, 8 filters, stride 2"
+        let high = Preprocess.compile ((snd Architectures.highLow.Baselines.Head) ())
+        Expect.equal high.FullCost (hl.Costs["N1"] + hl.Costs["N2"]) "High NN = N1 + N2"
+    }
+]
