@@ -23,8 +23,10 @@ module D2nnBench =
         let full = Preprocess.compile ((snd arch.Baselines.Head) ())
         let normalizer = full.FullCost
         full.To device
-        let lambdas = if quick then [ 0.5; 0.7; 0.9 ] else [ 0.3; 0.4; 0.5; 0.6; 0.7; 0.8; 0.9 ]
-        let trained = [ for l in lambdas -> l, Sweep.d2nnAt arch task cfg.Spec normalizer l ]
+        // Quick: one short training run (the ratio measures executor overhead; routing needs only to be mixed).
+        let lambdas = if quick then [ 0.6 ] else [ 0.3; 0.4; 0.5; 0.6; 0.7; 0.8; 0.9 ]
+        let spec = if quick then { cfg.Spec with Steps = 60; EpsilonSteps = 30 } else cfg.Spec
+        let trained = [ for l in lambdas -> l, Sweep.d2nnAt arch task spec normalizer l ]
         let lambda, (c, point) = trained |> List.minBy (fun (_, (_, p)) -> abs (p.Cost - 0.5))
         printfn "cascade D²NN at λ=%g: %.1f%% of the multiplications of the full network (N7), %s %.4f" lambda (100.0 * point.Cost) task.Metric.Name point.Metric
         use x = task.TestX.``to``(device)
