@@ -17,6 +17,8 @@ let execute (argv: string[]) : int =
     match results.GetAllResults() with
     | [ Version ] -> version (); 0
     | [ D2nn r ] -> AutoDesign.Cli.Commands.D2nn.handle r
+    | [ Reproduce r ] -> Commands.Reproduce.handle r
+    | [ Bench b ] -> Commands.Bench.handle b
     | [ Data args ] -> Commands.Data.handle args
     | _ ->
         printfn "%s" (parser.PrintUsage())
