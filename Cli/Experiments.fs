@@ -6,5 +6,6 @@ open AutoDesign.Core.Reproduce
 let all : Experiment list =
     List.concat [
         FoundationExperiments.all
+        AutoDesign.Core.D2NN.D2nnExperiments.all
         // each system appends its list here, e.g. UniLossExperiments.all
     ]

@@ -34,9 +34,11 @@ type BenchLoaderArgs =
 type BenchArgs =
     | [<CliPrefix(CliPrefix.None)>] Checkpoint of ParseResults<BenchCheckpointArgs>
     | [<CliPrefix(CliPrefix.None)>] Loader of ParseResults<BenchLoaderArgs>
+    | [<CliPrefix(CliPrefix.None)>] D2nn of ParseResults<AutoDesign.Cli.Commands.D2nn.D2nnExpArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | D2nn _ -> "cascade D2NN at the λ nearest 50% multiplications: wall-time fraction / multiplication fraction."
             | Loader _ -> "data Loader (shuffled index batches -> tensors) vs raw slicing of one preloaded tensor, batches/s."
             | Checkpoint _ -> "atomic checkpoint (weights + Adam state + map, fsync + rename) vs plain Module.save of the weights."
 
@@ -111,3 +113,4 @@ let handle (r: ParseResults<BenchArgs>) =
     match r.GetSubCommand() with
     | Checkpoint c -> checkpoint c
     | Loader l -> loader l
+    | D2nn d -> AutoDesign.Cli.Commands.D2nn.bench d
