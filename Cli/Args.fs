@@ -3,6 +3,7 @@
 module AutoDesign.Cli.Args
 
 open Argu
+open AutoDesign.Cli.Commands.D2nn
 open AutoDesign.Cli.Commands.Uniloss
 open AutoDesign.Cli.Commands.Reproduce
 open AutoDesign.Cli.Commands.Bench
@@ -11,6 +12,7 @@ open AutoDesign.Cli.Commands.Data
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AutoDesignArgs =
     | [<AltCommandLine("-v")>] Version
+    | [<CliPrefix(CliPrefix.None)>] D2nn of ParseResults<D2nnArgs>
     | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<UnilossArgs>
     | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
@@ -19,6 +21,7 @@ type AutoDesignArgs =
         member a.Usage =
             match a with
             | Version -> "print the version and exit."
+            | D2nn _ -> "dynamic deep neural networks (chapter 2): accuracy-cost sweeps."
             | Uniloss _ -> "UniLoss: metrics written once as code, refactored into differentiable losses; experiments of thesis chapter 3."
             | Reproduce _ -> "run the registered experiments and write REPORT.md (thesis vs measured)."
             | Bench _ -> "speed benchmarks, one per system, printed as ratios."

@@ -16,6 +16,7 @@ let execute (argv: string[]) : int =
     let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
     match results.GetAllResults() with
     | [ Version ] -> version (); 0
+    | [ D2nn r ] -> AutoDesign.Cli.Commands.D2nn.handle r
     | [ Uniloss u ] -> AutoDesign.Cli.Commands.Uniloss.run u
     | [ Reproduce r ] -> Commands.Reproduce.handle r
     | [ Bench b ] -> Commands.Bench.handle b

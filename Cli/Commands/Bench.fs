@@ -45,9 +45,11 @@ type BenchArgs =
     | [<CliPrefix(CliPrefix.None)>] Checkpoint of ParseResults<BenchCheckpointArgs>
     | [<CliPrefix(CliPrefix.None)>] Loader of ParseResults<BenchLoaderArgs>
     | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<BenchUnilossArgs>
+    | [<CliPrefix(CliPrefix.None)>] D2nn of ParseResults<AutoDesign.Cli.Commands.D2nn.D2nnExpArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | D2nn _ -> "cascade D2NN at the λ nearest 50% multiplications: wall-time fraction / multiplication fraction."
             | Loader _ -> "data Loader (shuffled index batches -> tensors) vs raw slicing of one preloaded tensor, batches/s."
             | Checkpoint _ -> "atomic checkpoint (weights + Adam state + map, fsync + rename) vs plain Module.save of the weights."
             | Uniloss _ -> "UniLoss / CE training-step time on the same network and batch (128, 48 anchors); target <= 1.25."
@@ -127,3 +129,4 @@ let handle (r: ParseResults<BenchArgs>) =
         if steps < 1 then Errors.fail "bench uniloss: --steps must be positive, got %d" steps
         AutoDesign.Cli.Commands.Uniloss.bench (u.GetResult(BenchUnilossArgs.Device, defaultValue = "auto")) steps
     | Loader l -> loader l
+    | D2nn d -> AutoDesign.Cli.Commands.D2nn.bench d

@@ -1,0 +1,82 @@
+/// `autodesign d2nn highlow|cascade|chain|hierarchical ...`: λ sweeps of the D²NN architectures.
+module AutoDesign.Cli.Commands.D2nn
+
+open System
+open Argu
+open AutoDesign.Core
+open AutoDesign.Core.D2NN
+
+[<CliPrefix(CliPrefix.DoubleDash)>]
+type D2nnExpArgs =
+    | Quick
+    | Device of string
+    | Lambdas of string
+    | Seed of int
+    | Runs of dir: string
+    | Ce_Weight of float
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Quick -> "small config that runs in minutes on 2 cores."
+            | Device _ -> "auto|cpu|cuda (default auto)."
+            | Lambdas _ -> "comma-separated trade-off weights λ in [0,1] (default: a sweep)."
+            | Seed _ -> "random seed (default 1)."
+            | Runs _ -> "runs root folder (default runs)."
+            | Ce_Weight _ -> "train regular nodes with cross-entropy of this weight instead of unified Q-learning."
+
+type D2nnArgs =
+    | [<CliPrefix(CliPrefix.None)>] Highlow of ParseResults<D2nnExpArgs>
+    | [<CliPrefix(CliPrefix.None)>] Cascade of ParseResults<D2nnExpArgs>
+    | [<CliPrefix(CliPrefix.None)>] Chain of ParseResults<D2nnExpArgs>
+    | [<CliPrefix(CliPrefix.None)>] Hierarchical of ParseResults<D2nnExpArgs>
+    | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<D2nnExpArgs>
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Highlow _ -> "high-low capacity D²NN vs High/Low NN (Fashion-MNIST 1-vs-rest, F1; stand-in for LFW-B)."
+            | Cascade _ -> "cascade D²NN vs four static NNs (stand-in for LFW-B)."
+            | Chain _ -> "chain D²NN vs lowest/highest capacity paths (stand-in for LFW-B)."
+            | Hierarchical _ -> "hierarchical D²NN on the 2/5/10 Fashion-MNIST hierarchy (stand-in for ILSVRC-10)."
+            | Bench _ -> "cascade at the λ nearest 50% multiplications: wall-time fraction vs multiplication fraction."
+
+let options (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
+    let device =
+        match Device.parse (r.GetResult(Device, defaultValue = "auto")) with
+        | Ok d -> AutoDesign.Core.Device.resolve d
+        | Error e -> Errors.fail "%s" e
+    let lambdas =
+        r.TryGetResult Lambdas
+        |> Option.map (fun s ->
+            s.Split(',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
+            |> Array.map (fun t ->
+                match Double.TryParse(t, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
+                | true, v when v >= 0.0 && v <= 1.0 -> v
+                | _ -> Errors.fail "--lambdas: '%s' is not a number in [0, 1]" t)
+            |> List.ofArray)
+    { Quick = r.Contains Quick
+      Device = device
+      Lambdas = lambdas
+      Seed = r.GetResult(Seed, defaultValue = 1)
+      RunsRoot = r.GetResult(Runs, defaultValue = "runs")
+      CrossEntropyWeight = r.TryGetResult Ce_Weight }
+
+/// `bench d2nn`: the cascade's wall-time fraction over its multiplication fraction, measured in one run.
+let bench (sub: ParseResults<D2nnExpArgs>) =
+    let o = options sub
+    D2nnBench.run o.Quick o.Device o.Seed 5 |> ignore
+    0
+
+let handle (r: ParseResults<D2nnArgs>) =
+    match r.GetSubCommand() with
+    | Bench s -> bench s
+    | _ ->
+    let name, sub =
+        match r.GetSubCommand() with
+        | Highlow s -> "highlow", s
+        | Cascade s -> "cascade", s
+        | Chain s -> "chain", s
+        | Hierarchical s -> "hierarchical", s
+        | Bench s -> "bench", s
+    let outcome = D2nnExperiment.sweep name (options sub)
+    printfn "results in %s" outcome.Dir
+    0

@@ -1,0 +1,108 @@
+namespace AutoDesign.Core.D2NN
+
+open System
+open System.Diagnostics
+open TorchSharp
+open AutoDesign.Core
+open AutoDesign.Models.D2NN
+
+type TrainSpec =
+    { Steps: int
+      /// Mini-batch size (a whole number of mini-bags).
+      BatchSize: int
+      BagSize: int
+      Lr: float
+      /// ε decays linearly from 1 to 0.05 over this many steps.
+      EpsilonSteps: int
+      RegularLoss: RegularLoss
+      Seed: int
+      Device: torch.Device }
+
+type EvalResult =
+    { Metric: float
+      /// Mean multiplications per example divided by the cost normalizer.
+      Cost: float
+      /// Per test example: the costly regular nodes it executed, joined by '+'.
+      Paths: string[]
+      Predictions: int[] }
+
+module Runner =
+    /// Train a compiled D²NN (or a static network) on `task`. `report` sees every step.
+    let train (c: CompiledD2nn) (task: Task) (spec: TrainSpec) (reward: RewardFn) (normalizer: float)
+              (output: string) (report: int -> StepStats -> unit) =
+        c.To spec.Device
+        use opt = torch.optim.Adam(c.Parameters, spec.Lr)
+        let cfg =
+            { Reward = reward; BagSize = spec.BagSize; Epsilon = Epsilon.linear 1.0 0.05 spec.EpsilonSteps
+              RegularLoss = spec.RegularLoss; CostNormalizer = normalizer; Output = output }
+        let rng = Random spec.Seed
+        let n = task.TrainY.Length
+        let idx = Array.init n id
+        let mutable step = 0
+        let mutable pos = n
+        while step < spec.Steps do
+            if pos + spec.BatchSize > n then
+                for i in n - 1 .. -1 .. 1 do
+                    let j = rng.Next(i + 1)
+                    let t = idx[i] in idx[i] <- idx[j]; idx[j] <- t
+                pos <- 0
+            let batch = idx[pos .. pos + spec.BatchSize - 1]
+            pos <- pos + spec.BatchSize
+            use _ = torch.NewDisposeScope()
+            use bi = torch.tensor (batch |> Array.map int64)
+            let x = task.TrainX.index_select(0L, bi).``to``(spec.Device)
+            let stats = Learning.step c cfg rng step opt x (batch |> Array.map (fun i -> task.TrainY[i]))
+            report step stats
+            step <- step + 1
+
+    /// Signature of the costly regular nodes an example executed (merges and identities cost nothing).
+    let pathOf (c: CompiledD2nn) (res: ExecutionResult) (i: int) =
+        [ for n in 0 .. c.Order.Length - 1 do
+            let pn = c.Plan.Nodes[n]
+            if pn.Role = NodeRole.Regular && pn.Cost > 0.0 && res.Executed(n, i) then yield pn.Name ]
+        |> String.concat "+"
+
+    /// Greedy inference on the test set in chunks.
+    let evaluate (c: CompiledD2nn) (task: Task) (normalizer: float) (output: string) (device: torch.Device) =
+        c.Train false
+        let o = c.Index[output]
+        let n = task.TestY.Length
+        let preds = Array.create n -1
+        let costs = Array.zeroCreate<float> n
+        let paths = Array.create n ""
+        let chunk = 500
+        for start in 0 .. chunk .. n - 1 do
+            use _ = torch.NewDisposeScope()
+            use _ng = torch.no_grad ()
+            let len = min chunk (n - start)
+            let x = task.TestX.narrow(0L, int64 start, int64 len).``to``(device)
+            let res = c.Executor.Forward([| x |])
+            let rows = res.Rows[o]
+            if rows.Length > 0 then
+                let am = res.Values[o].argmax(1L).cpu().data<int64>().ToArray()
+                rows |> Array.iteri (fun k r -> preds[start + int r] <- int am[k])
+            for i in 0 .. len - 1 do
+                costs[start + i] <- res.Cost[i] / normalizer
+                paths[start + i] <- pathOf c res i
+        c.Train true
+        { Metric = Metrics.evaluate task.Metric preds task.TestY
+          Cost = Array.average costs
+          Paths = paths
+          Predictions = preds }
+
+    /// Wall time (ms) of greedy inference over the whole test set, best of `runs` (data already on device).
+    let inferenceMs (c: CompiledD2nn) (x: torch.Tensor) (batch: int) (runs: int) =
+        c.Train false
+        let n = int x.shape[0]
+        let once () =
+            let sw = Stopwatch.StartNew()
+            for start in 0 .. batch .. n - 1 do
+                use _ = torch.NewDisposeScope()
+                use _ng = torch.no_grad ()
+                let len = min batch (n - start)
+                c.Executor.Forward([| x.narrow(0L, int64 start, int64 len) |]) |> ignore
+            sw.Elapsed.TotalMilliseconds
+        once () |> ignore
+        let best = [ for _ in 1 .. runs -> once () ] |> List.min
+        c.Train true
+        best
