@@ -3,11 +3,20 @@
 module AutoDesign.Cli.Args
 
 open Argu
+open AutoDesign.Cli.Commands.Data
+open AutoDesign.Cli.Commands.Dggan
+open AutoDesign.Cli.Commands.Gan
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AutoDesignArgs =
     | [<AltCommandLine("-v")>] Version
+    | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
+    | [<CliPrefix(CliPrefix.None)>] Dggan of ParseResults<DgganArgs>
+    | [<CliPrefix(CliPrefix.None)>] Gan of ParseResults<GanArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Version -> "print the version and exit."
+            | Data _ -> "list, fetch and inspect data sets (mnist, fashion-mnist) and IDX files."
+            | Dggan _ -> "Dynamically Grown GAN: architecture search vs the ProgGAN baseline (chapter 5)."
+            | Gan _ -> "GAN metrics (FID, SWD) on saved image sets."

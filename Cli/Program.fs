@@ -1,6 +1,7 @@
 module AutoDesign.Cli.Program
 
 open System
+open System.IO
 open Argu
 open AutoDesign.Core
 open AutoDesign.Cli.Args
@@ -9,26 +10,37 @@ let private version () =
     let v = Reflection.Assembly.GetExecutingAssembly().GetName().Version
     printfn "autodesign %O" v
 
-let run (argv: string[]) : int =
+/// Parse and run one command line, letting errors propagate.
+let execute (argv: string[]) : int =
     let parser = ArgumentParser.Create<AutoDesignArgs>(programName = "autodesign")
     let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
     match results.GetAllResults() with
     | [ Version ] -> version (); 0
+    | [ Data args ] -> Commands.Data.handle args
+    | [ Dggan args ] -> Commands.Dggan.handle args
+    | [ Gan args ] -> Commands.Gan.handle args
     | _ ->
         printfn "%s" (parser.PrintUsage())
         0
 
-[<EntryPoint>]
-let main argv =
+/// Run one command line and return the exit code: usage errors print to `err` and give 2, a
+/// UserError prints the one line `error: <message>` to `err` and gives 1 (no stack trace).
+let runWith (err: TextWriter) (argv: string[]) : int =
     try
-        run argv
+        execute argv
     with
     | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText ->
         printfn "%s" e.Message
         0
     | :? ArguParseException as e ->
-        eprintfn "%s" e.Message
+        err.WriteLine e.Message
         2
     | UserError msg ->
-        eprintfn "error: %s" msg
+        err.WriteLine("error: " + msg.Replace('\n', ' ').Replace('\r', ' '))
         1
+
+/// Run one command line with errors going to standard error; the exit code is returned.
+let run (argv: string[]) : int = runWith Console.Error argv
+
+[<EntryPoint>]
+let main argv = run argv
