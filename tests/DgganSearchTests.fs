@@ -87,3 +87,31 @@ let tests =
             Expect.throwsT<UserError> (fun () -> GrowStep.parse "G,4,16" |> ignore) "even kernel"
         }
     ]
+
+[<Tests>]
+let trainerTests =
+    testList "dggan.trainer" [
+        test "a candidate trains, saves weights, and its child inherits them" {
+            let rng = System.Random 5
+            let px = Array.init (24 * 28 * 28) (fun _ -> float32 (rng.NextDouble()))
+            let images = GanImages.ofUnit "random" px 24 28 28 32
+            let net = FeatureClassifier.Create(1, 10, TorchSharp.torch.CPU)
+            let ev = Evaluator(FeatureNet.extractor net, images, 24, TorchSharp.torch.CPU)
+            let ts = { Iterations = 2; BatchSize = 4; LearningRate = 1e-3; EvalSamples = 24 }
+            let runner = CandidateTrainer.inProcess ts images ev TorchSharp.torch.CPU ignore
+            let d = tempDir ()
+            let cfg = GanConfig(8, 4, 1, 8)
+            let a0 = Architecture.initial cfg
+            let w0 = Path.Combine(d, "a.dgw")
+            let r0 = runner.Train { Id = "a"; Arch = a0; ParentWeights = None; WeightsPath = w0; Seed = 1 }
+            Expect.isFalse r0.Diverged "trains"
+            Expect.isTrue (r0.Fid >= 0.0) "finite FID"
+            Expect.isTrue (File.Exists w0) "weights saved"
+            let r1 = runner.Train { Id = "b"; Arch = Architecture.grow a0 Upscale; ParentWeights = Some w0; WeightsPath = Path.Combine(d, "b.dgw"); Seed = 2 }
+            // every base layer (g_input, g_base, d_base, d_final, d_out: 10 tensors) + old toRGB/fromRGB (4 tensors)
+            Expect.equal r1.Inherited 14 "inherited tensors"
+            let saved = NamedWeights.Read(Path.Combine(d, "b.dgw"))
+            Expect.isFalse (saved.ContainsKey "G.g_toRGB_r8_c4.weight") "the faded-out toRGB is not saved"
+            Directory.Delete(d, true)
+        }
+    ]

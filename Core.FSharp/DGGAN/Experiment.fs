@@ -40,7 +40,7 @@ module DgganExperiment =
           Search = { Config = GanConfig(32, 16, 1, 8); Kernels = [ 3; 7 ]; Filters = [ 8; 16 ]; FinalResolution = 32
                      Depth = 8; TopK = 2; P = 0.15; Seed = seed }
           Train = { Iterations = 60; BatchSize = 32; LearningRate = 1e-3; EvalSamples = 500 }
-          TrainImages = 5000; FeatureEpochs = 1; RealEval = 500; FinalSamples = 1000 }
+          TrainImages = 5000; FeatureEpochs = 2; RealEval = 500; FinalSamples = 1000 }
 
     /// Full config (thesis-like search shape, CPU-sized nets: filters {16,32,64} instead of {32…1024}).
     let full (data: string) (seed: int) =

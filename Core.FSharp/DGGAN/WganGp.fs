@@ -15,7 +15,7 @@ module WganGp =
         let tt = t.view(shape)
         let xhat = (tt * real + (1.0 - tt) * fake.detach()).detach().requires_grad_(true)
         let score = critic xhat
-        let grads = torch.autograd.grad(ResizeArray [ score.sum() ], ResizeArray [ xhat ], create_graph = true)
+        let grads = torch.autograd.grad(ResizeArray [ score.sum() ], ResizeArray [ xhat ], retain_graph = true, create_graph = true)
         let g = grads.[0].flatten(1)
         let norm = (g.square().sum(1L) + 1e-12).sqrt()
         (norm - 1.0).square().mean() * lam
