@@ -15,6 +15,7 @@ type DgganRunArgs =
     | Resume
     | Data of string
     | Out of string
+    | Threads of int
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -25,6 +26,7 @@ type DgganRunArgs =
             | Resume -> "continue a killed run in the same folder (finished candidates are not retrained)."
             | Data _ -> "mnist (embedded, default) or fashion-mnist; padded to 32x32 as stand-ins for CIFAR-10."
             | Out _ -> "run folder root (default runs/dggan)."
+            | Threads _ -> "CPU threads for TorchSharp (default 1: on a shared 2-core machine more threads spin and slow down)."
 
 type DgganArgs =
     | [<CliPrefix(CliPrefix.None)>] Search of ParseResults<DgganRunArgs>
@@ -48,6 +50,9 @@ let private runDir (r: ParseResults<DgganRunArgs>) (s: DgganSettings) kind seed 
     dir
 
 let private device (r: ParseResults<DgganRunArgs>) =
+    let threads = r.GetResult(Threads, 1)
+    if threads < 1 then Errors.fail "--threads must be at least 1"
+    TorchSharp.torch.set_num_threads threads
     match Device.parse (r.GetResult(Device, "auto")) with
     | Ok d -> Device.resolve d
     | Error e -> Errors.fail "%s" e
