@@ -52,9 +52,21 @@ module DgganExperiment =
 
     let loadImages (s: DgganSettings) =
         let ds = Datasets.load s.Data
+        // The embedded MNIST is stored digit by digit: take a fixed random permutation (same for every run)
+        // before cutting the training subset and the real evaluation set, so all classes are present.
+        let rng = Random(20261125)
+        let order = Array.init ds.Count id
+        for i in ds.Count - 1 .. -1 .. 1 do
+            let j = rng.Next(i + 1)
+            let t = order.[i]
+            order.[i] <- order.[j]
+            order.[j] <- t
         let n = min ds.Count s.TrainImages
-        let px = ds.Images.[0 .. n * ds.Height * ds.Width - 1]
-        GanImages.ofUnit ds.Name px n ds.Height ds.Width 32, ds.Labels.[0 .. n - 1], (ds.Labels |> Array.max) + 1
+        let hw = ds.Height * ds.Width
+        let px = Array.zeroCreate<float32> (n * hw)
+        for k in 0 .. n - 1 do Array.blit ds.Images (order.[k] * hw) px (k * hw) hw
+        let labels = Array.init n (fun k -> ds.Labels.[order.[k]])
+        GanImages.ofUnit ds.Name px n ds.Height ds.Width 32, labels, (ds.Labels |> Array.max) + 1
 
     let private write (dir: string) (name: string) (text: string) = Atomic.writeAllText (Path.Combine(dir, name)) text
 
