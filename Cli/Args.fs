@@ -3,6 +3,9 @@
 module AutoDesign.Cli.Args
 
 open Argu
+open AutoDesign.Cli.Commands.Uniloss
+open AutoDesign.Cli.Commands.Reproduce
+open AutoDesign.Cli.Commands.Bench
 open AutoDesign.Cli.Commands.Data
 open AutoDesign.Cli.Commands.Dggan
 open AutoDesign.Cli.Commands.Gan
@@ -10,6 +13,9 @@ open AutoDesign.Cli.Commands.Gan
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AutoDesignArgs =
     | [<AltCommandLine("-v")>] Version
+    | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<UnilossArgs>
+    | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
+    | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     | [<CliPrefix(CliPrefix.None)>] Dggan of ParseResults<DgganArgs>
     | [<CliPrefix(CliPrefix.None)>] Gan of ParseResults<GanArgs>
@@ -17,6 +23,9 @@ type AutoDesignArgs =
         member a.Usage =
             match a with
             | Version -> "print the version and exit."
+            | Uniloss _ -> "UniLoss: metrics written once as code, refactored into differentiable losses."
+            | Reproduce _ -> "run the registered experiments and write REPORT.md (thesis vs measured)."
+            | Bench _ -> "speed benchmarks, one per system, printed as ratios."
             | Data _ -> "list, fetch and inspect data sets (mnist, fashion-mnist) and IDX files."
             | Dggan _ -> "Dynamically Grown GAN: architecture search vs the ProgGAN baseline (chapter 5)."
             | Gan _ -> "GAN metrics (FID, SWD) on saved image sets."

@@ -16,6 +16,9 @@ let execute (argv: string[]) : int =
     let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
     match results.GetAllResults() with
     | [ Version ] -> version (); 0
+    | [ Uniloss u ] -> AutoDesign.Cli.Commands.Uniloss.run u
+    | [ Reproduce r ] -> Commands.Reproduce.handle r
+    | [ Bench b ] -> Commands.Bench.handle b
     | [ Data args ] -> Commands.Data.handle args
     | [ Dggan args ] -> Commands.Dggan.handle args
     | [ Gan args ] -> Commands.Gan.handle args

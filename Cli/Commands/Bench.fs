@@ -1,0 +1,113 @@
+/// `autodesign bench <system>`: speed measurements printed as ratios measured in one run.
+module AutoDesign.Cli.Commands.Bench
+
+open System
+open System.Diagnostics
+open System.IO
+open Argu
+open TorchSharp
+open AutoDesign.Core
+open AutoDesign.Core.Runs
+open AutoDesign.Models.Foundation
+
+[<CliPrefix(CliPrefix.DoubleDash)>]
+type BenchCheckpointArgs =
+    | Repeats of n: int
+    | Hidden of width: int
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Repeats _ -> "writes per variant (default 20)."
+            | Hidden _ -> "hidden width of the benchmarked MLP (default 1024, ~1.9M weights)."
+
+[<CliPrefix(CliPrefix.DoubleDash)>]
+type BenchLoaderArgs =
+    | Batch of size: int
+    | Epochs of n: int
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Batch _ -> "batch size (default 128)."
+            | Epochs _ -> "passes over the embedded MNIST per variant (default 3)."
+
+/// One case per system; each helper adds its own.
+type BenchArgs =
+    | [<CliPrefix(CliPrefix.None)>] Checkpoint of ParseResults<BenchCheckpointArgs>
+    | [<CliPrefix(CliPrefix.None)>] Loader of ParseResults<BenchLoaderArgs>
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Loader _ -> "data Loader (shuffled index batches -> tensors) vs raw slicing of one preloaded tensor, batches/s."
+            | Checkpoint _ -> "atomic checkpoint (weights + Adam state + map, fsync + rename) vs plain Module.save of the weights."
+
+let private timeEach (repeats: int) (f: unit -> unit) =
+    f () // warm-up
+    let sw = Stopwatch.StartNew()
+    for _ in 1..repeats do f ()
+    sw.Elapsed.TotalMilliseconds / float repeats
+
+let checkpoint (r: ParseResults<BenchCheckpointArgs>) =
+    let repeats = r.GetResult(Repeats, defaultValue = 20)
+    let hidden = int64 (r.GetResult(Hidden, defaultValue = 1024))
+    if repeats < 1 || hidden < 1L then Errors.fail "bench checkpoint: --repeats and --hidden must be positive"
+    let model = Mlp.Create(784L, [| hidden; hidden |], 10L)
+    let opt = torch.optim.Adam(model.parameters (), lr = 1e-3)
+    // one step so Adam has moment buffers to save
+    (use _ = torch.NewDisposeScope()
+     let loss = model.forward(torch.randn(8L, 784L)).pow(torch.tensor 2.0f).mean()
+     loss.backward ()
+     opt.step () |> ignore)
+    let dir = Path.Combine(Path.GetTempPath(), sprintf "autodesign-bench-%d" Environment.ProcessId)
+    Directory.CreateDirectory dir |> ignore
+    try
+        let plainPath, atomicPath = Path.Combine(dir, "plain.bin"), Path.Combine(dir, "atomic.bin")
+        let plain = timeEach repeats (fun () -> model.save(plainPath) |> ignore)
+        let atomic = timeEach repeats (fun () -> Checkpoint.save atomicPath model (Some(opt :> torch.optim.Optimizer)) (Map.ofList [ "epoch", "1" ]))
+        let weights = model.parameters () |> Seq.sumBy (fun p -> p.numel ())
+        printfn "checkpoint write, %d weights, %d repeats each:" weights repeats
+        printfn "  plain Module.save (weights only):         %8.2f ms (%.1f MB)" plain (float (FileInfo(plainPath).Length) / 1e6)
+        printfn "  atomic Checkpoint.save (+Adam state, fsync): %8.2f ms (%.1f MB)" atomic (float (FileInfo(atomicPath).Length) / 1e6)
+        printfn "ratio atomic/plain: %.2fx" (atomic / plain)
+    finally
+        Directory.Delete(dir, true)
+    0
+
+let loader (r: ParseResults<BenchLoaderArgs>) =
+    let batch = r.GetResult(Batch, defaultValue = 128)
+    let epochs = r.GetResult(Epochs, defaultValue = 3)
+    if batch < 1 || epochs < 1 then Errors.fail "bench loader: --batch and --epochs must be positive"
+    let ds = AutoDesign.Core.Data.Datasets.load "mnist"
+    let idx = Array.init ds.Count id
+    let rate (f: int -> int) =
+        f 0 |> ignore // warm-up
+        let sw = Stopwatch.StartNew()
+        let n = Seq.sum (seq { 1 .. epochs } |> Seq.map f)
+        float n / sw.Elapsed.TotalSeconds
+    let viaLoader =
+        rate (fun epoch ->
+            AutoDesign.Core.Data.Loader.batches 1 epoch true batch idx
+            |> Seq.sumBy (fun b ->
+                use _ = torch.NewDisposeScope()
+                let x, y = AutoDesign.Core.Data.Loader.toTensors ds b torch.CPU
+                x.sum().add(y.sum()).ToDouble() |> ignore
+                1))
+    use all = torch.tensor(ds.Images).reshape(int64 ds.Count, 1L, int64 ds.Height, int64 ds.Width)
+    use labels = torch.tensor(ds.Labels |> Array.map int64)
+    let raw =
+        rate (fun _ ->
+            Seq.sumBy (fun start ->
+                use _ = torch.NewDisposeScope()
+                let len = int64 (min batch (ds.Count - start))
+                let x, y = all.narrow(0L, int64 start, len), labels.narrow(0L, int64 start, len)
+                x.sum().add(y.sum()).ToDouble() |> ignore
+                1) (seq { 0 .. batch .. ds.Count - 1 }))
+    printfn "data loader, MNIST %d examples, batch %d, %d epochs each:" ds.Count batch epochs
+    printfn "  Loader.batches (shuffled) + Loader.toTensors: %8.1f batches/s" viaLoader
+    printfn "  raw narrow() of one preloaded tensor (no shuffle): %8.1f batches/s" raw
+    printfn "ratio loader/raw: %.2f" (viaLoader / raw)
+    0
+
+let handle (r: ParseResults<BenchArgs>) =
+    match r.GetSubCommand() with
+    | Checkpoint c -> checkpoint c
+    | Loader l -> loader l

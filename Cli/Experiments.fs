@@ -1,0 +1,10 @@
+/// The reproduce registry: every system's experiments, in report order.
+module AutoDesign.Cli.Experiments
+
+open AutoDesign.Core.Reproduce
+
+let all : Experiment list =
+    List.concat [
+        FoundationExperiments.all
+        // each system appends its list here, e.g. UniLossExperiments.all
+    ]

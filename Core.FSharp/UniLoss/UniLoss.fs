@@ -1,0 +1,160 @@
+namespace AutoDesign.Core.UniLoss
+
+open System
+open System.Collections.Generic
+open System.Runtime.InteropServices
+open TorchSharp
+open AutoDesign.Core
+
+/// Everything UniLoss derives for one (shape, label vector): cached.
+type internal Traced =
+    { R: Refactored; Program: GProgram; Best: float32[]; GoodUnits: int[][]; NearbyUnits: int[][]; BestT: torch.Tensor }
+
+/// Inverse distance weighting (thesis Eq. 3.10).
+module Idw =
+    /// g̃(u) = Σ_i w_i v_i / Σ_i w_i with w_i = 1 / d(u, a_i)^power (d Euclidean) over anchors
+    /// a [t, l] with values v [t]; exactly v_i when u equals anchor i (then no gradient).
+    /// Computed as softmax(-(power/2)·log d²)·v, which is the same ratio without overflow. For
+    /// t·l > 4M, d² = ‖u‖² − 2 a·u + ‖a‖² (one matrix-vector product, no [t × l] difference).
+    let interpolate (u: torch.Tensor) (a: torch.Tensor) (v: torch.Tensor) (power: float) : torch.Tensor =
+        use scope = torch.NewDisposeScope()
+        let t = a.shape.[0]
+        let l = a.shape.[1]
+        let d2 =
+            if t * l <= 4_000_000L then (u.unsqueeze(0L) - a).pow((2).ToScalar()).sum(1L)
+            else ((u * u).sum() - 2.0 * a.mv(u) + (a * a).sum(1L)).clamp_min((0.0).ToScalar())
+        let hit = d2.detach().eq((0.0).ToScalar())
+        let r =
+            if hit.any().item<bool>() then
+                let i = hit.to_type(torch.ScalarType.Float32).argmax().unsqueeze(0L)
+                v.index_select(0L, i).sum() + u.sum() * 0.0
+            else
+                let logW = -(power / 2.0) * torch.log(d2)
+                (logW.softmax(0L) * v).sum()
+        r.MoveToOuterDisposeScope()
+
+/// UniLoss (thesis Eq. 3.5–3.10) for a metric written in the metric language.
+///   c = f(s)                      the traced comparisons
+///   ũ = sigmoid(c / tau)          h̃ (bits outside the trained fraction are held at h(c) = [c > 0])
+///   g̃(ũ) = Σ w_i g(a_i) / Σ w_i,  w_i = 1 / d(ũ, a_i)^power, d Euclidean; if some d = 0, g̃ = g(a_i)
+///   loss = 1 - g̃ for a metric to maximise (all built-ins lie in [0,1]); g̃ for Metric.Minimized().
+/// Anchors each step: good = b* with goodFlips units flipped, bad = uniform random bits,
+/// nearby = h(c) with nearbyFlips units flipped; anchorsPerType of each (default 16 → 48).
+/// Deterministic for a seed. Construct from F# or C# with named optional arguments.
+[<Sealed>]
+type UniLoss
+    (metric: Metric,
+     [<Optional; DefaultParameterValue(16)>] anchorsPerType: int,
+     [<Optional; DefaultParameterValue(1.0)>] tau: float,
+     [<Optional; DefaultParameterValue(1.0)>] power: float,
+     [<Optional; DefaultParameterValue(1.0)>] bitFraction: float,
+     [<Optional; DefaultParameterValue(0)>] seed: int,
+     [<Optional; DefaultParameterValue(1)>] goodFlips: int,
+     [<Optional; DefaultParameterValue(1)>] nearbyFlips: int,
+     [<Optional; DefaultParameterValue(FlipUnit.Bit)>] goodUnit: FlipUnit,
+     [<Optional; DefaultParameterValue(FlipUnit.Bit)>] nearbyUnit: FlipUnit) =
+    do
+        if isNull (box metric) then Errors.fail "UniLoss needs a metric"
+        if anchorsPerType < 1 then Errors.fail "UniLoss: anchorsPerType must be at least 1, got %d" anchorsPerType
+        if not (tau > 0.0) then Errors.fail "UniLoss: tau must be positive, got %g" tau
+        if not (power > 0.0) then Errors.fail "UniLoss: power must be positive, got %g" power
+        if not (bitFraction > 0.0 && bitFraction <= 1.0) then Errors.fail "UniLoss: bitFraction must be in (0, 1], got %g" bitFraction
+        if goodFlips < 0 || nearbyFlips < 0 then Errors.fail "UniLoss: flip counts must be >= 0"
+    let rng = Random(seed)
+    let gen = new torch.Generator(uint64 (int64 seed &&& 0x7fffffffL), torch.CPU)
+    let cache = Dictionary<string, Traced>()
+    let mutable lastMetric = nan
+    let mutable lastL = 0
+
+    let toLabels (labels: torch.Tensor) =
+        if isNull labels then Errors.fail "%s: no labels given" metric.Name
+        if labels.is_floating_point() then Errors.fail "%s: labels must be an integer tensor, got %A" metric.Name labels.dtype
+        use l64 = labels.to_type(torch.ScalarType.Int64).cpu().contiguous()
+        Labels(labels.shape |> Array.map int, l64.data<int64>().ToArray())
+
+    let traced (shape: int[]) (labels: Labels) (device: torch.Device) =
+        let key = String.Join(",", shape) + "#" + labels.Key + "#" + string device
+        match cache.TryGetValue key with
+        | true, t -> t
+        | _ ->
+            let r = Refactor.trace metric shape labels
+            let prog = new GProgram(r, device)
+            let best = Anchors.best metric r labels
+            if cache.Count >= 256 then
+                for v in cache.Values do (v.Program :> IDisposable).Dispose(); v.BestT.Dispose()
+                cache.Clear()
+            let t =
+                { R = r; Program = prog; Best = best
+                  GoodUnits = Anchors.units r goodUnit; NearbyUnits = Anchors.units r nearbyUnit
+                  BestT = torch.tensor(best, device = device).DetachFromDisposeScope() }
+            cache.[key] <- t
+            t
+
+    member _.Metric = metric
+    member _.AnchorsPerType = anchorsPerType
+    /// Exact metric value g(h(f(s))) on the last batch given to Forward.
+    member _.LastMetric = lastMetric
+    /// Number of bits (comparisons) in the last batch.
+    member _.LastBits = lastL
+
+    /// Loss for a batch: scores (any shape the metric indexes, float) and integer labels.
+    member _.Forward(scores: torch.Tensor, labels: torch.Tensor) : torch.Tensor =
+        if isNull scores then Errors.fail "%s: no scores given" metric.Name
+        if not (scores.is_floating_point()) then Errors.fail "%s: scores must be a float tensor, got %A" metric.Name scores.dtype
+        let shape = scores.shape |> Array.map int
+        let y = toLabels labels
+        let tr = traced shape y scores.device
+        let l = tr.R.L
+        lastL <- l
+        if l = 0 then
+            if scores.isnan().any().item<bool>() then Errors.fail "%s: the scores contain NaN (diverged training?)" metric.Name
+            let v = Refactor.g tr.R [||]
+            match metric.Degenerate with
+            | Some d when d y ->
+                lastMetric <- v
+                let lossV = if metric.Goal = Goal.Maximize then 1.0 - v else v
+                (scores.sum() * 0.0) + lossV
+            | _ ->
+                Errors.fail "%s: the metric makes no score comparisons on this batch of %d labels, so UniLoss has nothing to differentiate; compare scores (e.g. s.[i, y.[i]] >. s.[i, j]), or declare WithDegenerate for label batches where that is expected"
+                    metric.Name y.N
+        else
+            use scope = torch.NewDisposeScope()
+            let c = tr.Program.Comparisons(scores)
+            let hard = c.detach().gt((0.0).ToScalar()).to_type(c.dtype)
+            let soft = torch.sigmoid(c / tau)
+            let u =
+                if bitFraction >= 1.0 then soft
+                else
+                    let mask = Array.init l (fun _ -> rng.NextDouble() < bitFraction)
+                    if not (Array.contains true mask) then mask.[rng.Next l] <- true
+                    torch.where(torch.tensor(mask, device = scores.device), soft, hard)
+            let current = hard.to_type(torch.ScalarType.Float32).cpu().data<float32>().ToArray()
+            let good = Anchors.perturb rng tr.Best anchorsPerType goodFlips goodUnit tr.GoodUnits
+            let nearby = Anchors.perturb rng current anchorsPerType nearbyFlips nearbyUnit tr.NearbyUnits
+            let bad = torch.randint(0L, 2L, [| int64 anchorsPerType; int64 l |], dtype = torch.ScalarType.Float32, generator = gen)
+            let anchors =
+                torch.cat([| torch.tensor(good).reshape(int64 anchorsPerType, int64 l); bad
+                             torch.tensor(nearby).reshape(int64 anchorsPerType, int64 l)
+                             torch.tensor(current).reshape(1L, int64 l) |], 0L)
+            let anchors = if scores.device_type = DeviceType.CPU then anchors else anchors.``to``(scores.device)
+            let gAll = tr.Program.Eval(anchors)
+            let t = 3 * anchorsPerType
+            lastMetric <- float (gAll.[int64 t].item<float32>())
+            let gA = gAll.narrow(0L, 0L, int64 t).to_type(u.dtype)
+            let a = anchors.narrow(0L, 0L, int64 t).to_type(u.dtype)
+            let gTilde = Idw.interpolate u a gA power
+            let loss = if metric.Goal = Goal.Maximize then 1.0 - gTilde else gTilde
+            // one check per step: NaN scores make the loss NaN; then say which it was
+            if loss.isnan().item<bool>() then
+                if scores.isnan().any().item<bool>() then Errors.fail "%s: the scores contain NaN (diverged training?)" metric.Name
+                else Errors.fail "%s: UniLoss produced NaN (scores too large for tau=%g?)" metric.Name tau
+            loss.MoveToOuterDisposeScope()
+
+    /// Same as Forward (F#: loss.Invoke(s, y)).
+    member u.Invoke(scores, labels) = u.Forward(scores, labels)
+
+    interface IDisposable with
+        member _.Dispose() =
+            for v in cache.Values do (v.Program :> IDisposable).Dispose(); v.BestT.Dispose()
+            cache.Clear()
+            gen.Dispose()

@@ -1,0 +1,97 @@
+module AutoDesign.Tests.ReproduceTests
+
+open System
+open System.IO
+open Expecto
+open Argu
+open TorchSharp
+open AutoDesign.Core
+open AutoDesign.Core.Reproduce
+open AutoDesign.Cli.Args
+open AutoDesign.Cli.Commands
+
+/// Test doubles: two systems whose experiments return fixed rows (and count their runs).
+let mutable runs = 0
+let fake system name (data: string) measured : Experiment =
+    { System = system; Name = name; Description = "fake " + name
+      Run = fun ctx ->
+        runs <- runs + 1
+        [ { System = system; Experiment = name; Claim = "claim " + name; Thesis = "90%"; Measured = measured ctx
+            Config = (if ctx.Quick then "quick" else "full"); Data = data } ] }
+
+let registry (tag: string) =
+    [ fake "alpha" "one" "MNIST" (fun _ -> "91% " + tag)
+      fake "alpha" "two" "Fashion-MNIST (stand-in for CIFAR-10)" (fun _ -> "a|b " + tag)
+      fake "beta" "three" "synthetic" (fun ctx -> sprintf "seed %d %s" ctx.Seed tag) ]
+
+let tableRows (report: string) =
+    report.Split('\n') |> Array.filter (fun l -> l.StartsWith "| " && not (l.StartsWith "| Experiment")) |> List.ofArray
+
+let parser = ArgumentParser.Create<AutoDesignArgs>(programName = "autodesign")
+
+[<Tests>]
+let tests =
+    testList "foundation.reproduce" [
+        test "report has a header, one table per system, and lists stand-in data sets" {
+            let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
+            let opts = { Quick = true; Only = None; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "REPORT.md"); Seed = 4 }
+            Runner.run (registry "v1") opts |> ignore
+            let text = File.ReadAllText opts.ReportPath
+            Expect.stringContains text "- Config: quick" "config in header"
+            Expect.stringContains text (sprintf "- Machine: %d cores" Environment.ProcessorCount) "cores in header"
+            Expect.stringContains text "## alpha" "alpha section"
+            Expect.stringContains text "## beta" "beta section"
+            Expect.isLessThan (text.IndexOf "## alpha") (text.IndexOf "## beta") "registry order"
+            Expect.equal (tableRows text)
+                [ "| one | claim one | 90% | 91% v1 | quick | MNIST |"
+                  "| two | claim two | 90% | a\\|b v1 | quick | Fashion-MNIST (stand-in for CIFAR-10) |"
+                  "| three | claim three | 90% | seed 4 v1 | quick | synthetic |" ] "rows in registry order"
+            Expect.equal (tableRows text |> List.length) 3 "three rows"
+            Expect.equal (tableRows text).[1] "| two | claim two | 90% | a\\|b v1 | quick | Fashion-MNIST (stand-in for CIFAR-10) |" "escaped pipe"
+            let standIn = text.Substring(text.IndexOf "## Stand-in data sets")
+            Expect.stringContains standIn "- alpha / two: Fashion-MNIST (stand-in for CIFAR-10)" "stand-in listed"
+            Expect.isFalse (standIn.Contains "MNIST |") "non-stand-ins not listed"
+        }
+
+        test "--only reruns a subset and keeps the other systems' stored rows" {
+            let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
+            let opts = { Quick = false; Only = None; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "R.md"); Seed = 1 }
+            Runner.run (registry "v1") opts |> ignore
+            runs <- 0
+            Runner.run (registry "v2") { opts with Only = Some "beta" } |> ignore
+            Expect.equal runs 1 "only beta ran"
+            let rows = tableRows (File.ReadAllText opts.ReportPath)
+            Expect.equal rows.Length 3 "all three rows still there"
+            Expect.stringContains rows.[0] "91% v1" "alpha kept from the first run"
+            Expect.stringContains rows.[2] "seed 1 v2" "beta replaced"
+            runs <- 0
+            Runner.run (registry "v3") { opts with Only = Some "alpha/two" } |> ignore
+            Expect.equal runs 1 "only alpha/two ran"
+            Expect.stringContains (tableRows (File.ReadAllText opts.ReportPath)).[1] "v3" "alpha/two replaced"
+            Expect.throwsT<UserError> (fun () -> Runner.select (registry "x") (Some "gamma") |> ignore) "unknown system"
+        }
+
+        test "the CLI registry starts with the foundation experiments and has unique names" {
+            let all = AutoDesign.Cli.Experiments.all
+            Expect.equal (all.Head.System, all.Head.Name) ("foundation", "mnist-mlp") "first entry"
+            let keys = all |> List.map (fun e -> e.System + "/" + e.Name)
+            Expect.equal (List.distinct keys) keys "unique"
+        }
+
+        test "reproduce options parse" {
+            let r = parser.ParseCommandLine [| "reproduce"; "--quick"; "--only"; "uniloss/auc"; "--device"; "cpu"; "--runs"; "out"; "--report"; "R.md"; "--seed"; "9" |]
+            let o = Reproduce.options (r.GetResult AutoDesignArgs.Reproduce)
+            Expect.equal (o.Quick, o.Only, o.RunsRoot, o.ReportPath, o.Seed) (true, Some "uniloss/auc", "out", "R.md", 9) "values"
+            Expect.equal o.Device.``type`` DeviceType.CPU "device"
+            let d = Reproduce.options ((parser.ParseCommandLine [| "reproduce" |]).GetResult AutoDesignArgs.Reproduce)
+            Expect.equal (d.Quick, d.Only, d.RunsRoot, d.ReportPath) (false, None, "runs", "REPORT.md") "defaults"
+            Expect.throwsT<UserError> (fun () -> Reproduce.options ((parser.ParseCommandLine [| "reproduce"; "--device"; "tpu" |]).GetResult AutoDesignArgs.Reproduce) |> ignore) "bad device"
+        }
+
+        test "bench options parse and unknown subcommands are rejected" {
+            let r = parser.ParseCommandLine [| "bench"; "checkpoint"; "--repeats"; "3" |]
+            match (r.GetResult AutoDesignArgs.Bench).GetSubCommand() with
+            | Bench.Checkpoint c -> Expect.equal (c.GetResult Bench.Repeats) 3 "repeats"
+            Expect.throwsT<ArguParseException> (fun () -> parser.ParseCommandLine [| "bench"; "nothing" |] |> ignore) "unknown bench"
+        }
+    ]
