@@ -8,6 +8,8 @@ open AutoDesign.Cli.Commands.Uniloss
 open AutoDesign.Cli.Commands.Reproduce
 open AutoDesign.Cli.Commands.Bench
 open AutoDesign.Cli.Commands.Data
+open AutoDesign.Cli.Commands.Dggan
+open AutoDesign.Cli.Commands.Gan
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AutoDesignArgs =
@@ -17,6 +19,8 @@ type AutoDesignArgs =
     | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
+    | [<CliPrefix(CliPrefix.None)>] Dggan of ParseResults<DgganArgs>
+    | [<CliPrefix(CliPrefix.None)>] Gan of ParseResults<GanArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -26,3 +30,5 @@ type AutoDesignArgs =
             | Reproduce _ -> "run the registered experiments and write REPORT.md (thesis vs measured)."
             | Bench _ -> "speed benchmarks, one per system, printed as ratios."
             | Data _ -> "list, fetch and inspect data sets (mnist, fashion-mnist) and IDX files."
+            | Dggan _ -> "Dynamically Grown GAN: architecture search vs the ProgGAN baseline (chapter 5)."
+            | Gan _ -> "GAN metrics (FID, SWD) on saved image sets."

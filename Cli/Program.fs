@@ -21,6 +21,8 @@ let execute (argv: string[]) : int =
     | [ Reproduce r ] -> Commands.Reproduce.handle r
     | [ Bench b ] -> Commands.Bench.handle b
     | [ Data args ] -> Commands.Data.handle args
+    | [ Dggan args ] -> Commands.Dggan.handle args
+    | [ Gan args ] -> Commands.Gan.handle args
     | _ ->
         printfn "%s" (parser.PrintUsage())
         0
