@@ -28,7 +28,7 @@ type Evaluator(extractor: FeatureExtractor, real: GanImages, realCount: int, dev
     /// `count` samples from G (α = 1), in batches, [count,1,R,R] on the device.
     static member Sample (g: GrowingGenerator) (count: int) (seed: int) (device: torch.Device) =
         use _ = torch.no_grad()
-        let gen = torch.Generator(uint64 seed)
+        use gen = new torch.Generator(uint64 seed)
         let parts =
             [ for s in 0 .. 256 .. count - 1 do
                 let z = torch.randn([| int64 (min 256 (count - s)); int64 g.Layout.Config.Latent |], generator = gen).``to``(device)
