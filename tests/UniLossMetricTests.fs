@@ -76,6 +76,16 @@ let tests =
                 let s2 = Ref.tiedScores rng (2 * n)
                 let col1 = Array.init n (fun i -> s2.[2 * i + 1])
                 checkAll Metrics.averagePrecision [| n; 2 |] (Labels y) s2 (Ref.averagePrecision col1 y) |> ignore
+            // the thesis's pos-neg form: equal to sklearn on untied scores, with P·N bits
+            for seed in seeds do
+                let rng = Random(seed + 1000)
+                let n, y = binaryBatch rng
+                let s = Array.init n (fun _ -> float32 (rng.NextDouble()))
+                checkAll Metrics.averagePrecisionPosNeg [| n |] (Labels y) s (Ref.averagePrecision s y) |> ignore
+                let p = y |> Array.sumBy (fun v -> if v = 1 then 1 else 0)
+                if p > 0 && p < n then
+                    let r = Refactor.trace Metrics.averagePrecisionPosNeg [| n |] (Labels y)
+                    Expect.equal r.L (p * (n - p)) "one bit per (positive, negative) pair"
             // a hand case: scores 3,2,2,1 with labels 1,0,1,0 → sklearn: thresholds 3 (P=1, R=.5), 2 (P=2/3, R=1)
             close (Ref.averagePrecision [| 3.0f; 2.0f; 2.0f; 1.0f |] [| 1; 0; 1; 0 |]) (0.5 + 0.5 * 2.0 / 3.0) "hand AP"
 

@@ -35,7 +35,7 @@ let private commonUsage (a: ExpCommon) =
     | Anchors _ -> "UniLoss anchors per type: good, bad, nearby (default 16)."
     | Uni_Lr _ -> "learning rate for the UniLoss arm (default: the same as CE)."
     | Runs_Root _ -> "folder for run folders (default runs)."
-    | Impl _ -> "UniLoss implementation: core (metric language) or direct (tensor code, AP with pos-neg bits only); default direct for AP, core for accuracy."
+    | Impl _ -> "UniLoss implementation: core (metric language) or direct (tensor code, AP with pos-neg bits only); default core; direct is the hand-written tensor form of the same refactorizations, kept as a cross-check."
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type ApArgs =

@@ -71,7 +71,7 @@ module ExpTrain =
         match loss with
         | CrossEntropy -> (fun logits labels -> Some(torch.nn.functional.cross_entropy(logits, labels))), none
         | UniLossAP o when o.UseCore ->
-            let u = new AutoDesign.Core.UniLoss.UniLoss(Metrics.averagePrecision, anchorsPerType = o.AnchorsPerType, tau = o.Tau, seed = seed, goodFlips = o.FlipBits, nearbyFlips = o.FlipBits)
+            let u = new AutoDesign.Core.UniLoss.UniLoss(Metrics.averagePrecisionPosNeg, anchorsPerType = o.AnchorsPerType, tau = o.Tau, seed = seed, goodFlips = o.FlipBits, nearbyFlips = o.FlipBits)
             (fun logits labels -> if hasBoth labels then Some(u.Forward(apScore logits, labels)) else None), (u :> IDisposable)
         | UniLossAccuracy o when o.UseCore ->
             let u = new AutoDesign.Core.UniLoss.UniLoss(Metrics.accuracy, anchorsPerType = o.AnchorsPerType, tau = o.Tau, seed = seed, goodFlips = o.FlipBits, nearbyFlips = o.FlipBits)

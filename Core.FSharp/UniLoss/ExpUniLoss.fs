@@ -9,7 +9,7 @@ type ExpUniLossOptions =
       Tau: float
       FlipBits: int
       /// true: the metric-language UniLoss of UniLoss.fs (Metrics.averagePrecision / accuracy);
-      /// false: the direct tensor implementation of this module (pos-neg AP bits only).
+      /// false: the hand-written tensor form of this module (a cross-check of the metric-language form).
       UseCore: bool }
 
 /// UniLoss (thesis §3.3) over a refactorized metric: comparisons c (differentiable, [l]), binary

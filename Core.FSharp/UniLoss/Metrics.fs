@@ -95,6 +95,33 @@ module Metrics =
                 Array.init (shape.[0] * c) (fun k -> if k % c = c - 1 && y.[k / c] = 1 then 1.0f else 0.0f))
             .WithDegenerate(noPositives)
 
+    /// Average precision in the thesis's refactorization (§3.4.2): positive-vs-negative bits only.
+    /// For positive p, n_p = #{negatives at or above s_p}; its rank among positives k_p is read from
+    /// the n's (1 + #{q: n_q < n_p}, equal n's broken by index), and its precision is k_p / (k_p + n_p).
+    /// With untied scores this equals sklearn's AP exactly (positives with equal n_p have no negative
+    /// between them, so swapping their ranks leaves the sum unchanged); it uses P·N bits instead of
+    /// P·N + P² and is the form the AP experiment trains with.
+    let averagePrecisionPosNeg : Metric =
+        Metric.Define("ap-posneg", fun s y ->
+            y.RequireClasses(2, "ap-posneg")
+            let score i =
+                if s.Rank = 2 && s.Dim 1 = 2 then s.[i, 1]
+                elif s.Rank = 1 || (s.Rank = 2 && s.Dim 1 = 1) then s.[i]
+                else Errors.fail "ap-posneg: scores must have shape [n], [n, 1] or [n, 2], got [%s]" (shapeStr s)
+            let pos = [| for i in 0 .. s.N - 1 do if y.[i] = 1 then yield i |]
+            let neg = [ for i in 0 .. s.N - 1 do if y.[i] = 0 then yield i ]
+            let negAbove = pos |> Array.map (fun p -> count [ for j in neg -> notb (score p >. score j) ])
+            mean [ for a in 0 .. pos.Length - 1 ->
+                     let n = negAbove.[a]
+                     let rank = 1 + count [ for b in 0 .. pos.Length - 1 do
+                                              if b < a then yield negAbove.[b] <=. n
+                                              elif b > a then yield negAbove.[b] <. n ]
+                     ratio rank (rank + n) ])
+            .WithIdeal(fun shape y ->
+                let c = if shape.Length = 2 then shape.[1] else 1
+                Array.init (shape.[0] * c) (fun k -> if k % c = c - 1 && y.[k / c] = 1 then 1.0f else 0.0f))
+            .WithDegenerate(noPositives)
+
     /// Pixels of an h×w heatmap within Euclidean distance `radius` of (row, col).
     let inRadius (h: int) (w: int) (radius: float) (row: int) (col: int) =
         [| for a in 0 .. h - 1 do
@@ -137,6 +164,7 @@ module Metrics =
         | "recall" -> recall
         | "f1" -> f1
         | "ap" | "average-precision" -> averagePrecision
+        | "ap-posneg" -> averagePrecisionPosNeg
         | _ when n.StartsWith "top-" && fst (Int32.TryParse(n.Substring 4)) -> topK (int (n.Substring 4))
         | _ when n.StartsWith "pckh-" && fst (Double.TryParse(n.Substring 5, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture)) ->
             pckh (Double.Parse(n.Substring 5, Globalization.CultureInfo.InvariantCulture))

@@ -12,7 +12,7 @@ module UnilossAblation =
         let tau = defaultArg s.Tau ExpUniLoss.defaults.Tau
         let counts = [ 5, "0.9988"; 10, "0.9987"; 16, "0.9988" ]
         let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "ablation-anchors-%s" (if s.Quick then "quick" else "full"))
-        let arms = [ for (k, _) in counts -> sprintf "anchors%d" k, UniLossAP { ExpUniLoss.defaults with AnchorsPerType = k; Tau = tau; UseCore = not (defaultArg s.Direct true) }, cfg ]
+        let arms = [ for (k, _) in counts -> sprintf "anchors%d" k, UniLossAP { ExpUniLoss.defaults with AnchorsPerType = k; Tau = tau; UseCore = not (defaultArg s.Direct false) }, cfg ]
         let res = UnilossExp.compare s expDir (fun seed -> ExpTasks.mnistZeroVsRest seed trainN 2000) arms
         [ for (k, thesis) in counts ->
             let v = res |> List.find (fst >> (=) (sprintf "anchors%d" k)) |> snd
