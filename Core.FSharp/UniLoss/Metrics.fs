@@ -72,6 +72,13 @@ module Metrics =
     /// Binary F1 = 2TP / (2TP + FP + FN) (0 when the denominator is 0).
     let f1 = binary "f1" (fun tp fp p -> ratio (2.0 * tp) (2.0 * tp + fp + (p - tp)))
 
+    /// The score that ranks example i for the ranking metrics: s.[i] for [n] or [n, 1], the class-1
+    /// column for [n, 2].
+    let private rankingScore (metric: string) (s: Scores) (i: int) =
+        if s.Rank = 2 && s.Dim 1 = 2 then s.[i, 1]
+        elif s.Rank = 1 || (s.Rank = 2 && s.Dim 1 = 1) then s.[i]
+        else Errors.fail "%s: scores must have shape [n], [n, 1] or [n, 2], got [%s]" metric (shapeStr s)
+
     /// Average precision as sklearn defines it: the mean over positives p of the precision at
     /// threshold s_p, #{pos ≥ s_p} / #{all ≥ s_p}. Because a tie counts as "at or above" (via the
     /// strict bits: s_q ≥ s_p ⟺ not [s_p > s_q]), this equals sklearn exactly, tied groups included.
@@ -80,10 +87,7 @@ module Metrics =
     let averagePrecision : Metric =
         Metric.Define("ap", fun s y ->
             y.RequireClasses(2, "ap")
-            let score i =
-                if s.Rank = 2 && s.Dim 1 = 2 then s.[i, 1]
-                elif s.Rank = 1 || (s.Rank = 2 && s.Dim 1 = 1) then s.[i]
-                else Errors.fail "ap: scores must have shape [n], [n, 1] or [n, 2], got [%s]" (shapeStr s)
+            let score = rankingScore "ap" s
             let pos = [ for i in 0 .. s.N - 1 do if y.[i] = 1 then yield i ]
             let neg = [ for i in 0 .. s.N - 1 do if y.[i] = 0 then yield i ]
             mean [ for p in pos ->
@@ -104,10 +108,7 @@ module Metrics =
     let averagePrecisionPosNeg : Metric =
         Metric.Define("ap-posneg", fun s y ->
             y.RequireClasses(2, "ap-posneg")
-            let score i =
-                if s.Rank = 2 && s.Dim 1 = 2 then s.[i, 1]
-                elif s.Rank = 1 || (s.Rank = 2 && s.Dim 1 = 1) then s.[i]
-                else Errors.fail "ap-posneg: scores must have shape [n], [n, 1] or [n, 2], got [%s]" (shapeStr s)
+            let score = rankingScore "ap-posneg" s
             let pos = [| for i in 0 .. s.N - 1 do if y.[i] = 1 then yield i |]
             let neg = [ for i in 0 .. s.N - 1 do if y.[i] = 0 then yield i ]
             let negAbove = pos |> Array.map (fun p -> count [ for j in neg -> notb (score p >. score j) ])
