@@ -9,7 +9,8 @@ open Argu
 open AutoDesign.Core
 open AutoDesign.Core.UniLoss
 
-/// Options every UniLoss experiment takes.
+/// Options every UniLoss experiment takes; also the whole option set of `uniloss accuracy`.
+[<CliPrefix(CliPrefix.DoubleDash)>]
 type ExpCommon =
     | Quick
     | Device of string
@@ -22,20 +23,21 @@ type ExpCommon =
     | Uni_Lr of float
     | Runs_Root of string
     | Impl of string
-
-let private commonUsage (a: ExpCommon) =
-    match a with
-    | Quick -> "small configuration that finishes in minutes on 2 CPU cores."
-    | Device _ -> "auto, cpu or cuda (default auto)."
-    | Seed _ -> "seed of the split, initialisation and batches (default 1)."
-    | Runs _ -> "repeat with seeds seed..seed+runs-1 and report mean ± std (default 1)."
-    | Epochs _ -> "override the configuration's epochs."
-    | Train_Size _ -> "override the number of training images."
-    | Tau _ -> "UniLoss sigmoid temperature (default 1)."
-    | Anchors _ -> "UniLoss anchors per type: good, bad, nearby (default 16)."
-    | Uni_Lr _ -> "learning rate for the UniLoss arm (default: the same as CE)."
-    | Runs_Root _ -> "folder for run folders (default runs)."
-    | Impl _ -> "UniLoss implementation: core (metric language) or direct (tensor code, AP with pos-neg bits only); default core; direct is the hand-written tensor form of the same refactorizations, kept as a cross-check."
+    interface IArgParserTemplate with
+        member a.Usage = ExpCommon.UsageOf a
+    static member UsageOf (a: ExpCommon) =
+        match a with
+        | Quick -> "small configuration that finishes in minutes on 2 CPU cores."
+        | Device _ -> "auto, cpu or cuda (default auto)."
+        | Seed _ -> "seed of the split, initialisation and batches (default 1)."
+        | Runs _ -> "repeat with seeds seed..seed+runs-1 and report mean ± std (default 1)."
+        | Epochs _ -> "override the configuration's epochs."
+        | Train_Size _ -> "override the number of training images."
+        | Tau _ -> "UniLoss sigmoid temperature (default 1)."
+        | Anchors _ -> "UniLoss anchors per type: good, bad, nearby (default 16)."
+        | Uni_Lr _ -> "learning rate for the UniLoss arm (default: CE's for ap and ablations, 10x CE's for accuracy)."
+        | Runs_Root _ -> "folder for run folders (default runs)."
+        | Impl _ -> "UniLoss implementation: core (the metric language, default) or direct (hand-written tensor code of the same refactorizations, kept as a cross-check)."
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type ApArgs =
@@ -57,45 +59,17 @@ type ApArgs =
             match a with
             | Data _ -> "mnist (0 vs rest on the 10k digits, default) or fashion (class vs rest on Fashion-MNIST)."
             | Class _ -> "positive class for --data fashion (default 0)."
-            | Quick -> commonUsage ExpCommon.Quick
-            | Device d -> commonUsage (ExpCommon.Device d)
-            | Seed s -> commonUsage (ExpCommon.Seed s)
-            | Runs r -> commonUsage (ExpCommon.Runs r)
-            | Epochs e -> commonUsage (ExpCommon.Epochs e)
-            | Train_Size n -> commonUsage (ExpCommon.Train_Size n)
-            | Tau t -> commonUsage (ExpCommon.Tau t)
-            | Anchors k -> commonUsage (ExpCommon.Anchors k)
-            | Uni_Lr l -> commonUsage (ExpCommon.Uni_Lr l)
-            | Runs_Root r -> commonUsage (ExpCommon.Runs_Root r)
-            | Impl i -> commonUsage (ExpCommon.Impl i)
-
-[<CliPrefix(CliPrefix.DoubleDash)>]
-type AccuracyArgs =
-    | Quick
-    | Device of string
-    | Seed of int
-    | Runs of int
-    | Epochs of int
-    | Train_Size of int
-    | Tau of float
-    | Anchors of int
-    | Uni_Lr of float
-    | Runs_Root of string
-    | Impl of string
-    interface IArgParserTemplate with
-        member a.Usage =
-            match a with
-            | Quick -> commonUsage ExpCommon.Quick
-            | Device d -> commonUsage (ExpCommon.Device d)
-            | Seed s -> commonUsage (ExpCommon.Seed s)
-            | Runs r -> commonUsage (ExpCommon.Runs r)
-            | Epochs e -> commonUsage (ExpCommon.Epochs e)
-            | Train_Size n -> commonUsage (ExpCommon.Train_Size n)
-            | Tau t -> commonUsage (ExpCommon.Tau t)
-            | Anchors k -> commonUsage (ExpCommon.Anchors k)
-            | Uni_Lr l -> commonUsage (ExpCommon.Uni_Lr l)
-            | Runs_Root r -> commonUsage (ExpCommon.Runs_Root r)
-            | Impl i -> commonUsage (ExpCommon.Impl i)
+            | Quick -> ExpCommon.UsageOf ExpCommon.Quick
+            | Device d -> ExpCommon.UsageOf (ExpCommon.Device d)
+            | Seed s -> ExpCommon.UsageOf (ExpCommon.Seed s)
+            | Runs r -> ExpCommon.UsageOf (ExpCommon.Runs r)
+            | Epochs e -> ExpCommon.UsageOf (ExpCommon.Epochs e)
+            | Train_Size n -> ExpCommon.UsageOf (ExpCommon.Train_Size n)
+            | Tau t -> ExpCommon.UsageOf (ExpCommon.Tau t)
+            | Anchors k -> ExpCommon.UsageOf (ExpCommon.Anchors k)
+            | Uni_Lr l -> ExpCommon.UsageOf (ExpCommon.Uni_Lr l)
+            | Runs_Root r -> ExpCommon.UsageOf (ExpCommon.Runs_Root r)
+            | Impl i -> ExpCommon.UsageOf (ExpCommon.Impl i)
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AblationArgs =
@@ -115,17 +89,17 @@ type AblationArgs =
         member a.Usage =
             match a with
             | Which _ -> "anchors (Table 3.4), batch (Table 3.3) or all (default all)."
-            | Quick -> commonUsage ExpCommon.Quick
-            | Device d -> commonUsage (ExpCommon.Device d)
-            | Seed s -> commonUsage (ExpCommon.Seed s)
-            | Runs r -> commonUsage (ExpCommon.Runs r)
-            | Epochs e -> commonUsage (ExpCommon.Epochs e)
-            | Train_Size n -> commonUsage (ExpCommon.Train_Size n)
-            | Tau t -> commonUsage (ExpCommon.Tau t)
-            | Anchors k -> commonUsage (ExpCommon.Anchors k)
-            | Uni_Lr l -> commonUsage (ExpCommon.Uni_Lr l)
-            | Runs_Root r -> commonUsage (ExpCommon.Runs_Root r)
-            | Impl i -> commonUsage (ExpCommon.Impl i)
+            | Quick -> ExpCommon.UsageOf ExpCommon.Quick
+            | Device d -> ExpCommon.UsageOf (ExpCommon.Device d)
+            | Seed s -> ExpCommon.UsageOf (ExpCommon.Seed s)
+            | Runs r -> ExpCommon.UsageOf (ExpCommon.Runs r)
+            | Epochs e -> ExpCommon.UsageOf (ExpCommon.Epochs e)
+            | Train_Size n -> ExpCommon.UsageOf (ExpCommon.Train_Size n)
+            | Tau t -> ExpCommon.UsageOf (ExpCommon.Tau t)
+            | Anchors k -> ExpCommon.UsageOf (ExpCommon.Anchors k)
+            | Uni_Lr l -> ExpCommon.UsageOf (ExpCommon.Uni_Lr l)
+            | Runs_Root r -> ExpCommon.UsageOf (ExpCommon.Runs_Root r)
+            | Impl i -> ExpCommon.UsageOf (ExpCommon.Impl i)
 
 type EvalMetricArgs =
     | [<Mandatory>] Metric of name: string
@@ -143,7 +117,7 @@ type EvalMetricArgs =
 and [<RequireSubcommand>] UnilossArgs =
     | [<CliPrefix(CliPrefix.None)>] Eval_Metric of ParseResults<EvalMetricArgs>
     | [<CliPrefix(CliPrefix.None)>] Ap of ParseResults<ApArgs>
-    | [<CliPrefix(CliPrefix.None)>] Accuracy of ParseResults<AccuracyArgs>
+    | [<CliPrefix(CliPrefix.None)>] Accuracy of ParseResults<ExpCommon>
     | [<CliPrefix(CliPrefix.None)>] Ablation of ParseResults<AblationArgs>
     interface IArgParserTemplate with
         member a.Usage =
@@ -246,13 +220,6 @@ let private ofAp (a: ApArgs) =
     | ApArgs.Tau t -> Some(ExpCommon.Tau t) | ApArgs.Anchors k -> Some(ExpCommon.Anchors k) | ApArgs.Uni_Lr l -> Some(ExpCommon.Uni_Lr l)
     | ApArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | ApArgs.Impl i -> Some(ExpCommon.Impl i) | ApArgs.Data _ | ApArgs.Class _ -> None
 
-let private ofAcc (a: AccuracyArgs) =
-    match a with
-    | AccuracyArgs.Quick -> ExpCommon.Quick | AccuracyArgs.Device d -> ExpCommon.Device d | AccuracyArgs.Seed s -> ExpCommon.Seed s
-    | AccuracyArgs.Runs r -> ExpCommon.Runs r | AccuracyArgs.Epochs e -> ExpCommon.Epochs e | AccuracyArgs.Train_Size n -> ExpCommon.Train_Size n
-    | AccuracyArgs.Tau t -> ExpCommon.Tau t | AccuracyArgs.Anchors k -> ExpCommon.Anchors k | AccuracyArgs.Uni_Lr l -> ExpCommon.Uni_Lr l
-    | AccuracyArgs.Runs_Root r -> ExpCommon.Runs_Root r | AccuracyArgs.Impl i -> ExpCommon.Impl i
-
 let private ofAbl (a: AblationArgs) =
     match a with
     | AblationArgs.Quick -> Some ExpCommon.Quick | AblationArgs.Device d -> Some(ExpCommon.Device d) | AblationArgs.Seed s -> Some(ExpCommon.Seed s)
@@ -282,7 +249,7 @@ let plan (args: ParseResults<UnilossArgs>) : UnilossPlan =
         let cls = a.GetResult(ApArgs.Class, defaultValue = 0)
         if cls < 0 || cls > 9 then Errors.fail "--class must be 0..9, got %d" cls
         PlanAp(settingsOf (a.GetAllResults() |> List.choose ofAp), data, cls)
-    | Accuracy a -> PlanAccuracy(settingsOf (a.GetAllResults() |> List.map ofAcc))
+    | Accuracy a -> PlanAccuracy(settingsOf (a.GetAllResults()))
     | Ablation a ->
         let which = a.GetResult(AblationArgs.Which, defaultValue = "all")
         if which <> "anchors" && which <> "batch" && which <> "all" then Errors.fail "--which must be anchors, batch or all, got '%s'" which
