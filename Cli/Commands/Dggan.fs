@@ -16,6 +16,10 @@ type DgganRunArgs =
     | Data of string
     | Out of string
     | Threads of int
+    | Iterations of int
+    | Final_Res of int
+    | TopK of int
+    | P of float
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -27,6 +31,10 @@ type DgganRunArgs =
             | Data _ -> "mnist (embedded, default) or fashion-mnist; padded to 32x32 as stand-ins for CIFAR-10."
             | Out _ -> "run folder root (default runs/dggan)."
             | Threads _ -> "CPU threads for TorchSharp (default 1: on a shared 2-core machine more threads spin and slow down)."
+            | Iterations _ -> "training iterations per candidate (overrides the config)."
+            | Final_Res _ -> "final resolution 8, 16 or 32 (quick: 16, full: 32); the search depth follows it."
+            | TopK _ -> "K of Algorithm 1 (quick: 2, full: 8)."
+            | P _ -> "sampling probability p of Algorithm 1 (default 0.2)."
 
 type DgganArgs =
     | [<CliPrefix(CliPrefix.None)>] Search of ParseResults<DgganRunArgs>
@@ -40,7 +48,8 @@ type DgganArgs =
 let private settings (r: ParseResults<DgganRunArgs>) seed =
     let data = r.GetResult(Data, "mnist")
     if data <> "mnist" && data <> "fashion-mnist" then Errors.fail "unknown data set '%s' (expected mnist or fashion-mnist)" data
-    if r.Contains Quick then DgganExperiment.quick data seed else DgganExperiment.full data seed
+    (if r.Contains Quick then DgganExperiment.quick data seed else DgganExperiment.full data seed)
+    |> DgganExperiment.withOverrides (r.TryGetResult Iterations) (r.TryGetResult Final_Res) (r.TryGetResult TopK) (r.TryGetResult P)
 
 let private runDir (r: ParseResults<DgganRunArgs>) (s: DgganSettings) kind seed =
     let root = r.GetResult(Out, Path.Combine("runs", "dggan"))

@@ -1,4 +1,4 @@
-/// `autodesign gan fid|swd` — metrics on saved image sets (IDX files of bytes [N,H,W], optionally gzipped).
+/// `autodesign gan fid|swd` — metrics on saved image sets (PNG directories/files or IDX files).
 module AutoDesign.Cli.Commands.Gan
 
 open System.IO
@@ -16,8 +16,8 @@ type GanMetricArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Real _ -> "real image set: IDX file (bytes, dims [N,H,W], raw or gzipped)."
-            | Fake _ -> "generated image set, same format."
+            | Real _ -> "real image set: a directory of PNG images (8-bit grey or RGB), one PNG file, or an IDX file (bytes, dims [N,H,W], raw or gzipped)."
+            | Fake _ -> "generated image set, same formats."
             | Feature_Net _ -> "feature network weights (fid only; default runs/dggan/feature-net-<data>.dgw, trained there if missing)."
             | Data _ -> "data set the feature network is trained on when missing (default mnist)."
             | Seed _ -> "seed for SWD's random neighbourhoods and directions (default 1)."

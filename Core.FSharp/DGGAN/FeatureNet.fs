@@ -71,6 +71,19 @@ module FeatureNet =
                 yield (f x).detach() ]
         torch.cat(ResizeArray parts, 0L)
 
+    /// Classification accuracy of the network on `images` (labels `labels`), batched, no grad.
+    let accuracy (net: FeatureClassifier) (images: GanImages) (labels: int[]) (device: torch.Device) =
+        if images.Count = 0 then Errors.fail "feature net accuracy needs at least one image"
+        let mutable correct = 0L
+        for s in 0 .. 256 .. images.Count - 1 do
+            use _ = torch.NewDisposeScope()
+            use _ng = torch.no_grad()
+            let idx = [| s .. min images.Count (s + 256) - 1 |]
+            let x = GanImages.batch images idx device |> GanImages.upTo side
+            let y = torch.tensor(idx |> Array.map (fun i -> int64 labels.[i]), device = device)
+            correct <- correct + net.forward(x).argmax(1L).eq(y).sum().ToInt64()
+        float correct / float images.Count
+
     let extractor (net: FeatureClassifier) =
         { Name = "feature-net (small CNN trained on the GAN's data; stand-in for Inception-v3)"
           Features = batched (fun x -> net.Features x)

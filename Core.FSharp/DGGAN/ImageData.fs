@@ -22,6 +22,12 @@ module GanImages =
                     px.[n * side * side + (y + top) * side + x + left] <- images.[n * height * width + y * width + x] * 2.0f - 1.0f
         { Name = name; Pixels = px; Count = count; Side = side }
 
+    /// Images [start, start + count) as their own set.
+    let slice (d: GanImages) (start: int) (count: int) =
+        if start < 0 || count < 0 || start + count > d.Count then Errors.fail "image slice %d+%d outside a set of %d" start count d.Count
+        let s = d.Side * d.Side
+        { d with Pixels = Array.sub d.Pixels (start * s) (count * s); Count = count }
+
     /// Images idx as a [B,1,Side,Side] tensor.
     let batch (d: GanImages) (idx: int[]) (device: torch.Device) =
         let s = d.Side * d.Side
@@ -58,7 +64,7 @@ module ImageSet =
             fs.Write(bytes, 0, bytes.Length))
 
     /// Load an IDX image set as [N,1,H,W] in [-1,1].
-    let load (path: string) (device: torch.Device) =
+    let loadIdx (path: string) (device: torch.Device) =
         if not (File.Exists path) then Errors.fail "image set %s does not exist" path
         let raw = File.ReadAllBytes path
         let bytes =
@@ -78,3 +84,32 @@ module ImageSet =
             Errors.fail "image set %s is truncated or has a wrong header (%d×%d×%d)" path n h w
         let px = Array.init (n * h * w) (fun i -> float32 bytes.[16 + i] / 127.5f - 1.0f)
         torch.tensor(px : float32[]).reshape(int64 n, 1L, int64 h, int64 w).``to``(device)
+
+    /// PNG images of one size as [N,1,H,W] in [-1,1]; RGB is turned grey with the ITU-R 601 luma weights.
+    let ofPngs (files: string list) (device: torch.Device) =
+        let imgs = files |> List.map (fun f -> f, PngDecoder.load f)
+        let (f0, i0) = List.head imgs
+        for (f, i) in imgs do
+            if i.Width <> i0.Width || i.Height <> i0.Height then
+                Errors.fail "PNG %s is %dx%d but %s is %dx%d: an image set needs one size" f i.Width i.Height f0 i0.Width i0.Height
+        let hw = i0.Width * i0.Height
+        let px = Array.zeroCreate<float32> (imgs.Length * hw)
+        imgs |> List.iteri (fun n (_, i) ->
+            for k in 0 .. hw - 1 do
+                let v =
+                    if i.Channels = 1 then float32 i.Pixels.[k]
+                    else float32 (Math.Round(0.299 * float i.Pixels.[3 * k] + 0.587 * float i.Pixels.[3 * k + 1] + 0.114 * float i.Pixels.[3 * k + 2]))
+                px.[n * hw + k] <- v / 127.5f - 1.0f)
+        torch.tensor(px : float32[]).reshape(int64 imgs.Length, 1L, int64 i0.Height, int64 i0.Width).``to``(device)
+
+    /// Load an image set: a directory of .png files (sorted by name), one .png file, or an IDX file.
+    let load (path: string) (device: torch.Device) =
+        if Directory.Exists path then
+            let files = Directory.GetFiles(path) |> Array.filter (fun f -> f.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
+                        |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b)) |> List.ofArray
+            if files.IsEmpty then Errors.fail "directory %s holds no .png images" path
+            ofPngs files device
+        elif path.EndsWith(".png", StringComparison.OrdinalIgnoreCase) then
+            if not (File.Exists path) then Errors.fail "image %s does not exist" path
+            ofPngs [ path ] device
+        else loadIdx path device

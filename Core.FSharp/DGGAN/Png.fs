@@ -56,3 +56,13 @@ module Png =
                     let v = data.[i * h * w + y * w + x]
                     px.[(oy + y) * gw + ox + x] <- byte (Math.Clamp(Math.Round(float (v + 1.0f) * 127.5), 0.0, 255.0))
         Atomic.writeAllBytes path (encodeGrey gw gh px)
+
+    /// Save images [N,1,H,W] in [-1,1] as one grey PNG per image (00000.png, 00001.png, ...) in `dir`.
+    let saveEach (dir: string) (images: torch.Tensor) =
+        Directory.CreateDirectory dir |> ignore
+        use cpu = images.detach().cpu().contiguous()
+        let n, h, w = int cpu.shape.[0], int cpu.shape.[2], int cpu.shape.[3]
+        let data = cpu.data<float32>().ToArray()
+        for i in 0 .. n - 1 do
+            let px = Array.init (h * w) (fun k -> byte (Math.Clamp(Math.Round(float (data.[i * h * w + k] + 1.0f) * 127.5), 0.0, 255.0)))
+            Atomic.writeAllBytes (Path.Combine(dir, sprintf "%05d.png" i)) (encodeGrey w h px)

@@ -1,0 +1,180 @@
+module AutoDesign.Tests.DgganAnalysisTests
+
+open System
+open System.IO
+open System.IO.Compression
+open Expecto
+open TorchSharp
+open AutoDesign.Core
+open AutoDesign.Core.DGGAN
+
+let private tempDir () =
+    let d = Path.Combine(Path.GetTempPath(), sprintf "dggan-analysis-%s" (Guid.NewGuid().ToString("N")))
+    Directory.CreateDirectory d |> ignore
+    d
+
+/// A PNG written independently of the decoder: each row uses filter type (row mod 5), applied with the PNG
+/// spec's predictor definitions; split over two IDAT chunks.
+let private filteredPng (w: int) (h: int) (samples: int) (colour: byte) (img: byte[]) =
+    let stride = w * samples
+    let at y x = if y < 0 || x < 0 then 0 else int img.[y * stride + x]
+    use raw = new MemoryStream()
+    for y in 0 .. h - 1 do
+        let f = y % 5
+        raw.WriteByte(byte f)
+        for x in 0 .. stride - 1 do
+            let a, b, c = at y (x - samples), at (y - 1) x, at (y - 1) (x - samples)
+            let pred =
+                match f with
+                | 0 -> 0 | 1 -> a | 2 -> b | 3 -> (a + b) / 2
+                | _ ->
+                    let p = a + b - c
+                    let pa, pb, pc = abs (p - a), abs (p - b), abs (p - c)
+                    if pa <= pb && pa <= pc then a elif pb <= pc then b else c
+            raw.WriteByte(byte ((int img.[y * stride + x] - pred + 256) % 256))
+    use z = new MemoryStream()
+    (use zs = new ZLibStream(z, CompressionLevel.Fastest, true) in zs.Write(raw.ToArray(), 0, int raw.Length))
+    let data = z.ToArray()
+    use out = new MemoryStream()
+    out.Write([| 137uy; 80uy; 78uy; 71uy; 13uy; 10uy; 26uy; 10uy |], 0, 8)
+    let be (v: int) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
+    let chunk (kind: string) (d: byte[]) =
+        out.Write(be d.Length, 0, 4)
+        let body = Array.append (Text.Encoding.ASCII.GetBytes kind) d
+        out.Write(body, 0, body.Length)
+        out.Write(be (int (AutoDesign.Models.Plotting.Png.Crc32(ReadOnlySpan body) ^^^ 0xFFFFFFFFu)), 0, 4)
+    chunk "IHDR" (Array.concat [ be w; be h; [| 8uy; colour; 0uy; 0uy; 0uy |] ])
+    let half = data.Length / 2
+    chunk "IDAT" data.[.. half - 1]
+    chunk "IDAT" data.[half ..]
+    chunk "IEND" [||]
+    out.ToArray()
+
+let private rec' id kind parent step action res fid =
+    { Id = id; Kind = kind; Parent = parent; Step = step; Action = action; Actions = [||]; Resolution = res
+      GParams = 100L; DParams = 50L; Fid = fid; Diverged = false; Inherited = 0; Seconds = 0.0; Weights = "" }
+
+/// Hand-built table. Baseline FID: 8 at 8x8 (b01, the later step), 20 at 16x16. Normalised FIDs:
+/// s0 2.0; s1a 0.5 (G,3,8); s1b 1.5 (D,7,8); s2a 0.4 (Up from s1a); s2b 1.8 (Up from s1b).
+let private baseline =
+    [ rec' "b00" "baseline" "" 0 "init" 8 10.0; rec' "b01" "baseline" "b00" 1 "G,3,8" 8 8.0; rec' "b02" "baseline" "b01" 2 "Up" 16 20.0 ]
+let private search =
+    [ rec' "s0" "search" "" 0 "init" 8 16.0
+      rec' "s1a" "search" "s0" 1 "G,3,8" 8 4.0
+      rec' "s1b" "search" "s0" 1 "D,7,8" 8 12.0
+      rec' "s2a" "search" "s1a" 2 "Up" 16 8.0
+      rec' "s2b" "search" "s1b" 2 "Up" 16 36.0 ]
+
+[<Tests>]
+let tests =
+    testList "dggan.analysis" [
+        test "PNG decoder: grey and RGB files from both encoders round-trip exactly" {
+            let grey = Array.init (7 * 5) (fun i -> byte (i * 37 % 256))
+            let d = PngDecoder.decode "grey" (Png.encodeGrey 7 5 grey)
+            Expect.equal (d.Width, d.Height, d.Channels) (7, 5, 1) "grey header"
+            Expect.equal d.Pixels grey "grey pixels"
+            let rgb = Array.init (4 * 3 * 3) (fun i -> byte (i * 53 % 256))
+            let c = PngDecoder.decode "rgb" (AutoDesign.Models.Plotting.Png.Encode(4, 3, rgb))
+            Expect.equal (c.Width, c.Height, c.Channels) (4, 3, 3) "rgb header"
+            Expect.equal c.Pixels rgb "rgb pixels"
+        }
+        test "PNG decoder: all five row filters, split IDAT, and alpha dropped" {
+            let rng = Random(5)
+            let img = Array.init (9 * 10) (fun _ -> byte (rng.Next 256))
+            Expect.equal (PngDecoder.decode "f" (filteredPng 9 10 1 0uy img)).Pixels img "grey, filters 0-4"
+            let rgba = Array.init (6 * 10 * 4) (fun _ -> byte (rng.Next 256))
+            let d = PngDecoder.decode "rgba" (filteredPng 6 10 4 6uy rgba)
+            Expect.equal d.Channels 3 "alpha dropped"
+            Expect.equal d.Pixels (Array.init (6 * 10 * 3) (fun i -> rgba.[(i / 3) * 4 + i % 3])) "RGB of RGBA"
+        }
+        test "PNG decoder: unreadable files raise one UserError naming the problem" {
+            let good = Png.encodeGrey 3 3 (Array.zeroCreate 9)
+            let err (bytes: byte[]) (part: string) =
+                try
+                    PngDecoder.decode "x.png" bytes |> ignore
+                    failtest "expected a UserError"
+                with UserError m -> Expect.stringContains m part "message"
+            err [| 1uy; 2uy; 3uy |] "signature"
+            err good.[.. good.Length - 15] "past the end"
+            let flipped = Array.copy good
+            flipped.[40] <- flipped.[40] ^^^ 0xFFuy
+            err flipped "CRC"
+            let interlaced = filteredPng 2 2 1 0uy (Array.zeroCreate 4)
+            interlaced.[28] <- 1uy // IHDR interlace byte (CRC now wrong too: either message is a clear refusal)
+            Expect.throwsT<UserError> (fun () -> PngDecoder.decode "i.png" interlaced |> ignore) "interlace refused"
+        }
+        test "image sets load from a PNG directory, a PNG file and IDX, and equal the saved images" {
+            let dir = tempDir ()
+            try
+                let rng = Random(3)
+                let raw = Array.init (5 * 8 * 8) (fun _ -> float32 (rng.Next 256) / 127.5f - 1.0f)
+                use x = torch.tensor(raw).reshape(5L, 1L, 8L, 8L)
+                Png.saveEach (Path.Combine(dir, "pngs")) x
+                ImageSet.save (Path.Combine(dir, "set.idx")) x
+                use a = ImageSet.load (Path.Combine(dir, "pngs")) torch.CPU
+                use b = ImageSet.load (Path.Combine(dir, "set.idx")) torch.CPU
+                use one = ImageSet.load (Path.Combine(dir, "pngs", "00003.png")) torch.CPU
+                Expect.equal a.shape [| 5L; 1L; 8L; 8L |] "shape"
+                Expect.isLessThan ((a - x).abs().max().ToDouble()) 1e-5 "PNG values"
+                Expect.isLessThan ((a - b).abs().max().ToDouble()) 1e-6 "PNG = IDX"
+                Expect.isLessThan ((one - x.narrow(0L, 3L, 1L)).abs().max().ToDouble()) 1e-5 "single file"
+                Directory.CreateDirectory(Path.Combine(dir, "empty")) |> ignore
+                Expect.throwsT<UserError> (fun () -> ImageSet.load (Path.Combine(dir, "empty")) torch.CPU |> ignore) "empty dir"
+                File.WriteAllBytes(Path.Combine(dir, "pngs", "00009.png"), Png.encodeGrey 4 4 (Array.zeroCreate 16))
+                Expect.throwsT<UserError> (fun () -> ImageSet.load (Path.Combine(dir, "pngs")) torch.CPU |> ignore) "mixed sizes"
+            finally Directory.Delete(dir, true)
+        }
+        test "Table 5.1 and Fig 5.5/5.6 analyses on a hand-built candidate table" {
+            Expect.equal (Analysis.perResolution search baseline) [ 8, 8.0, 4.0, 0.5; 16, 20.0, 8.0, 0.6 ] "per resolution"
+            Expect.equal (Analysis.best search).Id "s2a" "best"
+            Expect.equal (Search.route search (Analysis.best search) |> List.map (fun c -> c.Id)) [ "s0"; "s1a"; "s2a" ] "route"
+            let eff = Analysis.actionEffects search baseline |> List.map (fun (a, n, s, m, sd) -> a, (n, s, m, sd)) |> Map.ofList
+            let close (n, s, m, sd) (n', s', m', sd') = n = n' && abs (s - s') < 1e-12 && abs (m - m') < 1e-12 && abs (sd - sd') < 1e-12
+            Expect.isTrue (close eff.["G,3,8"] (1, 1.0, 0.75, 0.0)) "G: 1 - 0.5/2"
+            Expect.isTrue (close eff.["D,7,8"] (1, 1.0, 0.25, 0.0)) "D: 1 - 1.5/2"
+            Expect.isTrue (close eff.["Up"] (2, 0.5, 0.0, 0.2)) "Up: +0.2 and -0.2"
+            let t1 = Analysis.parentQuality search baseline |> List.find (fun (t, _, _, _, _) -> t = 1.0)
+            let (_, g, ng, so, ns) = t1
+            Expect.equal (ng, ns) (1, 3) "one good parent pair, three sub-optimal"
+            Expect.floatClose Accuracy.veryHigh g 1.0 "good parent -> good child"
+            Expect.floatClose Accuracy.veryHigh so (1.0 / 3.0) "sub-optimal parents: 1 of 3"
+        }
+        test "K/p simulation replays only recorded candidates" {
+            let rng = Random(1)
+            let best1, n1 = Simulation.replay 0.4 search baseline 1 0.4 rng
+            Expect.floatClose Accuracy.veryHigh best1 0.4 "K=1 follows s1a to s2a"
+            Expect.equal n1 4 "root + 2 + 1"
+            let best2, n2 = Simulation.replay 0.4 search baseline 2 0.4 rng
+            Expect.floatClose Accuracy.veryHigh best2 0.4 "K=2 finds s2a too"
+            Expect.equal n2 5 "root + 2 + 2"
+            for (k, p, m, reached, trained) in Simulation.grid 2 0.4 search baseline 50 1 do
+                Expect.isTrue (reached = 50 && m >= 0.4 - 1e-12 && m <= 1.8 + 1e-12) (sprintf "K=%d p=%g mean %g" k p m)
+                Expect.isTrue (trained >= 3.0 && trained <= 5.0) "cost between the thinnest and the full replay"
+        }
+        test "analysis plots and simulation CSV are written and readable" {
+            let dir = tempDir ()
+            try
+                let s = { Config = AutoDesign.Models.DGGAN.GanConfig(8, 4, 1, 8); Kernels = [ 3 ]; Filters = [ 8 ]; FinalResolution = 16
+                          Depth = 2; TopK = 2; P = 0.4; Seed = 1 }
+                AnalysisPlots.writeAll dir s search baseline
+                for f in [ "fig5-4-g2d-ratio.png"; "fig5-5-action-share.png"; "fig5-5-action-improvement.png"; "fig5-6-parent-quality.png"; "fig5-6-simulation.png" ] do
+                    let d = PngDecoder.load (Path.Combine(dir, f))
+                    Expect.isGreaterThan d.Width 100 f
+                let lines = File.ReadAllLines(Path.Combine(dir, "simulation.csv"))
+                Expect.equal lines.Length (1 + 2 * 4) "header + K x 4 p values"
+            finally Directory.Delete(dir, true)
+        }
+        test "reproduce registers dggan/search" {
+            let keys = AutoDesign.Cli.Experiments.all |> List.map (fun e -> e.System + "/" + e.Name)
+            Expect.contains keys "dggan/search" "registered"
+            Expect.equal (AutoDesign.Core.Reproduce.Runner.select AutoDesign.Cli.Experiments.all (Some "dggan") |> List.map (fun e -> e.Name)) [ "search" ] "--only dggan"
+        }
+        test "quick config: 8 -> 16, depth equals the ProgGAN schedule, overrides validated" {
+            let q = DgganExperiment.quick "mnist" 1
+            Expect.equal q.Search.Depth (List.length (Architecture.progGanSchedule q.Search.Config q.Search.FinalResolution)) "depth = schedule"
+            let o = DgganExperiment.withOverrides (Some 10) (Some 32) (Some 3) (Some 0.5) q
+            Expect.equal (o.Search.Depth, o.Search.TopK, o.Train.Iterations) (8, 3, 10) "overrides"
+            Expect.throwsT<UserError> (fun () -> DgganExperiment.withOverrides None (Some 12) None None q |> ignore) "bad resolution"
+            Expect.throwsT<UserError> (fun () -> DgganExperiment.withOverrides None None None (Some 0.0) q |> ignore) "bad p"
+        }
+    ]
