@@ -48,6 +48,15 @@ module Simulation =
 
 /// The analyses as PNG plots (and the simulation as CSV) in a run folder.
 module AnalysisPlots =
+    /// Room on the right for the legend box: an extra point with a NaN y widens the x axis but draws nothing.
+    let private legendRoom (series: (string * (float * float)[]) list) =
+        let xs = series |> List.collect (fun (_, p) -> p |> Array.map fst |> List.ofArray) |> List.filter Double.IsFinite
+        match series, xs with
+        | (name, p) :: rest, _ :: _ ->
+            let lo, hi = List.min xs, List.max xs
+            (name, Array.append p [| hi + 0.35 * max 1.0 (hi - lo), nan |]) :: rest
+        | _ -> series
+
     /// Fig. 5.4: log2(G/D parameter ratio) vs normalised FID; the best route drawn in its own colour.
     let ratioPlot (path: string) (search: CandidateRecord list) (baseline: CandidateRecord list) =
         let b = Analysis.baselinePerResolution baseline
@@ -56,19 +65,21 @@ module AnalysisPlots =
         let diverged = search |> List.filter (fun c -> c.Diverged) |> List.length
         Plot.scatter path (sprintf "Fig 5.4 analogue: G/D ratio vs normalised FID (%d diverged not shown)" diverged)
             "log2(G params / D params)" "FID / ProgGAN FID at same resolution"
-            [ "search candidates", search |> List.filter (fun c -> not (route.Contains c.Id)) |> List.map pt |> Array.ofList
-              "ProgGAN baseline", baseline |> List.map pt |> Array.ofList
-              "best route", search |> List.filter (fun c -> route.Contains c.Id) |> List.sortBy (fun c -> c.Step) |> List.map pt |> Array.ofList ]
+            (legendRoom
+                [ "search candidates", search |> List.filter (fun c -> not (route.Contains c.Id)) |> List.map pt |> Array.ofList
+                  "ProgGAN baseline", baseline |> List.map pt |> Array.ofList
+                  "best route", search |> List.filter (fun c -> route.Contains c.Id) |> List.sortBy (fun c -> c.Step) |> List.map pt |> Array.ofList ])
 
     /// Fig. 5.5: per action, the share of improving children (top) and mean ± sd improvement (bottom, as bars).
     let actionPlots (sharePath: string) (improvementPath: string) (rows: (string * int * float * float * float) list) =
         if not rows.IsEmpty then
             let indexed = rows |> List.mapi (fun i r -> float (i + 1), r)
             Plot.scatter sharePath "Fig 5.5 analogue (top): share of children improving on their parent" "action (legend)" "share improving"
-                [ for (x, (a, n, share, _, _)) in indexed -> sprintf "%g: %s (n=%d)" x a n, [| x, share |] ]
-            Plot.lines improvementPath "Fig 5.5 analogue (bottom): improvement 1 - nFID(child)/nFID(parent), mean +- sd" "action (legend)" "improvement"
-                [ for (x, (a, n, _, m, sd)) in indexed ->
-                    sprintf "%g: %s (n=%d)" x a n, [| x, m - sd; x, m + sd; x, m; x - 0.2, m; x + 0.2, m |] ]
+                (legendRoom [ for (x, (a, n, share, _, _)) in indexed -> sprintf "%g: %s (n=%d)" x a n, [| x, share |] ])
+            Plot.lines improvementPath "Fig 5.5 (bottom): 1 - nFID(child)/nFID(parent), mean +- sd" "action (legend)" "improvement"
+                (legendRoom
+                    [ for (x, (a, n, _, m, sd)) in indexed ->
+                        sprintf "%g: %s (n=%d)" x a n, [| x, m - sd; x, m + sd; x, m; x - 0.2, m; x + 0.2, m |] ])
 
     /// Fig. 5.6 (left): chance of a good child for good vs sub-optimal parents over thresholds.
     let parentPlot (path: string) (rows: (float * float * int * float * int) list) =
