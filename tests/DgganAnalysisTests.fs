@@ -124,6 +124,13 @@ let tests =
                 Expect.throwsT<UserError> (fun () -> ImageSet.load (Path.Combine(dir, "pngs")) torch.CPU |> ignore) "mixed sizes"
             finally Directory.Delete(dir, true)
         }
+        test "SWD refuses image sides its Laplacian pyramid cannot halve" {
+            // 102 -> 51 -> 25: three levels, and 51 does not halve evenly.
+            use a = torch.zeros(2L, 1L, 102L, 102L)
+            Expect.throwsT<UserError> (fun () -> Swd.compute 1 a a |> ignore) "102x102 refused"
+            use b = torch.zeros(2L, 1L, 102L, 100L)
+            Expect.throwsT<UserError> (fun () -> Swd.compute 1 b b |> ignore) "non-square refused"
+        }
         test "Table 5.1 and Fig 5.5/5.6 analyses on a hand-built candidate table" {
             Expect.equal (Analysis.perResolution search baseline) [ 8, 8.0, 4.0, 0.5; 16, 20.0, 8.0, 0.6 ] "per resolution"
             Expect.equal (Analysis.best search).Id "s2a" "best"
@@ -168,6 +175,22 @@ let tests =
             let keys = AutoDesign.Cli.Experiments.all |> List.map (fun e -> e.System + "/" + e.Name)
             Expect.contains keys "dggan/search" "registered"
             Expect.equal (AutoDesign.Core.Reproduce.Runner.select AutoDesign.Cli.Experiments.all (Some "dggan") |> List.map (fun e -> e.Name)) [ "search" ] "--only dggan"
+        }
+        test "report rows say plainly whether DGGAN beats the baseline" {
+            let ctx : AutoDesign.Core.Reproduce.ExperimentContext = { Quick = true; Device = torch.CPU; RunsRoot = "runs"; Seed = 1 }
+            let s = DgganExperiment.quick "mnist" 1
+            let summary (best: float) =
+                { Dir = "d"; PerResolution = Analysis.perResolution search baseline; BestId = "s2a"; BestActions = "G,3,8 Up"
+                  BestFid = best; BaselineFid = 20.0; BestSwd = 1.0; BaselineSwd = 2.0; BestIs = (2.0, 0.1); BaselineIs = (1.5, 0.1)
+                  RealIs = (7.0, 0.2); Candidates = 8; FeatureAccuracy = 0.96; FinalResolution = 16; Seconds = 1.0 }
+            let rows = DgganExperiments.rows ctx s (summary 8.0) search baseline
+            Expect.equal (rows |> List.map (fun r -> r.Experiment)) [ "table-5.1"; "final-metrics"; "analyses" ] "three rows"
+            Expect.stringContains rows.[0].Measured "DGGAN BEATS" "beats"
+            Expect.stringContains rows.[0].Measured "16x16 ProgGAN 20.0 vs DGGAN 8.0 (+60%)" "per resolution"
+            Expect.stringContains rows.[1].Measured "feature net held-out accuracy 96.0%" "feature net named"
+            Expect.stringContains rows.[0].Data "stand-in for CIFAR-10" "stand-in"
+            let worse = DgganExperiments.rows ctx s (summary 25.0) search baseline
+            Expect.stringContains worse.[0].Measured "does NOT beat" "does not beat"
         }
         test "quick config: 8 -> 16, depth equals the ProgGAN schedule, overrides validated" {
             let q = DgganExperiment.quick "mnist" 1

@@ -100,6 +100,9 @@ module Swd =
         let fake = fake.narrow(0L, 0L, n).to_type(torch.float32)
         let res = int real.shape.[2]
         let levels = max 1 (Seq.length (Seq.unfold (fun r -> if r >= 16 then Some(r, r / 2) else None) res))
+        let step = 1 <<< (levels - 1)
+        if real.shape.[2] <> real.shape.[3] || res % step <> 0 then
+            Errors.fail "SWD needs square images whose side halves evenly down to 16 (e.g. 16, 32, 64); got %dx%d" res (int real.shape.[3])
         let rng = Random(seed)
         let pr = laplacianPyramid real levels
         let pf = laplacianPyramid fake levels
