@@ -117,7 +117,7 @@ type PoseArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Which _ -> "table (Table 3.1: MSE for 7 sigmas vs UniLoss), anchors (Table 3.4 pose row) or all (default all)."
+            | Which _ -> "table (Table 3.1: MSE for 7 sigmas vs UniLoss), anchors (Table 3.4 pose row), all (default), or bench (interleaved MSE/UniLoss step times and memory, no training run)."
             | Quick -> ExpCommon.UsageOf ExpCommon.Quick
             | Device d -> ExpCommon.UsageOf (ExpCommon.Device d)
             | Seed s -> ExpCommon.UsageOf (ExpCommon.Seed s)
@@ -294,7 +294,7 @@ let plan (args: ParseResults<UnilossArgs>) : UnilossPlan =
         PlanAblation(settingsOf (a.GetAllResults() |> List.choose ofAbl), which)
     | Pose a ->
         let which = a.GetResult(PoseArgs.Which, defaultValue = "all")
-        if which <> "table" && which <> "anchors" && which <> "all" then Errors.fail "--which must be table, anchors or all, got '%s'" which
+        if which <> "table" && which <> "anchors" && which <> "all" && which <> "bench" then Errors.fail "--which must be table, anchors, all or bench, got '%s'" which
         PlanPose(settingsOf (a.GetAllResults() |> List.choose ofPose), which)
 
 let runExperiment (args: ParseResults<UnilossArgs>) : int =
@@ -305,10 +305,13 @@ let runExperiment (args: ParseResults<UnilossArgs>) : int =
         | PlanAblation(s, which) ->
             (if which <> "batch" then UnilossAblation.anchors s else [])
             @ (if which <> "anchors" then UnilossAblation.batchSize s else [])
+        | PlanPose(s, "bench") ->
+            printfn "%s" (AutoDesign.Core.UniLoss.Pose.PoseExp.bench s 20)
+            []
         | PlanPose(s, which) ->
             (if which <> "anchors" then AutoDesign.Core.UniLoss.Pose.PoseExp.table s else [])
             @ (if which <> "table" then AutoDesign.Core.UniLoss.Pose.PoseExp.anchors s else [])
-    printRows rows
+    if not rows.IsEmpty then printRows rows
     0
 
 let run (args: ParseResults<UnilossArgs>) : int =
