@@ -8,6 +8,8 @@ open AutoDesign.Core
 open AutoDesign.Core.UniLoss
 open AutoDesign.Core.UniLoss.Pose
 open AutoDesign.Models.UniLoss
+open Argu
+module Cli = AutoDesign.Cli.Commands.Uniloss
 
 let private randomLabels (rng: Random) n h w =
     [| for _ in 1 .. n do
@@ -115,6 +117,17 @@ let tests =
             Expect.equal (t |> Array.filter (fun v -> v > 0.0f) |> Array.length) 49 "7x7 window"
             Expect.floatClose Accuracy.medium (float t.[8 * 16 + 9]) (exp -0.5) "one pixel away"
             Expect.throwsT<UserError> (fun () -> PoseMetric.gaussianTargets [| 0L; 0L; 1000L |] 16 0.0 |> ignore) "sigma 0"
+        }
+
+        test "CLI parses uniloss pose and rejects a bad --which with a UserError" {
+            let parser = ArgumentParser.Create<Cli.UnilossArgs>(programName = "autodesign uniloss")
+            match Cli.plan (parser.ParseCommandLine [| "pose"; "--which"; "bench"; "--quick"; "--anchors"; "10"; "--epochs"; "3" |]) with
+            | Cli.PlanPose(st, which) -> Expect.equal (which, st.Quick, st.Anchors, st.Epochs) ("bench", true, Some 10, Some 3) "pose settings"
+            | other -> failtestf "wrong plan %A" other
+            match Cli.plan (parser.ParseCommandLine [| "pose" |]) with
+            | Cli.PlanPose(_, which) -> Expect.equal which "all" "default"
+            | other -> failtestf "wrong plan %A" other
+            Expect.throwsT<UserError> (fun () -> Cli.plan (parser.ParseCommandLine [| "pose"; "--which"; "sigma" |]) |> ignore) "which"
         }
 
         testSequenced <| test "a short UniLoss(PCKh) run on free heatmaps lowers the loss and raises PCKh" {
