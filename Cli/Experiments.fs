@@ -7,6 +7,7 @@ let all : Experiment list =
     List.concat [
         FoundationExperiments.all
         UnilossExperiments.all
+        PoseExperiments.all
         AutoDesign.Core.D2NN.D2nnExperiments.all
         AutoDesign.Core.DGGAN.DgganExperiments.all
         // each system appends its list here, e.g. UniLossExperiments.all

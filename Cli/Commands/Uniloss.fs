@@ -101,6 +101,34 @@ type AblationArgs =
             | Runs_Root r -> ExpCommon.UsageOf (ExpCommon.Runs_Root r)
             | Impl i -> ExpCommon.UsageOf (ExpCommon.Impl i)
 
+[<CliPrefix(CliPrefix.DoubleDash)>]
+type PoseArgs =
+    | Which of string
+    | Quick
+    | Device of string
+    | Seed of int
+    | Runs of int
+    | Epochs of int
+    | Train_Size of int
+    | Tau of float
+    | Anchors of int
+    | Uni_Lr of float
+    | Runs_Root of string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Which _ -> "table (Table 3.1: MSE for 7 sigmas vs UniLoss), anchors (Table 3.4 pose row), all (default), or bench (interleaved MSE/UniLoss step times and memory, no training run)."
+            | Quick -> ExpCommon.UsageOf ExpCommon.Quick
+            | Device d -> ExpCommon.UsageOf (ExpCommon.Device d)
+            | Seed s -> ExpCommon.UsageOf (ExpCommon.Seed s)
+            | Runs r -> ExpCommon.UsageOf (ExpCommon.Runs r)
+            | Epochs e -> ExpCommon.UsageOf (ExpCommon.Epochs e)
+            | Train_Size n -> ExpCommon.UsageOf (ExpCommon.Train_Size n)
+            | Tau t -> ExpCommon.UsageOf (ExpCommon.Tau t)
+            | Anchors k -> "UniLoss anchors per type for the Table 3.1 arm (default 16)."
+            | Uni_Lr l -> "learning rate of the UniLoss arms (default 2.5e-4, the MSE arms' RMSProp rate)."
+            | Runs_Root r -> ExpCommon.UsageOf (ExpCommon.Runs_Root r)
+
 type EvalMetricArgs =
     | [<Mandatory>] Metric of name: string
     | [<Mandatory>] Scores of path: string
@@ -119,6 +147,7 @@ and [<RequireSubcommand>] UnilossArgs =
     | [<CliPrefix(CliPrefix.None)>] Ap of ParseResults<ApArgs>
     | [<CliPrefix(CliPrefix.None)>] Accuracy of ParseResults<ExpCommon>
     | [<CliPrefix(CliPrefix.None)>] Ablation of ParseResults<AblationArgs>
+    | [<CliPrefix(CliPrefix.None)>] Pose of ParseResults<PoseArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -126,6 +155,7 @@ and [<RequireSubcommand>] UnilossArgs =
             | Ap _ -> "AP for unbalanced binary classification: UniLoss(AP) vs 2-class CE (thesis 3.4.2)."
             | Accuracy _ -> "accuracy of ResNet-20 on Fashion-MNIST: UniLoss(accuracy) vs CE (thesis 3.4.4)."
             | Ablation _ -> "anchor-count and batch-size ablations (thesis Tables 3.3, 3.4)."
+            | Pose _ -> "PCKh of a single-stack hourglass on procedural stick figures (stand-in for MPII head joints): MSE sigma sweep vs UniLoss, anchors ablation (thesis Tables 3.1, 3.4)."
 
 /// Rows of a numeric CSV; a first line that does not parse is taken as a header.
 let readCsv (path: string) (parse: string -> 'T option) (kind: string) : 'T[][] =
@@ -227,6 +257,13 @@ let private ofAbl (a: AblationArgs) =
     | AblationArgs.Tau t -> Some(ExpCommon.Tau t) | AblationArgs.Anchors k -> Some(ExpCommon.Anchors k) | AblationArgs.Uni_Lr l -> Some(ExpCommon.Uni_Lr l)
     | AblationArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | AblationArgs.Impl i -> Some(ExpCommon.Impl i) | AblationArgs.Which _ -> None
 
+let private ofPose (a: PoseArgs) =
+    match a with
+    | PoseArgs.Quick -> Some ExpCommon.Quick | PoseArgs.Device d -> Some(ExpCommon.Device d) | PoseArgs.Seed s -> Some(ExpCommon.Seed s)
+    | PoseArgs.Runs r -> Some(ExpCommon.Runs r) | PoseArgs.Epochs e -> Some(ExpCommon.Epochs e) | PoseArgs.Train_Size n -> Some(ExpCommon.Train_Size n)
+    | PoseArgs.Tau t -> Some(ExpCommon.Tau t) | PoseArgs.Anchors k -> Some(ExpCommon.Anchors k) | PoseArgs.Uni_Lr l -> Some(ExpCommon.Uni_Lr l)
+    | PoseArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | PoseArgs.Which _ -> None
+
 let printRows (rows: ExpSummaryRow list) =
     printfn ""
     printfn "| Experiment | Claim | Thesis | Measured | Data |"
@@ -239,6 +276,7 @@ type UnilossPlan =
     | PlanAp of ExpSettings * data: string * cls: int
     | PlanAccuracy of ExpSettings
     | PlanAblation of ExpSettings * which: string
+    | PlanPose of ExpSettings * which: string
 
 let plan (args: ParseResults<UnilossArgs>) : UnilossPlan =
     match args.GetSubCommand() with
@@ -254,6 +292,10 @@ let plan (args: ParseResults<UnilossArgs>) : UnilossPlan =
         let which = a.GetResult(AblationArgs.Which, defaultValue = "all")
         if which <> "anchors" && which <> "batch" && which <> "all" then Errors.fail "--which must be anchors, batch or all, got '%s'" which
         PlanAblation(settingsOf (a.GetAllResults() |> List.choose ofAbl), which)
+    | Pose a ->
+        let which = a.GetResult(PoseArgs.Which, defaultValue = "all")
+        if which <> "table" && which <> "anchors" && which <> "all" && which <> "bench" then Errors.fail "--which must be table, anchors, all or bench, got '%s'" which
+        PlanPose(settingsOf (a.GetAllResults() |> List.choose ofPose), which)
 
 let runExperiment (args: ParseResults<UnilossArgs>) : int =
     let rows =
@@ -263,13 +305,19 @@ let runExperiment (args: ParseResults<UnilossArgs>) : int =
         | PlanAblation(s, which) ->
             (if which <> "batch" then UnilossAblation.anchors s else [])
             @ (if which <> "anchors" then UnilossAblation.batchSize s else [])
-    printRows rows
+        | PlanPose(s, "bench") ->
+            printfn "%s" (AutoDesign.Core.UniLoss.Pose.PoseExp.bench s 20)
+            []
+        | PlanPose(s, which) ->
+            (if which <> "anchors" then AutoDesign.Core.UniLoss.Pose.PoseExp.table s else [])
+            @ (if which <> "table" then AutoDesign.Core.UniLoss.Pose.PoseExp.anchors s else [])
+    if not rows.IsEmpty then printRows rows
     0
 
 let run (args: ParseResults<UnilossArgs>) : int =
     match args.GetSubCommand() with
     | Eval_Metric a -> evalMetric a
-    | Ap _ | Accuracy _ | Ablation _ -> runExperiment args
+    | Ap _ | Accuracy _ | Ablation _ | Pose _ -> runExperiment args
 
 /// `autodesign bench uniloss`: prints UniLoss ÷ CE step-time ratios (target ≤ 1.25).
 let bench (device: string) (steps: int) : int =

@@ -12,17 +12,29 @@ type internal Traced =
 
 /// Inverse distance weighting (thesis Eq. 3.10).
 module Idw =
+    /// Squared Euclidean distances [t] from u [l] to the anchor rows a [t, l]. Plain: Σ (u − a_i)²,
+    /// which materialises two [t × l] temporaries (kept for backward). Efficient:
+    /// ‖u‖² − 2 a·u + ‖a‖² (one matrix-vector product; backward keeps only a reference to a), with
+    /// ‖a_i‖² = Σ a_i when the anchors are known to be 0/1 (`binary`), so no [t × l] temporary at all.
+    let sqDistances (u: torch.Tensor) (a: torch.Tensor) (efficient: bool) (binary: bool) : torch.Tensor =
+        use scope = torch.NewDisposeScope()
+        let d2 =
+            if not efficient then (u.unsqueeze(0L) - a).pow((2).ToScalar()).sum(1L)
+            else
+                let aa = if binary then a.sum(1L) else (a * a).sum(1L)
+                ((u * u).sum() - 2.0 * a.mv(u) + aa).clamp_min((0.0).ToScalar())
+        d2.MoveToOuterDisposeScope()
+
+    /// t·l above which UniLoss uses the efficient (matrix-vector) distances.
+    let EfficientAbove = 1_000_000L
+
     /// g̃(u) = Σ_i w_i v_i / Σ_i w_i with w_i = 1 / d(u, a_i)^power (d Euclidean) over anchors
     /// a [t, l] with values v [t]; exactly v_i when u equals anchor i (then no gradient).
-    /// Computed as softmax(-(power/2)·log d²)·v, which is the same ratio without overflow. For
-    /// t·l > 4M, d² = ‖u‖² − 2 a·u + ‖a‖² (one matrix-vector product, no [t × l] difference).
-    let interpolate (u: torch.Tensor) (a: torch.Tensor) (v: torch.Tensor) (power: float) : torch.Tensor =
+    /// Computed as softmax(-(power/2)·log d²)·v, which is the same ratio without overflow.
+    /// Distances by sqDistances with the given efficient / binary choice.
+    let interpolateWith (u: torch.Tensor) (a: torch.Tensor) (v: torch.Tensor) (power: float) (efficient: bool) (binary: bool) : torch.Tensor =
         use scope = torch.NewDisposeScope()
-        let t = a.shape.[0]
-        let l = a.shape.[1]
-        let d2 =
-            if t * l <= 4_000_000L then (u.unsqueeze(0L) - a).pow((2).ToScalar()).sum(1L)
-            else ((u * u).sum() - 2.0 * a.mv(u) + (a * a).sum(1L)).clamp_min((0.0).ToScalar())
+        let d2 = sqDistances u a efficient binary
         let hit = d2.detach().eq((0.0).ToScalar())
         let r =
             if hit.any().item<bool>() then
@@ -32,6 +44,11 @@ module Idw =
                 let logW = -(power / 2.0) * torch.log(d2)
                 (logW.softmax(0L) * v).sum()
         r.MoveToOuterDisposeScope()
+
+    /// interpolateWith for any anchors; for t·l > 4M, d² = ‖u‖² − 2 a·u + ‖a‖² (one
+    /// matrix-vector product, no [t × l] difference).
+    let interpolate (u: torch.Tensor) (a: torch.Tensor) (v: torch.Tensor) (power: float) : torch.Tensor =
+        interpolateWith u a v power (a.shape.[0] * a.shape.[1] > 4_000_000L) false
 
 /// UniLoss (thesis Eq. 3.5–3.10) for a metric written in the metric language.
 ///   c = f(s)                      the traced comparisons
@@ -142,7 +159,8 @@ type UniLoss
             lastMetric <- float (gAll.[int64 t].item<float32>())
             let gA = gAll.narrow(0L, 0L, int64 t).to_type(u.dtype)
             let a = anchors.narrow(0L, 0L, int64 t).to_type(u.dtype)
-            let gTilde = Idw.interpolate u a gA power
+            // anchors are 0/1: for large t·l the distances need no [t × l] temporary (Idw.sqDistances)
+            let gTilde = Idw.interpolateWith u a gA power (int64 t * int64 l > Idw.EfficientAbove) true
             let loss = if metric.Goal = Goal.Maximize then 1.0 - gTilde else gTilde
             // one check per step: NaN scores make the loss NaN; then say which it was
             if loss.isnan().item<bool>() then
