@@ -8,5 +8,6 @@ let all : Experiment list =
         FoundationExperiments.all
         UnilossExperiments.all
         AutoDesign.Core.D2NN.D2nnExperiments.all
+        AutoDesign.Core.DetectorGAN.DetectorGanExperiments.all
         // each system appends its list here, e.g. UniLossExperiments.all
     ]
