@@ -58,6 +58,8 @@ let handle (args: ParseResults<DetganArgs>) =
         for row in rows do printfn "%-42s %8.3f %8.3f %8.3f %8.3f" row.Label row.Ap01 row.Recall01 row.Ap05 row.Recall05
         printfn "localization accuracy, T_IoU 0.1..0.7 + avg / T_IoBB 0.1 0.25 0.5 0.75 + avg:"
         for row in rows do printfn "%-42s %s / %s" row.Label (DetGanExperiment.fmt row.LocIou) (DetGanExperiment.fmt row.LocIobb)
+        printfn "generator drift (mean |synthetic - clean| outside / inside the box):"
+        for row in rows do if not (Double.IsNaN row.DriftOutside) then printfn "%-42s %.4f / %.4f" row.Label row.DriftOutside row.DriftInside
         printfn "results in %s" dir
         0
     | Data r ->

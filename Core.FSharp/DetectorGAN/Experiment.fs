@@ -11,7 +11,9 @@ open AutoDesign.Core.Runs
 type DetGanRow =
     { Key: string; Label: string
       Ap01: float; Recall01: float; Ap05: float; Recall05: float
-      LocIou: float list; LocIobb: float list; Seconds: float }
+      LocIou: float list; LocIobb: float list; Seconds: float
+      /// mean |synthetic − clean| outside / inside the insertion box (NaN for real only): how far G_X drifts from its input
+      DriftOutside: float; DriftInside: float }
 
 /// The whole chapter-4 experiment: data, pre-training, the four generator objectives, the five detectors.
 module DetGanExperiment =
@@ -20,8 +22,8 @@ module DetGanExperiment =
           GenChannels = 8L; GenBlocks = 2; DiscChannels = 8L; DetChannels = 8; DetFeatures = 16
           Batch = 8; PretrainGan = 150; PretrainDet = 150; Joint = 60; FinalDet = 500; Synthetic = 200
           LrG = 2e-3; LrD = 2e-3; LrDet = 2e-3; UnrollLr = 0.05
-          LambdaCycle = 10.0; LambdaIdentity = 5.0; LambdaBbox = 10.0; LambdaDetSyn = 0.1; LambdaUnroll = 1.0
-          CropSize = 8; PoolSize = 50 }
+          LambdaCycle = 10.0; LambdaIdentity = 5.0; LambdaBbox = 10.0; LambdaDetSyn = 0.1; LambdaUnroll = 0.1
+          CropSize = 8; PoolSize = 50; GradClip = 5.0 }
 
     let full : DetGanConfig =
         { quick with
@@ -48,18 +50,33 @@ module DetGanExperiment =
 
     let private inv (x: float) = x.ToString("0.000", Globalization.CultureInfo.InvariantCulture)
 
+    // NaN marks "not applicable" (drift of the real-only row): allow it in the JSON.
+    let private json = JsonSerializerOptions(NumberHandling = Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)
+
     let private rowFile dir key = Path.Combine(dir, "rows", key + ".json")
 
     let private tryRow dir key =
         let p = rowFile dir key
-        if File.Exists p then Some(JsonSerializer.Deserialize<DetGanRow>(File.ReadAllText p)) else None
+        if File.Exists p then Some(JsonSerializer.Deserialize<DetGanRow>(File.ReadAllText p, json)) else None
 
     let private saveRow dir (r: DetGanRow) =
         Directory.CreateDirectory(Path.Combine(dir, "rows")) |> ignore
-        Atomic.writeAllText (rowFile dir r.Key) (JsonSerializer.Serialize r)
+        Atomic.writeAllText (rowFile dir r.Key) (JsonSerializer.Serialize(r, json))
 
     /// Train one detector on real (+ synthetic) scans from the shared initial weights, evaluate on the test set.
-    let private detectorRow (cfg: DetGanConfig) (data: ScanSet) (seed: int) key (synthetic: Scan[]) (dir: string) device =
+    /// Mean absolute change of G_X's output against its clean input, outside and inside the insertion boxes.
+    let drift (data: ScanSet) (ins: Insertion[]) (synthetic: Scan[]) =
+        let mutable outS, outN, inS, inN = 0.0, 0, 0.0, 0
+        synthetic |> Array.iteri (fun k s ->
+            let c = data.Clean.[k % data.Clean.Length]
+            let b = ins.[k % data.Clean.Length].Target
+            for p in 0 .. s.Pixels.Length - 1 do
+                let x, y = float (p % data.Size) + 0.5, float (p / data.Size) + 0.5
+                let d = abs (float (s.Pixels.[p] - c.Pixels.[p]))
+                if x >= b.X0 && x < b.X1 && y >= b.Y0 && y < b.Y1 then (inS <- inS + d; inN <- inN + 1) else (outS <- outS + d; outN <- outN + 1))
+        (if outN = 0 then nan else outS / float outN), (if inN = 0 then nan else inS / float inN)
+
+    let private detectorRow (cfg: DetGanConfig) (data: ScanSet) (ins: Insertion[]) (seed: int) key (synthetic: Scan[]) (dir: string) device =
         let sw = Diagnostics.Stopwatch.StartNew()
         use det = DetectorTrainer.create cfg (seed + 7) torch.float32 device
         DetectorTrainer.train cfg det data.Labelled synthetic cfg.FinalDet (seed + 11) ("detector " + key) device
@@ -69,7 +86,9 @@ module DetGanExperiment =
         let row =
             { Key = key; Label = labels |> List.find (fst >> (=) key) |> snd
               Ap01 = ap1.Ap; Recall01 = ap1.Recall; Ap05 = ap5.Ap; Recall05 = ap5.Recall
-              LocIou = locIou; LocIobb = locIobb; Seconds = sw.Elapsed.TotalSeconds }
+              LocIou = locIou; LocIobb = locIobb; Seconds = sw.Elapsed.TotalSeconds
+              DriftOutside = (if synthetic.Length = 0 then nan else fst (drift data ins synthetic))
+              DriftInside = (if synthetic.Length = 0 then nan else snd (drift data ins synthetic)) }
         saveRow dir row
         row
 
@@ -84,7 +103,7 @@ module DetGanExperiment =
              @ [ for i in 0 .. 7 -> Visuals.withBoxes data.Size data.Clean.[i].Pixels [ ins.[i].Target, Visuals.green ] ]) 8
         let rows = Collections.Generic.Dictionary<string, DetGanRow>()
         for (k, _) in labels do tryRow dir k |> Option.iter (fun r -> rows.[k] <- r)
-        if not (rows.ContainsKey "real") then rows.["real"] <- detectorRow cfg data seed "real" [||] dir device
+        if not (rows.ContainsKey "real") then rows.["real"] <- detectorRow cfg data ins seed "real" [||] dir device
         let missing = modes |> List.filter (fun m -> not (rows.ContainsKey(GanMode.name m)))
         let generated = Collections.Generic.Dictionary<string, Scan[]>()
         if not missing.IsEmpty then
@@ -120,7 +139,7 @@ module DetGanExperiment =
                 gan.GX.eval ()
                 let syn = GanTrainer.synthesize cfg gan data ins cfg.Synthetic device
                 generated.[key] <- syn
-                rows.[key] <- detectorRow cfg data seed key syn dir device
+                rows.[key] <- detectorRow cfg data ins seed key syn dir device
         // Fig. 4.3 analogue: clean input | CycleGAN+BboxLoss | DetectorGAN, insertion box in green (first 8 clean scans).
         if generated.ContainsKey "cyclegan-bbox" && generated.ContainsKey "detectorgan" then
             let pics =
@@ -136,6 +155,7 @@ module DetGanExperiment =
             header + "\n" + (ordered |> List.map (fun r -> sprintf "\"%s\",%s" r.Label (f r |> List.map inv |> String.concat ",")) |> String.concat "\n") + "\n"
         Atomic.writeAllText (Path.Combine(dir, "table-4.1.csv")) (csv "training_data,ap_iou0.1,recall_iou0.1,ap_iou0.5,recall_iou0.5" (fun r -> [ r.Ap01; r.Recall01; r.Ap05; r.Recall05 ]))
         Atomic.writeAllText (Path.Combine(dir, "table-4.2.csv")) (csv "training_data,t0.1,t0.2,t0.3,t0.4,t0.5,t0.6,t0.7,avg" (fun r -> r.LocIou))
+        Atomic.writeAllText (Path.Combine(dir, "generator-drift.csv")) (csv "training_data,mean_abs_change_outside_box,mean_abs_change_inside_box" (fun r -> [ r.DriftOutside; r.DriftInside ]))
         Atomic.writeAllText (Path.Combine(dir, "table-4.3.csv")) (csv "training_data,t0.1,t0.25,t0.5,t0.75,avg" (fun r -> r.LocIobb))
         ordered
 

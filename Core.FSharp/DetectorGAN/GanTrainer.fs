@@ -34,7 +34,7 @@ type DetGanConfig =
       Synthetic: int
       LrG: float; LrD: float; LrDet: float; UnrollLr: float
       LambdaCycle: float; LambdaIdentity: float; LambdaBbox: float; LambdaDetSyn: float; LambdaUnroll: float
-      CropSize: int; PoolSize: int }
+      CropSize: int; PoolSize: int; GradClip: float }
 
 /// G_X, G_Y, DIS_globalX, DIS_globalY, DIS_localX and their optimizers.
 type GanModels(cfg: DetGanConfig, dtype: torch.ScalarType, device: torch.Device, seed: int) =
@@ -56,6 +56,7 @@ type GanModels(cfg: DetGanConfig, dtype: torch.ScalarType, device: torch.Device,
     member _.DLX = dlx
     member _.OptG = optG
     member _.OptD = optD
+    member _.GeneratorParameters = gParams
     member _.Modules : torch.nn.Module list = [ gx; gy; dgx; dgy; dlx ]
     /// Copy all weights from another bundle of the same shape.
     member this.CopyFrom(other: GanModels) =
@@ -129,6 +130,9 @@ module GanTrainer =
             | CycleGanBbox -> ()
         | _ -> ()
         gLoss.backward ()
+        // the detection terms can grow without bound (maximised synthetic loss, second-order unrolled term):
+        // clip the generators' gradient norm so they cannot swamp the adversarial/cycle/BboxLoss terms in one step
+        torch.nn.utils.clip_grad_norm_(m.GeneratorParameters, cfg.GradClip) |> ignore
         m.OptG.step () |> ignore
         // ---- discriminators
         m.OptD.zero_grad ()
