@@ -73,6 +73,6 @@ let handle (args: ParseResults<DetganArgs>) =
         let path = Path.Combine(dir, "samples.png")
         Visuals.save path data.Size
             ([ for s in Seq.truncate 16 data.Labelled -> Visuals.scanWithTruth data.Size s ]
-             @ [ for i in 0 .. 15 -> Visuals.withBoxes data.Size data.Clean.[i].Pixels [ ins.[i].Target, Visuals.green ] ]) 8
+             @ [ for i in 0 .. min 16 data.Clean.Length - 1 -> Visuals.withBoxes data.Size data.Clean.[i].Pixels [ ins.[i].Target, Visuals.green ] ]) 8
         printfn "%s: rows 1-2 labelled scans with their boxes, rows 3-4 clean scans with sampled insertion boxes -> %s" ScanData.dataName path
         0

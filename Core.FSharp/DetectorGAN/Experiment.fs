@@ -100,7 +100,15 @@ module DetGanExperiment =
         log (sprintf "%s: %d labelled, %d clean, %d test scans of %dx%d" ScanData.dataName data.Labelled.Length data.Clean.Length data.Test.Length data.Size data.Size)
         Visuals.save (Path.Combine(dir, "samples.png")) data.Size
             ([ for s in Seq.truncate 8 data.Labelled -> Visuals.scanWithTruth data.Size s ]
-             @ [ for i in 0 .. 7 -> Visuals.withBoxes data.Size data.Clean.[i].Pixels [ ins.[i].Target, Visuals.green ] ]) 8
+             @ [ for i in 0 .. min 8 data.Clean.Length - 1 -> Visuals.withBoxes data.Size data.Clean.[i].Pixels [ ins.[i].Target, Visuals.green ] ]) 8
+        // Finished rows are reused only when they were made with this exact config and seed.
+        let signature = sprintf "%A seed=%d" cfg seed
+        let sigPath = Path.Combine(dir, "rows", "signature.txt")
+        if Directory.Exists(Path.Combine(dir, "rows")) && (not (File.Exists sigPath) || File.ReadAllText sigPath <> signature) then
+            log "rows/ was made with another config or seed: starting afresh"
+            Directory.Delete(Path.Combine(dir, "rows"), true)
+        Directory.CreateDirectory(Path.Combine(dir, "rows")) |> ignore
+        Atomic.writeAllText sigPath signature
         let rows = Collections.Generic.Dictionary<string, DetGanRow>()
         for (k, _) in labels do tryRow dir k |> Option.iter (fun r -> rows.[k] <- r)
         if not (rows.ContainsKey "real") then rows.["real"] <- detectorRow cfg data ins seed "real" [||] dir device
@@ -143,7 +151,7 @@ module DetGanExperiment =
         // Fig. 4.3 analogue: clean input | CycleGAN+BboxLoss | DetectorGAN, insertion box in green (first 8 clean scans).
         if generated.ContainsKey "cyclegan-bbox" && generated.ContainsKey "detectorgan" then
             let pics =
-                [ for i in 0 .. 7 do
+                [ for i in 0 .. (min 8 (min data.Clean.Length cfg.Synthetic)) - 1 do
                     yield Visuals.withBoxes data.Size data.Clean.[i].Pixels [ ins.[i].Target, Visuals.green ]
                     yield Visuals.withBoxes data.Size generated.["cyclegan-bbox"].[i].Pixels [ ins.[i].Target, Visuals.green ]
                     yield Visuals.withBoxes data.Size generated.["detectorgan"].[i].Pixels [ ins.[i].Target, Visuals.green ]
