@@ -10,6 +10,7 @@ open AutoDesign.Cli.Commands.Bench
 open AutoDesign.Cli.Commands.Data
 open AutoDesign.Cli.Commands.Dggan
 open AutoDesign.Cli.Commands.Gan
+open AutoDesign.Cli.Commands.Detgan
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AutoDesignArgs =
@@ -21,6 +22,7 @@ type AutoDesignArgs =
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     | [<CliPrefix(CliPrefix.None)>] Dggan of ParseResults<DgganArgs>
     | [<CliPrefix(CliPrefix.None)>] Gan of ParseResults<GanArgs>
+    | [<CliPrefix(CliPrefix.None)>] Detgan of ParseResults<DetganArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -32,3 +34,4 @@ type AutoDesignArgs =
             | Data _ -> "list, fetch and inspect data sets (mnist, fashion-mnist) and IDX files."
             | Dggan _ -> "Dynamically Grown GAN: architecture search vs the ProgGAN baseline (chapter 5)."
             | Gan _ -> "GAN metrics (FID, SWD) on saved image sets."
+            | Detgan _ -> "DetectorGAN: synthetic training data for small-data detection (chapter 4), Tables 4.1-4.3."

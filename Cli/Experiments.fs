@@ -10,5 +10,6 @@ let all : Experiment list =
         PoseExperiments.all
         AutoDesign.Core.D2NN.D2nnExperiments.all
         AutoDesign.Core.DGGAN.DgganExperiments.all
+        AutoDesign.Core.DetectorGAN.DetectorGanExperiments.all
         // each system appends its list here, e.g. UniLossExperiments.all
     ]

@@ -23,6 +23,7 @@ let execute (argv: string[]) : int =
     | [ Data args ] -> Commands.Data.handle args
     | [ Dggan args ] -> Commands.Dggan.handle args
     | [ Gan args ] -> Commands.Gan.handle args
+    | [ Detgan args ] -> Commands.Detgan.handle args
     | _ ->
         printfn "%s" (parser.PrintUsage())
         0
