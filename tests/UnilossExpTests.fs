@@ -101,41 +101,6 @@ let tests =
             let scores = Array.init n (fun i -> rng.NextDouble() + float i * 1e-9)
             let pos = Array.init n (fun i -> i = 0 || rng.NextDouble() < 0.3)
             abs (ExpMetrics.averagePrecision scores pos - referenceAp scores pos) < 1e-12
-        testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 40 } "UniLoss AP g at the current configuration equals the exact AP" <| fun (seed: int) ->
-            use _ = torch.NewDisposeScope()
-            let rng = Random(seed)
-            let n = 4 + rng.Next 40
-            let scores = Array.init n (fun _ -> float32 (rng.NextDouble() * 4.0 - 2.0)) |> Array.distinct
-            let pos = Array.init scores.Length (fun i -> i = 0 || (i <> 1 && rng.NextDouble() < 0.3))
-            let s = torch.tensor(scores)
-            let mask = torch.tensor(pos)
-            match ExpUniLoss.apComparisons s mask with
-            | Some(c, g) ->
-                let hard = c.gt(Scalar.op_Implicit 0.0).to_type(torch.float32).unsqueeze(0L)
-                let v = g(hard).item<float32>() |> float
-                abs (v - ExpMetrics.averagePrecision (scores |> Array.map float) pos) < 1e-5
-            | None -> false
-        testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 40 } "UniLoss accuracy g at the current configuration equals the exact accuracy" <| fun (seed: int) ->
-            use _ = torch.NewDisposeScope()
-            let rng = Random(seed)
-            let b, k = 1 + rng.Next 20, 2 + rng.Next 6
-            let rows = Array.init b (fun _ -> Array.init k (fun _ -> float32 (rng.NextDouble())))
-            let labels = Array.init b (fun _ -> rng.Next k)
-            let scores = torch.tensor(Array.concat rows, System.ReadOnlySpan<int64>([| int64 b; int64 k |]))
-            let c, g = ExpUniLoss.accuracyComparisons scores (torch.tensor(labels |> Array.map int64))
-            let hard = c.gt(Scalar.op_Implicit 0.0).to_type(torch.float32).unsqueeze(0L)
-            abs (float (g(hard).item<float32>()) - ExpMetrics.accuracy rows labels) < 1e-6
-        test "anchors: 16 per type, good anchors differ from all-ones in exactly one bit" {
-            use _ = torch.NewDisposeScope()
-            use gen = new torch.Generator(3UL)
-            let hard = torch.zeros([| 50L |])
-            let a = ExpUniLoss.anchors ExpUniLoss.defaults gen hard
-            Expect.sequenceEqual a.shape [| 48L; 50L |] "3 × 16 anchors"
-            let good = a.narrow(0L, 0L, 16L).sum(1L).data<float32>().ToArray()
-            Expect.allEqual good 49.0f "one bit flipped from the best"
-            let near = a.narrow(0L, 32L, 16L).sum(1L).data<float32>().ToArray()
-            Expect.allEqual near 1.0f "one bit flipped from the current configuration"
-        }
         test "a short UniLoss(AP) run lowers the loss and raises test AP on a tiny set" {
             let ds = synthetic 500 3
             let task =
@@ -147,7 +112,7 @@ let tests =
             let dir = Path.Combine(Path.GetTempPath(), sprintf "ule-test-%s" (Guid.NewGuid().ToString("N")))
             try
                 let cfg = { Epochs = 4; BatchSize = 50; Lr = 0.05; Momentum = 0.9; WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = 1 }
-                let res = ExpRun.run dir task (UniLossAP ExpUniLoss.defaults) cfg torch.CPU
+                let res = ExpRun.run dir task (UniLossAP ExpUniLossOptions.Defaults) cfg torch.CPU
                 let first, last = res.Rows.Head, List.last res.Rows
                 Expect.isLessThan last.TrainLoss first.TrainLoss "training loss goes down"
                 Expect.isGreaterThan res.Final before "test AP improves"
@@ -156,7 +121,7 @@ let tests =
                 let csv = Path.Combine(dir, "metrics.csv")
                 let lines = File.ReadAllLines csv
                 File.WriteAllLines(csv, lines.[.. lines.Length - 2])
-                let resumed = ExpRun.run dir task (UniLossAP ExpUniLoss.defaults) cfg torch.CPU
+                let resumed = ExpRun.run dir task (UniLossAP ExpUniLossOptions.Defaults) cfg torch.CPU
                 Expect.equal resumed.Rows.Length 4 "resumed to the full epoch count"
                 let key (r: ExpEpochRow) = r.Epoch, r.TrainLoss, r.TestMetric
                 Expect.equal (resumed.Rows.[0..2] |> List.map key) (res.Rows.[0..2] |> List.map key) "earlier epochs kept"
@@ -169,15 +134,15 @@ let tests =
             | PlanAp(s, data, cls) ->
                 Expect.equal (data, cls) ("fashion", 3) "data and class"
                 Expect.isTrue s.Quick "quick"
-                Expect.equal (s.Seed, s.Runs, s.Tau, s.Anchors, s.Direct) (5, 2, Some 0.5, Some 10, None) "settings"
+                Expect.equal (s.Seed, s.Runs, s.Tau, s.Anchors, s.Power) (5, 2, Some 0.5, Some 10, None) "settings"
             | other -> failtestf "wrong plan %A" other
         }
         test "CLI parses uniloss accuracy and ablation" {
             match plan (parser.ParseCommandLine [| "accuracy"; "--epochs"; "3"; "--train-size"; "1000" |]) with
             | PlanAccuracy s -> Expect.equal (s.Quick, s.Epochs, s.TrainSize) (false, Some 3, Some 1000) "accuracy settings"
             | other -> failtestf "wrong plan %A" other
-            match plan (parser.ParseCommandLine [| "ablation"; "--which"; "anchors"; "--quick"; "--impl"; "direct" |]) with
-            | PlanAblation(s, which) -> Expect.equal (which, s.Quick, s.Direct) ("anchors", true, Some true) "ablation"
+            match plan (parser.ParseCommandLine [| "ablation"; "--which"; "anchors"; "--quick"; "--power"; "2" |]) with
+            | PlanAblation(s, which) -> Expect.equal (which, s.Quick, s.Power) ("anchors", true, Some 2.0) "ablation"
             | other -> failtestf "wrong plan %A" other
         }
         test "CLI rejects bad uniloss values with a UserError" {
@@ -186,6 +151,6 @@ let tests =
             Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--device"; "tpu" |]) |> ignore) "device"
             Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ablation"; "--which"; "lr" |]) |> ignore) "which"
             Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--runs"; "0" |]) |> ignore) "runs"
-            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ap"; "--impl"; "fast" |]) |> ignore) "impl"
+            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ap"; "--power"; "0" |]) |> ignore) "power"
         }
     ]

@@ -48,7 +48,7 @@ module ExpRun =
             match loss with
             | CrossEntropy -> "\"cross-entropy\""
             | UniLossAP o | UniLossAccuracy o ->
-                sprintf "{ \"kind\": \"%s\", \"implementation\": \"%s\", \"anchors_per_type\": %d, \"tau\": %g, \"flip_bits\": %d }" (ExpTrain.lossName loss) (if o.UseCore then "core" else "direct") o.AnchorsPerType o.Tau o.FlipBits
+                sprintf "{ \"kind\": \"%s\", \"anchors_per_type\": %d, \"tau\": %g, \"power\": %g, \"flip_bits\": %d, \"nearby_unit\": \"%s\" }" (ExpTrain.lossName loss) o.AnchorsPerType o.Tau o.Power o.FlipBits (string o.NearbyUnit)
         sprintf "{\n  \"task\": \"%s\",\n  \"data\": \"%s\",\n  \"train\": %d,\n  \"test\": %d,\n  \"loss\": %s,\n  \"epochs\": %d,\n  \"batch_size\": %d,\n  \"lr\": %g,\n  \"momentum\": %g,\n  \"weight_decay\": %g,\n  \"milestones\": [%s],\n  \"crop_pad\": %s,\n  \"seed\": %d\n}\n"
             task.Name task.Data.Name task.TrainIdx.Length task.TestIdx.Length lossText cfg.Epochs cfg.BatchSize cfg.Lr cfg.Momentum cfg.WeightDecay
             (String.Join(", ", cfg.Milestones)) (match cfg.CropPad with Some p -> string p | None -> "null") cfg.Seed
@@ -82,9 +82,12 @@ module ExpRun =
             for g in opt.ParamGroups do g.LearningRate <- lr
             let sw = Stopwatch.StartNew()
             let steps = (task.TrainIdx.Length + cfg.BatchSize - 1) / cfg.BatchSize
+            // progress inside the epoch (a ResNet-20 epoch takes minutes on a CPU)
+            let progress = AutoDesign.Core.Runs.Progress(sprintf "  [%s] epoch %d/%d" (ExpTrain.lossName loss) (epoch + 1) cfg.Epochs, steps)
             let trainLoss =
-                ExpTrain.trainEpoch cfg loss lossFn model opt task.Prep task.Data task.TrainIdx epoch device (fun bi v ->
-                    if bi > 0 && bi % 100 = 0 then printfn "    [%s] epoch %d step %d/%d loss %.4f" (ExpTrain.lossName loss) (epoch + 1) bi steps v)
+                ExpTrain.trainEpoch cfg loss lossFn model opt task.Prep task.Data task.TrainIdx epoch device (fun _ v ->
+                    progress.Step [ "loss", v ])
+            progress.Done()
             let metric = ExpTrain.evaluate task.Metric model task.Prep task.Data task.TestIdx device
             let row = { Epoch = epoch + 1; TrainLoss = trainLoss; TestMetric = metric; Lr = lr; Seconds = sw.Elapsed.TotalSeconds }
             rows <- rows @ [ row ]

@@ -6,6 +6,18 @@ open TorchSharp
 open AutoDesign.Core
 open AutoDesign.Models.UniLoss
 
+/// Options of the experiments' UniLoss (UniLoss.fs): anchors per type (good, bad, nearby), sigmoid
+/// temperature τ (b̃ = σ(c/τ)), IDW distance power, and how many units are flipped to make good and
+/// nearby anchors (nearby units: single bits, or all bits of one example).
+type ExpUniLossOptions =
+    { AnchorsPerType: int
+      Tau: float
+      Power: float
+      FlipBits: int
+      NearbyUnit: FlipUnit }
+    /// The thesis's settings: 16 anchors per type, σ(c) (τ = 1), 1/d weights (power 1), one-bit flips.
+    static member Defaults = { AnchorsPerType = 16; Tau = 1.0; Power = 1.0; FlipBits = 1; NearbyUnit = FlipUnit.Bit }
+
 /// Which loss a run trains with.
 type ExpLoss =
     | CrossEntropy
@@ -52,8 +64,6 @@ type ExpTask =
       Prep: torch.Tensor -> torch.Tensor }
 
 module ExpTrain =
-    let private sc (x: float) : Scalar = Scalar.op_Implicit x
-
     let lossName (l: ExpLoss) =
         match l with
         | CrossEntropy -> "ce"
@@ -63,6 +73,9 @@ module ExpTrain =
     /// A per-run loss function: (logits, labels) → loss, or None when the batch has no comparisons
     /// (e.g. no positives). Dispose the returned handle when the run ends.
     let makeLoss (loss: ExpLoss) (seed: int) : (torch.Tensor -> torch.Tensor -> torch.Tensor option) * IDisposable =
+        let uni (metric: Metric) (o: ExpUniLossOptions) =
+            new AutoDesign.Core.UniLoss.UniLoss(metric, anchorsPerType = o.AnchorsPerType, tau = o.Tau, power = o.Power, seed = seed,
+                                                goodFlips = o.FlipBits, nearbyFlips = o.FlipBits, nearbyUnit = o.NearbyUnit)
         let none = { new IDisposable with member _.Dispose() = () }
         let hasBoth (labels: torch.Tensor) =
             let p = labels.sum().item<int64>()
@@ -70,22 +83,12 @@ module ExpTrain =
         let apScore (logits: torch.Tensor) = logits.select(1L, 1L) - logits.select(1L, 0L)
         match loss with
         | CrossEntropy -> (fun logits labels -> Some(torch.nn.functional.cross_entropy(logits, labels))), none
-        | UniLossAP o when o.UseCore ->
-            let u = new AutoDesign.Core.UniLoss.UniLoss(Metrics.averagePrecisionPosNeg, anchorsPerType = o.AnchorsPerType, tau = o.Tau, seed = seed, goodFlips = o.FlipBits, nearbyFlips = o.FlipBits)
-            (fun logits labels -> if hasBoth labels then Some(u.Forward(apScore logits, labels)) else None), (u :> IDisposable)
-        | UniLossAccuracy o when o.UseCore ->
-            let u = new AutoDesign.Core.UniLoss.UniLoss(Metrics.accuracy, anchorsPerType = o.AnchorsPerType, tau = o.Tau, seed = seed, goodFlips = o.FlipBits, nearbyFlips = o.FlipBits)
-            (fun logits labels -> Some(u.Forward(logits, labels))), (u :> IDisposable)
         | UniLossAP o ->
-            let gen = new torch.Generator(uint64 seed)
-            (fun logits labels ->
-                ExpUniLoss.apComparisons (apScore logits) (labels.eq(sc 1.0))
-                |> Option.map (fun (c, g) -> ExpUniLoss.loss o gen g c)), (gen :> IDisposable)
+            let u = uni Metrics.averagePrecisionPosNeg o
+            (fun logits labels -> if hasBoth labels then Some(u.Forward(apScore logits, labels)) else None), (u :> IDisposable)
         | UniLossAccuracy o ->
-            let gen = new torch.Generator(uint64 seed)
-            (fun logits labels ->
-                let c, g = ExpUniLoss.accuracyComparisons logits labels
-                Some(ExpUniLoss.loss o gen g c)), (gen :> IDisposable)
+            let u = uni Metrics.accuracy o
+            (fun logits labels -> Some(u.Forward(logits, labels))), (u :> IDisposable)
 
     /// Logits of the whole index set, [N,C] as float32 rows on the CPU.
     let predict (model: torch.nn.Module<torch.Tensor, torch.Tensor>) (prep: torch.Tensor -> torch.Tensor) (ds: ExpDataset) (idx: int[]) (device: torch.Device) : float32[][] =

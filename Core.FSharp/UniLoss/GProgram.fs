@@ -122,6 +122,8 @@ type GProgram(r: Refactored, device: torch.Device) =
         if hasOffset then c - offset.to_type(c.dtype) else c
 
     /// g on a batch of configurations bits [t, l] (0/1 floats) → [t]. Not differentiable.
+    /// The value table is kept node-major, V [columns, t]: gathering and segment-summing whole
+    /// rows of t anchors touches contiguous memory (about twice as fast as anchor-major on a CPU).
     member _.Eval(bits: torch.Tensor) : torch.Tensor =
         use _ng = torch.no_grad()
         let t = bits.shape.[0]
@@ -129,27 +131,27 @@ type GProgram(r: Refactored, device: torch.Device) =
         | Some v -> torch.full([| t |], (v).ToScalar(), dtype = torch.ScalarType.Float32, device = bits.device)
         | None ->
             use scope = torch.NewDisposeScope()
-            let v = torch.zeros([| t; int64 columns |], dtype = torch.ScalarType.Float32, device = bits.device)
-            if l > 0 then v.narrow(1L, 0L, int64 l).copy_(bits) |> ignore
+            let v = torch.empty([| int64 columns; t |], dtype = torch.ScalarType.Float32, device = bits.device)
+            if l > 0 then v.narrow(0L, 0L, int64 l).copy_(bits.t()) |> ignore
             let segSum (m: int) (cc: torch.Tensor) (seg: torch.Tensor) (w: torch.Tensor option) =
-                let src = v.index_select(1L, cc)
-                let src = match w with Some w -> src * w | None -> src
-                torch.zeros([| t; int64 m |], dtype = torch.ScalarType.Float32, device = bits.device).index_add_(1L, seg, src, (1.0f).ToScalar())
+                let src = v.index_select(0L, cc)
+                let src = match w with Some w -> src * w.unsqueeze(1L) | None -> src
+                torch.zeros([| int64 m; t |], dtype = torch.ScalarType.Float32, device = bits.device).index_add_(0L, seg, src, (1.0f).ToScalar())
             for op in ops do
                 let start, m, out =
                     match op with
-                    | LAffine(s, m, bias, cc, seg, w) -> s, m, segSum m cc seg (Some w) + bias
-                    | LAnd(s, m, cc, seg, need) -> s, m, (segSum m cc seg None).gt(need).to_type(torch.ScalarType.Float32)
+                    | LAffine(s, m, bias, cc, seg, w) -> s, m, segSum m cc seg (Some w) + bias.unsqueeze(1L)
+                    | LAnd(s, m, cc, seg, need) -> s, m, (segSum m cc seg None).gt(need.unsqueeze(1L)).to_type(torch.ScalarType.Float32)
                     | LOr(s, m, cc, seg) -> s, m, (segSum m cc seg None).gt((0.5f).ToScalar()).to_type(torch.ScalarType.Float32)
-                    | LMul(s, m, a, b) -> s, m, v.index_select(1L, a) * v.index_select(1L, b)
+                    | LMul(s, m, a, b) -> s, m, v.index_select(0L, a) * v.index_select(0L, b)
                     | LDiv(s, m, a, b) ->
-                        let num = v.index_select(1L, a)
-                        let den = v.index_select(1L, b)
+                        let num = v.index_select(0L, a)
+                        let den = v.index_select(0L, b)
                         let zero = den.eq((0.0f).ToScalar())
                         s, m, torch.where(zero, torch.zeros_like(num), num / torch.where(zero, torch.ones_like(den), den))
-                    | LPos(s, m, x) -> s, m, v.index_select(1L, x).gt((0.0f).ToScalar()).to_type(torch.ScalarType.Float32)
-                v.narrow(1L, int64 start, int64 m).copy_(out) |> ignore
-            v.select(1L, int64 col.[r.Root]).clone().MoveToOuterDisposeScope()
+                    | LPos(s, m, x) -> s, m, v.index_select(0L, x).gt((0.0f).ToScalar()).to_type(torch.ScalarType.Float32)
+                v.narrow(0L, int64 start, int64 m).copy_(out) |> ignore
+            v.select(0L, int64 col.[r.Root]).clone().MoveToOuterDisposeScope()
 
     interface IDisposable with
         member _.Dispose() =

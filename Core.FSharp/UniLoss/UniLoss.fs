@@ -80,7 +80,8 @@ type UniLoss
     let rng = Random(seed)
     let gen = new torch.Generator(uint64 (int64 seed &&& 0x7fffffffL), torch.CPU)
     let cache = Dictionary<string, Traced>()
-    let mutable lastMetric = nan
+    // the exact metric of the last batch, a scalar tensor read lazily (no device sync per step)
+    let mutable lastMetricT : torch.Tensor = torch.tensor(Single.NaN).DetachFromDisposeScope()
     let mutable lastL = 0
 
     let toLabels (labels: torch.Tensor) =
@@ -110,7 +111,8 @@ type UniLoss
     member _.Metric = metric
     member _.AnchorsPerType = anchorsPerType
     /// Exact metric value g(h(f(s))) on the last batch given to Forward.
-    member _.LastMetric = lastMetric
+    member _.LastMetric =
+        float (lastMetricT.item<float32>())
     /// Number of bits (comparisons) in the last batch.
     member _.LastBits = lastL
 
@@ -128,7 +130,8 @@ type UniLoss
             let v = Refactor.g tr.R [||]
             match metric.Degenerate with
             | Some d when d y ->
-                lastMetric <- v
+                lastMetricT.Dispose()
+                lastMetricT <- torch.tensor(float32 v).DetachFromDisposeScope()
                 let lossV = if metric.Goal = Goal.Maximize then 1.0 - v else v
                 (scores.sum() * 0.0) + lossV
             | _ ->
@@ -145,18 +148,33 @@ type UniLoss
                     let mask = Array.init l (fun _ -> rng.NextDouble() < bitFraction)
                     if not (Array.contains true mask) then mask.[rng.Next l] <- true
                     torch.where(torch.tensor(mask, device = scores.device), soft, hard)
-            let current = hard.to_type(torch.ScalarType.Float32).cpu().data<float32>().ToArray()
-            let good = Anchors.perturb rng tr.Best anchorsPerType goodFlips goodUnit tr.GoodUnits
-            let nearby = Anchors.perturb rng current anchorsPerType nearbyFlips nearbyUnit tr.NearbyUnits
-            let bad = torch.randint(0L, 2L, [| int64 anchorsPerType; int64 l |], dtype = torch.ScalarType.Float32, generator = gen)
-            let anchors =
-                torch.cat([| torch.tensor(good).reshape(int64 anchorsPerType, int64 l); bad
-                             torch.tensor(nearby).reshape(int64 anchorsPerType, int64 l)
-                             torch.tensor(current).reshape(1L, int64 l) |], 0L)
-            let anchors = if scores.device_type = DeviceType.CPU then anchors else anchors.``to``(scores.device)
+            let k = int64 anchorsPerType
+            let dev = scores.device
+            let hard32 = hard.to_type(torch.ScalarType.Float32)
+            // `count` copies of a base row with `flips` units flipped each. Bit flips are drawn as
+            // tensors on the device (no CPU round trip); bit groups are drawn on the CPU.
+            let flipped (baseT: torch.Tensor) (baseArr: Lazy<float32[]>) (flips: int) (unit: FlipUnit) (groups: int[][]) =
+                match unit with
+                | FlipUnit.Bit ->
+                    let rows = baseT.unsqueeze(0L).expand(k, int64 l)
+                    if flips = 0 then rows.contiguous()
+                    else
+                        let idx = torch.randint(0L, int64 l, [| k; int64 flips |], dtype = torch.ScalarType.Int64, generator = gen)
+                        let idx = if scores.device_type = DeviceType.CPU then idx else idx.``to``(dev)
+                        let mask = torch.zeros([| k; int64 l |], dtype = torch.ScalarType.Float32, device = dev).scatter_(1L, idx, torch.ones([| k; int64 flips |], dtype = torch.ScalarType.Float32, device = dev))
+                        (rows - mask).abs_()
+                | _ ->
+                    let a = torch.tensor(Anchors.perturb rng baseArr.Value anchorsPerType flips unit groups).reshape(k, int64 l)
+                    if scores.device_type = DeviceType.CPU then a else a.``to``(dev)
+            let good = flipped tr.BestT (lazy tr.Best) goodFlips goodUnit tr.GoodUnits
+            let nearby = flipped hard32 (lazy (hard32.cpu().data<float32>().ToArray())) nearbyFlips nearbyUnit tr.NearbyUnits
+            let bad = torch.randint(0L, 2L, [| k; int64 l |], dtype = torch.ScalarType.Float32, generator = gen)
+            let bad = if scores.device_type = DeviceType.CPU then bad else bad.``to``(dev)
+            let anchors = torch.cat([| good; bad; nearby; hard32.unsqueeze(0L) |], 0L)
             let gAll = tr.Program.Eval(anchors)
             let t = 3 * anchorsPerType
-            lastMetric <- float (gAll.[int64 t].item<float32>())
+            lastMetricT.Dispose()
+            lastMetricT <- gAll.narrow(0L, int64 t, 1L).clone().DetachFromDisposeScope()
             let gA = gAll.narrow(0L, 0L, int64 t).to_type(u.dtype)
             let a = anchors.narrow(0L, 0L, int64 t).to_type(u.dtype)
             // anchors are 0/1: for large t·l the distances need no [t × l] temporary (Idw.sqDistances)
@@ -176,3 +194,4 @@ type UniLoss
             for v in cache.Values do (v.Program :> IDisposable).Dispose(); v.BestT.Dispose()
             cache.Clear()
             gen.Dispose()
+            lastMetricT.Dispose()

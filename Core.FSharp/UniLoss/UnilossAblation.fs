@@ -9,16 +9,16 @@ module UnilossAblation =
         let trainN = defaultArg s.TrainSize 8000
         let epochs = defaultArg s.Epochs (if s.Quick then 10 else 30)
         let cfg = { Epochs = epochs; BatchSize = 128; Lr = defaultArg s.UniLr 0.01; Momentum = 0.9; WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = s.Seed }
-        let tau = defaultArg s.Tau ExpUniLoss.defaults.Tau
+        let o = UnilossExp.uniOptsFor s
         let counts = [ 5, "0.9988"; 10, "0.9987"; 16, "0.9988" ]
         let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "ablation-anchors-%s" (if s.Quick then "quick" else "full"))
-        let arms = [ for (k, _) in counts -> sprintf "anchors%d" k, UniLossAP { ExpUniLoss.defaults with AnchorsPerType = k; Tau = tau; UseCore = not (defaultArg s.Direct false) }, cfg ]
+        let arms = [ for (k, _) in counts -> sprintf "anchors%d" k, UniLossAP { o with AnchorsPerType = k }, cfg ]
         let res = UnilossExp.compare s expDir (fun seed -> ExpTasks.mnistZeroVsRest seed trainN 2000) arms
         [ for (k, thesis) in counts ->
             let v = res |> List.find (fst >> (=) (sprintf "anchors%d" k)) |> snd
             { Experiment = "ablation-anchors"; Claim = sprintf "AP with %d anchors per type (%d total)" k (3 * k)
               Thesis = sprintf "AP %s" thesis; Measured = sprintf "AP %s" (UnilossExp.fmt 4 v)
-              Config = sprintf "MLP 784-500-300-2, SGD lr %g momentum 0.9, batch 128, %d epochs, tau %g, seed %d" cfg.Lr epochs tau s.Seed
+              Config = sprintf "MLP 784-500-300-2, SGD lr %g momentum 0.9, batch 128, %d epochs, tau %g, power %g, seed %d" cfg.Lr epochs o.Tau o.Power s.Seed
               Data = "MNIST 10k digits, 0 vs rest (8k/2k split)" } ]
 
     /// Table 3.3: mini-batch size for UniLoss(accuracy); cheap stand-in: MLP 784-500-300-10 on the
@@ -28,12 +28,11 @@ module UnilossAblation =
         let sizes = if s.Quick then [ 32; 128; 512 ] else thesis |> List.map fst
         let trainN = defaultArg s.TrainSize 8000
         let epochs = defaultArg s.Epochs (if s.Quick then 5 else 30)
-        let tau = defaultArg s.Tau ExpUniLoss.defaults.Tau
-        let anchors = defaultArg s.Anchors ExpUniLoss.defaults.AnchorsPerType
+        let o = UnilossExp.uniOptsFrom UnilossExp.accuracyDefaults s
         let lr = defaultArg s.UniLr 0.05
         let arms =
             [ for b in sizes ->
-                sprintf "batch%d" b, UniLossAccuracy { ExpUniLoss.defaults with AnchorsPerType = anchors; Tau = tau; UseCore = not (defaultArg s.Direct false) },
+                sprintf "batch%d" b, UniLossAccuracy o,
                 { Epochs = epochs; BatchSize = b; Lr = lr; Momentum = 0.9; WeightDecay = 5e-4; Milestones = []; CropPad = None; Seed = s.Seed } ]
         let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "ablation-batch-%s" (if s.Quick then "quick" else "full"))
         let res = UnilossExp.compare s expDir (fun seed -> ExpTasks.mnistDigitsMlp seed trainN 2000) arms
@@ -42,5 +41,5 @@ module UnilossAblation =
             { Experiment = "ablation-batch"; Claim = sprintf "UniLoss accuracy with batch size %d" b
               Thesis = sprintf "%s%% (CIFAR-10 ResNet-20)" (thesis |> List.find (fst >> (=) b) |> snd)
               Measured = sprintf "%s%%" (UnilossExp.fmt 2 v)
-              Config = sprintf "MLP 784-500-300-10, SGD lr %g momentum 0.9 wd 5e-4, %d epochs, %d anchors/type, tau %g, seed %d" lr epochs anchors tau s.Seed
+              Config = sprintf "MLP 784-500-300-10, SGD lr %g momentum 0.9 wd 5e-4, %d epochs, %d anchors/type, tau %g, power %g, seed %d" lr epochs o.AnchorsPerType o.Tau o.Power s.Seed
               Data = "MNIST 10k digits, 10 classes (stand-in for CIFAR-10)" } ]

@@ -11,6 +11,8 @@ type UnilossBenchResult =
       Anchors: int
       CeMs: float
       UniMs: float
+      /// UniLoss forward + backward alone, on fixed scores (its fixed per-step cost).
+      LossMs: float
       Ratio: float }
 
 /// `autodesign bench uniloss`: one full SGD step (forward, loss, backward, update) timed for CE and
@@ -53,8 +55,22 @@ module UnilossBench =
                 if i > warmup then yield c, u ]
         let ce = median (times |> List.map fst)
         let un = median (times |> List.map snd)
+        // the loss alone: forward + backward from fixed logits (no network)
+        let logits =
+            use _ng = torch.no_grad()
+            uniModel.forward(x).detach()
+        let lossOnly () =
+            use _ = torch.NewDisposeScope()
+            let leaf = logits.clone().requires_grad_(true)
+            let sw = Stopwatch.StartNew()
+            match uniFn leaf y with
+            | Some l -> l.backward(); l.item<float32>() |> ignore
+            | None -> ()
+            sw.Elapsed.TotalMilliseconds
+        let lossMs = median [ for i in 1 .. warmup + steps do let v = lossOnly () in if i > warmup then yield v ]
+        logits.Dispose()
         let anchors = match uni with UniLossAP o | UniLossAccuracy o -> 3 * o.AnchorsPerType | CrossEntropy -> 0
-        { Network = network; Batch = int x.shape.[0]; Anchors = anchors; CeMs = ce; UniMs = un; Ratio = un / ce }
+        { Network = network; Batch = int x.shape.[0]; Anchors = anchors; CeMs = ce; UniMs = un; LossMs = lossMs; Ratio = un / ce }
 
     /// ResNet-20 (accuracy, 1×28×28, 10 classes) and MLP 784-500-300-2 (AP, 1:9 labels), batch 128, 48 anchors.
     let run (device: torch.Device) (warmup: int) (steps: int) : UnilossBenchResult list =
@@ -63,8 +79,6 @@ module UnilossBench =
         let x = torch.rand([| b; 1L; 28L; 28L |], device = device)
         let y10 = torch.randint(0L, 10L, [| b |], device = device)
         let y2 = torch.tensor([| for i in 0 .. int b - 1 -> if i % 10 = 0 then 1L else 0L |], device = device)
-        [ for core in [ true; false ] do
-            let opts = { ExpUniLoss.defaults with AnchorsPerType = 16; UseCore = core }
-            let impl = if core then "core UniLoss" else "direct"
-            yield measure device (sprintf "ResNet-20, accuracy, %s" impl) (fun () -> UniLossModels.ResNet20(1, 10) :> _) x y10 (UniLossAccuracy opts) warmup steps
-            yield measure device (sprintf "MLP 784-500-300-2, AP, %s" impl) (fun () -> UniLossModels.Mlp(2) :> _) x y2 (UniLossAP opts) warmup (steps * 4) ]
+        let opts = { ExpUniLossOptions.Defaults with AnchorsPerType = 16 }
+        [ measure device "ResNet-20, accuracy" (fun () -> UniLossModels.ResNet20(1, 10) :> _) x y10 (UniLossAccuracy opts) warmup steps
+          measure device "MLP 784-500-300-2, AP" (fun () -> UniLossModels.Mlp(2) :> _) x y2 (UniLossAP opts) warmup (steps * 4) ]
