@@ -64,6 +64,12 @@ namespace AutoDesign.Models.D2NN
 
         public ExecPlan Plan => plan;
 
+        /// <summary>
+        /// When true, control nodes see their data inputs detached: their Q-learning loss trains the
+        /// control nodes only and does not flow back into the regular nodes that feed them.
+        /// </summary>
+        public bool DetachControlInputs { get; set; }
+
         /// <summary>Greedy policy: the action with the highest Q (first on ties).</summary>
         public static long[] Greedy(int node, Tensor q, long[] rows)
         {
@@ -137,6 +143,8 @@ namespace AutoDesign.Models.D2NN
                 var xs = new Tensor[node.DataParents.Length];
                 for (int d = 0; d < xs.Length; d++)
                     xs[d] = Gather(res, node.DataParents[d], node.DataDefaults[d], rows, device);
+                if (DetachControlInputs && node.Role == NodeRole.Control)
+                    for (int d = 0; d < xs.Length; d++) xs[d] = xs[d].detach();
 
                 if (node.Role == NodeRole.Output)
                 {
