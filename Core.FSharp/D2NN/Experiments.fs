@@ -92,6 +92,8 @@ module D2nnExperiment =
         let steps =
             match arch.Name, o.Quick with
             | "hierarchical", true -> 300
+            // cluttered digits at random positions: the networks stay near chance for the first ~150 steps
+            | "dcn", true -> 600
             | _, true -> 300
             | "hierarchical", false -> 6000
             | _, false -> 5000
@@ -102,7 +104,8 @@ module D2nnExperiment =
               BatchSize = 64
               BagSize = (if arch.Classes = 2 then 8 else 1)
               Lr = 1e-3
-              EpsilonSteps = steps
+              // ε from 1 to 0.05 over the first half of the D²NN steps, then exploit (quick) / over `steps` of 2·steps (full)
+              EpsilonSteps = steps / (if o.Quick then 2 else 1)
               RegularLoss = (match o.CrossEntropyWeight with Some w -> CrossEntropy w | None -> UnifiedQ)
               // binary 1:9 tasks: 30% positives per mini-batch, so small networks do not collapse to "all negative"
               PositiveFraction = (if arch.Classes = 2 then Some 0.3 else None)
