@@ -14,6 +14,8 @@ type D2nnExpArgs =
     | Seed of int
     | Runs of dir: string
     | Ce_Weight of float
+    | Unified_Q
+    | Joint_Control_Grad
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -22,13 +24,16 @@ type D2nnExpArgs =
             | Lambdas _ -> "comma-separated trade-off weights λ in [0,1] (default: a sweep)."
             | Seed _ -> "random seed (default 1)."
             | Runs _ -> "runs root folder (default runs)."
-            | Ce_Weight _ -> "train regular nodes with cross-entropy of this weight instead of unified Q-learning."
+            | Ce_Weight _ -> "weight of the regular nodes' cross-entropy loss (default 1)."
+            | Unified_Q -> "train regular nodes with Q-learning on their class scores (the thesis's unified approach) instead of cross-entropy."
+            | Joint_Control_Grad -> "let the control nodes' Q-learning gradient flow into the regular nodes feeding them (default: stopped)."
 
 type D2nnArgs =
     | [<CliPrefix(CliPrefix.None)>] Highlow of ParseResults<D2nnExpArgs>
     | [<CliPrefix(CliPrefix.None)>] Cascade of ParseResults<D2nnExpArgs>
     | [<CliPrefix(CliPrefix.None)>] Chain of ParseResults<D2nnExpArgs>
     | [<CliPrefix(CliPrefix.None)>] Hierarchical of ParseResults<D2nnExpArgs>
+    | [<CliPrefix(CliPrefix.None)>] Dcn of ParseResults<D2nnExpArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<D2nnExpArgs>
     interface IArgParserTemplate with
         member a.Usage =
@@ -37,6 +42,7 @@ type D2nnArgs =
             | Cascade _ -> "cascade D²NN vs four static NNs (stand-in for LFW-B)."
             | Chain _ -> "chain D²NN vs lowest/highest capacity paths (stand-in for LFW-B)."
             | Hierarchical _ -> "hierarchical D²NN on the 2/5/10 Fashion-MNIST hierarchy (stand-in for ILSVRC-10)."
+            | Dcn _ -> "length-4 chain D²NN on Cluttered MNIST built from the embedded digits (DCN comparison, Fig. 2.6)."
             | Bench _ -> "cascade at the λ nearest 50% multiplications: wall-time fraction vs multiplication fraction."
 
 let options (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
@@ -58,7 +64,12 @@ let options (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
       Lambdas = lambdas
       Seed = r.GetResult(Seed, defaultValue = 1)
       RunsRoot = r.GetResult(Runs, defaultValue = "runs")
-      CrossEntropyWeight = r.TryGetResult Ce_Weight }
+      CrossEntropyWeight =
+        (if r.Contains Unified_Q then
+            if r.Contains Ce_Weight then Errors.fail "--unified-q and --ce-weight exclude each other"
+            None
+         else Some(r.GetResult(Ce_Weight, defaultValue = 1.0)))
+      DetachControlInputs = not (r.Contains Joint_Control_Grad) }
 
 /// `bench d2nn`: the cascade's wall-time fraction over its multiplication fraction, measured in one run.
 let bench (sub: ParseResults<D2nnExpArgs>) =
@@ -76,6 +87,7 @@ let handle (r: ParseResults<D2nnArgs>) =
         | Cascade s -> "cascade", s
         | Chain s -> "chain", s
         | Hierarchical s -> "hierarchical", s
+        | Dcn s -> "dcn", s
         | Bench s -> "bench", s
     let outcome = D2nnExperiment.sweep name (options sub)
     printfn "results in %s" outcome.Dir

@@ -49,25 +49,27 @@ module Architectures =
           Classes = 2 }
 
     // ---- Cascade (Fig. 2.3b): four stages of growing size; Qk stops after stage k or continues.
-    let private csN1 () = seq (conv 1 2 3 2 @ [ pool 3 2 ])                                   // [2,6,6]
-    let private csN2 () = seq [ pool 3 2; flatten (); fc 8 2 ]
-    let private csN3 () = seq (conv 1 2 3 1 @ [ pool 3 2 ] @ conv 2 8 3 1 @ [ pool 3 2 ])       // [8,6,6]
-    let private csN4 () = seq [ pool 3 2; flatten (); fc 32 2 ]
-    let private csN5 () = seq (conv 1 4 3 1 @ [ pool 3 2 ] @ conv 4 16 3 1 @ [ pool 3 2 ])      // [16,6,6]
-    let private csN6 () = seq [ pool 3 2; flatten (); fc 64 2 ]
-    let private csN7 () =
-        seq (conv 1 2 3 1 @ [ pool 3 2 ] @ conv 2 8 3 1 @ [ pool 3 2 ] @ conv 8 32 3 1 @ conv 32 32 3 1
-             @ [ pool 3 2 ] @ conv 32 64 3 1 @ [ flatten () ] @ fcRelu 256 512 @ [ fc 512 2 ])
+    // `w` multiplies every channel count (w = 1: the thesis's configuration; `bench d2nn` also times w = 8).
+    let private csN1 w () = seq (conv 1 (2 * w) 3 2 @ [ pool 3 2 ])                                  // [2w,6,6]
+    let private csN2 w () = seq [ pool 3 2; flatten (); fc (8 * w) 2 ]
+    let private csN3 w () = seq (conv 1 (2 * w) 3 1 @ [ pool 3 2 ] @ conv (2 * w) (8 * w) 3 1 @ [ pool 3 2 ]) // [8w,6,6]
+    let private csN4 w () = seq [ pool 3 2; flatten (); fc (32 * w) 2 ]
+    let private csN5 w () = seq (conv 1 (4 * w) 3 1 @ [ pool 3 2 ] @ conv (4 * w) (16 * w) 3 1 @ [ pool 3 2 ]) // [16w,6,6]
+    let private csN6 w () = seq [ pool 3 2; flatten (); fc (64 * w) 2 ]
+    let private csN7 w () =
+        seq (conv 1 (2 * w) 3 1 @ [ pool 3 2 ] @ conv (2 * w) (8 * w) 3 1 @ [ pool 3 2 ] @ conv (8 * w) (32 * w) 3 1
+             @ conv (32 * w) (32 * w) 3 1 @ [ pool 3 2 ] @ conv (32 * w) (64 * w) 3 1 @ [ flatten () ] @ fcRelu (256 * w) 512 @ [ fc 512 2 ])
     let private csQ (inputs: int) () = seq [ flatten (); fc inputs 2 ]
 
-    let cascade : Architecture =
-        { Name = "cascade"
+    /// The cascade with every channel count multiplied by `w`.
+    let cascadeOf (w: int) : Architecture =
+        { Name = (if w = 1 then "cascade" else sprintf "cascade-x%d" w)
           Build = fun () ->
             GraphBuilder().Input("x", img)
-                .Module("N1", csN1 ()).Module("N2", csN2 ()).Module("Q1", csQ 72 ())
-                .Module("N3", csN3 ()).Module("N4", csN4 ()).Module("Q2", csQ 288 ())
-                .Module("N5", csN5 ()).Module("N6", csN6 ()).Module("Q3", csQ 576 ())
-                .Module("N7", csN7 ())
+                .Module("N1", csN1 w ()).Module("N2", csN2 w ()).Module("Q1", csQ (72 * w) ())
+                .Module("N3", csN3 w ()).Module("N4", csN4 w ()).Module("Q2", csQ (288 * w) ())
+                .Module("N5", csN5 w ()).Module("N6", csN6 w ()).Module("Q3", csQ (576 * w) ())
+                .Module("N7", csN7 w ())
                 .Module("E1", identity ()).Module("E2", identity ()).Module("E3", identity ())
                 .Merge("M", new SumMerge()).Output("out")
                 .Data("x", "N1").Data("N1", "N2").Data("N1", "Q1")
@@ -80,12 +82,14 @@ module Architectures =
                 .Data("E1", "M", zeros 2).Data("E2", "M", zeros 2).Data("E3", "M", zeros 2).Data("N7", "M", zeros 2)
                 .Data("M", "out").Build()
           Baselines =
-            [ "NN4 (N7)", (fun () -> chainOf [ "N7", csN7 () ])
-              "NN1 (N1+N2)", (fun () -> chainOf [ "N1", csN1 (); "N2", csN2 () ])
-              "NN2 (N3+N4)", (fun () -> chainOf [ "N3", csN3 (); "N4", csN4 () ])
-              "NN3 (N5+N6)", (fun () -> chainOf [ "N5", csN5 (); "N6", csN6 () ]) ]
+            [ "NN4 (N7)", (fun () -> chainOf [ "N7", csN7 w () ])
+              "NN1 (N1+N2)", (fun () -> chainOf [ "N1", csN1 w (); "N2", csN2 w () ])
+              "NN2 (N3+N4)", (fun () -> chainOf [ "N3", csN3 w (); "N4", csN4 w () ])
+              "NN3 (N5+N6)", (fun () -> chainOf [ "N5", csN5 w (); "N6", csN6 w () ]) ]
           Output = "out"
           Classes = 2 }
+
+    let cascade : Architecture = cascadeOf 1
 
     // ---- Chain (Fig. 2.3c): three links, each a control node choosing a low or high transform; merges add.
     let private chN1 () = seq (conv 1 4 3 2)                                   // [4,14,14]

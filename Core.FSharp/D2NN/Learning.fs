@@ -67,7 +67,10 @@ type LearnConfig =
       /// Multiplications that count as cost 1.0 (e.g. the high-capacity static network).
       CostNormalizer: float
       /// The output node carrying class scores [B, C].
-      Output: string }
+      Output: string
+      /// Stop the control nodes' Q-learning gradient at their inputs, so only the regular losses shape
+      /// the shared features (false: the thesis's fully joint training).
+      DetachControlInputs: bool }
 
 type StepStats = { Loss: float; Reward: float; Cost: float; Accuracy: float; Epsilon: float }
 
@@ -108,6 +111,7 @@ module Learning =
         let eps = cfg.Epsilon stepNo
         let policy = ActionPolicy(fun _ q _ -> epsilonGreedy rng eps q)
         c.Train true
+        c.Executor.DetachControlInputs <- cfg.DetachControlInputs
         let res = c.Executor.Forward([| x |], policy)
         let o = c.Index[cfg.Output]
         let preds, outActs =

@@ -15,6 +15,11 @@ type TrainSpec =
       /// ε decays linearly from 1 to 0.05 over this many steps.
       EpsilonSteps: int
       RegularLoss: RegularLoss
+      /// Binary tasks: draw each training example from the positive class with this probability
+      /// (class-balanced mini-batches and mini-bags); None: uniform shuffling.
+      PositiveFraction: float option
+      /// See LearnConfig.DetachControlInputs.
+      DetachControlInputs: bool
       Seed: int
       Device: torch.Device }
 
@@ -34,26 +39,39 @@ module Runner =
         use opt = torch.optim.Adam(c.Parameters, spec.Lr)
         let cfg =
             { Reward = reward; BagSize = spec.BagSize; Epsilon = Epsilon.linear 1.0 0.05 spec.EpsilonSteps
-              RegularLoss = spec.RegularLoss; CostNormalizer = normalizer; Output = output }
+              RegularLoss = spec.RegularLoss; CostNormalizer = normalizer; Output = output
+              DetachControlInputs = spec.DetachControlInputs }
         let rng = Random spec.Seed
         let n = task.TrainY.Length
         let idx = Array.init n id
-        let mutable step = 0
+        let positives = [| for i in 0 .. n - 1 do if task.TrainY[i] = 1 then yield i |]
+        let negatives = [| for i in 0 .. n - 1 do if task.TrainY[i] <> 1 then yield i |]
+        match spec.PositiveFraction with
+        | Some p when p <= 0.0 || p >= 1.0 -> Errors.fail "positive fraction must be in (0, 1), got %g" p
+        | Some _ when task.Classes <> 2 -> Errors.fail "a positive fraction applies to binary tasks only; '%s' has %d classes" task.Name task.Classes
+        | Some _ when positives.Length = 0 || negatives.Length = 0 -> Errors.fail "task '%s' needs both positive and negative training examples for balanced sampling" task.Name
+        | _ -> ()
         let mutable pos = n
-        while step < spec.Steps do
-            if pos + spec.BatchSize > n then
-                for i in n - 1 .. -1 .. 1 do
-                    let j = rng.Next(i + 1)
-                    let t = idx[i] in idx[i] <- idx[j]; idx[j] <- t
-                pos <- 0
-            let batch = idx[pos .. pos + spec.BatchSize - 1]
-            pos <- pos + spec.BatchSize
+        let nextBatch () =
+            match spec.PositiveFraction with
+            | Some p ->
+                Array.init spec.BatchSize (fun _ ->
+                    if rng.NextDouble() < p then positives[rng.Next positives.Length] else negatives[rng.Next negatives.Length])
+            | None ->
+                if pos + spec.BatchSize > n then
+                    for i in n - 1 .. -1 .. 1 do
+                        let j = rng.Next(i + 1)
+                        let t = idx[i] in idx[i] <- idx[j]; idx[j] <- t
+                    pos <- 0
+                pos <- pos + spec.BatchSize
+                idx[pos - spec.BatchSize .. pos - 1]
+        for step in 0 .. spec.Steps - 1 do
+            let batch = nextBatch ()
             use _ = torch.NewDisposeScope()
             use bi = torch.tensor (batch |> Array.map int64)
             let x = task.TrainX.index_select(0L, bi).``to``(spec.Device)
             let stats = Learning.step c cfg rng step opt x (batch |> Array.map (fun i -> task.TrainY[i]))
             report step stats
-            step <- step + 1
 
     /// Signature of the costly regular nodes an example executed (merges and identities cost nothing).
     let pathOf (c: CompiledD2nn) (res: ExecutionResult) (i: int) =

@@ -64,6 +64,29 @@ namespace AutoDesign.Models.D2NN
 
         public ExecPlan Plan => plan;
 
+        /// <summary>
+        /// When true, control nodes see their data inputs detached: their Q-learning loss trains the
+        /// control nodes only and does not flow back into the regular nodes that feed them.
+        /// </summary>
+        public bool DetachControlInputs { get; set; }
+
+        /// <summary>When true, <see cref="Forward"/> adds the wall time of each phase to the profile below.</summary>
+        public bool Profile { get; set; }
+        /// <summary>Per node: milliseconds spent in its function (profiled forwards only).</summary>
+        public double[] NodeMs { get; private set; }
+        /// <summary>Milliseconds spent gathering sub-batch inputs (index_select, defaults, scatter into merges).</summary>
+        public double GatherMs { get; private set; }
+        /// <summary>Milliseconds spent choosing actions (argmax of Q, copy to the host).</summary>
+        public double PolicyMs { get; private set; }
+        /// <summary>Milliseconds of whole profiled forwards (the rest is bookkeeping: which examples reach a node).</summary>
+        public double TotalMs { get; private set; }
+
+        public void ResetProfile()
+        {
+            NodeMs = new double[plan.Nodes.Length];
+            GatherMs = 0; PolicyMs = 0; TotalMs = 0;
+        }
+
         /// <summary>Greedy policy: the action with the highest Q (first on ties).</summary>
         public static long[] Greedy(int node, Tensor q, long[] rows)
         {
@@ -76,6 +99,8 @@ namespace AutoDesign.Models.D2NN
         public ExecutionResult Forward(Tensor[] inputs, ActionPolicy policy = null)
         {
             policy ??= Greedy;
+            if (Profile && NodeMs is null) ResetProfile();
+            long t0 = Profile ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             if (inputs.Length != plan.Inputs.Length)
                 throw new ArgumentException($"the D²NN has {plan.Inputs.Length} input nodes but {inputs.Length} inputs were given");
             int batch = (int)inputs[0].shape[0];
@@ -134,9 +159,13 @@ namespace AutoDesign.Models.D2NN
                 }
                 if (count == 0) continue;
 
+                long tg = Profile ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
                 var xs = new Tensor[node.DataParents.Length];
                 for (int d = 0; d < xs.Length; d++)
                     xs[d] = Gather(res, node.DataParents[d], node.DataDefaults[d], rows, device);
+                if (Profile) GatherMs += Ms(tg);
+                if (DetachControlInputs && node.Role == NodeRole.Control)
+                    for (int d = 0; d < xs.Length; d++) xs[d] = xs[d].detach();
 
                 if (node.Role == NodeRole.Output)
                 {
@@ -144,18 +173,26 @@ namespace AutoDesign.Models.D2NN
                     continue;
                 }
 
+                long tf = Profile ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
                 var y = node.Function.Forward(xs, count);
+                if (Profile) NodeMs[n] += Ms(tf);
                 res.Values[n] = y;
                 for (int k = 0; k < count; k++) res.Cost[rows[k]] += node.Cost;
                 if (node.Role == NodeRole.Control)
                 {
+                    long tp = Profile ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
                     var chosen = policy(n, y, rows);
+                    if (Profile) PolicyMs += Ms(tp);
                     var acts = res.Actions[n];
                     for (int k = 0; k < count; k++) acts[rows[k]] = chosen[k];
                 }
             }
+            if (Profile) TotalMs += Ms(t0);
             return res;
         }
+
+        static double Ms(long since) =>
+            (System.Diagnostics.Stopwatch.GetTimestamp() - since) * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
 
         /// <summary>The input of an edge from <paramref name="p"/> for the examples <paramref name="rows"/>.</summary>
         static Tensor Gather(ExecutionResult res, int p, Tensor dflt, long[] rows, Device device)
