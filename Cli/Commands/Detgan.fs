@@ -34,14 +34,9 @@ type DetganArgs =
             | Data _ -> "write a PNG of the procedural nodule scans (stand-in for NIH ChestX-ray nodules) with boxes and insertion boxes."
 
 let private device (r: ParseResults<DetganRunArgs>) =
-    let threads = r.GetResult(Threads, 1)
-    if threads < 1 then Errors.fail "--threads must be at least 1"
-    TorchSharp.torch.set_num_threads threads
-    match Device.parse (r.GetResult(Device, "auto")) with
-    | Ok d -> Device.resolve d
-    | Error e -> Errors.fail "%s" e
+    Common.resolveDevice (r.GetResult(Threads, 1)) (r.GetResult(Device, "auto"))
 
-let private log (line: string) = printfn "[%s] %s" (DateTime.Now.ToString("HH:mm:ss")) line
+let private log = Common.log
 
 let handle (args: ParseResults<DetganArgs>) =
     match args.GetSubCommand() with

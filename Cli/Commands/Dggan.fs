@@ -59,14 +59,9 @@ let private runDir (r: ParseResults<DgganRunArgs>) (s: DgganSettings) kind seed 
     dir
 
 let private device (r: ParseResults<DgganRunArgs>) =
-    let threads = r.GetResult(Threads, 1)
-    if threads < 1 then Errors.fail "--threads must be at least 1"
-    TorchSharp.torch.set_num_threads threads
-    match Device.parse (r.GetResult(Device, "auto")) with
-    | Ok d -> Device.resolve d
-    | Error e -> Errors.fail "%s" e
+    Common.resolveDevice (r.GetResult(Threads, 1)) (r.GetResult(Device, "auto"))
 
-let private log (line: string) = printfn "[%s] %s" (DateTime.Now.ToString("HH:mm:ss")) line
+let private log = Common.log
 
 let handle (args: ParseResults<DgganArgs>) =
     match args.GetSubCommand() with
