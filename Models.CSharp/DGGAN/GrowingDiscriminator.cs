@@ -17,7 +17,7 @@ namespace AutoDesign.Models.DGGAN
         readonly GanLayout layout;
         readonly Conv2d fromRgb;               // [B,img,R,R] → [B,v,R,R]
         readonly Conv2d? oldFromRgb;           // [B,img,R/2,R/2] → [B,v,R/2,R/2], fade-in only
-        readonly List<(ConvSpec spec, Conv2d conv)> body = new();
+        readonly List<(ConvSpec spec, Conv2d conv)> body;
         readonly Conv2d baseConv;              // [B,C,d0,d0] → [B,C,d0,d0]
         readonly Conv2d finalConv;             // [B,C+1,d0,d0] → [B,C,d0,d0]
         readonly Linear output;                // C·d0² → 1
@@ -40,12 +40,7 @@ namespace AutoDesign.Models.DGGAN
                 register_module(layout.OldFromRgbName, oldFromRgb);
                 Alpha = 0.0;
             }
-            foreach (var s in layout.DBody)
-            {
-                var conv = nn.Conv2d(s.In, s.Out, s.Kernel, padding: s.Kernel / 2);
-                register_module(s.Name, conv);
-                body.Add((s, conv));
-            }
+            body = GanOps.BodyConvs(this, layout.DBody);
             baseConv = nn.Conv2d(c, c, 3, padding: 1);
             register_module("d_base", baseConv);
             finalConv = nn.Conv2d(c + 1, c, 3, padding: 1);

@@ -28,6 +28,19 @@ namespace AutoDesign.Models.DGGAN
         }
 
         public static Tensor Act(Tensor x) => nn.functional.leaky_relu(x, 0.2);
+
+        /// <summary>One same-padded convolution per spec, registered on `owner` under the spec's name.</summary>
+        public static List<(ConvSpec spec, Conv2d conv)> BodyConvs(nn.Module owner, IEnumerable<ConvSpec> specs)
+        {
+            var body = new List<(ConvSpec spec, Conv2d conv)>();
+            foreach (var s in specs)
+            {
+                var conv = nn.Conv2d(s.In, s.Out, s.Kernel, padding: s.Kernel / 2);
+                owner.register_module(s.Name, conv);
+                body.Add((s, conv));
+            }
+            return body;
+        }
     }
 
     /// <summary>
@@ -40,7 +53,7 @@ namespace AutoDesign.Models.DGGAN
         readonly GanLayout layout;
         readonly Linear input;                 // Z → C·d0²
         readonly Conv2d baseConv;              // [B,C,d0,d0] → [B,C,d0,d0]
-        readonly List<(ConvSpec spec, Conv2d conv)> body = new();
+        readonly List<(ConvSpec spec, Conv2d conv)> body;
         readonly Conv2d toRgb;                 // [B,w,R,R] → [B,img,R,R]
         readonly Conv2d? oldToRgb;             // [B,w,R/2,R/2] → [B,img,R/2,R/2], fade-in only
 
@@ -58,12 +71,7 @@ namespace AutoDesign.Models.DGGAN
             register_module("g_input", input);
             baseConv = nn.Conv2d(c, c, 3, padding: 1);
             register_module("g_base", baseConv);
-            foreach (var s in layout.GBody)
-            {
-                var conv = nn.Conv2d(s.In, s.Out, s.Kernel, padding: s.Kernel / 2);
-                register_module(s.Name, conv);
-                body.Add((s, conv));
-            }
+            body = GanOps.BodyConvs(this, layout.GBody);
             toRgb = nn.Conv2d(layout.GWidth, layout.Config.ImageChannels, 1);
             register_module(layout.ToRgbName, toRgb);
             if (fading && layout.LastIsUpscale)
