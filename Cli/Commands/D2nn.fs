@@ -16,6 +16,8 @@ type D2nnExpArgs =
     | Ce_Weight of float
     | Unified_Q
     | Joint_Control_Grad
+    | Warmup_Steps of int
+    | No_Inherit
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -27,6 +29,8 @@ type D2nnExpArgs =
             | Ce_Weight _ -> "weight of the regular nodes' cross-entropy loss (default 1)."
             | Unified_Q -> "train regular nodes with Q-learning on their class scores (the thesis's unified approach) instead of cross-entropy."
             | Joint_Control_Grad -> "let the control nodes' Q-learning gradient flow into the regular nodes feeding them (default: stopped)."
+            | Warmup_Steps _ -> "warm start: steps of cross-entropy training of the regular nodes under random routing before Q-learning (default: half the training steps; 0: none)."
+            | No_Inherit -> "do not initialize the D²NN's regular nodes from the trained static baselines (default: inherit where node names match)."
 
 type D2nnArgs =
     | [<CliPrefix(CliPrefix.None)>] Highlow of ParseResults<D2nnExpArgs>
@@ -69,7 +73,11 @@ let options (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
             if r.Contains Ce_Weight then Errors.fail "--unified-q and --ce-weight exclude each other"
             None
          else Some(r.GetResult(Ce_Weight, defaultValue = 1.0)))
-      DetachControlInputs = not (r.Contains Joint_Control_Grad) }
+      DetachControlInputs = not (r.Contains Joint_Control_Grad)
+      WarmupSteps =
+        r.TryGetResult Warmup_Steps
+        |> Option.map (fun w -> if w < 0 then Errors.fail "--warmup-steps must be >= 0, got %d" w else w)
+      InheritBaselines = not (r.Contains No_Inherit) }
 
 /// `bench d2nn`: the cascade's wall-time fraction over its multiplication fraction, measured in one run.
 let bench (sub: ParseResults<D2nnExpArgs>) =

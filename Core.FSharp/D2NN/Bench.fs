@@ -95,7 +95,8 @@ module D2nnBench =
 
     let run (quick: bool) (device: torch.Device) (seed: int) (runs: int) =
         let arch = Architectures.cascade
-        let o = { Quick = quick; Device = device; Lambdas = None; Seed = seed; RunsRoot = "runs"; CrossEntropyWeight = Some 1.0; DetachControlInputs = true }
+        let o = { Quick = quick; Device = device; Lambdas = None; Seed = seed; RunsRoot = "runs"; CrossEntropyWeight = Some 1.0; DetachControlInputs = true;
+                  WarmupSteps = None; InheritBaselines = true }
         let task = D2nnExperiment.taskFor arch quick seed
         let cfg = D2nnExperiment.sweepConfig arch o
         let full = Preprocess.compile ((snd arch.Baselines.Head) ())

@@ -155,3 +155,31 @@ module Learning =
           Cost = Array.average costs
           Accuracy = Metrics.accuracy preds labels
           Epsilon = eps }
+
+    /// One warm-up step (the warm start of §2.5.7 without an external pre-trained model): every control
+    /// node acts uniformly at random (ε = 1), so every branch sees examples, and only the regular nodes
+    /// learn, by cross-entropy on the output scores of the rows that reach the output. Control nodes get
+    /// no loss here; their Q-learning starts afterwards on trained features.
+    let warmupStep (c: CompiledD2nn) (output: string) (rng: Random) (opt: torch.optim.Optimizer)
+                   (x: torch.Tensor) (labels: int[]) : StepStats =
+        use _scope = torch.NewDisposeScope()
+        let policy = ActionPolicy(fun _ q _ -> epsilonGreedy rng 1.0 q)
+        c.Train true
+        c.Executor.DetachControlInputs <- true
+        let res = c.Executor.Forward([| x |], policy)
+        let o = c.Index[output]
+        let preds, _ = outputActions res o (fun q -> D2nnExecutor.Greedy(0, q, null))
+        let rows = res.Rows[o]
+        let lv =
+            if rows.Length = 0 then 0.0
+            else
+                use y = torch.tensor (rows |> Array.map (fun r -> int64 labels[int r]), device = x.device)
+                let loss = torch.nn.functional.cross_entropy(res.Values[o], y)
+                let lv = loss.item<float32> () |> float
+                if Double.IsNaN lv || Double.IsInfinity lv then
+                    Errors.fail "D²NN warm-up diverged: loss is %g (lower the learning rate)" lv
+                opt.zero_grad ()
+                loss.backward ()
+                opt.step () |> ignore
+                lv
+        { Loss = lv; Reward = nan; Cost = Array.average res.Cost; Accuracy = Metrics.accuracy preds labels; Epsilon = 1.0 }

@@ -7,7 +7,8 @@ open AutoDesign.Core.Reproduce
 module D2nnExperiments =
     let private options (ctx: ExperimentContext) : ExperimentOptions =
         { Quick = ctx.Quick; Device = ctx.Device; Lambdas = None; Seed = ctx.Seed
-          RunsRoot = ctx.RunsRoot; CrossEntropyWeight = Some 1.0; DetachControlInputs = true }
+          RunsRoot = ctx.RunsRoot; CrossEntropyWeight = Some 1.0; DetachControlInputs = true
+          WarmupSteps = None; InheritBaselines = true }
 
     let private fmtPoint (normalizer: float) (p: CurvePoint) =
         sprintf "%.3f at cost %.3f (%.3g mults)" p.Metric p.Cost (p.Cost * normalizer)
@@ -32,7 +33,7 @@ module D2nnExperiments =
             Measured = sprintf "%s (%s). Best D2NN %s; cheapest %s; %s" measured r.Task.Metric.Name (fmtPoint best) (fmtPoint cheapest) close
             Config = sprintf "%s: %d train / %d test, %d steps per D2NN, λ=%s, %s; %s"
                         (if ctx.Quick then "quick" else "full") r.Task.TrainY.Length r.Task.TestY.Length cfg.Spec.Steps
-                        (cfg.Lambdas |> List.map string |> String.concat ",") (D2nnExperiment.describeRecipe cfg.Spec) r.Dir
+                        (cfg.Lambdas |> List.map string |> String.concat ",") (D2nnExperiment.describeRecipe cfg) r.Dir
             Data = r.Task.Data } ]
 
     let private exp name desc claim thesis =

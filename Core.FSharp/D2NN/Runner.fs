@@ -32,16 +32,8 @@ type EvalResult =
       Predictions: int[] }
 
 module Runner =
-    /// Train a compiled D²NN (or a static network) on `task`. `report` sees every step.
-    let train (c: CompiledD2nn) (task: Task) (spec: TrainSpec) (reward: RewardFn) (normalizer: float)
-              (output: string) (report: int -> StepStats -> unit) =
-        c.To spec.Device
-        use opt = torch.optim.Adam(c.Parameters, spec.Lr)
-        let cfg =
-            { Reward = reward; BagSize = spec.BagSize; Epsilon = Epsilon.linear 1.0 0.05 spec.EpsilonSteps
-              RegularLoss = spec.RegularLoss; CostNormalizer = normalizer; Output = output
-              DetachControlInputs = spec.DetachControlInputs }
-        let rng = Random spec.Seed
+    /// Mini-batch index sampler of `spec` over the training set of `task` (validates PositiveFraction).
+    let sampler (task: Task) (spec: TrainSpec) (rng: Random) : unit -> int[] =
         let n = task.TrainY.Length
         let idx = Array.init n id
         let positives = [| for i in 0 .. n - 1 do if task.TrainY[i] = 1 then yield i |]
@@ -52,7 +44,7 @@ module Runner =
         | Some _ when positives.Length = 0 || negatives.Length = 0 -> Errors.fail "task '%s' needs both positive and negative training examples for balanced sampling" task.Name
         | _ -> ()
         let mutable pos = n
-        let nextBatch () =
+        fun () ->
             match spec.PositiveFraction with
             | Some p ->
                 Array.init spec.BatchSize (fun _ ->
@@ -65,6 +57,18 @@ module Runner =
                     pos <- 0
                 pos <- pos + spec.BatchSize
                 idx[pos - spec.BatchSize .. pos - 1]
+
+    /// Train a compiled D²NN (or a static network) on `task`. `report` sees every step.
+    let train (c: CompiledD2nn) (task: Task) (spec: TrainSpec) (reward: RewardFn) (normalizer: float)
+              (output: string) (report: int -> StepStats -> unit) =
+        c.To spec.Device
+        use opt = torch.optim.Adam(c.Parameters, spec.Lr)
+        let cfg =
+            { Reward = reward; BagSize = spec.BagSize; Epsilon = Epsilon.linear 1.0 0.05 spec.EpsilonSteps
+              RegularLoss = spec.RegularLoss; CostNormalizer = normalizer; Output = output
+              DetachControlInputs = spec.DetachControlInputs }
+        let rng = Random spec.Seed
+        let nextBatch = sampler task spec rng
         for step in 0 .. spec.Steps - 1 do
             let batch = nextBatch ()
             use _ = torch.NewDisposeScope()
@@ -72,6 +76,39 @@ module Runner =
             let x = task.TrainX.index_select(0L, bi).``to``(spec.Device)
             let stats = Learning.step c cfg rng step opt x (batch |> Array.map (fun i -> task.TrainY[i]))
             report step stats
+
+    /// Warm-up of the regular nodes under uniformly random routing (see Learning.warmupStep) for `steps`
+    /// mini-batches of `spec` (its Lr, BatchSize, PositiveFraction; seed offset so batches differ from training).
+    let warmup (c: CompiledD2nn) (task: Task) (spec: TrainSpec) (steps: int) (output: string) (report: int -> StepStats -> unit) =
+        if steps < 0 then Errors.fail "warm-up steps must be >= 0, got %d" steps
+        c.To spec.Device
+        use opt = torch.optim.Adam(c.Parameters, spec.Lr)
+        let rng = Random(spec.Seed + 7919)
+        let nextBatch = sampler task spec rng
+        for step in 0 .. steps - 1 do
+            let batch = nextBatch ()
+            use _ = torch.NewDisposeScope()
+            use bi = torch.tensor (batch |> Array.map int64)
+            let x = task.TrainX.index_select(0L, bi).``to``(spec.Device)
+            report step (Learning.warmupStep c output rng opt x (batch |> Array.map (fun i -> task.TrainY[i])))
+
+    /// Copy the parameters of every function node of `src` into the node of the same name in `dst` when
+    /// all its parameters have the same names and shapes; returns the names copied. `skip`: names not to copy.
+    let copyMatching (src: CompiledD2nn) (dst: CompiledD2nn) (skip: Set<string>) : string list =
+        let modules (c: CompiledD2nn) =
+            c.Plan.Nodes |> Array.choose (fun pn -> if isNull pn.Function then None else Some(pn.Name, pn.Function.Module)) |> dict
+        let s, d = modules src, modules dst
+        [ for KeyValue(name, dm) in d do
+            if not (skip.Contains name) && s.ContainsKey name then
+                let sp = s[name].named_parameters () |> Seq.map (fun struct (n, p) -> n, p) |> Map.ofSeq
+                let dp = dm.named_parameters () |> Seq.map (fun struct (n, p) -> n, p) |> Array.ofSeq
+                let same =
+                    dp.Length = sp.Count && dp.Length > 0
+                    && dp |> Array.forall (fun (n, p) -> sp.ContainsKey n && sp[n].shape = p.shape)
+                if same then
+                    use _ng = torch.no_grad ()
+                    for (n, p) in dp do p.copy_(sp[n].``to``(p.device)) |> ignore
+                    yield name ]
 
     /// Signature of the costly regular nodes an example executed (merges and identities cost nothing).
     let pathOf (c: CompiledD2nn) (res: ExecutionResult) (i: int) =

@@ -18,7 +18,13 @@ type SweepConfig =
     { Lambdas: float list
       Spec: TrainSpec
       /// Steps for each static baseline (cross-entropy).
-      BaselineSteps: int }
+      BaselineSteps: int
+      /// Warm start (§2.5.7): steps of cross-entropy training of the regular nodes under uniformly random
+      /// routing before the Q-learning phase, run once per sweep and shared by every λ (0: none).
+      WarmupSteps: int
+      /// Warm start: initialize the D²NN's regular nodes from the trained static baselines where node names
+      /// and parameter shapes match (the first, reference baseline wins a name that several share).
+      InheritBaselines: bool }
 
 /// λ sweeps of an architecture beside its static baselines, written as CSV.
 module Sweep =
@@ -44,20 +50,43 @@ module Sweep =
                 let e = Runner.evaluate c task normalizer arch.Output spec.Device
                 log "%s %s: %s %.4f cost %.3f" arch.Name name task.Metric.Name e.Metric e.Cost
                 yield { Series = name; Lambda = None; Cost = e.Cost; Metric = e.Metric; Eval = e } ]
-        normalizer, points
+        normalizer, points, compiled
 
-    /// Train one D²NN at λ; returns the compiled model and its test point.
-    let d2nnAt (arch: Architecture) (task: Task) (spec: TrainSpec) (normalizer: float) (lambda: float) =
+    /// The warm start shared by every λ: a D²NN whose regular nodes inherit the trained baselines'
+    /// weights (if cfg.InheritBaselines) and are then trained cfg.WarmupSteps steps under random routing.
+    let warmStart (arch: Architecture) (task: Task) (cfg: SweepConfig) (trained: (string * CompiledD2nn) list) =
+        torch.manual_seed (int64 cfg.Spec.Seed) |> ignore
+        let c = Preprocess.compile (arch.Build())
+        if cfg.InheritBaselines then
+            let taken =
+                trained |> List.fold (fun (taken: Set<string>) (name, b) ->
+                    let got = Runner.copyMatching b c taken
+                    if not got.IsEmpty then log "%s warm start: %s from %s" arch.Name (String.concat ", " got) name
+                    taken + Set.ofList got) Set.empty
+            if taken.IsEmpty then log "%s warm start: no node matches a baseline" arch.Name
+        if cfg.WarmupSteps > 0 then
+            Runner.warmup c task cfg.Spec cfg.WarmupSteps arch.Output (progress "warm-up (random routing)" cfg.WarmupSteps)
+        c
+
+    /// Train one D²NN at λ, starting from `warm`'s weights if given; returns the model and its test point.
+    let d2nnFrom (warm: CompiledD2nn option) (arch: Architecture) (task: Task) (spec: TrainSpec) (normalizer: float) (lambda: float) =
         torch.manual_seed (int64 spec.Seed) |> ignore
         let c = Preprocess.compile (arch.Build())
+        warm |> Option.iter (fun w -> Runner.copyMatching w c Set.empty |> ignore)
         Runner.train c task spec (Reward.tradeoff task.Metric lambda) normalizer arch.Output (progress (sprintf "λ=%s" (inv lambda)) spec.Steps)
         let e = Runner.evaluate c task normalizer arch.Output spec.Device
         log "%s D2NN λ=%s: %s %.4f cost %.3f" arch.Name (inv lambda) task.Metric.Name e.Metric e.Cost
         c, { Series = "D2NN"; Lambda = Some lambda; Cost = e.Cost; Metric = e.Metric; Eval = e }
 
+    /// Train one D²NN at λ from scratch.
+    let d2nnAt (arch: Architecture) (task: Task) (spec: TrainSpec) (normalizer: float) (lambda: float) =
+        d2nnFrom None arch task spec normalizer lambda
+
     let run (arch: Architecture) (task: Task) (cfg: SweepConfig) =
-        let normalizer, basePoints = baselines arch task cfg
-        let d2nn = [ for l in cfg.Lambdas -> snd (d2nnAt arch task cfg.Spec normalizer l) ]
+        let normalizer, basePoints, trained = baselines arch task cfg
+        let warm =
+            if cfg.WarmupSteps > 0 || cfg.InheritBaselines then Some(warmStart arch task cfg trained) else None
+        let d2nn = [ for l in cfg.Lambdas -> snd (d2nnFrom warm arch task cfg.Spec normalizer l) ]
         normalizer, basePoints, d2nn
 
     /// curve.csv: series, lambda, cost, metric.
