@@ -39,8 +39,13 @@ module Sweep =
                 log "  %s step %d/%d: loss %.4f reward %.3f cost %.3f train-acc %.3f eps %.2f" label (step + 1) total s.Loss s.Reward s.Cost s.Accuracy s.Epsilon
 
     /// Train and evaluate every static baseline; the first one's cost is the normalizer.
+    /// Each baseline's weights are drawn right after seeding torch (TorchSharp seeds its default generator
+    /// at random per process, so building before seeding would make the run irreproducible).
     let baselines (arch: Architecture) (task: Task) (cfg: SweepConfig) =
-        let compiled = arch.Baselines |> List.map (fun (name, build) -> name, Preprocess.compile (build ()))
+        let compiled =
+            arch.Baselines |> List.map (fun (name, build) ->
+                torch.manual_seed (int64 cfg.Spec.Seed) |> ignore
+                name, Preprocess.compile (build ()))
         let normalizer = (snd compiled.Head).FullCost
         let points =
             [ for (name, c) in compiled do
