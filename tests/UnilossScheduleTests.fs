@@ -85,15 +85,17 @@ let tests =
             Expect.equal (ExpTasks.heldOut false 1 5 pool [| 100 .. 109 |] train |> Array.forall (fun i -> i >= 100)) true "test mode takes test images"
             Expect.throwsT<UserError> (fun () -> ExpTasks.validation 1 41 pool train |> ignore) "too few left"
         }
-        test "CLI parses --tau-end and --validation for accuracy and ap" {
+        test "CLI parses --tau-end, --validation and --ce-lr for accuracy and ap" {
             match plan (parser.ParseCommandLine [| "accuracy"; "--quick"; "--tau-end"; "3"; "--validation"; "--runs"; "3" |]) with
             | PlanAccuracy s -> Expect.equal (s.TauEnd, s.Validation, s.Runs) (Some 3.0, true, 3) "accuracy"
             | other -> failtestf "wrong plan %A" other
-            match plan (parser.ParseCommandLine [| "ap"; "--data"; "fashion"; "--validation" |]) with
-            | PlanAp(s, _, _) -> Expect.equal (s.TauEnd, s.Validation) (None, true) "ap"
+            match plan (parser.ParseCommandLine [| "ap"; "--data"; "fashion"; "--validation"; "--ce-lr"; "0.03" |]) with
+            | PlanAp(s, _, _) -> Expect.equal (s.TauEnd, s.Validation, s.CeLr) (None, true, Some 0.03) "ap"
             | other -> failtestf "wrong plan %A" other
             let o = UnilossExp.uniOptsFor { UnilossExp.defaultSettings torch.CPU with TauEnd = Some 2.0 }
             Expect.equal (o.Tau, o.TauEnd) (1.0, Some 2.0) "settings reach the loss options"
             Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--tau-end"; "0" |]) |> ignore) "tau-end 0"
+            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ap"; "--ce-lr"; "-1" |]) |> ignore) "ce-lr negative"
+            Expect.throwsT<UserError> (fun () -> UnilossExp.ap { UnilossExp.defaultSettings torch.CPU with Validation = true } "mnist" 0 |> ignore) "no validation split for MNIST"
         }
     ]

@@ -25,6 +25,7 @@ type ExpCommon =
     | Power of float
     | Tau_End of float
     | Validation
+    | Ce_Lr of float
     interface IArgParserTemplate with
         member a.Usage = ExpCommon.UsageOf a
     static member UsageOf (a: ExpCommon) =
@@ -41,6 +42,7 @@ type ExpCommon =
         | Runs_Root _ -> "folder for run folders (default runs)."
         | Power _ -> "UniLoss IDW distance power, weights 1/d^power (default 1)."
         | Tau_End _ -> "tau schedule: tau moves geometrically from --tau (first step) to this value (last step); default fixed tau."
+        | Ce_Lr _ -> "learning rate of the CE arm (default 0.01 for ap, 0.1 for accuracy); the UniLoss arm's default follows it."
         | Validation -> "score on a validation set carved from the Fashion-MNIST training images (disjoint from the training subset) instead of the test set, for choosing settings."
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
@@ -60,6 +62,7 @@ type ApArgs =
     | Power of float
     | Tau_End of float
     | Validation
+    | Ce_Lr of float
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -78,6 +81,7 @@ type ApArgs =
             | Power p -> ExpCommon.UsageOf (ExpCommon.Power p)
             | Tau_End t -> ExpCommon.UsageOf (ExpCommon.Tau_End t)
             | Validation -> ExpCommon.UsageOf ExpCommon.Validation
+            | Ce_Lr l -> ExpCommon.UsageOf (ExpCommon.Ce_Lr l)
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AblationArgs =
@@ -246,7 +250,8 @@ let settingsOf (common: ExpCommon list) : ExpSettings =
       UniLr = pick (function ExpCommon.Uni_Lr l -> (if l <= 0.0 then Errors.fail "--uni-lr must be positive, got %g" l); Some l | _ -> None)
       Power = pick (function ExpCommon.Power p -> (if not (p > 0.0) then Errors.fail "--power must be positive, got %g" p); Some p | _ -> None)
       TauEnd = pick (function ExpCommon.Tau_End t -> (if not (t > 0.0) || Double.IsInfinity t then Errors.fail "--tau-end must be positive, got %g" t); Some t | _ -> None)
-      Validation = common |> List.contains ExpCommon.Validation }
+      Validation = common |> List.contains ExpCommon.Validation
+      CeLr = pick (function ExpCommon.Ce_Lr l -> (if not (l > 0.0) then Errors.fail "--ce-lr must be positive, got %g" l); Some l | _ -> None) }
 
 let private ofAp (a: ApArgs) =
     match a with
@@ -254,7 +259,7 @@ let private ofAp (a: ApArgs) =
     | ApArgs.Runs r -> Some(ExpCommon.Runs r) | ApArgs.Epochs e -> Some(ExpCommon.Epochs e) | ApArgs.Train_Size n -> Some(ExpCommon.Train_Size n)
     | ApArgs.Tau t -> Some(ExpCommon.Tau t) | ApArgs.Anchors k -> Some(ExpCommon.Anchors k) | ApArgs.Uni_Lr l -> Some(ExpCommon.Uni_Lr l)
     | ApArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | ApArgs.Power p -> Some(ExpCommon.Power p)
-    | ApArgs.Tau_End t -> Some(ExpCommon.Tau_End t) | ApArgs.Validation -> Some ExpCommon.Validation | ApArgs.Data _ | ApArgs.Class _ -> None
+    | ApArgs.Tau_End t -> Some(ExpCommon.Tau_End t) | ApArgs.Validation -> Some ExpCommon.Validation | ApArgs.Ce_Lr l -> Some(ExpCommon.Ce_Lr l) | ApArgs.Data _ | ApArgs.Class _ -> None
 
 let private ofAbl (a: AblationArgs) =
     match a with
