@@ -161,7 +161,8 @@ module UnilossExp =
     /// The ResNet-20 accuracy arm: the thesis's settings plus a τ schedule 1 → 3 (geometric over the
     /// run), chosen on a validation split carved from the training images (EXPERIMENTS.md: 4 epochs,
     /// seed 1, UniLoss − CE = −0.50 points vs −2.10 with a fixed τ 1). A larger τ late keeps the
-    /// sigmoid from saturating once the logits are confident.
+    /// sigmoid from saturating once the logits are confident. On test over seeds 1-3 the gap is still
+    /// -3.85 ± 3.88 points (seed 1 is the kind seed); see EXPERIMENTS.md.
     let accuracyResNetDefaults = { ExpUniLossOptions.Defaults with TauEnd = Some 3.0 }
 
     /// Accuracy for multi-class classification (§3.4.4): ResNet-20 on Fashion-MNIST.
