@@ -23,6 +23,9 @@ type ExpCommon =
     | Uni_Lr of float
     | Runs_Root of string
     | Power of float
+    | Tau_End of float
+    | Validation
+    | Ce_Lr of float
     interface IArgParserTemplate with
         member a.Usage = ExpCommon.UsageOf a
     static member UsageOf (a: ExpCommon) =
@@ -38,6 +41,9 @@ type ExpCommon =
         | Uni_Lr _ -> "learning rate for the UniLoss arm (default: CE's for ap and ablations, 10x CE's for accuracy)."
         | Runs_Root _ -> "folder for run folders (default runs)."
         | Power _ -> "UniLoss IDW distance power, weights 1/d^power (default 1)."
+        | Tau_End _ -> "tau schedule: tau moves geometrically from --tau (first step) to this value (last step); default fixed tau."
+        | Ce_Lr _ -> "learning rate of the CE arm (default 0.01 for ap, 0.1 for accuracy); the UniLoss arm's default follows it."
+        | Validation -> "score on a validation set carved from the Fashion-MNIST training images (disjoint from the training subset) instead of the test set, for choosing settings."
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type ApArgs =
@@ -54,6 +60,9 @@ type ApArgs =
     | Uni_Lr of float
     | Runs_Root of string
     | Power of float
+    | Tau_End of float
+    | Validation
+    | Ce_Lr of float
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -70,6 +79,9 @@ type ApArgs =
             | Uni_Lr l -> ExpCommon.UsageOf (ExpCommon.Uni_Lr l)
             | Runs_Root r -> ExpCommon.UsageOf (ExpCommon.Runs_Root r)
             | Power p -> ExpCommon.UsageOf (ExpCommon.Power p)
+            | Tau_End t -> ExpCommon.UsageOf (ExpCommon.Tau_End t)
+            | Validation -> ExpCommon.UsageOf ExpCommon.Validation
+            | Ce_Lr l -> ExpCommon.UsageOf (ExpCommon.Ce_Lr l)
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AblationArgs =
@@ -236,14 +248,18 @@ let settingsOf (common: ExpCommon list) : ExpSettings =
       Tau = pick (function ExpCommon.Tau t -> (if t <= 0.0 then Errors.fail "--tau must be positive, got %g" t); Some t | _ -> None)
       Anchors = pick (function ExpCommon.Anchors k -> Some(positive "anchors" k) | _ -> None)
       UniLr = pick (function ExpCommon.Uni_Lr l -> (if l <= 0.0 then Errors.fail "--uni-lr must be positive, got %g" l); Some l | _ -> None)
-      Power = pick (function ExpCommon.Power p -> (if not (p > 0.0) then Errors.fail "--power must be positive, got %g" p); Some p | _ -> None) }
+      Power = pick (function ExpCommon.Power p -> (if not (p > 0.0) then Errors.fail "--power must be positive, got %g" p); Some p | _ -> None)
+      TauEnd = pick (function ExpCommon.Tau_End t -> (if not (t > 0.0) || Double.IsInfinity t then Errors.fail "--tau-end must be positive, got %g" t); Some t | _ -> None)
+      Validation = common |> List.contains ExpCommon.Validation
+      CeLr = pick (function ExpCommon.Ce_Lr l -> (if not (l > 0.0) then Errors.fail "--ce-lr must be positive, got %g" l); Some l | _ -> None) }
 
 let private ofAp (a: ApArgs) =
     match a with
     | ApArgs.Quick -> Some ExpCommon.Quick | ApArgs.Device d -> Some(ExpCommon.Device d) | ApArgs.Seed s -> Some(ExpCommon.Seed s)
     | ApArgs.Runs r -> Some(ExpCommon.Runs r) | ApArgs.Epochs e -> Some(ExpCommon.Epochs e) | ApArgs.Train_Size n -> Some(ExpCommon.Train_Size n)
     | ApArgs.Tau t -> Some(ExpCommon.Tau t) | ApArgs.Anchors k -> Some(ExpCommon.Anchors k) | ApArgs.Uni_Lr l -> Some(ExpCommon.Uni_Lr l)
-    | ApArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | ApArgs.Power p -> Some(ExpCommon.Power p) | ApArgs.Data _ | ApArgs.Class _ -> None
+    | ApArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | ApArgs.Power p -> Some(ExpCommon.Power p)
+    | ApArgs.Tau_End t -> Some(ExpCommon.Tau_End t) | ApArgs.Validation -> Some ExpCommon.Validation | ApArgs.Ce_Lr l -> Some(ExpCommon.Ce_Lr l) | ApArgs.Data _ | ApArgs.Class _ -> None
 
 let private ofAbl (a: AblationArgs) =
     match a with

@@ -48,7 +48,8 @@ module ExpRun =
             match loss with
             | CrossEntropy -> "\"cross-entropy\""
             | UniLossAP o | UniLossAccuracy o ->
-                sprintf "{ \"kind\": \"%s\", \"anchors_per_type\": %d, \"tau\": %g, \"power\": %g, \"flip_bits\": %d, \"nearby_unit\": \"%s\" }" (ExpTrain.lossName loss) o.AnchorsPerType o.Tau o.Power o.FlipBits (string o.NearbyUnit)
+                let tauEnd = match o.TauEnd with Some t -> sprintf ", \"tau_end\": %g" t | None -> ""
+                sprintf "{ \"kind\": \"%s\", \"anchors_per_type\": %d, \"tau\": %g%s, \"power\": %g, \"flip_bits\": %d, \"nearby_unit\": \"%s\" }" (ExpTrain.lossName loss) o.AnchorsPerType o.Tau tauEnd o.Power o.FlipBits (string o.NearbyUnit)
         sprintf "{\n  \"task\": \"%s\",\n  \"data\": \"%s\",\n  \"train\": %d,\n  \"test\": %d,\n  \"loss\": %s,\n  \"epochs\": %d,\n  \"batch_size\": %d,\n  \"lr\": %g,\n  \"momentum\": %g,\n  \"weight_decay\": %g,\n  \"milestones\": [%s],\n  \"crop_pad\": %s,\n  \"seed\": %d\n}\n"
             task.Name task.Data.Name task.TrainIdx.Length task.TestIdx.Length lossText cfg.Epochs cfg.BatchSize cfg.Lr cfg.Momentum cfg.WeightDecay
             (String.Join(", ", cfg.Milestones)) (match cfg.CropPad with Some p -> string p | None -> "null") cfg.Seed
@@ -75,7 +76,7 @@ module ExpRun =
         else
             Atomic.writeAllText configPath desc
         // Seeded by the epoch it starts at, so a resumed run draws its anchors deterministically.
-        let lossFn, lossHandle = ExpTrain.makeLoss loss (cfg.Seed * 1000003 + rows.Length)
+        let lossFn, setProgress, lossHandle = ExpTrain.makeScheduledLoss loss (cfg.Seed * 1000003 + rows.Length)
         use _ = lossHandle
         for epoch in rows.Length .. cfg.Epochs - 1 do
             let lr = lrAt cfg epoch
@@ -85,7 +86,7 @@ module ExpRun =
             // progress inside the epoch (a ResNet-20 epoch takes minutes on a CPU)
             let progress = AutoDesign.Core.Runs.Progress(sprintf "  [%s] epoch %d/%d" (ExpTrain.lossName loss) (epoch + 1) cfg.Epochs, steps)
             let trainLoss =
-                ExpTrain.trainEpoch cfg loss lossFn model opt task.Prep task.Data task.TrainIdx epoch device (fun _ v ->
+                ExpTrain.trainEpoch cfg loss lossFn model opt task.Prep task.Data task.TrainIdx epoch device setProgress (fun _ v ->
                     progress.Step [ "loss", v ])
             progress.Done()
             let metric = ExpTrain.evaluate task.Metric model task.Prep task.Data task.TestIdx device

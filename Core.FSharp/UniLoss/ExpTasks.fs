@@ -51,17 +51,32 @@ module ExpTasks =
         if n >= idx.Length then idx
         else ExpData.permutation seed idx.Length |> Array.take n |> Array.map (fun k -> idx.[k]) |> Array.sort
 
-    /// Fashion-MNIST class `cls` vs rest (1:9), MLP 784-500-300-2.
-    let fashionOneVsRest (cls: int) (seed: int) (trainN: int) (testN: int) : ExpTask =
+    /// A validation set carved from the training pool: a seeded subset of size n of `pool` minus
+    /// `trainIdx` (disjoint from the training subset and from the test images).
+    let validation (seed: int) (n: int) (pool: int[]) (trainIdx: int[]) =
+        let used = System.Collections.Generic.HashSet<int>(trainIdx)
+        let rest = pool |> Array.filter (used.Contains >> not)
+        if rest.Length < n then Errors.fail "validation needs %d training images outside the %d used for training; only %d are left (lower --train-size)" n trainIdx.Length rest.Length
+        subset (seed + 2) n rest
+
+    /// Held-out images: `testN` test images, or (validation) as many training images outside `trainIdx`.
+    let heldOut (validate: bool) (seed: int) (testN: int) (tr: int[]) (te: int[]) (trainIdx: int[]) =
+        if validate then validation seed testN tr trainIdx else subset (seed + 1) testN te
+
+    /// Fashion-MNIST class `cls` vs rest (1:9), MLP 784-500-300-2. validate: score on a validation
+    /// set carved from the training images instead of the test set.
+    let fashionOneVsRest (cls: int) (validate: bool) (seed: int) (trainN: int) (testN: int) : ExpTask =
         let ds, tr, te = fashionAll ()
-        { Name = sprintf "fashion-%d-vs-rest" cls; Data = oneVsRest cls ds; TrainIdx = subset seed trainN tr; TestIdx = subset (seed + 1) testN te
+        let trainIdx = subset seed trainN tr
+        { Name = sprintf "fashion-%d-vs-rest" cls; Data = oneVsRest cls ds; TrainIdx = trainIdx; TestIdx = heldOut validate seed testN tr te trainIdx
           Metric = AveragePrecision; MakeModel = (fun () -> UniLossModels.Mlp(2) :> _); Prep = identity }
 
     /// Fashion-MNIST 10-class accuracy with ResNet-20 (stand-in for CIFAR-10), per-pixel normalised.
-    let fashionResNet (seed: int) (trainN: int) (testN: int) (device: torch.Device) : ExpTask =
+    /// validate: score on a validation set carved from the training images instead of the test set.
+    let fashionResNet (validate: bool) (seed: int) (trainN: int) (testN: int) (device: torch.Device) : ExpTask =
         let ds, tr, te = fashionAll ()
         let trainIdx = subset seed trainN tr
-        { Name = "fashion-resnet20"; Data = ds; TrainIdx = trainIdx; TestIdx = subset (seed + 1) testN te
+        { Name = "fashion-resnet20"; Data = ds; TrainIdx = trainIdx; TestIdx = heldOut validate seed testN tr te trainIdx
           Metric = Accuracy; MakeModel = (fun () -> UniLossModels.ResNet20(1, 10) :> _)
           Prep = perPixelNormaliser ds trainIdx device }
 

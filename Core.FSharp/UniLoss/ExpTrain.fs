@@ -14,9 +14,11 @@ type ExpUniLossOptions =
       Tau: float
       Power: float
       FlipBits: int
-      NearbyUnit: FlipUnit }
-    /// The thesis's settings: 16 anchors per type, σ(c) (τ = 1), 1/d weights (power 1), one-bit flips.
-    static member Defaults = { AnchorsPerType = 16; Tau = 1.0; Power = 1.0; FlipBits = 1; NearbyUnit = FlipUnit.Bit }
+      NearbyUnit: FlipUnit
+      /// τ schedule: Some t moves τ geometrically from Tau (first step) to t (last step); None keeps τ fixed.
+      TauEnd: float option }
+    /// The thesis's settings: 16 anchors per type, σ(c) (τ = 1, fixed), 1/d weights (power 1), one-bit flips.
+    static member Defaults = { AnchorsPerType = 16; Tau = 1.0; Power = 1.0; FlipBits = 1; NearbyUnit = FlipUnit.Bit; TauEnd = None }
 
 /// Which loss a run trains with.
 type ExpLoss =
@@ -70,10 +72,24 @@ module ExpTrain =
         | UniLossAP _ -> "uniloss-ap"
         | UniLossAccuracy _ -> "uniloss-acc"
 
-    /// A per-run loss function: (logits, labels) → loss, or None when the batch has no comparisons
-    /// (e.g. no positives). Dispose the returned handle when the run ends.
-    let makeLoss (loss: ExpLoss) (seed: int) : (torch.Tensor -> torch.Tensor -> torch.Tensor option) * IDisposable =
+    /// τ at training progress p ∈ [0, 1] (0 = first step, 1 = last): Tau·(TauEnd/Tau)^p, i.e. a
+    /// geometric schedule; Tau throughout when TauEnd is None.
+    let tauAt (o: ExpUniLossOptions) (p: float) =
+        if Double.IsNaN p || p < 0.0 || p > 1.0 then Errors.fail "tau schedule: progress must be in [0, 1], got %g" p
+        match o.TauEnd with
+        | None -> o.Tau
+        | Some e -> o.Tau * (e / o.Tau) ** p
+
+    /// Progress of step `bi` of epoch `epoch` in a run of `epochs` epochs of `steps` steps each, in [0, 1].
+    let progressOf (epochs: int) (steps: int) (epoch: int) (bi: int) =
+        let total = epochs * steps
+        if total <= 1 then 0.0 else min 1.0 (float (epoch * steps + bi) / float (total - 1))
+
+    /// Like makeLoss, plus a function that sets the training progress p ∈ [0, 1] before a step
+    /// (moves τ along the options' schedule; does nothing for CE or a fixed τ).
+    let makeScheduledLoss (loss: ExpLoss) (seed: int) : (torch.Tensor -> torch.Tensor -> torch.Tensor option) * (float -> unit) * IDisposable =
         let uni (metric: Metric) (o: ExpUniLossOptions) =
+            o.TauEnd |> Option.iter (fun t -> if not (t > 0.0) then Errors.fail "UniLoss: the tau schedule's end value must be positive, got %g" t)
             new AutoDesign.Core.UniLoss.UniLoss(metric, anchorsPerType = o.AnchorsPerType, tau = o.Tau, power = o.Power, seed = seed,
                                                 goodFlips = o.FlipBits, nearbyFlips = o.FlipBits, nearbyUnit = o.NearbyUnit)
         let none = { new IDisposable with member _.Dispose() = () }
@@ -81,14 +97,21 @@ module ExpTrain =
             let p = labels.sum().item<int64>()
             p > 0L && p < labels.shape.[0]
         let apScore (logits: torch.Tensor) = logits.select(1L, 1L) - logits.select(1L, 0L)
+        let schedule (u: AutoDesign.Core.UniLoss.UniLoss) (o: ExpUniLossOptions) = fun p -> u.Tau <- tauAt o p
         match loss with
-        | CrossEntropy -> (fun logits labels -> Some(torch.nn.functional.cross_entropy(logits, labels))), none
+        | CrossEntropy -> (fun logits labels -> Some(torch.nn.functional.cross_entropy(logits, labels))), ignore, none
         | UniLossAP o ->
             let u = uni Metrics.averagePrecisionPosNeg o
-            (fun logits labels -> if hasBoth labels then Some(u.Forward(apScore logits, labels)) else None), (u :> IDisposable)
+            (fun logits labels -> if hasBoth labels then Some(u.Forward(apScore logits, labels)) else None), schedule u o, (u :> IDisposable)
         | UniLossAccuracy o ->
             let u = uni Metrics.accuracy o
-            (fun logits labels -> Some(u.Forward(logits, labels))), (u :> IDisposable)
+            (fun logits labels -> Some(u.Forward(logits, labels))), schedule u o, (u :> IDisposable)
+
+    /// A per-run loss function: (logits, labels) → loss, or None when the batch has no comparisons
+    /// (e.g. no positives). Dispose the returned handle when the run ends.
+    let makeLoss (loss: ExpLoss) (seed: int) : (torch.Tensor -> torch.Tensor -> torch.Tensor option) * IDisposable =
+        let f, _, h = makeScheduledLoss loss seed
+        f, h
 
     /// Logits of the whole index set, [N,C] as float32 rows on the CPU.
     let predict (model: torch.nn.Module<torch.Tensor, torch.Tensor>) (prep: torch.Tensor -> torch.Tensor) (ds: ExpDataset) (idx: int[]) (device: torch.Device) : float32[][] =
@@ -114,7 +137,7 @@ module ExpTrain =
     /// Train for one epoch; returns the mean batch loss. Raises UserError on a non-finite loss.
     let trainEpoch (cfg: ExpTrainConfig) (loss: ExpLoss) (lossFn: torch.Tensor -> torch.Tensor -> torch.Tensor option) (model: torch.nn.Module<torch.Tensor, torch.Tensor>)
                    (opt: torch.optim.Optimizer) (prep: torch.Tensor -> torch.Tensor) (ds: ExpDataset) (trainIdx: int[])
-                   (epoch: int) (device: torch.Device) (onStep: int -> float -> unit) : float =
+                   (epoch: int) (device: torch.Device) (setProgress: float -> unit) (onStep: int -> float -> unit) : float =
         model.train()
         let batches = ExpData.batches cfg.Seed epoch true cfg.BatchSize trainIdx
         let mutable total = 0.0
@@ -125,6 +148,7 @@ module ExpTrain =
             let x = match cfg.CropPad with
                     | Some pad -> Augment.CropFlip(x, pad, int64 (cfg.Seed * 7 + epoch * 100003 + bi))
                     | None -> x
+            setProgress (progressOf cfg.Epochs batches.Length epoch bi)
             let logits = model.forward(prep x)
             match lossFn logits y with
             | Some l ->

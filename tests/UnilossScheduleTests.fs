@@ -1,0 +1,101 @@
+module AutoDesign.Tests.UnilossScheduleTests
+
+open Expecto
+open Argu
+open TorchSharp
+open AutoDesign.Core
+open AutoDesign.Core.UniLoss
+open AutoDesign.Cli.Commands.Uniloss
+
+let private parser = ArgumentParser.Create<UnilossArgs>(programName = "autodesign uniloss")
+
+/// A fixed batch of logits and labels for comparing losses.
+let private batch () =
+    torch.manual_seed 3L |> ignore
+    let logits = torch.randn([| 16L; 10L |]) * 2.0
+    let labels = torch.tensor([| for i in 0L .. 15L -> i % 10L |])
+    logits, labels
+
+[<Tests>]
+let tests =
+    testSequenced <| testList "uniloss.schedule" [
+        test "tau schedule is geometric from tau to tau-end and fixed without an end" {
+            let o = { ExpUniLossOptions.Defaults with Tau = 1.0; TauEnd = Some 4.0 }
+            Expect.floatClose Accuracy.veryHigh (ExpTrain.tauAt o 0.0) 1.0 "first step"
+            Expect.floatClose Accuracy.veryHigh (ExpTrain.tauAt o 0.5) 2.0 "half way: sqrt(1·4)"
+            Expect.floatClose Accuracy.veryHigh (ExpTrain.tauAt o 1.0) 4.0 "last step"
+            let down = { o with Tau = 2.0; TauEnd = Some 0.5 }
+            Expect.floatClose Accuracy.veryHigh (ExpTrain.tauAt down 0.25) (2.0 * 0.25 ** 0.25) "decreasing schedule"
+            for p in [ 0.0; 0.3; 1.0 ] do
+                Expect.equal (ExpTrain.tauAt ExpUniLossOptions.Defaults p) 1.0 "fixed tau"
+            Expect.throwsT<UserError> (fun () -> ExpTrain.tauAt o 1.5 |> ignore) "progress above 1"
+        }
+        test "training progress runs 0 .. 1 over all steps of all epochs" {
+            Expect.equal (ExpTrain.progressOf 2 5 0 0) 0.0 "first step"
+            Expect.equal (ExpTrain.progressOf 2 5 1 4) 1.0 "last step"
+            Expect.floatClose Accuracy.veryHigh (ExpTrain.progressOf 2 5 1 0) (5.0 / 9.0) "first step of epoch 2"
+            Expect.equal (ExpTrain.progressOf 1 1 0 0) 0.0 "a single step"
+        }
+        test "UniLoss.Tau set between steps gives the loss of a UniLoss built with that tau" {
+            use _ = torch.NewDisposeScope()
+            let logits, labels = batch ()
+            use a = new UniLoss(Metrics.accuracy, seed = 7, tau = 1.0)
+            use b = new UniLoss(Metrics.accuracy, seed = 7, tau = 0.25)
+            a.Tau <- 0.25
+            let la = a.Forward(logits, labels).item<float32>()
+            let lb = b.Forward(logits, labels).item<float32>()
+            Expect.equal la lb "same seed, same tau, same loss"
+            use c = new UniLoss(Metrics.accuracy, seed = 7, tau = 1.0)
+            let lc = c.Forward(logits, labels).item<float32>()
+            Expect.notEqual la lc "tau changes the loss"
+            Expect.throwsT<UserError> (fun () -> a.Tau <- 0.0) "tau 0"
+        }
+        test "the run's progress hook moves tau along the schedule" {
+            use _ = torch.NewDisposeScope()
+            let logits, labels = batch ()
+            let sched = UniLossAccuracy { ExpUniLossOptions.Defaults with Tau = 1.0; TauEnd = Some 0.25 }
+            let fixedEnd = UniLossAccuracy { ExpUniLossOptions.Defaults with Tau = 0.25 }
+            let fixedStart = UniLossAccuracy ExpUniLossOptions.Defaults
+            let lossAt loss (p: float option) =
+                let f, setP, h = ExpTrain.makeScheduledLoss loss 11
+                use _ = h
+                p |> Option.iter setP
+                (f logits labels).Value.item<float32>()
+            Expect.equal (lossAt sched (Some 1.0)) (lossAt fixedEnd None) "at the last step tau = tau-end"
+            Expect.equal (lossAt sched (Some 0.0)) (lossAt fixedStart None) "at the first step tau = tau"
+            Expect.notEqual (lossAt sched (Some 1.0)) (lossAt sched (Some 0.0)) "the schedule changes the loss"
+        }
+        test "paired gap: mean and sample sd of per-seed differences" {
+            let m, sd = UnilossExp.pairedGap [ 1.0; 2.0; 3.0 ] [ 2.0; 2.0; 5.0 ]
+            Expect.floatClose Accuracy.veryHigh m 1.0 "mean of 1, 0, 2"
+            Expect.floatClose Accuracy.veryHigh sd 1.0 "sd of 1, 0, 2"
+            Expect.equal (UnilossExp.gapText 2 [ 1.0; 2.0; 3.0 ] [ 2.0; 2.0; 5.0 ]) "UniLoss - CE = +1.00 ± 1.00 over 3 seeds; per seed +1.00, +0.00, +2.00" "text"
+            Expect.equal (UnilossExp.gapText 4 [ 0.83 ] [ 0.8245 ]) "UniLoss - CE = -0.0055" "one seed"
+            Expect.throwsT<UserError> (fun () -> UnilossExp.pairedGap [ 1.0 ] [ 1.0; 2.0 ] |> ignore) "unequal runs"
+        }
+        test "validation set is carved from the training pool, disjoint from the training subset" {
+            let pool = [| 0 .. 99 |]
+            let train = ExpTasks.subset 1 60 pool
+            let v = ExpTasks.validation 1 30 pool train
+            Expect.equal v.Length 30 "size"
+            Expect.equal (Set.intersect (Set.ofArray v) (Set.ofArray train)).Count 0 "disjoint from training"
+            Expect.isTrue (v |> Array.forall (fun i -> i >= 0 && i < 100)) "from the pool"
+            Expect.equal (Array.distinct v).Length 30 "no repeats"
+            Expect.equal (ExpTasks.validation 1 30 pool train) v "deterministic"
+            Expect.equal (ExpTasks.heldOut false 1 5 pool [| 100 .. 109 |] train |> Array.forall (fun i -> i >= 100)) true "test mode takes test images"
+            Expect.throwsT<UserError> (fun () -> ExpTasks.validation 1 41 pool train |> ignore) "too few left"
+        }
+        test "CLI parses --tau-end, --validation and --ce-lr for accuracy and ap" {
+            match plan (parser.ParseCommandLine [| "accuracy"; "--quick"; "--tau-end"; "3"; "--validation"; "--runs"; "3" |]) with
+            | PlanAccuracy s -> Expect.equal (s.TauEnd, s.Validation, s.Runs) (Some 3.0, true, 3) "accuracy"
+            | other -> failtestf "wrong plan %A" other
+            match plan (parser.ParseCommandLine [| "ap"; "--data"; "fashion"; "--validation"; "--ce-lr"; "0.03" |]) with
+            | PlanAp(s, _, _) -> Expect.equal (s.TauEnd, s.Validation, s.CeLr) (None, true, Some 0.03) "ap"
+            | other -> failtestf "wrong plan %A" other
+            let o = UnilossExp.uniOptsFor { UnilossExp.defaultSettings torch.CPU with TauEnd = Some 2.0 }
+            Expect.equal (o.Tau, o.TauEnd) (1.0, Some 2.0) "settings reach the loss options"
+            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--tau-end"; "0" |]) |> ignore) "tau-end 0"
+            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ap"; "--ce-lr"; "-1" |]) |> ignore) "ce-lr negative"
+            Expect.throwsT<UserError> (fun () -> UnilossExp.ap { UnilossExp.defaultSettings torch.CPU with Validation = true } "mnist" 0 |> ignore) "no validation split for MNIST"
+        }
+    ]
