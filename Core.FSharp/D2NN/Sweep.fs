@@ -70,7 +70,11 @@ module Sweep =
                     taken + Set.ofList got) Set.empty
             if taken.IsEmpty then log "%s warm start: no node matches a baseline" arch.Name
         if cfg.WarmupSteps > 0 then
-            Runner.warmup c task cfg.Spec cfg.WarmupSteps arch.Output (progress "warm-up (random routing)" cfg.WarmupSteps)
+            let every = max 1 (cfg.WarmupSteps / 5)
+            let report (step: int) (st: StepStats) =
+                if (step + 1) % every = 0 then
+                    log "  warm-up (random routing, no reward) step %d/%d: loss %.4f train-acc %.3f mults/example %.3g" (step + 1) cfg.WarmupSteps st.Loss st.Accuracy st.Cost
+            Runner.warmup c task cfg.Spec cfg.WarmupSteps arch.Output report
         c
 
     /// Train one D²NN at λ, starting from `warm`'s weights if given; returns the model and its test point.
