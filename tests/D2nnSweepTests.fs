@@ -31,4 +31,11 @@ let tests =
             Expect.equal a.Length b.Length "same parameter count"
             Expect.isTrue (List.forall2 (fun (p: torch.Tensor) (q: torch.Tensor) -> p.allclose(q, 0.0, 0.0)) a b) "identical trained baseline weights"
         }
+        test "bench time model scales each node's full-pass time by the examples reaching it" {
+            // node 0 ran on all 100 examples in 10 ms and on 100 under the policy; node 1: 40 ms for 100, 25 under
+            // the policy; node 2 never ran in the full pass (an exit) and is ignored: 10 + 40 * 0.25 = 20 ms.
+            let ideal = D2nnBench.idealMs [| 10.0; 40.0; 3.0 |] [| 100.0; 100.0; 0.0 |] [| 100.0; 25.0; 7.0 |]
+            Expect.isTrue (abs (ideal - 20.0) < 1e-9) (sprintf "ideal ms %g" ideal)
+            Expect.throwsT<AutoDesign.Core.UserError> (fun () -> D2nnBench.idealMs [| 1.0 |] [| 1.0; 2.0 |] [| 1.0 |] |> ignore) "length mismatch is a UserError"
+        }
     ]
