@@ -33,6 +33,8 @@ type ExpSettings =
       CeLr: float option
       /// τ schedule end value (τ moves geometrically from Tau to it over the run).
       TauEnd: float option
+      /// Unit flipped to make nearby anchors (None: the experiment's default).
+      NearbyUnit: FlipUnit option
       /// Score on a validation set carved from the training images instead of the test set
       /// (for choosing settings; AP Fashion and accuracy experiments).
       Validation: bool }
@@ -41,7 +43,7 @@ type ExpSettings =
 /// budget, writes run folders and a summary.csv, and returns result rows.
 module UnilossExp =
     let defaultSettings device =
-        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None; CeLr = None; TauEnd = None; Validation = false }
+        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None; CeLr = None; TauEnd = None; NearbyUnit = None; Validation = false }
 
     /// UniLoss options: the experiment's defaults `d`, overridden by the settings.
     let uniOptsFrom (d: ExpUniLossOptions) (s: ExpSettings) =
@@ -49,7 +51,8 @@ module UnilossExp =
             Tau = defaultArg s.Tau d.Tau
             Power = defaultArg s.Power d.Power
             AnchorsPerType = defaultArg s.Anchors d.AnchorsPerType
-            TauEnd = (match s.TauEnd with Some t -> Some t | None -> d.TauEnd) }
+            TauEnd = (match s.TauEnd with Some t -> Some t | None -> d.TauEnd)
+            NearbyUnit = defaultArg s.NearbyUnit d.NearbyUnit }
 
     /// The thesis's UniLoss settings (ExpUniLossOptions.Defaults) overridden by the settings.
     let uniOptsFor (s: ExpSettings) = uniOptsFrom ExpUniLossOptions.Defaults s
