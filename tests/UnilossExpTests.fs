@@ -111,7 +111,7 @@ let tests =
             let before = ExpTrain.evaluate AveragePrecision model task.Prep ds task.TestIdx torch.CPU
             let dir = Path.Combine(Path.GetTempPath(), sprintf "ule-test-%s" (Guid.NewGuid().ToString("N")))
             try
-                let cfg = { Epochs = 4; BatchSize = 50; Lr = 0.05; Momentum = 0.9; WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = 1 }
+                let cfg = { Epochs = 4; BatchSize = 50; Lr = 0.05; Momentum = 0.9; WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = 1; WarmupSteps = 0 }
                 let res = ExpRun.run dir task (UniLossAP ExpUniLossOptions.Defaults) cfg torch.CPU
                 let first, last = res.Rows.Head, List.last res.Rows
                 Expect.isLessThan last.TrainLoss first.TrainLoss "training loss goes down"
@@ -127,6 +127,24 @@ let tests =
                 Expect.equal (resumed.Rows.[0..2] |> List.map key) (res.Rows.[0..2] |> List.map key) "earlier epochs kept"
             finally
                 if Directory.Exists dir then Directory.Delete(dir, true)
+        }
+        test "a linear lr warm-up scales the first steps' lr and then restores the epoch's lr" {
+            let ds = synthetic 200 5
+            torch.manual_seed 1L |> ignore
+            let model = UniLossModels.Mlp(2)
+            let opt = torch.optim.SGD(model.parameters(), 0.1, momentum = 0.9)
+            let cfg = { Epochs = 2; BatchSize = 50; Lr = 0.1; Momentum = 0.9; WeightDecay = 0.0; Milestones = [ 1 ]; CropPad = None; Seed = 1; WarmupSteps = 6 }
+            let lossFn, setProgress, handle = ExpTrain.makeScheduledLoss CrossEntropy 1
+            use _ = handle
+            let seen = ResizeArray<float>()
+            for epoch in 0 .. 1 do
+                let epochLr = if epoch = 0 then 0.1 else 0.01   // as ExpRun sets it: /10 after the milestone
+                for g in opt.ParamGroups do g.LearningRate <- epochLr
+                ExpTrain.trainEpoch cfg CrossEntropy lossFn model opt (fun x -> x.alias()) ds [| 0 .. 199 |] epoch torch.CPU setProgress
+                    (fun _ _ -> seen.Add (Seq.head opt.ParamGroups).LearningRate) |> ignore
+            // 4 steps per epoch; step g (0-based over the run) uses lr_epoch · min(1, (g+1)/6)
+            let expected = [ for g in 0 .. 7 -> (if g < 4 then 0.1 else 0.01) * min 1.0 (float (g + 1) / 6.0) ]
+            Expect.sequenceEqual (seen |> Seq.map (fun v -> Math.Round(v, 12))) (expected |> List.map (fun v -> Math.Round(v, 12))) "warm-up lr per step"
         }
         test "CLI parses uniloss ap with its options" {
             let r = parser.ParseCommandLine [| "ap"; "--quick"; "--data"; "fashion"; "--class"; "3"; "--seed"; "5"; "--runs"; "2"; "--device"; "cpu"; "--tau"; "0.5"; "--anchors"; "10" |]

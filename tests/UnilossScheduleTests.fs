@@ -98,4 +98,16 @@ let tests =
             Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ap"; "--ce-lr"; "-1" |]) |> ignore) "ce-lr negative"
             Expect.throwsT<UserError> (fun () -> UnilossExp.ap { UnilossExp.defaultSettings torch.CPU with Validation = true } "mnist" 0 |> ignore) "no validation split for MNIST"
         }
+        test "CLI parses --nearby-unit and it reaches the loss options" {
+            match plan (parser.ParseCommandLine [| "accuracy"; "--quick"; "--nearby-unit"; "example" |]) with
+            | PlanAccuracy s -> Expect.equal s.NearbyUnit (Some FlipUnit.Example) "example"
+            | other -> failtestf "wrong plan %A" other
+            match plan (parser.ParseCommandLine [| "accuracy"; "--quick" |]) with
+            | PlanAccuracy s -> Expect.equal s.NearbyUnit None "not given"
+            | other -> failtestf "wrong plan %A" other
+            let o = UnilossExp.uniOptsFor { UnilossExp.defaultSettings torch.CPU with NearbyUnit = Some FlipUnit.Example }
+            Expect.equal o.NearbyUnit FlipUnit.Example "settings reach the loss options"
+            Expect.equal (UnilossExp.uniOptsFor (UnilossExp.defaultSettings torch.CPU)).NearbyUnit FlipUnit.Bit "default one-bit flips"
+            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--nearby-unit"; "score" |]) |> ignore) "unknown unit"
+        }
     ]

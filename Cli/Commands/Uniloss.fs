@@ -26,6 +26,8 @@ type ExpCommon =
     | Tau_End of float
     | Validation
     | Ce_Lr of float
+    | Nearby_Unit of string
+    | Uni_Warmup of int
     interface IArgParserTemplate with
         member a.Usage = ExpCommon.UsageOf a
     static member UsageOf (a: ExpCommon) =
@@ -43,6 +45,8 @@ type ExpCommon =
         | Power _ -> "UniLoss IDW distance power, weights 1/d^power (default 1)."
         | Tau_End _ -> "tau schedule: tau moves geometrically from --tau (first step) to this value (last step); default fixed tau."
         | Ce_Lr _ -> "learning rate of the CE arm (default 0.01 for ap, 0.1 for accuracy); the UniLoss arm's default follows it."
+        | Uni_Warmup _ -> "accuracy: linear lr warm-up of the UniLoss arm over this many SGD steps (default 0: none)."
+        | Nearby_Unit _ -> "what a nearby anchor flips: bit (one comparison bit) or example (all bits of one example, thesis §3.3)."
         | Validation -> "score on a validation set carved from the Fashion-MNIST training images (disjoint from the training subset) instead of the test set, for choosing settings."
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
@@ -251,6 +255,13 @@ let settingsOf (common: ExpCommon list) : ExpSettings =
       Power = pick (function ExpCommon.Power p -> (if not (p > 0.0) then Errors.fail "--power must be positive, got %g" p); Some p | _ -> None)
       TauEnd = pick (function ExpCommon.Tau_End t -> (if not (t > 0.0) || Double.IsInfinity t then Errors.fail "--tau-end must be positive, got %g" t); Some t | _ -> None)
       Validation = common |> List.contains ExpCommon.Validation
+      UniWarmup = pick (function ExpCommon.Uni_Warmup w -> (if w < 0 then Errors.fail "--uni-warmup must be >= 0, got %d" w); Some w | _ -> None)
+      NearbyUnit =
+        pick (function
+            | ExpCommon.Nearby_Unit "bit" -> Some FlipUnit.Bit
+            | ExpCommon.Nearby_Unit "example" -> Some FlipUnit.Example
+            | ExpCommon.Nearby_Unit u -> Errors.fail "--nearby-unit must be bit or example, got '%s'" u
+            | _ -> None)
       CeLr = pick (function ExpCommon.Ce_Lr l -> (if not (l > 0.0) then Errors.fail "--ce-lr must be positive, got %g" l); Some l | _ -> None) }
 
 let private ofAp (a: ApArgs) =

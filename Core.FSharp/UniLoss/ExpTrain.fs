@@ -44,7 +44,10 @@ type ExpTrainConfig =
       Milestones: int list
       /// Random crop padding and horizontal flip (None: no augmentation).
       CropPad: int option
-      Seed: int }
+      Seed: int
+      /// Linear learning-rate warm-up over the first WarmupSteps SGD steps of the run (0: none):
+      /// step g < WarmupSteps uses the epoch's lr · (g + 1) / WarmupSteps.
+      WarmupSteps: int }
 
 /// One line of metrics.csv.
 type ExpEpochRow =
@@ -142,6 +145,8 @@ module ExpTrain =
         let batches = ExpData.batches cfg.Seed epoch true cfg.BatchSize trainIdx
         let mutable total = 0.0
         let mutable count = 0
+        // The epoch's lr as set by the caller; scaled down during a warm-up.
+        let epochLr = (Seq.head opt.ParamGroups).LearningRate
         batches |> Array.iteri (fun bi idx ->
             use scope = torch.NewDisposeScope()
             let x, y = ExpData.toTensors ds idx device
@@ -149,6 +154,10 @@ module ExpTrain =
                     | Some pad -> Augment.CropFlip(x, pad, int64 (cfg.Seed * 7 + epoch * 100003 + bi))
                     | None -> x
             setProgress (progressOf cfg.Epochs batches.Length epoch bi)
+            if cfg.WarmupSteps > 0 then
+                let g = epoch * batches.Length + bi
+                let lr = if g < cfg.WarmupSteps then epochLr * float (g + 1) / float cfg.WarmupSteps else epochLr
+                for pg in opt.ParamGroups do pg.LearningRate <- lr
             let logits = model.forward(prep x)
             match lossFn logits y with
             | Some l ->

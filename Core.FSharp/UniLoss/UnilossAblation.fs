@@ -8,7 +8,7 @@ module UnilossAblation =
     let anchors (s: ExpSettings) : ExpSummaryRow list =
         let trainN = defaultArg s.TrainSize 8000
         let epochs = defaultArg s.Epochs (if s.Quick then 10 else 30)
-        let cfg = { Epochs = epochs; BatchSize = 128; Lr = defaultArg s.UniLr 0.01; Momentum = 0.9; WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = s.Seed }
+        let cfg = { Epochs = epochs; BatchSize = 128; Lr = defaultArg s.UniLr 0.01; Momentum = 0.9; WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = s.Seed; WarmupSteps = 0 }
         let o = UnilossExp.uniOptsFor s
         let counts = [ 5, "0.9988"; 10, "0.9987"; 16, "0.9988" ]
         let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "ablation-anchors-%s" (if s.Quick then "quick" else "full"))
@@ -33,7 +33,7 @@ module UnilossAblation =
         let arms =
             [ for b in sizes ->
                 sprintf "batch%d" b, UniLossAccuracy o,
-                { Epochs = epochs; BatchSize = b; Lr = lr; Momentum = 0.9; WeightDecay = 5e-4; Milestones = []; CropPad = None; Seed = s.Seed } ]
+                { Epochs = epochs; BatchSize = b; Lr = lr; Momentum = 0.9; WeightDecay = 5e-4; Milestones = []; CropPad = None; Seed = s.Seed; WarmupSteps = 0 } ]
         let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "ablation-batch-%s" (if s.Quick then "quick" else "full"))
         let res = UnilossExp.compare s expDir (fun seed -> ExpTasks.mnistDigitsMlp seed trainN 2000) arms
         [ for b in sizes ->

@@ -33,15 +33,19 @@ type ExpSettings =
       CeLr: float option
       /// τ schedule end value (τ moves geometrically from Tau to it over the run).
       TauEnd: float option
+      /// Unit flipped to make nearby anchors (None: the experiment's default).
+      NearbyUnit: FlipUnit option
       /// Score on a validation set carved from the training images instead of the test set
       /// (for choosing settings; AP Fashion and accuracy experiments).
-      Validation: bool }
+      Validation: bool
+      /// Linear lr warm-up steps of the UniLoss arm (accuracy experiment; None: none).
+      UniWarmup: int option }
 
 /// The UniLoss experiments of thesis §3.4: each trains CE and UniLoss on the same split, seed and
 /// budget, writes run folders and a summary.csv, and returns result rows.
 module UnilossExp =
     let defaultSettings device =
-        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None; CeLr = None; TauEnd = None; Validation = false }
+        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None; CeLr = None; TauEnd = None; NearbyUnit = None; Validation = false; UniWarmup = None }
 
     /// UniLoss options: the experiment's defaults `d`, overridden by the settings.
     let uniOptsFrom (d: ExpUniLossOptions) (s: ExpSettings) =
@@ -49,7 +53,8 @@ module UnilossExp =
             Tau = defaultArg s.Tau d.Tau
             Power = defaultArg s.Power d.Power
             AnchorsPerType = defaultArg s.Anchors d.AnchorsPerType
-            TauEnd = (match s.TauEnd with Some t -> Some t | None -> d.TauEnd) }
+            TauEnd = (match s.TauEnd with Some t -> Some t | None -> d.TauEnd)
+            NearbyUnit = defaultArg s.NearbyUnit d.NearbyUnit }
 
     /// The thesis's UniLoss settings (ExpUniLossOptions.Defaults) overridden by the settings.
     let uniOptsFor (s: ExpSettings) = uniOptsFrom ExpUniLossOptions.Defaults s
@@ -117,7 +122,7 @@ module UnilossExp =
 
     let private apConfig (s: ExpSettings) quickEpochs =
         { Epochs = defaultArg s.Epochs (if s.Quick then quickEpochs else 30); BatchSize = 128; Lr = defaultArg s.CeLr 0.01; Momentum = 0.9
-          WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = s.Seed }
+          WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = s.Seed; WarmupSteps = 0 }
 
     let private seedsText (s: ExpSettings) = if s.Runs = 1 then string s.Seed else sprintf "%d..%d" s.Seed (s.Seed + s.Runs - 1)
 
@@ -174,10 +179,10 @@ module UnilossExp =
         let cfg =
             { Epochs = epochs; BatchSize = 128; Lr = defaultArg s.CeLr 0.1; Momentum = 0.9; WeightDecay = 5e-4
               Milestones = [ epochs * 7 / 10; epochs * 8 / 10 ] |> List.filter (fun m -> m > 0) |> List.distinct
-              CropPad = Some 2; Seed = s.Seed }
+              CropPad = Some 2; Seed = s.Seed; WarmupSteps = 0 }
         let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "accuracy-fashion-%s%s" (mode s) (heldOutDir s))
         let o = uniOptsFrom accuracyResNetDefaults s
-        let uniCfg = { cfg with Lr = defaultArg s.UniLr (accuracyLrFactor * cfg.Lr) }
+        let uniCfg = { cfg with Lr = defaultArg s.UniLr (accuracyLrFactor * cfg.Lr); WarmupSteps = defaultArg s.UniWarmup 0 }
         let res = compare s expDir (fun seed -> ExpTasks.fashionResNet s.Validation seed trainN testN s.Device) [ "ce", CrossEntropy, cfg; "uniloss", UniLossAccuracy o, uniCfg ]
         let ce = res |> List.find (fst >> (=) "ce") |> snd |> List.map ((*) 100.0)
         let uni = res |> List.find (fst >> (=) "uniloss") |> snd |> List.map ((*) 100.0)
