@@ -22,9 +22,11 @@ let private capture (f: unit -> int) =
         rc, sw.ToString()
     finally Console.SetOut old
 
+// sequenced: capture swaps the process-wide Console.Out, which a test running beside it (a
+// training loop's progress line) could otherwise write into after the swap is undone
 [<Tests>]
 let tests =
-    testList "uniloss.cli" [
+    testSequenced <| testList "uniloss.cli" [
         testCase "eval-metric prints the exact and the refactored value" <| fun () ->
             withFiles [ "s.csv", "c0,c1,c2\n1,0,0\n0,2,1\n0.5,0.5,0.1\n"; "y.csv", "0\n1\n2\n" ] (fun d ->
                 let rc, out =

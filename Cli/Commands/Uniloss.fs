@@ -28,6 +28,8 @@ type ExpCommon =
     | Ce_Lr of float
     | Nearby_Unit of string
     | Uni_Warmup of int
+    | Nearby of string
+    | Bound_Scores of string
     interface IArgParserTemplate with
         member a.Usage = ExpCommon.UsageOf a
     static member UsageOf (a: ExpCommon) =
@@ -47,6 +49,8 @@ type ExpCommon =
         | Ce_Lr _ -> "learning rate of the CE arm (default 0.01 for ap, 0.1 for accuracy); the UniLoss arm's default follows it."
         | Uni_Warmup _ -> "accuracy: linear lr warm-up of the UniLoss arm over this many SGD steps (default 0: none)."
         | Nearby_Unit _ -> "what a nearby anchor flips: bit (one comparison bit) or example (all bits of one example, thesis §3.3)."
+        | Nearby _ -> "which bits a nearby anchor flips: any (thesis text) or wrong (only bits where the current configuration differs from the best one, as the authors' code)."
+        | Bound_Scores _ -> "on or off: compute comparisons on sigmoid-squashed scores, σ(s_a) − σ(s_b) (the authors' code ends its networks with a sigmoid)."
         | Validation -> "score on a validation set carved from the Fashion-MNIST training images (disjoint from the training subset) instead of the test set, for choosing settings."
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
@@ -261,6 +265,18 @@ let settingsOf (common: ExpCommon list) : ExpSettings =
             | ExpCommon.Nearby_Unit "bit" -> Some FlipUnit.Bit
             | ExpCommon.Nearby_Unit "example" -> Some FlipUnit.Example
             | ExpCommon.Nearby_Unit u -> Errors.fail "--nearby-unit must be bit or example, got '%s'" u
+            | _ -> None)
+      NearbyCorrective =
+        pick (function
+            | ExpCommon.Nearby "any" -> Some false
+            | ExpCommon.Nearby "wrong" -> Some true
+            | ExpCommon.Nearby u -> Errors.fail "--nearby must be any or wrong, got '%s'" u
+            | _ -> None)
+      BoundScores =
+        pick (function
+            | ExpCommon.Bound_Scores "on" -> Some true
+            | ExpCommon.Bound_Scores "off" -> Some false
+            | ExpCommon.Bound_Scores v -> Errors.fail "--bound-scores must be on or off, got '%s'" v
             | _ -> None)
       CeLr = pick (function ExpCommon.Ce_Lr l -> (if not (l > 0.0) then Errors.fail "--ce-lr must be positive, got %g" l); Some l | _ -> None) }
 

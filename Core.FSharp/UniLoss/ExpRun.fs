@@ -49,7 +49,11 @@ module ExpRun =
             | CrossEntropy -> "\"cross-entropy\""
             | UniLossAP o | UniLossAccuracy o ->
                 let tauEnd = match o.TauEnd with Some t -> sprintf ", \"tau_end\": %g" t | None -> ""
-                sprintf "{ \"kind\": \"%s\", \"anchors_per_type\": %d, \"tau\": %g%s, \"power\": %g, \"flip_bits\": %d, \"nearby_unit\": \"%s\" }" (ExpTrain.lossName loss) o.AnchorsPerType o.Tau tauEnd o.Power o.FlipBits (string o.NearbyUnit)
+                // options that are off are left out, so run folders written before they existed still resume
+                let extra =
+                    (if o.NearbyCorrective then ", \"nearby_corrective\": true" else "")
+                    + (if o.BoundScores then ", \"bound_scores\": true" else "")
+                sprintf "{ \"kind\": \"%s\", \"anchors_per_type\": %d, \"tau\": %g%s, \"power\": %g, \"flip_bits\": %d, \"nearby_unit\": \"%s\"%s }" (ExpTrain.lossName loss) o.AnchorsPerType o.Tau tauEnd o.Power o.FlipBits (string o.NearbyUnit) extra
         sprintf "{\n  \"task\": \"%s\",\n  \"data\": \"%s\",\n  \"train\": %d,\n  \"test\": %d,\n  \"loss\": %s,\n  \"epochs\": %d,\n  \"batch_size\": %d,\n  \"lr\": %g,\n  \"momentum\": %g,\n  \"weight_decay\": %g,\n  \"milestones\": [%s],\n  \"crop_pad\": %s,\n  \"seed\": %d%s\n}\n"
             task.Name task.Data.Name task.TrainIdx.Length task.TestIdx.Length lossText cfg.Epochs cfg.BatchSize cfg.Lr cfg.Momentum cfg.WeightDecay
             (String.Join(", ", cfg.Milestones)) (match cfg.CropPad with Some p -> string p | None -> "null") cfg.Seed

@@ -121,6 +121,16 @@ type GProgram(r: Refactored, device: torch.Device) =
         let c = flat.index_select(0L, k1) - ext.index_select(0L, k2)
         if hasOffset then c - offset.to_type(c.dtype) else c
 
+    /// f on sigmoid-bounded scores: σ(s[K1]) − σ(s_ext[K2] + Offset), in (−1, 1). σ is strictly
+    /// increasing, so its sign equals the sign of Comparisons(scores) wherever σ does not round two
+    /// different values to one float (use Comparisons for the exact configuration).
+    member _.BoundedComparisons(scores: torch.Tensor) : torch.Tensor =
+        let flat = scores.reshape(-1L)
+        let ext = if hasConst then torch.cat([| flat; flat.new_zeros(1L) |], 0L) else flat
+        let b = ext.index_select(0L, k2)
+        let b = if hasOffset then b + offset.to_type(b.dtype) else b
+        torch.sigmoid(flat.index_select(0L, k1)) - torch.sigmoid(b)
+
     /// g on a batch of configurations bits [t, l] (0/1 floats) → [t]. Not differentiable.
     /// The value table is kept node-major, V [columns, t]: gathering and segment-summing whole
     /// rows of t anchors touches contiguous memory (about twice as fast as anchor-major on a CPU).

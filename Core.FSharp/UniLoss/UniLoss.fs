@@ -57,6 +57,14 @@ module Idw =
 ///   loss = 1 - g̃ for a metric to maximise (all built-ins lie in [0,1]); g̃ for Metric.Minimized().
 /// Anchors each step: good = b* with goodFlips units flipped, bad = uniform random bits,
 /// nearby = h(c) with nearbyFlips units flipped; anchorsPerType of each (default 16 → 48).
+/// nearbyCorrective: nearby anchors flip only units holding a bit where h(c) differs from b* (a wrong
+///   comparison), so each nearby anchor is the current configuration with one mistake corrected; when
+///   nothing is wrong, any unit. (The authors' released code does this; the thesis text says "flip one
+///   bit of the current configuration".) Default false: any unit.
+/// boundScores: c is computed on sigmoid-squashed scores, σ(s[k1]) − σ(s[k2]) ∈ (−1, 1), so b̃ = σ(c/τ)
+///   stays in a band around 1/2 however large the scores grow (the authors' released code ends its
+///   networks with a sigmoid). The sign of each comparison, hence h, g and the exact metric, is that
+///   of the raw scores. Default false.
 /// Deterministic for a seed. Construct from F# or C# with named optional arguments.
 [<Sealed>]
 type UniLoss
@@ -69,7 +77,9 @@ type UniLoss
      [<Optional; DefaultParameterValue(1)>] goodFlips: int,
      [<Optional; DefaultParameterValue(1)>] nearbyFlips: int,
      [<Optional; DefaultParameterValue(FlipUnit.Bit)>] goodUnit: FlipUnit,
-     [<Optional; DefaultParameterValue(FlipUnit.Bit)>] nearbyUnit: FlipUnit) =
+     [<Optional; DefaultParameterValue(FlipUnit.Bit)>] nearbyUnit: FlipUnit,
+     [<Optional; DefaultParameterValue(false)>] nearbyCorrective: bool,
+     [<Optional; DefaultParameterValue(false)>] boundScores: bool) =
     do
         if isNull (box metric) then Errors.fail "UniLoss needs a metric"
         if anchorsPerType < 1 then Errors.fail "UniLoss: anchorsPerType must be at least 1, got %d" anchorsPerType
@@ -110,8 +120,55 @@ type UniLoss
             cache.[key] <- t
             t
 
+    /// Anchors of one step, rows [good × k; bad × k; nearby × k; current configuration] (0/1 floats
+    /// on the configuration's device). Draw order (good, nearby, bad) fixes the random streams.
+    let sampleAnchors (tr: Traced) (hard32: torch.Tensor) (dev: torch.Device) : torch.Tensor =
+        let l = tr.R.L
+        let k = int64 anchorsPerType
+        let isCpu = dev.``type`` = DeviceType.CPU
+        // `count` copies of a base row with `flips` units flipped each. Bit flips are drawn as
+        // tensors on the device (no CPU round trip); bit groups are drawn on the CPU.
+        // `allowed` (bit positions, on the CPU) restricts Bit flips to those positions when non-empty.
+        let flipped (baseT: torch.Tensor) (baseArr: Lazy<float32[]>) (flips: int) (unit: FlipUnit) (groups: int[][]) (allowed: torch.Tensor option) =
+            match unit with
+            | FlipUnit.Bit ->
+                let rows = baseT.unsqueeze(0L).expand(k, int64 l)
+                if flips = 0 then rows.contiguous()
+                else
+                    let idx =
+                        match allowed with
+                        | Some pos when pos.shape.[0] > 0L ->
+                            let pick = torch.randint(0L, pos.shape.[0], [| k * int64 flips |], dtype = torch.ScalarType.Int64, generator = gen)
+                            pos.index_select(0L, pick).reshape(k, int64 flips)
+                        | _ -> torch.randint(0L, int64 l, [| k; int64 flips |], dtype = torch.ScalarType.Int64, generator = gen)
+                    let idx = if isCpu then idx else idx.``to``(dev)
+                    let mask = torch.zeros([| k; int64 l |], dtype = torch.ScalarType.Float32, device = dev).scatter_(1L, idx, torch.ones([| k; int64 flips |], dtype = torch.ScalarType.Float32, device = dev))
+                    (rows - mask).abs_()
+            | _ ->
+                let a = torch.tensor(Anchors.perturb rng baseArr.Value anchorsPerType flips unit groups).reshape(k, int64 l)
+                if isCpu then a else a.``to``(dev)
+        let good = flipped tr.BestT (lazy tr.Best) goodFlips goodUnit tr.GoodUnits None
+        let hardArr = lazy (hard32.cpu().data<float32>().ToArray())
+        let nearby =
+            if not nearbyCorrective then flipped hard32 hardArr nearbyFlips nearbyUnit tr.NearbyUnits None
+            else
+                // positions where h(c) differs from b*; groups holding at least one of them
+                let wrong = hard32.ne(tr.BestT).cpu().nonzero().reshape(-1L)
+                match nearbyUnit with
+                | FlipUnit.Bit -> flipped hard32 hardArr nearbyFlips nearbyUnit tr.NearbyUnits (Some wrong)
+                | _ ->
+                    let isWrong = Array.zeroCreate<bool> l
+                    for i in wrong.data<int64>().ToArray() do isWrong.[int i] <- true
+                    let fixing = tr.NearbyUnits |> Array.filter (Array.exists (fun b -> isWrong.[b]))
+                    flipped hard32 hardArr nearbyFlips nearbyUnit (if fixing.Length > 0 then fixing else tr.NearbyUnits) None
+        let bad = torch.randint(0L, 2L, [| k; int64 l |], dtype = torch.ScalarType.Float32, generator = gen)
+        let bad = if isCpu then bad else bad.``to``(dev)
+        torch.cat([| good; bad; nearby; hard32.unsqueeze(0L) |], 0L)
+
     member _.Metric = metric
     member _.AnchorsPerType = anchorsPerType
+    member _.NearbyCorrective = nearbyCorrective
+    member _.BoundScores = boundScores
     /// Sigmoid temperature τ of b̃ = σ(c/τ); settable between steps (a τ schedule).
     member _.Tau
         with get () = tauNow
@@ -149,36 +206,15 @@ type UniLoss
             use scope = torch.NewDisposeScope()
             let c = tr.Program.Comparisons(scores)
             let hard = c.detach().gt((0.0).ToScalar()).to_type(c.dtype)
-            let soft = torch.sigmoid(c / tauNow)
+            let cSoft = if boundScores then tr.Program.BoundedComparisons(scores) else c
+            let soft = torch.sigmoid(cSoft / tauNow)
             let u =
                 if bitFraction >= 1.0 then soft
                 else
                     let mask = Array.init l (fun _ -> rng.NextDouble() < bitFraction)
                     if not (Array.contains true mask) then mask.[rng.Next l] <- true
                     torch.where(torch.tensor(mask, device = scores.device), soft, hard)
-            let k = int64 anchorsPerType
-            let dev = scores.device
-            let hard32 = hard.to_type(torch.ScalarType.Float32)
-            // `count` copies of a base row with `flips` units flipped each. Bit flips are drawn as
-            // tensors on the device (no CPU round trip); bit groups are drawn on the CPU.
-            let flipped (baseT: torch.Tensor) (baseArr: Lazy<float32[]>) (flips: int) (unit: FlipUnit) (groups: int[][]) =
-                match unit with
-                | FlipUnit.Bit ->
-                    let rows = baseT.unsqueeze(0L).expand(k, int64 l)
-                    if flips = 0 then rows.contiguous()
-                    else
-                        let idx = torch.randint(0L, int64 l, [| k; int64 flips |], dtype = torch.ScalarType.Int64, generator = gen)
-                        let idx = if scores.device_type = DeviceType.CPU then idx else idx.``to``(dev)
-                        let mask = torch.zeros([| k; int64 l |], dtype = torch.ScalarType.Float32, device = dev).scatter_(1L, idx, torch.ones([| k; int64 flips |], dtype = torch.ScalarType.Float32, device = dev))
-                        (rows - mask).abs_()
-                | _ ->
-                    let a = torch.tensor(Anchors.perturb rng baseArr.Value anchorsPerType flips unit groups).reshape(k, int64 l)
-                    if scores.device_type = DeviceType.CPU then a else a.``to``(dev)
-            let good = flipped tr.BestT (lazy tr.Best) goodFlips goodUnit tr.GoodUnits
-            let nearby = flipped hard32 (lazy (hard32.cpu().data<float32>().ToArray())) nearbyFlips nearbyUnit tr.NearbyUnits
-            let bad = torch.randint(0L, 2L, [| k; int64 l |], dtype = torch.ScalarType.Float32, generator = gen)
-            let bad = if scores.device_type = DeviceType.CPU then bad else bad.``to``(dev)
-            let anchors = torch.cat([| good; bad; nearby; hard32.unsqueeze(0L) |], 0L)
+            let anchors = sampleAnchors tr (hard.to_type(torch.ScalarType.Float32)) scores.device
             let gAll = tr.Program.Eval(anchors)
             let t = 3 * anchorsPerType
             lastMetricT.Dispose()
@@ -193,6 +229,21 @@ type UniLoss
                 if scores.isnan().any().item<bool>() then Errors.fail "%s: the scores contain NaN (diverged training?)" metric.Name
                 else Errors.fail "%s: UniLoss produced NaN (scores too large for tau=%g?)" metric.Name tauNow
             loss.MoveToOuterDisposeScope()
+
+    /// The anchors one Forward step on these scores and labels would use (this draws from the same
+    /// random streams, so it advances them): rows [good × k; bad × k; nearby × k; h(f(s))], 0/1
+    /// floats [3k + 1, l]. For inspecting and testing the anchor rules.
+    member _.SampleAnchors(scores: torch.Tensor, labels: torch.Tensor) : torch.Tensor =
+        if isNull scores || not (scores.is_floating_point()) then Errors.fail "%s: scores must be a float tensor" metric.Name
+        let tr = traced (scores.shape |> Array.map int) (toLabels labels) scores.device
+        use _ng = torch.no_grad()
+        use scope = torch.NewDisposeScope()
+        let hard = tr.Program.Comparisons(scores).gt((0.0).ToScalar()).to_type(torch.ScalarType.Float32)
+        (sampleAnchors tr hard scores.device).MoveToOuterDisposeScope()
+
+    /// The best configuration b* (0/1 floats [l]) UniLoss uses for these labels and score shape.
+    member _.BestConfiguration(shape: int[], labels: torch.Tensor) : float32[] =
+        Array.copy (traced shape (toLabels labels) torch.CPU).Best
 
     /// Same as Forward (F#: loss.Invoke(s, y)).
     member u.Invoke(scores, labels) = u.Forward(scores, labels)
