@@ -88,6 +88,27 @@ let tests =
                 Expect.isTrue (g |> Array.forall (fun x -> not (Single.IsNaN x || Single.IsInfinity x))) "finite gradient"
                 Expect.isTrue (g |> Array.exists (fun x -> x <> 0.0f)) "some gradient"
 
+        testCase "gradNorm keeps the loss value and direction and sets the score-gradient norm" <| fun () ->
+            let sv = (torch.randn(32L, 4L, generator = new torch.Generator(13UL))).data<float32>().ToArray()
+            let y = Array.init 32 (fun i -> i % 4)
+            let run (k: float) =
+                use leaf = torch.tensor(sv, requires_grad = true)
+                use s = leaf.reshape(32L, 4L) * 2.0
+                use loss = new UniLoss(Metrics.accuracy, seed = 21, gradNorm = k)
+                use l = loss.Forward(s, longs y)
+                l.backward()
+                float (l.item<float32>()), leaf.grad.data<float32>().ToArray() |> Array.map float
+            let v0, g0 = run 0.0
+            let v1, g1 = run 0.05
+            let norm (g: float[]) = sqrt (Array.sumBy (fun x -> x * x) g)
+            Expect.floatClose Accuracy.high v1 v0 "same loss value"
+            Expect.isGreaterThan (norm g0) 0.0 "plain gradient is non-zero"
+            // ∂/∂leaf = 2 ∂/∂s, so the leaf gradient's norm is 2κ
+            Expect.floatClose Accuracy.medium (norm g1) 0.1 "norm 2κ at the leaf"
+            let cosine = (Array.map2 (*) g0 g1 |> Array.sum) / (norm g0 * norm g1)
+            Expect.floatClose Accuracy.medium cosine 1.0 "same direction"
+            Expect.throwsT<UserError> (fun () -> new UniLoss(Metrics.accuracy, gradNorm = -1.0) |> ignore) "negative gradNorm is refused"
+
         testCase "bounded scores handle score-vs-constant comparisons with an offset" <| fun () ->
             let sv = [| 0.9f; 0.2f; 0.6f; 0.4f; 3.0f; -2.0f |]
             use s = torch.tensor(sv).reshape(6L, 1L)

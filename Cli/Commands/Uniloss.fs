@@ -30,6 +30,7 @@ type ExpCommon =
     | Uni_Warmup of int
     | Nearby of string
     | Bound_Scores of string
+    | Grad_Norm of float
     interface IArgParserTemplate with
         member a.Usage = ExpCommon.UsageOf a
     static member UsageOf (a: ExpCommon) =
@@ -51,6 +52,7 @@ type ExpCommon =
         | Nearby_Unit _ -> "what a nearby anchor flips: bit (one comparison bit) or example (all bits of one example, thesis §3.3)."
         | Nearby _ -> "which bits a nearby anchor flips: any (thesis text) or wrong (only bits where the current configuration differs from the best one, as the authors' code)."
         | Bound_Scores _ -> "on or off: compute comparisons on sigmoid-squashed scores, σ(s_a) − σ(s_b) (the authors' code ends its networks with a sigmoid)."
+        | Grad_Norm _ -> "rescale the UniLoss gradient on the scores to this Euclidean norm per batch (default 0: off)."
         | Validation -> "score on a validation set carved from the Fashion-MNIST training images (disjoint from the training subset) instead of the test set, for choosing settings."
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
@@ -278,6 +280,7 @@ let settingsOf (common: ExpCommon list) : ExpSettings =
             | ExpCommon.Bound_Scores "off" -> Some false
             | ExpCommon.Bound_Scores v -> Errors.fail "--bound-scores must be on or off, got '%s'" v
             | _ -> None)
+      GradNorm = pick (function ExpCommon.Grad_Norm g -> (if not (g >= 0.0) || Double.IsInfinity g then Errors.fail "--grad-norm must be >= 0, got %g" g); Some g | _ -> None)
       CeLr = pick (function ExpCommon.Ce_Lr l -> (if not (l > 0.0) then Errors.fail "--ce-lr must be positive, got %g" l); Some l | _ -> None) }
 
 let private ofAp (a: ApArgs) =

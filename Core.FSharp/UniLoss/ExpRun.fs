@@ -53,6 +53,7 @@ module ExpRun =
                 let extra =
                     (if o.NearbyCorrective then ", \"nearby_corrective\": true" else "")
                     + (if o.BoundScores then ", \"bound_scores\": true" else "")
+                    + (if o.GradNorm > 0.0 then sprintf ", \"grad_norm\": %g" o.GradNorm else "")
                 sprintf "{ \"kind\": \"%s\", \"anchors_per_type\": %d, \"tau\": %g%s, \"power\": %g, \"flip_bits\": %d, \"nearby_unit\": \"%s\"%s }" (ExpTrain.lossName loss) o.AnchorsPerType o.Tau tauEnd o.Power o.FlipBits (string o.NearbyUnit) extra
         sprintf "{\n  \"task\": \"%s\",\n  \"data\": \"%s\",\n  \"train\": %d,\n  \"test\": %d,\n  \"loss\": %s,\n  \"epochs\": %d,\n  \"batch_size\": %d,\n  \"lr\": %g,\n  \"momentum\": %g,\n  \"weight_decay\": %g,\n  \"milestones\": [%s],\n  \"crop_pad\": %s,\n  \"seed\": %d%s\n}\n"
             task.Name task.Data.Name task.TrainIdx.Length task.TestIdx.Length lossText cfg.Epochs cfg.BatchSize cfg.Lr cfg.Momentum cfg.WeightDecay

@@ -20,9 +20,11 @@ type ExpUniLossOptions =
       /// Nearby anchors flip only units holding a wrong bit (UniLoss nearbyCorrective).
       NearbyCorrective: bool
       /// Comparisons on sigmoid-squashed scores (UniLoss boundScores).
-      BoundScores: bool }
+      BoundScores: bool
+      /// Score-gradient norm per batch (UniLoss gradNorm; 0 = off).
+      GradNorm: float }
     /// The thesis's settings: 16 anchors per type, σ(c) (τ = 1, fixed), 1/d weights (power 1), one-bit flips.
-    static member Defaults = { AnchorsPerType = 16; Tau = 1.0; Power = 1.0; FlipBits = 1; NearbyUnit = FlipUnit.Bit; TauEnd = None; NearbyCorrective = false; BoundScores = false }
+    static member Defaults = { AnchorsPerType = 16; Tau = 1.0; Power = 1.0; FlipBits = 1; NearbyUnit = FlipUnit.Bit; TauEnd = None; NearbyCorrective = false; BoundScores = false; GradNorm = 0.0 }
 
 /// Which loss a run trains with.
 type ExpLoss =
@@ -99,7 +101,7 @@ module ExpTrain =
             o.TauEnd |> Option.iter (fun t -> if not (t > 0.0) then Errors.fail "UniLoss: the tau schedule's end value must be positive, got %g" t)
             new AutoDesign.Core.UniLoss.UniLoss(metric, anchorsPerType = o.AnchorsPerType, tau = o.Tau, power = o.Power, seed = seed,
                                                 goodFlips = o.FlipBits, nearbyFlips = o.FlipBits, nearbyUnit = o.NearbyUnit,
-                                                nearbyCorrective = o.NearbyCorrective, boundScores = o.BoundScores)
+                                                nearbyCorrective = o.NearbyCorrective, boundScores = o.BoundScores, gradNorm = o.GradNorm)
         let none = { new IDisposable with member _.Dispose() = () }
         let hasBoth (labels: torch.Tensor) =
             let p = labels.sum().item<int64>()

@@ -65,6 +65,9 @@ module Idw =
 ///   stays in a band around 1/2 however large the scores grow (the authors' released code ends its
 ///   networks with a sigmoid). The sign of each comparison, hence h, g and the exact metric, is that
 ///   of the raw scores. Default false.
+/// gradNorm: 0 (default) leaves the gradient as is; κ > 0 rescales the gradient reaching the scores to
+///   Euclidean norm κ on every batch (the loss value is unchanged): the surrogate's descent direction
+///   with a fixed step length, since the IDW gradient's scale moves by 10x over training.
 /// Deterministic for a seed. Construct from F# or C# with named optional arguments.
 [<Sealed>]
 type UniLoss
@@ -79,7 +82,8 @@ type UniLoss
      [<Optional; DefaultParameterValue(FlipUnit.Bit)>] goodUnit: FlipUnit,
      [<Optional; DefaultParameterValue(FlipUnit.Bit)>] nearbyUnit: FlipUnit,
      [<Optional; DefaultParameterValue(false)>] nearbyCorrective: bool,
-     [<Optional; DefaultParameterValue(false)>] boundScores: bool) =
+     [<Optional; DefaultParameterValue(false)>] boundScores: bool,
+     [<Optional; DefaultParameterValue(0.0)>] gradNorm: float) =
     do
         if isNull (box metric) then Errors.fail "UniLoss needs a metric"
         if anchorsPerType < 1 then Errors.fail "UniLoss: anchorsPerType must be at least 1, got %d" anchorsPerType
@@ -87,6 +91,7 @@ type UniLoss
         if not (power > 0.0) then Errors.fail "UniLoss: power must be positive, got %g" power
         if not (bitFraction > 0.0 && bitFraction <= 1.0) then Errors.fail "UniLoss: bitFraction must be in (0, 1], got %g" bitFraction
         if goodFlips < 0 || nearbyFlips < 0 then Errors.fail "UniLoss: flip counts must be >= 0"
+        if not (gradNorm >= 0.0) || Double.IsInfinity gradNorm then Errors.fail "UniLoss: gradNorm must be >= 0 and finite, got %g" gradNorm
     let rng = Random(seed)
     let gen = new torch.Generator(uint64 (int64 seed &&& 0x7fffffffL), torch.CPU)
     let cache = Dictionary<string, Traced>()
@@ -169,6 +174,7 @@ type UniLoss
     member _.AnchorsPerType = anchorsPerType
     member _.NearbyCorrective = nearbyCorrective
     member _.BoundScores = boundScores
+    member _.GradNorm = gradNorm
     /// Sigmoid temperature τ of b̃ = σ(c/τ); settable between steps (a τ schedule).
     member _.Tau
         with get () = tauNow
@@ -228,6 +234,15 @@ type UniLoss
             if loss.isnan().item<bool>() then
                 if scores.isnan().any().item<bool>() then Errors.fail "%s: the scores contain NaN (diverged training?)" metric.Name
                 else Errors.fail "%s: UniLoss produced NaN (scores too large for tau=%g?)" metric.Name tauNow
+            let loss =
+                if gradNorm > 0.0 && scores.requires_grad then
+                    // same value; d/ds = κ · ∂loss/∂s / ‖∂loss/∂s‖ (nothing when the gradient is 0)
+                    let gs = torch.autograd.grad(ResizeArray [ loss ], ResizeArray [ scores ]).[0]
+                    let n = gs.norm()
+                    let unit = torch.where(n.gt((0.0).ToScalar()), gs * n.clamp_min((1e-30).ToScalar()).reciprocal() * gradNorm, gs.zeros_like())
+                    let dot = (scores * unit.detach()).sum()
+                    loss.detach() + dot - dot.detach()
+                else loss
             loss.MoveToOuterDisposeScope()
 
     /// The anchors one Forward step on these scores and labels would use (this draws from the same

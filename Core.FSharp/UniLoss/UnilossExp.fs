@@ -39,6 +39,8 @@ type ExpSettings =
       NearbyCorrective: bool option
       /// Comparisons on sigmoid-squashed scores (None: the experiment's default).
       BoundScores: bool option
+      /// Score-gradient norm per batch of the UniLoss arm (None: the experiment's default).
+      GradNorm: float option
       /// Score on a validation set carved from the training images instead of the test set
       /// (for choosing settings; AP Fashion and accuracy experiments).
       Validation: bool
@@ -49,7 +51,7 @@ type ExpSettings =
 /// budget, writes run folders and a summary.csv, and returns result rows.
 module UnilossExp =
     let defaultSettings device =
-        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None; CeLr = None; TauEnd = None; NearbyUnit = None; NearbyCorrective = None; BoundScores = None; Validation = false; UniWarmup = None }
+        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None; CeLr = None; TauEnd = None; NearbyUnit = None; NearbyCorrective = None; BoundScores = None; GradNorm = None; Validation = false; UniWarmup = None }
 
     /// UniLoss options: the experiment's defaults `d`, overridden by the settings.
     let uniOptsFrom (d: ExpUniLossOptions) (s: ExpSettings) =
@@ -60,7 +62,8 @@ module UnilossExp =
             TauEnd = (match s.TauEnd with Some t -> Some t | None -> d.TauEnd)
             NearbyUnit = defaultArg s.NearbyUnit d.NearbyUnit
             NearbyCorrective = defaultArg s.NearbyCorrective d.NearbyCorrective
-            BoundScores = defaultArg s.BoundScores d.BoundScores }
+            BoundScores = defaultArg s.BoundScores d.BoundScores
+            GradNorm = defaultArg s.GradNorm d.GradNorm }
 
     /// The thesis's UniLoss settings (ExpUniLossOptions.Defaults) overridden by the settings.
     let uniOptsFor (s: ExpSettings) = uniOptsFrom ExpUniLossOptions.Defaults s
@@ -192,7 +195,7 @@ module UnilossExp =
         let res = compare s expDir (fun seed -> ExpTasks.fashionResNet s.Validation seed trainN testN s.Device) [ "ce", CrossEntropy, cfg; "uniloss", UniLossAccuracy o, uniCfg ]
         let ce = res |> List.find (fst >> (=) "ce") |> snd |> List.map ((*) 100.0)
         let uni = res |> List.find (fst >> (=) "uniloss") |> snd |> List.map ((*) 100.0)
-        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d %s, %d anchors/type, tau %s, power %g, nearby flips: %s%s%s, seed %s" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN (heldOutText s) o.AnchorsPerType (tauText o) o.Power (string o.NearbyUnit) (if o.NearbyCorrective then " (wrong bits only)" else "") (if o.BoundScores then ", comparisons on sigmoid(scores)" else "") (seedsText s)
+        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d %s, %d anchors/type, tau %s, power %g, nearby flips: %s%s%s, seed %s" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN (heldOutText s) o.AnchorsPerType (tauText o) o.Power (string o.NearbyUnit) (if o.NearbyCorrective then " (wrong bits only)" else "") ((if o.BoundScores then ", comparisons on sigmoid(scores)" else "") + (if o.GradNorm > 0.0 then sprintf ", score gradient normalised to %g per batch" o.GradNorm else "")) (seedsText s)
         let data = "Fashion-MNIST (stand-in for CIFAR-10)"
         [ { Experiment = "accuracy-resnet20"; Claim = "UniLoss(accuracy) matches CE at equal epochs"; Thesis = "UniLoss 91.64% (CIFAR-10, 200 epochs)"; Measured = sprintf "UniLoss %s%% (%d epochs)" (fmt 2 uni) epochs; Config = config; Data = data }
           { Experiment = "accuracy-resnet20"; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs; %s points)" (fmt 2 ce) epochs (gapText 2 ce uni); Config = config; Data = data } ]
