@@ -110,4 +110,22 @@ let tests =
             Expect.equal (UnilossExp.uniOptsFor (UnilossExp.defaultSettings torch.CPU)).NearbyUnit FlipUnit.Bit "default one-bit flips"
             Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--nearby-unit"; "score" |]) |> ignore) "unknown unit"
         }
+        test "CLI parses --nearby, --bound-scores and --grad-norm; the accuracy arm's defaults use them" {
+            match plan (parser.ParseCommandLine [| "accuracy"; "--quick"; "--nearby"; "any"; "--bound-scores"; "on"; "--grad-norm"; "0" |]) with
+            | PlanAccuracy s ->
+                Expect.equal (s.NearbyCorrective, s.BoundScores, s.GradNorm) (Some false, Some true, Some 0.0) "accuracy"
+                let o = UnilossExp.uniOptsFrom UnilossExp.accuracyResNetDefaults s
+                Expect.equal (o.NearbyCorrective, o.BoundScores, o.GradNorm) (false, true, 0.0) "flags override the experiment's defaults"
+            | other -> failtestf "wrong plan %A" other
+            match plan (parser.ParseCommandLine [| "ap"; "--nearby"; "wrong"; "--grad-norm"; "0.2" |]) with
+            | PlanAp(s, _, _) -> Expect.equal (s.NearbyCorrective, s.BoundScores, s.GradNorm) (Some true, None, Some 0.2) "ap"
+            | other -> failtestf "wrong plan %A" other
+            let d = UnilossExp.accuracyResNetDefaults
+            Expect.equal (d.NearbyCorrective, d.GradNorm, d.TauEnd) (true, 0.1, Some 3.0) "accuracy arm: corrective nearby anchors, gradient norm 0.1, tau 1 -> 3"
+            let thesis = UnilossExp.uniOptsFor (UnilossExp.defaultSettings torch.CPU)
+            Expect.equal (thesis.NearbyCorrective, thesis.BoundScores, thesis.GradNorm) (false, false, 0.0) "thesis settings elsewhere"
+            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--nearby"; "some" |]) |> ignore) "unknown nearby rule"
+            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--bound-scores"; "yes" |]) |> ignore) "bound-scores on/off"
+            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--grad-norm"; "-1" |]) |> ignore) "negative grad norm"
+        }
     ]

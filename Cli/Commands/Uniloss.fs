@@ -73,6 +73,9 @@ type ApArgs =
     | Tau_End of float
     | Validation
     | Ce_Lr of float
+    | Nearby of string
+    | Bound_Scores of string
+    | Grad_Norm of float
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -92,6 +95,9 @@ type ApArgs =
             | Tau_End t -> ExpCommon.UsageOf (ExpCommon.Tau_End t)
             | Validation -> ExpCommon.UsageOf ExpCommon.Validation
             | Ce_Lr l -> ExpCommon.UsageOf (ExpCommon.Ce_Lr l)
+            | Nearby n -> ExpCommon.UsageOf (ExpCommon.Nearby n)
+            | Bound_Scores b -> ExpCommon.UsageOf (ExpCommon.Bound_Scores b)
+            | Grad_Norm g -> ExpCommon.UsageOf (ExpCommon.Grad_Norm g)
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type AblationArgs =
@@ -289,7 +295,8 @@ let private ofAp (a: ApArgs) =
     | ApArgs.Runs r -> Some(ExpCommon.Runs r) | ApArgs.Epochs e -> Some(ExpCommon.Epochs e) | ApArgs.Train_Size n -> Some(ExpCommon.Train_Size n)
     | ApArgs.Tau t -> Some(ExpCommon.Tau t) | ApArgs.Anchors k -> Some(ExpCommon.Anchors k) | ApArgs.Uni_Lr l -> Some(ExpCommon.Uni_Lr l)
     | ApArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | ApArgs.Power p -> Some(ExpCommon.Power p)
-    | ApArgs.Tau_End t -> Some(ExpCommon.Tau_End t) | ApArgs.Validation -> Some ExpCommon.Validation | ApArgs.Ce_Lr l -> Some(ExpCommon.Ce_Lr l) | ApArgs.Data _ | ApArgs.Class _ -> None
+    | ApArgs.Tau_End t -> Some(ExpCommon.Tau_End t) | ApArgs.Validation -> Some ExpCommon.Validation | ApArgs.Ce_Lr l -> Some(ExpCommon.Ce_Lr l)
+    | ApArgs.Nearby n -> Some(ExpCommon.Nearby n) | ApArgs.Bound_Scores b -> Some(ExpCommon.Bound_Scores b) | ApArgs.Grad_Norm g -> Some(ExpCommon.Grad_Norm g) | ApArgs.Data _ | ApArgs.Class _ -> None
 
 let private ofAbl (a: AblationArgs) =
     match a with
