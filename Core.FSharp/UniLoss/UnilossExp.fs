@@ -188,12 +188,15 @@ module UnilossExp =
     let accuracy (s: ExpSettings) : ExpSummaryRow list =
         let trainN = defaultArg s.TrainSize (if s.Quick then 5000 else 60000)
         let testN = if s.Quick then 2000 else 10000
-        let epochs = defaultArg s.Epochs (if s.Quick then 4 else 200)
+        let defaultEpochs = if s.Quick then 4 else 200
+        let epochs = defaultArg s.Epochs defaultEpochs
+        // a non-default epoch count gets its own folder and row name (e.g. accuracy-fashion-quick-8ep)
+        let epochTag = if epochs <> defaultEpochs then sprintf "-%dep" epochs else ""
         let cfg =
             { Epochs = epochs; BatchSize = 128; Lr = defaultArg s.CeLr 0.1; Momentum = 0.9; WeightDecay = 5e-4
               Milestones = [ epochs * 7 / 10; epochs * 8 / 10 ] |> List.filter (fun m -> m > 0) |> List.distinct
               CropPad = Some 2; Seed = s.Seed; WarmupSteps = 0 }
-        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "accuracy-fashion-%s%s" (mode s) (heldOutDir s))
+        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "accuracy-fashion-%s%s%s" (mode s) epochTag (heldOutDir s))
         let o = uniOptsFrom accuracyResNetDefaults s
         let uniCfg = { cfg with Lr = defaultArg s.UniLr (accuracyLrFactor * cfg.Lr); WarmupSteps = defaultArg s.UniWarmup 0 }
         let res = compare s expDir (fun seed -> ExpTasks.fashionResNet s.Validation seed trainN testN s.Device) [ "ce", CrossEntropy, cfg; "uniloss", UniLossAccuracy o, uniCfg ]
@@ -201,5 +204,5 @@ module UnilossExp =
         let uni = res |> List.find (fst >> (=) "uniloss") |> snd |> List.map ((*) 100.0)
         let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d %s, %d anchors/type, tau %s, power %g, nearby flips: %s%s%s, seed %s" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN (heldOutText s) o.AnchorsPerType (tauText o) o.Power (string o.NearbyUnit) (if o.NearbyCorrective then " (wrong bits only)" else "") ((if o.BoundScores then ", comparisons on sigmoid(scores)" else "") + (if o.GradNorm > 0.0 then sprintf ", score gradient normalised to %g per batch" o.GradNorm else "")) (seedsText s)
         let data = "Fashion-MNIST (stand-in for CIFAR-10)"
-        [ { Experiment = "accuracy-resnet20"; Claim = "UniLoss(accuracy) matches CE at equal epochs"; Thesis = "UniLoss 91.64% (CIFAR-10, 200 epochs)"; Measured = sprintf "UniLoss %s%% (%d epochs)" (fmt 2 uni) epochs; Config = config; Data = data }
-          { Experiment = "accuracy-resnet20"; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs; %s points)" (fmt 2 ce) epochs (gapText 2 ce uni); Config = config; Data = data } ]
+        [ { Experiment = "accuracy-resnet20" + epochTag; Claim = "UniLoss(accuracy) matches CE at equal epochs"; Thesis = "UniLoss 91.64% (CIFAR-10, 200 epochs)"; Measured = sprintf "UniLoss %s%% (%d epochs)" (fmt 2 uni) epochs; Config = config; Data = data }
+          { Experiment = "accuracy-resnet20" + epochTag; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs; %s points)" (fmt 2 ce) epochs (gapText 2 ce uni); Config = config; Data = data } ]
