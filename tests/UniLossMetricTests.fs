@@ -134,6 +134,7 @@ let tests =
                   Metrics.topK 2, [| 5; 4 |], Labels [| 0; 1; 2; 3; 1 |]
                   Metrics.f1, [| 7; 2 |], Labels [| 0; 1; 1; 0; 1; 0; 0 |]
                   Metrics.averagePrecision, [| 8 |], Labels [| 0; 1; 1; 0; 1; 0; 0; 0 |]
+                  Metrics.averagePrecisionPosNeg, [| 10; 2 |], Labels [| 0; 1; 1; 0; 1; 0; 0; 0; 0; 1 |]
                   Metrics.pckh 1.0, [| 2; 4; 4 |], Labels([| 2; 2 |], [| 1L; 1L; 3L; 0L |]) ]
             for metric, shape, labels in cases do
                 let r = Refactor.trace metric shape labels
