@@ -162,6 +162,9 @@ let tests =
             match plan (parser.ParseCommandLine [| "ablation"; "--which"; "anchors"; "--quick"; "--power"; "2" |]) with
             | PlanAblation(s, which) -> Expect.equal (which, s.Quick, s.Power) ("anchors", true, Some 2.0) "ablation"
             | other -> failtestf "wrong plan %A" other
+            match plan (parser.ParseCommandLine [| "ablation"; "--which"; "anchors-acc" |]) with
+            | PlanAblation(_, which) -> Expect.equal which "anchors-acc" "accuracy row of Table 3.4"
+            | other -> failtestf "wrong plan %A" other
         }
         test "CLI rejects bad uniloss values with a UserError" {
             Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ap"; "--data"; "cifar" |]) |> ignore) "unknown data"

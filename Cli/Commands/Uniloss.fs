@@ -116,7 +116,7 @@ type AblationArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Which _ -> "anchors (Table 3.4), batch (Table 3.3) or all (default all)."
+            | Which _ -> "anchors (Table 3.4, AP row), anchors-acc (Table 3.4, accuracy row: ResNet-20), batch (Table 3.3) or all (default all)."
             | Quick -> ExpCommon.UsageOf ExpCommon.Quick
             | Device d -> ExpCommon.UsageOf (ExpCommon.Device d)
             | Seed s -> ExpCommon.UsageOf (ExpCommon.Seed s)
@@ -338,7 +338,7 @@ let plan (args: ParseResults<UnilossArgs>) : UnilossPlan =
     | Accuracy a -> PlanAccuracy(settingsOf (a.GetAllResults()))
     | Ablation a ->
         let which = a.GetResult(AblationArgs.Which, defaultValue = "all")
-        if which <> "anchors" && which <> "batch" && which <> "all" then Errors.fail "--which must be anchors, batch or all, got '%s'" which
+        if not (List.contains which [ "anchors"; "anchors-acc"; "batch"; "all" ]) then Errors.fail "--which must be anchors, anchors-acc, batch or all, got '%s'" which
         PlanAblation(settingsOf (a.GetAllResults() |> List.choose ofAbl), which)
     | Pose a ->
         let which = a.GetResult(PoseArgs.Which, defaultValue = "all")
@@ -351,8 +351,9 @@ let runExperiment (args: ParseResults<UnilossArgs>) : int =
         | PlanAp(s, data, cls) -> UnilossExp.ap s data cls
         | PlanAccuracy s -> UnilossExp.accuracy s
         | PlanAblation(s, which) ->
-            (if which <> "batch" then UnilossAblation.anchors s else [])
-            @ (if which <> "anchors" then UnilossAblation.batchSize s else [])
+            (if which = "anchors" || which = "all" then UnilossAblation.anchors s else [])
+            @ (if which = "anchors-acc" || which = "all" then UnilossAblation.anchorsAccuracy s else [])
+            @ (if which = "batch" || which = "all" then UnilossAblation.batchSize s else [])
         | PlanPose(s, "bench") ->
             printfn "%s" (AutoDesign.Core.UniLoss.Pose.PoseExp.bench s 20)
             []

@@ -21,6 +21,23 @@ module UnilossAblation =
               Config = sprintf "MLP 784-500-300-2, SGD lr %g momentum 0.9, batch 128, %d epochs, tau %g, power %g, seed %d" cfg.Lr epochs o.Tau o.Power s.Seed
               Data = "MNIST 10k digits, 0 vs rest (8k/2k split)" } ]
 
+    /// Table 3.4 (accuracy row): anchors per type 5/10/16 for the ResNet-20 accuracy experiment's
+    /// UniLoss arm (UnilossExp.accuracyResNetDefaults, same data, schedule and lr), one seed.
+    let anchorsAccuracy (s: ExpSettings) : ExpSummaryRow list =
+        let trainN, testN, epochs, _, cfg = UnilossExp.accuracySetup s
+        let o = UnilossExp.uniOptsFrom UnilossExp.accuracyResNetDefaults s
+        let uniCfg = { cfg with Lr = defaultArg s.UniLr (UnilossExp.accuracyLrFactor * cfg.Lr) }
+        let counts = [ 5, "91.55"; 10, "91.54"; 16, "91.64" ]
+        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "ablation-anchors-acc-%s" (if s.Quick then "quick" else "full"))
+        let arms = [ for (k, _) in counts -> sprintf "anchors%d" k, UniLossAccuracy { o with AnchorsPerType = k }, uniCfg ]
+        let res = UnilossExp.compare s expDir (fun seed -> ExpTasks.fashionResNet false seed trainN testN s.Device) arms
+        [ for (k, thesis) in counts ->
+            let v = res |> List.find (fst >> (=) (sprintf "anchors%d" k)) |> snd |> List.map ((*) 100.0)
+            { Experiment = "ablation-anchors-acc"; Claim = sprintf "accuracy with %d anchors per type (%d total)" k (3 * k)
+              Thesis = sprintf "%s%% (CIFAR-10 ResNet-20)" thesis; Measured = sprintf "%s%%" (UnilossExp.fmt 2 v)
+              Config = sprintf "ResNet-20, SGD lr %g momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d test, tau %s, nearby flips: wrong bits only, score gradient norm %g, seed %d" uniCfg.Lr uniCfg.Milestones epochs trainN testN (UnilossExp.tauText o) o.GradNorm s.Seed
+              Data = "Fashion-MNIST (stand-in for CIFAR-10)" } ]
+
     /// Table 3.3: mini-batch size for UniLoss(accuracy); cheap stand-in: MLP 784-500-300-10 on the
     /// 10k MNIST digits instead of ResNet-20 on CIFAR-10.
     let batchSize (s: ExpSettings) : ExpSummaryRow list =

@@ -25,4 +25,5 @@ module UnilossExperiments =
           // the criterion's 0.5): 8 epochs, same settings; the full config already runs 200 epochs
           exp "accuracy-resnet20-8ep" "UniLoss(accuracy) vs CE, ResNet-20 on Fashion-MNIST, 8 epochs (quick only)" (fun s -> if s.Quick then UnilossExp.accuracy { s with Runs = seeds; Epochs = Some 8 } else [])
           exp "ablation-anchors" "anchors per type 5/10/16 for UniLoss(AP) on MNIST (thesis Table 3.4)" UnilossAblation.anchors
+          exp "ablation-anchors-acc" "anchors per type 5/10/16 for UniLoss(accuracy), ResNet-20 on Fashion-MNIST (thesis Table 3.4, accuracy row)" UnilossAblation.anchorsAccuracy
           exp "ablation-batch" "batch size for UniLoss(accuracy), MLP on MNIST digits (thesis Table 3.3)" UnilossAblation.batchSize ]
