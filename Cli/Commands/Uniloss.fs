@@ -254,6 +254,13 @@ let settingsOf (common: ExpCommon list) : ExpSettings =
         | Ok c -> AutoDesign.Core.Device.resolve c
         | Error e -> Errors.fail "%s" e
     let positive name v = if v <= 0 then Errors.fail "--%s must be positive, got %d" name v else v
+    // a flag whose value is one of a few words, each meaning a setting
+    let choice (flag: string) (get: ExpCommon -> string option) (options: (string * 'T) list) : 'T option =
+        pick get
+        |> Option.map (fun v ->
+            match options |> List.tryFind (fst >> (=) v) with
+            | Some(_, x) -> x
+            | None -> Errors.fail "--%s must be %s, got '%s'" flag (String.Join(" or ", options |> List.map fst)) v)
     { Quick = common |> List.contains ExpCommon.Quick
       Device = device
       RunsRoot = pick (function ExpCommon.Runs_Root r -> Some r | _ -> None) |> Option.defaultValue "runs"
@@ -268,24 +275,9 @@ let settingsOf (common: ExpCommon list) : ExpSettings =
       TauEnd = pick (function ExpCommon.Tau_End t -> (if not (t > 0.0) || Double.IsInfinity t then Errors.fail "--tau-end must be positive, got %g" t); Some t | _ -> None)
       Validation = common |> List.contains ExpCommon.Validation
       UniWarmup = pick (function ExpCommon.Uni_Warmup w -> (if w < 0 then Errors.fail "--uni-warmup must be >= 0, got %d" w); Some w | _ -> None)
-      NearbyUnit =
-        pick (function
-            | ExpCommon.Nearby_Unit "bit" -> Some FlipUnit.Bit
-            | ExpCommon.Nearby_Unit "example" -> Some FlipUnit.Example
-            | ExpCommon.Nearby_Unit u -> Errors.fail "--nearby-unit must be bit or example, got '%s'" u
-            | _ -> None)
-      NearbyCorrective =
-        pick (function
-            | ExpCommon.Nearby "any" -> Some false
-            | ExpCommon.Nearby "wrong" -> Some true
-            | ExpCommon.Nearby u -> Errors.fail "--nearby must be any or wrong, got '%s'" u
-            | _ -> None)
-      BoundScores =
-        pick (function
-            | ExpCommon.Bound_Scores "on" -> Some true
-            | ExpCommon.Bound_Scores "off" -> Some false
-            | ExpCommon.Bound_Scores v -> Errors.fail "--bound-scores must be on or off, got '%s'" v
-            | _ -> None)
+      NearbyUnit = choice "nearby-unit" (function ExpCommon.Nearby_Unit u -> Some u | _ -> None) [ "bit", FlipUnit.Bit; "example", FlipUnit.Example ]
+      NearbyCorrective = choice "nearby" (function ExpCommon.Nearby u -> Some u | _ -> None) [ "any", false; "wrong", true ]
+      BoundScores = choice "bound-scores" (function ExpCommon.Bound_Scores v -> Some v | _ -> None) [ "on", true; "off", false ]
       GradNorm = pick (function ExpCommon.Grad_Norm g -> (if not (g >= 0.0) || Double.IsInfinity g then Errors.fail "--grad-norm must be >= 0, got %g" g); Some g | _ -> None)
       CeLr = pick (function ExpCommon.Ce_Lr l -> (if not (l > 0.0) then Errors.fail "--ce-lr must be positive, got %g" l); Some l | _ -> None) }
 
