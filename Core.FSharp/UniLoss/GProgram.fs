@@ -108,6 +108,11 @@ type GProgram(r: Refactored, device: torch.Device) =
             | Pos _ -> let a, _ = pairCols (function Pos x -> x, x | _ -> 0, 0) in LPos(start, m, a)
             | _ -> failwith "unreachable")
 
+    // the flattened scores, and the same with a trailing 0 that constant comparisons read as K2
+    let flatExt (scores: torch.Tensor) =
+        let flat = scores.reshape(-1L)
+        flat, (if hasConst then torch.cat([| flat; flat.new_zeros(1L) |], 0L) else flat)
+
     member _.Refactored = r
     member _.L = l
     /// Number of (level, kind) groups: the compiled g runs a few tensor ops per group.
@@ -116,8 +121,7 @@ type GProgram(r: Refactored, device: torch.Device) =
 
     /// f: the l comparisons c from scores of the traced shape (any float dtype; differentiable).
     member _.Comparisons(scores: torch.Tensor) : torch.Tensor =
-        let flat = scores.reshape(-1L)
-        let ext = if hasConst then torch.cat([| flat; flat.new_zeros(1L) |], 0L) else flat
+        let flat, ext = flatExt scores
         let c = flat.index_select(0L, k1) - ext.index_select(0L, k2)
         if hasOffset then c - offset.to_type(c.dtype) else c
 
@@ -125,8 +129,7 @@ type GProgram(r: Refactored, device: torch.Device) =
     /// increasing, so its sign equals the sign of Comparisons(scores) wherever σ does not round two
     /// different values to one float (use Comparisons for the exact configuration).
     member _.BoundedComparisons(scores: torch.Tensor) : torch.Tensor =
-        let flat = scores.reshape(-1L)
-        let ext = if hasConst then torch.cat([| flat; flat.new_zeros(1L) |], 0L) else flat
+        let flat, ext = flatExt scores
         let b = ext.index_select(0L, k2)
         let b = if hasOffset then b + offset.to_type(b.dtype) else b
         torch.sigmoid(flat.index_select(0L, k1)) - torch.sigmoid(b)

@@ -35,7 +35,7 @@ module UnilossAblation =
             let v = res |> List.find (fst >> (=) (sprintf "anchors%d" k)) |> snd |> List.map ((*) 100.0)
             { Experiment = "ablation-anchors-acc"; Claim = sprintf "accuracy with %d anchors per type (%d total)" k (3 * k)
               Thesis = sprintf "%s%% (CIFAR-10 ResNet-20)" thesis; Measured = sprintf "%s%%" (UnilossExp.fmt 2 v)
-              Config = sprintf "ResNet-20, SGD lr %g momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d test, tau %s, nearby flips: wrong bits only, score gradient norm %g, seed %d" uniCfg.Lr uniCfg.Milestones epochs trainN testN (UnilossExp.tauText o) o.GradNorm s.Seed
+              Config = sprintf "ResNet-20, SGD lr %g momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d test, tau %s, %s, seed %d" uniCfg.Lr uniCfg.Milestones epochs trainN testN (UnilossExp.tauText o) (UnilossExp.anchorText o) s.Seed
               Data = "Fashion-MNIST (stand-in for CIFAR-10)" } ]
 
     /// Table 3.3: mini-batch size for UniLoss(accuracy); cheap stand-in: MLP 784-500-300-10 on the

@@ -80,6 +80,13 @@ module UnilossExp =
         | None -> sprintf "%g" o.Tau
         | Some e -> sprintf "%g -> %g (geometric over the run)" o.Tau e
 
+    /// The anchor and gradient options as text: "nearby flips: Bit (wrong bits only), score gradient
+    /// normalised to 0.1 per batch" (options that are off are left out).
+    let anchorText (o: ExpUniLossOptions) =
+        sprintf "nearby flips: %s%s%s%s" (string o.NearbyUnit) (if o.NearbyCorrective then " (wrong bits only)" else "")
+            (if o.BoundScores then ", comparisons on sigmoid(scores)" else "")
+            (if o.GradNorm > 0.0 then sprintf ", score gradient normalised to %g per batch" o.GradNorm else "")
+
     /// Paired per-seed differences uni − ce: (mean, sample sd) (sd 0 for one seed).
     let pairedGap (ce: float list) (uni: float list) =
         if ce.Length <> uni.Length || ce.IsEmpty then Errors.fail "pairedGap: need the same non-zero number of CE and UniLoss runs, got %d and %d" ce.Length uni.Length
@@ -184,7 +191,6 @@ module UnilossExp =
     /// without normalisation: the raw IDW score gradient is ~10x smaller than CE's at initialisation.
     let accuracyLrFactor = 1.0
 
-    /// Accuracy for multi-class classification (§3.4.4): ResNet-20 on Fashion-MNIST.
     /// The ResNet-20 accuracy experiment's sizes and CE schedule: (train size, held-out size, epochs,
     /// the default epoch count, CE config): lr 0.1, /10 at 70% and 80% of the epochs (thesis: 140, 160
     /// of 200), momentum 0.9, wd 5e-4, batch 128, crop pad 2 + flip.
@@ -199,6 +205,7 @@ module UnilossExp =
               CropPad = Some 2; Seed = s.Seed; WarmupSteps = 0 }
         trainN, testN, epochs, defaultEpochs, cfg
 
+    /// Accuracy for multi-class classification (§3.4.4): ResNet-20 on Fashion-MNIST.
     let accuracy (s: ExpSettings) : ExpSummaryRow list =
         let trainN, testN, epochs, defaultEpochs, cfg = accuracySetup s
         // a non-default epoch count gets its own folder and row name (e.g. accuracy-fashion-quick-8ep)
@@ -209,7 +216,7 @@ module UnilossExp =
         let res = compare s expDir (fun seed -> ExpTasks.fashionResNet s.Validation seed trainN testN s.Device) [ "ce", CrossEntropy, cfg; "uniloss", UniLossAccuracy o, uniCfg ]
         let ce = res |> List.find (fst >> (=) "ce") |> snd |> List.map ((*) 100.0)
         let uni = res |> List.find (fst >> (=) "uniloss") |> snd |> List.map ((*) 100.0)
-        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d %s, %d anchors/type, tau %s, power %g, nearby flips: %s%s%s, seed %s" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN (heldOutText s) o.AnchorsPerType (tauText o) o.Power (string o.NearbyUnit) (if o.NearbyCorrective then " (wrong bits only)" else "") ((if o.BoundScores then ", comparisons on sigmoid(scores)" else "") + (if o.GradNorm > 0.0 then sprintf ", score gradient normalised to %g per batch" o.GradNorm else "")) (seedsText s)
+        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d %s, %d anchors/type, tau %s, power %g, %s, seed %s" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN (heldOutText s) o.AnchorsPerType (tauText o) o.Power (anchorText o) (seedsText s)
         let data = "Fashion-MNIST (stand-in for CIFAR-10)"
         [ { Experiment = "accuracy-resnet20" + epochTag; Claim = "UniLoss(accuracy) matches CE at equal epochs"; Thesis = "UniLoss 91.64% (CIFAR-10, 200 epochs)"; Measured = sprintf "UniLoss %s%% (%d epochs)" (fmt 2 uni) epochs; Config = config; Data = data }
           { Experiment = "accuracy-resnet20" + epochTag; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs; %s points)" (fmt 2 ce) epochs (gapText 2 ce uni); Config = config; Data = data } ]
