@@ -3,6 +3,7 @@ module AutoDesign.Tests.D2nnExecutorTests
 open System
 open Expecto
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Core.D2NN
 open AutoDesign.Models.D2NN
@@ -127,7 +128,7 @@ let tests =
             res.Values[c.Index["o"]].sum().backward()
             let grad = x.grad
             for i in 0 .. 9 do
-                let gnorm = grad[int64 i].abs().sum().ToSingle()
+                let gnorm = grad[int64 i].abs().sum().item<float32>()
                 if Array.contains i routed then Expect.isGreaterThan gnorm 0.0f "routed example has a gradient"
                 else Expect.equal gnorm 0.0f "skipped example has no gradient"
         }
@@ -145,6 +146,6 @@ let tests =
             let res = c.Executor.Forward([| x |])
             Expect.equal counting.Seen.Count 0 "never called"
             Expect.sequenceEqual res.Cost (Array.zeroCreate 6) "no multiplications (SignControl and dummy are free)"
-            Expect.equal (res.Values[c.Index["o"]].abs().sum().ToSingle()) 0.0f "dummy output"
+            Expect.equal (res.Values[c.Index["o"]].abs().sum().item<float32>()) 0.0f "dummy output"
         }
     ]

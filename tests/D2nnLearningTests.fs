@@ -3,6 +3,7 @@ module AutoDesign.Tests.D2nnLearningTests
 open System
 open Expecto
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Core.D2NN
 open AutoDesign.Models.D2NN
@@ -41,7 +42,7 @@ let tests =
             let r = [| 0.9f; 0.2f; 0.5f; -0.1f |]
             let q = torch.tensor(qv |> Array.map float32).requires_grad_(true)
             let loss = Learning.bagQLoss q bags r
-            Expect.floatClose { absolute = 1e-5; relative = 1e-5 } (loss.ToSingle() |> float) (plainLoss qv bags r) "loss"
+            Expect.floatClose { absolute = 1e-5; relative = 1e-5 } (loss.item<float32>() |> float) (plainLoss qv bags r) "loss"
             loss.backward ()
             let g = q.grad.data<float32>().ToArray()
             for k in 0 .. qv.Length - 1 do
@@ -68,7 +69,7 @@ let tests =
             let cfg =
                 { Reward = Reward.tradeoff Accuracy 0.0; BagSize = 1; Epsilon = Epsilon.linear 1.0 0.05 60
                   RegularLoss = UnifiedQ; CostNormalizer = c.Costs["hi"] + c.Costs["q"]; Output = "o"; DetachControlInputs = false }
-            let opt = torch.optim.Adam(c.Parameters, 0.01)
+            let opt = new SafeAdam(c.Parameters, 0.01)
             let rng = Random 1
             for s in 0 .. 119 do
                 use _ = torch.NewDisposeScope()

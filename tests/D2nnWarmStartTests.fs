@@ -3,6 +3,7 @@ module AutoDesign.Tests.D2nnWarmStartTests
 open System
 open Expecto
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core.D2NN
 open AutoDesign.Models.D2NN
 
@@ -51,7 +52,7 @@ let tests =
             let xTest = torch.randn(400L, 8L)
             let yTest = labelsOf xTest
             let hiBefore, loBefore = forcedAccuracy c 0L xTest yTest, forcedAccuracy c 1L xTest yTest
-            let opt = torch.optim.Adam(c.Parameters, 0.01)
+            let opt = new SafeAdam(c.Parameters, 0.01)
             let rng = Random 3
             let mutable costs = []
             for _ in 1 .. 150 do

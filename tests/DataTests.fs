@@ -5,6 +5,7 @@ open System.IO
 open Expecto
 open FsCheck
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Core.Data
 
@@ -276,7 +277,7 @@ let private loaderTests =
             Expect.equal y.dtype torch.ScalarType.Int64 "int64"
             let xs = x.data<float32>().ToArray()
             for j, i in Array.indexed idx do
-                Expect.equal (y.[int64 j].ToInt64()) (int64 ds.Labels.[i]) "label"
+                Expect.equal (y.[int64 j].item<int64>()) (int64 ds.Labels.[i]) "label"
                 Expect.equal xs.[j * 784 .. j * 784 + 783] ds.Images.[i * 784 .. i * 784 + 783] "pixels"
         }
         test "batch tensors created in a dispose scope are freed with it (no growth over epochs)" {

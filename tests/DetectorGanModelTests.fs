@@ -3,12 +3,13 @@ module AutoDesign.Tests.DetectorGanModelTests
 open System
 open Expecto
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core.DetectorGAN
 open AutoDesign.Models.DetectorGAN
 
 let private cpu = torch.CPU
 
-let private scalar (t: torch.Tensor) = let v = t.ToDouble() in t.Dispose(); v
+let private scalar (t: torch.Tensor) = let v = t.Item() in t.Dispose(); v
 
 [<Tests>]
 let tests =
@@ -57,7 +58,7 @@ let tests =
             use t = det.Targets(boxes, cpu)
             Expect.isGreaterThanOrEqual t.Positives 3 "one positive per box at least"
             use perImage = t.Labels.sum(1L)
-            Expect.equal (perImage.[2L].ToSingle()) 0.0f "no positives on the empty image"
+            Expect.equal (perImage.[2L].item<float32>()) 0.0f "no positives on the empty image"
             let l = scalar (det.Loss(x, t))
             Expect.isTrue (Double.IsFinite l && l > 0.0) "loss finite"
             use t0 = det.Targets(ResizeArray [ [||]; [||]; [||] ], cpu)
@@ -93,10 +94,10 @@ let tests =
             use d = new PatchDiscriminator(4L)
             use x = torch.rand(2L, 1L, 32L, 32L)
             use m = BoxOps.Masks(ResizeArray [ [| [| 4.0f; 4.0f; 10.0f; 10.0f |] |]; [| [| 0.5f; 0.0f; 3.2f; 2.0f |] |] ], 32, torch.float32, cpu)
-            Expect.equal (m.sum().ToSingle()) (36.0f + 8.0f) "mask pixels (6×6, and 4×2 after rounding outwards)"
+            Expect.equal (m.sum().item<float32>()) (36.0f + 8.0f) "mask pixels (6×6, and 4×2 after rounding outwards)"
             use y = g.forward(x, m)
             Expect.equal y.shape [| 2L; 1L; 32L; 32L |] "G output"
-            Expect.isLessThan ((y - x).abs().mean().ToDouble()) 0.2 "residual output starts close to the input"
+            Expect.isLessThan ((y - x).abs().mean().Item()) 0.2 "residual output starts close to the input"
             Expect.equal (d.forward(x).shape) [| 2L; 1L; 7L; 7L |] "global PatchGAN"
             use crops = BoxOps.CropResize(x, ResizeArray [ [| 4.0f; 4.0f; 10.0f; 10.0f |]; [| 0.0f; 0.0f; 32.0f; 32.0f |] ], 16)
             Expect.equal crops.shape [| 2L; 1L; 16L; 16L |] "crops"
@@ -129,7 +130,7 @@ let tests =
             (f ()).backward ()
             let ps = g.parameters () |> Array.ofSeq
             let analytic = ps |> Array.map (fun p -> p.grad.clone())
-            let total = analytic |> Array.sumBy (fun a -> a.abs().sum().ToDouble())
+            let total = analytic |> Array.sumBy (fun a -> a.abs().sum().Item())
             Expect.isGreaterThan total 1e-8 "the generator receives a gradient through the unrolled step"
             let rng = Random(8)
             let eps = 1e-6
@@ -138,7 +139,7 @@ let tests =
                 let p = ps.[pi]
                 let k = int64 (rng.Next(int (p.numel ())))
                 use flat = p.detach().view(-1L)
-                let orig = flat.[k].ToDouble()
+                let orig = flat.[k].Item()
                 let set (v: float) =
                     use _ = torch.no_grad ()
                     flat.[k] <- torch.tensor(v, f64)
@@ -149,7 +150,7 @@ let tests =
                 let down = eval (orig - eps)
                 set orig
                 let fd = (up - down) / (2.0 * eps)
-                let an = analytic.[pi].view(-1L).[k].ToDouble()
+                let an = analytic.[pi].view(-1L).[k].Item()
                 Expect.isLessThan (abs (fd - an)) (1e-5 + 1e-3 * abs an) (sprintf "param %d[%d]: autograd %g vs finite difference %g" pi k an fd)
         }
     ]

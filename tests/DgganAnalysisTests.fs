@@ -5,6 +5,7 @@ open System.IO
 open System.IO.Compression
 open Expecto
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Core.DGGAN
 
@@ -115,9 +116,9 @@ let tests =
                 use b = ImageSet.load (Path.Combine(dir, "set.idx")) torch.CPU
                 use one = ImageSet.load (Path.Combine(dir, "pngs", "00003.png")) torch.CPU
                 Expect.equal a.shape [| 5L; 1L; 8L; 8L |] "shape"
-                Expect.isLessThan ((a - x).abs().max().ToDouble()) 1e-5 "PNG values"
-                Expect.isLessThan ((a - b).abs().max().ToDouble()) 1e-6 "PNG = IDX"
-                Expect.isLessThan ((one - x.narrow(0L, 3L, 1L)).abs().max().ToDouble()) 1e-5 "single file"
+                Expect.isLessThan ((a - x).abs().max().Item()) 1e-5 "PNG values"
+                Expect.isLessThan ((a - b).abs().max().Item()) 1e-6 "PNG = IDX"
+                Expect.isLessThan ((one - x.narrow(0L, 3L, 1L)).abs().max().Item()) 1e-5 "single file"
                 Directory.CreateDirectory(Path.Combine(dir, "empty")) |> ignore
                 Expect.throwsT<UserError> (fun () -> ImageSet.load (Path.Combine(dir, "empty")) torch.CPU |> ignore) "empty dir"
                 File.WriteAllBytes(Path.Combine(dir, "pngs", "00009.png"), Png.encodeGrey 4 4 (Array.zeroCreate 16))

@@ -2,6 +2,7 @@ module AutoDesign.Tests.DgganNetworkTests
 
 open Expecto
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core.DGGAN
 open AutoDesign.Models.DGGAN
 
@@ -122,7 +123,7 @@ let tests =
             use real = torch.randn(5L, 3L)
             use fake = torch.randn(5L, 3L)
             use t = torch.rand(5L)
-            let gp = (WganGp.gradientPenaltyAt (fun x -> lin.forward x) real fake t WganGp.lambda).ToDouble()
+            let gp = (WganGp.gradientPenaltyAt (fun x -> lin.forward x) real fake t WganGp.lambda).Item()
             Expect.floatClose Accuracy.high gp 40.0 "λ(‖w‖−1)²"
         }
         test "weights file roundtrip and corrupt file" {

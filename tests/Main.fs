@@ -8,6 +8,7 @@ open Expecto.Impl
 /// `N passed, N failed, N skipped` (CI reads it; Expecto's own line is coloured and differently worded).
 [<EntryPoint>]
 let main argv =
+    if argv.Length > 0 && argv.[0] = "soak" then AutoDesign.Tests.Soak.main argv else
     let mutable summary : TestRunSummary option = None
     let printer =
         { TestPrinters.defaultPrinter with

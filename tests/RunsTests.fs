@@ -34,7 +34,7 @@ let fitTiny (dir: string) (resume: bool) (kill: (int * int) option) (lr: float) 
     let x, y = data ()
     torch.manual_seed 3L |> ignore
     let model = Mlp.Create(4L, [| 8L |], 2L, 0.3) // dropout: uses the torch RNG stream
-    let opt = torch.optim.Adam(model.parameters (), lr = lr)
+    let opt = new SafeAdam(model.parameters (), lr = lr)
     let loss (idx: int[]) =
         use i = torch.tensor(idx |> Array.map int64)
         torch.nn.functional.cross_entropy(model.forward(x.index_select(0L, i)), y.index_select(0L, i))
@@ -74,13 +74,13 @@ let tests =
                 o.step () |> ignore
             torch.manual_seed 1L |> ignore
             let a = Mlp.Create(4L, [| 6L |], 3L)
-            let oa = torch.optim.Adam(a.parameters (), lr = 0.01)
+            let oa = new SafeAdam(a.parameters (), lr = 0.01)
             step a oa; step a oa
             let state = Map.ofList [ "epoch", "7"; "note", "a=b;c" ]
             Checkpoint.save p a (Some oa) state
             torch.manual_seed 2L |> ignore
             let b = Mlp.Create(4L, [| 6L |], 3L)
-            let ob = torch.optim.Adam(b.parameters (), lr = 0.01)
+            let ob = new SafeAdam(b.parameters (), lr = 0.01)
             Expect.isFalse (same (paramsOf a).[0] (paramsOf b).[0]) "different init before loading"
             let loaded = Checkpoint.tryLoad p b (Some ob)
             Expect.equal loaded (Some state) "state map"
@@ -121,7 +121,7 @@ let tests =
 
         test "a NaN loss raises UserError naming epoch and step" {
             let model = Mlp.Create(2L, [| 2L |], 1L)
-            let opt = torch.optim.SGD(model.parameters (), 0.1)
+            let opt = new SafeSGD(model.parameters (), 0.1)
             let loss (k: int) = if k = 3 then model.forward(torch.ones(1L, 2L)).sum() * torch.tensor(nan) else model.forward(torch.ones(1L, 2L)).sum()
             let run = RunFolder.create (tempDir ()) "test" "nan"
             let spec = Training.spec "nan" model opt loss (fun _ -> seq { 0..4 }) 2 1 run

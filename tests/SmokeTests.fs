@@ -2,6 +2,7 @@ module AutoDesign.Tests.SmokeTests
 
 open Expecto
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 
 [<Tests>]
@@ -9,7 +10,7 @@ let tests =
     testList "smoke" [
         test "TorchSharp native library loads and computes" {
             use t = torch.arange(4L, dtype = torch.float32)
-            Expect.equal (t.sum().ToSingle()) 6.0f "0+1+2+3"
+            Expect.equal (t.sum().item<float32>()) 6.0f "0+1+2+3"
         }
         test "device parsing rejects unknown names" {
             Expect.equal (Device.parse "cpu") (Ok Cpu) "cpu"

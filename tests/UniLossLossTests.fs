@@ -3,6 +3,7 @@ module AutoDesign.Tests.UniLossLossTests
 open System
 open Expecto
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Core.UniLoss
 
@@ -81,7 +82,7 @@ let tests =
             use xt = torch.tensor(x).reshape(int64 n, 2L)
             use yt = longs y
             use model = torch.nn.Linear(2L, 3L)
-            use opt = torch.optim.SGD(model.parameters(), 0.5)
+            use opt = new SafeSGD(model.parameters(), 0.5)
             use loss = new UniLoss(Metrics.accuracy, seed = 1)
             let accuracy () =
                 use _ng = torch.no_grad()

@@ -4,6 +4,7 @@ open System
 open System.IO
 open Expecto
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Core.UniLoss
 open AutoDesign.Core.UniLoss.Pose
@@ -136,7 +137,7 @@ let tests =
             let lab = randomLabels (Random 5) n h h
             use labels = torch.tensor(lab).reshape(int64 n, 3L)
             use s = new TorchSharp.Modules.Parameter(torch.randn([| int64 n; int64 h; int64 h |]))
-            use opt = torch.optim.Adam([| s |], lr = 0.05)
+            use opt = new SafeAdam([| s |], lr = 0.05)
             use loss = new UniLoss(PoseMetric.pckh, anchorsPerType = 16, bitFraction = 0.5, seed = 1, goodFlips = 5, nearbyUnit = FlipUnit.Score)
             let values =
                 [ for _ in 1 .. 60 do

@@ -5,6 +5,7 @@ open System.IO
 open Expecto
 open Argu
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Core.UniLoss
 open AutoDesign.Models.UniLoss
@@ -132,7 +133,7 @@ let tests =
             let ds = synthetic 200 5
             torch.manual_seed 1L |> ignore
             let model = UniLossModels.Mlp(2)
-            let opt = torch.optim.SGD(model.parameters(), 0.1, momentum = 0.9)
+            let opt = new SafeSGD(model.parameters(), 0.1, momentum = 0.9)
             let cfg = { Epochs = 2; BatchSize = 50; Lr = 0.1; Momentum = 0.9; WeightDecay = 0.0; Milestones = [ 1 ]; CropPad = None; Seed = 1; WarmupSteps = 6 }
             let lossFn, setProgress, handle = ExpTrain.makeScheduledLoss CrossEntropy 1
             use _ = handle

@@ -65,7 +65,7 @@ let checkpoint (r: ParseResults<BenchCheckpointArgs>) =
     let hidden = int64 (r.GetResult(Hidden, defaultValue = 1024))
     if repeats < 1 || hidden < 1L then Errors.fail "bench checkpoint: --repeats and --hidden must be positive"
     let model = Mlp.Create(784L, [| hidden; hidden |], 10L)
-    let opt = torch.optim.Adam(model.parameters (), lr = 1e-3)
+    let opt = new SafeAdam(model.parameters (), lr = 1e-3)
     // one step so Adam has moment buffers to save
     (use _ = torch.NewDisposeScope()
      let loss = model.forward(torch.randn(8L, 784L)).pow(torch.tensor 2.0f).mean()
@@ -103,7 +103,7 @@ let loader (r: ParseResults<BenchLoaderArgs>) =
             |> Seq.sumBy (fun b ->
                 use _ = torch.NewDisposeScope()
                 let x, y = AutoDesign.Core.Data.Loader.toTensors ds b torch.CPU
-                x.sum().add(y.sum()).ToDouble() |> ignore
+                x.sum().Plus(y.sum()).Item() |> ignore
                 1))
     use all = torch.tensor(ds.Images).reshape(int64 ds.Count, 1L, int64 ds.Height, int64 ds.Width)
     use labels = torch.tensor(ds.Labels |> Array.map int64)
@@ -113,7 +113,7 @@ let loader (r: ParseResults<BenchLoaderArgs>) =
                 use _ = torch.NewDisposeScope()
                 let len = int64 (min batch (ds.Count - start))
                 let x, y = all.narrow(0L, int64 start, len), labels.narrow(0L, int64 start, len)
-                x.sum().add(y.sum()).ToDouble() |> ignore
+                x.sum().Plus(y.sum()).Item() |> ignore
                 1) (seq { 0 .. batch .. ds.Count - 1 }))
     printfn "data loader, MNIST %d examples, batch %d, %d epochs each:" ds.Count batch epochs
     printfn "  Loader.batches (shuffled) + Loader.toTensors: %8.1f batches/s" viaLoader

@@ -1,6 +1,7 @@
 namespace AutoDesign.Core.D2NN
 
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Models.D2NN
 open AutoDesign.Core.D2NN.Layers
 
@@ -153,7 +154,7 @@ module Architectures =
                 let q = sprintf "Q%d" (i + 3)
                 b.Module(q, hiQ 32 ()).Module(leaf, hiLeaf ()).Dummy("skip" + q, torch.zeros 1L)
                     .Data(parent, q).Data(parent, leaf).Control(q, leaf).Control(q, "skip" + q)
-                    .Data(leaf, "C", torch.full([| 2L |], TorchSharp.Scalar.op_Implicit skippedScore)) |> ignore)
+                    .Data(leaf, "C", ScalarOps.Full([| 2L |], float skippedScore, torch.float32, torch.CPU)) |> ignore)
             b.Data("C", "out").Build()
           Baselines =
             [ "NN (all regular nodes)", (fun () ->

@@ -2,6 +2,7 @@ namespace AutoDesign.Core.D2NN
 
 open System
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Models.D2NN
 
@@ -82,13 +83,14 @@ module Learning =
         let nBags = rewards.Length
         let device = q.device
         use idx = torch.tensor (bagOfRow, device = device)
-        let sums : torch.Tensor = torch.zeros([| int64 nBags |], device = device).index_add(0L, idx, q, TorchSharp.Scalar.op_Implicit 1.0f)
+        use one = (1.0f).ToScalar()
+        let sums : torch.Tensor = torch.zeros([| int64 nBags |], device = device).index_add(0L, idx, q, one)
         let present = Array.zeroCreate<float32> nBags
         for b in bagOfRow do present[int b] <- 1.0f
         use r = torch.tensor (rewards, device = device)
         use mask = torch.tensor (present, device = device)
         let d = (r - sums) * mask
-        (d * d).sum() / float32 nBags
+        (d * d).sum().Div(float nBags)
 
     /// ε-greedy over the actions in q [k, A].
     let epsilonGreedy (rng: Random) (eps: float) (q: torch.Tensor) : int64[] =
@@ -136,13 +138,13 @@ module Learning =
         for n in 0 .. c.Plan.Nodes.Length - 1 do
             if c.Plan.Nodes[n].Role = NodeRole.Control && res.Rows[n].Length > 0 then
                 let acts = res.Rows[n] |> Array.map (fun r -> res.Actions[n][int r])
-                loss <- loss + headLoss n acts
+                loss <- loss.Plus(headLoss n acts)
         if res.Rows[o].Length > 0 then
             match cfg.RegularLoss with
-            | UnifiedQ -> loss <- loss + headLoss o outActs
+            | UnifiedQ -> loss <- loss.Plus(headLoss o outActs)
             | CrossEntropy w ->
                 use y = torch.tensor (res.Rows[o] |> Array.map (fun r -> int64 labels[int r]), device = device)
-                loss <- loss + torch.nn.functional.cross_entropy(res.Values[o], y) * w
+                loss <- loss.Plus(torch.nn.functional.cross_entropy(res.Values[o], y).Mul(w))
         let lv = loss.item<float32> () |> float
         if Double.IsNaN lv || Double.IsInfinity lv then
             Errors.fail "D²NN training diverged at step %d: loss is %g (lower the learning rate)" stepNo lv

@@ -3,6 +3,7 @@ namespace AutoDesign.Core.D2NN
 open System
 open System.Diagnostics
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Models.D2NN
 
@@ -62,7 +63,7 @@ module Runner =
     let train (c: CompiledD2nn) (task: Task) (spec: TrainSpec) (reward: RewardFn) (normalizer: float)
               (output: string) (report: int -> StepStats -> unit) =
         c.To spec.Device
-        use opt = torch.optim.Adam(c.Parameters, spec.Lr)
+        use opt = new SafeAdam(c.Parameters, spec.Lr)
         let cfg =
             { Reward = reward; BagSize = spec.BagSize; Epsilon = Epsilon.linear 1.0 0.05 spec.EpsilonSteps
               RegularLoss = spec.RegularLoss; CostNormalizer = normalizer; Output = output
@@ -82,7 +83,7 @@ module Runner =
     let warmup (c: CompiledD2nn) (task: Task) (spec: TrainSpec) (steps: int) (output: string) (report: int -> StepStats -> unit) =
         if steps < 0 then Errors.fail "warm-up steps must be >= 0, got %d" steps
         c.To spec.Device
-        use opt = torch.optim.Adam(c.Parameters, spec.Lr)
+        use opt = new SafeAdam(c.Parameters, spec.Lr)
         let rng = Random(spec.Seed + 7919)
         let nextBatch = sampler task spec rng
         for step in 0 .. steps - 1 do

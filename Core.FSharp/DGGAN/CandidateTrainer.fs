@@ -3,6 +3,7 @@ namespace AutoDesign.Core.DGGAN
 open System
 open System.IO
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Models.DGGAN
 
@@ -34,7 +35,7 @@ type Runner = { Train: CandidateJob -> CandidateResult }
 
 module CandidateTrainer =
     let private optimizer (m: torch.nn.Module) (lr: float) =
-        torch.optim.Adam(m.parameters(), lr = lr, beta1 = 0.0, beta2 = 0.99, eps = 1e-8)
+        new SafeAdam(m.parameters(), lr = lr, beta1 = 0.0, beta2 = 0.99, eps = 1e-8)
 
     /// Save G and D weights (prefixed "G." / "D."), leaving out the fade-in's transitional old toRGB/fromRGB.
     let saveWeights (path: string) (g: GrowingGenerator) (d: GrowingDiscriminator) =
@@ -98,8 +99,8 @@ module CandidateTrainer =
             let lossG = WganGp.generatorLoss (fun x -> d.forward x) (g.forward z2)
             lossG.backward()
             gOpt.step() |> ignore
-            lastD <- lossD.ToDouble()
-            lastG <- lossG.ToDouble()
+            lastD <- lossD.Item()
+            lastG <- lossG.Item()
             if Double.IsNaN lastD || Double.IsNaN lastG || abs lastD > 1e6 then diverged <- true
             it <- it + 1
         g.Alpha <- 1.0

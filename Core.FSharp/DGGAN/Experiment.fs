@@ -3,6 +3,7 @@ namespace AutoDesign.Core.DGGAN
 open System
 open System.IO
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Core.Data
 open AutoDesign.Core.Runs
@@ -134,7 +135,7 @@ module DgganExperiment =
             use _ = torch.NewDisposeScope()
             use g = load c
             let fake = Evaluator.Sample g 64 (seed + 4242) device
-            ImageGrid.save (Path.Combine(dir, name)) ((fake + 1.0) / 2.0) 8
+            ImageGrid.save (Path.Combine(dir, name)) (fake.Add(1.0).Div(2.0)) 8
         let measure (c: CandidateRecord) (name: string) =
             use _ = torch.NewDisposeScope()
             use g = load c
@@ -143,7 +144,7 @@ module DgganExperiment =
             let real = finalEval.RealAt (int fake.shape.[3])
             let _, swd = Swd.compute seed real fake
             let is = InceptionScore.ofLogits (extractor.Logits fake) 10
-            ImageGrid.save (Path.Combine(dir, sprintf "samples-%s.png" name)) ((fake.narrow(0L, 0L, 64L) + 1.0) / 2.0) 8
+            ImageGrid.save (Path.Combine(dir, sprintf "samples-%s.png" name)) (fake.narrow(0L, 0L, 64L).Add(1.0).Div(2.0)) 8
             ImageSet.save (Path.Combine(dir, sprintf "samples-%s.idx" name)) fake
             fid, swd, is
         let bFid, bSwd, bIs = measure best "dggan"
@@ -158,7 +159,7 @@ module DgganExperiment =
             use _ = torch.NewDisposeScope()
             let real = finalEval.RealAt s.Search.FinalResolution
             ImageSet.save (Path.Combine(dir, "samples-real.idx")) real
-            ImageGrid.save (Path.Combine(dir, "samples-real.png")) ((real.narrow(0L, 0L, 64L) + 1.0) / 2.0) 8
+            ImageGrid.save (Path.Combine(dir, "samples-real.png")) (real.narrow(0L, 0L, 64L).Add(1.0).Div(2.0)) 8
             InceptionScore.ofLogits (extractor.Logits real) 10
         let perRes = Analysis.perResolution search baseline
         write dir "table-per-resolution.csv" (Analysis.perResolutionCsv perRes)

@@ -3,6 +3,7 @@ namespace AutoDesign.Core.DGGAN
 open System
 open System.IO
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Models.DGGAN
 
@@ -21,7 +22,7 @@ module FeatureNet =
     let train (images: GanImages) (labels: int[]) (classes: int) (epochs: int) (seed: int) (device: torch.Device) (log: string -> unit) =
         torch.manual_seed(int64 seed) |> ignore
         let net = FeatureClassifier.Create(1, classes, device)
-        use opt = torch.optim.Adam(net.parameters(), lr = 1e-3)
+        use opt = new SafeAdam(net.parameters(), lr = 1e-3)
         let rng = Random(seed)
         let bs = 128
         for epoch in 1 .. epochs do
@@ -38,8 +39,8 @@ module FeatureNet =
                 let l = torch.nn.functional.cross_entropy(logits, y)
                 l.backward()
                 opt.step() |> ignore
-                loss <- loss + l.ToDouble() * float idx.Length
-                correct <- correct + int (logits.argmax(1L).eq(y).sum().ToInt64())
+                loss <- loss + l.Item() * float idx.Length
+                correct <- correct + int (logits.argmax(1L).eq(y).sum().item<int64>())
             log (sprintf "feature net epoch %d: loss %.4f, train accuracy %.3f" epoch (loss / float images.Count) (float correct / float images.Count))
         net.eval()
         net
@@ -81,7 +82,7 @@ module FeatureNet =
             let idx = [| s .. min images.Count (s + 256) - 1 |]
             let x = GanImages.batch images idx device |> GanImages.upTo side
             let y = torch.tensor(idx |> Array.map (fun i -> int64 labels.[i]), device = device)
-            correct <- correct + net.forward(x).argmax(1L).eq(y).sum().ToInt64()
+            correct <- correct + net.forward(x).argmax(1L).eq(y).sum().item<int64>()
         float correct / float images.Count
 
     let extractor (net: FeatureClassifier) =
@@ -102,8 +103,8 @@ module InceptionScore =
             [ for s in 0 .. splits - 1 do
                 let part = p.narrow(0L, int64 s * size, size)
                 let py = part.mean([| 0L |], keepdim = true)
-                let kl = (part * ((part + 1e-12).log() - (py + 1e-12).log())).sum(1L).mean()
-                yield exp (kl.ToDouble()) ]
+                let kl = (part * (part.Add(1e-12).log() - py.Add(1e-12).log())).sum(1L).mean()
+                yield exp (kl.Item()) ]
         let mean = List.average scores
         let sd = sqrt (scores |> List.averageBy (fun s -> (s - mean) ** 2.0))
         mean, sd

@@ -2,6 +2,7 @@ namespace AutoDesign.Core.DGGAN
 
 open System
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 
 /// Mean and covariance of a feature distribution, in float64.
@@ -30,8 +31,8 @@ module Fid =
         let s = torch.matmul(v * sq.unsqueeze(0L), vinv)
         let re = s.real
         let im = s.imag
-        let finite = torch.isfinite(re).all().ToBoolean() && torch.isfinite(im).all().ToBoolean()
-        let maxDiagImag = if finite then im.diagonal().abs().max().ToDouble() else nan
+        let finite = torch.isfinite(re).all().item<bool>() && torch.isfinite(im).all().item<bool>()
+        let maxDiagImag = if finite then im.diagonal().abs().max().Item() else nan
         ofT re, maxDiagImag, finite
 
     /// Matrix square root (real part; rejects a large imaginary part).
@@ -69,5 +70,5 @@ module Fid =
         if n < 2L then Errors.fail "FID needs at least 2 samples, got %d" n
         let mu = x.mean([| 0L |])
         let xc = x - mu
-        let cov = torch.matmul(xc.t(), xc) / float (n - 1L)
+        let cov = torch.matmul(xc.t(), xc).Div(float (n - 1L))
         { Mean = mu.data<float>().ToArray(); Cov = ofT cov }

@@ -2,6 +2,7 @@ namespace AutoDesign.Core.DGGAN
 
 open System
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 
 /// Sliced Wasserstein distance as in ProgGAN's official code (metrics/sliced_wasserstein.py): Laplacian pyramid
@@ -23,7 +24,7 @@ module Swd =
         let flat = x.reshape(n * c, 1L, h, w)
         let padded = torch.nn.functional.pad(flat, [| 2L; 2L; 2L; 2L |], mode = PaddingModes.Reflect)
         use g = gaussian().``to``(x.device)
-        torch.nn.functional.conv2d(padded, g * scale).reshape(n, c, h, w)
+        torch.nn.functional.conv2d(padded, g.Mul(float scale)).reshape(n, c, h, w)
 
     /// cv2.pyrDown: blur (mirror border), keep every second pixel.
     let pyrDown (x: torch.Tensor) =
@@ -69,7 +70,7 @@ module Swd =
         // d: [M, C, 7, 7]
         let mean = d.mean([| 0L; 2L; 3L |], keepdim = true)
         let std = d.std([| 0L; 2L; 3L |], unbiased = false, keepdim = true)
-        ((d - mean) / (std + 1e-12)).reshape(int64 m, -1L)
+        ((d - mean) / std.Add(1e-12)).reshape(int64 m, -1L)
 
     let sliced (rng: Random) (a: torch.Tensor) (b: torch.Tensor) =
         let dim = int a.shape.[1]
@@ -82,11 +83,11 @@ module Swd =
                     let u2 = rng.NextDouble()
                     float32 (sqrt (-2.0 * log u1) * cos (2.0 * Math.PI * u2))
                 let dirs = torch.tensor(Array.init (dim * dirsPerRepeat) (fun _ -> gauss ()) : float32[]).reshape(int64 dim, int64 dirsPerRepeat).``to``(a.device)
-                let dirs = dirs / dirs.square().sum(0L, keepdim = true).sqrt()
+                let dirs = dirs / dirs.Squared().sum(0L, keepdim = true).sqrt()
                 // Projections as [dirs, M] (contiguous rows: sorting along the last dim is much faster).
                 let struct (pa, _) = torch.matmul(dirs.t(), a.t()).contiguous().sort(1L)
                 let struct (pb, _) = torch.matmul(dirs.t(), b.t()).contiguous().sort(1L)
-                yield (pa - pb).abs().mean().ToDouble() ]
+                yield (pa - pb).abs().mean().Item() ]
         List.average results
 
     /// SWD×10³ per pyramid level (finest first) and the average, for two image sets [N,C,H,W] (same N used:

@@ -2,6 +2,7 @@ namespace AutoDesign.Core.DetectorGAN
 
 open System
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core.Runs
 open AutoDesign.Models.DetectorGAN
 
@@ -21,7 +22,7 @@ module DetectorTrainer =
     /// when synthetic scans are given.
     let train (cfg: DetGanConfig) (det: TinyRetinaNet) (real: Scan[]) (synthetic: Scan[]) (iterations: int) (seed: int) (label: string) (device: torch.Device) =
         let rng = Random(seed)
-        use opt = torch.optim.Adam(det.parameters (), lr = cfg.LrDet)
+        use opt = new SafeAdam(det.parameters (), lr = cfg.LrDet)
         let progress = Progress.create label iterations
         let dtype = det.Weights.[0].dtype
         for _ in 1 .. iterations do
@@ -36,7 +37,7 @@ module DetectorTrainer =
             let loss = det.Loss(x, t)
             loss.backward ()
             opt.step () |> ignore
-            progress.Step [ "loss", loss.ToDouble() ]
+            progress.Step [ "loss", loss.Item() ]
         progress.Done()
 
     /// AP / recall at IoU 0.1 and 0.5, localization accuracy rows (Tables 4.2, 4.3) and the raw results.

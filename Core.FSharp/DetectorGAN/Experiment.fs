@@ -4,6 +4,7 @@ open System
 open System.IO
 open System.Text.Json
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Core.Runs
 
@@ -134,7 +135,7 @@ module DetGanExperiment =
                 gan.CopyFrom baseGan
                 use det = DetectorTrainer.create cfg (seed + 7) torch.float32 device
                 DetectorTrainer.copyWeights baseDet det
-                use detOpt = torch.optim.Adam(det.parameters (), lr = cfg.LrDet)
+                use detOpt = new SafeAdam(det.parameters (), lr = cfg.LrDet)
                 use poolY = new HistoryPool(cfg.PoolSize, seed)
                 use poolX = new HistoryPool(cfg.PoolSize, seed + 1)
                 let rngJ = Random(seed + 17)

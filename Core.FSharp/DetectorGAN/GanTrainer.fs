@@ -2,6 +2,7 @@ namespace AutoDesign.Core.DetectorGAN
 
 open System
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Models.DetectorGAN
 
 /// Which generator objective (the rows of Table 4.1).
@@ -47,8 +48,8 @@ type GanModels(cfg: DetGanConfig, dtype: torch.ScalarType, device: torch.Device,
     do for m in [ gx :> torch.nn.Module; gy; dgx; dgy; dlx ] do m.``to``(device) |> ignore
     let gParams = Seq.append (gx.parameters ()) (gy.parameters ()) |> Seq.toArray
     let dParams = Seq.concat [ dgx.parameters (); dgy.parameters (); dlx.parameters () ] |> Seq.toArray
-    let optG = torch.optim.Adam(gParams, lr = cfg.LrG, beta1 = 0.5)
-    let optD = torch.optim.Adam(dParams, lr = cfg.LrD, beta1 = 0.5)
+    let optG = new SafeAdam(gParams, lr = cfg.LrG, beta1 = 0.5)
+    let optD = new SafeAdam(dParams, lr = cfg.LrD, beta1 = 0.5)
     member _.GX = gx
     member _.GY = gy
     member _.DGX = dgx
@@ -107,26 +108,26 @@ module GanTrainer =
         let idY = m.GX.forward(b.Labelled, b.LabelledMask)
         let idX = m.GY.forward(b.Clean, b.CleanMask)
         let fakeCrops = crop fakeY b.Targets
-        let adv = Losses.lsgan (m.DGX.forward fakeY) 1.0 + Losses.lsgan (m.DGY.forward fakeX) 1.0 + Losses.lsgan (m.DLX.forward fakeCrops) 1.0
-        let cyc = Losses.l1 recX b.Clean + Losses.l1 recY b.Labelled
-        let idt = Losses.l1 idY b.Labelled + Losses.l1 idX b.Clean
+        let adv = (Losses.lsgan (m.DGX.forward fakeY) 1.0).Plus(Losses.lsgan (m.DGY.forward fakeX) 1.0).Plus(Losses.lsgan (m.DLX.forward fakeCrops) 1.0)
+        let cyc = (Losses.l1 recX b.Clean).Plus(Losses.l1 recY b.Labelled)
+        let idt = (Losses.l1 idY b.Labelled).Plus(Losses.l1 idX b.Clean)
         let bbox = Losses.l1 fakeCrops (crop b.Source b.SourceBoxes)
-        let mutable gLoss = adv + cfg.LambdaCycle * cyc + cfg.LambdaIdentity * idt + cfg.LambdaBbox * bbox
+        let mutable gLoss = adv.Plus(cyc.Mul(cfg.LambdaCycle)).Plus(idt.Mul(cfg.LambdaIdentity)).Plus(bbox.Mul(cfg.LambdaBbox))
         let mutable synLossValue = nan
         let mutable unrollValue = nan
         match det with
         | Some (d, _) when GanMode.usesDetector mode ->
             use synT = ScanTensors.targets d (b.Targets |> List.map List.singleton) device
             let synLoss = d.Loss(fakeY, synT)
-            synLossValue <- synLoss.ToDouble()
+            synLossValue <- synLoss.Item()
             match mode with
-            | AcganLike -> gLoss <- gLoss + cfg.LambdaDetSyn * synLoss
-            | DetectorGanNoUnroll -> gLoss <- gLoss - cfg.LambdaDetSyn * synLoss
+            | AcganLike -> gLoss <- gLoss.Plus(synLoss.Mul(cfg.LambdaDetSyn))
+            | DetectorGanNoUnroll -> gLoss <- gLoss - synLoss.Mul(cfg.LambdaDetSyn)
             | DetectorGan ->
                 use realT = ScanTensors.targets d b.LabelledBoxes device
                 let unrolled = Losses.unrolledRealLoss d cfg.UnrollLr b.Labelled realT fakeY synT
-                unrollValue <- unrolled.ToDouble()
-                gLoss <- gLoss - cfg.LambdaDetSyn * synLoss + cfg.LambdaUnroll * unrolled
+                unrollValue <- unrolled.Item()
+                gLoss <- (gLoss - synLoss.Mul(cfg.LambdaDetSyn)).Plus(unrolled.Mul(cfg.LambdaUnroll))
             | CycleGanBbox -> ()
         | _ -> ()
         gLoss.backward ()
@@ -139,9 +140,10 @@ module GanTrainer =
         let pooledY = poolY.Query fakeY
         let pooledX = poolX.Query fakeX
         let dLoss =
-            0.5 * (Losses.lsgan (m.DGX.forward b.Labelled) 1.0 + Losses.lsgan (m.DGX.forward pooledY) 0.0
-                   + Losses.lsgan (m.DGY.forward b.Clean) 1.0 + Losses.lsgan (m.DGY.forward pooledX) 0.0
-                   + Losses.lsgan (m.DLX.forward (crop b.Labelled b.LocalBoxes)) 1.0 + Losses.lsgan (m.DLX.forward (fakeCrops.detach ())) 0.0)
+            (Losses.lsgan (m.DGX.forward b.Labelled) 1.0).Plus(Losses.lsgan (m.DGX.forward pooledY) 0.0)
+                .Plus(Losses.lsgan (m.DGY.forward b.Clean) 1.0).Plus(Losses.lsgan (m.DGY.forward pooledX) 0.0)
+                .Plus(Losses.lsgan (m.DLX.forward (crop b.Labelled b.LocalBoxes)) 1.0).Plus(Losses.lsgan (m.DLX.forward (fakeCrops.detach ())) 0.0)
+                .Mul(0.5)
         dLoss.backward ()
         m.OptD.step () |> ignore
         // ---- detector on real + synthetic
@@ -151,12 +153,12 @@ module GanTrainer =
             opt.zero_grad ()
             use realT = ScanTensors.targets d b.LabelledBoxes device
             use synT = ScanTensors.targets d (b.Targets |> List.map List.singleton) device
-            let l = d.Loss(b.Labelled, realT) + d.Loss(fakeY.detach (), synT)
+            let l = d.Loss(b.Labelled, realT).Plus(d.Loss(fakeY.detach (), synT))
             l.backward ()
             opt.step () |> ignore
-            detValue <- l.ToDouble()
+            detValue <- l.Item()
         | _ -> ()
-        [ "g", gLoss.ToDouble(); "d", dLoss.ToDouble(); "bbox", bbox.ToDouble(); "det_syn", synLossValue; "unrolled", unrollValue; "det", detValue ]
+        [ "g", gLoss.Item(); "d", dLoss.Item(); "bbox", bbox.Item(); "det_syn", synLossValue; "unrolled", unrollValue; "det", detValue ]
         |> List.filter (fun (_, v) -> not (Double.IsNaN v))
 
     /// Synthetic labelled scans from G_X: the first n clean scans (cycling) with their insertion boxes.

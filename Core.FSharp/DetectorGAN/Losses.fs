@@ -2,13 +2,14 @@ namespace AutoDesign.Core.DetectorGAN
 
 open System
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Models.DetectorGAN
 
 /// The losses of §4.3.2–4.3.3.
 module Losses =
     /// Least-squares GAN loss (CycleGAN's choice for Eq. 4.4): mean (D(x) − target)².
     let lsgan (scores: torch.Tensor) (target: float) =
-        (scores - target).square().mean()
+        scores.Sub(target).Squared().mean()
 
     let l1 (a: torch.Tensor) (b: torch.Tensor) = torch.nn.functional.l1_loss(a, b)
 
@@ -16,10 +17,10 @@ module Losses =
     /// w' = w − η ∇w (L_real(w) + L_syn(w)), taken with create_graph so that w' depends on the synthetic images
     /// (and so on G_X); returns L_real(w'), the real-image loss of the stepped detector.
     let unrolledRealLoss (det: IDetector) (eta: float) (real: torch.Tensor) (realT: DetectionTargets) (syn: torch.Tensor) (synT: DetectionTargets) =
-        use inner = det.Loss(real, realT) + det.Loss(syn, synT)
+        use inner = det.Loss(real, realT).Plus(det.Loss(syn, synT))
         let ws = det.Weights |> Seq.toArray
         let grads = torch.autograd.grad(ResizeArray [ inner ], ResizeArray ws, create_graph = true, retain_graph = true)
-        let stepped = ResizeArray(Array.map2 (fun (w: torch.Tensor) (g: torch.Tensor) -> w - eta * g) ws (Seq.toArray grads))
+        let stepped = ResizeArray(Array.map2 (fun (w: torch.Tensor) (g: torch.Tensor) -> w - g.Mul(eta)) ws (Seq.toArray grads))
         let loss = det.Loss(real, realT, stepped)
         for g in grads do g.Dispose()
         loss

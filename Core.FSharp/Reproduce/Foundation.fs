@@ -41,7 +41,7 @@ module FoundationExperiments =
         torch.manual_seed (int64 ctx.Seed) |> ignore
         let model = Mlp.Create(int64 dims, [| 64L; 32L |], 2L, 0.2)
         model.``to``(ctx.Device) |> ignore
-        let opt = torch.optim.Adam(model.parameters (), lr = 3e-3)
+        let opt = new SafeAdam(model.parameters (), lr = 3e-3)
         let loss (idx: int[]) =
             use i = torch.tensor(idx |> Array.map int64, device = ctx.Device)
             torch.nn.functional.cross_entropy(model.forward(x.index_select(0L, i)), y.index_select(0L, i))
@@ -54,7 +54,7 @@ module FoundationExperiments =
         let acc =
             use _ = torch.no_grad ()
             use pred = model.forward(x).argmax(1L)
-            pred.eq(y).to_type(torch.float32).mean().ToDouble()
+            pred.eq(y).to_type(torch.float32).mean().Item()
         model, result, acc
 
     let resumeDeterminism : Experiment =
@@ -74,7 +74,7 @@ module FoundationExperiments =
              with SimulatedKill(e, s) -> printfn "simulated kill at epoch %d, step %d" e (s + 1))
             let b, resumed, _ = trainBlobs ctx killed epochs n true None
             let pa, pb = parameters a, parameters b
-            let maxDiff = Array.map2 (fun (p: torch.Tensor) (q: torch.Tensor) -> (p - q).abs().max().ToDouble()) pa pb |> Array.max
+            let maxDiff = Array.map2 (fun (p: torch.Tensor) (q: torch.Tensor) -> (p - q).abs().max().Item()) pa pb |> Array.max
             let count = pa |> Array.sumBy (fun p -> p.numel ())
             [ { System = "foundation"; Experiment = "resume-determinism"
                 Claim = "a run killed mid-epoch and resumed from its last checkpoint reaches the same final weights"

@@ -18,7 +18,7 @@ module FoundationMnist =
             |> Seq.sumBy (fun b ->
                 use _ = torch.NewDisposeScope()
                 let x, y = Loader.toTensors ds b device
-                model.forward(x).argmax(1L).eq(y).sum().ToInt64())
+                model.forward(x).argmax(1L).eq(y).sum().item<int64>())
         model.train ()
         float correct / float idx.Length
 
@@ -41,7 +41,7 @@ module FoundationMnist =
             torch.manual_seed (int64 ctx.Seed) |> ignore
             let model = Mlp.Create(784L, [| 256L; 128L |], 10L)
             model.``to``(ctx.Device) |> ignore
-            let opt = torch.optim.Adam(model.parameters (), lr = 1e-3)
+            let opt = new SafeAdam(model.parameters (), lr = 1e-3)
             let loss (b: int[]) =
                 let x, y = Loader.toTensors ds b ctx.Device
                 torch.nn.functional.cross_entropy(model.forward x, y)

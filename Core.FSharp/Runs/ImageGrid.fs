@@ -1,6 +1,7 @@
 namespace AutoDesign.Core.Runs
 
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Models.Plotting
 
@@ -15,7 +16,7 @@ module ImageGrid =
         let rows = (n + cols - 1) / cols
         let scale = if h <= 32 && w <= 32 then 3 else 1
         let pad = 2
-        use cpu = images.detach().``to``(torch.CPU).``to``(torch.float32).clamp((0.0f).ToScalar(), (1.0f).ToScalar()).contiguous()
+        use cpu = images.detach().``to``(torch.CPU).``to``(torch.float32).Clamp(0.0, 1.0).contiguous()
         let data : float32[] = cpu.data<float32>().ToArray()
         let cw, chh = pad + cols * (w * scale + pad), pad + rows * (h * scale + pad)
         let c = Canvas(cw, chh, 0x808080u)

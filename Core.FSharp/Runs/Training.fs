@@ -4,6 +4,7 @@ open System
 open System.Diagnostics
 open System.Globalization
 open TorchSharp
+open AutoDesign.Models.Foundation
 open Deedle
 open AutoDesign.Core
 
@@ -107,7 +108,7 @@ module Training =
                 use _ = torch.NewDisposeScope()
                 spec.Optimizer.zero_grad ()
                 let loss = spec.Loss b
-                let lv = loss.ToDouble()
+                let lv = loss.Item()
                 if not (Double.IsFinite lv) then
                     Errors.fail "%s: loss became %g at epoch %d, step %d (try a lower learning rate)" spec.Label lv epoch (i + 1)
                 loss.backward ()

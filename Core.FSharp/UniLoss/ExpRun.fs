@@ -4,6 +4,7 @@ open System
 open System.IO
 open System.Diagnostics
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 
 /// The outcome of one run.
@@ -74,7 +75,7 @@ module ExpRun =
         torch.manual_seed(int64 cfg.Seed) |> ignore
         let model = task.MakeModel()
         model.``to``(device) |> ignore
-        let opt = torch.optim.SGD(model.parameters(), cfg.Lr, momentum = cfg.Momentum, weight_decay = cfg.WeightDecay)
+        let opt = new SafeSGD(model.parameters(), cfg.Lr, momentum = cfg.Momentum, weight_decay = cfg.WeightDecay)
         if not rows.IsEmpty then
             model.load(weightsPath) |> ignore
             if File.Exists optPath then opt.load_state_dict(optPath)

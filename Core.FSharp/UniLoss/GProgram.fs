@@ -3,6 +3,7 @@ namespace AutoDesign.Core.UniLoss
 open System
 open System.Collections.Generic
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 
 /// One batched step of the compiled g: computes the nodes of one (level, kind) group into the
@@ -131,7 +132,7 @@ type GProgram(r: Refactored, device: torch.Device) =
     member _.BoundedComparisons(scores: torch.Tensor) : torch.Tensor =
         let flat, ext = flatExt scores
         let b = ext.index_select(0L, k2)
-        let b = if hasOffset then b + offset.to_type(b.dtype) else b
+        let b = if hasOffset then b.Plus(offset.to_type(b.dtype)) else b
         torch.sigmoid(flat.index_select(0L, k1)) - torch.sigmoid(b)
 
     /// g on a batch of configurations bits [t, l] (0/1 floats) → [t]. Not differentiable.
@@ -141,28 +142,29 @@ type GProgram(r: Refactored, device: torch.Device) =
         use _ng = torch.no_grad()
         let t = bits.shape.[0]
         match rootConst with
-        | Some v -> torch.full([| t |], (v).ToScalar(), dtype = torch.ScalarType.Float32, device = bits.device)
+        | Some v -> ScalarOps.Full([| t |], v, torch.ScalarType.Float32, bits.device)
         | None ->
             use scope = torch.NewDisposeScope()
             let v = torch.empty([| int64 columns; t |], dtype = torch.ScalarType.Float32, device = bits.device)
             if l > 0 then v.narrow(0L, 0L, int64 l).copy_(bits.t()) |> ignore
+            use one = (1.0f).ToScalar()
             let segSum (m: int) (cc: torch.Tensor) (seg: torch.Tensor) (w: torch.Tensor option) =
                 let src = v.index_select(0L, cc)
                 let src = match w with Some w -> src * w.unsqueeze(1L) | None -> src
-                torch.zeros([| int64 m; t |], dtype = torch.ScalarType.Float32, device = bits.device).index_add_(0L, seg, src, (1.0f).ToScalar())
+                torch.zeros([| int64 m; t |], dtype = torch.ScalarType.Float32, device = bits.device).index_add_(0L, seg, src, one)
             for op in ops do
                 let start, m, out =
                     match op with
-                    | LAffine(s, m, bias, cc, seg, w) -> s, m, segSum m cc seg (Some w) + bias.unsqueeze(1L)
+                    | LAffine(s, m, bias, cc, seg, w) -> s, m, (segSum m cc seg (Some w)).Plus(bias.unsqueeze(1L))
                     | LAnd(s, m, cc, seg, need) -> s, m, (segSum m cc seg None).gt(need.unsqueeze(1L)).to_type(torch.ScalarType.Float32)
-                    | LOr(s, m, cc, seg) -> s, m, (segSum m cc seg None).gt((0.5f).ToScalar()).to_type(torch.ScalarType.Float32)
+                    | LOr(s, m, cc, seg) -> s, m, (segSum m cc seg None).Gt(0.5).to_type(torch.ScalarType.Float32)
                     | LMul(s, m, a, b) -> s, m, v.index_select(0L, a) * v.index_select(0L, b)
                     | LDiv(s, m, a, b) ->
                         let num = v.index_select(0L, a)
                         let den = v.index_select(0L, b)
-                        let zero = den.eq((0.0f).ToScalar())
+                        let zero = den.Eq(0.0)
                         s, m, torch.where(zero, torch.zeros_like(num), num / torch.where(zero, torch.ones_like(den), den))
-                    | LPos(s, m, x) -> s, m, v.index_select(0L, x).gt((0.0f).ToScalar()).to_type(torch.ScalarType.Float32)
+                    | LPos(s, m, x) -> s, m, v.index_select(0L, x).Gt(0.0).to_type(torch.ScalarType.Float32)
                 v.narrow(0L, int64 start, int64 m).copy_(out) |> ignore
             v.select(0L, int64 col.[r.Root]).clone().MoveToOuterDisposeScope()
 

@@ -4,6 +4,7 @@ open System
 open System.Collections.Generic
 open System.Runtime.InteropServices
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 
 /// Everything UniLoss derives for one (shape, label vector): cached.
@@ -19,10 +20,10 @@ module Idw =
     let sqDistances (u: torch.Tensor) (a: torch.Tensor) (efficient: bool) (binary: bool) : torch.Tensor =
         use scope = torch.NewDisposeScope()
         let d2 =
-            if not efficient then (u.unsqueeze(0L) - a).pow((2).ToScalar()).sum(1L)
+            if not efficient then (u.unsqueeze(0L) - a).Squared().sum(1L)
             else
                 let aa = if binary then a.sum(1L) else (a * a).sum(1L)
-                ((u * u).sum() - 2.0 * a.mv(u) + aa).clamp_min((0.0).ToScalar())
+                ((u * u).sum() - a.mv(u).Mul(2.0)).Plus(aa).ClampMin(0.0)
         d2.MoveToOuterDisposeScope()
 
     /// t·l above which UniLoss uses the efficient (matrix-vector) distances.
@@ -35,13 +36,13 @@ module Idw =
     let interpolateWith (u: torch.Tensor) (a: torch.Tensor) (v: torch.Tensor) (power: float) (efficient: bool) (binary: bool) : torch.Tensor =
         use scope = torch.NewDisposeScope()
         let d2 = sqDistances u a efficient binary
-        let hit = d2.detach().eq((0.0).ToScalar())
+        let hit = d2.detach().Eq(0.0)
         let r =
             if hit.any().item<bool>() then
                 let i = hit.to_type(torch.ScalarType.Float32).argmax().unsqueeze(0L)
-                v.index_select(0L, i).sum() + u.sum() * 0.0
+                v.index_select(0L, i).sum().Plus(u.sum().Mul(0.0))
             else
-                let logW = -(power / 2.0) * torch.log(d2)
+                let logW = torch.log(d2).Mul(-(power / 2.0))
                 (logW.softmax(0L) * v).sum()
         r.MoveToOuterDisposeScope()
 
@@ -204,16 +205,16 @@ type UniLoss
                 lastMetricT.Dispose()
                 lastMetricT <- torch.tensor(float32 v).DetachFromDisposeScope()
                 let lossV = if metric.Goal = Goal.Maximize then 1.0 - v else v
-                (scores.sum() * 0.0) + lossV
+                scores.sum().Mul(0.0).Add(lossV)
             | _ ->
                 Errors.fail "%s: the metric makes no score comparisons on this batch of %d labels, so UniLoss has nothing to differentiate; compare scores (e.g. s.[i, y.[i]] >. s.[i, j]), or declare WithDegenerate for label batches where that is expected"
                     metric.Name y.N
         else
             use scope = torch.NewDisposeScope()
             let c = tr.Program.Comparisons(scores)
-            let hard = c.detach().gt((0.0).ToScalar()).to_type(c.dtype)
+            let hard = c.detach().Gt(0.0).to_type(c.dtype)
             let cSoft = if boundScores then tr.Program.BoundedComparisons(scores) else c
-            let soft = torch.sigmoid(cSoft / tauNow)
+            let soft = torch.sigmoid(cSoft.Div(tauNow))
             let u =
                 if bitFraction >= 1.0 then soft
                 else
@@ -229,7 +230,7 @@ type UniLoss
             let a = anchors.narrow(0L, 0L, int64 t).to_type(u.dtype)
             // anchors are 0/1: for large t·l the distances need no [t × l] temporary (Idw.sqDistances)
             let gTilde = Idw.interpolateWith u a gA power (int64 t * int64 l > Idw.EfficientAbove) true
-            let loss = if metric.Goal = Goal.Maximize then 1.0 - gTilde else gTilde
+            let loss = if metric.Goal = Goal.Maximize then gTilde.RSub(1.0) else gTilde
             // one check per step: NaN scores make the loss NaN; then say which it was
             if loss.isnan().item<bool>() then
                 if scores.isnan().any().item<bool>() then Errors.fail "%s: the scores contain NaN (diverged training?)" metric.Name
@@ -239,9 +240,9 @@ type UniLoss
                     // same value; d/ds = κ · ∂loss/∂s / ‖∂loss/∂s‖ (nothing when the gradient is 0)
                     let gs = torch.autograd.grad(ResizeArray [ loss ], ResizeArray [ scores ]).[0]
                     let n = gs.norm()
-                    let unit = torch.where(n.gt((0.0).ToScalar()), gs * n.clamp_min((1e-30).ToScalar()).reciprocal() * gradNorm, gs.zeros_like())
+                    let unit = torch.where(n.Gt(0.0), (gs * n.ClampMin(1e-30).reciprocal()).Mul(gradNorm), gs.zeros_like())
                     let dot = (scores * unit.detach()).sum()
-                    loss.detach() + dot - dot.detach()
+                    loss.detach().Plus(dot) - dot.detach()
                 else loss
             loss.MoveToOuterDisposeScope()
 
@@ -253,7 +254,7 @@ type UniLoss
         let tr = traced (scores.shape |> Array.map int) (toLabels labels) scores.device
         use _ng = torch.no_grad()
         use scope = torch.NewDisposeScope()
-        let hard = tr.Program.Comparisons(scores).gt((0.0).ToScalar()).to_type(torch.ScalarType.Float32)
+        let hard = tr.Program.Comparisons(scores).Gt(0.0).to_type(torch.ScalarType.Float32)
         (sampleAnchors tr hard scores.device).MoveToOuterDisposeScope()
 
     /// The best configuration b* (0/1 floats [l]) UniLoss uses for these labels and score shape.

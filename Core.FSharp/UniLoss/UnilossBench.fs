@@ -2,6 +2,7 @@ namespace AutoDesign.Core.UniLoss
 
 open System.Diagnostics
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Models.UniLoss
 
 /// Median training-step times of UniLoss and CE on the same network and batch.
@@ -29,7 +30,7 @@ module UnilossBench =
             let m = makeModel ()
             m.``to``(device) |> ignore
             m.train()
-            m, torch.optim.SGD(m.parameters(), 0.01, momentum = 0.9)
+            m, new SafeSGD(m.parameters(), 0.01, momentum = 0.9)
         let ceModel, ceOpt = mk ()
         let uniModel, uniOpt = mk ()
         let ceFn, ceHandle = ExpTrain.makeLoss CrossEntropy 11

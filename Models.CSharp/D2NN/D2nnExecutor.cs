@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using TorchSharp;
 using static TorchSharp.torch;
+using AutoDesign.Models.Foundation;
 
 namespace AutoDesign.Models.D2NN
 {
@@ -42,7 +43,7 @@ namespace AutoDesign.Models.D2NN
             var shape = new long[perExampleShape.Length + 1];
             shape[0] = Batch;
             Array.Copy(perExampleShape, 0, shape, 1, perExampleShape.Length);
-            var full = torch.full(shape, fill, device: device);
+            var full = ScalarOps.Full(shape, fill, ScalarType.Float32, device);
             if (Rows[node].Length == 0) return full;
             using var idx = torch.tensor(Rows[node], device: device);
             return full.index_copy(0, idx, Values[node]);

@@ -2,6 +2,7 @@ using System;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using AutoDesign.Models.Foundation;
 
 namespace AutoDesign.Models.D2NN
 {
@@ -83,7 +84,7 @@ namespace AutoDesign.Models.D2NN
         {
             if (xs.Length == 0) throw new ArgumentException("SumMerge needs at least one input");
             var acc = xs[0];
-            for (int i = 1; i < xs.Length; i++) acc = acc + xs[i];
+            for (int i = 1; i < xs.Length; i++) acc = acc.Plus(xs[i]);
             return acc;
         }
     }

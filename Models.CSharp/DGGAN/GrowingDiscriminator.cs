@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using AutoDesign.Models.Foundation;
 
 namespace AutoDesign.Models.DGGAN
 {
@@ -65,7 +66,7 @@ namespace AutoDesign.Models.DGGAN
                 var (s0, c0) = body[0];
                 var hNew = Block(s0, c0, h);
                 var hOld = GanOps.Act(oldFromRgb.forward(GanOps.Downsample2(x)));
-                h = hOld * (1.0 - Alpha) + hNew * Alpha;
+                h = hOld.Mul(1.0 - Alpha).Plus(hNew.Mul(Alpha));
                 start = 1;
             }
             for (int i = start; i < body.Count; i++) h = Block(body[i].spec, body[i].conv, h);

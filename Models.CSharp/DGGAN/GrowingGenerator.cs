@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using AutoDesign.Models.Foundation;
 
 namespace AutoDesign.Models.DGGAN
 {
@@ -17,17 +18,17 @@ namespace AutoDesign.Models.DGGAN
         public static Tensor Downsample2(Tensor x) => nn.functional.avg_pool2d(x, 2);
 
         /// <summary>Normalise each pixel's feature vector to unit RMS (ProgGAN generator).</summary>
-        public static Tensor PixelNorm(Tensor x) => x * (x.pow(2).mean(new long[] { 1 }, keepdim: true) + 1e-8).rsqrt();
+        public static Tensor PixelNorm(Tensor x) => x * x.Squared().mean(new long[] { 1 }, keepdim: true).Add(1e-8).rsqrt();
 
         /// <summary>Append one channel holding the mean over features of the batch standard deviation (ProgGAN D).</summary>
         public static Tensor MinibatchStd(Tensor x)
         {
-            var sd = (x.var(0L, unbiased: false, keepdim: false) + 1e-8).sqrt().mean();
+            var sd = x.var(0L, unbiased: false, keepdim: false).Add(1e-8).sqrt().mean();
             var feat = sd.expand(x.shape[0], 1, x.shape[2], x.shape[3]);
             return cat(new[] { x, feat }, 1);
         }
 
-        public static Tensor Act(Tensor x) => nn.functional.leaky_relu(x, 0.2);
+        public static Tensor Act(Tensor x) => x.LeakyRelu(0.2);
 
         /// <summary>One same-padded convolution per spec, registered on `owner` under the spec's name.</summary>
         public static List<(ConvSpec spec, Conv2d conv)> BodyConvs(nn.Module owner, IEnumerable<ConvSpec> specs)
@@ -99,7 +100,7 @@ namespace AutoDesign.Models.DGGAN
             var outNew = toRgb.forward(h);
             if (oldToRgb is null || prev is null) return outNew;
             var outOld = GanOps.Upsample2(oldToRgb.forward(prev));
-            return outOld * (1.0 - Alpha) + outNew * Alpha;
+            return outOld.Mul(1.0 - Alpha).Plus(outNew.Mul(Alpha));
         }
 
         public static GrowingGenerator Create(GanLayout layout, bool fading, Device device)

@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using AutoDesign.Models.Foundation;
 using F = TorchSharp.torch.nn.functional;
 
 namespace AutoDesign.Models.DetectorGAN
@@ -28,7 +29,7 @@ namespace AutoDesign.Models.DetectorGAN
             using var h = F.relu(norm1.forward(conv1.forward(x)));
             using var h2 = conv2.forward(h);
             using var h3 = norm2.forward(h2);
-            return x + h3;
+            return x.Plus(h3);
         }
     }
 
@@ -61,7 +62,8 @@ namespace AutoDesign.Models.DetectorGAN
             outConv = nn.Conv2d(channels, 1, 7, padding: 3, dtype: dtype);
             using (no_grad())
             {
-                outConv.weight!.mul_(0.1);
+                using var tenth = 0.1.ToScalar();
+                outConv.weight!.mul_(tenth);
                 outConv.bias!.zero_();
             }
             RegisterComponents();
@@ -74,7 +76,7 @@ namespace AutoDesign.Models.DetectorGAN
             h = F.relu(downNorm.forward(down.forward(h)));
             foreach (var b in blocks) h = b.forward(h);
             h = F.relu(upNorm.forward(up.forward(h)));
-            var y = (image + tanh(outConv.forward(h))).clamp(0.0, 1.0);
+            var y = image.Plus(tanh(outConv.forward(h))).Clamp(0.0, 1.0);
             return y.MoveToOuterDisposeScope();
         }
     }
@@ -102,8 +104,8 @@ namespace AutoDesign.Models.DetectorGAN
         public override Tensor forward(Tensor x)
         {
             using var scope = NewDisposeScope();
-            var h = F.leaky_relu(c1.forward(x), 0.2);
-            h = F.leaky_relu(n2.forward(c2.forward(h)), 0.2);
+            var h = c1.forward(x).LeakyRelu(0.2);
+            h = n2.forward(c2.forward(h)).LeakyRelu(0.2);
             return c3.forward(h).MoveToOuterDisposeScope();
         }
     }

@@ -5,6 +5,7 @@ using System.Linq;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using AutoDesign.Models.Foundation;
 using F = TorchSharp.torch.nn.functional;
 
 namespace AutoDesign.Models.DetectorGAN
@@ -63,7 +64,7 @@ namespace AutoDesign.Models.DetectorGAN
                 {
                     if (Names[n].EndsWith("_out")) nn.init.normal_(w, 0.0, 0.01);
                     else nn.init.kaiming_uniform_(w, Math.Sqrt(5));
-                    if (Names[n] == "cls_out") b.fill_(-Math.Log((1 - 0.01) / 0.01)); // prior π = 0.01
+                    if (Names[n] == "cls_out") b.Fill(-Math.Log((1 - 0.01) / 0.01)); // prior π = 0.01
                 }
                 var pw = new Parameter(w); var pb = new Parameter(b);
                 register_parameter(Names[n] + "_w", pw); register_parameter(Names[n] + "_b", pb);
@@ -92,7 +93,7 @@ namespace AutoDesign.Models.DetectorGAN
             var c4 = F.relu(Conv(c3, w, 3, 2));        // [N,2c,S/8,S/8]
             var p4 = Conv(c4, w, 5);                   // [N,f,S/8,S/8]
             var up = F.interpolate(p4, scale_factor: new[] { 2.0, 2.0 }, mode: InterpolationMode.Nearest);
-            var p3 = Conv(Conv(c3, w, 4) + up, w, 6);  // [N,f,S/4,S/4]
+            var p3 = Conv(Conv(c3, w, 4).Plus(up), w, 6);  // [N,f,S/4,S/4]
             var logits = new List<Tensor>();
             var deltas = new List<Tensor>();
             long n = x.shape[0];
@@ -135,9 +136,9 @@ namespace AutoDesign.Models.DetectorGAN
             using var scope = NewDisposeScope();
             var p = sigmoid(logits);
             var ce = F.binary_cross_entropy_with_logits(logits, labels, reduction: nn.Reduction.None);
-            var pt = p * labels + (1 - p) * (1 - labels);
-            var at = alpha * labels + (1 - alpha) * (1 - labels);
-            var loss = (at * pow(1 - pt, gamma) * ce * valid).sum();
+            var pt = (p * labels).Plus(p.RSub(1) * labels.RSub(1));
+            var at = labels.Mul(alpha).Plus(labels.RSub(1).Mul(1 - alpha));
+            var loss = (at * pt.RSub(1).Pow(gamma) * ce * valid).sum();
             return loss.MoveToOuterDisposeScope();
         }
 
@@ -146,7 +147,7 @@ namespace AutoDesign.Models.DetectorGAN
         {
             using var scope = NewDisposeScope();
             var diff = (deltas - targets).abs();
-            var l = where(diff.lt(beta), 0.5 * diff * diff / beta, diff - 0.5 * beta);
+            var l = where(diff.Lt(beta), (diff.Mul(0.5) * diff).Div(beta), diff.Sub(0.5 * beta));
             return (l.sum(-1) * positive).sum().MoveToOuterDisposeScope();
         }
 
@@ -157,7 +158,7 @@ namespace AutoDesign.Models.DetectorGAN
             double norm = Math.Max(1, t.Positives);
             var cls = FocalSum(logits, t.Labels, t.Valid, Alpha, Gamma);
             var box = SmoothL1Sum(deltas, t.Regression, t.Labels, SmoothL1Beta);
-            return ((cls + box) / norm).MoveToOuterDisposeScope();
+            return cls.Plus(box).Div(norm).MoveToOuterDisposeScope();
         }
 
         public List<List<PredictedBox>> Predict(Tensor images, double scoreThreshold, double nmsIou, int maxDetections)

@@ -1,6 +1,7 @@
 using System;
 using TorchSharp;
 using static TorchSharp.torch;
+using AutoDesign.Models.Foundation;
 
 namespace AutoDesign.Models.UniLoss;
 
@@ -27,10 +28,10 @@ public static class Augment
         var flip = randint(0, 2, new long[] { b }, generator: gen, dtype: int64).to(dev);
         var padded = nn.functional.pad(images, new long[] { pad, pad, pad, pad }); // [B,C,H+2p,W+2p]
         // Gather rows then columns with per-image index grids.
-        var rows = (dy.view(b, 1) + arange(h, dtype: int64, device: dev).view(1, h));             // [B,H]
-        var colBase = arange(w, dtype: int64, device: dev).view(1, w);                              // [1,W]
-        var colsFlipped = (w - 1) - colBase;                                                         // [1,W]
-        var cols = dx.view(b, 1) + where(flip.view(b, 1).eq(1), colsFlipped, colBase);              // [B,W]
+        var rows = dy.view(b, 1).Plus(ScalarOps.Arange(h, int64, dev).view(1, h));             // [B,H]
+        var colBase = ScalarOps.Arange(w, int64, dev).view(1, w);                                   // [1,W]
+        var colsFlipped = colBase.RSub(w - 1);                                                        // [1,W]
+        var cols = dx.view(b, 1).Plus(where(flip.view(b, 1).Eq(1), colsFlipped, colBase));              // [B,W]
         var c = images.shape[1];
         var rowIdx = rows.view(b, 1, h, 1).expand(b, c, h, padded.shape[3]);                          // [B,C,H,W+2p]
         var byRows = padded.gather(2, rowIdx);                                                       // [B,C,H,W+2p]

@@ -2,6 +2,7 @@ using System;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using AutoDesign.Models.Foundation;
 using static TorchSharp.torch.nn;
 
 namespace AutoDesign.Models.UniLoss;
@@ -43,7 +44,7 @@ public sealed class HourglassResidual : Module<Tensor, Tensor>
         using var c0 = functional.relu(bn3.forward(b));
         using var c = conv3.forward(c0);
         using var s = skip is null ? x.alias() : skip.forward(x);
-        return c + s;
+        return c.Plus(s);
     }
 }
 
@@ -80,7 +81,7 @@ public sealed class HourglassBlock : Module<Tensor, Tensor>
         using var l3 = low3.forward(l2);                           // [B,C,H/2,W/2]
         using var rows = l3.repeat_interleave(2L, 2);              // [B,C,H,W/2]
         using var up2 = rows.repeat_interleave(2L, 3);             // [B,C,H,W]
-        return upper + up2;
+        return upper.Plus(up2);
     }
 }
 

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using AutoDesign.Models.Foundation;
 using static TorchSharp.torch.nn;
 
 namespace AutoDesign.Models.UniLoss;
@@ -37,7 +38,7 @@ public sealed class BasicBlock : Module<Tensor, Tensor>
         using var a = functional.relu(bn1.forward(conv1.forward(x)));
         using var b = bn2.forward(conv2.forward(a));
         using var s = shortcut is null ? x.alias() : shortcut.forward(x);
-        using var sum = b + s;
+        using var sum = b.Plus(s);
         return functional.relu(sum);
     }
 }

@@ -4,6 +4,7 @@ open System
 open System.IO
 open System.Diagnostics
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Core.Runs
 open AutoDesign.Core.UniLoss
@@ -155,7 +156,7 @@ module PoseExp =
         torch.manual_seed(int64 s.Seed) |> ignore
         use model = PoseTrain.makeModel cfg
         model.``to``(s.Device) |> ignore
-        use opt = torch.optim.RMSProp(model.parameters(), lr = cfg.Lr)
+        use opt = new SafeRMSProp(model.parameters(), lr = cfg.Lr)
         let out = model.OutputSide set.Side
         let bs = PoseTrain.batches set cfg
         let images = bs |> Array.map (fun b -> (PoseData.images set b).``to``(s.Device).DetachFromDisposeScope())

@@ -4,6 +4,7 @@ open System
 open System.IO
 open System.Diagnostics
 open TorchSharp
+open AutoDesign.Models.Foundation
 open AutoDesign.Core
 open AutoDesign.Core.Runs
 open AutoDesign.Core.UniLoss
@@ -110,7 +111,7 @@ module PoseTrain =
         torch.manual_seed(int64 cfg.Seed) |> ignore
         use model = makeModel cfg
         model.``to``(device) |> ignore
-        use opt = torch.optim.RMSProp(model.parameters(), lr = cfg.Lr)
+        use opt = new SafeRMSProp(model.parameters(), lr = cfg.Lr)
         if not rows.IsEmpty then
             model.load(weightsPath) |> ignore
             if File.Exists optPath then opt.load_state_dict(optPath)
