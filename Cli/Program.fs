@@ -3,7 +3,7 @@ module AutoDesign.Cli.Program
 open System
 open System.IO
 open Argu
-open AutoDesign.Core
+open AutoDesign.Runs
 open AutoDesign.Cli.Args
 
 let private version () =

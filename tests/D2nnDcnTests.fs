@@ -2,10 +2,12 @@ module AutoDesign.Tests.D2nnDcnTests
 
 open Expecto
 open TorchSharp
-open AutoDesign.Core
-open AutoDesign.Core.Data
-open AutoDesign.Core.D2NN
-open AutoDesign.Models.D2NN
+open AutoDesign.Runs
+open AutoDesign.Data
+open AutoDesign.Reproduce.Data
+open AutoDesign.D2NN
+open AutoDesign.Reproduce.D2NN
+open AutoDesign.Nn.D2NN
 
 let private mnist = lazy (Datasets.loadMnist ())
 let private pool = [| 0 .. 199 |] |> Array.map (fun i -> i * 50)

@@ -3,10 +3,11 @@ module AutoDesign.Tests.D2nnExecutorTests
 open System
 open Expecto
 open TorchSharp
-open AutoDesign.Models.Foundation
-open AutoDesign.Core
-open AutoDesign.Core.D2NN
-open AutoDesign.Models.D2NN
+open AutoDesign.Nn
+open AutoDesign.Runs
+open AutoDesign.D2NN
+open AutoDesign.Reproduce.D2NN
+open AutoDesign.Nn.D2NN
 
 type Tensor = torch.Tensor
 let private lin (i: int) (o: int) = torch.nn.Linear(int64 i, int64 o) :> Layers.M

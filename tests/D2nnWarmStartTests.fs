@@ -3,9 +3,10 @@ module AutoDesign.Tests.D2nnWarmStartTests
 open System
 open Expecto
 open TorchSharp
-open AutoDesign.Models.Foundation
-open AutoDesign.Core.D2NN
-open AutoDesign.Models.D2NN
+open AutoDesign.Nn
+open AutoDesign.D2NN
+open AutoDesign.Reproduce.D2NN
+open AutoDesign.Nn.D2NN
 
 let private lin (i: int) (o: int) = torch.nn.Linear(int64 i, int64 o) :> Layers.M
 

@@ -5,9 +5,10 @@ open System.IO
 open Expecto
 open FsCheck
 open TorchSharp
-open AutoDesign.Models.Foundation
-open AutoDesign.Core
-open AutoDesign.Core.Data
+open AutoDesign.Nn
+open AutoDesign.Runs
+open AutoDesign.Data
+open AutoDesign.Reproduce.Data
 
 let private tempDir () =
     let d = Path.Combine(Path.GetTempPath(), "autodesign-datatests-" + Guid.NewGuid().ToString("N"))

@@ -29,13 +29,13 @@ let endToEnd =
     testSequenced <| testList "detectorgan.experiment" [
         test "tiny end-to-end run: five rows, CSV tables, PNGs; rerun reuses finished rows" {
             let cfg =
-                { AutoDesign.Core.DetectorGAN.DetGanExperiment.quick with
+                { AutoDesign.Reproduce.DetectorGAN.DetGanExperiment.quick with
                     Spec = { Size = 16; Labelled = 6; Clean = 8; Test = 6 }
                     GenChannels = 2L; GenBlocks = 1; DiscChannels = 2L; DetChannels = 2; DetFeatures = 4
                     Batch = 2; PretrainGan = 2; PretrainDet = 2; Joint = 2; FinalDet = 3; Synthetic = 4 }
             let dir = Path.Combine(Path.GetTempPath(), "detgan-e2e-" + string (System.Guid.NewGuid()))
             try
-                let run seed = AutoDesign.Core.DetectorGAN.DetGanExperiment.run cfg seed dir TorchSharp.torch.CPU ignore
+                let run seed = AutoDesign.Reproduce.DetectorGAN.DetGanExperiment.run cfg seed dir TorchSharp.torch.CPU ignore
                 let rows = run 1
                 Expect.equal (rows |> List.map (fun r -> r.Key)) [ "real"; "acgan-like"; "cyclegan-bbox"; "detectorgan-no-unroll"; "detectorgan" ] "rows in Table 4.1 order"
                 for r in rows do

@@ -1,7 +1,9 @@
 module AutoDesign.Tests.DetectorGanMetricTests
 
 open Expecto
-open AutoDesign.Core.DetectorGAN
+open AutoDesign.DetectorGAN
+open AutoDesign.Reproduce.DetectorGAN
+open AutoDesign.Metrics
 
 let private b = Box.make
 let private det box score = { Box = box; Score = score }

@@ -3,9 +3,11 @@ module AutoDesign.Tests.DetectorGanModelTests
 open System
 open Expecto
 open TorchSharp
-open AutoDesign.Models.Foundation
-open AutoDesign.Core.DetectorGAN
-open AutoDesign.Models.DetectorGAN
+open AutoDesign.Nn
+open AutoDesign.DetectorGAN
+open AutoDesign.Reproduce.DetectorGAN
+open AutoDesign.Metrics
+open AutoDesign.Nn.DetectorGAN
 
 let private cpu = torch.CPU
 

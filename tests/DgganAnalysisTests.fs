@@ -5,9 +5,12 @@ open System.IO
 open System.IO.Compression
 open Expecto
 open TorchSharp
-open AutoDesign.Models.Foundation
-open AutoDesign.Core
-open AutoDesign.Core.DGGAN
+open AutoDesign.Nn
+open AutoDesign.Runs
+open AutoDesign.DGGAN
+open AutoDesign.Reproduce
+open AutoDesign.Reproduce.DGGAN
+open AutoDesign.Metrics
 
 let private tempDir () =
     let d = Path.Combine(Path.GetTempPath(), sprintf "dggan-analysis-%s" (Guid.NewGuid().ToString("N")))
@@ -43,7 +46,7 @@ let private filteredPng (w: int) (h: int) (samples: int) (colour: byte) (img: by
         out.Write(be d.Length, 0, 4)
         let body = Array.append (Text.Encoding.ASCII.GetBytes kind) d
         out.Write(body, 0, body.Length)
-        out.Write(be (int (AutoDesign.Models.Plotting.Png.Crc32(ReadOnlySpan body) ^^^ 0xFFFFFFFFu)), 0, 4)
+        out.Write(be (int (AutoDesign.Nn.Plotting.Png.Crc32(ReadOnlySpan body) ^^^ 0xFFFFFFFFu)), 0, 4)
     chunk "IHDR" (Array.concat [ be w; be h; [| 8uy; colour; 0uy; 0uy; 0uy |] ])
     let half = data.Length / 2
     chunk "IDAT" data.[.. half - 1]
@@ -75,7 +78,7 @@ let tests =
             Expect.equal (d.Width, d.Height, d.Channels) (7, 5, 1) "grey header"
             Expect.equal d.Pixels grey "grey pixels"
             let rgb = Array.init (4 * 3 * 3) (fun i -> byte (i * 53 % 256))
-            let c = PngDecoder.decode "rgb" (AutoDesign.Models.Plotting.Png.Encode(4, 3, rgb))
+            let c = PngDecoder.decode "rgb" (AutoDesign.Nn.Plotting.Png.Encode(4, 3, rgb))
             Expect.equal (c.Width, c.Height, c.Channels) (4, 3, 3) "rgb header"
             Expect.equal c.Pixels rgb "rgb pixels"
         }
@@ -162,7 +165,7 @@ let tests =
         test "analysis plots and simulation CSV are written and readable" {
             let dir = tempDir ()
             try
-                let s = { Config = AutoDesign.Models.DGGAN.GanConfig(8, 4, 1, 8); Kernels = [ 3 ]; Filters = [ 8 ]; FinalResolution = 16
+                let s = { Config = AutoDesign.Nn.DGGAN.GanConfig(8, 4, 1, 8); Kernels = [ 3 ]; Filters = [ 8 ]; FinalResolution = 16
                           Depth = 2; TopK = 2; P = 0.4; Seed = 1 }
                 AnalysisPlots.writeAll dir s search baseline
                 for f in [ "fig5-4-g2d-ratio.png"; "fig5-5-action-share.png"; "fig5-5-action-improvement.png"; "fig5-6-parent-quality.png"; "fig5-6-simulation.png" ] do
@@ -175,10 +178,10 @@ let tests =
         test "reproduce registers dggan/search" {
             let keys = AutoDesign.Cli.Experiments.all |> List.map (fun e -> e.System + "/" + e.Name)
             Expect.contains keys "dggan/search" "registered"
-            Expect.equal (AutoDesign.Core.Reproduce.Runner.select AutoDesign.Cli.Experiments.all (Some "dggan") |> List.map (fun e -> e.Name)) [ "search" ] "--only dggan"
+            Expect.equal (AutoDesign.Reproduce.Runner.select AutoDesign.Cli.Experiments.all (Some "dggan") |> List.map (fun e -> e.Name)) [ "search" ] "--only dggan"
         }
         test "report rows say plainly whether DGGAN beats the baseline" {
-            let ctx : AutoDesign.Core.Reproduce.ExperimentContext = { Quick = true; Device = torch.CPU; RunsRoot = "runs"; Seed = 1 }
+            let ctx : AutoDesign.Reproduce.ExperimentContext = { Quick = true; Device = torch.CPU; RunsRoot = "runs"; Seed = 1 }
             let s = DgganExperiment.quick "mnist" 1
             let summary (best: float) =
                 { Dir = "d"; PerResolution = Analysis.perResolution search baseline; BestId = "s2a"; BestActions = "G,3,8 Up"

@@ -2,8 +2,10 @@ module AutoDesign.Tests.DgganMetricTests
 
 open Expecto
 open TorchSharp
-open AutoDesign.Core
-open AutoDesign.Core.DGGAN
+open AutoDesign.Runs
+open AutoDesign.DGGAN
+open AutoDesign.Reproduce.DGGAN
+open AutoDesign.Metrics
 
 let private eye d = Array2D.init d d (fun i j -> if i = j then 1.0 else 0.0)
 

@@ -2,9 +2,11 @@ module AutoDesign.Tests.DgganNetworkTests
 
 open Expecto
 open TorchSharp
-open AutoDesign.Models.Foundation
-open AutoDesign.Core.DGGAN
-open AutoDesign.Models.DGGAN
+open AutoDesign.Nn
+open AutoDesign.DGGAN
+open AutoDesign.Reproduce.DGGAN
+open AutoDesign.Metrics
+open AutoDesign.Nn.DGGAN
 
 let private cfg = GanConfig(4, 2, 1, 8)
 let private cpu = torch.CPU

@@ -2,9 +2,11 @@ module AutoDesign.Tests.DgganSearchTests
 
 open System.IO
 open Expecto
-open AutoDesign.Core
-open AutoDesign.Core.DGGAN
-open AutoDesign.Models.DGGAN
+open AutoDesign.Runs
+open AutoDesign.DGGAN
+open AutoDesign.Reproduce.DGGAN
+open AutoDesign.Metrics
+open AutoDesign.Nn.DGGAN
 
 let private settings =
     { Config = GanConfig(8, 4, 1, 8); Kernels = [ 3; 7 ]; Filters = [ 4; 8 ]; FinalResolution = 32

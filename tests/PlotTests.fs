@@ -5,9 +5,8 @@ open System.IO
 open System.IO.Compression
 open Expecto
 open TorchSharp
-open AutoDesign.Core
-open AutoDesign.Core.Runs
-open AutoDesign.Models.Plotting
+open AutoDesign.Runs
+open AutoDesign.Nn.Plotting
 
 let be32 (b: byte[]) i = (int b.[i] <<< 24) ||| (int b.[i + 1] <<< 16) ||| (int b.[i + 2] <<< 8) ||| int b.[i + 3]
 

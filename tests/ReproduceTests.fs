@@ -5,8 +5,8 @@ open System.IO
 open Expecto
 open Argu
 open TorchSharp
-open AutoDesign.Core
-open AutoDesign.Core.Reproduce
+open AutoDesign.Runs
+open AutoDesign.Reproduce
 open AutoDesign.Cli.Args
 open AutoDesign.Cli.Commands
 

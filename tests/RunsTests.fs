@@ -5,9 +5,8 @@ open System.IO
 open Expecto
 open TorchSharp
 open Deedle
-open AutoDesign.Core
-open AutoDesign.Core.Runs
-open AutoDesign.Models.Foundation
+open AutoDesign.Runs
+open AutoDesign.Nn
 
 let tempDir () =
     let d = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))

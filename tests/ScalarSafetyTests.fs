@@ -1,4 +1,4 @@
-/// Guards against TorchSharp's temporary-Scalar race (see AutoDesign.Models.Foundation.SafeSGD): scans the
+/// Guards against TorchSharp's temporary-Scalar race (see AutoDesign.Nn.SafeSGD): scans the
 /// IL of AutoDesign's assemblies for calls that make a finalizable Scalar nobody keeps alive across the
 /// native call that reads it: implicit number→Scalar conversions, TorchSharp methods that make such a
 /// Scalar inside (directly or through other TorchSharp methods, e.g. `a + b` makes alpha = 1), and
@@ -113,8 +113,13 @@ let unsafeCalls (a: Assembly) : string list =
     |> List.distinct
 
 let private ourAssemblies () =
-    [ typeof<AutoDesign.Models.Foundation.SafeSGD>.Assembly
-      typeof<AutoDesign.Core.Runs.RunFolder>.Assembly
+    [ typeof<AutoDesign.Nn.SafeSGD>.Assembly
+      typeof<AutoDesign.Runs.RunFolder>.Assembly
+      typeof<AutoDesign.UniLoss.UniLoss>.Assembly
+      typeof<AutoDesign.D2NN.GraphBuilder>.Assembly
+      typeof<AutoDesign.DGGAN.SearchState>.Assembly
+      typeof<AutoDesign.Metrics.GaussianStats>.Assembly
+      typeof<AutoDesign.Reproduce.ReportRow>.Assembly
       typeof<AutoDesign.Cli.Args.AutoDesignArgs>.Assembly ]
 
 [<Tests>]
@@ -126,12 +131,12 @@ let tests =
             Expect.isTrue (unsafeTypes.Contains typeof<TorchSharp.Modules.SGD>) "TorchSharp's SGD is flagged"
             let plus = typeof<TorchSharp.torch.Tensor>.GetMethod("op_Addition", [| typeof<TorchSharp.torch.Tensor>; typeof<TorchSharp.torch.Tensor> |])
             Expect.isTrue (unsafeSet.Contains plus.MetadataToken) "Tensor + Tensor is flagged (alpha = 1)"
-            let safeStep = typeof<AutoDesign.Models.Foundation.SafeSGD>.GetMethods(flags) |> Array.filter (fun m -> m.Name.Contains "step")
+            let safeStep = typeof<AutoDesign.Nn.SafeSGD>.GetMethods(flags) |> Array.filter (fun m -> m.Name.Contains "step")
             Expect.isNonEmpty safeStep "SafeSGD has a step"
         }
         test "no AutoDesign assembly leaves a temporary Scalar to the finalizer" {
             let found = ourAssemblies () |> List.collect unsafeCalls
-            Expect.isEmpty found (sprintf "unsafe Scalar uses (use AutoDesign.Models.Foundation.ScalarOps / SafeSGD / SafeAdam):\n  %s" (String.Join("\n  ", found)))
+            Expect.isEmpty found (sprintf "unsafe Scalar uses (use AutoDesign.Nn.ScalarOps / SafeSGD / SafeAdam):\n  %s" (String.Join("\n  ", found)))
         }
     ]
 
@@ -159,20 +164,20 @@ let optimizerTests =
     testList "safe-optimizers" [
         same "SafeSGD = SGD (momentum, dampening, weight decay)"
             (fun ps -> TorchSharp.torch.optim.SGD(ps, 0.1, momentum = 0.9, dampening = 0.1, weight_decay = 1e-3))
-            (fun ps -> new AutoDesign.Models.Foundation.SafeSGD(ps, 0.1, momentum = 0.9, dampening = 0.1, weight_decay = 1e-3))
+            (fun ps -> new AutoDesign.Nn.SafeSGD(ps, 0.1, momentum = 0.9, dampening = 0.1, weight_decay = 1e-3))
         same "SafeSGD = SGD (Nesterov)"
             (fun ps -> TorchSharp.torch.optim.SGD(ps, 0.1, momentum = 0.9, nesterov = true))
-            (fun ps -> new AutoDesign.Models.Foundation.SafeSGD(ps, 0.1, momentum = 0.9, nesterov = true))
+            (fun ps -> new AutoDesign.Nn.SafeSGD(ps, 0.1, momentum = 0.9, nesterov = true))
         same "SafeAdam = Adam (weight decay)"
             (fun ps -> TorchSharp.torch.optim.Adam(ps, 0.01, beta1 = 0.5, weight_decay = 1e-3))
-            (fun ps -> new AutoDesign.Models.Foundation.SafeAdam(ps, 0.01, beta1 = 0.5, weight_decay = 1e-3))
+            (fun ps -> new AutoDesign.Nn.SafeAdam(ps, 0.01, beta1 = 0.5, weight_decay = 1e-3))
         same "SafeAdam = Adam (amsgrad)"
             (fun ps -> TorchSharp.torch.optim.Adam(ps, 0.01, amsgrad = true))
-            (fun ps -> new AutoDesign.Models.Foundation.SafeAdam(ps, 0.01, amsgrad = true))
+            (fun ps -> new AutoDesign.Nn.SafeAdam(ps, 0.01, amsgrad = true))
         same "SafeRMSProp = RMSProp (momentum, centered)"
             (fun ps -> TorchSharp.torch.optim.RMSProp(ps, 0.01, momentum = 0.5, centered = true))
-            (fun ps -> new AutoDesign.Models.Foundation.SafeRMSProp(ps, 0.01, momentum = 0.5, centered = true))
+            (fun ps -> new AutoDesign.Nn.SafeRMSProp(ps, 0.01, momentum = 0.5, centered = true))
         same "SafeRMSProp = RMSProp (plain)"
             (fun ps -> TorchSharp.torch.optim.RMSProp(ps, 0.01))
-            (fun ps -> new AutoDesign.Models.Foundation.SafeRMSProp(ps, 0.01))
+            (fun ps -> new AutoDesign.Nn.SafeRMSProp(ps, 0.01))
     ]

@@ -2,8 +2,8 @@ module AutoDesign.Tests.SmokeTests
 
 open Expecto
 open TorchSharp
-open AutoDesign.Models.Foundation
-open AutoDesign.Core
+open AutoDesign.Nn
+open AutoDesign.Runs
 
 [<Tests>]
 let tests =

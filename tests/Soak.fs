@@ -9,12 +9,16 @@ open System
 open System.Diagnostics
 open System.Threading
 open TorchSharp
-open AutoDesign.Models.Foundation
-open AutoDesign.Core.UniLoss
-open AutoDesign.Core.D2NN
-open AutoDesign.Models.D2NN
-open AutoDesign.Models.DGGAN
-open AutoDesign.Core.DGGAN
+open AutoDesign.Nn
+open AutoDesign.UniLoss
+open AutoDesign.Reproduce.UniLoss
+open AutoDesign.Metrics
+open AutoDesign.D2NN
+open AutoDesign.Reproduce.D2NN
+open AutoDesign.Nn.D2NN
+open AutoDesign.Nn.DGGAN
+open AutoDesign.DGGAN
+open AutoDesign.Reproduce.DGGAN
 
 let private rssMb () =
     use p = Process.GetCurrentProcess()
@@ -29,7 +33,7 @@ let private kinds (unsafeSgd: bool) : (string * (int -> unit)) list =
     let sgd : torch.optim.Optimizer =
         if unsafeSgd then torch.optim.SGD(mlp.parameters (), 0.05, momentum = 0.9, weight_decay = 5e-4)
         else new SafeSGD(mlp.parameters (), 0.05, momentum = 0.9, weight_decay = 5e-4)
-    let uni = new UniLoss(AutoDesign.Core.UniLoss.Metrics.accuracy, anchorsPerType = 4, seed = 1)
+    let uni = new UniLoss(AutoDesign.UniLoss.Metrics.accuracy, anchorsPerType = 4, seed = 1)
     let uniStep (i: int) =
         use _ = torch.NewDisposeScope()
         let x = torch.randn(16L, 20L)

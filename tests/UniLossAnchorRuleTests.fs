@@ -3,8 +3,10 @@ module AutoDesign.Tests.UniLossAnchorRuleTests
 open System
 open Expecto
 open TorchSharp
-open AutoDesign.Core
-open AutoDesign.Core.UniLoss
+open AutoDesign.Runs
+open AutoDesign.UniLoss
+open AutoDesign.Reproduce.UniLoss
+open AutoDesign.Metrics
 
 let private longs (xs: int[]) = torch.tensor(Array.map int64 xs)
 let private rows (t: torch.Tensor) =

@@ -3,7 +3,7 @@ module AutoDesign.Tests.UniLossCliTests
 open System
 open System.IO
 open Expecto
-open AutoDesign.Core
+open AutoDesign.Runs
 
 let private withFiles (files: (string * string) list) (f: string -> unit) =
     let dir = Path.Combine(Path.GetTempPath(), "uniloss-cli-" + Guid.NewGuid().ToString("N"))

@@ -3,9 +3,11 @@ module AutoDesign.Tests.UniLossLossTests
 open System
 open Expecto
 open TorchSharp
-open AutoDesign.Models.Foundation
-open AutoDesign.Core
-open AutoDesign.Core.UniLoss
+open AutoDesign.Nn
+open AutoDesign.Runs
+open AutoDesign.UniLoss
+open AutoDesign.Reproduce.UniLoss
+open AutoDesign.Metrics
 
 let private raisesUser (f: unit -> unit) (fragment: string) =
     try

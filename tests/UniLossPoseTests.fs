@@ -4,11 +4,13 @@ open System
 open System.IO
 open Expecto
 open TorchSharp
-open AutoDesign.Models.Foundation
-open AutoDesign.Core
-open AutoDesign.Core.UniLoss
-open AutoDesign.Core.UniLoss.Pose
-open AutoDesign.Models.UniLoss
+open AutoDesign.Nn
+open AutoDesign.Runs
+open AutoDesign.UniLoss
+open AutoDesign.Reproduce.UniLoss
+open AutoDesign.Metrics
+open AutoDesign.Reproduce.UniLoss.Pose
+open AutoDesign.Nn.UniLoss
 open Argu
 module Cli = AutoDesign.Cli.Commands.Uniloss
 

@@ -5,10 +5,12 @@ open System.IO
 open Expecto
 open Argu
 open TorchSharp
-open AutoDesign.Models.Foundation
-open AutoDesign.Core
-open AutoDesign.Core.UniLoss
-open AutoDesign.Models.UniLoss
+open AutoDesign.Nn
+open AutoDesign.Runs
+open AutoDesign.UniLoss
+open AutoDesign.Reproduce.UniLoss
+open AutoDesign.Metrics
+open AutoDesign.Nn.UniLoss
 open AutoDesign.Cli.Commands.Uniloss
 
 /// Plain-loop AP: for each positive (distinct scores), precision at its rank; averaged.

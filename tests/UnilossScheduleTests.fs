@@ -3,8 +3,10 @@ module AutoDesign.Tests.UnilossScheduleTests
 open Expecto
 open Argu
 open TorchSharp
-open AutoDesign.Core
-open AutoDesign.Core.UniLoss
+open AutoDesign.Runs
+open AutoDesign.UniLoss
+open AutoDesign.Reproduce.UniLoss
+open AutoDesign.Metrics
 open AutoDesign.Cli.Commands.Uniloss
 
 let private parser = ArgumentParser.Create<UnilossArgs>(programName = "autodesign uniloss")

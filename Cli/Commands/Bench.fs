@@ -6,9 +6,8 @@ open System.Diagnostics
 open System.IO
 open Argu
 open TorchSharp
-open AutoDesign.Core
-open AutoDesign.Core.Runs
-open AutoDesign.Models.Foundation
+open AutoDesign.Runs
+open AutoDesign.Nn
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type BenchCheckpointArgs =
@@ -90,7 +89,7 @@ let loader (r: ParseResults<BenchLoaderArgs>) =
     let batch = r.GetResult(Batch, defaultValue = 128)
     let epochs = r.GetResult(Epochs, defaultValue = 3)
     if batch < 1 || epochs < 1 then Errors.fail "bench loader: --batch and --epochs must be positive"
-    let ds = AutoDesign.Core.Data.Datasets.load "mnist"
+    let ds = AutoDesign.Reproduce.Data.Datasets.load "mnist"
     let idx = Array.init ds.Count id
     let rate (f: int -> int) =
         f 0 |> ignore // warm-up
@@ -99,10 +98,10 @@ let loader (r: ParseResults<BenchLoaderArgs>) =
         float n / sw.Elapsed.TotalSeconds
     let viaLoader =
         rate (fun epoch ->
-            AutoDesign.Core.Data.Loader.batches 1 epoch true batch idx
+            AutoDesign.Data.Loader.batches 1 epoch true batch idx
             |> Seq.sumBy (fun b ->
                 use _ = torch.NewDisposeScope()
-                let x, y = AutoDesign.Core.Data.Loader.toTensors ds b torch.CPU
+                let x, y = AutoDesign.Data.Loader.toTensors ds b torch.CPU
                 x.sum().Plus(y.sum()).Item() |> ignore
                 1))
     use all = torch.tensor(ds.Images).reshape(int64 ds.Count, 1L, int64 ds.Height, int64 ds.Width)

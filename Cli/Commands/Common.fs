@@ -2,7 +2,7 @@
 module AutoDesign.Cli.Commands.Common
 
 open System
-open AutoDesign.Core
+open AutoDesign.Runs
 
 /// Sets torch's intra-op thread count (at least 1) and resolves `--device auto|cpu|cuda`.
 let resolveDevice (threads: int) (device: string) =

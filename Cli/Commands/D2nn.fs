@@ -3,8 +3,9 @@ module AutoDesign.Cli.Commands.D2nn
 
 open System
 open Argu
-open AutoDesign.Core
-open AutoDesign.Core.D2NN
+open AutoDesign.Runs
+open AutoDesign.D2NN
+open AutoDesign.Reproduce.D2NN
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type D2nnExpArgs =
@@ -52,7 +53,7 @@ type D2nnArgs =
 let options (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
     let device =
         match Device.parse (r.GetResult(Device, defaultValue = "auto")) with
-        | Ok d -> AutoDesign.Core.Device.resolve d
+        | Ok d -> AutoDesign.Runs.Device.resolve d
         | Error e -> Errors.fail "%s" e
     let lambdas =
         r.TryGetResult Lambdas

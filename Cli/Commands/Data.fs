@@ -4,8 +4,9 @@ module AutoDesign.Cli.Commands.Data
 open System
 open System.IO
 open Argu
-open AutoDesign.Core
-open AutoDesign.Core.Data
+open AutoDesign.Runs
+open AutoDesign.Data
+open AutoDesign.Reproduce.Data
 
 type DataFetchArgs =
     | [<MainCommand; ExactlyOnce>] Name of name: string
@@ -69,7 +70,7 @@ let private runProcess (exe: string) (args: string) =
 let private fetch (name: string) =
     match name.Trim().ToLowerInvariant() with
     | "mnist" ->
-        printfn "mnist is embedded in AutoDesign.Core; nothing to fetch."
+        printfn "mnist is embedded in AutoDesign.Reproduce; nothing to fetch."
         0
     | "fashion-mnist" | "fashion" ->
         let info = Datasets.catalog () |> List.find (fun i -> i.Name = "fashion-mnist")

@@ -4,8 +4,10 @@ module AutoDesign.Cli.Commands.Detgan
 open System
 open System.IO
 open Argu
-open AutoDesign.Core
-open AutoDesign.Core.DetectorGAN
+open AutoDesign.Runs
+open AutoDesign.DetectorGAN
+open AutoDesign.Reproduce.DetectorGAN
+open AutoDesign.Metrics
 
 type DetganRunArgs =
     | Quick

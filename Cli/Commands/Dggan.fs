@@ -4,8 +4,10 @@ module AutoDesign.Cli.Commands.Dggan
 open System
 open System.IO
 open Argu
-open AutoDesign.Core
-open AutoDesign.Core.DGGAN
+open AutoDesign.Runs
+open AutoDesign.DGGAN
+open AutoDesign.Reproduce.DGGAN
+open AutoDesign.Metrics
 
 type DgganRunArgs =
     | Quick

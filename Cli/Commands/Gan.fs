@@ -4,8 +4,10 @@ module AutoDesign.Cli.Commands.Gan
 open System.IO
 open Argu
 open TorchSharp
-open AutoDesign.Core
-open AutoDesign.Core.DGGAN
+open AutoDesign.Runs
+open AutoDesign.DGGAN
+open AutoDesign.Reproduce.DGGAN
+open AutoDesign.Metrics
 
 type GanMetricArgs =
     | [<Mandatory>] Real of path: string

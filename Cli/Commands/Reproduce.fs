@@ -2,8 +2,8 @@
 module AutoDesign.Cli.Commands.Reproduce
 
 open Argu
-open AutoDesign.Core
-open AutoDesign.Core.Reproduce
+open AutoDesign.Runs
+open AutoDesign.Reproduce
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type ReproduceArgs =

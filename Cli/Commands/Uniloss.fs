@@ -6,8 +6,10 @@ open System
 open System.Globalization
 open System.IO
 open Argu
-open AutoDesign.Core
-open AutoDesign.Core.UniLoss
+open AutoDesign.Runs
+open AutoDesign.UniLoss
+open AutoDesign.Reproduce.UniLoss
+open AutoDesign.Metrics
 
 /// Options every UniLoss experiment takes; also the whole option set of `uniloss accuracy`.
 [<CliPrefix(CliPrefix.DoubleDash)>]
@@ -234,7 +236,7 @@ let evalMetric (args: ParseResults<EvalMetricArgs>) : int =
         | None -> if cols = 1 then [| n |] else [| n; cols |]
     let lab =
         let k = labels.[0].Length
-        AutoDesign.Core.UniLoss.Labels((if k = 1 then [| labels.Length |] else [| labels.Length; k |]), Array.concat labels)
+        AutoDesign.UniLoss.Labels((if k = 1 then [| labels.Length |] else [| labels.Length; k |]), Array.concat labels)
     let values = Array.concat scores
     let exact = Refactor.exact metric shape lab values
     let r = Refactor.trace metric shape lab
@@ -250,8 +252,8 @@ let evalMetric (args: ParseResults<EvalMetricArgs>) : int =
 let settingsOf (common: ExpCommon list) : ExpSettings =
     let pick f = common |> List.tryPick f
     let device =
-        match pick (function ExpCommon.Device d -> Some d | _ -> None) |> Option.defaultValue "auto" |> AutoDesign.Core.Device.parse with
-        | Ok c -> AutoDesign.Core.Device.resolve c
+        match pick (function ExpCommon.Device d -> Some d | _ -> None) |> Option.defaultValue "auto" |> AutoDesign.Runs.Device.parse with
+        | Ok c -> AutoDesign.Runs.Device.resolve c
         | Error e -> Errors.fail "%s" e
     let positive name v = if v <= 0 then Errors.fail "--%s must be positive, got %d" name v else v
     // a flag whose value is one of a few words, each meaning a setting
@@ -347,11 +349,11 @@ let runExperiment (args: ParseResults<UnilossArgs>) : int =
             @ (if which = "anchors-acc" || which = "all" then UnilossAblation.anchorsAccuracy s else [])
             @ (if which = "batch" || which = "all" then UnilossAblation.batchSize s else [])
         | PlanPose(s, "bench") ->
-            printfn "%s" (AutoDesign.Core.UniLoss.Pose.PoseExp.bench s 20)
+            printfn "%s" (AutoDesign.Reproduce.UniLoss.Pose.PoseExp.bench s 20)
             []
         | PlanPose(s, which) ->
-            (if which <> "anchors" then AutoDesign.Core.UniLoss.Pose.PoseExp.table s else [])
-            @ (if which <> "table" then AutoDesign.Core.UniLoss.Pose.PoseExp.anchors s else [])
+            (if which <> "anchors" then AutoDesign.Reproduce.UniLoss.Pose.PoseExp.table s else [])
+            @ (if which <> "table" then AutoDesign.Reproduce.UniLoss.Pose.PoseExp.anchors s else [])
     if not rows.IsEmpty then printRows rows
     0
 
@@ -363,8 +365,8 @@ let run (args: ParseResults<UnilossArgs>) : int =
 /// `autodesign bench uniloss`: prints UniLoss ÷ CE step-time ratios (target ≤ 1.25).
 let bench (device: string) (steps: int) : int =
     let dev =
-        match AutoDesign.Core.Device.parse device with
-        | Ok c -> AutoDesign.Core.Device.resolve c
+        match AutoDesign.Runs.Device.parse device with
+        | Ok c -> AutoDesign.Runs.Device.resolve c
         | Error e -> Errors.fail "%s" e
     let results = UnilossBench.run dev 3 steps
     for r in results do

@@ -1,0 +1,187 @@
+namespace AutoDesign.D2NN
+
+open System
+open TorchSharp
+open AutoDesign.Nn
+open AutoDesign.Runs
+open AutoDesign.Nn.D2NN
+
+/// The accuracy metric A of the reward. Predictions of -1 mean "no output" (always wrong / negative).
+type AccuracyMetric =
+    | Accuracy
+    /// F-score of one class against the rest (a set-based metric: use mini-bags, §2.4.2).
+    | F1 of positive: int
+    member m.Name = match m with Accuracy -> "accuracy" | F1 _ -> "F1"
+
+module Metrics =
+    let accuracy (preds: int[]) (labels: int[]) =
+        if preds.Length = 0 then 0.0
+        else float (Array.fold2 (fun s p l -> if p = l then s + 1 else s) 0 preds labels) / float preds.Length
+
+    /// F1 of class `positive`; a set with no positive label and no positive prediction scores 1.
+    let f1 (positive: int) (preds: int[]) (labels: int[]) =
+        let mutable tp, fp, fn = 0, 0, 0
+        for i in 0 .. preds.Length - 1 do
+            let p, l = preds[i] = positive, labels[i] = positive
+            if p && l then tp <- tp + 1
+            elif p then fp <- fp + 1
+            elif l then fn <- fn + 1
+        if tp + fp + fn = 0 then 1.0 else 2.0 * float tp / float (2 * tp + fp + fn)
+
+    let evaluate (m: AccuracyMetric) preds labels =
+        match m with
+        | Accuracy -> accuracy preds labels
+        | F1 p -> f1 p preds labels
+
+/// What a reward sees for one mini-bag: predictions, labels, and per-example cost normalized by the
+/// reference network (1.0 = as many multiplications as the reference).
+type Bag = { Predictions: int[]; Labels: int[]; NormalizedCosts: float[] }
+
+/// User-supplied reward on a mini-bag.
+type RewardFn = Bag -> float
+
+module Reward =
+    /// r = λ·A + (1 − λ)·E with E = 1 − mean normalized multiplications (§2.4.1).
+    let tradeoff (metric: AccuracyMetric) (lambda: float) : RewardFn =
+        fun bag ->
+            let a = Metrics.evaluate metric bag.Predictions bag.Labels
+            let e = 1.0 - (if bag.NormalizedCosts.Length = 0 then 0.0 else Array.average bag.NormalizedCosts)
+            lambda * a + (1.0 - lambda) * e
+
+/// How regular nodes learn: the unified approach (class scores as action-values, Q-learning like the
+/// control nodes) or cross-entropy on the output scores with a weight against the Q losses.
+type RegularLoss =
+    | UnifiedQ
+    | CrossEntropy of weight: float
+
+module Epsilon =
+    /// ε decays linearly from `start` to `stop` over `steps` steps, then stays at `stop`.
+    let linear (start: float) (stop: float) (steps: int) : int -> float =
+        fun step -> if step >= steps then stop else start + (stop - start) * float step / float (max 1 steps)
+
+type LearnConfig =
+    { Reward: RewardFn
+      /// Examples per mini-bag (1 = per-example rewards).
+      BagSize: int
+      Epsilon: int -> float
+      RegularLoss: RegularLoss
+      /// Multiplications that count as cost 1.0 (e.g. the high-capacity static network).
+      CostNormalizer: float
+      /// The output node carrying class scores [B, C].
+      Output: string
+      /// Stop the control nodes' Q-learning gradient at their inputs, so only the regular losses shape
+      /// the shared features (false: the thesis's fully joint training).
+      DetachControlInputs: bool }
+
+type StepStats = { Loss: float; Reward: float; Cost: float; Accuracy: float; Epsilon: float }
+
+module Learning =
+    /// Eq. 2.3 over a mini-batch of mini-bags: q[k] holds Q(s_i, a_i) for the rows that executed,
+    /// bagOfRow[k] the bag of each row; loss = (1/nBags) Σ_b (r_b − Σ_{i∈b} Q(s_i, a_i))² over the bags
+    /// where the node executed at least once. Gradient w.r.t. Q(s_i, a_i): −2(r_b − Σ Q)/nBags (Eq. 2.6).
+    let bagQLoss (q: torch.Tensor) (bagOfRow: int64[]) (rewards: float32[]) : torch.Tensor =
+        let nBags = rewards.Length
+        let device = q.device
+        use idx = torch.tensor (bagOfRow, device = device)
+        use one = (1.0f).ToScalar()
+        let sums : torch.Tensor = torch.zeros([| int64 nBags |], device = device).index_add(0L, idx, q, one)
+        let present = Array.zeroCreate<float32> nBags
+        for b in bagOfRow do present[int b] <- 1.0f
+        use r = torch.tensor (rewards, device = device)
+        use mask = torch.tensor (present, device = device)
+        let d = (r - sums) * mask
+        (d * d).sum().Div(float nBags)
+
+    /// ε-greedy over the actions in q [k, A].
+    let epsilonGreedy (rng: Random) (eps: float) (q: torch.Tensor) : int64[] =
+        let greedy = D2nnExecutor.Greedy(0, q, null)
+        let a = int q.shape[1]
+        greedy |> Array.map (fun g -> if rng.NextDouble() < eps then int64 (rng.Next a) else g)
+
+    /// Predictions (-1 where the output is null) from the output node, with its chosen class actions.
+    let private outputActions (res: ExecutionResult) (o: int) (choose: torch.Tensor -> int64[]) =
+        let preds = Array.create res.Batch -1
+        let rows = res.Rows[o]
+        let acts = if rows.Length = 0 then [||] else choose res.Values[o]
+        rows |> Array.iteri (fun k r -> preds[int r] <- int acts[k])
+        preds, acts
+
+    /// One training step on a mini-batch (shuffled; consecutive `BagSize` examples form a bag).
+    let step (c: CompiledD2nn) (cfg: LearnConfig) (rng: Random) (stepNo: int)
+             (opt: torch.optim.Optimizer) (x: torch.Tensor) (labels: int[]) : StepStats =
+        use _scope = torch.NewDisposeScope()
+        let eps = cfg.Epsilon stepNo
+        let policy = ActionPolicy(fun _ q _ -> epsilonGreedy rng eps q)
+        c.Train true
+        c.Executor.DetachControlInputs <- cfg.DetachControlInputs
+        let res = c.Executor.Forward([| x |], policy)
+        let o = c.Index[cfg.Output]
+        let preds, outActs =
+            match cfg.RegularLoss with
+            | UnifiedQ -> outputActions res o (epsilonGreedy rng eps)
+            | CrossEntropy _ -> outputActions res o (fun q -> D2nnExecutor.Greedy(0, q, null))
+        let b = res.Batch
+        let m = max 1 cfg.BagSize
+        let nBags = (b + m - 1) / m
+        let costs = res.Cost |> Array.map (fun v -> v / cfg.CostNormalizer)
+        let rewards =
+            Array.init nBags (fun bag ->
+                let lo, hi = bag * m, min b ((bag + 1) * m) - 1
+                float32 (cfg.Reward { Predictions = preds[lo..hi]; Labels = labels[lo..hi]; NormalizedCosts = costs[lo..hi] }))
+        let device = x.device
+        let headLoss (node: int) (actions: int64[]) =
+            let rows = res.Rows[node]
+            use a = torch.tensor (actions, device = device)
+            let q = res.Values[node].gather(1, a.unsqueeze 1).squeeze 1
+            bagQLoss q (rows |> Array.map (fun r -> r / int64 m)) rewards
+        let mutable loss = torch.zeros([||], device = device)
+        for n in 0 .. c.Plan.Nodes.Length - 1 do
+            if c.Plan.Nodes[n].Role = NodeRole.Control && res.Rows[n].Length > 0 then
+                let acts = res.Rows[n] |> Array.map (fun r -> res.Actions[n][int r])
+                loss <- loss.Plus(headLoss n acts)
+        if res.Rows[o].Length > 0 then
+            match cfg.RegularLoss with
+            | UnifiedQ -> loss <- loss.Plus(headLoss o outActs)
+            | CrossEntropy w ->
+                use y = torch.tensor (res.Rows[o] |> Array.map (fun r -> int64 labels[int r]), device = device)
+                loss <- loss.Plus(torch.nn.functional.cross_entropy(res.Values[o], y).Mul(w))
+        let lv = loss.item<float32> () |> float
+        if Double.IsNaN lv || Double.IsInfinity lv then
+            Errors.fail "D²NN training diverged at step %d: loss is %g (lower the learning rate)" stepNo lv
+        opt.zero_grad ()
+        if loss.requires_grad then
+            loss.backward ()
+            opt.step () |> ignore
+        { Loss = lv
+          Reward = rewards |> Array.averageBy float
+          Cost = Array.average costs
+          Accuracy = Metrics.accuracy preds labels
+          Epsilon = eps }
+
+    /// One warm-up step (the warm start of §2.5.7 without an external pre-trained model): every control
+    /// node acts uniformly at random (ε = 1), so every branch sees examples, and only the regular nodes
+    /// learn, by cross-entropy on the output scores of the rows that reach the output. Control nodes get
+    /// no loss here; their Q-learning starts afterwards on trained features.
+    let warmupStep (c: CompiledD2nn) (output: string) (rng: Random) (opt: torch.optim.Optimizer)
+                   (x: torch.Tensor) (labels: int[]) : StepStats =
+        use _scope = torch.NewDisposeScope()
+        let policy = ActionPolicy(fun _ q _ -> epsilonGreedy rng 1.0 q)
+        c.Train true
+        c.Executor.DetachControlInputs <- true
+        let res = c.Executor.Forward([| x |], policy)
+        let o = c.Index[output]
+        let preds, _ = outputActions res o (fun q -> D2nnExecutor.Greedy(0, q, null))
+        let rows = res.Rows[o]
+        let lv =
+            if rows.Length = 0 then 0.0
+            else
+                use y = torch.tensor (rows |> Array.map (fun r -> int64 labels[int r]), device = x.device)
+                let loss = torch.nn.functional.cross_entropy(res.Values[o], y)
+                let lv = loss.item<float32> () |> float
+                if Double.IsNaN lv || Double.IsInfinity lv then
+                    Errors.fail "D²NN warm-up diverged: loss is %g (lower the learning rate)" lv
+                opt.zero_grad ()
+                loss.backward ()
+                opt.step () |> ignore
+                lv
+        { Loss = lv; Reward = nan; Cost = Array.average res.Cost; Accuracy = Metrics.accuracy preds labels; Epsilon = 1.0 }

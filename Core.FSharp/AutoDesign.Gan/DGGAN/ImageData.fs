@@ -1,0 +1,116 @@
+namespace AutoDesign.DGGAN
+
+open System
+open System.IO
+open System.IO.Compression
+open TorchSharp
+open AutoDesign.Runs
+open AutoDesign.Metrics
+
+/// Real images for GAN training: N grey images padded to Side×Side and scaled to [-1,1].
+type GanImages = { Name: string; Pixels: float32[]; Count: int; Side: int }
+
+module GanImages =
+    /// From N×H×W images in 0..1 (e.g. MNIST 28×28), padded with zeros (background) to `side`×`side`.
+    let ofUnit (name: string) (images: float32[]) (count: int) (height: int) (width: int) (side: int) =
+        if height > side || width > side then Errors.fail "images of %dx%d do not fit in %dx%d" height width side side
+        if images.Length <> count * height * width then Errors.fail "image buffer of %d values is not %d×%d×%d" images.Length count height width
+        let top, left = (side - height) / 2, (side - width) / 2
+        let px = Array.create (count * side * side) -1.0f
+        for n in 0 .. count - 1 do
+            for y in 0 .. height - 1 do
+                for x in 0 .. width - 1 do
+                    px.[n * side * side + (y + top) * side + x + left] <- images.[n * height * width + y * width + x] * 2.0f - 1.0f
+        { Name = name; Pixels = px; Count = count; Side = side }
+
+    /// Images [start, start + count) as their own set.
+    let slice (d: GanImages) (start: int) (count: int) =
+        if start < 0 || count < 0 || start + count > d.Count then Errors.fail "image slice %d+%d outside a set of %d" start count d.Count
+        let s = d.Side * d.Side
+        { d with Pixels = Array.sub d.Pixels (start * s) (count * s); Count = count }
+
+    /// Images idx as a [B,1,Side,Side] tensor.
+    let batch (d: GanImages) (idx: int[]) (device: torch.Device) =
+        let s = d.Side * d.Side
+        let buf = Array.zeroCreate<float32> (idx.Length * s)
+        idx |> Array.iteri (fun i n -> Array.blit d.Pixels (n * s) buf (i * s) s)
+        torch.tensor(buf : float32[]).reshape(int64 idx.Length, 1L, int64 d.Side, int64 d.Side).``to``(device)
+
+    /// Average-pool [B,C,H,W] down to `res`×`res` (how ProgGAN shows real data to a low-resolution network).
+    let downTo (res: int) (x: torch.Tensor) =
+        let f = int x.shape.[3] / res
+        if f <= 1 then x.alias() else torch.nn.functional.avg_pool2d(x, int64 f)
+
+    /// Nearest-upsample [B,C,r,r] to `side`×`side` (to feed the 32×32 feature network).
+    let upTo (side: int) (x: torch.Tensor) =
+        let f = side / int x.shape.[3]
+        if f <= 1 then x.alias() else x.repeat_interleave(int64 f, 2L).repeat_interleave(int64 f, 3L)
+
+/// Saved image sets for `gan fid|swd`: IDX files (optionally gzipped) of unsigned bytes, dims [N,H,W]
+/// (magic 0x00000803, as MNIST) with pixel = round(255·(x+1)/2) for images in [-1,1].
+module ImageSet =
+    let save (path: string) (images: torch.Tensor) =
+        use cpu = images.detach().cpu().clamp(torch.tensor(-1.0f), torch.tensor(1.0f))
+        let n, h, w = int cpu.shape.[0], int cpu.shape.[2], int cpu.shape.[3]
+        use flat = cpu.select(1, 0L).contiguous()
+        let data = flat.data<float32>().ToArray()
+        Atomic.writeWith path (fun tmp ->
+            use fs = File.Create tmp
+            let header = [| 0uy; 0uy; 8uy; 3uy |]
+            fs.Write(header, 0, 4)
+            for d in [ n; h; w ] do
+                let b = BitConverter.GetBytes(d) |> Array.rev
+                fs.Write(b, 0, 4)
+            let bytes = data |> Array.map (fun v -> byte (Math.Round(float (v + 1.0f) * 127.5)))
+            fs.Write(bytes, 0, bytes.Length))
+
+    /// Load an IDX image set as [N,1,H,W] in [-1,1].
+    let loadIdx (path: string) (device: torch.Device) =
+        if not (File.Exists path) then Errors.fail "image set %s does not exist" path
+        let raw = File.ReadAllBytes path
+        let bytes =
+            if raw.Length >= 2 && raw.[0] = 0x1fuy && raw.[1] = 0x8buy then
+                try
+                    use gz = new GZipStream(new MemoryStream(raw), CompressionMode.Decompress)
+                    use ms = new MemoryStream()
+                    gz.CopyTo ms
+                    ms.ToArray()
+                with e -> Errors.fail "image set %s is not valid gzip: %s" path e.Message
+            else raw
+        if bytes.Length < 16 || bytes.[0] <> 0uy || bytes.[1] <> 0uy || bytes.[2] <> 8uy || bytes.[3] <> 3uy then
+            Errors.fail "image set %s is not an IDX file of unsigned bytes with 3 dims [N,H,W]" path
+        let dim i = (int bytes.[4 + 4 * i] <<< 24) ||| (int bytes.[5 + 4 * i] <<< 16) ||| (int bytes.[6 + 4 * i] <<< 8) ||| int bytes.[7 + 4 * i]
+        let n, h, w = dim 0, dim 1, dim 2
+        if n <= 0 || h <= 0 || w <= 0 || int64 bytes.Length <> 16L + int64 n * int64 h * int64 w then
+            Errors.fail "image set %s is truncated or has a wrong header (%d×%d×%d)" path n h w
+        let px = Array.init (n * h * w) (fun i -> float32 bytes.[16 + i] / 127.5f - 1.0f)
+        torch.tensor(px : float32[]).reshape(int64 n, 1L, int64 h, int64 w).``to``(device)
+
+    /// PNG images of one size as [N,1,H,W] in [-1,1]; RGB is turned grey with the ITU-R 601 luma weights.
+    let ofPngs (files: string list) (device: torch.Device) =
+        let imgs = files |> List.map (fun f -> f, PngDecoder.load f)
+        let (f0, i0) = List.head imgs
+        for (f, i) in imgs do
+            if i.Width <> i0.Width || i.Height <> i0.Height then
+                Errors.fail "PNG %s is %dx%d but %s is %dx%d: an image set needs one size" f i.Width i.Height f0 i0.Width i0.Height
+        let hw = i0.Width * i0.Height
+        let px = Array.zeroCreate<float32> (imgs.Length * hw)
+        imgs |> List.iteri (fun n (_, i) ->
+            for k in 0 .. hw - 1 do
+                let v =
+                    if i.Channels = 1 then float32 i.Pixels.[k]
+                    else float32 (Math.Round(0.299 * float i.Pixels.[3 * k] + 0.587 * float i.Pixels.[3 * k + 1] + 0.114 * float i.Pixels.[3 * k + 2]))
+                px.[n * hw + k] <- v / 127.5f - 1.0f)
+        torch.tensor(px : float32[]).reshape(int64 imgs.Length, 1L, int64 i0.Height, int64 i0.Width).``to``(device)
+
+    /// Load an image set: a directory of .png files (sorted by name), one .png file, or an IDX file.
+    let load (path: string) (device: torch.Device) =
+        if Directory.Exists path then
+            let files = Directory.GetFiles(path) |> Array.filter (fun f -> f.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
+                        |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b)) |> List.ofArray
+            if files.IsEmpty then Errors.fail "directory %s holds no .png images" path
+            ofPngs files device
+        elif path.EndsWith(".png", StringComparison.OrdinalIgnoreCase) then
+            if not (File.Exists path) then Errors.fail "image %s does not exist" path
+            ofPngs [ path ] device
+        else loadIdx path device

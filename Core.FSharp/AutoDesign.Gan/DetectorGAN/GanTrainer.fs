@@ -1,0 +1,177 @@
+namespace AutoDesign.DetectorGAN
+
+open System
+open TorchSharp
+open AutoDesign.Nn
+open AutoDesign.Nn.DetectorGAN
+open AutoDesign.Metrics
+
+/// Which generator objective (the rows of Table 4.1).
+type GanMode =
+    /// adversarial + cycle + identity + BboxLoss, no detector in the loop
+    | CycleGanBbox
+    /// + minimise the detection loss on synthetic images (ACGAN-like)
+    | AcganLike
+    /// + maximise the detection loss on synthetic images, no unrolled term
+    | DetectorGanNoUnroll
+    /// + maximise the synthetic detection loss and minimise the unrolled real-image detection loss (Eq. 4.3)
+    | DetectorGan
+
+module GanMode =
+    let name =
+        function
+        | CycleGanBbox -> "cyclegan-bbox"
+        | AcganLike -> "acgan-like"
+        | DetectorGanNoUnroll -> "detectorgan-no-unroll"
+        | DetectorGan -> "detectorgan"
+    let usesDetector m = m <> CycleGanBbox
+
+/// Sizes, iterations and loss weights.
+type DetGanConfig =
+    { Spec: ScanSpec
+      GenChannels: int64; GenBlocks: int; DiscChannels: int64
+      DetChannels: int; DetFeatures: int
+      Batch: int
+      PretrainGan: int; PretrainDet: int; Joint: int; FinalDet: int
+      Synthetic: int
+      LrG: float; LrD: float; LrDet: float; UnrollLr: float
+      LambdaCycle: float; LambdaIdentity: float; LambdaBbox: float; LambdaDetSyn: float; LambdaUnroll: float
+      CropSize: int; PoolSize: int; GradClip: float }
+
+/// G_X, G_Y, DIS_globalX, DIS_globalY, DIS_localX and their optimizers.
+type GanModels(cfg: DetGanConfig, dtype: torch.ScalarType, device: torch.Device, seed: int) =
+    do torch.manual_seed (int64 seed) |> ignore
+    let gx = new MaskedResNetGenerator(cfg.GenChannels, cfg.GenBlocks, dtype)
+    let gy = new MaskedResNetGenerator(cfg.GenChannels, cfg.GenBlocks, dtype)
+    let dgx = new PatchDiscriminator(cfg.DiscChannels, dtype)
+    let dgy = new PatchDiscriminator(cfg.DiscChannels, dtype)
+    let dlx = new PatchDiscriminator(cfg.DiscChannels, dtype)
+    do for m in [ gx :> torch.nn.Module; gy; dgx; dgy; dlx ] do m.``to``(device) |> ignore
+    let gParams = Seq.append (gx.parameters ()) (gy.parameters ()) |> Seq.toArray
+    let dParams = Seq.concat [ dgx.parameters (); dgy.parameters (); dlx.parameters () ] |> Seq.toArray
+    let optG = new SafeAdam(gParams, lr = cfg.LrG, beta1 = 0.5)
+    let optD = new SafeAdam(dParams, lr = cfg.LrD, beta1 = 0.5)
+    member _.GX = gx
+    member _.GY = gy
+    member _.DGX = dgx
+    member _.DGY = dgy
+    member _.DLX = dlx
+    member _.OptG = optG
+    member _.OptD = optD
+    member _.GeneratorParameters = gParams
+    member _.Modules : torch.nn.Module list = [ gx; gy; dgx; dgy; dlx ]
+    /// Copy all weights from another bundle of the same shape.
+    member this.CopyFrom(other: GanModels) =
+        use _ = torch.no_grad ()
+        for (a, b) in List.zip other.Modules this.Modules do
+            for (p, q) in Seq.zip (a.parameters ()) (b.parameters ()) do q.copy_(p) |> ignore
+    interface IDisposable with
+        member _.Dispose() =
+            optG.Dispose(); optD.Dispose()
+            for m in [ gx :> torch.nn.Module; gy; dgx; dgy; dlx ] do m.Dispose()
+
+/// One mini-batch for GAN training.
+type GanBatch =
+    { Clean: torch.Tensor; CleanMask: torch.Tensor; Targets: Box list
+      Labelled: torch.Tensor; LabelledMask: torch.Tensor; LabelledBoxes: Box list list; LocalBoxes: Box list
+      Source: torch.Tensor; SourceBoxes: Box list }
+
+module GanTrainer =
+    let sample (rng: Random) (set: ScanSet) (ins: Insertion[]) (b: int) (dtype: torch.ScalarType) (device: torch.Device) =
+        let ci = Array.init b (fun _ -> rng.Next set.Clean.Length)
+        let li = Array.init b (fun _ -> rng.Next set.Labelled.Length)
+        let targets = ci |> Array.map (fun i -> ins.[i].Target) |> List.ofArray
+        let lboxes = li |> Array.map (fun i -> set.Labelled.[i].Boxes) |> List.ofArray
+        let img (scans: Scan seq) = ScanTensors.images set.Size scans dtype device
+        { Clean = img (ci |> Seq.map (fun i -> set.Clean.[i]))
+          CleanMask = ScanTensors.masks set.Size (targets |> List.map List.singleton) dtype device
+          Targets = targets
+          Labelled = img (li |> Seq.map (fun i -> set.Labelled.[i]))
+          LabelledMask = ScanTensors.masks set.Size lboxes dtype device
+          LabelledBoxes = lboxes
+          LocalBoxes = lboxes |> List.map (fun bs -> bs.[rng.Next bs.Length])
+          Source = img (ci |> Seq.map (fun i -> set.Labelled.[ins.[i].Labelled]))
+          SourceBoxes = ci |> Array.map (fun i -> ins.[i].Source) |> List.ofArray }
+
+    /// One joint iteration: generator step (Eq. 4.5 + cycle + identity + BboxLoss + the mode's detection terms),
+    /// discriminator step (least squares, history pools), then the detector step on real + synthetic (Eq. 4.1 + 4.2).
+    /// Returns the logged losses.
+    let step (cfg: DetGanConfig) (mode: GanMode) (m: GanModels) (det: (IDetector * torch.optim.Optimizer) option)
+             (poolY: HistoryPool) (poolX: HistoryPool) (b: GanBatch) (device: torch.Device) =
+        use _ = torch.NewDisposeScope()
+        let crop (t: torch.Tensor) boxes = ScanTensors.crops t boxes cfg.CropSize
+        // ---- generators
+        m.OptG.zero_grad ()
+        let fakeY = m.GX.forward(b.Clean, b.CleanMask)          // object inserted
+        let fakeX = m.GY.forward(b.Labelled, b.LabelledMask)    // object removed
+        let recX = m.GY.forward(fakeY, b.CleanMask)
+        let recY = m.GX.forward(fakeX, b.LabelledMask)
+        let idY = m.GX.forward(b.Labelled, b.LabelledMask)
+        let idX = m.GY.forward(b.Clean, b.CleanMask)
+        let fakeCrops = crop fakeY b.Targets
+        let adv = (Losses.lsgan (m.DGX.forward fakeY) 1.0).Plus(Losses.lsgan (m.DGY.forward fakeX) 1.0).Plus(Losses.lsgan (m.DLX.forward fakeCrops) 1.0)
+        let cyc = (Losses.l1 recX b.Clean).Plus(Losses.l1 recY b.Labelled)
+        let idt = (Losses.l1 idY b.Labelled).Plus(Losses.l1 idX b.Clean)
+        let bbox = Losses.l1 fakeCrops (crop b.Source b.SourceBoxes)
+        let mutable gLoss = adv.Plus(cyc.Mul(cfg.LambdaCycle)).Plus(idt.Mul(cfg.LambdaIdentity)).Plus(bbox.Mul(cfg.LambdaBbox))
+        let mutable synLossValue = nan
+        let mutable unrollValue = nan
+        match det with
+        | Some (d, _) when GanMode.usesDetector mode ->
+            use synT = ScanTensors.targets d (b.Targets |> List.map List.singleton) device
+            let synLoss = d.Loss(fakeY, synT)
+            synLossValue <- synLoss.Item()
+            match mode with
+            | AcganLike -> gLoss <- gLoss.Plus(synLoss.Mul(cfg.LambdaDetSyn))
+            | DetectorGanNoUnroll -> gLoss <- gLoss - synLoss.Mul(cfg.LambdaDetSyn)
+            | DetectorGan ->
+                use realT = ScanTensors.targets d b.LabelledBoxes device
+                let unrolled = Losses.unrolledRealLoss d cfg.UnrollLr b.Labelled realT fakeY synT
+                unrollValue <- unrolled.Item()
+                gLoss <- (gLoss - synLoss.Mul(cfg.LambdaDetSyn)).Plus(unrolled.Mul(cfg.LambdaUnroll))
+            | CycleGanBbox -> ()
+        | _ -> ()
+        gLoss.backward ()
+        // the detection terms can grow without bound (maximised synthetic loss, second-order unrolled term):
+        // clip the generators' gradient norm so they cannot swamp the adversarial/cycle/BboxLoss terms in one step
+        torch.nn.utils.clip_grad_norm_(m.GeneratorParameters, cfg.GradClip) |> ignore
+        m.OptG.step () |> ignore
+        // ---- discriminators
+        m.OptD.zero_grad ()
+        let pooledY = poolY.Query fakeY
+        let pooledX = poolX.Query fakeX
+        let dLoss =
+            (Losses.lsgan (m.DGX.forward b.Labelled) 1.0).Plus(Losses.lsgan (m.DGX.forward pooledY) 0.0)
+                .Plus(Losses.lsgan (m.DGY.forward b.Clean) 1.0).Plus(Losses.lsgan (m.DGY.forward pooledX) 0.0)
+                .Plus(Losses.lsgan (m.DLX.forward (crop b.Labelled b.LocalBoxes)) 1.0).Plus(Losses.lsgan (m.DLX.forward (fakeCrops.detach ())) 0.0)
+                .Mul(0.5)
+        dLoss.backward ()
+        m.OptD.step () |> ignore
+        // ---- detector on real + synthetic
+        let mutable detValue = nan
+        match det with
+        | Some (d, opt) when GanMode.usesDetector mode ->
+            opt.zero_grad ()
+            use realT = ScanTensors.targets d b.LabelledBoxes device
+            use synT = ScanTensors.targets d (b.Targets |> List.map List.singleton) device
+            let l = d.Loss(b.Labelled, realT).Plus(d.Loss(fakeY.detach (), synT))
+            l.backward ()
+            opt.step () |> ignore
+            detValue <- l.Item()
+        | _ -> ()
+        [ "g", gLoss.Item(); "d", dLoss.Item(); "bbox", bbox.Item(); "det_syn", synLossValue; "unrolled", unrollValue; "det", detValue ]
+        |> List.filter (fun (_, v) -> not (Double.IsNaN v))
+
+    /// Synthetic labelled scans from G_X: the first n clean scans (cycling) with their insertion boxes.
+    let synthesize (cfg: DetGanConfig) (m: GanModels) (set: ScanSet) (ins: Insertion[]) (n: int) (device: torch.Device) : Scan[] =
+        use _ = torch.no_grad ()
+        let idx = Array.init n (fun k -> k % set.Clean.Length)
+        [| for chunk in Array.chunkBySize 64 idx do
+             use _ = torch.NewDisposeScope()
+             let dtype = (Seq.head (m.GX.parameters ())).dtype
+             let x = ScanTensors.images set.Size (chunk |> Seq.map (fun i -> set.Clean.[i])) dtype device
+             let mask = ScanTensors.masks set.Size (chunk |> Seq.map (fun i -> [ ins.[i].Target ])) dtype device
+             let y = m.GX.forward(x, mask).``to``(torch.float32).cpu().contiguous()
+             let px : float32[] = y.data<float32>().ToArray()
+             let hw = set.Size * set.Size
+             yield! chunk |> Array.mapi (fun j i -> { Pixels = Array.sub px (j * hw) hw; Boxes = [ ins.[i].Target ] }) |]

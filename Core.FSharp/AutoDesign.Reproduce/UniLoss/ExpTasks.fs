@@ -1,0 +1,90 @@
+namespace AutoDesign.Reproduce.UniLoss
+
+open TorchSharp
+open AutoDesign.Runs
+open AutoDesign.Nn.UniLoss
+open AutoDesign.UniLoss
+open AutoDesign.Metrics
+
+/// The data/model pairings of the UniLoss experiments (thesis §3.4.2, §3.4.4).
+module ExpTasks =
+    /// Relabel: 1 for `positiveClass`, 0 for the rest.
+    let oneVsRest (positiveClass: int) (ds: ExpDataset) =
+        { ds with Labels = ds.Labels |> Array.map (fun y -> if y = positiveClass then 1 else 0) }
+
+    let private identity (x: torch.Tensor) = x.alias()
+
+    /// Per-pixel normalisation (mean and std over the training images), as thesis §3.6.3.
+    let perPixelNormaliser (ds: ExpDataset) (trainIdx: int[]) (device: torch.Device) : torch.Tensor -> torch.Tensor =
+        let px = ds.Height * ds.Width
+        let mean = Array.zeroCreate<float> px
+        let sq = Array.zeroCreate<float> px
+        for i in trainIdx do
+            let o = i * px
+            for p in 0 .. px - 1 do
+                let v = float ds.Images.[o + p]
+                mean.[p] <- mean.[p] + v
+                sq.[p] <- sq.[p] + v * v
+        let n = float trainIdx.Length
+        let m = mean |> Array.map (fun s -> float32 (s / n))
+        let sd = Array.init px (fun p -> float32 (sqrt (max 1e-4 (sq.[p] / n - (mean.[p] / n) ** 2.0))))
+        let shape = System.ReadOnlySpan<int64>([| 1L; 1L; int64 ds.Height; int64 ds.Width |])
+        let mt = torch.tensor(m, shape, device = device).DetachFromDisposeScope()
+        let st = torch.tensor(sd, System.ReadOnlySpan<int64>([| 1L; 1L; int64 ds.Height; int64 ds.Width |]), device = device).DetachFromDisposeScope()
+        fun x -> (x - mt) / st
+
+    /// MNIST "0 vs rest" (1:9) on the 10k digits, seeded split into `trainN` / `testN`, MLP 784-500-300-2.
+    let mnistZeroVsRest (seed: int) (trainN: int) (testN: int) : ExpTask =
+        let ds = ExpData.mnist () |> oneVsRest 0
+        if trainN + testN > ds.Count then Errors.fail "MNIST has %d digits, cannot split %d + %d" ds.Count trainN testN
+        let perm = ExpData.permutation seed ds.Count
+        { Name = "mnist-0-vs-rest"; Data = ds; TrainIdx = perm.[.. trainN - 1]; TestIdx = perm.[trainN .. trainN + testN - 1]
+          Metric = AveragePrecision; MakeModel = (fun () -> UniLossModels.Mlp(2) :> _); Prep = identity }
+
+    /// Stacks Fashion-MNIST train (60k) and test (10k) into one data set: indices 0..59999 train, 60000.. test.
+    let fashionAll () : ExpDataset * int[] * int[] =
+        let tr = ExpData.fashion "train"
+        let te = ExpData.fashion "test"
+        let ds = { tr with Name = "fashion-mnist"; Images = Array.append tr.Images te.Images; Labels = Array.append tr.Labels te.Labels; Count = tr.Count + te.Count }
+        ds, Array.init tr.Count id, Array.init te.Count (fun i -> tr.Count + i)
+
+    /// A seeded subset of `idx` of size n (all of it when n >= length).
+    let subset (seed: int) (n: int) (idx: int[]) =
+        if n >= idx.Length then idx
+        else ExpData.permutation seed idx.Length |> Array.take n |> Array.map (fun k -> idx.[k]) |> Array.sort
+
+    /// A validation set carved from the training pool: a seeded subset of size n of `pool` minus
+    /// `trainIdx` (disjoint from the training subset and from the test images).
+    let validation (seed: int) (n: int) (pool: int[]) (trainIdx: int[]) =
+        let used = System.Collections.Generic.HashSet<int>(trainIdx)
+        let rest = pool |> Array.filter (used.Contains >> not)
+        if rest.Length < n then Errors.fail "validation needs %d training images outside the %d used for training; only %d are left (lower --train-size)" n trainIdx.Length rest.Length
+        subset (seed + 2) n rest
+
+    /// Held-out images: `testN` test images, or (validation) as many training images outside `trainIdx`.
+    let heldOut (validate: bool) (seed: int) (testN: int) (tr: int[]) (te: int[]) (trainIdx: int[]) =
+        if validate then validation seed testN tr trainIdx else subset (seed + 1) testN te
+
+    /// Fashion-MNIST class `cls` vs rest (1:9), MLP 784-500-300-2. validate: score on a validation
+    /// set carved from the training images instead of the test set.
+    let fashionOneVsRest (cls: int) (validate: bool) (seed: int) (trainN: int) (testN: int) : ExpTask =
+        let ds, tr, te = fashionAll ()
+        let trainIdx = subset seed trainN tr
+        { Name = sprintf "fashion-%d-vs-rest" cls; Data = oneVsRest cls ds; TrainIdx = trainIdx; TestIdx = heldOut validate seed testN tr te trainIdx
+          Metric = AveragePrecision; MakeModel = (fun () -> UniLossModels.Mlp(2) :> _); Prep = identity }
+
+    /// Fashion-MNIST 10-class accuracy with ResNet-20 (stand-in for CIFAR-10), per-pixel normalised.
+    /// validate: score on a validation set carved from the training images instead of the test set.
+    let fashionResNet (validate: bool) (seed: int) (trainN: int) (testN: int) (device: torch.Device) : ExpTask =
+        let ds, tr, te = fashionAll ()
+        let trainIdx = subset seed trainN tr
+        { Name = "fashion-resnet20"; Data = ds; TrainIdx = trainIdx; TestIdx = heldOut validate seed testN tr te trainIdx
+          Metric = Accuracy; MakeModel = (fun () -> UniLossModels.ResNet20(1, 10) :> _)
+          Prep = perPixelNormaliser ds trainIdx device }
+
+    /// MNIST 10-class accuracy with the MLP 784-500-300-10 (cheap stand-in for the CIFAR-10 ablations).
+    let mnistDigitsMlp (seed: int) (trainN: int) (testN: int) : ExpTask =
+        let ds = ExpData.mnist ()
+        let perm = ExpData.permutation seed ds.Count
+        { Name = "mnist-10-class-mlp"; Data = ds; TrainIdx = perm.[.. trainN - 1]; TestIdx = perm.[trainN .. trainN + testN - 1]
+          Metric = Accuracy; MakeModel = (fun () -> UniLossModels.Mlp(10) :> _); Prep = identity }

@@ -1,0 +1,183 @@
+namespace AutoDesign.Reproduce.UniLoss
+
+open System
+open System.Diagnostics
+open TorchSharp
+open AutoDesign.Runs
+open AutoDesign.Nn.UniLoss
+open AutoDesign.UniLoss
+open AutoDesign.Metrics
+
+/// Options of the experiments' UniLoss (UniLoss.fs): anchors per type (good, bad, nearby), sigmoid
+/// temperature τ (b̃ = σ(c/τ)), IDW distance power, and how many units are flipped to make good and
+/// nearby anchors (nearby units: single bits, or all bits of one example).
+type ExpUniLossOptions =
+    { AnchorsPerType: int
+      Tau: float
+      Power: float
+      FlipBits: int
+      NearbyUnit: FlipUnit
+      /// τ schedule: Some t moves τ geometrically from Tau (first step) to t (last step); None keeps τ fixed.
+      TauEnd: float option
+      /// Nearby anchors flip only units holding a wrong bit (UniLoss nearbyCorrective).
+      NearbyCorrective: bool
+      /// Comparisons on sigmoid-squashed scores (UniLoss boundScores).
+      BoundScores: bool
+      /// Score-gradient norm per batch (UniLoss gradNorm; 0 = off).
+      GradNorm: float }
+    /// The thesis's settings: 16 anchors per type, σ(c) (τ = 1, fixed), 1/d weights (power 1), one-bit flips.
+    static member Defaults = { AnchorsPerType = 16; Tau = 1.0; Power = 1.0; FlipBits = 1; NearbyUnit = FlipUnit.Bit; TauEnd = None; NearbyCorrective = false; BoundScores = false; GradNorm = 0.0 }
+
+/// Which loss a run trains with.
+type ExpLoss =
+    | CrossEntropy
+    /// UniLoss on average precision of the positive class (labels 0/1, positive = 1).
+    | UniLossAP of ExpUniLossOptions
+    /// UniLoss on multi-class accuracy.
+    | UniLossAccuracy of ExpUniLossOptions
+
+/// What the test set is scored with.
+type ExpMetric =
+    | AveragePrecision
+    | Accuracy
+
+/// One training run: data indices, model factory, optimisation schedule.
+type ExpTrainConfig =
+    { Epochs: int
+      BatchSize: int
+      Lr: float
+      Momentum: float
+      WeightDecay: float
+      /// Epochs after which the learning rate is divided by 10.
+      Milestones: int list
+      /// Random crop padding and horizontal flip (None: no augmentation).
+      CropPad: int option
+      Seed: int
+      /// Linear learning-rate warm-up over the first WarmupSteps SGD steps of the run (0: none):
+      /// step g < WarmupSteps uses the epoch's lr · (g + 1) / WarmupSteps.
+      WarmupSteps: int }
+
+/// One line of metrics.csv.
+type ExpEpochRow =
+    { Epoch: int
+      TrainLoss: float
+      TestMetric: float
+      Lr: float
+      Seconds: float }
+
+/// A complete task: data, splits, model and preprocessing, shared by the CE and UniLoss runs.
+type ExpTask =
+    { Name: string
+      Data: ExpDataset
+      TrainIdx: int[]
+      TestIdx: int[]
+      Metric: ExpMetric
+      MakeModel: unit -> torch.nn.Module<torch.Tensor, torch.Tensor>
+      /// Input preprocessing (e.g. per-pixel normalisation) applied after augmentation.
+      Prep: torch.Tensor -> torch.Tensor }
+
+module ExpTrain =
+    let lossName (l: ExpLoss) =
+        match l with
+        | CrossEntropy -> "ce"
+        | UniLossAP _ -> "uniloss-ap"
+        | UniLossAccuracy _ -> "uniloss-acc"
+
+    /// τ at training progress p ∈ [0, 1] (0 = first step, 1 = last): Tau·(TauEnd/Tau)^p, i.e. a
+    /// geometric schedule; Tau throughout when TauEnd is None.
+    let tauAt (o: ExpUniLossOptions) (p: float) =
+        if Double.IsNaN p || p < 0.0 || p > 1.0 then Errors.fail "tau schedule: progress must be in [0, 1], got %g" p
+        match o.TauEnd with
+        | None -> o.Tau
+        | Some e -> o.Tau * (e / o.Tau) ** p
+
+    /// Progress of step `bi` of epoch `epoch` in a run of `epochs` epochs of `steps` steps each, in [0, 1].
+    let progressOf (epochs: int) (steps: int) (epoch: int) (bi: int) =
+        let total = epochs * steps
+        if total <= 1 then 0.0 else min 1.0 (float (epoch * steps + bi) / float (total - 1))
+
+    /// Like makeLoss, plus a function that sets the training progress p ∈ [0, 1] before a step
+    /// (moves τ along the options' schedule; does nothing for CE or a fixed τ).
+    let makeScheduledLoss (loss: ExpLoss) (seed: int) : (torch.Tensor -> torch.Tensor -> torch.Tensor option) * (float -> unit) * IDisposable =
+        let uni (metric: Metric) (o: ExpUniLossOptions) =
+            o.TauEnd |> Option.iter (fun t -> if not (t > 0.0) then Errors.fail "UniLoss: the tau schedule's end value must be positive, got %g" t)
+            new AutoDesign.UniLoss.UniLoss(metric, anchorsPerType = o.AnchorsPerType, tau = o.Tau, power = o.Power, seed = seed,
+                                                goodFlips = o.FlipBits, nearbyFlips = o.FlipBits, nearbyUnit = o.NearbyUnit,
+                                                nearbyCorrective = o.NearbyCorrective, boundScores = o.BoundScores, gradNorm = o.GradNorm)
+        let none = { new IDisposable with member _.Dispose() = () }
+        let hasBoth (labels: torch.Tensor) =
+            let p = labels.sum().item<int64>()
+            p > 0L && p < labels.shape.[0]
+        let apScore (logits: torch.Tensor) = logits.select(1L, 1L) - logits.select(1L, 0L)
+        let schedule (u: AutoDesign.UniLoss.UniLoss) (o: ExpUniLossOptions) = fun p -> u.Tau <- tauAt o p
+        match loss with
+        | CrossEntropy -> (fun logits labels -> Some(torch.nn.functional.cross_entropy(logits, labels))), ignore, none
+        | UniLossAP o ->
+            let u = uni Metrics.averagePrecisionPosNeg o
+            (fun logits labels -> if hasBoth labels then Some(u.Forward(apScore logits, labels)) else None), schedule u o, (u :> IDisposable)
+        | UniLossAccuracy o ->
+            let u = uni Metrics.accuracy o
+            (fun logits labels -> Some(u.Forward(logits, labels))), schedule u o, (u :> IDisposable)
+
+    /// A per-run loss function: (logits, labels) → loss, or None when the batch has no comparisons
+    /// (e.g. no positives). Dispose the returned handle when the run ends.
+    let makeLoss (loss: ExpLoss) (seed: int) : (torch.Tensor -> torch.Tensor -> torch.Tensor option) * IDisposable =
+        let f, _, h = makeScheduledLoss loss seed
+        f, h
+
+    /// Logits of the whole index set, [N,C] as float32 rows on the CPU.
+    let predict (model: torch.nn.Module<torch.Tensor, torch.Tensor>) (prep: torch.Tensor -> torch.Tensor) (ds: ExpDataset) (idx: int[]) (device: torch.Device) : float32[][] =
+        model.eval()
+        use _ = torch.no_grad()
+        [| for chunk in Array.chunkBySize 500 idx do
+            use scope = torch.NewDisposeScope()
+            let x, _ = ExpData.toTensors ds chunk device
+            let out = model.forward(prep x).cpu()
+            let c = int out.shape.[1]
+            let flat = out.data<float32>().ToArray()
+            yield! Array.init chunk.Length (fun i -> flat.[i * c .. i * c + c - 1]) |]
+
+    /// Exact metric of `model` on the index set.
+    let evaluate (metric: ExpMetric) model prep (ds: ExpDataset) (idx: int[]) device : float =
+        let logits = predict model prep ds idx device
+        let labels = idx |> Array.map (fun i -> ds.Labels.[i])
+        match metric with
+        | AveragePrecision ->
+            ExpMetrics.averagePrecision (logits |> Array.map (fun r -> float r.[1] - float r.[0])) (labels |> Array.map (fun y -> y = 1))
+        | Accuracy -> ExpMetrics.accuracy logits labels
+
+    /// Train for one epoch; returns the mean batch loss. Raises UserError on a non-finite loss.
+    let trainEpoch (cfg: ExpTrainConfig) (loss: ExpLoss) (lossFn: torch.Tensor -> torch.Tensor -> torch.Tensor option) (model: torch.nn.Module<torch.Tensor, torch.Tensor>)
+                   (opt: torch.optim.Optimizer) (prep: torch.Tensor -> torch.Tensor) (ds: ExpDataset) (trainIdx: int[])
+                   (epoch: int) (device: torch.Device) (setProgress: float -> unit) (onStep: int -> float -> unit) : float =
+        model.train()
+        let batches = ExpData.batches cfg.Seed epoch true cfg.BatchSize trainIdx
+        let mutable total = 0.0
+        let mutable count = 0
+        // The epoch's lr as set by the caller; scaled down during a warm-up.
+        let epochLr = (Seq.head opt.ParamGroups).LearningRate
+        batches |> Array.iteri (fun bi idx ->
+            use scope = torch.NewDisposeScope()
+            let x, y = ExpData.toTensors ds idx device
+            let x = match cfg.CropPad with
+                    | Some pad -> Augment.CropFlip(x, pad, int64 (cfg.Seed * 7 + epoch * 100003 + bi))
+                    | None -> x
+            setProgress (progressOf cfg.Epochs batches.Length epoch bi)
+            if cfg.WarmupSteps > 0 then
+                let g = epoch * batches.Length + bi
+                let lr = if g < cfg.WarmupSteps then epochLr * float (g + 1) / float cfg.WarmupSteps else epochLr
+                for pg in opt.ParamGroups do pg.LearningRate <- lr
+            let logits = model.forward(prep x)
+            match lossFn logits y with
+            | Some l ->
+                let v = l.item<float32>() |> float
+                if Double.IsNaN v || Double.IsInfinity v then
+                    Errors.fail "%s loss became %f at epoch %d batch %d; lower the learning rate" (lossName loss) v epoch bi
+                opt.zero_grad()
+                l.backward()
+                opt.step() |> ignore
+                total <- total + v
+                count <- count + 1
+                onStep bi v
+            | None -> ())
+        if count = 0 then nan else total / float count

