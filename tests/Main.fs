@@ -8,6 +8,8 @@ open Expecto.Impl
 /// `N passed, N failed, N skipped` (CI reads it; Expecto's own line is coloured and differently worded).
 [<EntryPoint>]
 let main argv =
+    // progress lines of every library call and child process off (the suite's own output stays readable)
+    Environment.SetEnvironmentVariable("AUTODESIGN_QUIET", "1")
     if argv.Length > 0 && argv.[0] = "soak" then AutoDesign.Tests.Soak.main argv else
     let mutable summary : TestRunSummary option = None
     let printer =

@@ -2,9 +2,10 @@ module AutoDesign.Tests.RunsTests
 
 open System
 open System.IO
+open System.Globalization
+open System.Threading
 open Expecto
 open TorchSharp
-open Deedle
 open AutoDesign.Runs
 open AutoDesign.Nn
 
@@ -29,27 +30,55 @@ let data () =
     let ys = Array.init 96 (fun i -> if xs.[i * 4] + xs.[i * 4 + 1] > 0.0f then 1L else 0L)
     torch.tensor(xs).reshape(96L, 4L), torch.tensor(ys)
 
-let fitTiny (dir: string) (resume: bool) (kill: (int * int) option) (lr: float) =
+exception Interrupted
+
+/// Open a run, pass it to f, close it.
+let withRun (options: RunOptions) (name: string) (kind: string) (config: 'C) (f: Run -> 'R) : 'R =
+    use r = Run.Open(options, name, kind, config)
+    f r
+
+/// The UserError message of f, or "" when it raises none.
+let errorOf (f: unit -> unit) = try f (); "" with UserError m -> m
+
+type TinyConfig = { Lr: float; Optimizer: string; Epochs: int }
+
+/// Train the tiny MLP (dropout: draws from the torch stream) in run folder `root/tiny`; `stopAt` = Some k
+/// throws Interrupted when global step k starts (a simulated kill; checkpoints every 5 steps).
+let fitTiny (root: string) (cfg: TinyConfig) (stopAt: int option) =
     let x, y = data ()
-    torch.manual_seed 3L |> ignore
-    let model = Mlp.Create(4L, [| 8L |], 2L, 0.3) // dropout: uses the torch RNG stream
-    let opt = new SafeAdam(model.parameters (), lr = lr)
+    use run = Run.Open({ RunOptions.Default with Root = root }, "tiny", "test.tiny/1", cfg)
+    let model =
+        // weights from a fixed array (the global generator is shared with tests running in parallel)
+        let m = Mlp.Create(4L, [| 8L |], 2L)
+        let init = Random 3
+        using (torch.no_grad ()) (fun _ ->
+            for p in m.parameters () do
+                p.copy_(torch.tensor(Array.init (int (p.numel ())) (fun _ -> float32 (init.NextDouble() - 0.5))).reshape(p.shape)) |> ignore)
+        m
+    let opt : TorchSharp.Modules.OptimizerHelper =
+        match cfg.Optimizer with
+        | "sgd" -> new SafeSGD(model.parameters (), cfg.Lr, momentum = 0.9, weight_decay = 1e-3)
+        | "rmsprop" -> new SafeRMSProp(model.parameters (), cfg.Lr, momentum = 0.5)
+        | _ -> new SafeAdam(model.parameters (), lr = cfg.Lr)
+    let gen = new torch.Generator(7UL)
+    let mutable step = match run.LatestCheckpoint() with Some(s, _) -> int s | None -> 0
     let loss (idx: int[]) =
+        if stopAt = Some step then raise Interrupted
+        step <- step + 1
         use i = torch.tensor(idx |> Array.map int64)
-        torch.nn.functional.cross_entropy(model.forward(x.index_select(0L, i)), y.index_select(0L, i))
+        // dropout mask from a private generator (checkpointed), not the shared default one
+        let keep = torch.rand([| int64 idx.Length; 2L |], generator = gen).Gt(0.2).to_type(torch.float32)
+        torch.nn.functional.cross_entropy(model.forward(x.index_select(0L, i)) * keep, y.index_select(0L, i))
     let batches epoch =
         let r = Random(100 + epoch)
-        Array.init 96 id |> Array.sortBy (fun _ -> r.Next()) |> Seq.chunkBySize 16
-    let run = { Dir = dir; System = "test"; Name = "tiny" }
-    let spec =
-        { Training.spec "tiny" model opt loss batches 4 11 run with
-            Resume = resume
-            OnStep = fun e s -> match kill with Some(ke, ks) when e = ke && s = ks -> failwith "killed" | _ -> () }
-    let result = Training.fit spec
-    model, result
+        Array.init 96 id |> Array.sortBy (fun _ -> r.Next()) |> Seq.chunkBySize 16 |> Array.ofSeq
+    let spec = { Fit.spec "tiny" model opt loss batches cfg.Epochs with CheckpointEvery = 5 }
+    let state = TrainState()
+    state.AddGenerator("mask", gen)
+    let rows = Fit.runWith run state spec
+    model, rows
 
-// Training tests seed torch's global generator, so they must not run in parallel with each other
-// (testSequenced: Expecto runs them one at a time, apart from the parallel tests).
+// Tests that train share torch's global state; run them one at a time (testSequenced).
 [<Tests>]
 let tests =
     testSequenced <| testList "foundation.runs" [
@@ -62,91 +91,189 @@ let tests =
             Expect.equal (Directory.GetFiles d |> Array.map Path.GetFileName) [| "state.txt" |] "no temp file left behind"
         }
 
-        test "checkpoint round-trips weights, optimizer state and the state map" {
+        for opt in [ "adam"; "sgd"; "rmsprop" ] do
+            test (sprintf "an interrupted run (%s) resumed mid-epoch ends with the weights and rows of an uninterrupted one" opt) {
+                let cfg = { Lr = 0.05; Optimizer = opt; Epochs = 4 }
+                let full, fullRows = fitTiny (tempDir ()) cfg None
+                let d = tempDir ()
+                Expect.throwsT<Interrupted> (fun () -> fitTiny d cfg (Some 16) |> ignore) "interrupted at step 16 (epoch 3 = steps 12-17)"
+                Expect.equal (Checkpoints.latestName (Path.Combine(d, "tiny"))) (Some "000000000015") "last checkpoint at step 15, mid-epoch"
+                let resumed, rows = fitTiny d cfg None
+                expectSameTensors (paramsOf full) (paramsOf resumed) "final weights"
+                Expect.equal rows fullRows "metrics rows"
+                let other, _ = fitTiny (tempDir ()) { cfg with Lr = 0.04 } None
+                Expect.isFalse (same (paramsOf full).[0] (paramsOf other).[0]) "sanity: another learning rate gives other weights"
+            }
+
+        test "metrics.csv holds one row per epoch and reads back in any locale" {
             let d = tempDir ()
-            let p = Path.Combine(d, "ck.bin")
-            let x = torch.randn(8L, 4L)
-            let step (m: Mlp) (o: torch.optim.Optimizer) =
+            let saved = Thread.CurrentThread.CurrentCulture
+            try
+                Thread.CurrentThread.CurrentCulture <- CultureInfo("de-DE")
+                let _, rows = fitTiny d { Lr = 0.05; Optimizer = "adam"; Epochs = 3 } None
+                let back = Csv.read (Path.Combine(d, "tiny", "metrics.csv"))
+                Expect.equal (back |> List.map (List.map fst)) [ for _ in 1 .. 3 -> [ "epoch"; "loss" ] ] "columns"
+                let loss = back |> List.map (List.find (fst >> (=) "loss") >> snd >> fun s -> Double.Parse(s, CultureInfo.InvariantCulture))
+                Expect.equal loss (Rows.column "loss" rows) "round-trip values (invariant culture)"
+            finally
+                Thread.CurrentThread.CurrentCulture <- saved
+        }
+
+        test "a finished run returns its stored result; another configuration is refused with the difference named" {
+            let root = tempDir ()
+            let o = { RunOptions.Default with Root = root }
+            withRun o "a/b" "test.kind/1" {| Epochs = 4; Lr = 0.5 |} (fun r ->
+                Expect.isFalse r.IsFinished "new run"
+                r.Finish {| Accuracy = 0.75 |})
+            withRun o "a/b" "test.kind/1" {| Epochs = 4; Lr = 0.5 |} (fun r ->
+                Expect.isTrue r.IsFinished "same config: the finished run"
+                Expect.equal (r.Result<{| Accuracy: float |}>()).Accuracy 0.75 "stored result")
+            let msg = errorOf (fun () -> withRun o "a/b" "test.kind/1" {| Epochs = 1; Lr = 0.5 |} ignore)
+            Expect.stringContains msg "Epochs: 4 vs 1" "names the differing field"
+            Expect.stringContains msg "--force" "says how to discard it"
+            Expect.isTrue (File.Exists(Path.Combine(root, "a", "b", "result.json"))) "the finished run is untouched"
+            withRun { o with Force = true } "a/b" "test.kind/1" {| Epochs = 1; Lr = 0.5 |} (fun r ->
+                Expect.isFalse r.IsFinished "--force discards the old run")
+            let kindMsg = errorOf (fun () -> withRun o "a/b" "test.other/1" {| Epochs = 1; Lr = 0.5 |} ignore)
+            Expect.stringContains kindMsg "kind" "another kind of run is refused too"
+        }
+
+        test "damaged run folders are clear errors, not silent restarts" {
+            let root = tempDir ()
+            let o = { RunOptions.Default with Root = root }
+            withRun o "r" "test.kind/1" {| Epochs = 4 |} ignore
+            let cfgPath = Path.Combine(root, "r", "config.json")
+            File.WriteAllText(cfgPath, (File.ReadAllText cfgPath).Substring(0, 10))
+            let msg = errorOf (fun () -> withRun o "r" "test.kind/1" {| Epochs = 4 |} ignore)
+            Expect.stringContains msg "config.json" "a truncated config.json is named"
+            let file = Path.Combine(root, "plain-file")
+            File.WriteAllText(file, "x")
+            Expect.throwsT<UserError> (fun () -> Run.Open({ RunOptions.Default with Root = file }, "r", "k/1", 1) |> ignore) "runs root is a file"
+            Expect.throwsT<UserError> (fun () -> Run.Open({ RunOptions.Default with Root = root }, "plain-file/r", "k/1", 1) |> ignore) "a file on the path"
+            Expect.throwsT<UserError> (fun () -> Run.Open({ RunOptions.Default with Root = root }, "../escape", "k/1", 1) |> ignore) ".. in the name"
+            // a checkpoint whose tensors file is truncated
+            let d = tempDir ()
+            let model = Mlp.Create(4L, [| 3L |], 2L)
+            let st = TrainState()
+            st.AddModule("m", model)
+            let snap = Snapshot.Empty()
+            st.Capture snap
+            Checkpoints.commit d 5L snap
+            let tf = Path.Combine(Checkpoints.folder d, "000000000005", "tensors.safetensors")
+            let bytes = File.ReadAllBytes tf
+            File.WriteAllBytes(tf, bytes.[0 .. bytes.Length - 9])
+            Expect.throwsT<UserError> (fun () -> Checkpoints.tryLoad d |> ignore) "truncated tensors"
+            File.WriteAllText(Path.Combine(Checkpoints.folder d, "LATEST"), "nonsense")
+            Expect.throwsT<UserError> (fun () -> Checkpoints.tryLoad d |> ignore) "LATEST naming no checkpoint"
+        }
+
+        test "a second writer gets an error naming the holder; --wait waits for the release" {
+            let root = tempDir ()
+            let first = Run.Open({ RunOptions.Default with Root = root }, "locked", "test.kind/1", 1)
+            let msg = errorOf (fun () -> withRun { RunOptions.Default with Root = root } "locked" "test.kind/1" 1 ignore)
+            Expect.stringContains msg (sprintf "process %d" Environment.ProcessId) "names the holder's PID"
+            Expect.stringContains msg "--wait" "says how to wait"
+            let released = Diagnostics.Stopwatch.StartNew()
+            let t = Thread((fun () -> Thread.Sleep 1000; (first :> IDisposable).Dispose()), IsBackground = true)
+            t.Start()
+            withRun { RunOptions.Default with Root = root; Wait = true } "locked" "test.kind/1" 1 (fun _ ->
+                Expect.isGreaterThan released.Elapsed.TotalSeconds 0.9 "waited for the first writer")
+        }
+
+        test "an optimizer restored from a checkpoint takes the same next step" {
+            let d = tempDir ()
+            let x = torch.ones(8L, 4L)
+            let make () =
+                let m = Mlp.Create(4L, [| 6L |], 3L)
+                use _ng = torch.no_grad ()
+                for p in m.parameters () do p.Fill(0.1) |> ignore
+                m, new SafeAdam(m.parameters (), lr = 0.01)
+            let step (m: Mlp) (o: SafeAdam) =
                 use _ = torch.NewDisposeScope()
                 o.zero_grad ()
-                m.forward(x).pow(torch.tensor 2.0f).mean().backward ()
+                (m.forward(x) * m.forward(x)).mean().backward ()
                 o.step () |> ignore
-            torch.manual_seed 1L |> ignore
-            let a = Mlp.Create(4L, [| 6L |], 3L)
-            let oa = new SafeAdam(a.parameters (), lr = 0.01)
+            let a, oa = make ()
             step a oa; step a oa
-            let state = Map.ofList [ "epoch", "7"; "note", "a=b;c" ]
-            Checkpoint.save p a (Some oa) state
-            torch.manual_seed 2L |> ignore
-            let b = Mlp.Create(4L, [| 6L |], 3L)
-            let ob = new SafeAdam(b.parameters (), lr = 0.01)
-            Expect.isFalse (same (paramsOf a).[0] (paramsOf b).[0]) "different init before loading"
-            let loaded = Checkpoint.tryLoad p b (Some ob)
-            Expect.equal loaded (Some state) "state map"
+            let st = TrainState()
+            st.AddModule("m", a)
+            st.AddOptimizer("o", oa)
+            let snap = Snapshot.Empty()
+            st.Capture snap
+            Checkpoints.commit d 2L snap
+            let b, ob = make ()
+            let st2 = TrainState()
+            st2.AddModule("m", b)
+            st2.AddOptimizer("o", ob)
+            let _, loaded = (Checkpoints.tryLoad d).Value
+            st2.Restore loaded
             expectSameTensors (paramsOf a) (paramsOf b) "weights"
-            // Same Adam moments => the next step gives identical weights (a fresh Adam would not).
             step a oa; step b ob
-            expectSameTensors (paramsOf a) (paramsOf b) "after one more optimizer step"
-            Expect.isNone (Checkpoint.tryLoad (Path.Combine(d, "missing.bin")) b None) "missing file"
-            File.WriteAllBytes(Path.Combine(d, "bad.bin"), [| 1uy; 2uy; 3uy |])
-            Expect.throwsT<UserError> (fun () -> Checkpoint.tryLoad (Path.Combine(d, "bad.bin")) b None |> ignore) "corrupt file"
+            expectSameTensors (paramsOf a) (paramsOf b) "after one more Adam step (same moments and step count)"
         }
 
-        test "a killed run resumed from its checkpoint reaches the same weights as an uninterrupted run" {
-            let full, _ = fitTiny (tempDir ()) false None 0.05
+        test "checkpoint tensors are standard safetensors: an independent reader (python3 json + struct) gets the same values" {
             let d = tempDir ()
-            Expect.throws (fun () -> fitTiny d false (Some(3, 2)) 0.05 |> ignore) "simulated kill in epoch 3"
-            let resumed, r = fitTiny d true None 0.05
-            Expect.equal r.ResumedAfter 2 "continued after the last checkpoint (epoch 2)"
-            Expect.equal r.History.Length 4 "history restored + continued"
-            expectSameTensors (paramsOf full) (paramsOf resumed) "final weights"
-            // and the seed stream matters: a different seed gives different weights
-            Expect.isFalse (same (paramsOf full).[0] (let m, _ = fitTiny (tempDir ()) false None 0.04 in (paramsOf m).[0])) "sanity: other runs differ"
+            let path = Path.Combine(d, "t.safetensors")
+            let f32 = torch.tensor([| 1.5f; -2.25f; 3.0f; 1e-3f; 7.0f; -0.0f |]).reshape(2L, 3L)
+            let i64 = torch.tensor([| 5L; -7L; 9000000000L |])
+            let u8 = torch.tensor([| 0uy; 255uy; 17uy; 3uy |]).reshape(2L, 2L)
+            Safetensors.save path (dict [ "model/w", f32; "loop/count", i64; "rng/state", u8 ])
+            let script = Path.Combine(d, "read.py")
+            File.WriteAllText(script, String.Join("\n", [|
+                "import json, struct, sys"
+                "data = open(sys.argv[1], 'rb').read()"
+                "n = struct.unpack('<Q', data[:8])[0]"
+                "header = json.loads(data[8:8 + n])"
+                "fmt = {'F32': 'f', 'I64': 'q', 'U8': 'B'}"
+                "size = {'F32': 4, 'I64': 8, 'U8': 1}"
+                "out = {}"
+                "for k, e in header.items():"
+                "    if k == '__metadata__': continue"
+                "    a, b = e['data_offsets']"
+                "    raw = data[8 + n + a: 8 + n + b]"
+                "    vals = list(struct.unpack('<%d%s' % (len(raw) // size[e['dtype']], fmt[e['dtype']]), raw))"
+                "    out[k] = {'dtype': e['dtype'], 'shape': e['shape'], 'values': vals}"
+                "print(json.dumps(out, sort_keys=True))" |]))
+            let psi = Diagnostics.ProcessStartInfo("python3", sprintf "\"%s\" \"%s\"" script path, RedirectStandardOutput = true, UseShellExecute = false)
+            use p = Diagnostics.Process.Start psi
+            let out = p.StandardOutput.ReadToEnd()
+            p.WaitForExit()
+            Expect.equal p.ExitCode 0 "python3 read the file"
+            let doc = Text.Json.JsonDocument.Parse(out).RootElement
+            let entry (k: string) = doc.GetProperty(k)
+            let values (k: string) = [ for v in (entry k).GetProperty("values").EnumerateArray() -> v.GetDouble() ]
+            let shape (k: string) = [ for v in (entry k).GetProperty("shape").EnumerateArray() -> v.GetInt64() ]
+            Expect.equal ((entry "model/w").GetProperty("dtype").GetString()) "F32" "dtype"
+            Expect.equal (shape "model/w") [ 2L; 3L ] "shape"
+            Expect.equal (values "model/w") (f32.reshape(-1L).data<float32>().ToArray() |> Array.map float |> List.ofArray) "float32 values"
+            Expect.equal (values "loop/count") [ 5.0; -7.0; 9000000000.0 ] "int64 values"
+            Expect.equal (values "rng/state") [ 0.0; 255.0; 17.0; 3.0 ] "uint8 values"
+            let back = Safetensors.load path
+            Expect.isTrue (same back.["model/w"] f32 && same back.["loop/count"] i64 && same back.["rng/state"] u8) "reads back"
         }
 
-        test "metrics.csv is written and parses back to the per-epoch history" {
-            let d = tempDir ()
-            let _, r = fitTiny d false None 0.05
-            let f = Frame.ReadCsv(Path.Combine(d, "metrics.csv"))
-            Expect.equal (f.RowCount) 4 "one row per epoch"
-            Expect.equal (f.ColumnKeys |> List.ofSeq) [ "epoch"; "loss"; "steps"; "seconds" ] "columns"
-            let loss = f.GetColumn<float>("loss") |> Series.values |> Array.ofSeq
-            let expected = r.History |> List.map (List.find (fst >> (=) "loss") >> snd) |> Array.ofList
-            Array.iter2 (fun a b -> Expect.floatClose Accuracy.high a b "loss value") loss expected
-            Expect.equal (f.GetColumn<float>("steps") |> Series.values |> List.ofSeq) [ 6.0; 6.0; 6.0; 6.0 ] "96/16 steps"
-            Expect.isTrue (File.Exists(Path.Combine(d, "loss.png"))) "loss plot"
-            Expect.isTrue (File.Exists(Path.Combine(d, Training.checkpointFile))) "checkpoint"
+        test "JSON differences name the paths that differ" {
+            let a = Json.toNode {| A = 1; B = {| C = [ 1; 2 ] |}; D = "x" |}
+            let b = Json.toNode {| A = 1; B = {| C = [ 1; 3 ] |}; D = "y" |}
+            Expect.equal (Json.differences a b) [ "B.C[1]: 2 vs 3"; "D: \"x\" vs \"y\"" ] "paths"
         }
 
-        test "a NaN loss raises UserError naming epoch and step" {
-            let model = Mlp.Create(2L, [| 2L |], 1L)
-            let opt = new SafeSGD(model.parameters (), 0.1)
-            let loss (k: int) = if k = 3 then model.forward(torch.ones(1L, 2L)).sum() * torch.tensor(nan) else model.forward(torch.ones(1L, 2L)).sum()
-            let run = RunFolder.create (tempDir ()) "test" "nan"
-            let spec = Training.spec "nan" model opt loss (fun _ -> seq { 0..4 }) 2 1 run
-            let msg = try Training.fit spec |> ignore; "" with UserError m -> m
-            Expect.stringContains msg "epoch 1, step 4" "names the place"
-        }
-
-        test "RunFolder writes config.json and rejects bad names" {
-            let root = tempDir ()
-            let rf = RunFolder.create root "sys" "exp"
-            Expect.equal rf.Dir (Path.Combine(root, "sys", "exp")) "layout runs/<system>/<name>"
-            RunFolder.writeConfig rf {| Epochs = 3; Lr = 0.5 |}
-            let doc = Text.Json.JsonDocument.Parse(File.ReadAllText(RunFolder.file rf "config.json"))
-            Expect.equal (doc.RootElement.GetProperty("Epochs").GetInt32()) 3 "field"
-            Expect.throwsT<UserError> (fun () -> RunFolder.create root "a/b" "x" |> ignore) "slash in system"
-        }
-
-        test "progress prints periodic plain lines when not on a terminal" {
+        test "progress prints periodic plain lines with an ETA when not on a terminal" {
             use sw = new StringWriter()
-            let p = Progress("train", 200, sw, false)
-            for i in 1..200 do p.Step [ "loss", float i ]
-            p.Done()
+            let p = Progress("train", 200, 0, sw, false)
+            let wasQuiet = Progress.Quiet
+            Progress.Quiet <- false
+            try
+                for i in 1..200 do p.Step [ "loss", float i ]
+                p.Done()
+            finally
+                Progress.Quiet <- wasQuiet
             let lines = sw.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)
             Expect.isLessThanOrEqual lines.Length 12 "about every 10%"
             Expect.isGreaterThanOrEqual lines.Length 10 "some lines"
-            Expect.stringContains lines.[lines.Length - 1] "done: 200/200" "final line"
+            Expect.stringContains lines.[0] "ETA" "an ETA"
+            Expect.stringContains lines.[lines.Length - 1] "done: 200 steps" "final line"
             Expect.isFalse (sw.ToString().Contains "\r") "no carriage returns in plain mode"
         }
     ]

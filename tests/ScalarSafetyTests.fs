@@ -114,7 +114,7 @@ let unsafeCalls (a: Assembly) : string list =
 
 let private ourAssemblies () =
     [ typeof<AutoDesign.Nn.SafeSGD>.Assembly
-      typeof<AutoDesign.Runs.RunFolder>.Assembly
+      typeof<AutoDesign.Runs.Run>.Assembly
       typeof<AutoDesign.UniLoss.UniLoss>.Assembly
       typeof<AutoDesign.D2NN.GraphBuilder>.Assembly
       typeof<AutoDesign.DGGAN.SearchState>.Assembly

@@ -47,9 +47,8 @@ module DetectorGanExperiments =
           Description = "detectors trained on real only / + synthetic from CycleGAN+BboxLoss, ACGAN-like, DetectorGAN without and with unrolling (Tables 4.1-4.3)"
           Run = fun ctx ->
             let cfg = if ctx.Quick then DetGanExperiment.quick else DetGanExperiment.full
-            let rf = RunFolder.create ctx.RunsRoot "detectorgan" (if ctx.Quick then "tables-quick" else "tables-full")
-            RunFolder.writeConfig rf cfg
-            let rows = DetGanExperiment.run cfg ctx.Seed rf.Dir ctx.Device (fun s -> printfn "%s" s)
+            let dir = System.IO.Path.Combine(ctx.RunsRoot, "detectorgan", (if ctx.Quick then "tables-quick" else "tables-full"))
+            let rows = DetGanExperiment.run cfg ctx.Seed dir ctx.Device (fun s -> printfn "%s" s)
             reportRows cfg ctx.Quick ctx.Seed rows }
 
     let all : Experiment list = [ table ]

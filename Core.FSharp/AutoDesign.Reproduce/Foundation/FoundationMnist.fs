@@ -7,7 +7,7 @@ open AutoDesign.Reproduce.Data
 open AutoDesign.Nn
 
 /// Foundation baseline: a small MLP on the embedded 10k MNIST digits (80/20 split), trained with
-/// Training.fit. It exercises data layer + run folder + checkpoints end to end; no thesis number.
+/// the run engine (Fit). It exercises data layer + run folder + checkpoints end to end; no thesis number.
 module FoundationMnist =
     /// Accuracy of `model` on the examples `idx` of `ds` (batched, no grad).
     let accuracy (model: torch.nn.Module<torch.Tensor, torch.Tensor>) (ds: Dataset) (idx: int[]) (device: torch.Device) =
@@ -33,28 +33,32 @@ module FoundationMnist =
                 match Splits.split ctx.Seed ds.Count [ 0.8; 0.2 ] with
                 | [ a; b ] -> a, b
                 | other -> failwithf "expected two splits, got %d" other.Length
-            let run = RunFolder.create ctx.RunsRoot "foundation" "mnist-mlp"
-            RunFolder.writeConfig run {| Model = "MLP 784-256-128-10"; Optimizer = "Adam"; LearningRate = 1e-3; Batch = 64
-                                         Epochs = epochs; Train = trainIdx.Length; Test = testIdx.Length; Seed = ctx.Seed; Device = string ctx.Device |}
-            let ck = RunFolder.file run Training.checkpointFile
-            if System.IO.File.Exists ck then System.IO.File.Delete ck
-            torch.manual_seed (int64 ctx.Seed) |> ignore
-            let model = Mlp.Create(784L, [| 256L; 128L |], 10L)
-            model.``to``(ctx.Device) |> ignore
-            let opt = new SafeAdam(model.parameters (), lr = 1e-3)
-            let loss (b: int[]) =
-                let x, y = Loader.toTensors ds b ctx.Device
-                torch.nn.functional.cross_entropy(model.forward x, y)
-            let spec =
-                { Training.spec "foundation/mnist-mlp" model opt loss (fun e -> Loader.batches ctx.Seed e true 64 trainIdx) epochs ctx.Seed run with
-                    EndOfEpoch = fun _ -> [ "test_accuracy", accuracy model ds testIdx ctx.Device ] }
-            let result = Training.fit spec
-            let accs = result.History |> List.map (fun r -> (r |> List.find (fst >> (=) "epoch") |> snd), (r |> List.find (fst >> (=) "test_accuracy") |> snd))
-            Plot.lines (RunFolder.file run "accuracy.png") "MNIST MLP: test accuracy" "epoch" "accuracy" [ "test", Array.ofList accs ]
+            use run =
+                Run.Open({ RunOptions.Default with Root = ctx.RunsRoot }, "foundation/mnist-mlp", "foundation.mnist-mlp/1",
+                         {| Model = "MLP 784-256-128-10"; Optimizer = "Adam"; LearningRate = 1e-3; Batch = 64
+                            Epochs = epochs; Train = trainIdx.Length; Test = testIdx.Length; Seed = ctx.Seed; Device = string ctx.Device |})
+            let rows =
+                if run.IsFinished then run.Result<(string * float) list list>()
+                else
+                    torch.manual_seed (int64 ctx.Seed) |> ignore
+                    let model = Mlp.Create(784L, [| 256L; 128L |], 10L)
+                    model.``to``(ctx.Device) |> ignore
+                    let opt = new SafeAdam(model.parameters (), lr = 1e-3)
+                    let loss (b: int[]) =
+                        let x, y = Loader.toTensors ds b ctx.Device
+                        torch.nn.functional.cross_entropy(model.forward x, y)
+                    let spec =
+                        { Fit.spec "foundation/mnist-mlp" model opt loss (fun e -> Loader.batches ctx.Seed e true 64 trainIdx |> Array.ofSeq) epochs with
+                            EndOfEpoch = fun _ -> [ "test_accuracy", accuracy model ds testIdx ctx.Device ] }
+                    let rows = Fit.run run spec |> List.map (List.choose (fun (k, c) -> match c with Cell.Number v -> Some(k, v) | Cell.Text _ -> None))
+                    run.Finish rows
+                    rows
+            let accs = List.zip (rows |> List.map (List.find (fst >> (=) "epoch") >> snd)) (rows |> List.map (List.find (fst >> (=) "test_accuracy") >> snd))
+            Plot.lines (run.File "accuracy.png") "MNIST MLP: test accuracy" "epoch" "accuracy" [ "test", Array.ofList accs ]
             (use _ = torch.NewDisposeScope()
              let spread = Array.init (min 32 testIdx.Length) (fun k -> testIdx.[k * testIdx.Length / min 32 testIdx.Length])
              let x, _ = Loader.toTensors ds spread torch.CPU
-             ImageGrid.save (RunFolder.file run "test-samples.png") x 8)
+             ImageGrid.save (run.File "test-samples.png") x 8)
             let acc = snd (List.last accs)
             [ { System = "foundation"; Experiment = "mnist-mlp"
                 Claim = "baseline: the run infrastructure trains a plain MLP to a sane MNIST accuracy"

@@ -2,8 +2,8 @@ namespace AutoDesign.Runs
 
 open System.IO
 
-/// Atomic file writes: write to a temporary file in the same folder, flush it to disk, then
-/// rename over the target. A killed process leaves either the old file or the new one, never half.
+/// Atomic file writes: write to a temporary file in the same folder, flush it to disk, rename it over
+/// the target, flush the folder. A killed process leaves either the old file or the new one, never half.
 module Atomic =
     let private tempFor (path: string) =
         let full = Path.GetFullPath path
@@ -16,10 +16,9 @@ module Atomic =
         let tmp = tempFor path
         try
             write tmp
-            use fs = new FileStream(tmp, FileMode.Open, FileAccess.ReadWrite)
-            fs.Flush(true)
-            fs.Dispose()
+            Durable.syncFile tmp
             File.Move(tmp, path, true)
+            Durable.syncDirectory (Path.GetDirectoryName(Path.GetFullPath path))
         finally
             if File.Exists tmp then File.Delete tmp
 

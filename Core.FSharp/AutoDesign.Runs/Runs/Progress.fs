@@ -3,28 +3,43 @@ namespace AutoDesign.Runs
 open System
 open System.Diagnostics
 
-/// Progress of a long loop. On a terminal: one redrawn bar line (step/total, metrics, steps/s).
-/// When output is redirected: a plain line every 10% of the steps or every 10 seconds.
-type Progress(label: string, totalSteps: int, ?writer: IO.TextWriter, ?interactive: bool) =
+/// Progress of a long loop with an ETA. On a terminal: one redrawn line (step/total, metrics, rate, ETA).
+/// When output is redirected: a plain line every 10% of the steps or every 10 seconds. Silent when
+/// Progress.Quiet is set or AUTODESIGN_QUIET=1 (the test suite sets it).
+type Progress(label: string, totalSteps: int, ?startStep: int, ?writer: IO.TextWriter, ?interactive: bool) =
+    static let mutable quiet = Environment.GetEnvironmentVariable "AUTODESIGN_QUIET" = "1"
     let out = defaultArg writer Console.Out
     let isTerminal = defaultArg interactive (not Console.IsOutputRedirected)
     let total = max 1 totalSteps
+    let first = defaultArg startStep 0
     let clock = Stopwatch.StartNew()
-    let mutable step = 0
+    let mutable step = first
     let mutable lastDraw = TimeSpan.Zero
-    let mutable lastDecile = 0
+    let mutable lastDecile = first * 10 / total
     let mutable lastMetrics : (string * float) list = []
     let mutable finished = false
 
+    let eta () =
+        let done' = step - first
+        if done' <= 0 then "?"
+        else
+            let s = clock.Elapsed.TotalSeconds / float done' * float (total - step)
+            if s >= 3600.0 then sprintf "%dh%02dm" (int s / 3600) (int s % 3600 / 60)
+            elif s >= 60.0 then sprintf "%dm%02ds" (int s / 60) (int s % 60)
+            else sprintf "%.0fs" s
+
     let describe () =
-        let rate = float step / max 1e-9 clock.Elapsed.TotalSeconds
+        let rate = float (step - first) / max 1e-9 clock.Elapsed.TotalSeconds
         let metrics = lastMetrics |> List.map (fun (k, v) -> sprintf "%s=%.4g" k v) |> String.concat " "
-        sprintf "%d/%d %s %.1f steps/s" step total metrics rate
+        sprintf "%d/%d %s %.1f steps/s ETA %s" step total metrics rate (eta ())
 
     let bar () =
         let width = 24
         let filled = min width (step * width / total)
         String('#', filled) + String('.', width - filled)
+
+    /// Silence every progress display of this process.
+    static member Quiet with get () = quiet and set v = quiet <- v
 
     member _.StepsDone = step
 
@@ -33,7 +48,8 @@ type Progress(label: string, totalSteps: int, ?writer: IO.TextWriter, ?interacti
         step <- step + 1
         lastMetrics <- metrics
         let now = clock.Elapsed
-        if isTerminal then
+        if quiet then ()
+        elif isTerminal then
             if (now - lastDraw).TotalMilliseconds >= 100.0 || step >= total then
                 lastDraw <- now
                 out.Write(sprintf "\r%s [%s] %s   " label (bar ()) (describe ()))
@@ -50,9 +66,10 @@ type Progress(label: string, totalSteps: int, ?writer: IO.TextWriter, ?interacti
     member _.Done() =
         if not finished then
             finished <- true
-            if isTerminal then out.Write("\r" + String(' ', 100) + "\r")
-            out.WriteLine(sprintf "%s done: %s in %.1f s" label (describe ()) clock.Elapsed.TotalSeconds)
-            out.Flush()
+            if not quiet then
+                if isTerminal then out.Write("\r" + String(' ', 110) + "\r")
+                out.WriteLine(sprintf "%s done: %d steps in %.1f s" label (step - first) clock.Elapsed.TotalSeconds)
+                out.Flush()
 
 module Progress =
     let create (label: string) (totalSteps: int) = Progress(label, totalSteps)

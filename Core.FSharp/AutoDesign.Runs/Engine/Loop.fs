@@ -1,0 +1,126 @@
+namespace AutoDesign.Runs
+
+open System
+open System.Diagnostics
+open System.Text.Json.Nodes
+open TorchSharp
+
+/// How a training loop is laid out and how often it checkpoints.
+type LoopSpec =
+    { /// Shown in progress lines.
+      Label: string
+      /// Steps in the whole run.
+      Steps: int
+      /// Steps per epoch (Steps when the loop has no epochs); the end-of-epoch hook runs after each.
+      StepsPerEpoch: int
+      /// Commit a checkpoint every this many steps (0: only at epoch ends and at the end).
+      CheckpointEvery: int
+      /// Also commit when this many seconds passed since the last commit (0: never by time).
+      CheckpointSeconds: float }
+    static member Of(label: string, steps: int) =
+        { Label = label; Steps = steps; StepsPerEpoch = steps; CheckpointEvery = 0; CheckpointSeconds = 300.0 }
+
+/// Where a step is: global step (0-based), epoch (0-based) and step within the epoch.
+type StepInfo = { Step: int; Epoch: int; StepInEpoch: int; StepsPerEpoch: int }
+
+/// What a step can report: progress metrics (shown) and metrics rows (kept in the checkpoint and
+/// written to metrics.csv).
+[<Sealed>]
+type LoopContext internal (rows: ResizeArray<(string * Cell) list>) =
+    let mutable shown : (string * float) list = []
+    member _.Show(metrics: (string * float) list) = shown <- metrics
+    member internal _.Shown = shown
+    /// Append a metrics row (numbers).
+    member _.Row(values: (string * float) list) = rows.Add(values |> List.map (fun (k, v) -> k, Cell.Number v))
+    /// Append a metrics row with text cells.
+    member _.RowCells(values: (string * Cell) list) = rows.Add values
+    member _.Rows = rows :> Collections.Generic.IReadOnlyList<_>
+
+/// The training-loop engine every system's training uses. It restores `state` and the metrics rows from
+/// the run's latest checkpoint, runs the remaining steps, and commits checkpoints (every registered
+/// component, every random stream, the rows) as units. A run killed at any instant and started again
+/// continues from its last checkpoint and, because the steps are deterministic functions of the restored
+/// state, ends with the same weights and metrics as an uninterrupted run.
+module Loop =
+    let private rowsToJson (rows: ResizeArray<(string * Cell) list>) =
+        let a = JsonArray()
+        for r in rows do
+            let o = JsonObject()
+            for (k, c) in r do
+                o.[k] <- (match c with
+                          | Cell.Number v -> JsonValue.Create(v) :> JsonNode
+                          | Cell.Text s -> JsonValue.Create(s) :> JsonNode)
+            a.Add o
+        a
+
+    let private rowsOfJson (node: JsonNode) =
+        let rows = ResizeArray<(string * Cell) list>()
+        match node with
+        | :? JsonArray as a ->
+            for o in a do
+                rows.Add [ for kv in o.AsObject() ->
+                             kv.Key, (if kv.Value.GetValueKind() = Text.Json.JsonValueKind.String then
+                                          let s = kv.Value.GetValue<string>()
+                                          match s with
+                                          | "NaN" -> Cell.Number nan
+                                          | "Infinity" -> Cell.Number infinity
+                                          | "-Infinity" -> Cell.Number -infinity
+                                          | _ -> Cell.Text s
+                                      else Cell.Number(kv.Value.GetValue<float>())) ]
+        | _ -> ()
+        rows
+
+    /// Run `step` for every remaining step of `spec` in `run`; `endOfEpoch epoch ctx` runs after the last
+    /// step of each epoch (e.g. evaluation, appending a row). Returns the metrics rows of the whole run.
+    let run (run: Run) (state: TrainState) (spec: LoopSpec) (step: StepInfo -> LoopContext -> unit)
+            (endOfEpoch: int -> LoopContext -> unit) : (string * Cell) list list =
+        if spec.Steps < 0 then Errors.fail "%s: steps must be >= 0, got %d" spec.Label spec.Steps
+        if spec.StepsPerEpoch < 1 && spec.Steps > 0 then Errors.fail "%s: steps per epoch must be >= 1" spec.Label
+        let rows = ResizeArray<(string * Cell) list>()
+        let start =
+            match run.LatestCheckpoint() with
+            | Some(s, snap) ->
+                state.Restore snap
+                rows.AddRange(rowsOfJson (if snap.Values.ContainsKey "loop/rows" then snap.Values.["loop/rows"] else null))
+                for t in snap.Tensors.Values do t.Dispose()
+                int s
+            | None -> 0
+        if start > spec.Steps then Errors.fail "%s: the checkpoint is at step %d, beyond the run's %d steps" spec.Label start spec.Steps
+        let ctx = LoopContext(rows)
+        let commit (at: int) =
+            let snap = Snapshot.Empty()
+            state.Capture snap
+            snap.Values.["loop/rows"] <- rowsToJson rows
+            snap.Values.["loop/step"] <- JsonValue.Create at
+            run.Commit(int64 at, snap)
+            if rows.Count > 0 then Csv.write (run.File "metrics.csv") rows
+        if start < spec.Steps then
+            if start > 0 then printfn "%s: resuming at step %d of %d from %s" spec.Label start spec.Steps run.Dir
+            let progress = Progress(spec.Label, spec.Steps, start)
+            let sinceCommit = Stopwatch.StartNew()
+            for s in start .. spec.Steps - 1 do
+                let info = { Step = s; Epoch = s / spec.StepsPerEpoch; StepInEpoch = s % spec.StepsPerEpoch; StepsPerEpoch = spec.StepsPerEpoch }
+                step info ctx
+                Faults.hit "step"
+                let epochEnd = info.StepInEpoch = spec.StepsPerEpoch - 1 || s = spec.Steps - 1
+                if epochEnd then endOfEpoch info.Epoch ctx
+                progress.Step ctx.Shown
+                let due =
+                    epochEnd || s = spec.Steps - 1
+                    || (spec.CheckpointEvery > 0 && (s + 1) % spec.CheckpointEvery = 0)
+                    || (spec.CheckpointSeconds > 0.0 && sinceCommit.Elapsed.TotalSeconds >= spec.CheckpointSeconds)
+                if due then
+                    commit (s + 1)
+                    sinceCommit.Restart()
+            progress.Done()
+        elif spec.Steps = 0 && start = 0 then commit 0
+        List.ofSeq rows
+
+/// Reading metrics rows.
+module Rows =
+    /// The numbers of one column, row by row (rows without it are skipped).
+    let column (name: string) (rows: (string * Cell) list list) : float list =
+        rows |> List.choose (fun r ->
+            match r |> List.tryFind (fst >> (=) name) with
+            | Some(_, Cell.Number v) -> Some v
+            | _ -> None)
