@@ -181,7 +181,7 @@ let tests =
             Expect.equal (AutoDesign.Reproduce.Runner.select AutoDesign.Cli.Experiments.all (Some "dggan") |> List.map (fun e -> e.Name)) [ "search" ] "--only dggan"
         }
         test "report rows say plainly whether DGGAN beats the baseline" {
-            let ctx : AutoDesign.Reproduce.ExperimentContext = { Quick = true; Device = torch.CPU; RunsRoot = "runs"; Seed = 1 }
+            let ctx : AutoDesign.Reproduce.ExperimentContext = { Quick = true; Device = torch.CPU; RunsRoot = "runs"; Options = RunOptions.Default; Seed = 1; Threads = 1 }
             let s = DgganExperiment.quick "mnist" 1
             let summary (best: float) =
                 { Dir = "d"; PerResolution = Analysis.perResolution search baseline; BestId = "s2a"; BestActions = "G,3,8 Up"

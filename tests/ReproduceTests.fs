@@ -31,13 +31,14 @@ let parser = ArgumentParser.Create<AutoDesignArgs>(programName = "autodesign")
 
 [<Tests>]
 let tests =
-    testList "foundation.reproduce" [
+    // reproduce redirects the process's console into each experiment's log: one test at a time
+    testSequenced <| testList "foundation.reproduce" [
         test "report has a header, one table per system, and lists stand-in data sets" {
             let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
-            let opts = { Quick = true; Only = None; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "REPORT.md"); Seed = 4 }
+            let opts = { Quick = true; Only = None; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "REPORT.md"); Seed = 4; Threads = 1; Force = false; Wait = false }
             Runner.run (registry "v1") opts |> ignore
             let text = File.ReadAllText opts.ReportPath
-            Expect.stringContains text "- Config: quick" "config in header"
+            Expect.stringContains text "- Config: quick; 1 torch thread per experiment" "config and threads in header"
             Expect.stringContains text (sprintf "- Machine: %d cores" Environment.ProcessorCount) "cores in header"
             Expect.stringContains text "## alpha" "alpha section"
             Expect.stringContains text "## beta" "beta section"
@@ -53,22 +54,44 @@ let tests =
             Expect.isFalse (standIn.Contains "MNIST |") "non-stand-ins not listed"
         }
 
-        test "--only reruns a subset and keeps the other systems' stored rows" {
+        test "stored results are reused; --only --force reruns a subset and keeps the other experiments' rows" {
             let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
-            let opts = { Quick = false; Only = None; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "R.md"); Seed = 1 }
+            let opts = { Quick = false; Only = None; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "R.md"); Seed = 1; Threads = 1; Force = false; Wait = false }
             Runner.run (registry "v1") opts |> ignore
             runs <- 0
-            Runner.run (registry "v2") { opts with Only = Some "beta" } |> ignore
+            Runner.run (registry "v2") opts |> ignore
+            Expect.equal runs 0 "finished experiments are not run again"
+            Expect.stringContains (tableRows (File.ReadAllText opts.ReportPath)).[0] "91% v1" "stored rows"
+            Expect.throwsT<UserError> (fun () -> Runner.run (registry "v2") { opts with Threads = 2 } |> ignore) "another thread count is another configuration"
+            Runner.run (registry "v2") { opts with Only = Some "beta"; Force = true } |> ignore
             Expect.equal runs 1 "only beta ran"
             let rows = tableRows (File.ReadAllText opts.ReportPath)
             Expect.equal rows.Length 3 "all three rows still there"
             Expect.stringContains rows.[0] "91% v1" "alpha kept from the first run"
             Expect.stringContains rows.[2] "seed 1 v2" "beta replaced"
             runs <- 0
-            Runner.run (registry "v3") { opts with Only = Some "alpha/two" } |> ignore
+            Runner.run (registry "v3") { opts with Only = Some "alpha/two"; Force = true } |> ignore
             Expect.equal runs 1 "only alpha/two ran"
             Expect.stringContains (tableRows (File.ReadAllText opts.ReportPath)).[1] "v3" "alpha/two replaced"
             Expect.throwsT<UserError> (fun () -> Runner.select (registry "x") (Some "gamma") |> ignore) "unknown system"
+        }
+
+        test "a failing experiment is recorded with its log, the others still run, and the command exits 1" {
+            let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
+            let boom : Experiment =
+                { System = "alpha"; Name = "boom"; Description = "fails"
+                  Run = fun _ -> printfn "some progress"; failwith "native handle went away" }
+            let reg = [ (registry "f").[0]; boom; (registry "f").[2] ]
+            let argv = [| "reproduce"; "--runs"; root; "--report"; Path.Combine(root, "R.md") |]
+            let rc = Reproduce.handleWith reg ((parser.ParseCommandLine argv).GetResult AutoDesignArgs.Reproduce)
+            Expect.equal rc 1 "non-zero exit"
+            let text = File.ReadAllText(Path.Combine(root, "R.md"))
+            Expect.stringContains text "FAILED: Exception: native handle went away" "failed row"
+            Expect.stringContains text "seed 1 f" "the experiment after it ran"
+            Expect.stringContains text "(1 FAILED)" "header counts failures"
+            let log = Path.Combine(root, "reproduce", "full-seed1", "alpha", "boom", "log.txt")
+            Expect.stringContains (File.ReadAllText log) "some progress" "the log holds the experiment's output"
+            Expect.stringContains (File.ReadAllText log) "native handle went away" "and the error"
         }
 
         test "the CLI registry starts with the foundation experiments and has unique names" {

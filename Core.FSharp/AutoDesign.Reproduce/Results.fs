@@ -2,40 +2,47 @@ namespace AutoDesign.Reproduce
 
 open System
 open System.IO
-open System.Text.Json
 open AutoDesign.Runs
 
-/// The stored outcome of one experiment: runs/reproduce/<system>/<name>.json. REPORT.md is rebuilt
-/// from all stored results, so running a subset (`--only`) keeps every other system's rows.
-type StoredResult =
-    { System: string
-      Name: string
-      Description: string
-      Quick: bool
-      FinishedUtc: DateTime
-      Seconds: float
-      Rows: ReportRow[] }
+/// The configuration of one experiment run of `reproduce` (folder runs/reproduce/<system>/<name>).
+type ExperimentConfig =
+    { Quick: bool
+      Seed: int
+      Threads: int
+      Device: string }
 
+/// What one experiment left: its rows, or the error that stopped it and where its log is.
+type ExperimentOutcome =
+    | Rows of ReportRow list
+    | Failed of message: string * log: string
+
+/// Experiments as runs of the engine: runs/reproduce/<quick|full>-seed<k>/<system>/<name>/ holds config.json,
+/// log.txt, and result.json (the rows) once it finished or failure.json once it failed. REPORT.md is rebuilt
+/// from these folders, so running a subset (`--only`) keeps every other experiment's rows.
 module Results =
-    let folder (runsRoot: string) = Path.Combine(runsRoot, "reproduce")
+    /// The set of experiment runs of one mode and seed: "quick-seed1".
+    let set (quick: bool) (seed: int) = sprintf "%s-seed%d" (if quick then "quick" else "full") seed
+    let relPath (set: string) (e: Experiment) = Path.Combine("reproduce", set, e.System, e.Name)
+    let kind (e: Experiment) = sprintf "reproduce.%s.%s/1" e.System e.Name
+    let failurePath (runDir: string) = Path.Combine(runDir, "failure.json")
 
-    let path (runsRoot: string) (system: string) (name: string) =
-        Path.Combine(folder runsRoot, system, name + ".json")
+    /// The outcome stored for experiment `e` of `set` under `runsRoot`, if it ran.
+    let load (runsRoot: string) (set: string) (e: Experiment) : ExperimentOutcome option =
+        let dir = Path.Combine(runsRoot, relPath set e)
+        let result = Path.Combine(dir, "result.json")
+        let failure = failurePath dir
+        if File.Exists result then
+            let node = Json.parse result (File.ReadAllText result)
+            Some(Rows(Json.ofNode<ReportRow list> result node.["result"]))
+        elif File.Exists failure then
+            let f = Json.ofNode<{| Message: string; Log: string |}> failure (Json.parse failure (File.ReadAllText failure))
+            Some(Failed(f.Message, f.Log))
+        else None
 
-    let store (runsRoot: string) (r: StoredResult) =
-        Atomic.writeAllText (path runsRoot r.System r.Name) (JsonSerializer.Serialize(r, JsonSerializerOptions(WriteIndented = true)))
-
-    let private read (file: string) =
-        try JsonSerializer.Deserialize<StoredResult>(File.ReadAllText file)
-        with :? JsonException as e -> Errors.fail "stored result %s is corrupt: %s (delete it and run the experiment again)" file e.Message
-
-    /// Every stored result under runsRoot/reproduce (any order).
-    let loadAll (runsRoot: string) : StoredResult list =
-        let dir = folder runsRoot
-        if not (Directory.Exists dir) then []
-        else
-            Directory.GetFiles(dir, "*.json", SearchOption.AllDirectories)
-            |> Array.sort
-            |> Array.map read
-            |> Array.filter (fun r -> not (isNull (box r)))
-            |> List.ofArray
+    /// The stored configuration of experiment `e`'s run, if any.
+    let config (runsRoot: string) (set: string) (e: Experiment) : ExperimentConfig option =
+        let p = Path.Combine(runsRoot, relPath set e, "config.json")
+        if File.Exists p then
+            let n = Json.parse p (File.ReadAllText p)
+            Some(Json.ofNode<ExperimentConfig> p n.["config"])
+        else None

@@ -2,6 +2,8 @@ namespace AutoDesign.Reproduce
 
 open System
 open System.Diagnostics
+open System.IO
+open System.Text
 open TorchSharp
 open AutoDesign.Runs
 
@@ -12,9 +14,31 @@ type ReproduceOptions =
       Device: torch.Device
       RunsRoot: string
       ReportPath: string
-      Seed: int }
+      Seed: int
+      /// torch intra-op threads per experiment (results depend on it; recorded in each run's config).
+      Threads: int
+      /// Discard stored experiment results and run folders of other configurations.
+      Force: bool
+      /// Wait for another process writing the same run folder instead of failing.
+      Wait: bool }
 
-/// Runs registered experiments, stores each result, and rebuilds REPORT.md from all stored results.
+/// A writer that copies everything to the console and an experiment's log file. Another thread may still
+/// hold it after the experiment ended and the log closed: then it writes to the console only.
+type private Tee(a: TextWriter, b: TextWriter) =
+    inherit TextWriter()
+    let mutable logOpen = true
+    let toLog (f: TextWriter -> unit) =
+        if logOpen then
+            try f b with :? ObjectDisposedException -> logOpen <- false
+    override _.Encoding = Encoding.UTF8
+    override _.Write(c: char) = a.Write c; toLog (fun w -> w.Write c)
+    override _.Write(s: string) = a.Write s; toLog (fun w -> w.Write s)
+    override _.WriteLine(s: string) = a.WriteLine s; toLog (fun w -> w.WriteLine s)
+    override _.Flush() = a.Flush(); toLog (fun w -> w.Flush())
+
+/// Runs registered experiments, each as a run of the engine (runs/reproduce/<mode>-seed<k>/<system>/<name>), and rebuilds
+/// REPORT.md from the run folders. An experiment that fails is recorded with its error and log path, the
+/// others still run, and the report marks it FAILED.
 module Runner =
     let select (all: Experiment list) (only: string option) : Experiment list =
         match only with
@@ -33,29 +57,72 @@ module Runner =
                 Errors.fail "--only %s matches no experiment (known: %s)" o known
             picked
 
-    /// Rebuild the report file from every stored result (atomic write).
-    let writeReport (all: Experiment list) (opts: ReproduceOptions) =
-        let results = Results.loadAll opts.RunsRoot
-        let systemOrder = all |> List.map (fun e -> e.System) |> List.distinct
-        let expOrder = all |> List.map (fun e -> e.System, e.Name)
-        let text = Report.render (Report.header opts.Quick) systemOrder expOrder results
-        Atomic.writeAllText opts.ReportPath text
-        results
+    let private runOptions (opts: ReproduceOptions) = { Root = opts.RunsRoot; Force = opts.Force; Wait = opts.Wait }
 
-    let run (all: Experiment list) (opts: ReproduceOptions) : StoredResult list =
+    let context (opts: ReproduceOptions) : ExperimentContext =
+        { Quick = opts.Quick; Device = opts.Device; RunsRoot = opts.RunsRoot; Options = runOptions opts; Seed = opts.Seed; Threads = opts.Threads }
+
+    let config (opts: ReproduceOptions) : ExperimentConfig =
+        { Quick = opts.Quick; Seed = opts.Seed; Threads = opts.Threads; Device = string opts.Device }
+
+    /// Run one experiment in its run folder (or return its stored rows); never throws for the experiment's own errors.
+    let runOne (e: Experiment) (opts: ReproduceOptions) : ExperimentOutcome =
+        use run = Run.Open(runOptions opts, Results.relPath (Results.set opts.Quick opts.Seed) e, Results.kind e, config opts)
+        if opts.Force && run.IsFinished then run.Discard()
+        if run.IsFinished then Rows(run.Result<ReportRow list>())
+        else
+            let logPath = run.File "log.txt"
+            let failure = Results.failurePath run.Dir
+            if File.Exists failure then File.Delete failure
+            use log = new StreamWriter(logPath, true, AutoFlush = true)
+            let out, err = Console.Out, Console.Error
+            Console.SetOut(new Tee(out, log))
+            Console.SetError(new Tee(err, log))
+            try
+                try
+                    torch.set_num_threads opts.Threads
+                    let clock = Stopwatch.StartNew()
+                    let rows = e.Run (context opts) |> List.map (fun r -> { r with System = (if String.IsNullOrWhiteSpace r.System then e.System else r.System) })
+                    run.Finish rows
+                    printfn "  %s/%s finished in %.0f s" e.System e.Name clock.Elapsed.TotalSeconds
+                    Rows rows
+                with ex ->
+                    let msg =
+                        match ex with
+                        | UserError m -> m
+                        | _ -> sprintf "%s: %s" (ex.GetType().Name) (ex.Message.Split('\n').[0])
+                    eprintfn "error: %s/%s failed: %s" e.System e.Name msg
+                    if not (ex :? UserError) then eprintfn "%s" (ex.ToString())
+                    Atomic.writeAllText failure (Json.serialize {| Message = msg; Log = logPath |})
+                    Failed(msg, logPath)
+            finally
+                Console.SetOut out
+                Console.SetError err
+
+    /// Every registered experiment's stored outcome of one set (registry order).
+    let outcomes (all: Experiment list) (runsRoot: string) (set: string) =
+        all |> List.choose (fun e -> Results.load runsRoot set e |> Option.map (fun o -> e, o))
+
+    /// Rebuild the report from the run folders of the options' mode and seed (atomic write).
+    let writeReport (all: Experiment list) (opts: ReproduceOptions) =
+        let os = outcomes all opts.RunsRoot (Results.set opts.Quick opts.Seed)
+        Atomic.writeAllText opts.ReportPath (Report.render (Report.header opts.Quick opts.Threads) os)
+        os
+
+    /// Run the chosen experiments one after another; returns their outcomes (the report covers all stored ones).
+    let run (all: Experiment list) (opts: ReproduceOptions) : (Experiment * ExperimentOutcome) list =
+        if opts.Threads < 1 then Errors.fail "--threads must be at least 1, got %d" opts.Threads
         let chosen = select all opts.Only
-        let ctx = { Quick = opts.Quick; Device = opts.Device; RunsRoot = opts.RunsRoot; Seed = opts.Seed }
-        chosen |> List.iteri (fun i e ->
-            printfn "[%d/%d] %s/%s (%s): %s" (i + 1) chosen.Length e.System e.Name (if opts.Quick then "quick" else "full") e.Description
-            let clock = Stopwatch.StartNew()
-            let rows = e.Run ctx
-            let rows = rows |> List.map (fun r -> { r with System = (if String.IsNullOrWhiteSpace r.System then e.System else r.System) })
-            Results.store opts.RunsRoot
-                { System = e.System; Name = e.Name; Description = e.Description; Quick = opts.Quick
-                  FinishedUtc = DateTime.UtcNow; Seconds = clock.Elapsed.TotalSeconds; Rows = Array.ofList rows }
-            for r in rows do printfn "  %s: %s (thesis: %s)" r.Experiment r.Measured r.Thesis
-            // Rebuild after each experiment so a killed reproduce keeps what it finished.
-            writeReport all opts |> ignore)
-        let results = writeReport all opts
-        printfn "wrote %s (%d stored results)" opts.ReportPath results.Length
+        let results =
+            chosen |> List.mapi (fun i e ->
+                printfn "[%d/%d] %s/%s (%s): %s" (i + 1) chosen.Length e.System e.Name (if opts.Quick then "quick" else "full") e.Description
+                let o = runOne e opts
+                match o with
+                | Rows rows -> for r in rows do printfn "  %s: %s (thesis: %s)" r.Experiment r.Measured r.Thesis
+                | Failed(msg, log) -> printfn "  FAILED: %s (log: %s)" msg log
+                // rebuild after each experiment so a killed reproduce keeps what it finished
+                writeReport all opts |> ignore
+                e, o)
+        let stored = writeReport all opts
+        printfn "wrote %s (%d experiments)" opts.ReportPath stored.Length
         results

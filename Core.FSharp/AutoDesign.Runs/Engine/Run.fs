@@ -55,6 +55,13 @@ type Run internal (dir: string, kind: string, config: JsonNode, options: RunOpti
     /// Commit a checkpoint at `step`.
     member _.Commit(step: int64, snapshot: Snapshot) = Checkpoints.commit dir step snapshot
 
+    /// Discard everything the run stored (result, checkpoints, files, child runs) and start it afresh.
+    member _.Discard() =
+        for f in Directory.GetFiles dir do
+            let n = Path.GetFileName f
+            if n <> ".lock" && n <> ".lock.json" && n <> "config.json" then File.Delete f
+        for d in Directory.GetDirectories dir do Directory.Delete(d, true)
+
     /// A run in the subfolder `name`, with the same options (a run of runs: search candidates, phases, arms).
     member _.Child(name: string, childKind: string, childConfig: 'C) : Run =
         Run.Open({ options with Root = dir }, name, childKind, childConfig)
