@@ -57,7 +57,7 @@ let handleWith (registry: Experiment list) (r: ParseResults<ReproduceArgs>) : in
         0
     else
         let outcomes = Runner.run registry (options r)
-        let failed = outcomes |> List.filter (snd >> function Failed _ -> true | _ -> false)
+        let failed = outcomes |> List.filter (snd >> function Failure _ -> true | _ -> false)
         if failed.IsEmpty then 0
         else
             eprintfn "error: %d experiment(s) failed: %s" failed.Length (failed |> List.map (fun (e, _) -> e.System + "/" + e.Name) |> String.concat ", ")

@@ -36,7 +36,7 @@ module Report =
         line (sprintf "- Machine: %d cores; %s" h.Cores h.Machine)
         line (sprintf "- Config: %s; %d torch thread%s per experiment (each row's Config column says how that row was measured)"
                   (if h.Quick then "quick" else "full") h.Threads (if h.Threads = 1 then "" else "s"))
-        let failed = outcomes |> List.filter (snd >> function Failed _ -> true | _ -> false) |> List.length
+        let failed = outcomes |> List.filter (snd >> function Failure _ -> true | _ -> false) |> List.length
         line (sprintf "- Results: %d experiments%s, rebuilt from the run folders in runs/reproduce/"
                   outcomes.Length (if failed > 0 then sprintf " (%d FAILED)" failed else ""))
         let systems = outcomes |> List.map (fun (e, _) -> e.System) |> List.distinct
@@ -52,14 +52,14 @@ module Report =
                     for row in rows do
                         line (sprintf "| %s | %s | %s | %s | %s | %s |" (cell row.Experiment) (cell row.Claim) (cell row.Thesis)
                                   (cell row.Measured) (cell row.Config) (cell row.Data))
-                | Failed(msg, log) ->
+                | Failure(msg, log) ->
                     line (sprintf "| %s | %s | — | FAILED: %s (log: %s) | — | — |" (cell e.Name) (cell e.Description) (cell msg) (cell log))
         line ""
         line "## Stand-in data sets"
         line ""
         let standIns =
             outcomes
-            |> List.collect (fun (_, o) -> match o with Rows rows -> rows | Failed _ -> [])
+            |> List.collect (fun (_, o) -> match o with Rows rows -> rows | Failure _ -> [])
             |> List.filter (fun row -> isStandIn row.Data)
             |> List.map (fun row -> sprintf "- %s / %s: %s" row.System row.Experiment (cell row.Data)) |> List.distinct
         if standIns.IsEmpty then line "None: every measured row uses the data set the thesis used."

@@ -14,7 +14,7 @@ type ExperimentConfig =
 /// What one experiment left: its rows, or the error that stopped it and where its log is.
 type ExperimentOutcome =
     | Rows of ReportRow list
-    | Failed of message: string * log: string
+    | Failure of message: string * log: string
 
 /// Experiments as runs of the engine: runs/reproduce/<quick|full>-seed<k>/<system>/<name>/ holds config.json,
 /// log.txt, and result.json (the rows) once it finished or failure.json once it failed. REPORT.md is rebuilt
@@ -36,7 +36,7 @@ module Results =
             Some(Rows(Json.ofNode<ReportRow list> result node.["result"]))
         elif File.Exists failure then
             let f = Json.ofNode<{| Message: string; Log: string |}> failure (Json.parse failure (File.ReadAllText failure))
-            Some(Failed(f.Message, f.Log))
+            Some(Failure(f.Message, f.Log))
         else None
 
     /// The stored configuration of experiment `e`'s run, if any.

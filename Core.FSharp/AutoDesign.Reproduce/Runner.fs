@@ -94,7 +94,7 @@ module Runner =
                     eprintfn "error: %s/%s failed: %s" e.System e.Name msg
                     if not (ex :? UserError) then eprintfn "%s" (ex.ToString())
                     Atomic.writeAllText failure (Json.serialize {| Message = msg; Log = logPath |})
-                    Failed(msg, logPath)
+                    Failure(msg, logPath)
             finally
                 Console.SetOut out
                 Console.SetError err
@@ -119,7 +119,7 @@ module Runner =
                 let o = runOne e opts
                 match o with
                 | Rows rows -> for r in rows do printfn "  %s: %s (thesis: %s)" r.Experiment r.Measured r.Thesis
-                | Failed(msg, log) -> printfn "  FAILED: %s (log: %s)" msg log
+                | Failure(msg, log) -> printfn "  FAILED: %s (log: %s)" msg log
                 // rebuild after each experiment so a killed reproduce keeps what it finished
                 writeReport all opts |> ignore
                 e, o)

@@ -1,0 +1,91 @@
+namespace AutoDesign.Runs
+
+open System
+open System.IO
+open System.Reflection
+
+/// One job: a command-line invocation of the `autodesign` CLI that finishes one run folder. A job that
+/// dies is simply started again: the run engine resumes it from its last checkpoint, so the result is
+/// the one an uninterrupted job would have produced.
+type Job =
+    { /// Unique name, e.g. "uniloss/ap-mnist" (shown in progress lines and Slurm job names).
+      Id: string
+      /// CLI arguments after the executable.
+      Args: string list
+      /// The run folder the job finishes (absolute); its result.json marks the job done.
+      RunDir: string
+      /// torch threads the job uses (a local worker slot or Slurm's --cpus-per-task).
+      Threads: int
+      /// Ids of jobs that must finish first.
+      DependsOn: string list
+      /// Extra environment variables of the job's process.
+      Env: (string * string) list }
+
+/// How a job ended.
+type JobOutcome =
+    | Succeeded
+    /// Exit 1 or 2 (a UserError or a bad argument): running it again gives the same error, so it is not retried.
+    | Failed of message: string
+    /// Crashed or was killed more often than the retry limit allows.
+    | GaveUp of message: string
+
+type JobReport =
+    { Job: Job
+      Outcome: JobOutcome
+      Attempts: int
+      /// The job's output (stdout and stderr of every attempt).
+      Log: string
+      Seconds: float }
+
+module Job =
+    let create id args runDir = { Id = id; Args = args; RunDir = Path.GetFullPath runDir; Threads = 1; DependsOn = []; Env = [] }
+
+    /// The file a job's output goes to (in its run folder's parent, so the run folder itself stays the run's).
+    let logPath (j: Job) =
+        let dir = Path.GetDirectoryName(j.RunDir.TrimEnd('/'))
+        Path.Combine(dir, Path.GetFileName(j.RunDir.TrimEnd('/')) + ".job.log")
+
+    /// Whether the job's run has stored its result.
+    let isDone (j: Job) = File.Exists(Path.Combine(j.RunDir, "result.json"))
+
+    /// Exit codes of deterministic failures (UserError: 1, usage error: 2, run root not visible: 3).
+    let isDeterministic (exitCode: int) = exitCode = 1 || exitCode = 2 || exitCode = 3
+
+    /// The last "error: ..." line of a log, or a description of the exit code.
+    let errorOf (log: string) (exitCode: int) =
+        let last =
+            if File.Exists log then
+                File.ReadAllLines log |> Array.rev |> Array.tryFind (fun l -> l.TrimStart().StartsWith "error:")
+            else None
+        match last with
+        | Some l -> l.Trim().Substring("error:".Length).Trim()
+        | None ->
+            match exitCode with
+            | 137 -> "killed (SIGKILL)"
+            | 134 -> "aborted (SIGABRT)"
+            | 139 -> "segmentation fault"
+            | c -> sprintf "exit code %d" c
+
+/// How to start the `autodesign` CLI in another process.
+module CliCommand =
+    /// [executable; leading arguments]: `autodesign` itself, or `dotnet autodesign.dll`. AUTODESIGN_CLI, when
+    /// set, names the autodesign.dll (or executable) to use.
+    let current () : string * string list =
+        let asDll (dll: string) =
+            if dll.EndsWith ".dll" then
+                let host = Environment.ProcessPath
+                let dotnet = if not (isNull host) && Path.GetFileNameWithoutExtension(host) = "dotnet" then host else "dotnet"
+                dotnet, [ dll ]
+            else dll, []
+        match Environment.GetEnvironmentVariable "AUTODESIGN_CLI" with
+        | null | "" ->
+            let entry = Assembly.GetEntryAssembly()
+            if not (isNull entry) && entry.GetName().Name = "autodesign" then asDll entry.Location
+            else
+                let nextTo = Path.Combine(AppContext.BaseDirectory, "autodesign.dll")
+                if File.Exists nextTo then asDll nextTo
+                else Errors.fail "cannot find the autodesign CLI to start jobs with (set AUTODESIGN_CLI to its autodesign.dll)"
+        | p -> asDll (Path.GetFullPath p)
+
+    /// Quote one argument for a POSIX shell.
+    let shellQuote (s: string) = "'" + s.Replace("'", "'\\''") + "'"

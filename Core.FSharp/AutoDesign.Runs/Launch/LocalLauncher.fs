@@ -1,0 +1,49 @@
+namespace AutoDesign.Runs
+
+open System
+open System.Collections.Generic
+open System.Diagnostics
+open System.IO
+open System.Threading
+
+/// The local backend: a pool of worker processes on this machine, each job a child process of the CLI
+/// (output appended to the job's log file). A job that dies (crash, kill -9) is started again up to the
+/// retry limit and resumes from its checkpoint; a deterministic failure (exit 1 or 2) is reported once.
+module LocalLauncher =
+    let private start (j: Job) =
+        let exe, lead = CliCommand.current ()
+        let log = Job.logPath j
+        Directory.CreateDirectory(Path.GetDirectoryName log) |> ignore
+        let cmd = (exe :: lead @ j.Args) |> List.map CliCommand.shellQuote |> String.concat " "
+        let psi = ProcessStartInfo("/bin/sh", [ "-c"; sprintf "exec %s >> %s 2>&1" cmd (CliCommand.shellQuote log) ])
+        psi.UseShellExecute <- false
+        psi.Environment.["AUTODESIGN_JOB"] <- j.Id
+        for (k, v) in j.Env do psi.Environment.[k] <- v
+        Process.Start psi
+
+    /// Run `jobs` on `workers` worker processes (default: cores ÷ threads per job), at most `retries`
+    /// restarts per job; `log` receives one line per event. Returns one report per job.
+    let run (workers: int) (retries: int) (log: string -> unit) (jobs: Job list) : JobReport list =
+        if workers < 1 then Errors.fail "--workers must be at least 1, got %d" workers
+        if retries < 0 then Errors.fail "--retries must be >= 0, got %d" retries
+        let s = Schedule(jobs, retries, workers, log)
+        let procs = Dictionary<string, Job * Process>()
+        log (sprintf "local launcher: %d jobs on %d worker%s" jobs.Length workers (if workers = 1 then "" else "s"))
+        while not s.Finished do
+            for j in s.Ready() do
+                if procs.Count < workers then
+                    s.Start j
+                    procs.[j.Id] <- (j, start j)
+            let ended = procs.Values |> Seq.filter (fun (_, p) -> p.HasExited) |> List.ofSeq
+            for (j, p) in ended do
+                procs.Remove j.Id |> ignore
+                let code = p.ExitCode
+                p.Dispose()
+                if s.Ended(j, code) then
+                    s.Start j
+                    procs.[j.Id] <- (j, start j)
+            if ended.IsEmpty then Thread.Sleep 200
+        s.Reports
+
+    /// The default worker count: cores ÷ threads per job, at least 1.
+    let defaultWorkers (threadsPerJob: int) = max 1 (Environment.ProcessorCount / max 1 threadsPerJob)

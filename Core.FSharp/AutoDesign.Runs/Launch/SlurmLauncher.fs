@@ -1,0 +1,156 @@
+namespace AutoDesign.Runs
+
+open System
+open System.Collections.Generic
+open System.Diagnostics
+open System.IO
+open System.Threading
+
+/// Slurm submission settings (`--partition`, `--gres`, ... of the CLI).
+type SlurmOptions =
+    { Partition: string option
+      /// e.g. "gpu:1" for CUDA nodes.
+      Gres: string option
+      /// CPUs per task (default: the job's thread count).
+      CpusPerTask: int option
+      Mem: string option
+      Time: string option
+      /// At most this many jobs in the queue at once.
+      MaxJobs: int
+      /// Extra sbatch arguments, passed through.
+      SbatchArgs: string list
+      /// Let Slurm requeue a job whose node fails or that is preempted (sbatch --requeue).
+      Requeue: bool
+      Retries: int
+      PollSeconds: float }
+    static member Default =
+        { Partition = None; Gres = None; CpusPerTask = None; Mem = None; Time = None; MaxJobs = 100; SbatchArgs = []
+          Requeue = true; Retries = 3; PollSeconds = 2.0 }
+
+/// The Slurm backend: each job is an `sbatch` script that runs the CLI and then writes its exit code next to
+/// the job's log; jobs are tracked with `squeue` and those files. Needs a filesystem shared by this machine
+/// and the nodes (the run root): every script first checks that it sees the run root and stops with a clear
+/// error (exit 3) when it does not. A job that crashes, is cancelled (`scancel`), requeued (`scontrol
+/// requeue`) or loses its node runs again and resumes from its checkpoint.
+module SlurmLauncher =
+    let private exec (file: string) (args: string list) =
+        let psi = ProcessStartInfo(file, args, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+        use p =
+            try Process.Start psi
+            with :? ComponentModel.Win32Exception -> Errors.fail "%s is not available: is this a Slurm submit host (slurm-client installed)?" file
+        let out = p.StandardOutput.ReadToEndAsync()
+        let err = p.StandardError.ReadToEndAsync()
+        p.WaitForExit()
+        p.ExitCode, out.Result, err.Result
+
+    /// Whether `sbatch` and a responding controller are reachable.
+    let available () =
+        try
+            let rc, _, _ = exec "sinfo" [ "-h"; "-o"; "%T" ]
+            rc = 0
+        with _ -> false
+
+    /// The exit-code file a job's script writes, keyed by the Slurm id ("123" or "123_4" for an array task).
+    let private exitFile (j: Job) (sid: string) = Job.logPath j + ".exit-" + sid
+
+    /// One sbatch script for a batch of jobs: a job array when there are several (task i runs job i).
+    let private script (o: SlurmOptions) (root: string) (probe: string) (batch: Job list) =
+        let exe, lead = CliCommand.current ()
+        let q = CliCommand.shellQuote
+        let one (j: Job) =
+            let cmd = (exe :: lead @ j.Args) |> List.map q |> String.concat " "
+            [ yield sprintf "  LOG=%s" (q (Job.logPath j))
+              yield sprintf "  export AUTODESIGN_JOB=%s" (q j.Id)
+              yield! j.Env |> List.map (fun (k, v) -> sprintf "  export %s=%s" k (q v))
+              yield "  exec >> \"$LOG\" 2>&1"
+              yield sprintf "  if [ ! -e %s ]; then echo \"error: this job cannot see the run root %s; the run root must be on a filesystem shared by the submitting machine and the nodes\"; echo 3 > \"$LOG.exit-$SID\"; exit 3; fi" (q probe) root
+              yield sprintf "  %s" cmd
+              yield "  rc=$?"
+              yield "  echo $rc > \"$LOG.exit-$SID\""
+              yield "  exit $rc" ]
+        let threads = batch |> List.map (fun j -> j.Threads) |> List.max
+        String.concat "\n" [
+            yield "#!/bin/bash"
+            yield sprintf "#SBATCH --job-name=%s" (q ("ad-" + (List.head batch).Id.Replace('/', '-')))
+            yield "#SBATCH --output=/dev/null"
+            yield sprintf "#SBATCH --cpus-per-task=%d" (defaultArg o.CpusPerTask threads)
+            yield! o.Partition |> Option.map (sprintf "#SBATCH --partition=%s") |> Option.toList
+            yield! o.Gres |> Option.map (sprintf "#SBATCH --gres=%s") |> Option.toList
+            yield! o.Mem |> Option.map (sprintf "#SBATCH --mem=%s") |> Option.toList
+            yield! o.Time |> Option.map (sprintf "#SBATCH --time=%s") |> Option.toList
+            yield (if o.Requeue then "#SBATCH --requeue" else "#SBATCH --no-requeue")
+            yield sprintf "cd %s" (q Environment.CurrentDirectory)
+            match batch with
+            | [ j ] ->
+                yield "SID=$SLURM_JOB_ID"
+                yield! one j |> List.map (fun l -> l.Substring 2)
+            | _ ->
+                yield "SID=${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
+                yield "case $SLURM_ARRAY_TASK_ID in"
+                for (i, j) in List.indexed batch do
+                    yield sprintf "%d)" i
+                    yield! one j
+                    yield "  ;;"
+                yield "esac"
+            yield "" ]
+
+    /// Submit a batch (one job, or a job array); returns the Slurm id of each job.
+    let private submit (o: SlurmOptions) (root: string) (probe: string) (batch: Job list) : (Job * string) list =
+        let first = List.head batch
+        let path = Job.logPath first + ".sbatch"
+        Directory.CreateDirectory(Path.GetDirectoryName path) |> ignore
+        Atomic.writeAllText path (script o root probe batch)
+        let arrayArgs = if batch.Length > 1 then [ sprintf "--array=0-%d" (batch.Length - 1) ] else []
+        let rc, out, err = exec "sbatch" ("--parsable" :: arrayArgs @ o.SbatchArgs @ [ path ])
+        if rc <> 0 then Errors.fail "sbatch failed for job %s: %s" first.Id (err.Trim())
+        let sid = out.Trim().Split(';').[0]
+        match batch with
+        | [ j ] -> [ j, sid ]
+        | _ -> batch |> List.mapi (fun i j -> j, sprintf "%s_%d" sid i)
+
+    /// Slurm job ids still known to the queue and their states.
+    let private queued () : Map<string, string> =
+        let rc, out, err = exec "squeue" [ "-h"; "-r"; "-o"; "%i %T" ]
+        if rc <> 0 then Errors.fail "squeue failed: %s" (err.Trim())
+        out.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        |> Array.choose (fun l -> match l.Trim().Split(' ') with [| id; st |] -> Some(id, st) | _ -> None)
+        |> Map.ofArray
+
+    /// Submit `jobs` (at most MaxJobs queued at once), wait for all of them, resubmit those that died.
+    /// `root` is the run root every job writes under (checked to be visible from the nodes).
+    let run (o: SlurmOptions) (root: string) (log: string -> unit) (jobs: Job list) : JobReport list =
+        if o.MaxJobs < 1 then Errors.fail "--max-jobs must be at least 1, got %d" o.MaxJobs
+        let root = Path.GetFullPath root
+        Directory.CreateDirectory root |> ignore
+        let probe = Path.Combine(root, sprintf ".slurm-probe-%s" (Guid.NewGuid().ToString("N")))
+        Atomic.writeAllText probe "this file shows a Slurm job that it sees the run root\n"
+        try
+            let s = Schedule(jobs, o.Retries, o.MaxJobs, log)
+            let live = Dictionary<string, Job * string>() // job id -> (job, Slurm id)
+            log (sprintf "slurm launcher: %d jobs, at most %d queued" jobs.Length o.MaxJobs)
+            let launch (batch: Job list) =
+                for j in batch do s.Start j
+                for (j, sid) in submit o root probe batch do
+                    live.[j.Id] <- (j, sid)
+                    log (sprintf "%s submitted as Slurm job %s" j.Id sid)
+            while not s.Finished do
+                let ready = s.Ready() |> List.truncate (max 0 (o.MaxJobs - live.Count))
+                if not ready.IsEmpty then launch ready
+                let q = queued ()
+                // an array task that has not started yet is listed as "123_[4-9]" by some versions: keep it live
+                let pendingArrays = q |> Map.toSeq |> Seq.map fst |> Seq.filter (fun k -> k.Contains "[") |> Seq.map (fun k -> k.Substring(0, k.IndexOf '_')) |> Set.ofSeq
+                let inQueue (sid: string) = q.ContainsKey sid || (sid.Contains "_" && pendingArrays.Contains(sid.Substring(0, sid.IndexOf '_')))
+                let gone = live.Values |> Seq.filter (fun (_, sid) -> not (inQueue sid)) |> List.ofSeq
+                for (j, sid) in gone do
+                    live.Remove j.Id |> ignore
+                    let f = exitFile j sid
+                    let code =
+                        if File.Exists f then (match Int32.TryParse(File.ReadAllText(f).Trim()) with | true, c -> c | _ -> 255)
+                        else
+                            log (sprintf "%s (Slurm job %s) left the queue without an exit code (cancelled, or lost with its node)" j.Id sid)
+                            255
+                    if s.Ended(j, code) then launch [ j ]
+                if gone.IsEmpty then Thread.Sleep(TimeSpan.FromSeconds o.PollSeconds)
+            s.Reports
+        finally
+            (try File.Delete probe with _ -> ())
