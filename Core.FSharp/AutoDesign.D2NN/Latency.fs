@@ -8,8 +8,8 @@ open TorchSharp
 open AutoDesign.Runs
 open AutoDesign.Nn.D2NN
 
-/// Measured wall time of one function node: Ms[i] is the median time of one call on Batches[i] examples
-/// (control nodes: including the greedy choice of actions).
+/// Measured wall time of one function node: Ms[i] is the time of one call on Batches[i] examples, the
+/// fastest of the timed calls (control nodes: including the greedy choice of actions).
 type NodeLatency = { Node: string; Ms: float[] }
 
 /// A latency table of one network on one machine: every function node timed at several sub-batch sizes.
@@ -22,7 +22,7 @@ type LatencyModel =
       Threads: int
       /// Sub-batch sizes timed, ascending (1 included).
       Batches: int[]
-      /// Timed calls per point (the median is kept).
+      /// Timed calls per point (the fastest is kept: on a shared machine load only adds time).
       Repeats: int
       Nodes: NodeLatency[] }
 
@@ -84,57 +84,70 @@ module Latency =
                     Errors.fail "latency model %s: node '%s' has %d times for %d batch sizes" path n.Node (if isNull n.Ms then 0 else n.Ms.Length) m.Batches.Length
         l
 
-    let private median (xs: float[]) =
-        let s = Array.sort xs
-        if s.Length % 2 = 1 then s[s.Length / 2] else (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2.0
+    /// Per function node of `c`: (plan index, one call on the first `b` rows of `sample`). Every node
+    /// runs on all rows, so each sees inputs of the right shape whatever the routing; rows of `sample`
+    /// repeat if it has fewer. Control nodes' calls include the greedy choice of actions.
+    let private calls (c: CompiledD2nn) (sample: torch.Tensor) (b: int) =
+        let nodes = c.Plan.Nodes
+        let n0 = sample.shape[0]
+        let x =
+            if n0 >= int64 b then sample.narrow(0L, 0L, int64 b)
+            else sample.index_select(0L, torch.tensor (Array.init b (fun i -> int64 i % n0), device = sample.device))
+        let outs = Array.zeroCreate<torch.Tensor> nodes.Length
+        outs[c.Plan.Inputs[0]] <- x
+        [| for n in 0 .. nodes.Length - 1 do
+            let node = nodes[n]
+            if node.Role = NodeRole.Output then outs[n] <- outs[node.DataParents[0]]
+            elif not (isNull node.Function) then
+                let xs = node.DataParents |> Array.map (fun p -> outs[p])
+                let call () =
+                    let y = node.Function.Forward(xs, int64 b)
+                    if node.Role = NodeRole.Control then SubBatch.ArgMaxRows y |> ignore
+                    y
+                outs[n] <- call ()
+                yield n, (fun () -> call () |> ignore) |]
 
-    /// Time every function node of `c` on the first b rows of `sample` for each b in `batches`
-    /// (inference mode, eval mode, the current torch thread count). Every node runs on all rows, so each
-    /// node sees inputs of the right shape whatever the routing; rows of `sample` repeat if it has fewer.
-    let measure (name: string) (c: CompiledD2nn) (sample: torch.Tensor) (batches: int[]) (repeats: int) : LatencyModel =
+    /// Time every function node of each network in `networks` on the first b rows of `sample` for each
+    /// b in `batches` (inference mode, eval mode, the current torch thread count), keeping the fastest of
+    /// `repeats` calls. The networks are timed in interleaved rounds, so a burst of load on a shared
+    /// machine slows all of them alike instead of one.
+    let measureAll (networks: (string * CompiledD2nn) list) (sample: torch.Tensor) (batches: int[]) (repeats: int) : LatencyModel list =
         if batches.Length = 0 || batches |> Array.exists (fun b -> b < 1) then Errors.fail "latency: batch sizes must be positive, got %A" batches
         if repeats < 1 then Errors.fail "latency: repeats must be >= 1, got %d" repeats
-        if c.Plan.Inputs.Length <> 1 then Errors.fail "latency: networks with %d inputs are not supported (one input node)" c.Plan.Inputs.Length
+        for (name, c) in networks do
+            if c.Plan.Inputs.Length <> 1 then Errors.fail "latency: %s has %d input nodes; one is supported" name c.Plan.Inputs.Length
         let batches = batches |> Array.distinct |> Array.sort
-        let nodes = c.Plan.Nodes
-        let funcs = [| for i in 0 .. nodes.Length - 1 do if not (isNull nodes[i].Function) then yield i |]
-        let times = Array.init nodes.Length (fun _ -> Array.zeroCreate<float> batches.Length)
-        c.Train false
-        use _inf = torch.inference_mode ()
-        let device = sample.device
-        batches |> Array.iteri (fun bi b ->
+        let nets = Array.ofList networks
+        let times = nets |> Array.map (fun (_, c) -> Array.init c.Plan.Nodes.Length (fun _ -> Array.create batches.Length infinity))
+        for (_, c) in nets do c.Train false
+        (use _inf = torch.inference_mode ()
+         batches |> Array.iteri (fun bi b ->
             use _ = torch.NewDisposeScope()
-            let n0 = sample.shape[0]
-            let x =
-                if n0 >= int64 b then sample.narrow(0L, 0L, int64 b)
-                else sample.index_select(0L, torch.tensor (Array.init b (fun i -> int64 i % n0), device = device))
-            let outs = Array.zeroCreate<torch.Tensor> nodes.Length
-            outs[c.Plan.Inputs[0]] <- x
-            for n in 0 .. nodes.Length - 1 do
-                let node = nodes[n]
-                if node.Role = NodeRole.Output then outs[n] <- outs[node.DataParents[0]]
-                elif not (isNull node.Function) then
-                    let xs = node.DataParents |> Array.map (fun p -> outs[p])
-                    let call () =
-                        let y = node.Function.Forward(xs, int64 b)
-                        if node.Role = NodeRole.Control then SubBatch.ArgMaxRows y |> ignore
-                        y
-                    outs[n] <- call ()
-                    call () |> ignore
-                    let ms =
-                        Array.init repeats (fun _ ->
-                            use _ = torch.NewDisposeScope()
-                            let t = Stopwatch.GetTimestamp()
-                            call () |> ignore
-                            Stopwatch.GetElapsedTime(t).TotalMilliseconds)
-                    times[n][bi] <- median ms)
-        c.Train true
-        { Network = name
-          Device = sprintf "%O on %s" device Environment.MachineName
-          Threads = torch.get_num_threads ()
-          Batches = batches
-          Repeats = repeats
-          Nodes = [| for n in funcs -> { Node = nodes[n].Name; Ms = times[n] } |] }
+            let perNet = nets |> Array.map (fun (_, c) -> calls c sample b)
+            for cs in perNet do for (_, call) in cs do call ()
+            for _ in 1 .. repeats do
+                perNet |> Array.iteri (fun k cs ->
+                    for (n, call) in cs do
+                        use _ = torch.NewDisposeScope()
+                        let t = Stopwatch.GetTimestamp()
+                        call ()
+                        times[k][n][bi] <- min (times[k][n][bi]) (Stopwatch.GetElapsedTime(t).TotalMilliseconds))))
+        for (_, c) in nets do c.Train true
+        [ for k in 0 .. nets.Length - 1 do
+            let name, c = nets[k]
+            let nodes = c.Plan.Nodes
+            yield
+                { Network = name
+                  Device = sprintf "%O on %s" sample.device Environment.MachineName
+                  Threads = torch.get_num_threads ()
+                  Batches = batches
+                  Repeats = repeats
+                  Nodes = [| for n in 0 .. nodes.Length - 1 do
+                               if not (isNull nodes[n].Function) then yield { Node = nodes[n].Name; Ms = times[k][n] } |] } ]
+
+    /// Time every function node of `c` (see measureAll).
+    let measure (name: string) (c: CompiledD2nn) (sample: torch.Tensor) (batches: int[]) (repeats: int) : LatencyModel =
+        measureAll [ name, c ] sample batches repeats |> List.head
 
     /// Per-example latency (ms) of the examples of one executed mini-batch, for inference in batches of
     /// `batch`: a node that ran on k of the B examples is charged its time on k·batch/B examples (at least

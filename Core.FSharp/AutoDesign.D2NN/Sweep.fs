@@ -105,11 +105,10 @@ module Sweep =
     let measureLatency (arch: Architecture) (c: CompiledD2nn) (referenceName: string) (reference: CompiledD2nn)
                        (sample: torch.Tensor) (batch: int) =
         let sizes = latencyBatches batch
-        let repeats = 5
         let l =
-            { Batch = batch
-              D2nn = Latency.measure arch.Name c sample sizes repeats
-              Reference = Latency.measure referenceName reference sample sizes repeats }
+            match Latency.measureAll [ arch.Name, c; referenceName, reference ] sample sizes 7 with
+            | [ d; r ] -> { Batch = batch; D2nn = d; Reference = r }
+            | _ -> Errors.fail "latency: expected two timed networks"
         log "%s latency model at batch %d (%d threads): reference %s %.4f ms/example, every D²NN node %.4f ms/example"
             arch.Name batch l.D2nn.Threads referenceName l.Normalizer (l.D2nn.FullPerExampleMs batch)
         l

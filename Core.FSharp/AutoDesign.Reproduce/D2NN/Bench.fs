@@ -133,8 +133,8 @@ module D2nnBench =
         full.To o.Device
         use x = task.TestX.``to``(o.Device)
         let batched = timeAt c full x 256 runs point.Cost latency
-        use x1 = x.narrow(0L, 0L, min 2000L x.shape[0])
-        let single = timeAt c full x1 1 (max 2 (runs / 2)) point.Cost latency
+        use x1 = x.narrow(0L, 0L, min 1000L x.shape[0])
+        let single = timeAt c full x1 1 runs point.Cost latency
         use xw = x.narrow(0L, 0L, min 256L x.shape[0])
         let family = if arch.Name.StartsWith "cascade-fast" then FastCascade.cascadeOf else Architectures.cascadeOf
         let wideRatio, executor, architecture = wide family 8 xw 256 (max 2 (runs / 2)) o.Seed

@@ -15,10 +15,11 @@ module D2nnTiming =
         c.Train false
         let n = int x.shape[0]
         let p = policy ()
+        // one inference-mode guard for the pass, as a serving loop would hold it
+        use _inf = torch.inference_mode ()
         let sw = Stopwatch.StartNew()
         for start in 0 .. batch .. n - 1 do
             use _ = torch.NewDisposeScope()
-            use _inf = torch.inference_mode ()
             c.Executor.Forward([| x.narrow(0L, int64 start, int64 (min batch (n - start))) |], p) |> ignore
         let ms = sw.Elapsed.TotalMilliseconds
         c.Train true
