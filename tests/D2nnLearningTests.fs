@@ -69,7 +69,7 @@ let tests =
             let c = Preprocess.compile g
             let cfg =
                 { Reward = Reward.tradeoff Accuracy 0.0; BagSize = 1; Epsilon = Epsilon.linear 1.0 0.05 60
-                  RegularLoss = UnifiedQ; CostNormalizer = c.Costs["hi"] + c.Costs["q"]; Output = "o"; DetachControlInputs = false }
+                  RegularLoss = UnifiedQ; Cost = Multiplications(c.Costs["hi"] + c.Costs["q"]); Output = "o"; DetachControlInputs = false }
             let opt = new SafeAdam(c.Parameters, 0.01)
             let rng = Random 1
             for s in 0 .. 119 do

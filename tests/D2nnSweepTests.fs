@@ -20,7 +20,7 @@ let tests =
             let task = tinyTask ()
             let spec = { Steps = 1; BatchSize = 16; BagSize = 1; Lr = 1e-3; EpsilonSteps = 1; RegularLoss = CrossEntropy 1.0
                          PositiveFraction = None; DetachControlInputs = true; Seed = 4; Device = torch.CPU }
-            let cfg = { Lambdas = []; Spec = spec; BaselineSteps = 4; WarmupSteps = 0; InheritBaselines = false }
+            let cfg = { Lambdas = []; Spec = spec; BaselineSteps = 4; WarmupSteps = 0; InheritBaselines = false; Cost = Mults }
             let weights () =
                 let _, _, trained = Sweep.baselines Architectures.highLow task cfg
                 [ for (_, c) in trained do for p in c.Parameters -> p.detach().clone() ]
@@ -35,8 +35,8 @@ let tests =
         test "bench time model scales each node's full-pass time by the examples reaching it" {
             // node 0 ran on all 100 examples in 10 ms and on 100 under the policy; node 1: 40 ms for 100, 25 under
             // the policy; node 2 never ran in the full pass (an exit) and is ignored: 10 + 40 * 0.25 = 20 ms.
-            let ideal = D2nnBench.idealMs [| 10.0; 40.0; 3.0 |] [| 100.0; 100.0; 0.0 |] [| 100.0; 25.0; 7.0 |]
+            let ideal = D2nnTiming.idealMs [| 10.0; 40.0; 3.0 |] [| 100.0; 100.0; 0.0 |] [| 100.0; 25.0; 7.0 |]
             Expect.isTrue (abs (ideal - 20.0) < 1e-9) (sprintf "ideal ms %g" ideal)
-            Expect.throwsT<AutoDesign.Runs.UserError> (fun () -> D2nnBench.idealMs [| 1.0 |] [| 1.0; 2.0 |] [| 1.0 |] |> ignore) "length mismatch is a UserError"
+            Expect.throwsT<AutoDesign.Runs.UserError> (fun () -> D2nnTiming.idealMs [| 1.0 |] [| 1.0; 2.0 |] [| 1.0 |] |> ignore) "length mismatch is a UserError"
         }
     ]

@@ -23,7 +23,9 @@ let tests =
         test "TorchSharp's SGD fails under the GC soak (the harness reproduces the race)" {
             let rc, out, err = runSoak "control" 40000 300_000
             Expect.notEqual rc 0 (sprintf "expected the control run to crash; it printed: %s" out)
-            Expect.stringContains (out + err) "Expected false to be true" "the crash is libtorch reading a freed Scalar"
+            // libtorch reads a freed Scalar: "Expected false to be true" (toDouble) or "Unknown scalar type"
+            Expect.isTrue ((out + err).Contains "Expected false to be true" || (out + err).Contains "Unknown scalar type")
+                (sprintf "the crash is libtorch reading a freed Scalar; it printed: %s" ((out + err).Split('\n') |> Array.truncate 3 |> String.concat " | "))
         }
         test "AutoDesign's UniLoss, GAN and D2NN steps survive the GC soak without memory growth" {
             let rc, out, err = runSoak "all" 600 600_000

@@ -19,6 +19,9 @@ type D2nnExpArgs =
     | Joint_Control_Grad
     | Warmup_Steps of int
     | No_Inherit
+    | Cost of string
+    | Latency_Batch of int
+    | Form of string
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -32,6 +35,9 @@ type D2nnExpArgs =
             | Joint_Control_Grad -> "let the control nodes' Q-learning gradient flow into the regular nodes feeding them (default: stopped)."
             | Warmup_Steps _ -> "warm start: steps of cross-entropy training of the regular nodes under random routing before Q-learning (default: half the training steps; 0: none)."
             | No_Inherit -> "do not initialize the D²NN's regular nodes from the trained static baselines (default: inherit where node names match)."
+            | Cost _ -> "mults|latency: what the reward's cost counts, multiplications (the thesis) or wall time per example from a latency table measured on this machine before training and saved as latency.json in the run folder (default: mults; bench: latency)."
+            | Latency_Batch _ -> "--cost latency: inference batch size the latency table is measured for (default 256; 1: one image at a time)."
+            | Form _ -> "cascade only, thesis|fast: the thesis's four independent networks, or one shared downsampling trunk with exits whose cheap path is cheap in wall time (default: thesis; bench: fast)."
 
 type D2nnArgs =
     | [<CliPrefix(CliPrefix.None)>] Highlow of ParseResults<D2nnExpArgs>
@@ -49,6 +55,25 @@ type D2nnArgs =
             | Hierarchical _ -> "hierarchical D²NN on the 2/5/10 Fashion-MNIST hierarchy (stand-in for ILSVRC-10)."
             | Dcn _ -> "length-4 chain D²NN on Cluttered MNIST built from the embedded digits (DCN comparison, Fig. 2.6)."
             | Bench _ -> "cascade at the λ nearest 50% multiplications: wall-time fraction vs multiplication fraction."
+
+/// `--cost` and `--latency-batch` (default `defaultCost`: "mults" or "latency").
+let costUnit (defaultCost: string) (r: ParseResults<D2nnExpArgs>) : CostUnit =
+    let batch = r.GetResult(Latency_Batch, defaultValue = 256)
+    if batch < 1 then Errors.fail "--latency-batch must be >= 1, got %d" batch
+    match r.GetResult(Cost, defaultValue = defaultCost).ToLowerInvariant() with
+    | "mults" | "multiplications" ->
+        if r.Contains Latency_Batch then Errors.fail "--latency-batch applies to --cost latency only"
+        Mults
+    | "latency" | "wall" -> Wall batch
+    | c -> Errors.fail "--cost: expected mults or latency, got '%s'" c
+
+/// The architecture a command runs: `name`, or the cascade's fast form with `--form fast`.
+let architectureName (name: string) (defaultForm: string) (r: ParseResults<D2nnExpArgs>) =
+    match name, r.GetResult(Form, defaultValue = defaultForm).ToLowerInvariant() with
+    | _, "thesis" -> name
+    | "cascade", "fast" -> "cascade-fast"
+    | _, "fast" -> Errors.fail "--form fast exists for the cascade only, not for %s" name
+    | _, f -> Errors.fail "--form: expected thesis or fast, got '%s'" f
 
 let options (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
     let device =
@@ -78,12 +103,15 @@ let options (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
       WarmupSteps =
         r.TryGetResult Warmup_Steps
         |> Option.map (fun w -> if w < 0 then Errors.fail "--warmup-steps must be >= 0, got %d" w else w)
-      InheritBaselines = not (r.Contains No_Inherit) }
+      InheritBaselines = not (r.Contains No_Inherit)
+      Cost = costUnit "mults" r }
 
-/// `bench d2nn`: the cascade's wall-time fraction over its multiplication fraction, measured in one run.
+/// `bench d2nn`: the cascade's wall-time fraction against its multiplication fraction, measured in one run
+/// (fast form and latency cost unless told otherwise).
 let bench (sub: ParseResults<D2nnExpArgs>) =
-    let o = options sub
-    D2nnBench.run o.Quick o.Device o.Seed 5 |> ignore
+    let o = { options sub with Cost = costUnit "latency" sub }
+    let arch = D2nnExperiment.architecture (architectureName "cascade" "fast" sub)
+    D2nnBench.run arch o 5 |> ignore
     0
 
 let handle (r: ParseResults<D2nnArgs>) =
@@ -98,6 +126,6 @@ let handle (r: ParseResults<D2nnArgs>) =
         | Hierarchical s -> "hierarchical", s
         | Dcn s -> "dcn", s
         | Bench s -> "bench", s
-    let outcome = D2nnExperiment.sweep name (options sub)
+    let outcome = D2nnExperiment.sweep (architectureName name "thesis" sub) (options sub)
     printfn "results in %s" outcome.Dir
     0

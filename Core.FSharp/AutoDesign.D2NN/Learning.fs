@@ -34,14 +34,14 @@ module Metrics =
         | F1 p -> f1 p preds labels
 
 /// What a reward sees for one mini-bag: predictions, labels, and per-example cost normalized by the
-/// reference network (1.0 = as many multiplications as the reference).
+/// reference network (1.0 = as many multiplications as the reference, or as much measured time).
 type Bag = { Predictions: int[]; Labels: int[]; NormalizedCosts: float[] }
 
 /// User-supplied reward on a mini-bag.
 type RewardFn = Bag -> float
 
 module Reward =
-    /// r = λ·A + (1 − λ)·E with E = 1 − mean normalized multiplications (§2.4.1).
+    /// r = λ·A + (1 − λ)·E with E = 1 − mean normalized cost (§2.4.1: multiplications; or latency).
     let tradeoff (metric: AccuracyMetric) (lambda: float) : RewardFn =
         fun bag ->
             let a = Metrics.evaluate metric bag.Predictions bag.Labels
@@ -65,8 +65,9 @@ type LearnConfig =
       BagSize: int
       Epsilon: int -> float
       RegularLoss: RegularLoss
-      /// Multiplications that count as cost 1.0 (e.g. the high-capacity static network).
-      CostNormalizer: float
+      /// What the cost counts (multiplications or measured latency) and what counts as cost 1.0
+      /// (the reference network, e.g. the high-capacity static network).
+      Cost: CostMeasure
       /// The output node carrying class scores [B, C].
       Output: string
       /// Stop the control nodes' Q-learning gradient at their inputs, so only the regular losses shape
@@ -123,7 +124,7 @@ module Learning =
         let b = res.Batch
         let m = max 1 cfg.BagSize
         let nBags = (b + m - 1) / m
-        let costs = res.Cost |> Array.map (fun v -> v / cfg.CostNormalizer)
+        let costs = Latency.normalizedCosts cfg.Cost c res
         let rewards =
             Array.init nBags (fun bag ->
                 let lo, hi = bag * m, min b ((bag + 1) * m) - 1

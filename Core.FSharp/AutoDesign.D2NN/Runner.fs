@@ -28,6 +28,8 @@ type EvalResult =
     { Metric: float
       /// Mean multiplications per example divided by the cost normalizer.
       Cost: float
+      /// With a latency model: mean modeled time per example divided by the reference network's.
+      Latency: float option
       /// Per test example: the costly regular nodes it executed, joined by '+'.
       Paths: string[]
       Predictions: int[] }
@@ -59,14 +61,15 @@ module Runner =
                 pos <- pos + spec.BatchSize
                 idx[pos - spec.BatchSize .. pos - 1]
 
-    /// Train a compiled D²NN (or a static network) on `task`. `report` sees every step.
-    let train (c: CompiledD2nn) (task: Task) (spec: TrainSpec) (reward: RewardFn) (normalizer: float)
-              (output: string) (report: int -> StepStats -> unit) =
+    /// Train a compiled D²NN (or a static network) on `task` with the reward's cost counted by `cost`.
+    /// `report` sees every step.
+    let trainWithCost (c: CompiledD2nn) (task: Task) (spec: TrainSpec) (reward: RewardFn) (cost: CostMeasure)
+                      (output: string) (report: int -> StepStats -> unit) =
         c.To spec.Device
         use opt = new SafeAdam(c.Parameters, spec.Lr)
         let cfg =
             { Reward = reward; BagSize = spec.BagSize; Epsilon = Epsilon.linear 1.0 0.05 spec.EpsilonSteps
-              RegularLoss = spec.RegularLoss; CostNormalizer = normalizer; Output = output
+              RegularLoss = spec.RegularLoss; Cost = cost; Output = output
               DetachControlInputs = spec.DetachControlInputs }
         let rng = Random spec.Seed
         let nextBatch = sampler task spec rng
@@ -77,6 +80,12 @@ module Runner =
             let x = task.TrainX.index_select(0L, bi).``to``(spec.Device)
             let stats = Learning.step c cfg rng step opt x (batch |> Array.map (fun i -> task.TrainY[i]))
             report step stats
+
+    /// Train a compiled D²NN (or a static network) on `task`, cost = multiplications / `normalizer`.
+    /// `report` sees every step.
+    let train (c: CompiledD2nn) (task: Task) (spec: TrainSpec) (reward: RewardFn) (normalizer: float)
+              (output: string) (report: int -> StepStats -> unit) =
+        trainWithCost c task spec reward (Multiplications normalizer) output report
 
     /// Warm-up of the regular nodes under uniformly random routing (see Learning.warmupStep) for `steps`
     /// mini-batches of `spec` (its Lr, BatchSize, PositiveFraction; seed offset so batches differ from training).
@@ -118,18 +127,20 @@ module Runner =
             if pn.Role = NodeRole.Regular && pn.Cost > 0.0 && res.Executed(n, i) then yield pn.Name ]
         |> String.concat "+"
 
-    /// Greedy inference on the test set in chunks.
-    let evaluate (c: CompiledD2nn) (task: Task) (normalizer: float) (output: string) (device: torch.Device) =
+    /// Greedy inference on the test set in chunks; with `latency`, also the modeled time per example.
+    let evaluateWith (c: CompiledD2nn) (task: Task) (normalizer: float) (latency: LatencyCost option) (output: string) (device: torch.Device) =
         c.Train false
         let o = c.Index[output]
         let n = task.TestY.Length
         let preds = Array.create n -1
         let costs = Array.zeroCreate<float> n
+        let times = Array.zeroCreate<float> n
         let paths = Array.create n ""
-        let chunk = 500
+        // chunks of the inference batch, so the latency model sees the sub-batches inference would
+        let chunk = match latency with Some l -> l.Batch | None -> 500
         for start in 0 .. chunk .. n - 1 do
             use _ = torch.NewDisposeScope()
-            use _ng = torch.no_grad ()
+            use _inf = torch.inference_mode ()
             let len = min chunk (n - start)
             let x = task.TestX.narrow(0L, int64 start, int64 len).``to``(device)
             let res = c.Executor.Forward([| x |])
@@ -137,14 +148,21 @@ module Runner =
             if rows.Length > 0 then
                 let am = res.Values[o].argmax(1L).cpu().data<int64>().ToArray()
                 rows |> Array.iteri (fun k r -> preds[start + int r] <- int am[k])
+            let ms = match latency with Some l -> Latency.exampleMs l.D2nn len c res | None -> [||]
             for i in 0 .. len - 1 do
                 costs[start + i] <- res.Cost[i] / normalizer
                 paths[start + i] <- pathOf c res i
+                if ms.Length > 0 then times[start + i] <- ms[i] / (Option.get latency).Normalizer
         c.Train true
         { Metric = Metrics.evaluate task.Metric preds task.TestY
           Cost = Array.average costs
+          Latency = latency |> Option.map (fun _ -> Array.average times)
           Paths = paths
           Predictions = preds }
+
+    /// Greedy inference on the test set in chunks.
+    let evaluate (c: CompiledD2nn) (task: Task) (normalizer: float) (output: string) (device: torch.Device) =
+        evaluateWith c task normalizer None output device
 
     /// Wall time (ms) of greedy inference over the whole test set, best of `runs` (data already on device).
     let inferenceMs (c: CompiledD2nn) (x: torch.Tensor) (batch: int) (runs: int) =
@@ -154,7 +172,7 @@ module Runner =
             let sw = Stopwatch.StartNew()
             for start in 0 .. batch .. n - 1 do
                 use _ = torch.NewDisposeScope()
-                use _ng = torch.no_grad ()
+                use _inf = torch.inference_mode ()
                 let len = min batch (n - start)
                 c.Executor.Forward([| x.narrow(0L, int64 start, int64 len) |]) |> ignore
             sw.Elapsed.TotalMilliseconds

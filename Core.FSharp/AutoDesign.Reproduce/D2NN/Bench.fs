@@ -2,177 +2,159 @@ namespace AutoDesign.Reproduce.D2NN
 
 open System
 open System.Diagnostics
+open System.IO
 open TorchSharp
 open AutoDesign.Runs
 open AutoDesign.Nn.D2NN
 open AutoDesign.D2NN
+open AutoDesign.Reproduce.D2NN.D2nnTiming
 
-type BenchResult =
-    { Lambda: float
-      MultFraction: float
-      WallFraction: float
+/// Wall time against multiplications of a trained cascade D²NN, at one inference batch size.
+type BenchTiming =
+    { Batch: int
       D2nnMs: float
       FullMs: float
-      Metric: float }
-    member r.Ratio = r.WallFraction / r.MultFraction
+      /// Latency the cost model predicts, as a fraction of the full network's (None: no latency model).
+      Modeled: float option
+      ExecutorFactor: float
+      ArchitectureFactor: float }
+    member t.WallFraction = t.D2nnMs / t.FullMs
 
-/// Wall time vs multiplications of the cascade D²NN (§2.5.2: 82% wall time for 53% multiplications).
+type BenchResult =
+    { Architecture: string
+      Cost: string
+      Lambda: float
+      Metric: float
+      FullMetric: float
+      MultFraction: float
+      Batched: BenchTiming
+      Single: BenchTiming
+      Seconds: float }
+    member r.WallFraction = r.Batched.WallFraction
+    member r.Ratio = r.Batched.WallFraction / r.MultFraction
+
+/// Wall time vs multiplications of the cascade D²NN (§2.5.2: 82% wall time for 53% multiplications),
+/// at batch 256 and one image at a time.
 module D2nnBench =
-    /// Wall time (ms) of inference over `x` in batches with `policy` (null: greedy).
-    let private timeMs (c: CompiledD2nn) (x: torch.Tensor) (batch: int) (policy: unit -> ActionPolicy) =
-        c.Train false
-        let n = int x.shape[0]
-        let p = policy ()
-        let sw = Stopwatch.StartNew()
-        for start in 0 .. batch .. n - 1 do
-            use _ = torch.NewDisposeScope()
-            use _ng = torch.no_grad ()
-            c.Executor.Forward([| x.narrow(0L, int64 start, int64 (min batch (n - start))) |], p) |> ignore
-        sw.Elapsed.TotalMilliseconds
+    /// Per cascade stage: the nodes that run whenever the stage is reached, and those that run only when
+    /// the example exits there (the fast form's exit heads; the thesis form evaluates its exits anyway).
+    let private stages (arch: Architecture) =
+        if arch.Name.StartsWith "cascade-fast" then
+            [ [ "N1"; "Q1" ], [ "N2" ]; [ "N3"; "Q2" ], [ "N4" ]; [ "N5"; "Q3" ], [ "N6" ]; [ "N7" ], [] ]
+        else [ [ "N1"; "N2"; "Q1" ], []; [ "N3"; "N4"; "Q2" ], []; [ "N5"; "N6"; "Q3" ], []; [ "N7" ], [] ]
 
-    /// Best of `runs` interleaved timings of the D²NN and the full network (same machine load for both).
-    let private race (d2nn: CompiledD2nn) (full: CompiledD2nn) (x: torch.Tensor) (batch: int) (runs: int) (policy: unit -> ActionPolicy) =
-        let greedy () = null
-        timeMs d2nn x batch policy |> ignore
-        timeMs full x batch greedy |> ignore
-        let mutable dBest, fBest = infinity, infinity
-        for _ in 1 .. runs do
-            dBest <- min dBest (timeMs d2nn x batch policy)
-            fBest <- min fBest (timeMs full x batch greedy)
-        dBest, fBest
-
-    /// One profiled pass: where the D²NN's wall time goes.
-    let private profile (c: CompiledD2nn) (x: torch.Tensor) (batch: int) (policy: unit -> ActionPolicy) =
-        let e = c.Executor
-        e.Profile <- true
-        e.ResetProfile()
-        timeMs c x batch policy |> ignore
-        e.Profile <- false
-        let fnMs = Array.sum e.NodeMs
-        let top =
-            e.NodeMs |> Array.mapi (fun i ms -> c.Order[i], ms) |> Array.sortByDescending snd |> Array.truncate 5
-            |> Array.map (fun (n, ms) -> sprintf "%s %.1f" n ms) |> String.concat ", "
-        printfn "  where the D²NN's %.1f ms go: node functions %.1f ms (%s), sub-batch gather/scatter %.1f ms, action choice %.1f ms, bookkeeping %.1f ms"
-            e.TotalMs fnMs top e.GatherMs e.PolicyMs (e.TotalMs - fnMs - e.GatherMs - e.PolicyMs)
-
-    /// Examples each node ran on and the node functions' profiled time (ms), over `x` under `policy`.
-    let private nodeProfile (c: CompiledD2nn) (x: torch.Tensor) (batch: int) (policy: ActionPolicy) =
-        let e = c.Executor
-        c.Train false
-        e.Profile <- true
-        e.ResetProfile()
-        let n = int x.shape[0]
-        let counts = Array.zeroCreate<float> c.Order.Length
-        for start in 0 .. batch .. n - 1 do
-            use _ = torch.NewDisposeScope()
-            use _ng = torch.no_grad ()
-            let res = e.Forward([| x.narrow(0L, int64 start, int64 (min batch (n - start))) |], policy)
-            for k in 0 .. counts.Length - 1 do
-                counts[k] <- counts[k] + (match res.Rows[k] with null -> 0.0 | r -> float r.Length)
-        e.Profile <- false
-        counts, Array.copy e.NodeMs
-
-    /// Time the node functions would take if each node's time scaled exactly with the examples it runs:
-    /// Σ_k msAll[k] · counts[k] / countsAll[k], where msAll/countsAll come from a pass where every node
-    /// ran (nodes that never ran there contribute nothing).
-    let idealMs (msAll: float[]) (countsAll: float[]) (counts: float[]) =
-        if msAll.Length <> countsAll.Length || counts.Length <> countsAll.Length then
-            Errors.fail "time model: %d node times, %d full counts and %d counts differ in length" msAll.Length countsAll.Length counts.Length
-        Array.init counts.Length (fun k -> if countsAll[k] > 0.0 then msAll[k] * counts[k] / countsAll[k] else 0.0) |> Array.sum
-
-    /// Splits the ratio into the executor's share and the architecture's: every node is timed on all
-    /// examples (each control node continues), and its time is scaled by the fraction of examples that
-    /// reach it under `policy`. If the executor skipped perfectly, the D²NN would take that "ideal" time;
-    /// ideal ÷ full-network time against the multiplication fraction shows how far time per
-    /// multiplication differs between the cascade's stages.
-    let private timeModel (c: CompiledD2nn) (x: torch.Tensor) (batch: int) (policy: unit -> ActionPolicy) (fullMs: float) (multFraction: float) =
-        let continueAll = ActionPolicy(fun _ q _ -> Array.create (int q.shape[0]) 1L)
-        nodeProfile c x batch continueAll |> ignore
-        let countsAll, msAll = nodeProfile c x batch continueAll
-        let counts, ms = nodeProfile c x batch (policy ())
-        let ideal = idealMs msAll countsAll counts
-        let measured = Array.sum ms
-        let perMult =
-            [ for k in 0 .. c.Order.Length - 1 do
-                let name = c.Order[k]
-                let cost = c.Costs[name]
-                if cost > 0.0 && countsAll[k] > 0.0 && c.Plan.Nodes[k].Role = NodeRole.Regular then
-                    yield sprintf "%s %.2f" name (msAll[k] * 1e6 / (cost * countsAll[k])) ]
-            |> String.concat ", "
-        printfn "  time model: node time scaled by the examples reaching each node = %.1f ms (%.1f%% of the full network); measured node time %.1f ms (executor factor %.2f); ideal-time fraction / multiplication fraction = %.2f"
-            ideal (100.0 * ideal / fullMs) measured (measured / ideal) (ideal / fullMs / multFraction)
-        printfn "  ns per multiplication when run on every example (stages differ, so multiplications do not predict time): %s" perMult
-        measured / ideal, ideal / fullMs / multFraction
-
-    /// Mean multiplications per example of `c` under `policy`, as a fraction of `full`.
-    let private multFraction (c: CompiledD2nn) (full: float) (x: torch.Tensor) (batch: int) (policy: ActionPolicy) =
-        let n = int x.shape[0]
-        let mutable total = 0.0
-        for start in 0 .. batch .. n - 1 do
-            use _ = torch.NewDisposeScope()
-            use _ng = torch.no_grad ()
-            let res = c.Executor.Forward([| x.narrow(0L, int64 start, int64 (min batch (n - start))) |], policy)
-            total <- total + Array.sum res.Cost
-        total / float n / full
+    /// Expected multiplications when each control node continues with probability p.
+    let private expectedCost (c: CompiledD2nn) (arch: Architecture) (p: float) =
+        List.foldBack (fun (always, exit) rest -> c.CostOf always + (1.0 - p) * c.CostOf exit + p * rest) (stages arch) 0.0
 
     /// The cascade with channels ×`width`, untrained, routed by a fixed policy that continues at each
-    /// control node with the probability giving 50% of N7's multiplications in expectation. This times the
-    /// executor where multiplications dominate (its routing is not learned: it measures the executor only).
-    let private wide (width: int) (x: torch.Tensor) (batch: int) (runs: int) (seed: int) =
+    /// control node with the probability giving 50% of the full network's multiplications in expectation.
+    /// This times the executor where multiplications dominate (routing not learned: executor only).
+    let private wide (family: int -> Architecture) (width: int) (x: torch.Tensor) (batch: int) (runs: int) (seed: int) =
         torch.manual_seed (int64 seed) |> ignore
-        let arch = Architectures.cascadeOf width
+        let arch = family width
         let c = Preprocess.compile (arch.Build())
         let full = Preprocess.compile ((snd arch.Baselines.Head) ())
-        let cost (names: string list) = c.CostOf names
-        let s1, s2, s3, s4 = cost [ "N1"; "N2"; "Q1" ], cost [ "N3"; "N4"; "Q2" ], cost [ "N5"; "N6"; "Q3" ], cost [ "N7" ]
-        let expected p = (s1 + p * (s2 + p * (s3 + p * s4))) / full.FullCost
         let mutable lo, hi = 0.0, 1.0
         for _ in 1 .. 40 do
             let mid = (lo + hi) / 2.0
-            if expected mid < 0.5 then lo <- mid else hi <- mid
+            if expectedCost c arch mid / full.FullCost < 0.5 then lo <- mid else hi <- mid
         let p = lo
         let policy () =
             let rng = Random seed
             ActionPolicy(fun _ q _ -> Array.init (int q.shape[0]) (fun _ -> if rng.NextDouble() < p then 1L else 0L))
         let mf = multFraction c full.FullCost x batch (policy ())
         let dMs, fMs = race c full x batch runs policy
-        printfn "cascade with channels x%d (%.3g multiplications per example for N7), untrained, each control node continues with p = %.3f:" width full.FullCost p
-        printfn "  full network (N7):  %8.1f ms" fMs
-        printfn "  cascade D²NN:       %8.1f ms" dMs
-        printfn "  wall-time fraction %.1f%%, multiplication fraction %.1f%%, ratio %.2f" (100.0 * dMs / fMs) (100.0 * mf) (dMs / fMs / mf)
+        printfn "%s (%.3g multiplications per example for the full network), untrained, each control node continues with p = %.3f:" arch.Name full.FullCost p
+        printfn "  full network %.1f ms, D²NN %.1f ms: wall-time fraction %.1f%%, multiplication fraction %.1f%%, ratio %.2f" fMs dMs (100.0 * dMs / fMs) (100.0 * mf) (dMs / fMs / mf)
         profile c x batch policy
         let executor, architecture = timeModel c x batch policy fMs mf
         dMs / fMs / mf, executor, architecture
 
-    let run (quick: bool) (device: torch.Device) (seed: int) (runs: int) =
-        let arch = Architectures.cascade
-        let o = { Quick = quick; Device = device; Lambdas = None; Seed = seed; RunsRoot = "runs"; CrossEntropyWeight = Some 1.0; DetachControlInputs = true;
-                  WarmupSteps = None; InheritBaselines = true }
-        let task = D2nnExperiment.taskFor arch quick seed
-        let cfg = D2nnExperiment.sweepConfig arch o
-        let full = Preprocess.compile ((snd arch.Baselines.Head) ())
-        let normalizer = full.FullCost
-        full.To device
-        // The experiments' recipe (trained baselines, warm start, Q-learning); quick: short runs and one λ.
-        let lambdas = if quick then [ 0.8 ] else [ 0.5; 0.6; 0.7; 0.8; 0.9; 0.95 ]
-        let cfg = if quick then { cfg with BaselineSteps = 150; WarmupSteps = 50; Spec = { cfg.Spec with Steps = 100; EpsilonSteps = 50 } } else cfg
-        let _, _, baselines = Sweep.baselines arch task cfg
-        let warm = Sweep.warmStart arch task cfg baselines
-        let trained = [ for l in lambdas -> l, Sweep.d2nnFrom (Some warm) arch task cfg.Spec normalizer l ]
-        let lambda, (c, point) = trained |> List.minBy (fun (_, (_, p)) -> abs (p.Cost - 0.5))
-        printfn "cascade D²NN at λ=%g: %.1f%% of the multiplications of the full network (N7), %s %.4f" lambda (100.0 * point.Cost) task.Metric.Name point.Metric
-        use x = task.TestX.``to``(device)
-        let batch = 256
-        let greedy () = null
-        let dBest, fBest = race c full x batch runs greedy
-        let r = { Lambda = lambda; MultFraction = point.Cost; WallFraction = dBest / fBest; D2nnMs = dBest; FullMs = fBest; Metric = point.Metric }
-        printfn "inference over %d test images, batch %d, best of %d runs:" task.TestY.Length batch runs
-        printfn "  full network (N7):  %8.1f ms" fBest
-        printfn "  cascade D²NN:       %8.1f ms" dBest
-        printfn "wall-time fraction %.1f%%, multiplication fraction %.1f%%, ratio %.2f (thesis: 82%% / 53%% = 1.55; target <= 1.15)" (100.0 * r.WallFraction) (100.0 * r.MultFraction) r.Ratio
+    let private loadAverage () =
+        try (File.ReadAllText "/proc/loadavg").Trim() with _ -> "n/a"
+
+    /// Time `c` against `full` on `x` at `batch`, with the cost model's prediction when there is one.
+    let private timeAt (c: CompiledD2nn) (full: CompiledD2nn) (x: torch.Tensor) (batch: int) (runs: int) (multFraction: float) (latency: LatencyCost option) =
+        let n = x.shape[0]
+        let dMs, fMs = race c full x batch runs greedy
+        let modeled = latency |> Option.map (fun l -> modeledFraction l batch c x)
+        printfn "inference over %d test images, batch %d, best of %d runs (load average %s):" n batch runs (loadAverage ())
+        printfn "  full network:  %8.1f ms (%.1f µs per image)" fMs (1000.0 * fMs / float n)
+        printfn "  cascade D²NN:  %8.1f ms (%.1f µs per image)" dMs (1000.0 * dMs / float n)
+        printfn "  wall-time fraction %.1f%%, multiplication fraction %.1f%%%s" (100.0 * dMs / fMs) (100.0 * multFraction)
+            (match modeled with Some m -> sprintf ", latency fraction the cost model predicts %.1f%%" (100.0 * m) | None -> "")
         profile c x batch greedy
-        timeModel c x batch greedy fBest r.MultFraction |> ignore
+        let executor, architecture = timeModel c x batch greedy fMs multFraction
+        { Batch = batch; D2nnMs = dMs; FullMs = fMs; Modeled = modeled; ExecutorFactor = executor; ArchitectureFactor = architecture }
+
+    /// Train the cascade `arch` (baselines, warm start, the reward's cost from `o.Cost`, a few λ), pick the
+    /// cheapest D²NN whose metric is within 0.01 of the full network's, and time it against the full
+    /// network at batch 256 and batch 1. Torch runs on one thread for the whole bench.
+    let private runOn (arch: Architecture) (o: ExperimentOptions) (runs: int) =
+        let clock = Stopwatch.StartNew()
+        let task = D2nnExperiment.taskFor arch o.Quick o.Seed
+        let base' = D2nnExperiment.sweepConfig arch o
+        let steps = if o.Quick then 300 else 1000
+        let lambdas = if o.Quick then [ 0.9; 0.95; 0.99 ] else [ 0.8; 0.9; 0.95; 0.99 ]
+        let cfg =
+            { base' with
+                Lambdas = lambdas; BaselineSteps = steps; WarmupSteps = steps / 2
+                Spec = { base'.Spec with Steps = steps; EpsilonSteps = steps / 2 } }
+        printfn "bench d2nn: %s on %s, %d train / %d test, %d steps per network, λ = %s, torch threads %d, load average %s (%s)"
+            arch.Name task.Data task.TrainY.Length task.TestY.Length steps (lambdas |> List.map string |> String.concat ", ")
+            (torch.get_num_threads ()) (loadAverage ()) (D2nnExperiment.describeRecipe cfg)
+        let normalizer, basePoints, trained = Sweep.baselines arch task cfg
+        let warm = Sweep.warmStart arch task cfg trained
+        let cost = Sweep.costMeasure arch task cfg normalizer warm trained
+        let latency = match cost with Latency l -> Some l | Multiplications _ -> None
+        latency |> Option.iter (fun l ->
+            let dir = Path.GetFullPath(Path.Combine(o.RunsRoot, "d2nn", sprintf "bench-%s%s" arch.Name (if o.Quick then "-quick" else "")))
+            Directory.CreateDirectory dir |> ignore
+            Latency.save (Path.Combine(dir, "latency.json")) l
+            printfn "latency model in %s" (Path.Combine(dir, "latency.json")))
+        let models = [ for l in lambdas -> l, Sweep.d2nnWithCost cost (Some warm) arch task cfg.Spec normalizer l ]
+        let fullPoint = basePoints.Head
+        let full = snd trained.Head
+        let unitCost (p: CurvePoint) = defaultArg p.Eval.Latency p.Cost
+        let close = models |> List.filter (fun (_, (_, p)) -> p.Metric >= fullPoint.Metric - 0.01)
+        let lambda, (c, point) =
+            match close with
+            | [] ->
+                printfn "no λ reached %s within 0.01 of the full network (%.4f): timing the most accurate D²NN" task.Metric.Name fullPoint.Metric
+                models |> List.maxBy (fun (_, (_, p)) -> p.Metric)
+            | ps -> ps |> List.minBy (fun (_, (_, p)) -> unitCost p)
+        for (l, (_, p)) in models do
+            printfn "  λ=%g: %s %.4f, multiplications %.1f%%%s%s" l task.Metric.Name p.Metric (100.0 * p.Cost)
+                (match p.Eval.Latency with Some t -> sprintf ", modeled latency %.1f%%" (100.0 * t) | None -> "")
+                (if l = lambda then "  <- timed" else "")
+        printfn "full network %s: %s %.4f; cascade D²NN at λ=%g: %s %.4f (%+.4f), %.1f%% of its multiplications"
+            fullPoint.Series task.Metric.Name fullPoint.Metric lambda task.Metric.Name point.Metric (point.Metric - fullPoint.Metric) (100.0 * point.Cost)
+        full.To o.Device
+        use x = task.TestX.``to``(o.Device)
+        let batched = timeAt c full x 256 runs point.Cost latency
+        use x1 = x.narrow(0L, 0L, min 1000L x.shape[0])
+        let single = timeAt c full x1 1 runs point.Cost latency
         use xw = x.narrow(0L, 0L, min 256L x.shape[0])
-        let wideRatio, executor, architecture = wide 8 xw batch (max 2 (runs / 2)) seed
-        printfn "what limits the ratio: with channels x8 the ratio is %.2f = executor factor %.2f (the executor's own overhead: gather/scatter, bookkeeping, smaller sub-batches) x architecture factor %.2f (time per multiplication differs by stage: the early stages N1/N3/N5 convolve and pool the full 28x28 input with few channels, several times slower per multiplication than N7, and pooling/ReLU count no multiplications). At thesis size (~%.0fk multiplications per example) fixed per-op costs dominate as well. The thesis measured 1.55 with Torch." wideRatio executor architecture (normalizer / 1000.0)
+        let family = if arch.Name.StartsWith "cascade-fast" then FastCascade.cascadeOf else Architectures.cascadeOf
+        let wideRatio, executor, architecture = wide family 8 xw 256 (max 2 (runs / 2)) o.Seed
+        printfn "channels x8 (executor at work-dominated size): ratio %.2f = executor factor %.2f x architecture factor %.2f" wideRatio executor architecture
+        let r =
+            { Architecture = arch.Name; Cost = (match cost with Latency l -> sprintf "latency at batch %d" l.Batch | Multiplications _ -> "mults")
+              Lambda = lambda; Metric = point.Metric; FullMetric = fullPoint.Metric; MultFraction = point.Cost
+              Batched = batched; Single = single; Seconds = clock.Elapsed.TotalSeconds }
+        let line (t: BenchTiming) =
+            sprintf "wall %.1f%% (target <= 60%%), multiplications %.1f%%, modeled latency %s, executor factor %.2f, architecture factor %.2f"
+                (100.0 * t.WallFraction) (100.0 * r.MultFraction) (match t.Modeled with Some m -> sprintf "%.1f%%" (100.0 * m) | None -> "n/a")
+                t.ExecutorFactor t.ArchitectureFactor
+        printfn "summary: %s, cost %s, λ=%g, %s %.4f vs full %.4f (%+.4f; target within 0.01)" r.Architecture r.Cost lambda task.Metric.Name r.Metric r.FullMetric (r.Metric - r.FullMetric)
+        printfn "  batch 256: %s" (line batched)
+        printfn "  batch 1:   %s (%.1f vs %.1f µs per image)" (line single) (1000.0 * single.D2nnMs / float x1.shape[0]) (1000.0 * single.FullMs / float x1.shape[0])
+        printfn "  bench time %.0f s (target: quick <= 180 s, full <= 600 s), load average %s" r.Seconds (loadAverage ())
         r
+
+    /// See runOn; torch's thread count is 1 during the bench and restored afterwards.
+    let run (arch: Architecture) (o: ExperimentOptions) (runs: int) =
+        let threads = torch.get_num_threads ()
+        torch.set_num_threads 1
+        try runOn arch o runs finally torch.set_num_threads threads

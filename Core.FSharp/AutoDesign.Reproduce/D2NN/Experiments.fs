@@ -21,7 +21,9 @@ type ExperimentOptions =
       /// Warm-up steps under random routing (None: the config's default, see sweepConfig).
       WarmupSteps: int option
       /// Initialize regular nodes from the trained static baselines (default true).
-      InheritBaselines: bool }
+      InheritBaselines: bool
+      /// What the reward's cost counts (default: multiplications, as the thesis).
+      Cost: CostUnit }
 
 type SweepOutcome =
     { Architecture: Architecture
@@ -29,7 +31,9 @@ type SweepOutcome =
       Dir: string
       Normalizer: float
       Baselines: CurvePoint list
-      D2nn: CurvePoint list }
+      D2nn: CurvePoint list
+      /// The cost the reward counted (with the latency tables when measured).
+      Cost: CostMeasure }
 
 /// PNG figures of a sweep (Fig. 2.2, 2.4, 2.5 analogues).
 module Figures =
@@ -70,8 +74,9 @@ module D2nnExperiment =
     let defaultLambdas quick =
         if quick then [ 0.5; 0.7; 0.9; 0.99 ] else [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.7; 0.8; 0.9; 0.95; 0.99; 1.0 ]
 
-    /// The five architectures: the four of §2.7.3 and the length-4 chain of the DCN comparison.
-    let architectures = Architectures.all @ [ DcnChain.architecture ]
+    /// The five architectures (the four of §2.7.3 and the length-4 chain of the DCN comparison) and the
+    /// cascade's fast form (docs/d2nn.md).
+    let architectures = Architectures.all @ [ DcnChain.architecture; FastCascade.cascade ]
 
     let architecture (name: string) =
         match architectures |> List.tryFind (fun a -> a.Name = name) with
@@ -99,6 +104,8 @@ module D2nnExperiment =
           (if spec.DetachControlInputs then "control Q-loss detached from the regular nodes" else "fully joint gradients")
           (match spec.PositiveFraction with Some p -> sprintf "%.0f%% positives per mini-batch" (100.0 * p) | None -> "uniform mini-batches")
           sprintf "mini-bags of %d" spec.BagSize ]
+        // the thesis's cost (multiplications) goes unsaid, so existing descriptions stay as they were
+        @ (match cfg.Cost with Mults -> [] | u -> [ sprintf "cost: %s" u.Name ])
         |> String.concat ", "
 
     let sweepConfig (arch: Architecture) (o: ExperimentOptions) =
@@ -114,6 +121,7 @@ module D2nnExperiment =
           BaselineSteps = steps
           WarmupSteps = o.WarmupSteps |> Option.defaultValue (steps / 2)
           InheritBaselines = o.InheritBaselines
+          Cost = o.Cost
           Spec =
             { Steps = (if o.Quick then steps else steps * 2)
               BatchSize = 64
@@ -137,10 +145,17 @@ module D2nnExperiment =
         Directory.CreateDirectory dir |> ignore
         printfn "d2nn %s on %s: %d train / %d test, λ = %A, %d steps per D²NN (%s)" name task.Data task.TrainY.Length task.TestY.Length cfg.Lambdas cfg.Spec.Steps
             (describeRecipe cfg)
-        let normalizer, basePoints, d2nn = Sweep.run arch task cfg
+        let r = Sweep.runWith arch task cfg
+        let normalizer, basePoints, d2nn = r.Normalizer, r.Baselines, r.D2nn
+        match r.Cost with
+        | Latency l ->
+            let path = Path.Combine(dir, "latency.json")
+            Latency.save path l
+            printfn "latency model in %s" path
+        | Multiplications _ -> ()
         Sweep.writeCurve (Path.Combine(dir, "curve.csv")) task.Metric.Name (basePoints @ d2nn)
         Sweep.writePaths (Path.Combine(dir, "paths.csv")) d2nn
         Figures.curve (Path.Combine(dir, "curve.png")) (sprintf "%s D2NN vs static NNs" name) task.Metric.Name basePoints d2nn
         Figures.paths (Path.Combine(dir, "paths.png")) (sprintf "%s: examples per execution path" name) d2nn
         Figures.examples dir task d2nn
-        { Architecture = arch; Task = task; Dir = dir; Normalizer = normalizer; Baselines = basePoints; D2nn = d2nn }
+        { Architecture = arch; Task = task; Dir = dir; Normalizer = normalizer; Baselines = basePoints; D2nn = d2nn; Cost = r.Cost }

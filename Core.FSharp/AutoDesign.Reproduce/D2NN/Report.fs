@@ -10,7 +10,7 @@ module D2nnExperiments =
     let private options (ctx: ExperimentContext) : ExperimentOptions =
         { Quick = ctx.Quick; Device = ctx.Device; Lambdas = None; Seed = ctx.Seed
           RunsRoot = ctx.RunsRoot; CrossEntropyWeight = Some 1.0; DetachControlInputs = true
-          WarmupSteps = None; InheritBaselines = true }
+          WarmupSteps = None; InheritBaselines = true; Cost = Mults }
 
     let private fmtPoint (normalizer: float) (p: CurvePoint) =
         sprintf "%.3f at cost %.3f (%.3g mults)" p.Metric p.Cost (p.Cost * normalizer)

@@ -52,16 +52,39 @@ namespace AutoDesign.Nn.D2NN
 
     /// <summary>
     /// Batched D²NN executor (thesis §2.3.2, §2.7.1). Execution status is tracked per example at
-    /// mini-batch level: each node gathers the sub-batch of examples that reach it, runs once on it and
-    /// keeps its output compact; skipped examples cost neither time nor gradient.
+    /// mini-batch level: each node runs once on the sub-batch of examples that reach it and keeps its
+    /// output compact; skipped examples cost neither time nor gradient.
     /// A node runs on example i iff (it has no controller, or one of its incoming control edges is active)
     /// and every data input is present or has a default. A control node activates its highest-scoring edge.
+    /// Overhead is kept small against the work skipped: an input is the producer's tensor itself when
+    /// both ran on the same examples, a view (narrow) when the examples are consecutive rows of it, and
+    /// is copied (index_select) only when they are scattered; a sum merge leaves out zero-default inputs
+    /// whose producer ran on none of the examples; greedy actions are read on the host without tensor
+    /// operations. <see cref="ReferenceExecutor"/> is the per-example oracle of these semantics.
     /// </summary>
     public sealed class D2nnExecutor
     {
         readonly ExecPlan plan;
+        /// <summary>Per node, per data edge: the default is all zeros and the node ignores zero inputs.</summary>
+        readonly bool[][] droppable;
+        long[] allRows = Array.Empty<long>();
+        int[] allPos = Array.Empty<int>();
+        bool[] can = Array.Empty<bool>();
 
-        public D2nnExecutor(ExecPlan plan) { this.plan = plan; }
+        public D2nnExecutor(ExecPlan plan)
+        {
+            this.plan = plan;
+            droppable = new bool[plan.Nodes.Length][];
+            for (int n = 0; n < plan.Nodes.Length; n++)
+            {
+                var node = plan.Nodes[n];
+                var d = new bool[node.DataParents.Length];
+                bool sum = node.Function is not null && node.Function.IgnoresZeroInputs;
+                for (int e = 0; e < d.Length; e++) d[e] = sum && SubBatch.IsAllZero(node.DataDefaults[e]);
+                droppable[n] = d;
+            }
+            GatherCounts = new long[Enum.GetValues<GatherKind>().Length];
+        }
 
         public ExecPlan Plan => plan;
 
@@ -77,23 +100,22 @@ namespace AutoDesign.Nn.D2NN
         public double[] NodeMs { get; private set; }
         /// <summary>Milliseconds spent gathering sub-batch inputs (index_select, defaults, scatter into merges).</summary>
         public double GatherMs { get; private set; }
-        /// <summary>Milliseconds spent choosing actions (argmax of Q, copy to the host).</summary>
+        /// <summary>Milliseconds spent choosing actions (argmax of Q on the host).</summary>
         public double PolicyMs { get; private set; }
         /// <summary>Milliseconds of whole profiled forwards (the rest is bookkeeping: which examples reach a node).</summary>
         public double TotalMs { get; private set; }
+        /// <summary>How many edge inputs were assembled each way (indexed by <see cref="GatherKind"/>), over all forwards.</summary>
+        public long[] GatherCounts { get; }
 
         public void ResetProfile()
         {
             NodeMs = new double[plan.Nodes.Length];
             GatherMs = 0; PolicyMs = 0; TotalMs = 0;
+            Array.Clear(GatherCounts);
         }
 
         /// <summary>Greedy policy: the action with the highest Q (first on ties).</summary>
-        public static long[] Greedy(int node, Tensor q, long[] rows)
-        {
-            using var a = q.detach().argmax(1).cpu();
-            return a.data<long>().ToArray();
-        }
+        public static long[] Greedy(int node, Tensor q, long[] rows) => SubBatch.ArgMaxRows(q);
 
         /// <param name="inputs">One tensor per input node (plan order), each [B, ...].</param>
         /// <param name="policy">Action choice for control nodes; null means greedy.</param>
@@ -108,12 +130,17 @@ namespace AutoDesign.Nn.D2NN
             var device = inputs[0].device;
             var nodes = plan.Nodes;
             var res = new ExecutionResult(batch, nodes.Length);
-            var all = new long[batch];
-            var allPos = new int[batch];
-            for (int i = 0; i < batch; i++) { all[i] = i; allPos[i] = i; }
+            if (allRows.Length != batch)
+            {
+                // Shared by every result of this batch size: never written after creation.
+                allRows = new long[batch];
+                allPos = new int[batch];
+                can = new bool[batch];
+                for (int i = 0; i < batch; i++) { allRows[i] = i; allPos[i] = i; }
+            }
+            bool grad = torch.is_grad_enabled();
 
             int inputNo = 0;
-            var can = new bool[batch];
             for (int n = 0; n < nodes.Length; n++)
             {
                 var node = nodes[n];
@@ -121,25 +148,14 @@ namespace AutoDesign.Nn.D2NN
                 {
                     var x = inputs[inputNo++];
                     if (x.shape[0] != batch) throw new ArgumentException("all inputs must have the same batch size");
-                    res.Rows[n] = all; res.Pos[n] = allPos; res.Values[n] = x;
+                    res.Rows[n] = allRows; res.Pos[n] = allPos; res.Values[n] = x;
                     continue;
                 }
 
-                // Which examples reach this node: control (any active edge) and data (no null input).
-                int count = 0;
-                for (int i = 0; i < batch; i++)
-                {
-                    bool ok = node.ControlParents.Length == 0;
-                    for (int c = 0; c < node.ControlParents.Length && !ok; c++)
-                        ok = res.Actions[node.ControlParents[c]][i] == node.ControlActions[c];
-                    for (int d = 0; d < node.DataParents.Length && ok; d++)
-                        ok = res.Pos[node.DataParents[d]][i] >= 0 || node.DataDefaults[d] is not null;
-                    can[i] = ok;
-                    if (ok) count++;
-                }
+                int count = Reach(node, res, batch);
                 long[] rows;
                 int[] pos;
-                if (count == batch) { rows = all; pos = allPos; }
+                if (count == batch) { rows = allRows; pos = allPos; }
                 else
                 {
                     rows = new long[count];
@@ -161,12 +177,8 @@ namespace AutoDesign.Nn.D2NN
                 if (count == 0) continue;
 
                 long tg = Profile ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
-                var xs = new Tensor[node.DataParents.Length];
-                for (int d = 0; d < xs.Length; d++)
-                    xs[d] = Gather(res, node.DataParents[d], node.DataDefaults[d], rows, device);
+                var xs = Inputs(n, node, res, rows, device, grad);
                 if (Profile) GatherMs += Ms(tg);
-                if (DetachControlInputs && node.Role == NodeRole.Control)
-                    for (int d = 0; d < xs.Length; d++) xs[d] = xs[d].detach();
 
                 if (node.Role == NodeRole.Output)
                 {
@@ -175,10 +187,13 @@ namespace AutoDesign.Nn.D2NN
                 }
 
                 long tf = Profile ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
-                var y = node.Function.Forward(xs, count);
+                var y = xs is null
+                    ? SubBatch.Repeat(node.DataDefaults[0], count, device)   // a sum of zero inputs only
+                    : node.Function.Forward(xs, count);
                 if (Profile) NodeMs[n] += Ms(tf);
                 res.Values[n] = y;
-                for (int k = 0; k < count; k++) res.Cost[rows[k]] += node.Cost;
+                if (node.Cost != 0)
+                    for (int k = 0; k < count; k++) res.Cost[rows[k]] += node.Cost;
                 if (node.Role == NodeRole.Control)
                 {
                     long tp = Profile ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
@@ -192,42 +207,48 @@ namespace AutoDesign.Nn.D2NN
             return res;
         }
 
+        /// <summary>Marks in <see cref="can"/> the examples reaching <paramref name="node"/>; returns their count.</summary>
+        int Reach(PlanNode node, ExecutionResult res, int batch)
+        {
+            int count = 0;
+            var cps = node.ControlParents;
+            var dps = node.DataParents;
+            for (int i = 0; i < batch; i++)
+            {
+                bool ok = cps.Length == 0;
+                for (int c = 0; c < cps.Length && !ok; c++)
+                    ok = res.Actions[cps[c]][i] == node.ControlActions[c];
+                for (int d = 0; d < dps.Length && ok; d++)
+                    ok = res.Pos[dps[d]][i] >= 0 || node.DataDefaults[d] is not null;
+                can[i] = ok;
+                if (ok) count++;
+            }
+            return count;
+        }
+
+        /// <summary>The node's data inputs on <paramref name="rows"/>; null when a sum merge dropped them all.</summary>
+        Tensor[] Inputs(int n, PlanNode node, ExecutionResult res, long[] rows, Device device, bool grad)
+        {
+            var dps = node.DataParents;
+            var xs = new Tensor[dps.Length];
+            int kept = 0;
+            for (int d = 0; d < dps.Length; d++)
+            {
+                int p = dps[d];
+                var x = SubBatch.Gather(res.Values[p], res.Pos[p], res.Rows[p].Length, rows,
+                                        node.DataDefaults[d], droppable[n][d], device, out var kind);
+                GatherCounts[(int)kind]++;
+                if (x is null) continue;
+                if (grad && DetachControlInputs && node.Role == NodeRole.Control) x = x.detach();
+                xs[kept++] = x;
+            }
+            if (kept == xs.Length) return xs;
+            if (kept == 0) return null;
+            Array.Resize(ref xs, kept);
+            return xs;
+        }
+
         static double Ms(long since) =>
             (System.Diagnostics.Stopwatch.GetTimestamp() - since) * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
-
-        /// <summary>The input of an edge from <paramref name="p"/> for the examples <paramref name="rows"/>.</summary>
-        static Tensor Gather(ExecutionResult res, int p, Tensor dflt, long[] rows, Device device)
-        {
-            var pos = res.Pos[p];
-            var value = res.Values[p];
-            int present = 0;
-            foreach (var r in rows) if (pos[r] >= 0) present++;
-            // Same example set as the producer (both ascending): pass its output through untouched.
-            if (present == rows.Length && rows.Length == res.Rows[p].Length) return value;
-            if (present == rows.Length)
-            {
-                var src = new long[rows.Length];
-                for (int k = 0; k < rows.Length; k++) src[k] = pos[rows[k]];
-                using var idx = torch.tensor(src, device: device);
-                return value.index_select(0, idx);
-            }
-            var dv = dflt.to(device);
-            var shape = new long[dv.dim() + 1];
-            shape[0] = rows.Length;
-            for (int i = 0; i < dv.dim(); i++) shape[i + 1] = dv.shape[i];
-            var filled = dv.unsqueeze(0).expand(shape).contiguous();
-            if (present == 0) return filled;
-            var srcRows = new long[present];
-            var dstRows = new long[present];
-            int j = 0;
-            for (int k = 0; k < rows.Length; k++)
-            {
-                int q = pos[rows[k]];
-                if (q >= 0) { srcRows[j] = q; dstRows[j] = k; j++; }
-            }
-            using var si = torch.tensor(srcRows, device: device);
-            using var di = torch.tensor(dstRows, device: device);
-            return filled.index_copy(0, di, value.index_select(0, si));
-        }
     }
 }

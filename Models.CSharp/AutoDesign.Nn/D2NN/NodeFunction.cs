@@ -19,6 +19,12 @@ namespace AutoDesign.Nn.D2NN
         /// <summary>Run the node on a sub-batch of <paramref name="batch"/> examples.</summary>
         public abstract Tensor Forward(Tensor[] inputs, long batch);
 
+        /// <summary>
+        /// True when an all-zero input changes nothing (a sum): the executor may leave out an input whose
+        /// producer ran on none of the examples and whose default is zero.
+        /// </summary>
+        public virtual bool IgnoresZeroInputs => false;
+
         /// <summary>A node with exactly one data input.</summary>
         public static NodeFunction Of(nn.Module<Tensor, Tensor> module) => new SingleInput(module);
 
@@ -53,6 +59,7 @@ namespace AutoDesign.Nn.D2NN
             public MultiInput(nn.Module<Tensor[], Tensor> module) { this.module = module; }
             public override nn.Module Module => module;
             public override Tensor Forward(Tensor[] inputs, long batch) => module.call(inputs);
+            public override bool IgnoresZeroInputs => module is SumMerge;
         }
     }
 

@@ -1,0 +1,56 @@
+namespace AutoDesign.Reproduce.D2NN
+
+open AutoDesign.D2NN.Layers
+open AutoDesign.D2NN
+open AutoDesign.Nn.D2NN
+
+/// The cascade rebuilt so that its cheap path is cheap in wall time on a CPU (docs/d2nn.md, "fast
+/// form"). The thesis's cascade (Architectures.cascade) runs four independent networks on the raw
+/// image, each starting with a few-channel convolution and 3×3 max-pooling at full resolution; on a CPU
+/// those layers cost far more time per multiplication than the large final stage, so an example that
+/// stops early saves multiplications but little time. Here the four stages share one trunk that
+/// downsamples at once (stride-2 convolutions, no max-pooling): N1 → N3 → N5 → N7, each stage
+/// continuing from the previous one's features, with a linear exit head after each of the first three
+/// (N2, N4, N6). Qk decides after stage k whether the example stops (action 0: exit head) or continues
+/// (action 1: next stage). The static reference network is the trunk N1-N3-N5-N7 itself.
+module FastCascade =
+    let private img = [| 1L; 28L; 28L |]
+    let private zeros (n: int) = TorchSharp.torch.zeros (int64 n)
+
+    // Shapes per example at channel multiplier w.
+    let private n1 w () = seq (conv 1 (8 * w) 3 2)                                          // [8w,14,14]
+    let private n3 w () = seq (conv (8 * w) (16 * w) 3 2)                                   // [16w,7,7]
+    let private n5 w () = seq (conv (16 * w) (32 * w) 3 2)                                  // [32w,4,4]
+    let private n7 w () = seq (conv (32 * w) (64 * w) 3 1 @ [ flatten () ] @ fcRelu (1024 * w) 256 @ [ fc 256 2 ])
+    let private head (features: int) () = seq [ flatten (); fc features 2 ]
+    let private features w = [| 8 * w * 196; 16 * w * 49; 32 * w * 16 |]
+
+    /// The fast cascade with every channel count multiplied by `w`.
+    let cascadeOf (w: int) : Architecture =
+        let f = features w
+        { Name = (if w = 1 then "cascade-fast" else sprintf "cascade-fast-x%d" w)
+          Build = fun () ->
+            GraphBuilder().Input("x", img)
+                .Module("N1", n1 w ()).Module("Q1", head f[0] ()).Module("N2", head f[0] ())
+                .Module("N3", n3 w ()).Module("Q2", head f[1] ()).Module("N4", head f[1] ())
+                .Module("N5", n5 w ()).Module("Q3", head f[2] ()).Module("N6", head f[2] ())
+                .Module("N7", n7 w ())
+                .Merge("M", new SumMerge()).Output("out")
+                .Data("x", "N1").Data("N1", "Q1").Data("N1", "N2").Data("N1", "N3")
+                .Control("Q1", "N2").Control("Q1", "N3")
+                .Data("N3", "Q2").Data("N3", "N4").Data("N3", "N5")
+                .Control("Q2", "N4").Control("Q2", "N5")
+                .Data("N5", "Q3").Data("N5", "N6").Data("N5", "N7")
+                .Control("Q3", "N6").Control("Q3", "N7")
+                .Data("N2", "M", zeros 2).Data("N4", "M", zeros 2).Data("N6", "M", zeros 2).Data("N7", "M", zeros 2)
+                .Data("M", "out").Build()
+          Baselines =
+            [ "NN4 (N1-N3-N5-N7)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N3", n3 w (); "N5", n5 w (); "N7", n7 w () ])
+              "NN1 (N1+N2)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N2", head f[0] () ])
+              "NN2 (N1-N3+N4)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N3", n3 w (); "N4", head f[1] () ])
+              "NN3 (N1-N3-N5+N6)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N3", n3 w (); "N5", n5 w (); "N6", head f[2] () ]) ]
+          Output = "out"
+          Classes = 2 }
+
+    let cascade : Architecture = cascadeOf 1
+
