@@ -17,43 +17,6 @@ let private tempDir () =
     Directory.CreateDirectory d |> ignore
     d
 
-/// A PNG written independently of the decoder: each row uses filter type (row mod 5), applied with the PNG
-/// spec's predictor definitions; split over two IDAT chunks.
-let private filteredPng (w: int) (h: int) (samples: int) (colour: byte) (img: byte[]) =
-    let stride = w * samples
-    let at y x = if y < 0 || x < 0 then 0 else int img.[y * stride + x]
-    use raw = new MemoryStream()
-    for y in 0 .. h - 1 do
-        let f = y % 5
-        raw.WriteByte(byte f)
-        for x in 0 .. stride - 1 do
-            let a, b, c = at y (x - samples), at (y - 1) x, at (y - 1) (x - samples)
-            let pred =
-                match f with
-                | 0 -> 0 | 1 -> a | 2 -> b | 3 -> (a + b) / 2
-                | _ ->
-                    let p = a + b - c
-                    let pa, pb, pc = abs (p - a), abs (p - b), abs (p - c)
-                    if pa <= pb && pa <= pc then a elif pb <= pc then b else c
-            raw.WriteByte(byte ((int img.[y * stride + x] - pred + 256) % 256))
-    use z = new MemoryStream()
-    (use zs = new ZLibStream(z, CompressionLevel.Fastest, true) in zs.Write(raw.ToArray(), 0, int raw.Length))
-    let data = z.ToArray()
-    use out = new MemoryStream()
-    out.Write([| 137uy; 80uy; 78uy; 71uy; 13uy; 10uy; 26uy; 10uy |], 0, 8)
-    let be (v: int) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
-    let chunk (kind: string) (d: byte[]) =
-        out.Write(be d.Length, 0, 4)
-        let body = Array.append (Text.Encoding.ASCII.GetBytes kind) d
-        out.Write(body, 0, body.Length)
-        out.Write(be (int (AutoDesign.Nn.Plotting.Png.Crc32(ReadOnlySpan body) ^^^ 0xFFFFFFFFu)), 0, 4)
-    chunk "IHDR" (Array.concat [ be w; be h; [| 8uy; colour; 0uy; 0uy; 0uy |] ])
-    let half = data.Length / 2
-    chunk "IDAT" data.[.. half - 1]
-    chunk "IDAT" data.[half ..]
-    chunk "IEND" [||]
-    out.ToArray()
-
 let private rec' id kind parent step action res fid =
     { Id = id; Kind = kind; Parent = parent; Step = step; Action = action; Actions = [||]; Resolution = res
       GParams = 100L; DParams = 50L; Fid = fid; Diverged = false; Inherited = 0; Seconds = 0.0; Weights = "" }
@@ -72,48 +35,13 @@ let private search =
 [<Tests>]
 let tests =
     testList "dggan.analysis" [
-        test "PNG decoder: grey and RGB files from both encoders round-trip exactly" {
-            let grey = Array.init (7 * 5) (fun i -> byte (i * 37 % 256))
-            let d = PngDecoder.decode "grey" (Png.encodeGrey 7 5 grey)
-            Expect.equal (d.Width, d.Height, d.Channels) (7, 5, 1) "grey header"
-            Expect.equal d.Pixels grey "grey pixels"
-            let rgb = Array.init (4 * 3 * 3) (fun i -> byte (i * 53 % 256))
-            let c = PngDecoder.decode "rgb" (AutoDesign.Nn.Plotting.Png.Encode(4, 3, rgb))
-            Expect.equal (c.Width, c.Height, c.Channels) (4, 3, 3) "rgb header"
-            Expect.equal c.Pixels rgb "rgb pixels"
-        }
-        test "PNG decoder: all five row filters, split IDAT, and alpha dropped" {
-            let rng = Random(5)
-            let img = Array.init (9 * 10) (fun _ -> byte (rng.Next 256))
-            Expect.equal (PngDecoder.decode "f" (filteredPng 9 10 1 0uy img)).Pixels img "grey, filters 0-4"
-            let rgba = Array.init (6 * 10 * 4) (fun _ -> byte (rng.Next 256))
-            let d = PngDecoder.decode "rgba" (filteredPng 6 10 4 6uy rgba)
-            Expect.equal d.Channels 3 "alpha dropped"
-            Expect.equal d.Pixels (Array.init (6 * 10 * 3) (fun i -> rgba.[(i / 3) * 4 + i % 3])) "RGB of RGBA"
-        }
-        test "PNG decoder: unreadable files raise one UserError naming the problem" {
-            let good = Png.encodeGrey 3 3 (Array.zeroCreate 9)
-            let err (bytes: byte[]) (part: string) =
-                try
-                    PngDecoder.decode "x.png" bytes |> ignore
-                    failtest "expected a UserError"
-                with UserError m -> Expect.stringContains m part "message"
-            err [| 1uy; 2uy; 3uy |] "signature"
-            err good.[.. good.Length - 15] "past the end"
-            let flipped = Array.copy good
-            flipped.[40] <- flipped.[40] ^^^ 0xFFuy
-            err flipped "CRC"
-            let interlaced = filteredPng 2 2 1 0uy (Array.zeroCreate 4)
-            interlaced.[28] <- 1uy // IHDR interlace byte (CRC now wrong too: either message is a clear refusal)
-            Expect.throwsT<UserError> (fun () -> PngDecoder.decode "i.png" interlaced |> ignore) "interlace refused"
-        }
         test "image sets load from a PNG directory, a PNG file and IDX, and equal the saved images" {
             let dir = tempDir ()
             try
                 let rng = Random(3)
                 let raw = Array.init (5 * 8 * 8) (fun _ -> float32 (rng.Next 256) / 127.5f - 1.0f)
                 use x = torch.tensor(raw).reshape(5L, 1L, 8L, 8L)
-                Png.saveEach (Path.Combine(dir, "pngs")) x
+                ImageGrid.saveEach (Path.Combine(dir, "pngs")) x
                 ImageSet.save (Path.Combine(dir, "set.idx")) x
                 use a = ImageSet.load (Path.Combine(dir, "pngs")) torch.CPU
                 use b = ImageSet.load (Path.Combine(dir, "set.idx")) torch.CPU
@@ -124,7 +52,7 @@ let tests =
                 Expect.isLessThan ((one - x.narrow(0L, 3L, 1L)).abs().max().Item()) 1e-5 "single file"
                 Directory.CreateDirectory(Path.Combine(dir, "empty")) |> ignore
                 Expect.throwsT<UserError> (fun () -> ImageSet.load (Path.Combine(dir, "empty")) torch.CPU |> ignore) "empty dir"
-                File.WriteAllBytes(Path.Combine(dir, "pngs", "00009.png"), Png.encodeGrey 4 4 (Array.zeroCreate 16))
+                File.WriteAllBytes(Path.Combine(dir, "pngs", "00009.png"), Images.encodePng 4 4 1 (Array.zeroCreate 16))
                 Expect.throwsT<UserError> (fun () -> ImageSet.load (Path.Combine(dir, "pngs")) torch.CPU |> ignore) "mixed sizes"
             finally Directory.Delete(dir, true)
         }
@@ -169,7 +97,7 @@ let tests =
                           Depth = 2; TopK = 2; P = 0.4; Seed = 1 }
                 AnalysisPlots.writeAll dir s search baseline
                 for f in [ "fig5-4-g2d-ratio.png"; "fig5-5-action-share.png"; "fig5-5-action-improvement.png"; "fig5-6-parent-quality.png"; "fig5-6-simulation.png" ] do
-                    let d = PngDecoder.load (Path.Combine(dir, f))
+                    let d = Images.load (Path.Combine(dir, f))
                     Expect.isGreaterThan d.Width 100 f
                 let lines = File.ReadAllLines(Path.Combine(dir, "simulation.csv"))
                 Expect.equal lines.Length (1 + 2 * 4) "header + K x 4 p values"

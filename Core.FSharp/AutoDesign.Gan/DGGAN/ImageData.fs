@@ -88,7 +88,7 @@ module ImageSet =
 
     /// PNG images of one size as [N,1,H,W] in [-1,1]; RGB is turned grey with the ITU-R 601 luma weights.
     let ofPngs (files: string list) (device: torch.Device) =
-        let imgs = files |> List.map (fun f -> f, PngDecoder.load f)
+        let imgs = files |> List.map (fun f -> f, Images.load f)
         let (f0, i0) = List.head imgs
         for (f, i) in imgs do
             if i.Width <> i0.Width || i.Height <> i0.Height then

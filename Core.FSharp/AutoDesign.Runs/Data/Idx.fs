@@ -92,18 +92,12 @@ module Idx =
         let dims, headerLen = parseHeader name raw true
         { Dims = dims; Data = raw.[headerLen..] }
 
-    let private readAll (path: string) =
-        if Directory.Exists path then Errors.fail "%s: is a folder, not an IDX file" path
-        if not (File.Exists path) then Errors.fail "%s: no such file" path
-        try File.ReadAllBytes path
-        with :? IOException | :? UnauthorizedAccessException as e -> Errors.fail "%s: cannot read (%s)" path e.Message
-
-    /// Read and validate an IDX file (gzip or raw).
-    let read (path: string) : IdxArray = parse path (readAll path)
+    /// Largest IDX file this reader decodes (header + data, decompressed), bytes; default 1 GiB.
+    let mutable MaxBytes = SafeFiles.DefaultMaxBytes
 
     /// Only the dimensions of an IDX file, decompressing no more than the header.
     let readDims (path: string) : int[] =
-        if not (File.Exists path) then Errors.fail "%s: no such file" path
+        SafeFiles.checkRegular "IDX file" path
         use fs = File.OpenRead path
         let magic = Array.zeroCreate<byte> 2
         let n = fs.Read(magic, 0, 2)
@@ -119,6 +113,16 @@ module Idx =
                 if k = 0 then fin <- true else got <- got + k
         with :? InvalidDataException as e -> Errors.fail "%s: corrupt gzip stream (%s)" path (e.Message.TrimEnd('.'))
         fst (parseHeader path buf.[.. got - 1] false)
+
+    /// Read and validate an IDX file (gzip or raw). The header's declared size is checked against MaxBytes
+    /// before anything is decompressed, and decompression stops there, so a hostile file cannot make the
+    /// reader allocate more.
+    let read (path: string) : IdxArray =
+        let dims = readDims path
+        let need = int64 (4 + 4 * dims.Length) + (dims |> Array.fold (fun acc d -> acc * int64 d) 1L)
+        if need > MaxBytes then
+            Errors.fail "%s: IDX header declares %s = %d bytes, more than the limit of %d" path (dimsText dims) need MaxBytes
+        parse path (SafeFiles.readAll "IDX file" (need + 1L) path)
 
     /// Whether the stored file is gzipped (by its magic bytes).
     let fileIsGzip (path: string) =
