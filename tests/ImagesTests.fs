@@ -115,10 +115,10 @@ let tests =
             let fifo = Path.Combine(d, "pipe")
             use p = Process.Start("mkfifo", [ fifo ])
             p.WaitForExit()
-            Expect.stringContains (errorOf (fun () -> SafeFiles.checkRegular "image" fifo)) "FIFO" "FIFO"
+            Expect.stringContains (errorOf (fun () -> SafeFiles.checkRegular fifo)) "FIFO" "FIFO"
             Expect.stringContains (errorOf (fun () -> Idx.read fifo |> ignore)) "FIFO" "IDX on a FIFO does not hang"
-            Expect.stringContains (errorOf (fun () -> SafeFiles.checkRegular "image" d)) "directory" "directory"
-            Expect.stringContains (errorOf (fun () -> SafeFiles.checkRegular "image" (Path.Combine(d, "nope")))) "does not exist" "missing"
+            Expect.stringContains (errorOf (fun () -> SafeFiles.checkRegular d)) "directory" "directory"
+            Expect.stringContains (errorOf (fun () -> SafeFiles.checkRegular (Path.Combine(d, "nope")))) "no such file" "missing"
             let a, b = Path.Combine(d, "a"), Path.Combine(d, "b")
             File.CreateSymbolicLink(a, b) |> ignore
             File.CreateSymbolicLink(b, a) |> ignore

@@ -33,8 +33,9 @@ module SafeFiles =
                     if stat(path, buf) = 0 then Some(BitConverter.ToInt32(buf, o) &&& 0xF000) else None
                 with :? EntryPointNotFoundException | :? DllNotFoundException -> None
 
-    /// Check that `path` names a readable regular file (following links); raise UserError naming `what` otherwise.
-    let checkRegular (what: string) (path: string) =
+    /// Check that `path` names a readable regular file (following links); otherwise raise a UserError
+    /// whose message starts with the path.
+    let checkRegular (path: string) =
         let fi = FileInfo path
         let resolved =
             try
@@ -43,17 +44,17 @@ module SafeFiles =
                     | null -> fi :> FileSystemInfo
                     | t -> t
                 else fi :> FileSystemInfo
-            with :? IOException as e -> Errors.fail "%s %s: cannot follow its symbolic link (%s; a link loop?)" what path e.Message
-        if Directory.Exists resolved.FullName then Errors.fail "%s %s is a directory, not a file" what path
-        if not resolved.Exists then Errors.fail "%s %s does not exist" what path
+            with :? IOException as e -> Errors.fail "%s: cannot follow its symbolic link (%s; a link loop?)" path e.Message
+        if Directory.Exists resolved.FullName then Errors.fail "%s: is a directory, not a file" path
+        if not resolved.Exists then Errors.fail "%s: no such file" path
         match fileType resolved.FullName with
         | Some t when t <> 0x8000 ->
             let kind = match t with 0x1000 -> "a FIFO" | 0x2000 -> "a character device" | 0x6000 -> "a block device" | 0xC000 -> "a socket" | _ -> "not a regular file"
-            Errors.fail "%s %s is %s, not a regular file" what path kind
+            Errors.fail "%s: is %s, not a regular file" path kind
         | _ -> ()
 
     /// A read-only stream that raises UserError once more than `limit` bytes have been read through it.
-    type private Limited(inner: Stream, limit: int64, what: string) =
+    type private Limited(inner: Stream, limit: int64, name: string) =
         inherit Stream()
         let mutable total = 0L
         override _.CanRead = true
@@ -68,22 +69,24 @@ module SafeFiles =
         override _.Read(buffer: byte[], offset: int, count: int) =
             let n =
                 try inner.Read(buffer, offset, count)
-                with :? InvalidDataException as e -> Errors.fail "%s is not valid gzip: %s" what e.Message
+                with :? InvalidDataException as e -> Errors.fail "%s: corrupt gzip stream (%s)" name (e.Message.TrimEnd('.'))
             total <- total + int64 n
-            if total > limit then Errors.fail "%s decodes to more than %d bytes (the limit; a compressed file that expands without bound?)" what limit
+            if total > limit then Errors.fail "%s: decodes to more than %d bytes, the limit (a compressed file that expands without bound?)" name limit
             n
         override _.Dispose(disposing: bool) = (if disposing then inner.Dispose()); base.Dispose disposing
 
-    /// The whole content of a regular file of at most `maxBytes` bytes, transparently gunzipped (decoded size
-    /// at most `maxBytes` too).
-    let readAll (what: string) (maxBytes: int64) (path: string) : byte[] =
-        checkRegular what path
+    /// The whole content of a regular file of at most `maxFileBytes` bytes, transparently gunzipped (the
+    /// decoded content at most `maxDecodedBytes`).
+    let readAll (maxFileBytes: int64) (maxDecodedBytes: int64) (path: string) : byte[] =
+        checkRegular path
         let len = FileInfo(path).Length
-        if len > maxBytes then Errors.fail "%s %s has %d bytes, more than the limit of %d" what path len maxBytes
-        let raw = try File.ReadAllBytes path with :? IOException | :? UnauthorizedAccessException as e -> Errors.fail "cannot read %s %s: %s" what path e.Message
+        if len > maxFileBytes then Errors.fail "%s: %d bytes, more than the limit of %d" path len maxFileBytes
+        let raw = try File.ReadAllBytes path with :? IOException | :? UnauthorizedAccessException as e -> Errors.fail "%s: cannot read (%s)" path e.Message
         if raw.Length >= 2 && raw.[0] = 0x1fuy && raw.[1] = 0x8buy then
-            use z = new Limited(new GZipStream(new MemoryStream(raw), CompressionMode.Decompress), maxBytes, sprintf "%s %s" what path)
+            use z = new Limited(new GZipStream(new MemoryStream(raw), CompressionMode.Decompress), maxDecodedBytes, path)
             use ms = new MemoryStream()
             z.CopyTo ms
             ms.ToArray()
-        else raw
+        else
+            if int64 raw.Length > maxDecodedBytes then Errors.fail "%s: %d bytes, more than the limit of %d" path raw.Length maxDecodedBytes
+            raw

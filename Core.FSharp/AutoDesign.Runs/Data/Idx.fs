@@ -97,7 +97,7 @@ module Idx =
 
     /// Only the dimensions of an IDX file, decompressing no more than the header.
     let readDims (path: string) : int[] =
-        SafeFiles.checkRegular "IDX file" path
+        SafeFiles.checkRegular path
         use fs = File.OpenRead path
         let magic = Array.zeroCreate<byte> 2
         let n = fs.Read(magic, 0, 2)
@@ -122,7 +122,8 @@ module Idx =
         let need = int64 (4 + 4 * dims.Length) + (dims |> Array.fold (fun acc d -> acc * int64 d) 1L)
         if need > MaxBytes then
             Errors.fail "%s: IDX header declares %s = %d bytes, more than the limit of %d" path (dimsText dims) need MaxBytes
-        parse path (SafeFiles.readAll "IDX file" (need + 1L) path)
+        // a little slack, so a file with a few extra bytes is reported as such by the exact length check
+        parse path (SafeFiles.readAll MaxBytes (need + 65536L) path)
 
     /// Whether the stored file is gzipped (by its magic bytes).
     let fileIsGzip (path: string) =

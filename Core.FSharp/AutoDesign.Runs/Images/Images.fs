@@ -46,7 +46,7 @@ module Images =
             { Width = w; Height = h; Channels = 3; Pixels = px }
 
     /// Read and decode an image file (a regular file of at most MaxDecodedBytes).
-    let load (path: string) : DecodedImage = decode path (SafeFiles.readAll "image" MaxDecodedBytes path)
+    let load (path: string) : DecodedImage = decode path (SafeFiles.readAll MaxDecodedBytes MaxDecodedBytes path)
 
     /// Encode 8-bit grey (1 channel) or RGB (3 channels) pixels as PNG bytes.
     let encodePng (width: int) (height: int) (channels: int) (pixels: byte[]) : byte[] =

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Pack AutoDesign's library packages (AutoDesign.Nn, .Runs, .Metrics, .UniLoss, .D2NN, .Gan) into a local
+# NuGet feed folder (default artifacts/feed), from which the samples and your own apps can restore them:
+#   scripts/pack.sh [feed-folder]
+#   dotnet nuget add source "$PWD/artifacts/feed" --name autodesign-local   (or a nuget.config, see samples/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+feed=${1:-artifacts/feed}
+mkdir -p "$feed"
+dotnet pack Pipelines.sln -c Release -o "$feed" --nologo -v quiet
+ls "$feed"/*.nupkg
