@@ -95,7 +95,7 @@ let tests =
                 Expect.isTrue (abs (r - 4) <= 2 && abs (c - 4) <= 2) "moved at most pad"
         }
         test "average precision matches scikit-learn's example" {
-            let ap = ExpMetrics.averagePrecision [| 0.1; 0.4; 0.35; 0.8 |] [| false; false; true; true |]
+            let ap = AveragePrecision.ofScores [| 0.1; 0.4; 0.35; 0.8 |] [| false; false; true; true |]
             Expect.floatClose Accuracy.veryHigh ap 0.8333333333333333 "sklearn docs value"
         }
         testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 60 } "average precision equals the plain-loop reference on distinct scores" <| fun (seed: int) ->
@@ -103,7 +103,7 @@ let tests =
             let n = 2 + rng.Next 40
             let scores = Array.init n (fun i -> rng.NextDouble() + float i * 1e-9)
             let pos = Array.init n (fun i -> i = 0 || rng.NextDouble() < 0.3)
-            abs (ExpMetrics.averagePrecision scores pos - referenceAp scores pos) < 1e-12
+            abs (AveragePrecision.ofScores scores pos - referenceAp scores pos) < 1e-12
         test "a short UniLoss(AP) run lowers the loss and raises test AP on a tiny set" {
             let ds = synthetic 500 3
             let task =

@@ -24,10 +24,7 @@ module Box =
         if w <= 0.0 || h <= 0.0 then 0.0 else w * h
 
     /// Intersection over union; 0 when the union is empty (two empty boxes), never NaN.
-    let iou (a: Box) (b: Box) =
-        let i = intersection a b
-        let u = a.Area + b.Area - i
-        if u <= 0.0 then 0.0 else i / u
+    let iou (a: Box) (b: Box) = AutoDesign.Nn.DetectorGAN.BoxMath.Iou(a.X0, a.Y0, a.X1, a.Y1, b.X0, b.Y0, b.X1, b.Y1)
 
     /// Intersection over the *detected* box's area (IoBB of Wang et al. 2017, ChestX-ray8); 0 for an empty prediction.
     let iobb (predicted: Box) (truth: Box) =

@@ -32,22 +32,8 @@ module DetMetrics =
                     matched.[i].[best] <- true
                     tp.[k] <- true
         let nTp = tp |> Array.filter id |> Array.length
-        if nGt = 0 || ranked.Length = 0 then
-            { Ap = 0.0; Recall = 0.0; TruePositives = nTp; Detections = ranked.Length; GroundTruth = nGt }
-        else
-            let cumTp = tp |> Array.scan (fun acc t -> if t then acc + 1 else acc) 0 |> Array.tail
-            let precision = cumTp |> Array.mapi (fun k c -> float c / float (k + 1))
-            let recall = cumTp |> Array.map (fun c -> float c / float nGt)
-            // precision envelope: max precision at any rank at or after k
-            let envelope = Array.copy precision
-            for k in envelope.Length - 2 .. -1 .. 0 do envelope.[k] <- max envelope.[k] envelope.[k + 1]
-            let mutable ap = 0.0
-            let mutable prevRecall = 0.0
-            for k in 0 .. recall.Length - 1 do
-                if recall.[k] > prevRecall then
-                    ap <- ap + (recall.[k] - prevRecall) * envelope.[k]
-                    prevRecall <- recall.[k]
-            { Ap = ap; Recall = float nTp / float nGt; TruePositives = nTp; Detections = ranked.Length; GroundTruth = nGt }
+        let ap = if nGt = 0 || ranked.Length = 0 then 0.0 else AveragePrecision.compute Envelope false (ranked |> Array.map (fun (_, d) -> d.Score)) tp nGt
+        { Ap = ap; Recall = (if nGt = 0 then 0.0 else float nTp / float nGt); TruePositives = nTp; Detections = ranked.Length; GroundTruth = nGt }
 
     /// Localization accuracy (Wang et al. 2017): the fraction of images with ground truth whose top-scoring
     /// prediction overlaps some ground-truth box with `overlap` ≥ threshold. An image without predictions counts

@@ -143,8 +143,8 @@ module ExpTrain =
         let labels = idx |> Array.map (fun i -> ds.Labels.[i])
         match metric with
         | AveragePrecision ->
-            ExpMetrics.averagePrecision (logits |> Array.map (fun r -> float r.[1] - float r.[0])) (labels |> Array.map (fun y -> y = 1))
-        | Accuracy -> ExpMetrics.accuracy logits labels
+            AveragePrecision.ofScores (logits |> Array.map (fun r -> float r.[1] - float r.[0])) (labels |> Array.map (fun y -> y = 1))
+        | Accuracy -> Classification.accuracyOfScores logits labels
 
     /// Train for one epoch; returns the mean batch loss. Raises UserError on a non-finite loss.
     let trainEpoch (cfg: ExpTrainConfig) (loss: ExpLoss) (lossFn: torch.Tensor -> torch.Tensor -> torch.Tensor option) (model: torch.nn.Module<torch.Tensor, torch.Tensor>)

@@ -10,16 +10,21 @@ namespace AutoDesign.Nn.DetectorGAN
         /// <summary>Largest log-scale change a decoded box may have (as in torchvision).</summary>
         public static readonly double MaxLogScale = Math.Log(1000.0 / 16.0);
 
-        public static double Iou(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+        /// <summary>Intersection over union of two axis-aligned boxes [x0, x1) × [y0, y1); 0 when the union is
+        /// empty, never NaN. The one IoU of AutoDesign (AutoDesign.Metrics.Box.iou calls it).</summary>
+        public static double Iou(double ax0, double ay0, double ax1, double ay1, double bx0, double by0, double bx1, double by1)
         {
-            double w = Math.Min(a[2], b[2]) - Math.Max(a[0], b[0]);
-            double h = Math.Min(a[3], b[3]) - Math.Max(a[1], b[1]);
+            double w = Math.Min(ax1, bx1) - Math.Max(ax0, bx0);
+            double h = Math.Min(ay1, by1) - Math.Max(ay0, by0);
             double inter = w <= 0 || h <= 0 ? 0 : w * h;
-            double areaA = Math.Max(0, a[2] - a[0]) * Math.Max(0, a[3] - a[1]);
-            double areaB = Math.Max(0, b[2] - b[0]) * Math.Max(0, b[3] - b[1]);
+            double areaA = Math.Max(0, ax1 - ax0) * Math.Max(0, ay1 - ay0);
+            double areaB = Math.Max(0, bx1 - bx0) * Math.Max(0, by1 - by0);
             double union = areaA + areaB - inter;
             return union <= 0 ? 0 : inter / union;
         }
+
+        /// <summary>IoU of boxes given as (x0, y0, x1, y1).</summary>
+        public static double Iou(ReadOnlySpan<float> a, ReadOnlySpan<float> b) => Iou(a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]);
 
         /// <summary>Encode a box relative to an anchor: (dx, dy, log dw, log dh).</summary>
         public static float[] Encode(float[] anchor, float[] box)

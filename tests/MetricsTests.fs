@@ -1,0 +1,84 @@
+/// The metrics layer against independent reference computations.
+module AutoDesign.Tests.MetricsTests
+
+open System
+open Expecto
+open FsCheck
+open AutoDesign.Metrics
+
+/// Reference AP for distinct scores: mean over the positives of the precision at each positive's rank.
+let private apByRanks (scores: float[]) (positive: bool[]) =
+    let order = Array.init scores.Length id |> Array.sortByDescending (fun i -> scores.[i])
+    let mutable tp = 0
+    let precisions = ResizeArray<float>()
+    order |> Array.iteri (fun rank i -> if positive.[i] then (tp <- tp + 1; precisions.Add(float tp / float (rank + 1))))
+    if precisions.Count = 0 then nan else Seq.average precisions
+
+[<Tests>]
+let tests =
+    testList "metrics" [
+        test "AP equals scikit-learn's on known cases (ties form one threshold)" {
+            Expect.floatClose Accuracy.veryHigh (AveragePrecision.ofScores [| 0.1; 0.4; 0.35; 0.8 |] [| false; false; true; true |]) (5.0 / 6.0) "sklearn docs example: 0.8333"
+            // tie between a positive and a negative at the top: one threshold with precision 1/2
+            Expect.floatClose Accuracy.veryHigh (AveragePrecision.ofScores [| 0.9; 0.9; 0.1 |] [| true; false; true |]) (0.5 * 0.5 + 0.5 * (2.0 / 3.0)) "tie"
+            Expect.isTrue (Double.IsNaN(AveragePrecision.ofScores [| 0.3 |] [| false |])) "no positives: NaN"
+        }
+        testProperty "AP of distinct scores = mean precision at the positives' ranks" <| fun (xs: NormalFloat list) ->
+            let scores = xs |> List.map (fun x -> x.Get) |> List.distinct |> Array.ofList
+            let positive = scores |> Array.mapi (fun i s -> (i * 7 + int (abs s * 13.0)) % 3 = 0)
+            scores.Length = 0 || not (Array.contains true positive)
+            || abs (AveragePrecision.ofScores scores positive - apByRanks scores positive) < 1e-12
+        test "detection AP (all-point interpolation) matches a hand computation" {
+            // ranked detections: TP, FP, TP, FP, TP with 4 ground-truth boxes
+            // precision 1, 1/2, 2/3, 1/2, 3/5; envelope 1, 2/3, 2/3, 3/5, 3/5; recall steps at 1, 3, 5
+            let ap = AveragePrecision.compute Envelope false [| 5.0; 4.0; 3.0; 2.0; 1.0 |] [| true; false; true; false; true |] 4
+            Expect.floatClose Accuracy.veryHigh ap (0.25 * 1.0 + 0.25 * (2.0 / 3.0) + 0.25 * 0.6) "VOC AP"
+        }
+        test "the meter gives the AP of everything added" {
+            let m = AveragePrecisionMeter()
+            m.Add([ 0.1; 0.4 ], [ false; false ])
+            m.Add([ 0.35; 0.8 ], [ true; true ])
+            Expect.floatClose Accuracy.veryHigh (m.Compute()) (5.0 / 6.0) "batched = whole"
+        }
+        testProperty "IoU equals pixel counting on integer boxes" <| fun (a: int * int * int * int) (b: int * int * int * int) ->
+            let norm (x0, y0, w, h) = (abs x0 % 10, abs y0 % 10, abs w % 8, abs h % 8)
+            let (ax, ay, aw, ah), (bx, by, bw, bh) = norm a, norm b
+            let cells (x, y, w, h) = set [ for i in x .. x + w - 1 do for j in y .. y + h - 1 -> i, j ]
+            let ca, cb = cells (ax, ay, aw, ah), cells (bx, by, bw, bh)
+            let union = Set.union ca cb |> Set.count
+            let expected = if union = 0 then 0.0 else float (Set.intersect ca cb |> Set.count) / float union
+            let boxOf (x, y, w, h) = Box.make (float x) (float y) (float (x + w)) (float (y + h))
+            abs (Box.iou (boxOf (ax, ay, aw, ah)) (boxOf (bx, by, bw, bh)) - expected) < 1e-12
+        testProperty "precision, recall and F1 equal counting by hand" <| fun (pairs: (bool * bool) list) ->
+            let predicted = pairs |> List.map (fun (p, _) -> if p then 1 else 0) |> Array.ofList
+            let labels = pairs |> List.map (fun (_, l) -> if l then 1 else 0) |> Array.ofList
+            let c = Classification.confusion 1 predicted labels
+            let tp = pairs |> List.filter (fun (p, l) -> p && l) |> List.length |> float
+            let pp = pairs |> List.filter fst |> List.length |> float
+            let ap = pairs |> List.filter snd |> List.length |> float
+            let p = if pp = 0.0 then 0.0 else tp / pp
+            let r = if ap = 0.0 then 0.0 else tp / ap
+            let f = if p + r = 0.0 then 0.0 else 2.0 * p * r / (p + r)
+            abs (Classification.precision c - p) < 1e-12 && abs (Classification.recall c - r) < 1e-12 && abs (Classification.f1 c - f) < 1e-12
+        test "accuracy, top-k, balanced accuracy and macro-F1 on a small case" {
+            let scores = [| [| 0.9f; 0.1f; 0.0f |]; [| 0.2f; 0.5f; 0.3f |]; [| 0.4f; 0.4f; 0.2f |]; [| 0.1f; 0.2f; 0.7f |] |]
+            let labels = [| 0; 2; 1; 2 |]
+            Expect.floatClose Accuracy.veryHigh (Classification.accuracyOfScores scores labels) 0.5 "argmax (first on ties)"
+            Expect.floatClose Accuracy.veryHigh (Classification.topK 1 scores labels) 0.5 "top-1: the tie in row 3 counts against its label"
+            Expect.floatClose Accuracy.veryHigh (Classification.topK 2 scores labels) 1.0 "top-2"
+            let predicted = scores |> Array.map Classification.argmax
+            // recalls: class 2: 1/2, class 1: 0/1 → balanced 0.25
+            Expect.floatClose Accuracy.veryHigh (Classification.balancedAccuracy predicted labels) 0.25 "balanced"
+            let f1 c = Classification.f1 (Classification.confusion c predicted labels)
+            Expect.floatClose Accuracy.veryHigh (Classification.macroF1 3 predicted labels) ((f1 0 + f1 1 + f1 2) / 3.0) "macro"
+        }
+        test "paired differences: mean, sample sd and the t interval" {
+            let m, s, (lo, hi) = Stats.paired [ 1.0; 2.0; 3.0 ] [ 1.5; 2.0; 4.0 ]
+            // differences 0.5, 0, 1: mean 0.5, sd 0.5, half-width 4.303 · 0.5 / √3
+            Expect.floatClose Accuracy.veryHigh m 0.5 "mean"
+            Expect.floatClose Accuracy.veryHigh s 0.5 "sample sd"
+            Expect.floatClose Accuracy.high (hi - m) (4.303 * 0.5 / sqrt 3.0) "t(2) interval"
+            Expect.floatClose Accuracy.veryHigh (m - lo) (hi - m) "symmetric"
+            Expect.equal (Stats.sd [ 1.0; 3.0 ]) (sqrt 2.0) "n − 1"
+        }
+    ]
