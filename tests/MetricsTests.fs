@@ -67,8 +67,8 @@ let tests =
             Expect.floatClose Accuracy.veryHigh (Classification.topK 1 scores labels) 0.5 "top-1: the tie in row 3 counts against its label"
             Expect.floatClose Accuracy.veryHigh (Classification.topK 2 scores labels) 1.0 "top-2"
             let predicted = scores |> Array.map Classification.argmax
-            // recalls: class 2: 1/2, class 1: 0/1 → balanced 0.25
-            Expect.floatClose Accuracy.veryHigh (Classification.balancedAccuracy predicted labels) 0.25 "balanced"
+            // predicted 0, 1, 0, 2: recalls class 0: 1/1, class 1: 0/1, class 2: 1/2 → balanced 0.5
+            Expect.floatClose Accuracy.veryHigh (Classification.balancedAccuracy predicted labels) 0.5 "balanced"
             let f1 c = Classification.f1 (Classification.confusion c predicted labels)
             Expect.floatClose Accuracy.veryHigh (Classification.macroF1 3 predicted labels) ((f1 0 + f1 1 + f1 2) / 3.0) "macro"
         }
