@@ -4,8 +4,10 @@ open System
 open System.Collections.Generic
 open AutoDesign.Runs
 
-/// One comparison of the refactorization f: c = s[K1] - (K2 >= 0 ? s[K2] : 0) - Offset, where s is
-/// the FLATTENED (row-major) score tensor. K2 = -1 compares a score with the constant Offset.
+/// One comparison of the refactorization f: c = x1 - x2 - Offset, where x1 = s[K1] (or 0 when
+/// K1 = -1) and x2 = s[K2] (or 0 when K2 = -1), s the FLATTENED (row-major) score tensor. A
+/// comparison of two scores has Offset 0; a score against a threshold θ is [s - θ > 0] (K2 = -1,
+/// Offset θ) or [θ - s > 0] (K1 = -1, Offset -θ).
 [<Struct; CustomEquality; NoComparison>]
 type Comparison =
     { K1: int; K2: int; Offset: float }
@@ -17,43 +19,120 @@ type Comparison =
     interface IEquatable<Comparison> with
         member c.Equals(d: Comparison) = c.K1 = d.K1 && c.K2 = d.K2 && c.Offset = d.Offset
 
-/// One node of g, the DAG over bits. Children always have smaller ids (ids are topological).
-/// Values of Leaf/And/Or/Pos nodes are in {0,1}; Div is "safe": a / 0 = 0.
-type NodeOp =
-    | Leaf of bit: int
-    | Const of value: float
-    | Affine of bias: float * weights: float[] * children: int[]
-    | And of children: int[]
-    | Or of children: int[]
-    | Mul of a: int * b: int
-    | Div of a: int * b: int
-    | Pos of x: int
+/// Operation of a node of g.
+type NodeKind =
+    /// bit A (0/1)
+    | Leaf = 0
+    /// the constant Value
+    | Const = 1
+    /// Value + Σ Weights[e]·x[Kids[e]] over the B edges starting at A
+    | Affine = 2
+    /// 1 iff every child (B edges from A) is 1
+    | And = 3
+    /// 1 iff some child (B edges from A) is 1
+    | Or = 4
+    /// x[A]·x[B]
+    | Mul = 5
+    /// x[A] / x[B], 0 when x[B] = 0
+    | Div = 6
+    /// [x[A] > 0]
+    | Pos = 7
+    /// √x[A], 0 for x[A] ≤ 0
+    | Sqrt = 8
+    /// ln x[A], 0 for x[A] ≤ 0
+    | Log = 9
+    /// e^x[A], 0 where it overflows
+    | Exp = 10
+    /// |x[A]|
+    | Abs = 11
+    /// x[A]^x[B], 0 where undefined or infinite
+    | Pow = 12
+    /// min(x[A], x[B])
+    | Min = 13
+    /// max(x[A], x[B])
+    | Max = 14
 
-/// Records the DAG while a metric runs on symbolic scores. Identical comparisons are
-/// deduplicated (hash-consed) into one leaf.
+/// One node of g. Children always have smaller ids (ids are topological); n-ary nodes (Affine,
+/// And, Or) own the edge range [A, A + B) of the graph's Kids (and Weights for Affine).
+[<Struct>]
+type Node = { Kind: NodeKind; A: int; B: int; Value: float }
+
+/// The arithmetic of g, shared by constant folding, the reference evaluator and the batched
+/// evaluators: no operation ever yields NaN or ±∞ (division by 0, √ and ln outside their domain,
+/// overflowing exp and pow give 0), so g is finite on every configuration.
+module SafeMath =
+    let inline finiteOr0 (x: float) = if Double.IsFinite x then x else 0.0
+    let div (a: float) (b: float) = if b = 0.0 then 0.0 else finiteOr0 (a / b)
+    let sqrt (x: float) = if x > 0.0 then Math.Sqrt x else 0.0
+    let log (x: float) = if x > 0.0 then Math.Log x else 0.0
+    let exp (x: float) = finiteOr0 (Math.Exp x)
+    let pow (a: float) (b: float) = finiteOr0 (Math.Pow(a, b))
+    /// The value of a unary or binary node kind on its children's values.
+    let apply (kind: NodeKind) (a: float) (b: float) =
+        match kind with
+        | NodeKind.Mul -> a * b
+        | NodeKind.Div -> div a b
+        | NodeKind.Pos -> if a > 0.0 then 1.0 else 0.0
+        | NodeKind.Sqrt -> sqrt a
+        | NodeKind.Log -> log a
+        | NodeKind.Exp -> exp a
+        | NodeKind.Abs -> abs a
+        | NodeKind.Pow -> pow a b
+        | NodeKind.Min -> min a b
+        | NodeKind.Max -> max a b
+        | k -> invalidArg "kind" (sprintf "%A is not a unary or binary node kind" k)
+
+/// Records g while a metric runs on symbolic scores, in flat growable arrays (a node is a struct,
+/// not an object). Identical comparisons are deduplicated (hash-consed) into one leaf.
 [<AllowNullLiteral; Sealed>]
 type Tracer() =
-    let nodes = ResizeArray<NodeOp>()
-    let comps = ResizeArray<Comparison>()
-    let leafOf = Dictionary<Comparison, int>()
+    let nodes = ResizeArray<Node>(1024)
+    let kids = ResizeArray<int>(4096)
+    let weights = ResizeArray<float>(4096)
+    let comps = ResizeArray<Comparison>(1024)
+    let leafOf = Dictionary<Comparison, int>(1024)
+    // per-node stamps for duplicate detection in And/Or children (no allocation per node)
+    let mutable stamp : int[] = Array.zeroCreate 1024
+    let mutable generation = 0
     member _.Nodes = nodes
+    member _.Kids = kids
+    member _.Weights = weights
     member _.Comparisons = comps
-    member _.Add(op: NodeOp) =
-        nodes.Add op
+    member _.Add(n: Node) =
+        nodes.Add n
         nodes.Count - 1
+    /// An n-ary node over children (with weights for Affine; ignored otherwise).
+    member t.AddNary(kind: NodeKind, bias: float, ids: ResizeArray<int>, ws: ResizeArray<float>) =
+        let start = kids.Count
+        kids.AddRange ids
+        if isNull ws then for _ in 1 .. ids.Count do weights.Add 1.0 else weights.AddRange ws
+        t.Add { Kind = kind; A = start; B = ids.Count; Value = bias }
+    /// Removes duplicate ids in place (keeps first occurrences, in order).
+    member _.Distinct(ids: ResizeArray<int>) =
+        if stamp.Length < nodes.Count then stamp <- Array.zeroCreate (max nodes.Count (2 * stamp.Length))
+        generation <- generation + 1
+        let mutable w = 0
+        for r in 0 .. ids.Count - 1 do
+            let id = ids.[r]
+            if stamp.[id] <> generation then
+                stamp.[id] <- generation
+                ids.[w] <- id
+                w <- w + 1
+        ids.RemoveRange(w, ids.Count - w)
     /// Node id of the leaf for comparison c (created on first use).
     member t.Leaf(c: Comparison) =
         match leafOf.TryGetValue c with
         | true, id -> id
         | _ ->
             comps.Add c
-            let id = t.Add(Leaf(comps.Count - 1))
+            let id = t.Add { Kind = NodeKind.Leaf; A = comps.Count - 1; B = 0; Value = 0.0 }
             leafOf.[c] <- id
             id
 
-/// A number computed by a metric: a constant (Tracer = null) or a node of the traced DAG.
+/// A number computed by a metric: a constant (Tracer = null) or a node of the traced g.
 /// Operators: + - * / (with Num, float or int on either side; / is safe: x/0 = 0), unary -,
-/// and comparisons >. >=. <. <=. giving a Bit (these are g operations on bit-derived numbers).
+/// comparisons >. >=. <. <=. giving a Bit (C#: > >= < <=), and the functions sqrt, log, exp, abs,
+/// ** (F#) / Num.Sqrt, Log, Exp, Abs, Pow, Min, Max (C#) — all exact on configurations, as g is.
 [<Sealed; AllowNullLiteral>]
 type Num internal (tracer: Tracer, id: int, value: float) =
     member internal _.Tracer = tracer
@@ -64,37 +143,50 @@ type Num internal (tracer: Tracer, id: int, value: float) =
     override n.ToString() = if n.IsConstant then string value else sprintf "node#%d" id
     static member op_Implicit(x: float) : Num = Num(null, -1, x)
     static member op_Implicit(x: int) : Num = Num(null, -1, float x)
-    static member (+)(a: Num, b: Num) = Build.Affine(0.0, [ 1.0, a; 1.0, b ])
-    static member (+)(a: Num, b: float) = Build.Affine(b, [ 1.0, a ])
-    static member (+)(a: float, b: Num) = Build.Affine(a, [ 1.0, b ])
-    static member (+)(a: Num, b: int) = Build.Affine(float b, [ 1.0, a ])
-    static member (+)(a: int, b: Num) = Build.Affine(float a, [ 1.0, b ])
-    static member (-)(a: Num, b: Num) = Build.Affine(0.0, [ 1.0, a; -1.0, b ])
-    static member (-)(a: Num, b: float) = Build.Affine(-b, [ 1.0, a ])
-    static member (-)(a: float, b: Num) = Build.Affine(a, [ -1.0, b ])
-    static member (-)(a: Num, b: int) = Build.Affine(-(float b), [ 1.0, a ])
-    static member (-)(a: int, b: Num) = Build.Affine(float a, [ -1.0, b ])
-    static member (~-)(a: Num) = Build.Affine(0.0, [ -1.0, a ])
-    static member (*)(a: Num, b: Num) = Build.Mul(a, b)
-    static member (*)(a: Num, b: float) = Build.Affine(0.0, [ b, a ])
-    static member (*)(a: float, b: Num) = Build.Affine(0.0, [ a, b ])
-    static member (*)(a: Num, b: int) = Build.Affine(0.0, [ float b, a ])
-    static member (*)(a: int, b: Num) = Build.Affine(0.0, [ float a, b ])
+    static member (+)(a: Num, b: Num) = Build.Lin(0.0, 1.0, a, 1.0, b)
+    static member (+)(a: Num, b: float) = Build.Lin(b, 1.0, a, 0.0, null)
+    static member (+)(a: float, b: Num) = Build.Lin(a, 1.0, b, 0.0, null)
+    static member (+)(a: Num, b: int) = Build.Lin(float b, 1.0, a, 0.0, null)
+    static member (+)(a: int, b: Num) = Build.Lin(float a, 1.0, b, 0.0, null)
+    static member (-)(a: Num, b: Num) = Build.Lin(0.0, 1.0, a, -1.0, b)
+    static member (-)(a: Num, b: float) = Build.Lin(-b, 1.0, a, 0.0, null)
+    static member (-)(a: float, b: Num) = Build.Lin(a, -1.0, b, 0.0, null)
+    static member (-)(a: Num, b: int) = Build.Lin(-(float b), 1.0, a, 0.0, null)
+    static member (-)(a: int, b: Num) = Build.Lin(float a, -1.0, b, 0.0, null)
+    static member (~-)(a: Num) = Build.Lin(0.0, -1.0, a, 0.0, null)
+    static member (*)(a: Num, b: Num) = Build.Binary(NodeKind.Mul, a, b)
+    static member (*)(a: Num, b: float) = Build.Lin(0.0, b, a, 0.0, null)
+    static member (*)(a: float, b: Num) = Build.Lin(0.0, a, b, 0.0, null)
+    static member (*)(a: Num, b: int) = Build.Lin(0.0, float b, a, 0.0, null)
+    static member (*)(a: int, b: Num) = Build.Lin(0.0, float a, b, 0.0, null)
     static member (/)(a: Num, b: Num) = Build.Div(a, b)
     static member (/)(a: Num, b: float) = Build.Div(a, Build.Konst b)
     static member (/)(a: float, b: Num) = Build.Div(Build.Konst a, b)
     static member (/)(a: Num, b: int) = Build.Div(a, Build.Konst(float b))
     static member (/)(a: int, b: Num) = Build.Div(Build.Konst(float a), b)
+    /// √x (0 for x ≤ 0); F#: sqrt x
+    static member Sqrt(x: Num) = Build.Unary(NodeKind.Sqrt, x)
+    /// ln x (0 for x ≤ 0); F#: log x
+    static member Log(x: Num) = Build.Unary(NodeKind.Log, x)
+    /// eˣ (0 where it overflows); F#: exp x
+    static member Exp(x: Num) = Build.Unary(NodeKind.Exp, x)
+    /// |x|; F#: abs x
+    static member Abs(x: Num) = Build.Unary(NodeKind.Abs, x)
+    /// xʸ (0 where undefined or infinite); F#: x ** y
+    static member Pow(x: Num, y: Num) = Build.Binary(NodeKind.Pow, x, y)
+    static member Pow(x: Num, y: float) = Build.Binary(NodeKind.Pow, x, Build.Konst y)
+    static member Min(a: Num, b: Num) = Build.Binary(NodeKind.Min, a, b)
+    static member Max(a: Num, b: Num) = Build.Binary(NodeKind.Max, a, b)
     /// [a > b]
-    static member (>.)(a: Num, b: Num) = Build.Pos(Build.Affine(0.0, [ 1.0, a; -1.0, b ]))
-    static member (>.)(a: Num, b: float) = Build.Pos(Build.Affine(-b, [ 1.0, a ]))
+    static member (>.)(a: Num, b: Num) = Build.Pos(Build.Lin(0.0, 1.0, a, -1.0, b))
+    static member (>.)(a: Num, b: float) = Build.Pos(Build.Lin(-b, 1.0, a, 0.0, null))
     /// [a >= b] = not [b > a]
-    static member (>=.)(a: Num, b: Num) = Build.Not(Build.Pos(Build.Affine(0.0, [ 1.0, b; -1.0, a ])))
-    static member (>=.)(a: Num, b: float) = Build.Not(Build.Pos(Build.Affine(b, [ -1.0, a ])))
-    static member (<.)(a: Num, b: Num) = Build.Pos(Build.Affine(0.0, [ 1.0, b; -1.0, a ]))
-    static member (<.)(a: Num, b: float) = Build.Pos(Build.Affine(b, [ -1.0, a ]))
-    static member (<=.)(a: Num, b: Num) = Build.Not(Build.Pos(Build.Affine(0.0, [ 1.0, a; -1.0, b ])))
-    static member (<=.)(a: Num, b: float) = Build.Not(Build.Pos(Build.Affine(-b, [ 1.0, a ])))
+    static member (>=.)(a: Num, b: Num) = Build.Not(Build.Pos(Build.Lin(0.0, 1.0, b, -1.0, a)))
+    static member (>=.)(a: Num, b: float) = Build.Not(Build.Pos(Build.Lin(b, -1.0, a, 0.0, null)))
+    static member (<.)(a: Num, b: Num) = Build.Pos(Build.Lin(0.0, 1.0, b, -1.0, a))
+    static member (<.)(a: Num, b: float) = Build.Pos(Build.Lin(b, -1.0, a, 0.0, null))
+    static member (<=.)(a: Num, b: Num) = Build.Not(Build.Pos(Build.Lin(0.0, 1.0, a, -1.0, b)))
+    static member (<=.)(a: Num, b: float) = Build.Not(Build.Pos(Build.Lin(-b, 1.0, a, 0.0, null)))
     // C# names
     static member op_GreaterThan(a: Num, b: Num) = a >. b
     static member op_GreaterThanOrEqual(a: Num, b: Num) = a >=. b
@@ -104,99 +196,164 @@ type Num internal (tracer: Tracer, id: int, value: float) =
 /// A 0/1 value computed by a metric (a comparison outcome or a boolean combination of them).
 /// Operators: &&& ||| ~~~ (C#: & | !). It cannot be turned into an F#/C# bool: branching on it
 /// would make the comparisons depend on the bits, which g(h(f(s))) cannot express.
-and [<Sealed; AllowNullLiteral>] Bit internal (n: Num) =
+/// A negation is kept as a flag (no node) until the bit is used as a number on its own.
+and [<Sealed; AllowNullLiteral>] Bit internal (n: Num, negated: bool) =
+    let mutable asNum : Num = null
+    internal new(n: Num) = Bit(n, false)
+    member internal _.Base = n
+    member internal _.Negated = negated
     /// The bit as a 0/1 number.
-    member _.AsNum = n
+    member _.AsNum =
+        if not negated then n
+        else
+            if isNull asNum then asNum <- Build.Lin(1.0, -1.0, n, 0.0, null)
+            asNum
     member _.IsConstant = n.IsConstant
     /// Always raises UserError: a metric may not branch on a comparison outcome.
     member _.Value : bool =
         Errors.fail "the metric branches on the outcome of a score comparison (Bit.Value / bool conversion); comparisons may depend on the labels only. Combine bits with &&&, |||, ~~~, all, any, count or select instead of if/match"
     static member op_Implicit(b: Bit) : bool = b.Value
     static member op_Implicit(b: Bit) : Num = b.AsNum
-    static member (&&&)(a: Bit, b: Bit) = Build.All [ a; b ]
-    static member (|||)(a: Bit, b: Bit) = Build.Any [ a; b ]
+    static member (&&&)(a: Bit, b: Bit) = Build.All [| a; b |]
+    static member (|||)(a: Bit, b: Bit) = Build.Any [| a; b |]
     static member (~~~)(a: Bit) = Build.Not a
-    override b.ToString() = sprintf "Bit(%O)" n
+    override b.ToString() = sprintf "Bit(%s%O)" (if negated then "not " else "") n
 
 /// Smart constructors with constant folding. On concrete scores every comparison is a constant,
 /// so folding evaluates the metric exactly, without f, h or g.
 and [<AbstractClass; Sealed>] Build =
     static member Konst(v: float) = Num(null, -1, v)
-    static member OfBool(b: bool) = Bit(Build.Konst(if b then 1.0 else 0.0))
+    static member OfBool(b: bool) = Bit(Build.Konst(if b then 1.0 else 0.0), false)
 
-    static member internal TracerOf(xs: Num seq) =
-        xs |> Seq.tryPick (fun x -> if isNull x.Tracer then None else Some x.Tracer) |> Option.toObj
+    static member internal Node(t: Tracer, n: Node) = Num(t, t.Add n, nan)
 
-    static member internal Node(t: Tracer, op) = let id = t.Add op in Num(t, id, nan)
+    static member internal Join(t: Tracer, x: Num) : Tracer =
+        if isNull x then Errors.fail "a metric used a null value"
+        if x.IsConstant then t
+        elif isNull t then x.Tracer
+        elif obj.ReferenceEquals(x.Tracer, t) then t
+        else Errors.fail "a metric mixed values from two different traces (did it keep a Score, Bit or Num from an earlier call?)"
 
-    static member internal Check(t: Tracer, xs: Num seq) =
-        for x in xs do
-            if not (isNull x.Tracer) && not (obj.ReferenceEquals(x.Tracer, t)) then
-                Errors.fail "a metric mixed values from two different traces (did it keep a Score, Bit or Num from an earlier call?)"
+    /// bias + wa·a + wb·b (b may be null), constants folded.
+    static member internal Lin(bias: float, wa: float, a: Num, wb: float, b: Num) : Num =
+        let mutable t = Build.Join(null, a)
+        if not (isNull b) then t <- Build.Join(t, b)
+        let mutable bias = bias
+        let ids = ResizeArray<int>(2)
+        let ws = ResizeArray<float>(2)
+        if a.IsConstant then bias <- bias + wa * a.Value
+        elif wa <> 0.0 then (ids.Add a.Id; ws.Add wa)
+        if not (isNull b) then
+            if b.IsConstant then bias <- bias + wb * b.Value
+            elif wb <> 0.0 then (ids.Add b.Id; ws.Add wb)
+        Build.Finish(t, bias, ids, ws)
+
+    /// The Affine node bias + Σ ws·ids, or a constant / the single child when that is all it is.
+    static member internal Finish(t: Tracer, bias: float, ids: ResizeArray<int>, ws: ResizeArray<float>) : Num =
+        if ids.Count = 0 then Build.Konst bias
+        elif ids.Count = 1 && bias = 0.0 && ws.[0] = 1.0 then Num(t, ids.[0], nan)
+        else Num(t, t.AddNary(NodeKind.Affine, bias, ids, ws), nan)
 
     /// bias + Σ w·x with constants folded into the bias and zero weights dropped.
     static member Affine(bias: float, terms: (float * Num) seq) : Num =
-        let mutable b = bias
+        let mutable bias = bias
+        let mutable t : Tracer = null
+        let ids = ResizeArray<int>()
         let ws = ResizeArray<float>()
-        let cs = ResizeArray<Num>()
         for (w, x) in terms do
-            if isNull x then Errors.fail "a metric used a null value"
-            if x.IsConstant then b <- b + w * x.Value
-            elif w <> 0.0 then
-                ws.Add w
-                cs.Add x
-        if cs.Count = 0 then Build.Konst b
-        elif cs.Count = 1 && b = 0.0 && ws.[0] = 1.0 then cs.[0]
-        else
-            let t = Build.TracerOf cs
-            Build.Check(t, cs)
-            Build.Node(t, Affine(b, ws.ToArray(), cs |> Seq.map (fun c -> c.Id) |> Array.ofSeq))
+            t <- Build.Join(t, x)
+            if x.IsConstant then bias <- bias + w * x.Value
+            elif w <> 0.0 then (ids.Add x.Id; ws.Add w)
+        Build.Finish(t, bias, ids, ws)
 
-    static member private Logical(isAnd: bool, bits: Bit seq) : Bit =
-        let kids = ResizeArray<Num>()
-        let mutable decided = false
+    /// bias + Σ w·x over numbers with one weight.
+    static member internal Sum(bias: float, w: float, xs: Num seq) : Num =
+        let mutable bias = bias
+        let mutable t : Tracer = null
+        let ids = ResizeArray<int>()
+        let ws = ResizeArray<float>()
+        for x in xs do
+            t <- Build.Join(t, x)
+            if x.IsConstant then bias <- bias + w * x.Value
+            elif w <> 0.0 then (ids.Add x.Id; ws.Add w)
+        Build.Finish(t, bias, ids, ws)
+
+    /// bias + Σ w·bit over bits with one weight (a negated bit adds w·(1 − x), no node).
+    static member internal SumBits(bias: float, w: float, bits: Bit seq) : Num =
+        let mutable bias = bias
+        let mutable t : Tracer = null
+        let ids = ResizeArray<int>()
+        let ws = ResizeArray<float>()
         for b in bits do
             if isNull b then Errors.fail "a metric used a null Bit"
-            let n = b.AsNum
-            if n.IsConstant then
+            let x = b.Base
+            t <- Build.Join(t, x)
+            if x.IsConstant then bias <- bias + w * (if b.Negated then 1.0 - x.Value else x.Value)
+            elif w <> 0.0 then
+                ids.Add x.Id
+                if b.Negated then (bias <- bias + w; ws.Add(-w)) else ws.Add w
+        Build.Finish(t, bias, ids, ws)
+
+    static member private Logical(isAnd: bool, bits: Bit seq) : Bit =
+        let kids = ResizeArray<Bit>()
+        let mutable decided = false
+        let mutable t : Tracer = null
+        for b in bits do
+            if isNull b then Errors.fail "a metric used a null Bit"
+            t <- Build.Join(t, b.Base)
+            if b.IsConstant then
+                let v = (b.Base.Value > 0.5) <> b.Negated
                 // and: a false decides; or: a true decides; the other constant is neutral
-                if (n.Value > 0.5) <> isAnd then decided <- true
-            else kids.Add n
+                if v <> isAnd then decided <- true
+            else kids.Add b
         if decided then Build.OfBool(not isAnd)
         elif kids.Count = 0 then Build.OfBool isAnd
-        elif kids.Count = 1 then Bit(kids.[0])
+        elif kids.Count = 1 then kids.[0]
         else
-            let t = Build.TracerOf kids
-            Build.Check(t, kids)
-            let ids = kids |> Seq.map (fun k -> k.Id) |> Seq.distinct |> Array.ofSeq
-            if ids.Length = 1 then Bit(kids.[0])
-            else Bit(Build.Node(t, (if isAnd then And ids else Or ids)))
+            // De Morgan keeps an all-negated list node-free: all (not x) = not (any x)
+            let allNegated = kids.TrueForAll(fun b -> b.Negated)
+            let ids = ResizeArray<int>(kids.Count)
+            for b in kids do ids.Add(if allNegated then b.Base.Id else b.AsNum.Id)
+            t.Distinct ids
+            let kind = if isAnd <> allNegated then NodeKind.And else NodeKind.Or
+            let node = if ids.Count = 1 then Num(t, ids.[0], nan) else Num(t, t.AddNary(kind, 0.0, ids, null), nan)
+            Bit(node, allNegated)
 
     static member All(bits: Bit seq) = Build.Logical(true, bits)
     static member Any(bits: Bit seq) = Build.Logical(false, bits)
-    static member Not(b: Bit) = Bit(Build.Affine(1.0, [ -1.0, b.AsNum ]))
+    static member Not(b: Bit) =
+        if isNull b then Errors.fail "a metric used a null Bit"
+        if b.IsConstant then Build.OfBool(not ((b.Base.Value > 0.5) <> b.Negated)) else Bit(b.Base, not b.Negated)
 
-    static member Mul(a: Num, b: Num) : Num =
-        if a.IsConstant && b.IsConstant then Build.Konst(a.Value * b.Value)
-        elif a.IsConstant then Build.Affine(0.0, [ a.Value, b ])
-        elif b.IsConstant then Build.Affine(0.0, [ b.Value, a ])
+    /// A unary node (constants folded).
+    static member internal Unary(kind: NodeKind, x: Num) : Num =
+        let t = Build.Join(null, x)
+        if isNull t then Build.Konst(SafeMath.apply kind x.Value 0.0)
+        else Build.Node(t, { Kind = kind; A = x.Id; B = 0; Value = 0.0 })
+
+    /// A binary node (constants folded; a constant operand becomes a Const node).
+    static member internal Binary(kind: NodeKind, a: Num, b: Num) : Num =
+        let t = Build.Join(Build.Join(null, a), b)
+        if isNull t then Build.Konst(SafeMath.apply kind a.Value b.Value)
+        elif kind = NodeKind.Mul && a.IsConstant then Build.Lin(0.0, a.Value, b, 0.0, null)
+        elif kind = NodeKind.Mul && b.IsConstant then Build.Lin(0.0, b.Value, a, 0.0, null)
         else
-            Build.Check(a.Tracer, [ b ])
-            Build.Node(a.Tracer, Mul(a.Id, b.Id))
+            let idOf (x: Num) = if x.IsConstant then t.Add { Kind = NodeKind.Const; A = 0; B = 0; Value = x.Value } else x.Id
+            let ia = idOf a
+            Build.Node(t, { Kind = kind; A = ia; B = idOf b; Value = 0.0 })
 
     /// Safe division: x / 0 = 0 (as sklearn's zero_division=0).
     static member Div(a: Num, b: Num) : Num =
+        if isNull a || isNull b then Errors.fail "a metric used a null value"
         if b.IsConstant then
             if b.Value = 0.0 then Build.Konst 0.0
-            elif a.IsConstant then Build.Konst(a.Value / b.Value)
-            else Build.Affine(0.0, [ 1.0 / b.Value, a ])
+            elif a.IsConstant then Build.Konst(SafeMath.div a.Value b.Value)
+            else Build.Lin(0.0, 1.0 / b.Value, a, 0.0, null)
         elif a.IsConstant && a.Value = 0.0 then Build.Konst 0.0
-        else
-            let t = b.Tracer
-            Build.Check(t, [ a ])
-            let a' = if a.IsConstant then Build.Node(t, Affine(a.Value, [||], [||])) else a
-            Build.Node(t, Div(a'.Id, b.Id))
+        else Build.Binary(NodeKind.Div, a, b)
 
     /// [x > 0]
     static member Pos(x: Num) : Bit =
-        if x.IsConstant then Build.OfBool(x.Value > 0.0) else Bit(Build.Node(x.Tracer, Pos x.Id))
+        let t = Build.Join(null, x)
+        if isNull t then Build.OfBool(x.Value > 0.0)
+        else Bit(Build.Node(t, { Kind = NodeKind.Pos; A = x.Id; B = 0; Value = 0.0 }), false)
