@@ -118,23 +118,30 @@ module Anchors =
             let bits = bitsOf st vals
             { Bits = bits; Scores = Array.copy s; Value = (GEval.values r [| bits |]).[0]; Source = "ideal"; TieFree = Realise.isTieFree st vals }
         | None ->
-            let cands = Ideals.candidates r.Shape labels st.Consts |> Array.ofList
-            let configs = cands |> Array.map (fun (_, s) -> bitsOf st (Realise.vertexValues st s))
-            let values = GEval.values r configs
-            let mutable bi = 0
-            for i in 1 .. values.Length - 1 do if sign * values.[i] > sign * values.[bi] then bi <- i
-            let name, s = cands.[bi]
-            let reached =
+            let reaches (v: float) =
                 match metric.Range with
-                | Some(lo, hi) -> (if sign > 0.0 then values.[bi] >= hi - 1e-9 * max 1.0 (abs hi) else values.[bi] <= lo + 1e-9 * max 1.0 (abs lo))
+                | Some(lo, hi) -> (if sign > 0.0 then v >= hi - 1e-9 * max 1.0 (abs hi) else v <= lo + 1e-9 * max 1.0 (abs lo))
                 | None -> false
-            if reached || r.L = 0 then
-                { Bits = configs.[bi]; Scores = Array.copy s; Value = values.[bi]; Source = name; TieFree = true }
+            // candidates in order; stop at the first that reaches the top of the declared range
+            let mutable best = None
+            use e = (Ideals.candidates r.Shape labels st.Consts).GetEnumerator()
+            let mutable stop = false
+            while not stop && e.MoveNext() do
+                let name, s = e.Current
+                let bits = bitsOf st (Realise.vertexValues st s)
+                let v = (GEval.values r [| bits |]).[0]
+                match best with
+                | Some(_, _, _, bv) when not (sign * v > sign * bv) -> ()
+                | _ -> best <- Some(name, s, bits, v)
+                if reaches v then stop <- true
+            let name, s, bits, v = best.Value
+            if stop || r.L = 0 then
+                { Bits = bits; Scores = Array.copy s; Value = v; Source = name; TieFree = true }
             else
                 let vals = Realise.vertexValues st s
-                let bits = Array.copy configs.[bi]
-                let v, improved = search r st rz sign vals bits (sign * values.[bi])
-                { Bits = bits; Scores = Array.sub vals 0 st.N; Value = sign * v
+                let bits = Array.copy bits
+                let sv, improved = search r st rz sign vals bits (sign * v)
+                { Bits = bits; Scores = Array.sub vals 0 st.N; Value = sign * sv
                   Source = (if improved then name + " + search" else name); TieFree = Realise.isTieFree st vals }
 
     /// b* (see bestWith) with a fresh structure.

@@ -8,13 +8,13 @@ open AutoDesign.Runs
 /// One score of the batch (an index into the flattened score tensor). Compare two scores of the
 /// same batch with >. <. >=. <=. (C#: > < >= <=) or a score with a constant threshold θ with the
 /// same operators. Ties: [a >. b] is STRICT (a tie gives 0); a >=. b is defined as not (b >. a).
-[<Sealed; AllowNullLiteral>]
+[<Struct; NoEquality; NoComparison>]
 type Score internal (owner: Scores, flat: int) =
     /// Row-major index into the flattened score tensor.
     member _.Index = flat
     member internal _.Owner = owner
     static member internal Cmp(a: Score, b: Score) : Bit =
-        if isNull a || isNull b then Errors.fail "a metric compared a null score"
+        if isNull a.Owner || isNull b.Owner then Errors.fail "a metric compared an uninitialised score"
         if not (obj.ReferenceEquals(a.Owner, b.Owner)) then
             Errors.fail "a metric compared scores of two different batches"
         if a.Index = b.Index then Build.OfBool false
@@ -66,8 +66,7 @@ and [<Sealed; AllowNullLiteral>] Scores internal (shape: int[], tracer: Tracer, 
             let x2 = if k2 >= 0 then values.[k2] else 0.0f
             Build.OfBool(x1 - x2 - float32 offset > 0.0f)
         else
-            let id = tracer.Leaf { K1 = k1; K2 = k2; Offset = offset }
-            Bit(Num(tracer, id, nan))
+            Bit(tracer, tracer.Leaf { K1 = k1; K2 = k2; Offset = offset }, nan, false)
     member private s.Flat(index: int[]) =
         let index =
             if index.Length = shape.Length - 1 && shape.[shape.Length - 1] = 1 then Array.append index [| 0 |]
@@ -88,10 +87,25 @@ and [<Sealed; AllowNullLiteral>] Scores internal (shape: int[], tracer: Tracer, 
     member s.AtFlat(flat: int) : Score =
         if flat < 0 || flat >= size then Errors.fail "flat score index %d is outside %d scores" flat size
         Score(s, flat)
-    member s.Item with get (i: int) = s.At [| i |]
-    member s.Item with get (i: int, j: int) = s.At [| i; j |]
-    member s.Item with get (i: int, j: int, k: int) = s.At [| i; j; k |]
-    member s.Item with get (i: int, j: int, k: int, l: int) = s.At [| i; j; k; l |]
+    // the indexers below compute the flat index without an index array (tracing makes millions)
+    member s.Item
+        with get (i: int) =
+            if (shape.Length = 1 || (shape.Length = 2 && shape.[1] = 1)) && i >= 0 && i < shape.[0] then Score(s, i)
+            else s.At [| i |]
+    member s.Item
+        with get (i: int, j: int) =
+            if shape.Length = 2 && i >= 0 && i < shape.[0] && j >= 0 && j < shape.[1] then Score(s, i * strides.[0] + j)
+            else s.At [| i; j |]
+    member s.Item
+        with get (i: int, j: int, k: int) =
+            if shape.Length = 3 && i >= 0 && i < shape.[0] && j >= 0 && j < shape.[1] && k >= 0 && k < shape.[2] then
+                Score(s, i * strides.[0] + j * strides.[1] + k)
+            else s.At [| i; j; k |]
+    member s.Item
+        with get (i: int, j: int, k: int, l: int) =
+            if shape.Length = 4 && i >= 0 && i < shape.[0] && j >= 0 && j < shape.[1] && k >= 0 && k < shape.[2] && l >= 0 && l < shape.[3] then
+                Score(s, i * strides.[0] + j * strides.[1] + k * strides.[2] + l)
+            else s.At [| i; j; k; l |]
     member s.Item with get (i: int, j: int, k: int, l: int, m: int) = s.At [| i; j; k; l; m |]
     /// Number of scores.
     member _.Size = size

@@ -82,51 +82,80 @@ module SafeMath =
         | NodeKind.Max -> max a b
         | k -> invalidArg "kind" (sprintf "%A is not a unary or binary node kind" k)
 
+/// The growable storage of one trace; reused by later traces on the same thread (cleared, its
+/// capacity kept), so tracing a batch like the last one allocates almost nothing for g.
+[<Sealed; AllowNullLiteral>]
+type internal TraceStore() =
+    member val Nodes = ResizeArray<Node>(256)
+    member val Kids = ResizeArray<int>(512)
+    member val Weights = ResizeArray<float>(512)
+    member val Comparisons = ResizeArray<Comparison>(256)
+    member val LeafOf = Dictionary<Comparison, int>(256)
+    /// per-node stamps for duplicate detection in And/Or children
+    member val Stamp : int[] = Array.zeroCreate 256 with get, set
+    member val Generation = 0 with get, set
+    member s.Clear() =
+        s.Nodes.Clear()
+        s.Kids.Clear()
+        s.Weights.Clear()
+        s.Comparisons.Clear()
+        s.LeafOf.Clear()
+
 /// Records g while a metric runs on symbolic scores, in flat growable arrays (a node is a struct,
-/// not an object). Identical comparisons are deduplicated (hash-consed) into one leaf.
+/// not an object). Identical comparisons are deduplicated (hash-consed) into one leaf. A tracer is
+/// closed when its trace is done; a value kept from it cannot add nodes later.
 [<AllowNullLiteral; Sealed>]
-type Tracer() =
-    let nodes = ResizeArray<Node>(1024)
-    let kids = ResizeArray<int>(4096)
-    let weights = ResizeArray<float>(4096)
-    let comps = ResizeArray<Comparison>(1024)
-    let leafOf = Dictionary<Comparison, int>(1024)
-    // per-node stamps for duplicate detection in And/Or children (no allocation per node)
-    let mutable stamp : int[] = Array.zeroCreate 1024
-    let mutable generation = 0
-    member _.Nodes = nodes
-    member _.Kids = kids
-    member _.Weights = weights
-    member _.Comparisons = comps
+type Tracer internal (store: TraceStore) =
+    let mutable closed = false
+    [<ThreadStatic; DefaultValue>] static val mutable private spare : TraceStore
+    /// A tracer on this thread's spare storage (or new storage when it is in use).
+    static member internal Open() =
+        let st = if isNull Tracer.spare then TraceStore() else Tracer.spare
+        Tracer.spare <- null
+        st.Clear()
+        Tracer(st)
+    /// End the trace: nothing may be added any more; the storage goes back to the thread's spare.
+    member internal _.Close() =
+        if not closed then
+            closed <- true
+            Tracer.spare <- store
+    new() = Tracer(TraceStore())
+    member _.Nodes = store.Nodes
+    member _.Kids = store.Kids
+    member _.Weights = store.Weights
+    member _.Comparisons = store.Comparisons
     member _.Add(n: Node) =
-        nodes.Add n
-        nodes.Count - 1
+        if closed then Errors.fail "a metric used a value from an earlier trace (did it keep a Score, Bit or Num from an earlier call?)"
+        store.Nodes.Add n
+        store.Nodes.Count - 1
     /// An n-ary node over children (with weights for Affine; ignored otherwise).
     member t.AddNary(kind: NodeKind, bias: float, ids: ResizeArray<int>, ws: ResizeArray<float>) =
-        let start = kids.Count
-        kids.AddRange ids
-        if isNull ws then for _ in 1 .. ids.Count do weights.Add 1.0 else weights.AddRange ws
+        let start = store.Kids.Count
+        store.Kids.AddRange ids
+        if isNull ws then for _ in 1 .. ids.Count do store.Weights.Add 1.0 else store.Weights.AddRange ws
         t.Add { Kind = kind; A = start; B = ids.Count; Value = bias }
     /// Removes duplicate ids in place (keeps first occurrences, in order).
     member _.Distinct(ids: ResizeArray<int>) =
-        if stamp.Length < nodes.Count then stamp <- Array.zeroCreate (max nodes.Count (2 * stamp.Length))
-        generation <- generation + 1
+        if store.Stamp.Length < store.Nodes.Count then store.Stamp <- Array.zeroCreate (max store.Nodes.Count (2 * store.Stamp.Length))
+        store.Generation <- store.Generation + 1
+        let g = store.Generation
+        let stamp = store.Stamp
         let mutable w = 0
         for r in 0 .. ids.Count - 1 do
             let id = ids.[r]
-            if stamp.[id] <> generation then
-                stamp.[id] <- generation
+            if stamp.[id] <> g then
+                stamp.[id] <- g
                 ids.[w] <- id
                 w <- w + 1
         ids.RemoveRange(w, ids.Count - w)
     /// Node id of the leaf for comparison c (created on first use).
     member t.Leaf(c: Comparison) =
-        match leafOf.TryGetValue c with
+        match store.LeafOf.TryGetValue c with
         | true, id -> id
         | _ ->
-            comps.Add c
-            let id = t.Add { Kind = NodeKind.Leaf; A = comps.Count - 1; B = 0; Value = 0.0 }
-            leafOf.[c] <- id
+            store.Comparisons.Add c
+            let id = t.Add { Kind = NodeKind.Leaf; A = store.Comparisons.Count - 1; B = 0; Value = 0.0 }
+            store.LeafOf.[c] <- id
             id
 
 /// A number computed by a metric: a constant (Tracer = null) or a node of the traced g.
@@ -197,18 +226,21 @@ type Num internal (tracer: Tracer, id: int, value: float) =
 /// Operators: &&& ||| ~~~ (C#: & | !). It cannot be turned into an F#/C# bool: branching on it
 /// would make the comparisons depend on the bits, which g(h(f(s))) cannot express.
 /// A negation is kept as a flag (no node) until the bit is used as a number on its own.
-and [<Sealed; AllowNullLiteral>] Bit internal (n: Num, negated: bool) =
+and [<Sealed; AllowNullLiteral>] Bit internal (tracer: Tracer, id: int, value: float, negated: bool) =
     let mutable asNum : Num = null
-    internal new(n: Num) = Bit(n, false)
-    member internal _.Base = n
+    member internal _.Tracer = tracer
+    /// Node of the un-negated bit.
+    member internal _.Id = id
+    /// Value of the un-negated bit when constant.
+    member internal _.BaseValue = value
     member internal _.Negated = negated
     /// The bit as a 0/1 number.
     member _.AsNum =
-        if not negated then n
-        else
-            if isNull asNum then asNum <- Build.Lin(1.0, -1.0, n, 0.0, null)
-            asNum
-    member _.IsConstant = n.IsConstant
+        if isNull asNum then
+            let n = Num(tracer, id, value)
+            asNum <- if negated then Build.Lin(1.0, -1.0, n, 0.0, null) else n
+        asNum
+    member _.IsConstant = isNull tracer
     /// Always raises UserError: a metric may not branch on a comparison outcome.
     member _.Value : bool =
         Errors.fail "the metric branches on the outcome of a score comparison (Bit.Value / bool conversion); comparisons may depend on the labels only. Combine bits with &&&, |||, ~~~, all, any, count or select instead of if/match"
@@ -217,21 +249,44 @@ and [<Sealed; AllowNullLiteral>] Bit internal (n: Num, negated: bool) =
     static member (&&&)(a: Bit, b: Bit) = Build.All [| a; b |]
     static member (|||)(a: Bit, b: Bit) = Build.Any [| a; b |]
     static member (~~~)(a: Bit) = Build.Not a
-    override b.ToString() = sprintf "Bit(%s%O)" (if negated then "not " else "") n
+    override b.ToString() =
+        if isNull tracer then sprintf "Bit(%b)" ((value > 0.5) <> negated) else sprintf "Bit(%snode#%d)" (if negated then "not " else "") id
+
+/// Scratch lists for the smart constructors, rented and returned in stack order (a metric's lazy
+/// sequences may build nodes while a constructor is still reading them).
+and [<AbstractClass; Sealed>] internal Scratch =
+    [<ThreadStatic; DefaultValue>] static val mutable private ints : Stack<ResizeArray<int>>
+    [<ThreadStatic; DefaultValue>] static val mutable private floats : Stack<ResizeArray<float>>
+    [<ThreadStatic; DefaultValue>] static val mutable private bits : Stack<ResizeArray<Bit>>
+    static member Ints() =
+        if isNull Scratch.ints then Scratch.ints <- Stack()
+        if Scratch.ints.Count > 0 then Scratch.ints.Pop() else ResizeArray<int>(16)
+    static member Floats() =
+        if isNull Scratch.floats then Scratch.floats <- Stack()
+        if Scratch.floats.Count > 0 then Scratch.floats.Pop() else ResizeArray<float>(16)
+    static member Bits() =
+        if isNull Scratch.bits then Scratch.bits <- Stack()
+        if Scratch.bits.Count > 0 then Scratch.bits.Pop() else ResizeArray<Bit>(16)
+    static member Return(x: ResizeArray<int>) = x.Clear(); Scratch.ints.Push x
+    static member Return(x: ResizeArray<float>) = x.Clear(); Scratch.floats.Push x
+    static member Return(x: ResizeArray<Bit>) = x.Clear(); Scratch.bits.Push x
 
 /// Smart constructors with constant folding. On concrete scores every comparison is a constant,
 /// so folding evaluates the metric exactly, without f, h or g.
 and [<AbstractClass; Sealed>] Build =
     static member Konst(v: float) = Num(null, -1, v)
-    static member OfBool(b: bool) = Bit(Build.Konst(if b then 1.0 else 0.0), false)
+    static member OfBool(b: bool) = Bit(null, -1, (if b then 1.0 else 0.0), false)
 
     static member internal Node(t: Tracer, n: Node) = Num(t, t.Add n, nan)
 
     static member internal Join(t: Tracer, x: Num) : Tracer =
         if isNull x then Errors.fail "a metric used a null value"
-        if x.IsConstant then t
-        elif isNull t then x.Tracer
-        elif obj.ReferenceEquals(x.Tracer, t) then t
+        Build.JoinTracer(t, x.Tracer)
+
+    static member internal JoinTracer(t: Tracer, xt: Tracer) : Tracer =
+        if isNull xt then t
+        elif isNull t then xt
+        elif obj.ReferenceEquals(xt, t) then t
         else Errors.fail "a metric mixed values from two different traces (did it keep a Score, Bit or Num from an earlier call?)"
 
     /// bias + wa·a + wb·b (b may be null), constants folded.
@@ -239,27 +294,45 @@ and [<AbstractClass; Sealed>] Build =
         let mutable t = Build.Join(null, a)
         if not (isNull b) then t <- Build.Join(t, b)
         let mutable bias = bias
-        let ids = ResizeArray<int>(2)
-        let ws = ResizeArray<float>(2)
+        let mutable n = 0
+        let mutable id0, w0, id1, w1 = 0, 0.0, 0, 0.0
         if a.IsConstant then bias <- bias + wa * a.Value
-        elif wa <> 0.0 then (ids.Add a.Id; ws.Add wa)
+        elif wa <> 0.0 then (id0 <- a.Id; w0 <- wa; n <- 1)
         if not (isNull b) then
             if b.IsConstant then bias <- bias + wb * b.Value
-            elif wb <> 0.0 then (ids.Add b.Id; ws.Add wb)
-        Build.Finish(t, bias, ids, ws)
+            elif wb <> 0.0 then
+                if n = 0 then (id0 <- b.Id; w0 <- wb) else (id1 <- b.Id; w1 <- wb)
+                n <- n + 1
+        if n = 0 then Build.Konst bias
+        elif n = 1 && bias = 0.0 && w0 = 1.0 then Num(t, id0, nan)
+        else
+            let ids = Scratch.Ints()
+            let ws = Scratch.Floats()
+            ids.Add id0
+            ws.Add w0
+            if n = 2 then (ids.Add id1; ws.Add w1)
+            let r = Num(t, t.AddNary(NodeKind.Affine, bias, ids, ws), nan)
+            Scratch.Return ids
+            Scratch.Return ws
+            r
 
-    /// The Affine node bias + Σ ws·ids, or a constant / the single child when that is all it is.
+    /// The Affine node bias + Σ ws·ids, or a constant / the single child when that is all it is;
+    /// returns the scratch lists.
     static member internal Finish(t: Tracer, bias: float, ids: ResizeArray<int>, ws: ResizeArray<float>) : Num =
-        if ids.Count = 0 then Build.Konst bias
-        elif ids.Count = 1 && bias = 0.0 && ws.[0] = 1.0 then Num(t, ids.[0], nan)
-        else Num(t, t.AddNary(NodeKind.Affine, bias, ids, ws), nan)
+        let r =
+            if ids.Count = 0 then Build.Konst bias
+            elif ids.Count = 1 && bias = 0.0 && ws.[0] = 1.0 then Num(t, ids.[0], nan)
+            else Num(t, t.AddNary(NodeKind.Affine, bias, ids, ws), nan)
+        Scratch.Return ids
+        Scratch.Return ws
+        r
 
     /// bias + Σ w·x with constants folded into the bias and zero weights dropped.
     static member Affine(bias: float, terms: (float * Num) seq) : Num =
         let mutable bias = bias
         let mutable t : Tracer = null
-        let ids = ResizeArray<int>()
-        let ws = ResizeArray<float>()
+        let ids = Scratch.Ints()
+        let ws = Scratch.Floats()
         for (w, x) in terms do
             t <- Build.Join(t, x)
             if x.IsConstant then bias <- bias + w * x.Value
@@ -270,8 +343,8 @@ and [<AbstractClass; Sealed>] Build =
     static member internal Sum(bias: float, w: float, xs: Num seq) : Num =
         let mutable bias = bias
         let mutable t : Tracer = null
-        let ids = ResizeArray<int>()
-        let ws = ResizeArray<float>()
+        let ids = Scratch.Ints()
+        let ws = Scratch.Floats()
         for x in xs do
             t <- Build.Join(t, x)
             if x.IsConstant then bias <- bias + w * x.Value
@@ -282,48 +355,52 @@ and [<AbstractClass; Sealed>] Build =
     static member internal SumBits(bias: float, w: float, bits: Bit seq) : Num =
         let mutable bias = bias
         let mutable t : Tracer = null
-        let ids = ResizeArray<int>()
-        let ws = ResizeArray<float>()
+        let ids = Scratch.Ints()
+        let ws = Scratch.Floats()
         for b in bits do
             if isNull b then Errors.fail "a metric used a null Bit"
-            let x = b.Base
-            t <- Build.Join(t, x)
-            if x.IsConstant then bias <- bias + w * (if b.Negated then 1.0 - x.Value else x.Value)
+            t <- Build.JoinTracer(t, b.Tracer)
+            if b.IsConstant then bias <- bias + w * (if b.Negated then 1.0 - b.BaseValue else b.BaseValue)
             elif w <> 0.0 then
-                ids.Add x.Id
+                ids.Add b.Id
                 if b.Negated then (bias <- bias + w; ws.Add(-w)) else ws.Add w
         Build.Finish(t, bias, ids, ws)
 
     static member private Logical(isAnd: bool, bits: Bit seq) : Bit =
-        let kids = ResizeArray<Bit>()
+        let kids = Scratch.Bits()
         let mutable decided = false
         let mutable t : Tracer = null
         for b in bits do
             if isNull b then Errors.fail "a metric used a null Bit"
-            t <- Build.Join(t, b.Base)
+            t <- Build.JoinTracer(t, b.Tracer)
             if b.IsConstant then
-                let v = (b.Base.Value > 0.5) <> b.Negated
+                let v = (b.BaseValue > 0.5) <> b.Negated
                 // and: a false decides; or: a true decides; the other constant is neutral
                 if v <> isAnd then decided <- true
             else kids.Add b
-        if decided then Build.OfBool(not isAnd)
-        elif kids.Count = 0 then Build.OfBool isAnd
-        elif kids.Count = 1 then kids.[0]
-        else
-            // De Morgan keeps an all-negated list node-free: all (not x) = not (any x)
-            let allNegated = kids.TrueForAll(fun b -> b.Negated)
-            let ids = ResizeArray<int>(kids.Count)
-            for b in kids do ids.Add(if allNegated then b.Base.Id else b.AsNum.Id)
-            t.Distinct ids
-            let kind = if isAnd <> allNegated then NodeKind.And else NodeKind.Or
-            let node = if ids.Count = 1 then Num(t, ids.[0], nan) else Num(t, t.AddNary(kind, 0.0, ids, null), nan)
-            Bit(node, allNegated)
+        let result =
+            if decided then Build.OfBool(not isAnd)
+            elif kids.Count = 0 then Build.OfBool isAnd
+            elif kids.Count = 1 then kids.[0]
+            else
+                // De Morgan keeps an all-negated list node-free: all (not x) = not (any x)
+                let mutable allNegated = true
+                for b in kids do if not b.Negated then allNegated <- false
+                let ids = Scratch.Ints()
+                for b in kids do ids.Add(if allNegated then b.Id else b.AsNum.Id)
+                t.Distinct ids
+                let kind = if isAnd <> allNegated then NodeKind.And else NodeKind.Or
+                let id = if ids.Count = 1 then ids.[0] else t.AddNary(kind, 0.0, ids, null)
+                Scratch.Return ids
+                Bit(t, id, nan, allNegated)
+        Scratch.Return kids
+        result
 
     static member All(bits: Bit seq) = Build.Logical(true, bits)
     static member Any(bits: Bit seq) = Build.Logical(false, bits)
     static member Not(b: Bit) =
         if isNull b then Errors.fail "a metric used a null Bit"
-        if b.IsConstant then Build.OfBool(not ((b.Base.Value > 0.5) <> b.Negated)) else Bit(b.Base, not b.Negated)
+        if b.IsConstant then Build.OfBool(not ((b.BaseValue > 0.5) <> b.Negated)) else Bit(b.Tracer, b.Id, nan, not b.Negated)
 
     /// A unary node (constants folded).
     static member internal Unary(kind: NodeKind, x: Num) : Num =
@@ -356,4 +433,4 @@ and [<AbstractClass; Sealed>] Build =
     static member Pos(x: Num) : Bit =
         let t = Build.Join(null, x)
         if isNull t then Build.OfBool(x.Value > 0.0)
-        else Bit(Build.Node(t, { Kind = NodeKind.Pos; A = x.Id; B = 0; Value = 0.0 }), false)
+        else Bit(t, t.Add { Kind = NodeKind.Pos; A = x.Id; B = 0; Value = 0.0 }, nan, false)

@@ -83,12 +83,22 @@ module HostIdw =
     let interpolate (u: float[]) (anchors: float[]) (stride: int) (t: int) (v: float[]) (power: float) (grad: float[]) : float =
         let l = u.Length
         let d2 = Array.zeroCreate<float> t
+        let lanes = Vector<float>.Count
+        let vec = Vector.IsHardwareAccelerated && t >= lanes
         for j in 0 .. l - 1 do
             let uj = u.[j]
             let o = j * stride
-            for a in 0 .. t - 1 do
+            let mutable a = 0
+            if vec then
+                let uv = Vector<float>(uj)
+                while a + lanes <= t do
+                    let d = uv - Vector<float>(anchors, o + a)
+                    (Vector<float>(d2, a) + d * d).CopyTo(d2, a)
+                    a <- a + lanes
+            while a < t do
                 let d = uj - anchors.[o + a]
                 d2.[a] <- d2.[a] + d * d
+                a <- a + 1
         Array.Fill(grad, 0.0, 0, l)
         match Array.tryFindIndex (fun x -> x = 0.0) d2 with
         | Some a -> v.[a]
@@ -106,8 +116,17 @@ module HostIdw =
             let sb = Array.sum beta
             for j in 0 .. l - 1 do
                 let o = j * stride
+                let mutable a = 0
                 let mutable acc = 0.0
-                for a in 0 .. t - 1 do acc <- acc + beta.[a] * anchors.[o + a]
+                if vec then
+                    let mutable accV = Vector<float>.Zero
+                    while a + lanes <= t do
+                        accV <- accV + Vector<float>(beta, a) * Vector<float>(anchors, o + a)
+                        a <- a + lanes
+                    acc <- Vector.Dot(accV, Vector<float>.One)
+                while a < t do
+                    acc <- acc + beta.[a] * anchors.[o + a]
+                    a <- a + 1
                 grad.[j] <- -power * (u.[j] * sb - acc)
             let lo = Array.min (Array.sub v 0 t)
             let hi = Array.max (Array.sub v 0 t)

@@ -16,7 +16,7 @@ open System
 /// candidates).
 module Ideals =
     /// (name, scores) candidates for scores of `shape`, in the order they are tried.
-    let candidates (shape: int[]) (labels: Labels) (consts: float32[]) : (string * float32[]) list =
+    let candidates (shape: int[]) (labels: Labels) (consts: float32[]) : (string * float32[]) seq =
         let total = Array.fold (*) 1 shape
         let nf = float32 total
         let hiBase = (if consts.Length > 0 then consts.[consts.Length - 1] else 0.0f) + 1.0f
@@ -42,26 +42,28 @@ module Ideals =
                 let rest = k % inner
                 labelData.[outer * inner + rest] = c)
         let classCands =
-            [ for d in classDims do
-                let hot = oneHot d
-                for forward in [ true; false ] do
-                    let dir = if forward then "" else ", reverse ties"
-                    yield sprintf "label high (dim %d%s)" d dir, Array.init total (fun k -> if hot.[k] then above 0.0f (tie forward k) else below 0.0f (tie forward k))
-                    yield sprintf "label low (dim %d%s)" d dir, Array.init total (fun k -> if hot.[k] then below 0.0f (tie forward k) else above 0.0f (tie forward k)) ]
+            seq {
+                for d in classDims do
+                    let hot = oneHot d
+                    for forward in [ true; false ] do
+                        let dir = if forward then "" else ", reverse ties"
+                        yield sprintf "label high (dim %d%s)" d dir, Array.init total (fun k -> if hot.[k] then above 0.0f (tie forward k) else below 0.0f (tie forward k))
+                        yield sprintf "label low (dim %d%s)" d dir, Array.init total (fun k -> if hot.[k] then below 0.0f (tie forward k) else above 0.0f (tie forward k)) }
         let sameShape =
             yShape = shape
             || (shape.Length = yShape.Length + 1 && shape.[shape.Length - 1] = 1 && shape.[.. shape.Length - 2] = yShape)
             || (yShape.Length = shape.Length + 1 && yShape.[yShape.Length - 1] = 1 && yShape.[.. yShape.Length - 2] = shape)
         let relevanceCands =
-            if not sameShape || labelData.Length <> total then []
+            if not sameShape || labelData.Length <> total then Seq.empty
             else
-                [ for forward in [ true; false ] do
-                    let dir = if forward then "" else ", reverse ties"
-                    let rel (k: int) = float32 labelData.[k]
-                    yield sprintf "relevance high%s" dir, Array.init total (fun k -> if labelData.[k] > 0 then above (rel k) (tie forward k) else below (-(rel k)) (tie forward k))
-                    yield sprintf "relevance low%s" dir, Array.init total (fun k -> if labelData.[k] > 0 then below (rel k) (tie forward k) else above (-(rel k)) (tie forward k)) ]
+                seq {
+                    for forward in [ true; false ] do
+                        let dir = if forward then "" else ", reverse ties"
+                        let rel (k: int) = float32 labelData.[k]
+                        yield sprintf "relevance high%s" dir, Array.init total (fun k -> if labelData.[k] > 0 then above (rel k) (tie forward k) else below (-(rel k)) (tie forward k))
+                        yield sprintf "relevance low%s" dir, Array.init total (fun k -> if labelData.[k] > 0 then below (rel k) (tie forward k) else above (-(rel k)) (tie forward k)) }
         let orderCands =
-            [ "index order", Array.init total (fun k -> above 0.0f (tie true k))
-              "reverse index order", Array.init total (fun k -> above 0.0f (tie false k))
-              "index order, below thresholds", Array.init total (fun k -> below 0.0f (tie true k)) ]
-        classCands @ relevanceCands @ orderCands
+            seq { yield "index order", Array.init total (fun k -> above 0.0f (tie true k))
+                  yield "reverse index order", Array.init total (fun k -> above 0.0f (tie false k))
+                  yield "index order, below thresholds", Array.init total (fun k -> below 0.0f (tie true k)) }
+        Seq.concat [ classCands; relevanceCands; orderCands ]

@@ -123,16 +123,70 @@ type Realiser(s: Structure) =
         gen <- gen + 2
         if gen > Int32.MaxValue - 4 then (Array.Fill(mark, 0); gen <- 2)
 
-    /// Out-neighbours of x in configuration (buf, col, t): calls f for each.
-    let forOut (buf: float[]) (col: int) (t: int) (x: int) (skip: int) (f: int -> unit) =
-        for k in s.Start.[x] .. s.Start.[x + 1] - 1 do
-            let e = s.Inc.[k]
-            if e <> skip then
-                if buf.[e * t + col] > 0.5 then (if s.P.[e] = x then f s.Q.[e])
-                elif s.Q.[e] = x then f s.P.[e]
-        if x > s.N then f (x - 1)
+    // position of each vertex inside its component's vertex list
+    let localIdx =
+        let li = Array.create nv -1
+        for c in 0 .. s.CompStart.Length - 2 do
+            for i in s.CompStart.[c] .. s.CompStart.[c + 1] - 1 do li.[s.CompVerts.[i]] <- i - s.CompStart.[c]
+        li
 
     member _.Structure = s
+
+    /// Largest reachability table (64-bit words) SingleFlipTable builds.
+    static member val TableLimit = 1_000_000L with get, set
+
+    /// For a tie-free base configuration (column col, realised strictly by vals): per bit, whether
+    /// toggling that bit alone keeps the configuration realisable — iff its edge u→v is the only
+    /// path from u to v, i.e. v is not reachable from another out-neighbour of u (reachability as
+    /// bit sets, built sinks first along decreasing values). null when the table would be too big.
+    member _.SingleFlipTable(buf: float[], col: int, t: int, vals: float32[]) : bool[] =
+        let nc = s.CompStart.Length - 1
+        let mutable words = 0L
+        for c in 0 .. nc - 1 do
+            let vc = s.CompStart.[c + 1] - s.CompStart.[c]
+            words <- words + int64 vc * int64 ((vc + 63) / 64)
+        if words > Realiser.TableLimit then null
+        else
+            let ok = Array.create s.P.Length true
+            for c in 0 .. nc - 1 do
+                let c0 = s.CompStart.[c]
+                let vc = s.CompStart.[c + 1] - c0
+                let w = (vc + 63) / 64
+                let reach = Array.zeroCreate<uint64> (vc * w)
+                let union = Array.zeroCreate<uint64> w
+                // targets reached by two parallel edges: flipping one of them leaves the other
+                let dup = Array.zeroCreate<uint64> w
+                let order = Array.sub s.CompVerts c0 vc
+                let keys = order |> Array.map (fun x -> vals.[x])
+                Array.Sort(keys, order)
+                // the out-neighbour of x through incident position k (Start[x+1]: the threshold edge), or -1
+                let outAt (x: int) (k: int) =
+                    if k < s.Start.[x + 1] then
+                        let e = s.Inc.[k]
+                        if buf.[e * t + col] > 0.5 then (if s.P.[e] = x then s.Q.[e] else -1)
+                        elif s.Q.[e] = x then s.P.[e] else -1
+                    elif x > s.N then x - 1 else -1
+                for x in order do
+                    let rx = localIdx.[x] * w
+                    Array.Fill(union, 0UL)
+                    Array.Fill(dup, 0UL)
+                    for k in s.Start.[x] .. s.Start.[x + 1] do
+                        let y = outAt x k
+                        if y >= 0 then
+                            let ly = localIdx.[y]
+                            let ry = ly * w
+                            for i in 0 .. w - 1 do union.[i] <- union.[i] ||| reach.[ry + i]
+                            let bit = 1UL <<< (ly % 64)
+                            if reach.[rx + ly / 64] &&& bit <> 0UL then dup.[ly / 64] <- dup.[ly / 64] ||| bit
+                            reach.[rx + ly / 64] <- reach.[rx + ly / 64] ||| bit
+                    for i in 0 .. w - 1 do reach.[rx + i] <- reach.[rx + i] ||| union.[i]
+                    // an edge x→y is redundant iff y is reachable through another out-neighbour
+                    for k in s.Start.[x] .. s.Start.[x + 1] - 1 do
+                        let y = outAt x k
+                        if y >= 0 then
+                            let ly = localIdx.[y]
+                            if (union.[ly / 64] ||| dup.[ly / 64]) &&& (1UL <<< (ly % 64)) <> 0UL then ok.[s.Inc.[k]] <- false
+            ok
 
     /// Whether component c of configuration (buf, col, t) has a directed cycle (iterative DFS).
     member _.HasCycle(buf: float[], col: int, t: int, c: int) : bool =
@@ -178,28 +232,50 @@ type Realiser(s: Structure) =
         let mutable found = false
         while not found && queue.Count > 0 do
             let x = queue.Dequeue()
-            forOut buf col t x skip (fun y ->
-                if y = dst then found <- true
-                elif mark.[y] <> gen && vals.[y] >= floor then
-                    mark.[y] <- gen
-                    queue.Enqueue y)
+            let last = s.Start.[x + 1]
+            let mutable k = s.Start.[x]
+            while not found && k <= last do
+                let mutable y = -1
+                if k < last then
+                    let e = s.Inc.[k]
+                    if e <> skip then
+                        if buf.[e * t + col] > 0.5 then (if s.P.[e] = x then y <- s.Q.[e])
+                        elif s.Q.[e] = x then y <- s.P.[e]
+                elif x > s.N then y <- x - 1
+                if y >= 0 then
+                    if y = dst then found <- true
+                    elif mark.[y] <> gen && vals.[y] >= floor then
+                        mark.[y] <- gen
+                        queue.Enqueue y
+                k <- k + 1
         found
 
     /// Is configuration (buf, col, t) — a realisable base with the distinct bits `flips` toggled —
     /// realisable? `tieFree`: the base is produced without ties by `vals` (then one flip in a
     /// component is checked by a pruned search for a path closing a cycle).
     member r.FlipsRealisable(buf: float[], col: int, t: int, flips: ResizeArray<int>, vals: float32[], tieFree: bool) : bool =
+        r.FlipsRealisable(buf, col, t, flips, vals, tieFree, null)
+
+    /// FlipsRealisable with the base's SingleFlipTable (or null) answering one flip per component.
+    member r.FlipsRealisable(buf: float[], col: int, t: int, flips: ResizeArray<int>, vals: float32[], tieFree: bool, table: bool[]) : bool =
         if s.IsForest || flips.Count = 0 then true
         else
             let mutable ok = true
-            let comps = HashSet<int>()
-            for e in flips do comps.Add s.Comp.[s.P.[e]] |> ignore
-            for c in comps do
-                if ok then
-                    let inC = flips.FindAll(fun e -> s.Comp.[s.P.[e]] = c)
-                    if tieFree && inC.Count = 1 then
+            for i in 0 .. flips.Count - 1 do
+                let c = s.Comp.[s.P.[flips.[i]]]
+                // each component once: at its first flip
+                let mutable first = true
+                let mutable inC = 0
+                for j in 0 .. flips.Count - 1 do
+                    if s.Comp.[s.P.[flips.[j]]] = c then
+                        if j < i then first <- false
+                        inC <- inC + 1
+                if ok && first then
+                    if tieFree && inC = 1 && not (isNull table) then
+                        if not table.[flips.[i]] then ok <- false
+                    elif tieFree && inC = 1 then
                         // the toggled bit's new edge u→w closes a cycle iff w reaches u in the rest
-                        let e = inC.[0]
+                        let e = flips.[i]
                         let pe, qe = s.P.[e], s.Q.[e]
                         let nowOne = buf.[e * t + col] > 0.5
                         let src, dst = if nowOne then qe, pe else pe, qe
@@ -256,21 +332,20 @@ type Realiser(s: Structure) =
     /// Forget the move log (keep the moved values).
     member _.Commit() = undo.Clear()
 
-    /// Writes into column col the configuration `base` (column baseCol of baseBuf, realised by
-    /// vals) with the bits `flips` toggled, if that is realisable; otherwise makes the flips by
-    /// score moves from vals (each not yet flipped bit in turn), which is realisable by
-    /// construction. vals is restored. Returns true when score moves were needed.
-    member r.Perturb(baseBuf: float[], baseCol: int, baseT: int, buf: float[], col: int, t: int, flips: ResizeArray<int>,
-                     vals: float32[], tieFree: bool) : bool =
-        let l = s.P.Length
-        for e in 0 .. l - 1 do buf.[e * t + col] <- baseBuf.[e * baseT + baseCol]
+    /// Column col of buf holds a realisable base configuration (realised by vals); toggles the
+    /// bits `flips` if the result is realisable, otherwise flips them by score moves from vals
+    /// (each not yet flipped bit in turn), which is realisable by construction. vals is restored.
+    /// Returns true when score moves were needed.
+    member r.Perturb(buf: float[], col: int, t: int, flips: ResizeArray<int>, vals: float32[], tieFree: bool, table: bool[]) : bool =
         for e in flips do buf.[e * t + col] <- 1.0 - buf.[e * t + col]
-        if r.FlipsRealisable(buf, col, t, flips, vals, tieFree) then false
+        if r.FlipsRealisable(buf, col, t, flips, vals, tieFree, table) then false
         else
-            for e in flips do buf.[e * t + col] <- baseBuf.[e * baseT + baseCol]
+            for e in flips do buf.[e * t + col] <- 1.0 - buf.[e * t + col]
+            let baseBits = flips.ConvertAll(fun e -> buf.[e * t + col])
             undo.Clear()
-            for e in flips do
-                if buf.[e * t + col] = baseBuf.[e * baseT + baseCol] then
+            for i in 0 .. flips.Count - 1 do
+                let e = flips.[i]
+                if buf.[e * t + col] = baseBits.[i] then
                     let struct (x, nv) = r.FlipMove(buf, col, t, vals, e)
                     if x >= 0 then r.Move(buf, col, t, vals, x, nv)
             r.Undo vals

@@ -50,10 +50,7 @@ module Refactor =
         if not v.IsConstant then Errors.fail "%s: the metric mixed a value from an earlier trace into its result" metric.Name
         v.Value
 
-    /// Run the metric once on symbolic scores for these labels and extract f, h, g.
-    let trace (metric: Metric) (shape: int[]) (labels: Labels) : Refactored =
-        validate metric shape labels
-        let tracer = Tracer()
+    let private traceWith (tracer: Tracer) (metric: Metric) (shape: int[]) (labels: Labels) : Refactored =
         let v = run metric (Scores(shape, tracer, null)) labels
         if v.IsConstant then
             { Shape = Array.copy shape; Comparisons = [||]; Nodes = [| { Kind = NodeKind.Const; A = 0; B = 0; Value = v.Value } |]
@@ -127,6 +124,13 @@ module Refactor =
               Weights = outW
               Root = newId.[root]
               ExampleOf = comps |> Array.map (fun c -> (if c.K1 >= 0 then c.K1 else c.K2) / perExample) }
+
+    /// Run the metric once on symbolic scores for these labels and extract f, h, g.
+    let trace (metric: Metric) (shape: int[]) (labels: Labels) : Refactored =
+        validate metric shape labels
+        let tracer = Tracer.Open()
+        try traceWith tracer metric shape labels
+        finally tracer.Close()
 
     /// One comparison on concrete scores (float32 arithmetic, as f on tensors).
     let inline compare (c: Comparison) (values: float32[]) : float32 =

@@ -1,8 +1,28 @@
 namespace AutoDesign.UniLoss
 
 open System
+open System.Runtime.InteropServices
 open TorchSharp
 open AutoDesign.Nn
+
+/// Fast reads of CPU tensors (TorchSharp's element accessor costs ~50 ns per element).
+module internal HostRead =
+    /// The values of a tensor (any dtype, device, layout) as float32.
+    let floats (t: torch.Tensor) : float32[] =
+        if t.dtype = torch.ScalarType.Float32 && t.device_type = DeviceType.CPU && t.is_contiguous() then
+            MemoryMarshal.Cast<byte, float32>(t.bytes).ToArray()
+        else
+            use d = t.detach()
+            use c = d.to_type(torch.ScalarType.Float32).cpu().contiguous()
+            MemoryMarshal.Cast<byte, float32>(c.bytes).ToArray()
+
+    /// The values of an integer tensor as int64.
+    let longs (t: torch.Tensor) : int64[] =
+        if t.dtype = torch.ScalarType.Int64 && t.device_type = DeviceType.CPU && t.is_contiguous() then
+            MemoryMarshal.Cast<byte, int64>(t.bytes).ToArray()
+        else
+            use c = t.to_type(torch.ScalarType.Int64).cpu().contiguous()
+            MemoryMarshal.Cast<byte, int64>(c.bytes).ToArray()
 
 /// Everything UniLoss derives once per (score shape, label batch).
 type internal Traced =
@@ -15,7 +35,9 @@ type internal Traced =
       /// Vertex values of b*'s scores.
       BestVals: float32[]
       GoodUnits: int[][]
-      NearbyUnits: int[][] }
+      NearbyUnits: int[][]
+      /// b*'s SingleFlipTable, built on first need.
+      mutable GoodTable: bool[] }
 
 /// Draws one step's anchors into the columns of a node-major value table (GEval layout, t = 3k + 1
 /// columns): good 0 .. k-1 (b* with goodFlips units flipped), bad k .. 2k-1, nearby 2k .. 3k-1
@@ -28,7 +50,7 @@ type internal Traced =
 /// are flipped by moving scores (Realiser.Perturb). Bad anchors are uniform random bits when every
 /// configuration is realisable, and otherwise the configurations of random scores.
 module internal Sampler =
-    let private readLongs (t: torch.Tensor) = (use c = t.contiguous() in c.data<int64>().ToArray())
+    let private readLongs (t: torch.Tensor) = HostRead.longs t
 
     /// Flip lists drawn for k anchors: Bit units as the torch generator's [k, flips] indices
     /// (restricted to `allowed` positions when given and non-empty), other units from the host stream.
@@ -59,15 +81,12 @@ module internal Sampler =
         let st = tr.St
         let rz = tr.Rz
         let cur = 3 * k
-        for e in 0 .. l - 1 do buf.[e * t + cur] <- float hard.[e]
-        // good: b* with flips
-        let good = draws gen rng l k o.GoodFlips o.GoodUnit tr.GoodUnits None
-        for a in 0 .. k - 1 do
-            rz.Perturb(tr.BestCol, 0, 1, buf, a, t, rz.Distinct good.[a], tr.BestVals, tr.Best.TieFree) |> ignore
-        // nearby: h(f(s)) with flips (corrective: only units holding a wrong bit)
+        // the draws, in their fixed order: good, nearby, bad
+        let good = draws gen rng l k o.GoodFlips o.GoodUnit tr.GoodUnits None |> Array.map rz.Distinct
         let nearby =
             if not o.NearbyCorrective then draws gen rng l k o.NearbyFlips o.NearbyUnit tr.NearbyUnits None
             else
+                // corrective: only units holding a bit where h(f(s)) differs from b*
                 let wrong = [| for e in 0 .. l - 1 do if hard.[e] <> tr.Best.Bits.[e] then yield e |]
                 match o.NearbyUnit with
                 | FlipUnit.Bit -> draws gen rng l k o.NearbyFlips o.NearbyUnit tr.NearbyUnits (Some wrong)
@@ -76,22 +95,44 @@ module internal Sampler =
                     for e in wrong do isWrong.[e] <- true
                     let fixing = tr.NearbyUnits |> Array.filter (Array.exists (fun b -> isWrong.[b]))
                     draws gen rng l k o.NearbyFlips o.NearbyUnit (if fixing.Length > 0 then fixing else tr.NearbyUnits) None
-        let tieFree = Realise.isTieFree st vals
+        let nearby = nearby |> Array.map rz.Distinct
+        // bad: uniform bits when every configuration is realisable, else random scores' configurations
+        let badBits, badVals =
+            if st.IsForest then
+                use bad = torch.randint(0L, 2L, [| int64 k; int64 l |], dtype = torch.ScalarType.Float32, generator = gen)
+                HostRead.floats bad, null
+            else
+                let n = st.N
+                use u = torch.rand([| int64 k; int64 n |], dtype = torch.ScalarType.Float32, generator = gen)
+                let r = HostRead.floats u
+                // spread the random scores over the thresholds, so each threshold splits them;
+                // vertex-major, so a bit's k configurations read two contiguous runs
+                let lo, hi = if st.Consts.Length > 0 then st.Consts.[0] - 1.0f, st.Consts.[st.Consts.Length - 1] + 1.0f else 0.0f, 1.0f
+                let rv = Array.zeroCreate<float32> (st.Vertices * k)
+                for x in 0 .. st.Vertices - 1 do
+                    for a in 0 .. k - 1 do rv.[x * k + a] <- if x < n then lo + (hi - lo) * r.[a * n + x] else vals.[x]
+                null, rv
+        // one pass, row by row (contiguous): b* in the good columns, bad, h(f(s)) in the nearby ones
+        for e in 0 .. l - 1 do
+            let o = e * t
+            let b = tr.BestCol.[e]
+            let h = float hard.[e]
+            for a in 0 .. k - 1 do buf.[o + a] <- b
+            if isNull badVals then
+                for a in 0 .. k - 1 do buf.[o + k + a] <- float badBits.[a * l + e]
+            else
+                let p, q = st.P.[e] * k, st.Q.[e] * k
+                for a in 0 .. k - 1 do buf.[o + k + a] <- if badVals.[p + a] > badVals.[q + a] then 1.0 else 0.0
+            for a in 0 .. k - 1 do buf.[o + 2 * k + a] <- h
+            buf.[o + cur] <- h
+        // flips, each kept only if realisable, else made by score moves
+        if not st.IsForest && tr.Best.TieFree && isNull tr.GoodTable && good |> Array.exists (fun f -> f.Count > 0) then
+            tr.GoodTable <- rz.SingleFlipTable(tr.BestCol, 0, 1, tr.BestVals)
         for a in 0 .. k - 1 do
-            rz.Perturb(buf, cur, t, buf, 2 * k + a, t, rz.Distinct nearby.[a], vals, tieFree) |> ignore
-        // bad
-        if st.IsForest then
-            use bad = torch.randint(0L, 2L, [| int64 k; int64 l |], dtype = torch.ScalarType.Float32, generator = gen)
-            let b = (use c = bad.contiguous() in c.data<float32>().ToArray())
-            for a in 0 .. k - 1 do
-                for e in 0 .. l - 1 do buf.[e * t + k + a] <- float b.[a * l + e]
-        else
-            let n = st.N
-            use u = torch.rand([| int64 k; int64 n |], dtype = torch.ScalarType.Float32, generator = gen)
-            let r = (use c = u.contiguous() in c.data<float32>().ToArray())
-            // spread the random scores over the thresholds, so each threshold splits them
-            let lo, hi = if st.Consts.Length > 0 then st.Consts.[0] - 1.0f, st.Consts.[st.Consts.Length - 1] + 1.0f else 0.0f, 1.0f
-            let rv = Array.copy vals
-            for a in 0 .. k - 1 do
-                for x in 0 .. n - 1 do rv.[x] <- lo + (hi - lo) * r.[a * n + x]
-                for e in 0 .. l - 1 do buf.[e * t + k + a] <- if Realise.bitOf st rv e then 1.0 else 0.0
+            rz.Perturb(buf, a, t, good.[a], tr.BestVals, tr.Best.TieFree, tr.GoodTable) |> ignore
+        let tieFree = Realise.isTieFree st vals
+        let table =
+            if not st.IsForest && tieFree && nearby |> Array.exists (fun f -> f.Count > 0) then rz.SingleFlipTable(buf, cur, t, vals)
+            else null
+        for a in 0 .. k - 1 do
+            rz.Perturb(buf, 2 * k + a, t, nearby.[a], vals, tieFree, table) |> ignore

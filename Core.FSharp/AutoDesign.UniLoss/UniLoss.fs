@@ -45,13 +45,10 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
     let toLabels (labels: torch.Tensor) =
         if isNull labels then Errors.fail "%s: no labels given" metric.Name
         if labels.is_floating_point() then Errors.fail "%s: labels must be an integer tensor, got %A" metric.Name labels.dtype
-        use l64 = labels.to_type(torch.ScalarType.Int64).cpu().contiguous()
-        Labels(labels.shape |> Array.map int, l64.data<int64>().ToArray())
+        let data = HostRead.longs labels
+        Labels(labels.shape |> Array.map int, data)
 
-    let hostScores (scores: torch.Tensor) : float32[] =
-        use d = scores.detach()
-        use c = d.to_type(torch.ScalarType.Float32).cpu().contiguous()
-        c.data<float32>().ToArray()
+    let hostScores (scores: torch.Tensor) : float32[] = HostRead.floats scores
 
     /// The cached work for (shape, labels), timed into `times` when new.
     let traced (shape: int[]) (labels: Labels) : Traced * (float * float * float) option =
@@ -74,7 +71,7 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
             let best = Anchors.bestWith metric r st rz labels
             let tr =
                 { R = r; St = st; Rz = rz; Best = best; BestCol = Array.map float best.Bits
-                  BestVals = Realise.vertexValues st best.Scores; GoodUnits = goodUnits; NearbyUnits = nearbyUnits }
+                  BestVals = Realise.vertexValues st best.Scores; GoodUnits = goodUnits; NearbyUnits = nearbyUnits; GoodTable = null }
             if cached >= 256 then
                 cache.Clear()
                 cached <- 0
@@ -261,7 +258,7 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
     member _.CaptureState() : UniLossState =
         use s = gen.get_state()
         use c = s.contiguous()
-        { Random = rng.State; Generator = c.data<byte>().ToArray() }
+        { Random = rng.State; Generator = c.bytes.ToArray() }
 
     /// Continue from a captured state: the following steps draw exactly what the captured loss
     /// would have drawn.
