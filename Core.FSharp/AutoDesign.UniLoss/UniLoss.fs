@@ -264,12 +264,13 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
     /// would have drawn.
     member _.RestoreState(state: UniLossState) =
         if isNull (box state) || isNull (box state.Random) || isNull state.Generator then Errors.fail "UniLoss: an empty state"
-        try
-            rng.State <- state.Random
-            use t = torch.tensor(state.Generator, dtype = torch.ScalarType.Byte)
-            gen.set_state(t)
-        with
-        | :? ArgumentException as e -> Errors.fail "UniLoss: not a UniLoss state (%s)" e.Message
+        use current = gen.get_state()
+        if int64 state.Generator.Length <> current.numel() then
+            Errors.fail "UniLoss: not a UniLoss state (a generator state of %d bytes, expected %d)" state.Generator.Length (current.numel())
+        if isNull state.Random.Table || state.Random.Table.Length <> 56 then Errors.fail "UniLoss: not a UniLoss state (bad random table)"
+        use t = torch.tensor(state.Generator, dtype = torch.ScalarType.Byte)
+        gen.set_state(t)
+        rng.State <- state.Random
 
     /// Same as Forward (F#: loss.Invoke(s, y)).
     member u.Invoke(scores, labels) = u.Forward(scores, labels)
