@@ -42,7 +42,7 @@ module Anchors =
         | u -> Errors.fail "unknown flip unit %A" u
 
     /// Node evaluations the score-space search may spend on one label batch (a few ms).
-    let mutable SearchBudget = 4_000_000L
+    let mutable SearchBudget = 1_000_000L
 
     /// Configurations evaluated together by the search.
     let private searchWidth = 32
@@ -102,9 +102,11 @@ module Anchors =
 
     /// The best configuration b* for these labels:
     ///  1. the metric declares Ideal: b* = h(f(ideal scores)), taken as given;
-    ///  2. otherwise the label-derived candidates (Ideals.candidates) are evaluated and the best
-    ///     wins (the earliest on ties); unless it reaches the top of the metric's declared Range,
-    ///     a greedy search in score space (search) tries to improve it.
+    ///  2. otherwise the label-derived candidates (Ideals.candidates) are evaluated in order, and
+    ///     the best wins (the earliest on ties); the first to reach the best value possible — the
+    ///     top of the metric's declared Range or of g's interval bounds (GEval.bounds), whichever
+    ///     is lower — ends the list; when none does, a greedy search in score space (search, at
+    ///     most SearchBudget node evaluations) tries to improve the best.
     /// Either way b* is produced by the returned scores, so some network output can reach it.
     let bestWith (metric: Metric) (r: Refactored) (st: Structure) (rz: Realiser) (labels: Labels) : Best =
         let sign = if metric.Goal = Goal.Minimize then -1.0 else 1.0
@@ -118,10 +120,14 @@ module Anchors =
             let bits = bitsOf st vals
             { Bits = bits; Scores = Array.copy s; Value = (GEval.values r [| bits |]).[0]; Source = "ideal"; TieFree = Realise.isTieFree st vals }
         | None ->
-            let reaches (v: float) =
+            // the best any configuration can do: the declared range, tightened by g's interval bounds
+            let glo, ghi = GEval.bounds r
+            let lo, hi =
                 match metric.Range with
-                | Some(lo, hi) -> (if sign > 0.0 then v >= hi - 1e-9 * max 1.0 (abs hi) else v <= lo + 1e-9 * max 1.0 (abs lo))
-                | None -> false
+                | Some(lo, hi) -> max lo glo, min hi ghi
+                | None -> glo, ghi
+            let reaches (v: float) =
+                if sign > 0.0 then v >= hi - 1e-9 * max 1.0 (abs hi) else v <= lo + 1e-9 * max 1.0 (abs lo)
             // candidates in order; stop at the first that reaches the top of the declared range
             let mutable best = None
             use e = (Ideals.candidates r.Shape labels st.Consts).GetEnumerator()

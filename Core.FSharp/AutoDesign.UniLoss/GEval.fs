@@ -60,6 +60,51 @@ module GEval =
                 let pa = n.A * t
                 for a in 0 .. t - 1 do v.[o + a] <- SafeMath.apply k v.[pa + a] 0.0
 
+    /// Bounds [lo, hi] of g over ALL configurations by interval arithmetic (bits in [0, 1], each
+    /// node's interval from its children's). Sound but not always tight: a ratio of counts gets the
+    /// ratio of their extremes; an unbounded case gives ±∞.
+    let bounds (r: Refactored) : float * float =
+        let n = r.Nodes.Length
+        let lo = Array.zeroCreate<float> n
+        let hi = Array.zeroCreate<float> n
+        let inf = Double.PositiveInfinity
+        let corners (f: float -> float -> float) (al: float) (ah: float) (bl: float) (bh: float) =
+            let xs = [| f al bl; f al bh; f ah bl; f ah bh |]
+            if xs |> Array.exists Double.IsNaN then -inf, inf else Array.min xs, Array.max xs
+        for id in 0 .. n - 1 do
+            let node = r.Nodes.[id]
+            let l, h =
+                match node.Kind with
+                | NodeKind.Leaf | NodeKind.And | NodeKind.Or | NodeKind.Pos -> 0.0, 1.0
+                | NodeKind.Const -> node.Value, node.Value
+                | NodeKind.Affine ->
+                    let mutable a, b = node.Value, node.Value
+                    for e in node.A .. node.A + node.B - 1 do
+                        let w = r.Weights.[e]
+                        let k = r.Kids.[e]
+                        if w >= 0.0 then (a <- a + w * lo.[k]; b <- b + w * hi.[k]) else (a <- a + w * hi.[k]; b <- b + w * lo.[k])
+                    a, b
+                | NodeKind.Mul -> corners (*) lo.[node.A] hi.[node.A] lo.[node.B] hi.[node.B]
+                | NodeKind.Div ->
+                    let bl, bh = lo.[node.B], hi.[node.B]
+                    if bl > 0.0 || bh < 0.0 then
+                        let ql, qh = corners (/) lo.[node.A] hi.[node.A] bl bh
+                        // x / 0 = 0 never happens here; the quotient's interval is exact on the corners
+                        ql, qh
+                    else -inf, inf
+                | NodeKind.Sqrt -> SafeMath.sqrt lo.[node.A], SafeMath.sqrt hi.[node.A]
+                | NodeKind.Exp -> Math.Exp lo.[node.A], Math.Exp hi.[node.A]
+                | NodeKind.Log -> (if lo.[node.A] > 0.0 then Math.Log lo.[node.A] else -inf), max 0.0 (SafeMath.log hi.[node.A])
+                | NodeKind.Abs ->
+                    let a, b = lo.[node.A], hi.[node.A]
+                    (if a <= 0.0 && b >= 0.0 then 0.0 else min (abs a) (abs b)), max (abs a) (abs b)
+                | NodeKind.Min -> min lo.[node.A] lo.[node.B], min hi.[node.A] hi.[node.B]
+                | NodeKind.Max -> max lo.[node.A] lo.[node.B], max hi.[node.A] hi.[node.B]
+                | _ -> -inf, inf
+            lo.[id] <- (if Double.IsNaN l then -inf else l)
+            hi.[id] <- (if Double.IsNaN h then inf else h)
+        lo.[r.Root], hi.[r.Root]
+
     /// g on configurations given as rows (each float32[l]): a convenience for a few configurations.
     let values (r: Refactored) (configs: float32[][]) : float[] =
         let t = configs.Length
