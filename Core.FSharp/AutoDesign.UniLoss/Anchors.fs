@@ -142,7 +142,7 @@ module Anchors =
                 if reaches v then stop <- true
             let name, s, bits, v = best.Value
             if stop || r.L = 0 then
-                { Bits = bits; Scores = Array.copy s; Value = v; Source = name; TieFree = true }
+                { Bits = bits; Scores = Array.copy s; Value = v; Source = name; TieFree = Realise.isTieFree st (Realise.vertexValues st s) }
             else
                 let vals = Realise.vertexValues st s
                 let bits = Array.copy bits
