@@ -368,6 +368,13 @@ let bench (device: string) (steps: int) : int =
         match AutoDesign.Runs.Device.parse device with
         | Ok c -> AutoDesign.Runs.Device.resolve c
         | Error e -> Errors.fail "%s" e
+    let load = try (IO.File.ReadAllText "/proc/loadavg").Trim() with _ -> "unknown"
+    printfn "load average before: %s (%d logical CPUs)" load Environment.ProcessorCount
+    printfn "UniLoss call (forward + backward, fixed scores) on a NEW label batch, batch 128, 48 anchors, 1 torch thread; medians in ms:"
+    for r in UnilossBench.newBatches (max 20 (steps * 4)) do
+        printfn "  %-10s l=%4d bits, %4d g nodes: new batch %.2f ms (p10 %.2f) = trace %.2f + compile %.2f + b* %.2f + anchors %.2f + g %.2f + IDW %.2f + tensors %.2f; cached labels %.2f ms %s"
+            r.Metric r.Bits r.Nodes r.Total r.TotalP10 r.Trace r.Compile r.Best r.Anchors r.G r.Idw r.Tensors r.Cached
+            (if r.Total <= 2.0 then "(target <= 2 ms: OK)" else "(target <= 2 ms: ABOVE)")
     let results = UnilossBench.run dev 3 steps
     for r in results do
         printfn "%-22s batch %d, %d anchors: CE %.2f ms/step, UniLoss %.2f ms/step, ratio %.3f (target <= 1.25) %s"
@@ -376,5 +383,6 @@ let bench (device: string) (steps: int) : int =
         if r.Ratio > 1.25 then
             printfn "%-22s limit: the loss costs a fixed %.2f ms per step (f, %d anchors, compiled g over them, IDW), whatever the network;" "" r.LossMs r.Anchors
             printfn "%-22s this network's whole CE step is only %.2f ms, so the ratio cannot drop below about 1 + %.2f / %.2f." "" r.CeMs r.LossMs r.CeMs
+    printfn "load average after: %s" (try (IO.File.ReadAllText "/proc/loadavg").Trim() with _ -> "unknown")
     0
 

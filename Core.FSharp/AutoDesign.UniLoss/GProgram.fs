@@ -1,179 +1,194 @@
 namespace AutoDesign.UniLoss
 
 open System
-open System.Collections.Generic
 open TorchSharp
 open AutoDesign.Nn
-open AutoDesign.Runs
 
-/// One batched step of the compiled g: computes the nodes of one (level, kind) group into the
-/// contiguous value columns [Start, Start + M) of V [t, columns].
+/// One batched step of the compiled g: the nodes Ids of one (level, kind) group, with views into
+/// the program's two bulk index/weight tensors.
 type internal LevelOp =
-    | LAffine of start: int * m: int * bias: torch.Tensor * childCols: torch.Tensor * seg: torch.Tensor * w: torch.Tensor
-    | LAnd of start: int * m: int * childCols: torch.Tensor * seg: torch.Tensor * need: torch.Tensor
-    | LOr of start: int * m: int * childCols: torch.Tensor * seg: torch.Tensor
-    | LMul of start: int * m: int * a: torch.Tensor * b: torch.Tensor
-    | LDiv of start: int * m: int * a: torch.Tensor * b: torch.Tensor
-    | LPos of start: int * m: int * x: torch.Tensor
+    { Kind: NodeKind
+      Ids: torch.Tensor
+      M: int64
+      /// n-ary: child rows and segment (position in Ids) per edge; binary/unary: A (and B) rows
+      A: torch.Tensor
+      B: torch.Tensor
+      /// Affine: weight per edge; And/Or: unused
+      W: torch.Tensor
+      /// Affine: bias per node; And: child count − ½ per node
+      Bias: torch.Tensor }
 
-/// f and g of a Refactored compiled to tensor programs on a device.
-/// f: c = s_flat[K1] - s_ext[K2] - Offset (one index_select each, differentiable).
-/// g: the DAG is levelized (level = 1 + max level of the children; bits are level 0) and each
-/// (level, op kind) group runs as a handful of tensor ops on all anchors at once: gather the
-/// children's columns (index_select), segment-sum them into the group's nodes (index_add_),
-/// then threshold / multiply / divide. The op count is O(depth × kinds), not O(nodes).
+/// f and g of a Refactored compiled to tensor programs on a device (for evaluating g on many
+/// configurations at once on a device; UniLoss itself evaluates g on the host, GEval).
+/// f: c = s_ext[K1] - s_ext[K2] - Offset (s_ext = flattened scores with a trailing 0 that a
+/// threshold comparison reads; one index_select each, differentiable).
+/// g: nodes are levelized (level = 1 + max level of the children; bits and constants are level 0)
+/// and each (level, kind) group runs as a few tensor ops on all configurations at once, on a
+/// node-major value table V [nodes, t] (row = node id). All index and weight arrays are built in
+/// one pass into two flat host arrays and become two tensors; groups are views into them.
 [<Sealed>]
 type GProgram(r: Refactored, device: torch.Device) =
     let l = r.L
     let nodes = r.Nodes
-    // detached from any dispose scope: the program outlives the caller's training-step scope
-    let longT (xs: int[]) = torch.tensor(Array.map int64 xs, dtype = torch.ScalarType.Int64, device = device).DetachFromDisposeScope()
-    let floatT (xs: float[]) = torch.tensor(Array.map float32 xs, dtype = torch.ScalarType.Float32, device = device).DetachFromDisposeScope()
+    let nn = nodes.Length
+    let detach (t: torch.Tensor) = t.DetachFromDisposeScope()
 
     // ---- f
-    let k1 = longT (r.Comparisons |> Array.map (fun c -> c.K1))
-    let hasConst = r.Comparisons |> Array.exists (fun c -> c.K2 < 0)
-    let k2 = longT (r.Comparisons |> Array.map (fun c -> if c.K2 >= 0 then c.K2 else r.NumScores))
+    let needExt = r.Comparisons |> Array.exists (fun c -> c.K1 < 0 || c.K2 < 0)
+    let k1 = torch.tensor(r.Comparisons |> Array.map (fun c -> if c.K1 >= 0 then int64 c.K1 else int64 r.NumScores), dtype = torch.ScalarType.Int64, device = device) |> detach
+    let k2 = torch.tensor(r.Comparisons |> Array.map (fun c -> if c.K2 >= 0 then int64 c.K2 else int64 r.NumScores), dtype = torch.ScalarType.Int64, device = device) |> detach
     let hasOffset = r.Comparisons |> Array.exists (fun c -> c.Offset <> 0.0)
-    let offset = floatT (r.Comparisons |> Array.map (fun c -> c.Offset))
+    let offset = torch.tensor(r.Comparisons |> Array.map (fun c -> float32 c.Offset), dtype = torch.ScalarType.Float32, device = device) |> detach
 
-    // ---- g: levels and columns
-    let level = Array.zeroCreate<int> nodes.Length
-    let kindOf op =
-        match op with
-        | Leaf _ | Const _ -> 0
-        | Affine _ -> 1
-        | And _ -> 2
-        | Or _ -> 3
-        | Mul _ -> 4
-        | Div _ -> 5
-        | Pos _ -> 6
+    // ---- g: levels, groups sorted by (level, kind, id)
+    let level = Array.zeroCreate<int> nn
+    let isBinary (k: NodeKind) = k = NodeKind.Mul || k = NodeKind.Div || k = NodeKind.Pow || k = NodeKind.Min || k = NodeKind.Max
+    let isNary (k: NodeKind) = k = NodeKind.Affine || k = NodeKind.And || k = NodeKind.Or
     do
-        for id in 0 .. nodes.Length - 1 do
-            let kids =
-                match nodes.[id] with
-                | Leaf _ | Const _ -> [||]
-                | Affine(_, _, cs) | And cs | Or cs -> cs
-                | Mul(a, b) | Div(a, b) -> [| a; b |]
-                | Pos x -> [| x |]
-            level.[id] <- (match nodes.[id] with Leaf _ | Const _ -> 0 | _ -> 1 + (kids |> Array.fold (fun m c -> max m level.[c]) 0))
+        for id in l .. nn - 1 do
+            let n = nodes.[id]
+            level.[id] <-
+                if n.Kind = NodeKind.Const || n.Kind = NodeKind.Leaf then 0
+                elif isNary n.Kind then
+                    let mutable m = 0
+                    for e in n.A .. n.A + n.B - 1 do m <- max m level.[r.Kids.[e]]
+                    m + 1
+                elif isBinary n.Kind then 1 + max level.[n.A] level.[n.B]
+                else 1 + level.[n.A]
     let computed =
-        [| 0 .. nodes.Length - 1 |]
-        |> Array.filter (fun id -> level.[id] > 0)
-        |> Array.sortBy (fun id -> level.[id], kindOf nodes.[id], id)
-    let col = Array.create nodes.Length -1
-    do
-        for id in 0 .. nodes.Length - 1 do
-            match nodes.[id] with
-            | Leaf b -> col.[id] <- b
-            | _ -> ()
-        computed |> Array.iteri (fun i id -> col.[id] <- l + i)
-    let columns = l + computed.Length
-    let rootConst = match nodes.[r.Root] with Const v -> Some v | _ -> None
+        [| for id in l .. nn - 1 do if nodes.[id].Kind <> NodeKind.Const then yield (int64 level.[id] <<< 40) ||| (int64 nodes.[id].Kind <<< 32) ||| int64 id |]
+    do Array.sortInPlace computed
+    let constIds = [| for id in l .. nn - 1 do if nodes.[id].Kind = NodeKind.Const then yield id |]
+    // group boundaries
+    let groups =
+        let out = ResizeArray<int * int>()
+        let mutable s = 0
+        for i in 1 .. computed.Length do
+            if i = computed.Length || (computed.[i] >>> 32) <> (computed.[s] >>> 32) then
+                out.Add((s, i))
+                s <- i
+        out.ToArray()
+    let nodeOf (i: int) = int (computed.[i] &&& 0xffffffffL)
+    // one flat int64 array and one float32 array for every group's indices and weights
+    let longs = ResizeArray<int64>()
+    let floats = ResizeArray<float32>()
+    let spans =
+        groups |> Array.map (fun (s, e) ->
+            let kind = nodes.[nodeOf s].Kind
+            let idsAt = longs.Count
+            for i in s .. e - 1 do longs.Add(int64 (nodeOf i))
+            let aAt = longs.Count
+            let bAt, wAt, biasAt =
+                if isNary kind then
+                    let wAt = floats.Count
+                    for i in s .. e - 1 do
+                        let n = nodes.[nodeOf i]
+                        for k in n.A .. n.A + n.B - 1 do
+                            longs.Add(int64 r.Kids.[k])
+                            floats.Add(float32 r.Weights.[k])
+                    let bAt = longs.Count
+                    for i in s .. e - 1 do
+                        let n = nodes.[nodeOf i]
+                        for _ in 1 .. n.B do longs.Add(int64 (i - s))
+                    let biasAt = floats.Count
+                    for i in s .. e - 1 do
+                        let n = nodes.[nodeOf i]
+                        floats.Add(if kind = NodeKind.And then float32 n.B - 0.5f else float32 n.Value)
+                    bAt, wAt, biasAt
+                else
+                    for i in s .. e - 1 do longs.Add(int64 nodes.[nodeOf i].A)
+                    let bAt = longs.Count
+                    if isBinary kind then for i in s .. e - 1 do longs.Add(int64 nodes.[nodeOf i].B)
+                    bAt, 0, 0
+            kind, (s, e), idsAt, aAt, bAt, wAt, biasAt)
+    let longT = torch.tensor(longs.ToArray(), dtype = torch.ScalarType.Int64, device = device) |> detach
+    let floatT = torch.tensor(floats.ToArray(), dtype = torch.ScalarType.Float32, device = device) |> detach
+    let constIdT = torch.tensor(constIds |> Array.map int64, dtype = torch.ScalarType.Int64, device = device) |> detach
+    let constValT = torch.tensor(constIds |> Array.map (fun id -> float32 nodes.[id].Value), dtype = torch.ScalarType.Float32, device = device) |> detach
     let ops =
-        computed
-        |> Array.groupBy (fun id -> level.[id], kindOf nodes.[id])
-        |> Array.map (fun (_, ids) ->
-            let start = col.[ids.[0]]
-            let m = ids.Length
-            let edges (kids: int -> int[]) =
-                let cc = ResizeArray<int>()
-                let seg = ResizeArray<int>()
-                ids |> Array.iteri (fun j id -> for c in kids id do cc.Add col.[c]; seg.Add j)
-                cc.ToArray(), seg.ToArray()
-            let pairCols (pick: NodeOp -> int * int) =
-                let ps = ids |> Array.map (fun id -> pick nodes.[id])
-                longT (ps |> Array.map (fun (a, _) -> col.[a])), longT (ps |> Array.map (fun (_, b) -> col.[b]))
-            match nodes.[ids.[0]] with
-            | Affine _ ->
-                let cc = ResizeArray<int>()
-                let seg = ResizeArray<int>()
-                let w = ResizeArray<float>()
-                let bias =
-                    ids |> Array.mapi (fun j id ->
-                        match nodes.[id] with
-                        | Affine(b, ws, cs) ->
-                            for e in 0 .. cs.Length - 1 do cc.Add col.[cs.[e]]; seg.Add j; w.Add ws.[e]
-                            b
-                        | _ -> failwith "unreachable")
-                LAffine(start, m, floatT bias, longT (cc.ToArray()), longT (seg.ToArray()), floatT (w.ToArray()))
-            | And _ ->
-                let cc, seg = edges (fun id -> match nodes.[id] with And cs -> cs | _ -> [||])
-                let need = ids |> Array.map (fun id -> match nodes.[id] with And cs -> float cs.Length - 0.5 | _ -> 0.0)
-                LAnd(start, m, longT cc, longT seg, floatT need)
-            | Or _ ->
-                let cc, seg = edges (fun id -> match nodes.[id] with Or cs -> cs | _ -> [||])
-                LOr(start, m, longT cc, longT seg)
-            | Mul _ -> let a, b = pairCols (function Mul(a, b) -> a, b | _ -> 0, 0) in LMul(start, m, a, b)
-            | Div _ -> let a, b = pairCols (function Div(a, b) -> a, b | _ -> 0, 0) in LDiv(start, m, a, b)
-            | Pos _ -> let a, _ = pairCols (function Pos x -> x, x | _ -> 0, 0) in LPos(start, m, a)
-            | _ -> failwith "unreachable")
+        spans |> Array.map (fun (kind, (s, e), idsAt, aAt, bAt, wAt, biasAt) ->
+            let m = int64 (e - s)
+            let view (t: torch.Tensor) (at: int) (len: int64) = t.narrow(0L, int64 at, len) |> detach
+            let edges = if isNary kind then (bAt - aAt) else 0
+            { Kind = kind
+              Ids = view longT idsAt m
+              M = m
+              A = view longT aAt (if isNary kind then int64 edges else m)
+              B = (if isNary kind then view longT bAt (int64 edges) elif isBinary kind then view longT bAt m else null)
+              W = (if kind = NodeKind.Affine then view floatT wAt (int64 edges) else null)
+              Bias = (if kind = NodeKind.Affine || kind = NodeKind.And then view floatT biasAt m else null) })
 
-    // the flattened scores, and the same with a trailing 0 that constant comparisons read as K2
+    // the flattened scores, with a trailing 0 that threshold comparisons read
     let flatExt (scores: torch.Tensor) =
         let flat = scores.reshape(-1L)
-        flat, (if hasConst then torch.cat([| flat; flat.new_zeros(1L) |], 0L) else flat)
+        flat, (if needExt then torch.cat([| flat; flat.new_zeros(1L) |], 0L) else flat)
 
     member _.Refactored = r
     member _.L = l
     /// Number of (level, kind) groups: the compiled g runs a few tensor ops per group.
     member _.Groups = ops.Length
-    member _.Depth = if computed.Length = 0 then 0 else level.[computed.[computed.Length - 1]]
+    member _.Depth = if computed.Length = 0 then 0 else int (computed.[computed.Length - 1] >>> 40)
 
     /// f: the l comparisons c from scores of the traced shape (any float dtype; differentiable).
     member _.Comparisons(scores: torch.Tensor) : torch.Tensor =
-        let flat, ext = flatExt scores
-        let c = flat.index_select(0L, k1) - ext.index_select(0L, k2)
+        let _, ext = flatExt scores
+        let c = ext.index_select(0L, k1) - ext.index_select(0L, k2)
         if hasOffset then c - offset.to_type(c.dtype) else c
 
-    /// f on sigmoid-bounded scores: σ(s[K1]) − σ(s_ext[K2] + Offset), in (−1, 1). σ is strictly
-    /// increasing, so its sign equals the sign of Comparisons(scores) wherever σ does not round two
-    /// different values to one float (use Comparisons for the exact configuration).
+    /// f on sigmoid-bounded scores: σ(x1) − σ(x2 + Offset), in (−1, 1). σ is strictly increasing,
+    /// so its sign equals the sign of Comparisons(scores) wherever σ does not round two different
+    /// values to one float (use Comparisons for the exact configuration).
     member _.BoundedComparisons(scores: torch.Tensor) : torch.Tensor =
-        let flat, ext = flatExt scores
+        let _, ext = flatExt scores
         let b = ext.index_select(0L, k2)
         let b = if hasOffset then b.Plus(offset.to_type(b.dtype)) else b
-        torch.sigmoid(flat.index_select(0L, k1)) - torch.sigmoid(b)
+        torch.sigmoid(ext.index_select(0L, k1)) - torch.sigmoid(b)
 
     /// g on a batch of configurations bits [t, l] (0/1 floats) → [t]. Not differentiable.
-    /// The value table is kept node-major, V [columns, t]: gathering and segment-summing whole
-    /// rows of t anchors touches contiguous memory (about twice as fast as anchor-major on a CPU).
     member _.Eval(bits: torch.Tensor) : torch.Tensor =
         use _ng = torch.no_grad()
         let t = bits.shape.[0]
-        match rootConst with
-        | Some v -> ScalarOps.Full([| t |], v, torch.ScalarType.Float32, bits.device)
-        | None ->
-            use scope = torch.NewDisposeScope()
-            let v = torch.empty([| int64 columns; t |], dtype = torch.ScalarType.Float32, device = bits.device)
-            if l > 0 then v.narrow(0L, 0L, int64 l).copy_(bits.t()) |> ignore
-            use one = (1.0f).ToScalar()
-            let segSum (m: int) (cc: torch.Tensor) (seg: torch.Tensor) (w: torch.Tensor option) =
-                let src = v.index_select(0L, cc)
-                let src = match w with Some w -> src * w.unsqueeze(1L) | None -> src
-                torch.zeros([| int64 m; t |], dtype = torch.ScalarType.Float32, device = bits.device).index_add_(0L, seg, src, one)
-            for op in ops do
-                let start, m, out =
-                    match op with
-                    | LAffine(s, m, bias, cc, seg, w) -> s, m, (segSum m cc seg (Some w)).Plus(bias.unsqueeze(1L))
-                    | LAnd(s, m, cc, seg, need) -> s, m, (segSum m cc seg None).gt(need.unsqueeze(1L)).to_type(torch.ScalarType.Float32)
-                    | LOr(s, m, cc, seg) -> s, m, (segSum m cc seg None).Gt(0.5).to_type(torch.ScalarType.Float32)
-                    | LMul(s, m, a, b) -> s, m, v.index_select(0L, a) * v.index_select(0L, b)
-                    | LDiv(s, m, a, b) ->
-                        let num = v.index_select(0L, a)
-                        let den = v.index_select(0L, b)
-                        let zero = den.Eq(0.0)
-                        s, m, torch.where(zero, torch.zeros_like(num), num / torch.where(zero, torch.ones_like(den), den))
-                    | LPos(s, m, x) -> s, m, v.index_select(0L, x).Gt(0.0).to_type(torch.ScalarType.Float32)
-                v.narrow(0L, int64 start, int64 m).copy_(out) |> ignore
-            v.select(0L, int64 col.[r.Root]).clone().MoveToOuterDisposeScope()
+        use scope = torch.NewDisposeScope()
+        let f32 = torch.ScalarType.Float32
+        let v = torch.zeros([| int64 nn; t |], dtype = f32, device = bits.device)
+        if l > 0 then v.narrow(0L, 0L, int64 l).copy_(bits.t()) |> ignore
+        if constIds.Length > 0 then v.index_copy_(0L, constIdT, constValT.unsqueeze(1L).expand(int64 constIds.Length, t)) |> ignore
+        use one = (1.0f).ToScalar()
+        let finiteOr0 (x: torch.Tensor) = torch.where(torch.isfinite(x), x, torch.zeros_like(x))
+        for op in ops do
+            let segSum (w: torch.Tensor) =
+                let src = v.index_select(0L, op.A)
+                let src = if isNull w then src else src * w.unsqueeze(1L)
+                torch.zeros([| op.M; t |], dtype = f32, device = bits.device).index_add_(0L, op.B, src, one)
+            let a () = v.index_select(0L, op.A)
+            let b () = v.index_select(0L, op.B)
+            let out =
+                match op.Kind with
+                | NodeKind.Affine -> (segSum op.W).Plus(op.Bias.unsqueeze(1L))
+                | NodeKind.And -> (segSum null).gt(op.Bias.unsqueeze(1L)).to_type(f32)
+                | NodeKind.Or -> (segSum null).Gt(0.5).to_type(f32)
+                | NodeKind.Mul -> a () * b ()
+                | NodeKind.Div ->
+                    let num, den = a (), b ()
+                    let zero = den.Eq(0.0)
+                    finiteOr0 (torch.where(zero, torch.zeros_like(num), num / torch.where(zero, torch.ones_like(den), den)))
+                | NodeKind.Pos -> (a ()).Gt(0.0).to_type(f32)
+                | NodeKind.Sqrt -> (a ()).ClampMin(0.0).sqrt()
+                | NodeKind.Log ->
+                    let x = a ()
+                    let pos = x.Gt(0.0)
+                    torch.where(pos, torch.where(pos, x, torch.ones_like(x)).log(), torch.zeros_like(x))
+                | NodeKind.Exp -> finiteOr0 ((a ()).exp())
+                | NodeKind.Abs -> (a ()).abs()
+                | NodeKind.Pow -> finiteOr0 (torch.pow(a (), b ()))
+                | NodeKind.Min -> torch.minimum(a (), b ())
+                | NodeKind.Max -> torch.maximum(a (), b ())
+                | k -> failwithf "unexpected node kind %A" k
+            v.index_copy_(0L, op.Ids, out) |> ignore
+        v.select(0L, int64 r.Root).clone().MoveToOuterDisposeScope()
 
     interface IDisposable with
         member _.Dispose() =
-            for t in [ k1; k2; offset ] do t.Dispose()
             for op in ops do
-                match op with
-                | LAffine(_, _, a, b, c, d) -> a.Dispose(); b.Dispose(); c.Dispose(); d.Dispose()
-                | LAnd(_, _, a, b, c) -> a.Dispose(); b.Dispose(); c.Dispose()
-                | LOr(_, _, a, b) | LMul(_, _, a, b) | LDiv(_, _, a, b) -> a.Dispose(); b.Dispose()
-                | LPos(_, _, a) -> a.Dispose()
+                for t in [ op.Ids; op.A; op.B; op.W; op.Bias ] do if not (isNull t) then t.Dispose()
+            for t in [ k1; k2; offset; longT; floatT; constIdT; constValT ] do t.Dispose()

@@ -4,21 +4,12 @@ open System
 open AutoDesign.Runs
 
 /// Built-in metrics, written in the same user-facing metric language as any user metric.
-/// Ties follow the language: [a >. b] is strict, so a tie never counts as a win.
+/// Ties follow the language: [a >. b] is strict, so a tie never counts as a win. Every built-in
+/// declares its range; only pckh declares an Ideal (UniLoss derives the others' best scores from
+/// the labels, Ideals.candidates). The metrics beyond the thesis live in ClassificationMetrics,
+/// RankingMetrics and SegmentationMetrics and are re-exported here.
 module Metrics =
-    let private shapeStr (s: Scores) = String.Join(", ", s.Shape)
-
-    let private requireRank2 name (s: Scores) =
-        if s.Rank <> 2 then Errors.fail "%s: scores must have shape [n, classes], got [%s]" name (shapeStr s)
-
-    /// Ideal scores for class labels: 1 at the label's column, 0 elsewhere ([n, C]).
-    let private oneHot (shape: int[]) (y: Labels) =
-        let c = shape.[1]
-        let s = Array.zeroCreate<float32> (shape.[0] * c)
-        for i in 0 .. shape.[0] - 1 do
-            let k = y.[i]
-            if k >= 0 && k < c then s.[i * c + k] <- 1.0f
-        s
+    open AutoDesign.UniLoss.MetricKit
 
     /// Accuracy on scores [n, C], labels [n] in [0, C): example i is correct iff its label's score
     /// beats every other class strictly (a tie is an error). Bits: s[i,y_i] > s[i,j], j ≠ y_i.
@@ -28,7 +19,7 @@ module Metrics =
             y.RequireClasses(s.Dim 1, "accuracy")
             mean [ for i in 0 .. s.N - 1 ->
                      num (all [ for j in 0 .. s.Dim 1 - 1 do if j <> y.[i] then yield s.[i, y.[i]] >. s.[i, j] ]) ])
-            .WithIdeal(oneHot)
+            .WithRange(0.0, 1.0)
 
     /// Top-k accuracy: example i is correct iff fewer than k other classes score at least as high
     /// as its label (ties count against it).
@@ -41,29 +32,17 @@ module Metrics =
             mean [ for i in 0 .. s.N - 1 ->
                      let beaten = count [ for j in 0 .. s.Dim 1 - 1 do if j <> y.[i] then yield notb (s.[i, y.[i]] >. s.[i, j]) ]
                      num (beaten <. float k) ])
-            .WithIdeal(oneHot)
-
-    /// Binary scores: [n, 2] → predicted positive iff s[i,1] > s[i,0]; [n] or [n, 1] → iff s[i] > 0.
-    let private predicted name (s: Scores) (i: int) : Bit =
-        if s.Rank = 2 && s.Dim 1 = 2 then s.[i, 1] >. s.[i, 0]
-        elif s.Rank = 1 || (s.Rank = 2 && s.Dim 1 = 1) then s.[i] >. 0.0
-        else Errors.fail "%s: binary scores must have shape [n], [n, 1] or [n, 2], got [%s]" name (shapeStr s)
-
-    let private binaryIdeal (shape: int[]) (y: Labels) =
-        if shape.Length = 2 && shape.[1] = 2 then oneHot shape y
-        else Array.init shape.[0] (fun i -> if y.[i] = 1 then 1.0f else -1.0f)
-
-    let private noPositives (y: Labels) = y.Data |> Array.forall (fun v -> v <> 1L)
+            .WithRange(0.0, 1.0)
 
     let private binary name (combine: Num -> Num -> float -> Num) : Metric =
         Metric.Define(name, fun s y ->
             y.RequireClasses(2, name)
-            let tp = count [ for i in 0 .. s.N - 1 do if y.[i] = 1 then yield predicted name s i ]
-            let fp = count [ for i in 0 .. s.N - 1 do if y.[i] = 0 then yield predicted name s i ]
+            let tp = count [ for i in 0 .. s.N - 1 do if y.[i] = 1 then yield predictedPositive name s i ]
+            let fp = count [ for i in 0 .. s.N - 1 do if y.[i] = 0 then yield predictedPositive name s i ]
             let positives = y.Data |> Array.sumBy (fun v -> if v = 1L then 1.0 else 0.0)
             combine tp fp positives)
-            .WithIdeal(binaryIdeal)
             .WithDegenerate(noPositives)
+            .WithRange(0.0, 1.0)
 
     /// Binary precision TP / (TP + FP) (0 when nothing is predicted positive, as sklearn's zero_division=0).
     let precision = binary "precision" (fun tp fp _ -> ratio tp (tp + fp))
@@ -71,13 +50,6 @@ module Metrics =
     let recall = binary "recall" (fun tp _ p -> ratio tp (konst p))
     /// Binary F1 = 2TP / (2TP + FP + FN) (0 when the denominator is 0).
     let f1 = binary "f1" (fun tp fp p -> ratio (2.0 * tp) (2.0 * tp + fp + (p - tp)))
-
-    /// The score that ranks example i for the ranking metrics: s.[i] for [n] or [n, 1], the class-1
-    /// column for [n, 2].
-    let private rankingScore (metric: string) (s: Scores) (i: int) =
-        if s.Rank = 2 && s.Dim 1 = 2 then s.[i, 1]
-        elif s.Rank = 1 || (s.Rank = 2 && s.Dim 1 = 1) then s.[i]
-        else Errors.fail "%s: scores must have shape [n], [n, 1] or [n, 2], got [%s]" metric (shapeStr s)
 
     /// Average precision as sklearn defines it: the mean over positives p of the precision at
     /// threshold s_p, #{pos ≥ s_p} / #{all ≥ s_p}. Because a tie counts as "at or above" (via the
@@ -94,10 +66,8 @@ module Metrics =
                      let posAbove = 1 + count [ for q in pos do if q <> p then yield notb (score p >. score q) ]
                      let negAbove = count [ for j in neg -> notb (score p >. score j) ]
                      ratio posAbove (posAbove + negAbove) ])
-            .WithIdeal(fun shape y ->
-                let c = if shape.Length = 2 then shape.[1] else 1
-                Array.init (shape.[0] * c) (fun k -> if k % c = c - 1 && y.[k / c] = 1 then 1.0f else 0.0f))
             .WithDegenerate(noPositives)
+            .WithRange(0.0, 1.0)
 
     /// Average precision in the thesis's refactorization (§3.4.2): positive-vs-negative bits only.
     /// For positive p, n_p = #{negatives at or above s_p}; its rank among positives k_p is read from
@@ -118,10 +88,8 @@ module Metrics =
                                               if b < a then yield negAbove.[b] <=. n
                                               elif b > a then yield negAbove.[b] <. n ]
                      ratio rank (rank + n) ])
-            .WithIdeal(fun shape y ->
-                let c = if shape.Length = 2 then shape.[1] else 1
-                Array.init (shape.[0] * c) (fun k -> if k % c = c - 1 && y.[k / c] = 1 then 1.0f else 0.0f))
             .WithDegenerate(noPositives)
+            .WithRange(0.0, 1.0)
 
     /// Pixels of an h×w heatmap within Euclidean distance `radius` of (row, col).
     let inRadius (h: int) (w: int) (radius: float) (row: int) (col: int) =
@@ -155,18 +123,48 @@ module Metrics =
                 check shape y
                 [| for k in 0 .. shape.[0] - 1 do
                      for inside in inRadius shape.[1] shape.[2] radius y.[k, 0] y.[k, 1] -> if inside then 1.0f else 0.0f |])
+            .WithRange(0.0, 1.0)
 
-    /// Names: accuracy, top-K (e.g. top-5), precision, recall, f1, ap, pckh-R (e.g. pckh-2).
+    let balancedAccuracy = ClassificationMetrics.balancedAccuracy
+    let macroF1 = ClassificationMetrics.macroF1
+    let fBeta (beta: float) = ClassificationMetrics.fBeta beta
+    let mcc = ClassificationMetrics.mcc
+    let precisionAtK (k: int) = RankingMetrics.precisionAtK k
+    let recallAtK (k: int) = RankingMetrics.recallAtK k
+    let ndcgAtK (k: int) = RankingMetrics.ndcgAtK k
+    let meanIoU = SegmentationMetrics.meanIoU
+    let dice = SegmentationMetrics.dice
+
+    let private known =
+        "accuracy, top-K, precision, recall, f1, fbeta-B, balanced-accuracy, macro-f1, mcc, ap, ap-posneg, precision@K, recall@K, ndcg@K, mean-iou, dice, pckh-R"
+
+    /// Names: accuracy, top-K (e.g. top-5), precision, recall, f1, fbeta-B (e.g. fbeta-2),
+    /// balanced-accuracy, macro-f1, mcc, ap, ap-posneg, precision@K, recall@K, ndcg@K, mean-iou,
+    /// dice, pckh-R (e.g. pckh-2).
     let byName (name: string) : Metric =
         let n = (if isNull name then "" else name.Trim().ToLowerInvariant())
+        let inv = Globalization.CultureInfo.InvariantCulture
+        let intAfter (prefix: string) = if n.StartsWith prefix then (match Int32.TryParse(n.Substring prefix.Length) with | true, k -> Some k | _ -> None) else None
+        let floatAfter (prefix: string) =
+            if n.StartsWith prefix then (match Double.TryParse(n.Substring prefix.Length, Globalization.NumberStyles.Float, inv) with | true, v -> Some v | _ -> None) else None
         match n with
         | "accuracy" | "acc" -> accuracy
         | "precision" -> precision
         | "recall" -> recall
         | "f1" -> f1
+        | "balanced-accuracy" -> balancedAccuracy
+        | "macro-f1" -> macroF1
+        | "mcc" -> mcc
+        | "mean-iou" | "miou" -> meanIoU
+        | "dice" -> dice
         | "ap" | "average-precision" -> averagePrecision
         | "ap-posneg" -> averagePrecisionPosNeg
-        | _ when n.StartsWith "top-" && fst (Int32.TryParse(n.Substring 4)) -> topK (int (n.Substring 4))
-        | _ when n.StartsWith "pckh-" && fst (Double.TryParse(n.Substring 5, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture)) ->
-            pckh (Double.Parse(n.Substring 5, Globalization.CultureInfo.InvariantCulture))
-        | _ -> Errors.fail "unknown metric '%s' (known: accuracy, top-K, precision, recall, f1, ap, pckh-R)" name
+        | _ ->
+            match intAfter "top-", floatAfter "fbeta-", intAfter "precision@", intAfter "recall@", intAfter "ndcg@", floatAfter "pckh-" with
+            | Some k, _, _, _, _, _ -> topK k
+            | _, Some b, _, _, _, _ -> fBeta b
+            | _, _, Some k, _, _, _ -> precisionAtK k
+            | _, _, _, Some k, _, _ -> recallAtK k
+            | _, _, _, _, Some k, _ -> ndcgAtK k
+            | _, _, _, _, _, Some r -> pckh r
+            | _ -> Errors.fail "unknown metric '%s' (known: %s)" name known

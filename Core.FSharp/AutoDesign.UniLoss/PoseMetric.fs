@@ -50,6 +50,7 @@ module PoseMetric =
                 [| for k in 0 .. shape.[0] - 1 do
                      let r, c, rad = label y k
                      for p in 0 .. shape.[1] * shape.[2] - 1 -> if inside (p / shape.[2]) (p % shape.[2]) r c rad then 1.0f else 0.0f |])
+            .WithRange(0.0, 1.0)
 
     /// Plain reference: the arg-max pixel (first maximum in row-major order) of each heatmap
     /// [n·h·w] and whether it lies within the radius; returns (correct, row, col) per heatmap.

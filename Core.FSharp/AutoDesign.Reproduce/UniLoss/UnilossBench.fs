@@ -18,6 +18,27 @@ type UnilossBenchResult =
       LossMs: float
       Ratio: float }
 
+/// The UniLoss call (forward + backward on fixed scores) when every call brings a label batch not
+/// seen before: medians over the calls of the total and of its parts (UniLoss.LastTimings).
+type UnilossNewBatchResult =
+    { Metric: string
+      Batch: int
+      Bits: int
+      Nodes: int
+      Threads: int
+      /// Medians (ms) of the new-batch calls.
+      Total: float
+      TotalP10: float
+      Trace: float
+      Compile: float
+      Best: float
+      Anchors: float
+      G: float
+      Idw: float
+      Tensors: float
+      /// Median (ms) of the call when the labels are cached.
+      Cached: float }
+
 /// `autodesign bench uniloss`: one full SGD step (forward, loss, backward, update) timed for CE and
 /// for UniLoss, interleaved so both see the same machine load; warm-up steps first, then medians.
 module UnilossBench =
@@ -74,6 +95,48 @@ module UnilossBench =
         logits.Dispose()
         let anchors = match uni with UniLossAP o | UniLossAccuracy o -> 3 * o.AnchorsPerType | CrossEntropy -> 0
         { Network = network; Batch = int x.shape.[0]; Anchors = anchors; CeMs = ce; UniMs = un; LossMs = lossMs; Ratio = un / ce }
+
+    /// UniLoss forward + backward on fixed random scores, each call with a new random label batch
+    /// (then `calls` more with one label batch, for the cached cost), on `threads` torch threads.
+    let newBatch (metric: Metric) (shape: int[]) (labels: int -> int64[]) (threads: int) (calls: int) : UnilossNewBatchResult =
+        let before = torch.get_num_threads()
+        torch.set_num_threads threads
+        try
+            torch.manual_seed 5L |> ignore
+            use scores = torch.randn(shape |> Array.map int64)
+            use loss = new AutoDesign.UniLoss.UniLoss(metric, seed = 1)
+            let yShape = [| int64 shape.[0] |]
+            let call (y: int64[]) =
+                use _ = torch.NewDisposeScope()
+                let leaf = scores.clone().requires_grad_(true)
+                let sw = Stopwatch.StartNew()
+                let l = loss.Forward(leaf, torch.tensor(y).reshape(yShape))
+                l.backward()
+                sw.Elapsed.TotalMilliseconds, loss.LastTimings
+            // warm-up (JIT), then new batches
+            for i in 1 .. 5 do call (labels (1000 + i)) |> ignore
+            let fresh = [ for i in 1 .. calls -> call (labels i) ]
+            let y0 = labels 0
+            let cached = [ for _ in 1 .. calls -> fst (call y0) ]
+            let r = Refactor.trace metric shape (Labels(shape.[.. 0], y0))
+            let med f = median (fresh |> List.map f)
+            let p10 = (fresh |> List.map fst |> List.sort |> Array.ofList).[calls / 10]
+            { Metric = metric.Name; Batch = shape.[0]; Bits = r.L; Nodes = r.Nodes.Length; Threads = threads
+              Total = med fst; TotalP10 = p10
+              Trace = med (fun (_, t) -> t.Trace); Compile = med (fun (_, t) -> t.Compile); Best = med (fun (_, t) -> t.Best)
+              Anchors = med (fun (_, t) -> t.Anchors); G = med (fun (_, t) -> t.G); Idw = med (fun (_, t) -> t.Idw)
+              Tensors = med (fun (_, t) -> t.Tensors); Cached = median cached }
+        finally torch.set_num_threads before
+
+    /// AP (1:9 labels, scores [128]) and accuracy (10 classes, scores [128, 10]) at batch 128,
+    /// single thread, a new label batch per call.
+    let newBatches (calls: int) : UnilossNewBatchResult list =
+        let b = 128
+        let apLabels (seed: int) = let r = System.Random seed in Array.init b (fun _ -> if r.Next 10 = 0 then 1L else 0L)
+        let accLabels (seed: int) = let r = System.Random seed in Array.init b (fun _ -> int64 (r.Next 10))
+        [ newBatch Metrics.averagePrecision [| b |] apLabels 1 calls
+          newBatch Metrics.averagePrecisionPosNeg [| b |] apLabels 1 calls
+          newBatch Metrics.accuracy [| b; 10 |] accLabels 1 calls ]
 
     /// ResNet-20 (accuracy, 1×28×28, 10 classes; the accuracy experiment's UniLoss arm, with corrective
     /// nearby anchors and gradient normalisation) and MLP 784-500-300-2 (AP, 1:9 labels; the thesis's

@@ -82,8 +82,8 @@ module PoseExp =
         let t = float (3 * anchors)
         let mb x = x / 1048576.0
         let peak = float (Process.GetCurrentProcess().PeakWorkingSet64)
-        sprintf "pose bench: batch %d, l = %.0f bits/batch (mean), t = %.0f anchors; anchor tensor (t+1)·l·4 B = %.1f MB; plain IDW distances would add 2·t·l·4 B = %.1f MB of [t x l] temporaries, the efficient form (‖u‖² − 2a·u + Σa, used when t·l > %d) adds %.3f MB; bit fraction %g; UniLoss step %.0f ms vs MSE step %.0f ms (ratio %.2f); peak process working set %.0f MB (loaded 2-core machine)"
-            z.Batch l t (mb ((t + 1.0) * l * 4.0)) (mb (2.0 * t * l * 4.0)) Idw.EfficientAbove (mb (t * 4.0 * 3.0)) z.BitFraction uni.MsPerStep mse.MsPerStep (uni.MsPerStep / mse.MsPerStep) (mb peak)
+        sprintf "pose bench: batch %d, l = %.0f bits/batch (mean), t = %.0f anchors; UniLoss's host value table holds the t+1 configurations' bits, (t+1)·l·8 B = %.1f MB (g's other nodes add a few rows), and IDW with its gradient reads it in place (no [t x l] temporaries); bit fraction %g; UniLoss step %.0f ms vs MSE step %.0f ms (ratio %.2f); peak process working set %.0f MB (loaded 2-core machine)"
+            z.Batch l t (mb ((t + 1.0) * l * 8.0)) z.BitFraction uni.MsPerStep mse.MsPerStep (uni.MsPerStep / mse.MsPerStep) (mb peak)
 
     let private describeCfg (z: PoseSizes) (s: ExpSettings) lr =
         sprintf "single-stack hourglass (%d ch, depth 3, 64x64 → 16x16), RMSProp lr %g ÷4 at epochs [%s], %d epochs, batch %d, seed %d"

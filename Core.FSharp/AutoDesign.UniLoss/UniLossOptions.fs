@@ -1,0 +1,74 @@
+namespace AutoDesign.UniLoss
+
+open System
+open AutoDesign.Nn
+open AutoDesign.Runs
+
+/// Options of a UniLoss, one object for F# (UniLossOptions(Tau = 0.5, Seed = 3)) and C#
+/// (new UniLossOptions { Tau = 0.5, Seed = 3 }); defaults are the thesis's settings. UniLoss copies
+/// them when it is built.
+[<Sealed; AllowNullLiteral>]
+type UniLossOptions() =
+    /// Anchors of each type (good, bad, nearby): 3× this many in all.
+    member val AnchorsPerType = 16 with get, set
+    /// Sigmoid temperature τ of b̃ = σ(c/τ).
+    member val Tau = 1.0 with get, set
+    /// IDW distance power p (weights 1/d^p).
+    member val Power = 1.0 with get, set
+    /// Fraction of bits trained per step (the rest held at h(c), no gradient).
+    member val BitFraction = 1.0 with get, set
+    /// Seed of the loss's two random streams.
+    member val Seed = 0 with get, set
+    /// Units flipped to make a good anchor from b*.
+    member val GoodFlips = 1 with get, set
+    /// Units flipped to make a nearby anchor from h(f(s)).
+    member val NearbyFlips = 1 with get, set
+    member val GoodUnit = FlipUnit.Bit with get, set
+    member val NearbyUnit = FlipUnit.Bit with get, set
+    /// Nearby anchors flip only units holding a bit where h(f(s)) differs from b*.
+    member val NearbyCorrective = false with get, set
+    /// Soft comparisons on sigmoid-squashed scores: σ(x1) − σ(x2 + Offset).
+    member val BoundScores = false with get, set
+    /// κ > 0: the gradient reaching the scores is rescaled to Euclidean norm κ each batch; 0: off.
+    member val GradNorm = 0.0 with get, set
+
+    member o.Clone() = o.MemberwiseClone() :?> UniLossOptions
+
+    /// Raise a UserError for an option out of range.
+    member o.Validate() =
+        if o.AnchorsPerType < 1 then Errors.fail "UniLoss: anchorsPerType must be at least 1, got %d" o.AnchorsPerType
+        if not (o.Tau > 0.0) || Double.IsInfinity o.Tau then Errors.fail "UniLoss: tau must be positive, got %g" o.Tau
+        if not (o.Power > 0.0) || Double.IsInfinity o.Power then Errors.fail "UniLoss: power must be positive, got %g" o.Power
+        if not (o.BitFraction > 0.0 && o.BitFraction <= 1.0) then Errors.fail "UniLoss: bitFraction must be in (0, 1], got %g" o.BitFraction
+        if o.GoodFlips < 0 || o.NearbyFlips < 0 then Errors.fail "UniLoss: flip counts must be >= 0"
+        for u in [ o.GoodUnit; o.NearbyUnit ] do
+            if not (Enum.IsDefined(typeof<FlipUnit>, u)) then Errors.fail "UniLoss: unknown flip unit %A" u
+        if not (o.GradNorm >= 0.0) || Double.IsInfinity o.GradNorm then Errors.fail "UniLoss: gradNorm must be >= 0 and finite, got %g" o.GradNorm
+
+/// Every random stream a UniLoss owns, as plain data (System.Text.Json round-trips it): enough to
+/// checkpoint a training run and resume the loss bit-exactly.
+type UniLossState =
+    { /// The host stream (bit-fraction masks, unit flips).
+      Random: RandomState
+      /// The torch generator's state (bit flips, bad anchors).
+      Generator: byte[] }
+
+/// Where the time of the last Forward went (milliseconds). Trace, Compile and Best are zero
+/// when the label batch was seen before (cached).
+type UniLossTimings =
+    { /// Running the metric on symbolic scores.
+      Trace: float
+      /// The comparison structure and flip units of the new trace.
+      Compile: float
+      /// b*.
+      Best: float
+      /// Drawing the anchors (with realisability checks and repairs).
+      Anchors: float
+      /// g on the anchors and the current configuration.
+      G: float
+      /// IDW value and gradient, and the chain rule to the scores.
+      Idw: float
+      /// Tensor work: reading the scores, building the loss tensor.
+      Tensors: float
+      Total: float
+      NewBatch: bool }
