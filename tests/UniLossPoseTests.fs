@@ -161,15 +161,16 @@ let tests =
             try
                 let set = PoseData.create 4 64 32 8 8
                 let cfg = { Channels = 8; Depth = 3; Epochs = 1; Milestones = []; BatchSize = 16; Lr = 2.5e-4; Seed = 1 }
-                let r = PoseTrain.run dir "uni" set (UniLossPckh (4, 0.5, 1.0, 5)) cfg torch.CPU
+                let options = { RunOptions.Default with Root = dir }
+                let r = PoseTrain.run options "uni" "uni" set (UniLossPckh (4, 0.5, 1.0, 5)) cfg torch.CPU
                 Expect.equal r.Rows.Length 1 "one epoch"
                 Expect.isTrue (r.Bits > 100.0) "bits counted"
-                for f in [ "config.json"; "metrics.csv"; "model.bin"; "optimizer.bin"; "test_predictions.png" ] do
-                    Expect.isTrue (File.Exists(Path.Combine(dir, f))) f
-                let again = PoseTrain.run dir "uni" set (UniLossPckh (4, 0.5, 1.0, 5)) cfg torch.CPU
+                for f in [ "config.json"; "metrics.csv"; "model.safetensors"; "result.json"; "test_predictions.png" ] do
+                    Expect.isTrue (File.Exists(Path.Combine(dir, "uni", f))) f
+                let again = PoseTrain.run options "uni" "uni" set (UniLossPckh (4, 0.5, 1.0, 5)) cfg torch.CPU
                 let key (rows: PoseEpoch list) = rows |> List.map (fun e -> e.Epoch, e.TrainLoss, e.ValPckh, e.TestPckh)
-                Expect.equal (key again.Rows) (key r.Rows) "resumed, nothing retrained"
-                let m = PoseTrain.run (Path.Combine(dir, "mse")) "mse" set (Mse 1.0) cfg torch.CPU
+                Expect.equal (key again.Rows) (key r.Rows) "the stored result, nothing retrained"
+                let m = PoseTrain.run options "mse" "mse" set (Mse 1.0) cfg torch.CPU
                 Expect.isTrue (m.Test >= 0.0 && m.Test <= 1.0) "PCKh in [0,1]"
             finally
                 if Directory.Exists dir then Directory.Delete(dir, true)

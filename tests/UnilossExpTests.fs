@@ -114,20 +114,18 @@ let tests =
             let before = ExpTrain.evaluate AveragePrecision model task.Prep ds task.TestIdx torch.CPU
             let dir = Path.Combine(Path.GetTempPath(), sprintf "ule-test-%s" (Guid.NewGuid().ToString("N")))
             try
-                let cfg = { Epochs = 4; BatchSize = 50; Lr = 0.05; Momentum = 0.9; WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = 1; WarmupSteps = 0 }
-                let res = ExpRun.run dir task (UniLossAP ExpUniLossOptions.Defaults) cfg torch.CPU
+                let cfg = { Epochs = 4; BatchSize = 50; Lr = 0.05; Momentum = 0.9; WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = 1; WarmupSteps = 0; Steps = 0 }
+                let options = { RunOptions.Default with Root = dir }
+                let res = ExpRun.run options "a" task (UniLossAP ExpUniLossOptions.Defaults) cfg torch.CPU
                 let first, last = res.Rows.Head, List.last res.Rows
                 Expect.isLessThan last.TrainLoss first.TrainLoss "training loss goes down"
                 Expect.isGreaterThan res.Final before "test AP improves"
                 Expect.isGreaterThan res.Final 0.9 "the patch is easy to rank"
-                // A killed run resumes: drop the last epoch from metrics.csv and run again.
-                let csv = Path.Combine(dir, "metrics.csv")
-                let lines = File.ReadAllLines csv
-                File.WriteAllLines(csv, lines.[.. lines.Length - 2])
-                let resumed = ExpRun.run dir task (UniLossAP ExpUniLossOptions.Defaults) cfg torch.CPU
-                Expect.equal resumed.Rows.Length 4 "resumed to the full epoch count"
-                let key (r: ExpEpochRow) = r.Epoch, r.TrainLoss, r.TestMetric
-                Expect.equal (resumed.Rows.[0..2] |> List.map key) (res.Rows.[0..2] |> List.map key) "earlier epochs kept"
+                Expect.isTrue (File.Exists(Path.Combine(dir, "a", "model.safetensors"))) "weights in safetensors"
+                // The same config again returns the stored result without training; another config is refused.
+                let again = ExpRun.run options "a" task (UniLossAP ExpUniLossOptions.Defaults) cfg torch.CPU
+                Expect.equal again.Rows res.Rows "stored result"
+                Expect.throwsT<UserError> (fun () -> ExpRun.run options "a" task (UniLossAP ExpUniLossOptions.Defaults) { cfg with Epochs = 1 } torch.CPU |> ignore) "other config refused"
             finally
                 if Directory.Exists dir then Directory.Delete(dir, true)
         }
@@ -136,15 +134,14 @@ let tests =
             torch.manual_seed 1L |> ignore
             let model = UniLossModels.Mlp(2)
             let opt = new SafeSGD(model.parameters(), 0.1, momentum = 0.9)
-            let cfg = { Epochs = 2; BatchSize = 50; Lr = 0.1; Momentum = 0.9; WeightDecay = 0.0; Milestones = [ 1 ]; CropPad = None; Seed = 1; WarmupSteps = 6 }
-            let lossFn, setProgress, handle = ExpTrain.makeScheduledLoss CrossEntropy 1
-            use _ = handle
+            let cfg = { Epochs = 2; BatchSize = 50; Lr = 0.1; Momentum = 0.9; WeightDecay = 0.0; Milestones = [ 1 ]; CropPad = None; Seed = 1; WarmupSteps = 6; Steps = 0 }
+            use runLoss = ExpTrain.makeLoss CrossEntropy 1
             let seen = ResizeArray<float>()
             for epoch in 0 .. 1 do
-                let epochLr = if epoch = 0 then 0.1 else 0.01   // as ExpRun sets it: /10 after the milestone
-                for g in opt.ParamGroups do g.LearningRate <- epochLr
-                ExpTrain.trainEpoch cfg CrossEntropy lossFn model opt (fun x -> x.alias()) ds [| 0 .. 199 |] epoch torch.CPU setProgress
-                    (fun _ _ -> seen.Add (Seq.head opt.ParamGroups).LearningRate) |> ignore
+                let batches = ExpData.batches cfg.Seed epoch true cfg.BatchSize [| 0 .. 199 |]
+                for bi in 0 .. batches.Length - 1 do
+                    ExpTrain.trainStep cfg CrossEntropy runLoss model opt (fun x -> x.alias()) ds batches epoch bi torch.CPU |> ignore
+                    seen.Add (Seq.head opt.ParamGroups).LearningRate
             // 4 steps per epoch; step g (0-based over the run) uses lr_epoch · min(1, (g+1)/6)
             let expected = [ for g in 0 .. 7 -> (if g < 4 then 0.1 else 0.01) * min 1.0 (float (g + 1) / 6.0) ]
             Expect.sequenceEqual (seen |> Seq.map (fun v -> Math.Round(v, 12))) (expected |> List.map (fun v -> Math.Round(v, 12))) "warm-up lr per step"

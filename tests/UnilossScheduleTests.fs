@@ -59,10 +59,9 @@ let tests =
             let fixedEnd = UniLossAccuracy { ExpUniLossOptions.Defaults with Tau = 0.25 }
             let fixedStart = UniLossAccuracy ExpUniLossOptions.Defaults
             let lossAt loss (p: float option) =
-                let f, setP, h = ExpTrain.makeScheduledLoss loss 11
-                use _ = h
-                p |> Option.iter setP
-                (f logits labels).Value.item<float32>()
+                use l = ExpTrain.makeLoss loss 11
+                p |> Option.iter l.SetProgress
+                (l.Compute logits labels).Value.item<float32>()
             Expect.equal (lossAt sched (Some 1.0)) (lossAt fixedEnd None) "at the last step tau = tau-end"
             Expect.equal (lossAt sched (Some 0.0)) (lossAt fixedStart None) "at the first step tau = tau"
             Expect.notEqual (lossAt sched (Some 1.0)) (lossAt sched (Some 0.0)) "the schedule changes the loss"

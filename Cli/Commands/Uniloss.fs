@@ -265,7 +265,7 @@ let settingsOf (common: ExpCommon list) : ExpSettings =
             | None -> Errors.fail "--%s must be %s, got '%s'" flag (String.Join(" or ", options |> List.map fst)) v)
     { Quick = common |> List.contains ExpCommon.Quick
       Device = device
-      RunsRoot = pick (function ExpCommon.Runs_Root r -> Some r | _ -> None) |> Option.defaultValue "runs"
+      Options = { RunOptions.Default with Root = pick (function ExpCommon.Runs_Root r -> Some r | _ -> None) |> Option.defaultValue "runs" }
       Seed = pick (function ExpCommon.Seed s -> Some s | _ -> None) |> Option.defaultValue 1
       Runs = pick (function ExpCommon.Runs r -> Some(positive "runs" r) | _ -> None) |> Option.defaultValue 1
       Epochs = pick (function ExpCommon.Epochs e -> Some(positive "epochs" e) | _ -> None)

@@ -2,7 +2,6 @@ namespace AutoDesign.Reproduce.UniLoss
 
 open System
 open System.IO
-open System.Diagnostics
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
@@ -16,95 +15,82 @@ type ExpResult =
       Final: float
       Dir: string }
 
-/// Runs one (task, loss, config) to completion in its own folder, resuming after a kill: after
-/// every epoch the weights, the optimizer state and metrics.csv are written atomically.
+/// The configuration that names one training run (its run folder's identity).
+type ExpRunConfig =
+    { Task: string
+      Data: string
+      Train: int
+      Test: int
+      Metric: string
+      Loss: ExpLoss
+      Schedule: ExpTrainConfig }
+
+/// One (task, loss, config) trained to completion as a run of the engine: weights, optimizer, the UniLoss's
+/// random streams and torch's generator are checkpointed (every epoch and every 2 minutes), so a killed run
+/// resumes to the result an uninterrupted one gives.
 module ExpRun =
-    let private csvHeader = "epoch,train_loss,test_metric,lr,seconds"
+    let kind = "uniloss.train/2"
 
-    let private rowToCsv (r: ExpEpochRow) =
-        String.Join(",", [| string r.Epoch; r.TrainLoss.ToString("R"); r.TestMetric.ToString("R"); r.Lr.ToString("R"); r.Seconds.ToString("F2") |])
+    let private metricName (m: ExpMetric) = match m with AveragePrecision -> "AP" | Accuracy -> "acc"
 
-    let private parseRows (path: string) =
-        if not (File.Exists path) then []
-        else
-            File.ReadAllLines path
-            |> Array.skip 1
-            |> Array.filter (fun l -> l.Trim() <> "")
-            |> Array.map (fun l ->
-                let f = l.Split ','
-                try
-                    { Epoch = int f.[0]; TrainLoss = float f.[1]; TestMetric = float f.[2]; Lr = float f.[3]; Seconds = float f.[4] }
-                with _ -> Errors.fail "metrics file %s is corrupt (line '%s'); delete the run folder to start over" path l)
-            |> List.ofArray
+    let private rowOf (r: (string * Cell) list) =
+        let num k = match r |> List.tryFind (fst >> (=) k) with Some(_, Cell.Number v) -> v | _ -> nan
+        { Epoch = int (num "epoch"); TrainLoss = num "train_loss"; TestMetric = num "test_metric"; Lr = num "lr" }
 
-    let writeCsv (path: string) (rows: ExpEpochRow list) =
-        Atomic.writeAllText path (String.Join("\n", csvHeader :: (rows |> List.map rowToCsv)) + "\n")
-
-    /// Learning rate of `epoch` (0-based): divided by 10 at each passed milestone.
-    let lrAt (cfg: ExpTrainConfig) (epoch: int) =
-        let passed = cfg.Milestones |> List.filter (fun m -> epoch >= m) |> List.length
-        cfg.Lr * (0.1 ** float passed)
-
-    /// A stable text describing the run, stored in config.json; a resumed run must match it.
-    let describe (task: ExpTask) (loss: ExpLoss) (cfg: ExpTrainConfig) =
-        let lossText =
-            match loss with
-            | CrossEntropy -> "\"cross-entropy\""
-            | UniLossAP o | UniLossAccuracy o ->
-                let tauEnd = match o.TauEnd with Some t -> sprintf ", \"tau_end\": %g" t | None -> ""
-                // options that are off are left out, so run folders written before they existed still resume
-                let extra =
-                    (if o.NearbyCorrective then ", \"nearby_corrective\": true" else "")
-                    + (if o.BoundScores then ", \"bound_scores\": true" else "")
-                    + (if o.GradNorm > 0.0 then sprintf ", \"grad_norm\": %g" o.GradNorm else "")
-                sprintf "{ \"kind\": \"%s\", \"anchors_per_type\": %d, \"tau\": %g%s, \"power\": %g, \"flip_bits\": %d, \"nearby_unit\": \"%s\"%s }" (ExpTrain.lossName loss) o.AnchorsPerType o.Tau tauEnd o.Power o.FlipBits (string o.NearbyUnit) extra
-        sprintf "{\n  \"task\": \"%s\",\n  \"data\": \"%s\",\n  \"train\": %d,\n  \"test\": %d,\n  \"loss\": %s,\n  \"epochs\": %d,\n  \"batch_size\": %d,\n  \"lr\": %g,\n  \"momentum\": %g,\n  \"weight_decay\": %g,\n  \"milestones\": [%s],\n  \"crop_pad\": %s,\n  \"seed\": %d%s\n}\n"
-            task.Name task.Data.Name task.TrainIdx.Length task.TestIdx.Length lossText cfg.Epochs cfg.BatchSize cfg.Lr cfg.Momentum cfg.WeightDecay
-            (String.Join(", ", cfg.Milestones)) (match cfg.CropPad with Some p -> string p | None -> "null") cfg.Seed
-            (if cfg.WarmupSteps > 0 then sprintf ",\n  \"warmup_steps\": %d" cfg.WarmupSteps else "")
-
-    /// Train `loss` on `task` under `cfg` in folder `dir`; prints one line per epoch.
-    let run (dir: string) (task: ExpTask) (loss: ExpLoss) (cfg: ExpTrainConfig) (device: torch.Device) : ExpResult =
-        Directory.CreateDirectory dir |> ignore
-        let configPath = Path.Combine(dir, "config.json")
-        let metricsPath = Path.Combine(dir, "metrics.csv")
-        let weightsPath = Path.Combine(dir, "model.bin")
-        let optPath = Path.Combine(dir, "optimizer.bin")
-        let desc = describe task loss cfg
-        let mutable rows =
-            if File.Exists configPath && File.ReadAllText configPath = desc && File.Exists weightsPath then parseRows metricsPath
-            else []
-        torch.manual_seed(int64 cfg.Seed) |> ignore
-        let model = task.MakeModel()
-        model.``to``(device) |> ignore
-        let opt = new SafeSGD(model.parameters(), cfg.Lr, momentum = cfg.Momentum, weight_decay = cfg.WeightDecay)
-        if not rows.IsEmpty then
-            model.load(weightsPath) |> ignore
-            if File.Exists optPath then opt.load_state_dict(optPath)
-            printfn "  [%s] resuming after epoch %d" (ExpTrain.lossName loss) rows.Length
-        else
-            Atomic.writeAllText configPath desc
-        // Seeded by the epoch it starts at, so a resumed run draws its anchors deterministically.
-        let lossFn, setProgress, lossHandle = ExpTrain.makeScheduledLoss loss (cfg.Seed * 1000003 + rows.Length)
-        use _ = lossHandle
-        for epoch in rows.Length .. cfg.Epochs - 1 do
-            let lr = lrAt cfg epoch
-            for g in opt.ParamGroups do g.LearningRate <- lr
-            let sw = Stopwatch.StartNew()
-            let steps = (task.TrainIdx.Length + cfg.BatchSize - 1) / cfg.BatchSize
-            // progress inside the epoch (a ResNet-20 epoch takes minutes on a CPU)
-            let progress = AutoDesign.Runs.Progress(sprintf "  [%s] epoch %d/%d" (ExpTrain.lossName loss) (epoch + 1) cfg.Epochs, steps)
-            let trainLoss =
-                ExpTrain.trainEpoch cfg loss lossFn model opt task.Prep task.Data task.TrainIdx epoch device setProgress (fun _ v ->
-                    progress.Step [ "loss", v ])
-            progress.Done()
-            let metric = ExpTrain.evaluate task.Metric model task.Prep task.Data task.TestIdx device
-            let row = { Epoch = epoch + 1; TrainLoss = trainLoss; TestMetric = metric; Lr = lr; Seconds = sw.Elapsed.TotalSeconds }
-            rows <- rows @ [ row ]
-            Atomic.writeWith weightsPath (fun tmp -> model.save(tmp) |> ignore)
-            Atomic.writeWith optPath (fun tmp -> opt.save_state_dict(tmp))
-            writeCsv metricsPath rows
-            printfn "  [%s] epoch %d/%d  train loss %.4f  test %s %.4f  (%.1f s)" (ExpTrain.lossName loss) (epoch + 1) cfg.Epochs trainLoss
-                (match task.Metric with AveragePrecision -> "AP" | Accuracy -> "acc") metric row.Seconds
+    /// Train `loss` on `task` under `cfg` in run folder `relPath` under `options.Root`.
+    let run (options: RunOptions) (relPath: string) (task: ExpTask) (loss: ExpLoss) (cfg: ExpTrainConfig) (device: torch.Device) : ExpResult =
+        let config =
+            { Task = task.Name; Data = task.Data.Name; Train = task.TrainIdx.Length; Test = task.TestIdx.Length
+              Metric = metricName task.Metric; Loss = loss; Schedule = cfg }
+        use run = Run.Open(options, relPath, kind, config)
+        let rows =
+            if run.IsFinished then run.Result<ExpEpochRow list>()
+            else
+                torch.manual_seed(int64 cfg.Seed) |> ignore
+                use model = task.MakeModel()
+                model.``to``(device) |> ignore
+                use opt = new SafeSGD(model.parameters(), cfg.Lr, momentum = cfg.Momentum, weight_decay = cfg.WeightDecay)
+                use runLoss = ExpTrain.makeLoss loss (cfg.Seed * 1000003)
+                let state = TrainState()
+                state.AddModule("model", model)
+                state.AddOptimizer("optimizer", opt)
+                state.AddTorchDefault()
+                runLoss.Uni |> Option.iter (fun u -> state.AddValue<UniLossState>("uniloss", Func<_>(u.CaptureState), Action<_>(u.RestoreState)))
+                let mutable total, count = 0.0, 0
+                state.AddValue<float * int>("epoch-loss", Func<_>(fun () -> total, count), Action<_>(fun (t, c) -> total <- t; count <- c))
+                let steps = (task.TrainIdx.Length + cfg.BatchSize - 1) / cfg.BatchSize
+                let batchesOf = Collections.Generic.Dictionary<int, int[][]>()
+                let batches epoch =
+                    match batchesOf.TryGetValue epoch with
+                    | true, b -> b
+                    | _ ->
+                        batchesOf.Clear()
+                        let b = ExpData.batches cfg.Seed epoch true cfg.BatchSize task.TrainIdx
+                        batchesOf.[epoch] <- b
+                        b
+                let label = ExpTrain.lossName loss
+                let totalSteps = if cfg.Steps > 0 then cfg.Steps else cfg.Epochs * steps
+                let spec = { LoopSpec.Of(sprintf "  [%s]" label, totalSteps) with StepsPerEpoch = steps; CheckpointSeconds = 120.0 }
+                let clock = Diagnostics.Stopwatch.StartNew()
+                let rows =
+                    Loop.run run state spec
+                        (fun info ctx ->
+                            if info.StepInEpoch = 0 then (total <- 0.0; count <- 0)
+                            match ExpTrain.trainStep cfg loss runLoss model opt task.Prep task.Data (batches info.Epoch) info.Epoch info.StepInEpoch device with
+                            | Some v ->
+                                total <- total + v
+                                count <- count + 1
+                                ctx.Show [ "epoch", float (info.Epoch + 1); "loss", v ]
+                            | None -> ())
+                        (fun epoch ctx ->
+                            let metric = ExpTrain.evaluate task.Metric model task.Prep task.Data task.TestIdx device
+                            let trainLoss = if count = 0 then nan else total / float count
+                            ctx.Row [ "epoch", float (epoch + 1); "train_loss", trainLoss; "test_metric", metric; "lr", ExpTrain.lrAt cfg epoch ]
+                            printfn "  [%s] epoch %d/%d  train loss %.4f  test %s %.4f  (%.1f s)" label (epoch + 1) cfg.Epochs trainLoss (metricName task.Metric) metric clock.Elapsed.TotalSeconds)
+                    |> List.map rowOf
+                Safetensors.save (run.File "model.safetensors") (model.state_dict())
+                Csv.writeNumbers (run.File "metrics.csv") [ for r in rows -> [ "epoch", float r.Epoch; "train_loss", r.TrainLoss; "test_metric", r.TestMetric; "lr", r.Lr ] ]
+                run.Finish rows
+                rows
         let final = match List.tryLast rows with Some r -> r.TestMetric | None -> nan
-        { Loss = ExpTrain.lossName loss; Rows = rows; Final = final; Dir = dir }
+        { Loss = ExpTrain.lossName loss; Rows = rows; Final = final; Dir = run.Dir }

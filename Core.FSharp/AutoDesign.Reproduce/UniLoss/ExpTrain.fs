@@ -55,15 +55,17 @@ type ExpTrainConfig =
       Seed: int
       /// Linear learning-rate warm-up over the first WarmupSteps SGD steps of the run (0: none):
       /// step g < WarmupSteps uses the epoch's lr · (g + 1) / WarmupSteps.
-      WarmupSteps: int }
+      WarmupSteps: int
+      /// Stop after this many SGD steps (0: Epochs whole epochs); the last epoch may be partial. Compares
+      /// batch sizes at equal steps.
+      Steps: int }
 
 /// One line of metrics.csv.
 type ExpEpochRow =
     { Epoch: int
       TrainLoss: float
       TestMetric: float
-      Lr: float
-      Seconds: float }
+      Lr: float }
 
 /// A complete task: data, splits, model and preprocessing, shared by the CE and UniLoss runs.
 type ExpTask =
@@ -96,34 +98,35 @@ module ExpTrain =
         let total = epochs * steps
         if total <= 1 then 0.0 else min 1.0 (float (epoch * steps + bi) / float (total - 1))
 
-    /// Like makeLoss, plus a function that sets the training progress p ∈ [0, 1] before a step
-    /// (moves τ along the options' schedule; does nothing for CE or a fixed τ).
-    let makeScheduledLoss (loss: ExpLoss) (seed: int) : (torch.Tensor -> torch.Tensor -> torch.Tensor option) * (float -> unit) * IDisposable =
+    /// A run's loss: (logits, labels) → loss, or None when the batch has no comparisons (e.g. no positives);
+    /// SetProgress moves τ along its schedule (p ∈ [0, 1]); Uni is the UniLoss (None for CE), whose random
+    /// streams a checkpoint must hold.
+    type RunLoss =
+        { Compute: torch.Tensor -> torch.Tensor -> torch.Tensor option
+          SetProgress: float -> unit
+          Uni: AutoDesign.UniLoss.UniLoss option }
+        interface IDisposable with
+            member l.Dispose() = l.Uni |> Option.iter (fun u -> (u :> IDisposable).Dispose())
+
+    let makeLoss (loss: ExpLoss) (seed: int) : RunLoss =
         let uni (metric: Metric) (o: ExpUniLossOptions) =
             o.TauEnd |> Option.iter (fun t -> if not (t > 0.0) then Errors.fail "UniLoss: the tau schedule's end value must be positive, got %g" t)
             new AutoDesign.UniLoss.UniLoss(metric, anchorsPerType = o.AnchorsPerType, tau = o.Tau, power = o.Power, seed = seed,
                                                 goodFlips = o.FlipBits, nearbyFlips = o.FlipBits, nearbyUnit = o.NearbyUnit,
                                                 nearbyCorrective = o.NearbyCorrective, boundScores = o.BoundScores, gradNorm = o.GradNorm)
-        let none = { new IDisposable with member _.Dispose() = () }
         let hasBoth (labels: torch.Tensor) =
             let p = labels.sum().item<int64>()
             p > 0L && p < labels.shape.[0]
         let apScore (logits: torch.Tensor) = logits.select(1L, 1L) - logits.select(1L, 0L)
         let schedule (u: AutoDesign.UniLoss.UniLoss) (o: ExpUniLossOptions) = fun p -> u.Tau <- tauAt o p
         match loss with
-        | CrossEntropy -> (fun logits labels -> Some(torch.nn.functional.cross_entropy(logits, labels))), ignore, none
+        | CrossEntropy -> { Compute = (fun logits labels -> Some(torch.nn.functional.cross_entropy(logits, labels))); SetProgress = ignore; Uni = None }
         | UniLossAP o ->
             let u = uni Metrics.averagePrecisionPosNeg o
-            (fun logits labels -> if hasBoth labels then Some(u.Forward(apScore logits, labels)) else None), schedule u o, (u :> IDisposable)
+            { Compute = (fun logits labels -> if hasBoth labels then Some(u.Forward(apScore logits, labels)) else None); SetProgress = schedule u o; Uni = Some u }
         | UniLossAccuracy o ->
             let u = uni Metrics.accuracy o
-            (fun logits labels -> Some(u.Forward(logits, labels))), schedule u o, (u :> IDisposable)
-
-    /// A per-run loss function: (logits, labels) → loss, or None when the batch has no comparisons
-    /// (e.g. no positives). Dispose the returned handle when the run ends.
-    let makeLoss (loss: ExpLoss) (seed: int) : (torch.Tensor -> torch.Tensor -> torch.Tensor option) * IDisposable =
-        let f, _, h = makeScheduledLoss loss seed
-        f, h
+            { Compute = (fun logits labels -> Some(u.Forward(logits, labels))); SetProgress = schedule u o; Uni = Some u }
 
     /// Logits of the whole index set, [N,C] as float32 rows on the CPU.
     let predict (model: torch.nn.Module<torch.Tensor, torch.Tensor>) (prep: torch.Tensor -> torch.Tensor) (ds: ExpDataset) (idx: int[]) (device: torch.Device) : float32[][] =
@@ -146,38 +149,38 @@ module ExpTrain =
             AveragePrecision.ofScores (logits |> Array.map (fun r -> float r.[1] - float r.[0])) (labels |> Array.map (fun y -> y = 1))
         | Accuracy -> Classification.accuracyOfScores logits labels
 
-    /// Train for one epoch; returns the mean batch loss. Raises UserError on a non-finite loss.
-    let trainEpoch (cfg: ExpTrainConfig) (loss: ExpLoss) (lossFn: torch.Tensor -> torch.Tensor -> torch.Tensor option) (model: torch.nn.Module<torch.Tensor, torch.Tensor>)
-                   (opt: torch.optim.Optimizer) (prep: torch.Tensor -> torch.Tensor) (ds: ExpDataset) (trainIdx: int[])
-                   (epoch: int) (device: torch.Device) (setProgress: float -> unit) (onStep: int -> float -> unit) : float =
+    /// The learning rate of `epoch` (0-based): divided by 10 at each passed milestone.
+    let lrAt (cfg: ExpTrainConfig) (epoch: int) =
+        let passed = cfg.Milestones |> List.filter (fun m -> epoch >= m) |> List.length
+        cfg.Lr * (0.1 ** float passed)
+
+    /// One SGD step on batch `bi` of `epoch` (batches from ExpData.batches): augmentation seeded by
+    /// (seed, epoch, batch), τ and lr from the step's place in the run. Returns the loss value, or None
+    /// when the batch has no comparisons. Raises UserError on a non-finite loss.
+    let trainStep (cfg: ExpTrainConfig) (loss: ExpLoss) (runLoss: RunLoss) (model: torch.nn.Module<torch.Tensor, torch.Tensor>)
+                  (opt: torch.optim.Optimizer) (prep: torch.Tensor -> torch.Tensor) (ds: ExpDataset) (batches: int[][])
+                  (epoch: int) (bi: int) (device: torch.Device) : float option =
+        use scope = torch.NewDisposeScope()
         model.train()
-        let batches = ExpData.batches cfg.Seed epoch true cfg.BatchSize trainIdx
-        let mutable total = 0.0
-        let mutable count = 0
-        // The epoch's lr as set by the caller; scaled down during a warm-up.
-        let epochLr = (Seq.head opt.ParamGroups).LearningRate
-        batches |> Array.iteri (fun bi idx ->
-            use scope = torch.NewDisposeScope()
-            let x, y = ExpData.toTensors ds idx device
-            let x = match cfg.CropPad with
-                    | Some pad -> Augment.CropFlip(x, pad, int64 (cfg.Seed * 7 + epoch * 100003 + bi))
-                    | None -> x
-            setProgress (progressOf cfg.Epochs batches.Length epoch bi)
-            if cfg.WarmupSteps > 0 then
-                let g = epoch * batches.Length + bi
-                let lr = if g < cfg.WarmupSteps then epochLr * float (g + 1) / float cfg.WarmupSteps else epochLr
-                for pg in opt.ParamGroups do pg.LearningRate <- lr
-            let logits = model.forward(prep x)
-            match lossFn logits y with
-            | Some l ->
-                let v = l.item<float32>() |> float
-                if Double.IsNaN v || Double.IsInfinity v then
-                    Errors.fail "%s loss became %f at epoch %d batch %d; lower the learning rate" (lossName loss) v epoch bi
-                opt.zero_grad()
-                l.backward()
-                opt.step() |> ignore
-                total <- total + v
-                count <- count + 1
-                onStep bi v
-            | None -> ())
-        if count = 0 then nan else total / float count
+        let idx = batches.[bi]
+        let x, y = ExpData.toTensors ds idx device
+        let x = match cfg.CropPad with
+                | Some pad -> Augment.CropFlip(x, pad, int64 (cfg.Seed * 7 + epoch * 100003 + bi))
+                | None -> x
+        let total = if cfg.Steps > 0 then cfg.Steps else cfg.Epochs * batches.Length
+        runLoss.SetProgress (if total <= 1 then 0.0 else min 1.0 (float (epoch * batches.Length + bi) / float (total - 1)))
+        let epochLr = lrAt cfg epoch
+        let g = epoch * batches.Length + bi
+        let lr = if cfg.WarmupSteps > 0 && g < cfg.WarmupSteps then epochLr * float (g + 1) / float cfg.WarmupSteps else epochLr
+        for pg in opt.ParamGroups do pg.LearningRate <- lr
+        let logits = model.forward(prep x)
+        match runLoss.Compute logits y with
+        | Some l ->
+            let v = l.item<float32>() |> float
+            if Double.IsNaN v || Double.IsInfinity v then
+                Errors.fail "%s loss became %f at epoch %d batch %d; lower the learning rate" (lossName loss) v epoch bi
+            opt.zero_grad()
+            l.backward()
+            opt.step() |> ignore
+            Some v
+        | None -> None

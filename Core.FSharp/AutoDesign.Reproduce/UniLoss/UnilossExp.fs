@@ -20,7 +20,8 @@ type ExpSummaryRow =
 type ExpSettings =
     { Quick: bool
       Device: torch.Device
-      RunsRoot: string
+      /// Where run folders go (RunsRoot), and how existing ones are treated (--force, --wait).
+      Options: RunOptions
       Seed: int
       Runs: int
       /// Overrides of the quick/full defaults.
@@ -53,7 +54,7 @@ type ExpSettings =
 /// budget, writes run folders and a summary.csv, and returns result rows.
 module UnilossExp =
     let defaultSettings device =
-        { Quick = true; Device = device; RunsRoot = "runs"; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None; CeLr = None; TauEnd = None; NearbyUnit = None; NearbyCorrective = None; BoundScores = None; GradNorm = None; Validation = false; UniWarmup = None }
+        { Quick = true; Device = device; Options = RunOptions.Default; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None; CeLr = None; TauEnd = None; NearbyUnit = None; NearbyCorrective = None; BoundScores = None; GradNorm = None; Validation = false; UniWarmup = None }
 
     /// UniLoss options: the experiment's defaults `d`, overridden by the settings.
     let uniOptsFrom (d: ExpUniLossOptions) (s: ExpSettings) =
@@ -104,6 +105,20 @@ module UnilossExp =
         if ce.Length < 2 then sprintf "UniLoss - CE = %s" (f m)
         else sprintf "UniLoss - CE = %s ± %s over %d seeds; per seed %s" (f m) (sd.ToString("F" + string digits)) ce.Length (String.Join(", ", List.map2 (fun u c -> f (u - c)) uni ce))
 
+    /// "UniLoss − CE = −0.87 [−3.1, +1.4] (95% CI of the paired per-seed gap, 3 seeds): no difference detected"
+    /// — the verdict follows from the interval only: it lies below 0 (UniLoss worse), above 0 (better), or
+    /// contains 0 (no difference detected at this number of seeds).
+    let verdictText (digits: int) (ce: float list) (uni: float list) =
+        let m, _, (lo, hi) = Stats.paired ce uni
+        let f (x: float) = (if x >= 0.0 then "+" else "") + x.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)
+        if ce.Length < 2 then sprintf "UniLoss − CE = %s (one seed: no interval, no verdict)" (f m)
+        else
+            let verdict =
+                if hi < 0.0 then "UniLoss worse than CE"
+                elif lo > 0.0 then "UniLoss better than CE"
+                else "no difference detected (the interval contains 0)"
+            sprintf "UniLoss − CE = %s [%s, %s] (95%% CI of the paired per-seed gap, %d seeds): %s" (f m) (f lo) (f hi) ce.Length verdict
+
     let private meanStd (xs: float list) =
         let m = List.average xs
         let sd = if xs.Length < 2 then 0.0 else sqrt (xs |> List.sumBy (fun x -> (x - m) ** 2.0) |> fun v -> v / float (xs.Length - 1))
@@ -114,7 +129,8 @@ module UnilossExp =
         if xs.Length < 2 then m.ToString("F" + string digits)
         else sprintf "%s ± %s (%d runs)" (m.ToString("F" + string digits)) (sd.ToString("F" + string digits)) xs.Length
 
-    /// Train each (label, loss, cfg) on the task for every seed; results per label in seed order.
+    /// Train each (label, loss, cfg) on the task for every seed, each a run under `expDir` (relative to the
+    /// runs root: expDir/seed<k>/<label>); results per label in seed order.
     let compare (s: ExpSettings) (expDir: string) (makeTask: int -> ExpTask) (arms: (string * ExpLoss * ExpTrainConfig) list) =
         let results =
             [ for r in 0 .. s.Runs - 1 do
@@ -123,14 +139,15 @@ module UnilossExp =
                 printfn "%s seed %d: %d train / %d test" task.Name seed task.TrainIdx.Length task.TestIdx.Length
                 for (label, loss, cfg) in arms do
                     let dir = Path.Combine(expDir, sprintf "seed%d" seed, label)
-                    let res = ExpRun.run dir task loss { cfg with Seed = seed } s.Device
+                    let res = ExpRun.run s.Options dir task loss { cfg with Seed = seed } s.Device
                     yield label, seed, res ]
         let lines =
             "arm,seed,final_metric,epochs,run_dir"
             :: [ for (label, seed, res) in results -> sprintf "%s,%d,%s,%d,%s" label seed (res.Final.ToString("R")) res.Rows.Length res.Dir ]
-        Directory.CreateDirectory expDir |> ignore
-        Atomic.writeAllText (Path.Combine(expDir, "summary.csv")) (String.Join("\n", lines) + "\n")
-        ExpPlots.curves expDir results
+        let outDir = Path.Combine(s.Options.Root, expDir)
+        Directory.CreateDirectory outDir |> ignore
+        Atomic.writeAllText (Path.Combine(outDir, "summary.csv")) (String.Join("\n", lines) + "\n")
+        ExpPlots.curves outDir results
         arms |> List.map (fun (label, _, _) -> label, [ for (l, _, res) in results do if l = label then res.Final ])
 
     /// UniLoss settings for the Fashion-MNIST AP row: τ 0.3 with 1/d² weights, chosen on a validation
@@ -140,7 +157,7 @@ module UnilossExp =
 
     let private apConfig (s: ExpSettings) quickEpochs =
         { Epochs = defaultArg s.Epochs (if s.Quick then quickEpochs else 30); BatchSize = 128; Lr = defaultArg s.CeLr 0.01; Momentum = 0.9
-          WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = s.Seed; WarmupSteps = 0 }
+          WeightDecay = 0.0; Milestones = []; CropPad = None; Seed = s.Seed; WarmupSteps = 0; Steps = 0 }
 
     let private seedsText (s: ExpSettings) = if s.Runs = 1 then string s.Seed else sprintf "%d..%d" s.Seed (s.Seed + s.Runs - 1)
 
@@ -148,8 +165,10 @@ module UnilossExp =
         let ce = res |> List.find (fst >> (=) "ce") |> snd
         let uni = res |> List.find (fst >> (=) "uniloss") |> snd
         let config = sprintf "%s; MLP 784-500-300-2, SGD lr %g momentum 0.9 (UniLoss lr %g), batch %d, %d epochs, %d train / %d %s, %d anchors/type, tau %s, power %g, UniLoss(ap-posneg), seed %s" (mode s) cfg.Lr (defaultArg s.UniLr cfg.Lr) cfg.BatchSize cfg.Epochs trainN testN (heldOutText s) o.AnchorsPerType (tauText o) o.Power (seedsText s)
-        [ { Experiment = name; Claim = "UniLoss(AP) matches 2-class CE on unbalanced binary AP"; Thesis = sprintf "UniLoss AP %s" (fst thesis); Measured = sprintf "UniLoss AP %s" (fmt 4 uni); Config = config; Data = data }
-          { Experiment = name; Claim = "2-class CE baseline"; Thesis = sprintf "CE AP %s" (snd thesis); Measured = sprintf "CE AP %s (%s)" (fmt 4 ce) (gapText 4 ce uni); Config = config; Data = data } ]
+        [ { Experiment = name; Claim = "UniLoss(AP) on unbalanced binary AP"; Thesis = sprintf "UniLoss AP %s" (fst thesis); Measured = sprintf "UniLoss AP %s" (fmt 4 uni); Config = config; Data = data }
+          { Experiment = name; Claim = "2-class CE baseline"; Thesis = sprintf "CE AP %s" (snd thesis); Measured = sprintf "CE AP %s" (fmt 4 ce); Config = config; Data = data }
+          { Experiment = name; Claim = "UniLoss(AP) matches 2-class CE (paired gap)"; Thesis = sprintf "UniLoss − CE = %+.4f (one run)" (float (fst thesis) - float (snd thesis))
+            Measured = verdictText 4 ce uni; Config = config; Data = data } ]
 
     /// AP for unbalanced binary classification (§3.4.2). dataset: "mnist" (0 vs rest on the 10k
     /// digits, 8k/2k seeded split) or "fashion" (class `cls` vs rest, 60k/10k).
@@ -166,7 +185,7 @@ module UnilossExp =
                 sprintf "Fashion-MNIST class %d vs rest 1:9 (stand-in for MNIST 0 vs rest)" cls, sprintf "ap-fashion-%d" cls, uniOptsFrom apFashionDefaults s
             | other -> Errors.fail "unknown AP data set '%s' (expected mnist or fashion)" other
         if s.Validation && dataset <> "fashion" then Errors.fail "--validation is available for the Fashion-MNIST AP and accuracy experiments (MNIST's 10k digits leave no room for a third split)"
-        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "%s-%s%s" name (mode s) (heldOutDir s))
+        let expDir = Path.Combine("uniloss", sprintf "%s-%s%s" name (mode s) (heldOutDir s))
         let uniCfg = { cfg with Lr = defaultArg s.UniLr cfg.Lr }
         let res = compare s expDir makeTask [ "ce", CrossEntropy, cfg; "uniloss", UniLossAP o, uniCfg ]
         apRows s name data ("0.9988", "0.9989") cfg res trainN testN o
@@ -204,21 +223,35 @@ module UnilossExp =
         let cfg =
             { Epochs = epochs; BatchSize = 128; Lr = defaultArg s.CeLr 0.1; Momentum = 0.9; WeightDecay = 5e-4
               Milestones = [ epochs * 7 / 10; epochs * 8 / 10 ] |> List.filter (fun m -> m > 0) |> List.distinct
-              CropPad = Some 2; Seed = s.Seed; WarmupSteps = 0 }
+              CropPad = Some 2; Seed = s.Seed; WarmupSteps = 0; Steps = 0 }
         trainN, testN, epochs, defaultEpochs, cfg
 
-    /// Accuracy for multi-class classification (§3.4.4): ResNet-20 on Fashion-MNIST.
+    /// The thesis's UniLoss arm for accuracy as the thesis describes it: τ 1, 16 anchors per type, one-bit
+    /// flips, nearby anchors flip a random bit, 1/d weights, the same lr and schedule as CE, no gradient
+    /// normalisation.
+    let accuracyThesisForm = ExpUniLossOptions.Defaults
+
+    /// Accuracy for multi-class classification (§3.4.4): ResNet-20 on Fashion-MNIST; CE, UniLoss in the
+    /// thesis's form, and UniLoss extended (accuracyResNetDefaults), on the same data, seeds and schedule.
     let accuracy (s: ExpSettings) : ExpSummaryRow list =
         let trainN, testN, epochs, defaultEpochs, cfg = accuracySetup s
         // a non-default epoch count gets its own folder and row name (e.g. accuracy-fashion-quick-8ep)
         let epochTag = if epochs <> defaultEpochs then sprintf "-%dep" epochs else ""
-        let expDir = Path.Combine(s.RunsRoot, "uniloss", sprintf "accuracy-fashion-%s%s%s" (mode s) epochTag (heldOutDir s))
-        let o = uniOptsFrom accuracyResNetDefaults s
+        let expDir = Path.Combine("uniloss", sprintf "accuracy-fashion-%s%s%s" (mode s) epochTag (heldOutDir s))
+        let thesisForm = uniOptsFrom accuracyThesisForm s
+        let extended = uniOptsFrom accuracyResNetDefaults s
         let uniCfg = { cfg with Lr = defaultArg s.UniLr (accuracyLrFactor * cfg.Lr); WarmupSteps = defaultArg s.UniWarmup 0 }
-        let res = compare s expDir (fun seed -> ExpTasks.fashionResNet s.Validation seed trainN testN s.Device) [ "ce", CrossEntropy, cfg; "uniloss", UniLossAccuracy o, uniCfg ]
-        let ce = res |> List.find (fst >> (=) "ce") |> snd |> List.map ((*) 100.0)
-        let uni = res |> List.find (fst >> (=) "uniloss") |> snd |> List.map ((*) 100.0)
-        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d %s, %d anchors/type, tau %s, power %g, %s, seed %s" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN (heldOutText s) o.AnchorsPerType (tauText o) o.Power (anchorText o) (seedsText s)
+        let res =
+            compare s expDir (fun seed -> ExpTasks.fashionResNet s.Validation seed trainN testN s.Device)
+                [ "ce", CrossEntropy, cfg; "uniloss-thesis", UniLossAccuracy thesisForm, uniCfg; "uniloss", UniLossAccuracy extended, uniCfg ]
+        let pct label = res |> List.find (fst >> (=) label) |> snd |> List.map ((*) 100.0)
+        let ce, thesisArm, ext = pct "ce", pct "uniloss-thesis", pct "uniloss"
+        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d %s, %d anchors/type, power %g; thesis form: tau %s, random nearby flips; extended: tau %s, %s; seeds %s" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN (heldOutText s) extended.AnchorsPerType extended.Power (tauText thesisForm) (tauText extended) (anchorText extended) (seedsText s)
         let data = "Fashion-MNIST (stand-in for CIFAR-10)"
-        [ { Experiment = "accuracy-resnet20" + epochTag; Claim = "UniLoss(accuracy) matches CE at equal epochs"; Thesis = "UniLoss 91.64% (CIFAR-10, 200 epochs)"; Measured = sprintf "UniLoss %s%% (%d epochs)" (fmt 2 uni) epochs; Config = config; Data = data }
-          { Experiment = "accuracy-resnet20" + epochTag; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs; %s points)" (fmt 2 ce) epochs (gapText 2 ce uni); Config = config; Data = data } ]
+        let name = "accuracy-resnet20" + epochTag
+        let thesis = "UniLoss 91.64%, CE 91.49% (CIFAR-10, 200 epochs, one run): +0.15"
+        [ { Experiment = name; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs)" (fmt 2 ce) epochs; Config = config; Data = data }
+          { Experiment = name; Claim = "UniLoss(accuracy) in the thesis's form matches CE at equal epochs"; Thesis = thesis
+            Measured = sprintf "UniLoss %s%%; %s" (fmt 2 thesisArm) (verdictText 2 ce thesisArm); Config = config; Data = data }
+          { Experiment = name; Claim = "UniLoss(accuracy), extended (corrective nearby anchors, score-gradient norm 0.1, tau 1 -> 3; beyond the thesis) matches CE"; Thesis = thesis
+            Measured = sprintf "UniLoss %s%%; %s" (fmt 2 ext) (verdictText 2 ce ext); Config = config; Data = data } ]

@@ -34,7 +34,8 @@ module PoseExp =
         { Channels = z.Channels; Depth = z.Depth; Epochs = z.Epochs; Milestones = PoseTrain.thesisMilestones z.Epochs
           BatchSize = z.Batch; Lr = lr; Seed = s.Seed }
 
-    let private expDir (s: ExpSettings) = Path.Combine(s.RunsRoot, "uniloss", sprintf "pose-%s" (if s.Quick then "quick" else "full"))
+    let private expName (s: ExpSettings) = Path.Combine("uniloss", sprintf "pose-%s" (if s.Quick then "quick" else "full"))
+    let private expDir (s: ExpSettings) = Path.Combine(s.Options.Root, expName s)
 
     /// The data set, with a grid of 32 training samples (head top marked red) in the folder.
     let data (s: ExpSettings) (z: PoseSizes) =
@@ -55,7 +56,7 @@ module PoseExp =
                 let seed = s.Seed + r
                 for (label, loss, lr) in arms do
                     let cfg = { config s z lr with Seed = seed }
-                    yield label, seed, PoseTrain.run (Path.Combine(dir, sprintf "seed%d" seed, label)) label set loss cfg s.Device ]
+                    yield label, seed, PoseTrain.run s.Options (Path.Combine(expName s, sprintf "seed%d" seed, label)) label set loss cfg s.Device ]
         results
 
     let private writeSummary (dir: string) (file: string) (results: (string * int * PoseRunResult) list) =

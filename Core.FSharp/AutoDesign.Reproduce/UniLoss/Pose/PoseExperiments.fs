@@ -10,7 +10,7 @@ module PoseExperiments =
     let private exp name description (run: ExpSettings -> ExpSummaryRow list) : Experiment =
         { System = "uniloss"; Name = name; Description = description
           Run = fun ctx ->
-                  let s = { UnilossExp.defaultSettings ctx.Device with Quick = ctx.Quick; RunsRoot = ctx.RunsRoot; Seed = ctx.Seed }
+                  let s = { UnilossExp.defaultSettings ctx.Device with Quick = ctx.Quick; Options = ctx.Options; Seed = ctx.Seed }
                   run s |> List.map (fun r -> { System = "uniloss"; Experiment = r.Experiment; Claim = r.Claim; Thesis = r.Thesis; Measured = r.Measured; Config = r.Config; Data = r.Data }) }
 
     let all : Experiment list =
