@@ -39,7 +39,7 @@ type BenchUnilossArgs =
             | Steps _ -> "timed steps per loss after 3 warm-up steps (default 10; the MLP gets 4x as many)."
             | Device _ -> "auto, cpu or cuda (default auto)."
 
-/// One case per system; each helper adds its own.
+/// One case per system.
 type BenchArgs =
     | [<CliPrefix(CliPrefix.None)>] Checkpoint of ParseResults<BenchCheckpointArgs>
     | [<CliPrefix(CliPrefix.None)>] Loader of ParseResults<BenchLoaderArgs>

@@ -1,4 +1,4 @@
-/// Helpers shared by the training subcommands: device + thread count, timestamped log lines.
+/// Functions shared by the training subcommands: device + thread count, timestamped log lines.
 module AutoDesign.Cli.Commands.Common
 
 open System

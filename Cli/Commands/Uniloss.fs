@@ -1,5 +1,4 @@
-/// `autodesign uniloss ...`: the UniLoss sub-union. Other helpers add their cases to UnilossArgs
-/// and a line to Uniloss.run.
+/// `autodesign uniloss ...`: the UniLoss experiments and tools.
 module AutoDesign.Cli.Commands.Uniloss
 
 open System

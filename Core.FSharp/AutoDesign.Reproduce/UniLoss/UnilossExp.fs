@@ -151,7 +151,7 @@ module UnilossExp =
         arms |> List.map (fun (label, _, _) -> label, [ for (l, _, res) in results do if l = label then res.Final ])
 
     /// UniLoss settings for the Fashion-MNIST AP row: τ 0.3 with 1/d² weights, chosen on a validation
-    /// split carved from the training images (EXPERIMENTS.md, 2 seeds: UniLoss − CE = +0.021 at the
+    /// split carved from the training images (docs/investigations/uniloss-experiments.md, 2 seeds: UniLoss − CE = +0.021 at the
     /// shared lr 0.01, vs −0.014 with the thesis's τ 1, 1/d). MNIST keeps the thesis's settings.
     let apFashionDefaults = { ExpUniLossOptions.Defaults with Tau = 0.3; Power = 2.0 }
 
@@ -191,24 +191,24 @@ module UnilossExp =
         apRows s name data ("0.9988", "0.9989") cfg res trainN testN o
 
     /// UniLoss settings for accuracy: the thesis's (τ = 1, weights 1/d, one-bit flips). Probes
-    /// (EXPERIMENTS.md) found τ = 0.3 with 1/d² weights gives a CE-sized score gradient and matches CE
+    /// (docs/investigations/uniloss-experiments.md) found τ = 0.3 with 1/d² weights gives a CE-sized score gradient and matches CE
     /// on the MLP at CE's learning rate, but trains ResNet-20 worse (54% vs 58% in 2 epochs) than
     /// these settings at 10x CE's rate, the best measured on ResNet-20.
     let accuracyDefaults = ExpUniLossOptions.Defaults
 
     /// The ResNet-20 accuracy arm (chosen on a validation split carved from the training images, seeds
-    /// 1-2, 4 epochs; EXPERIMENTS.md, session 4): the thesis's anchors (16 per type, one-bit flips, 1/d
+    /// 1-2, 4 epochs; docs/investigations/uniloss-experiments.md, 2026-11-26 second pass): the thesis's anchors (16 per type, one-bit flips, 1/d
     /// weights) with
     ///  * nearby anchors that correct one wrong bit of h(c) (as the authors' released code does),
     ///  * the score gradient rescaled to norm 0.1 per batch (the IDW gradient's scale grows ~10x over
     ///    training as h̃ saturates; a fixed step length keeps the high-lr epochs productive),
-    ///  * τ moving geometrically 1 → 3 over the run (kept from session 3),
+    ///  * τ moving geometrically 1 → 3 over the run (kept from the 2026-11-26 first pass),
     /// and the same SGD schedule and lr as CE (0.1), as in the thesis. Validation gap UniLoss − CE:
-    /// −0.20 / −0.95 (mean −0.58) vs −0.50 / −5.45 (−2.98) for the session-3 arm (τ 1 → 3 at 10x lr).
+    /// −0.20 / −0.95 (mean −0.58) vs −0.50 / −5.45 (−2.98) for the arm of 2026-11-26 first pass (τ 1 → 3 at 10x lr).
     let accuracyResNetDefaults = { ExpUniLossOptions.Defaults with TauEnd = Some 3.0; NearbyCorrective = true; GradNorm = 0.1 }
 
     /// UniLoss / CE learning-rate ratio of the accuracy experiment: 1 (the same rate, as the thesis),
-    /// since the UniLoss arm normalises its score gradient (accuracyResNetDefaults). Session 3 used 10x
+    /// since the UniLoss arm normalises its score gradient (accuracyResNetDefaults). 2026-11-26 first pass used 10x
     /// without normalisation: the raw IDW score gradient is ~10x smaller than CE's at initialisation.
     let accuracyLrFactor = 1.0
 

@@ -94,6 +94,14 @@ module Loop =
             snap.Values.["loop/step"] <- JsonValue.Create at
             run.Commit(int64 at, snap)
             if rows.Count > 0 then Csv.write (run.File "metrics.csv") rows
+        // AUTODESIGN_CHECKPOINT_EVERY=n commits every n steps whatever the spec says (preemptible machines, crash tests)
+        let spec =
+            match Environment.GetEnvironmentVariable "AUTODESIGN_CHECKPOINT_EVERY" with
+            | null | "" -> spec
+            | v ->
+                match Int32.TryParse v with
+                | true, n when n >= 1 -> { spec with CheckpointEvery = n }
+                | _ -> Errors.fail "AUTODESIGN_CHECKPOINT_EVERY must be a positive integer, got '%s'" v
         if start < spec.Steps then
             if start > 0 then printfn "%s: resuming at step %d of %d from %s" spec.Label start spec.Steps run.Dir
             let progress = Progress(spec.Label, spec.Steps, start)
