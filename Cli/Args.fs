@@ -12,7 +12,7 @@ open AutoDesign.Cli.Commands.Dggan
 open AutoDesign.Cli.Commands.Gan
 open AutoDesign.Cli.Commands.Detgan
 
-[<CliPrefix(CliPrefix.DoubleDash)>]
+[<CliPrefix(CliPrefix.DoubleDash); HelpFlags("--help", "-h")>]
 type AutoDesignArgs =
     | [<AltCommandLine("-v")>] Version
     | [<CliPrefix(CliPrefix.None)>] D2nn of ParseResults<D2nnArgs>

@@ -10,10 +10,14 @@ let private version () =
     let v = Reflection.Assembly.GetExecutingAssembly().GetName().Version
     printfn "autodesign %O" v
 
+/// The parser of the whole grammar; `-h` is accepted beside `--help`.
+let parser () =
+    ArgumentParser.Create<AutoDesignArgs>(programName = "autodesign")
+
 /// Parse and run one command line, letting errors propagate.
 let execute (argv: string[]) : int =
-    let parser = ArgumentParser.Create<AutoDesignArgs>(programName = "autodesign")
-    let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
+    let p = parser ()
+    let results = p.ParseCommandLine(argv, raiseOnUsage = true)
     match results.GetAllResults() with
     | [ Version ] -> version (); 0
     | [ D2nn r ] -> AutoDesign.Cli.Commands.D2nn.handle r
@@ -24,13 +28,33 @@ let execute (argv: string[]) : int =
     | [ Dggan args ] -> Commands.Dggan.handle args
     | [ Gan args ] -> Commands.Gan.handle args
     | [ Detgan args ] -> Commands.Detgan.handle args
-    | _ ->
-        printfn "%s" (parser.PrintUsage())
-        0
+    | [] ->
+        eprintfn "%s" (p.PrintUsage())
+        2
+    | _ -> Errors.fail "give one subcommand (see 'autodesign --help')"
 
-/// Run one command line and return the exit code: usage errors print to `err` and give 2, a
-/// UserError prints the one line `error: <message>` to `err` and gives 1 (no stack trace).
+/// The one line for a parse error: Argu's first line (without its `ERROR: ` prefix) and the help
+/// command of the subcommand it came from, read from the usage line that follows.
+let parseErrorLine (message: string) =
+    let lines = message.Split('\n') |> Array.map (fun l -> l.TrimEnd())
+    let first = lines |> Array.tryFind (fun l -> l.Trim() <> "") |> Option.defaultValue "invalid arguments"
+    let first = if first.StartsWith "ERROR: " then first.Substring 7 else first
+    let command =
+        lines
+        |> Array.tryPick (fun l ->
+            if l.StartsWith "USAGE: " then
+                let words = l.Substring(7).Split(' ', StringSplitOptions.RemoveEmptyEntries)
+                Some(words |> Array.takeWhile (fun w -> not (w.StartsWith "[") && not (w.StartsWith "<") && not (w.StartsWith "-")) |> String.concat " ")
+            else None)
+        |> Option.defaultValue "autodesign"
+    sprintf "error: %s (see '%s --help')" (first.TrimEnd('.')) command
+
+/// Run one command line and return the exit code. Help goes to standard output (exit 0). A parse
+/// error or a missing subcommand gives exit 2 and a UserError exit 1, each as the one line
+/// `error: ...` on `err`. Anything else is a defect: one `error: internal error ...` line, exit 1;
+/// the stack trace only with AUTODESIGN_TRACE=1.
 let runWith (err: TextWriter) (argv: string[]) : int =
+    let oneLine (s: string) = s.Replace('\n', ' ').Replace('\r', ' ')
     try
         execute argv
     with
@@ -38,11 +62,21 @@ let runWith (err: TextWriter) (argv: string[]) : int =
         printfn "%s" e.Message
         0
     | :? ArguParseException as e ->
-        err.WriteLine e.Message
+        err.WriteLine(parseErrorLine e.Message)
         2
     | UserError msg ->
-        err.WriteLine("error: " + msg.Replace('\n', ' ').Replace('\r', ' '))
+        err.WriteLine("error: " + oneLine msg)
         1
+    | e ->
+        let e = match e with :? AggregateException as a when a.InnerExceptions.Count = 1 -> a.InnerException | e -> e
+        match e with
+        | UserError msg ->
+            err.WriteLine("error: " + oneLine msg)
+            1
+        | e ->
+            err.WriteLine(sprintf "error: internal error (%s: %s); AUTODESIGN_TRACE=1 prints the stack trace" (e.GetType().Name) (oneLine e.Message))
+            if Environment.GetEnvironmentVariable "AUTODESIGN_TRACE" = "1" then err.WriteLine(e.ToString())
+            1
 
 /// Run one command line with errors going to standard error; the exit code is returned.
 let run (argv: string[]) : int = runWith Console.Error argv
