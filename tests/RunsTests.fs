@@ -105,6 +105,24 @@ let tests =
                 Expect.isFalse (same (paramsOf full).[0] (paramsOf other).[0]) "sanity: another learning rate gives other weights"
             }
 
+        test "Fit keeps tensor batches alive for their epoch and disposes them after" {
+            let d = tempDir ()
+            use run = Run.Open({ RunOptions.Default with Root = d }, "tensor-batches", "test.tensor-batches/1", {| Epochs = 3 |})
+            let model = torch.nn.Linear(3L, 1L)
+            let opt = new SafeSGD(model.parameters (), 0.01)
+            let made = ResizeArray<torch.Tensor>()
+            let batches epoch =
+                Array.init 4 (fun b ->
+                    let x = ScalarOps.Full([| 5L; 3L |], float (epoch + b), torch.float32, torch.CPU)
+                    made.Add x
+                    x)
+            let spec = Fit.spec "tensor-batches" model opt (fun (x: torch.Tensor) -> model.forward(x).Squared().mean()) batches 3
+            let rows = Fit.run run spec
+            Expect.equal rows.Length 3 "one row per epoch"
+            Expect.isGreaterThanOrEqual made.Count 12 "every epoch's batches were made"
+            Expect.isTrue (made |> Seq.forall (fun t -> t.IsInvalid)) "every batch tensor was disposed by the end"
+        }
+
         test "metrics.csv holds one row per epoch and reads back in any locale" {
             let d = tempDir ()
             let saved = Thread.CurrentThread.CurrentCulture

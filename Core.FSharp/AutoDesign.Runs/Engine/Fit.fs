@@ -30,34 +30,55 @@ module Fit =
     /// Fit with extra components in `state` (e.g. a private generator the loss draws from).
     let runWith (run: Run) (state: TrainState) (spec: FitSpec<'B>) : (string * Cell) list list =
         if spec.Epochs < 1 then Errors.fail "%s: epochs must be at least 1 (got %d)" spec.Label spec.Epochs
-        let perEpoch = (spec.Batches 0).Length
-        if perEpoch < 1 then Errors.fail "%s: an epoch has no batches" spec.Label
         state.AddModule("model", spec.Model)
         state.AddOptimizer("optimizer", spec.Optimizer)
         state.AddTorchDefault()
         // the running loss sum of the current epoch is part of the state (a resumed epoch continues it)
         let mutable sum = 0.0
         state.AddValue<float>("epoch-loss", Func<float>(fun () -> sum), Action<float>(fun v -> sum <- v))
+        // One epoch's batches are kept while the epoch runs. Tensors `Batches` creates belong to Fit: they
+        // outlive the steps' dispose scopes and are disposed when the next epoch's batches replace them.
         let cache = Dictionary<int, 'B[]>()
+        let mutable perEpoch = -1
+        let owned = List<IDisposable>()
+        let release () =
+            for d in owned do d.Dispose()
+            owned.Clear()
+            cache.Clear()
         let batchesOf e =
             match cache.TryGetValue e with
             | true, b -> b
             | _ ->
-                let b = spec.Batches e
-                if b.Length <> perEpoch then Errors.fail "%s: epoch %d has %d batches, epoch 0 had %d" spec.Label e b.Length perEpoch
-                cache.Clear()
+                release ()
+                let scope = torch.NewDisposeScope()
+                let b =
+                    try spec.Batches e
+                    with _ -> scope.Dispose(); reraise ()
+                owned.AddRange(scope.DisposablesView)
+                scope.Detach(owned)
+                scope.Dispose()
+                if perEpoch < 0 then perEpoch <- b.Length
+                if b.Length < 1 then
+                    release ()
+                    Errors.fail "%s: epoch %d has no batches" spec.Label e
+                if b.Length <> perEpoch then
+                    release ()
+                    Errors.fail "%s: epoch %d has %d batches, epoch 0 had %d" spec.Label e b.Length perEpoch
                 cache.[e] <- b
                 b
+        batchesOf 0 |> ignore
         let loopSpec =
             { Label = spec.Label; Steps = spec.Epochs * perEpoch; StepsPerEpoch = perEpoch
               CheckpointEvery = spec.CheckpointEvery; CheckpointSeconds = 300.0 }
         spec.Model.train ()
-        Loop.run run state loopSpec
+        try
+          Loop.run run state loopSpec
             (fun info ctx ->
+                let batch = (batchesOf info.Epoch).[info.StepInEpoch]
                 use _ = torch.NewDisposeScope()
                 if info.StepInEpoch = 0 then sum <- 0.0
                 spec.Optimizer.zero_grad ()
-                let loss = spec.Loss (batchesOf info.Epoch).[info.StepInEpoch]
+                let loss = spec.Loss batch
                 let lv = AutoDesign.Nn.ScalarOps.Item(loss)
                 if not (Double.IsFinite lv) then
                     Errors.fail "%s: loss became %g at epoch %d, step %d (try a lower learning rate)" spec.Label lv (info.Epoch + 1) (info.StepInEpoch + 1)
@@ -69,5 +90,7 @@ module Fit =
                 let extras = spec.EndOfEpoch epoch
                 spec.Model.train ()
                 ctx.Row([ "epoch", float (epoch + 1); "loss", sum / float perEpoch ] @ extras))
+        finally
+            release ()
 
     let run (run: Run) (spec: FitSpec<'B>) = runWith run (TrainState()) spec
