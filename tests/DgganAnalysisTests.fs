@@ -195,6 +195,7 @@ let tests =
                   RouteLast = score (dg + 1.0); ProgGanLast = score (prog + 1.0); FinalDggan = score dg; FinalProgGan = score prog
                   RealFloorFid = 0.5; RealIsMean = 7.0; RealIsSd = 0.2
                   FeatureChecks = [ { Set = "real"; Fid = 0.5 }; { Set = "light"; Fid = 2.0 }; { Set = "heavy"; Fid = 30.0 }; { Set = "shuffled"; Fid = 90.0 } ]
+                  FaintNoise = { Set = "faint"; Fid = 0.4 }
                   FeatureAccuracy = 0.96; SearchCandidates = 5; BaselineCandidates = 3; FinalResolution = 16; Seconds = 1.0 }
             let runs (pairs: (float * float) list) =
                 pairs |> List.mapi (fun i (p, d) -> { Seed = i + 1; Dir = sprintf "d%d" i; Summary = summary p d; Search = search; Baseline = baseline })
@@ -203,7 +204,8 @@ let tests =
             Expect.stringContains rows.[0].Measured "16x16 ProgGAN 21.0 ± 0.0 vs DGGAN 9.0 ± 0.0" "per resolution, like with like"
             Expect.stringContains rows.[2].Measured "REPRODUCED" "consistent improvement"
             Expect.stringContains rows.[2].Measured "+10.00 [95% CI" "paired difference with its interval"
-            Expect.stringContains rows.[3].Measured "in 3 of 3 seeds" "feature-net ordering"
+            Expect.stringContains rows.[3].Measured "in 3 of 3 seeds: its FID units rank" "feature-net ordering"
+            Expect.stringContains rows.[3].Measured "above it in 0 of 3 seeds" "faint noise against the floor"
             Expect.stringContains rows.[0].Data "stand-in for CIFAR-10" "stand-in"
             Expect.stringContains rows.[0].Config "best route 1200" "budgets from the records"
             let mixed = DgganExperiments.rows true s (runs [ 20.0, 10.0; 10.0, 20.0; 15.0, 15.5 ])

@@ -21,11 +21,11 @@ type PerResolutionRow =
       DgganMinSelectionFid: float }
 
 /// The chapter's analyses (§5.5) over all candidates, as CSV text. FIDs are normalised by the ProgGAN baseline's
-/// FID at the same resolution (the last baseline candidate of that resolution).
+/// best selection FID at the same resolution (Search.baselinePerResolution).
 module Analysis =
     let private inv (x: float) = x.ToString("G6", Globalization.CultureInfo.InvariantCulture)
 
-    /// Baseline selection FID per resolution: the baseline candidate trained last at that resolution.
+    /// Baseline selection FID per resolution (the normaliser; see Search.baselinePerResolution).
     let baselinePerResolution (baseline: CandidateRecord list) = Search.baselinePerResolution baseline
 
     let normalized (basePerRes: Map<int, float>) (c: CandidateRecord) = Search.normalized basePerRes c

@@ -50,10 +50,12 @@ module Search =
         let kept = pairs |> List.filter (fun _ -> rng.NextDouble() < s.P)
         if kept.IsEmpty && not pairs.IsEmpty then [ pairs.[rng.Next pairs.Length] ] else kept
 
-    /// Selection FID of the ProgGAN baseline per resolution: its last candidate at each resolution.
+    /// The normaliser of FIDs per resolution: the best (lowest) selection FID of the ProgGAN baseline's candidates at
+    /// that resolution. (The thesis divides by ProgGAN's FID at the resolution; the best rather than the last of the
+    /// chain's models there keeps one collapsed baseline step from rescaling a whole resolution.)
     let baselinePerResolution (baseline: CandidateRecord list) =
         baseline |> List.filter (fun c -> not c.Diverged) |> List.groupBy (fun c -> c.Resolution)
-        |> List.map (fun (r, cs) -> r, (cs |> List.maxBy (fun c -> c.Step)).Fid) |> Map.ofList
+        |> List.map (fun (r, cs) -> r, (cs |> List.minBy (fun c -> c.Fid)).Fid) |> Map.ofList
 
     /// Selection FID over the baseline's at the same resolution (NaN when diverged or no baseline there).
     let normalized (basePerRes: Map<int, float>) (c: CandidateRecord) =

@@ -28,13 +28,13 @@ module DgganExperiment =
     let kind = "dggan.search/2"
 
     /// --quick: small nets, 8×8 → 16×16 only, K = 2, p = 0.2 (scaled down from the thesis's K = 8, p = 0.2 so that
-    /// a seed finishes in minutes on 2 cores), 200 iterations per candidate and a final stage of 1000 iterations.
+    /// a seed finishes in minutes on 2 cores), 300 iterations per candidate and a final stage of 1500 iterations.
     let quick (data: string) (seed: int) =
         { Data = data; Quick = true
           Search = { Config = GanConfig(32, 16, 1, 8); Kernels = [ 3; 7 ]; Filters = [ 8; 16 ]; FinalResolution = 16
                      Depth = 5; TopK = 2; P = 0.2; Seed = seed }
-          Train = { Iterations = 200; BatchSize = 32; LearningRate = 1e-3; EvalSamples = 500; CheckpointEvery = 100 }
-          FinalIterations = 1000
+          Train = { Iterations = 300; BatchSize = 32; LearningRate = 1e-3; EvalSamples = 500; CheckpointEvery = 100 }
+          FinalIterations = 1500
           TrainImages = 10000; FeatureEpochs = 3; RealEval = 1000; FinalSamples = 1000 }
 
     /// Full config (thesis-like search shape K = 8, p = 0.2; CPU-sized nets: filters {16,32,64} instead of {32…1024}).

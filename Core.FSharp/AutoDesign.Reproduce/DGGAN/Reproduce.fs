@@ -84,9 +84,11 @@ module DgganExperiments =
             let fidOf (x: DgganSummary) n = (x.FeatureChecks |> List.find (fun c -> c.Set = n)).Fid
             let ordered (x: DgganSummary) = x.FeatureChecks |> List.pairwise |> List.forall (fun (a, b) -> a.Fid < b.Fid)
             let okSeeds = sums |> List.filter ordered |> List.length
-            sprintf "%s; ordered real < light noise < heavy noise < shuffled in %d of %d seeds: %s. Feature net held-out accuracy %s%%"
+            let faintAbove = sums |> List.filter (fun x -> x.FaintNoise.Fid > x.RealFloorFid) |> List.length
+            sprintf "%s; ordered real < noise sd 0.25 < noise sd 0.5 < shuffled in %d of %d seeds: %s. Faint noise (sd 0.1): FID %s vs the real floor %s, above it in %d of %d seeds. Feature net held-out accuracy %s%%"
                 (names |> List.map (fun n -> sprintf "%s %s" n (Paired.meanSd 2 (Paired.stats (sums |> List.map (fun x -> fidOf x n))))) |> String.concat ", ")
                 okSeeds sums.Length (if okSeeds = sums.Length then "its FID units rank known-better sets better" else "its FID units do NOT rank known-better sets consistently")
+                (Paired.meanSd 2 (st (fun x -> x.FaintNoise.Fid))) (Paired.meanSd 2 (st (fun x -> x.RealFloorFid))) faintAbove sums.Length
                 (Paired.meanSd 1 (st (fun x -> 100.0 * x.FeatureAccuracy)))
         let analyses =
             let ratio (x: DgganSeedRun) =

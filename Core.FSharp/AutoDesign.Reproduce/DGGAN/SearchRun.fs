@@ -38,7 +38,10 @@ type DgganSummary =
       RealFloorFid: float
       RealIsMean: float
       RealIsSd: float
+      /// Real, light noise, heavy noise, shuffled pixels: should increase.
       FeatureChecks: FeatureCheck list
+      /// Faint noise (sd 0.1), reported beside the real-vs-real floor.
+      FaintNoise: FeatureCheck
       FeatureAccuracy: float
       SearchCandidates: int
       BaselineCandidates: int
@@ -51,8 +54,10 @@ module SearchRun =
     let private write (dir: string) (name: string) (text: string) = Atomic.writeAllText (Path.Combine(dir, name)) text
     let private toUnit (x: torch.Tensor) = x.Add(1.0).Div(2.0)
 
-    /// The known-quality sets of the feature network's check: real, lightly noised (σ 0.1), heavily noised
-    /// (σ 0.5), pixels shuffled within each image; all from the selection real set, scored against the fresh set.
+    /// The known-quality sets of the feature network's check, from the selection real set and scored against the
+    /// fresh set: real, lightly noised (Gaussian sd 0.25 on the [-1, 1] scale), heavily noised (sd 0.5), pixels
+    /// shuffled within each image — a network whose FID units mean something ranks them in this order — and, apart,
+    /// faint noise (sd 0.1), to see whether damage that small rises above the real-vs-real floor.
     let featureChecks (env: CandidateEnv) (res: int) (seed: int) =
         use _ = torch.NewDisposeScope()
         use gen = new torch.Generator(uint64 seed)
@@ -63,10 +68,12 @@ module SearchRun =
         let keys = torch.rand(flat.shape, generator = gen)
         let struct (_, perm) = keys.sort(1L)
         let shuffled = flat.gather(1L, perm).reshape(real.shape)
-        [ { Set = "real (selection set)"; Fid = env.Fresh.Fid real }
-          { Set = "real + noise sd 0.1"; Fid = env.Fresh.Fid (noised 0.1) }
-          { Set = "real + noise sd 0.5"; Fid = env.Fresh.Fid (noised 0.5) }
-          { Set = "pixels shuffled"; Fid = env.Fresh.Fid shuffled } ]
+        let ordered =
+            [ { Set = "real (selection set)"; Fid = env.Fresh.Fid real }
+              { Set = "real + noise sd 0.25"; Fid = env.Fresh.Fid (noised 0.25) }
+              { Set = "real + noise sd 0.5"; Fid = env.Fresh.Fid (noised 0.5) }
+              { Set = "pixels shuffled"; Fid = env.Fresh.Fid shuffled } ]
+        ordered, { Set = "real + noise sd 0.1"; Fid = env.Fresh.Fid (noised 0.1) }
 
     /// Score one finished model (generator from its folder) on `count` fresh samples; its grid and IDX samples
     /// are written as samples-<name>.png / .idx in `dir`.
@@ -133,26 +140,26 @@ module SearchRun =
             | mine -> grid env dir (List.last mine) (sprintf "samples-dggan-%dx%d.png" res res) (seed + 1)
             grid env dir (baseline |> List.filter (fun c -> c.Resolution = res) |> List.last) (sprintf "samples-proggan-%dx%d.png" res res) (seed + 1)
         let final = s.Search.FinalResolution
-        let floor, realIs, checks =
+        let floor, realIs, checks, faint =
             use _ = torch.NewDisposeScope()
             let real = env.Fresh.RealAt final
             ImageSet.save (Path.Combine(dir, "samples-real.idx")) real
             ImageGrid.save (Path.Combine(dir, "samples-real.png")) (toUnit (real.narrow(0L, 0L, min 64L real.shape.[0]))) 8
-            let checks = featureChecks env final (seed + 2)
-            checks.Head.Fid, InceptionScore.ofLogits (env.Fresh.Extractor.Logits real) 10, checks
+            let checks, faint = featureChecks env final (seed + 2)
+            checks.Head.Fid, InceptionScore.ofLogits (env.Fresh.Extractor.Logits real) 10, checks, faint
         let perRes = Analysis.perResolution searched baseline
         write dir "table-per-resolution.csv" (Analysis.perResolutionCsv perRes)
         write dir "candidates.csv" (Analysis.candidatesCsv searched baseline)
         write dir "action-effects.csv" (Analysis.actionEffectsCsv (Analysis.actionEffects searched baseline))
         write dir "parent-quality.csv" (Analysis.parentQualityCsv (Analysis.parentQuality searched baseline))
-        write dir "feature-check.csv" ("set,fid\n" + String.concat "" [ for c in checks -> sprintf "%s,%s\n" c.Set (inv c.Fid) ])
+        write dir "feature-check.csv" ("set,fid\n" + String.concat "" [ for c in checks @ [ faint ] -> sprintf "%s,%s\n" c.Set (inv c.Fid) ])
         AnalysisPlots.writeAll dir s.Search searched baseline
         write dir "final.csv"
             (finalCsv [ "DGGAN", "end of search", routeLast; "ProgGAN", "end of search", progLast
                         "DGGAN", "after final training", fD; "ProgGAN", "after final training", fP ] floor realIs)
         let summary =
             { PerResolution = perRes; RouteLast = routeLast; ProgGanLast = progLast; FinalDggan = fD; FinalProgGan = fP
-              RealFloorFid = floor; RealIsMean = fst realIs; RealIsSd = snd realIs; FeatureChecks = checks
+              RealFloorFid = floor; RealIsMean = fst realIs; RealIsSd = snd realIs; FeatureChecks = checks; FaintNoise = faint
               FeatureAccuracy = featureAccuracy; SearchCandidates = searched.Length; BaselineCandidates = baseline.Length
               FinalResolution = final; Seconds = sw.Elapsed.TotalSeconds }
         search.Finish summary
@@ -172,7 +179,7 @@ module SearchRun =
               yield line "DGGAN, after final training" r.FinalDggan
               yield sprintf "real data: FID floor (selection vs fresh set) %.3f, IS %.2f+-%.2f; feature net held-out accuracy %.2f%%"
                         r.RealFloorFid r.RealIsMean r.RealIsSd (100.0 * r.FeatureAccuracy)
-              yield "feature-net check (FID against the fresh real set): " + String.Join("; ", r.FeatureChecks |> List.map (fun c -> sprintf "%s %.2f" c.Set c.Fid)) ])
+              yield "feature-net check (FID against the fresh real set): " + String.Join("; ", r.FeatureChecks @ [ r.FaintNoise ] |> List.map (fun c -> sprintf "%s %.2f" c.Set c.Fid)) ])
 
     /// Only the ProgGAN baseline chain, in a run folder of its own; returns (id, resolution, selection FID,
     /// fresh FID) per step.
