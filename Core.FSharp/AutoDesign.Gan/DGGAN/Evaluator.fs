@@ -38,11 +38,8 @@ type Evaluator(extractor: FeatureExtractor, real: GanImages, realIndices: int[],
                 yield (g.forward z).detach() ]
         torch.cat(ResizeArray parts, 0L)
 
-    /// FID of generated images against the real set at their resolution.
+    /// FID of a set of images (generated, or other real ones) against the real set at their resolution.
     member this.Fid(fake: torch.Tensor) =
         use _ = torch.NewDisposeScope()
         let res = int fake.shape.[3]
         Fid.distance (this.RealStats res) (Fid.stats (extractor.Features fake))
-
-    /// FID of another set of images (e.g. held-out real ones) against this set at their resolution.
-    member this.FidOf(images: torch.Tensor) = this.Fid images
