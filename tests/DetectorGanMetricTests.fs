@@ -82,7 +82,7 @@ let tests =
             Expect.equal (DetMetrics.localizationIobb results).Length 5 "4 thresholds + average"
         }
         test "procedural scans: seeded, counts, boxes inside, insertion boxes keep the matched box's size" {
-            let spec = { Size = 32; Labelled = 12; Clean = 30; Test = 10 }
+            let spec = { ScanData.easySpec with Labelled = 12; Clean = 30; Test = 10 }
             let a = ScanData.generate spec 3
             let c = ScanData.generate spec 3
             Expect.equal a.Labelled.[5].Pixels c.Labelled.[5].Pixels "same seed, same pixels"
@@ -103,7 +103,7 @@ let tests =
             Expect.throws (fun () -> ScanData.generate { spec with Size = 8 } 1 |> ignore) "too small"
         }
         test "objects are faint but present: mean inside boxes exceeds the same scan's background" {
-            let a = ScanData.generate { Size = 32; Labelled = 20; Clean = 1; Test = 1 } 9
+            let a = ScanData.generate { ScanData.easySpec with Labelled = 20; Clean = 1; Test = 1 } 9
             let brighter =
                 a.Labelled |> Array.filter (fun s ->
                     let bx = s.Boxes.Head

@@ -77,13 +77,14 @@ let tests =
             Expect.equal (BoxMath.Nms(ResizeArray(), 0.5, 10)).Count 0 "no candidates"
         }
         test "detector training lowers the loss and predictions come back in the image" {
-            let data = ScanData.generate { Size = 32; Labelled = 16; Clean = 1; Test = 4 } 7
+            let data = ScanData.generate { ScanData.easySpec with Labelled = 16; Clean = 1; Test = 4 } 7
             let cfg = { DetGanExperiment.quick with Batch = 8; LrDet = 3e-3 }
             use det = DetectorTrainer.create cfg 1 torch.float32 cpu
             use x = ScanTensors.images 32 data.Labelled torch.float32 cpu
             use t = ScanTensors.targets det (data.Labelled |> Seq.map (fun s -> s.Boxes)) cpu
             let before = scalar (det.Loss(x, t))
-            DetectorTrainer.train cfg det data.Labelled [||] 60 3 "test detector" cpu
+            use run = AutoDesign.Runs.Run.Open({ AutoDesign.Runs.RunOptions.Default with Root = IO.Path.Combine(IO.Path.GetTempPath(), "detgan-" + string (Guid.NewGuid())) }, "det", "test.detector/1", 1)
+            DetectorTrainer.train run cfg det data.Labelled [||] 60 3 "test detector" cpu
             let after = scalar (det.Loss(x, t))
             Expect.isLessThan after (0.7 * before) "loss decreased"
             let preds = ScanTensors.predict det 32 data.Test cpu
@@ -112,22 +113,40 @@ let tests =
                 use x = torch.rand(2L, 1L, 8L, 8L)
                 Expect.equal (pool.Query(x).shape) [| 2L; 1L; 8L; 8L |] "shape"
             Expect.equal pool.Count 3 "capacity"
+            // a pool restored from a snapshot answers the next queries exactly as the original
+            let snap = AutoDesign.Runs.Snapshot.Empty()
+            let saved : AutoDesign.Runs.IStateful = pool
+            saved.Capture(snap, "pool/")
+            use copy = new HistoryPool(3, 99)
+            let restored : AutoDesign.Runs.IStateful = copy
+            restored.Restore(snap, "pool/")
+            for k in 1 .. 4 do
+                use _ = torch.NewDisposeScope()
+                use x = torch.ones(2L, 1L, 8L, 8L).Mul(float k)
+                Expect.isTrue (pool.Query(x).eq(copy.Query(x)).all().item<bool>()) "same images shown after a restore"
         }
         test "unrolled real-image loss: autograd gradient w.r.t. generator weights matches finite differences (float64)" {
             torch.manual_seed 4L |> ignore
             let f64 = torch.float64
             use g = new MaskedResNetGenerator(2L, 1, f64)
             use det = new TinyRetinaNet(16, 2, 4, f64)
-            let data = ScanData.generate { Size = 16; Labelled = 2; Clean = 2; Test = 1 } 5
+            let data = ScanData.generate { ScanData.easySpec with Size = 16; Labelled = 2; Clean = 2; Test = 1 } 5
             let ins = ScanData.insertionBoxes data 6
             use real = ScanTensors.images 16 data.Labelled f64 cpu
             use clean = ScanTensors.images 16 data.Clean f64 cpu
             use mask = ScanTensors.masks 16 (ins |> Seq.map (fun i -> [ i.Target ])) f64 cpu
             use realT = ScanTensors.targets det (data.Labelled |> Seq.map (fun s -> s.Boxes)) cpu
             use synT = ScanTensors.targets det (ins |> Seq.map (fun i -> [ i.Target ])) cpu
+            // the detector's Adam after two real steps (non-zero moments), as in the joint loop
+            use opt = new SafeAdam(det.parameters (), lr = 2e-3)
+            for _ in 1 .. 2 do
+                opt.zero_grad ()
+                let l = det.Loss(real, realT)
+                l.backward ()
+                opt.step () |> ignore
             let f () =
                 use syn = g.forward(clean, mask)
-                Losses.unrolledRealLoss det 0.5 real realT syn synT
+                Losses.unrolledRealLoss det opt real realT syn synT
             g.zero_grad ()
             (f ()).backward ()
             let ps = g.parameters () |> Array.ofSeq
@@ -154,5 +173,23 @@ let tests =
                 let fd = (up - down) / (2.0 * eps)
                 let an = analytic.[pi].view(-1L).[k].Item()
                 Expect.isLessThan (abs (fd - an)) (1e-5 + 1e-3 * abs an) (sprintf "param %d[%d]: autograd %g vs finite difference %g" pi k an fd)
+        }
+        test "Adam look-ahead equals the step the optimizer then takes (the unrolled update is the actual one)" {
+            torch.manual_seed 9L |> ignore
+            use det = new TinyRetinaNet(16, 2, 4)
+            let data = ScanData.generate { ScanData.easySpec with Size = 16; Labelled = 4; Clean = 1; Test = 1 } 3
+            use x = ScanTensors.images 16 data.Labelled torch.float32 cpu
+            use t = ScanTensors.targets det (data.Labelled |> Seq.map (fun s -> s.Boxes)) cpu
+            use opt = new SafeAdam(det.parameters (), lr = 2e-3, weight_decay = 1e-4)
+            for step in 1 .. 3 do
+                let grads = torch.autograd.grad(ResizeArray [ det.Loss(x, t) ], ResizeArray det.Weights)
+                let ahead = opt.LookAhead(ResizeArray grads) |> Seq.map (fun w -> w.detach().clone()) |> Array.ofSeq
+                opt.zero_grad ()
+                let l = det.Loss(x, t)
+                l.backward ()
+                opt.step () |> ignore
+                Seq.iteri2 (fun i (w: torch.Tensor) (a: torch.Tensor) ->
+                    let diff = (w.detach() - a).abs().max().Item()
+                    Expect.isLessThan diff 1e-6 (sprintf "step %d, weight %d: look-ahead vs Adam's step differ by %g" step i diff)) det.Weights ahead
         }
     ]

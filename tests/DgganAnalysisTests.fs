@@ -18,8 +18,8 @@ let private tempDir () =
     d
 
 let private rec' id kind parent step action res fid =
-    { Id = id; Kind = kind; Parent = parent; Step = step; Action = action; Actions = [||]; Resolution = res
-      GParams = 100L; DParams = 50L; Fid = fid; Diverged = false; Inherited = 0; Seconds = 0.0; Weights = "" }
+    { Id = id; Kind = kind; Parent = parent; Folder = "candidates/" + id; Step = step; Action = action; Actions = [||]; Resolution = res
+      GParams = 100L; DParams = 50L; Iterations = 10; Fid = fid; FreshFid = fid + 1.0; Diverged = false; Inherited = 0; Weights = "" }
 
 /// Hand-built table. Baseline FID: 8 at 8x8 (b01, the later step), 20 at 16x16. Normalised FIDs:
 /// s0 2.0; s1a 0.5 (G,3,8); s1b 1.5 (D,7,8); s2a 0.4 (Up from s1a); s2b 1.8 (Up from s1b).
@@ -64,9 +64,16 @@ let tests =
             Expect.throwsT<UserError> (fun () -> Swd.compute 1 b b |> ignore) "non-square refused"
         }
         test "Table 5.1 and Fig 5.5/5.6 analyses on a hand-built candidate table" {
-            Expect.equal (Analysis.perResolution search baseline) [ 8, 8.0, 4.0, 0.5; 16, 20.0, 8.0, 0.6 ] "per resolution"
-            Expect.equal (Analysis.best search).Id "s2a" "best"
-            Expect.equal (Search.route search (Analysis.best search) |> List.map (fun c -> c.Id)) [ "s0"; "s1a"; "s2a" ] "route"
+            // like with like: the last model at each resolution on the best route (s0 -> s1a -> s2a) vs ProgGAN's
+            // last there, by fresh FID (selection FID + 1 here), with the iterations of each route
+            let expected =
+                [ { Resolution = 8; ProgGanId = "b01"; ProgGanFid = 9.0; ProgGanIterations = 20; DgganId = "s1a"; DgganFid = 5.0; DgganIterations = 20
+                    ProgGanMinSelectionFid = 8.0; DgganMinSelectionFid = 4.0 }
+                  { Resolution = 16; ProgGanId = "b02"; ProgGanFid = 21.0; ProgGanIterations = 30; DgganId = "s2a"; DgganFid = 9.0; DgganIterations = 30
+                    ProgGanMinSelectionFid = 20.0; DgganMinSelectionFid = 8.0 } ]
+            Expect.equal (Analysis.perResolution search baseline) expected "per resolution"
+            Expect.equal (Analysis.best search baseline).Id "s2a" "best"
+            Expect.equal (Search.route search (Analysis.best search baseline) |> List.map (fun c -> c.Id)) [ "s0"; "s1a"; "s2a" ] "route"
             let eff = Analysis.actionEffects search baseline |> List.map (fun (a, n, s, m, sd) -> a, (n, s, m, sd)) |> Map.ofList
             let close (n, s, m, sd) (n', s', m', sd') = n = n' && abs (s - s') < 1e-12 && abs (m - m') < 1e-12 && abs (sd - sd') < 1e-12
             Expect.isTrue (close eff.["G,3,8"] (1, 1.0, 0.75, 0.0)) "G: 1 - 0.5/2"
@@ -108,28 +115,38 @@ let tests =
             Expect.contains keys "dggan/search" "registered"
             Expect.equal (AutoDesign.Reproduce.Runner.select AutoDesign.Cli.Experiments.all (Some "dggan") |> List.map (fun e -> e.Name)) [ "search" ] "--only dggan"
         }
-        test "report rows say plainly whether DGGAN beats the baseline" {
-            let ctx : AutoDesign.Reproduce.ExperimentContext = { Quick = true; Device = torch.CPU; RunsRoot = "runs"; Options = RunOptions.Default; Seed = 1; Threads = 1 }
+        test "report rows compare like with like over seeds and decide the verdict from the paired interval" {
             let s = DgganExperiment.quick "mnist" 1
-            let summary (best: float) =
-                { Dir = "d"; PerResolution = Analysis.perResolution search baseline; BestId = "s2a"; BestActions = "G,3,8 Up"
-                  BestFid = best; BaselineFid = 20.0; BestSwd = 1.0; BaselineSwd = 2.0; BestIs = (2.0, 0.1); BaselineIs = (1.5, 0.1)
-                  RealIs = (7.0, 0.2); Candidates = 8; FeatureAccuracy = 0.96; FinalResolution = 16; Seconds = 1.0 }
-            let rows = DgganExperiments.rows ctx s (summary 8.0) search baseline
-            Expect.equal (rows |> List.map (fun r -> r.Experiment)) [ "table-5.1"; "final-metrics"; "analyses" ] "three rows"
-            Expect.stringContains rows.[0].Measured "DGGAN BEATS" "beats"
-            Expect.stringContains rows.[0].Measured "16x16 ProgGAN 20.0 vs DGGAN 8.0 (+60%)" "per resolution"
-            Expect.stringContains rows.[1].Measured "feature net held-out accuracy 96.0%" "feature net named"
+            let score fid = { Id = "x"; Actions = "G,3,8 Up"; GParams = 100L; DParams = 50L; Iterations = 1200; Fid = fid; Swd = 1.0; IsMean = 2.0; IsSd = 0.1 }
+            let summary (prog: float) (dg: float) =
+                { PerResolution = Analysis.perResolution search baseline
+                  RouteLast = score (dg + 1.0); ProgGanLast = score (prog + 1.0); FinalDggan = score dg; FinalProgGan = score prog
+                  RealFloorFid = 0.5; RealIsMean = 7.0; RealIsSd = 0.2
+                  FeatureChecks = [ { Set = "real"; Fid = 0.5 }; { Set = "light"; Fid = 2.0 }; { Set = "heavy"; Fid = 30.0 }; { Set = "shuffled"; Fid = 90.0 } ]
+                  FaintNoise = { Set = "faint"; Fid = 0.4 }
+                  FeatureAccuracy = 0.96; SearchCandidates = 5; BaselineCandidates = 3; FinalResolution = 16; Seconds = 1.0 }
+            let runs (pairs: (float * float) list) =
+                pairs |> List.mapi (fun i (p, d) -> { Seed = i + 1; Dir = sprintf "d%d" i; Summary = summary p d; Search = search; Baseline = baseline })
+            let rows = DgganExperiments.rows true s (runs [ 20.0, 10.0; 22.0, 11.0; 21.0, 12.0 ])
+            Expect.equal (rows |> List.map (fun r -> r.Experiment)) [ "table-5.1"; "final-metrics"; "verdict"; "feature-net"; "analyses" ] "rows"
+            Expect.stringContains rows.[0].Measured "16x16 ProgGAN 21.0 ± 0.0 vs DGGAN 9.0 ± 0.0" "per resolution, like with like"
+            Expect.stringContains rows.[2].Measured "REPRODUCED" "consistent improvement"
+            Expect.stringContains rows.[2].Measured "+10.00 [95% CI" "paired difference with its interval"
+            Expect.stringContains rows.[3].Measured "in 3 of 3 seeds: its FID units rank" "feature-net ordering"
+            Expect.stringContains rows.[3].Measured "above it in 0 of 3 seeds" "faint noise against the floor"
             Expect.stringContains rows.[0].Data "stand-in for CIFAR-10" "stand-in"
-            let worse = DgganExperiments.rows ctx s (summary 25.0) search baseline
-            Expect.stringContains worse.[0].Measured "does NOT beat" "does not beat"
+            Expect.stringContains rows.[0].Config "best route 1200" "budgets from the records"
+            let mixed = DgganExperiments.rows true s (runs [ 20.0, 10.0; 10.0, 20.0; 15.0, 15.5 ])
+            Expect.stringContains mixed.[2].Measured "INCONCLUSIVE" "mixed seeds"
+            let worse = DgganExperiments.rows true s (runs [ 10.0, 20.0; 11.0, 22.0; 12.0, 21.0 ])
+            Expect.stringContains worse.[2].Measured "NOT REPRODUCED" "consistently worse"
         }
         test "quick config: 8 -> 16, depth equals the ProgGAN schedule, overrides validated" {
             let q = DgganExperiment.quick "mnist" 1
             Expect.equal q.Search.Depth (List.length (Architecture.progGanSchedule q.Search.Config q.Search.FinalResolution)) "depth = schedule"
-            let o = DgganExperiment.withOverrides (Some 10) (Some 32) (Some 3) (Some 0.5) q
-            Expect.equal (o.Search.Depth, o.Search.TopK, o.Train.Iterations) (8, 3, 10) "overrides"
-            Expect.throwsT<UserError> (fun () -> DgganExperiment.withOverrides None (Some 12) None None q |> ignore) "bad resolution"
-            Expect.throwsT<UserError> (fun () -> DgganExperiment.withOverrides None None None (Some 0.0) q |> ignore) "bad p"
+            let o = DgganExperiment.withOverrides (Some 10) (Some 7) (Some 32) (Some 3) (Some 0.5) q
+            Expect.equal (o.Search.Depth, o.Search.TopK, o.Train.Iterations, o.FinalIterations) (8, 3, 10, 7) "overrides"
+            Expect.throwsT<UserError> (fun () -> DgganExperiment.withOverrides None None (Some 12) None None q |> ignore) "bad resolution"
+            Expect.throwsT<UserError> (fun () -> DgganExperiment.withOverrides None None None None (Some 0.0) q |> ignore) "bad p"
         }
     ]

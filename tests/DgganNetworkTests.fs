@@ -82,10 +82,10 @@ let tests =
             Expect.equal copied expected "copied = shared layers (the new conv and the reshaped toRGB are fresh)"
             for (name, p) in Seq.append (cg.named_parameters() |> Seq.map (fun struct (n, p) -> "G." + n, p)) (cd.named_parameters() |> Seq.map (fun struct (n, p) -> "D." + n, p)) do
                 let v = p.detach().data<float32>().ToArray()
-                if copied.Contains name then Expect.equal v w.[name].Data (sprintf "%s copied exactly" name)
+                if copied.Contains name then Expect.equal v (w.[name].data<float32>().ToArray()) (sprintf "%s copied exactly" name)
                 else
                     match w.TryGetValue name with
-                    | true, old -> Expect.notEqual v old.Data (sprintf "%s not copied" name)
+                    | true, old -> Expect.notEqual v (old.data<float32>().ToArray()) (sprintf "%s not copied" name)
                     | _ -> ()
         }
         test "fade-in at alpha = 0 equals the old networks" {
@@ -128,18 +128,22 @@ let tests =
             let gp = (WganGp.gradientPenaltyAt (fun x -> lin.forward x) real fake t WganGp.lambda).Item()
             Expect.floatClose Accuracy.high gp 40.0 "λ(‖w‖−1)²"
         }
-        test "weights file roundtrip and corrupt file" {
-            let path = System.IO.Path.GetTempFileName()
-            let w = System.Collections.Generic.Dictionary<string, NamedTensor>()
-            w.["a.weight"] <- NamedTensor([| 2L; 2L |], [| 1.0f; 2.0f; 3.0f; 4.0f |])
-            let write () =
-                use fs = System.IO.File.Create path
-                NamedWeights.Write(fs, w)
-            write ()
-            let r = NamedWeights.Read path
-            Expect.equal r.["a.weight"].Data [| 1.0f; 2.0f; 3.0f; 4.0f |] "roundtrip"
-            System.IO.File.WriteAllBytes(path, [| 1uy; 2uy |])
-            Expect.throwsT<System.IO.InvalidDataException> (fun () -> NamedWeights.Read path |> ignore) "corrupt"
+        test "candidate weights go through safetensors unchanged and without the fade-in's old layers" {
+            torch.manual_seed 6L |> ignore
+            let child = Architecture.grow (arch [ GrowG(3, 3) ]) Upscale
+            let g, d = nets child true
+            let w = Candidate.capture g d
+            let l = Architecture.layout child
+            Expect.isFalse (w.ContainsKey("G." + l.OldToRgbName + ".weight")) "old toRGB left out"
+            Expect.isFalse (w.ContainsKey("D." + l.OldFromRgbName + ".weight")) "old fromRGB left out"
+            let path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), sprintf "dggan-%s.safetensors" (System.Guid.NewGuid().ToString("N")))
+            AutoDesign.Runs.Safetensors.save path w
+            let back = AutoDesign.Runs.Safetensors.load path
+            Expect.equal (Set.ofSeq back.Keys) (Set.ofSeq w.Keys) "same names"
+            for kv in w do Expect.isTrue (back.[kv.Key].eq(kv.Value).all().item<bool>()) (kv.Key + " same values")
+            let g2, d2 = nets child false
+            let n = NamedWeights.Inherit(g2, back, "G.").Count + NamedWeights.Inherit(d2, back, "D.").Count
+            Expect.equal n (Seq.length (g2.parameters ()) + Seq.length (d2.parameters ())) "a non-fading copy takes every tensor"
             System.IO.File.Delete path
         }
     ]

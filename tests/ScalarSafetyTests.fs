@@ -117,7 +117,7 @@ let private ourAssemblies () =
       typeof<AutoDesign.Runs.Run>.Assembly
       typeof<AutoDesign.UniLoss.UniLoss>.Assembly
       typeof<AutoDesign.D2NN.GraphBuilder>.Assembly
-      typeof<AutoDesign.DGGAN.SearchState>.Assembly
+      typeof<AutoDesign.DGGAN.SearchSummary>.Assembly
       typeof<AutoDesign.Metrics.GaussianStats>.Assembly
       typeof<AutoDesign.Reproduce.ReportRow>.Assembly
       typeof<AutoDesign.Cli.Args.AutoDesignArgs>.Assembly ]

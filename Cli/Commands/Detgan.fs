@@ -11,19 +11,25 @@ open AutoDesign.Metrics
 
 type DetganRunArgs =
     | Quick
+    | [<Hidden>] Tiny
     | Device of string
     | Seed of int
     | Out of string
-    | Resume
+    | Force
+    | Wait
+    | No_Ablation
     | Threads of int
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Quick -> "tiny config (32x32 scans, small nets) that finishes in minutes on 2 cores."
+            | Quick -> "small config (32x32 scans, small nets) that finishes in minutes on 2 cores."
+            | Tiny -> "seconds-long config for tests."
             | Device _ -> "auto|cpu|cuda (default auto)."
             | Seed _ -> "seed of data, weights and batches (default 1)."
-            | Out _ -> "run folder (default runs/detectorgan/tables-quick|tables-full)."
-            | Resume -> "keep the rows already finished in the run folder (rows/*.json) and train only the missing ones."
+            | Out _ -> "run folder (default runs/detectorgan/tables-quick|tables-full/seed<k>); a run with the same configuration continues there."
+            | Force -> "discard a run folder that holds another configuration."
+            | Wait -> "wait for another process writing the run folder instead of failing."
+            | No_Ablation -> "leave out the detection-weight / clipping ablation arms."
             | Threads _ -> "CPU threads for TorchSharp (default 1)."
 
 type DetganArgs =
@@ -45,18 +51,19 @@ let handle (args: ParseResults<DetganArgs>) =
     | Tables r ->
         let dev = device r
         let quick = r.Contains Quick
-        let cfg = if quick then DetGanExperiment.quick else DetGanExperiment.full
+        let cfg = if r.Contains Tiny then DetGanExperiment.tiny elif quick then DetGanExperiment.quick else DetGanExperiment.full
         let seed = r.GetResult(Seed, 1)
-        let dir = r.GetResult(Out, Path.Combine("runs", "detectorgan", if quick then "tables-quick" else "tables-full"))
-        if Directory.Exists(Path.Combine(dir, "rows")) && not (r.Contains Resume) then
-            Errors.fail "%s already holds a run; pass --resume to continue it or --out to use another folder" dir
-        let rows = DetGanExperiment.run cfg seed dir dev log
-        printfn "%-42s %8s %8s %8s %8s" "training data" "AP@0.1" "rec@0.1" "AP@0.5" "rec@0.5"
-        for row in rows do printfn "%-42s %8.3f %8.3f %8.3f %8.3f" row.Label row.Ap01 row.Recall01 row.Ap05 row.Recall05
+        let dir = r.GetResult(Out, Path.Combine("runs", "detectorgan", (if r.Contains Tiny then "tables-tiny" elif quick then "tables-quick" else "tables-full"), sprintf "seed%d" seed))
+        let full = Path.GetFullPath dir
+        let options = { Root = Path.GetDirectoryName full; Force = r.Contains Force; Wait = r.Contains Wait }
+        let settings = { Config = cfg; Seed = seed; Ablation = not (r.Contains No_Ablation) }
+        let rows, dir = DetGanExperiment.run options (Path.GetFileName full) settings dev log
+        printfn "%-62s %8s %8s %8s %8s" "training data" "AP@0.1" "rec@0.1" "AP@0.5" "rec@0.5"
+        for row in rows do printfn "%-62s %8.3f %8.3f %8.3f %8.3f%s" row.Label row.Ap01 row.Recall01 row.Ap05 row.Recall05 (if row.Diverged then " (diverged)" else "")
         printfn "localization accuracy, T_IoU 0.1..0.7 + avg / T_IoBB 0.1 0.25 0.5 0.75 + avg:"
-        for row in rows do printfn "%-42s %s / %s" row.Label (DetGanExperiment.fmt row.LocIou) (DetGanExperiment.fmt row.LocIobb)
+        for row in rows |> List.truncate 5 do printfn "%-42s %s / %s" row.Label (DetGanExperiment.fmt row.LocIou) (DetGanExperiment.fmt row.LocIobb)
         printfn "generator drift (mean |synthetic - clean| outside / inside the box):"
-        for row in rows do if not (Double.IsNaN row.DriftOutside) then printfn "%-42s %.4f / %.4f" row.Label row.DriftOutside row.DriftInside
+        for row in rows do if not (Double.IsNaN row.DriftOutside) then printfn "%-62s %.4f / %.4f" row.Label row.DriftOutside row.DriftInside
         printfn "results in %s" dir
         0
     | Data r ->

@@ -20,7 +20,7 @@ type GanMetricArgs =
             match a with
             | Real _ -> "real image set: a directory of PNG images (8-bit grey or RGB), one PNG file, or an IDX file (bytes, dims [N,H,W], raw or gzipped)."
             | Fake _ -> "generated image set, same formats."
-            | Feature_Net _ -> "feature network weights (fid only; default runs/dggan/feature-net-<data>.dgw, trained there if missing)."
+            | Feature_Net _ -> "feature network: a weights.safetensors file or a run folder holding one (fid only; default the run folder runs/dggan/feature-net-<data>, trained there if missing)."
             | Data _ -> "data set the feature network is trained on when missing (default mnist)."
             | Seed _ -> "seed for SWD's random neighbourhoods and directions (default 1)."
 
@@ -33,22 +33,47 @@ type GanArgs =
             | Fid _ -> "Frechet distance in the feature network's space (stand-in for Inception)."
             | Swd _ -> "sliced Wasserstein distance x1e3 per Laplacian level (ProgGAN)."
 
+/// The feature network for `gan fid`: a given weights file or run folder, or the default run folder (trained
+/// there, resumably, when missing).
+let private featureNet (r: ParseResults<GanMetricArgs>) =
+    match r.TryGetResult Feature_Net with
+    | Some p when File.Exists p -> FeatureNet.load p torch.CPU
+    | Some p when File.Exists(Path.Combine(p, FeatureNet.weightsFile)) -> FeatureNet.load (Path.Combine(p, FeatureNet.weightsFile)) torch.CPU
+    | Some p -> Errors.fail "--feature-net %s is neither a weights file nor a run folder holding %s" p FeatureNet.weightsFile
+    | None ->
+        let data = r.GetResult(Data, "mnist")
+        let s = { DgganExperiment.quick data 1 with TrainImages = System.Int32.MaxValue }
+        let images, labels, classes = DgganExperiment.loadImages s
+        let nTrain = images.Count * 9 / 10
+        let cfg : FeatureNetConfig =
+            { Data = data; TrainImages = nTrain; HeldOutImages = images.Count - nTrain; Classes = classes; Epochs = 3; Batch = 128; Seed = 1 }
+        use run = Run.Open({ RunOptions.Default with Root = Path.Combine("runs", "dggan") }, sprintf "feature-net-%s" data, FeatureNet.kind, cfg)
+        let net, acc =
+            FeatureNet.trainIn run cfg (GanImages.slice images 0 nTrain) labels.[.. nTrain - 1]
+                (GanImages.slice images nTrain (images.Count - nTrain)) labels.[nTrain ..] torch.CPU (printfn "%s")
+        printfn "feature network %s: held-out accuracy %.2f%%" run.Dir (100.0 * acc)
+        net
+
 let handle (args: ParseResults<GanArgs>) =
     match args.GetSubCommand() with
     | Fid r ->
         let real = ImageSet.load (r.GetResult Real) torch.CPU
         let fake = ImageSet.load (r.GetResult Fake) torch.CPU
-        let data = r.GetResult(Data, "mnist")
-        let path = r.GetResult(Feature_Net, Path.Combine("runs", "dggan", sprintf "feature-net-%s.dgw" data))
-        let s = DgganExperiment.quick data 1
-        let net =
-            if File.Exists path then FeatureNet.loadOrTrain path Unchecked.defaultof<_> [||] 10 0 0 torch.CPU ignore
-            else
-                let images, labels, classes = DgganExperiment.loadImages { s with TrainImages = System.Int32.MaxValue }
-                FeatureNet.loadOrTrain path images labels classes 3 1 torch.CPU (printfn "%s")
+        // every check on the inputs comes before the feature network is trained or loaded
+        FeatureNet.checkImages (sprintf "real set %s" (r.GetResult Real)) real
+        FeatureNet.checkImages (sprintf "fake set %s" (r.GetResult Fake)) fake
+        if real.shape.[2] <> fake.shape.[2] then
+            Errors.fail "the real images are %dx%d but the fake ones %dx%d: FID compares sets of one size (average-pool the larger set to the smaller size first)"
+                real.shape.[2] real.shape.[3] fake.shape.[2] fake.shape.[3]
+        let d = int64 AutoDesign.Nn.DGGAN.FeatureClassifier.FeatureDim
+        for (name, set: torch.Tensor) in [ "real", real; "fake", fake ] do
+            if set.shape.[0] <= d then
+                Errors.fail "the %s set has %d images; FID needs more than %d (the feature dimension) for a full-rank covariance" name set.shape.[0] d
+        use net = featureNet r
         let ex = FeatureNet.extractor net
-        let fid = Fid.distance (Fid.stats (ex.Features real)) (Fid.stats (ex.Features fake))
-        printfn "FID %.4f (%d real, %d fake; %s)" fid real.shape.[0] fake.shape.[0] ex.Name
+        let v = Fid.compute (Fid.stats (ex.Features real)) (Fid.stats (ex.Features fake))
+        printfn "FID %.4f (%d real, %d fake; %s%s)" v.Value real.shape.[0] fake.shape.[0] ex.Name
+            (if v.Offset > 0.0 then sprintf "; a covariance was singular: %g added to both diagonals" v.Offset else "")
         0
     | Swd r ->
         let real = ImageSet.load (r.GetResult Real) torch.CPU

@@ -5,47 +5,69 @@ open System.IO
 open AutoDesign.Runs
 open AutoDesign.Metrics
 
+/// One row of the per-resolution comparison (Table 5.1 analogue), like with like: the last model at that
+/// resolution on DGGAN's best route against ProgGAN's last model at that resolution, both scored by their
+/// fresh FID (samples and real images not used for selection), with the iterations each had in total; and, for
+/// reference, the minimum selection FID of each method at that resolution.
+type PerResolutionRow =
+    { Resolution: int
+      ProgGanId: string
+      ProgGanFid: float
+      ProgGanIterations: int
+      DgganId: string
+      DgganFid: float
+      DgganIterations: int
+      ProgGanMinSelectionFid: float
+      DgganMinSelectionFid: float }
+
 /// The chapter's analyses (§5.5) over all candidates, as CSV text. FIDs are normalised by the ProgGAN baseline's
-/// FID at the same resolution (the last baseline candidate of that resolution).
+/// best selection FID at the same resolution (Search.baselinePerResolution).
 module Analysis =
     let private inv (x: float) = x.ToString("G6", Globalization.CultureInfo.InvariantCulture)
 
-    /// Baseline FID per resolution: the baseline candidate trained last at that resolution.
-    let baselinePerResolution (baseline: CandidateRecord list) =
-        baseline |> List.filter (fun c -> not c.Diverged) |> List.groupBy (fun c -> c.Resolution)
-        |> List.map (fun (r, cs) -> r, (cs |> List.maxBy (fun c -> c.Step)).Fid) |> Map.ofList
+    /// Baseline selection FID per resolution (the normaliser; see Search.baselinePerResolution).
+    let baselinePerResolution (baseline: CandidateRecord list) = Search.baselinePerResolution baseline
 
-    let normalized (basePerRes: Map<int, float>) (c: CandidateRecord) =
-        if c.Diverged then nan
-        else match Map.tryFind c.Resolution basePerRes with Some b when b > 0.0 -> c.Fid / b | _ -> nan
+    let normalized (basePerRes: Map<int, float>) (c: CandidateRecord) = Search.normalized basePerRes c
 
-    /// Best search candidate at the final resolution.
-    let best (search: CandidateRecord list) =
-        let finalRes = search |> List.map (fun c -> c.Resolution) |> List.max
-        search |> List.filter (fun c -> c.Resolution = finalRes) |> Search.rank |> List.head
+    /// Best candidate of the search's last step (ranked by normalised selection FID).
+    let best (search: CandidateRecord list) (baseline: CandidateRecord list) = Search.best (baselinePerResolution baseline) search
 
-    /// Table 5.1 analogue: resolution, ProgGAN FID, DGGAN (best candidate at that resolution) FID, improvement.
-    let perResolution (search: CandidateRecord list) (baseline: CandidateRecord list) =
-        let b = baselinePerResolution baseline
-        [ for KeyValue(res, bf) in b do
-            let ours = search |> List.filter (fun c -> c.Resolution = res && not c.Diverged)
-            if not ours.IsEmpty then
-                let o = (ours |> List.minBy (fun c -> c.Fid)).Fid
-                yield res, bf, o, (bf - o) / bf ]
+    /// Table 5.1 analogue, like with like (see PerResolutionRow).
+    let perResolution (search: CandidateRecord list) (baseline: CandidateRecord list) : PerResolutionRow list =
+        let all = search @ baseline
+        let route = Search.route search (best search baseline)
+        let minSel (cs: CandidateRecord list) res =
+            match cs |> List.filter (fun c -> c.Resolution = res && not c.Diverged) with
+            | [] -> nan
+            | xs -> xs |> List.map (fun c -> c.Fid) |> List.min
+        [ for res in baseline |> List.map (fun c -> c.Resolution) |> List.distinct |> List.sort do
+            let theirs = baseline |> List.filter (fun c -> c.Resolution = res) |> List.maxBy (fun c -> c.Step)
+            match route |> List.filter (fun c -> c.Resolution = res) with
+            | [] -> ()
+            | mine ->
+                let ours = List.last mine
+                yield { Resolution = res
+                        ProgGanId = theirs.Id; ProgGanFid = theirs.FreshFid; ProgGanIterations = Search.routeIterations all theirs
+                        DgganId = ours.Id; DgganFid = ours.FreshFid; DgganIterations = Search.routeIterations all ours
+                        ProgGanMinSelectionFid = minSel baseline res; DgganMinSelectionFid = minSel search res } ]
 
-    let perResolutionCsv rows =
-        "resolution,proggan_fid,dggan_fid,improvement\n"
-        + String.concat "" [ for (r, b, o, imp) in rows -> sprintf "%d,%s,%s,%s\n" r (inv b) (inv o) (inv imp) ]
+    let perResolutionCsv (rows: PerResolutionRow list) =
+        "resolution,proggan_id,proggan_fresh_fid,proggan_iterations,dggan_id,dggan_fresh_fid,dggan_iterations,improvement,proggan_min_selection_fid,dggan_min_selection_fid\n"
+        + String.concat "" [
+            for r in rows ->
+                sprintf "%d,%s,%s,%d,%s,%s,%d,%s,%s,%s\n" r.Resolution r.ProgGanId (inv r.ProgGanFid) r.ProgGanIterations r.DgganId (inv r.DgganFid)
+                    r.DgganIterations (inv ((r.ProgGanFid - r.DgganFid) / r.ProgGanFid)) (inv r.ProgGanMinSelectionFid) (inv r.DgganMinSelectionFid) ]
 
     /// Fig. 5.4: every candidate's G/D parameter ratio and normalised FID, the best route marked.
     let candidatesCsv (search: CandidateRecord list) (baseline: CandidateRecord list) =
         let b = baselinePerResolution baseline
-        let route = Search.route search (best search) |> List.map (fun c -> c.Id) |> Set.ofList
-        "id,kind,parent,step,action,resolution,g_params,d_params,g2d_ratio,fid,normalized_fid,diverged,on_best_route,actions\n"
+        let route = Search.route search (best search baseline) |> List.map (fun c -> c.Id) |> Set.ofList
+        "id,kind,parent,step,action,resolution,g_params,d_params,g2d_ratio,iterations,fid,fresh_fid,normalized_fid,diverged,on_best_route,actions\n"
         + String.concat "" [
             for c in search @ baseline ->
-                sprintf "%s,%s,%s,%d,\"%s\",%d,%d,%d,%s,%s,%s,%b,%b,\"%s\"\n" c.Id c.Kind c.Parent c.Step c.Action c.Resolution c.GParams c.DParams
-                    (inv (float c.GParams / float c.DParams)) (inv c.Fid) (inv (normalized b c)) c.Diverged (route.Contains c.Id) (String.Join(" ", c.Actions)) ]
+                sprintf "%s,%s,%s,%d,\"%s\",%d,%d,%d,%s,%d,%s,%s,%s,%b,%b,\"%s\"\n" c.Id c.Kind c.Parent c.Step c.Action c.Resolution c.GParams c.DParams
+                    (inv (float c.GParams / float c.DParams)) c.Iterations (inv c.Fid) (inv c.FreshFid) (inv (normalized b c)) c.Diverged (route.Contains c.Id) (String.Join(" ", c.Actions)) ]
 
     /// Fig. 5.5: per action, the share of children improving on their parent (normalised FID lower) and the mean
     /// ± sd of the improvement 1 − nFID(child)/nFID(parent).

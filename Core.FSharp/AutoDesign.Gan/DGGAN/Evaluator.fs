@@ -5,17 +5,18 @@ open TorchSharp
 open AutoDesign.Nn.DGGAN
 open AutoDesign.Metrics
 
-/// FID of a generator at its resolution against the real images average-pooled to that resolution
+/// FID of a generator at its resolution against a fixed set of real images average-pooled to that resolution
 /// ("FID at each resolution is computed with resized images"), both fed to the feature network at 32×32.
-type Evaluator(extractor: FeatureExtractor, real: GanImages, realCount: int, device: torch.Device) =
+/// `realIndices` picks the real images; two evaluators on disjoint indices give a selection set and a fresh set.
+type Evaluator(extractor: FeatureExtractor, real: GanImages, realIndices: int[], device: torch.Device) =
     let realStats = Dictionary<int, GaussianStats>()
-    let realIdx = Array.init (min realCount real.Count) id
 
     member _.Extractor = extractor
+    member _.RealCount = realIndices.Length
 
     /// Real images at resolution `res`, [N,1,res,res].
     member _.RealAt(res: int) =
-        GanImages.batch real realIdx device |> GanImages.downTo res
+        GanImages.batch real realIndices device |> GanImages.downTo res
 
     member this.RealStats(res: int) =
         match realStats.TryGetValue res with
@@ -26,7 +27,8 @@ type Evaluator(extractor: FeatureExtractor, real: GanImages, realCount: int, dev
             realStats.[res] <- s
             s
 
-    /// `count` samples from G (α = 1), in batches, [count,1,R,R] on the device.
+    /// `count` samples from G (α as set on G), in batches, [count,1,R,R] on the device; the latent vectors come
+    /// from a private generator seeded with `seed`.
     static member Sample (g: GrowingGenerator) (count: int) (seed: int) (device: torch.Device) =
         use _ = torch.no_grad()
         use gen = new torch.Generator(uint64 seed)
@@ -36,6 +38,7 @@ type Evaluator(extractor: FeatureExtractor, real: GanImages, realCount: int, dev
                 yield (g.forward z).detach() ]
         torch.cat(ResizeArray parts, 0L)
 
+    /// FID of a set of images (generated, or other real ones) against the real set at their resolution.
     member this.Fid(fake: torch.Tensor) =
         use _ = torch.NewDisposeScope()
         let res = int fake.shape.[3]

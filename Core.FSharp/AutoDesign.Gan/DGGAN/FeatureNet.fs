@@ -14,64 +14,54 @@ type FeatureExtractor =
       Features: torch.Tensor -> torch.Tensor
       Logits: torch.Tensor -> torch.Tensor }
 
+/// How the feature network is trained (the configuration of its run folder).
+type FeatureNetConfig =
+    { Data: string
+      TrainImages: int
+      HeldOutImages: int
+      Classes: int
+      Epochs: int
+      Batch: int
+      Seed: int }
+
+type FeatureNetResult = { HeldOutAccuracy: float }
+
 /// The stand-in for Inception-v3 (its weights cannot be had offline): a small CNN classifier trained here on the
-/// same data set as the GAN, images fed at 32×32 (lower resolutions nearest-upsampled). Weights are cached in
-/// the run folder (`feature-net.dgw`) and reused when present.
+/// same data set as the GAN, images fed at 32×32 (8×8 and 16×16 nearest-upsampled). Trained in its own run folder
+/// (resumable; `weights.safetensors` once finished).
 module FeatureNet =
     let side = 32
+    let kind = "dggan.feature-net/1"
+    let weightsFile = "weights.safetensors"
 
-    let train (images: GanImages) (labels: int[]) (classes: int) (epochs: int) (seed: int) (device: torch.Device) (log: string -> unit) =
-        torch.manual_seed(int64 seed) |> ignore
-        let net = FeatureClassifier.Create(1, classes, device)
-        use opt = new SafeAdam(net.parameters(), lr = 1e-3)
-        let rng = Random(seed)
-        let bs = 128
-        for epoch in 1 .. epochs do
-            let order = Array.init images.Count id |> Array.sortBy (fun _ -> rng.Next())
-            let mutable loss = 0.0
-            let mutable correct = 0
-            for b in 0 .. (images.Count + bs - 1) / bs - 1 do
-                use _ = torch.NewDisposeScope()
-                let idx = order.[b * bs .. min images.Count ((b + 1) * bs) - 1]
-                let x = GanImages.batch images idx device |> GanImages.upTo side
-                let y = torch.tensor(idx |> Array.map (fun i -> int64 labels.[i]), device = device)
-                opt.zero_grad()
-                let logits = net.forward x
-                let l = torch.nn.functional.cross_entropy(logits, y)
-                l.backward()
-                opt.step() |> ignore
-                loss <- loss + l.Item() * float idx.Length
-                correct <- correct + int (logits.argmax(1L).eq(y).sum().item<int64>())
-            log (sprintf "feature net epoch %d: loss %.4f, train accuracy %.3f" epoch (loss / float images.Count) (float correct / float images.Count))
-        net.eval()
-        net
+    /// Check that `images` can be fed to the network: [N,1,s,s] with s dividing 32 (4, 8, 16, 32). Raises a
+    /// UserError naming `what` otherwise (before any feature network is trained or loaded).
+    let checkImages (what: string) (images: torch.Tensor) =
+        if images.dim() <> 4L then Errors.fail "%s: expected images [N,1,H,W], got %d dims" what (images.dim())
+        let c, h, w = images.shape.[1], int images.shape.[2], int images.shape.[3]
+        if c <> 1L then Errors.fail "%s: the feature network reads grey images (1 channel), got %d channels" what c
+        if h <> w then Errors.fail "%s: images are %dx%d; the feature network reads square images" what h w
+        if h < 4 || side % h <> 0 then
+            Errors.fail "%s: images are %dx%d; the feature network reads 32x32 images (4x4, 8x8 and 16x16 are upsampled); pad or resize them to 32x32 first (its training data are 28x28 digits padded to 32x32)" what h w
 
-    let private save (path: string) (net: FeatureClassifier) =
-        let w = NamedWeights.Capture(net)
-        Atomic.writeWith path (fun tmp -> use fs = File.Create tmp in NamedWeights.Write(fs, w))
+    let private parameterCount (m: torch.nn.Module) = Seq.length (m.parameters ())
 
-    /// Load the cached network at `path`, or train it and cache it there.
-    let loadOrTrain (path: string) (images: GanImages) (labels: int[]) (classes: int) (epochs: int) (seed: int) (device: torch.Device) (log: string -> unit) =
-        if File.Exists path then
+    /// Load a network from a weights file (classes read from the file's head layer).
+    let load (path: string) (device: torch.Device) =
+        let w = Safetensors.load path
+        try
+            let classes =
+                match w.TryGetValue "head.weight" with
+                | true, t when t.dim() = 2L -> int t.shape.[0]
+                | _ -> Errors.fail "%s holds no feature network (no head.weight of [classes, %d])" path FeatureClassifier.FeatureDim
             let net = FeatureClassifier.Create(1, classes, device)
-            let w = try NamedWeights.Read path with :? InvalidDataException as e -> Errors.fail "%s" e.Message
             let copied = NamedWeights.Inherit(net, w)
-            if copied.Count <> Seq.length (net.parameters()) then Errors.fail "feature network cache %s does not match the network (delete it to retrain)" path
-            net.eval()
+            if copied.Count <> parameterCount net then
+                Errors.fail "%s does not match the feature network (%d of %d tensors fit)" path copied.Count (parameterCount net)
+            net.eval ()
             net
-        else
-            let net = train images labels classes epochs seed device log
-            save path net
-            net
-
-    let private batched (f: torch.Tensor -> torch.Tensor) (images: torch.Tensor) =
-        use _ = torch.no_grad()
-        let n = images.shape.[0]
-        let parts =
-            [ for s in 0L .. 256L .. n - 1L do
-                let x = images.narrow(0L, s, min 256L (n - s)) |> GanImages.upTo side
-                yield (f x).detach() ]
-        torch.cat(ResizeArray parts, 0L)
+        finally
+            for t in w.Values do t.Dispose()
 
     /// Classification accuracy of the network on `images` (labels `labels`), batched, no grad.
     let accuracy (net: FeatureClassifier) (images: GanImages) (labels: int[]) (device: torch.Device) =
@@ -85,6 +75,51 @@ module FeatureNet =
             let y = torch.tensor(idx |> Array.map (fun i -> int64 labels.[i]), device = device)
             correct <- correct + net.forward(x).argmax(1L).eq(y).sum().item<int64>()
         float correct / float images.Count
+
+    /// Train (or resume, or load when finished) the network in `run`: Adam 1e-3, cross-entropy, the epochs'
+    /// batch orders fixed by the seed; accuracy on the held-out images stored as the run's result.
+    let trainIn (run: Run) (cfg: FeatureNetConfig) (train: GanImages) (trainLabels: int[]) (heldOut: GanImages) (heldOutLabels: int[])
+                (device: torch.Device) (log: string -> unit) : FeatureClassifier * float =
+        if run.IsFinished then
+            load (run.File weightsFile) device, (run.Result<FeatureNetResult>()).HeldOutAccuracy
+        else
+            if train.Count <> cfg.TrainImages || heldOut.Count <> cfg.HeldOutImages then
+                Errors.fail "feature net: %d training and %d held-out images given, the configuration says %d and %d" train.Count heldOut.Count cfg.TrainImages cfg.HeldOutImages
+            torch.manual_seed (int64 cfg.Seed) |> ignore
+            let net = FeatureClassifier.Create(1, cfg.Classes, device)
+            use opt = new SafeAdam(net.parameters (), lr = 1e-3)
+            let batches (epoch: int) =
+                let rng = Random(cfg.Seed * 7919 + epoch)
+                let order = Array.init train.Count id
+                for i in order.Length - 1 .. -1 .. 1 do
+                    let j = rng.Next(i + 1)
+                    let t = order.[i]
+                    order.[i] <- order.[j]
+                    order.[j] <- t
+                Array.chunkBySize cfg.Batch order
+            let loss (idx: int[]) =
+                let x = GanImages.batch train idx device |> GanImages.upTo side
+                let y = torch.tensor(idx |> Array.map (fun i -> int64 trainLabels.[i]), device = device)
+                torch.nn.functional.cross_entropy(net.forward x, y)
+            let rows = Fit.run run { Fit.spec "feature net" net opt loss batches cfg.Epochs with CheckpointEvery = 25 }
+            for l in Rows.column "loss" rows do log (sprintf "feature net epoch loss %.4f" l)
+            net.eval ()
+            let w = NamedWeights.Capture net
+            Safetensors.save (run.File weightsFile) w
+            for t in w.Values do t.Dispose()
+            let acc = accuracy net heldOut heldOutLabels device
+            run.Finish { HeldOutAccuracy = acc }
+            net, acc
+
+    let private batched (f: torch.Tensor -> torch.Tensor) (images: torch.Tensor) =
+        checkImages "feature network input" images
+        use _ = torch.no_grad()
+        let n = images.shape.[0]
+        let parts =
+            [ for s in 0L .. 256L .. n - 1L do
+                let x = images.narrow(0L, s, min 256L (n - s)) |> GanImages.upTo side
+                yield (f x).detach() ]
+        torch.cat(ResizeArray parts, 0L)
 
     let extractor (net: FeatureClassifier) =
         { Name = "feature-net (small CNN trained on the GAN's data; stand-in for Inception-v3)"

@@ -2,7 +2,6 @@ namespace AutoDesign.DGGAN
 
 open System
 open System.IO
-open System.IO.Compression
 open TorchSharp
 open AutoDesign.Runs
 open AutoDesign.Metrics
@@ -54,36 +53,17 @@ module ImageSet =
         let n, h, w = int cpu.shape.[0], int cpu.shape.[2], int cpu.shape.[3]
         use flat = cpu.select(1, 0L).contiguous()
         let data = flat.data<float32>().ToArray()
-        Atomic.writeWith path (fun tmp ->
-            use fs = File.Create tmp
-            let header = [| 0uy; 0uy; 8uy; 3uy |]
-            fs.Write(header, 0, 4)
-            for d in [ n; h; w ] do
-                let b = BitConverter.GetBytes(d) |> Array.rev
-                fs.Write(b, 0, 4)
-            let bytes = data |> Array.map (fun v -> byte (Math.Round(float (v + 1.0f) * 127.5)))
-            fs.Write(bytes, 0, bytes.Length))
+        let bytes = data |> Array.map (fun v -> byte (Math.Round(float (v + 1.0f) * 127.5)))
+        AutoDesign.Data.Idx.write path { Dims = [| n; h; w |]; Data = bytes }
 
     /// Load an IDX image set as [N,1,H,W] in [-1,1].
     let loadIdx (path: string) (device: torch.Device) =
         if not (File.Exists path) then Errors.fail "image set %s does not exist" path
-        let raw = File.ReadAllBytes path
-        let bytes =
-            if raw.Length >= 2 && raw.[0] = 0x1fuy && raw.[1] = 0x8buy then
-                try
-                    use gz = new GZipStream(new MemoryStream(raw), CompressionMode.Decompress)
-                    use ms = new MemoryStream()
-                    gz.CopyTo ms
-                    ms.ToArray()
-                with e -> Errors.fail "image set %s is not valid gzip: %s" path e.Message
-            else raw
-        if bytes.Length < 16 || bytes.[0] <> 0uy || bytes.[1] <> 0uy || bytes.[2] <> 8uy || bytes.[3] <> 3uy then
-            Errors.fail "image set %s is not an IDX file of unsigned bytes with 3 dims [N,H,W]" path
-        let dim i = (int bytes.[4 + 4 * i] <<< 24) ||| (int bytes.[5 + 4 * i] <<< 16) ||| (int bytes.[6 + 4 * i] <<< 8) ||| int bytes.[7 + 4 * i]
-        let n, h, w = dim 0, dim 1, dim 2
-        if n <= 0 || h <= 0 || w <= 0 || int64 bytes.Length <> 16L + int64 n * int64 h * int64 w then
-            Errors.fail "image set %s is truncated or has a wrong header (%d×%d×%d)" path n h w
-        let px = Array.init (n * h * w) (fun i -> float32 bytes.[16 + i] / 127.5f - 1.0f)
+        let a = AutoDesign.Data.Idx.read path
+        if a.Dims.Length <> 3 then
+            Errors.fail "image set %s is not an IDX file of unsigned bytes with 3 dims [N,H,W] (it has %d dims)" path a.Dims.Length
+        let n, h, w = a.Dims.[0], a.Dims.[1], a.Dims.[2]
+        let px = Array.init (n * h * w) (fun i -> float32 a.Data.[i] / 127.5f - 1.0f)
         torch.tensor(px : float32[]).reshape(int64 n, 1L, int64 h, int64 w).``to``(device)
 
     /// PNG images of one size as [N,1,H,W] in [-1,1]; RGB is turned grey with the ITU-R 601 luma weights.

@@ -4,7 +4,6 @@ open System
 open System.IO
 open AutoDesign.Runs
 open AutoDesign.Nn.DGGAN
-open AutoDesign.Metrics
 
 /// Algorithm 1 settings. `Depth` growth steps after the initial candidate; every final candidate reaches
 /// `FinalResolution` (upscales are forced when the remaining steps only suffice for them).
@@ -18,12 +17,17 @@ type SearchSettings =
       P: float
       Seed: int }
 
-module Search =
-    let signature (s: SearchSettings) (train: TrainSettings) =
-        sprintf "latent=%d C=%d d0=%d kernels=%A filters=%A final=%d depth=%d K=%d p=%g seed=%d iters=%d batch=%d lr=%g eval=%d"
-            s.Config.Latent s.Config.BaseChannels s.Config.BaseResolution s.Kernels s.Filters s.FinalResolution s.Depth
-            s.TopK s.P s.Seed train.Iterations train.BatchSize train.LearningRate train.EvalSamples
+/// Where the coordinator works: the search run folder, how to open child runs, the runner that trains batches,
+/// and the summary to rewrite after each batch.
+type Coordinator =
+    { SearchDir: string
+      Options: RunOptions
+      Settings: SearchSettings
+      Train: TrainSettings
+      Runner: CandidateRunner
+      Log: string -> unit }
 
+module Search =
     let private log2 n = int (Math.Round(Math.Log(float n, 2.0)))
 
     /// Actions allowed for `arch` at step `step` (1-based) of `depth`.
@@ -41,66 +45,28 @@ module Search =
         let rng = Random(s.Seed * 7919 + step)
         let pairs =
             [ for p in parents do
-                for a in allowedActions s step (SearchState.architecture s.Config p) do
+                for a in allowedActions s step (SearchSummary.architecture s.Config p) do
                     yield p, a ]
         let kept = pairs |> List.filter (fun _ -> rng.NextDouble() < s.P)
         if kept.IsEmpty && not pairs.IsEmpty then [ pairs.[rng.Next pairs.Length] ] else kept
 
-    /// Rank: finished candidates by FID, diverged ones last.
-    let rank (cs: CandidateRecord list) =
-        cs |> List.sortBy (fun c -> (if c.Diverged then 1 else 0), c.Fid, c.Id)
+    /// The normaliser of FIDs per resolution: the best (lowest) selection FID of the ProgGAN baseline's candidates at
+    /// that resolution. (The thesis divides by ProgGAN's FID at the resolution; the best rather than the last of the
+    /// chain's models there keeps one collapsed baseline step from rescaling a whole resolution.)
+    let baselinePerResolution (baseline: CandidateRecord list) =
+        baseline |> List.filter (fun c -> not c.Diverged) |> List.groupBy (fun c -> c.Resolution)
+        |> List.map (fun (r, cs) -> r, (cs |> List.minBy (fun c -> c.Fid)).Fid) |> Map.ofList
 
-    let private record kind (id: string) (parent: string) step (action: string) (arch: Architecture) (weights: string) (r: CandidateResult) =
-        { Id = id; Kind = kind; Parent = parent; Step = step; Action = action
-          Actions = arch.Steps |> List.map GrowStep.format |> Array.ofList
-          Resolution = Architecture.resolution arch
-          GParams = Architecture.gParams arch; DParams = Architecture.dParams arch
-          Fid = r.Fid; Diverged = r.Diverged; Inherited = r.Inherited; Seconds = r.Seconds; Weights = weights }
+    /// Selection FID over the baseline's at the same resolution (NaN when diverged or no baseline there).
+    let normalized (basePerRes: Map<int, float>) (c: CandidateRecord) =
+        if c.Diverged then nan
+        else match Map.tryFind c.Resolution basePerRes with Some b when b > 0.0 -> c.Fid / b | _ -> nan
 
-    /// Train (or take from `state` when already finished) one candidate; persist the state after it.
-    let trainOne (runner: Runner) (statePath: string) (weightsDir: string) (state: SearchState ref) kind id (parent: CandidateRecord option) step action arch seed =
-        match SearchState.tryFind state.Value id with
-        | Some done' -> done'
-        | None ->
-            let weights = Path.Combine(weightsDir, id + ".dgw")
-            let job = { Id = id; Arch = arch; ParentWeights = parent |> Option.map (fun p -> p.Weights); WeightsPath = weights; Seed = seed }
-            let r = runner.Train job
-            let c = record kind id (parent |> Option.map (fun p -> p.Id) |> Option.defaultValue "") step action arch weights r
-            state.Value <- SearchState.add state.Value c
-            SearchState.save statePath state.Value
-            c
-
-    /// Algorithm 1 (top-K greedy pruning with random action sampling). Returns every search candidate.
-    let run (s: SearchSettings) (runner: Runner) (statePath: string) (weightsDir: string) (state: SearchState ref) (log: string -> unit) =
-        Directory.CreateDirectory weightsDir |> ignore
-        let root = trainOne runner statePath weightsDir state "search" "s00_000" None 0 "init" (Architecture.initial s.Config) (s.Seed * 1000)
-        let mutable parents = [ root ]
-        let all = ResizeArray [ root ]
-        for step in 1 .. s.Depth do
-            let children = sampleChildren s step parents
-            log (sprintf "step %d/%d: %d parents, %d children" step s.Depth parents.Length children.Length)
-            let trained =
-                children
-                |> List.mapi (fun i (p, a) ->
-                    let arch = Architecture.grow (SearchState.architecture s.Config p) a
-                    trainOne runner statePath weightsDir state "search" (sprintf "s%02d_%03d" step i) (Some p) step
-                        (GrowStep.format a) arch (s.Seed * 1000 + step * 100 + i))
-            all.AddRange trained
-            parents <- rank trained |> List.truncate s.TopK
-        List.ofSeq all
-
-    /// The ProgGAN baseline: the fixed symmetric schedule as a chain, one candidate (same budget) per action.
-    let baseline (s: SearchSettings) (runner: Runner) (statePath: string) (weightsDir: string) (state: SearchState ref) =
-        Directory.CreateDirectory weightsDir |> ignore
-        let schedule = Architecture.progGanSchedule s.Config s.FinalResolution
-        let root = trainOne runner statePath weightsDir state "baseline" "b00" None 0 "init" (Architecture.initial s.Config) (s.Seed * 1000 + 99)
-        let chain = ResizeArray [ root ]
-        schedule
-        |> List.iteri (fun i a ->
-            let p = chain.[chain.Count - 1]
-            let arch = Architecture.grow (SearchState.architecture s.Config p) a
-            chain.Add(trainOne runner statePath weightsDir state "baseline" (sprintf "b%02d" (i + 1)) (Some p) (i + 1) (GrowStep.format a) arch (s.Seed * 1000 + 50 + i)))
-        List.ofSeq chain
+    /// Rank by normalised FID (so candidates of different resolutions compare fairly), diverged ones last.
+    let rank (basePerRes: Map<int, float>) (cs: CandidateRecord list) =
+        cs |> List.sortBy (fun c ->
+            let n = normalized basePerRes c
+            (if Double.IsNaN n then 1 else 0), (if Double.IsNaN n then 0.0 else n), c.Id)
 
     /// The route (root → candidate) of a candidate through its parents.
     let route (all: CandidateRecord list) (c: CandidateRecord) =
@@ -110,3 +76,78 @@ module Search =
             | Some p when x.Parent <> "" -> go p (x :: acc)
             | _ -> x :: acc
         go c []
+
+    let private job (c: Coordinator) folder id kind (parent: CandidateRecord option) step action (arch: Architecture) fade seed train =
+        { Folder = folder
+          Config =
+            { Id = id; Kind = kind; Parent = (match parent with Some p -> p.Id | None -> "")
+              InitFrom = (match parent with Some p -> p.Folder | None -> ""); Step = step; Action = action
+              Actions = arch.Steps |> List.map GrowStep.format |> Array.ofList; Fade = fade; Seed = seed; Train = train } }
+
+    /// Train a batch: finished folders give their stored result, the rest go to the runner as one batch.
+    let trainBatch (c: Coordinator) (jobs: CandidateJob list) : CandidateRecord list =
+        for j in jobs do Candidate.prepare c.Options c.SearchDir j
+        let stored = jobs |> List.map (fun j -> j, SearchSummary.storedResult<CandidateResult> (Path.Combine(c.SearchDir, j.Folder)))
+        let todo = stored |> List.filter (snd >> Option.isNone) |> List.map fst
+        let fresh = if todo.IsEmpty then [] else c.Runner.Train todo
+        if fresh.Length <> todo.Length then Errors.fail "the candidate runner returned %d results for %d jobs" fresh.Length todo.Length
+        let byFolder = List.zip (todo |> List.map (fun j -> j.Folder)) fresh |> Map.ofList
+        SearchSummary.rewrite c.SearchDir c.Settings.Config
+        stored |> List.map (fun (j, r) ->
+            let r = match r with Some r -> r | None -> byFolder.[j.Folder]
+            SearchSummary.record c.Settings.Config j.Folder j.Config r)
+
+    /// The ProgGAN baseline: the fixed symmetric schedule as a chain, one candidate (same budget) per action.
+    let baseline (c: Coordinator) =
+        let s = c.Settings
+        let schedule = Architecture.progGanSchedule s.Config s.FinalResolution
+        let root = trainBatch c [ job c "candidates/b00" "b00" "baseline" None 0 "init" (Architecture.initial s.Config) true (s.Seed * 1000 + 99) c.Train ]
+        let chain = ResizeArray root
+        schedule |> List.iteri (fun i a ->
+            let p = chain.[chain.Count - 1]
+            let arch = Architecture.grow (SearchSummary.architecture s.Config p) a
+            let id = sprintf "b%02d" (i + 1)
+            chain.AddRange(trainBatch c [ job c ("candidates/" + id) id "baseline" (Some p) (i + 1) (GrowStep.format a) arch true (s.Seed * 1000 + 50 + i) c.Train ]))
+        List.ofSeq chain
+
+    /// Algorithm 1 (top-K greedy pruning with random action sampling), children ranked by FID normalised by the
+    /// baseline's at their resolution; each step's children go to the runner as one batch. Returns every search
+    /// candidate.
+    let run (c: Coordinator) (basePerRes: Map<int, float>) =
+        let s = c.Settings
+        let root = trainBatch c [ job c "candidates/s00_000" "s00_000" "search" None 0 "init" (Architecture.initial s.Config) true (s.Seed * 1000) c.Train ]
+        let mutable parents = root
+        let all = ResizeArray root
+        for step in 1 .. s.Depth do
+            let children = sampleChildren s step parents
+            c.Log (sprintf "search step %d/%d: %d parents, %d children" step s.Depth parents.Length children.Length)
+            let jobs =
+                children |> List.mapi (fun i (p, a) ->
+                    let arch = Architecture.grow (SearchSummary.architecture s.Config p) a
+                    let id = sprintf "s%02d_%03d" step i
+                    job c ("candidates/" + id) id "search" (Some p) step (GrowStep.format a) arch true (s.Seed * 1000 + step * 100 + i) c.Train)
+            let trained = trainBatch c jobs
+            all.AddRange trained
+            parents <- rank basePerRes trained |> List.truncate s.TopK
+        List.ofSeq all
+
+    /// The best candidate of the last search step (all at the final resolution, all trained for the same
+    /// number of iterations along their routes).
+    let best (basePerRes: Map<int, float>) (search: CandidateRecord list) =
+        let last = search |> List.map (fun c -> c.Step) |> List.max
+        search |> List.filter (fun c -> c.Step = last) |> rank basePerRes |> List.head
+
+    /// The final training stage (§5.4.2.1): the chosen architecture and ProgGAN's last model are each trained
+    /// `iterations` more from their weights, same seed and settings, without fade-in.
+    let finalStage (c: Coordinator) (chosen: CandidateRecord) (lastBaseline: CandidateRecord) (iterations: int) =
+        let s = c.Settings
+        let train = { c.Train with Iterations = iterations }
+        let mk name (from: CandidateRecord) =
+            job c ("final/" + name) name "final" (Some from) (from.Step + 1) "final" (SearchSummary.architecture s.Config from) false (s.Seed * 1000 + 900) train
+        match trainBatch c [ mk "dggan" chosen; mk "proggan" lastBaseline ] with
+        | [ d; p ] -> d, p
+        | _ -> Errors.fail "the final stage returned an unexpected number of models"
+
+    /// Iterations along a candidate's route (its own and all its ancestors'), from the records.
+    let routeIterations (all: CandidateRecord list) (c: CandidateRecord) =
+        route all c |> List.sumBy (fun x -> x.Iterations)

@@ -22,12 +22,15 @@ module WganGp =
         let norm = g.Squared().sum(1L).Add(1e-12).sqrt()
         norm.Sub(1.0).Squared().mean().Mul(lam)
 
-    /// Critic loss with a fresh random interpolation.
-    let criticLoss (critic: Tensor -> Tensor) (real: Tensor) (fake: Tensor) =
+    /// Critic loss with a fresh random interpolation drawn from `generator` (null: torch's default one).
+    let criticLossWith (generator: torch.Generator) (critic: Tensor -> Tensor) (real: Tensor) (fake: Tensor) =
         let dReal = critic real
         let dFake = critic (fake.detach())
-        let t = torch.rand([| real.shape.[0] |], device = real.device)
+        let t = torch.rand([| real.shape.[0] |], generator = generator).``to``(real.device)
         let gp = gradientPenaltyAt critic real fake t lambda
         (dFake.mean() - dReal.mean()).Plus(gp).Plus(dReal.Squared().mean().Mul(driftEps))
+
+    /// Critic loss with a fresh random interpolation from torch's default generator.
+    let criticLoss (critic: Tensor -> Tensor) (real: Tensor) (fake: Tensor) = criticLossWith null critic real fake
 
     let generatorLoss (critic: Tensor -> Tensor) (fake: Tensor) = -(critic fake).mean()

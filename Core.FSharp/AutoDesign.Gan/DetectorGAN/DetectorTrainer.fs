@@ -1,6 +1,7 @@
 namespace AutoDesign.DetectorGAN
 
 open System
+open System.IO
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
@@ -15,31 +16,60 @@ module DetectorTrainer =
         d.``to``(device) |> ignore
         d
 
-    let copyWeights (src: IDetector) (dst: IDetector) =
-        use _ = torch.no_grad ()
-        for (p, q) in Seq.zip src.Weights dst.Weights do q.copy_(p) |> ignore
+    let optimizer (cfg: DetGanConfig) (det: TinyRetinaNet) = new SafeAdam(det.parameters (), lr = cfg.LrDet)
 
-    /// `iterations` Adam steps; each batch is `batch` real labelled scans, or half real and half synthetic
-    /// when synthetic scans are given.
-    let train (cfg: DetGanConfig) (det: TinyRetinaNet) (real: Scan[]) (synthetic: Scan[]) (iterations: int) (seed: int) (label: string) (device: torch.Device) =
-        let rng = Random(seed)
-        use opt = new SafeAdam(det.parameters (), lr = cfg.LrDet)
-        let progress = Progress.create label iterations
+    /// The detector's weights as a safetensors file.
+    let save (path: string) (det: TinyRetinaNet) = Safetensors.save path (det.state_dict ())
+
+    /// Load weights written by `save`.
+    let load (path: string) (det: TinyRetinaNet) =
+        let w = Safetensors.load path
+        try
+            use _ = torch.no_grad ()
+            for kv in det.state_dict () do
+                match w.TryGetValue kv.Key with
+                | true, t when t.shape = kv.Value.shape -> kv.Value.copy_(t) |> ignore
+                | _ -> Errors.fail "%s has no detector weight %s of shape [%s]" path kv.Key (String.Join(", ", kv.Value.shape))
+        finally
+            for t in w.Values do t.Dispose()
+
+    /// `iterations` Adam steps in `run` (resumable: the detector, its optimizer and the batch stream are
+    /// checkpointed); each batch is `batch` real labelled scans, or half real and half synthetic when synthetic
+    /// scans are given. One metrics row (mean loss) every tenth of the run.
+    let train (run: Run) (cfg: DetGanConfig) (det: TinyRetinaNet) (real: Scan[]) (synthetic: Scan[]) (iterations: int) (seed: int) (label: string) (device: torch.Device) =
+        let rng = SeededRandom(seed)
+        use opt = optimizer cfg det
         let dtype = det.Weights.[0].dtype
-        for _ in 1 .. iterations do
-            use _ = torch.NewDisposeScope()
-            let nSyn = if synthetic.Length = 0 then 0 else cfg.Batch / 2
-            let scans =
-                Array.append (Array.init (cfg.Batch - nSyn) (fun _ -> real.[rng.Next real.Length]))
-                             (Array.init nSyn (fun _ -> synthetic.[rng.Next synthetic.Length]))
-            let x = ScanTensors.images cfg.Spec.Size scans dtype device
-            use t = ScanTensors.targets det (scans |> Seq.map (fun s -> s.Boxes)) device
-            opt.zero_grad ()
-            let loss = det.Loss(x, t)
-            loss.backward ()
-            opt.step () |> ignore
-            progress.Step [ "loss", loss.Item() ]
-        progress.Done()
+        let mutable sum = 0.0
+        let state = TrainState()
+        state.AddModule("detector", det)
+        state.AddOptimizer("optimizer", opt)
+        state.AddRandom("batches", rng)
+        state.AddValue<float>("loss-sum", Func<float>(fun () -> sum), Action<float>(fun v -> sum <- v))
+        let every = max 1 (iterations / 10)
+        let spec = { LoopSpec.Of(label, iterations) with CheckpointEvery = cfg.CheckpointEvery }
+        Loop.run run state spec
+            (fun info ctx ->
+                use _ = torch.NewDisposeScope()
+                let nSyn = if synthetic.Length = 0 then 0 else cfg.Batch / 2
+                let scans =
+                    Array.append (Array.init (cfg.Batch - nSyn) (fun _ -> real.[rng.Next real.Length]))
+                                 (Array.init nSyn (fun _ -> synthetic.[rng.Next synthetic.Length]))
+                let x = ScanTensors.images cfg.Spec.Size scans dtype device
+                use t = ScanTensors.targets det (scans |> Seq.map (fun s -> s.Boxes)) device
+                opt.zero_grad ()
+                let loss = det.Loss(x, t)
+                loss.backward ()
+                opt.step () |> ignore
+                let lv = loss.Item()
+                sum <- sum + lv
+                if (info.Step + 1) % every = 0 || info.Step = iterations - 1 then
+                    let n = (info.Step % every) + 1
+                    ctx.Row [ "step", float (info.Step + 1); "loss", sum / float n ]
+                    sum <- 0.0
+                ctx.Show [ "loss", lv ])
+            (fun _ _ -> ())
+        |> ignore
 
     /// AP / recall at IoU 0.1 and 0.5, localization accuracy rows (Tables 4.2, 4.3) and the raw results.
     let evaluate (det: IDetector) (size: int) (test: Scan[]) (device: torch.Device) =

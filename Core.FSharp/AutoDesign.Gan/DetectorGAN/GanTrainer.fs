@@ -3,6 +3,7 @@ namespace AutoDesign.DetectorGAN
 open System
 open TorchSharp
 open AutoDesign.Nn
+open AutoDesign.Runs
 open AutoDesign.Nn.DetectorGAN
 open AutoDesign.Metrics
 
@@ -34,9 +35,17 @@ type DetGanConfig =
       Batch: int
       PretrainGan: int; PretrainDet: int; Joint: int; FinalDet: int
       Synthetic: int
-      LrG: float; LrD: float; LrDet: float; UnrollLr: float
-      LambdaCycle: float; LambdaIdentity: float; LambdaBbox: float; LambdaDetSyn: float; LambdaUnroll: float
-      CropSize: int; PoolSize: int; GradClip: float }
+      LrG: float; LrD: float; LrDet: float
+      LambdaCycle: float; LambdaIdentity: float; LambdaBbox: float
+      /// Detection-loss weight λ and generator gradient-norm clip (0: none) of the main arms (Table 4.1).
+      LambdaDet: float; GradClip: float
+      CropSize: int; PoolSize: int
+      /// Commit a checkpoint every this many iterations in every phase (0: only at the end and every 5 minutes).
+      CheckpointEvery: int }
+
+/// A generator objective: the mode, the weight λ of its detection terms (−λ·L_syn and +λ·L_real(w') for
+/// DetectorGAN, +λ·L_syn for ACGAN-like) and the clipping of the generators' gradient norm (0: none).
+type Objective = { Mode: GanMode; LambdaDet: float; GradClip: float }
 
 /// G_X, G_Y, DIS_globalX, DIS_globalY, DIS_localX and their optimizers.
 type GanModels(cfg: DetGanConfig, dtype: torch.ScalarType, device: torch.Device, seed: int) =
@@ -60,11 +69,30 @@ type GanModels(cfg: DetGanConfig, dtype: torch.ScalarType, device: torch.Device,
     member _.OptD = optD
     member _.GeneratorParameters = gParams
     member _.Modules : torch.nn.Module list = [ gx; gy; dgx; dgy; dlx ]
-    /// Copy all weights from another bundle of the same shape.
-    member this.CopyFrom(other: GanModels) =
-        use _ = torch.no_grad ()
-        for (a, b) in List.zip other.Modules this.Modules do
-            for (p, q) in Seq.zip (a.parameters ()) (b.parameters ()) do q.copy_(p) |> ignore
+    member _.Named : (string * torch.nn.Module) list = [ "GX", gx; "GY", gy; "DGX", dgx; "DGY", dgy; "DLX", dlx ]
+    /// Register every module and both optimizers in a run's state.
+    member this.Register(state: TrainState) =
+        for (n, m) in this.Named do state.AddModule(n, m)
+        state.AddOptimizer("G-optimizer", optG)
+        state.AddOptimizer("D-optimizer", optD)
+    /// Every module's state (prefixed "GX." etc.) as a safetensors file.
+    member this.Save(path: string) =
+        let d = Collections.Generic.Dictionary<string, torch.Tensor>()
+        for (n, m) in this.Named do
+            for kv in m.state_dict () do d.[n + "." + kv.Key] <- kv.Value
+        Safetensors.save path d
+    /// Load every module's state from a file written by Save (the optimizers keep their own state).
+    member this.Load(path: string) =
+        let w = Safetensors.load path
+        try
+            use _ = torch.no_grad ()
+            for (n, m) in this.Named do
+                for kv in m.state_dict () do
+                    match w.TryGetValue(n + "." + kv.Key) with
+                    | true, t when t.shape = kv.Value.shape -> kv.Value.copy_(t) |> ignore
+                    | _ -> Errors.fail "%s has no %s.%s of shape [%s]" path n kv.Key (String.Join(", ", kv.Value.shape))
+        finally
+            for t in w.Values do t.Dispose()
     interface IDisposable with
         member _.Dispose() =
             optG.Dispose(); optD.Dispose()
@@ -93,10 +121,11 @@ module GanTrainer =
           Source = img (ci |> Seq.map (fun i -> set.Labelled.[ins.[i].Labelled]))
           SourceBoxes = ci |> Array.map (fun i -> ins.[i].Source) |> List.ofArray }
 
-    /// One joint iteration: generator step (Eq. 4.5 + cycle + identity + BboxLoss + the mode's detection terms),
-    /// discriminator step (least squares, history pools), then the detector step on real + synthetic (Eq. 4.1 + 4.2).
-    /// Returns the logged losses.
-    let step (cfg: DetGanConfig) (mode: GanMode) (m: GanModels) (det: (IDetector * torch.optim.Optimizer) option)
+    /// One joint iteration: generator step (Eq. 4.5 + cycle + identity + BboxLoss + the objective's detection
+    /// terms), discriminator step (least squares, history pools), then the detector step on real + synthetic
+    /// (Eq. 4.1 + 4.2) with its Adam optimizer: the very step DetectorGAN's unrolled term looks ahead to.
+    /// Returns the logged losses (only "g" when the generator loss was not finite and the iteration was skipped).
+    let step (cfg: DetGanConfig) (objective: Objective) (m: GanModels) (det: (IDetector * SafeAdam) option)
              (poolY: HistoryPool) (poolX: HistoryPool) (b: GanBatch) (device: torch.Device) =
         use _ = torch.NewDisposeScope()
         let crop (t: torch.Tensor) boxes = ScanTensors.crops t boxes cfg.CropSize
@@ -116,25 +145,30 @@ module GanTrainer =
         let mutable gLoss = adv.Plus(cyc.Mul(cfg.LambdaCycle)).Plus(idt.Mul(cfg.LambdaIdentity)).Plus(bbox.Mul(cfg.LambdaBbox))
         let mutable synLossValue = nan
         let mutable unrollValue = nan
+        let mode = objective.Mode
+        let lambda = objective.LambdaDet
         match det with
-        | Some (d, _) when GanMode.usesDetector mode ->
+        | Some (d, opt) when GanMode.usesDetector mode ->
             use synT = ScanTensors.targets d (b.Targets |> List.map List.singleton) device
             let synLoss = d.Loss(fakeY, synT)
             synLossValue <- synLoss.Item()
             match mode with
-            | AcganLike -> gLoss <- gLoss.Plus(synLoss.Mul(cfg.LambdaDetSyn))
-            | DetectorGanNoUnroll -> gLoss <- gLoss - synLoss.Mul(cfg.LambdaDetSyn)
+            | AcganLike -> gLoss <- gLoss.Plus(synLoss.Mul(lambda))
+            | DetectorGanNoUnroll -> gLoss <- gLoss - synLoss.Mul(lambda)
             | DetectorGan ->
                 use realT = ScanTensors.targets d b.LabelledBoxes device
-                let unrolled = Losses.unrolledRealLoss d cfg.UnrollLr b.Labelled realT fakeY synT
+                let unrolled = Losses.unrolledRealLoss d opt b.Labelled realT fakeY synT
                 unrollValue <- unrolled.Item()
-                gLoss <- (gLoss - synLoss.Mul(cfg.LambdaDetSyn)).Plus(unrolled.Mul(cfg.LambdaUnroll))
+                gLoss <- (gLoss - synLoss.Mul(lambda)).Plus(unrolled.Mul(lambda))
             | CycleGanBbox -> ()
         | _ -> ()
+        let gValue = gLoss.Item()
+        // a non-finite generator loss skips the whole iteration (the caller records the arm as diverged)
+        if not (Double.IsFinite gValue) then [ "g", gValue ] else
         gLoss.backward ()
-        // the detection terms can grow without bound (maximised synthetic loss, second-order unrolled term):
-        // clip the generators' gradient norm so they cannot swamp the adversarial/cycle/BboxLoss terms in one step
-        torch.nn.utils.clip_grad_norm_(m.GeneratorParameters, cfg.GradClip) |> ignore
+        // optional: clip the generators' gradient norm so the detection terms (maximised synthetic loss,
+        // second-order unrolled term) cannot swamp the adversarial/cycle/BboxLoss terms in one step
+        if objective.GradClip > 0.0 then torch.nn.utils.clip_grad_norm_(m.GeneratorParameters, objective.GradClip) |> ignore
         m.OptG.step () |> ignore
         // ---- discriminators
         m.OptD.zero_grad ()
@@ -159,7 +193,7 @@ module GanTrainer =
             opt.step () |> ignore
             detValue <- l.Item()
         | _ -> ()
-        [ "g", gLoss.Item(); "d", dLoss.Item(); "bbox", bbox.Item(); "det_syn", synLossValue; "unrolled", unrollValue; "det", detValue ]
+        [ "g", gValue; "d", dLoss.Item(); "bbox", bbox.Item(); "det_syn", synLossValue; "unrolled", unrollValue; "det", detValue ]
         |> List.filter (fun (_, v) -> not (Double.IsNaN v))
 
     /// Synthetic labelled scans from G_X: the first n clean scans (cycling) with their insertion boxes.

@@ -16,7 +16,9 @@ type ScanSet =
       Test: Scan[]
       Seed: int }
 
-type ScanSpec = { Size: int; Labelled: int; Clean: int; Test: int }
+/// Sizes of the task; `Contrast` scales the nodules' amplitude and `NoduleScale` their width (1 = the original
+/// stand-in; smaller values make a harder, fainter or smaller-nodule regime).
+type ScanSpec = { Size: int; Labelled: int; Clean: int; Test: int; Contrast: float; NoduleScale: float }
 
 /// Where to insert an object into a clean scan (§4.3.1): the matched labelled scan, its source box, the jittered target box.
 type Insertion = { Labelled: int; Source: Box; Target: Box }

@@ -27,7 +27,7 @@ module Simulation =
             let kept = if kept.IsEmpty && not pairs.IsEmpty then [ pairs.[rng.Next pairs.Length] ] else kept
             trained <- trained + kept.Length
             last <- kept
-            parents <- Search.rank kept |> List.truncate k
+            parents <- Search.rank b kept |> List.truncate k
         let finals = last |> List.map (Analysis.normalized b) |> List.filter Double.IsFinite
         (if finals.IsEmpty then nan else List.min finals), trained
 
@@ -61,7 +61,7 @@ module AnalysisPlots =
     /// Fig. 5.4: log2(G/D parameter ratio) vs normalised FID; the best route drawn in its own colour.
     let ratioPlot (path: string) (search: CandidateRecord list) (baseline: CandidateRecord list) =
         let b = Analysis.baselinePerResolution baseline
-        let route = Search.route search (Analysis.best search) |> List.map (fun c -> c.Id) |> Set.ofList
+        let route = Search.route search (Analysis.best search baseline) |> List.map (fun c -> c.Id) |> Set.ofList
         let pt (c: CandidateRecord) = Math.Log2(float c.GParams / float c.DParams), Analysis.normalized b c
         let diverged = search |> List.filter (fun c -> c.Diverged) |> List.length
         Plot.scatter path (sprintf "Fig 5.4 analogue: G/D ratio vs normalised FID (%d diverged not shown)" diverged)

@@ -2,85 +2,148 @@ namespace AutoDesign.Reproduce
 
 open System
 open System.IO
+open AutoDesign.Runs
 open AutoDesign.Reproduce
 open AutoDesign.DGGAN
 open AutoDesign.Reproduce.DGGAN
-open AutoDesign.Metrics
 
-/// The DGGAN experiment for `autodesign reproduce`: ProgGAN baseline + Algorithm 1 search on MNIST padded to
-/// 32×32 (stand-in for CIFAR-10), Table 5.1 / 5.2 analogues and the §5.5 analyses beside the thesis's numbers.
+/// One seed's finished DGGAN run: its folder, summary and candidate records.
+type DgganSeedRun =
+    { Seed: int
+      Dir: string
+      Summary: DgganSummary
+      Search: CandidateRecord list
+      Baseline: CandidateRecord list }
+
+/// The DGGAN experiment for `autodesign reproduce`: for each of 3 seeds (each its own run folder, so a job
+/// launcher can run them in parallel), ProgGAN baseline + Algorithm 1 search + final training stage on MNIST
+/// padded to 32×32 (stand-in for CIFAR-10); rows compare like with like (the last model on DGGAN's best route vs
+/// ProgGAN's last, equal iterations, fresh samples) with mean ± sd, the paired per-seed difference and a verdict
+/// from its 95% interval.
 module DgganExperiments =
     let private data = "mnist"
-    let private dataText = "MNIST (embedded 10k digits) padded to 32x32, stand-in for CIFAR-10; FID/IS features from a small CNN trained here (stand-in for Inception-v3)"
+    let private dataText = "MNIST (embedded 10k digits) padded to 32x32, stand-in for CIFAR-10; FID/IS features from a small CNN trained here (stand-in for Inception-v3, see the feature-net row)"
+    let seeds = 3
+
+    /// Run folder (relative to the runs root) of one seed.
+    let seedPath (quick: bool) (seed: int) = sprintf "dggan/reproduce-%s-%s/seed%d" data (if quick then "quick" else "full") seed
+
+    let runSeed (ctx: ExperimentContext) (seed: int) =
+        let s = if ctx.Quick then DgganExperiment.quick data seed else DgganExperiment.full data seed
+        let summary, dir =
+            SearchRun.run ctx.Options (seedPath ctx.Quick seed) s ctx.Device
+                (fun line -> printfn "[%s] seed %d: %s" (DateTime.Now.ToString("HH:mm:ss")) seed line)
+        let all = SearchSummary.load (Path.Combine(dir, SearchSummary.fileName))
+        { Seed = seed; Dir = dir; Summary = summary
+          Search = all |> List.filter (fun c -> c.Kind = "search"); Baseline = all |> List.filter (fun c -> c.Kind = "baseline") }
 
     let private pct (b: float) (o: float) = 100.0 * (b - o) / b
 
-    /// Run folder of the reproduce run; a folder left by other settings is cleared (a killed run with the same
-    /// settings resumes, its finished candidates are not retrained).
-    let runDir (ctx: ExperimentContext) (s: DgganSettings) =
-        let dir = Path.Combine(ctx.RunsRoot, "dggan", sprintf "reproduce-%s-%s-seed%d" s.Data (if s.Quick then "quick" else "full") ctx.Seed)
-        let state = Path.Combine(dir, "search.json")
-        if File.Exists state then
-            let sg = Search.signature s.Search s.Train + " data=" + s.Data
-            let old = try Some (SearchState.load state) with _ -> None
-            match old with
-            | Some o when o.Signature = sg -> ()
-            | _ ->
-                printfn "dggan: %s holds a run with other settings; starting afresh" dir
-                Directory.Delete(dir, true)
-        dir
-
-    let rows (ctx: ExperimentContext) (s: DgganSettings) (r: DgganSummary) (search: CandidateRecord list) (baseline: CandidateRecord list) =
-        let mode = if ctx.Quick then "quick" else "full"
+    /// Report rows from the per-seed runs.
+    let rows (quick: bool) (s: DgganSettings) (runs: DgganSeedRun list) : ReportRow list =
+        let mode = if quick then "quick" else "full"
+        let sums = runs |> List.map (fun r -> r.Summary)
+        let col (f: DgganSummary -> float) = sums |> List.map f
+        let st f = Paired.stats (col f)
+        let seedsText = runs |> List.map (fun r -> string r.Seed) |> String.concat ", "
+        let routeIters = sums |> List.map (fun x -> x.RouteLast.Iterations) |> List.distinct
+        let baseIters = sums |> List.map (fun x -> x.ProgGanLast.Iterations) |> List.distinct
+        let finalIters = sums |> List.map (fun x -> x.FinalDggan.Iterations) |> List.distinct
+        let its (xs: int list) = xs |> List.map string |> String.concat "/"
         let cfg =
-            sprintf "%s: latent %d, base %d channels, d0 = 8 -> %d, kernels %A, filters %A, K = %d, p = %g, %d iterations x batch %d per candidate (ProgGAN chain: same per step), %d candidates, %.0f s, seed %d; %s"
+            sprintf "%s: latent %d, base %d channels, d0 = 8 -> %d, kernels %A, filters %A, K = %d, p = %g (thesis: K = 20, p = 0.4 run; K = 8, p = 0.2 suffice%s), %d WGAN-GP iterations x batch %d per candidate; iterations counted from the records: best route %s, ProgGAN chain %s, after the final stage (+%d each) %s vs %s; FID on %d fresh samples vs %d fresh real images (selection used %d other samples and the first %d real images); seeds %s; %s"
                 mode s.Search.Config.Latent s.Search.Config.BaseChannels s.Search.FinalResolution s.Search.Kernels s.Search.Filters
-                s.Search.TopK s.Search.P s.Train.Iterations s.Train.BatchSize r.Candidates r.Seconds ctx.Seed r.Dir
-        let final = r.FinalResolution
-        let beats = r.BestFid < r.BaselineFid
+                s.Search.TopK s.Search.P (if quick then "; scaled down for minutes per seed on 2 cores" else "")
+                s.Train.Iterations s.Train.BatchSize (its routeIters) (its baseIters) s.FinalIterations (its finalIters)
+                (its (sums |> List.map (fun x -> x.FinalProgGan.Iterations) |> List.distinct)) s.FinalSamples (max s.RealEval s.FinalSamples)
+                s.Train.EvalSamples s.RealEval seedsText (runs |> List.map (fun r -> r.Dir) |> String.concat "; ")
+        let row exp claim thesis measured = { System = "dggan"; Experiment = exp; Claim = claim; Thesis = thesis; Measured = measured; Config = cfg; Data = dataText }
+        // per resolution, like with like
+        let resolutions = sums |> List.collect (fun x -> x.PerResolution |> List.map (fun p -> p.Resolution)) |> List.distinct |> List.sort
         let perRes =
-            r.PerResolution
-            |> List.map (fun (res, b, o, _) -> sprintf "%dx%d ProgGAN %.1f vs DGGAN %.1f (%+.0f%%)" res res b o (pct b o))
-            |> String.concat "; "
-        let effects = Analysis.actionEffects search baseline
-        let bestAction = if effects.IsEmpty then "none" else (let (a, n, sh, m, _) = effects |> List.maxBy (fun (_, _, sh, _, _) -> sh) in sprintf "%s (%.0f%% of %d improve)" a (100.0 * sh) n)
-        let pq = Analysis.parentQuality search baseline |> List.tryFind (fun (t, _, _, _, _) -> t = 1.0)
-        let pqText =
-            match pq with
-            | Some (_, g, ng, so, ns) -> sprintf "at threshold nFID < 1: good parents give good children %.0f%% (n=%d), sub-optimal %.0f%% (n=%d)" (100.0 * g) ng (100.0 * so) ns
-            | None -> "no parent/child pairs"
-        let best = Analysis.best search
-        [ { System = "dggan"; Experiment = "table-5.1"
-            Claim = "the searched (asymmetric) G/D beats ProgGAN's fixed symmetric schedule at every resolution, with the same training per step"
-            Thesis = "CIFAR-10 FID, ProgGAN vs DGGAN: 8x8 4.02 vs 1.96 (51%), 16x16 11.68 vs 6.40 (45%), 32x32 18.33 vs 12.10 (34%)"
-            Measured = sprintf "%s. DGGAN %s the equal-budget ProgGAN baseline at %dx%d (FID %.1f vs %.1f, feature-net units, not comparable to Inception FIDs)"
-                           perRes (if beats then "BEATS" else "does NOT beat") final final r.BestFid r.BaselineFid
-            Config = cfg; Data = dataText }
-          { System = "dggan"; Experiment = "final-metrics"
-            Claim = "DGGAN's best model has a lower FID than ProgGAN with a similar Inception Score"
-            Thesis = "CIFAR-10 32x32: ProgGAN FID 18.33, IS 8.80 +- 0.05; DGGAN FID 12.10, IS 8.64 +- 0.06 (SWD reported on LSUN only)"
-            Measured =
-                sprintf "%dx%d, %d samples: ProgGAN FID %.1f, SWDx1e3 %.1f, IS %.2f +- %.2f; DGGAN [%s] FID %.1f, SWDx1e3 %.1f, IS %.2f +- %.2f; real data IS %.2f; feature net held-out accuracy %.1f%%"
-                    final final s.FinalSamples r.BaselineFid r.BaselineSwd (fst r.BaselineIs) (snd r.BaselineIs) r.BestActions r.BestFid r.BestSwd
-                    (fst r.BestIs) (snd r.BestIs) (fst r.RealIs) (100.0 * r.FeatureAccuracy)
-            Config = cfg; Data = dataText }
-          { System = "dggan"; Experiment = "analyses"
-            Claim = "good architectures need not be symmetric (Fig 5.4); actions differ in how often they help (Fig 5.5); good parents give good children more often (Fig 5.6)"
-            Thesis = "CIFAR-10: nFID < 1 over G/D ratios 1/64..64; small D kernels help more than large; good parents far more likely to have good children; K = 8, p = 0.2 suffice"
-            Measured = sprintf "best route ends at G/D ratio %.2f (ProgGAN %.2f); most often improving action %s; %s; K/p replay in simulation.csv (fig5-*.png)"
-                           (float best.GParams / float best.DParams) (let b = List.last baseline in float b.GParams / float b.DParams) bestAction pqText
-            Config = cfg; Data = dataText } ]
+            [ for res in resolutions do
+                let at = sums |> List.map (fun x -> x.PerResolution |> List.tryFind (fun p -> p.Resolution = res))
+                if at |> List.forall Option.isSome then
+                    let ps = at |> List.map Option.get
+                    let pg = ps |> List.map (fun p -> p.ProgGanFid)
+                    let dg = ps |> List.map (fun p -> p.DgganFid)
+                    let d = Paired.difference pg dg
+                    yield sprintf "%dx%d ProgGAN %s vs DGGAN %s (ProgGAN - DGGAN %s; %.0f%%; iterations %s vs %s; min selection FID over all candidates %s vs %s)"
+                              res res (Paired.meanSd 1 (Paired.stats pg)) (Paired.meanSd 1 (Paired.stats dg)) (Paired.interval 1 d)
+                              (pct (Paired.stats pg).Mean (Paired.stats dg).Mean)
+                              (ps |> List.map (fun p -> p.ProgGanIterations) |> List.distinct |> its) (ps |> List.map (fun p -> p.DgganIterations) |> List.distinct |> its)
+                              (Paired.meanSd 1 (Paired.stats (ps |> List.map (fun p -> p.ProgGanMinSelectionFid))))
+                              (Paired.meanSd 1 (Paired.stats (ps |> List.map (fun p -> p.DgganMinSelectionFid)))) ]
+        let search = Paired.difference (col (fun x -> x.ProgGanLast.Fid)) (col (fun x -> x.RouteLast.Fid))
+        let final = Paired.difference (col (fun x -> x.FinalProgGan.Fid)) (col (fun x -> x.FinalDggan.Fid))
+        let verdict = Paired.verdict final
+        let model (name: string) (f: DgganSummary -> ModelScore) =
+            sprintf "%s FID %s, SWDx1e3 %s, IS %s" name (Paired.meanSd 1 (st (fun x -> (f x).Fid))) (Paired.meanSd 1 (st (fun x -> (f x).Swd))) (Paired.meanSd 2 (st (fun x -> (f x).IsMean)))
+        let checks =
+            let names = sums.Head.FeatureChecks |> List.map (fun c -> c.Set)
+            let fidOf (x: DgganSummary) n = (x.FeatureChecks |> List.find (fun c -> c.Set = n)).Fid
+            let ordered (x: DgganSummary) = x.FeatureChecks |> List.pairwise |> List.forall (fun (a, b) -> a.Fid < b.Fid)
+            let okSeeds = sums |> List.filter ordered |> List.length
+            let faintAbove = sums |> List.filter (fun x -> x.FaintNoise.Fid > x.RealFloorFid) |> List.length
+            sprintf "%s; ordered real < noise sd 0.25 < noise sd 0.5 < shuffled in %d of %d seeds: %s. Faint noise (sd 0.1): FID %s vs the real floor %s, above it in %d of %d seeds. Feature net held-out accuracy %s%%"
+                (names |> List.map (fun n -> sprintf "%s %s" n (Paired.meanSd 2 (Paired.stats (sums |> List.map (fun x -> fidOf x n))))) |> String.concat ", ")
+                okSeeds sums.Length (if okSeeds = sums.Length then "its FID units rank known-better sets better" else "its FID units do NOT rank known-better sets consistently")
+                (Paired.meanSd 2 (st (fun x -> x.FaintNoise.Fid))) (Paired.meanSd 2 (st (fun x -> x.RealFloorFid))) faintAbove sums.Length
+                (Paired.meanSd 1 (st (fun x -> 100.0 * x.FeatureAccuracy)))
+        let analyses =
+            let ratio (x: DgganSeedRun) =
+                let b = Analysis.best x.Search x.Baseline
+                float b.GParams / float b.DParams
+            let effects = runs |> List.collect (fun r -> Analysis.actionEffects r.Search r.Baseline)
+            let bestAction =
+                effects |> List.groupBy (fun (a, _, _, _, _) -> a)
+                |> List.map (fun (a, xs) ->
+                    let n = xs |> List.sumBy (fun (_, n, _, _, _) -> n)
+                    let improving = xs |> List.sumBy (fun (_, n, sh, _, _) -> float n * sh)
+                    a, n, improving / float n)
+                |> List.filter (fun (_, n, _) -> n >= 2)
+            let bestText =
+                match bestAction with
+                | [] -> "no action with 2+ children"
+                | xs -> let (a, n, sh) = xs |> List.maxBy (fun (_, _, sh) -> sh) in sprintf "%s (%.0f%% of %d children improve)" a (100.0 * sh) n
+            sprintf "best route's G/D parameter ratio per seed %s (ProgGAN %.2f); most often improving action over all seeds %s; per-seed CSVs and fig5-*.png in each run folder"
+                (runs |> List.map ratio |> fun r -> Paired.values 2 r)
+                (let b = List.last runs.Head.Baseline in float b.GParams / float b.DParams) bestText
+        [ row "table-5.1"
+              "the searched (asymmetric) G/D beats ProgGAN's fixed symmetric schedule at every resolution, with the same training per step"
+              "CIFAR-10 FID, ProgGAN vs DGGAN: 8x8 4.02 vs 1.96 (51%), 16x16 11.68 vs 6.40 (45%), 32x32 18.33 vs 12.10 (34%)"
+              (sprintf "like with like: last model at each resolution on DGGAN's best route vs ProgGAN's last, fresh FID (feature-net units, not comparable to Inception FIDs), mean ± sd over %d seeds: %s"
+                  runs.Length (String.concat "; " perRes))
+          row "final-metrics"
+              "DGGAN's best model has a lower FID than ProgGAN with a similar Inception Score (after training the fixed architecture longer, §5.4.2.1)"
+              "CIFAR-10 32x32: ProgGAN FID 18.33, IS 8.80 +- 0.05; DGGAN FID 12.10, IS 8.64 +- 0.06"
+              (sprintf "%dx%d, %d fresh samples, mean ± sd over %d seeds. End of search: %s; %s; ProgGAN - DGGAN FID %s. After the final stage: %s; %s; ProgGAN - DGGAN FID %s. Real data: FID floor (two real sets) %s, IS %s"
+                  s.Search.FinalResolution s.Search.FinalResolution s.FinalSamples runs.Length
+                  (model "ProgGAN" (fun x -> x.ProgGanLast)) (model "DGGAN" (fun x -> x.RouteLast)) (Paired.interval 1 search)
+                  (model "ProgGAN" (fun x -> x.FinalProgGan)) (model "DGGAN" (fun x -> x.FinalDggan)) (Paired.interval 1 final)
+                  (Paired.meanSd 2 (st (fun x -> x.RealFloorFid))) (Paired.meanSd 2 (st (fun x -> x.RealIsMean))))
+          row "verdict"
+              "DGGAN beats ProgGAN at the final resolution (equal iterations, after the final stage, fresh samples)"
+              "yes: FID 18.33 -> 12.10 (34% better)"
+              (sprintf "%s: paired per-seed FID difference ProgGAN - DGGAN %s (per seed %s); reproduced only if the 95%% interval lies above 0"
+                  (Paired.verdictText verdict) (Paired.interval 2 final)
+                  (List.map2 (-) (col (fun x -> x.FinalProgGan.Fid)) (col (fun x -> x.FinalDggan.Fid)) |> Paired.values 2))
+          row "feature-net"
+              "the FID feature network (stand-in for Inception-v3) ranks known-better image sets better, so its FID units mean something"
+              "— (the thesis uses Inception-v3)"
+              checks
+          row "analyses"
+              "good architectures need not be symmetric (Fig 5.4); actions differ in how often they help (Fig 5.5); good parents give good children more often (Fig 5.6)"
+              "CIFAR-10: nFID < 1 over G/D ratios 1/64..64; small D kernels help more than large; good parents far more likely to have good children; K = 8, p = 0.2 suffice"
+              analyses ]
 
     let search : Experiment =
         { System = "dggan"
           Name = "search"
-          Description = "ProgGAN baseline + DGGAN search (Algorithm 1) with FID/SWD/IS and the chapter's analyses (Table 5.1/5.2, Fig 5.4-5.6)"
+          Description = "per seed: ProgGAN baseline + DGGAN search (Algorithm 1) + final training stage; like-with-like FID/SWD/IS on fresh samples, paired over seeds (Table 5.1/5.2, Fig 5.4-5.6)"
           Run = fun ctx ->
             let s = if ctx.Quick then DgganExperiment.quick data ctx.Seed else DgganExperiment.full data ctx.Seed
-            let dir = runDir ctx s
-            let r = DgganExperiment.run s dir ctx.Device (fun line -> printfn "[%s] %s" (DateTime.Now.ToString("HH:mm:ss")) line)
-            let state = SearchState.load (Path.Combine(dir, "search.json"))
-            let all = List.ofArray state.Candidates
-            rows ctx s r (all |> List.filter (fun c -> c.Kind = "search")) (all |> List.filter (fun c -> c.Kind = "baseline")) }
+            let runs = [ for k in 0 .. seeds - 1 -> runSeed ctx (ctx.Seed + k) ]
+            rows ctx.Quick s runs }
 
     let all : Experiment list = [ search ]

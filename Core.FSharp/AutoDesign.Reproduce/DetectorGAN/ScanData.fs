@@ -36,29 +36,38 @@ module ScanData =
             px.[k] <- px.[k] + amp * exp (-((x - cx) ** 2.0 + (y - cy) ** 2.0) / (2.0 * sigma * sigma))
         Box.clip (float size) (Box.make (cx - 2.0 * sigma) (cy - 2.0 * sigma) (cx + 2.0 * sigma) (cy + 2.0 * sigma))
 
-    let private scan (rng: Random) (size: int) (objects: int) =
+    let private scan (rng: Random) (spec: ScanSpec) (objects: int) =
+        let size = spec.Size
         let px = background rng size
         let s = float size
         let boxes =
             [ for _ in 1 .. objects ->
-                let sigma = s / 32.0 * (1.0 + 0.8 * rng.NextDouble())
+                let sigma = spec.NoduleScale * s / 32.0 * (1.0 + 0.8 * rng.NextDouble())
                 let cx = s * (0.2 + 0.6 * rng.NextDouble())
                 let cy = s * (0.2 + 0.6 * rng.NextDouble())
-                addBlob size px cx cy sigma (0.14 + 0.12 * rng.NextDouble()) ]
+                addBlob size px cx cy sigma (spec.Contrast * (0.14 + 0.12 * rng.NextDouble())) ]
         { Pixels = px |> Array.map (fun v -> float32 (max 0.0 (min 1.0 v))); Boxes = boxes }
 
-    let quickSpec = { Size = 32; Labelled = 32; Clean = 400; Test = 120 }
-    let fullSpec = { Size = 48; Labelled = 48; Clean = 1000; Test = 300 }
+    /// The original stand-in (32 labelled scans, nodules at full contrast and size).
+    let easySpec = { Size = 32; Labelled = 32; Clean = 400; Test = 120; Contrast = 1.0; NoduleScale = 1.0 }
+    /// The small-data regime of the quick config: half the labelled scans and nodules at 0.8 of the contrast, where
+    /// a detector trained on real data only is clearly imperfect (calibrated 2026-11-28 with 500-iteration real-only
+    /// detectors, seeds 1-2: AP@0.1 0.15-0.17, recall@0.1 0.70-0.75, AP@0.5 0.01; the easy spec's 32 scans at full
+    /// contrast reach recall 0.78, contrast 0.6 leaves AP@0.1 below 0.1).
+    let quickSpec = { Size = 32; Labelled = 16; Clean = 400; Test = 160; Contrast = 0.8; NoduleScale = 1.0 }
+    let fullSpec = { Size = 48; Labelled = 24; Clean = 1000; Test = 300; Contrast = 0.8; NoduleScale = 1.0 }
 
     /// Generate the task. Labelled and test scans hold 1–3 objects each (all annotated); clean scans none.
     let generate (spec: ScanSpec) (seed: int) : ScanSet =
         if spec.Size < 16 then Errors.fail "scan size must be at least 16 pixels, got %d" spec.Size
         if spec.Labelled < 1 || spec.Clean < 1 || spec.Test < 1 then
             Errors.fail "scan set needs at least one labelled, clean and test image (got %d, %d, %d)" spec.Labelled spec.Clean spec.Test
+        if not (spec.Contrast > 0.0) || not (spec.NoduleScale > 0.0) then
+            Errors.fail "nodule contrast and scale must be positive (got %g, %g)" spec.Contrast spec.NoduleScale
         let rng = Random(seed)
-        let labelled = Array.init spec.Labelled (fun _ -> scan rng spec.Size (1 + rng.Next 3))
-        let clean = Array.init spec.Clean (fun _ -> scan rng spec.Size 0)
-        let test = Array.init spec.Test (fun _ -> scan rng spec.Size (1 + rng.Next 3))
+        let labelled = Array.init spec.Labelled (fun _ -> scan rng spec (1 + rng.Next 3))
+        let clean = Array.init spec.Clean (fun _ -> scan rng spec 0)
+        let test = Array.init spec.Test (fun _ -> scan rng spec (1 + rng.Next 3))
         { Size = spec.Size; Labelled = labelled; Clean = clean; Test = test; Seed = seed }
 
     /// 4×4-block average (the descriptor used to match a clean scan to its most similar labelled scan).

@@ -120,6 +120,43 @@ namespace AutoDesign.Nn
                 }
             }, closure);
         }
+
+        /// <summary>
+        /// The parameters that one <see cref="step"/> with gradients <paramref name="grads"/> (one per parameter, in
+        /// parameter-group order) would produce, as differentiable functions of the parameters and the gradients,
+        /// from the optimizer's current moments and step count; the optimizer itself is not changed. Used to unroll
+        /// an Adam step (look-ahead). The only departure from <see cref="step"/>: the second moment under the square
+        /// root gets 1e-30 added, so the derivative stays finite where a moment and its gradient are both 0.
+        /// </summary>
+        public List<Tensor> LookAhead(IReadOnlyList<Tensor> grads)
+        {
+            var result = new List<Tensor>();
+            int i = 0;
+            foreach (var controller in ParamGroups)
+            {
+                var group = (ParamGroup)controller;
+                var options = group.Options as Options;
+                double beta1 = options.beta1.Value, beta2 = options.beta2.Value, eps = options.eps.Value;
+                double lr = options.LearningRate.Value, weightDecay = options.weight_decay.Value;
+                if (options.amsgrad.Value || options.maximize.Value)
+                    throw new NotSupportedException("Adam look-ahead supports neither amsgrad nor maximize");
+                foreach (var param in group.Parameters)
+                {
+                    if (i >= grads.Count) throw new ArgumentException($"look-ahead got {grads.Count} gradients for more parameters");
+                    var grad = grads[i++];
+                    var state = (State)_state[param.Handle];
+                    long t = state.step + 1;
+                    double bc1 = 1 - Math.Pow(beta1, t), bc2 = 1 - Math.Pow(beta2, t);
+                    var g = weightDecay != 0 ? grad.AddScaled(param, weightDecay) : grad;
+                    var m1 = state.exp_avg is null ? g.Mul(1 - beta1) : state.exp_avg.detach().Mul(beta1).AddScaled(g, 1 - beta1);
+                    var m2 = state.exp_avg_sq is null ? g.Squared().Mul(1 - beta2) : state.exp_avg_sq.detach().Mul(beta2).AddScaled(g.Squared(), 1 - beta2);
+                    var denom = m2.Add(1e-30).sqrt().Div(Math.Sqrt(bc2)).Add(eps);
+                    result.Add(param.AddScaled(m1.div(denom), -(lr / bc1)));
+                }
+            }
+            if (i != grads.Count) throw new ArgumentException($"look-ahead got {grads.Count} gradients for {i} parameters");
+            return result;
+        }
     }
 
     /// <summary>

@@ -1,0 +1,245 @@
+namespace AutoDesign.DGGAN
+
+open System
+open System.IO
+open TorchSharp
+open AutoDesign.Nn
+open AutoDesign.Runs
+open AutoDesign.Nn.DGGAN
+
+/// Training budget of one candidate (ProgGAN's optimiser: Adam lr 1e-3, β = (0, 0.99)).
+type TrainSettings =
+    { Iterations: int
+      BatchSize: int
+      LearningRate: float
+      /// Samples drawn for each FID (selection and fresh).
+      EvalSamples: int
+      /// Commit a checkpoint every this many iterations (0: only at the end and every 5 minutes).
+      CheckpointEvery: int }
+
+/// The typed configuration of one candidate's run folder (`candidates/<id>` or `final/<name>` in the search
+/// run folder). Everything a process needs to train it, besides the search run's own configuration.
+type CandidateConfig =
+    { Id: string
+      /// "search", "baseline" or "final"
+      Kind: string
+      /// Id of the candidate whose architecture it grows ("" for a root).
+      Parent: string
+      /// Run folder, relative to the search run folder, whose weights it starts from ("" : from scratch).
+      InitFrom: string
+      Step: int
+      Action: string
+      Actions: string[]
+      /// Whether a last upscale fades in over the first half of the iterations (ProgGAN); false continues a
+      /// trained architecture as it is.
+      Fade: bool
+      Seed: int
+      Train: TrainSettings }
+
+/// What a candidate's run stores as its result.
+type CandidateResult =
+    { Id: string
+      /// FID on the selection samples against the selection real set (what the search ranks by).
+      SelectionFid: float
+      /// FID on fresh samples against a disjoint real set (never used for selection).
+      FreshFid: float
+      Diverged: bool
+      Inherited: int
+      FinalDLoss: float
+      FinalGLoss: float
+      Iterations: int
+      Seconds: float }
+
+/// One candidate to train: its folder relative to the search run folder and its configuration.
+type CandidateJob = { Folder: string; Config: CandidateConfig }
+
+/// Trains a batch of candidates (one search step's children) and returns their results in job order. In-process
+/// and sequential now; a job launcher (worker pool, Slurm) can train the same folders in other processes.
+type CandidateRunner = { Train: CandidateJob list -> CandidateResult list }
+
+/// What training and scoring a candidate needs besides its configuration.
+type CandidateEnv =
+    { Model: GanConfig
+      Images: GanImages
+      /// Real set and sample seed offset used to select candidates.
+      Selection: Evaluator
+      /// Disjoint real set for the fresh score.
+      Fresh: Evaluator
+      Device: torch.Device }
+
+module Candidate =
+    let kind = "dggan.candidate/1"
+    let weightsFile = "weights.safetensors"
+    /// Offsets added to a candidate's seed for the latent vectors of its selection and fresh samples.
+    let selectionSampleSeed = 7919
+    let freshSampleSeed = 104729
+
+    let architecture (model: GanConfig) (actions: string seq) =
+        { Config = model; Steps = actions |> Seq.map GrowStep.parse |> List.ofSeq }
+
+    let private optimizer (m: torch.nn.Module) (lr: float) =
+        new SafeAdam(m.parameters(), lr = lr, beta1 = 0.0, beta2 = 0.99, eps = 1e-8)
+
+    /// G and D weights (prefixed "G." / "D."), leaving out the fade-in's transitional old toRGB/fromRGB.
+    let capture (g: GrowingGenerator) (d: GrowingDiscriminator) =
+        let l = g.Layout
+        let w = NamedWeights.Capture(g, "G.")
+        for kv in NamedWeights.Capture(d, "D.") do w.[kv.Key] <- kv.Value
+        let drop (name: string) =
+            match w.TryGetValue name with
+            | true, t -> t.Dispose(); w.Remove name |> ignore
+            | _ -> ()
+        if g.Fading then
+            drop ("G." + l.OldToRgbName + ".weight")
+            drop ("G." + l.OldToRgbName + ".bias")
+        if d.Fading then
+            drop ("D." + l.OldFromRgbName + ".weight")
+            drop ("D." + l.OldFromRgbName + ".bias")
+        w
+
+    /// Build G and D for an architecture (with the fade-in path when `fade` and the last action is an upscale),
+    /// inheriting every layer of the weights file `initFrom` that has the same name and shape.
+    let build (arch: Architecture) (fade: bool) (initFrom: string option) (device: torch.Device) =
+        let layout = Architecture.layout arch
+        let g = GrowingGenerator.Create(layout, fade, device)
+        let d = GrowingDiscriminator.Create(layout, fade, device)
+        let inherited =
+            match initFrom with
+            | None -> 0
+            | Some path ->
+                let w = Safetensors.load path
+                try NamedWeights.Inherit(g, w, "G.").Count + NamedWeights.Inherit(d, w, "D.").Count
+                finally for t in w.Values do t.Dispose()
+        g, d, inherited
+
+    /// The generator of a finished candidate (α = 1), from its folder.
+    let loadGenerator (model: GanConfig) (folder: string) (actions: string seq) (device: torch.Device) =
+        let path = Path.Combine(folder, weightsFile)
+        if not (File.Exists path) then Errors.fail "candidate %s has no %s (it has not finished)" folder weightsFile
+        let g, d, _ = build (architecture model actions) false (Some path) device
+        d.Dispose()
+        g.Alpha <- 1.0
+        g
+
+    /// Train the candidate of `run` (configuration `cfg`) with WGAN-GP through the run engine: G, D, both Adams,
+    /// the batch stream, the noise generator and torch's default generator are checkpointed, so a killed run
+    /// resumes exactly. At the end its weights go to weights.safetensors, its FIDs to result.json.
+    let train (env: CandidateEnv) (searchDir: string) (run: Run) (cfg: CandidateConfig) (log: string -> unit) : CandidateResult =
+        let sw = Diagnostics.Stopwatch.StartNew()
+        let arch = architecture env.Model cfg.Actions
+        let device = env.Device
+        let s = cfg.Train
+        if s.Iterations < 0 || s.BatchSize < 1 || s.EvalSamples < 1 then
+            Errors.fail "candidate %s: iterations must be >= 0, batch size and evaluation samples >= 1" cfg.Id
+        let initFrom =
+            if cfg.InitFrom = "" then None
+            else
+                let p = Path.Combine(searchDir, cfg.InitFrom, weightsFile)
+                if not (File.Exists p) then Errors.fail "candidate %s starts from %s, which has no %s yet" cfg.Id cfg.InitFrom weightsFile
+                Some p
+        torch.manual_seed (int64 cfg.Seed) |> ignore
+        let g, d, inherited = build arch cfg.Fade initFrom device
+        use g = g
+        use d = d
+        let res = g.Layout.Resolution
+        use gOpt = optimizer g s.LearningRate
+        use dOpt = optimizer d s.LearningRate
+        let batches = SeededRandom(cfg.Seed)
+        use noise = new torch.Generator(uint64 (cfg.Seed + 1))
+        let fadeIters = max 1 (s.Iterations / 2)
+        let mutable diverged = false
+        let mutable lastD, lastG = 0.0, 0.0
+        let state = TrainState()
+        state.AddModule("G", g)
+        state.AddModule("D", d)
+        state.AddOptimizer("G-optimizer", gOpt)
+        state.AddOptimizer("D-optimizer", dOpt)
+        state.AddRandom("batches", batches)
+        state.AddGenerator("noise", noise)
+        state.AddTorchDefault()
+        state.AddValue<float[]>("progress",
+                                Func<float[]>(fun () -> [| (if diverged then 1.0 else 0.0); lastD; lastG |]),
+                                Action<float[]>(fun v -> diverged <- v.[0] <> 0.0; lastD <- v.[1]; lastG <- v.[2]))
+        let rowEvery = max 1 (s.Iterations / 20)
+        let latent = int64 env.Model.Latent
+        let spec = { LoopSpec.Of(sprintf "candidate %s" cfg.Id, s.Iterations) with CheckpointEvery = s.CheckpointEvery }
+        Loop.run run state spec
+            (fun info ctx ->
+                if not diverged then
+                    use _ = torch.NewDisposeScope()
+                    let alpha = if g.Fading then min 1.0 (float info.Step / float fadeIters) else 1.0
+                    g.Alpha <- alpha
+                    d.Alpha <- alpha
+                    let idx = Array.init s.BatchSize (fun _ -> batches.Next env.Images.Count)
+                    let real = GanImages.batch env.Images idx device |> GanImages.downTo res
+                    let z = torch.randn([| int64 s.BatchSize; latent |], generator = noise).``to``(device)
+                    dOpt.zero_grad ()
+                    let fake = g.forward z
+                    let lossD = WganGp.criticLossWith noise (fun x -> d.forward x) real fake
+                    lossD.backward ()
+                    dOpt.step () |> ignore
+                    gOpt.zero_grad ()
+                    let z2 = torch.randn([| int64 s.BatchSize; latent |], generator = noise).``to``(device)
+                    let lossG = WganGp.generatorLoss (fun x -> d.forward x) (g.forward z2)
+                    lossG.backward ()
+                    gOpt.step () |> ignore
+                    let ld, lg = lossD.Item(), lossG.Item()
+                    if Double.IsFinite ld && Double.IsFinite lg && abs ld <= 1e6 then
+                        lastD <- ld
+                        lastG <- lg
+                    else diverged <- true
+                    if info.Step % rowEvery = 0 || info.Step = s.Iterations - 1 then
+                        ctx.Row [ "step", float (info.Step + 1); "alpha", alpha; "d_loss", ld; "g_loss", lg ]
+                    ctx.Show [ "d", ld; "g", lg ])
+            (fun _ _ -> ())
+        |> ignore
+        g.Alpha <- 1.0
+        d.Alpha <- 1.0
+        let w = capture g d
+        Safetensors.save (run.File weightsFile) w
+        for t in w.Values do t.Dispose()
+        let score (ev: Evaluator) (offset: int) =
+            if diverged then nan
+            else
+                use _ = torch.NewDisposeScope()
+                ev.Fid (Evaluator.Sample g s.EvalSamples (cfg.Seed + offset) device)
+        let selection = score env.Selection selectionSampleSeed
+        let fresh = score env.Fresh freshSampleSeed
+        let diverged = diverged || not (Double.IsFinite selection) || not (Double.IsFinite fresh)
+        log (sprintf "%s [%s] %dx%d: FID %.3f (fresh %.3f; inherited %d tensors, %.1fs)" cfg.Id (Architecture.describe arch) res res selection fresh inherited sw.Elapsed.TotalSeconds)
+        let result =
+            { Id = cfg.Id; SelectionFid = (if diverged then nan else selection); FreshFid = (if diverged then nan else fresh)
+              Diverged = diverged; Inherited = inherited; FinalDLoss = lastD; FinalGLoss = lastG; Iterations = s.Iterations
+              Seconds = sw.Elapsed.TotalSeconds }
+        run.Finish result
+        result
+
+    /// Open the candidate's run folder `searchDir/folder` (same configuration: continue it; finished: its result)
+    /// and train it.
+    let trainInFolder (env: CandidateEnv) (options: RunOptions) (searchDir: string) (job: CandidateJob) (log: string -> unit) =
+        use run = Run.Open({ options with Root = searchDir }, job.Folder, kind, job.Config)
+        if run.IsFinished then run.Result<CandidateResult>()
+        else train env searchDir run job.Config log
+
+    /// The configuration stored in a candidate's folder (for a process that trains it from the folders alone).
+    let storedConfig (searchDir: string) (folder: string) : CandidateConfig =
+        let path = Path.Combine(searchDir, folder, "config.json")
+        if not (File.Exists path) then Errors.fail "%s has no candidate %s (no %s)" searchDir folder path
+        let node = Json.parse path (File.ReadAllText path)
+        let k = try node.["kind"].GetValue<string>() with _ -> ""
+        if k <> kind then Errors.fail "%s is not a DGGAN candidate (kind '%s')" path k
+        Json.ofNode<CandidateConfig> path node.["config"]
+
+    /// Write a job's folder and configuration without training it, so another process can take it.
+    let prepare (options: RunOptions) (searchDir: string) (job: CandidateJob) =
+        use _ = Run.Open({ options with Root = searchDir }, job.Folder, kind, job.Config)
+        ()
+
+    /// The in-process runner: trains the batch's candidates one after the other; `afterEach` runs after each one
+    /// (e.g. to rewrite the search summary).
+    let inProcess (env: CandidateEnv) (options: RunOptions) (searchDir: string) (afterEach: unit -> unit) (log: string -> unit) : CandidateRunner =
+        { Train = fun jobs ->
+            jobs |> List.map (fun job ->
+                let r = trainInFolder env options searchDir job log
+                afterEach ()
+                r) }

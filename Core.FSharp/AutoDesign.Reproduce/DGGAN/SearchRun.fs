@@ -1,0 +1,197 @@
+namespace AutoDesign.Reproduce.DGGAN
+
+open System
+open System.IO
+open TorchSharp
+open AutoDesign.Nn
+open AutoDesign.Runs
+open AutoDesign.Nn.DGGAN
+open AutoDesign.DGGAN
+open AutoDesign.Metrics
+
+/// A model's final metrics on fresh samples: FID against the fresh real set, SWD×10³ and the feature network's IS;
+/// `Iterations` is its whole training budget (its route's candidates plus any final stage), from the records.
+type ModelScore =
+    { Id: string
+      Actions: string
+      GParams: int64
+      DParams: int64
+      Iterations: int
+      Fid: float
+      Swd: float
+      IsMean: float
+      IsSd: float }
+
+/// FID of a known-quality set against the fresh real set (the feature network's sanity check).
+type FeatureCheck = { Set: string; Fid: float }
+
+/// The search run's result (result.json).
+type DgganSummary =
+    { PerResolution: PerResolutionRow list
+      /// The best route's last candidate and ProgGAN's last candidate, at the end of the search (equal iterations).
+      RouteLast: ModelScore
+      ProgGanLast: ModelScore
+      /// Both after the final training stage (equal iterations again).
+      FinalDggan: ModelScore
+      FinalProgGan: ModelScore
+      /// FID of the selection real set against the fresh real set at the final resolution (the floor).
+      RealFloorFid: float
+      RealIsMean: float
+      RealIsSd: float
+      /// Real, light noise, heavy noise, shuffled pixels: should increase.
+      FeatureChecks: FeatureCheck list
+      /// Faint noise (sd 0.1), reported beside the real-vs-real floor.
+      FaintNoise: FeatureCheck
+      FeatureAccuracy: float
+      SearchCandidates: int
+      BaselineCandidates: int
+      FinalResolution: int
+      Seconds: float }
+
+/// The whole DGGAN run: feature network, baseline chain, search, final stage, evaluation, CSV/PNG outputs.
+module SearchRun =
+    let private inv (x: float) = x.ToString("G6", Globalization.CultureInfo.InvariantCulture)
+    let private write (dir: string) (name: string) (text: string) = Atomic.writeAllText (Path.Combine(dir, name)) text
+    let private toUnit (x: torch.Tensor) = x.Add(1.0).Div(2.0)
+
+    /// The known-quality sets of the feature network's check, from the selection real set and scored against the
+    /// fresh set: real, lightly noised (Gaussian sd 0.25 on the [-1, 1] scale), heavily noised (sd 0.5), pixels
+    /// shuffled within each image — a network whose FID units mean something ranks them in this order — and, apart,
+    /// faint noise (sd 0.1), to see whether damage that small rises above the real-vs-real floor.
+    let featureChecks (env: CandidateEnv) (res: int) (seed: int) =
+        use _ = torch.NewDisposeScope()
+        use gen = new torch.Generator(uint64 seed)
+        let real = env.Selection.RealAt res
+        let noised (sigma: float) = real.Plus(torch.randn(real.shape, generator = gen).Mul(sigma)).Clamp(-1.0, 1.0)
+        let n = real.shape.[0]
+        let flat = real.reshape(n, -1L)
+        let keys = torch.rand(flat.shape, generator = gen)
+        let struct (_, perm) = keys.sort(1L)
+        let shuffled = flat.gather(1L, perm).reshape(real.shape)
+        let ordered =
+            [ { Set = "real (selection set)"; Fid = env.Fresh.Fid real }
+              { Set = "real + noise sd 0.25"; Fid = env.Fresh.Fid (noised 0.25) }
+              { Set = "real + noise sd 0.5"; Fid = env.Fresh.Fid (noised 0.5) }
+              { Set = "pixels shuffled"; Fid = env.Fresh.Fid shuffled } ]
+        ordered, { Set = "real + noise sd 0.1"; Fid = env.Fresh.Fid (noised 0.1) }
+
+    /// Score one finished model (generator from its folder) on `count` fresh samples; its grid and IDX samples
+    /// are written as samples-<name>.png / .idx in `dir`.
+    let score (env: CandidateEnv) (dir: string) (all: CandidateRecord list) (c: CandidateRecord) (name: string) (count: int) (seed: int) =
+        use _ = torch.NewDisposeScope()
+        use g = Candidate.loadGenerator env.Model (Path.Combine(dir, c.Folder)) c.Actions env.Device
+        let fake = Evaluator.Sample g count seed env.Device
+        let fid = env.Fresh.Fid fake
+        let real = env.Fresh.RealAt c.Resolution
+        let n = min real.shape.[0] fake.shape.[0]
+        let _, swd = Swd.compute seed (real.narrow(0L, 0L, n)) (fake.narrow(0L, 0L, n))
+        let isMean, isSd = InceptionScore.ofLogits (env.Fresh.Extractor.Logits fake) 10
+        ImageGrid.save (Path.Combine(dir, sprintf "samples-%s.png" name)) (toUnit (fake.narrow(0L, 0L, min 64L fake.shape.[0]))) 8
+        ImageSet.save (Path.Combine(dir, sprintf "samples-%s.idx" name)) fake
+        { Id = c.Id; Actions = String.Join(" ", c.Actions); GParams = c.GParams; DParams = c.DParams
+          Iterations = Search.routeIterations all c; Fid = fid; Swd = swd; IsMean = isMean; IsSd = isSd }
+
+    /// A sample grid of a finished candidate.
+    let grid (env: CandidateEnv) (dir: string) (c: CandidateRecord) (file: string) (seed: int) =
+        use _ = torch.NewDisposeScope()
+        use g = Candidate.loadGenerator env.Model (Path.Combine(dir, c.Folder)) c.Actions env.Device
+        ImageGrid.save (Path.Combine(dir, file)) (toUnit (Evaluator.Sample g 64 seed env.Device)) 8
+
+    let private finalCsv (rows: (string * string * ModelScore) list) (floor: float) (realIs: float * float) =
+        "model,stage,id,fid,swd_x1e3,is_mean,is_sd,iterations,g_params,d_params,actions\n"
+        + String.concat "" [
+            for (model, stage, m) in rows ->
+                sprintf "%s,%s,%s,%s,%s,%s,%s,%d,%d,%d,\"%s\"\n" model stage m.Id (inv m.Fid) (inv m.Swd) (inv m.IsMean) (inv m.IsSd) m.Iterations m.GParams m.DParams m.Actions ]
+        + sprintf "real data,selection set vs fresh set,,%s,,%s,%s,,,,\n" (inv floor) (inv (fst realIs)) (inv (snd realIs))
+
+    /// Run (or continue, or return the result of) the experiment in the run folder `options.Root/relPath`.
+    let run (options: RunOptions) (relPath: string) (s: DgganSettings) (device: torch.Device) (log: string -> unit) : DgganSummary * string =
+        use search = Run.Open(options, relPath, DgganExperiment.kind, s)
+        if search.IsFinished then search.Result<DgganSummary>(), search.Dir
+        else
+        let sw = Diagnostics.Stopwatch.StartNew()
+        let dir = search.Dir
+        let env, featureAccuracy, net = DgganExperiment.environment search s device log
+        use _net = net
+        let rewrite () = SearchSummary.rewrite dir s.Search.Config
+        let coord =
+            { SearchDir = dir; Options = options; Settings = s.Search; Train = s.Train; Log = log
+              Runner = Candidate.inProcess env options dir rewrite log }
+        log "ProgGAN baseline (fixed symmetric schedule, same iterations per step)"
+        let baseline = Search.baseline coord
+        let basePerRes = Search.baselinePerResolution baseline
+        log "DGGAN search (Algorithm 1, top-K by FID normalised by the baseline's at each resolution)"
+        let searched = Search.run coord basePerRes
+        let best = Search.best basePerRes searched
+        let lastBase = List.last baseline
+        log (sprintf "final training stage: %s and %s, %d iterations each" best.Id lastBase.Id s.FinalIterations)
+        let finalD, finalP = Search.finalStage coord best lastBase s.FinalIterations
+        rewrite ()
+        let all = baseline @ searched @ [ finalD; finalP ]
+        let seed = s.Search.Seed * 1000 + 31337
+        let score c name = score env dir all c name s.FinalSamples seed
+        let routeLast = score best "dggan-search"
+        let progLast = score lastBase "proggan-search"
+        let fD = score finalD "dggan"
+        let fP = score finalP "proggan"
+        for res in baseline |> List.map (fun c -> c.Resolution) |> List.distinct |> List.sort do
+            match Search.route searched best |> List.filter (fun c -> c.Resolution = res) with
+            | [] -> ()
+            | mine -> grid env dir (List.last mine) (sprintf "samples-dggan-%dx%d.png" res res) (seed + 1)
+            grid env dir (baseline |> List.filter (fun c -> c.Resolution = res) |> List.last) (sprintf "samples-proggan-%dx%d.png" res res) (seed + 1)
+        let final = s.Search.FinalResolution
+        let floor, realIs, checks, faint =
+            use _ = torch.NewDisposeScope()
+            let real = env.Fresh.RealAt final
+            ImageSet.save (Path.Combine(dir, "samples-real.idx")) real
+            ImageGrid.save (Path.Combine(dir, "samples-real.png")) (toUnit (real.narrow(0L, 0L, min 64L real.shape.[0]))) 8
+            let checks, faint = featureChecks env final (seed + 2)
+            checks.Head.Fid, InceptionScore.ofLogits (env.Fresh.Extractor.Logits real) 10, checks, faint
+        let perRes = Analysis.perResolution searched baseline
+        write dir "table-per-resolution.csv" (Analysis.perResolutionCsv perRes)
+        write dir "candidates.csv" (Analysis.candidatesCsv searched baseline)
+        write dir "action-effects.csv" (Analysis.actionEffectsCsv (Analysis.actionEffects searched baseline))
+        write dir "parent-quality.csv" (Analysis.parentQualityCsv (Analysis.parentQuality searched baseline))
+        write dir "feature-check.csv" ("set,fid\n" + String.concat "" [ for c in checks @ [ faint ] -> sprintf "%s,%s\n" c.Set (inv c.Fid) ])
+        AnalysisPlots.writeAll dir s.Search searched baseline
+        write dir "final.csv"
+            (finalCsv [ "DGGAN", "end of search", routeLast; "ProgGAN", "end of search", progLast
+                        "DGGAN", "after final training", fD; "ProgGAN", "after final training", fP ] floor realIs)
+        let summary =
+            { PerResolution = perRes; RouteLast = routeLast; ProgGanLast = progLast; FinalDggan = fD; FinalProgGan = fP
+              RealFloorFid = floor; RealIsMean = fst realIs; RealIsSd = snd realIs; FeatureChecks = checks; FaintNoise = faint
+              FeatureAccuracy = featureAccuracy; SearchCandidates = searched.Length; BaselineCandidates = baseline.Length
+              FinalResolution = final; Seconds = sw.Elapsed.TotalSeconds }
+        search.Finish summary
+        summary, dir
+
+    let describe (dir: string) (r: DgganSummary) =
+        let line (what: string) (m: ModelScore) =
+            sprintf "%-34s FID %8.3f  SWDx1e3 %7.2f  IS %5.2f+-%.2f  %6d iterations  [%s]" what m.Fid m.Swd m.IsMean m.IsSd m.Iterations m.Actions
+        String.Join("\n",
+            [ yield sprintf "results in %s (%d search + %d baseline candidates, %.0f s)" dir r.SearchCandidates r.BaselineCandidates r.Seconds
+              yield "resolution  ProgGAN (fresh FID, iterations)   DGGAN best route (fresh FID, iterations)"
+              for p in r.PerResolution do
+                  yield sprintf "%5dx%-5d %10.3f %8d            %10.3f %8d" p.Resolution p.Resolution p.ProgGanFid p.ProgGanIterations p.DgganFid p.DgganIterations
+              yield line "ProgGAN, end of search" r.ProgGanLast
+              yield line "DGGAN best route, end of search" r.RouteLast
+              yield line "ProgGAN, after final training" r.FinalProgGan
+              yield line "DGGAN, after final training" r.FinalDggan
+              yield sprintf "real data: FID floor (selection vs fresh set) %.3f, IS %.2f+-%.2f; feature net held-out accuracy %.2f%%"
+                        r.RealFloorFid r.RealIsMean r.RealIsSd (100.0 * r.FeatureAccuracy)
+              yield "feature-net check (FID against the fresh real set): " + String.Join("; ", r.FeatureChecks @ [ r.FaintNoise ] |> List.map (fun c -> sprintf "%s %.2f" c.Set c.Fid)) ])
+
+    /// Only the ProgGAN baseline chain, in a run folder of its own; returns (id, resolution, selection FID,
+    /// fresh FID) per step.
+    let runBaseline (options: RunOptions) (relPath: string) (s: DgganSettings) (device: torch.Device) (log: string -> unit) =
+        use run = Run.Open(options, relPath, "dggan.baseline/1", s)
+        let env, _, net = DgganExperiment.environment run s device log
+        use _net = net
+        let rewrite () = SearchSummary.rewrite run.Dir s.Search.Config
+        let coord =
+            { SearchDir = run.Dir; Options = options; Settings = s.Search; Train = s.Train; Log = log
+              Runner = Candidate.inProcess env options run.Dir rewrite log }
+        let chain = Search.baseline coord
+        let rows = chain |> List.map (fun c -> c.Id, c.Resolution, c.Fid, c.FreshFid)
+        if not run.IsFinished then run.Finish rows
+        rows, run.Dir

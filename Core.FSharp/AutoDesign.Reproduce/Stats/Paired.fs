@@ -1,0 +1,74 @@
+namespace AutoDesign.Reproduce
+
+open System
+open System.Globalization
+
+/// Mean, sample standard deviation and a 95% t-interval of per-seed values.
+type SeedStats =
+    { N: int
+      Mean: float
+      Sd: float
+      /// 95% confidence interval of the mean (t distribution, N − 1 degrees of freedom); NaN when N < 2.
+      Lo: float
+      Hi: float }
+
+/// What the numbers say about a claim.
+type Verdict =
+    | Reproduced
+    | NotReproduced
+    | Inconclusive
+
+/// Per-seed statistics for REPORT rows: mean ± sd, paired differences and verdicts decided by the 95% interval
+/// of the paired difference (never by the sign of a single run).
+module Paired =
+    /// Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (then the normal 1.96).
+    let private t975 =
+        [| 12.706; 4.303; 3.182; 2.776; 2.571; 2.447; 2.365; 2.306; 2.262; 2.228; 2.201; 2.179; 2.160; 2.145; 2.131
+           2.120; 2.110; 2.101; 2.093; 2.086; 2.080; 2.074; 2.069; 2.064; 2.060; 2.056; 2.052; 2.048; 2.045; 2.042 |]
+
+    let tQuantile (df: int) = if df < 1 then nan elif df <= t975.Length then t975.[df - 1] else 1.96
+
+    /// Statistics of the finite values in `xs`.
+    let stats (xs: float list) : SeedStats =
+        let v = xs |> List.filter Double.IsFinite
+        let n = v.Length
+        if n = 0 then { N = 0; Mean = nan; Sd = nan; Lo = nan; Hi = nan }
+        else
+            let m = List.average v
+            let sd = if n < 2 then nan else sqrt ((v |> List.sumBy (fun x -> (x - m) * (x - m))) / float (n - 1))
+            let half = if n < 2 then nan else tQuantile (n - 1) * sd / sqrt (float n)
+            { N = n; Mean = m; Sd = sd; Lo = m - half; Hi = m + half }
+
+    /// Per-seed differences a_k − b_k (pairs with a non-finite side are left out).
+    let difference (a: float list) (b: float list) : SeedStats =
+        if a.Length <> b.Length then invalidArg "b" (sprintf "paired lists differ in length (%d vs %d)" a.Length b.Length)
+        stats (List.map2 (-) a b |> List.filter Double.IsFinite)
+
+    /// Verdict on "the difference is positive": reproduced when the 95% interval lies above 0, not reproduced
+    /// when it lies below 0, inconclusive otherwise (also with fewer than 2 seeds).
+    let verdict (d: SeedStats) =
+        if d.N < 2 || Double.IsNaN d.Lo then Inconclusive
+        elif d.Lo > 0.0 then Reproduced
+        elif d.Hi < 0.0 then NotReproduced
+        else Inconclusive
+
+    let verdictText (v: Verdict) =
+        match v with
+        | Reproduced -> "REPRODUCED"
+        | NotReproduced -> "NOT REPRODUCED (the opposite holds)"
+        | Inconclusive -> "INCONCLUSIVE"
+
+    let private f (digits: int) (x: float) = x.ToString("F" + string digits, CultureInfo.InvariantCulture)
+
+    /// "12.34 ± 0.56" (mean ± sd over seeds).
+    let meanSd (digits: int) (s: SeedStats) =
+        if s.N = 0 then "n/a" elif s.N < 2 then f digits s.Mean else sprintf "%s ± %s" (f digits s.Mean) (f digits s.Sd)
+
+    /// "+1.23 [95% CI -0.40, 2.86], n = 3".
+    let interval (digits: int) (s: SeedStats) =
+        if s.N = 0 then "n/a"
+        elif s.N < 2 then sprintf "%s (one seed, no interval)" (f digits s.Mean)
+        else sprintf "%s%s [95%% CI %s, %s], n = %d" (if s.Mean >= 0.0 then "+" else "") (f digits s.Mean) (f digits s.Lo) (f digits s.Hi) s.N
+
+    /// The per-seed values, "a / b / c".
+    let values (digits: int) (xs: float list) = xs |> List.map (f digits) |> String.concat " / "

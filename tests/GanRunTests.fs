@@ -1,0 +1,147 @@
+/// `dggan search` and `detgan tables` as child processes of the CLI in tiny configs: killed at a training step,
+/// during a checkpoint write and between candidates/phases (AUTODESIGN_FAULT), restarted until they finish,
+/// they end with the same result files and weights as an uninterrupted run; the run folder's lock, its
+/// configuration check and its independence of the working directory.
+module AutoDesign.Tests.GanRunTests
+
+open System
+open System.Diagnostics
+open System.IO
+open Expecto
+open AutoDesign.Runs
+
+let private cli = Path.Combine(AppContext.BaseDirectory, "autodesign.dll")
+
+let private tempDir () =
+    let d = Path.Combine(Path.GetTempPath(), "autodesign-gan-runs", Guid.NewGuid().ToString("N"))
+    Directory.CreateDirectory d |> ignore
+    d
+
+/// Run the CLI in `cwd` with extra environment variables; (exit code, stdout, stderr).
+let runCli (cwd: string) (env: (string * string) list) (args: string list) =
+    let psi = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = cwd)
+    psi.ArgumentList.Add cli
+    for a in args do psi.ArgumentList.Add a
+    psi.Environment.["AUTODESIGN_QUIET"] <- "1"
+    psi.Environment.Remove "AUTODESIGN_FAULT" |> ignore
+    for (k, v) in env do psi.Environment.[k] <- v
+    use p = Process.Start psi
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEndAsync()
+    if not (p.WaitForExit 600_000) then
+        p.Kill true
+        failtestf "autodesign %s did not finish within 10 minutes" (String.Join(" ", args))
+    p.WaitForExit()
+    p.ExitCode, out.Result, err.Result
+
+/// Every file of a run folder that must come out the same (relative path → bytes): all but the result
+/// envelopes (they hold finishing times) and the lock files.
+let private files (dir: string) =
+    Directory.GetFiles(dir, "*", SearchOption.AllDirectories)
+    |> Array.map (fun f -> Path.GetRelativePath(dir, f))
+    |> Array.filter (fun f -> Path.GetFileName f <> "result.json" && not (Path.GetFileName(f).StartsWith ".lock"))
+    |> Array.sort
+    |> Array.map (fun f -> f, File.ReadAllBytes(Path.Combine(dir, f)))
+
+/// Compare two finished run folders file by file.
+let private expectSameFolders (a: string) (b: string) (mustHave: string list) =
+    let fa, fb = files a, files b
+    Expect.equal (fb |> Array.map fst) (fa |> Array.map fst) "the same files"
+    for (name, bytes) in fa do
+        let other = fb |> Array.find (fst >> (=) name) |> snd
+        Expect.isTrue (bytes = other) (sprintf "%s is bit-identical" name)
+    for f in mustHave do Expect.isTrue (fa |> Array.exists (fst >> (=) f)) (sprintf "%s is there" f)
+
+/// Kill the command once per fault (when the fault is reached), then restart it without faults until it exits
+/// 0. Returns how many launches were killed.
+let private killAndRestart (launch: (string * string) list -> int * string * string) (faults: string list) =
+    let mutable killed = 0
+    for f in faults do
+        let rc, out, err = launch [ "AUTODESIGN_FAULT", f ]
+        if rc = 137 then killed <- killed + 1
+        elif rc <> 0 then failtestf "the run with AUTODESIGN_FAULT=%s failed (%d):\n%s\n%s" f rc out err
+    let mutable rc, attempts = -1, 0
+    while rc <> 0 do
+        attempts <- attempts + 1
+        if attempts > 3 then failtest "the run did not finish after 3 restarts"
+        let r, out, err = launch []
+        rc <- r
+        if rc <> 0 then failtestf "the restarted run failed (%d):\n%s\n%s" rc out err
+    killed
+
+[<Tests>]
+let tests =
+    testSequencedGroup "gan-cli-runs" <| testList "gan.runs" [
+        test "dggan search killed at a step, in a checkpoint write and between candidates resumes to the same results" {
+            let root = tempDir ()
+            let args out = [ "dggan"; "search"; "--tiny"; "--device"; "cpu"; "--out"; out ]
+            let rc, out, err = runCli root [] (args "clean")
+            Expect.equal rc 0 (sprintf "uninterrupted run:\n%s\n%s" out err)
+            let clean = Path.Combine(root, "clean", "search-mnist-tiny-seed1")
+            // killed runs, the last two launched from another working directory with the folder's absolute path
+            let other = tempDir ()
+            let faults = [ "step:9"; "checkpoint-write:4"; "run-finish:3" ]
+            let launch = ref 0
+            let killed =
+                killAndRestart (fun env ->
+                    launch.Value <- launch.Value + 1
+                    if launch.Value = 1 then runCli root env (args "killed")
+                    else runCli other env (args (Path.Combine(root, "killed")))) faults
+            Expect.equal killed 3 "each fault killed a run"
+            let resumed = Path.Combine(root, "killed", "search-mnist-tiny-seed1")
+            expectSameFolders clean resumed
+                [ "search.json"; "final.csv"; "table-per-resolution.csv"; "final/dggan/weights.safetensors"; "candidates/s00_000/weights.safetensors"; "feature-net/weights.safetensors" ]
+            Expect.isEmpty (Directory.GetDirectories(resumed, "checkpoints", SearchOption.AllDirectories)) "no checkpoints left once finished"
+            // a second process on the folder: one error line naming the holder
+            let lockDir = Path.Combine(root, "locked", "search-mnist-tiny-seed1")
+            use held = RunLock.Acquire(lockDir, false)
+            let rc2, _, err2 = runCli root [] (args "locked")
+            Expect.equal rc2 1 "exit 1"
+            let lines = err2.Trim().Split('\n')
+            Expect.equal lines.Length 1 (sprintf "one line: %s" err2)
+            Expect.stringContains lines.[0] (sprintf "error: run folder %s is being written by process %d" lockDir Environment.ProcessId) "names the holder"
+            // another configuration on a finished folder is refused, naming the difference
+            let rc3, _, err3 = runCli root [] (args "clean" @ [ "--iterations"; "4" ])
+            Expect.equal rc3 1 "exit 1"
+            Expect.stringContains err3 "Train.Iterations: 3 vs 4" "names the difference"
+            Directory.Delete(root, true); Directory.Delete(other, true)
+        }
+        test "dggan candidate trains one candidate from the folders alone" {
+            let root = tempDir ()
+            let rc, out, err = runCli root [] [ "dggan"; "search"; "--tiny"; "--device"; "cpu"; "--out"; "r" ]
+            Expect.equal rc 0 (sprintf "search:\n%s\n%s" out err)
+            let dir = Path.Combine(root, "r", "search-mnist-tiny-seed1")
+            let candidate = Path.Combine(dir, "candidates", "s01_000")
+            let before = File.ReadAllBytes(Path.Combine(candidate, "weights.safetensors"))
+            for f in [ "result.json"; "weights.safetensors"; "metrics.csv" ] do File.Delete(Path.Combine(candidate, f))
+            let other = tempDir ()
+            let rc2, out2, err2 = runCli other [] [ "dggan"; "candidate"; "--search-dir"; dir; "--id"; "s01_000"; "--device"; "cpu" ]
+            Expect.equal rc2 0 (sprintf "candidate:\n%s\n%s" out2 err2)
+            Expect.isTrue (File.ReadAllBytes(Path.Combine(candidate, "weights.safetensors")) = before) "the same weights as when the coordinator trained it"
+            let rc3, _, err3 = runCli other [] [ "dggan"; "candidate"; "--search-dir"; dir; "--id"; "nope"; "--device"; "cpu" ]
+            Expect.equal rc3 1 "unknown candidate"
+            Expect.stringContains err3 "error:" "one error line"
+            Directory.Delete(root, true); Directory.Delete(other, true)
+        }
+        test "detgan tables killed at a step, in a checkpoint write and between phases resumes to the same results" {
+            let root = tempDir ()
+            let args out = [ "detgan"; "tables"; "--tiny"; "--device"; "cpu"; "--out"; out ]
+            let rc, out, err = runCli root [] (args "clean")
+            Expect.equal rc 0 (sprintf "uninterrupted run:\n%s\n%s" out err)
+            let other = tempDir ()
+            let faults = [ "step:7"; "checkpoint-write:9"; "run-finish:4" ]
+            let launch = ref 0
+            let killed =
+                killAndRestart (fun env ->
+                    launch.Value <- launch.Value + 1
+                    if launch.Value = 1 then runCli root env (args "killed")
+                    else runCli other env (args (Path.Combine(root, "killed")))) faults
+            Expect.equal killed 3 "each fault killed a run"
+            expectSameFolders (Path.Combine(root, "clean")) (Path.Combine(root, "killed"))
+                [ "table-4.1.csv"; "table-4.2.csv"; "ablation.csv"; "joint/detectorgan/gan.safetensors"; "final/detectorgan/detector.safetensors"; "pretrain-gan/gan.safetensors" ]
+            let rc3, _, err3 = runCli root [] (args "clean" @ [ "--seed"; "2" ])
+            Expect.equal rc3 1 "another seed in the same folder is refused"
+            Expect.stringContains err3 "Seed: 1 vs 2" "names the difference"
+            Directory.Delete(root, true); Directory.Delete(other, true)
+        }
+    ]
