@@ -55,7 +55,7 @@ module Preprocess =
     /// Validate `g` (structure, then shapes by a forward probe on one all-zero example) and preprocess it.
     [<CompiledName("Compile")>]
     let compile (g: D2nnGraph) : CompiledD2nn =
-        let order = Validate.structure g |> Array.ofList
+        let order = Validate.structure g
         let index = Dictionary<string, int>()
         order |> Array.iteri (fun i n -> index[n] <- i)
         let byName = g.Nodes |> Seq.map (fun n -> n.Name, n) |> dict

@@ -158,7 +158,7 @@ module Sweep =
     [<CompiledName("LatencyConfig")>]
     let latencyConfig (ctx: SweepContext) (batch: int) : LatencyConfig =
         { Architecture = ctx.Architecture.Name
-          Networks = ctx.Architecture.Name :: [ for b in ctx.Architecture.Baselines -> b.Name ]
+          Networks = [| yield ctx.Architecture.Name; for b in ctx.Architecture.Baselines -> b.Name |]
           Batch = batch; Compute = ctx.Settings.Compute }
 
     /// Latency tables of the D²NN and every baseline, timed node by node on this machine (current torch
@@ -187,7 +187,7 @@ module Sweep =
     let warmStartConfig (ctx: SweepContext) : WarmStartConfig =
         let s = ctx.Settings
         { Architecture = ctx.Architecture.Name; Task = s.Task
-          Inherits = (if s.InheritBaselines then [ for b in ctx.Architecture.Baselines -> staticConfig ctx b ] else [])
+          Inherits = (if s.InheritBaselines then [| for b in ctx.Architecture.Baselines -> staticConfig ctx b |] else [||])
           Training = staticOptions ctx s.WarmupSteps; Compute = s.Compute }
 
     /// The warm start: regular nodes inherit the trained baselines' weights (if InheritBaselines), then
@@ -206,8 +206,8 @@ module Sweep =
                     if ctx.Settings.InheritBaselines then
                         let dir = ensure ctx ("static/" + slug b.Name) "d2nn.static/1" (staticConfig ctx b) "baselines" (fun () -> staticRun ctx b |> ignore)
                         let got = Training.loadMatching (Path.Combine(dir, "weights.safetensors")) c taken
-                        if not got.IsEmpty then log "%s warm start: %s from %s" ctx.Architecture.Name (String.concat ", " got) b.Name
-                        taken <- taken + Set.ofList got
+                        if got.Length > 0 then log "%s warm start: %s from %s" ctx.Architecture.Name (String.concat ", " got) b.Name
+                        taken <- taken + Set.ofArray got
             Training.train run c ctx.Task cfg.Training Warmup ctx.Architecture.Output ctx.Device ctx.CheckpointEvery null |> ignore
             point (finish ctx run c None "warm start")
 
@@ -217,8 +217,8 @@ module Sweep =
         { Architecture = ctx.Architecture.Name; Task = s.Task; Lambda = lambda; Recipe = recipe
           Training = { s.Training with RegularLoss = recipe.RegularLoss; DetachControlInputs = recipe.DetachControlInputs }
           Cost = s.Cost; Normalizer = normalizer ctx
-          Latency = (match s.Cost with Wall b -> Some(latencyConfig ctx b) | Mults -> None)
-          WarmStart = (if s.HasWarmStart then Some(warmStartConfig ctx) else None)
+          Latency = (match s.Cost with Wall b -> latencyConfig ctx b | Mults -> Unchecked.defaultof<_>)
+          WarmStart = (if s.HasWarmStart then warmStartConfig ctx else Unchecked.defaultof<_>)
           Compute = s.Compute }
 
     /// One D²NN at λ trained by `recipe`, starting from the warm start's stored weights (if any).
@@ -247,18 +247,18 @@ module Sweep =
     /// curve.csv: series, recipe, lambda, steps, metric, cost (multiplication fraction), mults, latency
     /// (modeled time fraction, empty without tables).
     [<CompiledName("WriteCurve")>]
-    let writeCurve (path: string) (metricName: string) (latency: CurvePoint -> float) (points: CurvePoint list) =
+    let writeCurve (path: string) (metricName: string) (latency: Func<CurvePoint, float>) (points: seq<CurvePoint>) =
         let num (v: float) = if Double.IsNaN v then "" else inv v
         let lines =
             [ yield sprintf "series,recipe,lambda,steps,%s,cost,mults,latency" metricName
               for p in points ->
                   sprintf "\"%s\",%s,%s,%d,%s,%s,%s,%s" p.Series p.Recipe (num p.Lambda) p.Steps (inv p.Result.Metric) (inv p.Result.Cost)
-                      (p.Result.Mults.ToString("0.###e+0", CultureInfo.InvariantCulture)) (num (latency p)) ]
+                      (p.Result.Mults.ToString("0.###e+0", CultureInfo.InvariantCulture)) (num (latency.Invoke p)) ]
         Atomic.writeAllText path (String.concat "\n" lines + "\n")
 
     /// paths.csv: per D²NN point, the test examples per execution path (Fig. 2.4).
     [<CompiledName("WritePaths")>]
-    let writePaths (path: string) (points: CurvePoint list) =
+    let writePaths (path: string) (points: seq<CurvePoint>) =
         let lines =
             [ yield "recipe,lambda,path,nodes,count,fraction"
               for p in points do

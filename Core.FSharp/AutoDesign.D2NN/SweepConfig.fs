@@ -91,7 +91,7 @@ type EqualBudgetConfig =
 /// Latency tables of a sweep's networks, measured on this machine before any λ point trains.
 type LatencyConfig =
     { Architecture: string
-      Networks: string list
+      Networks: string[]
       Batch: int
       Compute: Compute }
 
@@ -100,7 +100,7 @@ type WarmStartConfig =
     { Architecture: string
       Task: TaskInfo
       /// The finished baseline runs whose weights it inherits, in order of precedence.
-      Inherits: StaticConfig list
+      Inherits: StaticConfig[]
       /// Warm-up options (Steps: warm-up steps).
       Training: TrainOptions
       Compute: Compute }
@@ -115,7 +115,8 @@ type PointConfig =
       Cost: CostUnit
       /// The normalizer of the multiplication cost (the reference network's multiplications).
       Normalizer: float
-      /// With a latency cost: the tables it counts.
-      Latency: LatencyConfig option
-      WarmStart: WarmStartConfig option
+      /// With a latency cost: the tables it counts (null without).
+      Latency: LatencyConfig
+      /// The warm start it loads (null without).
+      WarmStart: WarmStartConfig
       Compute: Compute }

@@ -27,7 +27,7 @@ type D2nnTrainer(network: CompiledD2nn, task: Task, output: string, device: torc
     /// Commit a checkpoint every this many steps (0: only at the end and every 5 minutes); default 100.
     member _.CheckpointEvery with get () = checkpointEvery and set v = checkpointEvery <- max 0 v
 
-    /// Train with `reward` (its cost counted by `cost`) in `run`; returns the metrics rows.
+    /// Train with `reward` (its cost counted by `cost`) in `run` (metrics rows: metrics.csv in its folder).
     member _.Train(run: Run, options: TrainOptions, reward: RewardFn, cost: CostMeasure,
                    [<Optional; DefaultParameterValue(null: Action<int, StepStats>)>] onStep: Action<int, StepStats>) =
         Training.train run network task options (Learn(reward, cost)) output device checkpointEvery onStep

@@ -81,11 +81,11 @@ module Training =
     /// Copy the weights stored at `path` into every node of `c` whose module's tensors are all in the file
     /// with the same shapes, except nodes in `skip`; returns the node names loaded.
     [<CompiledName("LoadMatching")>]
-    let loadMatching (path: string) (c: CompiledD2nn) (skip: seq<string>) : string list =
+    let loadMatching (path: string) (c: CompiledD2nn) (skip: seq<string>) : string[] =
         let stored = Safetensors.load path
         let skip = Set.ofSeq skip
         try
-            [ for kv in c.NamedModules do
+            [| for kv in c.NamedModules do
                 if not (skip.Contains kv.Key) then
                     let sd = kv.Value.state_dict () |> Seq.toArray
                     let fits =
@@ -97,14 +97,14 @@ module Training =
                     if fits then
                         use _ng = torch.no_grad ()
                         for e in sd do e.Value.copy_(stored[kv.Key + "." + e.Key]) |> ignore
-                        yield kv.Key ]
+                        yield kv.Key |]
         finally
             for t in stored.Values do t.Dispose()
 
     /// Load every node's weights of `c` from `path`; a node the file lacks (or holds in another shape) is a UserError.
     [<CompiledName("LoadWeights")>]
     let loadWeights (path: string) (c: CompiledD2nn) =
-        let loaded = Set.ofList (loadMatching path c Seq.empty)
+        let loaded = Set.ofArray (loadMatching path c Seq.empty)
         let missing = c.NamedModules |> Seq.filter (fun kv -> kv.Value.state_dict().Count > 0 && not (loaded.Contains kv.Key)) |> Seq.map (fun kv -> kv.Key) |> List.ofSeq
         if not missing.IsEmpty then
             Errors.fail "%s lacks weights (or holds other shapes) for node(s) %s" path (String.concat ", " missing)
@@ -112,12 +112,12 @@ module Training =
     /// Copy the parameters of every function node of `src` into the node of the same name in `dst` when
     /// all its parameters have the same names and shapes; returns the names copied. `skip`: names not to copy.
     [<CompiledName("CopyMatching")>]
-    let copyMatching (src: CompiledD2nn) (dst: CompiledD2nn) (skip: seq<string>) : string list =
+    let copyMatching (src: CompiledD2nn) (dst: CompiledD2nn) (skip: seq<string>) : string[] =
         let modules (c: CompiledD2nn) =
             c.Plan.Nodes |> Array.choose (fun pn -> if isNull pn.Function then None else Some(pn.Name, pn.Function.Module)) |> dict
         let s, d = modules src, modules dst
         let skip = Set.ofSeq skip
-        [ for KeyValue(name, dm) in d do
+        [| for KeyValue(name, dm) in d do
             if not (skip.Contains name) && s.ContainsKey name then
                 let sp = s[name].named_parameters () |> Seq.map (fun struct (n, p) -> n, p) |> Map.ofSeq
                 let dp = dm.named_parameters () |> Seq.map (fun struct (n, p) -> n, p) |> Array.ofSeq
@@ -127,7 +127,7 @@ module Training =
                 if same then
                     use _ng = torch.no_grad ()
                     for (n, p) in dp do p.copy_(sp[n].``to``(p.device)) |> ignore
-                    yield name ]
+                    yield name |]
 
     /// Every node module of `c` as one checkpoint component (tensors "<prefix><node>/<entry>").
     let private networkState (c: CompiledD2nn) : IStateful =
@@ -154,7 +154,7 @@ module Training =
 
     /// Files of a finished run's full training state (modules, optimizer, random streams), from which a
     /// later run can continue training (see continueFrom).
-    let finalStateFiles (runDir: string) = Path.Combine(runDir, "final-state.safetensors"), Path.Combine(runDir, "final-state.json")
+    let private finalStateFiles (runDir: string) = Path.Combine(runDir, "final-state.safetensors"), Path.Combine(runDir, "final-state.json")
 
     let private saveFinalState (run: Run) (state: TrainState) =
         let snap = Snapshot.Empty()
@@ -221,7 +221,7 @@ module Training =
                         ctx.Row([ "step", float (info.Step + 1) ] @ shown @ [ "epsilon", stats.Epsilon ]))
                 (fun _ _ -> ())
         if keepFinalState then saveFinalState run state
-        rows
+        rows |> ignore
 
     /// Train `c` on `task` in `run` (resuming from its latest checkpoint) for the remaining steps of
     /// `opts`, committing a checkpoint every `checkpointEvery` steps (0: at the end and every 5 minutes);

@@ -9,7 +9,7 @@ module Validate =
     let private names (xs: string seq) = xs |> Seq.map (sprintf "'%s'") |> String.concat ", "
 
     /// Kahn's algorithm (breadth-first): the topological order, or the nodes left on a cycle.
-    let topologicalOrder (g: D2nnGraph) : Result<string list, string list> =
+    let internal topologicalOrder (g: D2nnGraph) : Result<string list, string list> =
         let nodes = List.ofSeq g.Nodes
         let order = nodes |> List.map (fun n -> n.Name)
         let indeg = Dictionary<string, int>()
@@ -40,8 +40,10 @@ module Validate =
         if result.Count = order.Length then Ok(List.ofSeq result)
         else Error(order |> List.filter (fun n -> indeg[n] > 0))
 
-    /// Raise a UserError for the first violated rule.
-    let structure (g: D2nnGraph) : string list =
+    /// Check the structure rules, raising a UserError for the first violated one; returns the node names
+    /// in topological (breadth-first) order.
+    [<CompiledName("Structure")>]
+    let structure (g: D2nnGraph) : string[] =
         if isNull (box g.Nodes) || isNull (box g.DataEdges) || isNull (box g.ControlEdges) then
             Errors.fail "the D²NN graph lacks its node or edge lists"
         let nodes = List.ofSeq g.Nodes
@@ -115,4 +117,4 @@ module Validate =
             match node with
             | OutputNode n when not (reach.Contains n) -> Errors.fail "output node '%s' is not reachable from any input node" n
             | _ -> ()
-        order
+        Array.ofList order

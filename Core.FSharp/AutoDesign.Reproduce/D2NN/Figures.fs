@@ -42,7 +42,7 @@ module Figures =
         let dir = o.Dir
         let metric = o.Task.Metric.Name
         let all = o.Baselines @ o.EqualBudget @ o.Points
-        Sweep.writeCurve (Path.Combine(dir, "curve.csv")) metric o.LatencyOf all
+        Sweep.writeCurve (Path.Combine(dir, "curve.csv")) metric (Func<CurvePoint, float>(o.LatencyOf)) all
         if not o.Dcn.IsEmpty then
             let lines = "k,accuracy,cost,mults" :: [ for p in o.Dcn -> sprintf "%d,%s,%s,%s" p.K (inv p.Metric) (inv p.Cost) (p.Mults.ToString("0.###e+0", CultureInfo.InvariantCulture)) ]
             Atomic.writeAllText (Path.Combine(dir, "dcn.csv")) (String.concat "\n" lines + "\n")
