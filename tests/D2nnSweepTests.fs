@@ -69,6 +69,26 @@ let tests =
             let msg = try Sweep.pointRun ctx Recipe.Default 0.5 |> ignore; "" with UserError m -> m
             Expect.stringContains msg "--only warm-start" "names the stage to run first"
         }
+        test "reproduce rows summarize three seeds of both recipes with both costs (tiny dcn sweeps)" {
+            let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", "rows-" + Guid.NewGuid().ToString("N"))
+            let ctx : AutoDesign.Reproduce.ExperimentContext =
+                { Quick = true; Device = torch.CPU; RunsRoot = root; Options = { RunOptions.Default with Root = root }; Seed = 3; Threads = 1 }
+            let o =
+                { ExperimentOptions.Defaults root with
+                    Seed = 3; ThesisRecipe = true; Lambdas = Some [ 0.5 ]; Threads = torch.get_num_threads ()
+                    Sizes = { Steps = Some 2; Train = Some 48; Test = Some 24; Batch = Some 16 } }
+            let rows = AutoDesign.Reproduce.D2nnExperiments.rowsWith "dcn" "claim" "thesis" ctx o
+            Expect.equal (rows |> List.map (fun r -> r.Experiment)) [ "dcn"; "dcn (unifiedq-joint)" ] "one row per recipe"
+            let main = rows.Head
+            Expect.stringContains main.Measured "seeds 3,4,5" "three seeds"
+            Expect.stringContains main.Measured "±" "mean ± sd"
+            Expect.stringContains main.Measured "time" "the modeled time fraction"
+            Expect.stringContains main.Measured "DCN-style baseline k=4" "the DCN baseline"
+            Expect.stringContains main.Measured "(5 steps)" "the baselines at equal training: 2 inherited + 1 warm-up + 2 Q-learning steps"
+            Expect.isFalse (main.Config.Contains root) "no absolute path in the row"
+            for f in [ "curve.csv"; "curve.png"; "paths.csv"; "paths.png" ] do
+                Expect.isTrue (File.Exists(Path.Combine(root, "d2nn", "dcn-quick-sized", f))) (f + " summarizes the seeds")
+        }
         test "bench time model scales each node's full-pass time by the examples reaching it" {
             // node 0 ran on all 100 examples in 10 ms and on 100 under the policy; node 1: 40 ms for 100, 25 under
             // the policy; node 2 never ran in the full pass (an exit) and is ignored: 10 + 40 * 0.25 = 20 ms.

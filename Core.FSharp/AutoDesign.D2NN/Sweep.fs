@@ -88,7 +88,13 @@ module Sweep =
         c.To ctx.Device
         c
 
-    let private normalizer (ctx: SweepContext) = (build ctx ctx.Architecture.Reference.Build).FullCost
+    let private normalizers = Collections.Concurrent.ConcurrentDictionary<string, float>()
+
+    /// Multiplications per example of the reference network (compiled once per architecture and process).
+    let private normalizer (ctx: SweepContext) =
+        normalizers.GetOrAdd(ctx.Architecture.Name, fun _ ->
+            use _ = torch.NewDisposeScope()
+            (Preprocess.compile (ctx.Architecture.Reference.Build.Invoke())).FullCost)
 
     let private staticOptions (ctx: SweepContext) steps =
         { ctx.Settings.Training with Steps = steps; RegularLoss = CrossEntropy 1.0; DetachControlInputs = true }

@@ -64,17 +64,20 @@ module D2nnExperiments =
                 (D2nnExperiment.describe s [ recipe ]) latencyNote
           Data = o.Task.Data }
 
-    let private sweepRows (name: string) (claim: string) (thesis: string) (ctx: ExperimentContext) =
-        let o = options ctx
+    /// The rows of architecture `name` from `seedCount` seeds' sweeps run with `o` (seeds o.Seed, o.Seed + 1, ...).
+    let rowsWith (name: string) (claim: string) (thesis: string) (ctx: ExperimentContext) (o: ExperimentOptions) =
         let arch = D2nnExperiment.architecture name
         if ctx.Threads < 1 then Errors.fail "threads must be at least 1, got %d" ctx.Threads
-        let outcomes = [ for k in 0 .. seedCount - 1 -> D2nnExperiment.sweepSeed arch o (ctx.Seed + k) ]
+        let outcomes = [ for k in 0 .. seedCount - 1 -> D2nnExperiment.sweepSeed arch o (o.Seed + k) ]
         let summary = Figures.summarize outcomes
         let first = List.head outcomes
         let archDir = Path.GetDirectoryName first.Dir
         Figures.writeSummary archDir first.Task.Metric.Name (sprintf "%s D2NN vs static NNs, mean of %d seeds" name seedCount) summary
         Figures.writePathSummary archDir name outcomes
         [ for (i, r) in List.indexed o.Recipes -> recipeRow name claim thesis ctx outcomes summary r (i = 0) ]
+
+    let private sweepRows (name: string) (claim: string) (thesis: string) (ctx: ExperimentContext) =
+        rowsWith name claim thesis ctx (options ctx)
 
     let private exp name desc claim thesis =
         { System = "d2nn"; Name = name; Description = desc; Run = sweepRows name claim thesis }
