@@ -58,7 +58,7 @@ type D2nnExpArgs =
             | Thesis_Recipe -> "also train every λ with the thesis's recipe (unified Q-learning, fully joint gradients), beside the recipe the other options choose."
             | No_Equal_Budget -> "do not continue the static baselines to the D²NN's total training."
             | Bags_At_Sampled_Prior -> "score class-balanced mini-bags at the sampled class prior (default: re-weighted to the data's prior, which is the test prior)."
-            | Steps _ -> "static-baseline steps B (warm-up B/2, B Q-learning steps per λ; quick: 150, 200 for dcn, 120 for hierarchical); sweeps with sizes set go to d2nn/<arch>-sized."
+            | Steps _ -> "static-baseline steps B (warm-up B/2, B Q-learning steps per λ; quick: 150, 300 for dcn, 120 for hierarchical); sweeps with sizes set go to d2nn/<arch>-sized."
             | Train_Size _ -> "training examples (quick 2000, full 60000)."
             | Test_Size _ -> "test examples (quick 1000, full 10000)."
             | Batch _ -> "mini-batch size (quick 32, full 64)."

@@ -45,7 +45,7 @@ module D2nnExperiment =
         | None ->
             match arch.Name, o.Quick with
             | "hierarchical", true -> 120
-            | "dcn", true -> 200
+            | "dcn", true -> 300
             | _, true -> 150
             | "hierarchical", false -> 6000
             | _, false -> 5000

@@ -37,6 +37,12 @@ module Figures =
     let private dcnSeries (dcn: DcnGlimpsePoint list) =
         if dcn.IsEmpty then [] else [ "DCN-style baseline (k = 1, 2, 4, 8)", [| for p in dcn -> p.Cost, p.Metric |] ]
 
+    /// Static networks trained for the same steps as one series (each network one point).
+    let private staticSeries (points: (int * float * float) list) =
+        match points with
+        | [] -> []
+        | (steps, _, _) :: _ -> [ sprintf "static NNs, %d steps" steps, [| for (_, c, m) in points -> c, m |] ]
+
     /// Per-seed files in the sweep folder.
     let write (o: SweepOutcome) =
         let dir = o.Dir
@@ -51,8 +57,8 @@ module Figures =
             [ for r in o.Recipes ->
                 sprintf "D2NN %s" r.Name,
                 [| for p in o.Points do if p.Recipe = r.Name then yield p.Result.Cost, p.Result.Metric |] |> Array.sortBy fst ]
-            @ [ for b in o.Baselines -> sprintf "%s, %d steps" b.Series b.Steps, [| b.Result.Cost, b.Result.Metric |] ]
-            @ [ for b in o.EqualBudget -> sprintf "%s, %d steps" b.Series b.Steps, [| b.Result.Cost, b.Result.Metric |] ]
+            @ staticSeries [ for b in o.Baselines -> b.Steps, b.Result.Cost, b.Result.Metric ]
+            @ staticSeries [ for b in o.EqualBudget -> b.Steps, b.Result.Cost, b.Result.Metric ]
             @ dcnSeries o.Dcn
         Plot.scatter (Path.Combine(dir, "curve.png")) (sprintf "%s D2NN vs static NNs" o.Architecture.Name) costAxis metric series
         match o.Recipes with
@@ -107,7 +113,12 @@ module Figures =
             [ for rc in recipes ->
                 sprintf "D2NN %s (mean of seeds)" rc,
                 [| for r in rows do if r.Recipe = rc then yield fst r.Cost, fst r.Metric |] |> Array.sortBy fst ]
-            @ [ for r in rows do if r.Recipe = "" then yield sprintf "%s, %d steps" r.Series r.Steps, [| fst r.Cost, fst r.Metric |] ]
+            @ [ for steps in rows |> List.filter (fun r -> r.Recipe = "" && not (r.Series.StartsWith "DCN")) |> List.map (fun r -> r.Steps) |> List.distinct ->
+                    sprintf "static NNs, %d steps" steps,
+                    [| for r in rows do if r.Recipe = "" && r.Steps = steps && not (r.Series.StartsWith "DCN") then yield fst r.Cost, fst r.Metric |] ]
+            @ (match rows |> List.filter (fun r -> r.Series.StartsWith "DCN") with
+               | [] -> []
+               | ds -> [ "DCN-style baseline (k = 1, 2, 4, 8)", [| for r in ds -> fst r.Cost, fst r.Metric |] ])
         Plot.scatter (Path.Combine(dir, "curve.png")) title costAxis metric series
 
     /// paths.csv/png in `dir`: for the first recipe, the mean fraction of test examples per execution path
