@@ -36,16 +36,16 @@ type TrainOptions =
           PositiveFraction = 0.0; BagsAtDataPrior = true; DetachControlInputs = true; Seed = 1 }
 
     /// A copy with the given fields changed (C#: named arguments).
-    member o.With([<Optional; DefaultParameterValue(null)>] steps: Nullable<int>,
-                  [<Optional; DefaultParameterValue(null)>] batchSize: Nullable<int>,
-                  [<Optional; DefaultParameterValue(null)>] bagSize: Nullable<int>,
-                  [<Optional; DefaultParameterValue(null)>] lr: Nullable<float>,
-                  [<Optional; DefaultParameterValue(null)>] epsilonSteps: Nullable<int>,
-                  [<Optional; DefaultParameterValue(null)>] regularLoss: RegularLoss,
-                  [<Optional; DefaultParameterValue(null)>] positiveFraction: Nullable<float>,
-                  [<Optional; DefaultParameterValue(null)>] bagsAtDataPrior: Nullable<bool>,
-                  [<Optional; DefaultParameterValue(null)>] detachControlInputs: Nullable<bool>,
-                  [<Optional; DefaultParameterValue(null)>] seed: Nullable<int>) =
+    member o.With([<Optional>] steps: Nullable<int>,
+                  [<Optional>] batchSize: Nullable<int>,
+                  [<Optional>] bagSize: Nullable<int>,
+                  [<Optional>] lr: Nullable<float>,
+                  [<Optional>] epsilonSteps: Nullable<int>,
+                  [<Optional>] regularLoss: RegularLoss,
+                  [<Optional>] positiveFraction: Nullable<float>,
+                  [<Optional>] bagsAtDataPrior: Nullable<bool>,
+                  [<Optional>] detachControlInputs: Nullable<bool>,
+                  [<Optional>] seed: Nullable<int>) =
         let pick (v: Nullable<'T>) (d: 'T) = if v.HasValue then v.Value else d
         { Steps = pick steps o.Steps; BatchSize = pick batchSize o.BatchSize; BagSize = pick bagSize o.BagSize
           Lr = pick lr o.Lr; EpsilonSteps = pick epsilonSteps o.EpsilonSteps
