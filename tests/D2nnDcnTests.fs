@@ -58,17 +58,18 @@ let tests =
             failsWith "at least 28" (fun () -> Cluttered.generate mnist.Value pool 2 { Side = 20; Fragments = 1; FragmentSide = 8 } 1 |> ignore)
             failsWith "fragment side" (fun () -> Cluttered.generate mnist.Value pool 2 { Side = 40; Fragments = 1; FragmentSide = 30 } 1 |> ignore)
         }
-        test "the length-4 chain D²NN is valid, has 4 two-way links, and costs match hand counts" {
+        test "the length-4 chain D²NN is valid, its low branches are identities, and costs match hand counts" {
             let c = Preprocess.compile (DcnChain.build ())
             let controls = c.Order |> Array.filter (fun n -> c.Roles[n] = NodeRole.Control)
             Expect.sequenceEqual (Array.sort controls) [| "Q1"; "Q2"; "Q3"; "Q4" |] "four control nodes"
             for q in controls do Expect.equal c.Shapes[q] [| 2L |] (q + " has two actions")
             Expect.equal c.Shapes["out"] [| 10L |] "10 class scores"
-            // conv 1→8 3×3 stride 2 on 40×40: 8·9·20·20; conv 8→16 1×1 on 20×20: 16·8·400; fc 128→10
-            Expect.floatClose Expecto.Accuracy.veryHigh c.Costs["N1"] (8.0 * 9.0 * 400.0) "N1"
-            Expect.floatClose Expecto.Accuracy.veryHigh c.Costs["L1"] (16.0 * 8.0 * 400.0) "L1"
-            Expect.floatClose Expecto.Accuracy.veryHigh c.Costs["H1"] (16.0 * 8.0 * 9.0 * 400.0) "H1"
-            Expect.floatClose Expecto.Accuracy.veryHigh c.Costs["N2"] 1280.0 "head"
+            // conv 1→16 3×3 stride 2 on 40×40: 16·9·20·20; H1 conv 16→16 3×3 on 20×20; N13 conv 16→96 4×4 on 5×5 → 2×2, fc 96→10
+            Expect.floatClose Expecto.Accuracy.veryHigh c.Costs["N1"] (16.0 * 9.0 * 400.0) "N1"
+            for k in 1 .. 4 do Expect.equal c.Costs[sprintf "L%d" k] 0.0 (sprintf "L%d is an identity" k)
+            Expect.floatClose Expecto.Accuracy.veryHigh c.Costs["H1"] (16.0 * 16.0 * 9.0 * 400.0) "H1"
+            Expect.floatClose Expecto.Accuracy.veryHigh c.Costs["H4"] (16.0 * 16.0 * 9.0 * 25.0) "H4"
+            Expect.floatClose Expecto.Accuracy.veryHigh c.Costs["N13"] (96.0 * 16.0 * 16.0 * 4.0 + 960.0) "N13"
             let high = Preprocess.compile (DcnChain.staticPath true ())
             let low = Preprocess.compile (DcnChain.staticPath false ())
             let qCost = controls |> Array.sumBy (fun q -> c.Costs[q])
@@ -81,12 +82,27 @@ let tests =
                 Expect.equal res.Values[c.Index["out"]].shape [| 3L; 10L |] "output"
             Expect.isLessThan (low.FullCost * 5.0) high.FullCost "high path is much costlier than the low path"
         }
+        test "the DCN-style baseline attends k cells, its cost grows by one fine pass per cell, and it trains" {
+            torch.manual_seed 4L |> ignore
+            let m = DcnGlimpse.create ()
+            let m0, m4 = DcnGlimpse.multiplications m 0, DcnGlimpse.multiplications m 4
+            let fine = DcnGlimpse.multiplications m 1 - m0
+            // fine layers on a 12×12 patch: conv 1→16 (12×12), conv 16→16 (6×6), conv 16→16 3×3 to 1×1
+            Expect.floatClose Expecto.Accuracy.veryHigh fine (16.0 * 9.0 * 144.0 + 16.0 * 16.0 * 9.0 * 36.0 + 16.0 * 16.0 * 9.0) "one fine pass"
+            Expect.floatClose Expecto.Accuracy.veryHigh (m4 - m0) (4.0 * fine) "four cells"
+            use _ = torch.NewDisposeScope()
+            let x = torch.rand(5L, 1L, 40L, 40L)
+            let coarse, refined, hint = DcnGlimpse.forward m x 3
+            Expect.equal coarse.shape [| 5L; 10L |] "coarse logits"
+            Expect.equal refined.shape [| 5L; 10L |] "refined logits"
+            Expect.isFalse (torch.allclose(coarse, refined)) "attended cells change the prediction"
+            let c0, r0, _ = DcnGlimpse.forward m x 0
+            Expect.isTrue (torch.allclose(c0, r0)) "k = 0 is the coarse model"
+            Expect.isTrue (hint.requires_grad) "the hint loss trains the coarse layers"
+        }
         test "balanced sampling is refused for a 10-class task" {
             let task = { Name = "t"; Data = "t"; TrainX = torch.zeros(4L, 1L, 40L, 40L); TrainY = [| 0; 1; 2; 3 |]
                          TestX = torch.zeros(1L, 1L, 40L, 40L); TestY = [| 0 |]; Metric = AccuracyMetric.Accuracy; Classes = 10 }
-            let c = Preprocess.compile (DcnChain.staticPath false ())
-            let spec = { Steps = 1; BatchSize = 2; BagSize = 1; Lr = 1e-3; EpsilonSteps = 1; RegularLoss = CrossEntropy 1.0
-                         PositiveFraction = Some 0.3; DetachControlInputs = true; Seed = 1; Device = torch.CPU }
-            failsWith "binary tasks only" (fun () -> Runner.train c task spec (Reward.tradeoff AccuracyMetric.Accuracy 1.0) 1.0 "out" (fun _ _ -> ()))
+            failsWith "binary tasks only" (fun () -> BatchSampler(task, 2, 0.3, System.Random 1) |> ignore)
         }
     ]

@@ -95,7 +95,7 @@ let tests =
         }
         test "a batch of one never copies rows" {
             torch.manual_seed 3L |> ignore
-            let c = Preprocess.compile ((Architectures.cascadeOf 1).Build())
+            let c = Preprocess.compile ((Architectures.cascadeOf 1).Build.Invoke())
             use _ = torch.NewDisposeScope()
             use _ng = torch.inference_mode ()
             c.Executor.ResetProfile()

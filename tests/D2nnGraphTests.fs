@@ -43,8 +43,8 @@ let tests =
                 Expect.isLessThan (c.Index[p]) (c.Index[n]) (sprintf "%s before %s" p n)
             Expect.equal (c.Roles["q"]) NodeRole.Control "q controls"
             Expect.equal (c.Roles["b"]) NodeRole.Regular "b is regular"
-            Expect.equal (c.DataParents["m"]) [ "b"; "c" ] "merge inputs in edge order"
-            Expect.equal (c.ControlParents["c"]) [ "q", 1 ] "c is q's second action"
+            Expect.sequenceEqual (c.DataParents["m"]) [ "b"; "c" ] "merge inputs in edge order"
+            Expect.sequenceEqual (c.ControlParents["c"]) [ { Controller = "q"; Action = 1 } ] "c is q's second action"
             Expect.equal (c.Shapes["out"]) [| 3L |] "output shape"
         }
         test "duplicated edge is rejected" {
@@ -79,7 +79,7 @@ let tests =
         }
         test "control node with the wrong number of scores is rejected" {
             let g = valid().Build()
-            let g = { g with Nodes = g.Nodes |> List.map (function FunctionNode("q", _) -> FunctionNode("q", NodeFunction.Of(lin 4 3)) | n -> n) }
+            let g = { g with Nodes = g.Nodes |> Seq.map (function FunctionNode("q", _) -> FunctionNode("q", NodeFunction.Of(lin 4 3)) | n -> n) |> Array.ofSeq }
             rejects g [ "control node 'q'"; "2 outgoing control edges" ]
         }
         test "unreachable output is rejected" {
@@ -120,14 +120,14 @@ let tests =
         }
         test "every architecture and static baseline of the experiments compiles with consistent costs" {
         for arch in Architectures.all do
-            let c = Preprocess.compile (arch.Build())
+            let c = Preprocess.compile (arch.Build.Invoke())
             Expect.equal (c.Shapes[arch.Output]) [| int64 arch.Classes |] (sprintf "%s output" arch.Name)
-            for (name, build) in arch.Baselines do
-                let b = Preprocess.compile (build ())
-                Expect.isGreaterThan b.FullCost 0.0 (sprintf "%s %s cost" arch.Name name)
-        let hl = Preprocess.compile (Architectures.highLow.Build())
+            for bl in arch.Baselines do
+                let b = Preprocess.compile (bl.Build.Invoke())
+                Expect.isGreaterThan b.FullCost 0.0 (sprintf "%s %s cost" arch.Name bl.Name)
+        let hl = Preprocess.compile (Architectures.highLow.Build.Invoke())
         Expect.equal (hl.Costs["N1"]) (14.0 * 14.0 * 8.0 * 9.0) "high-low N1: conv 3x3, 8 filters, stride 2"
-        let high = Preprocess.compile ((snd Architectures.highLow.Baselines.Head) ())
+        let high = Preprocess.compile (Architectures.highLow.Reference.Build.Invoke())
         Expect.equal high.FullCost (hl.Costs["N1"] + hl.Costs["N2"]) "High NN = N1 + N2"
     }
 ]

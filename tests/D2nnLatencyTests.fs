@@ -107,8 +107,8 @@ let tests =
             let m = table "toy" [ "q", [| 0.1; 0.1 |]; "hi", [| 0.2; 0.2 |]; "lo", [| 2.0; 2.0 |]; "m", [| 0.0; 0.0 |] ] [| 1; 32 |]
             let l = { Batch = 1; D2nn = m; Reference = table "r" [ "lo", [| 2.0; 2.0 |] ] [| 1; 32 |] }
             let cfg =
-                { Reward = Reward.tradeoff Accuracy 0.0; BagSize = 1; Epsilon = Epsilon.linear 1.0 0.05 60
-                  RegularLoss = UnifiedQ; Cost = Latency l; Output = "o"; DetachControlInputs = false }
+                { Reward = Reward.tradeoff Accuracy 0.0; BagSize = 1; Epsilon = EpsilonSchedule.Linear(1.0, 0.05, 60)
+                  RegularLoss = UnifiedQ; Cost = Latency l; Output = "o"; DetachControlInputs = false; ClassWeights = [||] }
             use opt = new SafeAdam(c.Parameters, 0.01)
             let rng = Random 1
             for s in 0 .. 119 do
@@ -129,13 +129,13 @@ let tests =
         test "the fast cascade: its full path is the reference network plus the control nodes, with the same output" {
             let arch = FastCascade.cascade
             torch.manual_seed 3L |> ignore
-            let c = Preprocess.compile (arch.Build())
-            let reference = Preprocess.compile ((snd arch.Baselines.Head) ())
+            let c = Preprocess.compile (arch.Build.Invoke())
+            let reference = Preprocess.compile (arch.Reference.Build.Invoke())
             Expect.equal (c.Shapes["N1"]) [| 8L; 14L; 14L |] "stride-2 stem"
             Expect.equal (c.Shapes["N5"]) [| 32L; 4L; 4L |] "trunk downsamples to 4x4"
             close reference.FullCost (c.CostOf [ "N1"; "N3"; "N5"; "N7" ]) "reference = trunk"
-            Expect.equal (Runner.copyMatching reference c Set.empty |> List.sort) [ "N1"; "N3"; "N5"; "N7" ] "trunk weights copied"
-            for (_, b) in arch.Baselines do Expect.isGreaterThan (Preprocess.compile (b ())).FullCost 0.0 "baseline compiles"
+            Expect.equal (Training.copyMatching reference c Seq.empty |> Array.sort |> List.ofArray) [ "N1"; "N3"; "N5"; "N7" ] "trunk weights copied"
+            for b in arch.Baselines do Expect.isGreaterThan (Preprocess.compile (b.Build.Invoke())).FullCost 0.0 "baseline compiles"
             use _ = torch.NewDisposeScope()
             use _ng = torch.inference_mode ()
             c.Train false

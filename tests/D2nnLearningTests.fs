@@ -28,14 +28,14 @@ let tests =
             Expect.floatClose Accuracy.veryHigh (Metrics.f1 1 preds labels) (4.0 / 6.0) "F1"
             Expect.floatClose Accuracy.veryHigh (Metrics.accuracy preds labels) (3.0 / 6.0) "accuracy"
             Expect.equal (Metrics.f1 1 [| 0; 0 |] [| 0; 0 |]) 1.0 "no positives at all"
-            let r = Reward.tradeoff (F1 1) 0.25 { Predictions = preds; Labels = labels; NormalizedCosts = [| 0.5; 0.5; 1.0; 1.0; 0.0; 0.0 |] }
+            let r = (Reward.tradeoff (F1 1) 0.25).Invoke { Predictions = preds; Labels = labels; NormalizedCosts = [| 0.5; 0.5; 1.0; 1.0; 0.0; 0.0 |]; Weights = [||] }
             Expect.floatClose Accuracy.veryHigh r (0.25 * (4.0 / 6.0) + 0.75 * 0.5) "reward"
         }
         test "epsilon decays linearly from 1" {
-            let e = Epsilon.linear 1.0 0.1 10
-            Expect.equal (e 0) 1.0 "start"
-            Expect.floatClose Accuracy.veryHigh (e 5) 0.55 "middle"
-            Expect.equal (e 50) 0.1 "floor"
+            let e = EpsilonSchedule.Linear(1.0, 0.1, 10)
+            Expect.equal (e.At 0) 1.0 "start"
+            Expect.floatClose Accuracy.veryHigh (e.At 5) 0.55 "middle"
+            Expect.equal (e.At 50) 0.1 "floor"
         }
         test "mini-bag loss and gradient follow Eq. 2.3 and Eq. 2.6" {
             let qv = [| 0.3; -0.2; 0.5; 0.1; 0.7; -0.4; 0.05 |]
@@ -68,8 +68,8 @@ let tests =
                     .Data("hi", "m", torch.zeros 2L).Data("lo", "m", torch.zeros 2L).Data("m", "o").Build()
             let c = Preprocess.compile g
             let cfg =
-                { Reward = Reward.tradeoff Accuracy 0.0; BagSize = 1; Epsilon = Epsilon.linear 1.0 0.05 60
-                  RegularLoss = UnifiedQ; Cost = Multiplications(c.Costs["hi"] + c.Costs["q"]); Output = "o"; DetachControlInputs = false }
+                { Reward = Reward.tradeoff Accuracy 0.0; BagSize = 1; Epsilon = EpsilonSchedule.Linear(1.0, 0.05, 60)
+                  RegularLoss = UnifiedQ; Cost = Multiplications(c.Costs["hi"] + c.Costs["q"]); Output = "o"; DetachControlInputs = false; ClassWeights = [||] }
             let opt = new SafeAdam(c.Parameters, 0.01)
             let rng = Random 1
             for s in 0 .. 119 do

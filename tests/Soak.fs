@@ -69,8 +69,8 @@ let private kinds (unsafeSgd: bool) : (string * (int -> unit)) list =
             .Data("hi", "m", torch.zeros 2L).Data("lo", "m", torch.zeros 2L).Data("m", "o").Build()
     let c = Preprocess.compile graph
     let cfg =
-        { Reward = Reward.tradeoff (F1 1) 0.7; BagSize = 4; Epsilon = Epsilon.linear 1.0 0.05 100
-          RegularLoss = CrossEntropy 1.0; Cost = Multiplications c.FullCost; Output = "o"; DetachControlInputs = true }
+        { Reward = Reward.tradeoff (F1 1) 0.7; BagSize = 4; Epsilon = EpsilonSchedule.Linear(1.0, 0.05, 100)
+          RegularLoss = CrossEntropy 1.0; Cost = Multiplications c.FullCost; Output = "o"; DetachControlInputs = true; ClassWeights = [||] }
     let dOptQ = new SafeAdam(c.Parameters, 0.01)
     let rng = Random 1
     let d2nnStep (i: int) =

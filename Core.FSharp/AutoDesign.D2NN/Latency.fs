@@ -2,6 +2,7 @@ namespace AutoDesign.D2NN
 
 open System
 open System.Diagnostics
+open System.Collections.Generic
 open System.IO
 open System.Text.Json
 open TorchSharp
@@ -65,24 +66,65 @@ type CostMeasure =
     member c.Unit = match c with Multiplications _ -> "mults" | Latency _ -> "latency"
     member c.Normalizer = match c with Multiplications n -> n | Latency l -> l.Normalizer
 
+/// Latency tables of several networks (a D²NN and its static baselines) timed together on one machine,
+/// for inference in batches of `Batch`. Stored as JSON; the cost of any of them against a reference is
+/// `Cost(name, reference)`.
+type LatencyTables =
+    { Batch: int
+      /// Where and how they were timed, in words.
+      Note: string
+      Networks: LatencyModel[] }
+    /// The table of network `name`.
+    member t.Table(name: string) =
+        match t.Networks |> Array.tryFind (fun m -> m.Network = name) with
+        | Some m -> m
+        | None -> Errors.fail "the latency tables have no network '%s' (they time %s)" name (t.Networks |> Array.map (fun m -> m.Network) |> String.concat ", ")
+    /// The latency cost of network `name` against `reference` at the tables' batch.
+    member t.Cost(name: string, reference: string) = { Batch = t.Batch; D2nn = t.Table name; Reference = t.Table reference }
+
 module Latency =
     let private jsonOptions = JsonSerializerOptions(WriteIndented = true)
 
+    let private check (path: string) (m: LatencyModel) =
+        if isNull (box m) || isNull m.Batches || isNull m.Nodes || m.Batches.Length = 0 then
+            Errors.fail "latency model %s lacks a timed network" path
+        for n in m.Nodes do
+            if isNull n.Ms || n.Ms.Length <> m.Batches.Length then
+                Errors.fail "latency model %s: node '%s' has %d times for %d batch sizes" path n.Node (if isNull n.Ms then 0 else n.Ms.Length) m.Batches.Length
+
+    let private read<'T> (path: string) (text: string) : 'T =
+        try JsonSerializer.Deserialize<'T>(text, jsonOptions)
+        with :? JsonException as e -> Errors.fail "latency model %s is not valid JSON: %s" path e.Message
+
+    [<CompiledName("Save")>]
     let save (path: string) (l: LatencyCost) =
         Atomic.writeAllText path (JsonSerializer.Serialize(l, jsonOptions))
 
+    [<CompiledName("Load")>]
     let load (path: string) : LatencyCost =
         if not (File.Exists path) then Errors.fail "latency model %s not found" path
-        let l =
-            try JsonSerializer.Deserialize<LatencyCost>(File.ReadAllText path, jsonOptions)
-            with :? JsonException as e -> Errors.fail "latency model %s is not valid JSON: %s" path e.Message
-        for m in [ l.D2nn; l.Reference ] do
-            if isNull (box m) || isNull m.Batches || isNull m.Nodes || m.Batches.Length = 0 then
-                Errors.fail "latency model %s lacks a timed network" path
-            for n in m.Nodes do
-                if isNull n.Ms || n.Ms.Length <> m.Batches.Length then
-                    Errors.fail "latency model %s: node '%s' has %d times for %d batch sizes" path n.Node (if isNull n.Ms then 0 else n.Ms.Length) m.Batches.Length
+        let l = read<LatencyCost> path (File.ReadAllText path)
+        if isNull (box l) then Errors.fail "latency model %s is empty" path
+        for m in [ l.D2nn; l.Reference ] do check path m
         l
+
+    [<CompiledName("SaveTables")>]
+    let saveTables (path: string) (t: LatencyTables) =
+        Atomic.writeAllText path (JsonSerializer.Serialize(t, jsonOptions))
+
+    /// Latency tables from JSON text (`what` names the source in errors).
+    [<CompiledName("ParseTables")>]
+    let parseTables (what: string) (text: string) : LatencyTables =
+        let t = read<LatencyTables> what text
+        if isNull (box t) || isNull t.Networks || t.Networks.Length = 0 then Errors.fail "latency tables %s time no network" what
+        if t.Batch < 1 then Errors.fail "latency tables %s: batch must be >= 1, got %d" what t.Batch
+        for m in t.Networks do check what m
+        t
+
+    [<CompiledName("LoadTables")>]
+    let loadTables (path: string) : LatencyTables =
+        if not (File.Exists path) then Errors.fail "latency tables %s not found" path
+        parseTables path (File.ReadAllText path)
 
     /// Per function node of `c`: (plan index, one call on the first `b` rows of `sample`). Every node
     /// runs on all rows, so each sees inputs of the right shape whatever the routing; rows of `sample`
@@ -111,7 +153,9 @@ module Latency =
     /// b in `batches` (inference mode, eval mode, the current torch thread count), keeping the fastest of
     /// `repeats` calls. The networks are timed in interleaved rounds, so a burst of load on a shared
     /// machine slows all of them alike instead of one.
-    let measureAll (networks: (string * CompiledD2nn) list) (sample: torch.Tensor) (batches: int[]) (repeats: int) : LatencyModel list =
+    [<CompiledName("MeasureAll")>]
+    let measureAll (networks: seq<KeyValuePair<string, CompiledD2nn>>) (sample: torch.Tensor) (batches: int[]) (repeats: int) : LatencyModel[] =
+        let networks = networks |> Seq.map (fun kv -> kv.Key, kv.Value) |> List.ofSeq
         if batches.Length = 0 || batches |> Array.exists (fun b -> b < 1) then Errors.fail "latency: batch sizes must be positive, got %A" batches
         if repeats < 1 then Errors.fail "latency: repeats must be >= 1, got %d" repeats
         for (name, c) in networks do
@@ -133,25 +177,27 @@ module Latency =
                         call ()
                         times[k][n][bi] <- min (times[k][n][bi]) (Stopwatch.GetElapsedTime(t).TotalMilliseconds))))
         for (_, c) in nets do c.Train true
-        [ for k in 0 .. nets.Length - 1 do
+        [| for k in 0 .. nets.Length - 1 do
             let name, c = nets[k]
             let nodes = c.Plan.Nodes
             yield
                 { Network = name
-                  Device = sprintf "%O on %s" sample.device Environment.MachineName
+                  Device = sprintf "%O" sample.device
                   Threads = torch.get_num_threads ()
                   Batches = batches
                   Repeats = repeats
                   Nodes = [| for n in 0 .. nodes.Length - 1 do
-                               if not (isNull nodes[n].Function) then yield { Node = nodes[n].Name; Ms = times[k][n] } |] } ]
+                               if not (isNull nodes[n].Function) then yield { Node = nodes[n].Name; Ms = times[k][n] } |] } |]
 
     /// Time every function node of `c` (see measureAll).
+    [<CompiledName("Measure")>]
     let measure (name: string) (c: CompiledD2nn) (sample: torch.Tensor) (batches: int[]) (repeats: int) : LatencyModel =
-        measureAll [ name, c ] sample batches repeats |> List.head
+        (measureAll [ KeyValuePair(name, c) ] sample batches repeats)[0]
 
     /// Per-example latency (ms) of the examples of one executed mini-batch, for inference in batches of
     /// `batch`: a node that ran on k of the B examples is charged its time on k·batch/B examples (at least
     /// one), split evenly over them. Summed over the examples this is the table's time for the batch.
+    [<CompiledName("ExampleMs")>]
     let exampleMs (model: LatencyModel) (batch: int) (c: CompiledD2nn) (res: ExecutionResult) : float[] =
         let costs = Array.zeroCreate<float> res.Batch
         let scale = float batch / float res.Batch
@@ -165,6 +211,7 @@ module Latency =
         costs
 
     /// Per-example cost of an executed mini-batch in the unit of `cost`, divided by its normalizer.
+    [<CompiledName("NormalizedCosts")>]
     let normalizedCosts (cost: CostMeasure) (c: CompiledD2nn) (res: ExecutionResult) : float[] =
         match cost with
         | Multiplications n -> res.Cost |> Array.map (fun v -> v / n)

@@ -9,61 +9,95 @@ open AutoDesign.Nn.D2NN
 /// The accuracy metric A of the reward. Predictions of -1 mean "no output" (always wrong / negative).
 type AccuracyMetric =
     | Accuracy
-    /// F-score of one class against the rest (a set-based metric: use mini-bags, §2.4.2).
-    | F1 of positive: int
+    /// F-score of class `Positive` against the rest (a set-based metric: use mini-bags, §2.4.2).
+    | F1 of Positive: int
     member m.Name = match m with Accuracy -> "accuracy" | F1 _ -> "F1"
 
 module Metrics =
+    /// Fraction of correct predictions.
+    [<CompiledName("Accuracy")>]
     let accuracy (preds: int[]) (labels: int[]) =
         if preds.Length = 0 then 0.0
         else float (Array.fold2 (fun s p l -> if p = l then s + 1 else s) 0 preds labels) / float preds.Length
 
-    /// F1 of class `positive`; a set with no positive label and no positive prediction scores 1.
-    let f1 (positive: int) (preds: int[]) (labels: int[]) =
-        let mutable tp, fp, fn = 0, 0, 0
+    /// Accuracy with a weight per example (null or empty: all 1).
+    [<CompiledName("WeightedAccuracy")>]
+    let weightedAccuracy (weights: float[]) (preds: int[]) (labels: int[]) =
+        if isNull weights || weights.Length = 0 then accuracy preds labels
+        else
+            let mutable right, total = 0.0, 0.0
+            for i in 0 .. preds.Length - 1 do
+                total <- total + weights[i]
+                if preds[i] = labels[i] then right <- right + weights[i]
+            if total = 0.0 then 0.0 else right / total
+
+    /// F1 of class `positive` with a weight per example (null or empty: all 1): true/false positives and
+    /// false negatives are weighted counts. A set with no positive label and no positive prediction scores 1.
+    [<CompiledName("WeightedF1")>]
+    let weightedF1 (weights: float[]) (positive: int) (preds: int[]) (labels: int[]) =
+        let w i = if isNull weights || weights.Length = 0 then 1.0 else weights[i]
+        let mutable tp, fp, fn = 0.0, 0.0, 0.0
         for i in 0 .. preds.Length - 1 do
             let p, l = preds[i] = positive, labels[i] = positive
-            if p && l then tp <- tp + 1
-            elif p then fp <- fp + 1
-            elif l then fn <- fn + 1
-        if tp + fp + fn = 0 then 1.0 else 2.0 * float tp / float (2 * tp + fp + fn)
+            if p && l then tp <- tp + w i
+            elif p then fp <- fp + w i
+            elif l then fn <- fn + w i
+        if tp + fp + fn = 0.0 then 1.0 else 2.0 * tp / (2.0 * tp + fp + fn)
 
+    /// F1 of class `positive`; a set with no positive label and no positive prediction scores 1.
+    [<CompiledName("F1")>]
+    let f1 (positive: int) (preds: int[]) (labels: int[]) = weightedF1 null positive preds labels
+
+    [<CompiledName("Evaluate")>]
     let evaluate (m: AccuracyMetric) preds labels =
         match m with
         | Accuracy -> accuracy preds labels
         | F1 p -> f1 p preds labels
 
-/// What a reward sees for one mini-bag: predictions, labels, and per-example cost normalized by the
-/// reference network (1.0 = as many multiplications as the reference, or as much measured time).
-type Bag = { Predictions: int[]; Labels: int[]; NormalizedCosts: float[] }
+    /// The metric with a weight per example (null or empty: unweighted).
+    [<CompiledName("EvaluateWeighted")>]
+    let evaluateWeighted (m: AccuracyMetric) (weights: float[]) preds labels =
+        match m with
+        | Accuracy -> weightedAccuracy weights preds labels
+        | F1 p -> weightedF1 weights p preds labels
 
-/// User-supplied reward on a mini-bag.
-type RewardFn = Bag -> float
+/// What a reward sees for one mini-bag: predictions, labels, per-example cost normalized by the
+/// reference network (1.0 = as many multiplications as the reference, or as much measured time), and
+/// per-example weights for the accuracy metric (empty: unweighted; see LearnConfig.ClassWeights).
+type Bag = { Predictions: int[]; Labels: int[]; NormalizedCosts: float[]; Weights: float[] }
+
+/// A reward on a mini-bag.
+type RewardFn = Func<Bag, float>
 
 module Reward =
-    /// r = λ·A + (1 − λ)·E with E = 1 − mean normalized cost (§2.4.1: multiplications; or latency).
+    /// r = λ·A + (1 − λ)·E with E = 1 − mean normalized cost (§2.4.1: multiplications; or latency); A is
+    /// computed with the bag's example weights when it has any.
+    [<CompiledName("Tradeoff")>]
     let tradeoff (metric: AccuracyMetric) (lambda: float) : RewardFn =
-        fun bag ->
-            let a = Metrics.evaluate metric bag.Predictions bag.Labels
+        RewardFn(fun bag ->
+            let a = Metrics.evaluateWeighted metric bag.Weights bag.Predictions bag.Labels
             let e = 1.0 - (if bag.NormalizedCosts.Length = 0 then 0.0 else Array.average bag.NormalizedCosts)
-            lambda * a + (1.0 - lambda) * e
+            lambda * a + (1.0 - lambda) * e)
 
 /// How regular nodes learn: the unified approach (class scores as action-values, Q-learning like the
 /// control nodes) or cross-entropy on the output scores with a weight against the Q losses.
 type RegularLoss =
     | UnifiedQ
-    | CrossEntropy of weight: float
+    | CrossEntropy of Weight: float
 
-module Epsilon =
-    /// ε decays linearly from `start` to `stop` over `steps` steps, then stays at `stop`.
-    let linear (start: float) (stop: float) (steps: int) : int -> float =
-        fun step -> if step >= steps then stop else start + (stop - start) * float step / float (max 1 steps)
+/// ε decays linearly from `Start` to `Stop` over `Steps` steps, then stays at `Stop`.
+type EpsilonSchedule =
+    { Start: float; Stop: float; Steps: int }
+    /// ε at a 0-based training step.
+    member e.At(step: int) =
+        if step >= e.Steps then e.Stop else e.Start + (e.Stop - e.Start) * float step / float (max 1 e.Steps)
+    static member Linear(start: float, stop: float, steps: int) = { Start = start; Stop = stop; Steps = steps }
 
 type LearnConfig =
     { Reward: RewardFn
       /// Examples per mini-bag (1 = per-example rewards).
       BagSize: int
-      Epsilon: int -> float
+      Epsilon: EpsilonSchedule
       RegularLoss: RegularLoss
       /// What the cost counts (multiplications or measured latency) and what counts as cost 1.0
       /// (the reference network, e.g. the high-capacity static network).
@@ -72,7 +106,11 @@ type LearnConfig =
       Output: string
       /// Stop the control nodes' Q-learning gradient at their inputs, so only the regular losses shape
       /// the shared features (false: the thesis's fully joint training).
-      DetachControlInputs: bool }
+      DetachControlInputs: bool
+      /// Weight of an example of each label in the bag's accuracy metric (empty: unweighted). With
+      /// class-balanced sampling, weights prior/sampled-fraction per class score a bag as if drawn at the
+      /// data set's (= the test set's) class prior.
+      ClassWeights: float[] }
 
 type StepStats = { Loss: float; Reward: float; Cost: float; Accuracy: float; Epsilon: float }
 
@@ -80,6 +118,7 @@ module Learning =
     /// Eq. 2.3 over a mini-batch of mini-bags: q[k] holds Q(s_i, a_i) for the rows that executed,
     /// bagOfRow[k] the bag of each row; loss = (1/nBags) Σ_b (r_b − Σ_{i∈b} Q(s_i, a_i))² over the bags
     /// where the node executed at least once. Gradient w.r.t. Q(s_i, a_i): −2(r_b − Σ Q)/nBags (Eq. 2.6).
+    [<CompiledName("BagQLoss")>]
     let bagQLoss (q: torch.Tensor) (bagOfRow: int64[]) (rewards: float32[]) : torch.Tensor =
         let nBags = rewards.Length
         let device = q.device
@@ -94,6 +133,7 @@ module Learning =
         (d * d).sum().Div(float nBags)
 
     /// ε-greedy over the actions in q [k, A].
+    [<CompiledName("EpsilonGreedy")>]
     let epsilonGreedy (rng: Random) (eps: float) (q: torch.Tensor) : int64[] =
         let greedy = D2nnExecutor.Greedy(0, q, null)
         let a = int q.shape[1]
@@ -108,10 +148,11 @@ module Learning =
         preds, acts
 
     /// One training step on a mini-batch (shuffled; consecutive `BagSize` examples form a bag).
+    [<CompiledName("Step")>]
     let step (c: CompiledD2nn) (cfg: LearnConfig) (rng: Random) (stepNo: int)
              (opt: torch.optim.Optimizer) (x: torch.Tensor) (labels: int[]) : StepStats =
         use _scope = torch.NewDisposeScope()
-        let eps = cfg.Epsilon stepNo
+        let eps = cfg.Epsilon.At stepNo
         let policy = ActionPolicy(fun _ q _ -> epsilonGreedy rng eps q)
         c.Train true
         c.Executor.DetachControlInputs <- cfg.DetachControlInputs
@@ -125,10 +166,13 @@ module Learning =
         let m = max 1 cfg.BagSize
         let nBags = (b + m - 1) / m
         let costs = Latency.normalizedCosts cfg.Cost c res
+        let weighted = not (isNull cfg.ClassWeights) && cfg.ClassWeights.Length > 0
         let rewards =
             Array.init nBags (fun bag ->
                 let lo, hi = bag * m, min b ((bag + 1) * m) - 1
-                float32 (cfg.Reward { Predictions = preds[lo..hi]; Labels = labels[lo..hi]; NormalizedCosts = costs[lo..hi] }))
+                let ls = labels[lo..hi]
+                let ws = if weighted then ls |> Array.map (fun l -> cfg.ClassWeights[l]) else [||]
+                float32 (cfg.Reward.Invoke { Predictions = preds[lo..hi]; Labels = ls; NormalizedCosts = costs[lo..hi]; Weights = ws }))
         let device = x.device
         let headLoss (node: int) (actions: int64[]) =
             let rows = res.Rows[node]
@@ -163,6 +207,7 @@ module Learning =
     /// node acts uniformly at random (ε = 1), so every branch sees examples, and only the regular nodes
     /// learn, by cross-entropy on the output scores of the rows that reach the output. Control nodes get
     /// no loss here; their Q-learning starts afterwards on trained features.
+    [<CompiledName("WarmupStep")>]
     let warmupStep (c: CompiledD2nn) (output: string) (rng: Random) (opt: torch.optim.Optimizer)
                    (x: torch.Tensor) (labels: int[]) : StepStats =
         use _scope = torch.NewDisposeScope()

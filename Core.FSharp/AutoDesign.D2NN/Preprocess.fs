@@ -5,6 +5,9 @@ open TorchSharp
 open AutoDesign.Runs
 open AutoDesign.Nn.D2NN
 
+/// A controller of a node and the action of it that activates the node.
+type ControlParent = { Controller: string; Action: int }
+
 /// A validated, preprocessed D²NN (§2.7.1): topological order, relations, per-node costs, and the
 /// plan the batched executor runs.
 type CompiledD2nn =
@@ -14,9 +17,9 @@ type CompiledD2nn =
       Index: IReadOnlyDictionary<string, int>
       Roles: IReadOnlyDictionary<string, NodeRole>
       /// Producers of each node's data inputs, in input order.
-      DataParents: IReadOnlyDictionary<string, string list>
+      DataParents: IReadOnlyDictionary<string, IReadOnlyList<string>>
       /// Controllers of each node with the action index that activates it.
-      ControlParents: IReadOnlyDictionary<string, (string * int) list>
+      ControlParents: IReadOnlyDictionary<string, IReadOnlyList<ControlParent>>
       /// Multiplications per example of each node when it executes (0 for input/output nodes).
       Costs: IReadOnlyDictionary<string, float>
       /// Per-example output shape of each node (control nodes: [A]).
@@ -26,33 +29,45 @@ type CompiledD2nn =
     /// Cost of executing every function node once.
     member c.FullCost = c.Costs.Values |> Seq.sum
     member c.Node(name: string) = c.Index[name]
-    /// All modules (deduplicated) of the function nodes.
-    member c.Modules =
+    /// All modules (deduplicated) of the function nodes, in plan order.
+    member c.Modules : IReadOnlyList<torch.nn.Module> =
         let seen = HashSet<torch.nn.Module>(HashIdentity.Reference)
-        [ for pn in c.Plan.Nodes do
-            if not (isNull pn.Function) && seen.Add pn.Function.Module then yield pn.Function.Module ]
-    member c.Parameters = c.Modules |> Seq.collect (fun m -> m.parameters ()) |> Seq.toArray
+        [| for pn in c.Plan.Nodes do
+             if not (isNull pn.Function) && seen.Add pn.Function.Module then yield pn.Function.Module |]
+    /// Each function node's name with its module (a module shared by several nodes appears once, under the
+    /// first of them in plan order): the names checkpoints and weight files use.
+    member c.NamedModules : IReadOnlyList<KeyValuePair<string, torch.nn.Module>> =
+        let seen = HashSet<torch.nn.Module>(HashIdentity.Reference)
+        [| for pn in c.Plan.Nodes do
+             if not (isNull pn.Function) && seen.Add pn.Function.Module then yield KeyValuePair(pn.Name, pn.Function.Module) |]
+    /// Every trainable parameter of the function nodes.
+    member c.Parameters : TorchSharp.Modules.Parameter[] = c.Modules |> Seq.collect (fun m -> m.parameters ()) |> Seq.toArray
+    /// Training (true) or evaluation (false) mode for every node module.
     member c.Train(on: bool) = for m in c.Modules do m.train on
+    /// Move every node module to `device`.
     member c.To(device: torch.Device) = for m in c.Modules do m.``to``(device) |> ignore
     /// Total cost of a set of node names.
-    member c.CostOf(nodes: string seq) = nodes |> Seq.sumBy (fun n -> c.Costs[n])
+    member c.CostOf(nodes: seq<string>) = nodes |> Seq.sumBy (fun n -> c.Costs[n])
 
 module Preprocess =
     let private shapeStr (s: int64 seq) = "[" + (s |> Seq.map string |> String.concat ", ") + "]"
 
     /// Validate `g` (structure, then shapes by a forward probe on one all-zero example) and preprocess it.
+    [<CompiledName("Compile")>]
     let compile (g: D2nnGraph) : CompiledD2nn =
-        let order = Validate.structure g |> Array.ofList
+        let order = Validate.structure g
         let index = Dictionary<string, int>()
         order |> Array.iteri (fun i n -> index[n] <- i)
-        let byName = g.Nodes |> List.map (fun n -> n.Name, n) |> dict
-        let dataIn n = g.DataEdges |> List.filter (fun e -> e.To = n)
-        let ctrlOut n = g.ControlEdges |> List.filter (fun e -> e.CFrom = n)
+        let byName = g.Nodes |> Seq.map (fun n -> n.Name, n) |> dict
+        let dataEdges = List.ofSeq g.DataEdges
+        let controlEdges = List.ofSeq g.ControlEdges
+        let dataIn n = dataEdges |> List.filter (fun e -> e.To = n)
+        let ctrlOut n = controlEdges |> List.filter (fun e -> e.From = n)
         let ctrlParents n =
-            [ for e in g.ControlEdges do
-                if e.CTo = n then
-                    let action = ctrlOut e.CFrom |> List.findIndex (fun c -> c.CTo = n)
-                    yield e.CFrom, action ]
+            [ for e in controlEdges do
+                if e.To = n then
+                    let action = ctrlOut e.From |> List.findIndex (fun c -> c.To = n)
+                    yield e.From, action ]
         let role n =
             match byName[n] with
             | InputNode _ -> NodeRole.Input
@@ -68,13 +83,13 @@ module Preprocess =
                 [| for e in dataIn n do
                     let v = probeOut[e.From]
                     match e.Default with
-                    | Some d ->
+                    | null -> ()
+                    | d ->
                         let ds = d.shape
                         if ds <> shapes[e.From] then
                             Errors.fail "data edge '%s' -> '%s': default value has shape %s but '%s' outputs %s per example" e.From n (shapeStr ds) e.From (shapeStr shapes[e.From])
                         if d.dtype <> v.dtype then
                             Errors.fail "data edge '%s' -> '%s': default value has type %O but '%s' outputs %O" e.From n d.dtype e.From v.dtype
-                    | None -> ()
                     yield v |]
             match byName[n] with
             | InputNode(_, shape) ->
@@ -118,7 +133,7 @@ module Preprocess =
                 PlanNode(
                     n, role n, fn,
                     dIn |> List.map (fun e -> index[e.From]) |> Array.ofList,
-                    dIn |> List.map (fun e -> match e.Default with Some d -> d | None -> null) |> Array.ofList,
+                    dIn |> List.map (fun e -> e.Default) |> Array.ofList,
                     cIn |> List.map (fun (c, _) -> index[c]) |> Array.ofList,
                     cIn |> List.map snd |> Array.ofList,
                     (ctrlOut n).Length,
@@ -130,15 +145,21 @@ module Preprocess =
           Order = order
           Index = ro index
           Roles = mk role
-          DataParents = mk (fun n -> dataIn n |> List.map (fun e -> e.From))
-          ControlParents = mk ctrlParents
+          DataParents = mk (fun n -> dataIn n |> List.map (fun e -> e.From) |> Array.ofList :> IReadOnlyList<string>)
+          ControlParents = mk (fun n -> ctrlParents n |> List.map (fun (c, a) -> { Controller = c; Action = a }) |> Array.ofList :> IReadOnlyList<ControlParent>)
           Costs = ro costs
           Shapes = ro shapes
           Plan = plan
           Executor = D2nnExecutor(plan) }
 
-    /// Run the batched executor: `inputs` in input-node declaration order, greedy control unless `policy`.
-    let forward (c: CompiledD2nn) (inputs: torch.Tensor[]) (policy: ActionPolicy option) =
-        match policy with
-        | Some p -> c.Executor.Forward(inputs, p)
-        | None -> c.Executor.Forward(inputs, null)
+    /// Run the batched executor: `inputs` in input-node declaration order, greedy control unless `policy`
+    /// (null: greedy).
+    [<CompiledName("Forward")>]
+    let forward (c: CompiledD2nn) (inputs: torch.Tensor[]) (policy: ActionPolicy) = c.Executor.Forward(inputs, policy)
+
+/// Entry point of the D²NN library: `D2nn.Compile(graph)` validates and preprocesses a graph built with
+/// `GraphBuilder`; the result runs with `compiled.Executor.Forward(...)` and trains with `D2nnTrainer`.
+[<AbstractClass; Sealed>]
+type D2nn =
+    /// Validate `graph` (structure, then shapes by a forward probe on one all-zero example) and preprocess it.
+    static member Compile(graph: D2nnGraph) : CompiledD2nn = Preprocess.compile graph

@@ -6,184 +6,270 @@ open System.Globalization
 open TorchSharp
 open AutoDesign.Runs
 
-/// One point of an accuracy/F1–cost figure (Fig. 2.2): a D²NN at some λ, or a static baseline.
+/// One point of an accuracy/F1–cost figure (Fig. 2.2): a static baseline or a D²NN at some λ.
 type CurvePoint =
     { Series: string
-      Lambda: float option
-      Cost: float
-      Metric: float
-      Eval: EvalResult }
+      /// The recipe's name for D²NN points; "" for baselines.
+      Recipe: string
+      /// NaN for baselines.
+      Lambda: float
+      /// Training steps behind the point (inherited baseline steps and warm-up included).
+      Steps: int
+      Result: PointResult }
 
-/// What the reward's cost counts, chosen before anything is measured.
-type CostUnit =
-    /// Multiplications (the thesis).
-    | Mults
-    /// Wall time per example for inference in batches of `batch`, from a latency table of every node
-    /// measured on this machine before training (see Latency.measure).
-    | Wall of batch: int
-    member u.Name = match u with Mults -> "mults" | Wall b -> sprintf "latency at batch %d" b
+/// A λ sweep of one architecture on one task as a run of runs under `Options.Root/Folder`:
+///   config.json                    the shared settings (SweepSettings); the folder's identity
+///   static/<baseline>/             each static baseline (weights.safetensors, final-state.* to continue from)
+///   static-equal/<baseline>/       the baseline continued to the D²NN's total training (EqualBudget)
+///   latency/                       latency tables of every network (cost = latency only)
+///   warm-start/                    the warm start every λ point loads (weights.safetensors)
+///   points/<recipe>/lambda-<λ>/    one D²NN per recipe and λ
+/// Each child is a run with a typed configuration that embeds its dependencies' configurations, so a
+/// child made from other dependencies is refused. Children lock only their own folder: once the warm start
+/// is finished, the λ points can run as parallel jobs, with the same results however they are scheduled.
+type SweepContext =
+    { Options: RunOptions
+      /// The sweep folder, relative to Options.Root.
+      Folder: string
+      Architecture: Architecture
+      Task: Task
+      Settings: SweepSettings
+      Device: torch.Device
+      /// Commit a checkpoint every this many steps (not part of any configuration: it does not change results).
+      CheckpointEvery: int
+      /// Train a dependency that has not finished (true), or refuse (false) naming `Hint stage`, the
+      /// command that trains that stage.
+      TrainDependencies: bool
+      Hint: Func<string, string> }
 
-type SweepConfig =
-    { Lambdas: float list
-      Spec: TrainSpec
-      /// Steps for each static baseline (cross-entropy).
-      BaselineSteps: int
-      /// Warm start (§2.5.7): steps of cross-entropy training of the regular nodes under uniformly random
-      /// routing before the Q-learning phase, run once per sweep and shared by every λ (0: none).
-      WarmupSteps: int
-      /// Warm start: initialize the D²NN's regular nodes from the trained static baselines where node names
-      /// and parameter shapes match (the first, reference baseline wins a name that several share).
-      InheritBaselines: bool
-      /// What the reward's cost term counts.
-      Cost: CostUnit }
-
-/// What a sweep produced: the normalizer (multiplications of the reference network), the baselines'
-/// and the D²NN's points, and the cost the reward counted (with its latency tables when measured).
-type SweepResult =
-    { Normalizer: float
-      Baselines: CurvePoint list
-      D2nn: CurvePoint list
-      Cost: CostMeasure }
-
-/// λ sweeps of an architecture beside its static baselines, written as CSV.
 module Sweep =
     let private inv (v: float) = v.ToString("0.#####", CultureInfo.InvariantCulture)
-
     let private log (fmt: Printf.StringFormat<'a, unit>) = Printf.kprintf (fun s -> printfn "%s" s; Console.Out.Flush()) fmt
 
-    let private progress (label: string) (total: int) =
-        let every = max 1 (total / 5)
-        fun (step: int) (s: StepStats) ->
-            if (step + 1) % every = 0 then
-                log "  %s step %d/%d: loss %.4f reward %.3f cost %.3f train-acc %.3f eps %.2f" label (step + 1) total s.Loss s.Reward s.Cost s.Accuracy s.Epsilon
+    /// A folder name for a network name: "High NN (N1+N2)" → "high-nn-n1-n2".
+    [<CompiledName("Slug")>]
+    let slug (name: string) =
+        let chars = name.ToLowerInvariant() |> Seq.map (fun ch -> if Char.IsLetterOrDigit ch && ch < '\u0080' then ch else '-') |> Array.ofSeq
+        String(chars).Split('-', StringSplitOptions.RemoveEmptyEntries) |> String.concat "-"
 
-    /// Train and evaluate every static baseline; the first one's cost is the normalizer.
-    /// Each baseline's weights are drawn right after seeding torch (TorchSharp seeds its default generator
+    /// The folder of a λ point, relative to the sweep folder.
+    [<CompiledName("PointFolder")>]
+    let pointFolder (recipe: Recipe) (lambda: float) = sprintf "points/%s/lambda-%s" recipe.Name (inv lambda)
+
+    let private childOptions (ctx: SweepContext) = { ctx.Options with Root = Path.Combine(ctx.Options.Root, ctx.Folder) }
+
+    /// Check (or create) the sweep folder's configuration; its lock is held only while checking, so jobs of
+    /// one sweep can run at the same time.
+    [<CompiledName("Open")>]
+    let openSweep (ctx: SweepContext) =
+        use _ = Run.Open({ ctx.Options with Wait = true }, ctx.Folder, "d2nn.sweep/1", ctx.Settings)
+        ()
+
+    let private openChild (ctx: SweepContext) (name: string) (kind: string) (config: 'C) =
+        Run.Open(childOptions ctx, name, kind, config)
+
+    /// The folder of the dependency `name`, once finished: opened briefly (waiting for another writer, so
+    /// a job finishing it is awaited), trained now by `train` when it is not finished and dependencies may
+    /// be trained here, else a UserError naming the command of `stage`.
+    let private ensure (ctx: SweepContext) (name: string) (kind: string) (config: 'C) (stage: string) (train: unit -> unit) : string =
+        let dir, finished =
+            use r = Run.Open({ childOptions ctx with Wait = true }, name, kind, config)
+            r.Dir, r.IsFinished
+        if not finished then
+            if not ctx.TrainDependencies then Errors.fail "%s is not finished; train it first (%s)" dir (ctx.Hint.Invoke stage)
+            train ()
+        dir
+
+    /// Build a network with weights drawn right after seeding torch (TorchSharp seeds its default generator
     /// at random per process, so building before seeding would make the run irreproducible).
-    let baselines (arch: Architecture) (task: Task) (cfg: SweepConfig) =
-        let compiled =
-            arch.Baselines |> List.map (fun (name, build) ->
-                torch.manual_seed (int64 cfg.Spec.Seed) |> ignore
-                name, Preprocess.compile (build ()))
-        let normalizer = (snd compiled.Head).FullCost
-        let points =
-            [ for (name, c) in compiled do
-                torch.manual_seed (int64 cfg.Spec.Seed) |> ignore
-                let spec = { cfg.Spec with Steps = cfg.BaselineSteps; RegularLoss = CrossEntropy 1.0 }
-                Runner.train c task spec (Reward.tradeoff task.Metric 1.0) normalizer arch.Output (progress name spec.Steps)
-                let e = Runner.evaluate c task normalizer arch.Output spec.Device
-                log "%s %s: %s %.4f cost %.3f" arch.Name name task.Metric.Name e.Metric e.Cost
-                yield { Series = name; Lambda = None; Cost = e.Cost; Metric = e.Metric; Eval = e } ]
-        normalizer, points, compiled
-
-    /// The warm start shared by every λ: a D²NN whose regular nodes inherit the trained baselines'
-    /// weights (if cfg.InheritBaselines) and are then trained cfg.WarmupSteps steps under random routing.
-    let warmStart (arch: Architecture) (task: Task) (cfg: SweepConfig) (trained: (string * CompiledD2nn) list) =
-        torch.manual_seed (int64 cfg.Spec.Seed) |> ignore
-        let c = Preprocess.compile (arch.Build())
-        if cfg.InheritBaselines then
-            let taken =
-                trained |> List.fold (fun (taken: Set<string>) (name, b) ->
-                    let got = Runner.copyMatching b c taken
-                    if not got.IsEmpty then log "%s warm start: %s from %s" arch.Name (String.concat ", " got) name
-                    taken + Set.ofList got) Set.empty
-            if taken.IsEmpty then log "%s warm start: no node matches a baseline" arch.Name
-        if cfg.WarmupSteps > 0 then
-            let every = max 1 (cfg.WarmupSteps / 5)
-            let report (step: int) (st: StepStats) =
-                if (step + 1) % every = 0 then
-                    log "  warm-up (random routing, no reward) step %d/%d: loss %.4f train-acc %.3f mults/example %.3g" (step + 1) cfg.WarmupSteps st.Loss st.Accuracy st.Cost
-            Runner.warmup c task cfg.Spec cfg.WarmupSteps arch.Output report
+    let private build (ctx: SweepContext) (graph: Func<D2nnGraph>) =
+        torch.manual_seed (int64 ctx.Settings.Training.Seed) |> ignore
+        let c = Preprocess.compile (graph.Invoke())
+        c.To ctx.Device
         c
 
+    let private normalizers = Collections.Concurrent.ConcurrentDictionary<string, float>()
+
+    /// Multiplications per example of the reference network (compiled once per architecture and process).
+    let private normalizer (ctx: SweepContext) =
+        normalizers.GetOrAdd(ctx.Architecture.Name, fun _ ->
+            use _ = torch.NewDisposeScope()
+            (Preprocess.compile (ctx.Architecture.Reference.Build.Invoke())).FullCost)
+
+    let private staticOptions (ctx: SweepContext) steps =
+        { ctx.Settings.Training with Steps = steps; RegularLoss = CrossEntropy 1.0; DetachControlInputs = true }
+
+    [<CompiledName("StaticConfig")>]
+    let staticConfig (ctx: SweepContext) (b: Baseline) : StaticConfig =
+        { Architecture = ctx.Architecture.Name; Network = b.Name; Task = ctx.Settings.Task
+          Training = staticOptions ctx ctx.Settings.BaselineSteps; Compute = ctx.Settings.Compute }
+
+    let private evaluate (ctx: SweepContext) (c: CompiledD2nn) (latency: LatencyCost option) =
+        let n = normalizer ctx
+        match latency with
+        | Some l -> Evaluation.evaluateWithLatency c ctx.Task n l ctx.Architecture.Output ctx.Device
+        | None -> Evaluation.evaluate c ctx.Task n ctx.Architecture.Output ctx.Device
+        |> Evaluation.summarize
+
+    /// Save the network's weights, evaluate it and store the result: the run is finished.
+    let private finish (ctx: SweepContext) (run: Run) (c: CompiledD2nn) (latency: LatencyCost option) (label: string) =
+        Training.saveWeights (run.File "weights.safetensors") c
+        let r = evaluate ctx c latency
+        log "%s %s: %s %.4f, cost %.3f%s" ctx.Architecture.Name label ctx.Task.Metric.Name r.Metric r.Cost
+            (if Double.IsNaN r.Latency then "" else sprintf ", modeled latency %.3f" r.Latency)
+        run.Finish r
+        r
+
+    /// A finished run's network (weights.safetensors) and result.
+    let private load (ctx: SweepContext) (run: Run) (graph: Func<D2nnGraph>) =
+        let c = build ctx graph
+        Training.loadWeights (run.File "weights.safetensors") c
+        c, run.Result<PointResult>()
+
+    /// The static baseline `b`, trained for BaselineSteps (or its stored result).
+    [<CompiledName("Static")>]
+    let staticRun (ctx: SweepContext) (b: Baseline) : CompiledD2nn * CurvePoint =
+        let cfg = staticConfig ctx b
+        use run = openChild ctx ("static/" + slug b.Name) "d2nn.static/1" cfg
+        let point r = { Series = b.Name; Recipe = ""; Lambda = nan; Steps = cfg.Training.Steps; Result = r }
+        if run.IsFinished then let c, r = load ctx run b.Build in c, point r
+        else
+            let c = build ctx b.Build
+            Training.trainKeepingState run c ctx.Task cfg.Training (Learn(Reward.tradeoff ctx.Task.Metric 1.0, Multiplications c.FullCost))
+                ctx.Architecture.Output ctx.Device ctx.CheckpointEvery null |> ignore
+            c, point (finish ctx run c None b.Name)
+
+    /// The static baseline `b` continued to the D²NN's total training (SweepSettings.EqualBudget).
+    [<CompiledName("EqualBudget")>]
+    let equalBudgetRun (ctx: SweepContext) (b: Baseline) : CurvePoint =
+        let s = ctx.Settings
+        let baseCfg = staticConfig ctx b
+        let extra = max 0 (s.D2nnTotalSteps - s.BaselineSteps)
+        let cfg = { Continues = baseCfg; ExtraSteps = extra }
+        use run = openChild ctx ("static-equal/" + slug b.Name) "d2nn.static-equal/1" cfg
+        let point r = { Series = b.Name; Recipe = ""; Lambda = nan; Steps = s.BaselineSteps + extra; Result = r }
+        if run.IsFinished then point (run.Result<PointResult>())
+        else
+            let fromDir = ensure ctx ("static/" + slug b.Name) "d2nn.static/1" baseCfg "baselines" (fun () -> staticRun ctx b |> ignore)
+            let c = build ctx b.Build
+            Training.continueFrom fromDir run c ctx.Task { baseCfg.Training with Steps = extra }
+                (Learn(Reward.tradeoff ctx.Task.Metric 1.0, Multiplications c.FullCost)) ctx.Architecture.Output ctx.Device ctx.CheckpointEvery null |> ignore
+            point (finish ctx run c None (sprintf "%s (%d steps)" b.Name (s.BaselineSteps + extra)))
+
     /// Sizes at which nodes are timed for inference in batches of `batch`: 1, 4, 16, ... and `batch`.
+    [<CompiledName("LatencyBatches")>]
     let latencyBatches (batch: int) =
         Seq.unfold (fun b -> if b < batch then Some(b, b * 4) else None) 1 |> Seq.append [ batch ] |> Seq.distinct |> Seq.sort |> Array.ofSeq
 
-    /// The latency cost of `c` against the reference network `reference`: both timed node by node on
-    /// `sample` (the current torch threads and device) for inference in batches of `batch`.
-    let measureLatency (arch: Architecture) (c: CompiledD2nn) (referenceName: string) (reference: CompiledD2nn)
-                       (sample: torch.Tensor) (batch: int) =
-        let sizes = latencyBatches batch
-        let l =
-            match Latency.measureAll [ arch.Name, c; referenceName, reference ] sample sizes 7 with
-            | [ d; r ] -> { Batch = batch; D2nn = d; Reference = r }
-            | _ -> Errors.fail "latency: expected two timed networks"
-        log "%s latency model at batch %d (%d threads): reference %s %.4f ms/example, every D²NN node %.4f ms/example"
-            arch.Name batch l.D2nn.Threads referenceName l.Normalizer (l.D2nn.FullPerExampleMs batch)
-        l
+    [<CompiledName("LatencyConfig")>]
+    let latencyConfig (ctx: SweepContext) (batch: int) : LatencyConfig =
+        { Architecture = ctx.Architecture.Name
+          Networks = [| yield ctx.Architecture.Name; for b in ctx.Architecture.Baselines -> b.Name |]
+          Batch = batch; Compute = ctx.Settings.Compute }
 
-    /// The cost the reward counts under `cfg`: multiplications / `normalizer`, or a latency model measured
-    /// now on `c` (the D²NN) and the first (reference) baseline of `trained`.
-    let costMeasure (arch: Architecture) (task: Task) (cfg: SweepConfig) (normalizer: float)
-                    (c: CompiledD2nn) (trained: (string * CompiledD2nn) list) =
-        match cfg.Cost with
-        | Mults -> Multiplications normalizer
-        | Wall batch ->
-            if batch < 1 then Errors.fail "latency batch must be >= 1, got %d" batch
-            let refName, reference = trained.Head
-            c.To cfg.Spec.Device
-            reference.To cfg.Spec.Device
+    /// Latency tables of the D²NN and every baseline, timed node by node on this machine (current torch
+    /// threads and device) for inference in batches of `batch`; stored as latency.json and the run's result.
+    [<CompiledName("Latency")>]
+    let latencyRun (ctx: SweepContext) (batch: int) : LatencyTables =
+        if batch < 1 then Errors.fail "latency batch must be >= 1, got %d" batch
+        let cfg = latencyConfig ctx batch
+        use run = openChild ctx "latency" "d2nn.latency/1" cfg
+        if run.IsFinished then run.Result<LatencyTables>()
+        else
+            let nets =
+                [ yield Collections.Generic.KeyValuePair(ctx.Architecture.Name, build ctx ctx.Architecture.Build)
+                  for b in ctx.Architecture.Baselines -> Collections.Generic.KeyValuePair(b.Name, build ctx b.Build) ]
             use _ = torch.NewDisposeScope()
-            let sample = task.TrainX.narrow(0L, 0L, min (int64 batch) task.TrainX.shape[0]).``to``(cfg.Spec.Device)
-            Latency(measureLatency arch c refName reference sample batch)
+            let sample = ctx.Task.TrainX.narrow(0L, 0L, min (int64 batch) ctx.Task.TrainX.shape[0]).``to``(ctx.Device)
+            let models = Latency.measureAll nets sample (latencyBatches batch) 7
+            let t = { Batch = batch; Note = sprintf "measured by the sweep on %O, %d torch threads" ctx.Device (torch.get_num_threads ()); Networks = models }
+            Latency.saveTables (run.File "latency.json") t
+            log "%s latency tables at batch %d: reference %s %.4f ms/example" ctx.Architecture.Name batch
+                ctx.Architecture.Reference.Name ((t.Table ctx.Architecture.Reference.Name).FullPerExampleMs batch)
+            run.Finish t
+            t
 
-    /// Train one D²NN at λ with the reward's cost counted by `cost`, starting from `warm`'s weights if
-    /// given; returns the model and its test point.
-    let d2nnWithCost (cost: CostMeasure) (warm: CompiledD2nn option) (arch: Architecture) (task: Task) (spec: TrainSpec) (normalizer: float) (lambda: float) =
-        torch.manual_seed (int64 spec.Seed) |> ignore
-        let c = Preprocess.compile (arch.Build())
-        warm |> Option.iter (fun w -> Runner.copyMatching w c Set.empty |> ignore)
-        Runner.trainWithCost c task spec (Reward.tradeoff task.Metric lambda) cost arch.Output (progress (sprintf "λ=%s" (inv lambda)) spec.Steps)
-        let latency = match cost with Latency l -> Some l | Multiplications _ -> None
-        let e = Runner.evaluateWith c task normalizer latency arch.Output spec.Device
-        let timeNote = match e.Latency with Some t -> sprintf " latency %.3f" t | None -> ""
-        log "%s D2NN λ=%s: %s %.4f cost %.3f%s" arch.Name (inv lambda) task.Metric.Name e.Metric e.Cost timeNote
-        c, { Series = "D2NN"; Lambda = Some lambda; Cost = e.Cost; Metric = e.Metric; Eval = e }
+    [<CompiledName("WarmStartConfig")>]
+    let warmStartConfig (ctx: SweepContext) : WarmStartConfig =
+        let s = ctx.Settings
+        { Architecture = ctx.Architecture.Name; Task = s.Task
+          Inherits = (if s.InheritBaselines then [| for b in ctx.Architecture.Baselines -> staticConfig ctx b |] else [||])
+          Training = staticOptions ctx s.WarmupSteps; Compute = s.Compute }
 
-    /// Train one D²NN at λ (cost: multiplications), starting from `warm`'s weights if given.
-    let d2nnFrom (warm: CompiledD2nn option) (arch: Architecture) (task: Task) (spec: TrainSpec) (normalizer: float) (lambda: float) =
-        d2nnWithCost (Multiplications normalizer) warm arch task spec normalizer lambda
+    /// The warm start: regular nodes inherit the trained baselines' weights (if InheritBaselines), then
+    /// WarmupSteps of cross-entropy under random routing. Its weights.safetensors is what every λ point loads.
+    [<CompiledName("WarmStart")>]
+    let warmStartRun (ctx: SweepContext) : CurvePoint =
+        let cfg = warmStartConfig ctx
+        use run = openChild ctx "warm-start" "d2nn.warm-start/1" cfg
+        let point r = { Series = "D2NN warm start"; Recipe = ""; Lambda = nan; Steps = ctx.Settings.D2nnTotalSteps - ctx.Settings.Training.Steps; Result = r }
+        if run.IsFinished then point (run.Result<PointResult>())
+        else
+            let c = build ctx ctx.Architecture.Build
+            if Checkpoints.latestName run.Dir |> Option.isNone then
+                let mutable taken = Set.empty
+                for b in ctx.Architecture.Baselines do
+                    if ctx.Settings.InheritBaselines then
+                        let dir = ensure ctx ("static/" + slug b.Name) "d2nn.static/1" (staticConfig ctx b) "baselines" (fun () -> staticRun ctx b |> ignore)
+                        let got = Training.loadMatching (Path.Combine(dir, "weights.safetensors")) c taken
+                        if got.Length > 0 then log "%s warm start: %s from %s" ctx.Architecture.Name (String.concat ", " got) b.Name
+                        taken <- taken + Set.ofArray got
+            Training.train run c ctx.Task cfg.Training Warmup ctx.Architecture.Output ctx.Device ctx.CheckpointEvery null |> ignore
+            point (finish ctx run c None "warm start")
 
-    /// Train one D²NN at λ from scratch.
-    let d2nnAt (arch: Architecture) (task: Task) (spec: TrainSpec) (normalizer: float) (lambda: float) =
-        d2nnFrom None arch task spec normalizer lambda
+    [<CompiledName("PointConfig")>]
+    let pointConfig (ctx: SweepContext) (recipe: Recipe) (lambda: float) : PointConfig =
+        let s = ctx.Settings
+        { Architecture = ctx.Architecture.Name; Task = s.Task; Lambda = lambda; Recipe = recipe
+          Training = { s.Training with RegularLoss = recipe.RegularLoss; DetachControlInputs = recipe.DetachControlInputs }
+          Cost = s.Cost; Normalizer = normalizer ctx
+          Latency = (match s.Cost with Wall b -> latencyConfig ctx b | Mults -> Unchecked.defaultof<_>)
+          WarmStart = (if s.HasWarmStart then warmStartConfig ctx else Unchecked.defaultof<_>)
+          Compute = s.Compute }
 
-    let runWith (arch: Architecture) (task: Task) (cfg: SweepConfig) : SweepResult =
-        let normalizer, basePoints, trained = baselines arch task cfg
-        let warm =
-            if cfg.WarmupSteps > 0 || cfg.InheritBaselines then Some(warmStart arch task cfg trained) else None
-        let timed =
-            match warm with
-            | Some w -> w
-            | None -> torch.manual_seed (int64 cfg.Spec.Seed) |> ignore; Preprocess.compile (arch.Build())
-        let cost = costMeasure arch task cfg normalizer timed trained
-        let d2nn = [ for l in cfg.Lambdas -> snd (d2nnWithCost cost warm arch task cfg.Spec normalizer l) ]
-        { Normalizer = normalizer; Baselines = basePoints; D2nn = d2nn; Cost = cost }
+    /// One D²NN at λ trained by `recipe`, starting from the warm start's stored weights (if any).
+    [<CompiledName("Point")>]
+    let pointRun (ctx: SweepContext) (recipe: Recipe) (lambda: float) : CurvePoint =
+        if Double.IsNaN lambda || lambda < 0.0 || lambda > 1.0 then Errors.fail "λ must be in [0, 1], got %g" lambda
+        let cfg = pointConfig ctx recipe lambda
+        use run = openChild ctx (pointFolder recipe lambda) "d2nn.point/1" cfg
+        let point r = { Series = "D2NN"; Recipe = recipe.Name; Lambda = lambda; Steps = ctx.Settings.D2nnTotalSteps; Result = r }
+        if run.IsFinished then point (run.Result<PointResult>())
+        else
+            let latency =
+                match ctx.Settings.Cost with
+                | Wall b ->
+                    let dir = ensure ctx "latency" "d2nn.latency/1" (latencyConfig ctx b) "latency" (fun () -> latencyRun ctx b |> ignore)
+                    Some((Latency.loadTables (Path.Combine(dir, "latency.json"))).Cost(ctx.Architecture.Name, ctx.Architecture.Reference.Name))
+                | Mults -> None
+            let c = build ctx ctx.Architecture.Build
+            if ctx.Settings.HasWarmStart then
+                let warmDir = ensure ctx "warm-start" "d2nn.warm-start/1" (warmStartConfig ctx) "warm-start" (fun () -> warmStartRun ctx |> ignore)
+                Training.loadWeights (Path.Combine(warmDir, "weights.safetensors")) c
+            let cost = match latency with Some l -> Latency l | None -> Multiplications cfg.Normalizer
+            Training.train run c ctx.Task cfg.Training (Learn(Reward.tradeoff ctx.Task.Metric lambda, cost)) ctx.Architecture.Output ctx.Device ctx.CheckpointEvery null |> ignore
+            point (finish ctx run c latency (sprintf "D2NN %s λ=%s" recipe.Name (inv lambda)))
 
-    let run (arch: Architecture) (task: Task) (cfg: SweepConfig) =
-        let r = runWith arch task cfg
-        r.Normalizer, r.Baselines, r.D2nn
-
-    /// curve.csv: series, lambda, cost, metric.
-    let writeCurve (path: string) (metricName: string) (points: CurvePoint list) =
+    /// curve.csv: series, recipe, lambda, steps, metric, cost (multiplication fraction), mults, latency
+    /// (modeled time fraction, empty without tables).
+    [<CompiledName("WriteCurve")>]
+    let writeCurve (path: string) (metricName: string) (latency: Func<CurvePoint, float>) (points: seq<CurvePoint>) =
+        let num (v: float) = if Double.IsNaN v then "" else inv v
         let lines =
-            [ yield sprintf "series,lambda,cost,%s" metricName
+            [ yield sprintf "series,recipe,lambda,steps,%s,cost,mults,latency" metricName
               for p in points ->
-                  sprintf "\"%s\",%s,%s,%s" p.Series (match p.Lambda with Some l -> inv l | None -> "") (inv p.Cost) (inv p.Metric) ]
+                  sprintf "\"%s\",%s,%s,%d,%s,%s,%s,%s" p.Series p.Recipe (num p.Lambda) p.Steps (inv p.Result.Metric) (inv p.Result.Cost)
+                      (p.Result.Mults.ToString("0.###e+0", CultureInfo.InvariantCulture)) (num (latency.Invoke p)) ]
         Atomic.writeAllText path (String.concat "\n" lines + "\n")
 
-    /// Distribution of test examples over execution paths per λ (Fig. 2.4).
-    let pathCounts (points: CurvePoint list) =
-        [ for p in points do
-            let n = float p.Eval.Paths.Length
-            for (path, k) in p.Eval.Paths |> Array.countBy id |> Array.sortBy fst ->
-                p.Lambda |> Option.defaultValue nan, path, k, float k / n ]
-
-    let writePaths (path: string) (points: CurvePoint list) =
+    /// paths.csv: per D²NN point, the test examples per execution path (Fig. 2.4).
+    [<CompiledName("WritePaths")>]
+    let writePaths (path: string) (points: seq<CurvePoint>) =
         let lines =
-            [ yield "lambda,path,nodes,count,fraction"
-              for (l, p, k, f) in pathCounts points ->
-                  let nodes = if p = "" then 0 else p.Split('+').Length
-                  sprintf "%s,\"%s\",%d,%d,%s" (inv l) p nodes k (inv f) ]
+            [ yield "recipe,lambda,path,nodes,count,fraction"
+              for p in points do
+                let n = p.Result.Paths |> Array.sumBy (fun c -> c.Count)
+                for c in p.Result.Paths ->
+                    let nodes = if c.Path = "" then 0 else c.Path.Split('+').Length
+                    sprintf "%s,%s,\"%s\",%d,%d,%s" p.Recipe (inv p.Lambda) c.Path nodes c.Count (inv (float c.Count / float (max 1 n))) ]
         Atomic.writeAllText path (String.concat "\n" lines + "\n")

@@ -9,8 +9,9 @@ module Validate =
     let private names (xs: string seq) = xs |> Seq.map (sprintf "'%s'") |> String.concat ", "
 
     /// Kahn's algorithm (breadth-first): the topological order, or the nodes left on a cycle.
-    let topologicalOrder (g: D2nnGraph) : Result<string list, string list> =
-        let order = g.Nodes |> List.map (fun n -> n.Name)
+    let internal topologicalOrder (g: D2nnGraph) : Result<string list, string list> =
+        let nodes = List.ofSeq g.Nodes
+        let order = nodes |> List.map (fun n -> n.Name)
         let indeg = Dictionary<string, int>()
         let succ = Dictionary<string, ResizeArray<string>>()
         for n in order do
@@ -18,14 +19,14 @@ module Validate =
             succ[n] <- ResizeArray()
         let edges =
             [ for e in g.DataEdges -> e.From, e.To
-              for e in g.ControlEdges -> e.CFrom, e.CTo ]
+              for e in g.ControlEdges -> e.From, e.To ]
         for (a, b) in edges do
             indeg[b] <- indeg[b] + 1
             succ[a].Add b
         // Inputs first (in declaration order), then other sources: inputs keep their declared order.
         let inputsFirst =
-            (g.Nodes |> List.filter (function InputNode _ -> true | _ -> false))
-            @ (g.Nodes |> List.filter (function InputNode _ -> false | _ -> true))
+            (nodes |> List.filter (function InputNode _ -> true | _ -> false))
+            @ (nodes |> List.filter (function InputNode _ -> false | _ -> true))
         let queue = Queue<string>()
         for n in inputsFirst do
             if indeg[n.Name] = 0 then queue.Enqueue n.Name
@@ -39,19 +40,27 @@ module Validate =
         if result.Count = order.Length then Ok(List.ofSeq result)
         else Error(order |> List.filter (fun n -> indeg[n] > 0))
 
-    /// Raise a UserError for the first violated rule.
-    let structure (g: D2nnGraph) : string list =
-        if g.Nodes.IsEmpty then Errors.fail "the D²NN has no nodes"
-        let dup = g.Nodes |> List.countBy (fun n -> n.Name) |> List.filter (fun (_, c) -> c > 1)
+    /// Check the structure rules, raising a UserError for the first violated one; returns the node names
+    /// in topological (breadth-first) order.
+    [<CompiledName("Structure")>]
+    let structure (g: D2nnGraph) : string[] =
+        if isNull (box g.Nodes) || isNull (box g.DataEdges) || isNull (box g.ControlEdges) then
+            Errors.fail "the D²NN graph lacks its node or edge lists"
+        let nodes = List.ofSeq g.Nodes
+        let dataEdges = List.ofSeq g.DataEdges
+        let controlEdges = List.ofSeq g.ControlEdges
+        if nodes.IsEmpty then Errors.fail "the D²NN has no nodes"
+        if nodes |> List.exists (fun n -> isNull (box n)) then Errors.fail "the D²NN has a null node"
+        let dup = nodes |> List.countBy (fun n -> n.Name) |> List.filter (fun (_, c) -> c > 1)
         if not dup.IsEmpty then Errors.fail "the D²NN has several nodes named %s" (names (List.map fst dup))
-        for n in g.Nodes do
+        for n in nodes do
             if System.String.IsNullOrWhiteSpace n.Name then Errors.fail "a D²NN node has an empty name"
-        let byName = g.Nodes |> List.map (fun n -> n.Name, n) |> dict
-        if not (g.Nodes |> List.exists (function InputNode _ -> true | _ -> false)) then Errors.fail "the D²NN has no input node"
-        if not (g.Nodes |> List.exists (function OutputNode _ -> true | _ -> false)) then Errors.fail "the D²NN has no output node"
+        let byName = nodes |> List.map (fun n -> n.Name, n) |> dict
+        if not (nodes |> List.exists (function InputNode _ -> true | _ -> false)) then Errors.fail "the D²NN has no input node"
+        if not (nodes |> List.exists (function OutputNode _ -> true | _ -> false)) then Errors.fail "the D²NN has no output node"
         let all =
-            [ for e in g.DataEdges -> "data", e.From, e.To
-              for e in g.ControlEdges -> "control", e.CFrom, e.CTo ]
+            [ for e in dataEdges -> "data", e.From, e.To
+              for e in controlEdges -> "control", e.From, e.To ]
         for (kind, a, b) in all do
             for x in [ a; b ] do
                 if not (byName.ContainsKey x) then Errors.fail "%s edge '%s' -> '%s' names unknown node '%s'" kind a b x
@@ -60,14 +69,15 @@ module Validate =
         match dupEdges with
         | ((a, b), _) :: _ -> Errors.fail "duplicated edge '%s' -> '%s' (a D²NN has at most one edge between two nodes)" a b
         | [] -> ()
-        let dataOut n = g.DataEdges |> List.filter (fun e -> e.From = n) |> List.map (fun e -> e.To)
-        let dataIn n = g.DataEdges |> List.filter (fun e -> e.To = n) |> List.map (fun e -> e.From)
-        let ctrlOut n = g.ControlEdges |> List.filter (fun e -> e.CFrom = n) |> List.map (fun e -> e.CTo)
-        let ctrlIn n = g.ControlEdges |> List.filter (fun e -> e.CTo = n) |> List.map (fun e -> e.CFrom)
-        for node in g.Nodes do
+        let dataOut n = dataEdges |> List.filter (fun e -> e.From = n) |> List.map (fun e -> e.To)
+        let dataIn n = dataEdges |> List.filter (fun e -> e.To = n) |> List.map (fun e -> e.From)
+        let ctrlOut n = controlEdges |> List.filter (fun e -> e.From = n) |> List.map (fun e -> e.To)
+        let ctrlIn n = controlEdges |> List.filter (fun e -> e.To = n) |> List.map (fun e -> e.From)
+        for node in nodes do
             let n = node.Name
             match node with
             | InputNode(_, shape) ->
+                if isNull shape then Errors.fail "input node '%s' has no shape" n
                 if not (List.isEmpty (dataIn n) && List.isEmpty (ctrlIn n)) then
                     Errors.fail "input node '%s' has incoming edges (from %s)" n (names (dataIn n @ ctrlIn n))
                 if not (List.isEmpty (ctrlOut n)) then
@@ -81,7 +91,8 @@ module Validate =
                     Errors.fail "output node '%s' has incoming control edges (from %s); control function nodes instead" n (names (ctrlIn n))
                 if not (List.isEmpty (dataOut n) && List.isEmpty (ctrlOut n)) then
                     Errors.fail "output node '%s' has outgoing edges (to %s)" n (names (dataOut n @ ctrlOut n))
-            | FunctionNode _ ->
+            | FunctionNode(_, fn) ->
+                if isNull fn then Errors.fail "function node '%s' has no function" n
                 let dOut, cOut, cIn = dataOut n, ctrlOut n, ctrlIn n
                 if not dOut.IsEmpty && not cOut.IsEmpty then
                     Errors.fail "node '%s' mixes outgoing data edges (to %s) and control edges (to %s); its outgoing edges must be all data or all control" n (names dOut) (names cOut)
@@ -102,8 +113,8 @@ module Validate =
         for n in order do
             let isInput = match byName[n] with InputNode _ -> true | _ -> false
             if isInput || (dataIn n @ ctrlIn n |> List.exists reach.Contains) then reach.Add n |> ignore
-        for node in g.Nodes do
+        for node in nodes do
             match node with
             | OutputNode n when not (reach.Contains n) -> Errors.fail "output node '%s' is not reachable from any input node" n
             | _ -> ()
-        order
+        Array.ofList order

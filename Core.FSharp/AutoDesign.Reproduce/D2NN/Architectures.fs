@@ -1,5 +1,6 @@
 namespace AutoDesign.Reproduce.D2NN
 
+open System
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Nn.D2NN
@@ -9,6 +10,10 @@ open AutoDesign.D2NN
 module Architectures =
     let private img = [| 1L; 28L; 28L |]
     let private zeros (n: int) = torch.zeros (int64 n)
+
+    /// Static baselines from (name, builder) pairs; the first is the cost reference.
+    let baselines (pairs: (string * (unit -> D2nnGraph)) list) : Collections.Generic.IReadOnlyList<Baseline> =
+        [| for (n, b) in pairs -> { Name = n; Build = Func<D2nnGraph>(b) } |]
 
     /// A static chain of modules input -> m1 -> ... -> output (a conventional DNN).
     let chainOf (modules: (string * M) list) : D2nnGraph =
@@ -27,16 +32,17 @@ module Architectures =
 
     let highLow : Architecture =
         { Name = "highlow"
-          Build = fun () ->
+          Build = Func<D2nnGraph>(fun () ->
             GraphBuilder().Input("x", img)
                 .Module("N1", hlN1 ()).Module("Q1", hlQ ()).Module("N2", hlN2 ()).Module("N3", hlN3 ())
                 .Merge("M", new SumMerge()).Output("out")
                 .Data("x", "N1").Data("N1", "Q1").Data("N1", "N2").Data("N1", "N3")
                 .Control("Q1", "N2").Control("Q1", "N3")
-                .Data("N2", "M", zeros 2).Data("N3", "M", zeros 2).Data("M", "out").Build()
+                .Data("N2", "M", zeros 2).Data("N3", "M", zeros 2).Data("M", "out").Build())
           Baselines =
-            [ "High NN (N1+N2)", (fun () -> chainOf [ "N1", hlN1 (); "N2", hlN2 () ])
-              "Low NN (N1+N3)", (fun () -> chainOf [ "N1", hlN1 (); "N3", hlN3 () ]) ]
+            baselines
+                [ "High NN (N1+N2)", (fun () -> chainOf [ "N1", hlN1 (); "N2", hlN2 () ])
+                  "Low NN (N1+N3)", (fun () -> chainOf [ "N1", hlN1 (); "N3", hlN3 () ]) ]
           Output = "out"
           Classes = 2 }
 
@@ -56,7 +62,7 @@ module Architectures =
     /// The cascade with every channel count multiplied by `w`.
     let cascadeOf (w: int) : Architecture =
         { Name = (if w = 1 then "cascade" else sprintf "cascade-x%d" w)
-          Build = fun () ->
+          Build = Func<D2nnGraph>(fun () ->
             GraphBuilder().Input("x", img)
                 .Module("N1", csN1 w ()).Module("N2", csN2 w ()).Module("Q1", csQ (72 * w) ())
                 .Module("N3", csN3 w ()).Module("N4", csN4 w ()).Module("Q2", csQ (288 * w) ())
@@ -72,12 +78,13 @@ module Architectures =
                 .Control("Q3", "E3").Control("Q3", "N7").Data("N6", "E3")
                 .Data("x", "N7")
                 .Data("E1", "M", zeros 2).Data("E2", "M", zeros 2).Data("E3", "M", zeros 2).Data("N7", "M", zeros 2)
-                .Data("M", "out").Build()
+                .Data("M", "out").Build())
           Baselines =
-            [ "NN4 (N7)", (fun () -> chainOf [ "N7", csN7 w () ])
-              "NN1 (N1+N2)", (fun () -> chainOf [ "N1", csN1 w (); "N2", csN2 w () ])
-              "NN2 (N3+N4)", (fun () -> chainOf [ "N3", csN3 w (); "N4", csN4 w () ])
-              "NN3 (N5+N6)", (fun () -> chainOf [ "N5", csN5 w (); "N6", csN6 w () ]) ]
+            baselines
+                [ "NN4 (N7)", (fun () -> chainOf [ "N7", csN7 w () ])
+                  "NN1 (N1+N2)", (fun () -> chainOf [ "N1", csN1 w (); "N2", csN2 w () ])
+                  "NN2 (N3+N4)", (fun () -> chainOf [ "N3", csN3 w (); "N4", csN4 w () ])
+                  "NN3 (N5+N6)", (fun () -> chainOf [ "N5", csN5 w (); "N6", csN6 w () ]) ]
           Output = "out"
           Classes = 2 }
 
@@ -100,7 +107,7 @@ module Architectures =
 
     let chain : Architecture =
         { Name = "chain"
-          Build = fun () ->
+          Build = Func<D2nnGraph>(fun () ->
             let b = GraphBuilder().Input("x", img)
             b.Module("N1", chN1 ()).Module("Q1", chQ1 ()).Module("N2", chN2 ()).Module("N3", chN3 ())
                 .Merge("A1", new SumMerge()).Module("N4", chN4 ()).Module("Q2", chQ2 ())
@@ -116,10 +123,11 @@ module Architectures =
                 .Data("A2", "N7").Data("N7", "Q3").Data("N7", "N8").Data("N7", "N9")
                 .Control("Q3", "N8").Control("Q3", "N9")
                 .Data("N8", "A3", zeros 256).Data("N9", "A3", zeros 256)
-                .Data("A3", "N10").Data("N10", "out").Build()
+                .Data("A3", "N10").Data("N10", "out").Build())
           Baselines =
-            [ "High NN (N1-N3-N6-N9-N10)", (fun () -> chainOf [ "N1", chN1 (); "N3", chN3 (); "N4", chN4 (); "N6", chN6 (); "N7", chN7 (); "N9", chN9 (); "N10", chN10 () ])
-              "Low NN (N1-N2-N5-N8-N10)", (fun () -> chainOf [ "N1", chN1 (); "N2", chN2 (); "N4", chN4 (); "N5", chN5 (); "N7", chN7 (); "N8", chN8 (); "N10", chN10 () ]) ]
+            baselines
+                [ "High NN (N1-N3-N6-N9-N10)", (fun () -> chainOf [ "N1", chN1 (); "N3", chN3 (); "N4", chN4 (); "N6", chN6 (); "N7", chN7 (); "N9", chN9 (); "N10", chN10 () ])
+                  "Low NN (N1-N2-N5-N8-N10)", (fun () -> chainOf [ "N1", chN1 (); "N2", chN2 (); "N4", chN4 (); "N5", chN5 (); "N7", chN7 (); "N8", chN8 (); "N10", chN10 () ]) ]
           Output = "out"
           Classes = 2 }
 
@@ -135,7 +143,7 @@ module Architectures =
     let hierarchical : Architecture =
         let leaves = [ "N4", "N2"; "N5", "N2"; "N6", "N2"; "N7", "N3"; "N8", "N3" ]
         { Name = "hierarchical"
-          Build = fun () ->
+          Build = Func<D2nnGraph>(fun () ->
             let b = GraphBuilder().Input("x", img).Module("N1", hiN1 ()).Data("x", "N1")
             for (branch, q) in [ "N2", "Q1"; "N3", "Q2" ] do
                 b.Module(q, hiQ 16 ()).Module(branch, hiN23 ()).Dummy("skip" + q, torch.zeros 1L)
@@ -146,14 +154,15 @@ module Architectures =
                 b.Module(q, hiQ 32 ()).Module(leaf, hiLeaf ()).Dummy("skip" + q, torch.zeros 1L)
                     .Data(parent, q).Data(parent, leaf).Control(q, leaf).Control(q, "skip" + q)
                     .Data(leaf, "C", ScalarOps.Full([| 2L |], float skippedScore, torch.float32, torch.CPU)) |> ignore)
-            b.Data("C", "out").Build()
+            b.Data("C", "out").Build())
           Baselines =
-            [ "NN (all regular nodes)", (fun () ->
-                let b = GraphBuilder().Input("x", img).Module("N1", hiN1 ()).Data("x", "N1")
-                for br in [ "N2"; "N3" ] do b.Module(br, hiN23 ()).Data("N1", br) |> ignore
-                b.Merge("C", new ConcatMerge()).Output("out") |> ignore
-                for (leaf, parent) in leaves do b.Module(leaf, hiLeaf ()).Data(parent, leaf).Data(leaf, "C") |> ignore
-                b.Data("C", "out").Build()) ]
+            baselines
+                [ "NN (all regular nodes)", (fun () ->
+                    let b = GraphBuilder().Input("x", img).Module("N1", hiN1 ()).Data("x", "N1")
+                    for br in [ "N2"; "N3" ] do b.Module(br, hiN23 ()).Data("N1", br) |> ignore
+                    b.Merge("C", new ConcatMerge()).Output("out") |> ignore
+                    for (leaf, parent) in leaves do b.Module(leaf, hiLeaf ()).Data(parent, leaf).Data(leaf, "C") |> ignore
+                    b.Data("C", "out").Build()) ]
           Output = "out"
           Classes = 10 }
 

@@ -53,8 +53,8 @@ module D2nnBench =
     let private wide (family: int -> Architecture) (width: int) (x: torch.Tensor) (batch: int) (runs: int) (seed: int) =
         torch.manual_seed (int64 seed) |> ignore
         let arch = family width
-        let c = Preprocess.compile (arch.Build())
-        let full = Preprocess.compile ((snd arch.Baselines.Head) ())
+        let c = Preprocess.compile (arch.Build.Invoke())
+        let full = Preprocess.compile (arch.Reference.Build.Invoke())
         let mutable lo, hi = 0.0, 1.0
         for _ in 1 .. 40 do
             let mid = (lo + hi) / 2.0
@@ -88,48 +88,52 @@ module D2nnBench =
         let executor, architecture = timeModel c x batch greedy fMs multFraction
         { Batch = batch; D2nnMs = dMs; FullMs = fMs; Modeled = modeled; ExecutorFactor = executor; ArchitectureFactor = architecture }
 
-    /// Train the cascade `arch` (baselines, warm start, the reward's cost from `o.Cost`, a few λ), pick the
-    /// cheapest D²NN whose metric is within 0.01 of the full network's, and time it against the full
-    /// network at batch 256 and batch 1. Torch runs on one thread for the whole bench.
+    /// Train the cascade `arch` (baselines, warm start, the reward's cost from `o.Cost`, a few λ) as a sweep
+    /// in d2nn/bench-<arch>[-quick]/seed<k>, pick the cheapest D²NN whose metric is within 0.01 of the full
+    /// network's, and time it against the full network at batch 256 and batch 1. Torch runs on one thread.
     let private runOn (arch: Architecture) (o: ExperimentOptions) (runs: int) =
         let clock = Stopwatch.StartNew()
-        let task = D2nnExperiment.taskFor arch o.Quick o.Seed
-        let base' = D2nnExperiment.sweepConfig arch o
         let steps = if o.Quick then 300 else 1000
         let lambdas = if o.Quick then [ 0.9; 0.95; 0.99 ] else [ 0.8; 0.9; 0.95; 0.99 ]
-        let cfg =
-            { base' with
-                Lambdas = lambdas; BaselineSteps = steps; WarmupSteps = steps / 2
-                Spec = { base'.Spec with Steps = steps; EpsilonSteps = steps / 2 } }
-        printfn "bench d2nn: %s on %s, %d train / %d test, %d steps per network, λ = %s, torch threads %d, load average %s (%s)"
-            arch.Name task.Data task.TrainY.Length task.TestY.Length steps (lambdas |> List.map string |> String.concat ", ")
-            (torch.get_num_threads ()) (loadAverage ()) (D2nnExperiment.describeRecipe cfg)
-        let normalizer, basePoints, trained = Sweep.baselines arch task cfg
-        let warm = Sweep.warmStart arch task cfg trained
-        let cost = Sweep.costMeasure arch task cfg normalizer warm trained
-        let latency = match cost with Latency l -> Some l | Multiplications _ -> None
-        latency |> Option.iter (fun l ->
-            let dir = Path.GetFullPath(Path.Combine(o.RunsRoot, "d2nn", sprintf "bench-%s%s" arch.Name (if o.Quick then "-quick" else "")))
-            Directory.CreateDirectory dir |> ignore
-            Latency.save (Path.Combine(dir, "latency.json")) l
-            printfn "latency model in %s" (Path.Combine(dir, "latency.json")))
-        let models = [ for l in lambdas -> l, Sweep.d2nnWithCost cost (Some warm) arch task cfg.Spec normalizer l ]
-        let fullPoint = basePoints.Head
-        let full = snd trained.Head
-        let unitCost (p: CurvePoint) = defaultArg p.Eval.Latency p.Cost
-        let close = models |> List.filter (fun (_, (_, p)) -> p.Metric >= fullPoint.Metric - 0.01)
-        let lambda, (c, point) =
+        let o = { o with Lambdas = Some lambdas; Threads = 1; Sizes = { o.Sizes with Train = Some(defaultArg o.Sizes.Train (if o.Quick then 4000 else 60000)) } }
+        let adjust (s: SweepSettings) =
+            { s with
+                BaselineSteps = steps; WarmupSteps = steps / 2; EqualBudget = false
+                Training = { s.Training with Steps = steps; EpsilonSteps = steps / 2; BatchSize = 64 } }
+        let folder = sprintf "d2nn/bench-%s%s/seed%d" arch.Name (if o.Quick then "-quick" else "") o.Seed
+        printfn "bench d2nn: %s, %d steps per network, λ = %s, torch threads %d, load average %s"
+            arch.Name steps (lambdas |> List.map string |> String.concat ", ") (torch.get_num_threads ()) (loadAverage ())
+        let sweep = D2nnExperiment.sweepWith arch o o.Seed folder adjust
+        let task = sweep.Task
+        let latency =
+            match o.Cost, sweep.Latency with
+            | Wall _, Some t -> Some(t.Cost(arch.Name, arch.Reference.Name))
+            | _ -> None
+        latency |> Option.iter (fun _ -> printfn "latency model in %s" (Path.Combine(sweep.Dir, "latency", "latency.json")))
+        let recipe = o.Recipe
+        let models =
+            [ for p in sweep.Points do
+                if p.Recipe = recipe.Name then
+                    let c = D2nnExperiment.loadNetwork sweep (Sweep.pointFolder recipe p.Lambda) arch.Build o.Device
+                    let e = (if Double.IsNaN p.Result.Latency then p.Result.Cost else p.Result.Latency)
+                    yield p.Lambda, (c, p, e) ]
+        let fullPoint = sweep.Baselines.Head
+        let full = D2nnExperiment.loadNetwork sweep ("static/" + Sweep.slug arch.Reference.Name) arch.Reference.Build o.Device
+        let close = models |> List.filter (fun (_, (_, p, _)) -> p.Result.Metric >= fullPoint.Result.Metric - 0.01)
+        let lambda, (c, point, _) =
             match close with
             | [] ->
-                printfn "no λ reached %s within 0.01 of the full network (%.4f): timing the most accurate D²NN" task.Metric.Name fullPoint.Metric
-                models |> List.maxBy (fun (_, (_, p)) -> p.Metric)
-            | ps -> ps |> List.minBy (fun (_, (_, p)) -> unitCost p)
-        for (l, (_, p)) in models do
-            printfn "  λ=%g: %s %.4f, multiplications %.1f%%%s%s" l task.Metric.Name p.Metric (100.0 * p.Cost)
-                (match p.Eval.Latency with Some t -> sprintf ", modeled latency %.1f%%" (100.0 * t) | None -> "")
+                printfn "no λ reached %s within 0.01 of the full network (%.4f): timing the most accurate D²NN" task.Metric.Name fullPoint.Result.Metric
+                models |> List.maxBy (fun (_, (_, p, _)) -> p.Result.Metric)
+            | ps -> ps |> List.minBy (fun (_, (_, _, e)) -> e)
+        for (l, (_, p, _)) in models do
+            printfn "  λ=%g: %s %.4f, multiplications %.1f%%%s%s" l task.Metric.Name p.Result.Metric (100.0 * p.Result.Cost)
+                (if Double.IsNaN p.Result.Latency then "" else sprintf ", modeled latency %.1f%%" (100.0 * p.Result.Latency))
                 (if l = lambda then "  <- timed" else "")
+        let point = point.Result
+        let fullPoint = fullPoint.Result
         printfn "full network %s: %s %.4f; cascade D²NN at λ=%g: %s %.4f (%+.4f), %.1f%% of its multiplications"
-            fullPoint.Series task.Metric.Name fullPoint.Metric lambda task.Metric.Name point.Metric (point.Metric - fullPoint.Metric) (100.0 * point.Cost)
+            arch.Reference.Name task.Metric.Name fullPoint.Metric lambda task.Metric.Name point.Metric (point.Metric - fullPoint.Metric) (100.0 * point.Cost)
         full.To o.Device
         use x = task.TestX.``to``(o.Device)
         let batched = timeAt c full x 256 runs point.Cost latency
@@ -140,7 +144,7 @@ module D2nnBench =
         let wideRatio, executor, architecture = wide family 8 xw 256 (max 2 (runs / 2)) o.Seed
         printfn "channels x8 (executor at work-dominated size): ratio %.2f = executor factor %.2f x architecture factor %.2f" wideRatio executor architecture
         let r =
-            { Architecture = arch.Name; Cost = (match cost with Latency l -> sprintf "latency at batch %d" l.Batch | Multiplications _ -> "mults")
+            { Architecture = arch.Name; Cost = (match latency with Some l -> sprintf "latency at batch %d" l.Batch | None -> "mults")
               Lambda = lambda; Metric = point.Metric; FullMetric = fullPoint.Metric; MultFraction = point.Cost
               Batched = batched; Single = single; Seconds = clock.Elapsed.TotalSeconds }
         let line (t: BenchTiming) =

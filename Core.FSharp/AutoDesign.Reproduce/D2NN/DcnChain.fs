@@ -1,72 +1,71 @@
 namespace AutoDesign.Reproduce.D2NN
 
+open System
 open TorchSharp
 open AutoDesign.Nn.D2NN
 open AutoDesign.D2NN.Layers
 open AutoDesign.D2NN
 
-/// The length-4 chain D²NN of the DCN comparison (§2.5.5) on 1×40×40 Cluttered MNIST: each link has a
-/// control node choosing a low-capacity (1×1 conv / narrow fc) or a high-capacity (3×3 convs / wide fc)
-/// transform; the two outputs are summed (the skipped one contributes its default zero).
+/// The length-4 chain D²NN of the DCN comparison (§2.5.5, configuration in §2.7.3) on 1×40×40 Cluttered
+/// MNIST. As in the thesis, each link's control node chooses between an identity layer (the low branch,
+/// no multiplications) and a 3×3 convolution of constant width (the high branch); the two are summed (the
+/// skipped one contributes its default zero), and the links sit between the thesis's poolings:
+///   N1 conv → link 1 → N4 2×2 pool → link 2 → (N7 identity, left out) → link 3 → N10 2×2 pool → link 4 → N13
+/// Scaled for 40×40 on a CPU: 16 filters instead of 24, N1 with stride 2, N13 a 4×4 convolution with 96
+/// filters, no padding, a 2×2 max-pooling (the thesis: 11×11 on its 100×100 input) and the 10-class layer;
+/// control nodes with 64-unit hidden layers (the thesis: 256).
 module DcnChain =
     let private img = [| 1L; 40L; 40L |]
+    let private width = 16
 
-    // trunk and links; shapes per example
-    let private n1 () = seq (conv 1 8 3 2)                                               // [8,20,20]
-    let private lo1 () = seq (conv 8 16 1 1)                                             // [16,20,20]
-    let private hi1 () = seq (conv 8 16 3 1)
-    let private lo2 () = seq (conv 16 32 1 1)                                            // [32,10,10]
-    let private hi2 () = seq (conv 16 32 3 1 @ conv 32 32 3 1)
-    let private lo3 () = seq (conv 32 32 1 1)                                            // [32,5,5]
-    let private hi3 () = seq (conv 32 64 3 1 @ conv 64 32 3 1)
-    let private lo4 () = seq ([ flatten () ] @ fcRelu 800 128)                           // [128]
-    let private hi4 () = seq (conv 32 64 3 1 @ [ flatten () ] @ fcRelu 1600 128)
-    let private head () = fc 128 10
-    let private q1 () = seq ([ pool 2 2 ] @ conv 8 4 3 1 @ [ pool 2 2; flatten () ] @ fcRelu 100 32 @ [ fc 32 2 ])
-    let private q2 () = seq ([ pool 2 2 ] @ conv 16 4 3 1 @ [ flatten () ] @ fcRelu 100 32 @ [ fc 32 2 ])
-    let private q3 () = seq (conv 32 2 3 1 @ [ flatten () ] @ fcRelu 50 32 @ [ fc 32 2 ])
-    let private q4 () = seq ([ flatten () ] @ fcRelu 800 32 @ [ fc 32 2 ])
+    let private n1 () = seq (conv 1 width 3 2)                                            // [16,20,20]
+    let private high () = seq (conv width width 3 1)
+    let private pool2 () = pool 2 2
+    let private n13 () = seq ([ convRaw width 96 4 1 0; relu (); pool 2 2; flatten () ] @ [ fc 96 10 ])
+    /// Control nodes (§2.7.3 Q1–Q4, narrower): conv 3×3 to 8 channels between 2×2 poolings, then 64 → 2.
+    let private q (poolsBefore: int) (side: int) () =
+        let s = side >>> poolsBefore
+        seq ([ for _ in 1 .. poolsBefore -> pool2 () ] @ conv width 8 3 1 @ [ pool2 (); flatten () ] @ fcRelu (8 * (s / 2) * (s / 2)) 64 @ [ fc 64 2 ])
 
-    /// Per-example shape of each link's output (the default value of its skipped branch).
-    let private linkShapes = [| [| 16L; 20L; 20L |]; [| 32L; 10L; 10L |]; [| 32L; 5L; 5L |]; [| 128L |] |]
+    /// Per link: the control node and the side of the feature map it sees.
+    let private links = [| q 2 20; q 1 10; q 1 10; q 0 5 |]
+    let private sides = [| 20; 10; 10; 5 |]
 
     let build () : D2nnGraph =
         let b = GraphBuilder().Input("x", img).Module("N1", n1 ()).Data("x", "N1")
-        let links = [| q1 (), lo1 (), hi1 (); q2 (), lo2 (), hi2 (); q3 (), lo3 (), hi3 (); q4 (), lo4 (), hi4 () |]
         let mutable prev = "N1"
         for k in 1 .. 4 do
-            let q, lo, hi = links[k - 1]
             let qn, ln, hn, an = sprintf "Q%d" k, sprintf "L%d" k, sprintf "H%d" k, sprintf "A%d" k
-            let zero = torch.zeros linkShapes[k - 1]
-            b.Module(qn, q).Module(ln, lo).Module(hn, hi).Merge(an, new SumMerge())
+            let side = int64 sides[k - 1]
+            let zero = torch.zeros(int64 width, side, side)
+            b.Module(qn, links[k - 1] ()).Module(ln, identity ()).Module(hn, high ()).Merge(an, new SumMerge())
                 .Data(prev, qn).Data(prev, ln).Data(prev, hn).Control(qn, ln).Control(qn, hn)
                 .Data(ln, an, zero).Data(hn, an, zero) |> ignore
-            // links 1 and 2 are followed by a 2×2 max-pooling
-            if k <= 2 then
-                let pn = sprintf "P%d" k
-                b.Module(pn, pool 2 2).Data(an, pn) |> ignore
+            // links 1 and 3 are followed by a 2×2 max-pooling (N4, N10)
+            if k = 1 || k = 3 then
+                let pn = if k = 1 then "N4" else "N10"
+                b.Module(pn, pool2 ()).Data(an, pn) |> ignore
                 prev <- pn
             else prev <- an
-        b.Module("N2", head ()).Data(prev, "N2").Output("out").Data("N2", "out").Build()
+        b.Module("N13", n13 ()).Data(prev, "N13").Output("out").Data("N13", "out").Build()
 
-    /// A static network taking the low (false) or high (true) branch of every link.
-    let staticPath (high: bool) () : D2nnGraph =
+    /// A static network taking the low (identity) or high (convolution) branch of every link.
+    let staticPath (highBranches: bool) () : D2nnGraph =
         let b = GraphBuilder().Input("x", img).Module("N1", n1 ()).Data("x", "N1")
-        let branches = if high then [ hi1 (); hi2 (); hi3 (); hi4 () ] else [ lo1 (); lo2 (); lo3 (); lo4 () ]
         let mutable prev = "N1"
-        branches |> List.iteri (fun i m ->
-            let name = sprintf "%s%d" (if high then "H" else "L") (i + 1)
-            b.Module(name, m).Data(prev, name) |> ignore
+        for k in 1 .. 4 do
+            let name = sprintf "%s%d" (if highBranches then "H" else "L") k
+            b.Module(name, (if highBranches then high () else identity ())).Data(prev, name) |> ignore
             prev <- name
-            if i < 2 then
-                let pn = sprintf "P%d" (i + 1)
-                b.Module(pn, pool 2 2).Data(name, pn) |> ignore
-                prev <- pn)
-        b.Module("N2", head ()).Data(prev, "N2").Output("out").Data("N2", "out").Build()
+            if k = 1 || k = 3 then
+                let pn = if k = 1 then "N4" else "N10"
+                b.Module(pn, pool2 ()).Data(name, pn) |> ignore
+                prev <- pn
+        b.Module("N13", n13 ()).Data(prev, "N13").Output("out").Data("N13", "out").Build()
 
     let architecture : Architecture =
         { Name = "dcn"
-          Build = build
-          Baselines = [ "High NN (all H links)", staticPath true; "Low NN (all L links)", staticPath false ]
+          Build = Func<D2nnGraph>(build)
+          Baselines = Architectures.baselines [ "High NN (all H links)", staticPath true; "Low NN (identity links)", staticPath false ]
           Output = "out"
           Classes = 10 }

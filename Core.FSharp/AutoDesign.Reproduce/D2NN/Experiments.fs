@@ -6,73 +6,12 @@ open TorchSharp
 open AutoDesign.Runs
 open AutoDesign.D2NN
 
-/// Options shared by the `autodesign d2nn ...` experiments.
-type ExperimentOptions =
-    { Quick: bool
-      Device: torch.Device
-      Lambdas: float list option
-      Seed: int
-      RunsRoot: string
-      /// None: unified Q-learning on class scores (the thesis's unified approach); Some w: cross-entropy
-      /// with weight w (the default of the experiments: Some 1.0).
-      CrossEntropyWeight: float option
-      /// Control nodes' Q gradient stops at their inputs (default true; false: fully joint training).
-      DetachControlInputs: bool
-      /// Warm-up steps under random routing (None: the config's default, see sweepConfig).
-      WarmupSteps: int option
-      /// Initialize regular nodes from the trained static baselines (default true).
-      InheritBaselines: bool
-      /// What the reward's cost counts (default: multiplications, as the thesis).
-      Cost: CostUnit }
-
-type SweepOutcome =
-    { Architecture: Architecture
-      Task: Task
-      Dir: string
-      Normalizer: float
-      Baselines: CurvePoint list
-      D2nn: CurvePoint list
-      /// The cost the reward counted (with the latency tables when measured).
-      Cost: CostMeasure }
-
-/// PNG figures of a sweep (Fig. 2.2, 2.4, 2.5 analogues).
-module Figures =
-
-    let curve (path: string) (title: string) (metric: string) (baselines: CurvePoint list) (d2nn: CurvePoint list) =
-        let line = d2nn |> List.sortBy (fun p -> p.Cost) |> List.map (fun p -> p.Cost, p.Metric) |> Array.ofList
-        let series = ("D2NN (λ sweep)", line) :: [ for b in baselines -> b.Series, [| b.Cost, b.Metric |] ]
-        Plot.scatter path title "cost (fraction of reference multiplications)" metric series
-
-    let paths (path: string) (title: string) (d2nn: CurvePoint list) =
-        let counts = Sweep.pathCounts d2nn
-        let names = counts |> List.map (fun (_, p, _, _) -> p) |> List.distinct
-        let series =
-            [ for n in names ->
-                (if n = "" then "(none)" else n),
-                [| for p in d2nn do
-                    let l = p.Lambda |> Option.defaultValue nan
-                    let f = counts |> List.tryPick (fun (l2, n2, _, f) -> if l2 = l && n2 = n then Some f else None)
-                    yield l, defaultArg f 0.0 |] ]
-        Plot.lines path title "lambda" "fraction of test examples" series
-
-    /// Up to 16 test images per execution path and λ: examples-l<λ>-<path>.png.
-    let examples (dir: string) (task: Task) (d2nn: CurvePoint list) =
-        for p in d2nn do
-            let l = p.Lambda |> Option.defaultValue nan
-            for (path, idx) in p.Eval.Paths |> Array.indexed |> Array.groupBy snd do
-                use _ = torch.NewDisposeScope()
-                let pick = idx |> Array.truncate 16 |> Array.map (fst >> int64)
-                use it = torch.tensor pick
-                let imgs = task.TestX.index_select(0L, it)
-                let name = if path = "" then "none" else path.Replace('+', '_')
-                ImageGrid.save (Path.Combine(dir, sprintf "examples-l%g-%s.png" l name)) imgs 8
-
 module D2nnExperiment =
-    /// Quick: four λ where the trade-off bends for these tasks (with λ ≤ 0.3 every architecture takes its
-    /// cheapest path; with the warm start λ = 0.9 already reaches the static network's accuracy, 0.99 shows
-    /// the top of the curve); full: the thesis-style sweep plus 0.99.
+    let private inv (v: float) = v.ToString("0.#####", Globalization.CultureInfo.InvariantCulture)
+
+    /// Quick: three λ where the trade-off bends for these tasks; full: the thesis-style sweep plus 0.99.
     let defaultLambdas quick =
-        if quick then [ 0.5; 0.7; 0.9; 0.99 ] else [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.7; 0.8; 0.9; 0.95; 0.99; 1.0 ]
+        if quick then [ 0.5; 0.9; 0.99 ] else [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.7; 0.8; 0.9; 0.95; 0.99; 1.0 ]
 
     /// The five architectures (the four of §2.7.3 and the length-4 chain of the DCN comparison) and the
     /// cascade's fast form (docs/d2nn.md).
@@ -83,79 +22,141 @@ module D2nnExperiment =
         | Some a -> a
         | None -> Errors.fail "unknown D²NN architecture '%s' (expected %s)" name (architectures |> List.map (fun a -> a.Name) |> String.concat ", ")
 
-    /// The stand-in task of an architecture (quick: a subset sized for minutes on 2 cores).
-    let taskFor (arch: Architecture) (quick: bool) (seed: int) =
-        let train, test = if quick then 4000, 1000 else 60000, 10000
+    /// Per-example input shape of an architecture's data.
+    let inputShape (arch: Architecture) = if arch.Name = "dcn" then [| 1L; 40L; 40L |] else [| 1L; 28L; 28L |]
+
+    /// Training / test examples (quick: sized for the reproduce budget on 2 cores).
+    let private sizes (arch: Architecture) (o: ExperimentOptions) =
+        let train, test = if o.Quick then 2000, 1000 else 60000, 10000
+        defaultArg o.Sizes.Train train, defaultArg o.Sizes.Test test
+
+    /// The stand-in task of an architecture.
+    let taskFor (arch: Architecture) (o: ExperimentOptions) (seed: int) =
+        let train, test = sizes arch o
         match arch.Name with
         | "hierarchical" -> Tasks.hierarchy train test seed
         | "dcn" -> Cluttered.task train test Cluttered.defaultConfig seed
         | _ -> Tasks.oneVsRest 0 train test seed
 
-    /// How regular and control nodes are trained, in words (for logs and REPORT.md).
-    let describeRecipe (cfg: SweepConfig) =
-        let spec = cfg.Spec
-        [ (match cfg.InheritBaselines, cfg.WarmupSteps with
-           | false, 0 -> "no warm start"
-           | inh, w ->
-               sprintf "warm start: %s%d steps of cross-entropy under random routing"
-                   (if inh then "regular nodes from the trained static NNs, then " else "") w)
-          sprintf "ε 1→0.05 over %d Q-learning steps" spec.EpsilonSteps
-          (match spec.RegularLoss with UnifiedQ -> "regular nodes: unified Q-learning" | CrossEntropy w -> sprintf "regular nodes: cross-entropy (weight %g)" w)
-          (if spec.DetachControlInputs then "control Q-loss detached from the regular nodes" else "fully joint gradients")
-          (match spec.PositiveFraction with Some p -> sprintf "%.0f%% positives per mini-batch" (100.0 * p) | None -> "uniform mini-batches")
-          sprintf "mini-bags of %d" spec.BagSize ]
-        // the thesis's cost (multiplications) goes unsaid, so existing descriptions stay as they were
-        @ (match cfg.Cost with Mults -> [] | u -> [ sprintf "cost: %s" u.Name ])
-        |> String.concat ", "
-
-    let sweepConfig (arch: Architecture) (o: ExperimentOptions) =
-        let steps =
+    /// Baseline steps B; the warm-up is B/2, each λ point trains B (quick) or 2B (full) steps.
+    let private baselineSteps (arch: Architecture) (o: ExperimentOptions) =
+        match o.Sizes.Steps with
+        | Some s -> s
+        | None ->
             match arch.Name, o.Quick with
-            | "hierarchical", true -> 300
-            // cluttered digits at random positions: the networks stay near chance for the first ~150 steps
-            | "dcn", true -> 600
-            | _, true -> 300
+            | "hierarchical", true -> 120
+            | "dcn", true -> 300
+            | _, true -> 150
             | "hierarchical", false -> 6000
             | _, false -> 5000
-        { Lambdas = o.Lambdas |> Option.defaultValue (defaultLambdas o.Quick)
+
+    let settings (arch: Architecture) (task: Task) (o: ExperimentOptions) (seed: int) : SweepSettings =
+        let steps = baselineSteps arch o
+        let batch = defaultArg o.Sizes.Batch (if o.Quick then 32 else 64)
+        { Architecture = arch.Name
+          Task = TaskInfo.Of task
           BaselineSteps = steps
           WarmupSteps = o.WarmupSteps |> Option.defaultValue (steps / 2)
           InheritBaselines = o.InheritBaselines
+          EqualBudget = o.EqualBudget
           Cost = o.Cost
-          Spec =
+          Compute = { Device = string o.Device; Threads = o.Threads }
+          Training =
             { Steps = (if o.Quick then steps else steps * 2)
-              BatchSize = 64
-              BagSize = (if arch.Classes = 2 then 8 else 1)
+              BatchSize = batch
+              BagSize = (if arch.Classes = 2 then min 8 batch else 1)
               Lr = 1e-3
-              // ε from 1 to 0.05 over the first half of the D²NN steps, then exploit (quick) / over `steps` of 2·steps (full)
+              // ε from 1 to 0.05 over the first half of the Q-learning steps
               EpsilonSteps = steps / (if o.Quick then 2 else 1)
-              RegularLoss = (match o.CrossEntropyWeight with Some w -> CrossEntropy w | None -> UnifiedQ)
+              // each recipe sets the regular loss and gradient detaching of its own points
+              RegularLoss = CrossEntropy 1.0
               // binary 1:9 tasks: 30% positives per mini-batch, so small networks do not collapse to "all negative"
-              PositiveFraction = (if arch.Classes = 2 then Some 0.3 else None)
-              DetachControlInputs = o.DetachControlInputs
-              Seed = o.Seed
-              Device = o.Device } }
+              PositiveFraction = (if arch.Classes = 2 then 0.3 else 0.0)
+              BagsAtDataPrior = o.BagsAtDataPrior
+              DetachControlInputs = true
+              Seed = seed } }
 
-    /// Run the λ sweep of one architecture and write curve.csv and paths.csv into runs/d2nn/<name>.
+    /// The run folder of one seed's sweep, relative to the runs root.
+    let folder (arch: Architecture) (o: ExperimentOptions) (seed: int) =
+        let mode = if o.Quick then arch.Name + "-quick" else arch.Name
+        let mode = if o.Sizes.IsDefault then mode else mode + "-sized"
+        sprintf "d2nn/%s/seed%d" mode seed
+
+    /// The command line that trains `stage` of this sweep (for errors naming a missing dependency).
+    let hint (arch: Architecture) (o: ExperimentOptions) (seed: int) (stage: string) =
+        sprintf "autodesign d2nn %s%s --seed %d --only %s, with the same other options" arch.Name (if o.Quick then " --quick" else "") seed stage
+
+    /// How regular and control nodes are trained, in words (for logs and REPORT.md).
+    let describe (s: SweepSettings) (recipes: Recipe list) =
+        let t = s.Training
+        [ (match s.InheritBaselines, s.WarmupSteps with
+           | false, 0 -> "no warm start"
+           | inh, w -> sprintf "warm start: %s%d steps of cross-entropy under random routing" (if inh then "regular nodes from the trained static NNs, then " else "") w)
+          sprintf "ε 1→0.05 over %d Q-learning steps" t.EpsilonSteps
+          (recipes |> List.map (fun r -> sprintf "recipe %s (%s)" r.Name r.Describe) |> String.concat "; ")
+          (if t.PositiveFraction > 0.0 then
+               sprintf "%.0f%% positives per mini-batch, mini-bag F1 %s" (100.0 * t.PositiveFraction)
+                   (if t.BagsAtDataPrior then "re-weighted to the data's class prior (= test prior)" else "at the sampled prior")
+           else "uniform mini-batches")
+          sprintf "batch %d, mini-bags of %d" t.BatchSize t.BagSize ]
+        @ (match s.Cost with Mults -> [] | u -> [ sprintf "cost: %s" u.Name ])
+        |> String.concat ", "
+
+    /// Run `o.Stage` of one seed's sweep of `arch` in the run folder `folder` (relative to the runs root),
+    /// with the settings `adjust` makes of the defaults; with All, write curve.csv, paths.csv and the figures.
+    let sweepWith (arch: Architecture) (o: ExperimentOptions) (seed: int) (sweepFolder: string) (adjust: SweepSettings -> SweepSettings) : SweepOutcome =
+        let task = taskFor arch o seed
+        let s = adjust (settings arch task o seed)
+        let lambdas = o.Lambdas |> Option.defaultValue (defaultLambdas o.Quick)
+        let ctx =
+            { Options = o.Runs; Folder = sweepFolder; Architecture = arch; Task = task; Settings = s; Device = o.Device
+              CheckpointEvery = defaultArg o.CheckpointEvery (if o.Quick then 50 else 500)
+              TrainDependencies = (o.Stage = All); Hint = Func<string, string>(hint arch o seed) }
+        Sweep.openSweep ctx
+        let dir = Path.GetFullPath(Path.Combine(o.Runs.Root, ctx.Folder))
+        printfn "d2nn %s seed %d on %s: %d train / %d test, λ = %s, %d steps per D²NN after the warm start (%s); runs in %s"
+            arch.Name seed task.Data task.TrainY.Length task.TestY.Length (lambdas |> List.map inv |> String.concat ", ") s.Training.Steps
+            (describe s o.Recipes) dir
+        let has stage = o.Stage = All || o.Stage = stage
+        let baselines = if has Baselines then [ for b in arch.Baselines -> snd (Sweep.staticRun ctx b) ] else []
+        let equal = if has Baselines && s.EqualBudget then [ for b in arch.Baselines -> Sweep.equalBudgetRun ctx b ] else []
+        let measured =
+            match s.Cost with
+            | Wall b when has LatencyTablesStage || has Points -> Some(Sweep.latencyRun ctx b)
+            | _ -> None
+        if has WarmStart && s.HasWarmStart then Sweep.warmStartRun ctx |> ignore
+        let points = if has Points then [ for r in o.Recipes do for l in lambdas -> Sweep.pointRun ctx r l ] else []
+        let dcn =
+            if arch.Name = "dcn" && has Baselines then
+                let cfg =
+                    { Task = s.Task
+                      Training = { s.Training with Steps = s.D2nnTotalSteps; RegularLoss = CrossEntropy 1.0; PositiveFraction = 0.0 }
+                      TrainK = 4; EvalK = [ 1; 2; 4; 8 ]
+                      Normalizer = (torch.manual_seed (int64 seed) |> ignore; (Preprocess.compile (arch.Reference.Build.Invoke())).FullCost)
+                      Compute = s.Compute }
+                DcnGlimpseRun.run o.Runs ctx.Folder task cfg o.Device ctx.CheckpointEvery
+            else []
+        let outcome =
+            { Architecture = arch; Task = task; Dir = dir; Settings = s; Lambdas = lambdas; Recipes = o.Recipes
+              Baselines = baselines; EqualBudget = equal; Points = points; Dcn = dcn
+              Latency = (match measured with Some t -> Some t | None -> StoredLatency.tables arch.Name) }
+        if o.Stage = All then Figures.write outcome
+        outcome
+
+    /// Run `o.Stage` of one seed's sweep of `arch` (folder d2nn/<arch>[-quick]/seed<k>).
+    let sweepSeed (arch: Architecture) (o: ExperimentOptions) (seed: int) : SweepOutcome =
+        sweepWith arch o seed (folder arch o seed) id
+
+    /// The network a finished run of a sweep stored (weights.safetensors in `child`, relative to the sweep folder).
+    let loadNetwork (o: SweepOutcome) (child: string) (graph: Func<D2nnGraph>) (device: torch.Device) =
+        torch.manual_seed (int64 o.Settings.Training.Seed) |> ignore
+        let c = Preprocess.compile (graph.Invoke())
+        Training.loadWeights (Path.Combine(o.Dir, child, "weights.safetensors")) c
+        c.To device
+        c
+
+    /// The sweep of one seed (`o.Seed`), as `autodesign d2nn <arch>` runs it.
     let sweep (name: string) (o: ExperimentOptions) : SweepOutcome =
-        let arch = architecture name
-        let task = taskFor arch o.Quick o.Seed
-        let cfg = sweepConfig arch o
-        let dir = Path.GetFullPath(Path.Combine(o.RunsRoot, "d2nn", (if o.Quick then name + "-quick" else name)))
-        Directory.CreateDirectory dir |> ignore
-        printfn "d2nn %s on %s: %d train / %d test, λ = %A, %d steps per D²NN (%s)" name task.Data task.TrainY.Length task.TestY.Length cfg.Lambdas cfg.Spec.Steps
-            (describeRecipe cfg)
-        let r = Sweep.runWith arch task cfg
-        let normalizer, basePoints, d2nn = r.Normalizer, r.Baselines, r.D2nn
-        match r.Cost with
-        | Latency l ->
-            let path = Path.Combine(dir, "latency.json")
-            Latency.save path l
-            printfn "latency model in %s" path
-        | Multiplications _ -> ()
-        Sweep.writeCurve (Path.Combine(dir, "curve.csv")) task.Metric.Name (basePoints @ d2nn)
-        Sweep.writePaths (Path.Combine(dir, "paths.csv")) d2nn
-        Figures.curve (Path.Combine(dir, "curve.png")) (sprintf "%s D2NN vs static NNs" name) task.Metric.Name basePoints d2nn
-        Figures.paths (Path.Combine(dir, "paths.png")) (sprintf "%s: examples per execution path" name) d2nn
-        Figures.examples dir task d2nn
-        { Architecture = arch; Task = task; Dir = dir; Normalizer = normalizer; Baselines = basePoints; D2nn = d2nn; Cost = r.Cost }
+        if o.Threads < 1 then Errors.fail "--threads must be at least 1, got %d" o.Threads
+        torch.set_num_threads o.Threads
+        sweepSeed (architecture name) o o.Seed

@@ -1,5 +1,6 @@
 namespace AutoDesign.Reproduce.D2NN
 
+open System
 open AutoDesign.D2NN.Layers
 open AutoDesign.D2NN
 open AutoDesign.Nn.D2NN
@@ -29,7 +30,7 @@ module FastCascade =
     let cascadeOf (w: int) : Architecture =
         let f = features w
         { Name = (if w = 1 then "cascade-fast" else sprintf "cascade-fast-x%d" w)
-          Build = fun () ->
+          Build = Func<D2nnGraph>(fun () ->
             GraphBuilder().Input("x", img)
                 .Module("N1", n1 w ()).Module("Q1", head f[0] ()).Module("N2", head f[0] ())
                 .Module("N3", n3 w ()).Module("Q2", head f[1] ()).Module("N4", head f[1] ())
@@ -43,12 +44,13 @@ module FastCascade =
                 .Data("N5", "Q3").Data("N5", "N6").Data("N5", "N7")
                 .Control("Q3", "N6").Control("Q3", "N7")
                 .Data("N2", "M", zeros 2).Data("N4", "M", zeros 2).Data("N6", "M", zeros 2).Data("N7", "M", zeros 2)
-                .Data("M", "out").Build()
+                .Data("M", "out").Build())
           Baselines =
-            [ "NN4 (N1-N3-N5-N7)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N3", n3 w (); "N5", n5 w (); "N7", n7 w () ])
-              "NN1 (N1+N2)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N2", head f[0] () ])
-              "NN2 (N1-N3+N4)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N3", n3 w (); "N4", head f[1] () ])
-              "NN3 (N1-N3-N5+N6)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N3", n3 w (); "N5", n5 w (); "N6", head f[2] () ]) ]
+            Architectures.baselines
+                [ "NN4 (N1-N3-N5-N7)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N3", n3 w (); "N5", n5 w (); "N7", n7 w () ])
+                  "NN1 (N1+N2)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N2", head f[0] () ])
+                  "NN2 (N1-N3+N4)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N3", n3 w (); "N4", head f[1] () ])
+                  "NN3 (N1-N3-N5+N6)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N3", n3 w (); "N5", n5 w (); "N6", head f[2] () ]) ]
           Output = "out"
           Classes = 2 }
 

@@ -1,42 +1,83 @@
 namespace AutoDesign.Reproduce
 
-open TorchSharp
-open AutoDesign.Reproduce
+open System
+open System.IO
+open AutoDesign.Runs
 open AutoDesign.D2NN
 open AutoDesign.Reproduce.D2NN
 
-/// The D²NN experiments for `autodesign reproduce`: thesis claims beside measured numbers.
+/// The D²NN experiments for `autodesign reproduce`: thesis claims beside measured numbers, each
+/// architecture over three seeds (separate sweep folders d2nn/<arch>-quick/seed<k>, run one after another).
 module D2nnExperiments =
-    let private options (ctx: ExperimentContext) : ExperimentOptions =
-        { Quick = ctx.Quick; Device = ctx.Device; Lambdas = None; Seed = ctx.Seed
-          RunsRoot = ctx.RunsRoot; CrossEntropyWeight = Some 1.0; DetachControlInputs = true
-          WarmupSteps = None; InheritBaselines = true; Cost = Mults }
+    /// Seeds per architecture.
+    let seedCount = 3
 
-    let private fmtPoint (normalizer: float) (p: CurvePoint) =
-        sprintf "%.3f at cost %.3f (%.3g mults)" p.Metric p.Cost (p.Cost * normalizer)
+    let private options (ctx: ExperimentContext) : ExperimentOptions =
+        { ExperimentOptions.Defaults ctx.RunsRoot with
+            Quick = ctx.Quick; Device = ctx.Device; Threads = ctx.Threads; Seed = ctx.Seed; Runs = ctx.Options
+            ThesisRecipe = true }
+
+    let private pm (m: float, s: float) = if Double.IsNaN m then "n/a" else sprintf "%.3f±%.3f" m s
+    let private frac (m: float, s: float) = if Double.IsNaN m then "n/a" else sprintf "%.3f±%.3f" m s
+
+    /// "0.752±0.013 at 0.100±0.004 mults, 0.210±0.006 time".
+    let private fmt (r: SeedSummary) = sprintf "%s at %s mults, %s time" (pm r.Metric) (frac r.Cost) (frac r.Latency)
+
+    let private label (r: SeedSummary) =
+        if r.Recipe = "" then sprintf "%s (%d steps)" r.Series r.Steps
+        else sprintf "D2NN λ=%g" r.Lambda
+
+    /// Rows of one recipe: every baseline (at its own steps and at the D²NN's total), the recipe's λ points,
+    /// the DCN baseline if any, and the cheapest point within 0.03 of the reference at equal training.
+    let private recipeRow (name: string) (claim: string) (thesis: string) (ctx: ExperimentContext) (outcomes: SweepOutcome list)
+                          (summary: SeedSummary list) (recipe: Recipe) (main: bool) =
+        let o = List.head outcomes
+        let s = o.Settings
+        let refName = o.Architecture.Reference.Name
+        let statics = summary |> List.filter (fun r -> r.Recipe = "" && not (r.Series.StartsWith "DCN"))
+        let dcn = summary |> List.filter (fun r -> r.Series.StartsWith "DCN")
+        let points = summary |> List.filter (fun r -> r.Recipe = recipe.Name)
+        let reference = statics |> List.filter (fun r -> r.Series = refName) |> List.maxBy (fun r -> r.Steps)
+        let close =
+            match points |> List.filter (fun p -> fst p.Metric >= fst reference.Metric - 0.03) with
+            | [] -> sprintf "no D2NN point within 0.03 of %s at %d steps (%s)" refName reference.Steps (pm reference.Metric)
+            | ps -> let p = ps |> List.minBy (fun p -> fst p.Cost) in sprintf "cheapest D2NN within 0.03 of %s at %d steps: λ=%g %s" refName reference.Steps p.Lambda (fmt p)
+        let measured =
+            [ for r in statics @ points @ (if main then dcn else []) -> sprintf "%s %s" (label r) (fmt r) ]
+            |> String.concat "; "
+        let seeds = outcomes |> List.map (fun o -> string o.Settings.Training.Seed) |> String.concat ","
+        let latencyNote =
+            match s.Cost, o.Latency with
+            | Wall b, _ -> sprintf "time: latency tables measured by each sweep at batch %d" b
+            | Mults, Some t -> sprintf "time: the stored latency tables (batch %d, D2NN/latency/%s.json)" t.Batch o.Architecture.Name
+            | Mults, None -> "time: n/a (no stored latency tables)"
+        { System = "d2nn"
+          Experiment = (if main then name else sprintf "%s (%s)" name recipe.Name)
+          Claim = claim
+          Thesis = thesis
+          Measured = sprintf "%s mean±sd over seeds %s; cost as fractions of %s's multiplications and modeled time: %s. %s" o.Task.Metric.Name seeds refName measured close
+          Config =
+            sprintf "%s: %d train / %d test, seeds %s (one run folder per seed: d2nn/%s/seed<k> under the runs root); static NNs %d steps and, at equal training with the D2NNs, %d steps; %d Q-learning steps per D2NN after the warm start, λ=%s; %s; %s"
+                (if ctx.Quick then "quick" else "full") o.Task.TrainY.Length o.Task.TestY.Length seeds
+                (Path.GetFileName(Path.GetDirectoryName o.Dir))
+                s.BaselineSteps s.D2nnTotalSteps s.Training.Steps (o.Lambdas |> List.map string |> String.concat ",")
+                (D2nnExperiment.describe s [ recipe ]) latencyNote
+          Data = o.Task.Data }
+
+    /// The rows of architecture `name` from `seedCount` seeds' sweeps run with `o` (seeds o.Seed, o.Seed + 1, ...).
+    let rowsWith (name: string) (claim: string) (thesis: string) (ctx: ExperimentContext) (o: ExperimentOptions) =
+        let arch = D2nnExperiment.architecture name
+        if ctx.Threads < 1 then Errors.fail "threads must be at least 1, got %d" ctx.Threads
+        let outcomes = [ for k in 0 .. seedCount - 1 -> D2nnExperiment.sweepSeed arch o (o.Seed + k) ]
+        let summary = Figures.summarize outcomes
+        let first = List.head outcomes
+        let archDir = Path.GetDirectoryName first.Dir
+        Figures.writeSummary archDir first.Task.Metric.Name (sprintf "%s D2NN vs static NNs, mean of %d seeds" name seedCount) summary
+        Figures.writePathSummary archDir name outcomes
+        [ for (i, r) in List.indexed o.Recipes -> recipeRow name claim thesis ctx outcomes summary r (i = 0) ]
 
     let private sweepRows (name: string) (claim: string) (thesis: string) (ctx: ExperimentContext) =
-        let o = options ctx
-        let r = D2nnExperiment.sweep name o
-        let cfg = D2nnExperiment.sweepConfig r.Architecture o
-        let best = r.D2nn |> List.maxBy (fun p -> p.Metric)
-        let cheapest = r.D2nn |> List.minBy (fun p -> p.Cost)
-        let fmtPoint = fmtPoint r.Normalizer
-        let reference = r.Baselines.Head
-        let close =
-            match r.D2nn |> List.filter (fun p -> p.Metric >= reference.Metric - 0.03) with
-            | [] -> sprintf "no D2NN point within 0.03 of %s" reference.Series
-            | ps -> let p = ps |> List.minBy (fun p -> p.Cost) in sprintf "cheapest D2NN within 0.03 of %s: λ=%g %s" reference.Series (Option.defaultValue nan p.Lambda) (fmtPoint p)
-        let measured =
-            [ for b in r.Baselines -> sprintf "%s %s" b.Series (fmtPoint b) ]
-            @ [ for p in r.D2nn -> sprintf "D2NN λ=%g %s" (Option.defaultValue nan p.Lambda) (fmtPoint p) ]
-            |> String.concat "; "
-        [ { System = "d2nn"; Experiment = name; Claim = claim; Thesis = thesis
-            Measured = sprintf "%s (%s). Best D2NN %s; cheapest %s; %s" measured r.Task.Metric.Name (fmtPoint best) (fmtPoint cheapest) close
-            Config = sprintf "%s: %d train / %d test, %d steps per D2NN, λ=%s, %s; %s"
-                        (if ctx.Quick then "quick" else "full") r.Task.TrainY.Length r.Task.TestY.Length cfg.Spec.Steps
-                        (cfg.Lambdas |> List.map string |> String.concat ",") (D2nnExperiment.describeRecipe cfg) r.Dir
-            Data = r.Task.Data } ]
+        rowsWith name claim thesis ctx (options ctx)
 
     let private exp name desc claim thesis =
         { System = "d2nn"; Name = name; Description = desc; Run = sweepRows name claim thesis }
@@ -54,6 +95,6 @@ module D2nnExperiments =
           exp "hierarchical" "hierarchical D2NN on a 2/5/10 class hierarchy (Fig. 2.2d, 2.4 right)"
               "hierarchical D2NN matches the full network's accuracy at about half the cost"
               "ILSVRC-10: full-NN accuracy at ~50% of the multiplications"
-          exp "dcn" "length-4 chain D2NN on Cluttered MNIST, accuracy-cost curve (Fig. 2.6, DCN comparison)"
+          exp "dcn" "length-4 chain D2NN (identity low branches) vs a DCN-style glimpse baseline on Cluttered MNIST (Fig. 2.6)"
               "a length-4 chain D2NN reaches DCN-level accuracy at a lower cost"
               "CMNIST 100x100: D2NN 0.9698 at 2.66e7 mults vs DCN 0.9861 at 2.77e7 (DRAW 0.9664, RAM 0.9189)" ]
