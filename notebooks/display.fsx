@@ -1,5 +1,5 @@
 // Display functions shared by the notebooks (loaded with `#load "display.fsx"` after the library #r lines):
-// Deedle frames and series show as HTML tables, chart and image files show inline as PNG.
+// Deedle frames show as HTML tables, chart and image files show inline as PNG.
 #r "../Cli/bin/Release/net10.0/linux-x64/Deedle.dll"
 open System
 open System.IO
