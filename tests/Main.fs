@@ -17,6 +17,7 @@ let main argv =
     // progress lines of every library call and child process off (the suite's own output stays readable)
     Environment.SetEnvironmentVariable("AUTODESIGN_QUIET", "1")
     if argv.Length > 0 && argv.[0] = "soak" then AutoDesign.Tests.Soak.main argv else
+    if argv.Length > 0 && argv.[0] = "notebooks" then AutoDesign.Tests.NotebookTests.main argv.[1..] else
     let mutable summary : TestRunSummary option = None
     let printer =
         { TestPrinters.defaultPrinter with

@@ -71,8 +71,71 @@ let codeCells (path: string) =
                 | None, None -> defaultKernel
             if not (String.IsNullOrWhiteSpace src) then yield kernel, src ]
 
-/// Run a notebook; returns the list of failures (cell number, message).
-let execute (path: string) (cellTimeout: TimeSpan) =
+/// What one notebook run produced: failures (cell number, message) and, per code cell (in the order of
+/// `codeCells`), its outputs in the Jupyter nbformat 4 shape (stream, display_data, execute_result, error).
+type Execution = { Failures: string list; Outputs: JsonArray list }
+
+let private toJupyter (ev: JsonNode) (executionCount: int) : JsonNode option =
+    let typ = ev.["eventType"].GetValue<string>()
+    let data () =
+        let d = JsonObject()
+        match ev.["event"].["formattedValues"] with
+        | :? JsonArray as values ->
+            for v in values do
+                let suppressed = match v.["suppressDisplay"] with null -> false | b -> b.GetValue<bool>()
+                if not suppressed then d.[v.["mimeType"].GetValue<string>()] <- JsonValue.Create(v.["value"].GetValue<string>())
+        | _ -> ()
+        d
+    let withData (outputType: string) =
+        let d = data ()
+        if d.Count = 0 then None
+        else
+            let o = JsonObject()
+            o.["output_type"] <- JsonValue.Create outputType
+            o.["data"] <- d
+            o.["metadata"] <- JsonObject()
+            if outputType = "execute_result" then o.["execution_count"] <- JsonValue.Create executionCount
+            Some(o :> JsonNode)
+    match typ with
+    | "DisplayedValueProduced" -> withData "display_data"
+    | "ReturnValueProduced" -> withData "execute_result"
+    | "StandardOutputValueProduced" | "StandardErrorValueProduced" ->
+        let o = JsonObject()
+        o.["output_type"] <- JsonValue.Create "stream"
+        o.["name"] <- JsonValue.Create(if typ = "StandardOutputValueProduced" then "stdout" else "stderr")
+        let text = match ev.["event"].["formattedValues"] with
+                   | :? JsonArray as a when a.Count > 0 -> a.[0].["value"].GetValue<string>()
+                   | _ -> ""
+        o.["text"] <- JsonValue.Create text
+        Some(o :> JsonNode)
+    | "CommandFailed" ->
+        let o = JsonObject()
+        o.["output_type"] <- JsonValue.Create "error"
+        o.["ename"] <- JsonValue.Create "Error"
+        o.["evalue"] <- JsonValue.Create(ev.["event"].["message"].GetValue<string>())
+        o.["traceback"] <- JsonArray()
+        Some(o :> JsonNode)
+    | _ -> None
+
+/// Append an output, merging consecutive stream chunks of the same name.
+let private addOutput (outputs: JsonArray) (o: JsonNode) =
+    let last = if outputs.Count > 0 then outputs.[outputs.Count - 1] else null
+    if not (isNull last) && o.["output_type"].GetValue<string>() = "stream" && last.["output_type"].GetValue<string>() = "stream"
+       && last.["name"].GetValue<string>() = o.["name"].GetValue<string>() then
+        last.["text"] <- JsonValue.Create(last.["text"].GetValue<string>() + o.["text"].GetValue<string>())
+    else outputs.Add o
+
+/// Stop a kernel process and everything it started (the kernel may leave restore or build children).
+let private stopKernel (p: Process) =
+    (try p.StandardInput.Close() with _ -> ())
+    try
+        if not (p.WaitForExit 5000) then p.Kill true
+        p.WaitForExit 10000 |> ignore
+    with _ -> ()
+
+/// Run a notebook, one kernel per notebook (stopped at the end, also on failure or timeout): the first
+/// failing cell ends the run.
+let run (path: string) (cellTimeout: TimeSpan) : Execution =
     ensureTool.Force()
     let psi =
         ProcessStartInfo(toolExe, "stdio --default-kernel fsharp",
@@ -80,6 +143,10 @@ let execute (path: string) (cellTimeout: TimeSpan) =
                          UseShellExecute = false, WorkingDirectory = Path.GetDirectoryName(Path.GetFullPath path))
     psi.Environment.["DOTNET_INTERACTIVE_CLI_TELEMETRY_OPTOUT"] <- "1"
     psi.Environment.["DOTNET_CLI_TELEMETRY_OPTOUT"] <- "1"
+    // restores started by `#r "nuget: ..."` must not leave MSBuild or compiler servers running
+    psi.Environment.["MSBUILDDISABLENODEREUSE"] <- "1"
+    psi.Environment.["DOTNET_CLI_USE_MSBUILD_SERVER"] <- "0"
+    psi.Environment.["UseSharedCompilation"] <- "false"
     use p = Process.Start psi
     let events = new BlockingCollection<JsonNode>()
     let reader =
@@ -93,8 +160,11 @@ let execute (path: string) (cellTimeout: TimeSpan) =
     reader.Start()
     let stderr = p.StandardError.ReadToEndAsync()
     let failures = ResizeArray<string>()
+    let outputs = ResizeArray<JsonArray>()
     try
         codeCells path |> List.iteri (fun i (kernel, code) ->
+            let cellOutputs = JsonArray()
+            outputs.Add cellOutputs
             if failures.Count = 0 then
                 let token = sprintf "cell-%d" (i + 1)
                 let cmd = JsonObject()
@@ -118,17 +188,60 @@ let execute (path: string) (cellTimeout: TimeSpan) =
                     elif not (isNull ev) then
                         let typ = ev.["eventType"] |> Option.ofObj |> Option.map (fun v -> v.GetValue<string>())
                         let tok = ev.["command"] |> Option.ofObj |> Option.bind (fun c -> Option.ofObj c.["token"]) |> Option.map (fun v -> v.GetValue<string>())
-                        if tok = Some token then
-                            match typ with
-                            | Some "CommandSucceeded" -> finished <- true
-                            | Some "CommandFailed" ->
-                                failures.Add(sprintf "code cell %d failed: %s" (i + 1) (ev.["event"].["message"].GetValue<string>()))
-                                finished <- true
-                            | _ -> ())
+                        // events of this cell carry its token (possibly extended by child commands: "cell-3.1")
+                        let ours = match tok with Some t -> t = token || t.StartsWith(token + ".") | None -> false
+                        if ours then
+                            toJupyter ev (i + 1) |> Option.iter (addOutput cellOutputs)
+                            if tok = Some token then
+                                match typ with
+                                | Some "CommandSucceeded" -> finished <- true
+                                | Some "CommandFailed" ->
+                                    failures.Add(sprintf "code cell %d failed: %s" (i + 1) (ev.["event"].["message"].GetValue<string>()))
+                                    finished <- true
+                                | _ -> ())
     finally
-        (try p.StandardInput.Close() with _ -> ())
-        if not (p.WaitForExit 5000) then p.Kill true
-    List.ofSeq failures
+        stopKernel p
+    { Failures = List.ofSeq failures; Outputs = List.ofSeq outputs }
+
+/// Failures only (kept for callers that need no outputs).
+let execute (path: string) (cellTimeout: TimeSpan) = (run path cellTimeout).Failures
+
+/// Mime types of every output of a run.
+let mimeTypes (e: Execution) =
+    [ for cell in e.Outputs do
+        for o in cell do
+            match o.["data"] with
+            | :? JsonObject as d -> for kv in d do yield kv.Key, kv.Value.GetValue<string>()
+            | _ -> () ]
+
+/// A Deedle table as the notebooks display it: HTML with a <table>.
+let hasTable (e: Execution) = mimeTypes e |> List.exists (fun (m, v) -> m = "text/html" && v.Contains "<table")
+
+/// A chart or image: a PNG, or a Plotly.NET chart (HTML that calls Plotly).
+let hasChart (e: Execution) =
+    mimeTypes e |> List.exists (fun (m, v) -> m = "image/png" || (m = "text/html" && v.Contains "Plotly.newPlot"))
+
+/// Write the outputs of a run into the notebook file (cells in order; execution counts set), the way
+/// a notebook front end saves an executed notebook.
+let save (path: string) (e: Execution) =
+    let doc = JsonNode.Parse(File.ReadAllText path)
+    let mutable k = 0
+    for c in doc.["cells"].AsArray() do
+        if c.["cell_type"].GetValue<string>() = "code" then
+            let src =
+                match c.["source"] with
+                | :? JsonArray as a -> a |> Seq.map (fun l -> l.GetValue<string>()) |> String.concat ""
+                | s -> s.GetValue<string>()
+            if String.IsNullOrWhiteSpace src then
+                c.["outputs"] <- JsonArray()
+                c.["execution_count"] <- null
+            else
+                let outs = if k < e.Outputs.Length then e.Outputs.[k] else JsonArray()
+                c.["outputs"] <- JsonNode.Parse(outs.ToJsonString())
+                c.["execution_count"] <- JsonValue.Create(k + 1)
+                k <- k + 1
+    let options = JsonSerializerOptions(WriteIndented = true, Encoder = Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping)
+    File.WriteAllText(path, doc.ToJsonString(options) + "\n")
 
 let notebooks () =
     let dir = Path.Combine(repoRoot, "notebooks")
@@ -150,9 +263,46 @@ let tests =
             Expect.stringContains failures.Head "code cell 2" "names the cell"
             Expect.stringContains failures.Head "boom" "carries the message"
         }
+        test "the runner captures displayed outputs" {
+            let nb = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"), "outputs.ipynb")
+            Directory.CreateDirectory(Path.GetDirectoryName nb) |> ignore
+            File.WriteAllText(nb, """{"cells":[{"cell_type":"code","metadata":{},"source":["printfn \"hello\"\n","1 + 1"]}],"metadata":{},"nbformat":4,"nbformat_minor":5}""")
+            let e = run nb (TimeSpan.FromMinutes 3.0)
+            Expect.isEmpty e.Failures "no failure"
+            let outs = e.Outputs.Head
+            Expect.isTrue (outs |> Seq.exists (fun o -> o.["output_type"].GetValue<string>() = "stream" && o.["text"].GetValue<string>().Contains "hello")) "stdout captured"
+            Expect.isTrue (outs |> Seq.exists (fun o -> o.["output_type"].GetValue<string>() = "execute_result")) "return value captured"
+            save nb e
+            Expect.stringContains (File.ReadAllText nb) "hello" "saved into the file"
+        }
         for nb in notebooks () do
             test (Path.GetFileName nb) {
-                let failures = execute nb (TimeSpan.FromMinutes 5.0)
-                if not failures.IsEmpty then failtestf "%s: %s" (Path.GetFileName nb) (String.concat "\n" failures)
+                let e = run nb (TimeSpan.FromMinutes 5.0)
+                let name = Path.GetFileName nb
+                if not e.Failures.IsEmpty then failtestf "%s: %s" name (String.concat "\n" e.Failures)
+                // a display that silently broke (a formatter not registered, an image not shown) fails here
+                Expect.isTrue (hasTable e) (sprintf "%s displays at least one table (HTML <table>)" name)
+                Expect.isTrue (hasChart e) (sprintf "%s displays at least one chart (image/png or Plotly)" name)
             }
     ]
+
+/// `dotnet run --project tests -c Release --no-build -- notebooks [--save] [NAME.ipynb ...]`: execute the
+/// notebooks (all, or those named) headless; with --save write their outputs into the .ipynb files (this
+/// is how the committed outputs are made). Exit code 1 when a cell fails or a table or chart is missing.
+let main (argv: string[]) =
+    let saveOutputs = argv |> Array.contains "--save"
+    let names = argv |> Array.filter (fun a -> not (a.StartsWith "--"))
+    let chosen =
+        if names.Length = 0 then notebooks ()
+        else [ for n in names -> if File.Exists n then Path.GetFullPath n else Path.Combine(repoRoot, "notebooks", Path.GetFileName n) ]
+    let mutable rc = 0
+    for nb in chosen do
+        let sw = Stopwatch.StartNew()
+        let e = run nb (TimeSpan.FromMinutes 5.0)
+        let ok = e.Failures.IsEmpty && hasTable e && hasChart e
+        if not ok then rc <- 1
+        if saveOutputs && e.Failures.IsEmpty then save nb e
+        printfn "%s: %s in %.0f s (table %b, chart %b)%s%s" (Path.GetFileName nb) (if ok then "ok" else "FAILED") sw.Elapsed.TotalSeconds
+            (hasTable e) (hasChart e) (if saveOutputs && e.Failures.IsEmpty then sprintf ", saved (%d bytes)" (FileInfo(nb).Length) else "")
+            (if e.Failures.IsEmpty then "" else "\n  " + String.concat "\n  " e.Failures)
+    rc
