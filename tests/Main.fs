@@ -4,10 +4,11 @@ open System
 open Expecto
 open Expecto.Impl
 
-/// Top-level lists left out of the fast tier: they start child processes that train, kill and
-/// resume runs, start a Slurm cluster, pack NuGet packages or execute notebooks.
+/// Lists left out of the fast tier: they start child processes that train, kill and resume runs,
+/// start a Slurm cluster, pack NuGet packages or execute notebooks.
 let slowLists =
-    set [ "crash"; "soak"; "launcher"; "foundation.notebooks"; "foundation.reproduce"; "packaging" ]
+    set [ "crash"; "soak"; "launcher"; "foundation.notebooks"; "foundation.reproduce"; "packaging"
+          "gan.runs"; "d2nn.engine"; "badinput" ]
 
 /// Runs every [<Tests>] value in this assembly (`--fast`: all but `slowLists`), then prints the real
 /// counts as the plain line `N passed, N failed, N skipped` (CI reads it; Expecto's own line is
