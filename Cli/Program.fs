@@ -41,6 +41,7 @@ let execute (argv: string[]) : int =
     | [ Detgan args ] -> Commands.Detgan.handle g args
     | [] ->
         eprintfn "%s" (p.PrintUsage())
+        eprintfn "error: no command given (see 'autodesign --help')"
         2
     | _ -> Errors.fail "give one subcommand (see 'autodesign --help')"
 

@@ -115,7 +115,7 @@ let readCsv (path: string) (parse: string -> 'T option) (kind: string) : 'T[][] 
             let parsed = cells |> Array.map parse
             match Array.tryFindIndex Option.isNone parsed with
             | Some col when rows.Count = 0 && li = (lines |> Array.findIndex (fun l -> l.Trim() <> "")) && Array.forall Option.isNone parsed -> () // header
-            | Some col -> Errors.fail "%s file '%s' line %d column %d: '%s' is not a valid %s" kind path (li + 1) (col + 1) cells.[col] (if kind = "labels" then "integer" else "number")
+            | Some col -> Errors.fail "%s file '%s' line %d column %d: '%s' is not a valid %s" kind path (li + 1) (col + 1) cells.[col] (if kind = "labels" then "integer" else "number (finite, within float32 range)")
             | None ->
                 let row = parsed |> Array.map Option.get
                 if rows.Count > 0 && row.Length <> rows.[0].Length then

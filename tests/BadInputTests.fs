@@ -1,0 +1,221 @@
+/// Bad input on the real CLI, one child process per case: hostile or broken files, impossible argument
+/// values, FIFOs, link loops, decompression bombs. Each ends with the promised contract: the expected exit
+/// code (1 for bad input, 2 for a malformed command line), exactly one line starting with `error:` that
+/// names the problem, no stack trace, and a peak resident set (VmHWM) under a bound.
+module AutoDesign.Tests.BadInputTests
+
+open System
+open System.Diagnostics
+open System.IO
+open System.IO.Compression
+open System.Buffers.Binary
+open Expecto
+
+let private cli = Path.Combine(AppContext.BaseDirectory, "autodesign.dll")
+
+/// Peak resident set of every case, in MiB: the CLI with TorchSharp loaded stays near 200.
+let private memoryBoundMiB = 700L
+
+type private Outcome = { Code: int; Out: string; Err: string; PeakMiB: int64 }
+
+/// Run the CLI in `cwd`, sampling the child's VmHWM (a high-water mark, so the last sample is the peak
+/// up to the sampling interval) until it exits.
+let private run (cwd: string) (env: (string * string) list) (args: string list) =
+    let psi = ProcessStartInfo("dotnet", cli :: args, RedirectStandardOutput = true, RedirectStandardError = true,
+                               UseShellExecute = false, WorkingDirectory = cwd)
+    for (k, v) in env do psi.Environment.[k] <- v
+    use p = Process.Start psi
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEndAsync()
+    let mutable peak = 0L
+    let sample () =
+        try
+            for line in File.ReadAllLines(sprintf "/proc/%d/status" p.Id) do
+                if line.StartsWith "VmHWM:" then
+                    let kb = int64 (line.Substring(6).Trim().Split(' ').[0])
+                    peak <- max peak (kb / 1024L)
+        with _ -> ()
+    let sw = Stopwatch.StartNew()
+    while not (p.WaitForExit 10) do
+        sample ()
+        if sw.Elapsed.TotalMinutes > 5.0 then
+            p.Kill true
+            failtestf "autodesign %s did not finish in 5 minutes" (String.Join(" ", args))
+    { Code = p.ExitCode; Out = out.Result; Err = err.Result; PeakMiB = peak }
+
+// ---- hostile files, written by the tests ----
+
+let private crcTable =
+    Array.init 256 (fun n ->
+        let mutable c = uint32 n
+        for _ in 0 .. 7 do c <- if c &&& 1u <> 0u then 0xEDB88320u ^^^ (c >>> 1) else c >>> 1
+        c)
+
+let private crc32 (data: byte[]) =
+    let mutable c = 0xFFFFFFFFu
+    for b in data do c <- crcTable.[int ((c ^^^ uint32 b) &&& 0xFFu)] ^^^ (c >>> 8)
+    c ^^^ 0xFFFFFFFFu
+
+let private pngChunk (w: BinaryWriter) (kind: string) (data: byte[]) =
+    let len = Array.zeroCreate<byte> 4
+    BinaryPrimitives.WriteInt32BigEndian(Span len, data.Length)
+    w.Write len
+    let body = Array.append (Text.Encoding.ASCII.GetBytes kind) data
+    w.Write body
+    let crc = Array.zeroCreate<byte> 4
+    BinaryPrimitives.WriteUInt32BigEndian(Span crc, crc32 body)
+    w.Write crc
+
+/// An 8-bit grey PNG whose header declares width × height; `rows` real zero rows are compressed into it
+/// (all of them: a small file that decodes to a huge image).
+let private writePng (path: string) (width: int) (height: int) (rows: int) =
+    let idat =
+        use ms = new MemoryStream()
+        (use z = new ZLibStream(ms, CompressionLevel.SmallestSize, true)
+         let row = Array.zeroCreate<byte> (width + 1)
+         for _ in 1 .. rows do z.Write(row, 0, row.Length))
+        ms.ToArray()
+    use w = new BinaryWriter(File.Create path)
+    w.Write [| 0x89uy; 0x50uy; 0x4Euy; 0x47uy; 0x0Duy; 0x0Auy; 0x1Auy; 0x0Auy |]
+    let ihdr = Array.zeroCreate<byte> 13
+    BinaryPrimitives.WriteInt32BigEndian(Span(ihdr, 0, 4), width)
+    BinaryPrimitives.WriteInt32BigEndian(Span(ihdr, 4, 4), height)
+    ihdr.[8] <- 8uy // bit depth; colour type 0 (grey), no interlace
+    pngChunk w "IHDR" ihdr
+    pngChunk w "IDAT" idat
+    pngChunk w "IEND" [||]
+
+let private idxHeader (n: int) (h: int) (w: int) =
+    let b = Array.zeroCreate<byte> 16
+    b.[2] <- 8uy; b.[3] <- 3uy
+    BinaryPrimitives.WriteInt32BigEndian(Span(b, 4, 4), n)
+    BinaryPrimitives.WriteInt32BigEndian(Span(b, 8, 4), h)
+    BinaryPrimitives.WriteInt32BigEndian(Span(b, 12, 4), w)
+    b
+
+/// An IDX image set of n random h×w images.
+let private writeIdx (path: string) (n: int) (h: int) (w: int) (seed: int) =
+    let rng = Random seed
+    let px = Array.zeroCreate<byte> (n * h * w)
+    rng.NextBytes px
+    File.WriteAllBytes(path, Array.append (idxHeader n h w) px)
+
+/// A gzipped IDX file: the header, then `zeroMiB` MiB of zeros.
+let private writeGzIdx (path: string) (header: byte[]) (zeroMiB: int) =
+    use f = File.Create path
+    use z = new GZipStream(f, CompressionLevel.SmallestSize)
+    z.Write(header, 0, header.Length)
+    let mib = Array.zeroCreate<byte> (1 <<< 20)
+    for _ in 1 .. zeroMiB do z.Write(mib, 0, mib.Length)
+
+let private writeLines (path: string) (lines: string seq) = File.WriteAllLines(path, lines)
+
+/// The case folder: every file the cases name, created once.
+let private setup () =
+    let d = Path.Combine(Path.GetTempPath(), "autodesign-tests", "badinput-" + Guid.NewGuid().ToString("N"))
+    Directory.CreateDirectory d |> ignore
+    let at (p: string) = Path.Combine(d, p)
+    File.WriteAllText(at "a-file", "")
+    File.CreateSymbolicLink(at "loop1", at "loop2") |> ignore
+    File.CreateSymbolicLink(at "loop2", at "loop1") |> ignore
+    Directory.CreateDirectory(at "huge-header") |> ignore
+    writePng (at "huge-header/a.png") 65536 65537 1
+    Directory.CreateDirectory(at "huge-pixels") |> ignore
+    writePng (at "huge-pixels/a.png") 20000 20000 20000
+    writeGzIdx (at "bomb-header.idx.gz") (idxHeader 2_800_000 28 28) 64
+    writeGzIdx (at "bomb-trailing.idx.gz") (idxHeader 10 28 28) 256
+    File.WriteAllBytes(at "truncated.idx", Array.append (idxHeader 1000 32 32) (Array.zeroCreate 5000))
+    writeIdx (at "s28a.idx") 200 28 28 1
+    writeIdx (at "s28b.idx") 200 28 28 2
+    writeIdx (at "s32.idx") 200 32 32 3
+    writeIdx (at "s16.idx") 200 16 16 4
+    writeIdx (at "tiny-a.idx") 3 32 32 5
+    writeIdx (at "tiny-b.idx") 3 32 32 6
+    let hostile = Array.zeroCreate<byte> 10
+    BinaryPrimitives.WriteUInt64LittleEndian(Span(hostile, 0, 8), 1UL <<< 62)
+    File.WriteAllBytes(at "hostile.safetensors", hostile)
+    writeLines (at "scores-overflow.csv") [ "0.1"; "1e39"; "0.3" ]
+    writeLines (at "labels3.csv") [ "0"; "1"; "0" ]
+    writeLines (at "labels2.csv") [ "0"; "1" ]
+    writeLines (at "scores-nan.csv") [ "0.1"; "nan"; "0.3" ]
+    let rng = Random 7
+    writeLines (at "scores10k.csv") [ for _ in 1 .. 10_000 -> string (rng.NextDouble()) ]
+    writeLines (at "labels10k.csv") [ for _ in 1 .. 10_000 -> string (rng.Next 2) ]
+    use mkfifo = Process.Start("mkfifo", [ at "fifo" ])
+    mkfifo.WaitForExit()
+    if mkfifo.ExitCode <> 0 then failtest "mkfifo failed"
+    d
+
+/// name, arguments (file names relative to the case folder, which is the working directory),
+/// expected exit code, a fragment the error line must contain.
+let private cases : (string * string list * int * string) list =
+    [ "--runs-root is a file", [ "--runs-root"; "a-file"; "uniloss"; "ap"; "--quick"; "--epochs"; "1" ], 1, "is a file"
+      "a symbolic link loop as an image set", [ "gan"; "fid"; "--real"; "loop1"; "--fake"; "s32.idx" ], 1, "symbolic link"
+      "a PNG header declaring 65536x65537 pixels", [ "gan"; "swd"; "--real"; "huge-header"; "--fake"; "s32.idx" ], 1, "65536x65537"
+      "a small PNG decoding to 20000x20000", [ "gan"; "swd"; "--real"; "huge-pixels"; "--fake"; "s32.idx" ], 1, "20000x20000"
+      "a gzip bomb whose IDX header declares 2.2 GB", [ "data"; "inspect"; "bomb-header.idx.gz" ], 1, "IDX header declares"
+      "a gzip bomb: 256 MiB of data after a 10-image header", [ "gan"; "swd"; "--real"; "bomb-trailing.idx.gz"; "--fake"; "s32.idx" ], 1, "bomb-trailing.idx.gz"
+      "an IDX file shorter than its header says", [ "data"; "inspect"; "truncated.idx" ], 1, "truncated.idx"
+      "a FIFO given to data inspect", [ "data"; "inspect"; "fifo" ], 1, "FIFO"
+      "a FIFO given as eval-metric scores", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "fifo"; "--labels"; "labels3.csv" ], 1, "FIFO"
+      "FID on 28x28 images", [ "gan"; "fid"; "--real"; "s28a.idx"; "--fake"; "s28b.idx" ], 1, "28x28"
+      "FID on three images per set", [ "gan"; "fid"; "--real"; "tiny-a.idx"; "--fake"; "tiny-b.idx" ], 1, "3 images"
+      "FID between 32x32 and 16x16 sets", [ "gan"; "fid"; "--real"; "s32.idx"; "--fake"; "s16.idx" ], 1, "16x16"
+      "a hostile safetensors header as feature network", [ "gan"; "fid"; "--real"; "s32.idx"; "--fake"; "s32.idx"; "--feature-net"; "hostile.safetensors" ], 1, "header length"
+      "a score of 1e39 (beyond float32)", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-overflow.csv"; "--labels"; "labels3.csv" ], 1, "'1e39'"
+      "a NaN score", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-nan.csv"; "--labels"; "labels3.csv" ], 1, "'nan'"
+      "scores and labels of different lengths", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores10k.csv"; "--labels"; "labels2.csv" ], 1, "rows"
+      "a seed range past Int32.MaxValue", [ "uniloss"; "ap"; "--seed"; "2147483647"; "--seeds"; "2" ], 1, "largest seed"
+      "an empty lambda list", [ "d2nn"; "cascade"; "--lambdas"; "," ], 1, "--lambdas"
+      "a NaN tau", [ "uniloss"; "ap"; "--tau"; "nan" ], 1, "--tau"
+      "zero threads", [ "--threads"; "0"; "data"; "list" ], 1, "--threads"
+      "a negative epoch count", [ "uniloss"; "ap"; "--epochs"; "-3" ], 1, "--epochs"
+      "a Slurm option without the Slurm launcher", [ "--partition"; "gpu"; "uniloss"; "ap" ], 1, "--launcher slurm"
+      "an unknown enum value", [ "--device"; "tpu"; "data"; "list" ], 2, "--device"
+      "an unknown command", [ "d2nn"; "sweep" ], 2, "sweep"
+      "no command at all", [], 2, "no command" ]
+
+let private check (dir: string) (name: string) (args: string list) (code: int) (fragment: string) =
+    let o = run dir [ "AUTODESIGN_QUIET", "1" ] args
+    let all = o.Out + o.Err
+    let errorLines = o.Err.Split('\n') |> Array.filter (fun l -> l.StartsWith "error:")
+    Expect.equal o.Code code (sprintf "%s: exit code (stderr: %s)" name o.Err)
+    Expect.equal errorLines.Length 1 (sprintf "%s: exactly one error: line on stderr, got:\n%s" name o.Err)
+    Expect.stringContains errorLines.[0] fragment (sprintf "%s: the error names the problem" name)
+    Expect.isFalse (all.Contains "   at " || all.Contains "Unhandled exception") (sprintf "%s: no stack trace:\n%s" name all)
+    Expect.isLessThan o.PeakMiB memoryBoundMiB (sprintf "%s: peak RSS %d MiB" name o.PeakMiB)
+
+[<Tests>]
+let tests =
+    let dir = lazy (setup ())
+    let table = [ for (name, args, code, fragment) in cases -> test name { check dir.Value name args code fragment } ]
+    testSequenced <| testList "badinput" (table @ [
+        test "a truncated checkpoint and a truncated config.json of a killed run: one error line each" {
+            let d = dir.Value
+            let args root = [ "uniloss"; "ap"; "--quick"; "--epochs"; "2"; "--train-size"; "600"; "--seed"; "3"; "--runs-root"; root; "--device"; "cpu"; "--launcher"; "serial" ]
+            let killed = run d [ "AUTODESIGN_FAULT", "step:10"; "AUTODESIGN_CHECKPOINT_EVERY", "3"; "AUTODESIGN_QUIET", "1" ] (args "killed")
+            Expect.equal killed.Code 137 (sprintf "the fault kills the run:\n%s" killed.Err)
+            let runDir = Path.Combine(d, "killed", "uniloss", "ap-mnist-quick", "seed3", "ce")
+            let tensors = Directory.GetFiles(Path.Combine(runDir, "checkpoints"), "tensors.safetensors", SearchOption.AllDirectories)
+            Expect.isNonEmpty tensors "a checkpoint was written before the kill"
+            let config = Path.Combine(runDir, "config.json")
+            let configText = File.ReadAllText config
+            use f = new FileStream(tensors.[0], FileMode.Open)
+            f.SetLength(f.Length / 2L)
+            f.Dispose()
+            check d "truncated checkpoint" (args "killed") 1 "tensors.safetensors"
+            File.WriteAllText(config, configText.Substring(0, configText.Length / 2))
+            check d "truncated config.json" (args "killed") 1 "config.json"
+        }
+        test "eval-metric AP on 10k rows: exact, in bounded memory" {
+            let o = run dir.Value [] [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores10k.csv"; "--labels"; "labels10k.csv" ]
+            Expect.equal o.Code 0 (sprintf "eval-metric ran:\n%s" o.Err)
+            Expect.isLessThan o.PeakMiB memoryBoundMiB (sprintf "peak RSS %d MiB" o.PeakMiB)
+            Expect.stringContains o.Out "ap" "prints the metric"
+        }
+        test "-h and --help print the usage with exit 0" {
+            for flag in [ "-h"; "--help" ] do
+                let o = run dir.Value [] [ flag ]
+                Expect.equal o.Code 0 flag
+                Expect.stringContains o.Out "USAGE: autodesign" flag
+        } ])
