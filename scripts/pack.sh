@@ -3,9 +3,12 @@
 # NuGet feed folder (default artifacts/feed), from which the samples and your own apps can restore them:
 #   scripts/pack.sh [feed-folder]
 #   dotnet nuget add source "$PWD/artifacts/feed" --name autodesign-local   (or a nuget.config, see samples/)
+# AUTODESIGN_VERSION=x.y.z-tag packs under another version (the packaging test packs a unique one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 feed=${1:-artifacts/feed}
 mkdir -p "$feed"
-dotnet pack Pipelines.sln -c Release -o "$feed" --nologo -v quiet
+version_arg=()
+if [ -n "${AUTODESIGN_VERSION:-}" ]; then version_arg=("-p:Version=$AUTODESIGN_VERSION"); fi
+dotnet pack Pipelines.sln -c Release -o "$feed" --nologo -v quiet "${version_arg[@]}"
 ls "$feed"/*.nupkg
