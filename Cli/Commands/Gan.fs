@@ -50,7 +50,7 @@ let private featureNet (r: ParseResults<GanMetricArgs>) =
         use run = Run.Open({ RunOptions.Default with Root = Path.Combine("runs", "dggan") }, sprintf "feature-net-%s" data, FeatureNet.kind, cfg)
         let net, acc =
             FeatureNet.trainIn run cfg (GanImages.slice images 0 nTrain) labels.[.. nTrain - 1]
-                (GanImages.slice images nTrain (images.Count - nTrain)) labels.[nTrain ..] torch.CPU (printfn "%s")
+                (GanImages.slice images nTrain (images.Count - nTrain)) labels.[nTrain ..] torch.CPU (System.Action<string>(printfn "%s"))
         printfn "feature network %s: held-out accuracy %.2f%%" run.Dir (100.0 * acc)
         net
 
@@ -71,7 +71,7 @@ let handle (args: ParseResults<GanArgs>) =
                 Errors.fail "the %s set has %d images; FID needs more than %d (the feature dimension) for a full-rank covariance" name set.shape.[0] d
         use net = featureNet r
         let ex = FeatureNet.extractor net
-        let v = Fid.compute (Fid.stats (ex.Features real)) (Fid.stats (ex.Features fake))
+        let v = Fid.compute (Fid.stats (ex.Features.Invoke real)) (Fid.stats (ex.Features.Invoke fake))
         printfn "FID %.4f (%d real, %d fake; %s%s)" v.Value real.shape.[0] fake.shape.[0] ex.Name
             (if v.Offset > 0.0 then sprintf "; a covariance was singular: %g added to both diagonals" v.Offset else "")
         0

@@ -11,6 +11,7 @@ module DetMetrics =
     /// images ranked by score; each is a true positive when its best-overlapping ground-truth box in the same
     /// image has IoU ≥ threshold and was not matched by a higher-ranked detection. Recall = TP / #ground truth
     /// with all detections kept. No ground truth at all gives AP = recall = 0 (no division by zero).
+    [<CompiledName("AveragePrecision")>]
     let averagePrecision (iouThreshold: float) (results: ImageResult list) : ApResult =
         let images = Array.ofList results
         let nGt = images |> Array.sumBy (fun r -> r.Truth.Length)
@@ -38,6 +39,7 @@ module DetMetrics =
     /// Localization accuracy (Wang et al. 2017): the fraction of images with ground truth whose top-scoring
     /// prediction overlaps some ground-truth box with `overlap` ≥ threshold. An image without predictions counts
     /// as wrong; images without ground truth are skipped; no such image at all gives 0.
+    [<CompiledName("LocalizationAccuracy")>]
     let localizationAccuracy (overlap: Box -> Box -> float) (threshold: float) (results: ImageResult list) =
         let scored = results |> List.filter (fun r -> not r.Truth.IsEmpty)
         if scored.IsEmpty then 0.0
@@ -57,11 +59,13 @@ module DetMetrics =
     let iobbThresholds = [ 0.1; 0.25; 0.5; 0.75 ]
 
     /// Table 4.2 row: accuracy at each T_IoU, then their average.
+    [<CompiledName("LocalizationIou")>]
     let localizationIou (results: ImageResult list) =
         let xs = iouThresholds |> List.map (fun t -> localizationAccuracy Box.iou t results)
         xs @ [ List.average xs ]
 
     /// Table 4.3 row: accuracy at each T_IoBB, then their average.
+    [<CompiledName("LocalizationIobb")>]
     let localizationIobb (results: ImageResult list) =
         let xs = iobbThresholds |> List.map (fun t -> localizationAccuracy Box.iobb t results)
         xs @ [ List.average xs ]

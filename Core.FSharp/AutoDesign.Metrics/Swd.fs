@@ -27,17 +27,20 @@ module Swd =
         torch.nn.functional.conv2d(padded, g.Mul(float scale)).reshape(n, c, h, w)
 
     /// cv2.pyrDown: blur (mirror border), keep every second pixel.
+    [<CompiledName("PyrDown")>]
     let pyrDown (x: torch.Tensor) =
         let b = blur x 1.0f
         b.index(torch.TensorIndex.Colon, torch.TensorIndex.Colon, torch.TensorIndex.Slice(System.Nullable 0L, System.Nullable(), System.Nullable 2L), torch.TensorIndex.Slice(System.Nullable 0L, System.Nullable(), System.Nullable 2L))
 
     /// cv2.pyrUp: zero-interleave, blur with 4× the kernel.
+    [<CompiledName("PyrUp")>]
     let pyrUp (x: torch.Tensor) =
         let n, c, h, w = x.shape.[0], x.shape.[1], x.shape.[2], x.shape.[3]
         let z = torch.zeros([| n; c; h * 2L; w * 2L |], device = x.device)
         z.index_put_(x, torch.TensorIndex.Colon, torch.TensorIndex.Colon, torch.TensorIndex.Slice(System.Nullable 0L, System.Nullable(), System.Nullable 2L), torch.TensorIndex.Slice(System.Nullable 0L, System.Nullable(), System.Nullable 2L)) |> ignore
         blur z 4.0f
 
+    [<CompiledName("LaplacianPyramid")>]
     let laplacianPyramid (x: torch.Tensor) (levels: int) =
         let pyr = ResizeArray [ x ]
         for _ in 1 .. levels - 1 do
@@ -47,6 +50,7 @@ module Swd =
         List.ofSeq pyr
 
     /// Random 7×7 neighbourhoods [N·128, C·49], normalised per channel over the whole set.
+    [<CompiledName("Descriptors")>]
     let descriptors (rng: Random) (x: torch.Tensor) =
         let n, h, w = int x.shape.[0], int x.shape.[2], int x.shape.[3]
         let half = nhoodSize / 2
@@ -72,6 +76,7 @@ module Swd =
         let std = d.std([| 0L; 2L; 3L |], unbiased = false, keepdim = true)
         ((d - mean) / std.Add(1e-12)).reshape(int64 m, -1L)
 
+    [<CompiledName("Sliced")>]
     let sliced (rng: Random) (a: torch.Tensor) (b: torch.Tensor) =
         let dim = int a.shape.[1]
         let results =
@@ -92,6 +97,7 @@ module Swd =
 
     /// SWD×10³ per pyramid level (finest first) and the average, for two image sets [N,C,H,W] (same N used:
     /// the larger set is cut to the smaller's size).
+    [<CompiledName("Compute")>]
     let compute (seed: int) (real: torch.Tensor) (fake: torch.Tensor) =
         use _ = torch.NewDisposeScope()
         if real.shape.[2] <> fake.shape.[2] || real.shape.[3] <> fake.shape.[3] || real.shape.[1] <> fake.shape.[1] then

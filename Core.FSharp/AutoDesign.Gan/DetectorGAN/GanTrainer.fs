@@ -19,12 +19,14 @@ type GanMode =
     | DetectorGan
 
 module GanMode =
+    [<CompiledName("Name")>]
     let name =
         function
         | CycleGanBbox -> "cyclegan-bbox"
         | AcganLike -> "acgan-like"
         | DetectorGanNoUnroll -> "detectorgan-no-unroll"
         | DetectorGan -> "detectorgan"
+    [<CompiledName("UsesDetector")>]
     let usesDetector m = m <> CycleGanBbox
 
 /// Sizes, iterations and loss weights.
@@ -105,6 +107,7 @@ type GanBatch =
       Source: torch.Tensor; SourceBoxes: Box list }
 
 module GanTrainer =
+    [<CompiledName("Sample")>]
     let sample (rng: Random) (set: ScanSet) (ins: Insertion[]) (b: int) (dtype: torch.ScalarType) (device: torch.Device) =
         let ci = Array.init b (fun _ -> rng.Next set.Clean.Length)
         let li = Array.init b (fun _ -> rng.Next set.Labelled.Length)
@@ -197,6 +200,7 @@ module GanTrainer =
         |> List.filter (fun (_, v) -> not (Double.IsNaN v))
 
     /// Synthetic labelled scans from G_X: the first n clean scans (cycling) with their insertion boxes.
+    [<CompiledName("Synthesize")>]
     let synthesize (cfg: DetGanConfig) (m: GanModels) (set: ScanSet) (ins: Insertion[]) (n: int) (device: torch.Device) : Scan[] =
         use _ = torch.no_grad ()
         let idx = Array.init n (fun k -> k % set.Clean.Length)

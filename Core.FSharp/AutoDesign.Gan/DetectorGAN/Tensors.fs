@@ -7,6 +7,7 @@ open AutoDesign.Metrics
 /// Scans ↔ tensors and box lists ↔ the C# detector's arrays.
 module ScanTensors =
     /// [N,1,S,S] of the given scans' pixels.
+    [<CompiledName("Images")>]
     let images (size: int) (scans: Scan seq) (dtype: torch.ScalarType) (device: torch.Device) =
         let arr = scans |> Array.ofSeq
         let px = Array.zeroCreate<float32> (arr.Length * size * size)
@@ -15,19 +16,24 @@ module ScanTensors =
         use t = flat.reshape(int64 arr.Length, 1L, int64 size, int64 size)
         t.``to``(dtype, device)
 
+    [<CompiledName("BoxArrays")>]
     let boxArrays (boxes: Box list seq) : float32[][] list =
         boxes |> Seq.map (fun bs -> bs |> List.map Box.toArray |> Array.ofList) |> List.ofSeq
 
+    [<CompiledName("Targets")>]
     let targets (det: IDetector) (boxes: Box list seq) (device: torch.Device) =
         det.Targets(ResizeArray(boxArrays boxes), device)
 
+    [<CompiledName("Masks")>]
     let masks (size: int) (boxes: Box list seq) (dtype: torch.ScalarType) (device: torch.Device) =
         BoxOps.Masks(ResizeArray(boxArrays boxes), size, dtype, device)
 
+    [<CompiledName("Crops")>]
     let crops (images: torch.Tensor) (boxes: Box seq) (outSize: int) =
         BoxOps.CropResize(images, ResizeArray(boxes |> Seq.map Box.toArray), outSize)
 
     /// Detections of the detector on scans (in batches, no gradient).
+    [<CompiledName("Predict")>]
     let predict (det: IDetector) (size: int) (scans: Scan[]) (device: torch.Device) : Detection list list =
         [ for chunk in Array.chunkBySize 64 scans do
             use _ = torch.NewDisposeScope()

@@ -9,6 +9,7 @@ type DeviceChoice =
     | Cuda
 
 module Device =
+    [<CompiledName("Parse")>]
     let parse (s: string) =
         match s.Trim().ToLowerInvariant() with
         | "auto" -> Ok Auto
@@ -16,6 +17,7 @@ module Device =
         | "cuda" -> Ok Cuda
         | other -> Error(sprintf "unknown device '%s' (expected auto, cpu or cuda)" other)
 
+    [<CompiledName("Resolve")>]
     let resolve (choice: DeviceChoice) : torch.Device =
         match choice with
         | Cpu -> torch.CPU

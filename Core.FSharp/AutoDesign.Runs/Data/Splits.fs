@@ -18,6 +18,7 @@ module Splits =
 
     /// Sizes of the parts: rounded cumulative fractions of n; when the fractions add up to 1 the
     /// parts cover all n items.
+    [<CompiledName("Sizes")>]
     let sizes (n: int) (fractions: float list) : int list =
         let total = checkFractions fractions
         let covers = abs (total - 1.0) < 1e-9
@@ -35,12 +36,14 @@ module Splits =
 
     /// Split 0..n-1 into disjoint index sets of the given fractions (e.g. [0.8; 0.1; 0.1]), each
     /// sorted ascending. Same seed, same sets; when the fractions add up to 1 they cover 0..n-1.
+    [<CompiledName("Split")>]
     let split (seed: int) (n: int) (fractions: float list) : int[] list =
         if n < 0 then Errors.fail "cannot split %d items" n
         let order = Shuffle.permutation seed splitStream n
         cut order (sizes n fractions)
 
     /// Like `split`, but each class is split separately so every part keeps the class proportions.
+    [<CompiledName("Stratified")>]
     let stratified (seed: int) (labels: int[]) (fractions: float list) : int[] list =
         checkFractions fractions |> ignore
         let parts = Array.init (List.length fractions) (fun _ -> ResizeArray<int>())

@@ -10,6 +10,7 @@ type LauncherChoice =
 /// A launcher only submits, tracks and collects: each job is a CLI invocation with its run folder, and the
 /// run engine makes a restarted job resume. Results do not depend on the launcher.
 module Launcher =
+    [<CompiledName("Run")>]
     let run (choice: LauncherChoice) (root: string) (log: string -> unit) (jobs: Job list) : JobReport list =
         if jobs.IsEmpty then []
         else
@@ -18,6 +19,7 @@ module Launcher =
             | Slurm o -> SlurmLauncher.run o root log jobs
 
     /// The failed reports, as "id: message (log: path)" lines.
+    [<CompiledName("Failures")>]
     let failures (reports: JobReport list) =
         reports |> List.choose (fun r ->
             match r.Outcome with

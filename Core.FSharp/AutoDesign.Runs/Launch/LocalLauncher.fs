@@ -23,6 +23,7 @@ module LocalLauncher =
 
     /// Run `jobs` on `workers` worker processes (default: cores ÷ threads per job), at most `retries`
     /// restarts per job; `log` receives one line per event. Returns one report per job.
+    [<CompiledName("Run")>]
     let run (workers: int) (retries: int) (log: string -> unit) (jobs: Job list) : JobReport list =
         if workers < 1 then Errors.fail "--workers must be at least 1, got %d" workers
         if retries < 0 then Errors.fail "--retries must be >= 0, got %d" retries
@@ -46,4 +47,5 @@ module LocalLauncher =
         s.Reports
 
     /// The default worker count: cores ÷ threads per job, at least 1.
+    [<CompiledName("DefaultWorkers")>]
     let defaultWorkers (threadsPerJob: int) = max 1 (Environment.ProcessorCount / max 1 threadsPerJob)

@@ -44,6 +44,7 @@ module SlurmLauncher =
         p.ExitCode, out.Result, err.Result
 
     /// Whether `sbatch` and a responding controller are reachable.
+    [<CompiledName("Available")>]
     let available () =
         try
             let rc, _, _ = exec "sinfo" [ "-h"; "-o"; "%T" ]
@@ -118,6 +119,7 @@ module SlurmLauncher =
 
     /// Submit `jobs` (at most MaxJobs queued at once), wait for all of them, resubmit those that died.
     /// `root` is the run root every job writes under (checked to be visible from the nodes).
+    [<CompiledName("Run")>]
     let run (o: SlurmOptions) (root: string) (log: string -> unit) (jobs: Job list) : JobReport list =
         if o.MaxJobs < 1 then Errors.fail "--max-jobs must be at least 1, got %d" o.MaxJobs
         let root = Path.GetFullPath root

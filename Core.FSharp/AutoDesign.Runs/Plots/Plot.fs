@@ -23,6 +23,7 @@ type Series =
 module Plot =
     let private width, height = 900, 560
 
+    [<CompiledName("Series")>]
     let series (name: string) (points: (float * float)[]) = { Name = name; Points = points; Lines = true; Errors = None }
 
     let private logTicks () =
@@ -33,6 +34,7 @@ module Plot =
         tg
 
     /// Draw `data` into a chart file.
+    [<CompiledName("Chart")>]
     let chart (path: string) (title: string) (xLabel: string) (yLabel: string) (xScale: AxisScale) (yScale: AxisScale) (data: Series list) =
         if List.isEmpty data then Errors.fail "plot '%s' has no series" title
         let tx v = match xScale with Linear -> v | Log10 -> log10 v
@@ -63,9 +65,11 @@ module Plot =
             else plt.SavePng(tmp, width, height) |> ignore)
 
     /// Line chart: each series is (name, points in drawing order).
+    [<CompiledName("Lines")>]
     let lines (path: string) (title: string) (xLabel: string) (yLabel: string) (data: (string * (float * float)[]) list) =
         chart path title xLabel yLabel Linear Linear [ for (n, p) in data -> series n p ]
 
     /// Scatter chart: each series is (name, points).
+    [<CompiledName("Scatter")>]
     let scatter (path: string) (title: string) (xLabel: string) (yLabel: string) (data: (string * (float * float)[]) list) =
         chart path title xLabel yLabel Linear Linear [ for (n, p) in data -> { series n p with Lines = false } ]
