@@ -1,8 +1,11 @@
-/// The command-line grammar (Argu). Each system adds its subcommand union here and a handler
-/// module under Commands/; Program.fs dispatches.
+/// The command-line grammar (Argu): the options every command takes (inherited by every subcommand),
+/// and one subcommand per system; Program.fs dispatches.
 module AutoDesign.Cli.Args
 
+open System
 open Argu
+open AutoDesign.Runs
+open AutoDesign.Cli.Globals
 open AutoDesign.Cli.Commands.D2nn
 open AutoDesign.Cli.Commands.Uniloss
 open AutoDesign.Cli.Commands.Reproduce
@@ -15,6 +18,22 @@ open AutoDesign.Cli.Commands.Detgan
 [<CliPrefix(CliPrefix.DoubleDash); HelpFlags("--help", "-h")>]
 type AutoDesignArgs =
     | [<AltCommandLine("-v")>] Version
+    | [<Inherit>] Device of DeviceArg
+    | [<Inherit>] Threads of int
+    | [<Inherit>] Runs_Root of dir: string
+    | [<Inherit>] Force
+    | [<Inherit>] Wait
+    | [<Inherit>] Launcher of LauncherArg
+    | [<Inherit>] Workers of int
+    | [<Inherit>] Retries of int
+    | [<Inherit>] Partition of string
+    | [<Inherit>] Gres of string
+    | [<Inherit>] Cpus_Per_Task of int
+    | [<Inherit>] Mem of string
+    | [<Inherit>] Time of string
+    | [<Inherit>] Max_Jobs of int
+    | [<Inherit>] Sbatch_Arg of string
+    | [<Inherit>] Requeue of Toggle
     | [<CliPrefix(CliPrefix.None)>] D2nn of ParseResults<D2nnArgs>
     | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<UnilossArgs>
     | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
@@ -27,6 +46,22 @@ type AutoDesignArgs =
         member a.Usage =
             match a with
             | Version -> "print the version and exit."
+            | Device _ -> "where tensors live: cuda when TorchSharp reports it (auto, the default), cpu or cuda."
+            | Threads _ -> "torch intra-op threads per process (default 1; results depend on it, so run configurations record it)."
+            | Runs_Root _ -> "root folder of the run folders (default runs)."
+            | Force -> "discard stored runs of another configuration (and, for reproduce, stored results) and run again."
+            | Wait -> "wait for another process writing the same run folder instead of failing."
+            | Launcher _ -> "where jobs (experiments, seeds, λ points, DGGAN candidates) run: in this process (serial), on a pool of worker processes (local, the default) or as Slurm jobs (slurm; the run root must be on a filesystem the nodes share)."
+            | Workers _ -> "local launcher: worker processes (default: cores ÷ threads)."
+            | Retries _ -> "restarts of a job that crashed or was killed before it is given up (default 3); deterministic failures are not retried."
+            | Partition _ -> "slurm: partition (sbatch --partition)."
+            | Gres _ -> "slurm: generic resources per job, e.g. gpu:1 (sbatch --gres)."
+            | Cpus_Per_Task _ -> "slurm: CPUs per job (default: --threads)."
+            | Mem _ -> "slurm: memory per job, e.g. 8G (sbatch --mem)."
+            | Time _ -> "slurm: time limit per job, e.g. 02:00:00 (sbatch --time)."
+            | Max_Jobs _ -> "slurm: at most this many jobs queued at once (default 100)."
+            | Sbatch_Arg _ -> "slurm: one more sbatch argument, passed through (repeatable)."
+            | Requeue _ -> "slurm: let Slurm requeue a job whose node fails or that is preempted (default on)."
             | D2nn _ -> "dynamic deep neural networks (chapter 2): accuracy-cost sweeps."
             | Uniloss _ -> "UniLoss: metrics written once as code, refactored into differentiable losses; experiments of thesis chapter 3."
             | Reproduce _ -> "run the registered experiments and write REPORT.md (thesis vs measured)."
@@ -35,3 +70,46 @@ type AutoDesignArgs =
             | Dggan _ -> "Dynamically Grown GAN: architecture search vs the ProgGAN baseline (chapter 5)."
             | Gan _ -> "GAN metrics (FID, SWD) on saved image sets."
             | Detgan _ -> "DetectorGAN: synthetic training data for small-data detection (chapter 4), Tables 4.1-4.3."
+
+/// The inherited options of a parsed command line (given at any level) as `Globals`, checked.
+let globals (argv: string[]) (r: ParseResults<AutoDesignArgs>) : Globals =
+    let threads = Values.positive "threads" (r.GetResult(Threads, defaultValue = 1))
+    let root = r.GetResult(Runs_Root, defaultValue = "runs")
+    if String.IsNullOrWhiteSpace root then Errors.fail "--runs-root is empty"
+    let launchFlags =
+        [ if r.Contains Launcher then "--launcher"
+          if r.Contains Workers then "--workers"
+          if r.Contains Retries then "--retries"
+          if r.Contains Partition then "--partition"
+          if r.Contains Gres then "--gres"
+          if r.Contains Cpus_Per_Task then "--cpus-per-task"
+          if r.Contains Mem then "--mem"
+          if r.Contains Time then "--time"
+          if r.Contains Max_Jobs then "--max-jobs"
+          if r.Contains Sbatch_Arg then "--sbatch-arg"
+          if r.Contains Requeue then "--requeue" ]
+    let launcher = r.GetResult(Launcher, defaultValue = Local)
+    let slurmOnly = launchFlags |> List.filter (fun f -> not (List.contains f [ "--launcher"; "--workers"; "--retries" ]))
+    if launcher <> Slurm && not slurmOnly.IsEmpty then
+        Errors.fail "%s appl%s to --launcher slurm only" (String.Join(", ", slurmOnly)) (if slurmOnly.Length = 1 then "ies" else "y")
+    if launcher <> Local && r.Contains Workers then Errors.fail "--workers applies to --launcher local only"
+    { Argv = List.ofArray argv
+      Device = r.GetResult(Device, defaultValue = Auto)
+      Threads = threads
+      RunsRoot = root
+      Force = r.Contains Force
+      Wait = r.Contains Wait
+      Launcher = launcher
+      Workers = r.TryGetResult Workers |> Option.map (Values.positive "workers")
+      Retries = Values.nonNegative "retries" (r.GetResult(Retries, defaultValue = 3))
+      Slurm =
+        { SlurmOptions.Default with
+            Partition = r.TryGetResult Partition
+            Gres = r.TryGetResult Gres
+            CpusPerTask = r.TryGetResult Cpus_Per_Task |> Option.map (Values.positive "cpus-per-task")
+            Mem = r.TryGetResult Mem
+            Time = r.TryGetResult Time
+            MaxJobs = Values.positive "max-jobs" (r.GetResult(Max_Jobs, defaultValue = SlurmOptions.Default.MaxJobs))
+            SbatchArgs = r.GetResults Sbatch_Arg
+            Requeue = (r.GetResult(Requeue, defaultValue = On) = On) }
+      LaunchFlags = launchFlags }

@@ -5,6 +5,7 @@ open System.IO
 open Argu
 open AutoDesign.Runs
 open AutoDesign.Cli.Args
+open AutoDesign.Cli.Globals
 
 let private version () =
     let v = Reflection.Assembly.GetExecutingAssembly().GetName().Version
@@ -14,20 +15,30 @@ let private version () =
 let parser () =
     ArgumentParser.Create<AutoDesignArgs>(programName = "autodesign")
 
+/// Parse a command line: the inherited options as Globals, and the parse results.
+let parse (argv: string[]) : Globals * ParseResults<AutoDesignArgs> =
+    let results = (parser ()).ParseCommandLine(argv, raiseOnUsage = true)
+    globals argv results, results
+
 /// Parse and run one command line, letting errors propagate.
 let execute (argv: string[]) : int =
     let p = parser ()
-    let results = p.ParseCommandLine(argv, raiseOnUsage = true)
-    match results.GetAllResults() with
+    let g, results = parse argv
+    let commands =
+        results.GetAllResults()
+        |> List.filter (function
+            | Version | D2nn _ | Uniloss _ | Reproduce _ | Bench _ | Data _ | Dggan _ | Gan _ | Detgan _ -> true
+            | _ -> false)
+    match commands with
     | [ Version ] -> version (); 0
-    | [ D2nn r ] -> AutoDesign.Cli.Commands.D2nn.handle r
-    | [ Uniloss u ] -> AutoDesign.Cli.Commands.Uniloss.run u
-    | [ Reproduce r ] -> Commands.Reproduce.handle r
-    | [ Bench b ] -> Commands.Bench.handle b
-    | [ Data args ] -> Commands.Data.handle args
-    | [ Dggan args ] -> Commands.Dggan.handle args
-    | [ Gan args ] -> Commands.Gan.handle args
-    | [ Detgan args ] -> Commands.Detgan.handle args
+    | [ D2nn r ] -> Commands.D2nn.handle g r
+    | [ Uniloss u ] -> Commands.Uniloss.run g u
+    | [ Reproduce r ] -> Commands.Reproduce.handle g r
+    | [ Bench b ] -> Commands.Bench.handle g b
+    | [ Data args ] -> Commands.Data.handle g args
+    | [ Dggan args ] -> Commands.Dggan.handle g args
+    | [ Gan args ] -> Commands.Gan.handle g args
+    | [ Detgan args ] -> Commands.Detgan.handle g args
     | [] ->
         eprintfn "%s" (p.PrintUsage())
         2

@@ -19,7 +19,7 @@ let private tempRoot () =
 /// λ point, both recipes at one λ, the DCN baseline; a checkpoint every 2 steps.
 let private sweepArgs (root: string) (extra: string list) =
     [ "d2nn"; "dcn"; "--quick"; "--steps"; "4"; "--train-size"; "64"; "--test-size"; "32"; "--batch"; "16"
-      "--lambdas"; "0.5"; "--thesis-recipe"; "--checkpoint-every"; "2"; "--seed"; "3"; "--runs"; root ] @ extra
+      "--lambdas"; "0.5"; "--thesis-recipe"; "--checkpoint-every"; "2"; "--seed"; "3"; "--runs-root"; root; "--launcher"; "serial" ] @ extra
 
 /// Run the CLI (`dotnet autodesign.dll ...`) with extra environment variables; returns exit code and output.
 let private cli (args: string list) (env: (string * string) list) =

@@ -157,15 +157,15 @@ let tests =
             let parse (args: string list) = parser.ParseCommandLine(Array.ofList args)
             let cost d a = AutoDesign.Cli.Commands.D2nn.costUnit d (parse a)
             let form n d a = AutoDesign.Cli.Commands.D2nn.architectureName n d (parse a)
-            Expect.equal (cost "mults" []) Mults "default multiplications"
-            Expect.equal (cost "latency" []) (Wall 256) "bench default: latency at 256"
-            Expect.equal (cost "mults" [ "--cost"; "latency"; "--latency-batch"; "1" ]) (Wall 1) "batch 1"
-            Expect.throwsT<UserError> (fun () -> cost "mults" [ "--cost"; "flops" ] |> ignore) "unknown cost"
-            Expect.throwsT<UserError> (fun () -> cost "mults" [ "--latency-batch"; "4" ] |> ignore) "batch without latency"
-            Expect.equal (form "cascade" "thesis" []) "cascade" "thesis form by default"
-            Expect.equal (form "cascade" "thesis" [ "--form"; "fast" ]) "cascade-fast" "fast form"
-            Expect.equal (form "cascade" "fast" []) "cascade-fast" "bench default"
-            Expect.throwsT<UserError> (fun () -> form "chain" "thesis" [ "--form"; "fast" ] |> ignore) "no fast chain"
+            Expect.equal (cost AutoDesign.Cli.Commands.D2nn.CostArg.Mults []) Mults "default multiplications"
+            Expect.equal (cost AutoDesign.Cli.Commands.D2nn.CostArg.Latency []) (Wall 256) "bench default: latency at 256"
+            Expect.equal (cost AutoDesign.Cli.Commands.D2nn.CostArg.Mults [ "--cost"; "latency"; "--latency-batch"; "1" ]) (Wall 1) "batch 1"
+            Expect.throwsT<ArguParseException> (fun () -> cost AutoDesign.Cli.Commands.D2nn.CostArg.Mults [ "--cost"; "flops" ] |> ignore) "unknown cost"
+            Expect.throwsT<UserError> (fun () -> cost AutoDesign.Cli.Commands.D2nn.CostArg.Mults [ "--latency-batch"; "4" ] |> ignore) "batch without latency"
+            Expect.equal (form "cascade" AutoDesign.Cli.Commands.D2nn.FormArg.Thesis []) "cascade" "thesis form by default"
+            Expect.equal (form "cascade" AutoDesign.Cli.Commands.D2nn.FormArg.Thesis [ "--form"; "fast" ]) "cascade-fast" "fast form"
+            Expect.equal (form "cascade" AutoDesign.Cli.Commands.D2nn.FormArg.Fast []) "cascade-fast" "bench default"
+            Expect.throwsT<UserError> (fun () -> form "chain" AutoDesign.Cli.Commands.D2nn.FormArg.Thesis [ "--form"; "fast" ] |> ignore) "no fast chain"
             Expect.equal (D2nnExperiment.architecture "cascade-fast").Name "cascade-fast" "looked up by name"
         }
     ]

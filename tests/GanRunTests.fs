@@ -74,10 +74,10 @@ let tests =
     testSequencedGroup "gan-cli-runs" <| testList "gan.runs" [
         test "dggan search killed at a step, in a checkpoint write and between candidates resumes to the same results" {
             let root = tempDir ()
-            let args out = [ "dggan"; "search"; "--tiny"; "--device"; "cpu"; "--out"; out ]
+            let args out = [ "dggan"; "search"; "--tiny"; "--device"; "cpu"; "--runs-root"; out; "--launcher"; "serial" ]
             let rc, out, err = runCli root [] (args "clean")
             Expect.equal rc 0 (sprintf "uninterrupted run:\n%s\n%s" out err)
-            let clean = Path.Combine(root, "clean", "search-mnist-tiny-seed1")
+            let clean = Path.Combine(root, "clean", "dggan", "search-mnist-tiny-seed1")
             // killed runs, the last two launched from another working directory with the folder's absolute path
             let other = tempDir ()
             let faults = [ "step:9"; "checkpoint-write:4"; "run-finish:3" ]
@@ -88,12 +88,12 @@ let tests =
                     if launch.Value = 1 then runCli root env (args "killed")
                     else runCli other env (args (Path.Combine(root, "killed")))) faults
             Expect.equal killed 3 "each fault killed a run"
-            let resumed = Path.Combine(root, "killed", "search-mnist-tiny-seed1")
+            let resumed = Path.Combine(root, "killed", "dggan", "search-mnist-tiny-seed1")
             expectSameFolders clean resumed
                 [ "search.json"; "final.csv"; "table-per-resolution.csv"; "final/dggan/weights.safetensors"; "candidates/s00_000/weights.safetensors"; "feature-net/weights.safetensors" ]
             Expect.isEmpty (Directory.GetDirectories(resumed, "checkpoints", SearchOption.AllDirectories)) "no checkpoints left once finished"
             // a second process on the folder: one error line naming the holder
-            let lockDir = Path.Combine(root, "locked", "search-mnist-tiny-seed1")
+            let lockDir = Path.Combine(root, "locked", "dggan", "search-mnist-tiny-seed1")
             use held = RunLock.Acquire(lockDir, false)
             let rc2, _, err2 = runCli root [] (args "locked")
             Expect.equal rc2 1 "exit 1"
@@ -108,9 +108,9 @@ let tests =
         }
         test "dggan candidate trains one candidate from the folders alone" {
             let root = tempDir ()
-            let rc, out, err = runCli root [] [ "dggan"; "search"; "--tiny"; "--device"; "cpu"; "--out"; "r" ]
+            let rc, out, err = runCli root [] [ "dggan"; "search"; "--tiny"; "--device"; "cpu"; "--runs-root"; "r"; "--launcher"; "serial" ]
             Expect.equal rc 0 (sprintf "search:\n%s\n%s" out err)
-            let dir = Path.Combine(root, "r", "search-mnist-tiny-seed1")
+            let dir = Path.Combine(root, "r", "dggan", "search-mnist-tiny-seed1")
             let candidate = Path.Combine(dir, "candidates", "s01_000")
             let before = File.ReadAllBytes(Path.Combine(candidate, "weights.safetensors"))
             for f in [ "result.json"; "weights.safetensors"; "metrics.csv" ] do File.Delete(Path.Combine(candidate, f))
@@ -125,7 +125,7 @@ let tests =
         }
         test "detgan tables killed at a step, in a checkpoint write and between phases resumes to the same results" {
             let root = tempDir ()
-            let args out = [ "detgan"; "tables"; "--tiny"; "--device"; "cpu"; "--out"; out ]
+            let args out = [ "detgan"; "tables"; "--tiny"; "--device"; "cpu"; "--runs-root"; out ]
             let rc, out, err = runCli root [] (args "clean")
             Expect.equal rc 0 (sprintf "uninterrupted run:\n%s\n%s" out err)
             let other = tempDir ()
@@ -137,11 +137,12 @@ let tests =
                     if launch.Value = 1 then runCli root env (args "killed")
                     else runCli other env (args (Path.Combine(root, "killed")))) faults
             Expect.equal killed 3 "each fault killed a run"
-            expectSameFolders (Path.Combine(root, "clean")) (Path.Combine(root, "killed"))
+            let folder = Path.Combine("detectorgan", "tables-tiny", "seed1")
+            expectSameFolders (Path.Combine(root, "clean", folder)) (Path.Combine(root, "killed", folder))
                 [ "table-4.1.csv"; "table-4.2.csv"; "ablation.csv"; "joint/detectorgan/gan.safetensors"; "final/detectorgan/detector.safetensors"; "pretrain-gan/gan.safetensors" ]
-            let rc3, _, err3 = runCli root [] (args "clean" @ [ "--seed"; "2" ])
-            Expect.equal rc3 1 "another seed in the same folder is refused"
-            Expect.stringContains err3 "Seed: 1 vs 2" "names the difference"
+            let rc3, _, err3 = runCli root [] (args "clean" @ [ "--no-ablation" ])
+            Expect.equal rc3 1 "another configuration in the same folder is refused"
+            Expect.stringContains err3 "Ablation: true vs false" "names the difference"
             Directory.Delete(root, true); Directory.Delete(other, true)
         }
     ]

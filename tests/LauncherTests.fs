@@ -19,7 +19,7 @@ let private tempRoot () =
 let reproduceJob (root: string) (name: string) =
     let runDir = Path.Combine(root, "reproduce", "quick-seed1", "foundation", name)
     Job.create ("foundation/" + name)
-        [ "reproduce"; "--quick"; "--only"; "foundation/" + name; "--runs"; root; "--report"; Path.Combine(root, name + ".md"); "--wait" ]
+        [ "reproduce"; "--quick"; "--only"; "foundation/" + name; "--runs-root"; root; "--report"; Path.Combine(root, name + ".md"); "--wait"; "--launcher"; "serial" ]
         runDir
 
 let private resultOf (j: Job) = File.ReadAllText(Path.Combine(j.RunDir, "result.json")) |> fun t -> (Json.parse "result" t).["result"].ToJsonString()
@@ -76,7 +76,7 @@ let tests =
 
         test "local pool: a job that fails deterministically is reported once, with its error and log" {
             let root = tempRoot ()
-            let bad = Job.create "bad" [ "reproduce"; "--quick"; "--only"; "nosuch/experiment"; "--runs"; root ] (Path.Combine(root, "bad"))
+            let bad = Job.create "bad" [ "reproduce"; "--quick"; "--only"; "nosuch/experiment"; "--runs-root"; root; "--launcher"; "serial" ] (Path.Combine(root, "bad"))
             let dependent = { reproduceJob root "mnist-mlp" with DependsOn = [ "bad" ] }
             let reports = LocalLauncher.run 2 3 ignore [ bad; dependent ]
             match reports with

@@ -35,7 +35,7 @@ let tests =
     testSequenced <| testList "foundation.reproduce" [
         test "report has a header, one table per system, and lists stand-in data sets" {
             let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
-            let opts = { Quick = true; Only = None; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "REPORT.md"); Seed = 4; Threads = 1; Force = false; Wait = false }
+            let opts = { Quick = true; Only = None; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "REPORT.md"); Seed = 4; Threads = 1; Force = false; Wait = false; WriteReport = true }
             Runner.run (registry "v1") opts |> ignore
             let text = File.ReadAllText opts.ReportPath
             Expect.stringContains text "- Config: quick; 1 torch thread per experiment" "config and threads in header"
@@ -56,7 +56,7 @@ let tests =
 
         test "stored results are reused; --only --force reruns a subset and keeps the other experiments' rows" {
             let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
-            let opts = { Quick = false; Only = None; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "R.md"); Seed = 1; Threads = 1; Force = false; Wait = false }
+            let opts = { Quick = false; Only = None; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "R.md"); Seed = 1; Threads = 1; Force = false; Wait = false; WriteReport = true }
             Runner.run (registry "v1") opts |> ignore
             runs <- 0
             Runner.run (registry "v2") opts |> ignore
@@ -82,8 +82,9 @@ let tests =
                 { System = "alpha"; Name = "boom"; Description = "fails"
                   Run = fun _ -> printfn "some progress"; failwith "native handle went away" }
             let reg = [ (registry "f").[0]; boom; (registry "f").[2] ]
-            let argv = [| "reproduce"; "--runs"; root; "--report"; Path.Combine(root, "R.md") |]
-            let rc = Reproduce.handleWith reg ((parser.ParseCommandLine argv).GetResult AutoDesignArgs.Reproduce)
+            let argv = [| "reproduce"; "--runs-root"; root; "--report"; Path.Combine(root, "R.md"); "--launcher"; "serial" |]
+            let g, r = AutoDesign.Cli.Program.parse argv
+            let rc = Reproduce.handleWith reg g (r.GetResult AutoDesignArgs.Reproduce)
             Expect.equal rc 1 "non-zero exit"
             let text = File.ReadAllText(Path.Combine(root, "R.md"))
             Expect.stringContains text "FAILED: Exception: native handle went away" "failed row"
@@ -102,13 +103,18 @@ let tests =
         }
 
         test "reproduce options parse" {
-            let r = parser.ParseCommandLine [| "reproduce"; "--quick"; "--only"; "uniloss/auc"; "--device"; "cpu"; "--runs"; "out"; "--report"; "R.md"; "--seed"; "9" |]
-            let o = Reproduce.options (r.GetResult AutoDesignArgs.Reproduce)
+            let opts (argv: string[]) =
+                let g, r = AutoDesign.Cli.Program.parse argv
+                Reproduce.options g (r.GetResult AutoDesignArgs.Reproduce)
+            let o = opts [| "reproduce"; "--quick"; "--only"; "uniloss/auc"; "--device"; "cpu"; "--runs-root"; "out"; "--report"; "R.md"; "--seed"; "9" |]
             Expect.equal (o.Quick, o.Only, o.RunsRoot, o.ReportPath, o.Seed) (true, Some "uniloss/auc", "out", "R.md", 9) "values"
             Expect.equal o.Device.``type`` DeviceType.CPU "device"
-            let d = Reproduce.options ((parser.ParseCommandLine [| "reproduce" |]).GetResult AutoDesignArgs.Reproduce)
-            Expect.equal (d.Quick, d.Only, d.RunsRoot, d.ReportPath) (false, None, "runs", "REPORT.md") "defaults"
-            Expect.throwsT<UserError> (fun () -> Reproduce.options ((parser.ParseCommandLine [| "reproduce"; "--device"; "tpu" |]).GetResult AutoDesignArgs.Reproduce) |> ignore) "bad device"
+            let o2 = opts [| "--device"; "cpu"; "--runs-root"; "out2"; "reproduce" |]
+            Expect.equal (o2.RunsRoot, o2.Device.``type``) ("out2", DeviceType.CPU) "inherited options also before the subcommand"
+            let d = opts [| "reproduce" |]
+            Expect.equal (d.Quick, d.Only, d.RunsRoot, d.ReportPath, d.WriteReport) (false, None, "runs", "REPORT.md", true) "defaults"
+            Expect.throwsT<ArguParseException> (fun () -> opts [| "reproduce"; "--device"; "tpu" |] |> ignore) "bad device"
+            Expect.throwsT<UserError> (fun () -> opts [| "reproduce"; "--threads"; "0" |] |> ignore) "bad thread count"
         }
 
         test "bench options parse and unknown subcommands are rejected" {

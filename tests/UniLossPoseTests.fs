@@ -123,14 +123,17 @@ let tests =
         }
 
         test "CLI parses uniloss pose and rejects a bad --which with a UserError" {
-            let parser = ArgumentParser.Create<Cli.UnilossArgs>(programName = "autodesign uniloss")
-            match Cli.plan (parser.ParseCommandLine [| "pose"; "--which"; "bench"; "--quick"; "--anchors"; "10"; "--epochs"; "3" |]) with
+            let plan (argv: string[]) =
+                let g, r = AutoDesign.Cli.Program.parse (Array.append [| "uniloss" |] argv)
+                Cli.plan g (r.GetResult AutoDesign.Cli.Args.AutoDesignArgs.Uniloss)
+            match plan [| "pose"; "--which"; "bench"; "--quick"; "--anchors"; "10"; "--epochs"; "3" |] with
             | Cli.PlanPose(st, which) -> Expect.equal (which, st.Quick, st.Anchors, st.Epochs) ("bench", true, Some 10, Some 3) "pose settings"
             | other -> failtestf "wrong plan %A" other
-            match Cli.plan (parser.ParseCommandLine [| "pose" |]) with
+            match plan [| "pose" |] with
             | Cli.PlanPose(_, which) -> Expect.equal which "all" "default"
             | other -> failtestf "wrong plan %A" other
-            Expect.throwsT<UserError> (fun () -> Cli.plan (parser.ParseCommandLine [| "pose"; "--which"; "sigma" |]) |> ignore) "which"
+            Expect.throwsT<UserError> (fun () -> plan [| "pose"; "--which"; "sigma" |] |> ignore) "which"
+            Expect.throwsT<UserError> (fun () -> plan [| "pose"; "--nearby"; "any" |] |> ignore) "an ap/accuracy option"
         }
 
         testSequenced <| test "a short UniLoss(PCKh) run on free heatmaps lowers the loss and raises PCKh" {

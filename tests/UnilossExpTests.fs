@@ -40,7 +40,12 @@ let private synthetic (n: int) (seed: int) : ExpDataset =
                  yield float32 (rng.NextDouble() * 0.6 + (if patch then 0.35 else 0.0)) |]
     { Name = "synthetic"; Images = images; Labels = labels; Height = 28; Width = 28; Count = n }
 
-let private parser = ArgumentParser.Create<UnilossArgs>(programName = "autodesign uniloss")
+
+
+/// The plan of `autodesign uniloss <argv>`.
+let private planOf (argv: string[]) =
+    let g, r = AutoDesign.Cli.Program.parse (Array.append [| "uniloss" |] argv)
+    AutoDesign.Cli.Commands.Uniloss.plan g (r.GetResult AutoDesign.Cli.Args.AutoDesignArgs.Uniloss)
 
 [<Tests>]
 let tests =
@@ -147,8 +152,7 @@ let tests =
             Expect.sequenceEqual (seen |> Seq.map (fun v -> Math.Round(v, 12))) (expected |> List.map (fun v -> Math.Round(v, 12))) "warm-up lr per step"
         }
         test "CLI parses uniloss ap with its options" {
-            let r = parser.ParseCommandLine [| "ap"; "--quick"; "--data"; "fashion"; "--class"; "3"; "--seed"; "5"; "--runs"; "2"; "--device"; "cpu"; "--tau"; "0.5"; "--anchors"; "10" |]
-            match plan r with
+            match planOf [| "ap"; "--quick"; "--data"; "fashion"; "--class"; "3"; "--seed"; "5"; "--seeds"; "2"; "--device"; "cpu"; "--tau"; "0.5"; "--anchors"; "10" |] with
             | PlanAp(s, data, cls) ->
                 Expect.equal (data, cls) ("fashion", 3) "data and class"
                 Expect.isTrue s.Quick "quick"
@@ -156,22 +160,22 @@ let tests =
             | other -> failtestf "wrong plan %A" other
         }
         test "CLI parses uniloss accuracy and ablation" {
-            match plan (parser.ParseCommandLine [| "accuracy"; "--epochs"; "3"; "--train-size"; "1000" |]) with
+            match planOf [| "accuracy"; "--epochs"; "3"; "--train-size"; "1000" |] with
             | PlanAccuracy s -> Expect.equal (s.Quick, s.Epochs, s.TrainSize) (false, Some 3, Some 1000) "accuracy settings"
             | other -> failtestf "wrong plan %A" other
-            match plan (parser.ParseCommandLine [| "ablation"; "--which"; "anchors"; "--quick"; "--power"; "2" |]) with
+            match planOf [| "ablation"; "--which"; "anchors"; "--quick"; "--power"; "2" |] with
             | PlanAblation(s, which) -> Expect.equal (which, s.Quick, s.Power) ("anchors", true, Some 2.0) "ablation"
             | other -> failtestf "wrong plan %A" other
-            match plan (parser.ParseCommandLine [| "ablation"; "--which"; "anchors-acc" |]) with
+            match planOf [| "ablation"; "--which"; "anchors-acc" |] with
             | PlanAblation(_, which) -> Expect.equal which "anchors-acc" "accuracy row of Table 3.4"
             | other -> failtestf "wrong plan %A" other
         }
         test "CLI rejects bad uniloss values with a UserError" {
-            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ap"; "--data"; "cifar" |]) |> ignore) "unknown data"
-            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ap"; "--class"; "11" |]) |> ignore) "class range"
-            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--device"; "tpu" |]) |> ignore) "device"
-            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ablation"; "--which"; "lr" |]) |> ignore) "which"
-            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--runs"; "0" |]) |> ignore) "runs"
-            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ap"; "--power"; "0" |]) |> ignore) "power"
+            Expect.throwsT<ArguParseException> (fun () -> planOf [| "ap"; "--data"; "cifar" |] |> ignore) "unknown data"
+            Expect.throwsT<UserError> (fun () -> planOf [| "ap"; "--class"; "11" |] |> ignore) "class range"
+            Expect.throwsT<ArguParseException> (fun () -> planOf [| "accuracy"; "--device"; "tpu" |] |> ignore) "device"
+            Expect.throwsT<UserError> (fun () -> planOf [| "ablation"; "--which"; "lr" |] |> ignore) "which"
+            Expect.throwsT<UserError> (fun () -> planOf [| "accuracy"; "--seeds"; "0" |] |> ignore) "runs"
+            Expect.throwsT<UserError> (fun () -> planOf [| "ap"; "--power"; "0" |] |> ignore) "power"
         }
     ]

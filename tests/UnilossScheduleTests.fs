@@ -9,7 +9,6 @@ open AutoDesign.Reproduce.UniLoss
 open AutoDesign.Metrics
 open AutoDesign.Cli.Commands.Uniloss
 
-let private parser = ArgumentParser.Create<UnilossArgs>(programName = "autodesign uniloss")
 
 /// A fixed batch of logits and labels for comparing losses.
 let private batch () =
@@ -17,6 +16,12 @@ let private batch () =
     let logits = torch.randn([| 16L; 10L |]) * 2.0
     let labels = torch.tensor([| for i in 0L .. 15L -> i % 10L |])
     logits, labels
+
+
+/// The plan of `autodesign uniloss <argv>`.
+let private planOf (argv: string[]) =
+    let g, r = AutoDesign.Cli.Program.parse (Array.append [| "uniloss" |] argv)
+    AutoDesign.Cli.Commands.Uniloss.plan g (r.GetResult AutoDesign.Cli.Args.AutoDesignArgs.Uniloss)
 
 [<Tests>]
 let tests =
@@ -87,46 +92,46 @@ let tests =
             Expect.throwsT<UserError> (fun () -> ExpTasks.validation 1 41 pool train |> ignore) "too few left"
         }
         test "CLI parses --tau-end, --validation and --ce-lr for accuracy and ap" {
-            match plan (parser.ParseCommandLine [| "accuracy"; "--quick"; "--tau-end"; "3"; "--validation"; "--runs"; "3" |]) with
+            match planOf [| "accuracy"; "--quick"; "--tau-end"; "3"; "--validation"; "--seeds"; "3" |] with
             | PlanAccuracy s -> Expect.equal (s.TauEnd, s.Validation, s.Runs) (Some 3.0, true, 3) "accuracy"
             | other -> failtestf "wrong plan %A" other
-            match plan (parser.ParseCommandLine [| "ap"; "--data"; "fashion"; "--validation"; "--ce-lr"; "0.03" |]) with
+            match planOf [| "ap"; "--data"; "fashion"; "--validation"; "--ce-lr"; "0.03" |] with
             | PlanAp(s, _, _) -> Expect.equal (s.TauEnd, s.Validation, s.CeLr) (None, true, Some 0.03) "ap"
             | other -> failtestf "wrong plan %A" other
             let o = UnilossExp.uniOptsFor { UnilossExp.defaultSettings torch.CPU with TauEnd = Some 2.0 }
             Expect.equal (o.Tau, o.TauEnd) (1.0, Some 2.0) "settings reach the loss options"
-            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--tau-end"; "0" |]) |> ignore) "tau-end 0"
-            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "ap"; "--ce-lr"; "-1" |]) |> ignore) "ce-lr negative"
+            Expect.throwsT<UserError> (fun () -> planOf [| "accuracy"; "--tau-end"; "0" |] |> ignore) "tau-end 0"
+            Expect.throwsT<UserError> (fun () -> planOf [| "ap"; "--ce-lr"; "-1" |] |> ignore) "ce-lr negative"
             Expect.throwsT<UserError> (fun () -> UnilossExp.ap { UnilossExp.defaultSettings torch.CPU with Validation = true } "mnist" 0 |> ignore) "no validation split for MNIST"
         }
         test "CLI parses --nearby-unit and it reaches the loss options" {
-            match plan (parser.ParseCommandLine [| "accuracy"; "--quick"; "--nearby-unit"; "example" |]) with
+            match planOf [| "accuracy"; "--quick"; "--nearby-unit"; "example" |] with
             | PlanAccuracy s -> Expect.equal s.NearbyUnit (Some FlipUnit.Example) "example"
             | other -> failtestf "wrong plan %A" other
-            match plan (parser.ParseCommandLine [| "accuracy"; "--quick" |]) with
+            match planOf [| "accuracy"; "--quick" |] with
             | PlanAccuracy s -> Expect.equal s.NearbyUnit None "not given"
             | other -> failtestf "wrong plan %A" other
             let o = UnilossExp.uniOptsFor { UnilossExp.defaultSettings torch.CPU with NearbyUnit = Some FlipUnit.Example }
             Expect.equal o.NearbyUnit FlipUnit.Example "settings reach the loss options"
             Expect.equal (UnilossExp.uniOptsFor (UnilossExp.defaultSettings torch.CPU)).NearbyUnit FlipUnit.Bit "default one-bit flips"
-            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--nearby-unit"; "score" |]) |> ignore) "unknown unit"
+            Expect.throwsT<ArguParseException> (fun () -> planOf [| "accuracy"; "--nearby-unit"; "score" |] |> ignore) "unknown unit"
         }
         test "CLI parses --nearby, --bound-scores and --grad-norm; the accuracy arm's defaults use them" {
-            match plan (parser.ParseCommandLine [| "accuracy"; "--quick"; "--nearby"; "any"; "--bound-scores"; "on"; "--grad-norm"; "0" |]) with
+            match planOf [| "accuracy"; "--quick"; "--nearby"; "any"; "--bound-scores"; "on"; "--grad-norm"; "0" |] with
             | PlanAccuracy s ->
                 Expect.equal (s.NearbyCorrective, s.BoundScores, s.GradNorm) (Some false, Some true, Some 0.0) "accuracy"
                 let o = UnilossExp.uniOptsFrom UnilossExp.accuracyResNetDefaults s
                 Expect.equal (o.NearbyCorrective, o.BoundScores, o.GradNorm) (false, true, 0.0) "flags override the experiment's defaults"
             | other -> failtestf "wrong plan %A" other
-            match plan (parser.ParseCommandLine [| "ap"; "--nearby"; "wrong"; "--grad-norm"; "0.2" |]) with
+            match planOf [| "ap"; "--nearby"; "wrong"; "--grad-norm"; "0.2" |] with
             | PlanAp(s, _, _) -> Expect.equal (s.NearbyCorrective, s.BoundScores, s.GradNorm) (Some true, None, Some 0.2) "ap"
             | other -> failtestf "wrong plan %A" other
             let d = UnilossExp.accuracyResNetDefaults
             Expect.equal (d.NearbyCorrective, d.GradNorm, d.TauEnd) (true, 0.1, Some 3.0) "accuracy arm: corrective nearby anchors, gradient norm 0.1, tau 1 -> 3"
             let thesis = UnilossExp.uniOptsFor (UnilossExp.defaultSettings torch.CPU)
             Expect.equal (thesis.NearbyCorrective, thesis.BoundScores, thesis.GradNorm) (false, false, 0.0) "thesis settings elsewhere"
-            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--nearby"; "some" |]) |> ignore) "unknown nearby rule"
-            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--bound-scores"; "yes" |]) |> ignore) "bound-scores on/off"
-            Expect.throwsT<UserError> (fun () -> plan (parser.ParseCommandLine [| "accuracy"; "--grad-norm"; "-1" |]) |> ignore) "negative grad norm"
+            Expect.throwsT<ArguParseException> (fun () -> planOf [| "accuracy"; "--nearby"; "some" |] |> ignore) "unknown nearby rule"
+            Expect.throwsT<ArguParseException> (fun () -> planOf [| "accuracy"; "--bound-scores"; "yes" |] |> ignore) "bound-scores on/off"
+            Expect.throwsT<UserError> (fun () -> planOf [| "accuracy"; "--grad-norm"; "-1" |] |> ignore) "negative grad norm"
         }
     ]

@@ -8,6 +8,8 @@ open Argu
 open TorchSharp
 open AutoDesign.Runs
 open AutoDesign.Nn
+open AutoDesign.Cli
+open AutoDesign.Cli.Globals
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type BenchCheckpointArgs =
@@ -32,12 +34,10 @@ type BenchLoaderArgs =
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type BenchUnilossArgs =
     | Steps of n: int
-    | Device of string
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Steps _ -> "timed steps per loss after 3 warm-up steps (default 10; the MLP gets 4x as many)."
-            | Device _ -> "auto, cpu or cuda (default auto)."
 
 /// One case per system.
 type BenchArgs =
@@ -67,7 +67,7 @@ let checkpoint (r: ParseResults<BenchCheckpointArgs>) =
     let opt = new SafeAdam(model.parameters (), lr = 1e-3)
     // one step so Adam has moment buffers to save
     (use _ = torch.NewDisposeScope()
-     let loss = model.forward(torch.randn(8L, 784L)).pow(torch.tensor 2.0f).mean()
+     let loss = model.forward(torch.randn(8L, 784L)).Squared().mean()
      loss.backward ()
      opt.step () |> ignore)
     let dir = Path.Combine(Path.GetTempPath(), sprintf "autodesign-bench-%d" Environment.ProcessId)
@@ -132,12 +132,12 @@ let loader (r: ParseResults<BenchLoaderArgs>) =
     printfn "ratio loader/raw: %.2f" (viaLoader / raw)
     0
 
-let handle (r: ParseResults<BenchArgs>) =
+let handle (g: Globals) (r: ParseResults<BenchArgs>) =
+    g.NoJobs "bench"
     match r.GetSubCommand() with
     | Checkpoint c -> checkpoint c
     | Uniloss u ->
-        let steps = u.GetResult(BenchUnilossArgs.Steps, defaultValue = 10)
-        if steps < 1 then Errors.fail "bench uniloss: --steps must be positive, got %d" steps
-        AutoDesign.Cli.Commands.Uniloss.bench (u.GetResult(BenchUnilossArgs.Device, defaultValue = "auto")) steps
+        let steps = Values.positive "steps" (u.GetResult(BenchUnilossArgs.Steps, defaultValue = 10))
+        AutoDesign.Cli.Commands.Uniloss.bench (g.Start()) steps
     | Loader l -> loader l
-    | D2nn d -> AutoDesign.Cli.Commands.D2nn.bench d
+    | D2nn d -> AutoDesign.Cli.Commands.D2nn.bench g d

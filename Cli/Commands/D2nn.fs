@@ -9,24 +9,42 @@ open TorchSharp
 open AutoDesign.Runs
 open AutoDesign.D2NN
 open AutoDesign.Reproduce.D2NN
+open AutoDesign.Cli
+open AutoDesign.Cli.Globals
+
+/// `--cost`.
+type CostArg =
+    | Mults
+    | Latency
+
+/// `--form` (cascade only).
+type FormArg =
+    | Thesis
+    | Fast
+
+/// `--only`: one stage of a sweep.
+type StageArg =
+    | All
+    | Baselines
+    | Latency
+    | Warm_Start
+    | Points
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type D2nnExpArgs =
     | Quick
-    | Device of string
-    | Lambdas of string
     | Seed of int
-    | Runs of dir: string
+    | Seeds of int
+    | Lambdas of string
     | Ce_Weight of float
     | Unified_Q
     | Joint_Control_Grad
     | Warmup_Steps of int
     | No_Inherit
-    | Cost of string
+    | Cost of CostArg
     | Latency_Batch of int
-    | Form of string
-    | Threads of int
-    | Only of stage: string
+    | Form of FormArg
+    | Only of StageArg
     | Thesis_Recipe
     | No_Equal_Budget
     | Bags_At_Sampled_Prior
@@ -35,26 +53,22 @@ type D2nnExpArgs =
     | Test_Size of int
     | Batch of int
     | Checkpoint_Every of int
-    | Force
-    | Wait
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Quick -> "small config that runs in minutes on 2 cores."
-            | Device _ -> "auto|cpu|cuda (default auto)."
-            | Lambdas _ -> "comma-separated trade-off weights λ in [0,1] (default: a sweep)."
             | Seed _ -> "random seed (default 1)."
-            | Runs _ -> "runs root folder (default runs)."
+            | Seeds _ -> "sweep seeds seed..seed+N-1, each a job of the launcher (default 1)."
+            | Lambdas _ -> "comma-separated trade-off weights λ in [0,1] (default: a sweep)."
             | Ce_Weight _ -> "weight of the regular nodes' cross-entropy loss (default 1)."
             | Unified_Q -> "train regular nodes with Q-learning on their class scores (the thesis's unified approach) instead of cross-entropy."
             | Joint_Control_Grad -> "let the control nodes' Q-learning gradient flow into the regular nodes feeding them (default: stopped)."
             | Warmup_Steps _ -> "warm start: steps of cross-entropy training of the regular nodes under random routing before Q-learning (default: half the training steps; 0: none)."
             | No_Inherit -> "do not initialize the D²NN's regular nodes from the trained static baselines (default: inherit where node names match)."
-            | Cost _ -> "mults|latency: what the reward's cost counts, multiplications (the thesis) or wall time per example from a latency table measured on this machine before training and saved as latency.json in the run folder (default: mults; bench: latency)."
+            | Cost _ -> "what the reward's cost counts: multiplications (the thesis) or wall time per example from a latency table measured on this machine before training, saved as latency.json in the run folder (default: mults; bench: latency)."
             | Latency_Batch _ -> "--cost latency: inference batch size the latency table is measured for (default 256; 1: one image at a time)."
-            | Form _ -> "cascade only, thesis|fast: the thesis's four independent networks, or one shared downsampling trunk with exits whose cheap path is cheap in wall time (default: thesis; bench: fast)."
-            | Threads _ -> "torch intra-op threads (default 1; results depend on it, so every run's configuration records it)."
-            | Only _ -> "baselines|latency|warm-start|points: train one stage of the sweep and refuse to train unfinished dependencies (a job launcher runs baselines, then warm-start, then each λ as its own job: --only points --lambdas 0.7). Default: every stage, training whatever is missing, then curve.csv and the figures."
+            | Form _ -> "cascade only: the thesis's four independent networks, or one shared downsampling trunk with exits whose cheap path is cheap in wall time (default: thesis; bench: fast)."
+            | Only _ -> "train one stage of the sweep and refuse to train unfinished dependencies (default all: every stage, then curve.csv and the figures). With a launcher, one seed's sweep runs as jobs: baselines, latency, warm-start, then each λ."
             | Thesis_Recipe -> "also train every λ with the thesis's recipe (unified Q-learning, fully joint gradients), beside the recipe the other options choose."
             | No_Equal_Budget -> "do not continue the static baselines to the D²NN's total training."
             | Bags_At_Sampled_Prior -> "score class-balanced mini-bags at the sampled class prior (default: re-weighted to the data's prior, which is the test prior)."
@@ -63,8 +77,6 @@ type D2nnExpArgs =
             | Test_Size _ -> "test examples (quick 1000, full 10000)."
             | Batch _ -> "mini-batch size (quick 32, full 64)."
             | Checkpoint_Every _ -> "commit a checkpoint every N steps (quick 50, full 500)."
-            | Force -> "discard run folders of another configuration."
-            | Wait -> "wait for another process writing the same run folder instead of failing."
 
 type D2nnArgs =
     | [<CliPrefix(CliPrefix.None)>] Highlow of ParseResults<D2nnExpArgs>
@@ -96,92 +108,92 @@ and [<CliPrefix(CliPrefix.DoubleDash)>] LatencyTablesArgs =
             | Tables_Batch _ -> "inference batch the tables are for (default 256)."
             | Tables_Only _ -> "one architecture only."
 
-/// `--cost` and `--latency-batch` (default `defaultCost`: "mults" or "latency").
-let costUnit (defaultCost: string) (r: ParseResults<D2nnExpArgs>) : CostUnit =
-    let batch = r.GetResult(Latency_Batch, defaultValue = 256)
-    if batch < 1 then Errors.fail "--latency-batch must be >= 1, got %d" batch
-    match r.GetResult(Cost, defaultValue = defaultCost).ToLowerInvariant() with
-    | "mults" | "multiplications" ->
+/// `--cost` and `--latency-batch` (default `defaultCost`).
+let costUnit (defaultCost: CostArg) (r: ParseResults<D2nnExpArgs>) : CostUnit =
+    let batch = Values.positive "latency-batch" (r.GetResult(Latency_Batch, defaultValue = 256))
+    match r.GetResult(Cost, defaultValue = defaultCost) with
+    | Mults ->
         if r.Contains Latency_Batch then Errors.fail "--latency-batch applies to --cost latency only"
-        Mults
-    | "latency" | "wall" -> Wall batch
-    | c -> Errors.fail "--cost: expected mults or latency, got '%s'" c
+        CostUnit.Mults
+    | CostArg.Latency -> Wall batch
 
 /// The architecture a command runs: `name`, or the cascade's fast form with `--form fast`.
-let architectureName (name: string) (defaultForm: string) (r: ParseResults<D2nnExpArgs>) =
-    match name, r.GetResult(Form, defaultValue = defaultForm).ToLowerInvariant() with
-    | _, "thesis" -> name
-    | "cascade", "fast" -> "cascade-fast"
-    | _, "fast" -> Errors.fail "--form fast exists for the cascade only, not for %s" name
-    | _, f -> Errors.fail "--form: expected thesis or fast, got '%s'" f
+let architectureName (name: string) (defaultForm: FormArg) (r: ParseResults<D2nnExpArgs>) =
+    match name, r.GetResult(Form, defaultValue = defaultForm) with
+    | _, Thesis -> name
+    | "cascade", Fast -> "cascade-fast"
+    | _, Fast -> Errors.fail "--form fast exists for the cascade only, not for %s" name
 
-let private positive (name: string) (v: int) = if v < 1 then Errors.fail "--%s must be >= 1, got %d" name v else v
-
-let options (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
-    let device =
-        match Device.parse (r.GetResult(Device, defaultValue = "auto")) with
-        | Ok d -> AutoDesign.Runs.Device.resolve d
-        | Error e -> Errors.fail "%s" e
+let options (g: Globals) (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
     let lambdas =
         r.TryGetResult Lambdas
-        |> Option.map (fun s ->
-            s.Split(',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
-            |> Array.map (fun t ->
-                match Double.TryParse(t, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
-                | true, v when v >= 0.0 && v <= 1.0 -> v
-                | _ -> Errors.fail "--lambdas: '%s' is not a number in [0, 1]" t)
-            |> List.ofArray)
+        |> Option.map (Values.list "lambdas" "a number in [0, 1]" (fun t -> Values.parseFloat t |> Option.filter (fun v -> v >= 0.0 && v <= 1.0)))
     let regular =
         if r.Contains Unified_Q then
             if r.Contains Ce_Weight then Errors.fail "--unified-q and --ce-weight exclude each other"
             UnifiedQ
-        else CrossEntropy(r.GetResult(Ce_Weight, defaultValue = 1.0))
+        else CrossEntropy(Values.nonNegativeReal "ce-weight" (r.GetResult(Ce_Weight, defaultValue = 1.0)))
     let stage =
-        match r.TryGetResult Only |> Option.map (fun s -> s.ToLowerInvariant()) with
-        | None | Some "all" -> All
-        | Some "baselines" -> Baselines
-        | Some "latency" -> LatencyTablesStage
-        | Some "warm-start" -> WarmStart
-        | Some "points" -> Points
-        | Some other -> Errors.fail "--only: expected baselines, latency, warm-start or points, got '%s'" other
+        match r.GetResult(Only, defaultValue = All) with
+        | All -> SweepStage.All
+        | Baselines -> SweepStage.Baselines
+        | StageArg.Latency -> LatencyTablesStage
+        | Warm_Start -> WarmStart
+        | Points -> SweepStage.Points
     let seed = r.GetResult(Seed, defaultValue = 1)
-    if seed < 0 then Errors.fail "--seed must be >= 0, got %d" seed
-    { ExperimentOptions.Defaults(r.GetResult(Runs, defaultValue = "runs")) with
+    Values.seeds seed (r.GetResult(Seeds, defaultValue = 1)) |> ignore
+    { ExperimentOptions.Defaults(g.RunsRoot) with
         Quick = r.Contains Quick
-        Device = device
-        Threads = positive "threads" (r.GetResult(Threads, defaultValue = 1))
+        Device = g.Start()
+        Threads = g.Threads
         Lambdas = lambdas
         Seed = seed
-        Runs = { Root = r.GetResult(Runs, defaultValue = "runs"); Force = r.Contains Force; Wait = r.Contains Wait }
+        Runs = g.RunOptions
         Recipe = { RegularLoss = regular; DetachControlInputs = not (r.Contains Joint_Control_Grad) }
         ThesisRecipe = r.Contains Thesis_Recipe
-        WarmupSteps =
-            r.TryGetResult Warmup_Steps
-            |> Option.map (fun w -> if w < 0 then Errors.fail "--warmup-steps must be >= 0, got %d" w else w)
+        WarmupSteps = r.TryGetResult Warmup_Steps |> Option.map (Values.nonNegative "warmup-steps")
         InheritBaselines = not (r.Contains No_Inherit)
         EqualBudget = not (r.Contains No_Equal_Budget)
         BagsAtDataPrior = not (r.Contains Bags_At_Sampled_Prior)
-        Cost = costUnit "mults" r
+        Cost = costUnit Mults r
         Stage = stage
         Sizes =
-            { Steps = r.TryGetResult Steps |> Option.map (positive "steps")
-              Train = r.TryGetResult Train_Size |> Option.map (positive "train-size")
-              Test = r.TryGetResult Test_Size |> Option.map (positive "test-size")
-              Batch = r.TryGetResult Batch |> Option.map (positive "batch") }
-        CheckpointEvery = r.TryGetResult Checkpoint_Every |> Option.map (positive "checkpoint-every") }
+            { Steps = r.TryGetResult Steps |> Option.map (Values.positive "steps")
+              Train = r.TryGetResult Train_Size |> Option.map (Values.positive "train-size")
+              Test = r.TryGetResult Test_Size |> Option.map (Values.positive "test-size")
+              Batch = r.TryGetResult Batch |> Option.map (Values.positive "batch") }
+        CheckpointEvery = r.TryGetResult Checkpoint_Every |> Option.map (Values.positive "checkpoint-every") }
+
+/// One seed's sweep as jobs of the launcher: the baselines, the latency table (--cost latency), the warm
+/// start, then every λ point after them.
+let private stageJobs (g: Globals) (o: ExperimentOptions) (archName: string) =
+    let dir = Path.Combine(g.RunsRoot, "jobs", sprintf "d2nn-%s-%s" archName (Jobs.key g))
+    let stage (name: string) (extra: string list) (deps: string list) =
+        { Jobs.job g (sprintf "d2nn/%s/%s" archName name) ([ "--only"; (if name.StartsWith "lambda-" then "points" else name) ] @ extra) (Path.Combine(dir, name))
+            with DependsOn = deps }
+    let latency = match o.Cost with Wall _ -> [ stage "latency" [] [] ] | _ -> []
+    let baselines = stage "baselines" [] []
+    let warm = stage "warm-start" [] [ baselines.Id ]
+    let lambdas = o.Lambdas |> Option.defaultValue (D2nnExperiment.defaultLambdas o.Quick)
+    let inv (v: float) = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
+    let points =
+        [ for l in lambdas ->
+            stage (sprintf "lambda-%s" (inv l)) [ "--lambdas"; inv l ] (warm.Id :: (latency |> List.map (fun j -> j.Id))) ]
+    baselines :: latency @ [ warm ] @ points
 
 /// `bench d2nn`: the cascade's wall-time fraction against its multiplication fraction, measured in one run
 /// (fast form and latency cost unless told otherwise).
-let bench (sub: ParseResults<D2nnExpArgs>) =
-    let o = { options sub with Cost = costUnit "latency" sub }
-    let arch = D2nnExperiment.architecture (architectureName "cascade" "fast" sub)
+let bench (g: Globals) (sub: ParseResults<D2nnExpArgs>) =
+    g.NoJobs "bench d2nn"
+    let o = { options g sub with Cost = costUnit CostArg.Latency sub }
+    let arch = D2nnExperiment.architecture (architectureName "cascade" Fast sub)
     D2nnBench.run arch o 5 |> ignore
     0
 
 /// `d2nn latency-tables`: the stored latency tables of every experiment architecture, measured on one thread.
 let latencyTables (r: ParseResults<LatencyTablesArgs>) =
     let out = r.GetResult(Out, defaultValue = Path.Combine("Core.FSharp", "AutoDesign.Reproduce", "D2NN", "latency"))
-    let batch = positive "latency-batch" (r.GetResult(Tables_Batch, defaultValue = 256))
+    let batch = Values.positive "latency-batch" (r.GetResult(Tables_Batch, defaultValue = 256))
     let archs =
         match r.TryGetResult Tables_Only with
         | Some a -> [ D2nnExperiment.architecture a ]
@@ -195,14 +207,27 @@ let latencyTables (r: ParseResults<LatencyTablesArgs>) =
         printfn "%s: reference %s %.4f ms/example at batch %d -> %s" a.Name a.Reference.Name ((t.Table a.Reference.Name).FullPerExampleMs batch) batch path
     0
 
-let handle (r: ParseResults<D2nnArgs>) =
+let handle (g: Globals) (r: ParseResults<D2nnArgs>) =
     let sweep name (sub: ParseResults<D2nnExpArgs>) =
-        let outcome = D2nnExperiment.sweep (architectureName name "thesis" sub) (options sub)
-        printfn "results in %s" outcome.Dir
+        let o = options g sub
+        let archName = architectureName name Thesis sub
+        let seeds = Values.seeds o.Seed (sub.GetResult(Seeds, defaultValue = 1))
+        let g' =
+            match g.LauncherChoice with
+            | Some _ when seeds.Length > 1 -> Jobs.seeds g ("d2nn-" + archName) seeds
+            | Some choice when o.Stage = SweepStage.All ->
+                Jobs.run g choice (stageJobs g o archName)
+                { g with Force = false }
+            | _ -> g
+        for seed in seeds do
+            let outcome = D2nnExperiment.sweep archName { o with Seed = seed; Runs = g'.RunOptions }
+            printfn "results in %s" outcome.Dir
         0
     match r.GetSubCommand() with
-    | Bench s -> bench s
-    | Latency_Tables s -> latencyTables s
+    | Bench s -> bench g s
+    | Latency_Tables s ->
+        g.NoJobs "d2nn latency-tables"
+        latencyTables s
     | Highlow s -> sweep "highlow" s
     | Cascade s -> sweep "cascade" s
     | Chain s -> sweep "chain" s

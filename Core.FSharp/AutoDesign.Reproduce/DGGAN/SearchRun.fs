@@ -2,6 +2,7 @@ namespace AutoDesign.Reproduce.DGGAN
 
 open System
 open System.IO
+open System.Collections.Generic
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
@@ -104,8 +105,25 @@ module SearchRun =
                 sprintf "%s,%s,%s,%s,%s,%s,%s,%d,%d,%d,\"%s\"\n" model stage m.Id (inv m.Fid) (inv m.Swd) (inv m.IsMean) (inv m.IsSd) m.Iterations m.GParams m.DParams m.Actions ]
         + sprintf "real data,selection set vs fresh set,,%s,,%s,%s,,,,\n" (inv floor) (inv (fst realIs)) (inv (snd realIs))
 
-    /// Run (or continue, or return the result of) the experiment in the run folder `options.Root/relPath`.
-    let run (options: RunOptions) (relPath: string) (s: DgganSettings) (device: torch.Device) (log: string -> unit) : DgganSummary * string =
+    /// The runner of a search's candidates: in this process, or `external` (e.g. jobs of a launcher) trains each
+    /// batch in its prepared folders, after which the results are read from them.
+    let private runner (env: CandidateEnv) (options: RunOptions) (dir: string) (rewrite: unit -> unit) (external: (string -> CandidateJob list -> unit) option) (log: string -> unit) =
+        match external with
+        | None -> Candidate.inProcess env options dir (Action rewrite) (Action<string> log)
+        | Some launch ->
+            { Train = Func<IReadOnlyList<CandidateJob>, IReadOnlyList<CandidateResult>>(fun jobs ->
+                let jobs = List.ofSeq jobs
+                launch dir jobs
+                rewrite ()
+                jobs |> List.map (fun j ->
+                    match SearchSummary.storedResult<CandidateResult> (Path.Combine(dir, j.Folder)) with
+                    | Some r -> r
+                    | None -> Errors.fail "candidate %s (%s) has no result after its job ended" j.Config.Id (Path.Combine(dir, j.Folder)))
+                :> IReadOnlyList<CandidateResult>) }
+
+    /// Run (or continue, or return the result of) the experiment in the run folder `options.Root/relPath`;
+    /// candidates train in this process, or through `external` (jobs of a launcher).
+    let run (options: RunOptions) (relPath: string) (s: DgganSettings) (device: torch.Device) (external: (string -> CandidateJob list -> unit) option) (log: string -> unit) : DgganSummary * string =
         use search = Run.Open(options, relPath, DgganExperiment.kind, s)
         if search.IsFinished then search.Result<DgganSummary>(), search.Dir
         else
@@ -116,7 +134,7 @@ module SearchRun =
         let rewrite () = SearchSummary.rewrite dir s.Search.Config
         let coord =
             { SearchDir = dir; Options = options; Settings = s.Search; Train = s.Train; Log = Action<string> log
-              Runner = Candidate.inProcess env options dir (Action rewrite) (Action<string> log) }
+              Runner = runner env options dir rewrite external log }
         log "ProgGAN baseline (fixed symmetric schedule, same iterations per step)"
         let baseline = Search.baseline coord |> List.ofSeq
         let basePerRes = Search.baselinePerResolution baseline
