@@ -1,6 +1,7 @@
 namespace AutoDesign.Runs
 
 open System
+open System.Collections.Generic
 open System.IO
 open System.Reflection
 
@@ -11,15 +12,15 @@ type Job =
     { /// Unique name, e.g. "uniloss/ap-mnist" (shown in progress lines and Slurm job names).
       Id: string
       /// CLI arguments after the executable.
-      Args: string list
+      Args: IReadOnlyList<string>
       /// The run folder the job finishes (absolute); its result.json marks the job done.
       RunDir: string
       /// torch threads the job uses (a local worker slot or Slurm's --cpus-per-task).
       Threads: int
       /// Ids of jobs that must finish first.
-      DependsOn: string list
+      DependsOn: IReadOnlyList<string>
       /// Extra environment variables of the job's process.
-      Env: (string * string) list }
+      Env: IReadOnlyDictionary<string, string> }
 
 /// How a job ended.
 type JobOutcome =
@@ -38,8 +39,11 @@ type JobReport =
       Seconds: float }
 
 module Job =
+    /// A job of one thread, without dependencies or extra environment variables.
     [<CompiledName("Create")>]
-    let create id args runDir = { Id = id; Args = args; RunDir = Path.GetFullPath runDir; Threads = 1; DependsOn = []; Env = [] }
+    let create (id: string) (args: IReadOnlyList<string>) (runDir: string) : Job =
+        { Id = id; Args = List.ofSeq args; RunDir = Path.GetFullPath runDir; Threads = 1; DependsOn = []
+          Env = readOnlyDict [] }
 
     /// The file a job's output goes to (in its run folder's parent, so the run folder itself stays the run's).
     [<CompiledName("LogPath")>]
