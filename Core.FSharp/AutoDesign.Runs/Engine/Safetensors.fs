@@ -20,7 +20,7 @@ module Safetensors =
 
     /// Check a safetensors file's structure; returns the tensor names. Raises UserError naming `path`.
     [<CompiledName("Validate")>]
-    let validate (path: string) : string list =
+    let validate (path: string) : IReadOnlyList<string> =
         let fail fmt = Printf.ksprintf (fun m -> Errors.fail "%s is not a valid safetensors file: %s" path m) fmt
         let fi = FileInfo path
         if not fi.Exists then Errors.fail "%s does not exist" path
@@ -55,7 +55,7 @@ module Safetensors =
         let sorted = ranges |> Seq.sortBy fst |> Array.ofSeq
         for i in 1 .. sorted.Length - 1 do
             if fst sorted.[i] < snd sorted.[i - 1] then fail "two entries overlap"
-        names
+        names :> IReadOnlyList<_>
 
     /// Write named tensors (copied to the CPU, contiguous) to `path`, atomically.
     [<CompiledName("Save")>]
