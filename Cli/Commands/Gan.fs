@@ -85,8 +85,8 @@ let handle (g: Globals) (args: ParseResults<GanArgs>) =
         if r.Contains Feature_Net || r.Contains Data then Errors.fail "--feature-net and --data apply to gan fid only"
         if real.shape.[2] <> fake.shape.[2] || real.shape.[3] <> fake.shape.[3] then
             Errors.fail "the real images are %dx%d but the fake ones %dx%d: SWD compares sets of one size" real.shape.[2] real.shape.[3] fake.shape.[2] fake.shape.[3]
-        let per, avg = Swd.compute (Values.nonNegative "seed" (r.GetResult(Seed, 1))) real fake
+        let swd = Swd.compute (Values.nonNegative "seed" (r.GetResult(Seed, 1))) real fake
         let res = int real.shape.[2]
-        per |> List.iteri (fun i v -> printfn "SWDx1e3 level %d (%dx%d): %.3f" i (res >>> i) (res >>> i) v)
-        printfn "SWDx1e3 average: %.3f" avg
+        swd.PerLevel |> Seq.iteri (fun i v -> printfn "SWDx1e3 level %d (%dx%d): %.3f" i (res >>> i) (res >>> i) v)
+        printfn "SWDx1e3 average: %.3f" swd.Average
         0

@@ -1,9 +1,17 @@
 namespace AutoDesign.Metrics
 
 open System
+open System.Collections.Generic
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
+
+/// The sliced Wasserstein distance of two image sets (Swd.Compute).
+type SwdResult =
+    { /// SWD×10³ per pyramid level, finest first.
+      PerLevel: IReadOnlyList<float>
+      /// Their average.
+      Average: float }
 
 /// Sliced Wasserstein distance as in ProgGAN's official code (metrics/sliced_wasserstein.py): Laplacian pyramid
 /// down to 16×16 (a single level for images smaller than 16), 128 random 7×7 neighbourhoods per image and level,
@@ -41,13 +49,13 @@ module Swd =
         blur z 4.0f
 
     [<CompiledName("LaplacianPyramid")>]
-    let laplacianPyramid (x: torch.Tensor) (levels: int) =
+    let laplacianPyramid (x: torch.Tensor) (levels: int) : IReadOnlyList<torch.Tensor> =
         let pyr = ResizeArray [ x ]
         for _ in 1 .. levels - 1 do
             let small = pyrDown pyr.[pyr.Count - 1]
             pyr.[pyr.Count - 1] <- pyr.[pyr.Count - 1] - pyrUp small
             pyr.Add small
-        List.ofSeq pyr
+        List.ofSeq pyr :> IReadOnlyList<_>
 
     /// Random 7×7 neighbourhoods [N·128, C·49], normalised per channel over the whole set.
     [<CompiledName("Descriptors")>]
@@ -98,7 +106,7 @@ module Swd =
     /// SWD×10³ per pyramid level (finest first) and the average, for two image sets [N,C,H,W] (same N used:
     /// the larger set is cut to the smaller's size).
     [<CompiledName("Compute")>]
-    let compute (seed: int) (real: torch.Tensor) (fake: torch.Tensor) =
+    let compute (seed: int) (real: torch.Tensor) (fake: torch.Tensor) : SwdResult =
         use _ = torch.NewDisposeScope()
         if real.shape.[2] <> fake.shape.[2] || real.shape.[3] <> fake.shape.[3] || real.shape.[1] <> fake.shape.[1] then
             Errors.fail "SWD: image sets differ in shape (%A vs %A)" real.shape fake.shape
@@ -111,11 +119,11 @@ module Swd =
         if real.shape.[2] <> real.shape.[3] || res % step <> 0 then
             Errors.fail "SWD needs square images whose side halves evenly down to 16 (e.g. 16, 32, 64); got %dx%d" res (int real.shape.[3])
         let rng = Random(seed)
-        let pr = laplacianPyramid real levels
-        let pf = laplacianPyramid fake levels
+        let pr = List.ofSeq (laplacianPyramid real levels)
+        let pf = List.ofSeq (laplacianPyramid fake levels)
         let per =
             List.map2 (fun (a: torch.Tensor) (b: torch.Tensor) ->
                 let da = descriptors rng a
                 let db = descriptors rng b
                 sliced rng da db * 1e3) pr pf
-        per, List.average per
+        { PerLevel = per; Average = List.average per }

@@ -1,12 +1,22 @@
 namespace AutoDesign.DetectorGAN
 
 open System
+open System.Collections.Generic
 open System.IO
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
 open AutoDesign.Nn.DetectorGAN
 open AutoDesign.Metrics
+
+/// A detector on the test scans: AP / recall at IoU 0.1 and 0.5, the localization accuracy rows (Tables 4.2,
+/// 4.3: one value per threshold, then their average) and the per-scan results.
+type DetectorEvaluation =
+    { Ap01: ApResult
+      Ap05: ApResult
+      LocalizationIou: IReadOnlyList<float>
+      LocalizationIobb: IReadOnlyList<float>
+      Results: IReadOnlyList<ImageResult> }
 
 /// Train and evaluate the detector.
 module DetectorTrainer =
@@ -76,10 +86,11 @@ module DetectorTrainer =
             (fun _ _ -> ())
         |> ignore
 
-    /// AP / recall at IoU 0.1 and 0.5, localization accuracy rows (Tables 4.2, 4.3) and the raw results.
+    /// AP / recall at IoU 0.1 and 0.5, localization accuracy rows (Tables 4.2, 4.3) and the per-scan results.
     [<CompiledName("Evaluate")>]
-    let evaluate (det: IDetector) (size: int) (test: Scan[]) (device: torch.Device) =
+    let evaluate (det: IDetector) (size: int) (test: Scan[]) (device: torch.Device) : DetectorEvaluation =
         let preds = ScanTensors.predict det size test device
-        let results = List.map2 (fun p (s: Scan) -> { Predictions = p; Truth = s.Boxes }) preds (List.ofArray test)
-        DetMetrics.averagePrecision 0.1 results, DetMetrics.averagePrecision 0.5 results,
-        DetMetrics.localizationIou results, DetMetrics.localizationIobb results, results
+        let results = List.map2 (fun p (s: Scan) -> { Predictions = p; Truth = s.Boxes }) (List.ofSeq preds) (List.ofArray test) :> IReadOnlyList<_>
+        { Ap01 = DetMetrics.averagePrecision 0.1 results; Ap05 = DetMetrics.averagePrecision 0.5 results
+          LocalizationIou = DetMetrics.localizationIou results; LocalizationIobb = DetMetrics.localizationIobb results
+          Results = results }

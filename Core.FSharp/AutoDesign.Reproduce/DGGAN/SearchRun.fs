@@ -85,7 +85,7 @@ module SearchRun =
         let fid = env.Fresh.Fid fake
         let real = env.Fresh.RealAt c.Resolution
         let n = min real.shape.[0] fake.shape.[0]
-        let _, swd = Swd.compute seed (real.narrow(0L, 0L, n)) (fake.narrow(0L, 0L, n))
+        let swd = (Swd.compute seed (real.narrow(0L, 0L, n)) (fake.narrow(0L, 0L, n))).Average
         let isMean, isSd = InceptionScore.ofLogits (env.Fresh.Extractor.Logits.Invoke fake) 10
         ImageGrid.save (Path.Combine(dir, sprintf "samples-%s.png" name)) (toUnit (fake.narrow(0L, 0L, min 64L fake.shape.[0]))) 8
         ImageSet.save (Path.Combine(dir, sprintf "samples-%s.idx" name)) fake
