@@ -104,11 +104,11 @@ let globals (argv: string[]) (r: ParseResults<AutoDesignArgs>) : Globals =
       Retries = Values.nonNegative "retries" (r.GetResult(Retries, defaultValue = 3))
       Slurm =
         { SlurmOptions.Default with
-            Partition = r.TryGetResult Partition
-            Gres = r.TryGetResult Gres
-            CpusPerTask = r.TryGetResult Cpus_Per_Task |> Option.map (Values.positive "cpus-per-task")
-            Mem = r.TryGetResult Mem
-            Time = r.TryGetResult Time
+            Partition = r.TryGetResult Partition |> Option.toObj
+            Gres = r.TryGetResult Gres |> Option.toObj
+            CpusPerTask = r.TryGetResult Cpus_Per_Task |> Option.map (Values.positive "cpus-per-task") |> Option.toNullable
+            Mem = r.TryGetResult Mem |> Option.toObj
+            Time = r.TryGetResult Time |> Option.toObj
             MaxJobs = Values.positive "max-jobs" (r.GetResult(Max_Jobs, defaultValue = SlurmOptions.Default.MaxJobs))
             SbatchArgs = r.GetResults Sbatch_Arg
             Requeue = (r.GetResult(Requeue, defaultValue = On) = On) }

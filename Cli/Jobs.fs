@@ -40,10 +40,9 @@ let job (g: Globals) (id: string) (extra: string list) (runDir: string) : Job =
 
 /// Run `jobs` with `choice`; a failed job is an error listing each failure with its log.
 let run (g: Globals) (choice: LauncherChoice) (jobs: Job list) =
-    let reports = Launcher.run choice (Path.GetFullPath g.RunsRoot) log jobs
-    match Launcher.failures reports with
-    | [] -> ()
-    | failed -> Errors.fail "%d of %d jobs failed: %s" failed.Length jobs.Length (String.Join("; ", failed))
+    let reports = Launcher.run choice (Path.GetFullPath g.RunsRoot) (Action<string> log) jobs
+    let failed = Launcher.failures reports
+    if failed.Count > 0 then Errors.fail "%d of %d jobs failed: %s" failed.Count jobs.Length (String.Join("; ", failed))
 
 /// With a launcher and more than one seed: one job per seed (this command line with `--seed k --seeds 1`),
 /// each logging to `<runs root>/jobs/<name>-<key>/seed<k>.job.log`. Returns the options for collecting the

@@ -16,5 +16,6 @@ let tests =
                 | a ->
                     yield test (sprintf "%s: %s" t.Name a.Name) {
                         try m.Invoke(null, [||]) |> ignore
-                        with :? TargetInvocationException as e -> raise e.InnerException
+                        with :? TargetInvocationException as e when not (isNull e.InnerException) ->
+                            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw()
                     } ]

@@ -201,11 +201,15 @@ let private fashionTests =
                     Expect.equal all.Labels [| 0; 1; 2; 3; 4; 0; 1; 2 |] "train then test"
                     Expect.equal all.Images.[29] (29.0f / 255.0f) "scaled"
                     let info = Datasets.catalog () |> List.find (fun i -> i.Name = "fashion-mnist")
-                    Expect.equal info.Examples (Some 8) "catalog reads the headers"
+                    Expect.equal info.Examples (Nullable 8) "catalog reads the headers"
                 finally
                     Environment.SetEnvironmentVariable("AUTODESIGN_FASHION_MNIST_DIR", old))
         }
     ]
+
+/// Splits as F# lists.
+let private split seed n (fractions: float list) = List.ofSeq (Splits.split seed n fractions)
+let private stratified seed labels (fractions: float list) = List.ofSeq (Splits.stratified seed labels fractions)
 
 let private isPartition (n: int) (parts: int[] list) =
     let all = parts |> Array.concat |> Array.sort
@@ -216,33 +220,33 @@ let private splitTests =
         testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 50 } "split parts are disjoint, cover, sorted and sized by fraction"
             (fun (seed: int) (NonNegativeInt n0) ->
                 let n = n0 % 2000
-                let parts = Splits.split seed n [ 0.7; 0.2; 0.1 ]
+                let parts = split seed n [ 0.7; 0.2; 0.1 ]
                 isPartition n parts
                 && parts |> List.forall (fun p -> p = Array.sort p)
                 && abs (parts.[0].Length - int (Math.Round(0.7 * float n, MidpointRounding.AwayFromZero))) <= 1
                 && abs (parts.[1].Length - int (Math.Round(0.2 * float n, MidpointRounding.AwayFromZero))) <= 1)
         test "same seed gives the same split, another seed a different one" {
-            let a = Splits.split 1 1000 [ 0.8; 0.2 ]
-            Expect.equal (Splits.split 1 1000 [ 0.8; 0.2 ]) a "deterministic"
-            Expect.notEqual (Splits.split 2 1000 [ 0.8; 0.2 ]) a "seed matters"
+            let a = split 1 1000 [ 0.8; 0.2 ]
+            Expect.equal (split 1 1000 [ 0.8; 0.2 ]) a "deterministic"
+            Expect.notEqual (split 2 1000 [ 0.8; 0.2 ]) a "seed matters"
             Expect.equal (a |> List.map Array.length) [ 800; 200 ] "sizes"
         }
         test "fractions under 1 leave the rest out; bad fractions are refused" {
-            let parts = Splits.split 3 100 [ 0.5; 0.25 ]
+            let parts = split 3 100 [ 0.5; 0.25 ]
             Expect.equal (parts |> List.map Array.length) [ 50; 25 ] "sizes"
             Expect.equal (parts |> Array.concat |> Array.distinct |> Array.length) 75 "disjoint"
-            Expect.stringContains (userError (fun () -> Splits.split 1 10 [ 0.8; 0.5 ])) "more than 1" "sum > 1"
-            Expect.stringContains (userError (fun () -> Splits.split 1 10 [ 0.0; 0.5 ])) "(0, 1]" "zero fraction"
+            Expect.stringContains (userError (fun () -> split 1 10 [ 0.8; 0.5 ])) "more than 1" "sum > 1"
+            Expect.stringContains (userError (fun () -> split 1 10 [ 0.0; 0.5 ])) "(0, 1]" "zero fraction"
         }
         test "stratified split keeps class proportions and partitions the indices" {
             let labels = Array.init 1000 (fun i -> if i % 10 = 0 then 1 else 0)
-            let parts = Splits.stratified 5 labels [ 0.8; 0.2 ]
+            let parts = stratified 5 labels [ 0.8; 0.2 ]
             Expect.isTrue (isPartition 1000 parts) "partition"
             let ones (p: int[]) = p |> Array.filter (fun i -> labels.[i] = 1) |> Array.length
             Expect.equal (parts |> List.map ones) [ 80; 20 ] "class 1 split 80/20"
             Expect.equal (parts |> List.map Array.length) [ 800; 200 ] "sizes"
-            Expect.equal (Splits.stratified 5 labels [ 0.8; 0.2 ]) parts "deterministic"
-            Expect.notEqual (Splits.stratified 6 labels [ 0.8; 0.2 ]) parts "seed matters"
+            Expect.equal (stratified 5 labels [ 0.8; 0.2 ]) parts "deterministic"
+            Expect.notEqual (stratified 6 labels [ 0.8; 0.2 ]) parts "seed matters"
         }
     ]
 

@@ -68,18 +68,18 @@ let tests =
                   { Truth = [ g ]; Predictions = [ det (b 5.0 0.0 15.0 10.0) 0.8; det g 0.1 ] } // IoU 1/3, IoBB 1/2
                   { Truth = [ g ]; Predictions = [] }
                   { Truth = []; Predictions = [ det g 0.9 ] } ]
-            let acc f t = DetMetrics.localizationAccuracy f t results
+            let acc (f: Box -> Box -> float) t = DetMetrics.localizationAccuracy (System.Func<_, _, _> f) t results
             Expect.floatClose Accuracy.veryHigh (acc Box.iou 0.3) (2.0 / 3.0) "IoU 0.3"
             Expect.floatClose Accuracy.veryHigh (acc Box.iou 0.4) (1.0 / 3.0) "IoU 0.4"
             Expect.floatClose Accuracy.veryHigh (acc Box.iobb 0.5) (2.0 / 3.0) "IoBB 0.5"
             Expect.floatClose Accuracy.veryHigh (acc Box.iobb 0.75) (1.0 / 3.0) "IoBB 0.75"
-            Expect.equal (DetMetrics.localizationAccuracy Box.iou 0.1 [ { Truth = []; Predictions = [] } ]) 0.0 "no truth anywhere: 0"
-            let row = DetMetrics.localizationIou results
+            Expect.equal (DetMetrics.localizationAccuracy (System.Func<_, _, _> Box.iou) 0.1 [ { Truth = []; Predictions = [] } ]) 0.0 "no truth anywhere: 0"
+            let row = List.ofSeq (DetMetrics.localizationIou results)
             Expect.equal row.Length 8 "7 thresholds + average"
             Expect.floatClose Accuracy.veryHigh (List.last row) (List.average (List.take 7 row)) "average"
             // thresholds 0.1..0.3 → 2/3, 0.4..0.7 → 1/3
             Expect.floatClose Accuracy.veryHigh (List.last row) ((3.0 * 2.0 / 3.0 + 4.0 / 3.0) / 7.0) "average by hand"
-            Expect.equal (DetMetrics.localizationIobb results).Length 5 "4 thresholds + average"
+            Expect.equal (DetMetrics.localizationIobb results).Count 5 "4 thresholds + average"
         }
         test "procedural scans: seeded, counts, boxes inside, insertion boxes keep the matched box's size" {
             let spec = { ScanData.easySpec with Labelled = 12; Clean = 30; Test = 10 }
@@ -89,14 +89,14 @@ let tests =
             Expect.notEqual (ScanData.generate spec 4).Labelled.[0].Pixels a.Labelled.[0].Pixels "other seed differs"
             Expect.equal (a.Labelled.Length, a.Clean.Length, a.Test.Length) (12, 30, 10) "counts"
             for s in Array.append a.Labelled a.Test do
-                Expect.isTrue (s.Boxes.Length >= 1 && s.Boxes.Length <= 3) "1-3 objects"
+                Expect.isTrue (s.Boxes.Count >= 1 && s.Boxes.Count <= 3) "1-3 objects"
                 for bx in s.Boxes do Expect.isTrue (bx.X0 >= 0.0 && bx.Y0 >= 0.0 && bx.X1 <= 32.0 && bx.Y1 <= 32.0 && bx.Area > 4.0) "box inside"
             for s in a.Clean do Expect.isEmpty s.Boxes "clean scans carry no objects"
             Expect.isTrue (a.Labelled |> Array.forall (fun s -> s.Pixels |> Array.forall (fun v -> v >= 0.0f && v <= 1.0f))) "pixels in [0,1]"
             let ins = ScanData.insertionBoxes a 5
             Expect.equal ins.Length 30 "one insertion per clean scan"
             for i in ins do
-                Expect.isTrue (List.contains i.Source a.Labelled.[i.Labelled].Boxes) "source box from the matched scan"
+                Expect.isTrue (Seq.contains i.Source a.Labelled.[i.Labelled].Boxes) "source box from the matched scan"
                 Expect.isTrue (i.Target.X0 >= 0.0 && i.Target.Y0 >= 0.0 && i.Target.X1 <= 32.0 && i.Target.Y1 <= 32.0) "target inside"
                 Expect.floatClose Accuracy.high i.Target.Width i.Source.Width "width kept"
                 Expect.isTrue (abs (i.Target.CenterX - i.Source.CenterX) <= 32.0 / 8.0 + i.Source.Width) "jitter bounded"
@@ -106,7 +106,7 @@ let tests =
             let a = ScanData.generate { ScanData.easySpec with Labelled = 20; Clean = 1; Test = 1 } 9
             let brighter =
                 a.Labelled |> Array.filter (fun s ->
-                    let bx = s.Boxes.Head
+                    let bx = s.Boxes.[0]
                     let cx, cy = int bx.CenterX, int bx.CenterY
                     s.Pixels.[cy * 32 + cx] > (Array.average s.Pixels))
             Expect.isGreaterThan brighter.Length 14 "object centres brighter than the scan mean in most scans"

@@ -88,8 +88,8 @@ let tests =
             let after = scalar (det.Loss(x, t))
             Expect.isLessThan after (0.7 * before) "loss decreased"
             let preds = ScanTensors.predict det 32 data.Test cpu
-            Expect.equal preds.Length 4 "one list per image"
-            for p in List.concat preds do Expect.isTrue (p.Box.X0 >= 0.0 && p.Box.X1 <= 32.0 && p.Score >= 0.05) "inside, above threshold"
+            Expect.equal preds.Count 4 "one list per image"
+            for p in Seq.concat preds do Expect.isTrue (p.Box.X0 >= 0.0 && p.Box.X1 <= 32.0 && p.Score >= 0.05) "inside, above threshold"
         }
         test "generator, PatchGAN and box crops: shapes; generator starts near the identity" {
             torch.manual_seed 3L |> ignore

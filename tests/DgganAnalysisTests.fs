@@ -71,15 +71,15 @@ let tests =
                     ProgGanMinSelectionFid = 8.0; DgganMinSelectionFid = 4.0 }
                   { Resolution = 16; ProgGanId = "b02"; ProgGanFid = 21.0; ProgGanIterations = 30; DgganId = "s2a"; DgganFid = 9.0; DgganIterations = 30
                     ProgGanMinSelectionFid = 20.0; DgganMinSelectionFid = 8.0 } ]
-            Expect.equal (Analysis.perResolution search baseline) expected "per resolution"
+            Expect.equal (Analysis.perResolution search baseline |> List.ofSeq) expected "per resolution"
             Expect.equal (Analysis.best search baseline).Id "s2a" "best"
-            Expect.equal (Search.route search (Analysis.best search baseline) |> List.map (fun c -> c.Id)) [ "s0"; "s1a"; "s2a" ] "route"
-            let eff = Analysis.actionEffects search baseline |> List.map (fun (a, n, s, m, sd) -> a, (n, s, m, sd)) |> Map.ofList
+            Expect.equal (Search.route search (Analysis.best search baseline) |> List.ofSeq |> List.map (fun c -> c.Id)) [ "s0"; "s1a"; "s2a" ] "route"
+            let eff = Analysis.actionEffects search baseline |> List.ofSeq |> List.map (fun (a, n, s, m, sd) -> a, (n, s, m, sd)) |> Map.ofList
             let close (n, s, m, sd) (n', s', m', sd') = n = n' && abs (s - s') < 1e-12 && abs (m - m') < 1e-12 && abs (sd - sd') < 1e-12
             Expect.isTrue (close eff.["G,3,8"] (1, 1.0, 0.75, 0.0)) "G: 1 - 0.5/2"
             Expect.isTrue (close eff.["D,7,8"] (1, 1.0, 0.25, 0.0)) "D: 1 - 1.5/2"
             Expect.isTrue (close eff.["Up"] (2, 0.5, 0.0, 0.2)) "Up: +0.2 and -0.2"
-            let t1 = Analysis.parentQuality search baseline |> List.find (fun (t, _, _, _, _) -> t = 1.0)
+            let t1 = Analysis.parentQuality search baseline |> List.ofSeq |> List.find (fun (t, _, _, _, _) -> t = 1.0)
             let (_, g, ng, so, ns) = t1
             Expect.equal (ng, ns) (1, 3) "one good parent pair, three sub-optimal"
             Expect.floatClose Accuracy.veryHigh g 1.0 "good parent -> good child"
@@ -119,7 +119,7 @@ let tests =
             let s = DgganExperiment.quick "mnist" 1
             let score fid = { Id = "x"; Actions = "G,3,8 Up"; GParams = 100L; DParams = 50L; Iterations = 1200; Fid = fid; Swd = 1.0; IsMean = 2.0; IsSd = 0.1 }
             let summary (prog: float) (dg: float) =
-                { PerResolution = Analysis.perResolution search baseline
+                { PerResolution = Analysis.perResolution search baseline |> List.ofSeq
                   RouteLast = score (dg + 1.0); ProgGanLast = score (prog + 1.0); FinalDggan = score dg; FinalProgGan = score prog
                   RealFloorFid = 0.5; RealIsMean = 7.0; RealIsSd = 0.2
                   FeatureChecks = [ { Set = "real"; Fid = 0.5 }; { Set = "light"; Fid = 2.0 }; { Set = "heavy"; Fid = 30.0 }; { Set = "shuffled"; Fid = 90.0 } ]
@@ -143,7 +143,7 @@ let tests =
         }
         test "quick config: 8 -> 16, depth equals the ProgGAN schedule, overrides validated" {
             let q = DgganExperiment.quick "mnist" 1
-            Expect.equal q.Search.Depth (List.length (Architecture.progGanSchedule q.Search.Config q.Search.FinalResolution)) "depth = schedule"
+            Expect.equal q.Search.Depth ((Architecture.progGanSchedule q.Search.Config q.Search.FinalResolution).Count) "depth = schedule"
             let o = DgganExperiment.withOverrides (Some 10) (Some 7) (Some 32) (Some 3) (Some 0.5) q
             Expect.equal (o.Search.Depth, o.Search.TopK, o.Train.Iterations, o.FinalIterations) (8, 3, 10, 7) "overrides"
             Expect.throwsT<UserError> (fun () -> DgganExperiment.withOverrides None None (Some 12) None None q |> ignore) "bad resolution"

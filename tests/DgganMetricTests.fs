@@ -61,9 +61,9 @@ let tests =
             torch.manual_seed 7L |> ignore
             use a = torch.nn.functional.avg_pool2d(torch.randn(64L, 1L, 18L, 18L), 3L, 1L) // smooth 16×16 images
             use b = torch.randn(64L, 1L, 16L, 16L).gt(torch.tensor(1.5f)).to_type(torch.float32)           // sparse dots
-            let perSelf, self = Swd.compute 1 a a
-            let _, other = Swd.compute 1 a b
-            Expect.equal perSelf.Length 1 "one level at 16×16"
+            let selfSwd = Swd.compute 1 a a
+            let self, other = selfSwd.Average, (Swd.compute 1 a b).Average
+            Expect.equal selfSwd.PerLevel.Count 1 "one level at 16×16"
             Expect.isLessThan self (other / 5.0) (sprintf "self %.2f ≪ other %.2f" self other)
         }
         test "Laplacian pyramid reconstructs the image" {

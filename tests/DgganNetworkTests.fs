@@ -125,7 +125,7 @@ let tests =
             use real = torch.randn(5L, 3L)
             use fake = torch.randn(5L, 3L)
             use t = torch.rand(5L)
-            let gp = (WganGp.gradientPenaltyAt (fun x -> lin.forward x) real fake t WganGp.lambda).Item()
+            let gp = (WganGp.gradientPenaltyAt (System.Func<_, _>(fun x -> lin.forward x)) real fake t WganGp.lambda).Item()
             Expect.floatClose Accuracy.high gp 40.0 "λ(‖w‖−1)²"
         }
         test "candidate weights go through safetensors unchanged and without the fade-in's old layers" {

@@ -18,8 +18,8 @@ exception Killed
 /// A runner double: each job's run folder is opened and finished with a deterministic FID from the architecture
 /// (as a real runner leaves it); counts its calls; can "die" after n calls.
 let private double (dir: string) (calls: int ref) (dieAfter: int option) : CandidateRunner =
-    { Train = fun jobs ->
-        jobs |> List.map (fun job ->
+    { Train = System.Func<_, _>(fun jobs ->
+        jobs |> List.ofSeq |> List.map (fun job ->
             match dieAfter with
             | Some n when calls.Value >= n -> raise Killed
             | _ ->
@@ -29,7 +29,7 @@ let private double (dir: string) (calls: int ref) (dieAfter: int option) : Candi
                 let r = { Id = job.Config.Id; SelectionFid = 1.0 + float (h % 1000) / 10.0; FreshFid = 2.0; Diverged = false; Inherited = 0
                           FinalDLoss = 0.0; FinalGLoss = 0.0; Iterations = job.Config.Train.Iterations; Seconds = 0.0 }
                 run.Finish r
-                r) }
+                r) :> System.Collections.Generic.IReadOnlyList<_>) }
 
 let private tempDir () =
     let d = Path.Combine(Path.GetTempPath(), sprintf "dggan-search-%s" (System.Guid.NewGuid().ToString("N")))
@@ -37,13 +37,13 @@ let private tempDir () =
     d
 
 let private coordinator dir runner =
-    { SearchDir = dir; Options = RunOptions.Default; Settings = settings; Train = train; Runner = runner; Log = ignore }
+    { SearchDir = dir; Options = RunOptions.Default; Settings = settings; Train = train; Runner = runner; Log = System.Action<string> ignore }
 
 /// Baseline, then search, as the experiment runs them.
 let private runSearch dir runner =
     let c = coordinator dir runner
     let b = Search.baseline c
-    Search.run c (Search.baselinePerResolution b), b
+    List.ofSeq (Search.run c (Search.baselinePerResolution b)), List.ofSeq b
 
 [<Tests>]
 let tests =
@@ -67,7 +67,7 @@ let tests =
             let all, baseline = runSearch d (double d (ref 0) None)
             let b = Search.baselinePerResolution baseline
             for step in 2 .. settings.Depth do
-                let prev = all |> List.filter (fun c -> c.Step = step - 1) |> Search.rank b |> List.truncate settings.TopK |> List.map (fun c -> c.Id) |> Set.ofList
+                let prev = all |> List.filter (fun c -> c.Step = step - 1) |> Search.rank b |> List.ofSeq |> List.truncate settings.TopK |> List.map (fun c -> c.Id) |> Set.ofList
                 for c in all |> List.filter (fun c -> c.Step = step) do
                     Expect.isTrue (prev.Contains c.Parent) (sprintf "%s's parent %s is in the top K" c.Id c.Parent)
             Directory.Delete(d, true)
@@ -77,7 +77,7 @@ let tests =
                                  Iterations = 1; Fid = fid; FreshFid = fid; Diverged = false; Inherited = 0; Weights = "" }
             let b = Map.ofList [ 8, 10.0; 16, 40.0 ]
             // raw FID would put a (8x8, 8.0) first; normalised, b (16x16, 20/40 = 0.5) beats a (0.8)
-            let ranked = Search.rank b [ r "a" 8 8.0; r "b" 16 20.0; { r "c" 8 1.0 with Diverged = true } ] |> List.map (fun c -> c.Id)
+            let ranked = Search.rank b [ r "a" 8 8.0; r "b" 16 20.0; { r "c" 8 1.0 with Diverged = true } ] |> List.ofSeq |> List.map (fun c -> c.Id)
             Expect.equal ranked [ "b"; "a"; "c" ] "normalised order, diverged last"
         }
         test "resume after a kill skips finished candidates; search.json is rebuilt from the folders" {
@@ -92,13 +92,13 @@ let tests =
             Expect.equal second.Value (total - 9) "resume trains only the rest"
             Expect.equal (all.Length + baseline.Length) total "same search"
             let summary = SearchSummary.load (Path.Combine(d, SearchSummary.fileName))
-            Expect.equal summary.Length total "summary lists every finished candidate"
+            Expect.equal summary.Count total "summary lists every finished candidate"
             Expect.equal (File.ReadAllText(Path.Combine(d, SearchSummary.fileName))) (File.ReadAllText(Path.Combine(t, SearchSummary.fileName))) "same summary as an uninterrupted search"
             Directory.Delete(d, true); Directory.Delete(t, true)
         }
         test "the ProgGAN schedule is symmetric and ends at the final resolution" {
             let s = Architecture.progGanSchedule settings.Config 32
-            Expect.equal (s |> List.map GrowStep.format) [ "G,3,4"; "D,3,4"; "Up"; "G,3,4"; "D,3,4"; "Up"; "G,3,4"; "D,3,4" ] "schedule"
+            Expect.equal (s |> Seq.map GrowStep.format |> List.ofSeq) [ "G,3,4"; "D,3,4"; "Up"; "G,3,4"; "D,3,4"; "Up"; "G,3,4"; "D,3,4" ] "schedule"
             Expect.equal (Architecture.resolution { Config = settings.Config; Steps = s }) 32 "32×32"
         }
         test "growth actions parse and format" {
@@ -126,17 +126,17 @@ let trainerTests =
                 { Folder = "candidates/" + id
                   Config = { Id = id; Kind = "search"; Parent = parent; InitFrom = initFrom; Step = actions.Length; Action = "x"; Actions = actions
                              Fade = true; Seed = 1; Train = ts } }
-            let r0 = Candidate.trainInFolder env RunOptions.Default d (job "a" "" "" [||]) ignore
+            let r0 = Candidate.trainInFolder env RunOptions.Default d (job "a" "" "" [||]) (System.Action<string> ignore)
             Expect.isFalse r0.Diverged "trains"
             Expect.isTrue (r0.SelectionFid >= 0.0 && r0.FreshFid >= 0.0) "finite FIDs"
             Expect.isTrue (File.Exists(Path.Combine(d, "candidates", "a", Candidate.weightsFile))) "weights saved in its folder"
             Expect.isFalse (Directory.Exists(Path.Combine(d, "candidates", "a", "checkpoints"))) "checkpoints dropped once finished"
-            let r1 = Candidate.trainInFolder env RunOptions.Default d (job "b" "a" "candidates/a" [| "Up" |]) ignore
+            let r1 = Candidate.trainInFolder env RunOptions.Default d (job "b" "a" "candidates/a" [| "Up" |]) (System.Action<string> ignore)
             // every base layer (g_input, g_base, d_base, d_final, d_out: 10 tensors) + old toRGB/fromRGB (4 tensors)
             Expect.equal r1.Inherited 14 "inherited tensors"
             let saved = Safetensors.load (Path.Combine(d, "candidates", "b", Candidate.weightsFile))
             Expect.isFalse (saved.ContainsKey "G.g_toRGB_r8_c4.weight") "the faded-out toRGB is not saved"
-            let again = Candidate.trainInFolder env RunOptions.Default d (job "b" "a" "candidates/a" [| "Up" |]) ignore
+            let again = Candidate.trainInFolder env RunOptions.Default d (job "b" "a" "candidates/a" [| "Up" |]) (System.Action<string> ignore)
             Expect.equal again r1 "a finished candidate returns its stored result"
             Directory.Delete(d, true)
         }

@@ -146,7 +146,7 @@ let tests =
             let d = tempDir ()
             let png = Path.Combine(d, "c.png")
             Plot.chart png "D²NN λ sweep (σ²)" "cost" "F1" Log10 Linear
-                [ { Plot.series "D²NN" [| 0.01, 0.7; 0.1, 0.75; 1.0, 0.8 |] with Errors = Some [| 0.01; 0.02; 0.01 |] }
+                [ { Plot.series "D²NN" [| 0.01, 0.7; 0.1, 0.75; 1.0, 0.8 |] with Errors = [| 0.01; 0.02; 0.01 |] }
                   { Plot.series "static" [| 1.0, 0.78 |] with Lines = false } ]
             let img = Images.load png
             Expect.equal (img.Width, img.Height) (900, 560) "size"

@@ -36,7 +36,7 @@ let private reference =
     lazy (
         let root = tempRoot ()
         let jobs = [ reproduceJob root "mnist-mlp"; reproduceJob root "resume-determinism" ]
-        let reports = LocalLauncher.run 1 0 ignore jobs
+        let reports = LocalLauncher.run 1 0 null jobs
         for r in reports do if r.Outcome <> Succeeded then failtestf "reference job %s failed: %A" r.Job.Id r.Outcome
         jobs |> List.map (fun j -> j.Id, resultOf j) |> Map.ofList)
 
@@ -62,12 +62,12 @@ let tests =
             let once = Path.Combine(root, "killed-once")
             let jobs =
                 [ reproduceJob root "mnist-mlp"
-                  { reproduceJob root "resume-determinism" with Env = [ "AUTODESIGN_FAULT", "step:40:" + once ] } ]
+                  { reproduceJob root "resume-determinism" with Env = readOnlyDict [ "AUTODESIGN_FAULT", "step:40:" + once ] } ]
             let lines = Collections.Concurrent.ConcurrentQueue<string>()
-            let reports = LocalLauncher.run 2 2 lines.Enqueue jobs
+            let reports = LocalLauncher.run 2 2 (Action<string> lines.Enqueue) jobs
             for r in reports do Expect.equal r.Outcome Succeeded (sprintf "%s: %A" r.Job.Id r.Outcome)
             Expect.isTrue (File.Exists once) "the fault fired once"
-            let killed = reports |> List.find (fun r -> r.Job.Id = "foundation/resume-determinism")
+            let killed = reports |> Seq.find (fun r -> r.Job.Id = "foundation/resume-determinism")
             Expect.equal killed.Attempts 2 "killed once, then resumed"
             Expect.isTrue (lines |> Seq.exists (fun l -> l.Contains "killed (SIGKILL)")) "the kill is reported"
             Expect.isTrue (lines |> Seq.exists (fun l -> l.Contains "ETA")) "progress with an ETA"
@@ -78,8 +78,8 @@ let tests =
             let root = tempRoot ()
             let bad = Job.create "bad" [ "reproduce"; "--quick"; "--only"; "nosuch/experiment"; "--runs-root"; root; "--launcher"; "serial" ] (Path.Combine(root, "bad"))
             let dependent = { reproduceJob root "mnist-mlp" with DependsOn = [ "bad" ] }
-            let reports = LocalLauncher.run 2 3 ignore [ bad; dependent ]
-            match reports with
+            let reports = LocalLauncher.run 2 3 null [ bad; dependent ]
+            match List.ofSeq reports with
             | [ b; d ] ->
                 Expect.equal b.Attempts 1 "not retried"
                 match b.Outcome with
@@ -98,7 +98,7 @@ let tests =
             let jobs = [ reproduceJob root "mnist-mlp"; reproduceJob root "resume-determinism" ]
             let lines = Collections.Concurrent.ConcurrentQueue<string>()
             let opts = { SlurmOptions.Default with PollSeconds = 0.5; Retries = 3 }
-            let worker = Tasks.Task.Run(fun () -> SlurmLauncher.run opts root lines.Enqueue jobs)
+            let worker = Tasks.Task.Run(fun () -> SlurmLauncher.run opts root (Action<string> lines.Enqueue) jobs)
             // once both are running: cancel one, requeue the other
             let sidOf (id: string) =
                 lines |> Seq.tryPick (fun l -> if l.StartsWith(id + " submitted as Slurm job ") then Some(l.Substring(l.LastIndexOf ' ' + 1)) else None)
@@ -122,14 +122,14 @@ let tests =
             let job = reproduceJob root "resume-determinism"
             let lines = Collections.Concurrent.ConcurrentQueue<string>()
             let opts = { SlurmOptions.Default with PollSeconds = 0.5; Retries = 3 }
-            let worker = Tasks.Task.Run(fun () -> SlurmLauncher.run opts root lines.Enqueue [ job ])
+            let worker = Tasks.Task.Run(fun () -> SlurmLauncher.run opts root (Action<string> lines.Enqueue) [ job ])
             waitFor 120.0 "the job to run" (fun () -> lines |> Seq.exists (fun l -> l.Contains "submitted as Slurm job"))
             Thread.Sleep 2000
             let script = Path.Combine(__SOURCE_DIRECTORY__, "..", "scripts", "slurm-cluster.sh")
             let rc, out = sh (sprintf "%s stop-node && sleep 3 && %s start-node" script script)
             Expect.equal rc 0 ("node restart: " + out)
             let reports = worker.Result
-            Expect.equal reports.Head.Outcome Succeeded (sprintf "%A" reports.Head.Outcome)
+            Expect.equal reports.[0].Outcome Succeeded (sprintf "%A" reports.[0].Outcome)
             Expect.equal (resultOf job) reference.Value.[job.Id] "same result as the serial run"
         }
     ]

@@ -13,7 +13,8 @@ let tests =
             Expect.equal (t.sum().item<float32>()) 6.0f "0+1+2+3"
         }
         test "device parsing rejects unknown names" {
-            Expect.equal (Device.parse "cpu") (Ok Cpu) "cpu"
-            Expect.isError (Device.parse "tpu") "tpu is not a device"
+            Expect.equal (Device.parse "cpu") Cpu "cpu"
+            Expect.equal (Device.parse " CUDA ") Cuda "case and blanks"
+            Expect.throwsT<UserError> (fun () -> Device.parse "tpu" |> ignore) "tpu is not a device"
         }
     ]

@@ -53,11 +53,11 @@ let private kinds (unsafeSgd: bool) : (string * (int -> unit)) list =
         let real = torch.rand(8L, 1L, 8L, 8L)
         let z = torch.randn(8L, 16L)
         dOpt.zero_grad ()
-        let lossD = WganGp.criticLoss (fun x -> d.forward x) real (g.forward z)
+        let lossD = WganGp.criticLoss (System.Func<_, _>(fun x -> d.forward x)) real (g.forward z)
         lossD.backward ()
         dOpt.step () |> ignore
         gOpt.zero_grad ()
-        let lossG = WganGp.generatorLoss (fun x -> d.forward x) (g.forward (torch.randn(8L, 16L)))
+        let lossG = WganGp.generatorLoss (System.Func<_, _>(fun x -> d.forward x)) (g.forward (torch.randn(8L, 16L)))
         lossG.backward ()
         gOpt.step () |> ignore
     // D²NN Q-learning step (sub-batch executor, bag rewards)

@@ -50,9 +50,8 @@ type DataArgs =
 let private list () =
     for info in Datasets.catalog () do
         let size =
-            match info.Examples, info.Bytes with
-            | Some n, Some b -> sprintf "%d examples, %d bytes" n b
-            | _ -> "-"
+            if info.Examples.HasValue && info.Bytes.HasValue then sprintf "%d examples, %d bytes" info.Examples.Value info.Bytes.Value
+            else "-"
         printfn "%-14s %-8s %s" info.Name (if info.Present then "present" else "missing") size
         printfn "  location: %s" info.Location
         printfn "  source:   %s" info.Source

@@ -52,7 +52,7 @@ let private featureNet (g: Globals) (r: ParseResults<GanMetricArgs>) =
         use run = Run.Open(g.RunOptions, sprintf "dggan/feature-net-%s" data, FeatureNet.kind, cfg)
         let net, acc =
             FeatureNet.trainIn run cfg (GanImages.slice images 0 nTrain) labels.[.. nTrain - 1]
-                (GanImages.slice images nTrain (images.Count - nTrain)) labels.[nTrain ..] torch.CPU (printfn "%s")
+                (GanImages.slice images nTrain (images.Count - nTrain)) labels.[nTrain ..] torch.CPU (System.Action<string>(printfn "%s"))
         printfn "feature network %s: held-out accuracy %.2f%%" run.Dir (100.0 * acc)
         net
 
@@ -75,7 +75,7 @@ let handle (g: Globals) (args: ParseResults<GanArgs>) =
                 Errors.fail "the %s set has %d images; FID needs more than %d (the feature dimension) for a full-rank covariance" name set.shape.[0] d
         use net = featureNet g r
         let ex = FeatureNet.extractor net
-        let v = Fid.compute (Fid.stats (ex.Features real)) (Fid.stats (ex.Features fake))
+        let v = Fid.compute (Fid.stats (ex.Features.Invoke real)) (Fid.stats (ex.Features.Invoke fake))
         printfn "FID %.4f (%d real, %d fake; %s%s)" v.Value real.shape.[0] fake.shape.[0] ex.Name
             (if v.Offset > 0.0 then sprintf "; a covariance was singular: %g added to both diagonals" v.Offset else "")
         0
@@ -85,8 +85,8 @@ let handle (g: Globals) (args: ParseResults<GanArgs>) =
         if r.Contains Feature_Net || r.Contains Data then Errors.fail "--feature-net and --data apply to gan fid only"
         if real.shape.[2] <> fake.shape.[2] || real.shape.[3] <> fake.shape.[3] then
             Errors.fail "the real images are %dx%d but the fake ones %dx%d: SWD compares sets of one size" real.shape.[2] real.shape.[3] fake.shape.[2] fake.shape.[3]
-        let per, avg = Swd.compute (Values.nonNegative "seed" (r.GetResult(Seed, 1))) real fake
+        let swd = Swd.compute (Values.nonNegative "seed" (r.GetResult(Seed, 1))) real fake
         let res = int real.shape.[2]
-        per |> List.iteri (fun i v -> printfn "SWDx1e3 level %d (%dx%d): %.3f" i (res >>> i) (res >>> i) v)
-        printfn "SWDx1e3 average: %.3f" avg
+        swd.PerLevel |> Seq.iteri (fun i v -> printfn "SWDx1e3 level %d (%dx%d): %.3f" i (res >>> i) (res >>> i) v)
+        printfn "SWDx1e3 average: %.3f" swd.Average
         0

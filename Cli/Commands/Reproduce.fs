@@ -53,7 +53,7 @@ let private asJobs (g: Globals) (choice: LauncherChoice) (registry: Experiment l
             if opts.Force || not (File.Exists(Path.Combine(dirOf e, "result.json"))) then
                 yield Jobs.job g id [ "--only"; id; "--no-report" ] (dirOf e) ]
     printfn "%d experiments (%s), %d to run as jobs" chosen.Length (if opts.Quick then "quick" else "full") jobs.Length
-    let reports = Launcher.run choice (Path.GetFullPath opts.RunsRoot) log jobs
+    let reports = Launcher.run choice (Path.GetFullPath opts.RunsRoot) (System.Action<string> log) jobs
     // a job that crashed past its retries left no result: record its failure where the report reads it
     for r in reports do
         match r.Outcome with

@@ -175,7 +175,7 @@ module Latency =
                         use _ = torch.NewDisposeScope()
                         let t = Stopwatch.GetTimestamp()
                         call ()
-                        times[k][n][bi] <- min (times[k][n][bi]) (Stopwatch.GetElapsedTime(t).TotalMilliseconds))))
+                        times.[k].[n].[bi] <- min times.[k].[n].[bi] (Stopwatch.GetElapsedTime(t).TotalMilliseconds))))
         for (_, c) in nets do c.Train true
         [| for k in 0 .. nets.Length - 1 do
             let name, c = nets[k]

@@ -11,6 +11,7 @@ type Confusion =
 /// a ratio with a zero denominator is 0 unless stated otherwise.
 module Classification =
     /// Index of the largest value (the first one on ties).
+    [<CompiledName("Argmax")>]
     let argmax (row: float32[]) =
         let mutable best = 0
         for j in 1 .. row.Length - 1 do
@@ -18,16 +19,19 @@ module Classification =
         best
 
     /// Fraction of predictions equal to the labels; 0 for no examples.
+    [<CompiledName("Accuracy")>]
     let accuracy (predicted: int[]) (labels: int[]) =
         if predicted.Length <> labels.Length then invalidArg "labels" (sprintf "%d predictions but %d labels" predicted.Length labels.Length)
         if predicted.Length = 0 then 0.0
         else float (Array.fold2 (fun s p l -> if p = l then s + 1 else s) 0 predicted labels) / float predicted.Length
 
     /// Accuracy of the arg-max of each score row.
+    [<CompiledName("AccuracyOfScores")>]
     let accuracyOfScores (scores: float32[][]) (labels: int[]) = accuracy (scores |> Array.map argmax) labels
 
     /// Top-k accuracy: a row is right when fewer than k other classes score at least as high as its label
     /// (ties count against it).
+    [<CompiledName("TopK")>]
     let topK (k: int) (scores: float32[][]) (labels: int[]) =
         if k < 1 then invalidArg "k" "k must be at least 1"
         if scores.Length = 0 then 0.0
@@ -39,6 +43,7 @@ module Classification =
             float right / float scores.Length
 
     /// Confusion counts of class `positive` against the rest.
+    [<CompiledName("Confusion")>]
     let confusion (positive: int) (predicted: int[]) (labels: int[]) : Confusion =
         if predicted.Length <> labels.Length then invalidArg "labels" (sprintf "%d predictions but %d labels" predicted.Length labels.Length)
         let mutable tp, fp, fn, tn = 0, 0, 0, 0
@@ -52,11 +57,14 @@ module Classification =
 
     let private ratio (a: int) (b: int) = if b = 0 then 0.0 else float a / float b
 
+    [<CompiledName("Precision")>]
     let precision (c: Confusion) = ratio c.TruePositives (c.TruePositives + c.FalsePositives)
+    [<CompiledName("Recall")>]
     let recall (c: Confusion) = ratio c.TruePositives (c.TruePositives + c.FalseNegatives)
 
     /// F-beta; `whenEmpty` is the value when there is neither a positive label nor a positive prediction
     /// (scikit-learn: 0; a D²NN mini-bag without positives that predicts none scores 1).
+    [<CompiledName("FbetaWith")>]
     let fbetaWith (whenEmpty: float) (beta: float) (c: Confusion) =
         let b2 = beta * beta
         let den = (1.0 + b2) * float c.TruePositives + b2 * float c.FalseNegatives + float c.FalsePositives
@@ -64,14 +72,17 @@ module Classification =
         elif den = 0.0 then 0.0
         else (1.0 + b2) * float c.TruePositives / den
 
+    [<CompiledName("F1")>]
     let f1 (c: Confusion) = fbetaWith 0.0 1.0 c
 
     /// Mean of the per-class recalls over the classes present in the labels.
+    [<CompiledName("BalancedAccuracy")>]
     let balancedAccuracy (predicted: int[]) (labels: int[]) =
         let classes = labels |> Array.distinct
         if classes.Length = 0 then 0.0 else classes |> Array.averageBy (fun c -> recall (confusion c predicted labels))
 
     /// Unweighted mean of the per-class F1 over `classes` classes.
+    [<CompiledName("MacroF1")>]
     let macroF1 (classes: int) (predicted: int[]) (labels: int[]) =
         if classes < 1 then invalidArg "classes" "at least one class"
         [| 0 .. classes - 1 |] |> Array.averageBy (fun c -> f1 (confusion c predicted labels))

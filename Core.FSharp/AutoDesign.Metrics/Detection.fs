@@ -1,8 +1,10 @@
 namespace AutoDesign.Metrics
 
+open System
+open System.Collections.Generic
 
 /// Detection metrics over a test set: per image, the predictions and the ground-truth boxes.
-type ImageResult = { Predictions: Detection list; Truth: Box list }
+type ImageResult = { Predictions: IReadOnlyList<Detection>; Truth: IReadOnlyList<Box> }
 
 type ApResult = { Ap: float; Recall: float; TruePositives: int; Detections: int; GroundTruth: int }
 
@@ -11,14 +13,15 @@ module DetMetrics =
     /// images ranked by score; each is a true positive when its best-overlapping ground-truth box in the same
     /// image has IoU ≥ threshold and was not matched by a higher-ranked detection. Recall = TP / #ground truth
     /// with all detections kept. No ground truth at all gives AP = recall = 0 (no division by zero).
-    let averagePrecision (iouThreshold: float) (results: ImageResult list) : ApResult =
-        let images = Array.ofList results
-        let nGt = images |> Array.sumBy (fun r -> r.Truth.Length)
-        let truth = images |> Array.map (fun r -> Array.ofList r.Truth)
+    [<CompiledName("AveragePrecision")>]
+    let averagePrecision (iouThreshold: float) (results: IReadOnlyList<ImageResult>) : ApResult =
+        let images = Array.ofSeq results
+        let nGt = images |> Array.sumBy (fun r -> r.Truth.Count)
+        let truth = images |> Array.map (fun r -> Array.ofSeq r.Truth)
         let matched = truth |> Array.map (fun t -> Array.zeroCreate<bool> t.Length)
         let ranked =
             images
-            |> Array.mapi (fun i r -> r.Predictions |> List.map (fun d -> i, d))
+            |> Array.mapi (fun i r -> List.ofSeq r.Predictions |> List.map (fun d -> i, d))
             |> List.concat
             |> List.sortByDescending (fun (_, d) -> d.Score) // stable: ties keep image order
             |> Array.ofList
@@ -38,30 +41,40 @@ module DetMetrics =
     /// Localization accuracy (Wang et al. 2017): the fraction of images with ground truth whose top-scoring
     /// prediction overlaps some ground-truth box with `overlap` ≥ threshold. An image without predictions counts
     /// as wrong; images without ground truth are skipped; no such image at all gives 0.
-    let localizationAccuracy (overlap: Box -> Box -> float) (threshold: float) (results: ImageResult list) =
-        let scored = results |> List.filter (fun r -> not r.Truth.IsEmpty)
+    [<CompiledName("LocalizationAccuracy")>]
+    let localizationAccuracy (overlap: Func<Box, Box, float>) (threshold: float) (results: IReadOnlyList<ImageResult>) =
+        let scored = List.ofSeq results |> List.filter (fun r -> r.Truth.Count > 0)
         if scored.IsEmpty then 0.0
         else
             let correct =
                 scored
                 |> List.filter (fun r ->
-                    match r.Predictions with
+                    match List.ofSeq r.Predictions with
                     | [] -> false
                     | ps ->
                         let top = ps |> List.maxBy (fun d -> d.Score)
-                        r.Truth |> List.exists (fun g -> overlap top.Box g >= threshold))
+                        r.Truth |> Seq.exists (fun g -> overlap.Invoke(top.Box, g) >= threshold))
                 |> List.length
             float correct / float scored.Length
 
-    let iouThresholds = [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.7 ]
-    let iobbThresholds = [ 0.1; 0.25; 0.5; 0.75 ]
+    let private iouList = [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.7 ]
+    let private iobbList = [ 0.1; 0.25; 0.5; 0.75 ]
+
+    /// The T_IoU thresholds of Table 4.2.
+    [<CompiledName("IouThresholds")>]
+    let iouThresholds : IReadOnlyList<float> = iouList
+    /// The T_IoBB thresholds of Table 4.3.
+    [<CompiledName("IobbThresholds")>]
+    let iobbThresholds : IReadOnlyList<float> = iobbList
 
     /// Table 4.2 row: accuracy at each T_IoU, then their average.
-    let localizationIou (results: ImageResult list) =
-        let xs = iouThresholds |> List.map (fun t -> localizationAccuracy Box.iou t results)
-        xs @ [ List.average xs ]
+    [<CompiledName("LocalizationIou")>]
+    let localizationIou (results: IReadOnlyList<ImageResult>) : IReadOnlyList<float> =
+        let xs = iouList |> List.map (fun t -> localizationAccuracy (Func<_, _, _>(fun a b -> Box.iou a b)) t results)
+        xs @ [ List.average xs ] :> IReadOnlyList<_>
 
     /// Table 4.3 row: accuracy at each T_IoBB, then their average.
-    let localizationIobb (results: ImageResult list) =
-        let xs = iobbThresholds |> List.map (fun t -> localizationAccuracy Box.iobb t results)
-        xs @ [ List.average xs ]
+    [<CompiledName("LocalizationIobb")>]
+    let localizationIobb (results: IReadOnlyList<ImageResult>) : IReadOnlyList<float> =
+        let xs = iobbList |> List.map (fun t -> localizationAccuracy (Func<_, _, _>(fun a b -> Box.iobb a b)) t results)
+        xs @ [ List.average xs ] :> IReadOnlyList<_>

@@ -42,6 +42,7 @@ module Fid =
 
     /// Square root of a symmetric positive semi-definite matrix (negative eigenvalues from rounding are
     /// taken as 0). A matrix that is not symmetric raises UserError.
+    [<CompiledName("Sqrtm")>]
     let sqrtm (a: float[,]) =
         let d = Array2D.length1 a
         if Array2D.length2 a <> d then Errors.fail "sqrtm needs a square matrix, got %dx%d" d (Array2D.length2 a)
@@ -79,6 +80,7 @@ module Fid =
     /// below SingularTolerance × largest) or the trace term is not finite, ε·I (ε = 1e-6) is added to both
     /// covariances, as pytorch-fid does when its square root of a singular product is not finite. The trace term
     /// is averaged over both argument orders, so compute a b = compute b a exactly.
+    [<CompiledName("Compute")>]
     let compute (s1: GaussianStats) (s2: GaussianStats) : FidValue =
         check s1 s2
         let d = s1.Mean.Length
@@ -99,10 +101,12 @@ module Fid =
         { Value = diff + covTraces - 2.0 * tr; Offset = offset }
 
     /// The Fréchet distance (see `compute`).
+    [<CompiledName("Distance")>]
     let distance (s1: GaussianStats) (s2: GaussianStats) = (compute s1 s2).Value
 
     /// Mean and unbiased covariance (N−1, as numpy.cov) of features [N,d]. A set of N ≤ d samples cannot
     /// have a full-rank covariance: UserError.
+    [<CompiledName("Stats")>]
     let stats (features: torch.Tensor) =
         use _ = torch.NewDisposeScope()
         if features.dim() <> 2L then Errors.fail "FID features must be [N,d], got %d dims" (features.dim())

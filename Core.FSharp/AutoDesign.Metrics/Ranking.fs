@@ -15,6 +15,7 @@ module AveragePrecision =
     /// relevant items in the whole set, ranked or not (recall's denominator; detection counts missed ground
     /// truth). `groupTies`: items with equal scores form one threshold (scikit-learn), otherwise each item is
     /// its own threshold in the given order (stable). No positives: NaN.
+    [<CompiledName("Compute")>]
     let compute (interpolation: ApInterpolation) (groupTies: bool) (scores: float[]) (positive: bool[]) (totalPositives: int) : float =
         if scores.Length <> positive.Length then invalidArg "positive" (sprintf "%d scores but %d labels" scores.Length positive.Length)
         if scores |> Array.exists Double.IsNaN then invalidArg "scores" "a score is NaN"
@@ -48,6 +49,7 @@ module AveragePrecision =
             ap
 
     /// scikit-learn's average_precision_score for binary relevance.
+    [<CompiledName("OfScores")>]
     let ofScores (scores: float[]) (positive: bool[]) =
         compute Step true scores positive (positive |> Array.filter id |> Array.length)
 

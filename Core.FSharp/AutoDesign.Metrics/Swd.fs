@@ -1,9 +1,17 @@
 namespace AutoDesign.Metrics
 
 open System
+open System.Collections.Generic
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
+
+/// The sliced Wasserstein distance of two image sets (Swd.Compute).
+type SwdResult =
+    { /// SWD×10³ per pyramid level, finest first.
+      PerLevel: IReadOnlyList<float>
+      /// Their average.
+      Average: float }
 
 /// Sliced Wasserstein distance as in ProgGAN's official code (metrics/sliced_wasserstein.py): Laplacian pyramid
 /// down to 16×16 (a single level for images smaller than 16), 128 random 7×7 neighbourhoods per image and level,
@@ -27,26 +35,30 @@ module Swd =
         torch.nn.functional.conv2d(padded, g.Mul(float scale)).reshape(n, c, h, w)
 
     /// cv2.pyrDown: blur (mirror border), keep every second pixel.
+    [<CompiledName("PyrDown")>]
     let pyrDown (x: torch.Tensor) =
         let b = blur x 1.0f
         b.index(torch.TensorIndex.Colon, torch.TensorIndex.Colon, torch.TensorIndex.Slice(System.Nullable 0L, System.Nullable(), System.Nullable 2L), torch.TensorIndex.Slice(System.Nullable 0L, System.Nullable(), System.Nullable 2L))
 
     /// cv2.pyrUp: zero-interleave, blur with 4× the kernel.
+    [<CompiledName("PyrUp")>]
     let pyrUp (x: torch.Tensor) =
         let n, c, h, w = x.shape.[0], x.shape.[1], x.shape.[2], x.shape.[3]
         let z = torch.zeros([| n; c; h * 2L; w * 2L |], device = x.device)
         z.index_put_(x, torch.TensorIndex.Colon, torch.TensorIndex.Colon, torch.TensorIndex.Slice(System.Nullable 0L, System.Nullable(), System.Nullable 2L), torch.TensorIndex.Slice(System.Nullable 0L, System.Nullable(), System.Nullable 2L)) |> ignore
         blur z 4.0f
 
-    let laplacianPyramid (x: torch.Tensor) (levels: int) =
+    [<CompiledName("LaplacianPyramid")>]
+    let laplacianPyramid (x: torch.Tensor) (levels: int) : IReadOnlyList<torch.Tensor> =
         let pyr = ResizeArray [ x ]
         for _ in 1 .. levels - 1 do
             let small = pyrDown pyr.[pyr.Count - 1]
             pyr.[pyr.Count - 1] <- pyr.[pyr.Count - 1] - pyrUp small
             pyr.Add small
-        List.ofSeq pyr
+        List.ofSeq pyr :> IReadOnlyList<_>
 
     /// Random 7×7 neighbourhoods [N·128, C·49], normalised per channel over the whole set.
+    [<CompiledName("Descriptors")>]
     let descriptors (rng: Random) (x: torch.Tensor) =
         let n, h, w = int x.shape.[0], int x.shape.[2], int x.shape.[3]
         let half = nhoodSize / 2
@@ -72,6 +84,7 @@ module Swd =
         let std = d.std([| 0L; 2L; 3L |], unbiased = false, keepdim = true)
         ((d - mean) / std.Add(1e-12)).reshape(int64 m, -1L)
 
+    [<CompiledName("Sliced")>]
     let sliced (rng: Random) (a: torch.Tensor) (b: torch.Tensor) =
         let dim = int a.shape.[1]
         let results =
@@ -92,7 +105,8 @@ module Swd =
 
     /// SWD×10³ per pyramid level (finest first) and the average, for two image sets [N,C,H,W] (same N used:
     /// the larger set is cut to the smaller's size).
-    let compute (seed: int) (real: torch.Tensor) (fake: torch.Tensor) =
+    [<CompiledName("Compute")>]
+    let compute (seed: int) (real: torch.Tensor) (fake: torch.Tensor) : SwdResult =
         use _ = torch.NewDisposeScope()
         if real.shape.[2] <> fake.shape.[2] || real.shape.[3] <> fake.shape.[3] || real.shape.[1] <> fake.shape.[1] then
             Errors.fail "SWD: image sets differ in shape (%A vs %A)" real.shape fake.shape
@@ -105,11 +119,11 @@ module Swd =
         if real.shape.[2] <> real.shape.[3] || res % step <> 0 then
             Errors.fail "SWD needs square images whose side halves evenly down to 16 (e.g. 16, 32, 64); got %dx%d" res (int real.shape.[3])
         let rng = Random(seed)
-        let pr = laplacianPyramid real levels
-        let pf = laplacianPyramid fake levels
+        let pr = List.ofSeq (laplacianPyramid real levels)
+        let pf = List.ofSeq (laplacianPyramid fake levels)
         let per =
             List.map2 (fun (a: torch.Tensor) (b: torch.Tensor) ->
                 let da = descriptors rng a
                 let db = descriptors rng b
                 sliced rng da db * 1e3) pr pf
-        per, List.average per
+        { PerLevel = per; Average = List.average per }

@@ -27,6 +27,7 @@ type Best =
 
 module Anchors =
     /// Bit lists of the flip units of a refactorization (Bit units are not materialised).
+    [<CompiledName("Units")>]
     let units (r: Refactored) (unit: FlipUnit) : int[][] =
         match unit with
         | FlipUnit.Bit -> [||]
@@ -55,6 +56,7 @@ module Anchors =
     /// score move that flips each bit (Realiser.FlipMove) and keeps the best strict improvement of
     /// each batch, until a sweep over all bits improves nothing (≤ 4 sweeps) or the budget is spent.
     /// Every configuration visited is h(f(scores)) of the moved scores.
+    [<CompiledName("Search")>]
     let search (r: Refactored) (st: Structure) (rz: Realiser) (sign: float) (vals: float32[]) (bits: float32[]) (value: float) : float * bool =
         let l = r.L
         let t = searchWidth
@@ -108,6 +110,7 @@ module Anchors =
     ///     is lower — ends the list; when none does, a greedy search in score space (search, at
     ///     most SearchBudget node evaluations) tries to improve the best.
     /// Either way b* is produced by the returned scores, so some network output can reach it.
+    [<CompiledName("BestWith")>]
     let bestWith (metric: Metric) (r: Refactored) (st: Structure) (rz: Realiser) (labels: Labels) : Best =
         let sign = if metric.Goal = Goal.Minimize then -1.0 else 1.0
         match metric.Ideal with
@@ -151,12 +154,14 @@ module Anchors =
                   Source = (if improved then name + " + search" else name); TieFree = Realise.isTieFree st vals }
 
     /// b* (see bestWith) with a fresh structure.
+    [<CompiledName("Best")>]
     let best (metric: Metric) (r: Refactored) (labels: Labels) : float32[] =
         let st = Realise.structure r
         (bestWith metric r st (Realiser st) labels).Bits
 
     /// `count` copies of `baseRow`, each with `flips` random units flipped (a unit drawn twice
     /// flips once); row-major [count × l]. Plain bit flips: no realisability repair.
+    [<CompiledName("Perturb")>]
     let perturb (rng: Random) (baseRow: float32[]) (count: int) (flips: int) (unit: FlipUnit) (groups: int[][]) : float32[] =
         let l = baseRow.Length
         let out = Array.zeroCreate<float32> (count * l)
@@ -172,6 +177,7 @@ module Anchors =
         out
 
     /// The units drawn like `perturb` draws them, as bit lists per anchor (same random stream).
+    [<CompiledName("DrawUnits")>]
     let drawUnits (rng: Random) (l: int) (count: int) (flips: int) (unit: FlipUnit) (groups: int[][]) : ResizeArray<int>[] =
         Array.init count (fun _ ->
             let chosen = ResizeArray<int>()

@@ -41,6 +41,7 @@ module ClassificationMetrics =
     /// Binary F-beta (sklearn fbeta_score, pos_label=1, zero_division=0):
     /// (1+β²)TP / ((1+β²)TP + β²FN + FP). Scores [n, 2] (predict 1 iff s[i,1] > s[i,0]) or [n] /
     /// [n, 1] (iff s > 0); labels {0, 1}.
+    [<CompiledName("FBeta")>]
     let fBeta (beta: float) : Metric =
         if not (beta > 0.0) || Double.IsInfinity beta then Errors.fail "f-beta needs a positive finite beta, got %g" beta
         let name = sprintf "fbeta-%g" beta

@@ -187,13 +187,15 @@ type Metric
               degenerate: (Labels -> bool) option, range: (float * float) option) =
     do if String.IsNullOrWhiteSpace name then Errors.fail "a metric needs a name"
     member _.Name = name
+    // The F#-typed parts stay inside the library (UniLoss reads them when it builds the loss); users set them
+    // through Define/Create and the With* members below.
     /// The user's definition (F# function).
-    member _.Definition = define
-    member _.Ideal = ideal
+    member internal _.Definition = define
+    member internal _.Ideal = ideal
     member _.Goal = goal
-    member _.Degenerate = degenerate
+    member internal _.Degenerate = degenerate
     /// Declared (lowest, highest) value over all scores and labels, if any.
-    member _.Range = range
+    member internal _.Range = range
     /// F#: Metric.Define("accuracy", fun s y -> ...)
     static member Define(name: string, define: Scores -> Labels -> Num) =
         if isNull (box define) then Errors.fail "%s: no definition given" name

@@ -23,10 +23,12 @@ module GEval =
             a <- a + 1
 
     /// Rows needed for a refactorization: one per node.
+    [<CompiledName("Rows")>]
     let rows (r: Refactored) = r.Nodes.Length
 
     /// Computes every non-bit row of v (length ≥ rows r · t) for t configurations whose bits are in
     /// rows 0 .. l-1. The value of configuration a is then v.[r.Root * t + a].
+    [<CompiledName("Run")>]
     let run (r: Refactored) (v: float[]) (t: int) =
         let nodes = r.Nodes
         let kids = r.Kids
@@ -63,6 +65,7 @@ module GEval =
     /// Bounds [lo, hi] of g over ALL configurations by interval arithmetic (bits in [0, 1], each
     /// node's interval from its children's). Sound but not always tight: a ratio of counts gets the
     /// ratio of their extremes; an unbounded case gives ±∞.
+    [<CompiledName("Bounds")>]
     let bounds (r: Refactored) : float * float =
         let n = r.Nodes.Length
         let lo = Array.zeroCreate<float> n
@@ -106,6 +109,7 @@ module GEval =
         lo.[r.Root], hi.[r.Root]
 
     /// g on configurations given as rows (each float32[l]): a convenience for a few configurations.
+    [<CompiledName("Values")>]
     let values (r: Refactored) (configs: float32[][]) : float[] =
         let t = configs.Length
         if t = 0 then [||]
@@ -125,6 +129,7 @@ module HostIdw =
     /// 0 .. t-1; computed as softmax(−(power/2)·ln d²)·v. Writes ∂g̃/∂u into grad (length l) and
     /// returns g̃, clamped to [min v, max v] against rounding. An anchor at distance 0 gives its
     /// value and a zero gradient (the first such anchor).
+    [<CompiledName("Interpolate")>]
     let interpolate (u: float[]) (anchors: float[]) (stride: int) (t: int) (v: float[]) (power: float) (grad: float[]) : float =
         let l = u.Length
         let d2 = Array.zeroCreate<float> t

@@ -61,13 +61,20 @@ type Node = { Kind: NodeKind; A: int; B: int; Value: float }
 /// evaluators: no operation ever yields NaN or ±∞ (division by 0, √ and ln outside their domain,
 /// overflowing exp and pow give 0), so g is finite on every configuration.
 module SafeMath =
+    [<CompiledName("FiniteOr0")>]
     let inline finiteOr0 (x: float) = if Double.IsFinite x then x else 0.0
+    [<CompiledName("Div")>]
     let div (a: float) (b: float) = if b = 0.0 then 0.0 else finiteOr0 (a / b)
+    [<CompiledName("Sqrt")>]
     let sqrt (x: float) = if x > 0.0 then Math.Sqrt x else 0.0
+    [<CompiledName("Log")>]
     let log (x: float) = if x > 0.0 then Math.Log x else 0.0
+    [<CompiledName("Exp")>]
     let exp (x: float) = finiteOr0 (Math.Exp x)
+    [<CompiledName("Pow")>]
     let pow (a: float) (b: float) = finiteOr0 (Math.Pow(a, b))
     /// The value of a unary or binary node kind on its children's values.
+    [<CompiledName("Apply")>]
     let apply (kind: NodeKind) (a: float) (b: float) =
         match kind with
         | NodeKind.Mul -> a * b

@@ -11,6 +11,7 @@ module Idw =
     /// which materialises two [t × l] temporaries (kept for backward). Efficient:
     /// ‖u‖² − 2 a·u + ‖a‖² (one matrix-vector product; backward keeps only a reference to a), with
     /// ‖a_i‖² = Σ a_i when the anchors are known to be 0/1 (`binary`), so no [t × l] temporary at all.
+    [<CompiledName("SqDistances")>]
     let sqDistances (u: torch.Tensor) (a: torch.Tensor) (efficient: bool) (binary: bool) : torch.Tensor =
         use scope = torch.NewDisposeScope()
         let d2 =
@@ -26,6 +27,7 @@ module Idw =
     /// g̃(u) = Σ_i w_i v_i / Σ_i w_i with w_i = 1 / d(u, a_i)^power (d Euclidean) over anchors
     /// a [t, l] with values v [t]; exactly v_i when u equals anchor i (then no gradient).
     /// Computed as softmax(-(power/2)·log d²)·v, which is the same ratio without overflow.
+    [<CompiledName("InterpolateWith")>]
     let interpolateWith (u: torch.Tensor) (a: torch.Tensor) (v: torch.Tensor) (power: float) (efficient: bool) (binary: bool) : torch.Tensor =
         use scope = torch.NewDisposeScope()
         let d2 = sqDistances u a efficient binary
@@ -40,5 +42,6 @@ module Idw =
         r.MoveToOuterDisposeScope()
 
     /// interpolateWith for any anchors; for t·l > 4M, d² = ‖u‖² − 2 a·u + ‖a‖².
+    [<CompiledName("Interpolate")>]
     let interpolate (u: torch.Tensor) (a: torch.Tensor) (v: torch.Tensor) (power: float) : torch.Tensor =
         interpolateWith u a v power (a.shape.[0] * a.shape.[1] > 4_000_000L) false

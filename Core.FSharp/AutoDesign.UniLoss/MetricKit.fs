@@ -6,36 +6,44 @@ open AutoDesign.Runs
 /// Building blocks the built-in metrics share, written in the metric language (usable by user
 /// metrics too): shape checks, per-example class scores, arg-max and binary predictions.
 module MetricKit =
+    [<CompiledName("ShapeText")>]
     let shapeText (shape: int[]) = String.Join(", ", shape)
 
     /// Raise a UserError naming the metric unless the scores have rank 2 ([n, classes]).
+    [<CompiledName("RequireRank2")>]
     let requireRank2 (name: string) (s: Scores) =
         if s.Rank <> 2 then Errors.fail "%s: scores must have shape [n, classes], got [%s]" name (shapeText s.Shape)
 
     /// The class scores of example i of [n, C] scores.
+    [<CompiledName("Row")>]
     let row (s: Scores) (i: int) : Score[] = Array.init (s.Dim 1) (fun c -> s.[i, c])
 
     /// [the prediction of these class scores is c]: the first arg-max (numpy / sklearn).
+    [<CompiledName("Predicts")>]
     let predicts (scores: Score[]) (c: int) : Bit = Uni.IsArgmax(scores, c)
 
     /// Binary prediction of example i: [n, 2] scores predict 1 iff s[i,1] > s[i,0] (the first
     /// arg-max); [n] or [n, 1] scores iff s[i] > 0.
+    [<CompiledName("PredictedPositive")>]
     let predictedPositive (name: string) (s: Scores) (i: int) : Bit =
         if s.Rank = 2 && s.Dim 1 = 2 then s.[i, 1] >. s.[i, 0]
         elif s.Rank = 1 || (s.Rank = 2 && s.Dim 1 = 1) then s.[i] >. 0.0
         else Errors.fail "%s: binary scores must have shape [n], [n, 1] or [n, 2], got [%s]" name (shapeText s.Shape)
 
     /// The score that ranks example i: s.[i] for [n] or [n, 1], the class-1 column for [n, 2].
+    [<CompiledName("RankingScore")>]
     let rankingScore (name: string) (s: Scores) (i: int) : Score =
         if s.Rank = 2 && s.Dim 1 = 2 then s.[i, 1]
         elif s.Rank = 1 || (s.Rank = 2 && s.Dim 1 = 1) then s.[i]
         else Errors.fail "%s: scores must have shape [n], [n, 1] or [n, 2], got [%s]" name (shapeText s.Shape)
 
     /// The label batch has no positive (label 1).
+    [<CompiledName("NoPositives")>]
     let noPositives (y: Labels) = y.Data |> Array.forall (fun v -> v <> 1L)
 
     /// Per-class prediction bits of [n, C] class scores (pred.[i].[c] = [example i predicts c]),
     /// or of binary [n] / [n, 1] scores read as classes {0, 1} (1 iff s > 0).
+    [<CompiledName("ClassPredictions")>]
     let classPredictions (name: string) (s: Scores) : int * Bit[][] =
         if s.Rank = 2 && s.Dim 1 >= 2 then
             s.Dim 1, Array.init s.N (fun i -> let r = row s i in Array.init r.Length (predicts r))
@@ -45,6 +53,7 @@ module MetricKit =
 
     /// Macro average over classes of perClass(tp, predicted, support), over the classes present in
     /// the labels or the predictions (sklearn's average='macro' with its default labels).
+    [<CompiledName("MacroOver")>]
     let macroOver (classes: int) (predicted: int -> Num) (support: int -> int) (perClass: int -> Num) : Num =
         let included = [ for c in 0 .. classes - 1 -> if support c > 0 then konst 1.0 else num (predicted c >. 0.5) ]
         ratio (sum [ for c in 0 .. classes - 1 -> perClass c ]) (sum included)

@@ -23,6 +23,7 @@ module Metrics =
 
     /// Top-k accuracy: example i is correct iff fewer than k other classes score at least as high
     /// as its label (ties count against it).
+    [<CompiledName("TopK")>]
     let topK (k: int) : Metric =
         if k < 1 then Errors.fail "top-k accuracy needs k >= 1, got %d" k
         let name = sprintf "top-%d" k
@@ -92,6 +93,7 @@ module Metrics =
             .WithRange(0.0, 1.0)
 
     /// Pixels of an h×w heatmap within Euclidean distance `radius` of (row, col).
+    [<CompiledName("InRadius")>]
     let inRadius (h: int) (w: int) (radius: float) (row: int) (col: int) =
         [| for a in 0 .. h - 1 do
              for b in 0 .. w - 1 do
@@ -101,6 +103,7 @@ module Metrics =
     /// PCKh-style keypoint accuracy on heatmaps [n, H, W] with labels [n, 2] = (row, col):
     /// heatmap k is correct iff some pixel within `radius` of the joint beats every pixel outside
     /// (so its argmax lies within the radius). Bits: [s_k,pos > s_k,neg].
+    [<CompiledName("Pckh")>]
     let pckh (radius: float) : Metric =
         if not (radius >= 0.0) then Errors.fail "pckh needs a radius >= 0, got %g" radius
         let name = sprintf "pckh-%g" radius
@@ -127,10 +130,14 @@ module Metrics =
 
     let balancedAccuracy = ClassificationMetrics.balancedAccuracy
     let macroF1 = ClassificationMetrics.macroF1
+    [<CompiledName("FBeta")>]
     let fBeta (beta: float) = ClassificationMetrics.fBeta beta
     let mcc = ClassificationMetrics.mcc
+    [<CompiledName("PrecisionAtK")>]
     let precisionAtK (k: int) = RankingMetrics.precisionAtK k
+    [<CompiledName("RecallAtK")>]
     let recallAtK (k: int) = RankingMetrics.recallAtK k
+    [<CompiledName("NdcgAtK")>]
     let ndcgAtK (k: int) = RankingMetrics.ndcgAtK k
     let meanIoU = SegmentationMetrics.meanIoU
     let dice = SegmentationMetrics.dice
@@ -141,6 +148,7 @@ module Metrics =
     /// Names: accuracy, top-K (e.g. top-5), precision, recall, f1, fbeta-B (e.g. fbeta-2),
     /// balanced-accuracy, macro-f1, mcc, ap, ap-posneg, precision@K, recall@K, ndcg@K, mean-iou,
     /// dice, pckh-R (e.g. pckh-2).
+    [<CompiledName("ByName")>]
     let byName (name: string) : Metric =
         let n = (if isNull name then "" else name.Trim().ToLowerInvariant())
         let inv = Globalization.CultureInfo.InvariantCulture

@@ -54,6 +54,7 @@ module PoseMetric =
 
     /// Plain reference: the arg-max pixel (first maximum in row-major order) of each heatmap
     /// [n·h·w] and whether it lies within the radius; returns (correct, row, col) per heatmap.
+    [<CompiledName("ArgmaxCorrect")>]
     let argmaxCorrect (h: int) (w: int) (scores: float32[]) (labels: int64[]) : (bool * int * int)[] =
         let n = labels.Length / 3
         if scores.Length <> n * h * w then Errors.fail "pckh reference: %d scores for %d heatmaps of %dx%d" scores.Length n h w
@@ -64,6 +65,7 @@ module PoseMetric =
              inside (best / w) (best % w) labels.[3 * k] labels.[3 * k + 1] labels.[3 * k + 2], best / w, best % w |]
 
     /// PCKh (fraction of correct heatmaps) by the plain reference.
+    [<CompiledName("Reference")>]
     let reference (h: int) (w: int) (scores: float32[]) (labels: int64[]) =
         let r = argmaxCorrect h w scores labels
         if r.Length = 0 then 0.0 else float (r |> Array.filter (fun (ok, _, _) -> ok) |> Array.length) / float r.Length
@@ -71,6 +73,7 @@ module PoseMetric =
     /// Gaussian target heatmaps [n, out, out] (Tompson et al.; Newell et al.): a bump
     /// exp(−d²/2σ²) centred on the joint's nearest heatmap pixel, cut to a (2⌈3σ⌉+1)² window
     /// (size 7 for σ = 1), zero elsewhere.
+    [<CompiledName("GaussianTargets")>]
     let gaussianTargets (labels: int64[]) (out: int) (sigma: float) : float32[] =
         if not (sigma > 0.0) then Errors.fail "Gaussian target sigma must be positive, got %g" sigma
         let n = labels.Length / 3
@@ -86,6 +89,7 @@ module PoseMetric =
         t
 
     /// Image coordinates of the centre of heatmap pixel (row, col).
+    [<CompiledName("ToImage")>]
     let toImage (side: int) (out: int) (row: int) (col: int) =
         let stride = float side / float out
         (float row + 0.5) * stride, (float col + 0.5) * stride

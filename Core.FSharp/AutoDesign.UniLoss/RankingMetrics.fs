@@ -28,6 +28,7 @@ module RankingMetrics =
     let private noRelevant (y: Labels) = y.Data |> Array.forall (fun v -> v <= 0L)
 
     /// Precision@k: #{relevant items ranked ≤ k} / k.
+    [<CompiledName("PrecisionAtK")>]
     let precisionAtK (k: int) : Metric =
         let name = sprintf "precision@%d" k
         check name k
@@ -38,6 +39,7 @@ module RankingMetrics =
             .WithRange(0.0, 1.0)
 
     /// Recall@k: #{relevant items ranked ≤ k} / #relevant (0 without relevant items).
+    [<CompiledName("RecallAtK")>]
     let recallAtK (k: int) : Metric =
         let name = sprintf "recall@%d" k
         check name k
@@ -49,6 +51,7 @@ module RankingMetrics =
 
     /// NDCG@k (sklearn ndcg_score with k, gains = relevance): Σ_{rank_i ≤ k} rel_i / log₂(1 + rank_i)
     /// divided by the same sum for the best order (0 when that is 0).
+    [<CompiledName("NdcgAtK")>]
     let ndcgAtK (k: int) : Metric =
         let name = sprintf "ndcg@%d" k
         check name k

@@ -30,6 +30,7 @@ type Structure =
 
 module Realise =
     /// The structure of a refactorization's comparisons.
+    [<CompiledName("Structure")>]
     let structure (r: Refactored) : Structure =
         let n = r.NumScores
         let l = r.L
@@ -92,6 +93,7 @@ module Realise =
           CompStart = compStart; CompVerts = compVerts; IsForest = forest }
 
     /// Vertex values for scores (row-major float32): the scores, then the thresholds.
+    [<CompiledName("VertexValues")>]
     let vertexValues (s: Structure) (scores: float32[]) : float32[] =
         let v = Array.zeroCreate<float32> s.Vertices
         Array.blit scores 0 v 0 s.N
@@ -99,10 +101,12 @@ module Realise =
         v
 
     /// Bit e of the configuration the vertex values produce (= h(f(s)).[e]).
+    [<CompiledName("BitOf")>]
     let inline bitOf (s: Structure) (vals: float32[]) (e: int) = vals.[s.P.[e]] > vals.[s.Q.[e]]
 
     /// Tie-free: no bit compares two equal values, so the values realise their configuration
     /// strictly and every edge of its graph goes strictly downhill in them.
+    [<CompiledName("IsTieFree")>]
     let isTieFree (s: Structure) (vals: float32[]) =
         let mutable ok = true
         for e in 0 .. s.P.Length - 1 do if vals.[s.P.[e]] = vals.[s.Q.[e]] then ok <- false

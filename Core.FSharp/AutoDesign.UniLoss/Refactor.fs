@@ -41,6 +41,7 @@ module Refactor =
 
     /// Evaluate the metric's definition directly on concrete scores (row-major, shape `shape`):
     /// every comparison is a constant and the combinators fold, so no f, h or g is involved.
+    [<CompiledName("Exact")>]
     let exact (metric: Metric) (shape: int[]) (labels: Labels) (values: float32[]) : float =
         validate metric shape labels
         if isNull values || values.Length <> Array.fold (*) 1 shape then
@@ -126,6 +127,7 @@ module Refactor =
               ExampleOf = comps |> Array.map (fun c -> (if c.K1 >= 0 then c.K1 else c.K2) / perExample) }
 
     /// Run the metric once on symbolic scores for these labels and extract f, h, g.
+    [<CompiledName("Trace")>]
     let trace (metric: Metric) (shape: int[]) (labels: Labels) : Refactored =
         validate metric shape labels
         let tracer = Tracer.Open()
@@ -133,19 +135,23 @@ module Refactor =
         finally tracer.Close()
 
     /// One comparison on concrete scores (float32 arithmetic, as f on tensors).
+    [<CompiledName("Compare")>]
     let inline compare (c: Comparison) (values: float32[]) : float32 =
         let x1 = if c.K1 >= 0 then values.[c.K1] else 0.0f
         let x2 = if c.K2 >= 0 then values.[c.K2] else 0.0f
         x1 - x2 - float32 c.Offset
 
     /// f on concrete scores.
+    [<CompiledName("Comparisons")>]
     let comparisons (r: Refactored) (values: float32[]) : float32[] =
         r.Comparisons |> Array.map (fun c -> compare c values)
 
     /// h: b = [c > 0].
+    [<CompiledName("H")>]
     let h (c: float32[]) : float32[] = c |> Array.map (fun x -> if x > 0.0f then 1.0f else 0.0f)
 
     /// The value of node id given the values of its children in v (bits are read from v too).
+    [<CompiledName("NodeValue")>]
     let inline nodeValue (r: Refactored) (v: float[]) (id: int) : float =
         let n = r.Nodes.[id]
         match n.Kind with
@@ -167,6 +173,7 @@ module Refactor =
         | k -> SafeMath.apply k v.[n.A] 0.0
 
     /// Reference (plain loop) evaluation of g on one bit configuration.
+    [<CompiledName("G")>]
     let g (r: Refactored) (bits: float32[]) : float =
         if bits.Length <> r.L then invalidArg "bits" (sprintf "g expects %d bits, got %d" r.L bits.Length)
         let v = Array.zeroCreate<float> r.Nodes.Length
@@ -175,8 +182,10 @@ module Refactor =
         v.[r.Root]
 
     /// g(h(f(s))) with the reference evaluator.
+    [<CompiledName("Refactored")>]
     let refactored (r: Refactored) (values: float32[]) : float = g r (h (comparisons r values))
 
     /// Number of g nodes that compute something (not bits, not constants).
+    [<CompiledName("ComputedNodes")>]
     let computedNodes (r: Refactored) =
         r.Nodes |> Array.sumBy (fun n -> if n.Kind = NodeKind.Leaf || n.Kind = NodeKind.Const then 0 else 1)

@@ -2,6 +2,7 @@ namespace AutoDesign.DGGAN
 
 open System
 open System.IO
+open System.Collections.Generic
 open AutoDesign.Runs
 open AutoDesign.Metrics
 
@@ -26,17 +27,23 @@ module Analysis =
     let private inv (x: float) = x.ToString("G6", Globalization.CultureInfo.InvariantCulture)
 
     /// Baseline selection FID per resolution (the normaliser; see Search.baselinePerResolution).
-    let baselinePerResolution (baseline: CandidateRecord list) = Search.baselinePerResolution baseline
+    [<CompiledName("BaselinePerResolution")>]
+    let baselinePerResolution (baseline: IReadOnlyList<CandidateRecord>) = Search.baselinePerResolution baseline
 
-    let normalized (basePerRes: Map<int, float>) (c: CandidateRecord) = Search.normalized basePerRes c
+    /// Selection FID over the baseline's at the same resolution (NaN when diverged or no baseline there).
+    [<CompiledName("Normalized")>]
+    let normalized (basePerRes: IReadOnlyDictionary<int, float>) (c: CandidateRecord) = Search.normalized basePerRes c
 
     /// Best candidate of the search's last step (ranked by normalised selection FID).
-    let best (search: CandidateRecord list) (baseline: CandidateRecord list) = Search.best (baselinePerResolution baseline) search
+    [<CompiledName("Best")>]
+    let best (search: IReadOnlyList<CandidateRecord>) (baseline: IReadOnlyList<CandidateRecord>) = Search.best (baselinePerResolution baseline) search
 
     /// Table 5.1 analogue, like with like (see PerResolutionRow).
-    let perResolution (search: CandidateRecord list) (baseline: CandidateRecord list) : PerResolutionRow list =
+    [<CompiledName("PerResolution")>]
+    let perResolution (search: IReadOnlyList<CandidateRecord>) (baseline: IReadOnlyList<CandidateRecord>) : IReadOnlyList<PerResolutionRow> =
+        let search, baseline = List.ofSeq search, List.ofSeq baseline
         let all = search @ baseline
-        let route = Search.route search (best search baseline)
+        let route = Search.route search (best search baseline) |> List.ofSeq
         let minSel (cs: CandidateRecord list) res =
             match cs |> List.filter (fun c -> c.Resolution = res && not c.Diverged) with
             | [] -> nan
@@ -50,9 +57,11 @@ module Analysis =
                 yield { Resolution = res
                         ProgGanId = theirs.Id; ProgGanFid = theirs.FreshFid; ProgGanIterations = Search.routeIterations all theirs
                         DgganId = ours.Id; DgganFid = ours.FreshFid; DgganIterations = Search.routeIterations all ours
-                        ProgGanMinSelectionFid = minSel baseline res; DgganMinSelectionFid = minSel search res } ]
+                        ProgGanMinSelectionFid = minSel baseline res; DgganMinSelectionFid = minSel search res } ] :> IReadOnlyList<_>
 
-    let perResolutionCsv (rows: PerResolutionRow list) =
+    /// The per-resolution table as CSV.
+    [<CompiledName("PerResolutionCsv")>]
+    let perResolutionCsv (rows: seq<PerResolutionRow>) =
         "resolution,proggan_id,proggan_fresh_fid,proggan_iterations,dggan_id,dggan_fresh_fid,dggan_iterations,improvement,proggan_min_selection_fid,dggan_min_selection_fid\n"
         + String.concat "" [
             for r in rows ->
@@ -60,9 +69,11 @@ module Analysis =
                     r.DgganIterations (inv ((r.ProgGanFid - r.DgganFid) / r.ProgGanFid)) (inv r.ProgGanMinSelectionFid) (inv r.DgganMinSelectionFid) ]
 
     /// Fig. 5.4: every candidate's G/D parameter ratio and normalised FID, the best route marked.
-    let candidatesCsv (search: CandidateRecord list) (baseline: CandidateRecord list) =
+    [<CompiledName("CandidatesCsv")>]
+    let candidatesCsv (search: IReadOnlyList<CandidateRecord>) (baseline: IReadOnlyList<CandidateRecord>) =
+        let search, baseline = List.ofSeq search, List.ofSeq baseline
         let b = baselinePerResolution baseline
-        let route = Search.route search (best search baseline) |> List.map (fun c -> c.Id) |> Set.ofList
+        let route = Search.route search (best search baseline) |> Seq.map (fun c -> c.Id) |> Set.ofSeq
         "id,kind,parent,step,action,resolution,g_params,d_params,g2d_ratio,iterations,fid,fresh_fid,normalized_fid,diverged,on_best_route,actions\n"
         + String.concat "" [
             for c in search @ baseline ->
@@ -71,7 +82,9 @@ module Analysis =
 
     /// Fig. 5.5: per action, the share of children improving on their parent (normalised FID lower) and the mean
     /// ± sd of the improvement 1 − nFID(child)/nFID(parent).
-    let actionEffects (search: CandidateRecord list) (baseline: CandidateRecord list) =
+    [<CompiledName("ActionEffects")>]
+    let actionEffects (search: IReadOnlyList<CandidateRecord>) (baseline: IReadOnlyList<CandidateRecord>) : IReadOnlyList<string * int * float * float * float> =
+        let search = List.ofSeq search
         let b = baselinePerResolution baseline
         let byId = search |> List.map (fun c -> c.Id, c) |> Map.ofList
         search
@@ -88,13 +101,18 @@ module Analysis =
             let sd = sqrt (v |> List.averageBy (fun x -> (x - m) ** 2.0))
             a, v.Length, float (v |> List.filter (fun x -> x > 0.0) |> List.length) / float v.Length, m, sd)
         |> List.sortBy (fun (a, _, _, _, _) -> a)
+        :> IReadOnlyList<_>
 
-    let actionEffectsCsv rows =
+    /// The action effects as CSV.
+    [<CompiledName("ActionEffectsCsv")>]
+    let actionEffectsCsv (rows: seq<string * int * float * float * float>) =
         "action,children,share_improving,mean_improvement,sd_improvement\n"
         + String.concat "" [ for (a, n, s, m, sd) in rows -> sprintf "\"%s\",%d,%s,%s,%s\n" a n (inv s) (inv m) (inv sd) ]
 
     /// Fig. 5.6: for thresholds t, the share of good children (normalised FID < t) of good and of sub-optimal parents.
-    let parentQuality (search: CandidateRecord list) (baseline: CandidateRecord list) =
+    [<CompiledName("ParentQuality")>]
+    let parentQuality (search: IReadOnlyList<CandidateRecord>) (baseline: IReadOnlyList<CandidateRecord>) : IReadOnlyList<float * float * int * float * int> =
+        let search = List.ofSeq search
         let b = baselinePerResolution baseline
         let byId = search |> List.map (fun c -> c.Id, c) |> Map.ofList
         let pairs =
@@ -110,8 +128,10 @@ module Analysis =
                 else float (xs |> List.filter (fun (_, c) -> c < t) |> List.length) / float xs.Length, xs.Length
             let g, ng = share (fun p -> p < t)
             let s, ns = share (fun p -> p >= t)
-            yield t, g, ng, s, ns ]
+            yield t, g, ng, s, ns ] :> IReadOnlyList<_>
 
-    let parentQualityCsv rows =
+    /// The parent-quality shares as CSV.
+    [<CompiledName("ParentQualityCsv")>]
+    let parentQualityCsv (rows: seq<float * float * int * float * int>) =
         "threshold,good_parent_good_child_share,good_parent_children,suboptimal_parent_good_child_share,suboptimal_parent_children\n"
         + String.concat "" [ for (t, g, ng, s, ns) in rows -> sprintf "%s,%s,%d,%s,%d\n" (inv t) (inv g) ng (inv s) ns ]

@@ -2,6 +2,7 @@ namespace AutoDesign.DGGAN
 
 open System
 open System.IO
+open System.Collections.Generic
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
@@ -55,7 +56,7 @@ type CandidateJob = { Folder: string; Config: CandidateConfig }
 
 /// Trains a batch of candidates (one search step's children) and returns their results in job order. In-process
 /// and sequential now; a job launcher (worker pool, Slurm) can train the same folders in other processes.
-type CandidateRunner = { Train: CandidateJob list -> CandidateResult list }
+type CandidateRunner = { Train: Func<IReadOnlyList<CandidateJob>, IReadOnlyList<CandidateResult>> }
 
 /// What training and scoring a candidate needs besides its configuration.
 type CandidateEnv =
@@ -74,13 +75,15 @@ module Candidate =
     let selectionSampleSeed = 7919
     let freshSampleSeed = 104729
 
+    [<CompiledName("Architecture")>]
     let architecture (model: GanConfig) (actions: string seq) =
-        { Config = model; Steps = actions |> Seq.map GrowStep.parse |> List.ofSeq }
+        { Config = model; Steps = actions |> Seq.map GrowStep.parse |> List.ofSeq :> IReadOnlyList<_> }
 
     let private optimizer (m: torch.nn.Module) (lr: float) =
         new SafeAdam(m.parameters(), lr = lr, beta1 = 0.0, beta2 = 0.99, eps = 1e-8)
 
     /// G and D weights (prefixed "G." / "D."), leaving out the fade-in's transitional old toRGB/fromRGB.
+    [<CompiledName("Capture")>]
     let capture (g: GrowingGenerator) (d: GrowingDiscriminator) =
         let l = g.Layout
         let w = NamedWeights.Capture(g, "G.")
@@ -98,25 +101,27 @@ module Candidate =
         w
 
     /// Build G and D for an architecture (with the fade-in path when `fade` and the last action is an upscale),
-    /// inheriting every layer of the weights file `initFrom` that has the same name and shape.
-    let build (arch: Architecture) (fade: bool) (initFrom: string option) (device: torch.Device) =
+    /// inheriting every layer of the weights file `initFrom` (null: none) that has the same name and shape.
+    [<CompiledName("Build")>]
+    let build (arch: Architecture) (fade: bool) (initFrom: string) (device: torch.Device) =
         let layout = Architecture.layout arch
         let g = GrowingGenerator.Create(layout, fade, device)
         let d = GrowingDiscriminator.Create(layout, fade, device)
         let inherited =
             match initFrom with
-            | None -> 0
-            | Some path ->
+            | null -> 0
+            | path ->
                 let w = Safetensors.load path
                 try NamedWeights.Inherit(g, w, "G.").Count + NamedWeights.Inherit(d, w, "D.").Count
                 finally for t in w.Values do t.Dispose()
         g, d, inherited
 
     /// The generator of a finished candidate (α = 1), from its folder.
+    [<CompiledName("LoadGenerator")>]
     let loadGenerator (model: GanConfig) (folder: string) (actions: string seq) (device: torch.Device) =
         let path = Path.Combine(folder, weightsFile)
         if not (File.Exists path) then Errors.fail "candidate %s has no %s (it has not finished)" folder weightsFile
-        let g, d, _ = build (architecture model actions) false (Some path) device
+        let g, d, _ = build (architecture model actions) false path device
         d.Dispose()
         g.Alpha <- 1.0
         g
@@ -124,7 +129,8 @@ module Candidate =
     /// Train the candidate of `run` (configuration `cfg`) with WGAN-GP through the run engine: G, D, both Adams,
     /// the batch stream, the noise generator and torch's default generator are checkpointed, so a killed run
     /// resumes exactly. At the end its weights go to weights.safetensors, its FIDs to result.json.
-    let train (env: CandidateEnv) (searchDir: string) (run: Run) (cfg: CandidateConfig) (log: string -> unit) : CandidateResult =
+    [<CompiledName("Train")>]
+    let train (env: CandidateEnv) (searchDir: string) (run: Run) (cfg: CandidateConfig) (log: Action<string>) : CandidateResult =
         let sw = Diagnostics.Stopwatch.StartNew()
         let arch = architecture env.Model cfg.Actions
         let device = env.Device
@@ -132,11 +138,11 @@ module Candidate =
         if s.Iterations < 0 || s.BatchSize < 1 || s.EvalSamples < 1 then
             Errors.fail "candidate %s: iterations must be >= 0, batch size and evaluation samples >= 1" cfg.Id
         let initFrom =
-            if cfg.InitFrom = "" then None
+            if cfg.InitFrom = "" then null
             else
                 let p = Path.Combine(searchDir, cfg.InitFrom, weightsFile)
                 if not (File.Exists p) then Errors.fail "candidate %s starts from %s, which has no %s yet" cfg.Id cfg.InitFrom weightsFile
-                Some p
+                p
         torch.manual_seed (int64 cfg.Seed) |> ignore
         let g, d, inherited = build arch cfg.Fade initFrom device
         use g = g
@@ -175,12 +181,12 @@ module Candidate =
                     let z = torch.randn([| int64 s.BatchSize; latent |], generator = noise).``to``(device)
                     dOpt.zero_grad ()
                     let fake = g.forward z
-                    let lossD = WganGp.criticLossWith noise (fun x -> d.forward x) real fake
+                    let lossD = WganGp.criticLossWith noise (Func<_, _>(fun x -> d.forward x)) real fake
                     lossD.backward ()
                     dOpt.step () |> ignore
                     gOpt.zero_grad ()
                     let z2 = torch.randn([| int64 s.BatchSize; latent |], generator = noise).``to``(device)
-                    let lossG = WganGp.generatorLoss (fun x -> d.forward x) (g.forward z2)
+                    let lossG = WganGp.generatorLoss (Func<_, _>(fun x -> d.forward x)) (g.forward z2)
                     lossG.backward ()
                     gOpt.step () |> ignore
                     let ld, lg = lossD.Item(), lossG.Item()
@@ -206,7 +212,7 @@ module Candidate =
         let selection = score env.Selection selectionSampleSeed
         let fresh = score env.Fresh freshSampleSeed
         let diverged = diverged || not (Double.IsFinite selection) || not (Double.IsFinite fresh)
-        log (sprintf "%s [%s] %dx%d: FID %.3f (fresh %.3f; inherited %d tensors, %.1fs)" cfg.Id (Architecture.describe arch) res res selection fresh inherited sw.Elapsed.TotalSeconds)
+        log.Invoke(sprintf "%s [%s] %dx%d: FID %.3f (fresh %.3f; inherited %d tensors, %.1fs)" cfg.Id (Architecture.describe arch) res res selection fresh inherited sw.Elapsed.TotalSeconds)
         let result =
             { Id = cfg.Id; SelectionFid = (if diverged then nan else selection); FreshFid = (if diverged then nan else fresh)
               Diverged = diverged; Inherited = inherited; FinalDLoss = lastD; FinalGLoss = lastG; Iterations = s.Iterations
@@ -216,12 +222,14 @@ module Candidate =
 
     /// Open the candidate's run folder `searchDir/folder` (same configuration: continue it; finished: its result)
     /// and train it.
-    let trainInFolder (env: CandidateEnv) (options: RunOptions) (searchDir: string) (job: CandidateJob) (log: string -> unit) =
+    [<CompiledName("TrainInFolder")>]
+    let trainInFolder (env: CandidateEnv) (options: RunOptions) (searchDir: string) (job: CandidateJob) (log: Action<string>) =
         use run = Run.Open({ options with Root = searchDir }, job.Folder, kind, job.Config)
         if run.IsFinished then run.Result<CandidateResult>()
         else train env searchDir run job.Config log
 
     /// The configuration stored in a candidate's folder (for a process that trains it from the folders alone).
+    [<CompiledName("StoredConfig")>]
     let storedConfig (searchDir: string) (folder: string) : CandidateConfig =
         let path = Path.Combine(searchDir, folder, "config.json")
         if not (File.Exists path) then Errors.fail "%s has no candidate %s (no %s)" searchDir folder path
@@ -231,15 +239,18 @@ module Candidate =
         Json.ofNode<CandidateConfig> path node.["config"]
 
     /// Write a job's folder and configuration without training it, so another process can take it.
+    [<CompiledName("Prepare")>]
     let prepare (options: RunOptions) (searchDir: string) (job: CandidateJob) =
         use _ = Run.Open({ options with Root = searchDir }, job.Folder, kind, job.Config)
         ()
 
     /// The in-process runner: trains the batch's candidates one after the other; `afterEach` runs after each one
-    /// (e.g. to rewrite the search summary).
-    let inProcess (env: CandidateEnv) (options: RunOptions) (searchDir: string) (afterEach: unit -> unit) (log: string -> unit) : CandidateRunner =
-        { Train = fun jobs ->
-            jobs |> List.map (fun job ->
+    /// (e.g. to rewrite the search summary); either may be null.
+    [<CompiledName("InProcess")>]
+    let inProcess (env: CandidateEnv) (options: RunOptions) (searchDir: string) (afterEach: Action) (log: Action<string>) : CandidateRunner =
+        let log = if isNull log then Action<string>(ignore) else log
+        { Train = Func<_, _>(fun jobs ->
+            [ for job in jobs do
                 let r = trainInFolder env options searchDir job log
-                afterEach ()
-                r) }
+                if not (isNull afterEach) then afterEach.Invoke()
+                yield r ] :> IReadOnlyList<_>) }

@@ -23,7 +23,7 @@ type Evaluator(extractor: FeatureExtractor, real: GanImages, realIndices: int[],
         | true, s -> s
         | _ ->
             use _ = torch.NewDisposeScope()
-            let s = Fid.stats (extractor.Features(this.RealAt res))
+            let s = Fid.stats (extractor.Features.Invoke(this.RealAt res))
             realStats.[res] <- s
             s
 
@@ -42,4 +42,4 @@ type Evaluator(extractor: FeatureExtractor, real: GanImages, realIndices: int[],
     member this.Fid(fake: torch.Tensor) =
         use _ = torch.NewDisposeScope()
         let res = int fake.shape.[3]
-        Fid.distance (this.RealStats res) (Fid.stats (extractor.Features fake))
+        Fid.distance (this.RealStats res) (Fid.stats (extractor.Features.Invoke fake))

@@ -11,8 +11,12 @@ open AutoDesign.Metrics
 /// A pluggable feature extractor for FID/IS: images [N,1,r,r] in [-1,1] → features [N,d] and class logits.
 type FeatureExtractor =
     { Name: string
-      Features: torch.Tensor -> torch.Tensor
-      Logits: torch.Tensor -> torch.Tensor }
+      Features: Func<torch.Tensor, torch.Tensor>
+      Logits: Func<torch.Tensor, torch.Tensor> }
+    /// FID between two image sets [N,1,r,r] in [-1, 1] (any r dividing 32), on this network's features.
+    member x.Fid(a: torch.Tensor, b: torch.Tensor) =
+        use _ = torch.NewDisposeScope()
+        Fid.distance (Fid.stats (x.Features.Invoke a)) (Fid.stats (x.Features.Invoke b))
 
 /// How the feature network is trained (the configuration of its run folder).
 type FeatureNetConfig =
@@ -36,6 +40,7 @@ module FeatureNet =
 
     /// Check that `images` can be fed to the network: [N,1,s,s] with s dividing 32 (4, 8, 16, 32). Raises a
     /// UserError naming `what` otherwise (before any feature network is trained or loaded).
+    [<CompiledName("CheckImages")>]
     let checkImages (what: string) (images: torch.Tensor) =
         if images.dim() <> 4L then Errors.fail "%s: expected images [N,1,H,W], got %d dims" what (images.dim())
         let c, h, w = images.shape.[1], int images.shape.[2], int images.shape.[3]
@@ -47,6 +52,7 @@ module FeatureNet =
     let private parameterCount (m: torch.nn.Module) = Seq.length (m.parameters ())
 
     /// Load a network from a weights file (classes read from the file's head layer).
+    [<CompiledName("Load")>]
     let load (path: string) (device: torch.Device) =
         let w = Safetensors.load path
         try
@@ -64,6 +70,7 @@ module FeatureNet =
             for t in w.Values do t.Dispose()
 
     /// Classification accuracy of the network on `images` (labels `labels`), batched, no grad.
+    [<CompiledName("Accuracy")>]
     let accuracy (net: FeatureClassifier) (images: GanImages) (labels: int[]) (device: torch.Device) =
         if images.Count = 0 then Errors.fail "feature net accuracy needs at least one image"
         let mutable correct = 0L
@@ -78,8 +85,9 @@ module FeatureNet =
 
     /// Train (or resume, or load when finished) the network in `run`: Adam 1e-3, cross-entropy, the epochs'
     /// batch orders fixed by the seed; accuracy on the held-out images stored as the run's result.
+    [<CompiledName("TrainIn")>]
     let trainIn (run: Run) (cfg: FeatureNetConfig) (train: GanImages) (trainLabels: int[]) (heldOut: GanImages) (heldOutLabels: int[])
-                (device: torch.Device) (log: string -> unit) : FeatureClassifier * float =
+                (device: torch.Device) (log: Action<string>) : FeatureClassifier * float =
         if run.IsFinished then
             load (run.File weightsFile) device, (run.Result<FeatureNetResult>()).HeldOutAccuracy
         else
@@ -102,7 +110,7 @@ module FeatureNet =
                 let y = torch.tensor(idx |> Array.map (fun i -> int64 trainLabels.[i]), device = device)
                 torch.nn.functional.cross_entropy(net.forward x, y)
             let rows = Fit.run run { Fit.spec "feature net" net opt loss batches cfg.Epochs with CheckpointEvery = 25 }
-            for l in Rows.column "loss" rows do log (sprintf "feature net epoch loss %.4f" l)
+            for l in Rows.column "loss" rows do log.Invoke(sprintf "feature net epoch loss %.4f" l)
             net.eval ()
             let w = NamedWeights.Capture net
             Safetensors.save (run.File weightsFile) w
@@ -121,14 +129,16 @@ module FeatureNet =
                 yield (f x).detach() ]
         torch.cat(ResizeArray parts, 0L)
 
+    [<CompiledName("Extractor")>]
     let extractor (net: FeatureClassifier) =
         { Name = "feature-net (small CNN trained on the GAN's data; stand-in for Inception-v3)"
-          Features = batched (fun x -> net.Features x)
-          Logits = batched (fun x -> net.forward x) }
+          Features = Func<_, _>(batched (fun x -> net.Features x))
+          Logits = Func<_, _>(batched (fun x -> net.forward x)) }
 
 /// Inception-Score-style score: exp(E_x KL(p(y|x) ‖ p(y))) with the feature network's classifier, as the mean
 /// and standard deviation over `splits` equal splits (Salimans et al. 2016).
 module InceptionScore =
+    [<CompiledName("OfLogits")>]
     let ofLogits (logits: torch.Tensor) (splits: int) =
         use _ = torch.NewDisposeScope()
         let p = torch.nn.functional.softmax(logits.to_type(torch.float64), 1L)

@@ -11,6 +11,7 @@ type GanImages = { Name: string; Pixels: float32[]; Count: int; Side: int }
 
 module GanImages =
     /// From N×H×W images in 0..1 (e.g. MNIST 28×28), padded with zeros (background) to `side`×`side`.
+    [<CompiledName("OfUnit")>]
     let ofUnit (name: string) (images: float32[]) (count: int) (height: int) (width: int) (side: int) =
         if height > side || width > side then Errors.fail "images of %dx%d do not fit in %dx%d" height width side side
         if images.Length <> count * height * width then Errors.fail "image buffer of %d values is not %d×%d×%d" images.Length count height width
@@ -23,12 +24,14 @@ module GanImages =
         { Name = name; Pixels = px; Count = count; Side = side }
 
     /// Images [start, start + count) as their own set.
+    [<CompiledName("Slice")>]
     let slice (d: GanImages) (start: int) (count: int) =
         if start < 0 || count < 0 || start + count > d.Count then Errors.fail "image slice %d+%d outside a set of %d" start count d.Count
         let s = d.Side * d.Side
         { d with Pixels = Array.sub d.Pixels (start * s) (count * s); Count = count }
 
     /// Images idx as a [B,1,Side,Side] tensor.
+    [<CompiledName("Batch")>]
     let batch (d: GanImages) (idx: int[]) (device: torch.Device) =
         let s = d.Side * d.Side
         let buf = Array.zeroCreate<float32> (idx.Length * s)
@@ -36,11 +39,13 @@ module GanImages =
         torch.tensor(buf : float32[]).reshape(int64 idx.Length, 1L, int64 d.Side, int64 d.Side).``to``(device)
 
     /// Average-pool [B,C,H,W] down to `res`×`res` (how ProgGAN shows real data to a low-resolution network).
+    [<CompiledName("DownTo")>]
     let downTo (res: int) (x: torch.Tensor) =
         let f = int x.shape.[3] / res
         if f <= 1 then x.alias() else torch.nn.functional.avg_pool2d(x, int64 f)
 
     /// Nearest-upsample [B,C,r,r] to `side`×`side` (to feed the 32×32 feature network).
+    [<CompiledName("UpTo")>]
     let upTo (side: int) (x: torch.Tensor) =
         let f = side / int x.shape.[3]
         if f <= 1 then x.alias() else x.repeat_interleave(int64 f, 2L).repeat_interleave(int64 f, 3L)
@@ -48,6 +53,7 @@ module GanImages =
 /// Saved image sets for `gan fid|swd`: IDX files (optionally gzipped) of unsigned bytes, dims [N,H,W]
 /// (magic 0x00000803, as MNIST) with pixel = round(255·(x+1)/2) for images in [-1,1].
 module ImageSet =
+    [<CompiledName("Save")>]
     let save (path: string) (images: torch.Tensor) =
         use cpu = images.detach().cpu().clamp(torch.tensor(-1.0f), torch.tensor(1.0f))
         let n, h, w = int cpu.shape.[0], int cpu.shape.[2], int cpu.shape.[3]
@@ -57,6 +63,7 @@ module ImageSet =
         AutoDesign.Data.Idx.write path { Dims = [| n; h; w |]; Data = bytes }
 
     /// Load an IDX image set as [N,1,H,W] in [-1,1].
+    [<CompiledName("LoadIdx")>]
     let loadIdx (path: string) (device: torch.Device) =
         if not (File.Exists path) then Errors.fail "image set %s does not exist" path
         let a = AutoDesign.Data.Idx.read path
@@ -67,8 +74,9 @@ module ImageSet =
         torch.tensor(px : float32[]).reshape(int64 n, 1L, int64 h, int64 w).``to``(device)
 
     /// PNG images of one size as [N,1,H,W] in [-1,1]; RGB is turned grey with the ITU-R 601 luma weights.
-    let ofPngs (files: string list) (device: torch.Device) =
-        let imgs = files |> List.map (fun f -> f, Images.load f)
+    [<CompiledName("OfPngs")>]
+    let ofPngs (files: seq<string>) (device: torch.Device) =
+        let imgs = files |> List.ofSeq |> List.map (fun f -> f, Images.load f)
         let (f0, i0) = List.head imgs
         for (f, i) in imgs do
             if i.Width <> i0.Width || i.Height <> i0.Height then
@@ -84,6 +92,7 @@ module ImageSet =
         torch.tensor(px : float32[]).reshape(int64 imgs.Length, 1L, int64 i0.Height, int64 i0.Width).``to``(device)
 
     /// Load an image set: a directory of .png files (sorted by name), one .png file, or an IDX file.
+    [<CompiledName("Load")>]
     let load (path: string) (device: torch.Device) =
         if Directory.Exists path then
             let files = Directory.GetFiles(path) |> Array.filter (fun f -> f.EndsWith(".png", StringComparison.OrdinalIgnoreCase))

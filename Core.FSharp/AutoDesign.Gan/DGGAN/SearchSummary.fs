@@ -2,6 +2,7 @@ namespace AutoDesign.DGGAN
 
 open System
 open System.IO
+open System.Collections.Generic
 open AutoDesign.Runs
 open AutoDesign.Nn.DGGAN
 
@@ -32,15 +33,19 @@ type CandidateRecord =
 type SearchSummary = { Candidates: CandidateRecord[] }
 
 module SearchSummary =
+    /// The summary file in a search run folder.
+    [<CompiledName("FileName")>]
     let fileName = "search.json"
 
     /// The result stored in a run folder, if it finished (read without taking the folder's lock).
-    let storedResult<'R> (dir: string) : 'R option =
+    [<CompiledName("StoredResult")>]
+    let internal storedResult<'R> (dir: string) : 'R option =
         let p = Path.Combine(dir, "result.json")
         if not (File.Exists p) then None
         else Some(Json.ofNode<'R> p (Json.parse p (File.ReadAllText p)).["result"])
 
     /// A record from a candidate's configuration and result.
+    [<CompiledName("Record")>]
     let record (model: GanConfig) (folder: string) (cfg: CandidateConfig) (r: CandidateResult) =
         let arch = Candidate.architecture model cfg.Actions
         { Id = cfg.Id; Kind = cfg.Kind; Parent = cfg.Parent; Folder = folder; Step = cfg.Step; Action = cfg.Action
@@ -50,7 +55,8 @@ module SearchSummary =
           Inherited = r.Inherited; Weights = folder + "/" + Candidate.weightsFile }
 
     /// Every finished candidate under `candidates/` and `final/` of the search run folder, in folder order.
-    let collect (searchDir: string) (model: GanConfig) : CandidateRecord list =
+    [<CompiledName("Collect")>]
+    let collect (searchDir: string) (model: GanConfig) : IReadOnlyList<CandidateRecord> =
         [ for group in [ "candidates"; "final" ] do
             let root = Path.Combine(searchDir, group)
             if Directory.Exists root then
@@ -58,16 +64,20 @@ module SearchSummary =
                     let folder = group + "/" + Path.GetFileName d
                     match storedResult<CandidateResult> d with
                     | Some r -> yield record model folder (Candidate.storedConfig searchDir folder) r
-                    | None -> () ]
+                    | None -> () ] :> IReadOnlyList<_>
 
     /// Rewrite search.json from the folders (atomically).
+    [<CompiledName("Rewrite")>]
     let rewrite (searchDir: string) (model: GanConfig) =
-        Atomic.writeAllText (Path.Combine(searchDir, fileName)) (Json.serialize { Candidates = Array.ofList (collect searchDir model) })
+        Atomic.writeAllText (Path.Combine(searchDir, fileName)) (Json.serialize { Candidates = Array.ofSeq (collect searchDir model) })
 
-    let load (path: string) : CandidateRecord list =
+    /// The candidates listed in a search summary file (search.json).
+    [<CompiledName("Load")>]
+    let load (path: string) : IReadOnlyList<CandidateRecord> =
         if not (File.Exists path) then Errors.fail "search summary %s does not exist" path
         let s = Json.ofNode<SearchSummary> path (Json.parse path (File.ReadAllText path))
         if isNull s.Candidates then Errors.fail "search summary %s holds no candidates" path
-        List.ofArray s.Candidates
+        s.Candidates :> IReadOnlyList<_>
 
+    [<CompiledName("Architecture")>]
     let architecture (model: GanConfig) (c: CandidateRecord) = Candidate.architecture model c.Actions

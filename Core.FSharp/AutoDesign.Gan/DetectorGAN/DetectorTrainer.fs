@@ -1,6 +1,7 @@
 namespace AutoDesign.DetectorGAN
 
 open System
+open System.Collections.Generic
 open System.IO
 open TorchSharp
 open AutoDesign.Nn
@@ -8,20 +9,33 @@ open AutoDesign.Runs
 open AutoDesign.Nn.DetectorGAN
 open AutoDesign.Metrics
 
+/// A detector on the test scans: AP / recall at IoU 0.1 and 0.5, the localization accuracy rows (Tables 4.2,
+/// 4.3: one value per threshold, then their average) and the per-scan results.
+type DetectorEvaluation =
+    { Ap01: ApResult
+      Ap05: ApResult
+      LocalizationIou: IReadOnlyList<float>
+      LocalizationIobb: IReadOnlyList<float>
+      Results: IReadOnlyList<ImageResult> }
+
 /// Train and evaluate the detector.
 module DetectorTrainer =
+    [<CompiledName("Create")>]
     let create (cfg: DetGanConfig) (seed: int) (dtype: torch.ScalarType) (device: torch.Device) =
         torch.manual_seed (int64 seed) |> ignore
         let d = new TinyRetinaNet(cfg.Spec.Size, cfg.DetChannels, cfg.DetFeatures, dtype)
         d.``to``(device) |> ignore
         d
 
+    [<CompiledName("Optimizer")>]
     let optimizer (cfg: DetGanConfig) (det: TinyRetinaNet) = new SafeAdam(det.parameters (), lr = cfg.LrDet)
 
     /// The detector's weights as a safetensors file.
+    [<CompiledName("Save")>]
     let save (path: string) (det: TinyRetinaNet) = Safetensors.save path (det.state_dict ())
 
     /// Load weights written by `save`.
+    [<CompiledName("Load")>]
     let load (path: string) (det: TinyRetinaNet) =
         let w = Safetensors.load path
         try
@@ -36,6 +50,7 @@ module DetectorTrainer =
     /// `iterations` Adam steps in `run` (resumable: the detector, its optimizer and the batch stream are
     /// checkpointed); each batch is `batch` real labelled scans, or half real and half synthetic when synthetic
     /// scans are given. One metrics row (mean loss) every tenth of the run.
+    [<CompiledName("Train")>]
     let train (run: Run) (cfg: DetGanConfig) (det: TinyRetinaNet) (real: Scan[]) (synthetic: Scan[]) (iterations: int) (seed: int) (label: string) (device: torch.Device) =
         let rng = SeededRandom(seed)
         use opt = optimizer cfg det
@@ -71,9 +86,11 @@ module DetectorTrainer =
             (fun _ _ -> ())
         |> ignore
 
-    /// AP / recall at IoU 0.1 and 0.5, localization accuracy rows (Tables 4.2, 4.3) and the raw results.
-    let evaluate (det: IDetector) (size: int) (test: Scan[]) (device: torch.Device) =
+    /// AP / recall at IoU 0.1 and 0.5, localization accuracy rows (Tables 4.2, 4.3) and the per-scan results.
+    [<CompiledName("Evaluate")>]
+    let evaluate (det: IDetector) (size: int) (test: Scan[]) (device: torch.Device) : DetectorEvaluation =
         let preds = ScanTensors.predict det size test device
-        let results = List.map2 (fun p (s: Scan) -> { Predictions = p; Truth = s.Boxes }) preds (List.ofArray test)
-        DetMetrics.averagePrecision 0.1 results, DetMetrics.averagePrecision 0.5 results,
-        DetMetrics.localizationIou results, DetMetrics.localizationIobb results, results
+        let results = List.map2 (fun p (s: Scan) -> { Predictions = p; Truth = s.Boxes }) (List.ofSeq preds) (List.ofArray test) :> IReadOnlyList<_>
+        { Ap01 = DetMetrics.averagePrecision 0.1 results; Ap05 = DetMetrics.averagePrecision 0.5 results
+          LocalizationIou = DetMetrics.localizationIou results; LocalizationIobb = DetMetrics.localizationIobb results
+          Results = results }

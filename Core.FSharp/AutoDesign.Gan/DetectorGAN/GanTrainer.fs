@@ -1,6 +1,7 @@
 namespace AutoDesign.DetectorGAN
 
 open System
+open System.Collections.Generic
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
@@ -19,12 +20,14 @@ type GanMode =
     | DetectorGan
 
 module GanMode =
+    [<CompiledName("Name")>]
     let name =
         function
         | CycleGanBbox -> "cyclegan-bbox"
         | AcganLike -> "acgan-like"
         | DetectorGanNoUnroll -> "detectorgan-no-unroll"
         | DetectorGan -> "detectorgan"
+    [<CompiledName("UsesDetector")>]
     let usesDetector m = m <> CycleGanBbox
 
 /// Sizes, iterations and loss weights.
@@ -68,17 +71,19 @@ type GanModels(cfg: DetGanConfig, dtype: torch.ScalarType, device: torch.Device,
     member _.OptG = optG
     member _.OptD = optD
     member _.GeneratorParameters = gParams
-    member _.Modules : torch.nn.Module list = [ gx; gy; dgx; dgy; dlx ]
-    member _.Named : (string * torch.nn.Module) list = [ "GX", gx; "GY", gy; "DGX", dgx; "DGY", dgy; "DLX", dlx ]
+    member _.Modules : IReadOnlyList<torch.nn.Module> = [ gx; gy; dgx; dgy; dlx ]
+    /// The modules by name, in the order they are registered and saved.
+    member _.Named : IReadOnlyList<KeyValuePair<string, torch.nn.Module>> =
+        [ for n, m in [ "GX", gx :> torch.nn.Module; "GY", gy; "DGX", dgx; "DGY", dgy; "DLX", dlx ] -> KeyValuePair(n, m) ]
     /// Register every module and both optimizers in a run's state.
     member this.Register(state: TrainState) =
-        for (n, m) in this.Named do state.AddModule(n, m)
+        for KeyValue(n, m) in this.Named do state.AddModule(n, m)
         state.AddOptimizer("G-optimizer", optG)
         state.AddOptimizer("D-optimizer", optD)
     /// Every module's state (prefixed "GX." etc.) as a safetensors file.
     member this.Save(path: string) =
         let d = Collections.Generic.Dictionary<string, torch.Tensor>()
-        for (n, m) in this.Named do
+        for KeyValue(n, m) in this.Named do
             for kv in m.state_dict () do d.[n + "." + kv.Key] <- kv.Value
         Safetensors.save path d
     /// Load every module's state from a file written by Save (the optimizers keep their own state).
@@ -86,7 +91,7 @@ type GanModels(cfg: DetGanConfig, dtype: torch.ScalarType, device: torch.Device,
         let w = Safetensors.load path
         try
             use _ = torch.no_grad ()
-            for (n, m) in this.Named do
+            for KeyValue(n, m) in this.Named do
                 for kv in m.state_dict () do
                     match w.TryGetValue(n + "." + kv.Key) with
                     | true, t when t.shape = kv.Value.shape -> kv.Value.copy_(t) |> ignore
@@ -100,11 +105,15 @@ type GanModels(cfg: DetGanConfig, dtype: torch.ScalarType, device: torch.Device,
 
 /// One mini-batch for GAN training.
 type GanBatch =
-    { Clean: torch.Tensor; CleanMask: torch.Tensor; Targets: Box list
-      Labelled: torch.Tensor; LabelledMask: torch.Tensor; LabelledBoxes: Box list list; LocalBoxes: Box list
-      Source: torch.Tensor; SourceBoxes: Box list }
+    { Clean: torch.Tensor; CleanMask: torch.Tensor; Targets: IReadOnlyList<Box>
+      Labelled: torch.Tensor; LabelledMask: torch.Tensor; LabelledBoxes: IReadOnlyList<IReadOnlyList<Box>>; LocalBoxes: IReadOnlyList<Box>
+      Source: torch.Tensor; SourceBoxes: IReadOnlyList<Box> }
 
 module GanTrainer =
+    /// Each box as an image's box list.
+    let private singletons (boxes: IReadOnlyList<Box>) = boxes |> Seq.map (fun b -> [ b ] :> IReadOnlyList<_>)
+
+    [<CompiledName("Sample")>]
     let sample (rng: Random) (set: ScanSet) (ins: Insertion[]) (b: int) (dtype: torch.ScalarType) (device: torch.Device) =
         let ci = Array.init b (fun _ -> rng.Next set.Clean.Length)
         let li = Array.init b (fun _ -> rng.Next set.Labelled.Length)
@@ -112,21 +121,26 @@ module GanTrainer =
         let lboxes = li |> Array.map (fun i -> set.Labelled.[i].Boxes) |> List.ofArray
         let img (scans: Scan seq) = ScanTensors.images set.Size scans dtype device
         { Clean = img (ci |> Seq.map (fun i -> set.Clean.[i]))
-          CleanMask = ScanTensors.masks set.Size (targets |> List.map List.singleton) dtype device
+          CleanMask = ScanTensors.masks set.Size (singletons targets) dtype device
           Targets = targets
           Labelled = img (li |> Seq.map (fun i -> set.Labelled.[i]))
           LabelledMask = ScanTensors.masks set.Size lboxes dtype device
           LabelledBoxes = lboxes
-          LocalBoxes = lboxes |> List.map (fun bs -> bs.[rng.Next bs.Length])
+          LocalBoxes = lboxes |> List.map (fun bs -> bs.[rng.Next bs.Count])
           Source = img (ci |> Seq.map (fun i -> set.Labelled.[ins.[i].Labelled]))
           SourceBoxes = ci |> Array.map (fun i -> ins.[i].Source) |> List.ofArray }
 
     /// One joint iteration: generator step (Eq. 4.5 + cycle + identity + BboxLoss + the objective's detection
     /// terms), discriminator step (least squares, history pools), then the detector step on real + synthetic
     /// (Eq. 4.1 + 4.2) with its Adam optimizer: the very step DetectorGAN's unrolled term looks ahead to.
-    /// Returns the logged losses (only "g" when the generator loss was not finite and the iteration was skipped).
-    let step (cfg: DetGanConfig) (objective: Objective) (m: GanModels) (det: (IDetector * SafeAdam) option)
-             (poolY: HistoryPool) (poolX: HistoryPool) (b: GanBatch) (device: torch.Device) =
+    /// `det` and `detOptimizer` are the detector in the loop and its optimizer (both null: none). Returns the logged
+    /// losses by name (only "g" when the generator loss was not finite and the iteration was skipped).
+    [<CompiledName("Step")>]
+    let step (cfg: DetGanConfig) (objective: Objective) (m: GanModels) (det: IDetector) (detOptimizer: SafeAdam)
+             (poolY: HistoryPool) (poolX: HistoryPool) (b: GanBatch) (device: torch.Device) : IReadOnlyList<KeyValuePair<string, float>> =
+        if isNull det <> isNull detOptimizer then Errors.fail "GanTrainer.Step: give both the detector and its optimizer, or neither"
+        let det = if isNull det then None else Some(det, detOptimizer)
+        let named (losses: (string * float) list) = [ for n, v in losses -> KeyValuePair(n, v) ] :> IReadOnlyList<_>
         use _ = torch.NewDisposeScope()
         let crop (t: torch.Tensor) boxes = ScanTensors.crops t boxes cfg.CropSize
         // ---- generators
@@ -149,7 +163,7 @@ module GanTrainer =
         let lambda = objective.LambdaDet
         match det with
         | Some (d, opt) when GanMode.usesDetector mode ->
-            use synT = ScanTensors.targets d (b.Targets |> List.map List.singleton) device
+            use synT = ScanTensors.targets d (singletons b.Targets) device
             let synLoss = d.Loss(fakeY, synT)
             synLossValue <- synLoss.Item()
             match mode with
@@ -164,7 +178,7 @@ module GanTrainer =
         | _ -> ()
         let gValue = gLoss.Item()
         // a non-finite generator loss skips the whole iteration (the caller records the arm as diverged)
-        if not (Double.IsFinite gValue) then [ "g", gValue ] else
+        if not (Double.IsFinite gValue) then named [ "g", gValue ] else
         gLoss.backward ()
         // optional: clip the generators' gradient norm so the detection terms (maximised synthetic loss,
         // second-order unrolled term) cannot swamp the adversarial/cycle/BboxLoss terms in one step
@@ -187,7 +201,7 @@ module GanTrainer =
         | Some (d, opt) when GanMode.usesDetector mode ->
             opt.zero_grad ()
             use realT = ScanTensors.targets d b.LabelledBoxes device
-            use synT = ScanTensors.targets d (b.Targets |> List.map List.singleton) device
+            use synT = ScanTensors.targets d (singletons b.Targets) device
             let l = d.Loss(b.Labelled, realT).Plus(d.Loss(fakeY.detach (), synT))
             l.backward ()
             opt.step () |> ignore
@@ -195,8 +209,10 @@ module GanTrainer =
         | _ -> ()
         [ "g", gValue; "d", dLoss.Item(); "bbox", bbox.Item(); "det_syn", synLossValue; "unrolled", unrollValue; "det", detValue ]
         |> List.filter (fun (_, v) -> not (Double.IsNaN v))
+        |> named
 
     /// Synthetic labelled scans from G_X: the first n clean scans (cycling) with their insertion boxes.
+    [<CompiledName("Synthesize")>]
     let synthesize (cfg: DetGanConfig) (m: GanModels) (set: ScanSet) (ins: Insertion[]) (n: int) (device: torch.Device) : Scan[] =
         use _ = torch.no_grad ()
         let idx = Array.init n (fun k -> k % set.Clean.Length)
@@ -204,7 +220,7 @@ module GanTrainer =
              use _ = torch.NewDisposeScope()
              let dtype = (Seq.head (m.GX.parameters ())).dtype
              let x = ScanTensors.images set.Size (chunk |> Seq.map (fun i -> set.Clean.[i])) dtype device
-             let mask = ScanTensors.masks set.Size (chunk |> Seq.map (fun i -> [ ins.[i].Target ])) dtype device
+             let mask = ScanTensors.masks set.Size (chunk |> Seq.map (fun i -> [ ins.[i].Target ] :> IReadOnlyList<_>)) dtype device
              let y = m.GX.forward(x, mask).``to``(torch.float32).cpu().contiguous()
              let px : float32[] = y.data<float32>().ToArray()
              let hw = set.Size * set.Size

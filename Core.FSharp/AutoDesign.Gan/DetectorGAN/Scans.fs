@@ -1,11 +1,12 @@
 namespace AutoDesign.DetectorGAN
 
 open System
+open System.Collections.Generic
 open AutoDesign.Runs
 open AutoDesign.Metrics
 
 /// One grayscale scan (Size×Size, values 0..1, row-major) with its annotated object boxes.
-type Scan = { Pixels: float32[]; Boxes: Box list }
+type Scan = { Pixels: float32[]; Boxes: IReadOnlyList<Box> }
 
 /// The small-data detection task: a few dozen labelled images (domain Y), a pool of clean images (domain X)
 /// and a larger, fully annotated test set.

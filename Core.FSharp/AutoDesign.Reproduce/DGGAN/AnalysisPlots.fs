@@ -27,7 +27,7 @@ module Simulation =
             let kept = if kept.IsEmpty && not pairs.IsEmpty then [ pairs.[rng.Next pairs.Length] ] else kept
             trained <- trained + kept.Length
             last <- kept
-            parents <- Search.rank b kept |> List.truncate k
+            parents <- Search.rank b kept |> List.ofSeq |> List.truncate k
         let finals = last |> List.map (Analysis.normalized b) |> List.filter Double.IsFinite
         (if finals.IsEmpty then nan else List.min finals), trained
 
@@ -61,7 +61,7 @@ module AnalysisPlots =
     /// Fig. 5.4: log2(G/D parameter ratio) vs normalised FID; the best route drawn in its own colour.
     let ratioPlot (path: string) (search: CandidateRecord list) (baseline: CandidateRecord list) =
         let b = Analysis.baselinePerResolution baseline
-        let route = Search.route search (Analysis.best search baseline) |> List.map (fun c -> c.Id) |> Set.ofList
+        let route = Search.route search (Analysis.best search baseline) |> Seq.map (fun c -> c.Id) |> Set.ofSeq
         let pt (c: CandidateRecord) = Math.Log2(float c.GParams / float c.DParams), Analysis.normalized b c
         let diverged = search |> List.filter (fun c -> c.Diverged) |> List.length
         Plot.scatter path (sprintf "Fig 5.4 analogue: G/D ratio vs normalised FID (%d diverged not shown)" diverged)
@@ -98,8 +98,8 @@ module AnalysisPlots =
     let writeAll (dir: string) (s: SearchSettings) (search: CandidateRecord list) (baseline: CandidateRecord list) =
         let f name = Path.Combine(dir, name)
         ratioPlot (f "fig5-4-g2d-ratio.png") search baseline
-        actionPlots (f "fig5-5-action-share.png") (f "fig5-5-action-improvement.png") (Analysis.actionEffects search baseline)
-        parentPlot (f "fig5-6-parent-quality.png") (Analysis.parentQuality search baseline)
+        actionPlots (f "fig5-5-action-share.png") (f "fig5-5-action-improvement.png") (Analysis.actionEffects search baseline |> List.ofSeq)
+        parentPlot (f "fig5-6-parent-quality.png") (Analysis.parentQuality search baseline |> List.ofSeq)
         let sim = Simulation.grid s.TopK s.P search baseline 200 s.Seed
         Atomic.writeAllText (f "simulation.csv") (Simulation.csv sim)
         simulationPlot (f "fig5-6-simulation.png") sim

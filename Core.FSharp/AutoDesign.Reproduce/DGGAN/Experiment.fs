@@ -69,7 +69,7 @@ module DgganExperiment =
         if it < 1 then Errors.fail "iterations must be at least 1 (got %d)" it
         let fi = defaultArg finalIterations s.FinalIterations
         if fi < 0 then Errors.fail "final iterations must be at least 0 (got %d)" fi
-        let depth = List.length (Architecture.progGanSchedule s.Search.Config fr)
+        let depth = (Architecture.progGanSchedule s.Search.Config fr).Count
         { s with Search = { s.Search with FinalResolution = fr; TopK = k; P = pp; Depth = depth }
                  Train = { s.Train with Iterations = it }; FinalIterations = fi }
 
@@ -109,7 +109,7 @@ module DgganExperiment =
         use run = search.Child("feature-net", FeatureNet.kind, cfg)
         let net, acc =
             FeatureNet.trainIn run cfg (GanImages.slice images 0 nTrain) labels.[.. nTrain - 1]
-                (GanImages.slice images nTrain (images.Count - nTrain)) labels.[nTrain ..] device log
+                (GanImages.slice images nTrain (images.Count - nTrain)) labels.[nTrain ..] device (System.Action<string> log)
         log (sprintf "feature net (stand-in for Inception-v3): held-out accuracy %.2f%% on %d images" (100.0 * acc) (images.Count - nTrain))
         net, acc
 
@@ -149,4 +149,4 @@ module DgganExperiment =
         let sel, fresh = realSets s images.Count
         let env = { Model = s.Search.Config; Images = images; Device = device
                     Selection = Evaluator(extractor, images, sel, device); Fresh = Evaluator(extractor, images, fresh, device) }
-        Candidate.trainInFolder env options searchDir ({ Folder = folder; Config = cfg } : CandidateJob) log
+        Candidate.trainInFolder env options searchDir ({ Folder = folder; Config = cfg } : CandidateJob) (System.Action<string> log)

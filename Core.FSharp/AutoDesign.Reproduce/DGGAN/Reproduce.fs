@@ -33,7 +33,7 @@ module DgganExperiments =
         let summary, dir =
             SearchRun.run ctx.Options (seedPath ctx.Quick seed) s ctx.Device None
                 (fun line -> printfn "[%s] seed %d: %s" (DateTime.Now.ToString("HH:mm:ss")) seed line)
-        let all = SearchSummary.load (Path.Combine(dir, SearchSummary.fileName))
+        let all = SearchSummary.load (Path.Combine(dir, SearchSummary.fileName)) |> List.ofSeq
         { Seed = seed; Dir = dir; Summary = summary
           Search = all |> List.filter (fun c -> c.Kind = "search"); Baseline = all |> List.filter (fun c -> c.Kind = "baseline") }
 
@@ -94,7 +94,7 @@ module DgganExperiments =
             let ratio (x: DgganSeedRun) =
                 let b = Analysis.best x.Search x.Baseline
                 float b.GParams / float b.DParams
-            let effects = runs |> List.collect (fun r -> Analysis.actionEffects r.Search r.Baseline)
+            let effects = runs |> List.collect (fun r -> Analysis.actionEffects r.Search r.Baseline |> List.ofSeq)
             let bestAction =
                 effects |> List.groupBy (fun (a, _, _, _, _) -> a)
                 |> List.map (fun (a, xs) ->

@@ -2,6 +2,7 @@ namespace AutoDesign.Reproduce.DGGAN
 
 open System
 open System.IO
+open System.Collections.Generic
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
@@ -84,8 +85,8 @@ module SearchRun =
         let fid = env.Fresh.Fid fake
         let real = env.Fresh.RealAt c.Resolution
         let n = min real.shape.[0] fake.shape.[0]
-        let _, swd = Swd.compute seed (real.narrow(0L, 0L, n)) (fake.narrow(0L, 0L, n))
-        let isMean, isSd = InceptionScore.ofLogits (env.Fresh.Extractor.Logits fake) 10
+        let swd = (Swd.compute seed (real.narrow(0L, 0L, n)) (fake.narrow(0L, 0L, n))).Average
+        let isMean, isSd = InceptionScore.ofLogits (env.Fresh.Extractor.Logits.Invoke fake) 10
         ImageGrid.save (Path.Combine(dir, sprintf "samples-%s.png" name)) (toUnit (fake.narrow(0L, 0L, min 64L fake.shape.[0]))) 8
         ImageSet.save (Path.Combine(dir, sprintf "samples-%s.idx" name)) fake
         { Id = c.Id; Actions = String.Join(" ", c.Actions); GParams = c.GParams; DParams = c.DParams
@@ -108,15 +109,17 @@ module SearchRun =
     /// batch in its prepared folders, after which the results are read from them.
     let private runner (env: CandidateEnv) (options: RunOptions) (dir: string) (rewrite: unit -> unit) (external: (string -> CandidateJob list -> unit) option) (log: string -> unit) =
         match external with
-        | None -> Candidate.inProcess env options dir rewrite log
+        | None -> Candidate.inProcess env options dir (Action rewrite) (Action<string> log)
         | Some launch ->
-            { Train = fun jobs ->
+            { Train = Func<IReadOnlyList<CandidateJob>, IReadOnlyList<CandidateResult>>(fun jobs ->
+                let jobs = List.ofSeq jobs
                 launch dir jobs
                 rewrite ()
                 jobs |> List.map (fun j ->
                     match SearchSummary.storedResult<CandidateResult> (Path.Combine(dir, j.Folder)) with
                     | Some r -> r
-                    | None -> Errors.fail "candidate %s (%s) has no result after its job ended" j.Config.Id (Path.Combine(dir, j.Folder))) }
+                    | None -> Errors.fail "candidate %s (%s) has no result after its job ended" j.Config.Id (Path.Combine(dir, j.Folder)))
+                :> IReadOnlyList<CandidateResult>) }
 
     /// Run (or continue, or return the result of) the experiment in the run folder `options.Root/relPath`;
     /// candidates train in this process, or through `external` (jobs of a launcher).
@@ -130,13 +133,13 @@ module SearchRun =
         use _net = net
         let rewrite () = SearchSummary.rewrite dir s.Search.Config
         let coord =
-            { SearchDir = dir; Options = options; Settings = s.Search; Train = s.Train; Log = log
+            { SearchDir = dir; Options = options; Settings = s.Search; Train = s.Train; Log = Action<string> log
               Runner = runner env options dir rewrite external log }
         log "ProgGAN baseline (fixed symmetric schedule, same iterations per step)"
-        let baseline = Search.baseline coord
+        let baseline = Search.baseline coord |> List.ofSeq
         let basePerRes = Search.baselinePerResolution baseline
         log "DGGAN search (Algorithm 1, top-K by FID normalised by the baseline's at each resolution)"
-        let searched = Search.run coord basePerRes
+        let searched = Search.run coord basePerRes |> List.ofSeq
         let best = Search.best basePerRes searched
         let lastBase = List.last baseline
         log (sprintf "final training stage: %s and %s, %d iterations each" best.Id lastBase.Id s.FinalIterations)
@@ -150,7 +153,7 @@ module SearchRun =
         let fD = score finalD "dggan"
         let fP = score finalP "proggan"
         for res in baseline |> List.map (fun c -> c.Resolution) |> List.distinct |> List.sort do
-            match Search.route searched best |> List.filter (fun c -> c.Resolution = res) with
+            match Search.route searched best |> List.ofSeq |> List.filter (fun c -> c.Resolution = res) with
             | [] -> ()
             | mine -> grid env dir (List.last mine) (sprintf "samples-dggan-%dx%d.png" res res) (seed + 1)
             grid env dir (baseline |> List.filter (fun c -> c.Resolution = res) |> List.last) (sprintf "samples-proggan-%dx%d.png" res res) (seed + 1)
@@ -161,8 +164,8 @@ module SearchRun =
             ImageSet.save (Path.Combine(dir, "samples-real.idx")) real
             ImageGrid.save (Path.Combine(dir, "samples-real.png")) (toUnit (real.narrow(0L, 0L, min 64L real.shape.[0]))) 8
             let checks, faint = featureChecks env final (seed + 2)
-            checks.Head.Fid, InceptionScore.ofLogits (env.Fresh.Extractor.Logits real) 10, checks, faint
-        let perRes = Analysis.perResolution searched baseline
+            checks.Head.Fid, InceptionScore.ofLogits (env.Fresh.Extractor.Logits.Invoke real) 10, checks, faint
+        let perRes = Analysis.perResolution searched baseline |> List.ofSeq
         write dir "table-per-resolution.csv" (Analysis.perResolutionCsv perRes)
         write dir "candidates.csv" (Analysis.candidatesCsv searched baseline)
         write dir "action-effects.csv" (Analysis.actionEffectsCsv (Analysis.actionEffects searched baseline))
@@ -204,9 +207,9 @@ module SearchRun =
         use _net = net
         let rewrite () = SearchSummary.rewrite run.Dir s.Search.Config
         let coord =
-            { SearchDir = run.Dir; Options = options; Settings = s.Search; Train = s.Train; Log = log
-              Runner = Candidate.inProcess env options run.Dir rewrite log }
-        let chain = Search.baseline coord
+            { SearchDir = run.Dir; Options = options; Settings = s.Search; Train = s.Train; Log = Action<string> log
+              Runner = Candidate.inProcess env options run.Dir (Action rewrite) (Action<string> log) }
+        let chain = Search.baseline coord |> List.ofSeq
         let rows = chain |> List.map (fun c -> c.Id, c.Resolution, c.Fid, c.FreshFid)
         if not run.IsFinished then run.Finish rows
         rows, run.Dir

@@ -137,8 +137,8 @@ module Datasets =
             let imageBytes = resourceBytes mnistImagesResource
             let labelBytes = resourceBytes mnistLabelsResource
             let n = (Idx.parse "mnist-labels.idx1.gz (embedded)" labelBytes).Dims.[0]
-            { Name = "mnist"; Present = true; Examples = Some n
-              Bytes = Some(int64 imageBytes.Length + int64 labelBytes.Length)
+            { Name = "mnist"; Present = true; Examples = Nullable n
+              Bytes = Nullable(int64 imageBytes.Length + int64 labelBytes.Length)
               Location = "embedded in AutoDesign.Reproduce.dll"; Source = mnistSource; Install = "" }
         let fashion =
             let files = allFashionFiles ()
@@ -148,8 +148,8 @@ module Datasets =
                 if present then
                     let tr, _ = fashionFiles Train
                     let te, _ = fashionFiles Test
-                    Some((Idx.readDims tr).[0] + (Idx.readDims te).[0])
-                else None
-              Bytes = if present then Some(files |> List.sumBy (fun f -> FileInfo(f).Length)) else None
+                    Nullable((Idx.readDims tr).[0] + (Idx.readDims te).[0])
+                else Nullable()
+              Bytes = if present then Nullable(files |> List.sumBy (fun f -> FileInfo(f).Length)) else Nullable()
               Location = fashionDir (); Source = fashionSource; Install = fashionInstall }
         [ mnist; fashion ]

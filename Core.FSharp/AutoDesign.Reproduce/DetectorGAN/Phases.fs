@@ -81,14 +81,14 @@ module Phases =
             state.AddModule("detector", d)
             state.AddOptimizer("detector-optimizer", opt)
         | None -> ()
-        let inLoop = det |> Option.map (fun (d, o) -> (d :> AutoDesign.Nn.DetectorGAN.IDetector), o)
+        let inLoop, inLoopOpt = match det with Some(d, o) -> (d :> AutoDesign.Nn.DetectorGAN.IDetector), o | None -> null, null
         let every = max 1 (iterations / 20)
         let spec = { LoopSpec.Of(label, iterations) with CheckpointEvery = cfg.CheckpointEvery }
         Loop.run run state spec
             (fun info ctx ->
                 use _ = torch.NewDisposeScope()
                 let b = GanTrainer.sample rng data ins cfg.Batch torch.float32 device
-                let losses = GanTrainer.step cfg objective gan inLoop poolY poolX b device
+                let losses = [ for KeyValue(n, v) in GanTrainer.step cfg objective gan inLoop inLoopOpt poolY poolX b device -> n, v ]
                 if losses |> List.exists (fun (_, v) -> not (Double.IsFinite v)) then skipped <- skipped + 1
                 if info.Step % every = 0 || info.Step = iterations - 1 then
                     ctx.Row(("step", float (info.Step + 1)) :: losses)
@@ -156,11 +156,12 @@ module Phases =
                     use det = DetectorTrainer.create cfg (seed + 7) torch.float32 device
                     DetectorTrainer.train run cfg det data.Labelled syn cfg.FinalDet (seed + 11) ("detector " + arm.Key) device
                     DetectorTrainer.save (run.File detectorFile) det
-                    let ap1, ap5, locIou, locIobb, results = DetectorTrainer.evaluate det data.Size data.Test device
-                    let pics = [ for s, r in Seq.zip data.Test results |> Seq.truncate 16 -> Visuals.detections data.Size s r.Predictions 0.3 ]
+                    let ev = DetectorTrainer.evaluate det data.Size data.Test device
+                    let ap1, ap5 = ev.Ap01, ev.Ap05
+                    let pics = [ for s, r in Seq.zip data.Test ev.Results |> Seq.truncate 16 -> Visuals.detections data.Size s r.Predictions 0.3 ]
                     Visuals.save (Path.Combine(exp.Dir, sprintf "detections-%s.png" arm.Key)) data.Size pics 8
                     let dOut, dIn = if syn.Length = 0 then nan, nan else drift data ins syn
                     { Key = arm.Key; Label = arm.Label; Ap01 = ap1.Ap; Recall01 = ap1.Recall; Ap05 = ap5.Ap; Recall05 = ap5.Recall
-                      LocIou = locIou; LocIobb = locIobb; DriftOutside = dOut; DriftInside = dIn; Diverged = diverged }
+                      LocIou = List.ofSeq ev.LocalizationIou; LocIobb = List.ofSeq ev.LocalizationIobb; DriftOutside = dOut; DriftInside = dIn; Diverged = diverged }
             run.Finish row
             row)

@@ -94,7 +94,7 @@ module ScanData =
                 thumbs
                 |> Array.mapi (fun i u -> i, Array.fold2 (fun acc (a: float32) b -> acc + float ((a - b) * (a - b))) 0.0 t u)
                 |> Array.minBy snd |> fst
-            let boxes = set.Labelled.[best].Boxes |> Array.ofList
+            let boxes = set.Labelled.[best].Boxes |> Array.ofSeq
             let b = boxes.[rng.Next boxes.Length]
             let dx, dy = jitter * (2.0 * rng.NextDouble() - 1.0), jitter * (2.0 * rng.NextDouble() - 1.0)
             { Labelled = best; Source = b

@@ -36,5 +36,5 @@ module Visuals =
     let scanWithTruth (size: int) (s: Scan) = withBoxes size s.Pixels [ for b in s.Boxes -> b, green ]
 
     /// Ground truth (green) and predictions with score ≥ minScore (red).
-    let detections (size: int) (s: Scan) (preds: Detection list) (minScore: float) =
+    let detections (size: int) (s: Scan) (preds: Detection seq) (minScore: float) =
         withBoxes size s.Pixels ([ for b in s.Boxes -> b, green ] @ [ for d in preds do if d.Score >= minScore then yield d.Box, red ])

@@ -30,7 +30,7 @@ module FoundationMnist =
             let epochs = if ctx.Quick then 3 else 15
             let ds = Datasets.load "mnist"
             let trainIdx, testIdx =
-                match Splits.split ctx.Seed ds.Count [ 0.8; 0.2 ] with
+                match List.ofSeq (Splits.split ctx.Seed ds.Count [ 0.8; 0.2 ]) with
                 | [ a; b ] -> a, b
                 | other -> failwithf "expected two splits, got %d" other.Length
             use run =

@@ -4,7 +4,7 @@ open System.IO
 
 /// Atomic file writes: write to a temporary file in the same folder, flush it to disk, rename it over
 /// the target, flush the folder. A killed process leaves either the old file or the new one, never half.
-module Atomic =
+module internal Atomic =
     let private tempFor (path: string) =
         let full = Path.GetFullPath path
         let dir = Path.GetDirectoryName full
@@ -12,6 +12,7 @@ module Atomic =
         Path.Combine(dir, sprintf ".%s.%s.tmp" (Path.GetFileName full) (System.Guid.NewGuid().ToString("N")))
 
     /// Let `write` produce the file at a temporary path, then move it into place.
+    [<CompiledName("WriteWith")>]
     let writeWith (path: string) (write: string -> unit) =
         let tmp = tempFor path
         try
@@ -22,5 +23,6 @@ module Atomic =
         finally
             if File.Exists tmp then File.Delete tmp
 
+    [<CompiledName("WriteAllBytes")>]
     let writeAllBytes (path: string) (bytes: byte[]) = writeWith path (fun tmp -> File.WriteAllBytes(tmp, bytes))
     let writeAllText (path: string) (text: string) = writeWith path (fun tmp -> File.WriteAllText(tmp, text))

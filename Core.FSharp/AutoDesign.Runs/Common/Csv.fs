@@ -13,13 +13,14 @@ type Cell =
 
 /// CSV files, written through CsvHelper with the invariant culture (so a file reads back the same
 /// whatever the machine's locale) and atomically.
-module Csv =
+module internal Csv =
     let private format (c: Cell) =
         match c with
         | Cell.Number v -> v.ToString("R", CultureInfo.InvariantCulture)
         | Cell.Text s -> s
 
     /// Write rows of (column, cell) pairs; the header is every column in first-seen order, a missing cell empty.
+    [<CompiledName("Write")>]
     let write (path: string) (rows: (string * Cell) list seq) =
         let rows = Array.ofSeq rows
         let columns = rows |> Seq.collect (List.map fst) |> Seq.distinct |> Array.ofSeq
@@ -36,10 +37,12 @@ module Csv =
             csv.Flush())
 
     /// Rows of numbers.
+    [<CompiledName("WriteNumbers")>]
     let writeNumbers (path: string) (rows: (string * float) list seq) =
         write path (rows |> Seq.map (List.map (fun (k, v) -> k, Cell.Number v)))
 
     /// Read a CSV file written by `write` as rows of (column, text) pairs. A malformed file raises UserError.
+    [<CompiledName("Read")>]
     let read (path: string) : (string * string) list list =
         try
             use r = new StreamReader(path)

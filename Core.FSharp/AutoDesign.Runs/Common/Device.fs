@@ -9,13 +9,16 @@ type DeviceChoice =
     | Cuda
 
 module Device =
-    let parse (s: string) =
-        match s.Trim().ToLowerInvariant() with
-        | "auto" -> Ok Auto
-        | "cpu" -> Ok Cpu
-        | "cuda" -> Ok Cuda
-        | other -> Error(sprintf "unknown device '%s' (expected auto, cpu or cuda)" other)
+    /// "auto", "cpu" or "cuda" (any case); anything else is a UserError.
+    [<CompiledName("Parse")>]
+    let parse (s: string) : DeviceChoice =
+        match (if isNull s then "" else s.Trim().ToLowerInvariant()) with
+        | "auto" -> Auto
+        | "cpu" -> Cpu
+        | "cuda" -> Cuda
+        | other -> Errors.fail "unknown device '%s' (expected auto, cpu or cuda)" other
 
+    [<CompiledName("Resolve")>]
     let resolve (choice: DeviceChoice) : torch.Device =
         match choice with
         | Cpu -> torch.CPU

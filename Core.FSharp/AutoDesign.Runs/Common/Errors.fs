@@ -4,6 +4,7 @@ namespace AutoDesign.Runs
 /// NaN loss...). The CLI prints its message as one line, without a stack trace, and exits 1.
 exception UserError of string
 
-module Errors =
+module internal Errors =
     /// Raise a UserError with a formatted message: `Errors.fail "file %s is truncated" path`.
+    [<CompiledName("Fail")>]
     let fail fmt = Printf.ksprintf (fun msg -> raise (UserError msg)) fmt

@@ -10,7 +10,7 @@ open System.Runtime.InteropServices
 /// first), so a restarted process runs through. Points: "step" (after a training step), "checkpoint-write"
 /// (a checkpoint's files written, not yet published), "run-finish" (a run's result about to be written).
 /// No variable, no effect.
-module Faults =
+module internal Faults =
     [<DllImport("libc", SetLastError = true)>]
     extern int private kill(int pid, int signal)
 
@@ -30,6 +30,7 @@ module Faults =
     let private counts = Dictionary<string, int>()
 
     /// Count a visit of `point`; die by SIGKILL when it is the configured one.
+    [<CompiledName("Hit")>]
     let hit (point: string) =
         match spec.Value with
         | Some(p, n, once) when p = point ->

@@ -7,7 +7,7 @@ open System.Text.Json.Serialization
 
 /// JSON for configs, results and checkpoint state: System.Text.Json with F# records, unions (a case
 /// name, or { "Case": { fields } }) and options (null or the value); NaN and infinities as strings.
-module Json =
+module internal Json =
     let options =
         let o = JsonSerializerOptions(WriteIndented = true)
         o.NumberHandling <- JsonNumberHandling.AllowNamedFloatingPointLiterals
@@ -17,11 +17,14 @@ module Json =
                 ||| JsonUnionEncoding.UnwrapFieldlessTags ||| JsonUnionEncoding.UnwrapOption))
         o
 
+    [<CompiledName("Serialize")>]
     let serialize (value: 'T) : string = JsonSerializer.Serialize(value, options)
 
+    [<CompiledName("ToNode")>]
     let toNode (value: 'T) : JsonNode = JsonSerializer.SerializeToNode(value, options)
 
     /// Parse JSON text; a malformed text raises UserError naming `what`.
+    [<CompiledName("Parse")>]
     let parse (what: string) (text: string) : JsonNode =
         try
             let n = JsonNode.Parse(text)
@@ -30,6 +33,7 @@ module Json =
         with :? JsonException as e -> Errors.fail "%s is not valid JSON: %s" what e.Message
 
     /// A typed value from a node; a node of the wrong shape raises UserError naming `what`.
+    [<CompiledName("OfNode")>]
     let ofNode<'T> (what: string) (node: JsonNode) : 'T =
         try
             let v = node.Deserialize<'T>(options)
@@ -43,6 +47,7 @@ module Json =
     let private text (n: JsonNode) = if isNull n then "null" else n.ToJsonString()
 
     /// Where two JSON values differ, as "path: a vs b" lines (object members and array elements, recursively).
+    [<CompiledName("Differences")>]
     let differences (a: JsonNode) (b: JsonNode) : string list =
         let rec go (path: string) (a: JsonNode) (b: JsonNode) : string list =
             match a, b with

@@ -9,7 +9,7 @@ open System.Runtime.InteropServices
 /// end), symbolic links resolved with loops reported, sizes checked before anything is allocated, and
 /// gzip decoded through a stream that stops at a maximum decoded size (a "zip bomb" is a UserError, not
 /// gigabytes of memory).
-module SafeFiles =
+module internal SafeFiles =
     /// Default largest decoded input (bytes): 1 GiB.
     let DefaultMaxBytes = 1L <<< 30
 
@@ -35,6 +35,7 @@ module SafeFiles =
 
     /// Check that `path` names a readable regular file (following links); otherwise raise a UserError
     /// whose message starts with the path.
+    [<CompiledName("CheckRegular")>]
     let checkRegular (path: string) =
         let fi = FileInfo path
         let resolved =
@@ -77,6 +78,7 @@ module SafeFiles =
 
     /// The whole content of a regular file of at most `maxFileBytes` bytes, transparently gunzipped (the
     /// decoded content at most `maxDecodedBytes`).
+    [<CompiledName("ReadAll")>]
     let readAll (maxFileBytes: int64) (maxDecodedBytes: int64) (path: string) : byte[] =
         checkRegular path
         let len = FileInfo(path).Length

@@ -24,8 +24,10 @@ type Split =
 type DatasetInfo =
     { Name: string
       Present: bool
-      Examples: int option
-      Bytes: int64 option
+      /// Number of examples (null: unknown, e.g. not installed).
+      Examples: Nullable<int>
+      /// Size on disk (null: not installed).
+      Bytes: Nullable<int64>
       Location: string
       Source: string
       Install: string }

@@ -22,6 +22,7 @@ module Idx =
         | true, n -> n
         | _ -> "unknown"
 
+    [<CompiledName("IsGzip")>]
     let isGzip (bytes: byte[]) = bytes.Length >= 2 && bytes.[0] = 0x1Fuy && bytes.[1] = 0x8Buy
 
     let private gunzip (name: string) (bytes: byte[]) =
@@ -87,6 +88,7 @@ module Idx =
         dims, headerLen
 
     /// Parse IDX bytes (gzipped or raw) read from `name` (used only in messages).
+    [<CompiledName("Parse")>]
     let parse (name: string) (bytes: byte[]) : IdxArray =
         let raw = contents name bytes
         let dims, headerLen = parseHeader name raw true
@@ -96,6 +98,7 @@ module Idx =
     let mutable MaxBytes = SafeFiles.DefaultMaxBytes
 
     /// Only the dimensions of an IDX file, decompressing no more than the header.
+    [<CompiledName("ReadDims")>]
     let readDims (path: string) : int[] =
         SafeFiles.checkRegular path
         use fs = File.OpenRead path
@@ -117,6 +120,7 @@ module Idx =
     /// Read and validate an IDX file (gzip or raw). The header's declared size is checked against MaxBytes
     /// before anything is decompressed, and decompression stops there, so a hostile file cannot make the
     /// reader allocate more.
+    [<CompiledName("Read")>]
     let read (path: string) : IdxArray =
         let dims = readDims path
         let need = int64 (4 + 4 * dims.Length) + (dims |> Array.fold (fun acc d -> acc * int64 d) 1L)
@@ -126,15 +130,18 @@ module Idx =
         parse path (SafeFiles.readAll MaxBytes (need + 65536L) path)
 
     /// Whether the stored file is gzipped (by its magic bytes).
+    [<CompiledName("FileIsGzip")>]
     let fileIsGzip (path: string) =
         use fs = File.OpenRead path
         let magic = Array.zeroCreate<byte> 2
         fs.Read(magic, 0, 2) = 2 && isGzip magic
 
     /// Describe the dimensions as "10000x28x28".
+    [<CompiledName("DescribeDims")>]
     let describeDims (dims: int[]) = dimsText dims
 
     /// The raw (uncompressed) IDX encoding of an array.
+    [<CompiledName("Encode")>]
     let encode (a: IdxArray) : byte[] =
         if a.Dims.Length = 0 || a.Dims.Length > 255 then
             invalidArg "a" (sprintf "an IDX array needs 1..255 dimensions, got %d" a.Dims.Length)
@@ -153,6 +160,7 @@ module Idx =
         out
 
     /// Gzip bytes at the smallest size.
+    [<CompiledName("Gzip")>]
     let gzip (bytes: byte[]) : byte[] =
         use out = new MemoryStream()
         do
@@ -161,6 +169,7 @@ module Idx =
         out.ToArray()
 
     /// Write an IDX file atomically; gzipped when the path ends in ".gz".
+    [<CompiledName("Write")>]
     let write (path: string) (a: IdxArray) =
         let raw = encode a
         let bytes = if path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) then gzip raw else raw

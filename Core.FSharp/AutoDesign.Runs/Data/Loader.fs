@@ -7,16 +7,19 @@ module Loader =
     /// The batches of one epoch: `indices` in a permutation fixed by (seed, epoch) when `shuffle`,
     /// else in the given order, cut into batches of `batchSize` (the last may be smaller). Every
     /// index appears exactly once per epoch; a resumed run gets the same order for the same epoch.
+    [<CompiledName("Batches")>]
     let batches (seed: int) (epoch: int) (shuffle: bool) (batchSize: int) (indices: int[]) : seq<int[]> =
         if batchSize <= 0 then AutoDesign.Runs.Errors.fail "batch size must be positive, got %d" batchSize
         let order = if shuffle then Shuffle.shuffled seed (int64 epoch) indices else Array.copy indices
         Seq.chunkBySize batchSize order
 
     /// Number of batches `batches` yields for n indices.
+    [<CompiledName("BatchCount")>]
     let batchCount (batchSize: int) (n: int) = (n + batchSize - 1) / batchSize
 
     /// Images [B,1,H,W] float32 and labels [B] int64 of the examples `idx`, created on `device`.
     /// New tensors every call: dispose them (or create them inside a torch.NewDisposeScope()).
+    [<CompiledName("ToTensors")>]
     let toTensors (ds: Dataset) (idx: int[]) (device: torch.Device) : torch.Tensor * torch.Tensor =
         let px = ds.Height * ds.Width
         let images = Array.zeroCreate<float32> (idx.Length * px)

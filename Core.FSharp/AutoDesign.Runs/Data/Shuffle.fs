@@ -25,6 +25,7 @@ module Shuffle =
             int (r % b)
 
     /// Fisher-Yates shuffle of a copy of `items`.
+    [<CompiledName("Shuffled")>]
     let shuffled (seed: int) (stream: int64) (items: 'T[]) : 'T[] =
         let a = Array.copy items
         let rng = Rng(seed, stream)
@@ -36,4 +37,5 @@ module Shuffle =
         a
 
     /// A random permutation of 0 .. n-1.
+    [<CompiledName("Permutation")>]
     let permutation (seed: int) (stream: int64) (n: int) : int[] = shuffled seed stream (Array.init n id)

@@ -11,12 +11,14 @@ open System.Text.Json.Nodes
 /// A checkpoint is written into a temporary folder, flushed, renamed into place, and only then published by
 /// rewriting LATEST (atomically). A process killed at any instant leaves LATEST naming a complete
 /// checkpoint (the previous one or the new one); leftovers are removed on the next commit.
-module Checkpoints =
+module internal Checkpoints =
+    [<CompiledName("Folder")>]
     let folder (runDir: string) = Path.Combine(runDir, "checkpoints")
     let private latestFile (runDir: string) = Path.Combine(folder runDir, "LATEST")
     let private name (step: int64) = step.ToString("D12")
 
     /// Name of the newest published checkpoint, if any.
+    [<CompiledName("LatestName")>]
     let latestName (runDir: string) : string option =
         let f = latestFile runDir
         if not (File.Exists f) then None
@@ -27,6 +29,7 @@ module Checkpoints =
             Some n
 
     /// Write `snapshot` as the checkpoint of `step` and publish it; older checkpoints are removed afterwards.
+    [<CompiledName("Commit")>]
     let commit (runDir: string) (step: int64) (snapshot: Snapshot) =
         let root = folder runDir
         Directory.CreateDirectory root |> ignore
@@ -46,6 +49,7 @@ module Checkpoints =
             if n <> name step then (try Directory.Delete(d, true) with _ -> ())
 
     /// The newest checkpoint as (step, snapshot), or None when none was published.
+    [<CompiledName("TryLoad")>]
     let tryLoad (runDir: string) : (int64 * Snapshot) option =
         match latestName runDir with
         | None -> None
@@ -61,6 +65,7 @@ module Checkpoints =
             Some(Int64.Parse n, { Tensors = tensors; Values = values })
 
     /// Remove every checkpoint (after a run has stored its result).
+    [<CompiledName("Clear")>]
     let clear (runDir: string) =
         let root = folder runDir
         if Directory.Exists root then Directory.Delete(root, true)

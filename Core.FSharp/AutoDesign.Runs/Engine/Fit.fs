@@ -23,11 +23,13 @@ type FitSpec<'B> =
 /// `Loop.run` for the common case: the model, the optimizer and torch's default generator (dropout,
 /// random initialisation) are checkpointed; one metrics row per epoch (epoch, mean loss, extras).
 module Fit =
+    [<CompiledName("Spec")>]
     let spec label (model: torch.nn.Module) (optimizer: OptimizerHelper) (loss: 'B -> torch.Tensor) (batches: int -> 'B[]) (epochs: int) : FitSpec<'B> =
         { Label = label; Model = model; Optimizer = optimizer; Loss = loss; Batches = batches; Epochs = epochs
           EndOfEpoch = (fun _ -> []); CheckpointEvery = 0 }
 
     /// Fit with extra components in `state` (e.g. a private generator the loss draws from).
+    [<CompiledName("RunWith")>]
     let runWith (run: Run) (state: TrainState) (spec: FitSpec<'B>) : (string * Cell) list list =
         if spec.Epochs < 1 then Errors.fail "%s: epochs must be at least 1 (got %d)" spec.Label spec.Epochs
         state.AddModule("model", spec.Model)
@@ -93,4 +95,5 @@ module Fit =
         finally
             release ()
 
+    [<CompiledName("Run")>]
     let run (run: Run) (spec: FitSpec<'B>) = runWith run (TrainState()) spec

@@ -28,13 +28,13 @@ type StepInfo = { Step: int; Epoch: int; StepInEpoch: int; StepsPerEpoch: int }
 [<Sealed>]
 type LoopContext internal (rows: ResizeArray<(string * Cell) list>) =
     let mutable shown : (string * float) list = []
-    member _.Show(metrics: (string * float) list) = shown <- metrics
+    member _.Show(metrics: seq<string * float>) = shown <- List.ofSeq metrics
     member internal _.Shown = shown
     /// Append a metrics row (numbers).
-    member _.Row(values: (string * float) list) = rows.Add(values |> List.map (fun (k, v) -> k, Cell.Number v))
+    member _.Row(values: seq<string * float>) = rows.Add(values |> List.ofSeq |> List.map (fun (k, v) -> k, Cell.Number v))
     /// Append a metrics row with text cells.
-    member _.RowCells(values: (string * Cell) list) = rows.Add values
-    member _.Rows = rows :> Collections.Generic.IReadOnlyList<_>
+    member _.RowCells(values: seq<string * Cell>) = rows.Add(List.ofSeq values)
+    member internal _.Rows = rows :> Collections.Generic.IReadOnlyList<_>
 
 /// The training-loop engine every system's training uses. It restores `state` and the metrics rows from
 /// the run's latest checkpoint, runs the remaining steps, and commits checkpoints (every registered
@@ -72,6 +72,7 @@ module Loop =
 
     /// Run `step` for every remaining step of `spec` in `run`; `endOfEpoch epoch ctx` runs after the last
     /// step of each epoch (e.g. evaluation, appending a row). Returns the metrics rows of the whole run.
+    [<CompiledName("Run")>]
     let run (run: Run) (state: TrainState) (spec: LoopSpec) (step: StepInfo -> LoopContext -> unit)
             (endOfEpoch: int -> LoopContext -> unit) : (string * Cell) list list =
         if spec.Steps < 0 then Errors.fail "%s: steps must be >= 0, got %d" spec.Label spec.Steps
@@ -127,6 +128,7 @@ module Loop =
 /// Reading metrics rows.
 module Rows =
     /// The numbers of one column, row by row (rows without it are skipped).
+    [<CompiledName("Column")>]
     let column (name: string) (rows: (string * Cell) list list) : float list =
         rows |> List.choose (fun r ->
             match r |> List.tryFind (fst >> (=) name) with

@@ -50,7 +50,7 @@ type Run internal (dir: string, kind: string, config: JsonNode, options: RunOpti
         Checkpoints.clear dir
 
     /// The newest checkpoint (step, snapshot), if any.
-    member _.LatestCheckpoint() = Checkpoints.tryLoad dir
+    member internal _.LatestCheckpoint() = Checkpoints.tryLoad dir
 
     /// Commit a checkpoint at `step`.
     member _.Commit(step: int64, snapshot: Snapshot) = Checkpoints.commit dir step snapshot

@@ -5,13 +5,13 @@ open System.IO
 open System.Threading
 
 /// Who holds a run folder: written next to the lock file by the holder.
-type LockHolder = { Pid: int; Host: string; Since: DateTime; Command: string }
+type internal LockHolder = { Pid: int; Host: string; Since: DateTime; Command: string }
 
 /// The exclusive write lock of a run folder: `.lock` held open with an exclusive OS lock (flock on Linux)
 /// for as long as the process writes the folder. The OS drops the lock when the process dies, so a killed
 /// run never leaves a stale lock behind. The holder's PID and host are in `.lock.json`.
 [<Sealed>]
-type RunLock private (dir: string, stream: FileStream) =
+type internal RunLock private (dir: string, stream: FileStream) =
     static let infoPath dir = Path.Combine(dir, ".lock.json")
 
     static member private TryTake(dir: string) =

@@ -19,7 +19,8 @@ module Safetensors =
     let MaxHeader = 100L * 1024L * 1024L
 
     /// Check a safetensors file's structure; returns the tensor names. Raises UserError naming `path`.
-    let validate (path: string) : string list =
+    [<CompiledName("Validate")>]
+    let validate (path: string) : IReadOnlyList<string> =
         let fail fmt = Printf.ksprintf (fun m -> Errors.fail "%s is not a valid safetensors file: %s" path m) fmt
         let fi = FileInfo path
         if not fi.Exists then Errors.fail "%s does not exist" path
@@ -54,9 +55,10 @@ module Safetensors =
         let sorted = ranges |> Seq.sortBy fst |> Array.ofSeq
         for i in 1 .. sorted.Length - 1 do
             if fst sorted.[i] < snd sorted.[i - 1] then fail "two entries overlap"
-        names
+        names :> IReadOnlyList<_>
 
     /// Write named tensors (copied to the CPU, contiguous) to `path`, atomically.
+    [<CompiledName("Save")>]
     let save (path: string) (tensors: IDictionary<string, torch.Tensor>) =
         use scope = torch.NewDisposeScope()
         let d = Dictionary<string, torch.Tensor>()
@@ -64,6 +66,7 @@ module Safetensors =
         Atomic.writeWith path (fun tmp -> TorchSharp.PyBridge.Safetensors.SaveStateDict(tmp, d))
 
     /// Read every tensor of a validated file (CPU tensors, detached from any dispose scope).
+    [<CompiledName("Load")>]
     let load (path: string) : Dictionary<string, torch.Tensor> =
         validate path |> ignore
         let d =

@@ -8,6 +8,7 @@ open AutoDesign.Nn
 module ImageGrid =
     /// Save a batch of images [N,C,H,W] (C = 1 or 3, values 0..1) as one PNG grid with `columns` columns on
     /// a grey background; images of at most 32×32 pixels are drawn 3× larger.
+    [<CompiledName("Save")>]
     let save (path: string) (images: torch.Tensor) (columns: int) =
         if images.dim () <> 4L then Errors.fail "ImageGrid.save expects [N,C,H,W], got %d dimensions" (images.dim ())
         let n, ch, h, w = int images.shape.[0], int images.shape.[1], int images.shape.[2], int images.shape.[3]
@@ -34,6 +35,7 @@ module ImageGrid =
         Images.savePng path cw chh 3 px
 
     /// Save each image of [N,1,H,W] in [-1,1] as a grey PNG (00000.png, 00001.png, ...) in `dir`.
+    [<CompiledName("SaveEach")>]
     let saveEach (dir: string) (images: torch.Tensor) =
         Directory.CreateDirectory dir |> ignore
         use cpu = images.detach().cpu().``to``(torch.float32).contiguous()

@@ -15,6 +15,7 @@ module Images =
     let mutable MaxDecodedBytes = SafeFiles.DefaultMaxBytes
 
     /// Decode image file bytes; `name` appears in error messages.
+    [<CompiledName("Decode")>]
     let decode (name: string) (bytes: byte[]) : DecodedImage =
         use data = SKData.CreateCopy bytes
         use codec = SKCodec.Create data
@@ -46,9 +47,11 @@ module Images =
             { Width = w; Height = h; Channels = 3; Pixels = px }
 
     /// Read and decode an image file (a regular file of at most MaxDecodedBytes).
+    [<CompiledName("Load")>]
     let load (path: string) : DecodedImage = decode path (SafeFiles.readAll MaxDecodedBytes MaxDecodedBytes path)
 
     /// Encode 8-bit grey (1 channel) or RGB (3 channels) pixels as PNG bytes.
+    [<CompiledName("EncodePng")>]
     let encodePng (width: int) (height: int) (channels: int) (pixels: byte[]) : byte[] =
         if channels <> 1 && channels <> 3 then invalidArg "channels" "1 (grey) or 3 (RGB)"
         if pixels.Length <> width * height * channels then invalidArg "pixels" (sprintf "%dx%dx%d needs %d bytes, got %d" width height channels (width * height * channels) pixels.Length)
@@ -68,5 +71,6 @@ module Images =
         data.ToArray()
 
     /// Write a PNG file atomically.
+    [<CompiledName("SavePng")>]
     let savePng (path: string) (width: int) (height: int) (channels: int) (pixels: byte[]) =
         Atomic.writeAllBytes path (encodePng width height channels pixels)

@@ -1,6 +1,7 @@
 namespace AutoDesign.Runs
 
 open System
+open System.Collections.Generic
 open System.IO
 open System.Reflection
 
@@ -11,15 +12,15 @@ type Job =
     { /// Unique name, e.g. "uniloss/ap-mnist" (shown in progress lines and Slurm job names).
       Id: string
       /// CLI arguments after the executable.
-      Args: string list
+      Args: IReadOnlyList<string>
       /// The run folder the job finishes (absolute); its result.json marks the job done.
       RunDir: string
       /// torch threads the job uses (a local worker slot or Slurm's --cpus-per-task).
       Threads: int
       /// Ids of jobs that must finish first.
-      DependsOn: string list
+      DependsOn: IReadOnlyList<string>
       /// Extra environment variables of the job's process.
-      Env: (string * string) list }
+      Env: IReadOnlyDictionary<string, string> }
 
 /// How a job ended.
 type JobOutcome =
@@ -38,20 +39,28 @@ type JobReport =
       Seconds: float }
 
 module Job =
-    let create id args runDir = { Id = id; Args = args; RunDir = Path.GetFullPath runDir; Threads = 1; DependsOn = []; Env = [] }
+    /// A job of one thread, without dependencies or extra environment variables.
+    [<CompiledName("Create")>]
+    let create (id: string) (args: IReadOnlyList<string>) (runDir: string) : Job =
+        { Id = id; Args = List.ofSeq args; RunDir = Path.GetFullPath runDir; Threads = 1; DependsOn = []
+          Env = readOnlyDict [] }
 
     /// The file a job's output goes to (in its run folder's parent, so the run folder itself stays the run's).
+    [<CompiledName("LogPath")>]
     let logPath (j: Job) =
         let dir = Path.GetDirectoryName(j.RunDir.TrimEnd('/'))
         Path.Combine(dir, Path.GetFileName(j.RunDir.TrimEnd('/')) + ".job.log")
 
     /// Whether the job's run has stored its result.
+    [<CompiledName("IsDone")>]
     let isDone (j: Job) = File.Exists(Path.Combine(j.RunDir, "result.json"))
 
     /// Exit codes of deterministic failures (UserError: 1, usage error: 2, run root not visible: 3).
+    [<CompiledName("IsDeterministic")>]
     let isDeterministic (exitCode: int) = exitCode = 1 || exitCode = 2 || exitCode = 3
 
     /// The last "error: ..." line of a log, or a description of the exit code.
+    [<CompiledName("ErrorOf")>]
     let errorOf (log: string) (exitCode: int) =
         let last =
             if File.Exists log then
@@ -67,9 +76,10 @@ module Job =
             | c -> sprintf "exit code %d" c
 
 /// How to start the `autodesign` CLI in another process.
-module CliCommand =
+module internal CliCommand =
     /// [executable; leading arguments]: `autodesign` itself, or `dotnet autodesign.dll`. AUTODESIGN_CLI, when
     /// set, names the autodesign.dll (or executable) to use.
+    [<CompiledName("Current")>]
     let current () : string * string list =
         let asDll (dll: string) =
             if dll.EndsWith ".dll" then
@@ -88,4 +98,5 @@ module CliCommand =
         | p -> asDll (Path.GetFullPath p)
 
     /// Quote one argument for a POSIX shell.
+    [<CompiledName("ShellQuote")>]
     let shellQuote (s: string) = "'" + s.Replace("'", "'\\''") + "'"

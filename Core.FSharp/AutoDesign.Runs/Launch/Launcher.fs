@@ -1,5 +1,8 @@
 namespace AutoDesign.Runs
 
+open System
+open System.Collections.Generic
+
 /// Where a set of jobs runs.
 type LauncherChoice =
     /// A pool of worker processes on this machine.
@@ -10,16 +13,19 @@ type LauncherChoice =
 /// A launcher only submits, tracks and collects: each job is a CLI invocation with its run folder, and the
 /// run engine makes a restarted job resume. Results do not depend on the launcher.
 module Launcher =
-    let run (choice: LauncherChoice) (root: string) (log: string -> unit) (jobs: Job list) : JobReport list =
-        if jobs.IsEmpty then []
+    /// Run `jobs` with `choice`; `log` (null: none) receives one line per event. Returns one report per job.
+    [<CompiledName("Run")>]
+    let run (choice: LauncherChoice) (root: string) (log: Action<string>) (jobs: IReadOnlyList<Job>) : IReadOnlyList<JobReport> =
+        if jobs.Count = 0 then [] :> IReadOnlyList<_>
         else
             match choice with
             | Local(workers, retries) -> LocalLauncher.run workers retries log jobs
             | Slurm o -> SlurmLauncher.run o root log jobs
 
     /// The failed reports, as "id: message (log: path)" lines.
-    let failures (reports: JobReport list) =
-        reports |> List.choose (fun r ->
+    [<CompiledName("Failures")>]
+    let failures (reports: IReadOnlyList<JobReport>) : IReadOnlyList<string> =
+        [ for r in reports do
             match r.Outcome with
-            | Succeeded -> None
-            | Failed m | GaveUp m -> Some(sprintf "%s: %s (log: %s)" r.Job.Id m r.Log))
+            | Succeeded -> ()
+            | Failed m | GaveUp m -> yield sprintf "%s: %s (log: %s)" r.Job.Id m r.Log ] :> IReadOnlyList<_>

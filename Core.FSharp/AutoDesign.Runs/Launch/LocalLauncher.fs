@@ -14,16 +14,19 @@ module LocalLauncher =
         let exe, lead = CliCommand.current ()
         let log = Job.logPath j
         Directory.CreateDirectory(Path.GetDirectoryName log) |> ignore
-        let cmd = (exe :: lead @ j.Args) |> List.map CliCommand.shellQuote |> String.concat " "
+        let cmd = (exe :: lead @ List.ofSeq j.Args) |> List.map CliCommand.shellQuote |> String.concat " "
         let psi = ProcessStartInfo("/bin/sh", [ "-c"; sprintf "exec %s >> %s 2>&1" cmd (CliCommand.shellQuote log) ])
         psi.UseShellExecute <- false
         psi.Environment.["AUTODESIGN_JOB"] <- j.Id
-        for (k, v) in j.Env do psi.Environment.[k] <- v
+        for KeyValue(k, v) in j.Env do psi.Environment.[k] <- v
         Process.Start psi
 
     /// Run `jobs` on `workers` worker processes (default: cores ÷ threads per job), at most `retries`
-    /// restarts per job; `log` receives one line per event. Returns one report per job.
-    let run (workers: int) (retries: int) (log: string -> unit) (jobs: Job list) : JobReport list =
+    /// restarts per job; `log` (null: none) receives one line per event. Returns one report per job.
+    [<CompiledName("Run")>]
+    let run (workers: int) (retries: int) (log: Action<string>) (jobs: IReadOnlyList<Job>) : IReadOnlyList<JobReport> =
+        let log = if isNull log then ignore else log.Invoke
+        let jobs = List.ofSeq jobs
         if workers < 1 then Errors.fail "--workers must be at least 1, got %d" workers
         if retries < 0 then Errors.fail "--retries must be >= 0, got %d" retries
         let s = Schedule(jobs, retries, workers, log)
@@ -43,7 +46,8 @@ module LocalLauncher =
                     s.Start j
                     procs.[j.Id] <- (j, start j)
             if ended.IsEmpty then Thread.Sleep 200
-        s.Reports
+        s.Reports :> IReadOnlyList<_>
 
     /// The default worker count: cores ÷ threads per job, at least 1.
+    [<CompiledName("DefaultWorkers")>]
     let defaultWorkers (threadsPerJob: int) = max 1 (Environment.ProcessorCount / max 1 threadsPerJob)

@@ -35,14 +35,14 @@ type internal Schedule(jobs: Job list, retries: int, slots: int, log: string -> 
             changed <- false
             for j in jobs do
                 if not (reports.ContainsKey j.Id) && not (running.Contains j.Id) then
-                    match j.DependsOn |> List.tryFind (fun d -> reports.ContainsKey d && reports.[d].Outcome <> Succeeded) with
+                    match j.DependsOn |> Seq.tryFind (fun d -> reports.ContainsKey d && reports.[d].Outcome <> Succeeded) with
                     | Some d ->
                         reports.[j.Id] <- { Job = j; Outcome = Failed(sprintf "not run: job %s failed" d); Attempts = 0; Log = Job.logPath j; Seconds = 0.0 }
                         changed <- true
                     | None -> ()
         jobs |> List.filter (fun j ->
             not (reports.ContainsKey j.Id) && not (running.Contains j.Id)
-            && j.DependsOn |> List.forall (fun d -> reports.ContainsKey d && reports.[d].Outcome = Succeeded))
+            && j.DependsOn |> Seq.forall (fun d -> reports.ContainsKey d && reports.[d].Outcome = Succeeded))
 
     member _.Start(j: Job) =
         running.Add j.Id |> ignore

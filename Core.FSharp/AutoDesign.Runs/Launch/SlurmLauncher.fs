@@ -8,23 +8,26 @@ open System.Threading
 
 /// Slurm submission settings (`--partition`, `--gres`, ... of the CLI).
 type SlurmOptions =
-    { Partition: string option
-      /// e.g. "gpu:1" for CUDA nodes.
-      Gres: string option
-      /// CPUs per task (default: the job's thread count).
-      CpusPerTask: int option
-      Mem: string option
-      Time: string option
+    { /// null: the cluster's default partition.
+      Partition: string
+      /// e.g. "gpu:1" for CUDA nodes (null: none).
+      Gres: string
+      /// CPUs per task (null: the job's thread count).
+      CpusPerTask: Nullable<int>
+      /// Memory per node, e.g. "8G" (null: the cluster's default).
+      Mem: string
+      /// Time limit, e.g. "02:00:00" (null: the cluster's default).
+      Time: string
       /// At most this many jobs in the queue at once.
       MaxJobs: int
       /// Extra sbatch arguments, passed through.
-      SbatchArgs: string list
+      SbatchArgs: IReadOnlyList<string>
       /// Let Slurm requeue a job whose node fails or that is preempted (sbatch --requeue).
       Requeue: bool
       Retries: int
       PollSeconds: float }
     static member Default =
-        { Partition = None; Gres = None; CpusPerTask = None; Mem = None; Time = None; MaxJobs = 100; SbatchArgs = []
+        { Partition = null; Gres = null; CpusPerTask = Nullable(); Mem = null; Time = null; MaxJobs = 100; SbatchArgs = []
           Requeue = true; Retries = 3; PollSeconds = 2.0 }
 
 /// The Slurm backend: each job is an `sbatch` script that runs the CLI and then writes its exit code next to
@@ -44,6 +47,7 @@ module SlurmLauncher =
         p.ExitCode, out.Result, err.Result
 
     /// Whether `sbatch` and a responding controller are reachable.
+    [<CompiledName("Available")>]
     let available () =
         try
             let rc, _, _ = exec "sinfo" [ "-h"; "-o"; "%T" ]
@@ -58,10 +62,10 @@ module SlurmLauncher =
         let exe, lead = CliCommand.current ()
         let q = CliCommand.shellQuote
         let one (j: Job) =
-            let cmd = (exe :: lead @ j.Args) |> List.map q |> String.concat " "
+            let cmd = (exe :: lead @ List.ofSeq j.Args) |> List.map q |> String.concat " "
             [ yield sprintf "  LOG=%s" (q (Job.logPath j))
               yield sprintf "  export AUTODESIGN_JOB=%s" (q j.Id)
-              yield! j.Env |> List.map (fun (k, v) -> sprintf "  export %s=%s" k (q v))
+              for KeyValue(k, v) in j.Env do yield sprintf "  export %s=%s" k (q v)
               yield "  exec >> \"$LOG\" 2>&1"
               yield sprintf "  if [ ! -e %s ]; then echo \"error: this job cannot see the run root %s; the run root must be on a filesystem shared by the submitting machine and the nodes\"; echo 3 > \"$LOG.exit-$SID\"; exit 3; fi" (q probe) root
               yield sprintf "  %s" cmd
@@ -73,11 +77,11 @@ module SlurmLauncher =
             yield "#!/bin/bash"
             yield sprintf "#SBATCH --job-name=%s" (q ("ad-" + (List.head batch).Id.Replace('/', '-')))
             yield "#SBATCH --output=/dev/null"
-            yield sprintf "#SBATCH --cpus-per-task=%d" (defaultArg o.CpusPerTask threads)
-            yield! o.Partition |> Option.map (sprintf "#SBATCH --partition=%s") |> Option.toList
-            yield! o.Gres |> Option.map (sprintf "#SBATCH --gres=%s") |> Option.toList
-            yield! o.Mem |> Option.map (sprintf "#SBATCH --mem=%s") |> Option.toList
-            yield! o.Time |> Option.map (sprintf "#SBATCH --time=%s") |> Option.toList
+            yield sprintf "#SBATCH --cpus-per-task=%d" (if o.CpusPerTask.HasValue then o.CpusPerTask.Value else threads)
+            yield! o.Partition |> Option.ofObj |> Option.map (sprintf "#SBATCH --partition=%s") |> Option.toList
+            yield! o.Gres |> Option.ofObj |> Option.map (sprintf "#SBATCH --gres=%s") |> Option.toList
+            yield! o.Mem |> Option.ofObj |> Option.map (sprintf "#SBATCH --mem=%s") |> Option.toList
+            yield! o.Time |> Option.ofObj |> Option.map (sprintf "#SBATCH --time=%s") |> Option.toList
             yield (if o.Requeue then "#SBATCH --requeue" else "#SBATCH --no-requeue")
             yield sprintf "cd %s" (q Environment.CurrentDirectory)
             match batch with
@@ -101,7 +105,7 @@ module SlurmLauncher =
         Directory.CreateDirectory(Path.GetDirectoryName path) |> ignore
         Atomic.writeAllText path (script o root probe batch)
         let arrayArgs = if batch.Length > 1 then [ sprintf "--array=0-%d" (batch.Length - 1) ] else []
-        let rc, out, err = exec "sbatch" ("--parsable" :: arrayArgs @ o.SbatchArgs @ [ path ])
+        let rc, out, err = exec "sbatch" ("--parsable" :: arrayArgs @ List.ofSeq o.SbatchArgs @ [ path ])
         if rc <> 0 then Errors.fail "sbatch failed for job %s: %s" first.Id (err.Trim())
         let sid = out.Trim().Split(';').[0]
         match batch with
@@ -117,8 +121,12 @@ module SlurmLauncher =
         |> Map.ofArray
 
     /// Submit `jobs` (at most MaxJobs queued at once), wait for all of them, resubmit those that died.
-    /// `root` is the run root every job writes under (checked to be visible from the nodes).
-    let run (o: SlurmOptions) (root: string) (log: string -> unit) (jobs: Job list) : JobReport list =
+    /// `root` is the run root every job writes under (checked to be visible from the nodes); `log` (null: none)
+    /// receives one line per event. Returns one report per job.
+    [<CompiledName("Run")>]
+    let run (o: SlurmOptions) (root: string) (log: Action<string>) (jobs: IReadOnlyList<Job>) : IReadOnlyList<JobReport> =
+        let log = if isNull log then ignore else log.Invoke
+        let jobs = List.ofSeq jobs
         if o.MaxJobs < 1 then Errors.fail "--max-jobs must be at least 1, got %d" o.MaxJobs
         let root = Path.GetFullPath root
         Directory.CreateDirectory root |> ignore
@@ -151,6 +159,6 @@ module SlurmLauncher =
                             255
                     if s.Ended(j, code) then launch [ j ]
                 if gone.IsEmpty then Thread.Sleep(TimeSpan.FromSeconds o.PollSeconds)
-            s.Reports
+            s.Reports :> IReadOnlyList<_>
         finally
             (try File.Delete probe with _ -> ())

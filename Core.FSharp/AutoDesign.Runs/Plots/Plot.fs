@@ -1,6 +1,7 @@
 namespace AutoDesign.Runs
 
 open System
+open System.Collections.Generic
 open System.IO
 open ScottPlot
 
@@ -15,15 +16,16 @@ type Series =
     { Name: string
       Points: (float * float)[]
       Lines: bool
-      /// Half-widths of error bars, one per point.
-      Errors: float[] option }
+      /// Half-widths of error bars, one per point (null: none).
+      Errors: float[] }
 
 /// Charts through ScottPlot 5 (real fonts, Unicode labels such as λ, σ, ²; log axes; error bars), written
 /// as PNG, or as SVG when the path ends in ".svg". Every chart has a title, axis labels and a legend.
 module Plot =
     let private width, height = 900, 560
 
-    let series (name: string) (points: (float * float)[]) = { Name = name; Points = points; Lines = true; Errors = None }
+    [<CompiledName("Series")>]
+    let series (name: string) (points: (float * float)[]) = { Name = name; Points = points; Lines = true; Errors = null }
 
     let private logTicks () =
         let tg = TickGenerators.NumericAutomatic()
@@ -33,8 +35,9 @@ module Plot =
         tg
 
     /// Draw `data` into a chart file.
-    let chart (path: string) (title: string) (xLabel: string) (yLabel: string) (xScale: AxisScale) (yScale: AxisScale) (data: Series list) =
-        if List.isEmpty data then Errors.fail "plot '%s' has no series" title
+    [<CompiledName("Chart")>]
+    let chart (path: string) (title: string) (xLabel: string) (yLabel: string) (xScale: AxisScale) (yScale: AxisScale) (data: IReadOnlyList<Series>) =
+        if data.Count = 0 then Errors.fail "plot '%s' has no series" title
         let tx v = match xScale with Linear -> v | Log10 -> log10 v
         let ty v = match yScale with Linear -> v | Log10 -> log10 v
         let plt = new Plot()
@@ -46,7 +49,8 @@ module Plot =
             if not s.Lines then sc.LineWidth <- 0.0f
             sc.MarkerSize <- (if s.Lines then 5.0f else 8.0f)
             match s.Errors with
-            | Some e when e.Length = s.Points.Length ->
+            | null -> ()
+            | e when e.Length = s.Points.Length ->
                 let keep = s.Points |> Array.mapi (fun i (x, y) -> i, x, y) |> Array.filter (fun (_, x, y) -> Double.IsFinite(tx x) && Double.IsFinite(ty y))
                 let eb = plt.Add.ErrorBar(keep |> Array.map (fun (_, x, _) -> tx x), keep |> Array.map (fun (_, _, y) -> ty y), keep |> Array.map (fun (i, _, _) -> e.[i]))
                 eb.Color <- sc.Color
@@ -63,9 +67,11 @@ module Plot =
             else plt.SavePng(tmp, width, height) |> ignore)
 
     /// Line chart: each series is (name, points in drawing order).
-    let lines (path: string) (title: string) (xLabel: string) (yLabel: string) (data: (string * (float * float)[]) list) =
+    [<CompiledName("Lines")>]
+    let lines (path: string) (title: string) (xLabel: string) (yLabel: string) (data: IReadOnlyList<string * (float * float)[]>) =
         chart path title xLabel yLabel Linear Linear [ for (n, p) in data -> series n p ]
 
     /// Scatter chart: each series is (name, points).
-    let scatter (path: string) (title: string) (xLabel: string) (yLabel: string) (data: (string * (float * float)[]) list) =
+    [<CompiledName("Scatter")>]
+    let scatter (path: string) (title: string) (xLabel: string) (yLabel: string) (data: IReadOnlyList<string * (float * float)[]>) =
         chart path title xLabel yLabel Linear Linear [ for (n, p) in data -> { series n p with Lines = false } ]

@@ -44,9 +44,9 @@ type Progress(label: string, totalSteps: int, ?startStep: int, ?writer: IO.TextW
     member _.StepsDone = step
 
     /// Record one finished step and the metrics to show (e.g. ["epoch", 3.0; "loss", 0.12]).
-    member _.Step(metrics: (string * float) list) =
+    member _.Step(metrics: seq<string * float>) =
         step <- step + 1
-        lastMetrics <- metrics
+        lastMetrics <- List.ofSeq metrics
         let now = clock.Elapsed
         if quiet then ()
         elif isTerminal then
@@ -72,4 +72,5 @@ type Progress(label: string, totalSteps: int, ?startStep: int, ?writer: IO.TextW
                 out.Flush()
 
 module Progress =
+    [<CompiledName("Create")>]
     let create (label: string) (totalSteps: int) = Progress(label, totalSteps)

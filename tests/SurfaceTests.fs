@@ -1,0 +1,77 @@
+/// Every library assembly as C# sees it: PascalCase compiled names, no F# collections, options or
+/// functions in public signatures, no primed parameter names. The few F#-only parts are listed in
+/// `allowed`, each with its reason.
+module AutoDesign.Tests.SurfaceTests
+
+open System
+open System.Reflection
+open Expecto
+
+/// Whether `t` is or contains an F#-only type (list, option, function, result, F# map or set).
+let rec private fsharpOnly (t: Type) =
+    if t.IsArray || t.IsByRef then fsharpOnly (t.GetElementType())
+    elif t.IsGenericType then
+        let ns = t.GetGenericTypeDefinition().Namespace
+        ns = "Microsoft.FSharp.Core" || ns = "Microsoft.FSharp.Collections" || (t.GetGenericArguments() |> Array.exists fsharpOnly)
+    else (t.Namespace = "Microsoft.FSharp.Core" && t.Name <> "Unit") || t.Namespace = "Microsoft.FSharp.Collections"
+
+/// The F#-only parts of the public surface, by type full name (all members) or "Type.Member".
+let allowed =
+    set [
+        // D²NN: the F# layer notation (lists joined with @); C# builds layers with GraphBuilder.
+        "AutoDesign.D2NN.Layers"
+        // UniLoss: the F# metric language (opened automatically) beside the C# `Uni` helpers, and the
+        // F# overload of Metric.Define beside Metric.Create (Func).
+        "AutoDesign.UniLoss.Dsl"
+        "AutoDesign.UniLoss.Metric.Define"
+        "AutoDesign.UniLoss.MetricKit.MacroOver"
+        // Runs: the F# training-loop layer (curried step functions and (name, value) list rows);
+        // C# code trains through the libraries' own entry points (D2NN Trainer, DGGAN searches).
+        "AutoDesign.Runs.Loop"
+        "AutoDesign.Runs.Fit"
+        "AutoDesign.Runs.FitSpec`1"
+        "AutoDesign.Runs.Rows"
+    ]
+
+/// Public members of `asm` that do not read as C#, as "Type.Member: problem" lines.
+let surfaceProblems (asm: Assembly) =
+    let flags = BindingFlags.Public ||| BindingFlags.Instance ||| BindingFlags.Static ||| BindingFlags.DeclaredOnly
+    let isAllowed (t: Type) (memberName: string) = allowed.Contains t.FullName || allowed.Contains(t.FullName + "." + memberName)
+    [ for t in asm.GetExportedTypes() do
+        for m in t.GetMethods(flags) do
+            let accessor = [ "get_"; "set_"; "op_"; "add_"; "remove_" ] |> List.exists m.Name.StartsWith
+            // overrides keep their base type's name (TorchSharp's forward, step)
+            let overridesForeign = m.GetBaseDefinition().DeclaringType.Assembly <> asm
+            if not m.IsSpecialName && not accessor && not overridesForeign && not (isAllowed t m.Name)
+               && not (List.contains m.Name [ "Equals"; "GetHashCode"; "CompareTo"; "ToString" ]) then
+                if Char.IsLower m.Name[0] then yield sprintf "%s.%s: lower-case name" t.FullName m.Name
+                for p in m.GetParameters() do
+                    if p.Name.Contains "'" then yield sprintf "%s.%s: parameter %s" t.FullName m.Name p.Name
+                    if fsharpOnly p.ParameterType then yield sprintf "%s.%s: parameter %s is %s" t.FullName m.Name p.Name p.ParameterType.Name
+                if fsharpOnly m.ReturnType then yield sprintf "%s.%s returns %s" t.FullName m.Name m.ReturnType.Name
+        for p in t.GetProperties(flags) do
+            if fsharpOnly p.PropertyType && not (isAllowed t p.Name) then yield sprintf "%s.%s is %s" t.FullName p.Name p.PropertyType.Name ]
+
+/// The library assemblies (the NuGet packages).
+let libraries =
+    [ typeof<AutoDesign.Nn.SafeAdam>.Assembly
+      typeof<AutoDesign.Runs.Run>.Assembly
+      typeof<AutoDesign.Metrics.Box>.Assembly
+      typeof<AutoDesign.UniLoss.Metric>.Assembly
+      typeof<AutoDesign.D2NN.GraphBuilder>.Assembly
+      typeof<AutoDesign.DGGAN.Architecture>.Assembly ]
+
+[<Tests>]
+let tests =
+    testList "surface" [
+        for asm in libraries do
+            test (sprintf "%s reads as C#" (asm.GetName().Name)) {
+                Expect.equal (surfaceProblems asm) [] "no F#-only types, lower-case names or primed parameters"
+            }
+        test "every allowed exception names a public type" {
+            let types = libraries |> List.collect (fun a -> a.GetExportedTypes() |> List.ofArray) |> List.map (fun t -> t.FullName) |> set
+            for a in allowed do
+                let owner = if types.Contains a then a else a.Substring(0, a.LastIndexOf '.')
+                Expect.isTrue (types.Contains owner) (sprintf "%s is not a public type or member of one" a)
+        }
+    ]
