@@ -65,9 +65,11 @@ type Globals =
         | Local -> Some(LauncherChoice.Local(defaultArg g.Workers (LocalLauncher.defaultWorkers g.Threads), g.Retries))
         | Slurm -> Some(LauncherChoice.Slurm { g.Slurm with Retries = g.Retries })
 
-    /// Refuse launcher options on a command that starts no jobs.
+    /// Refuse launcher options on a command that starts no jobs (`--launcher serial`, "in this process",
+    /// is what such a command does anyway, so it is accepted: jobs of a launcher pass it).
     member g.NoJobs(command: string) =
-        match g.LaunchFlags with
+        let flags = if g.Launcher = Serial then g.LaunchFlags |> List.filter ((<>) "--launcher") else g.LaunchFlags
+        match flags with
         | [] -> ()
         | flags -> Errors.fail "%s starts no jobs: %s do%s not apply" command (String.Join(", ", flags)) (if flags.Length = 1 then "es" else "")
 

@@ -132,4 +132,65 @@ let tests =
             Expect.equal reports.[0].Outcome Succeeded (sprintf "%A" reports.[0].Outcome)
             Expect.equal (resultOf job) reference.Value.[job.Id] "same result as the serial run"
         }
+    
+        test "local pool: a DGGAN search whose candidates train as worker processes ends like a serial search" {
+            let root = tempRoot ()
+            let args out launcher = [ "dggan"; "search"; "--tiny"; "--device"; "cpu"; "--runs-root"; Path.Combine(root, out); "--launcher"; launcher ]
+            let rc, out, err = GanRunTests.runCli root [] (args "serial" "serial")
+            Expect.equal rc 0 (sprintf "serial search:\n%s\n%s" out err)
+            let rc, out, err = GanRunTests.runCli root [] (args "local" "local" @ [ "--workers"; "2" ])
+            Expect.equal rc 0 (sprintf "search on the local pool:\n%s\n%s" out err)
+            let folder = Path.Combine("dggan", "search-mnist-tiny-seed1")
+            Expect.isNonEmpty (Directory.GetFiles(Path.Combine(root, "local", folder, "candidates"), "*.job.log")) "the candidates ran as jobs"
+            for f in [ "search.json"; "final.csv"; "table-per-resolution.csv" ] do
+                let a = File.ReadAllBytes(Path.Combine(root, "serial", folder, f))
+                let b = File.ReadAllBytes(Path.Combine(root, "local", folder, f))
+                Expect.isTrue (a = b) (sprintf "%s is identical to the serial search's" f)
+        }
+        test "slurm: a DGGAN search with candidates as Slurm jobs (one requeued, one cancelled, the coordinator killed and restarted) ends like a serial search" {
+            requireSlurm ()
+            let root = tempRoot ()
+            let args out launcher = [ "dggan"; "search"; "--tiny"; "--device"; "cpu"; "--runs-root"; Path.Combine(root, out); "--launcher"; launcher ]
+            let rc, out, err = GanRunTests.runCli root [] (args "serial" "serial")
+            Expect.equal rc 0 (sprintf "serial search:\n%s\n%s" out err)
+            let coordinator () =
+                let psi = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = root)
+                psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "autodesign.dll"))
+                for a in args "slurm" "slurm" @ [ "--retries"; "3" ] do psi.ArgumentList.Add a
+                psi.Environment.["AUTODESIGN_QUIET"] <- "1"
+                let p = Process.Start psi
+                let out = p.StandardOutput.ReadToEndAsync()
+                let err = p.StandardError.ReadToEndAsync()
+                p, out, err
+            let jobs state =
+                let _, o = sh (sprintf "squeue -h -r -t %s -o '%%i %%j'" state)
+                [ for l in o.Split('\n', StringSplitOptions.RemoveEmptyEntries) do
+                    match l.Trim().Split(' ') with
+                    | [| id; name |] when name.StartsWith "ad-" -> yield id
+                    | _ -> () ]
+            let c1, _, c1err = coordinator ()
+            // the first candidate job to run is requeued, the next one cancelled
+            waitFor 300.0 "a candidate job to run" (fun () -> not (jobs "RUNNING").IsEmpty)
+            let requeued = List.head (jobs "RUNNING")
+            let rcq, oq = sh (sprintf "scontrol requeue %s" requeued)
+            Expect.equal rcq 0 ("scontrol requeue: " + oq)
+            waitFor 300.0 "another candidate job to run" (fun () -> jobs "RUNNING" |> List.exists ((<>) requeued))
+            let cancelled = jobs "RUNNING" |> List.find ((<>) requeued)
+            let rcc, oc = sh (sprintf "scancel %s" cancelled)
+            Expect.equal rcc 0 ("scancel: " + oc)
+            Thread.Sleep 3000
+            Expect.isFalse c1.HasExited (sprintf "the coordinator is still running when it is killed:\n%s" c1err.Result)
+            c1.Kill true
+            c1.WaitForExit()
+            let c2, c2out, c2err = coordinator ()
+            if not (c2.WaitForExit(TimeSpan.FromMinutes 10.0)) then
+                c2.Kill true
+                failtest "the restarted coordinator did not finish in 10 minutes"
+            Expect.equal c2.ExitCode 0 (sprintf "restarted coordinator:\n%s\n%s" c2out.Result c2err.Result)
+            let folder = Path.Combine("dggan", "search-mnist-tiny-seed1")
+            for f in [ "search.json"; "final.csv"; "table-per-resolution.csv" ] do
+                let a = File.ReadAllBytes(Path.Combine(root, "serial", folder, f))
+                let b = File.ReadAllBytes(Path.Combine(root, "slurm", folder, f))
+                Expect.isTrue (a = b) (sprintf "%s is identical to the serial search's" f)
+        }
     ]
