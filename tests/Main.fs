@@ -8,7 +8,7 @@ open Expecto.Impl
 /// start a Slurm cluster, pack NuGet packages or execute notebooks.
 let slowLists =
     set [ "crash"; "soak"; "launcher"; "foundation.notebooks"; "foundation.reproduce"; "packaging"
-          "gan.runs"; "d2nn.engine"; "badinput" ]
+          "gan.runs"; "d2nn.engine"; "badinput"; "clidocs" ]
 
 /// Runs every [<Tests>] value in this assembly (`--fast`: all but `slowLists`), then prints the real
 /// counts as the plain line `N passed, N failed, N skipped` (CI reads it; Expecto's own line is
@@ -19,6 +19,7 @@ let main argv =
     Environment.SetEnvironmentVariable("AUTODESIGN_QUIET", "1")
     if argv.Length > 0 && argv.[0] = "soak" then AutoDesign.Tests.Soak.main argv else
     if argv.Length > 0 && argv.[0] = "notebooks" then AutoDesign.Tests.NotebookTests.main argv.[1..] else
+    if argv.Length > 0 && argv.[0] = "cli-docs" then AutoDesign.Tests.CliDocsTests.main () else
     let mutable summary : TestRunSummary option = None
     let printer =
         { TestPrinters.defaultPrinter with
