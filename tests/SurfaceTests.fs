@@ -20,7 +20,7 @@ let allowed =
     set [
         // D²NN: the F# layer notation (lists joined with @); C# builds layers with GraphBuilder.
         "AutoDesign.D2NN.Layers"
-        // UniLoss: the F# metric language (opened automatically) beside the C# `Uni` helpers, and the
+        // UniLoss: the F# metric language (opened automatically) beside the C# `Uni` functions, and the
         // F# overload of Metric.Define beside Metric.Create (Func).
         "AutoDesign.UniLoss.Dsl"
         "AutoDesign.UniLoss.Metric.Define"

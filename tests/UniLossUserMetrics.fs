@@ -75,7 +75,7 @@ let mcc =
         let tn = n - fp
         ratio (tp * tn - fp * fn) (sqrt ((tp + fp) * p * n * (tn + fn))))
 
-/// F-beta (β = 2) in C# style: Metric.Create, Uni helpers, operator methods, extension methods.
+/// F-beta (β = 2) in C# style: Metric.Create, Uni functions, operator methods, extension methods.
 let csFBeta =
     Metric.Create("cs-f2", Func<Scores, Labels, Num>(fun s y ->
         let predicted = [| for i in 0 .. s.N - 1 -> Score.op_GreaterThan(s.[i, 1], s.[i, 0]) |]

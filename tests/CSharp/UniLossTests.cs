@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace AutoDesign.Tests.CSharp;
 
-/// <summary>UniLoss from C#: a metric written with Metric.Create and the Uni helpers, the options object,
+/// <summary>UniLoss from C#: a metric written with Metric.Create and the Uni functions, the options object,
 /// the loss as a TorchSharp module.</summary>
 public static class UniLossTests
 {

@@ -11,10 +11,10 @@ open System.Threading
 /// retry limit and resumes from its checkpoint; a deterministic failure (exit 1 or 2) is reported once.
 module LocalLauncher =
     let private start (j: Job) =
-        let exe, lead = CliCommand.current ()
+        let exe, prefix = CliCommand.current ()
         let log = Job.logPath j
         Directory.CreateDirectory(Path.GetDirectoryName log) |> ignore
-        let cmd = (exe :: lead @ List.ofSeq j.Args) |> List.map CliCommand.shellQuote |> String.concat " "
+        let cmd = (exe :: prefix @ List.ofSeq j.Args) |> List.map CliCommand.shellQuote |> String.concat " "
         let psi = ProcessStartInfo("/bin/sh", [ "-c"; sprintf "exec %s >> %s 2>&1" cmd (CliCommand.shellQuote log) ])
         psi.UseShellExecute <- false
         psi.Environment.["AUTODESIGN_JOB"] <- j.Id

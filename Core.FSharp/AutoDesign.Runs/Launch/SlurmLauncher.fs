@@ -59,10 +59,10 @@ module SlurmLauncher =
 
     /// One sbatch script for a batch of jobs: a job array when there are several (task i runs job i).
     let private script (o: SlurmOptions) (root: string) (probe: string) (batch: Job list) =
-        let exe, lead = CliCommand.current ()
+        let exe, prefix = CliCommand.current ()
         let q = CliCommand.shellQuote
         let one (j: Job) =
-            let cmd = (exe :: lead @ List.ofSeq j.Args) |> List.map q |> String.concat " "
+            let cmd = (exe :: prefix @ List.ofSeq j.Args) |> List.map q |> String.concat " "
             [ yield sprintf "  LOG=%s" (q (Job.logPath j))
               yield sprintf "  export AUTODESIGN_JOB=%s" (q j.Id)
               for KeyValue(k, v) in j.Env do yield sprintf "  export %s=%s" k (q v)
