@@ -104,10 +104,10 @@ module Search =
         let jobs = List.ofSeq jobs
         for j in jobs do Candidate.prepare c.Options c.SearchDir j
         let stored = jobs |> List.map (fun j -> j, SearchSummary.storedResult<CandidateResult> (Path.Combine(c.SearchDir, j.Folder)))
-        let todo = stored |> List.filter (snd >> Option.isNone) |> List.map fst
-        let fresh = if todo.IsEmpty then [] else List.ofSeq (c.Runner.Train.Invoke todo)
-        if fresh.Length <> todo.Length then Errors.fail "the candidate runner returned %d results for %d jobs" fresh.Length todo.Length
-        let byFolder = List.zip (todo |> List.map (fun j -> j.Folder)) fresh |> Map.ofList
+        let untrained = stored |> List.filter (snd >> Option.isNone) |> List.map fst
+        let fresh = if untrained.IsEmpty then [] else List.ofSeq (c.Runner.Train.Invoke untrained)
+        if fresh.Length <> untrained.Length then Errors.fail "the candidate runner returned %d results for %d jobs" fresh.Length untrained.Length
+        let byFolder = List.zip (untrained |> List.map (fun j -> j.Folder)) fresh |> Map.ofList
         SearchSummary.rewrite c.SearchDir c.Settings.Config
         stored |> List.map (fun (j, r) ->
             let r = match r with Some r -> r | None -> byFolder.[j.Folder]
