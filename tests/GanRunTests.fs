@@ -69,6 +69,20 @@ let private killAndRestart (launch: (string * string) list -> int * string * str
         if rc <> 0 then failtestf "the restarted run failed (%d):\n%s\n%s" rc out err
     killed
 
+/// Kill `args` (a function of the runs root) once per fault, the first launch from `root`, the others from
+/// another working directory with the root's absolute path, then restart it until it finishes; the runs
+/// land under `root/killed`. Expects every fault to have killed a run.
+let private killFromTwoDirectories (root: string) (args: string -> string list) (faults: string list) =
+    let other = tempDir ()
+    let launch = ref 0
+    let killed =
+        killAndRestart (fun env ->
+            launch.Value <- launch.Value + 1
+            if launch.Value = 1 then runCli root env (args "killed")
+            else runCli other env (args (Path.Combine(root, "killed")))) faults
+    Expect.equal killed faults.Length "each fault killed a run"
+    other
+
 [<Tests>]
 let tests =
     testSequencedGroup "gan-cli-runs" <| testList "gan.runs" [
@@ -79,15 +93,7 @@ let tests =
             Expect.equal rc 0 (sprintf "uninterrupted run:\n%s\n%s" out err)
             let clean = Path.Combine(root, "clean", "dggan", "search-mnist-tiny-seed1")
             // killed runs, the last two launched from another working directory with the folder's absolute path
-            let other = tempDir ()
-            let faults = [ "step:9"; "checkpoint-write:4"; "run-finish:3" ]
-            let launch = ref 0
-            let killed =
-                killAndRestart (fun env ->
-                    launch.Value <- launch.Value + 1
-                    if launch.Value = 1 then runCli root env (args "killed")
-                    else runCli other env (args (Path.Combine(root, "killed")))) faults
-            Expect.equal killed 3 "each fault killed a run"
+            let other = killFromTwoDirectories root args [ "step:9"; "checkpoint-write:4"; "run-finish:3" ]
             let resumed = Path.Combine(root, "killed", "dggan", "search-mnist-tiny-seed1")
             expectSameFolders clean resumed
                 [ "search.json"; "final.csv"; "table-per-resolution.csv"; "final/dggan/weights.safetensors"; "candidates/s00_000/weights.safetensors"; "feature-net/weights.safetensors" ]
@@ -128,15 +134,7 @@ let tests =
             let args out = [ "detgan"; "tables"; "--tiny"; "--device"; "cpu"; "--runs-root"; out ]
             let rc, out, err = runCli root [] (args "clean")
             Expect.equal rc 0 (sprintf "uninterrupted run:\n%s\n%s" out err)
-            let other = tempDir ()
-            let faults = [ "step:7"; "checkpoint-write:9"; "run-finish:4" ]
-            let launch = ref 0
-            let killed =
-                killAndRestart (fun env ->
-                    launch.Value <- launch.Value + 1
-                    if launch.Value = 1 then runCli root env (args "killed")
-                    else runCli other env (args (Path.Combine(root, "killed")))) faults
-            Expect.equal killed 3 "each fault killed a run"
+            let other = killFromTwoDirectories root args [ "step:7"; "checkpoint-write:9"; "run-finish:4" ]
             let folder = Path.Combine("detectorgan", "tables-tiny", "seed1")
             expectSameFolders (Path.Combine(root, "clean", folder)) (Path.Combine(root, "killed", folder))
                 [ "table-4.1.csv"; "table-4.2.csv"; "ablation.csv"; "joint/detectorgan/gan.safetensors"; "final/detectorgan/detector.safetensors"; "pretrain-gan/gan.safetensors" ]
