@@ -93,5 +93,15 @@ let runWith (err: TextWriter) (argv: string[]) : int =
 /// Run one command line with errors going to standard error; the exit code is returned.
 let run (argv: string[]) : int = runWith Console.Error argv
 
+/// The process entry: run the command line; in a launcher's job, a success is recorded for the launcher.
 [<EntryPoint>]
-let main argv = run argv
+let main argv =
+    match run argv with
+    | 0 ->
+        try
+            Job.recordSuccess ()
+            0
+        with e ->
+            eprintfn "error: cannot record the job's success (%s)" (e.Message.Replace('\n', ' '))
+            1
+    | rc -> rc

@@ -5,15 +5,17 @@ open System.Collections.Generic
 open System.IO
 open System.Reflection
 
-/// One job: a command-line invocation of the `autodesign` CLI that finishes one run folder. A job that
-/// dies is simply started again: the run engine resumes it from its last checkpoint, so the result is
-/// the one an uninterrupted job would have produced.
+/// One job: a command-line invocation of the `autodesign` CLI that finishes one part of a command (one
+/// experiment, one seed, one D²NN stage, one DGGAN candidate). A job that dies is simply started again: the
+/// run engine resumes it from its last checkpoint, so the result is the one an uninterrupted job would have
+/// produced. A job is done when its process wrote the job's record (the CLI writes it on exit 0, to the path
+/// the launcher passes in AUTODESIGN_JOB_RECORD).
 type Job =
     { /// Unique name, e.g. "uniloss/ap-mnist" (shown in progress lines and Slurm job names).
       Id: string
       /// CLI arguments after the executable.
       Args: IReadOnlyList<string>
-      /// The run folder the job finishes (absolute); its result.json marks the job done.
+      /// The folder of the job's part (absolute): its log and record are written beside it.
       RunDir: string
       /// torch threads the job uses (a local worker slot or Slurm's --cpus-per-task).
       Threads: int
@@ -51,9 +53,30 @@ module Job =
         let dir = Path.GetDirectoryName(j.RunDir.TrimEnd('/'))
         Path.Combine(dir, Path.GetFileName(j.RunDir.TrimEnd('/')) + ".job.log")
 
-    /// Whether the job's run has stored its result.
+    /// The record the job's process writes when it succeeds (beside the log).
+    [<CompiledName("RecordPath")>]
+    let recordPath (j: Job) = Path.ChangeExtension(logPath j, ".done")
+
+    /// Whether the job's process succeeded (wrote its record).
     [<CompiledName("IsDone")>]
-    let isDone (j: Job) = File.Exists(Path.Combine(j.RunDir, "result.json"))
+    let isDone (j: Job) = File.Exists(recordPath j)
+
+    /// The environment variables of the job's process: its id, its record path and the job's own.
+    [<CompiledName("Environment")>]
+    let environment (j: Job) : IReadOnlyList<KeyValuePair<string, string>> =
+        [ yield KeyValuePair("AUTODESIGN_JOB", j.Id)
+          yield KeyValuePair("AUTODESIGN_JOB_RECORD", recordPath j)
+          yield! j.Env ] :> IReadOnlyList<_>
+
+    /// In a job's process: record that the job succeeded, when a launcher started this process as a job
+    /// (AUTODESIGN_JOB_RECORD set); nothing otherwise. The CLI calls it after a command exits 0.
+    [<CompiledName("RecordSuccess")>]
+    let recordSuccess () =
+        match Environment.GetEnvironmentVariable "AUTODESIGN_JOB_RECORD" with
+        | null | "" -> ()
+        | path ->
+            let id = Environment.GetEnvironmentVariable "AUTODESIGN_JOB"
+            Atomic.writeAllText path (Json.serialize {| Job = id; Finished = DateTime.UtcNow.ToString("o") |})
 
     /// Exit codes of deterministic failures (UserError: 1, usage error: 2, run root not visible: 3).
     [<CompiledName("IsDeterministic")>]

@@ -17,8 +17,7 @@ module LocalLauncher =
         let cmd = (exe :: prefix @ List.ofSeq j.Args) |> List.map CliCommand.shellQuote |> String.concat " "
         let psi = ProcessStartInfo("/bin/sh", [ "-c"; sprintf "exec %s >> %s 2>&1" cmd (CliCommand.shellQuote log) ])
         psi.UseShellExecute <- false
-        psi.Environment.["AUTODESIGN_JOB"] <- j.Id
-        for KeyValue(k, v) in j.Env do psi.Environment.[k] <- v
+        for KeyValue(k, v) in Job.environment j do psi.Environment.[k] <- v
         Process.Start psi
 
     /// Run `jobs` on `workers` worker processes (default: cores ÷ threads per job), at most `retries`

@@ -3,6 +3,7 @@ namespace AutoDesign.Runs
 open System
 open System.Collections.Generic
 open System.Diagnostics
+open System.IO
 
 /// The bookkeeping a launcher shares: which jobs are ready (dependencies succeeded), which are blocked by a
 /// failed dependency, attempts per job, and one progress line per finished job with an overall ETA.
@@ -45,6 +46,8 @@ type internal Schedule(jobs: Job list, retries: int, slots: int, log: string -> 
             && j.DependsOn |> Seq.forall (fun d -> reports.ContainsKey d && reports.[d].Outcome = Succeeded))
 
     member _.Start(j: Job) =
+        // a record left by an earlier invocation must not count for this attempt
+        if File.Exists(Job.recordPath j) then File.Delete(Job.recordPath j)
         running.Add j.Id |> ignore
         attempts.[j.Id] <- (match attempts.TryGetValue j.Id with | true, a -> a | _ -> 0) + 1
         if not (started.ContainsKey j.Id) then started.[j.Id] <- Stopwatch.StartNew()
@@ -74,8 +77,8 @@ type internal Schedule(jobs: Job list, retries: int, slots: int, log: string -> 
             false
         if exitCode = 0 && Job.isDone j then finish Succeeded
         elif exitCode = 0 then
-            if a <= retries then (log (sprintf "%s ended without a result; starting it again" j.Id); true)
-            else finish (GaveUp "ended without storing a result")
+            if a <= retries then (log (sprintf "%s exited 0 without recording its success; starting it again" j.Id); true)
+            else finish (GaveUp "exited 0 without recording its success")
         elif Job.isDeterministic exitCode then finish (Failed(Job.errorOf (Job.logPath j) exitCode))
         elif a <= retries then
             log (sprintf "%s stopped (%s); attempt %d of %d resumes it from its last checkpoint" j.Id (Job.errorOf (Job.logPath j) exitCode) (a + 1) (retries + 1))

@@ -64,8 +64,7 @@ module SlurmLauncher =
         let one (j: Job) =
             let cmd = (exe :: prefix @ List.ofSeq j.Args) |> List.map q |> String.concat " "
             [ yield sprintf "  LOG=%s" (q (Job.logPath j))
-              yield sprintf "  export AUTODESIGN_JOB=%s" (q j.Id)
-              for KeyValue(k, v) in j.Env do yield sprintf "  export %s=%s" k (q v)
+              for KeyValue(k, v) in Job.environment j do yield sprintf "  export %s=%s" k (q v)
               yield "  exec >> \"$LOG\" 2>&1"
               yield sprintf "  if [ ! -e %s ]; then echo \"error: this job cannot see the run root %s; the run root must be on a filesystem shared by the submitting machine and the nodes\"; echo 3 > \"$LOG.exit-$SID\"; exit 3; fi" (q probe) root
               yield sprintf "  %s" cmd
