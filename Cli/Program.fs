@@ -64,9 +64,15 @@ let parseErrorLine (message: string) =
 /// Run one command line and return the exit code. Help goes to standard output (exit 0). A parse
 /// error or a missing subcommand gives exit 2 and a UserError exit 1, each as the one line
 /// `error: ...` on `err`. Anything else is a defect: one `error: internal error ...` line, exit 1;
-/// the stack trace only with AUTODESIGN_TRACE=1.
+/// the stack trace only with AUTODESIGN_TRACE=1. Runs under the invariant culture, whatever the locale.
 let runWith (err: TextWriter) (argv: string[]) : int =
     let oneLine (s: string) = s.Replace('\n', ' ').Replace('\r', ' ')
+    // numbers on the command line, in files and in reports are read and written the same in every locale
+    // (a decimal comma in de_DE or a Turkish dotless i must not change `--tau 0.5` or a CSV field)
+    Globalization.CultureInfo.DefaultThreadCurrentCulture <- Globalization.CultureInfo.InvariantCulture
+    Globalization.CultureInfo.DefaultThreadCurrentUICulture <- Globalization.CultureInfo.InvariantCulture
+    Globalization.CultureInfo.CurrentCulture <- Globalization.CultureInfo.InvariantCulture
+    Globalization.CultureInfo.CurrentUICulture <- Globalization.CultureInfo.InvariantCulture
     try
         execute argv
     with

@@ -40,8 +40,11 @@ let private reference =
         for r in reports do if r.Outcome <> Succeeded then failtestf "reference job %s failed: %A" r.Job.Id r.Outcome
         jobs |> List.map (fun j -> j.Id, resultOf j) |> Map.ofList)
 
+/// Whether a Slurm cluster answers (sinfo).
+let slurmAnswers () = SlurmLauncher.available ()
+
 /// Slurm is needed here: on CI (AUTODESIGN_REQUIRE_SLURM=1) its absence fails the test, elsewhere it skips.
-let private requireSlurm () =
+let requireSlurm () =
     if not (SlurmLauncher.available ()) then
         if Environment.GetEnvironmentVariable "AUTODESIGN_REQUIRE_SLURM" = "1" then
             failtest "no Slurm cluster answers (sinfo); start one with scripts/slurm-cluster.sh start (as root)"

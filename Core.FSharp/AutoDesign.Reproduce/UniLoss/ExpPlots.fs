@@ -13,7 +13,7 @@ module ExpPlots =
         let lines =
             "arm,seed,epoch,train_loss,test_metric"
             :: [ for (label, seed, res) in results do
-                   for r in res.Rows -> sprintf "%s,%d,%d,%s,%s" label seed r.Epoch (r.TrainLoss.ToString("R")) (r.TestMetric.ToString("R")) ]
+                   for r in res.Rows -> sprintf "%s,%d,%d,%s,%s" label seed r.Epoch (r.TrainLoss.ToString("R", Globalization.CultureInfo.InvariantCulture)) (r.TestMetric.ToString("R", Globalization.CultureInfo.InvariantCulture)) ]
         Atomic.writeAllText (Path.Combine(expDir, "curves.csv")) (String.Join("\n", lines) + "\n")
         let seeds = results |> List.map (fun (_, s, _) -> s) |> List.distinct
         let name label seed = if seeds.Length > 1 then sprintf "%s seed %d" label seed else label

@@ -50,8 +50,15 @@ type ExpSettings =
       /// Linear lr warm-up steps of the UniLoss arm (accuracy experiment; None: none).
       UniWarmup: int option }
 
+    /// The folder, under an experiment's folder `expDir`, of what one command writes over its seeds
+    /// (summary, curves, charts): named by the seed set, so commands with other seeds never overwrite it.
+    member s.SeedSetDir(expDir: string) = Path.Combine(expDir, sprintf "seeds%d-%d" s.Seed (s.Seed + s.Runs - 1))
+
+    /// A run folder as the summaries name it: relative to the runs root.
+    member s.RelativeToRoot(dir: string) = Path.GetRelativePath(Path.GetFullPath s.Options.Root, Path.GetFullPath dir)
+
 /// The UniLoss experiments of thesis §3.4: each trains CE and UniLoss on the same split, seed and
-/// budget, writes run folders and a summary.csv, and returns result rows.
+/// budget, writes run folders and, per seed set, a summary.csv, and returns result rows.
 module UnilossExp =
     let defaultSettings device =
         { Quick = true; Device = device; Options = RunOptions.Default; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None; CeLr = None; TauEnd = None; NearbyUnit = None; NearbyCorrective = None; BoundScores = None; GradNorm = None; Validation = false; UniWarmup = None }
@@ -101,9 +108,9 @@ module UnilossExp =
     /// "UniLoss - CE = -1.23" or, over several seeds, "-1.23 ± 0.45 (per seed -1.0, -1.5)".
     let gapText (digits: int) (ce: float list) (uni: float list) =
         let m, sd = pairedGap ce uni
-        let f (x: float) = (if x >= 0.0 then "+" else "") + x.ToString("F" + string digits)
+        let f (x: float) = (if x >= 0.0 then "+" else "") + x.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)
         if ce.Length < 2 then sprintf "UniLoss - CE = %s" (f m)
-        else sprintf "UniLoss - CE = %s ± %s over %d seeds; per seed %s" (f m) (sd.ToString("F" + string digits)) ce.Length (String.Join(", ", List.map2 (fun u c -> f (u - c)) uni ce))
+        else sprintf "UniLoss - CE = %s ± %s over %d seeds; per seed %s" (f m) (sd.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)) ce.Length (String.Join(", ", List.map2 (fun u c -> f (u - c)) uni ce))
 
     /// "UniLoss − CE = −0.87 [−3.1, +1.4] (95% CI of the paired per-seed gap, 3 seeds): no difference detected"
     /// — the verdict follows from the interval only: it lies below 0 (UniLoss worse), above 0 (better), or
@@ -126,8 +133,8 @@ module UnilossExp =
 
     let fmt (digits: int) (xs: float list) =
         let m, sd = meanStd xs
-        if xs.Length < 2 then m.ToString("F" + string digits)
-        else sprintf "%s ± %s (%d runs)" (m.ToString("F" + string digits)) (sd.ToString("F" + string digits)) xs.Length
+        if xs.Length < 2 then m.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)
+        else sprintf "%s ± %s (%d runs)" (m.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)) (sd.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)) xs.Length
 
     /// Train each (label, loss, cfg) on the task for every seed, each a run under `expDir` (relative to the
     /// runs root: expDir/seed<k>/<label>); results per label in seed order.
@@ -143,8 +150,8 @@ module UnilossExp =
                     yield label, seed, res ]
         let lines =
             "arm,seed,final_metric,epochs,run_dir"
-            :: [ for (label, seed, res) in results -> sprintf "%s,%d,%s,%d,%s" label seed (res.Final.ToString("R")) res.Rows.Length res.Dir ]
-        let outDir = Path.Combine(s.Options.Root, expDir)
+            :: [ for (label, seed, res) in results -> sprintf "%s,%d,%s,%d,%s" label seed (res.Final.ToString("R", Globalization.CultureInfo.InvariantCulture)) res.Rows.Length (s.RelativeToRoot res.Dir) ]
+        let outDir = s.SeedSetDir(Path.Combine(s.Options.Root, expDir))
         Directory.CreateDirectory outDir |> ignore
         Atomic.writeAllText (Path.Combine(outDir, "summary.csv")) (String.Join("\n", lines) + "\n")
         ExpPlots.curves outDir results

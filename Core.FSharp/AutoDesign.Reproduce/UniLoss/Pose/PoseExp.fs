@@ -59,13 +59,15 @@ module PoseExp =
                     yield label, seed, PoseTrain.run s.Options (Path.Combine(expName s, sprintf "seed%d" seed, label)) label set loss cfg s.Device ]
         results
 
-    let private writeSummary (dir: string) (file: string) (results: (string * int * PoseRunResult) list) =
+    let private writeSummary (s: ExpSettings) (file: string) (results: (string * int * PoseRunResult) list) =
+        let dir = s.SeedSetDir(expDir s)
+        Directory.CreateDirectory dir |> ignore
         let lines =
             "arm,seed,test_pckh,final_val_pckh,epochs,ms_per_step,bits_per_batch,run_dir"
             :: [ for (label, seed, r) in results ->
                    let v = match List.tryLast r.Rows with Some e -> e.ValPckh | None -> nan
-                   sprintf "%s,%d,%s,%s,%d,%.1f,%s,%s" label seed (r.Test.ToString("R")) (v.ToString("R")) r.Rows.Length r.MsPerStep
-                       (if Double.IsNaN r.Bits then "" else r.Bits.ToString("F0")) r.Dir ]
+                   sprintf "%s,%d,%s,%s,%d,%.1f,%s,%s" label seed (r.Test.ToString("R", Globalization.CultureInfo.InvariantCulture)) (v.ToString("R", Globalization.CultureInfo.InvariantCulture)) r.Rows.Length r.MsPerStep
+                       (if Double.IsNaN r.Bits then "" else r.Bits.ToString("F0", Globalization.CultureInfo.InvariantCulture)) (s.RelativeToRoot r.Dir) ]
         Atomic.writeAllText (Path.Combine(dir, file)) (String.Join("\n", lines) + "\n")
         let curves =
             [ for (label, seed, r) in results do
@@ -104,21 +106,21 @@ module PoseExp =
             @ [ sprintf "uniloss-anchors%d" anchors, uniLoss s z anchors, uniLr ]
         let res = runArms s z set arms
         let dir = expDir s
-        writeSummary dir "table3_1.csv" res
+        writeSummary s "table3_1.csv" res
         let mseMeans = [ for sg in z.Sigmas -> sg, List.average (pcts res (sprintf "mse-sigma%g" sg)) ]
         let bestSigma, bestMse = mseMeans |> List.maxBy snd
         let worstSigma, worstMse = mseMeans |> List.minBy snd
         let uni = pcts res (sprintf "uniloss-anchors%d" anchors)
         let uniMean = List.average uni
         let gap = uniMean - bestMse
-        Plot.lines (Path.Combine(dir, "table3_1_sigma.png")) "PCKh vs MSE target sigma (UniLoss needs no sigma)" "log10 sigma" "test PCKh (%)"
+        Plot.lines (Path.Combine(s.SeedSetDir dir, "table3_1_sigma.png")) "PCKh vs MSE target sigma (UniLoss needs no sigma)" "log10 sigma" "test PCKh (%)"
             [ "MSE", mseMeans |> List.map (fun (sg, v) -> log10 sg, v) |> Array.ofList
               "UniLoss", [| log10 (List.head z.Sigmas), uniMean; log10 (List.last z.Sigmas), uniMean |] ]
         let (_, _, uniRun) = res |> List.find (fun (l, _, _) -> l = sprintf "uniloss-anchors%d" anchors)
         let (_, _, mseRun) = res |> List.find (fun (l, _, _) -> l = "mse-sigma1")
         let bench = benchLine z anchors uniRun mseRun
         printfn "%s" bench
-        Atomic.writeAllText (Path.Combine(dir, "bench.txt")) (bench + "\n")
+        Atomic.writeAllText (Path.Combine(s.SeedSetDir dir, "bench.txt")) (bench + "\n")
         let cfg = describeCfg z s lr
         [ for sg in z.Sigmas ->
             { Experiment = "pose-table3.1"; Claim = sprintf "MSE with Gaussian targets, sigma %g (bump %d)" sg (2 * int (ceil (3.0 * sg)) + 1)
@@ -141,7 +143,7 @@ module PoseExp =
         let lr = defaultArg s.UniLr 2.5e-4
         let arms = [ for (k, _) in thesisAnchors -> sprintf "uniloss-anchors%d" k, uniLoss s z k, lr ]
         let res = runArms s z set arms
-        writeSummary (expDir s) "table3_4_anchors.csv" res
+        writeSummary s "table3_4_anchors.csv" res
         [ for (k, thesis) in thesisAnchors ->
             { Experiment = "pose-anchors"; Claim = sprintf "UniLoss(PCKh) with %d anchors per type (%d total)" k (3 * k)
               Thesis = sprintf "PCKh %s" thesis; Measured = sprintf "PCKh %s" (UnilossExp.fmt 2 (pcts res (sprintf "uniloss-anchors%d" k)))
