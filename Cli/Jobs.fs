@@ -24,9 +24,11 @@ let private stripped (argv: string list) =
     go argv
 
 /// A job's arguments: this command line plus `extra` (later options override earlier ones), serially, with
-/// the absolute run root (a job may start in another directory, e.g. on a Slurm node).
+/// the absolute run root (a job may start in another directory, e.g. on a Slurm node), waiting for a run
+/// folder still held by a worker of a pool that was killed (it ends within a second).
 let childArgs (g: Globals) (extra: string list) =
-    stripped g.Argv @ extra @ [ "--launcher"; "serial"; "--runs-root"; Path.GetFullPath g.RunsRoot ]
+    let waits = if List.contains "--wait" g.Argv then [] else [ "--wait" ]
+    stripped g.Argv @ extra @ waits @ [ "--launcher"; "serial"; "--runs-root"; Path.GetFullPath g.RunsRoot ]
 
 /// A short stable key of this command line (names the folder of its jobs' logs).
 let key (g: Globals) =

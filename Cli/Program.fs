@@ -102,6 +102,7 @@ let run (argv: string[]) : int = runWith Console.Error argv
 /// The process entry: run the command line; in a launcher's job, a success is recorded for the launcher.
 [<EntryPoint>]
 let main argv =
+    Job.exitWithParent ()
     match run argv with
     | 0 ->
         try

@@ -7,7 +7,7 @@ open Expecto.Impl
 /// Lists left out of the fast tier: they start child processes that train, kill and resume runs,
 /// start a Slurm cluster, pack NuGet packages or execute notebooks.
 let slowLists =
-    set [ "crash"; "soak"; "launcher"; "launcher.fanout"; "locale"; "foundation.notebooks"; "foundation.reproduce"; "packaging"
+    set [ "crash"; "soak"; "launcher"; "launcher.fanout"; "locale"; "launcher.robust"; "foundation.notebooks"; "foundation.reproduce"; "packaging"
           "gan.runs"; "d2nn.engine"; "badinput"; "clidocs"; "reproduce.exact" ]
 
 /// Runs every [<Tests>] value in this assembly (`--fast`: all but `slowLists`), then prints the real

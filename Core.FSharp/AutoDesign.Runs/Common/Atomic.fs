@@ -1,5 +1,6 @@
 namespace AutoDesign.Runs
 
+open System
 open System.IO
 
 /// Atomic file writes: write to a temporary file in the same folder, flush it to disk, rename it over
@@ -26,3 +27,11 @@ module internal Atomic =
     [<CompiledName("WriteAllBytes")>]
     let writeAllBytes (path: string) (bytes: byte[]) = writeWith path (fun tmp -> File.WriteAllBytes(tmp, bytes))
     let writeAllText (path: string) (text: string) = writeWith path (fun tmp -> File.WriteAllText(tmp, text))
+
+    /// Whether `name` is one of the temporary files `writeWith` makes (".<target>.<32 hex digits>.tmp"): one
+    /// left behind by a killed process.
+    [<CompiledName("IsTemporary")>]
+    let isTemporary (name: string) =
+        name.StartsWith "." && name.EndsWith ".tmp"
+        && (let parts = name.Split('.') in parts.Length >= 4 && parts.[parts.Length - 2].Length = 32
+                                           && parts.[parts.Length - 2] |> Seq.forall Uri.IsHexDigit)

@@ -40,6 +40,10 @@ type JobReport =
       Log: string
       Seconds: float }
 
+module internal ParentProcess =
+    [<Runtime.InteropServices.DllImport("libc")>]
+    extern int getppid()
+
 module Job =
     /// A job of one thread, without dependencies or extra environment variables.
     [<CompiledName("Create")>]
@@ -67,6 +71,22 @@ module Job =
         [ yield KeyValuePair("AUTODESIGN_JOB", j.Id)
           yield KeyValuePair("AUTODESIGN_JOB_RECORD", recordPath j)
           yield! j.Env ] :> IReadOnlyList<_>
+
+    /// In a worker process of the local pool (AUTODESIGN_JOB_PARENT names the pool's process): end this process
+    /// as soon as that parent is gone, so a killed pool leaves no workers behind (the next pool resumes their
+    /// runs from their checkpoints). Nothing happens elsewhere. The CLI calls it at start.
+    [<CompiledName("ExitWithParent")>]
+    let exitWithParent () =
+        match Environment.GetEnvironmentVariable "AUTODESIGN_JOB_PARENT" with
+        | null | "" -> ()
+        | p when OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() ->
+            let parent = int p
+            let watch () =
+                while ParentProcess.getppid () = parent do Threading.Thread.Sleep 250
+                Diagnostics.Process.GetCurrentProcess().Kill()
+            if ParentProcess.getppid () <> parent then Diagnostics.Process.GetCurrentProcess().Kill()
+            Threading.Thread(watch, IsBackground = true, Name = "exit-with-parent").Start()
+        | _ -> ()
 
     /// In a job's process: record that the job succeeded, when a launcher started this process as a job
     /// (AUTODESIGN_JOB_RECORD set); nothing otherwise. The CLI calls it after a command exits 0.

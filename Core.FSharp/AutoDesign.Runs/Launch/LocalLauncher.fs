@@ -18,6 +18,7 @@ module LocalLauncher =
         let psi = ProcessStartInfo("/bin/sh", [ "-c"; sprintf "exec %s >> %s 2>&1" cmd (CliCommand.shellQuote log) ])
         psi.UseShellExecute <- false
         for KeyValue(k, v) in Job.environment j do psi.Environment.[k] <- v
+        psi.Environment.["AUTODESIGN_JOB_PARENT"] <- string Environment.ProcessId
         Process.Start psi
 
     /// Run `jobs` on `workers` worker processes (default: cores ÷ threads per job), at most `retries`

@@ -111,13 +111,33 @@ module SlurmLauncher =
         | [ j ] -> [ j, sid ]
         | _ -> batch |> List.mapi (fun i j -> j, sprintf "%s_%d" sid i)
 
-    /// Slurm job ids still known to the queue and their states.
-    let private queued () : Map<string, string> =
-        let rc, out, err = exec "squeue" [ "-h"; "-r"; "-o"; "%i %T" ]
+    /// Slurm job ids still known to the queue, with their state and the reason they wait.
+    let private queued () : Map<string, string * string> =
+        let rc, out, err = exec "squeue" [ "-h"; "-r"; "-o"; "%i %T %r" ]
         if rc <> 0 then Errors.fail "squeue failed: %s" (err.Trim())
         out.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-        |> Array.choose (fun l -> match l.Trim().Split(' ') with [| id; st |] -> Some(id, st) | _ -> None)
+        |> Array.choose (fun l ->
+            match l.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries) with
+            | [| id; st |] -> Some(id, (st, ""))
+            | a when a.Length >= 3 -> Some(a.[0], (a.[1], String.Join(" ", a.[2..])))
+            | _ -> None)
         |> Map.ofArray
+
+    /// Pending reasons that mean the job, as submitted, will not start (the partition or the account cannot
+    /// give what it asks for), unlike waiting for resources or priority.
+    let private hopeless =
+        set [ "PartitionConfig"; "PartitionNodeLimit"; "PartitionTimeLimit"; "BadConstraints"; "InvalidAccount"
+              "InvalidQOS"; "AccountNotAllowed"; "QOSMaxCpuPerJobLimit"; "QOSMaxMemoryPerJob"; "QOSMaxWallDurationPerJobLimit"
+              "QOSMaxNodePerJobLimit"; "MaxCpuPerAccount"; "AssocMaxCpuPerJobLimit"; "AssocMaxWallDurationPerJobLimit"
+              "AssocMaxNodePerJobLimit"; "DependencyNeverSatisfied"; "PartitionDown"; "PartitionInactive" ]
+
+    /// How long a job may stay pending for a hopeless reason before the run is given up (the controller
+    /// may report such a reason briefly while a partition is reconfigured).
+    let private hopelessSeconds = 30.0
+
+    /// Cancel Slurm jobs (best effort).
+    let private cancel (sids: string list) =
+        if not sids.IsEmpty then (try exec "scancel" sids |> ignore with _ -> ())
 
     /// Submit `jobs` (at most MaxJobs queued at once), wait for all of them, resubmit those that died.
     /// `root` is the run root every job writes under (checked to be visible from the nodes); `log` (null: none)
@@ -134,17 +154,43 @@ module SlurmLauncher =
         try
             let s = Schedule(jobs, o.Retries, o.MaxJobs, log)
             let live = Dictionary<string, Job * string>() // job id -> (job, Slurm id)
+            let hopelessSince = Dictionary<string, DateTime>() // Slurm id -> first seen pending hopelessly
+            // interrupted (SIGINT, SIGTERM): the jobs this process submitted are cancelled with it
+            let interrupted = ref false
+            let onSignal (_: Runtime.InteropServices.PosixSignalContext) =
+                lock live (fun () ->
+                    interrupted.Value <- true
+                    cancel [ for (_, sid) in live.Values -> sid ])
+            use _int = Runtime.InteropServices.PosixSignalRegistration.Create(Runtime.InteropServices.PosixSignal.SIGINT, Action<_> onSignal)
+            use _term = Runtime.InteropServices.PosixSignalRegistration.Create(Runtime.InteropServices.PosixSignal.SIGTERM, Action<_> onSignal)
             log (sprintf "slurm launcher: %d jobs, at most %d queued" jobs.Length o.MaxJobs)
             let launch (batch: Job list) =
-                for j in batch do s.Start j
-                for (j, sid) in submit o root probe batch do
-                    live.[j.Id] <- (j, sid)
-                    log (sprintf "%s submitted as Slurm job %s" j.Id sid)
+                lock live (fun () ->
+                    if not interrupted.Value then
+                        for j in batch do s.Start j
+                        for (j, sid) in submit o root probe batch do
+                            live.[j.Id] <- (j, sid)
+                            log (sprintf "%s submitted as Slurm job %s" j.Id sid))
             while not s.Finished do
                 let ready = s.Ready() |> List.truncate (max 0 (o.MaxJobs - live.Count))
                 if not ready.IsEmpty then launch ready
                 let q = queued ()
-                // an array task that has not started yet is listed as "123_[4-9]" by some versions: keep it live
+                // a pending array task may be listed only as its array's range ("123_[4-9]")
+                let stateOf (sid: string) =
+                    match q.TryFind sid with
+                    | Some st -> Some st
+                    | None when sid.Contains "_" ->
+                        let prefix = sid.Substring(0, sid.IndexOf '_') + "_["
+                        q |> Map.tryPick (fun k v -> if k.StartsWith prefix then Some v else None)
+                    | None -> None
+                for (j, sid) in List.ofSeq live.Values do
+                    match stateOf sid with
+                    | Some("PENDING", reason) when hopeless.Contains reason ->
+                        if not (hopelessSince.ContainsKey sid) then hopelessSince.[sid] <- DateTime.UtcNow
+                        elif (DateTime.UtcNow - hopelessSince.[sid]).TotalSeconds > hopelessSeconds then
+                            cancel [ for (_, s) in live.Values -> s ]
+                            Errors.fail "Slurm job %s (%s) cannot start: it is pending with reason %s (the partition or account cannot give what it asks for; check --partition, --cpus-per-task, --mem, --time, --gres); the submitted jobs were cancelled" sid j.Id reason
+                    | _ -> hopelessSince.Remove sid |> ignore                // an array task that has not started yet is listed as "123_[4-9]" by some versions: keep it live
                 let pendingArrays = q |> Map.toSeq |> Seq.map fst |> Seq.filter (fun k -> k.Contains "[") |> Seq.map (fun k -> k.Substring(0, k.IndexOf '_')) |> Set.ofSeq
                 let inQueue (sid: string) = q.ContainsKey sid || (sid.Contains "_" && pendingArrays.Contains(sid.Substring(0, sid.IndexOf '_')))
                 let gone = live.Values |> Seq.filter (fun (_, sid) -> not (inQueue sid)) |> List.ofSeq
