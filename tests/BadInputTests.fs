@@ -185,11 +185,72 @@ let private check (dir: string) (name: string) (args: string list) (code: int) (
     Expect.isFalse (all.Contains "   at " || all.Contains "Unhandled exception") (sprintf "%s: no stack trace:\n%s" name all)
     Expect.isLessThan o.PeakMiB memoryBoundMiB (sprintf "%s: peak RSS %d MiB" name o.PeakMiB)
 
+// ---- limits, strict numeric CSV, non-finite training losses, thread counts, message wording ----
+
+/// The files of the cases below, added to the case folder.
+let private setupLimits (d: string) =
+    let at (p: string) = Path.Combine(d, p)
+    writeLines (at "scores-decimal-commas.csv") [ "0,95"; "1,5"; "0,2" ]
+    writeLines (at "labels-1-0-0.csv") [ "1"; "0"; "0" ]
+    writeLines (at "scores-gap.csv") [ "0.1"; ""; "0.3"; "0.2" ]
+    File.WriteAllText(at "scores-bom.csv", "\uFEFF0.9\n0.1\n0.8\n")
+    writeLines (at "scores-inf-first.csv") [ "inf"; "0.2" ]
+    writeLines (at "scores-quoted.csv") [ "\"0,95\""; "\"1,5\""; "\"0,2\"" ]
+    writeLines (at "scores-mixed-header.csv") [ "score,0.5"; "0.1,0.2"; "0.3,0.4" ]
+    Directory.CreateDirectory(at "a-directory.csv") |> ignore
+    // pckh-25 on eight 64x64 heatmaps: about 33 million comparisons if traced
+    let rng = Random 11
+    writeLines (at "heatmaps64.csv") [ for _ in 1 .. 8 -> String.Join(",", Array.init 4096 (fun _ -> rng.NextDouble().ToString("F4", Globalization.CultureInfo.InvariantCulture))) ]
+    writeLines (at "joints64.csv") [ for _ in 1 .. 8 -> sprintf "%d,%d" (rng.Next 64) (rng.Next 64) ]
+    // forty blank 4096x4096 PNGs (small files, 671 million pixels decoded)
+    Directory.CreateDirectory(at "blank4096") |> ignore
+    writePng (at "blank4096/000.png") 4096 4096 4096
+    for k in 1 .. 39 do File.Copy(at "blank4096/000.png", at (sprintf "blank4096/%03d.png" k))
+    // an IDX set of 200000 32x32 images (205 million pixels), gzipped zeros
+    writeGzIdx (at "many32.idx.gz") (idxHeader 200_000 32 32) 200
+    // 16 wide x 8 high, and 8 wide x 16 high
+    Directory.CreateDirectory(at "wide") |> ignore
+    writePng (at "wide/a.png") 16 8 8
+    Directory.CreateDirectory(at "tall") |> ignore
+    writePng (at "tall/a.png") 8 16 16
+
+let private limitCases : (string * string list * int * string) list =
+    [ "uniloss ap with 100000000 anchors per type", [ "uniloss"; "ap"; "--anchors"; "100000000" ], 1, "Limits.MaxTableEntries"
+      "gan swd on forty blank 4096x4096 PNGs", [ "gan"; "swd"; "--real"; "blank4096"; "--fake"; "s32.idx" ], 1, "ImageSet.MaxPixels"
+      "gan swd on an IDX set of 200000 32x32 images", [ "gan"; "swd"; "--real"; "many32.idx.gz"; "--fake"; "s32.idx" ], 1, "ImageSet.MaxPixels"
+      "scores with decimal commas", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-decimal-commas.csv"; "--labels"; "labels-1-0-0.csv" ], 1, "decimal commas"
+      "scores with quoted decimal commas", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-quoted.csv"; "--labels"; "labels-1-0-0.csv" ], 1, "quoted"
+      "a blank line inside the scores", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-gap.csv"; "--labels"; "labels3.csv" ], 1, "line 2 is empty"
+      "a byte-order mark before the first score is no header", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-bom.csv"; "--labels"; "labels2.csv" ], 1, "3 score rows but 2 label rows"
+      "a first score of inf is no header", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-inf-first.csv"; "--labels"; "labels2.csv" ], 1, "'inf'"
+      "a first line mixing text and numbers", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-mixed-header.csv"; "--labels"; "labels2.csv" ], 1, "mixes numbers and text"
+      "a directory as the scores file", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "a-directory.csv"; "--labels"; "labels3.csv" ], 1, "is a directory"
+      "image sets of 16x8 and 8x16 (width x height)", [ "gan"; "swd"; "--real"; "wide"; "--fake"; "tall" ], 1, "the real images are 16x8 but the fake ones 8x16"
+      "a UniLoss arm whose batches never hold both classes", [ "uniloss"; "ap"; "--quick"; "--epochs"; "2"; "--train-size"; "4"; "--runs-root"; "nan-runs"; "--device"; "cpu"; "--launcher"; "serial" ], 1, "held both classes" ]
+
+let private limitTests (dir: Lazy<string>) =
+    let limitsDir = lazy (let d = dir.Value in setupLimits d; d)
+    [ for (name, args, code, fragment) in limitCases -> test name { check limitsDir.Value name args code fragment } ]
+    @ [ test "eval-metric pckh-25 on eight 64x64 heatmaps: the exact value, untraced, in bounded memory" {
+            let o = run limitsDir.Value [] [ "uniloss"; "eval-metric"; "--metric"; "pckh-25"; "--heatmap"; "64x64"; "--scores"; "heatmaps64.csv"; "--labels"; "joints64.csv" ]
+            Expect.equal o.Code 0 (sprintf "eval-metric ran:\n%s" o.Err)
+            Expect.stringContains o.Out "exact: " "prints the exact value"
+            Expect.stringContains o.Out "not traced" "says the refactored value was not traced"
+            Expect.isLessThan o.PeakMiB memoryBoundMiB (sprintf "peak RSS %d MiB" o.PeakMiB)
+        }
+        test "a UniLoss run trained with 2 torch threads is refused with 1, the difference named" {
+            let d = limitsDir.Value
+            let args threads = [ "--threads"; threads; "uniloss"; "ap"; "--quick"; "--epochs"; "1"; "--train-size"; "300"; "--runs-root"; "thread-runs"; "--device"; "cpu"; "--launcher"; "serial" ]
+            let first = run d [ "AUTODESIGN_QUIET", "1" ] (args "2")
+            Expect.equal first.Code 0 (sprintf "the run with 2 threads finishes:\n%s" first.Err)
+            check d "reopened with 1 thread" (args "1") 1 "threads: 2 vs 1"
+        } ]
+
 [<Tests>]
 let tests =
     let dir = lazy (setup ())
     let table = [ for (name, args, code, fragment) in cases -> test name { check dir.Value name args code fragment } ]
-    testSequenced <| testList "badinput" (table @ [
+    testSequenced <| testList "badinput" (table @ limitTests dir @ [
         test "a truncated checkpoint and a truncated config.json of a killed run: one error line each" {
             let d = dir.Value
             let args root = [ "uniloss"; "ap"; "--quick"; "--epochs"; "2"; "--train-size"; "600"; "--seed"; "3"; "--runs-root"; root; "--device"; "cpu"; "--launcher"; "serial" ]

@@ -67,8 +67,8 @@ let handle (g: Globals) (args: ParseResults<GanArgs>) =
         FeatureNet.checkImages (sprintf "real set %s" (r.GetResult Real)) real
         FeatureNet.checkImages (sprintf "fake set %s" (r.GetResult Fake)) fake
         if real.shape.[2] <> fake.shape.[2] then
-            Errors.fail "the real images are %dx%d but the fake ones %dx%d: FID compares sets of one size (average-pool the larger set to the smaller size first)"
-                real.shape.[2] real.shape.[3] fake.shape.[2] fake.shape.[3]
+            Errors.fail "the real images are %dx%d but the fake ones %dx%d (width x height): FID compares sets of one size (average-pool the larger set to the smaller size first)"
+                real.shape.[3] real.shape.[2] fake.shape.[3] fake.shape.[2]
         let d = int64 AutoDesign.Nn.DGGAN.FeatureClassifier.FeatureDim
         for (name, set: torch.Tensor) in [ "real", real; "fake", fake ] do
             if set.shape.[0] <= d then
@@ -84,7 +84,7 @@ let handle (g: Globals) (args: ParseResults<GanArgs>) =
         let fake = ImageSet.load (r.GetResult Fake) torch.CPU
         if r.Contains Feature_Net || r.Contains Data then Errors.fail "--feature-net and --data apply to gan fid only"
         if real.shape.[2] <> fake.shape.[2] || real.shape.[3] <> fake.shape.[3] then
-            Errors.fail "the real images are %dx%d but the fake ones %dx%d: SWD compares sets of one size" real.shape.[2] real.shape.[3] fake.shape.[2] fake.shape.[3]
+            Errors.fail "the real images are %dx%d but the fake ones %dx%d (width x height): SWD compares sets of one size" real.shape.[3] real.shape.[2] fake.shape.[3] fake.shape.[2]
         let swd = Swd.compute (Values.nonNegative "seed" (r.GetResult(Seed, 1))) real fake
         let res = int real.shape.[2]
         swd.PerLevel |> Seq.iteri (fun i v -> printfn "SWDx1e3 level %d (%dx%d): %.3f" i (res >>> i) (res >>> i) v)

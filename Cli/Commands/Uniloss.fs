@@ -79,13 +79,15 @@ type EvalMetricArgs =
     | [<Mandatory>] Scores of path: string
     | [<Mandatory>] Labels of path: string
     | Heatmap of shape: string
+    | Header
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Metric _ -> "accuracy, top-K, precision, recall, f1, ap or pckh-R (e.g. top-5, pckh-2)."
-            | Scores _ -> "CSV of scores, one row per example (an optional header line is skipped)."
+            | Scores _ -> "CSV of scores, one row per example, one number per cell (',' between cells, '.' as the decimal point)."
             | Labels _ -> "CSV of integer labels, one row per example (pckh: row,col of the joint)."
             | Heatmap _ -> "HxW: read each score row as an H×W heatmap (for pckh)."
+            | Header -> "the first line of both files is a header (default: a first line of column names, without numbers, is one)."
 
 and [<RequireSubcommand>] UnilossArgs =
     | [<CliPrefix(CliPrefix.None)>] Eval_Metric of ParseResults<EvalMetricArgs>
@@ -102,27 +104,24 @@ and [<RequireSubcommand>] UnilossArgs =
             | Ablation _ -> "anchor-count and batch-size ablations (thesis Tables 3.3, 3.4)."
             | Pose _ -> "PCKh of a single-stack hourglass on procedural stick figures (stand-in for MPII head joints): MSE sigma sweep vs UniLoss, anchors ablation (thesis Tables 3.1, 3.4)."
 
-/// Rows of a numeric CSV; a first line that does not parse is taken as a header.
-let readCsv (path: string) (parse: string -> 'T option) (kind: string) : 'T[][] =
-    if not (File.Exists path) then Errors.fail "%s file '%s' does not exist" kind path
-    SafeFiles.checkRegular path
-    let lines = (Text.Encoding.UTF8.GetString(SafeFiles.readAll (256L <<< 20) (256L <<< 20) path)).Split('\n')
-    let rows = ResizeArray<'T[]>()
-    for li in 0 .. lines.Length - 1 do
-        let line = lines.[li].Trim()
-        if line <> "" then
-            let cells = line.Split(',') |> Array.map (fun c -> c.Trim())
-            let parsed = cells |> Array.map parse
-            match Array.tryFindIndex Option.isNone parsed with
-            | Some col when rows.Count = 0 && li = (lines |> Array.findIndex (fun l -> l.Trim() <> "")) && Array.forall Option.isNone parsed -> () // header
-            | Some col -> Errors.fail "%s file '%s' line %d column %d: '%s' is not a valid %s" kind path (li + 1) (col + 1) cells.[col] (if kind = "labels" then "integer" else "number (finite, within float32 range)")
+/// Rows of a numeric CSV file, read strictly (NumericCsv): every cell must parse with `parse`, else the error
+/// names the file, line and cell.
+let internal readCsv (path: string) (parse: string -> 'T option) (kind: string) (header: CsvHeader) : 'T[][] =
+    let rows = NumericCsv.readCells kind path header
+    [| for (line, cells) in rows ->
+        cells |> Array.mapi (fun col c ->
+            match parse c with
+            | Some v -> v
             | None ->
-                let row = parsed |> Array.map Option.get
-                if rows.Count > 0 && row.Length <> rows.[0].Length then
-                    Errors.fail "%s file '%s' line %d has %d values, earlier rows have %d" kind path (li + 1) row.Length rows.[0].Length
-                rows.Add row
-    if rows.Count = 0 then Errors.fail "%s file '%s' has no rows" kind path
-    rows.ToArray()
+                Errors.fail "%s file '%s' line %d column %d: '%s' is not a valid %s" kind path line (col + 1) c
+                    (if kind = "labels" then "integer" else "number (finite, within float32 range, '.' as the decimal point)")) |]
+
+/// Whether a scores file reads as decimal commas would: several cells per row, every one a bare integer
+/// ("0,95" is read as the two cells 0 and 95). Such a file is refused as ambiguous.
+let private looksLikeDecimalCommas (path: string) (header: CsvHeader) =
+    let rows = NumericCsv.readCells "scores" path header
+    let bareInteger (c: string) = c.Length > 0 && c.TrimStart('-', '+') |> Seq.forall Char.IsDigit && c.TrimStart('-', '+') <> ""
+    (snd rows.[0]).Length >= 2 && rows |> Array.forall (fun (_, cells) -> Array.forall bareInteger cells)
 
 let private parseFloat (s: string) =
     match Single.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture) with
@@ -154,8 +153,11 @@ let private layerValue (metric: Metric) (shape: int[]) (labels: int64[]) (values
 let evalMetric (args: ParseResults<EvalMetricArgs>) : int =
     let metric = Metrics.byName (args.GetResult EvalMetricArgs.Metric)
     let scorePath = args.GetResult EvalMetricArgs.Scores
-    let scores = readCsv scorePath parseFloat "scores"
-    let labels = readCsv (args.GetResult EvalMetricArgs.Labels) parseInt "labels"
+    let header = if args.Contains EvalMetricArgs.Header then CsvHeader.Declared else CsvHeader.Detected
+    let scores = readCsv scorePath parseFloat "scores" header
+    let labels = readCsv (args.GetResult EvalMetricArgs.Labels) parseInt "labels" header
+    if not (args.Contains EvalMetricArgs.Heatmap) && looksLikeDecimalCommas scorePath header then
+        Errors.fail "scores file '%s': every row is %d integers separated by ',', which is how decimal commas read ('0,95' as 0 and 95); write decimals with '.' (0.95), or integer class scores with a decimal point (0.0,95.0)" scorePath scores.[0].Length
     let n = scores.Length
     if labels.Length <> n then Errors.fail "%d score rows but %d label rows" n labels.Length
     let cols = scores.[0].Length
@@ -175,11 +177,13 @@ let evalMetric (args: ParseResults<EvalMetricArgs>) : int =
     printfn "metric: %s" metric.Name
     printfn "examples: %d" n
     if n <= traceLimit then
-        let exact = Refactor.exact metric shape lab values
-        let r = Refactor.trace metric shape lab
-        printfn "exact: %.6f" exact
-        printfn "refactored g(h(f(s))): %.6f" (Refactor.refactored r values)
-        printfn "comparisons (bits): %d" r.L
+        printfn "exact: %.6f" (Refactor.exact metric shape lab values)
+        let mutable r = Unchecked.defaultof<Refactored>
+        if Refactor.tryTrace metric shape lab &r then
+            printfn "refactored g(h(f(s))): %.6f" (Refactor.refactored r values)
+            printfn "comparisons (bits): %d" r.L
+        else
+            printfn "refactored g(h(f(s))): not traced (more than %d comparisons or %d g nodes and edges, the trace limits)" Limits.MaxComparisons Limits.MaxGraphSize
     else
         match (if labels.[0].Length = 1 then layerValue metric shape (Array.concat labels) values else None) with
         | Some v ->
@@ -218,7 +222,12 @@ let settingsOf (g: Globals) (command: string) (r: ParseResults<ExpArgs>) : ExpSe
       Epochs = r.TryGetResult Epochs |> Option.map (Values.positive "epochs")
       TrainSize = r.TryGetResult Train_Size |> Option.map (Values.positive "train-size")
       Tau = r.TryGetResult Tau |> Option.map (Values.positiveReal "tau")
-      Anchors = r.TryGetResult Anchors |> Option.map (Values.positive "anchors")
+      Anchors =
+        r.TryGetResult Anchors |> Option.map (fun a ->
+            let a = Values.positive "anchors" a
+            if 3L * int64 a + 1L > Limits.MaxTableEntries then
+                Errors.fail "--anchors %d: UniLoss's value table holds 3 x %d + 1 entries per comparison, more than its limit of %d entries in all (Limits.MaxTableEntries)" a a Limits.MaxTableEntries
+            a)
       UniLr = r.TryGetResult Uni_Lr |> Option.map (Values.positiveReal "uni-lr")
       Power = r.TryGetResult Power |> Option.map (Values.positiveReal "power")
       TauEnd = r.TryGetResult Tau_End |> Option.map (Values.positiveReal "tau-end")

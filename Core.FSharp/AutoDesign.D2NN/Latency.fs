@@ -102,9 +102,9 @@ module Latency =
 
     [<CompiledName("Load")>]
     let load (path: string) : LatencyCost =
-        if not (File.Exists path) then Errors.fail "latency model %s not found" path
+        SafeFiles.requireFile "latency model" path
         let l = read<LatencyCost> path (File.ReadAllText path)
-        if isNull (box l) then Errors.fail "latency model %s is empty" path
+        if isNull (box l) then Errors.fail "latency model %s holds JSON null, not a latency model" path
         for m in [ l.D2nn; l.Reference ] do check path m
         l
 
@@ -123,7 +123,7 @@ module Latency =
 
     [<CompiledName("LoadTables")>]
     let loadTables (path: string) : LatencyTables =
-        if not (File.Exists path) then Errors.fail "latency tables %s not found" path
+        SafeFiles.requireFile "latency tables" path
         parseTables path (File.ReadAllText path)
 
     /// Per function node of `c`: (plan index, one call on the first `b` rows of `sample`). Every node

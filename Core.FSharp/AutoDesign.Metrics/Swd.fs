@@ -62,7 +62,7 @@ module Swd =
     let descriptors (rng: Random) (x: torch.Tensor) =
         let n, h, w = int x.shape.[0], int x.shape.[2], int x.shape.[3]
         let half = nhoodSize / 2
-        if h < nhoodSize || w < nhoodSize then Errors.fail "SWD needs images of at least %dx%d, got %dx%d" nhoodSize nhoodSize h w
+        if h < nhoodSize || w < nhoodSize then Errors.fail "SWD needs images of at least %dx%d (width x height), got %dx%d" nhoodSize nhoodSize w h
         let m = n * nhoodsPerImage
         let img = Array.init m (fun i -> int64 (i / nhoodsPerImage))
         let ys = Array.init m (fun _ -> int64 (rng.Next(half, h - half) - half))
@@ -117,7 +117,7 @@ module Swd =
         let levels = max 1 (Seq.length (Seq.unfold (fun r -> if r >= 16 then Some(r, r / 2) else None) res))
         let step = 1 <<< (levels - 1)
         if real.shape.[2] <> real.shape.[3] || res % step <> 0 then
-            Errors.fail "SWD needs square images whose side halves evenly down to 16 (e.g. 16, 32, 64); got %dx%d" res (int real.shape.[3])
+            Errors.fail "SWD needs square images whose side halves evenly down to 16 (e.g. 16, 32, 64); got %dx%d (width x height)" (int real.shape.[3]) res
         let rng = Random(seed)
         let pr = List.ofSeq (laplacianPyramid real levels)
         let pf = List.ofSeq (laplacianPyramid fake levels)

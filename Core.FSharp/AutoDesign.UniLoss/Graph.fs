@@ -57,6 +57,24 @@ type NodeKind =
 [<Struct>]
 type Node = { Kind: NodeKind; A: int; B: int; Value: float }
 
+/// Limits that bound the memory of a trace and of UniLoss's value table. Each is checked before the memory
+/// it bounds is allocated (a trace stops at the limit; the table is sized before it is made) and an
+/// exceeded limit is a UserError naming it. Raise them on a machine with more memory.
+[<Sealed>]
+type Limits private () =
+    /// Most distinct comparisons (bits) one trace may hold: 2^21, about 0.5 GB of trace. Every experiment
+    /// stays far below (pose: ~30k per batch), and `uniloss eval-metric`'s largest traced batch (AP on
+    /// 2000 examples, 1,999,000 comparisons) fits.
+    static member val MaxComparisons = 1 <<< 21 with get, set
+    /// Most nodes plus edges of g in one trace (a metric can build nodes without new comparisons).
+    static member val MaxGraphSize = 1 <<< 23 with get, set
+    /// Most entries (8 bytes each) of UniLoss's value table: (comparisons + g nodes) × (3 × anchors per type + 1)
+    /// per step; 2^26 entries = 512 MiB. The pose experiment uses about 2M, the AP and accuracy ones less.
+    static member val MaxTableEntries = 1L <<< 26 with get, set
+
+/// A trace passed Limits.MaxComparisons or Limits.MaxGraphSize (the message says which).
+exception internal TraceTooLarge of string
+
 /// The arithmetic of g, shared by constant folding, the reference evaluator and the batched
 /// evaluators: no operation ever yields NaN or ±∞ (division by 0, √ and ln outside their domain,
 /// overflowing exp and pow give 0), so g is finite on every configuration.
@@ -126,6 +144,8 @@ type Tracer internal (store: TraceStore) =
         if not closed then
             closed <- true
             Tracer.spare <- store
+    /// End the trace and drop its storage (after a trace that passed a limit: its capacity is not kept).
+    member internal _.Discard() = closed <- true
     new() = Tracer(TraceStore())
     member _.Nodes = store.Nodes
     member _.Kids = store.Kids
@@ -133,6 +153,8 @@ type Tracer internal (store: TraceStore) =
     member _.Comparisons = store.Comparisons
     member _.Add(n: Node) =
         if closed then Errors.fail "a metric used a value from an earlier trace (did it keep a Score, Bit or Num from an earlier call?)"
+        if store.Nodes.Count + store.Kids.Count >= Limits.MaxGraphSize then
+            raise (TraceTooLarge(sprintf "g holds more than %d nodes and edges (Limits.MaxGraphSize)" Limits.MaxGraphSize))
         store.Nodes.Add n
         store.Nodes.Count - 1
     /// An n-ary node over children (with weights for Affine; ignored otherwise).
@@ -160,6 +182,8 @@ type Tracer internal (store: TraceStore) =
         match store.LeafOf.TryGetValue c with
         | true, id -> id
         | _ ->
+            if store.Comparisons.Count >= Limits.MaxComparisons then
+                raise (TraceTooLarge(sprintf "it makes more than %d distinct score comparisons (Limits.MaxComparisons)" Limits.MaxComparisons))
             store.Comparisons.Add c
             let id = t.Add { Kind = NodeKind.Leaf; A = store.Comparisons.Count - 1; B = 0; Value = 0.0 }
             store.LeafOf.[c] <- id

@@ -131,7 +131,26 @@ module Refactor =
     let trace (metric: Metric) (shape: int[]) (labels: Labels) : Refactored =
         validate metric shape labels
         let tracer = Tracer.Open()
-        try traceWith tracer metric shape labels
+        try
+            try traceWith tracer metric shape labels
+            with TraceTooLarge what ->
+                tracer.Discard()
+                Errors.fail "%s: the trace of this batch (scores [%s]) is too large to hold: %s; use a smaller batch or smaller heatmaps" metric.Name (shapeStr shape) what
+        finally tracer.Close()
+
+    /// `trace`, or false (and no trace) when the trace would pass Limits.MaxComparisons or
+    /// Limits.MaxGraphSize; memory stays within those limits either way.
+    [<CompiledName("TryTrace")>]
+    let tryTrace (metric: Metric) (shape: int[]) (labels: Labels) ([<System.Runtime.InteropServices.Out>] result: byref<Refactored>) : bool =
+        validate metric shape labels
+        let tracer = Tracer.Open()
+        try
+            try
+                result <- traceWith tracer metric shape labels
+                true
+            with TraceTooLarge _ ->
+                tracer.Discard()
+                false
         finally tracer.Close()
 
     /// One comparison on concrete scores (float32 arithmetic, as f on tensors).

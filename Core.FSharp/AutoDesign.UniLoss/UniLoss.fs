@@ -91,7 +91,11 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
     let sample (tr: Traced) (host: float32[]) (hard: float32[]) =
         let k = o.AnchorsPerType
         let t = 3 * k + 1
-        let need = GEval.rows tr.R * t
+        let need = int64 (GEval.rows tr.R) * int64 t
+        if need > Limits.MaxTableEntries then
+            Errors.fail "%s: UniLoss's value table for this batch needs %d rows (%d comparisons and the g nodes over them) x %d configurations (3 x %d anchors + 1) = %d entries, more than Limits.MaxTableEntries = %d; use fewer anchors or a smaller batch"
+                metric.Name (GEval.rows tr.R) tr.R.L t k need Limits.MaxTableEntries
+        let need = int need
         if buf.Length < need then buf <- Array.zeroCreate need
         Sampler.fill tr o gen rng hard (Realise.vertexValues tr.St host) buf
         t

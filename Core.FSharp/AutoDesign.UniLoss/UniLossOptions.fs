@@ -37,6 +37,9 @@ type UniLossOptions() =
     /// Raise a UserError for an option out of range.
     member o.Validate() =
         if o.AnchorsPerType < 1 then Errors.fail "UniLoss: anchorsPerType must be at least 1, got %d" o.AnchorsPerType
+        if 3L * int64 o.AnchorsPerType + 1L > Limits.MaxTableEntries then
+            Errors.fail "UniLoss: %d anchors per type need 3 x %d + 1 value-table entries per comparison, more than Limits.MaxTableEntries = %d in all"
+                o.AnchorsPerType o.AnchorsPerType Limits.MaxTableEntries
         if not (o.Tau > 0.0) || Double.IsInfinity o.Tau then Errors.fail "UniLoss: tau must be positive, got %g" o.Tau
         if not (o.Power > 0.0) || Double.IsInfinity o.Power then Errors.fail "UniLoss: power must be positive, got %g" o.Power
         if not (o.BitFraction > 0.0 && o.BitFraction <= 1.0) then Errors.fail "UniLoss: bitFraction must be in (0, 1], got %g" o.BitFraction

@@ -61,4 +61,20 @@ public static class RunsMetricsTests
         Check.True(Launcher.Run(LauncherChoice.NewLocal(1, 0), Path.GetTempPath(), null, new List<Job>()).Count == 0, "no jobs, no reports");
         Check.True(SlurmOptions.Default.Partition == null && !SlurmOptions.Default.CpusPerTask.HasValue, "unset Slurm options are null");
     }
+
+    [CSharpTest("a UserError's Message is the error's text")]
+    public static void UserErrorMessage()
+    {
+        try
+        {
+            Device.Parse("tpu");
+        }
+        catch (UserError e)
+        {
+            Check.True(e.Message.Contains("tpu"), $"the message names the problem, got '{e.Message}'");
+            Check.True(e.Message == e.Data0, $"Message and Data0 agree, got '{e.Message}' and '{e.Data0}'");
+            return;
+        }
+        throw new Exception("Device.Parse(\"tpu\") raised no UserError");
+    }
 }

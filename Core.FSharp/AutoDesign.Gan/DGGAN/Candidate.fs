@@ -169,7 +169,7 @@ module Candidate =
         let rowEvery = max 1 (s.Iterations / 20)
         let latent = int64 env.Model.Latent
         let spec = { LoopSpec.Of(sprintf "candidate %s" cfg.Id, s.Iterations) with CheckpointEvery = s.CheckpointEvery }
-        Loop.run run state spec
+        Loop.runRecordingDivergence run state spec
             (fun info ctx ->
                 if not diverged then
                     use _ = torch.NewDisposeScope()

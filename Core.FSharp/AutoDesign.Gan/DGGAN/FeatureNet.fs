@@ -45,9 +45,9 @@ module FeatureNet =
         if images.dim() <> 4L then Errors.fail "%s: expected images [N,1,H,W], got %d dims" what (images.dim())
         let c, h, w = images.shape.[1], int images.shape.[2], int images.shape.[3]
         if c <> 1L then Errors.fail "%s: the feature network reads grey images (1 channel), got %d channels" what c
-        if h <> w then Errors.fail "%s: images are %dx%d; the feature network reads square images" what h w
+        if h <> w then Errors.fail "%s: images are %dx%d (width x height); the feature network reads square images" what w h
         if h < 4 || side % h <> 0 then
-            Errors.fail "%s: images are %dx%d; the feature network reads 32x32 images (4x4, 8x8 and 16x16 are upsampled); pad or resize them to 32x32 first (its training data are 28x28 digits padded to 32x32)" what h w
+            Errors.fail "%s: images are %dx%d; the feature network reads 32x32 images (4x4, 8x8 and 16x16 are upsampled); pad or resize them to 32x32 first (its training data are 28x28 digits padded to 32x32)" what w h
 
     let private parameterCount (m: torch.nn.Module) = Seq.length (m.parameters ())
 

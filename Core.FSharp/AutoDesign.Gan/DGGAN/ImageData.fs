@@ -13,7 +13,7 @@ module GanImages =
     /// From N×H×W images in 0..1 (e.g. MNIST 28×28), padded with zeros (background) to `side`×`side`.
     [<CompiledName("OfUnit")>]
     let ofUnit (name: string) (images: float32[]) (count: int) (height: int) (width: int) (side: int) =
-        if height > side || width > side then Errors.fail "images of %dx%d do not fit in %dx%d" height width side side
+        if height > side || width > side then Errors.fail "images of %dx%d (width x height) do not fit in %dx%d" width height side side
         if images.Length <> count * height * width then Errors.fail "image buffer of %d values is not %d×%d×%d" images.Length count height width
         let top, left = (side - height) / 2, (side - width) / 2
         let px = Array.create (count * side * side) -1.0f
@@ -53,6 +53,17 @@ module GanImages =
 /// Saved image sets for `gan fid|swd`: IDX files (optionally gzipped) of unsigned bytes, dims [N,H,W]
 /// (magic 0x00000803, as MNIST) with pixel = round(255·(x+1)/2) for images in [-1,1].
 module ImageSet =
+    /// Most pixels of one image set, all images together (checked from the PNG or IDX headers before any
+    /// pixel is decoded; a set is held as 4-byte floats, twice while it becomes a tensor): 2^27 pixels,
+    /// 512 MiB. The sets the experiments compare (10k to 60k images of 32x32) are below 2^26.
+    let mutable MaxPixels = 1L <<< 27
+
+    let private checkPixels (path: string) (count: int) (width: int) (height: int) =
+        let total = int64 count * int64 width * int64 height
+        if total > MaxPixels then
+            Errors.fail "image set %s: %d images of %dx%d (width x height) are %d pixels, more than the limit of %d pixels for one image set (ImageSet.MaxPixels)"
+                path count width height total MaxPixels
+
     [<CompiledName("Save")>]
     let save (path: string) (images: torch.Tensor) =
         use cpu = images.detach().cpu().clamp(torch.tensor(-1.0f), torch.tensor(1.0f))
@@ -65,7 +76,11 @@ module ImageSet =
     /// Load an IDX image set as [N,1,H,W] in [-1,1].
     [<CompiledName("LoadIdx")>]
     let loadIdx (path: string) (device: torch.Device) =
-        if not (File.Exists path) then Errors.fail "image set %s does not exist" path
+        SafeFiles.requireFile "image set" path
+        let dims = AutoDesign.Data.Idx.readDims path
+        if dims.Length <> 3 then
+            Errors.fail "image set %s is not an IDX file of unsigned bytes with 3 dims [N,H,W] (it has %d dims)" path dims.Length
+        checkPixels path dims.[0] dims.[2] dims.[1]
         let a = AutoDesign.Data.Idx.read path
         if a.Dims.Length <> 3 then
             Errors.fail "image set %s is not an IDX file of unsigned bytes with 3 dims [N,H,W] (it has %d dims)" path a.Dims.Length
@@ -76,20 +91,26 @@ module ImageSet =
     /// PNG images of one size as [N,1,H,W] in [-1,1]; RGB is turned grey with the ITU-R 601 luma weights.
     [<CompiledName("OfPngs")>]
     let ofPngs (files: seq<string>) (device: torch.Device) =
-        let imgs = files |> List.ofSeq |> List.map (fun f -> f, Images.load f)
-        let (f0, i0) = List.head imgs
-        for (f, i) in imgs do
-            if i.Width <> i0.Width || i.Height <> i0.Height then
-                Errors.fail "PNG %s is %dx%d but %s is %dx%d: an image set needs one size" f i.Width i.Height f0 i0.Width i0.Height
-        let hw = i0.Width * i0.Height
-        let px = Array.zeroCreate<float32> (imgs.Length * hw)
-        imgs |> List.iteri (fun n (_, i) ->
+        let files = List.ofSeq files
+        // every header first: one size, and the whole set within MaxPixels, before any pixel is decoded
+        let sizes = files |> List.map (fun f -> f, Images.declaredSize f)
+        let (f0, (w0, h0)) = List.head sizes
+        for (f, (w, h)) in sizes do
+            if w <> w0 || h <> h0 then
+                Errors.fail "PNG %s is %dx%d but %s is %dx%d (width x height): an image set needs one size" f w h f0 w0 h0
+        checkPixels (if files.Length = 1 then f0 else Path.GetDirectoryName f0) files.Length w0 h0
+        let hw = w0 * h0
+        let px = Array.zeroCreate<float32> (files.Length * hw)
+        files |> List.iteri (fun n f ->
+            let i = Images.load f
+            if i.Width <> w0 || i.Height <> h0 then
+                Errors.fail "PNG %s decodes to %dx%d but its header declares %dx%d (width x height)" f i.Width i.Height w0 h0
             for k in 0 .. hw - 1 do
                 let v =
                     if i.Channels = 1 then float32 i.Pixels.[k]
                     else float32 (Math.Round(0.299 * float i.Pixels.[3 * k] + 0.587 * float i.Pixels.[3 * k + 1] + 0.114 * float i.Pixels.[3 * k + 2]))
                 px.[n * hw + k] <- v / 127.5f - 1.0f)
-        torch.tensor(px : float32[]).reshape(int64 imgs.Length, 1L, int64 i0.Height, int64 i0.Width).``to``(device)
+        torch.tensor(px : float32[]).reshape(int64 files.Length, 1L, int64 h0, int64 w0).``to``(device)
 
     /// Load an image set: a directory of .png files (sorted by name), one .png file, or an IDX file.
     [<CompiledName("Load")>]

@@ -74,7 +74,7 @@ module SearchSummary =
     /// The candidates listed in a search summary file (search.json).
     [<CompiledName("Load")>]
     let load (path: string) : IReadOnlyList<CandidateRecord> =
-        if not (File.Exists path) then Errors.fail "search summary %s does not exist" path
+        SafeFiles.requireFile "search summary" path
         let s = Json.ofNode<SearchSummary> path (Json.parse path (File.ReadAllText path))
         if isNull s.Candidates then Errors.fail "search summary %s holds no candidates" path
         s.Candidates :> IReadOnlyList<_>

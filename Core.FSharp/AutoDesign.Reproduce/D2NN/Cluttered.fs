@@ -19,7 +19,7 @@ module Cluttered =
     /// `count` cluttered images [count; side*side] (row-major, 0..1) and labels, drawing digits from
     /// `pool` (indices into `digits`); deterministic in `seed`.
     let generate (digits: Dataset) (pool: int[]) (count: int) (cfg: Config) (seed: int) : float32[] * int[] =
-        if digits.Height <> 28 || digits.Width <> 28 then Errors.fail "cluttered MNIST needs 28×28 digits, got %d×%d" digits.Height digits.Width
+        if digits.Height <> 28 || digits.Width <> 28 then Errors.fail "cluttered MNIST needs 28×28 digits, got %d×%d (width × height)" digits.Width digits.Height
         if cfg.Side < 28 then Errors.fail "cluttered MNIST canvas side must be at least 28, got %d" cfg.Side
         if cfg.FragmentSide < 1 || cfg.FragmentSide > 28 then Errors.fail "fragment side must be in 1..28, got %d" cfg.FragmentSide
         if cfg.Fragments < 0 then Errors.fail "number of fragments must be >= 0, got %d" cfg.Fragments

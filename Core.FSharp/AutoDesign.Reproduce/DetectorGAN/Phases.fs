@@ -84,7 +84,7 @@ module Phases =
         let inLoop, inLoopOpt = match det with Some(d, o) -> (d :> AutoDesign.Nn.DetectorGAN.IDetector), o | None -> null, null
         let every = max 1 (iterations / 20)
         let spec = { LoopSpec.Of(label, iterations) with CheckpointEvery = cfg.CheckpointEvery }
-        Loop.run run state spec
+        Loop.runRecordingDivergence run state spec
             (fun info ctx ->
                 use _ = torch.NewDisposeScope()
                 let b = GanTrainer.sample rng data ins cfg.Batch torch.float32 device

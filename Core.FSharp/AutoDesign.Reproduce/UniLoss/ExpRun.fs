@@ -83,8 +83,11 @@ module ExpRun =
                                 ctx.Show [ "epoch", float (info.Epoch + 1); "loss", v ]
                             | None -> ())
                         (fun epoch ctx ->
+                            if count = 0 then
+                                Errors.fail "%s: no batch of epoch %d held both classes, so the loss had nothing to train on (%d training images in batches of %d); use more training images"
+                                    label (epoch + 1) task.TrainIdx.Length cfg.BatchSize
                             let metric = ExpTrain.evaluate task.Metric model task.Prep task.Data task.TestIdx device
-                            let trainLoss = if count = 0 then nan else total / float count
+                            let trainLoss = total / float count
                             ctx.Row [ "epoch", float (epoch + 1); "train_loss", trainLoss; "test_metric", metric; "lr", ExpTrain.lrAt cfg epoch ]
                             printfn "  [%s] epoch %d/%d  train loss %.4f  test %s %.4f  (%.1f s)" label (epoch + 1) cfg.Epochs trainLoss (metricName task.Metric) metric clock.Elapsed.TotalSeconds)
                     |> List.map rowOf

@@ -26,18 +26,20 @@ module internal Json =
     /// Parse JSON text; a malformed text raises UserError naming `what`.
     [<CompiledName("Parse")>]
     let parse (what: string) (text: string) : JsonNode =
+        if String.IsNullOrWhiteSpace text then Errors.fail "%s is empty" what
         try
             let n = JsonNode.Parse(text)
-            if isNull n then Errors.fail "%s is empty" what
+            if isNull n then Errors.fail "%s holds JSON null where data was expected" what
             n
         with :? JsonException as e -> Errors.fail "%s is not valid JSON: %s" what e.Message
 
     /// A typed value from a node; a node of the wrong shape raises UserError naming `what`.
     [<CompiledName("OfNode")>]
     let ofNode<'T> (what: string) (node: JsonNode) : 'T =
+        if isNull node then Errors.fail "%s holds null (or lacks the value) where data was expected" what
         try
             let v = node.Deserialize<'T>(options)
-            if isNull (box v) then Errors.fail "%s is empty" what
+            if isNull (box v) then Errors.fail "%s holds null where data was expected" what
             v
         with
         | :? JsonException as e -> Errors.fail "%s does not hold the expected data: %s" what e.Message

@@ -54,6 +54,12 @@ module internal SafeFiles =
             Errors.fail "%s: is %s, not a regular file" path kind
         | _ -> ()
 
+    /// Check that `path` names an existing file, not a directory; `what` describes it in the error.
+    [<CompiledName("RequireFile")>]
+    let requireFile (what: string) (path: string) =
+        if Directory.Exists path then Errors.fail "%s %s is a directory, not a file" what path
+        if not (File.Exists path) then Errors.fail "%s %s does not exist" what path
+
     /// A read-only stream that raises UserError once more than `limit` bytes have been read through it.
     type private Limited(inner: Stream, limit: int64, name: string) =
         inherit Stream()

@@ -70,11 +70,8 @@ module Loop =
         | _ -> ()
         rows
 
-    /// Run `step` for every remaining step of `spec` in `run`; `endOfEpoch epoch ctx` runs after the last
-    /// step of each epoch (e.g. evaluation, appending a row). Returns the metrics rows of the whole run.
-    [<CompiledName("Run")>]
-    let run (run: Run) (state: TrainState) (spec: LoopSpec) (step: StepInfo -> LoopContext -> unit)
-            (endOfEpoch: int -> LoopContext -> unit) : (string * Cell) list list =
+    let private runCore (finiteOnly: bool) (run: Run) (state: TrainState) (spec: LoopSpec) (step: StepInfo -> LoopContext -> unit)
+                        (endOfEpoch: int -> LoopContext -> unit) : (string * Cell) list list =
         if spec.Steps < 0 then Errors.fail "%s: steps must be >= 0, got %d" spec.Label spec.Steps
         if spec.StepsPerEpoch < 1 && spec.Steps > 0 then Errors.fail "%s: steps per epoch must be >= 1" spec.Label
         let rows = ResizeArray<(string * Cell) list>()
@@ -107,12 +104,36 @@ module Loop =
             if start > 0 then printfn "%s: resuming at step %d of %d from %s" spec.Label start spec.Steps run.Dir
             let progress = Progress(spec.Label, spec.Steps, start)
             let sinceCommit = Stopwatch.StartNew()
+            let label = spec.Label.Trim()
+            // an error inside a step names the run and the step; nothing after the last commit is stored
+            let guarded (s: int) (f: unit -> unit) =
+                try f ()
+                with UserError msg when not (msg.Contains run.Dir) ->
+                    raise (UserError(sprintf "%s (run %s, step %d of %d; no result is stored)" msg run.Dir (s + 1) spec.Steps))
+            // the losses a step shows and the rows it appends are already on the host: checking them is free
+            let isLoss (k: string) = k = "loss" || k.EndsWith "_loss"
+            let mutable rowsChecked = rows.Count
+            let checkFinite (s: int) =
+                if finiteOnly then
+                    for (k, v) in ctx.Shown do
+                        if isLoss k && not (Double.IsFinite v) then Errors.fail "%s: the %s is %g" label k v
+                    for i in rowsChecked .. rows.Count - 1 do
+                        for (k, c) in rows.[i] do
+                            match c with
+                            | Cell.Number v when isLoss k && not (Double.IsFinite v) -> Errors.fail "%s: %s is %g in its metrics row" label k v
+                            | _ -> ()
+                    rowsChecked <- rows.Count
             for s in start .. spec.Steps - 1 do
                 let info = { Step = s; Epoch = s / spec.StepsPerEpoch; StepInEpoch = s % spec.StepsPerEpoch; StepsPerEpoch = spec.StepsPerEpoch }
-                step info ctx
+                guarded s (fun () ->
+                    step info ctx
+                    checkFinite s)
                 Faults.hit "step"
                 let epochEnd = info.StepInEpoch = spec.StepsPerEpoch - 1 || s = spec.Steps - 1
-                if epochEnd then endOfEpoch info.Epoch ctx
+                if epochEnd then
+                    guarded s (fun () ->
+                        endOfEpoch info.Epoch ctx
+                        checkFinite s)
                 progress.Step ctx.Shown
                 let due =
                     epochEnd || s = spec.Steps - 1
@@ -124,6 +145,23 @@ module Loop =
             progress.Done()
         elif spec.Steps = 0 && start = 0 then commit 0
         List.ofSeq rows
+
+    /// Run `step` for every remaining step of `spec` in `run`; `endOfEpoch epoch ctx` runs after the last
+    /// step of each epoch (e.g. evaluation, appending a row). Returns the metrics rows of the whole run.
+    /// A loss (a value named `loss` or `..._loss`) that a step shows or puts in a metrics row and that is
+    /// NaN or infinite stops the run with a UserError naming the run and the step, before anything of that
+    /// step is committed, so no result is stored; so does any UserError a step raises.
+    [<CompiledName("Run")>]
+    let run (run: Run) (state: TrainState) (spec: LoopSpec) (step: StepInfo -> LoopContext -> unit)
+            (endOfEpoch: int -> LoopContext -> unit) : (string * Cell) list list =
+        runCore true run state spec step endOfEpoch
+
+    /// `run` for a loop that records divergence as its outcome (a DGGAN candidate ranked last, a DetectorGAN
+    /// arm marked diverged): non-finite shown values and row numbers are kept as they are.
+    [<CompiledName("RunRecordingDivergence")>]
+    let runRecordingDivergence (run: Run) (state: TrainState) (spec: LoopSpec) (step: StepInfo -> LoopContext -> unit)
+                               (endOfEpoch: int -> LoopContext -> unit) : (string * Cell) list list =
+        runCore false run state spec step endOfEpoch
 
 /// Reading metrics rows.
 module Rows =

@@ -13,7 +13,8 @@ type RunOptions =
     static member Default = { Root = "runs"; Force = false; Wait = false }
 
 /// One run: a typed configuration and the folder it owns.
-///   config.json    { "kind": what code made it, "config": the configuration }; the folder's identity
+///   config.json    { "kind": what code made it, "threads": torch's intra-op thread count, "config": the
+///                  configuration }; the folder's identity
 ///   checkpoints/   the latest committed checkpoint (see Checkpoints)
 ///   metrics.csv    metrics rows so far (a view of the checkpoint; rewritten with it)
 ///   result.json    the result; present once the run finished
@@ -85,6 +86,8 @@ type Run internal (dir: string, kind: string, config: JsonNode, options: RunOpti
         try
             let asked = JsonObject()
             asked.["kind"] <- JsonValue.Create kind
+            // results depend on torch's intra-op thread count, so it is part of every run's identity
+            asked.["threads"] <- JsonValue.Create(TorchSharp.torch.get_num_threads ())
             asked.["config"] <- Json.toNode config
             let configPath = Path.Combine(dir, "config.json")
             let wipe () =

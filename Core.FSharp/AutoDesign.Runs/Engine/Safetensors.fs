@@ -23,7 +23,7 @@ module Safetensors =
     let validate (path: string) : IReadOnlyList<string> =
         let fail fmt = Printf.ksprintf (fun m -> Errors.fail "%s is not a valid safetensors file: %s" path m) fmt
         let fi = FileInfo path
-        if not fi.Exists then Errors.fail "%s does not exist" path
+        SafeFiles.requireFile "safetensors file" path
         if fi.Length < 8L then fail "%d bytes, shorter than its header length field" fi.Length
         use fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read)
         use br = new BinaryReader(fs)

@@ -14,6 +14,14 @@ module Images =
     /// Largest decoded image, bytes (width × height × 4); default 1 GiB.
     let mutable MaxDecodedBytes = SafeFiles.DefaultMaxBytes
 
+    /// Width and height an image file declares, from its header (no pixel is decoded).
+    let internal declaredSize (path: string) : int * int =
+        SafeFiles.checkRegular path
+        use fs = try File.OpenRead path with :? IOException | :? UnauthorizedAccessException as e -> Errors.fail "%s: cannot read (%s)" path e.Message
+        use codec = SKCodec.Create fs
+        if isNull codec then Errors.fail "%s is not an image SkiaSharp can decode" path
+        codec.Info.Width, codec.Info.Height
+
     /// Decode image file bytes; `name` appears in error messages.
     [<CompiledName("Decode")>]
     let decode (name: string) (bytes: byte[]) : DecodedImage =
