@@ -25,10 +25,17 @@ let private content (path: string) =
         File.ReadAllLines path |> Array.filter (fun l -> not (l.Contains "\"finished_utc\"")) |> String.concat "\n" |> Text.Encoding.UTF8.GetBytes
     else File.ReadAllBytes path
 
+/// A seed job of a command over several seeds also leaves the summary of its own seed (seeds<k>-<k>/).
+let private ofOneSeedJob (f: string) =
+    f.Split(Path.DirectorySeparatorChar) |> Array.exists (fun part ->
+        let m = Text.RegularExpressions.Regex.Match(part, "^seeds(\\d+)-(\\d+)$")
+        m.Success && m.Groups.[1].Value = m.Groups.[2].Value)
+
 let private expectSameRuns (serial: string) (other: string) (what: string) =
-    let a, b = compared serial, compared other
+    let a = compared serial
+    let b = compared other |> Array.filter (fun f -> Array.contains f a || not (ofOneSeedJob f))
     Expect.isNonEmpty a (what + ": the serial run wrote files")
-    Expect.equal b a (what + ": the same files as the serial run")
+    Expect.equal b a (what + ": the same files as the serial run (besides one-seed summaries of seed jobs)")
     for f in a do
         Expect.isTrue (content (Path.Combine(serial, f)) = content (Path.Combine(other, f))) (sprintf "%s: %s equals the serial run's" what f)
 
