@@ -53,9 +53,11 @@ type Globals =
         | Cpu -> "cpu"
         | Cuda -> "cuda"
 
-    /// Set torch's intra-op thread count and resolve the device (an error when CUDA is asked for but absent).
+    /// Set torch's intra-op thread count, keep CPU convolutions on libtorch's own kernels (AutoDesign.Nn.CpuKernels)
+    /// and resolve the device (an error when CUDA is asked for but absent).
     member g.Start() : torch.Device =
         torch.set_num_threads g.Threads
+        AutoDesign.Nn.CpuKernels.UseLibTorchConvolutions()
         Device.resolve (match g.Device with Auto -> DeviceChoice.Auto | Cpu -> DeviceChoice.Cpu | Cuda -> DeviceChoice.Cuda)
 
     /// The launcher for jobs of `threads` torch threads each; None: run in this process.

@@ -129,6 +129,20 @@ let tests =
             Expect.stringContains err3 "error:" "one error line"
             Directory.Delete(root, true); Directory.Delete(other, true)
         }
+        test "detgan tables twice in fresh run roots gives identical files, and no tiny arm diverges" {
+            let root = tempDir ()
+            let args out = [ "detgan"; "tables"; "--tiny"; "--device"; "cpu"; "--runs-root"; out; "--launcher"; "serial" ]
+            for out in [ "a"; "b" ] do
+                let rc, o, e = runCli root [] (args out)
+                Expect.equal rc 0 (sprintf "run %s:\n%s\n%s" out o e)
+            let folder = Path.Combine("detectorgan", "tables-tiny", "seed1")
+            let arms = [ "acgan-like"; "cyclegan-bbox"; "detectorgan-no-unroll"; "detectorgan"; "detectorgan-w1-noclip" ]
+            expectSameFolders (Path.Combine(root, "a", folder)) (Path.Combine(root, "b", folder))
+                [ for a in arms -> sprintf "final/%s/detector.safetensors" a ]
+            for line in File.ReadAllLines(Path.Combine(root, "a", folder, "ablation.csv")) |> Array.tail do
+                Expect.isTrue (line.EndsWith ",0.000") (sprintf "not diverged: %s" line)
+            Directory.Delete(root, true)
+        }
         test "detgan tables killed at a step, in a checkpoint write and between phases resumes to the same results" {
             let root = tempDir ()
             let args out = [ "detgan"; "tables"; "--tiny"; "--device"; "cpu"; "--runs-root"; out ]
