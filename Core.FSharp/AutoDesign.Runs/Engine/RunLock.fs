@@ -23,7 +23,7 @@ type internal RunLock private (dir: string, stream: FileStream) =
     static member Holder(dir: string) : LockHolder option =
         try
             let p = infoPath dir
-            if File.Exists p then Some(Json.ofNode<LockHolder> p (Json.parse p (File.ReadAllText p))) else None
+            if File.Exists p then Some(Json.ofNode<LockHolder> p (Json.readFile p)) else None
         with _ -> None
 
     /// Take the lock of `dir` (created if missing). Held by another process: with `wait`, poll until it is
