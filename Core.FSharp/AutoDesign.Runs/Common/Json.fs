@@ -93,11 +93,20 @@ module internal Json =
             Errors.fail "%s: %s has no field '%s'" file (where field) name
         o.[name]
 
+    /// A number value as a JsonElement (values built in memory hold a .NET number, not an element).
+    let private element (v: JsonValue) : JsonElement option =
+        match v.TryGetValue<JsonElement>() with
+        | true, e -> Some e
+        | _ -> try Some(JsonDocument.Parse(v.ToJsonString()).RootElement) with _ -> None
+
     /// The number at `n`; NaN and infinities are accepted as the strings "NaN", "Infinity", "-Infinity".
     [<CompiledName("Number")>]
     let number (file: string) (field: string) (n: JsonNode) : float =
         match n with
-        | :? JsonValue as v when v.GetValueKind() = JsonValueKind.Number -> v.GetValue<float>()
+        | :? JsonValue as v when v.GetValueKind() = JsonValueKind.Number ->
+            match element v with
+            | Some e when e.ValueKind = JsonValueKind.Number -> e.GetDouble()
+            | _ -> wrong file field "a number" n
         | :? JsonValue as v when v.GetValueKind() = JsonValueKind.String ->
             match v.GetValue<string>() with
             | "NaN" -> nan
@@ -111,8 +120,11 @@ module internal Json =
     let integer (file: string) (field: string) (n: JsonNode) : int64 =
         match n with
         | :? JsonValue as v when v.GetValueKind() = JsonValueKind.Number ->
-            match v.TryGetValue<int64>() with
-            | true, i -> i
+            match element v with
+            | Some e when e.ValueKind = JsonValueKind.Number ->
+                match e.TryGetInt64() with
+                | true, i -> i
+                | _ -> wrong file field "a whole number" n
             | _ -> wrong file field "a whole number" n
         | _ -> wrong file field "a whole number" n
 
