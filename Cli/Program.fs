@@ -91,6 +91,11 @@ let runWith (err: TextWriter) (argv: string[]) : int =
         | UserError msg ->
             err.WriteLine("error: " + oneLine msg)
             1
+        // a file-system failure the command did not anticipate (disk full, read-only, no permission) is
+        // the environment's, not a defect: the system's message names the path and the reason
+        | :? IOException | :? UnauthorizedAccessException ->
+            err.WriteLine("error: " + oneLine (e.Message.Trim()))
+            1
         | e ->
             err.WriteLine(sprintf "error: internal error (%s: %s); AUTODESIGN_TRACE=1 prints the stack trace" (e.GetType().Name) (oneLine e.Message))
             if Environment.GetEnvironmentVariable "AUTODESIGN_TRACE" = "1" then err.WriteLine(e.ToString())

@@ -11,16 +11,16 @@ open System.IO.Compression
 open System.Buffers.Binary
 open Expecto
 
-let private cli = Path.Combine(AppContext.BaseDirectory, "autodesign.dll")
+let internal cli = Path.Combine(AppContext.BaseDirectory, "autodesign.dll")
 
 /// Peak resident set of every case, in MiB: the CLI with TorchSharp loaded stays near 200.
-let private memoryBoundMiB = 700L
+let internal memoryBoundMiB = 700L
 
-type private Outcome = { Code: int; Out: string; Err: string; PeakMiB: int64 }
+type internal Outcome = { Code: int; Out: string; Err: string; PeakMiB: int64 }
 
 /// Run the CLI in `cwd`, sampling the child's VmHWM (a high-water mark, so the last sample is the peak
 /// up to the sampling interval) until it exits.
-let private run (cwd: string) (env: (string * string) list) (args: string list) =
+let internal run (cwd: string) (env: (string * string) list) (args: string list) =
     let psi = ProcessStartInfo("dotnet", cli :: args, RedirectStandardOutput = true, RedirectStandardError = true,
                                UseShellExecute = false, WorkingDirectory = cwd)
     for (k, v) in env do psi.Environment.[k] <- v
@@ -175,7 +175,7 @@ let private cases : (string * string list * int * string) list =
       "an unknown command", [ "d2nn"; "sweep" ], 2, "sweep"
       "no command at all", [], 2, "no command" ]
 
-let private check (dir: string) (name: string) (args: string list) (code: int) (fragment: string) =
+let internal check (dir: string) (name: string) (args: string list) (code: int) (fragment: string) =
     let o = run dir [ "AUTODESIGN_QUIET", "1" ] args
     let all = o.Out + o.Err
     let errorLines = o.Err.Split('\n') |> Array.filter (fun l -> l.StartsWith "error:")

@@ -189,7 +189,7 @@ let private fashionTests =
                     let msg = userError (fun () -> Datasets.load "fashion-mnist")
                     Expect.stringContains msg "apt-get install -y dataset-fashion-mnist" "install hint"
                     let write prefix n =
-                        Idx.write (Path.Combine(d, prefix + "-images-idx3-ubyte.gz")) { Dims = [| n; 2; 3 |]; Data = Array.init (n * 6) byte }
+                        Idx.write (Path.Combine(d, prefix + "-images-idx3-ubyte.gz")) { Dims = [| n; 28; 28 |]; Data = Array.init (n * 784) byte }
                         Idx.write (Path.Combine(d, prefix + "-labels-idx1-ubyte.gz")) { Dims = [| n |]; Data = Array.init n (fun i -> byte (i % 10)) }
                     write "train" 5
                     write "t10k" 3
@@ -197,11 +197,15 @@ let private fashionTests =
                     let te = Datasets.loadFashion Test
                     let all = Datasets.load "fashion-mnist"
                     Expect.equal (tr.Count, te.Count, all.Count) (5, 3, 8) "counts"
-                    Expect.equal (all.Height, all.Width) (2, 3) "size"
+                    Expect.equal (all.Height, all.Width) (28, 28) "size"
                     Expect.equal all.Labels [| 0; 1; 2; 3; 4; 0; 1; 2 |] "train then test"
                     Expect.equal all.Images.[29] (29.0f / 255.0f) "scaled"
                     let info = Datasets.catalog () |> List.find (fun i -> i.Name = "fashion-mnist")
                     Expect.equal info.Examples (Nullable 8) "catalog reads the headers"
+                    // images of another size are not Fashion-MNIST: every model is built for 28x28
+                    write "train" 5
+                    Idx.write (Path.Combine(d, "train-images-idx3-ubyte.gz")) { Dims = [| 5; 20; 20 |]; Data = Array.zeroCreate 2000 }
+                    Expect.stringContains (userError (fun () -> Datasets.loadFashion Train)) "20x20" "names the size"
                 finally
                     Environment.SetEnvironmentVariable("AUTODESIGN_FASHION_MNIST_DIR", old))
         }

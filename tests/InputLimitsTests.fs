@@ -33,7 +33,7 @@ let private lossLoop (recording: bool) (loss: float) =
     let step (info: StepInfo) (ctx: LoopContext) = ctx.Show [ "loss", (if info.Step = 2 then loss else 1.0); "reward", nan ]
     let go = if recording then Loop.runRecordingDivergence else Loop.run
     let outcome = try Ok(go run (TrainState()) spec step (fun _ _ -> ())) with UserError msg -> Error msg
-    outcome, run.Dir, run.LatestCheckpoint() |> Option.map fst
+    outcome, run.Dir, run.LatestCheckpoint() |> Option.map (fun (s, _, _) -> s)
 
 let private cells (path: string) (lines: string list) header =
     File.WriteAllLines(path, lines)

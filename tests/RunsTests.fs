@@ -61,7 +61,7 @@ let fitTiny (root: string) (cfg: TinyConfig) (stopAt: int option) =
         | "rmsprop" -> new SafeRMSProp(model.parameters (), cfg.Lr, momentum = 0.5)
         | _ -> new SafeAdam(model.parameters (), lr = cfg.Lr)
     let gen = new torch.Generator(7UL)
-    let mutable step = match run.LatestCheckpoint() with Some(s, _) -> int s | None -> 0
+    let mutable step = match run.LatestCheckpoint() with Some(s, _, _) -> int s | None -> 0
     let loss (idx: int[]) =
         if stopAt = Some step then raise Interrupted
         step <- step + 1
@@ -223,7 +223,7 @@ let tests =
             let st2 = TrainState()
             st2.AddModule("m", b)
             st2.AddOptimizer("o", ob)
-            let _, loaded = (Checkpoints.tryLoad d).Value
+            let _, loaded, _ = (Checkpoints.tryLoad d).Value
             st2.Restore loaded
             expectSameTensors (paramsOf a) (paramsOf b) "weights"
             step a oa; step b ob

@@ -198,8 +198,9 @@ let latencyTables (r: ParseResults<LatencyTablesArgs>) =
         match r.TryGetResult Tables_Only with
         | Some a -> [ D2nnExperiment.architecture a ]
         | None -> D2nnExperiment.architectures
+    Atomic.prepareFolder "--out" out
+    for a in archs do Atomic.checkTarget (Path.Combine(out, a.Name + ".json"))
     torch.set_num_threads 1
-    Directory.CreateDirectory out |> ignore
     for a in archs do
         let t = StoredLatency.measure a (D2nnExperiment.inputShape a) batch 1
         let path = Path.Combine(out, a.Name + ".json")

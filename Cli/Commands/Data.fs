@@ -123,6 +123,7 @@ let private inspect (path: string) (count: int option) =
 let private convert (args: ParseResults<ConvertMnistArgs>) =
     let from = args.GetResult From
     let out = args.GetResult(Out, defaultValue = Path.Combine("Core.FSharp", "Data", "mnist"))
+    Atomic.prepareFolder "--out" out
     for p in MnistNpm.convertTo from out do
         printfn "wrote %s (%s, %d bytes)" p (Idx.describeDims (Idx.readDims p)) (FileInfo(p).Length)
     0

@@ -72,10 +72,11 @@ let handle (g: Globals) (args: ParseResults<DetganArgs>) =
         let cfg = if quick then DetGanExperiment.quick else DetGanExperiment.full
         let seed = Values.nonNegative "seed" (r.GetResult(DetganDataArgs.Seed, 1))
         let dir = r.GetResult(Out, Path.Combine(g.RunsRoot, "detectorgan", "data"))
-        Directory.CreateDirectory dir |> ignore
+        Atomic.prepareFolder "--out" dir
+        let path = Path.Combine(dir, "samples.png")
+        Atomic.checkTarget path
         let data = ScanData.generate cfg.Spec seed
         let ins = ScanData.insertionBoxes data (seed + 1)
-        let path = Path.Combine(dir, "samples.png")
         Visuals.save path data.Size
             ([ for s in Seq.truncate 16 data.Labelled -> Visuals.scanWithTruth data.Size s ]
              @ [ for i in 0 .. min 16 data.Clean.Length - 1 -> Visuals.withBoxes data.Size data.Clean.[i].Pixels [ ins.[i].Target, Visuals.green ] ]) 8

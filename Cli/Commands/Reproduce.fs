@@ -30,11 +30,15 @@ let options (g: Globals) (r: ParseResults<ReproduceArgs>) : ReproduceOptions =
     let seed = r.GetResult(Seed, defaultValue = 1)
     Values.seeds seed 1 |> ignore
     if g.Threads > 1024 then Errors.fail "--threads must be at most 1024, got %d" g.Threads
+    let report = r.GetResult(Report, defaultValue = "REPORT.md")
+    // the report is written after hours of experiments: a path that cannot take it fails now
+    if not (r.Contains No_Report || r.Contains List) then
+        try Atomic.checkWritable report with UserError msg -> Errors.fail "--report: %s" msg
     { Quick = r.Contains Quick
       Only = r.TryGetResult Only
       Device = g.Start()
       RunsRoot = g.RunsRoot
-      ReportPath = r.GetResult(Report, defaultValue = "REPORT.md")
+      ReportPath = report
       Seed = seed
       Threads = g.Threads
       Force = g.Force

@@ -103,7 +103,7 @@ module Latency =
     [<CompiledName("Load")>]
     let load (path: string) : LatencyCost =
         SafeFiles.requireFile "latency model" path
-        let l = read<LatencyCost> path (File.ReadAllText path)
+        let l = read<LatencyCost> path (SafeFiles.readText SafeFiles.MaxJsonBytes path)
         if isNull (box l) then Errors.fail "latency model %s holds JSON null, not a latency model" path
         for m in [ l.D2nn; l.Reference ] do check path m
         l
@@ -124,7 +124,7 @@ module Latency =
     [<CompiledName("LoadTables")>]
     let loadTables (path: string) : LatencyTables =
         SafeFiles.requireFile "latency tables" path
-        parseTables path (File.ReadAllText path)
+        parseTables path (SafeFiles.readText SafeFiles.MaxJsonBytes path)
 
     /// Per function node of `c`: (plan index, one call on the first `b` rows of `sample`). Every node
     /// runs on all rows, so each sees inputs of the right shape whatever the routing; rows of `sample`

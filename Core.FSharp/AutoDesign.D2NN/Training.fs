@@ -163,15 +163,16 @@ module Training =
         Safetensors.save tensors snap.Tensors
         Atomic.writeAllText values (snap.Values.ToJsonString(Json.options))
 
-    let private loadFinalState (runDir: string) : Snapshot =
+    let private loadFinalState (runDir: string) : Snapshot * SnapshotFiles =
         let tensors, values = finalStateFiles runDir
         if not (File.Exists tensors && File.Exists values) then
             Errors.fail "run %s kept no final training state to continue from (final-state.safetensors, final-state.json)" runDir
-        let v = match Json.parse values (File.ReadAllText values) with :? JsonObject as o -> o | _ -> Errors.fail "%s is not a JSON object" values
-        { Tensors = Safetensors.load tensors; Values = v }
+        let v = Json.object values "" (Json.readFile values)
+        SafeFiles.checkRegular tensors
+        { Tensors = Safetensors.load tensors; Values = v }, { TensorsFile = tensors; ValuesFile = values }
 
     let private trainWith (run: Run) (c: CompiledD2nn) (task: Task) (opts: TrainOptions) (phase: TrainPhase)
-                          (output: string) (device: torch.Device) (initial: Snapshot option) (keepFinalState: bool)
+                          (output: string) (device: torch.Device) (initial: (Snapshot * SnapshotFiles) option) (keepFinalState: bool)
                           (checkpointEvery: int) (onStep: Action<int, StepStats>) =
         if opts.Steps < 0 then Errors.fail "training steps must be >= 0, got %d" opts.Steps
         if opts.BagSize < 1 then Errors.fail "mini-bag size must be >= 1, got %d" opts.BagSize
@@ -188,10 +189,12 @@ module Training =
         state.AddRandom("random", random)
         sampler.Register(state, "sampler")
         state.AddTorchDefault()
-        initial |> Option.iter (fun snap ->
-            if (Checkpoints.latestName run.Dir).IsNone then
-                state.Restore snap
-            for t in snap.Tensors.Values do t.Dispose())
+        initial |> Option.iter (fun (snap: Snapshot, files) ->
+            try
+                if (Checkpoints.latestName run.Dir).IsNone then
+                    state.RestoreFrom(snap, files, [])
+            finally
+                for t in snap.Tensors.Values do t.Dispose())
         let cfg =
             match phase with
             | Learn(reward, cost) ->

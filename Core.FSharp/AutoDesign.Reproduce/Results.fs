@@ -32,10 +32,10 @@ module Results =
         let result = Path.Combine(dir, "result.json")
         let failure = failurePath dir
         if File.Exists result then
-            let node = Json.parse result (File.ReadAllText result)
-            Some(Rows(Json.ofNode<ReportRow list> result node.["result"]))
+            let node = Json.memberOf result "" "result" (Json.readFile result)
+            Some(Rows(Json.ofNode<ReportRow list> (result + " field 'result'") node))
         elif File.Exists failure then
-            let f = Json.ofNode<{| Message: string; Log: string |}> failure (Json.parse failure (File.ReadAllText failure))
+            let f = Json.ofNode<{| Message: string; Log: string |}> failure (Json.readFile failure)
             Some(Failure(f.Message, f.Log))
         else None
 
@@ -43,6 +43,6 @@ module Results =
     let config (runsRoot: string) (set: string) (e: Experiment) : ExperimentConfig option =
         let p = Path.Combine(runsRoot, relPath set e, "config.json")
         if File.Exists p then
-            let n = Json.parse p (File.ReadAllText p)
-            Some(Json.ofNode<ExperimentConfig> p n.["config"])
+            let n = Json.memberOf p "" "config" (Json.readFile p)
+            Some(Json.ofNode<ExperimentConfig> (p + " field 'config'") n)
         else None

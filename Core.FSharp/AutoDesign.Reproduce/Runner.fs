@@ -71,7 +71,10 @@ module Runner =
     let runOne (e: Experiment) (opts: ReproduceOptions) : ExperimentOutcome =
         use run = Run.Open(runOptions opts, Results.relPath (Results.set opts.Quick opts.Seed) e, Results.kind e, config opts)
         if opts.Force && run.IsFinished then run.Discard()
-        if run.IsFinished then Rows(run.Result<ReportRow list>())
+        if run.IsFinished then
+            match run.Result<ReportRow list>() with
+            | [] -> run.DamagedResult "is an empty list; a finished experiment stores at least one report row"
+            | rows -> Rows rows
         else
             let logPath = run.File "log.txt"
             let failure = Results.failurePath run.Dir

@@ -233,7 +233,7 @@ module Candidate =
     let storedConfig (searchDir: string) (folder: string) : CandidateConfig =
         let path = Path.Combine(searchDir, folder, "config.json")
         if not (File.Exists path) then Errors.fail "%s has no candidate %s (no %s)" searchDir folder path
-        let node = Json.parse path (File.ReadAllText path)
+        let node = Json.readFile path
         let k = try node.["kind"].GetValue<string>() with _ -> ""
         if k <> kind then Errors.fail "%s is not a DGGAN candidate (kind '%s')" path k
         Json.ofNode<CandidateConfig> path node.["config"]

@@ -85,6 +85,8 @@ module ImageSet =
         if a.Dims.Length <> 3 then
             Errors.fail "image set %s is not an IDX file of unsigned bytes with 3 dims [N,H,W] (it has %d dims)" path a.Dims.Length
         let n, h, w = a.Dims.[0], a.Dims.[1], a.Dims.[2]
+        if n = 0 then Errors.fail "image set %s holds no images (its IDX header declares 0 of %dx%d)" path h w
+        if h = 0 || w = 0 then Errors.fail "image set %s holds images of %dx%d pixels; an image has at least one pixel" path h w
         let px = Array.init (n * h * w) (fun i -> float32 a.Data.[i] / 127.5f - 1.0f)
         torch.tensor(px : float32[]).reshape(int64 n, 1L, int64 h, int64 w).``to``(device)
 

@@ -42,7 +42,7 @@ module SearchSummary =
     let internal storedResult<'R> (dir: string) : 'R option =
         let p = Path.Combine(dir, "result.json")
         if not (File.Exists p) then None
-        else Some(Json.ofNode<'R> p (Json.parse p (File.ReadAllText p)).["result"])
+        else Some(Json.ofNode<'R> (p + " field 'result'") (Json.memberOf p "" "result" (Json.readFile p)))
 
     /// A record from a candidate's configuration and result.
     [<CompiledName("Record")>]
@@ -75,7 +75,7 @@ module SearchSummary =
     [<CompiledName("Load")>]
     let load (path: string) : IReadOnlyList<CandidateRecord> =
         SafeFiles.requireFile "search summary" path
-        let s = Json.ofNode<SearchSummary> path (Json.parse path (File.ReadAllText path))
+        let s = Json.ofNode<SearchSummary> path (Json.readFile path)
         if isNull s.Candidates then Errors.fail "search summary %s holds no candidates" path
         s.Candidates :> IReadOnlyList<_>
 

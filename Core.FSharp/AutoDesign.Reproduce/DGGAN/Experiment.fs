@@ -127,7 +127,7 @@ module DgganExperiment =
     let storedSettings (searchDir: string) : DgganSettings =
         let path = Path.Combine(searchDir, "config.json")
         if not (File.Exists path) then Errors.fail "%s is not a DGGAN search run folder (no config.json)" searchDir
-        let node = Json.parse path (File.ReadAllText path)
+        let node = Json.readFile path
         let k = try node.["kind"].GetValue<string>() with _ -> ""
         if k <> kind then Errors.fail "%s is not a DGGAN search run folder (kind '%s', expected %s)" searchDir k kind
         Json.ofNode<DgganSettings> path node.["config"]

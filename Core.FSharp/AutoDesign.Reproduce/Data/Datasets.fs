@@ -78,7 +78,15 @@ module Datasets =
         requireFashion ()
         let ip, lp = fashionFiles split
         let name = match split with Train -> "fashion-mnist-train" | Test -> "fashion-mnist-test"
-        ofIdx name fashionSource (Idx.read ip) (Idx.read lp)
+        let ds = ofIdx name fashionSource (Idx.read ip) (Idx.read lp)
+        // every model and split of the experiments is built for Fashion-MNIST's 28x28 images of 10 classes
+        if ds.Height <> 28 || ds.Width <> 28 then
+            Errors.fail "%s holds %dx%d images; Fashion-MNIST's are 28x28 (check %s)" ip ds.Height ds.Width (if isNull (Environment.GetEnvironmentVariable "AUTODESIGN_FASHION_MNIST_DIR") then "the installed files" else "AUTODESIGN_FASHION_MNIST_DIR")
+        if ds.Count = 0 then Errors.fail "%s holds no images" ip
+        match ds.Labels |> Array.tryFindIndex (fun l -> l < 0 || l > 9) with
+        | Some i -> Errors.fail "%s: label %d of example %d is not a Fashion-MNIST class (0-9)" lp ds.Labels.[i] i
+        | None -> ()
+        ds
 
     /// Concatenate data sets of the same image size.
     let concat (name: string) (parts: Dataset list) : Dataset =

@@ -39,7 +39,7 @@ module FoundationExperiments =
             Run.Open(options, "foundation/" + name, "foundation.resume-blobs/1",
                      {| Model = "MLP 16-64-32-2, dropout 0.2"; Optimizer = "Adam"; LearningRate = 3e-3; Epochs = epochs
                         Points = n; Batch = 64; Seed = ctx.Seed; Device = string ctx.Device |})
-        let startedAt = match run.LatestCheckpoint() with Some(s, snap) -> (for t in snap.Tensors.Values do t.Dispose()); int s | None -> 0
+        let startedAt = match run.LatestCheckpoint() with Some(s, snap, _) -> (for t in snap.Tensors.Values do t.Dispose()); int s | None -> 0
         let xs, ys = blobs ctx.Seed n dims
         use x = torch.tensor(xs, device = ctx.Device).reshape(int64 n, int64 dims)
         use y = torch.tensor(ys |> Array.map int64, device = ctx.Device)

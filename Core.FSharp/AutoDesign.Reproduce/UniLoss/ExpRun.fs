@@ -43,8 +43,16 @@ module ExpRun =
             { Task = task.Name; Data = task.Data.Name; Train = task.TrainIdx.Length; Test = task.TestIdx.Length
               Metric = metricName task.Metric; Loss = loss; Schedule = cfg }
         use run = Run.Open(options, relPath, kind, config)
+        let steps = (task.TrainIdx.Length + cfg.BatchSize - 1) / cfg.BatchSize
         let rows =
-            if run.IsFinished then run.Result<ExpEpochRow list>()
+            if run.IsFinished then
+                // one row per epoch (the last one possibly partial when the schedule counts steps), in order
+                let rows = run.Result<ExpEpochRow list>()
+                let epochs = if cfg.Steps > 0 then (cfg.Steps + steps - 1) / steps else cfg.Epochs
+                if rows.Length <> epochs then run.DamagedResult(sprintf "holds %d epoch rows; this run has %d epochs" rows.Length epochs)
+                rows |> List.iteri (fun i r ->
+                    if r.Epoch <> i + 1 then run.DamagedResult(sprintf "row %d is for epoch %d, not %d" i r.Epoch (i + 1)))
+                rows
             else
                 torch.manual_seed(int64 cfg.Seed) |> ignore
                 use model = task.MakeModel()
@@ -58,7 +66,6 @@ module ExpRun =
                 runLoss.Uni |> Option.iter (fun u -> state.AddValue<UniLossState>("uniloss", Func<_>(u.CaptureState), Action<_>(u.RestoreState)))
                 let mutable total, count = 0.0, 0
                 state.AddValue<float * int>("epoch-loss", Func<_>(fun () -> total, count), Action<_>(fun (t, c) -> total <- t; count <- c))
-                let steps = (task.TrainIdx.Length + cfg.BatchSize - 1) / cfg.BatchSize
                 let batchesOf = Collections.Generic.Dictionary<int, int[][]>()
                 let batches epoch =
                     match batchesOf.TryGetValue epoch with

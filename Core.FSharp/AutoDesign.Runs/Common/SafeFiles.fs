@@ -13,30 +13,11 @@ module internal SafeFiles =
     /// Default largest decoded input (bytes): 1 GiB.
     let DefaultMaxBytes = 1L <<< 30
 
-    [<DllImport("libc", SetLastError = true, EntryPoint = "stat")>]
-    extern int private stat(string path, byte[] buf)
-
-    /// The file-type bits of st_mode (S_IFMT), or None where this cannot be read.
-    let private fileType (path: string) : int option =
-        if not (RuntimeInformation.IsOSPlatform OSPlatform.Linux) then None
-        else
-            let offset =
-                match RuntimeInformation.ProcessArchitecture with
-                | Architecture.X64 -> Some 24
-                | Architecture.Arm64 -> Some 16
-                | _ -> None
-            match offset with
-            | None -> None
-            | Some o ->
-                let buf = Array.zeroCreate<byte> 256
-                try
-                    if stat(path, buf) = 0 then Some(BitConverter.ToInt32(buf, o) &&& 0xF000) else None
-                with :? EntryPointNotFoundException | :? DllNotFoundException -> None
-
     /// Check that `path` names a readable regular file (following links); otherwise raise a UserError
     /// whose message starts with the path.
     [<CompiledName("CheckRegular")>]
     let checkRegular (path: string) =
+        if String.IsNullOrWhiteSpace path then Errors.fail "an empty file name was given where an input file is expected"
         let fi = FileInfo path
         let resolved =
             try
@@ -48,10 +29,8 @@ module internal SafeFiles =
             with :? IOException as e -> Errors.fail "%s: cannot follow its symbolic link (%s; a link loop?)" path e.Message
         if Directory.Exists resolved.FullName then Errors.fail "%s: is a directory, not a file" path
         if not resolved.Exists then Errors.fail "%s: no such file" path
-        match fileType resolved.FullName with
-        | Some t when t <> 0x8000 ->
-            let kind = match t with 0x1000 -> "a FIFO" | 0x2000 -> "a character device" | 0x6000 -> "a block device" | 0xC000 -> "a socket" | _ -> "not a regular file"
-            Errors.fail "%s: is %s, not a regular file" path kind
+        match FileKind.typeBits resolved.FullName with
+        | Some t when t <> 0x8000 -> Errors.fail "%s: is %s, not a regular file" path (FileKind.describe t)
         | _ -> ()
 
     /// Check that `path` names an existing file, not a directory; `what` describes it in the error.
@@ -98,3 +77,14 @@ module internal SafeFiles =
         else
             if int64 raw.Length > maxDecodedBytes then Errors.fail "%s: %d bytes, more than the limit of %d" path raw.Length maxDecodedBytes
             raw
+
+    /// Largest JSON file of a run folder read back (config, result, checkpoint state): 256 MiB.
+    let MaxJsonBytes = 256L <<< 20
+
+    /// The text of a regular file of at most `maxBytes` bytes (UTF-8, not decompressed).
+    [<CompiledName("ReadText")>]
+    let readText (maxBytes: int64) (path: string) : string =
+        checkRegular path
+        let len = FileInfo(path).Length
+        if len > maxBytes then Errors.fail "%s: %d bytes, more than the limit of %d" path len maxBytes
+        try File.ReadAllText path with :? IOException | :? UnauthorizedAccessException as e -> Errors.fail "%s: cannot read (%s)" path e.Message

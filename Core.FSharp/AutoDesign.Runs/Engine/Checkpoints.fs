@@ -23,7 +23,7 @@ module internal Checkpoints =
         let f = latestFile runDir
         if not (File.Exists f) then None
         else
-            let n = File.ReadAllText(f).Trim()
+            let n = (SafeFiles.readText 64L f).Trim()
             if n.Length <> 12 || not (n |> Seq.forall Char.IsDigit) then
                 Errors.fail "%s does not name a checkpoint ('%s'); the run folder is damaged (delete it or pass --force)" f n
             Some n
@@ -32,17 +32,22 @@ module internal Checkpoints =
     [<CompiledName("Commit")>]
     let commit (runDir: string) (step: int64) (snapshot: Snapshot) =
         let root = folder runDir
-        Directory.CreateDirectory root |> ignore
+        Atomic.guard "create the checkpoint folder" root (fun () -> Directory.CreateDirectory root |> ignore)
         let tmp = Path.Combine(root, sprintf ".tmp-%s" (Guid.NewGuid().ToString("N")))
-        Directory.CreateDirectory tmp |> ignore
-        Safetensors.save (Path.Combine(tmp, "tensors.safetensors")) snapshot.Tensors
-        Atomic.writeAllText (Path.Combine(tmp, "state.json")) (snapshot.Values.ToJsonString(Json.options))
-        Durable.syncDirectory tmp
-        Faults.hit "checkpoint-write"
         let final = Path.Combine(root, name step)
-        if Directory.Exists final then Directory.Delete(final, true)
-        Directory.Move(tmp, final)
-        Durable.syncDirectory root
+        try
+            Atomic.guard "write the checkpoint" tmp (fun () ->
+                Directory.CreateDirectory tmp |> ignore
+                Safetensors.save (Path.Combine(tmp, "tensors.safetensors")) snapshot.Tensors
+                Atomic.writeAllText (Path.Combine(tmp, "state.json")) (snapshot.Values.ToJsonString(Json.options))
+                Durable.syncDirectory tmp
+                Faults.hit "checkpoint-write"
+                if Directory.Exists final then Directory.Delete(final, true)
+                Directory.Move(tmp, final)
+                Durable.syncDirectory root)
+        finally
+            // a checkpoint that could not be written completely leaves nothing behind (disk full...)
+            if Directory.Exists tmp then (try Directory.Delete(tmp, true) with :? IOException | :? UnauthorizedAccessException -> ())
         Atomic.writeAllText (latestFile runDir) (name step + "\n")
         for d in Directory.GetDirectories root do
             let n = Path.GetFileName d
@@ -50,19 +55,20 @@ module internal Checkpoints =
 
     /// The newest checkpoint as (step, snapshot), or None when none was published.
     [<CompiledName("TryLoad")>]
-    let tryLoad (runDir: string) : (int64 * Snapshot) option =
+    let tryLoad (runDir: string) : (int64 * Snapshot * SnapshotFiles) option =
         match latestName runDir with
         | None -> None
         | Some n ->
             let dir = Path.Combine(folder runDir, n)
             let statePath = Path.Combine(dir, "state.json")
+            if not (Directory.Exists dir) then
+                Errors.fail "%s names checkpoint %s, which does not exist; the run folder is damaged (delete it or pass --force)" (latestFile runDir) n
             if not (File.Exists statePath) then Errors.fail "checkpoint %s is incomplete (no state.json); the run folder is damaged (delete it or pass --force)" dir
-            let values =
-                match Json.parse statePath (File.ReadAllText statePath) with
-                | :? JsonObject as o -> o
-                | _ -> Errors.fail "%s is not a JSON object" statePath
-            let tensors = Safetensors.load (Path.Combine(dir, "tensors.safetensors"))
-            Some(Int64.Parse n, { Tensors = tensors; Values = values })
+            let values = Json.object statePath "" (Json.readFile statePath)
+            let files = { TensorsFile = Path.Combine(dir, "tensors.safetensors"); ValuesFile = statePath }
+            SafeFiles.checkRegular files.TensorsFile
+            let tensors = Safetensors.load files.TensorsFile
+            Some(Int64.Parse n, { Tensors = tensors; Values = values }, files)
 
     /// Remove every checkpoint (after a run has stored its result).
     [<CompiledName("Clear")>]

@@ -53,21 +53,23 @@ module Loop =
             a.Add o
         a
 
-    let private rowsOfJson (node: JsonNode) =
+    /// The metrics rows of a checkpoint: an array of objects whose members are numbers (NaN and the
+    /// infinities as strings) or strings; anything else is a UserError naming `file` and the field.
+    let private rowsOfJson (file: string) (node: JsonNode) =
         let rows = ResizeArray<(string * Cell) list>()
-        match node with
-        | :? JsonArray as a ->
-            for o in a do
-                rows.Add [ for kv in o.AsObject() ->
-                             kv.Key, (if kv.Value.GetValueKind() = Text.Json.JsonValueKind.String then
-                                          let s = kv.Value.GetValue<string>()
-                                          match s with
-                                          | "NaN" -> Cell.Number nan
-                                          | "Infinity" -> Cell.Number infinity
-                                          | "-Infinity" -> Cell.Number -infinity
-                                          | _ -> Cell.Text s
-                                      else Cell.Number(kv.Value.GetValue<float>())) ]
-        | _ -> ()
+        let a = Json.array file "loop/rows" node
+        for i in 0 .. a.Count - 1 do
+            let here = sprintf "loop/rows[%d]" i
+            rows.Add [ for kv in Json.object file here a.[i] ->
+                         let at = sprintf "%s.%s" here kv.Key
+                         kv.Key, (match kv.Value with
+                                  | :? JsonValue as v when v.GetValueKind() = Text.Json.JsonValueKind.String ->
+                                      match v.GetValue<string>() with
+                                      | "NaN" -> Cell.Number nan
+                                      | "Infinity" -> Cell.Number infinity
+                                      | "-Infinity" -> Cell.Number -infinity
+                                      | s -> Cell.Text s
+                                  | v -> Cell.Number(Json.number file at v)) ]
         rows
 
     let private runCore (finiteOnly: bool) (run: Run) (state: TrainState) (spec: LoopSpec) (step: StepInfo -> LoopContext -> unit)
@@ -77,13 +79,19 @@ module Loop =
         let rows = ResizeArray<(string * Cell) list>()
         let start =
             match run.LatestCheckpoint() with
-            | Some(s, snap) ->
-                state.Restore snap
-                rows.AddRange(rowsOfJson (if snap.Values.ContainsKey "loop/rows" then snap.Values.["loop/rows"] else null))
-                for t in snap.Tensors.Values do t.Dispose()
+            | Some(s, snap, files) ->
+                try
+                    let file = files.ValuesFile
+                    let at = Json.integer file "loop/step" (Json.memberOf file "" "loop/step" snap.Values)
+                    if at <> s then
+                        Errors.fail "%s: field 'loop/step' is %d but the checkpoint folder is named for step %d (a renamed or copied folder?); the run folder is damaged (delete it or pass --force)" file at s
+                    if s > int64 spec.Steps then Errors.fail "%s: the checkpoint is at step %d, beyond the run's %d steps" spec.Label s spec.Steps
+                    rows.AddRange(rowsOfJson file (Json.memberOf file "" "loop/rows" snap.Values))
+                    state.RestoreFrom(snap, files, [ "loop/rows"; "loop/step" ])
+                finally
+                    for t in snap.Tensors.Values do t.Dispose()
                 int s
             | None -> 0
-        if start > spec.Steps then Errors.fail "%s: the checkpoint is at step %d, beyond the run's %d steps" spec.Label start spec.Steps
         let ctx = LoopContext(rows)
         let commit (at: int) =
             let snap = Snapshot.Empty()

@@ -37,8 +37,12 @@ type Run internal (dir: string, kind: string, config: JsonNode, options: RunOpti
     /// The stored result.
     member _.Result<'R>() : 'R =
         if not (File.Exists resultPath) then Errors.fail "run %s has no result yet" dir
-        let node = Json.parse resultPath (File.ReadAllText resultPath)
-        Json.ofNode<'R> resultPath node.["result"]
+        let node = Json.memberOf resultPath "" "result" (Json.readFile resultPath)
+        Json.ofNode<'R> (resultPath + " field 'result'") node
+
+    /// Raise the UserError for a stored result that cannot be what the run produced (`detail` says why).
+    member _.DamagedResult(detail: string) : 'T =
+        Errors.fail "%s: field 'result' %s; the stored result is damaged (delete the run folder %s to run it again)" resultPath detail dir
 
     /// Store the result (atomically) and drop the checkpoints: the run is finished.
     member _.Finish(result: 'R) =
@@ -95,9 +99,18 @@ type Run internal (dir: string, kind: string, config: JsonNode, options: RunOpti
                     let n = Path.GetFileName f
                     if n <> ".lock" && n <> ".lock.json" then File.Delete f
                 for d in Directory.GetDirectories dir do Directory.Delete(d, true)
+            // the files a run folder holds are regular files: anything else (a folder, a link, a FIFO) is damage
+            let damaged =
+                [ "config.json"; "result.json"; "metrics.csv"; "log.txt" ]
+                |> List.choose (fun n -> FileKind.notRegular (Path.Combine(dir, n)) |> Option.map (fun what -> n, what))
+            match damaged with
+            | (n, what) :: _ when not options.Force ->
+                Errors.fail "%s is %s, not a regular file; the run folder is damaged (delete it or pass --force)" (Path.Combine(dir, n)) what
+            | _ :: _ -> wipe ()
+            | [] -> ()
             if File.Exists configPath then
                 let stored =
-                    try Json.parse configPath (File.ReadAllText configPath)
+                    try Json.readFile configPath
                     with UserError msg when options.Force -> null
                 if isNull stored || not (JsonNode.DeepEquals(stored, asked)) then
                     if options.Force then wipe ()

@@ -30,7 +30,7 @@ type internal RunLock private (dir: string, stream: FileStream) =
     static member Holder(dir: string) : LockHolder option =
         try
             let p = infoPath dir
-            if File.Exists p then Some(Json.ofNode<LockHolder> p (Json.parse p (File.ReadAllText p))) else None
+            if File.Exists p then Some(Json.ofNode<LockHolder> p (Json.readFile p)) else None
         with _ -> None
 
     /// Delete the temporary files of atomic writes that a killed writer left in `dir` and its subfolders,

@@ -7,18 +7,6 @@ open TorchSharp
 open TorchSharp.Modules
 open AutoDesign.Nn
 
-/// What one checkpoint holds: named tensors (weights, optimizer buffers, generator states) and a JSON
-/// object (counters, random-stream states, metrics rows, anything small).
-type Snapshot =
-    { Tensors: Dictionary<string, torch.Tensor>
-      Values: JsonObject }
-    static member Empty() = { Tensors = Dictionary(); Values = JsonObject() }
-
-/// A piece of training state that a checkpoint saves and restores under a name prefix.
-type IStateful =
-    abstract Capture: snapshot: Snapshot * prefix: string -> unit
-    abstract Restore: snapshot: Snapshot * prefix: string -> unit
-
 /// Everything a training loop must restore to continue exactly: models, optimizers, random streams.
 /// Register each component once, under a unique name; the checkpoint keys are "<name>/...".
 [<Sealed>]
@@ -52,9 +40,9 @@ type TrainState() =
                       use _ng = torch.no_grad ()
                       for kv in m.state_dict() do
                           let src = tensorOf snap (p + kv.Key) "module entry"
-                          if src.shape <> kv.Value.shape then
-                              Errors.fail "the checkpoint's %s has shape [%s], the model's [%s]" (p + kv.Key)
-                                  (String.Join(", ", src.shape)) (String.Join(", ", kv.Value.shape))
+                          if src.shape <> kv.Value.shape || src.dtype <> kv.Value.dtype then
+                              Errors.fail "the checkpoint's %s is %s, the model's %s" (p + kv.Key)
+                                  (TensorSpec.Describe(src.dtype, src.shape)) (TensorSpec.Describe(kv.Value.dtype, kv.Value.shape))
                           kv.Value.copy_(src) |> ignore })
 
     /// An SGD, Adam or RMSprop optimizer (TorchSharp's or AutoDesign's safe ones): per-parameter buffers and
@@ -67,14 +55,26 @@ type TrainState() =
         s.Add(name,
               { new IStateful with
                   member _.Capture(snap, p) = snap.Values.[p + "state"] <- Json.toNode r.State
-                  member _.Restore(snap, p) = r.State <- Json.ofNode<RandomState> (p + "state") (valueOf snap (p + "state")) })
+                  member _.Restore(snap, p) =
+                      let st = Json.ofNode<RandomState> (sprintf "field '%sstate'" p) (valueOf snap (p + "state"))
+                      try r.State <- st
+                      with
+                      | :? ArgumentException as e -> Errors.fail "field '%sstate' is not a random-stream state: %s" p e.Message
+                      | :? NullReferenceException -> Errors.fail "field '%sstate' is not a random-stream state (a part is null)" p })
 
     /// A TorchSharp generator.
     member s.AddGenerator(name: string, g: torch.Generator) =
         s.Add(name,
               { new IStateful with
                   member _.Capture(snap, p) = snap.Tensors.[p + "state"] <- g.get_state()
-                  member _.Restore(snap, p) = g.set_state(tensorOf snap (p + "state") "generator state") })
+                  member _.Restore(snap, p) =
+                      let st = tensorOf snap (p + "state") "generator state"
+                      use current = g.get_state()
+                      // set_state with another length or dtype aborts the process inside libtorch
+                      if not ((TensorSpec.Of current).Fits st) then
+                          Errors.fail "the checkpoint's generator state %sstate is %s, this generator's %s" p
+                              (TensorSpec.Describe(st.dtype, st.shape)) (TensorSpec.Describe(current.dtype, current.shape))
+                      g.set_state(st) })
 
     /// TorchSharp's default CPU generator (used by torch.randn, dropout, weight initialisation...).
     member s.AddTorchDefault() = s.AddGenerator("torch", torch.Generator.Default)
@@ -84,68 +84,47 @@ type TrainState() =
         s.Add(name,
               { new IStateful with
                   member _.Capture(snap, p) = snap.Values.[p + "value"] <- Json.toNode (get.Invoke())
-                  member _.Restore(snap, p) = set.Invoke(Json.ofNode<'T> (p + "value") (valueOf snap (p + "value"))) })
+                  member _.Restore(snap, p) = set.Invoke(Json.ofNode<'T> (sprintf "field '%svalue'" p) (valueOf snap (p + "value"))) })
 
     member _.Capture(snap: Snapshot) = for (n, part) in parts do part.Capture(snap, n + "/")
-    member _.Restore(snap: Snapshot) = for (n, part) in parts do part.Restore(snap, n + "/")
+    member s.Restore(snap: Snapshot) = s.RestoreFrom(snap, { TensorsFile = "the snapshot's tensors"; ValuesFile = "the snapshot's values" }, [])
 
-and internal OptimizerState =
-    static member stateful(opt: OptimizerHelper) : IStateful =
-        let keyed (snap: Snapshot) (key: string) = match snap.Tensors.TryGetValue key with | true, t -> Some t | _ -> None
-        // the restored buffer (a copy owned by the optimizer), or the current one when the checkpoint has none
-        let restored (current: torch.Tensor) (v: torch.Tensor option) =
-            match v with
-            | Some t ->
-                let copy = t.clone().detach().DetachFromDisposeScope()
-                let copy = if isNull current then copy else copy.``to``(current.device)
-                if not (isNull current) then current.Dispose()
-                copy
-            | None -> current
-        { new IStateful with
-            member _.Capture(snap, p) =
-                let sd = opt.state_dict ()
-                let groups = JsonArray()
-                for o in sd.Options do
-                    let g = JsonObject()
-                    g.["lr"] <- JsonValue.Create(o.LearningRate.Value)
-                    g.["initial_lr"] <- JsonValue.Create(o.InitialLearningRate)
-                    groups.Add(g)
-                snap.Values.[p + "groups"] <- groups
-                let steps = JsonArray()
-                sd.State |> Seq.iteri (fun i st ->
-                    let put (field: string) (t: torch.Tensor) = if not (isNull t) then snap.Tensors.[sprintf "%s%d/%s" p i field] <- t
-                    match st with
-                    | :? SGD.State as x -> put "momentum_buffer" x.momentum_buffer; steps.Add(JsonValue.Create 0L)
-                    | :? Adam.State as x ->
-                        put "exp_avg" x.exp_avg; put "exp_avg_sq" x.exp_avg_sq; put "max_exp_avg_sq" x.max_exp_avg_sq
-                        steps.Add(JsonValue.Create x.step)
-                    | :? RMSProp.State as x ->
-                        put "square_avg" x.square_avg; put "grad_avg" x.grad_avg; put "momentum_buffer" x.momentum_buffer
-                        steps.Add(JsonValue.Create x.step)
-                    | other -> Errors.fail "cannot checkpoint optimizer state of type %s (SGD, Adam and RMSprop are supported)" (other.GetType().Name))
-                snap.Values.[p + "steps"] <- steps
-            member _.Restore(snap, p) =
-                let sd = opt.state_dict ()
-                let groups = match snap.Values.[p + "groups"] with :? JsonArray as a -> a | _ -> Errors.fail "the checkpoint has no optimizer groups for %s" p
-                if groups.Count <> sd.Options.Count then Errors.fail "the checkpoint's optimizer %s has %d parameter groups, this one %d" p groups.Count sd.Options.Count
-                let pgs = Array.ofSeq opt.ParamGroups
-                for i in 0 .. groups.Count - 1 do
-                    pgs.[i].LearningRate <- groups.[i].["lr"].GetValue<float>()
-                    pgs.[i].InitialLearningRate <- groups.[i].["initial_lr"].GetValue<float>()
-                let steps = match snap.Values.[p + "steps"] with :? JsonArray as a -> a | _ -> Errors.fail "the checkpoint has no optimizer steps for %s" p
-                if steps.Count <> sd.State.Count then Errors.fail "the checkpoint's optimizer %s has state for %d parameters, this one %d" p steps.Count sd.State.Count
-                sd.State |> Seq.iteri (fun i st ->
-                    let get (field: string) = keyed snap (sprintf "%s%d/%s" p i field)
-                    match st with
-                    | :? SGD.State as x -> x.momentum_buffer <- restored x.momentum_buffer (get "momentum_buffer")
-                    | :? Adam.State as x ->
-                        x.exp_avg <- restored x.exp_avg (get "exp_avg")
-                        x.exp_avg_sq <- restored x.exp_avg_sq (get "exp_avg_sq")
-                        x.max_exp_avg_sq <- restored x.max_exp_avg_sq (get "max_exp_avg_sq")
-                        x.step <- steps.[i].GetValue<int64>()
-                    | :? RMSProp.State as x ->
-                        x.square_avg <- restored x.square_avg (get "square_avg")
-                        x.grad_avg <- restored x.grad_avg (get "grad_avg")
-                        x.momentum_buffer <- restored x.momentum_buffer (get "momentum_buffer")
-                        x.step <- steps.[i].GetValue<int64>()
-                    | other -> Errors.fail "cannot restore optimizer state of type %s" (other.GetType().Name)) }
+    /// Check `snap` against this state before anything is restored: every tensor has a registered
+    /// component's name, the dtype and shape this run's tensor has, none is missing; every value a
+    /// component writes is there and nothing else (but the caller's `own` keys). A UserError names the
+    /// file and the entry.
+    member internal _.Check(snap: Snapshot, files: SnapshotFiles, own: string seq) =
+        let expected = Dictionary<string, TensorSpec>()
+        let template = Snapshot.Empty()
+        (use _scope = torch.NewDisposeScope()
+         for (n, part) in parts do part.Capture(template, n + "/")
+         for kv in template.Tensors do expected.[kv.Key] <- TensorSpec.Of kv.Value)
+        for (n, part) in parts do
+            match part with
+            | :? ISnapshotCheck as c -> c.Expect(snap, n + "/", files.ValuesFile, expected)
+            | _ -> ()
+        for kv in template.Values do
+            if not (snap.Values.ContainsKey kv.Key) then
+                Errors.fail "%s: field '%s' is missing (it was written by other code or for another configuration)" files.ValuesFile kv.Key
+        let own = set own
+        for kv in snap.Values do
+            if not (template.Values.ContainsKey kv.Key) && not (own.Contains kv.Key) then
+                Errors.fail "%s: field '%s' is not part of this run's state (it was written by other code or for another configuration)" files.ValuesFile kv.Key
+        for kv in snap.Tensors do
+            match expected.TryGetValue kv.Key with
+            | true, spec when spec.Fits kv.Value -> ()
+            | true, spec ->
+                Errors.fail "%s: tensor '%s' is %s; this run's is %s" files.TensorsFile kv.Key (TensorSpec.Describe(kv.Value.dtype, kv.Value.shape)) (string spec)
+            | _ -> Errors.fail "%s: tensor '%s' is not part of this run's state (it was written by other code or for another configuration)" files.TensorsFile kv.Key
+        for kv in expected do
+            if not (snap.Tensors.ContainsKey kv.Key) then
+                Errors.fail "%s: tensor '%s' (%O) is missing" files.TensorsFile kv.Key kv.Value
+
+    /// Check `snap` (read from `files`), then restore every component from it.
+    member internal s.RestoreFrom(snap: Snapshot, files: SnapshotFiles, own: string seq) =
+        s.Check(snap, files, own)
+        try
+            for (n, part) in parts do part.Restore(snap, n + "/")
+        with UserError msg when not (msg.StartsWith files.ValuesFile || msg.StartsWith files.TensorsFile) ->
+            Errors.fail "%s: %s" files.ValuesFile msg
+
