@@ -58,7 +58,8 @@ type TrainState() =
                           kv.Value.copy_(src) |> ignore })
 
     /// An SGD, Adam or RMSprop optimizer (TorchSharp's or AutoDesign's safe ones): per-parameter buffers and
-    /// step counts, and every parameter group's current and initial learning rate.
+    /// step counts, every parameter group's current and initial learning rate, and each parameter's gradient
+    /// buffer (which parameters have one decides which ones a step updates).
     member s.AddOptimizer(name: string, opt: OptimizerHelper) =
         s.Add(name, OptimizerState.stateful opt)
 
@@ -101,8 +102,24 @@ and internal OptimizerState =
                 if not (isNull current) then current.Dispose()
                 copy
             | None -> current
+        // The optimized parameters in parameter-group order. Their gradient buffers belong to the state: zero_grad
+        // zeroes a buffer in place and keeps it, and step updates every parameter that has a buffer (with a zero
+        // gradient, through its moments) and skips one that has none. A parameter has a buffer from its first
+        // backward pass on, so a process that restored only weights and moments would skip the parameters that
+        // the first steps after a resume leave out of the graph (a D²NN node no example reached), where the
+        // uninterrupted process updates them.
+        let parameters () : Parameter[] = Array.ofSeq (opt.parameters ())
+        let gradKey (p: string) (i: int) = sprintf "%sgrad/%d" p i
         { new IStateful with
             member _.Capture(snap, p) =
+                let present = JsonArray()
+                parameters () |> Array.iteri (fun i prm ->
+                    let g = prm.grad
+                    if isNull g then present.Add(JsonValue.Create false)
+                    else
+                        snap.Tensors.[gradKey p i] <- g
+                        present.Add(JsonValue.Create true))
+                snap.Values.[p + "grads"] <- present
                 let sd = opt.state_dict ()
                 let groups = JsonArray()
                 for o in sd.Options do
@@ -148,4 +165,26 @@ and internal OptimizerState =
                         x.grad_avg <- restored x.grad_avg (get "grad_avg")
                         x.momentum_buffer <- restored x.momentum_buffer (get "momentum_buffer")
                         x.step <- steps.[i].GetValue<int64>()
-                    | other -> Errors.fail "cannot restore optimizer state of type %s" (other.GetType().Name)) }
+                    | other -> Errors.fail "cannot restore optimizer state of type %s" (other.GetType().Name))
+                // a checkpoint without "grads" (written before gradient buffers were saved) leaves them as they are
+                if snap.Values.ContainsKey(p + "grads") then
+                    let present = match snap.Values.[p + "grads"] with :? JsonArray as a -> a | _ -> Errors.fail "the checkpoint's gradient list for %s is not an array" p
+                    let ps = parameters ()
+                    if present.Count <> ps.Length then
+                        Errors.fail "the checkpoint's optimizer %s has gradients for %d parameters, this one %d" p present.Count ps.Length
+                    use _ng = torch.no_grad ()
+                    ps |> Array.iteri (fun i prm ->
+                        let has =
+                            match present.[i] with
+                            | :? JsonValue as v when v.GetValueKind() = Text.Json.JsonValueKind.True -> true
+                            | :? JsonValue as v when v.GetValueKind() = Text.Json.JsonValueKind.False -> false
+                            | _ -> Errors.fail "the checkpoint's gradient list for %s holds something other than true/false" p
+                        if has then
+                            match keyed snap (gradKey p i) with
+                            | Some t when t.shape = prm.shape ->
+                                // the parameter keeps its own reference to the copy; the scope releases these handles
+                                use _ = torch.NewDisposeScope()
+                                prm.grad <- t.detach().clone().``to``(prm.device)
+                            | Some _ -> Errors.fail "the checkpoint's %s has another shape than its parameter" (gradKey p i)
+                            | None -> Errors.fail "the checkpoint has no %s: it was written by other code or for another configuration" (gradKey p i)
+                        else prm.grad <- null) }
