@@ -1,7 +1,7 @@
 /// D²NN sweeps on the run engine, end to end through the CLI: a sweep killed (SIGKILL via AUTODESIGN_FAULT)
-/// at a training step, during a checkpoint write and between child runs, and started again until it
-/// finishes, ends with the curve, results and weights of an uninterrupted one; a λ point trains alone
-/// as a job once its warm start is finished.
+/// at a training step, during a checkpoint write and between child runs, or again and again inside its λ
+/// points, and started again until it finishes, ends with the curve, results, metrics and weights of an
+/// uninterrupted one; a λ point trains alone as a job once its warm start is finished.
 module AutoDesign.Tests.D2nnEngineTests
 
 open System
@@ -58,6 +58,31 @@ let private reference =
         if rc <> 0 then failtestf "the uninterrupted sweep failed (%d): %s" rc out
         root)
 
+/// The tiny dcn sweep with λ points long enough to be killed at several places: 12 steps at each of λ 0.5 and
+/// 0.9, a checkpoint every 3 steps. A fresh process runs 66 steps before the first λ point (2 baselines of
+/// 12 steps, each continued for 18, a warm start of 6), then λ 0.5's 12 and λ 0.9's 12.
+let private lambdaArgs (root: string) =
+    [ "d2nn"; "dcn"; "--quick"; "--steps"; "12"; "--train-size"; "64"; "--test-size"; "32"; "--batch"; "16"
+      "--lambdas"; "0.5,0.9"; "--checkpoint-every"; "3"; "--seed"; "3"; "--runs-root"; root; "--launcher"; "serial" ]
+
+let private lambdaReference =
+    lazy (
+        let root = tempRoot ()
+        let rc, out = cli (lambdaArgs root) []
+        if rc <> 0 then failtestf "the uninterrupted sweep failed (%d): %s" rc out
+        root)
+
+/// Kills inside the λ points, one process after another: (fault, what the next start prints). "step:n"
+/// counts the steps a process ran; each start after a kill continues from the last checkpoint. Kills right
+/// after a checkpoint, one and two steps later, and just before one (a step run, its checkpoint not yet
+/// written). A resumed step reaches a node that the steps before it left out, or skips one they reached.
+let private lambdaKills =
+    [ "step:73", "lambda-0.5: resuming at step 6 of 12"   // after λ 0.5's step 7: one past checkpoint 6
+      "step:3", "lambda-0.5: resuming at step 6 of 12"    // after step 9, checkpoint 9 not written
+      "step:5", "lambda-0.5: resuming at step 9 of 12"    // after step 11: two past checkpoint 9
+      "step:11", "lambda-0.9: resuming at step 6 of 12"   // λ 0.5 ends (3 steps), λ 0.9 after step 8: two past 6
+      "step:1", "lambda-0.9: resuming at step 6 of 12" ]  // after step 7: one past checkpoint 6
+
 [<Tests>]
 let tests =
     testSequenced <| testList "d2nn.engine" [
@@ -82,6 +107,27 @@ let tests =
                 elif rc <> 137 then failtestf "restart failed (%d): %s" rc out
             Expect.isTrue finished "the restarted sweep finished"
             for name in [ "step"; "checkpoint"; "finish" ] do Expect.isTrue (File.Exists(once name)) (name + " fault fired")
+            let got = outputs (sweepDir root)
+            Expect.equal (got |> List.map fst) (expected |> List.map fst) "same files"
+            for ((rel, a), (_, b)) in List.zip got expected do
+                Expect.isTrue (a = b) (sprintf "%s is identical to the uninterrupted run's" rel)
+        }
+
+        test "λ points killed before, at and after their checkpoints resume to the uninterrupted metrics and weights" {
+            let expected = outputs (sweepDir lambdaReference.Value)
+            for rel in [ "points/ce1-detached/lambda-0.5/metrics.csv"; "points/ce1-detached/lambda-0.9/metrics.csv"
+                         "points/ce1-detached/lambda-0.5/weights.safetensors"; "points/ce1-detached/lambda-0.9/weights.safetensors" ] do
+                Expect.isTrue (expected |> List.exists (fun (r, _) -> r = rel)) (sprintf "the reference wrote %s" rel)
+            let root = tempRoot ()
+            let mutable announced = None
+            for (fault, next) in lambdaKills do
+                let rc, out = cli (lambdaArgs root) [ "AUTODESIGN_FAULT", fault ]
+                Expect.equal rc 137 (sprintf "killed by SIGKILL at %s (output: %s)" fault out)
+                announced |> Option.iter (fun (a: string) -> Expect.stringContains out a "the start before continued from the last checkpoint")
+                announced <- Some next
+            let rc, out = cli (lambdaArgs root) []
+            Expect.equal rc 0 (sprintf "the last start finishes: %s" out)
+            Expect.stringContains out announced.Value "it continued from the last checkpoint"
             let got = outputs (sweepDir root)
             Expect.equal (got |> List.map fst) (expected |> List.map fst) "same files"
             for ((rel, a), (_, b)) in List.zip got expected do

@@ -230,6 +230,58 @@ let tests =
             expectSameTensors (paramsOf a) (paramsOf b) "after one more Adam step (same moments and step count)"
         }
 
+        test "a restored optimizer updates the parameters the uninterrupted one would, also those a step leaves out" {
+            // two layers under one Adam; which of them take part in a step varies, as the nodes of a D²NN
+            let d = tempDir ()
+            let x = torch.ones(8L, 4L)
+            let make () =
+                torch.manual_seed 11L |> ignore
+                let layer () = torch.nn.Linear(4L, 3L) :> torch.nn.Module<torch.Tensor, torch.Tensor>
+                let a = layer ()
+                let b = layer ()
+                a, b, new SafeAdam(Seq.append (a.parameters ()) (b.parameters ()), lr = 0.01)
+            let step (layers: torch.nn.Module<torch.Tensor, torch.Tensor> list) (o: SafeAdam) =
+                use _ = torch.NewDisposeScope()
+                o.zero_grad ()
+                (layers |> List.map (fun l -> l.forward(x).Squared().mean()) |> List.reduce (+)).backward ()
+                o.step () |> ignore
+            let stateOf (a: torch.nn.Module<torch.Tensor, torch.Tensor>) (b: torch.nn.Module<torch.Tensor, torch.Tensor>) (o: SafeAdam) =
+                let st = TrainState()
+                st.AddModule("a", a)
+                st.AddModule("b", b)
+                st.AddOptimizer("o", o)
+                st
+            let weights (a: torch.nn.Module<torch.Tensor, torch.Tensor>) (b: torch.nn.Module<torch.Tensor, torch.Tensor>) = Array.append (paramsOf a) (paramsOf b)
+            // commit the state of (a, b, o) as a checkpoint in folder `name`, restore it into (a2, b2, o2)
+            let carry (name: string) (a, b, o) (a2, b2, o2) =
+                let snap = Snapshot.Empty()
+                (stateOf a b o).Capture snap
+                Checkpoints.commit (Path.Combine(d, name)) 1L snap
+                let _, loaded = (Checkpoints.tryLoad (Path.Combine(d, name))).Value
+                (stateOf a2 b2 o2).Restore loaded
+                for t in loaded.Tensors.Values do t.Dispose()
+            // b took part in the first step, not in the second: Adam still moves it (zero gradient, running moments)
+            let a, b, o = make ()
+            step [ a; b ] o
+            let a2, b2, o2 = make ()
+            carry "1" (a, b, o) (a2, b2, o2)
+            let movedBefore = paramsOf b
+            step [ a ] o; step [ a2 ] o2
+            Expect.isFalse (same movedBefore.[0] (paramsOf b).[0]) "the uninterrupted step moves b"
+            expectSameTensors (weights a b) (weights a2 b2) "the resumed step moves b alike"
+            // b never took part before the checkpoint; the restoring process gave it a gradient (an earlier
+            // training of the same layers): the restore removes it, so the next step leaves b and its Adam step
+            // count alone, and a later step that reaches b moves it alike
+            let a, b, o = make ()
+            step [ a ] o
+            let a2, b2, o2 = make ()
+            step [ a2; b2 ] o2
+            carry "2" (a, b, o) (a2, b2, o2)
+            step [ a ] o; step [ a2 ] o2
+            step [ a; b ] o; step [ a2; b2 ] o2
+            expectSameTensors (weights a b) (weights a2 b2) "b without a gradient buffer at the checkpoint"
+        }
+
         test "checkpoint tensors are standard safetensors: an independent reader (python3 json + struct) gets the same values" {
             let d = tempDir ()
             let path = Path.Combine(d, "t.safetensors")

@@ -8,7 +8,14 @@ open TorchSharp.Modules
 
 /// An optimizer as a checkpoint component: every parameter group's learning rates ("<p>groups"), the
 /// step counts ("<p>steps"), which buffers each parameter has ("<p>buffers") and the buffers themselves
-/// (tensors "<p><i>/<field>", the dtype and shape of parameter i). SGD, Adam and RMSprop are supported.
+/// (tensors "<p><i>/<field>", the dtype and shape of parameter i), and which parameters hold a gradient
+/// buffer ("<p>grads") with its contents (tensors "<p>grad/<i>"). SGD, Adam and RMSprop are supported.
+///
+/// Gradient buffers belong to the state: zero_grad zeroes a buffer in place and keeps it, and step updates
+/// every parameter that has a buffer (with a zero gradient, through its moments) and skips one that has
+/// none. A parameter has a buffer from its first backward pass on, so a process that restored only weights
+/// and moments would skip the parameters the first steps after a resume leave out of the graph (a D²NN node
+/// no example reached), where the uninterrupted process updates them.
 module internal OptimizerState =
     /// The buffer fields of a parameter's state, in a fixed order.
     let private fieldsOf (st: obj) =
@@ -53,6 +60,21 @@ module internal OptimizerState =
         | _ -> 0L
 
     let private key (p: string) (i: int) (field: string) = sprintf "%s%d/%s" p i field
+    let private gradKey (p: string) (i: int) = sprintf "%sgrad/%d" p i
+
+    /// The optimized parameters, in parameter-group order.
+    let private parameters (opt: OptimizerHelper) : Parameter[] = Array.ofSeq (opt.parameters ())
+
+    /// Which parameters hold a gradient buffer in `snap` ("<p>grads", one boolean per parameter).
+    let private gradsDeclared (snap: Snapshot) (p: string) (file: string) (count: int) : bool[] =
+        let name = p + "grads"
+        let a = Json.array file name (Json.memberOf file "" name snap.Values)
+        if a.Count <> count then Errors.fail "%s: field '%s' lists %d parameters, the optimizer has %d" file name a.Count count
+        [| for i in 0 .. count - 1 ->
+            match a.[i] with
+            | :? JsonValue as v when v.GetValueKind() = Text.Json.JsonValueKind.True -> true
+            | :? JsonValue as v when v.GetValueKind() = Text.Json.JsonValueKind.False -> false
+            | n -> Errors.fail "%s: field '%s[%d]' must be true or false, not %s" file name i (Json.kindOf n) |]
 
     /// The buffers each parameter has in `snap` (checked against the state types), from "<p>buffers", or
     /// for a checkpoint written without that list, from the tensors present.
@@ -128,6 +150,12 @@ module internal OptimizerState =
                     steps.Add(JsonValue.Create(stepOf st)))
                 snap.Values.[p + "steps"] <- steps
                 snap.Values.[p + "buffers"] <- buffers
+                let grads = JsonArray()
+                parameters opt |> Array.iteri (fun i prm ->
+                    let g = prm.grad
+                    if not (isNull g) then snap.Tensors.[gradKey p i] <- g
+                    grads.Add(JsonValue.Create(not (isNull g))))
+                snap.Values.[p + "grads"] <- grads
             member _.Restore(snap, p) =
                 let sts = states opt
                 let pgs = Array.ofSeq opt.ParamGroups
@@ -146,6 +174,15 @@ module internal OptimizerState =
                             if not (isNull current) then current.Dispose()
                             setBuffer st f copy
                     setStep st (Json.integer "" "steps" steps.[i]))
+                let ps = parameters opt
+                let has = gradsDeclared snap p "" ps.Length
+                use _ng = torch.no_grad ()
+                ps |> Array.iteri (fun i prm ->
+                    if has.[i] then
+                        // the parameter keeps its own reference to the copy; the scope releases these handles
+                        use _ = torch.NewDisposeScope()
+                        prm.grad <- snap.Tensors.[gradKey p i].detach().clone().``to``(prm.device)
+                    else prm.grad <- null)
           interface ISnapshotCheck with
             member _.Expect(snap, p, file, expected) =
                 let sts = states opt
@@ -153,4 +190,9 @@ module internal OptimizerState =
                 // buffers this optimizer has now (created with it) are in `expected` already: a buffer once
                 // created stays, so every checkpoint holds them too; those created by steps are declared
                 for (i, f) in declared snap p file sts do
-                    expected.[key p i f] <- TensorSpec.Of(parameterOf sts.[i]) }
+                    expected.[key p i f] <- TensorSpec.Of(parameterOf sts.[i])
+                // gradient buffers: those the checkpoint declares, whatever this process holds now
+                let ps = parameters opt
+                gradsDeclared snap p file ps.Length |> Array.iteri (fun i has ->
+                    if has then expected.[gradKey p i] <- TensorSpec.Of(ps.[i])
+                    else expected.Remove(gradKey p i) |> ignore) }
