@@ -257,7 +257,7 @@ let tests =
                 let snap = Snapshot.Empty()
                 (stateOf a b o).Capture snap
                 Checkpoints.commit (Path.Combine(d, name)) 1L snap
-                let _, loaded = (Checkpoints.tryLoad (Path.Combine(d, name))).Value
+                let _, loaded, _ = (Checkpoints.tryLoad (Path.Combine(d, name))).Value
                 (stateOf a2 b2 o2).Restore loaded
                 for t in loaded.Tensors.Values do t.Dispose()
             // b took part in the first step, not in the second: Adam still moves it (zero gradient, running moments)
