@@ -48,7 +48,7 @@ let callees (m: MethodBase) : (int * MethodBase) list =
 
 let private flags = BindingFlags.Public ||| BindingFlags.NonPublic ||| BindingFlags.Instance ||| BindingFlags.Static ||| BindingFlags.DeclaredOnly
 
-let private methodsOf (a: Assembly) =
+let methodsOf (a: Assembly) =
     let types = try a.GetTypes() with :? ReflectionTypeLoadException as e -> e.Types |> Array.filter (isNull >> not)
     [ for t in types do
         yield! t.GetMethods(flags) |> Seq.cast<MethodBase>
@@ -112,7 +112,7 @@ let unsafeCalls (a: Assembly) : string list =
             if bad then yield sprintf "%s.%s -> %s.%s" m.DeclaringType.FullName m.Name c.DeclaringType.Name c.Name ]
     |> List.distinct
 
-let private ourAssemblies () =
+let ourAssemblies () =
     [ typeof<AutoDesign.Nn.SafeSGD>.Assembly
       typeof<AutoDesign.Runs.Run>.Assembly
       typeof<AutoDesign.UniLoss.UniLoss>.Assembly

@@ -19,6 +19,7 @@ module Layers =
     /// Conv k×k (stride s, padding p) without activation.
     [<CompiledName("ConvRaw")>]
     let convRaw (cin: int) (cout: int) (k: int) (s: int) (p: int) : M =
+        AutoDesign.Nn.CpuKernels.UseLibTorchConvolutions()   // not oneDNN's (see CpuKernels)
         torch.nn.Conv2d(int64 cin, int64 cout, int64 k, stride = int64 s, padding = int64 p) :> M
     /// Conv k×k, stride s, padding 1 (k = 1: padding 0), then ReLU.
     [<CompiledName("Conv")>]

@@ -28,6 +28,7 @@ module Swd =
         torch.tensor(Array.init 25 (fun i -> k.[i / 5] * k.[i % 5] / 256.0f) : float32[]).reshape(1L, 1L, 5L, 5L)
 
     let private blur (x: torch.Tensor) (scale: float32) =
+        AutoDesign.Nn.CpuKernels.UseLibTorchConvolutions()   // not oneDNN's (see CpuKernels)
         let n, c, h, w = x.shape.[0], x.shape.[1], x.shape.[2], x.shape.[3]
         let flat = x.reshape(n * c, 1L, h, w)
         let padded = torch.nn.functional.pad(flat, [| 2L; 2L; 2L; 2L |], mode = PaddingModes.Reflect)
