@@ -19,10 +19,13 @@ let private compared (root: string) =
         && not (name.EndsWith ".md") && name <> "log.txt")
     |> Array.sort
 
-/// A file's content for the comparison: result envelopes without their finishing time.
+/// A file's content for the comparison: result envelopes without their finishing time and measured
+/// durations (a DGGAN candidate's "Seconds").
 let private content (path: string) =
     if Path.GetFileName path = "result.json" then
-        File.ReadAllLines path |> Array.filter (fun l -> not (l.Contains "\"finished_utc\"")) |> String.concat "\n" |> Text.Encoding.UTF8.GetBytes
+        File.ReadAllLines path
+        |> Array.filter (fun l -> not (l.Contains "\"finished_utc\"") && not (l.TrimStart().StartsWith "\"Seconds\""))
+        |> String.concat "\n" |> Text.Encoding.UTF8.GetBytes
     else File.ReadAllBytes path
 
 /// A seed job of a command over several seeds also leaves the summary of its own seed (seeds<k>-<k>/).

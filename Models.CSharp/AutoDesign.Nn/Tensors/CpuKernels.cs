@@ -33,7 +33,7 @@ namespace AutoDesign.Nn
         delegate bool GetFlag(IntPtr context);
 
         static readonly object Gate = new();
-        static (IntPtr context, SetFlag set, GetFlag get)? native;
+        static (IntPtr context, SetFlag set, GetFlag get, SetFlag? setNnpack)? native;
 
 #pragma warning disable CA2255 // the switch must precede every model of this assembly, in applications and notebooks alike
         [ModuleInitializer]
@@ -46,7 +46,7 @@ namespace AutoDesign.Nn
             throw new InvalidOperationException($"libtorch_cpu exports neither {itanium} nor {msvc}: cannot choose its CPU convolution kernels");
         }
 
-        static (IntPtr context, SetFlag set, GetFlag get) Native()
+        static (IntPtr context, SetFlag set, GetFlag get, SetFlag? setNnpack) Native()
         {
             lock (Gate)
             {
@@ -62,7 +62,10 @@ namespace AutoDesign.Nn
                     Export(lib, "_ZN2at7Context20setUserEnabledMkldnnEb", "?setUserEnabledMkldnn@Context@at@@QEAAX_N@Z"));
                 var get = Marshal.GetDelegateForFunctionPointer<GetFlag>(
                     Export(lib, "_ZNK2at7Context17userEnabledMkldnnEv", "?userEnabledMkldnn@Context@at@@QEBA_NXZ"));
-                native = (context, set, get);
+                // optional: only a warning is at stake where a build lacks it
+                SetFlag? setNnpack = NativeLibrary.TryGetExport(lib, "_ZN2at7Context20setUserEnabledNNPACKEb", out var pn)
+                    ? Marshal.GetDelegateForFunctionPointer<SetFlag>(pn) : null;
+                native = (context, set, get, setNnpack);
                 return native.Value;
             }
         }
@@ -79,6 +82,10 @@ namespace AutoDesign.Nn
         {
             var n = Native();
             n.set(n.context, false);
+            // With oneDNN off, libtorch would next try NNPACK, which cannot initialise on most x86 CPUs (it warns
+            // "Could not initialize NNPACK! Reason: Unsupported hardware" on every process) and falls back to its
+            // native kernels anyway; going there directly keeps the same kernels, and results, on every CPU.
+            n.setNnpack?.Invoke(n.context, false);
         }
     }
 }
