@@ -17,7 +17,8 @@ let fake system name (data: string) measured : Experiment =
       Run = fun ctx ->
         runs <- runs + 1
         [ { System = system; Experiment = name; Claim = "claim " + name; Thesis = "90%"; Measured = measured ctx
-            Config = (if ctx.Quick then "quick" else "full"); Data = data } ] }
+            Config = (if ctx.Quick then "quick" else "full"); Data = data } ]
+      Parts = ExperimentPart.none }
 
 let registry (tag: string) =
     [ fake "alpha" "one" "MNIST" (fun _ -> "91% " + tag)
@@ -80,7 +81,8 @@ let tests =
             let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
             let boom : Experiment =
                 { System = "alpha"; Name = "boom"; Description = "fails"
-                  Run = fun _ -> printfn "some progress"; failwith "native handle went away" }
+                  Run = fun _ -> printfn "some progress"; failwith "native handle went away"
+                  Parts = ExperimentPart.none }
             let reg = [ (registry "f").[0]; boom; (registry "f").[2] ]
             let argv = [| "reproduce"; "--runs-root"; root; "--report"; Path.Combine(root, "R.md"); "--launcher"; "serial" |]
             let g, r = AutoDesign.Cli.Program.parse argv

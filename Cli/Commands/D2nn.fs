@@ -168,18 +168,11 @@ let options (g: Globals) (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
 /// start, then every λ point after them.
 let private stageJobs (g: Globals) (o: ExperimentOptions) (archName: string) =
     let dir = Path.Combine(g.RunsRoot, "jobs", sprintf "d2nn-%s-%s" archName (Jobs.key g))
-    let stage (name: string) (extra: string list) (deps: string list) =
-        { Jobs.job g (sprintf "d2nn/%s/%s" archName name) ([ "--only"; (if name.StartsWith "lambda-" then "points" else name) ] @ extra) (Path.Combine(dir, name))
-            with DependsOn = deps }
-    let latency = match o.Cost with Wall _ -> [ stage "latency" [] [] ] | _ -> []
-    let baselines = stage "baselines" [] []
-    let warm = stage "warm-start" [] [ baselines.Id ]
-    let lambdas = o.Lambdas |> Option.defaultValue (D2nnExperiment.defaultLambdas o.Quick)
-    let inv (v: float) = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
-    let points =
-        [ for l in lambdas ->
-            stage (sprintf "lambda-%s" (inv l)) [ "--lambdas"; inv l ] (warm.Id :: (latency |> List.map (fun j -> j.Id))) ]
-    baselines :: latency @ [ warm ] @ points
+    let id name = sprintf "d2nn/%s/%s" archName name
+    [ for (name, so, deps) in D2nnExperiment.stages o ->
+        let only = if name.StartsWith "lambda-" then "points" else name
+        let lambdas = match so.Lambdas with Some [ l ] when only = "points" -> [ "--lambdas"; l.ToString("R", Globalization.CultureInfo.InvariantCulture) ] | _ -> []
+        { Jobs.job g (id name) ([ "--only"; only ] @ lambdas) (Path.Combine(dir, name)) with DependsOn = deps |> List.map id } ]
 
 /// `bench d2nn`: the cascade's wall-time fraction against its multiplication fraction, measured in one run
 /// (fast form and latency cost unless told otherwise).

@@ -24,9 +24,33 @@ type ExperimentContext =
       Seed: int
       Threads: int }
 
+/// One independently runnable piece of an experiment: one seed, one arm, one seed's stage. `Run` finishes
+/// the run folders that the experiment's own `Run` then finds finished, so running the parts first (as
+/// parallel jobs) and the experiment after them gives the rows a serial run gives.
+type ExperimentPart =
+    { /// Unique within the experiment, e.g. "seed2/ce" (letters, digits, '.', '-', '_' and '/').
+      Id: string
+      /// Ids of parts of the same experiment that must finish first.
+      DependsOn: string list
+      Run: ExperimentContext -> unit }
+
 /// A reproducible experiment; each system exposes `<System>Experiments.all : Experiment list`.
 type Experiment =
     { System: string
       Name: string
       Description: string
-      Run: ExperimentContext -> ReportRow list }
+      /// The rows: runs every part not yet finished, in this process, then assembles.
+      Run: ExperimentContext -> ReportRow list
+      /// The pieces `reproduce` hands to the launcher as jobs before `Run` assembles (empty: one job).
+      Parts: ExperimentContext -> ExperimentPart list }
+
+module ExperimentPart =
+    /// A part without dependencies.
+    let create (id: string) (run: ExperimentContext -> unit) = { Id = id; DependsOn = []; Run = run }
+
+    /// One part per seed `ctx.Seed .. ctx.Seed + count - 1`, with ids "seed<k>".
+    let perSeed (count: int) (run: ExperimentContext -> int -> unit) (ctx: ExperimentContext) =
+        [ for k in ctx.Seed .. ctx.Seed + count - 1 -> create (sprintf "seed%d" k) (fun c -> run c k) ]
+
+    /// No parts: the experiment runs as one job.
+    let none (_: ExperimentContext) : ExperimentPart list = []

@@ -147,6 +147,19 @@ module D2nnExperiment =
     let sweepSeed (arch: Architecture) (o: ExperimentOptions) (seed: int) : SweepOutcome =
         sweepWith arch o seed (folder arch o seed) id
 
+    /// A seed's sweep as independent stages (name, options narrowed to the stage, names of the stages it
+    /// needs): static baselines, latency tables (wall-time cost only), the warm start, and one stage per λ
+    /// point. Run in dependency order, they finish every run folder `All` then finds finished.
+    let stages (o: ExperimentOptions) : (string * ExperimentOptions * string list) list =
+        let inv (v: float) = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
+        let latency = match o.Cost with Wall _ -> [ "latency", { o with Stage = LatencyTablesStage }, [] ] | _ -> []
+        let lambdas = o.Lambdas |> Option.defaultValue (defaultLambdas o.Quick)
+        [ yield "baselines", { o with Stage = Baselines }, []
+          yield! latency
+          yield "warm-start", { o with Stage = WarmStart }, [ "baselines" ]
+          for l in lambdas ->
+              sprintf "lambda-%s" (inv l), { o with Stage = Points; Lambdas = Some [ l ] }, "warm-start" :: (latency |> List.map (fun (n, _, _) -> n)) ]
+
     /// The network a finished run of a sweep stored (weights.safetensors in `child`, relative to the sweep folder).
     let loadNetwork (o: SweepOutcome) (child: string) (graph: Func<D2nnGraph>) (device: torch.Device) =
         torch.manual_seed (int64 o.Settings.Training.Seed) |> ignore

@@ -80,7 +80,16 @@ module D2nnExperiments =
         rowsWith name claim thesis ctx (options ctx)
 
     let private exp name desc claim thesis =
-        { System = "d2nn"; Name = name; Description = desc; Run = sweepRows name claim thesis }
+        { System = "d2nn"; Name = name; Description = desc; Run = sweepRows name claim thesis
+          Parts = fun ctx ->
+              let o = options ctx
+              let arch = D2nnExperiment.architecture name
+              [ for k in 0 .. seedCount - 1 do
+                  let seed = o.Seed + k
+                  for (stage, so, deps) in D2nnExperiment.stages o ->
+                      { Id = sprintf "seed%d/%s" seed stage
+                        DependsOn = deps |> List.map (sprintf "seed%d/%s" seed)
+                        Run = fun _ -> D2nnExperiment.sweepSeed arch so seed |> ignore } ] }
 
     let all : Experiment list =
         [ exp "highlow" "high-low capacity D2NN, F1-cost curve (Fig. 2.2a, 2.4 left, 2.5 left)"

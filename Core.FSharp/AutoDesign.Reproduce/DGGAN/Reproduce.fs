@@ -144,6 +144,7 @@ module DgganExperiments =
           Run = fun ctx ->
             let s = if ctx.Quick then DgganExperiment.quick data ctx.Seed else DgganExperiment.full data ctx.Seed
             let runs = [ for k in 0 .. seeds - 1 -> runSeed ctx (ctx.Seed + k) ]
-            rows ctx.Quick s runs }
+            rows ctx.Quick s runs
+          Parts = ExperimentPart.perSeed seeds (fun ctx k -> runSeed ctx k |> ignore) }
 
     let all : Experiment list = [ search ]

@@ -99,6 +99,7 @@ module DetectorGanExperiments =
           Description = "per seed: detectors trained on real only / + synthetic from CycleGAN+BboxLoss, ACGAN-like, DetectorGAN without and with unrolling, and a detection-weight/clipping ablation (Tables 4.1-4.3)"
           Run = fun ctx ->
             let runs = [ for k in 0 .. seeds - 1 -> runSeed ctx (ctx.Seed + k) ]
-            reportRows (config ctx.Quick) ctx.Quick runs }
+            reportRows (config ctx.Quick) ctx.Quick runs
+          Parts = ExperimentPart.perSeed seeds (fun ctx k -> runSeed ctx k |> ignore) }
 
     let all : Experiment list = [ table ]

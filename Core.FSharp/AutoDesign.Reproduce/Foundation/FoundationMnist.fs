@@ -65,4 +65,5 @@ module FoundationMnist =
                 Thesis = "—"
                 Measured = sprintf "test accuracy %.2f%% (%d test digits)" (100.0 * acc) testIdx.Length
                 Config = sprintf "%s: %d epochs, batch 64, Adam 1e-3, seed %d" (if ctx.Quick then "quick" else "full") epochs ctx.Seed
-                Data = sprintf "MNIST, the 10k digits embedded in the repo (%d train / %d test split)" trainIdx.Length testIdx.Length } ] }
+                Data = sprintf "MNIST, the 10k digits embedded in the repo (%d train / %d test split)" trainIdx.Length testIdx.Length } ]
+          Parts = ExperimentPart.none }

@@ -13,7 +13,7 @@ module UnilossExperiments =
         { System = "uniloss"; Experiment = r.Experiment; Claim = r.Claim; Thesis = r.Thesis; Measured = r.Measured; Config = r.Config; Data = r.Data }
 
     let private exp name description (run: ExpSettings -> ExpSummaryRow list) : Experiment =
-        { System = "uniloss"; Name = name; Description = description; Run = fun ctx -> run (settings ctx) |> List.map toRow }
+        { System = "uniloss"; Name = name; Description = description; Run = (fun ctx -> run (settings ctx) |> List.map toRow); Parts = ExperimentPart.none }
 
     /// The UniLoss-vs-CE comparisons run seeds ctx.Seed .. ctx.Seed + 2 and report the paired per-seed gap
     /// with its 95% interval; the verdict follows from the interval.

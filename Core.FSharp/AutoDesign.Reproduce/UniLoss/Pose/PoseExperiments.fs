@@ -11,7 +11,8 @@ module PoseExperiments =
         { System = "uniloss"; Name = name; Description = description
           Run = fun ctx ->
                   let s = { UnilossExp.defaultSettings ctx.Device with Quick = ctx.Quick; Options = ctx.Options; Seed = ctx.Seed }
-                  run s |> List.map (fun r -> { System = "uniloss"; Experiment = r.Experiment; Claim = r.Claim; Thesis = r.Thesis; Measured = r.Measured; Config = r.Config; Data = r.Data }) }
+                  run s |> List.map (fun r -> { System = "uniloss"; Experiment = r.Experiment; Claim = r.Claim; Thesis = r.Thesis; Measured = r.Measured; Config = r.Config; Data = r.Data })
+          Parts = ExperimentPart.none }
 
     let all : Experiment list =
         [ exp "pose-table3.1" "PCKh of a single-stack hourglass: MSE with Gaussian targets (7 sigmas) vs UniLoss(PCKh), procedural stick figures (stand-in for MPII head joints, thesis Table 3.1)" PoseExp.table
