@@ -109,6 +109,39 @@ module DgganExperiments =
             sprintf "best route's G/D parameter ratio per seed %s (ProgGAN %.2f); most often improving action over all seeds %s; per-seed CSVs and fig5-*.png in each run folder"
                 (runs |> List.map ratio |> fun r -> Paired.values 2 r)
                 (let b = List.last runs.Head.Baseline in float b.GParams / float b.DParams) bestText
+        // Seed-to-seed noise of each arm, and the seeds a decision at the thesis's relative effect would take: the
+        // effect is 34% of ProgGAN's mean final FID; a 95% interval of half-width at most half of it decides either way
+        // (it excludes 0 when the effect is there, or rules out an effect that large).
+        let noise =
+            let perSeedSeconds = (st (fun x -> x.Seconds)).Mean
+            // one reading per way of evaluating the final models: per-arm sd, paired difference, seeds for a decision
+            let reading (label: string) (prog: float list) (dg: float list) =
+                let p, g, d = Paired.stats prog, Paired.stats dg, Paired.difference prog dg
+                let effect = 0.34 * p.Mean
+                let need =
+                    match Paired.seedsFor d.Sd (effect / 2.0) 10000 with
+                    | Some n -> sprintf "%d seeds" n
+                    | None -> "more than 10000 seeds"
+                sprintf "%s: ProgGAN %.1f, DGGAN %.1f; paired difference sd %.1f (ProgGAN - DGGAN %s), 34%% of ProgGAN's mean is %.1f FID, a decision either way (half-width at most %.1f) needs %s"
+                    label p.Sd g.Sd d.Sd (Paired.interval 1 d) effect (effect / 2.0) need,
+                Paired.seedsFor d.Sd (effect / 2.0) 10000
+            let variantNames = sums.Head.Variants |> List.map (fun v -> v.Variant)
+            let variantOf (x: DgganSummary) name = x.Variants |> List.find (fun v -> v.Variant = name)
+            let readings =
+                [ yield reading "end of search" (col (fun x -> x.ProgGanLast.Fid)) (col (fun x -> x.RouteLast.Fid))
+                  yield reading (sprintf "after the final stage (+%d iterations)" s.FinalIterations) (col (fun x -> x.FinalProgGan.Fid)) (col (fun x -> x.FinalDggan.Fid))
+                  for name in variantNames do
+                      yield reading name (sums |> List.map (fun x -> (variantOf x name).ProgGan.Fid)) (sums |> List.map (fun x -> (variantOf x name).Dggan.Fid)) ]
+            let best = readings |> List.choose snd |> List.sortBy id |> List.tryHead
+            let verdict =
+                match best with
+                | Some n when n <= runs.Length -> "This run has enough seeds for a decision in at least one reading (see the verdict row for the final stage's)."
+                | Some n ->
+                    sprintf "No reading is decidable with this run's %d seeds; the cheapest needs %d seeds (about %.1f CPU-hours at this config's %.0f s per seed on this machine). The configuration that would decide it: `autodesign dggan search --seeds %d --launcher slurm` with the full config (larger nets, 32x32, K = 8, 2000 iterations per candidate, 10000-iteration final stages), its seed count set again from the sd measured there"
+                        runs.Length n (float n * perSeedSeconds / 3600.0) perSeedSeconds n
+                | None -> sprintf "No reading is decidable with fewer than 10000 seeds at this noise; the configuration to try is the full config on a cluster (`autodesign dggan search --seeds <n> --launcher slurm`)"
+            sprintf "per-arm sd of the fresh FID over %d seeds. %s. %s"
+                runs.Length (readings |> List.map fst |> String.concat ". ") verdict
         [ row "table-5.1"
               "the searched (asymmetric) G/D beats ProgGAN's fixed symmetric schedule at every resolution, with the same training per step"
               "CIFAR-10 FID, ProgGAN vs DGGAN: 8x8 4.02 vs 1.96 (51%), 16x16 11.68 vs 6.40 (45%), 32x32 18.33 vs 12.10 (34%)"
@@ -128,6 +161,10 @@ module DgganExperiments =
               (sprintf "%s: paired per-seed FID difference ProgGAN - DGGAN %s (per seed %s); reproduced only if the 95%% interval lies above 0"
                   (Paired.verdictText verdict) (Paired.interval 2 final)
                   (List.map2 (-) (col (fun x -> x.FinalProgGan.Fid)) (col (fun x -> x.FinalDggan.Fid)) |> Paired.values 2))
+          row "noise"
+              "the seed-to-seed noise of the final FIDs, and how many seeds a decision at the thesis's effect takes"
+              "— (the thesis reports one run per model)"
+              noise
           row "feature-net"
               "the FID feature network (stand-in for Inception-v3) ranks known-better image sets better, so its FID units mean something"
               "— (the thesis uses Inception-v3)"

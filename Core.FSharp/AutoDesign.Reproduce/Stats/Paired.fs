@@ -72,3 +72,28 @@ module Paired =
 
     /// The per-seed values, "a / b / c".
     let values (digits: int) (xs: float list) = xs |> List.map (f digits) |> String.concat " / "
+
+    /// Half the width of the 95% interval (NaN with fewer than 2 seeds).
+    let halfWidth (s: SeedStats) = if s.N < 2 then nan else (s.Hi - s.Lo) / 2.0
+
+    /// The reading of "the difference is positive" against an effect of size `effect` (`what` names it, e.g. "the
+    /// thesis's effect"): the interval excludes 0 (REPRODUCED, or NOT REPRODUCED when it lies below 0), or it contains
+    /// 0 and its half-width is at most effect / 2, so it lies inside ±effect: "no effect of that size" either way;
+    /// INCONCLUSIVE otherwise.
+    let decisiveText (digits: int) (effect: float) (what: string) (s: SeedStats) =
+        let hw = halfWidth s
+        match verdict s with
+        | Reproduced | NotReproduced as v -> sprintf "%s (the 95%% interval excludes 0)" (verdictText v)
+        | Inconclusive when Double.IsFinite hw && hw <= effect / 2.0 ->
+            sprintf "NO EFFECT OF SIZE %s (the 95%% interval contains 0 and its half-width %s is at most %s, half of %s %s, so it excludes an effect of %s either way)"
+                (f digits effect) (f digits hw) (f digits (effect / 2.0)) what (f digits effect) (f digits effect)
+        | Inconclusive when Double.IsFinite hw ->
+            sprintf "INCONCLUSIVE (the 95%% interval contains 0 and its half-width %s exceeds %s, half of %s %s)"
+                (f digits hw) (f digits (effect / 2.0)) what (f digits effect)
+        | Inconclusive -> "INCONCLUSIVE (fewer than 2 seeds)"
+
+    /// Seeds a paired comparison with per-seed difference sd `sd` needs for its 95% interval's half-width to be at
+    /// most `halfWidth` (the smallest n with t(n-1) sd / sqrt n <= halfWidth); None beyond `cap` seeds.
+    let seedsFor (sd: float) (target: float) (cap: int) =
+        if not (Double.IsFinite sd && target > 0.0) then None
+        else [ 2 .. cap ] |> List.tryFind (fun n -> tQuantile (n - 1) * sd / sqrt (float n) <= target)
