@@ -136,10 +136,12 @@ let tests =
             Expect.stringContains rows.[4].Measured "in 3 of 3 seeds: its FID units rank" "feature-net ordering"
             Expect.stringContains rows.[4].Measured "above it in 0 of 3 seeds" "faint noise against the floor"
             // ProgGAN 21 ± 1, DGGAN 11 ± 1; differences 10 / 11 / 9 (sd 1): 34% of 21 = 7.14, half-width 3.57 needs 3 seeds
-            Expect.stringContains rows.[3].Measured "after the final stage (+1500 iterations): ProgGAN 1.0, DGGAN 1.0; paired difference sd 1.0" "per-arm sd"
+            Expect.stringContains rows.[3].Measured (sprintf "after the final stage (+%d iterations): ProgGAN 1.0, DGGAN 1.0; paired difference sd 1.0" s.FinalIterations) "per-arm sd"
             Expect.stringContains rows.[3].Measured "needs 3 seeds" "seeds for a decision at 34%"
             Expect.stringContains rows.[3].Measured "This run has enough seeds for a decision" "decidable here"
             Expect.stringContains rows.[3].Measured "final stage, EMA of G: ProgGAN 1.0, DGGAN 1.0" "variant sd"
+            Expect.stringContains rows.[5].Measured "pooled over 3 seeds. Fig 5.4: " "analyses pooled over seeds"
+            Expect.stringContains rows.[5].Measured "Fig 5.6 (threshold nFID 1): good children of good parents " "parent quality with counts"
             let noisy = DgganExperiments.rows true s (runs [ 20.0, 10.0; 10.0, 20.0; 15.0, 15.5 ])
             Expect.stringContains noisy.[3].Measured "--launcher slurm" "names the configuration that would decide"
             Expect.stringContains rows.[0].Data "stand-in for CIFAR-10" "stand-in"
@@ -149,7 +151,7 @@ let tests =
             let worse = DgganExperiments.rows true s (runs [ 10.0, 20.0; 11.0, 22.0; 12.0, 21.0 ])
             Expect.stringContains worse.[2].Measured "NOT REPRODUCED" "consistently worse"
         }
-        test "quick config: 8 -> 16, depth equals the ProgGAN schedule, overrides validated" {
+        test "quick config: 8x8, depth equals the ProgGAN schedule, overrides validated" {
             let q = DgganExperiment.quick "mnist" 1
             Expect.equal q.Search.Depth ((Architecture.progGanSchedule q.Search.Config q.Search.FinalResolution).Count) "depth = schedule"
             let o = DgganExperiment.withOverrides (Some 10) (Some 7) (Some 32) (Some 3) (Some 0.5) q

@@ -51,11 +51,11 @@ module DgganExperiments =
         let finalIters = sums |> List.map (fun x -> x.FinalDggan.Iterations) |> List.distinct
         let its (xs: int list) = xs |> List.map string |> String.concat "/"
         let cfg =
-            sprintf "%s: latent %d, base %d channels, d0 = 8 -> %d, kernels %A, filters %A, K = %d, p = %g (thesis: K = 20, p = 0.4 run; K = 8, p = 0.2 suffice%s), %d WGAN-GP iterations x batch %d per candidate; iterations counted from the records: best route %s, ProgGAN chain %s, after the final stage (+%d each) %s vs %s; FID on %d fresh samples vs %d fresh real images (selection used %d other samples and the first %d real images); seeds %s; %s"
+            sprintf "%s: latent %d, base %d channels, d0 = 8 -> %d, kernels %A, filters %A, K = %d, p = %g (thesis: K = 20, p = 0.4 run; K = 8, p = 0.2 suffice%s), %d WGAN-GP iterations x batch %d per candidate; iterations counted from the records: best route %s, ProgGAN chain %s, after the final stage (+%d each) %s vs %s; variance reduction for both arms alike: EMA of G's weights (decay %g) through the final stages and a longer final stage (+%d more each); FID on %d fresh samples vs %d fresh real images (selection used %d other samples and the first %d real images); seeds %s; %s"
                 mode s.Search.Config.Latent s.Search.Config.BaseChannels s.Search.FinalResolution s.Search.Kernels s.Search.Filters
                 s.Search.TopK s.Search.P (if quick then "; scaled down for minutes per seed on 2 cores" else "")
                 s.Train.Iterations s.Train.BatchSize (its routeIters) (its baseIters) s.FinalIterations (its finalIters)
-                (its (sums |> List.map (fun x -> x.FinalProgGan.Iterations) |> List.distinct)) s.FinalSamples (max s.RealEval s.FinalSamples)
+                (its (sums |> List.map (fun x -> x.FinalProgGan.Iterations) |> List.distinct)) s.FinalEma s.LongerFinalIterations s.FinalSamples (max s.RealEval s.FinalSamples)
                 s.Train.EvalSamples s.RealEval seedsText (runs |> List.map (fun r -> r.Dir) |> String.concat "; ")
         let row exp claim thesis measured = { System = "dggan"; Experiment = exp; Claim = claim; Thesis = thesis; Measured = measured; Config = cfg; Data = dataText }
         // per resolution, like with like
@@ -95,20 +95,42 @@ module DgganExperiments =
                 let b = Analysis.best x.Search x.Baseline
                 float b.GParams / float b.DParams
             let effects = runs |> List.collect (fun r -> Analysis.actionEffects r.Search r.Baseline |> List.ofSeq)
-            let bestAction =
+            let allActions =
                 effects |> List.groupBy (fun (a, _, _, _, _) -> a)
                 |> List.map (fun (a, xs) ->
                     let n = xs |> List.sumBy (fun (_, n, _, _, _) -> n)
                     let improving = xs |> List.sumBy (fun (_, n, sh, _, _) -> float n * sh)
                     a, n, improving / float n)
-                |> List.filter (fun (_, n, _) -> n >= 2)
+            let bestAction = allActions |> List.filter (fun (_, n, _) -> n >= 2)
             let bestText =
                 match bestAction with
                 | [] -> "no action with 2+ children"
                 | xs -> let (a, n, sh) = xs |> List.maxBy (fun (_, _, sh) -> sh) in sprintf "%s (%.0f%% of %d children improve)" a (100.0 * sh) n
-            sprintf "best route's G/D parameter ratio per seed %s (ProgGAN %.2f); most often improving action over all seeds %s; per-seed CSVs and fig5-*.png in each run folder"
-                (runs |> List.map ratio |> fun r -> Paired.values 2 r)
-                (let b = List.last runs.Head.Baseline in float b.GParams / float b.DParams) bestText
+            let perAction =
+                allActions |> List.sortBy (fun (a, _, _) -> a)
+                |> List.map (fun (a, n, sh) -> sprintf "%s %d/%d" a (int (Math.Round(sh * float n))) n) |> String.concat ", "
+            // Fig. 5.4, pooled: search candidates better than ProgGAN at their resolution (normalised FID < 1) and the
+            // spread of their G/D parameter ratios
+            let scored =
+                runs |> List.collect (fun r ->
+                    let b = Analysis.baselinePerResolution r.Baseline
+                    r.Search |> List.map (fun c -> Analysis.normalized b c, float c.GParams / float c.DParams))
+                |> List.filter (fun (n, _) -> not (Double.IsNaN n))
+            let better = scored |> List.filter (fun (n, _) -> n < 1.0) |> List.map snd
+            let betterText =
+                if better.IsEmpty then sprintf "0 of %d scored search candidates have nFID < 1" scored.Length
+                else sprintf "%d of %d scored search candidates have nFID < 1, their G/D ratios %.2f..%.2f" better.Length scored.Length (List.min better) (List.max better)
+            // Fig. 5.6, pooled at threshold 1: good children of good (nFID < 1) and of sub-optimal parents
+            let parents =
+                runs |> List.choose (fun r -> Analysis.parentQuality r.Search r.Baseline |> Seq.tryFind (fun (t, _, _, _, _) -> t = 1.0))
+            let pooled sel =
+                let k = parents |> List.sumBy (fun p -> let sh, n = sel p in if n = 0 then 0.0 else sh * float n)
+                int (Math.Round k), parents |> List.sumBy (fun p -> snd (sel p))
+            let gk, gn = pooled (fun (_, g, ng, _, _) -> g, ng)
+            let sk, sn = pooled (fun (_, _, _, s, ns) -> s, ns)
+            sprintf "pooled over %d seeds. Fig 5.4: %s; best route's G/D parameter ratio per seed %s (ProgGAN %.2f). Fig 5.5: children improving on their parent, per action %s; most often improving %s. Fig 5.6 (threshold nFID 1): good children of good parents %d/%d, of sub-optimal parents %d/%d. Per-seed CSVs and fig5-*.png in each run folder"
+                runs.Length betterText (runs |> List.map ratio |> fun r -> Paired.values 2 r)
+                (let b = List.last runs.Head.Baseline in float b.GParams / float b.DParams) perAction bestText gk gn sk sn
         // Seed-to-seed noise of each arm, and the seeds a decision at the thesis's relative effect would take: the
         // effect is 34% of ProgGAN's mean final FID; a 95% interval of half-width at most half of it decides either way
         // (it excludes 0 when the effect is there, or rules out an effect that large).
@@ -137,7 +159,7 @@ module DgganExperiments =
                 match best with
                 | Some n when n <= runs.Length -> "This run has enough seeds for a decision in at least one reading (see the verdict row for the final stage's)."
                 | Some n ->
-                    sprintf "No reading is decidable with this run's %d seeds; the cheapest needs %d seeds (about %.1f CPU-hours at this config's %.0f s per seed on this machine). The configuration that would decide it: `autodesign dggan search --seeds %d --launcher slurm` with the full config (larger nets, 32x32, K = 8, 2000 iterations per candidate, 10000-iteration final stages), its seed count set again from the sd measured there"
+                    sprintf "No reading is decidable with this run's %d seeds; the cheapest needs %d seeds (about %.1f hours at this config's %.0f s wall per seed on this machine). The configuration that would decide it: `autodesign dggan search --seeds %d --launcher slurm` with the full config (larger nets, 32x32, K = 8, 2000 iterations per candidate, 10000-iteration final stages), its seed count set again from the sd measured there"
                         runs.Length n (float n * perSeedSeconds / 3600.0) perSeedSeconds n
                 | None -> sprintf "No reading is decidable with fewer than 10000 seeds at this noise; the configuration to try is the full config on a cluster (`autodesign dggan search --seeds <n> --launcher slurm`)"
             sprintf "per-arm sd of the fresh FID over %d seeds. %s. %s"
