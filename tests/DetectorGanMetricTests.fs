@@ -128,6 +128,7 @@ let tests =
             Expect.stringStarts (measured rows "verdict-unrolling") "NO EFFECT OF SIZE 0.112" "narrow interval around 0"
             Expect.stringContains (measured rows "verdict-unrolling") "also rules out the thesis's own difference here, +0.033" "the thesis's own difference too"
             Expect.stringStarts (measured rows "verdict-vs-cyclegan") "INCONCLUSIVE (the 95% interval contains 0 and its half-width" "wide interval"
+            Expect.stringContains (measured rows "verdict-vs-cyclegan") "a half-width of 0.056 takes" "seeds a decision would take"
             Expect.stringContains (measured rows "verdict") "n = 8" "eight seeds"
             Expect.equal (AutoDesign.Reproduce.Paired.seedsFor 1.0 1.0 100) (Some 7) "t(6) 2.447 / sqrt 7 = 0.925 <= 1 < t(5) 2.571 / sqrt 6"
             Expect.equal (AutoDesign.Reproduce.Paired.seedsFor 100.0 0.001 100) None "beyond the cap"

@@ -64,7 +64,14 @@ module DetectorGanExperiments =
             let d1 = compare a b (fun x -> x.Ap01)
             let d5 = compare a b (fun x -> x.Ap05)
             let hw = Paired.halfWidth d1
+            let more =
+                if Paired.verdict d1 <> Inconclusive || hw <= thesisEffect / 2.0 then ""
+                else
+                    match Paired.seedsFor d1.Sd (thesisEffect / 2.0) 1000 with
+                    | Some n -> sprintf "; at this sd of the per-seed differences (%s) a half-width of %s takes %d seeds" (inv d1.Sd) (inv (thesisEffect / 2.0)) n
+                    | None -> sprintf "; at this sd of the per-seed differences (%s) a half-width of %s takes more than 1000 seeds" (inv d1.Sd) (inv (thesisEffect / 2.0))
             let note =
+                more +
                 if own <= 0.0 then ""
                 elif Paired.verdict d1 = Inconclusive && hw <= own / 2.0 then
                     sprintf "; the interval also rules out the thesis's own difference here, +%s (half-width at most %s)" (inv own) (inv (own / 2.0))
