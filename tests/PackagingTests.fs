@@ -14,7 +14,7 @@ open Expecto
 let private repo = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, ".."))
 
 let private libraries =
-    [ "AutoDesign.D2NN"; "AutoDesign.Gan"; "AutoDesign.Metrics"; "AutoDesign.Nn"; "AutoDesign.Plots"; "AutoDesign.Runs"; "AutoDesign.UniLoss" ]
+    [ "AutoDesign.Core"; "AutoDesign.D2NN"; "AutoDesign.Gan"; "AutoDesign.Metrics"; "AutoDesign.Nn"; "AutoDesign.Plots"; "AutoDesign.Runs"; "AutoDesign.UniLoss" ]
 
 /// Run a program to its end; returns (exit code, stdout + stderr).
 let private exec (cwd: string) (env: (string * string) list) (file: string) (args: string list) (minutes: float) =
