@@ -75,4 +75,4 @@ module Paired =
     /// most `halfWidth` (the smallest n with t(n-1) sd / sqrt n <= halfWidth); None beyond `cap` seeds.
     let seedsFor (sd: float) (target: float) (cap: int) =
         if not (Double.IsFinite sd && target > 0.0) then None
-        else [ 2 .. cap ] |> List.tryFind (fun n -> tQuantile (n - 1) * sd / sqrt (float n) <= target)
+        else [ 2 .. cap ] |> List.tryFind (fun n -> AutoDesign.Metrics.Stats.tQuantile975 (n - 1) * sd / sqrt (float n) <= target)
