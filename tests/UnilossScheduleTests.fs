@@ -128,6 +128,20 @@ let tests =
             Expect.equal (UnilossExp.uniOptsFor (UnilossExp.defaultSettings torch.CPU)).NearbyUnit FlipUnit.Bit "default one-bit flips"
             Expect.throwsT<ArguParseException> (fun () -> planOf [| "accuracy"; "--nearby-unit"; "score" |] |> ignore) "unknown unit"
         }
+        test "every uniloss experiment runs as parts, one per (seed, arm); the pose ablation leaves its shared arm to the table" {
+            let ctx : AutoDesign.Reproduce.ExperimentContext =
+                { Quick = true; Device = torch.CPU; RunsRoot = "unused"; Options = RunOptions.Default; Seed = 1; Threads = 1 }
+            let exps = AutoDesign.Reproduce.UnilossExperiments.all @ AutoDesign.Reproduce.PoseExperiments.all
+            let ids name = exps |> List.find (fun e -> e.Name = name) |> fun e -> e.Parts ctx |> List.map (fun p -> p.Id)
+            for e in exps do
+                let xs = ids e.Name
+                Expect.isNonEmpty xs (sprintf "%s has parts" e.Name)
+                Expect.equal (List.distinct xs) xs (sprintf "%s: part ids are unique" e.Name)
+            Expect.equal (ids "accuracy-resnet20").Length 9 "3 seeds x 3 arms"
+            Expect.equal (ids "ap-mnist") [ for k in 1 .. 3 do for a in [ "ce"; "uniloss" ] -> sprintf "seed%d/%s" k a ] "ap: 3 seeds x 2 arms"
+            Expect.equal (ids "pose-anchors") [ "seed1/uniloss-anchors5"; "seed1/uniloss-anchors10" ] "the 16-anchor run is the table's part"
+            Expect.contains (ids "pose-table3.1") "seed1/uniloss-anchors16" "the table runs it"
+        }
         test "CLI parses --nearby, --bound-scores and --grad-norm; the accuracy arm's defaults use them" {
             match planOf [| "accuracy"; "--quick"; "--nearby"; "any"; "--bound-scores"; "on"; "--grad-norm"; "0" |] with
             | PlanAccuracy s ->

@@ -73,13 +73,28 @@ module ExpTasks =
         { Name = sprintf "fashion-%d-vs-rest" cls; Data = oneVsRest cls ds; TrainIdx = trainIdx; TestIdx = heldOut validate seed testN tr te trainIdx
           Metric = AveragePrecision; MakeModel = (fun () -> UniLossModels.Mlp(2) :> _); Prep = identity }
 
+    /// Images averaged over 2×2 blocks (28×28 → 14×14; an odd last row or column is dropped).
+    let halfSize (ds: ExpDataset) : ExpDataset =
+        let h, w = ds.Height / 2, ds.Width / 2
+        let src = ds.Height * ds.Width
+        let out = Array.zeroCreate<float32> (ds.Count * h * w)
+        for n in 0 .. ds.Count - 1 do
+            let o = n * src
+            for r in 0 .. h - 1 do
+                for c in 0 .. w - 1 do
+                    let a = o + 2 * r * ds.Width + 2 * c
+                    out.[(n * h + r) * w + c] <- (ds.Images.[a] + ds.Images.[a + 1] + ds.Images.[a + ds.Width] + ds.Images.[a + ds.Width + 1]) / 4.0f
+        { ds with Name = ds.Name + "-14x14"; Images = out; Height = h; Width = w }
+
     /// Fashion-MNIST 10-class accuracy with ResNet-20 (stand-in for CIFAR-10) of stage widths
-    /// width/2·width/4·width (16 in the thesis), per-channel normalised. validate: score on a validation
-    /// set carved from the training images instead of the test set.
-    let fashionResNet (validate: bool) (width: int) (seed: int) (trainN: int) (testN: int) : ExpTask =
+    /// width·2width·4width (16 in the thesis), per-channel normalised; `half`: images halved to 14×14
+    /// (halfSize). validate: score on a validation set carved from the training images instead of the
+    /// test set.
+    let fashionResNet (validate: bool) (width: int) (half: bool) (seed: int) (trainN: int) (testN: int) : ExpTask =
         let ds, tr, te = fashionAll ()
+        let ds = if half then halfSize ds else ds
         let trainIdx = subset seed trainN tr
-        { Name = (if width = 16 then "fashion-resnet20" else sprintf "fashion-resnet20-w%d" width); Data = ds; TrainIdx = trainIdx
+        { Name = sprintf "fashion-resnet20%s%s" (if width = 16 then "" else sprintf "-w%d" width) (if half then "-14x14" else ""); Data = ds; TrainIdx = trainIdx
           TestIdx = heldOut validate seed testN tr te trainIdx
           Metric = Accuracy; MakeModel = (fun () -> new ResNet20(1, 10, 3, width) :> _)
           Prep = perChannelNormaliser ds trainIdx }

@@ -83,7 +83,7 @@ module UnilossAblation =
         let uniCfg = { cfg with Lr = defaultArg s.UniLr (UnilossExp.accuracyLrFactor * cfg.Lr) }
         let expDir = Path.Combine("uniloss", sprintf "ablation-anchors-acc-%s" (if s.Quick then "quick" else "full"))
         let arms = [ for (k, _) in accCounts -> sprintf "anchors%d" k, UniLossAccuracy { o with AnchorsPerType = k }, uniCfg ]
-        UnilossExp.plan s expDir (fun seed -> ExpTasks.fashionResNet false width seed trainN testN) arms
+        UnilossExp.plan s expDir (fun seed -> ExpTasks.fashionResNet false (fst width) (snd width) seed trainN testN) arms
 
     let anchorsAccuracy (s: ExpSettings) : ExpSummaryRow list =
         let trainN, testN, epochs, _, width, _ = UnilossExp.accuracySetup s
@@ -96,7 +96,7 @@ module UnilossAblation =
             let v = res |> List.find (fst >> (=) (sprintf "anchors%d" k)) |> snd |> List.map ((*) 100.0)
             { Experiment = "ablation-anchors-acc"; Claim = sprintf "accuracy with %d anchors per type (%d total)" k (3 * k)
               Thesis = sprintf "%s%% (CIFAR-10 ResNet-20)" thesis; Measured = sprintf "%s%%" (UnilossExp.fmt 2 v)
-              Config = sprintf "%s, SGD lr %g momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d test, inputs normalised per channel, tau %s, %s, seed %d" (UnilossExp.resNetText width) uniCfg.Lr uniCfg.Milestones epochs trainN testN (UnilossExp.tauText o) (UnilossExp.anchorText o) s.Seed
+              Config = sprintf "%s, SGD lr %g momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, %d epochs, %d train / %d test, inputs normalised per channel, tau %s, %s, seed %d" (UnilossExp.resNetText width) uniCfg.Lr uniCfg.Milestones epochs trainN testN (UnilossExp.tauText o) (UnilossExp.anchorText o) s.Seed
               Data = "Fashion-MNIST (stand-in for CIFAR-10)" } ]
 
     /// Table 3.3: mini-batch size for UniLoss(accuracy); cheap stand-in: MLP 784-500-300-10 on the

@@ -243,24 +243,28 @@ module UnilossExp =
     let accuracyLrFactor = 1.0
 
     /// The ResNet-20 accuracy experiment's sizes and CE schedule: (train size, held-out size, epochs,
-    /// the default epoch count, ResNet-20 width, CE config): lr 0.1, /10 at 70% and 80% of the epochs
-    /// (thesis: 140, 160 of 200), momentum 0.9, wd 5e-4, batch 128, crop pad 2 + flip. Quick: stage
-    /// widths 8/16/32 (half the thesis's), 2048 training images, 4 epochs (64 SGD steps), 1000 held out,
-    /// so that each run is one short job; full: widths 16/32/64, 60k images, 200 epochs.
+    /// the default epoch count, ResNet-20 width, half-size images, CE config): lr 0.1, /10 at 70% and 80% of
+    /// the epochs (thesis: 140, 160 of 200), momentum 0.9, wd 5e-4, batch 128, random crop + flip. Quick:
+    /// stage widths 8/16/32 (half the thesis's) on images halved to 14×14 (crop pad 1), 2048 training
+    /// images, 4 epochs (64 SGD steps), 1000 held out, so that one run is one short job (a 28×28 run of
+    /// widths 8/16/32 costs about 0.5 CPU s per step on this machine's cores); full: widths 16/32/64,
+    /// 28×28 (crop pad 2), 60k images, 200 epochs.
     let accuracySetup (s: ExpSettings) =
         let trainN = defaultArg s.TrainSize (if s.Quick then 2048 else 60000)
         let testN = if s.Quick then 1000 else 10000
         let defaultEpochs = if s.Quick then 4 else 200
         let epochs = defaultArg s.Epochs defaultEpochs
-        let width = if s.Quick then 8 else 16
+        let width, half = if s.Quick then 8, true else 16, false
         let cfg =
             { Epochs = epochs; BatchSize = 128; Lr = defaultArg s.CeLr 0.1; Momentum = 0.9; WeightDecay = 5e-4
               Milestones = [ epochs * 7 / 10; epochs * 8 / 10 ] |> List.filter (fun m -> m > 0) |> List.distinct
-              CropPad = Some 2; Seed = s.Seed; WarmupSteps = 0; Steps = 0 }
-        trainN, testN, epochs, defaultEpochs, width, cfg
+              CropPad = Some(if half then 1 else 2); Seed = s.Seed; WarmupSteps = 0; Steps = 0 }
+        trainN, testN, epochs, defaultEpochs, (width, half), cfg
 
     /// "ResNet-20 (widths 8/16/32)" for the row configs.
-    let resNetText (width: int) = sprintf "ResNet-20 (stage widths %d/%d/%d%s)" width (2 * width) (4 * width) (if width = 16 then "" else ", narrower than the thesis's 16/32/64")
+    let resNetText (width: int, half: bool) =
+        sprintf "ResNet-20 (stage widths %d/%d/%d%s) on %s images, crop pad %d + flip" width (2 * width) (4 * width)
+            (if width = 16 then "" else ", narrower than the thesis's 16/32/64") (if half then "14x14 (2x2-averaged)" else "28x28") (if half then 1 else 2)
 
     /// The thesis-form arm as the authors' released code runs it (princeton-vl/uniloss,
     /// multi_classification): comparisons on sigmoid-bounded scores, nearby anchors that flip a wrong bit
@@ -280,7 +284,7 @@ module UnilossExp =
         let epochTag = if epochs <> defaultEpochs then sprintf "-%dep" epochs else ""
         let expDir = Path.Combine("uniloss", sprintf "accuracy-fashion-%s%s%s" (mode s) epochTag (heldOutDir s))
         let uniCfg = { cfg with Lr = defaultArg s.UniLr (accuracyLrFactor * cfg.Lr); WarmupSteps = defaultArg s.UniWarmup 0 }
-        plan s expDir (fun seed -> ExpTasks.fashionResNet s.Validation width seed trainN testN)
+        plan s expDir (fun seed -> ExpTasks.fashionResNet s.Validation (fst width) (snd width) seed trainN testN)
             [ "ce", CrossEntropy, cfg
               "uniloss-thesis", UniLossAccuracy (uniOptsFrom accuracyThesisForm s), { uniCfg with WeightDecay = authorsWeightDecay }
               "uniloss", UniLossAccuracy (uniOptsFrom accuracyResNetDefaults s), uniCfg ],
@@ -298,7 +302,7 @@ module UnilossExp =
         let pct label = res |> List.find (fst >> (=) label) |> snd |> List.map ((*) 100.0)
         let ce, thesisArm, ext = pct "ce", pct "uniloss-thesis", pct "uniloss"
         let config =
-            sprintf "%s; %s, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4 (thesis-form arm: 1e-4, the authors'), /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d %s, inputs normalised per channel, %d anchors/type, power %g; thesis form as the authors' code (kept: sigmoid-bounded scores, corrective nearby anchors, b* among the good anchors, tau %s, weight decay 1e-4; not kept: their IDW gradient formula, whose normaliser term has a sign error, so the exact gradient is used); extended: tau %s, %s; seeds %s"
+            sprintf "%s; %s, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4 (thesis-form arm: 1e-4, the authors'), /10 at epochs %A, batch 128, %d epochs, %d train / %d %s, inputs normalised per channel, %d anchors/type, power %g; thesis form as the authors' code (kept: sigmoid-bounded scores, corrective nearby anchors, b* among the good anchors, tau %s, weight decay 1e-4; not kept: their IDW gradient formula, whose normaliser term has a sign error, so the exact gradient is used); extended: tau %s, %s; seeds %s"
                 (mode s) (resNetText width) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN (heldOutText s) extended.AnchorsPerType extended.Power
                 (tauText thesisForm) (tauText extended) (anchorText extended) (seedsText s)
         let data = "Fashion-MNIST (stand-in for CIFAR-10)"
