@@ -97,15 +97,7 @@ module FeatureNet =
             torch.manual_seed (int64 cfg.Seed) |> ignore
             let net = FeatureClassifier.Create(1, cfg.Classes, device)
             use opt = new SafeAdam(net.parameters (), lr = 1e-3)
-            let batches (epoch: int) =
-                let rng = Random(cfg.Seed * 7919 + epoch)
-                let order = Array.init train.Count id
-                for i in order.Length - 1 .. -1 .. 1 do
-                    let j = rng.Next(i + 1)
-                    let t = order.[i]
-                    order.[i] <- order.[j]
-                    order.[j] <- t
-                Array.chunkBySize cfg.Batch order
+            let batches (epoch: int) = AutoDesign.Data.Shuffle.permutation cfg.Seed (int64 epoch) train.Count |> Array.chunkBySize cfg.Batch
             let loss (idx: int[]) =
                 let x = GanImages.batch train idx device |> GanImages.upTo side
                 let y = torch.tensor(idx |> Array.map (fun i -> int64 trainLabels.[i]), device = device)

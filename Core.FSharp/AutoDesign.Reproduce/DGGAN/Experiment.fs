@@ -85,13 +85,7 @@ module DgganExperiment =
         let ds = Datasets.load s.Data
         // The embedded MNIST is stored digit by digit: take a fixed random permutation (same for every run)
         // before cutting the training subset and the real evaluation sets, so all classes are present.
-        let rng = Random(20261125)
-        let order = Array.init ds.Count id
-        for i in ds.Count - 1 .. -1 .. 1 do
-            let j = rng.Next(i + 1)
-            let t = order.[i]
-            order.[i] <- order.[j]
-            order.[j] <- t
+        let order = AutoDesign.Data.Shuffle.permutation 20261125 0L ds.Count
         let n = min ds.Count s.TrainImages
         let hw = ds.Height * ds.Width
         let px = Array.zeroCreate<float32> (n * hw)

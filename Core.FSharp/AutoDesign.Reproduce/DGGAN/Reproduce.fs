@@ -135,7 +135,6 @@ module DgganExperiments =
         // effect is 34% of ProgGAN's mean final FID; a 95% interval of half-width at most half of it decides either way
         // (it excludes 0 when the effect is there, or rules out an effect that large).
         let noise =
-            let perSeedSeconds = (st (fun x -> x.Seconds)).Mean
             // one reading per way of evaluating the final models: per-arm sd, paired difference, seeds for a decision
             let reading (label: string) (prog: float list) (dg: float list) =
                 let p, g, d = Paired.stats prog, Paired.stats dg, Paired.difference prog dg
@@ -159,8 +158,8 @@ module DgganExperiments =
                 match best with
                 | Some n when n <= runs.Length -> "This run has enough seeds for a decision in at least one reading (see the verdict row for the final stage's)."
                 | Some n ->
-                    sprintf "No reading is decidable with this run's %d seeds; the cheapest needs %d seeds (about %.1f hours at this config's %.0f s wall per seed on this machine). The configuration that would decide it: `autodesign dggan search --seeds %d --launcher slurm` with the full config (larger nets, 32x32, K = 8, 2000 iterations per candidate, 10000-iteration final stages), its seed count set again from the sd measured there"
-                        runs.Length n (float n * perSeedSeconds / 3600.0) perSeedSeconds n
+                    sprintf "No reading is decidable with this run's %d seeds; the cheapest needs %d seeds. The configuration that would decide it: `autodesign dggan search --seeds %d --launcher slurm` with the full config (larger nets, 32x32, K = 8, 2000 iterations per candidate, 10000-iteration final stages), its seed count set again from the sd measured there"
+                        runs.Length n n
                 | None -> sprintf "No reading is decidable with fewer than 10000 seeds at this noise; the configuration to try is the full config on a cluster (`autodesign dggan search --seeds <n> --launcher slurm`)"
             sprintf "per-arm sd of the fresh FID over %d seeds. %s. %s"
                 runs.Length (readings |> List.map fst |> String.concat ". ") verdict

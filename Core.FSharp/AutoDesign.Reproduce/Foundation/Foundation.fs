@@ -19,12 +19,7 @@ module FoundationExperiments =
 
     /// Shuffled mini-batches of indices for one epoch; depends only on (seed, epoch).
     let epochBatches (seed: int) (n: int) (batch: int) (epoch: int) : int[] seq =
-        let rng = Random(seed * 7919 + epoch)
-        let idx = Array.init n id
-        for i in n - 1 .. -1 .. 1 do
-            let j = rng.Next(i + 1)
-            let t = idx.[i] in idx.[i] <- idx.[j]; idx.[j] <- t
-        Seq.chunkBySize batch idx
+        Seq.chunkBySize batch (AutoDesign.Data.Shuffle.permutation seed (int64 epoch) n)
 
     let private parameters (m: torch.nn.Module) =
         m.parameters () |> Seq.map (fun p -> p.detach().cpu().contiguous()) |> Array.ofSeq

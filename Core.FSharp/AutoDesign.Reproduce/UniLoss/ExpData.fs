@@ -39,16 +39,8 @@ module ExpData =
         let y = torch.tensor(idx |> Array.map (fun i -> int64 ds.Labels.[i]), device = device)
         x, y
 
-    /// A deterministic permutation of 0..n-1 from `seed` (Fisher-Yates).
-    let permutation (seed: int) (n: int) : int[] =
-        let rng = Random(seed)
-        let a = Array.init n id
-        for i in n - 1 .. -1 .. 1 do
-            let j = rng.Next(i + 1)
-            let t = a.[i]
-            a.[i] <- a.[j]
-            a.[j] <- t
-        a
+    /// A deterministic permutation of 0..n-1 from `seed` (AutoDesign.Data.Shuffle).
+    let permutation (seed: int) (n: int) : int[] = AutoDesign.Data.Shuffle.permutation seed 0L n
 
     /// Mini-batches of `indices` for one epoch, shuffled with (seed, epoch) when `shuffle`.
     let batches (seed: int) (epoch: int) (shuffle: bool) (batchSize: int) (indices: int[]) : int[][] =

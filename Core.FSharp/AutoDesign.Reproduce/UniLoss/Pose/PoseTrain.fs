@@ -79,12 +79,7 @@ module PoseTrain =
     /// each epoch visits the batches in an order drawn from (seed, epoch). Fixed batch contents let
     /// UniLoss reuse its traced refactorization per label batch after the first epoch.
     let batches (set: PoseSet) (cfg: PoseConfig) =
-        let rng = Random(cfg.Seed)
-        let perm = Array.copy set.Train
-        for i in perm.Length - 1 .. -1 .. 1 do
-            let j = rng.Next(i + 1)
-            let t = perm.[i] in perm.[i] <- perm.[j]; perm.[j] <- t
-        Array.chunkBySize cfg.BatchSize perm
+        AutoDesign.Data.Shuffle.shuffled cfg.Seed -1L set.Train |> Array.chunkBySize cfg.BatchSize
 
     let private rowOf (r: (string * Cell) list) =
         let num k = match r |> List.tryFind (fst >> (=) k) with Some(_, Cell.Number v) -> v | _ -> nan
@@ -126,13 +121,7 @@ module PoseTrain =
                 uni |> Option.iter (fun u -> state.AddValue<UniLossState>("uniloss", Func<_>(u.CaptureState), Action<_>(u.RestoreState)))
                 let mutable lossSum, bitsSum, bitsN = 0.0, 0.0, 0
                 state.AddValue<float * float * int>("epoch-sums", Func<_>(fun () -> lossSum, bitsSum, bitsN), Action<_>(fun (a, b, c) -> lossSum <- a; bitsSum <- b; bitsN <- c))
-                let orderOf epoch =
-                    let order = Array.init bs.Length id
-                    let rng = Random(cfg.Seed * 7919 + epoch)
-                    for i in order.Length - 1 .. -1 .. 1 do
-                        let j = rng.Next(i + 1)
-                        let t = order.[i] in order.[i] <- order.[j]; order.[j] <- t
-                    order
+                let orderOf epoch = AutoDesign.Data.Shuffle.permutation cfg.Seed (int64 epoch) bs.Length
                 let clock = Stopwatch.StartNew()
                 let mutable stepsHere = 0
                 try
