@@ -29,11 +29,12 @@ type internal Traced =
     { R: Refactored
       St: Structure
       Rz: Realiser
-      Best: Best
+      /// b*: replaced when a step's current configuration beats it (Anchors.noWorseThan).
+      mutable Best: Best
       /// b* as a column (stride 1) for Realiser.Perturb.
-      BestCol: float[]
+      mutable BestCol: float[]
       /// Vertex values of b*'s scores.
-      BestVals: float32[]
+      mutable BestVals: float32[]
       GoodUnits: int[][]
       NearbyUnits: int[][]
       /// b*'s SingleFlipTable, built on first need.
