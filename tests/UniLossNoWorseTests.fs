@@ -165,20 +165,28 @@ let private noWorseOnRandomScores (rng: Random) ((metric, shape, labels): Case) 
         let produced = Refactor.exact metric shape labels best.Scores
         best.Value >= loss.LastMetric - 1e-9 && abs (produced - best.Value) < 1e-9)
 
+/// The property for one seed: a map, a ranking and a count-ratio metric drawn from it.
+let private holds (seed: int) =
+    let rng = Random seed
+    [ mapCase; rankingCase; ratioCase ] |> List.forall (fun gen ->
+        let (metric, shape, labels) as case = gen rng
+        let start, final, best, noWorse = descend metric shape labels (rng.Next 1000) 60
+        let raised = final > start + 1e-9 || start >= best.Value - 1e-9
+        // b* is checked against the configuration of every step's Forward (noWorse); the scores after
+        // the last optimizer step may go past it (b* comes from a greedy search), which is no failure
+        let ok = noWorseOnRandomScores rng case && noWorse && final >= start - 1e-9 && raised
+        if not ok then
+            printfn "uniloss.noworse: %s on [%s] (seed %d): start %.4f final %.4f b* %.4f (%s), b* never worse %b"
+                metric.Name (String.Join(", ", shape)) seed start final best.Value best.Source noWorse
+        ok)
+
 [<Tests>]
 let tests =
     testSequenced <| testList "uniloss.noworse" [
-        testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 16 } "g(b*) >= g(current bits) and descent without WithIdeal raises the metric, for random map, ranking and count-ratio metrics" <| fun (seed: int) ->
-            let rng = Random seed
-            [ mapCase; rankingCase; ratioCase ] |> List.forall (fun gen ->
-                let (metric, shape, labels) as case = gen rng
-                let start, final, best, noWorse = descend metric shape labels (rng.Next 1000) 30
-                let raised = final > start + 1e-9 || start >= best.Value - 1e-9
-                let ok = noWorseOnRandomScores rng case && noWorse && best.Value >= final - 1e-9 && final >= start - 1e-9 && raised
-                if not ok then
-                    printfn "uniloss.noworse: %s on [%s] (seed %d): start %.4f final %.4f b* %.4f (%s), b* never worse %b"
-                        metric.Name (String.Join(", ", shape)) seed start final best.Value best.Source noWorse
-                ok)
+        testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 16 } "g(b*) >= g(current bits) and descent without WithIdeal raises the metric, for random map, ranking and count-ratio metrics" holds
+
+        testCase "the same for seeds whose count ratios need scores moved past thresholds or end above the searched b*" <| fun () ->
+            for seed in [ 42; 68 ] do Expect.isTrue (holds seed) (sprintf "seed %d" seed)
 
         testCase "mean IoU, Dice and ranking metrics (built-in and user-written) train without WithIdeal at batch 64 and 1024" <| fun () ->
             let rng = Random 11
