@@ -7,6 +7,7 @@ open Expecto
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.DGGAN
 open AutoDesign.Reproduce
 open AutoDesign.Reproduce.DGGAN
@@ -78,7 +79,7 @@ let tests =
             let close (n, s, m, sd) (n', s', m', sd') = n = n' && abs (s - s') < 1e-12 && abs (m - m') < 1e-12 && abs (sd - sd') < 1e-12
             Expect.isTrue (close eff.["G,3,8"] (1, 1.0, 0.75, 0.0)) "G: 1 - 0.5/2"
             Expect.isTrue (close eff.["D,7,8"] (1, 1.0, 0.25, 0.0)) "D: 1 - 1.5/2"
-            Expect.isTrue (close eff.["Up"] (2, 0.5, 0.0, 0.2)) "Up: +0.2 and -0.2"
+            Expect.isTrue (close eff.["Up"] (2, 0.5, 0.0, sqrt 0.08)) "Up: +0.2 and -0.2 (sample sd)"
             let t1 = Analysis.parentQuality search baseline |> List.ofSeq |> List.find (fun (t, _, _, _, _) -> t = 1.0)
             let (_, g, ng, so, ns) = t1
             Expect.equal (ng, ns) (1, 3) "one good parent pair, three sub-optimal"

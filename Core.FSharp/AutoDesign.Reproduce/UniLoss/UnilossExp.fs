@@ -116,7 +116,8 @@ module UnilossExp =
     /// — the verdict follows from the interval only: it lies below 0 (UniLoss worse), above 0 (better), or
     /// contains 0 (no difference detected at this number of seeds).
     let verdictText (digits: int) (ce: float list) (uni: float list) =
-        let m, _, (lo, hi) = Stats.paired ce uni
+        let d = Stats.paired ce uni
+        let m, lo, hi = d.Mean, d.Lo, d.Hi
         let f (x: float) = (if x >= 0.0 then "+" else "") + x.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)
         if ce.Length < 2 then sprintf "UniLoss − CE = %s (one seed: no interval, no verdict)" (f m)
         else
