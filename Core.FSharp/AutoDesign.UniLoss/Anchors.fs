@@ -152,6 +152,21 @@ module Anchors =
                 { Bits = bits; Scores = Array.sub vals 0 st.N; Value = sign * sv
                   Source = (if improved then name + " + search" else name); TieFree = Realise.isTieFree st vals }
 
+    /// A target no worse than the configuration `scores` produce: when that configuration's value
+    /// `value` = g(h(f(scores))) beats best.Value strictly (in the metric's direction), the greedy
+    /// search (search) runs from those scores and its result is returned; otherwise best itself.
+    /// The current configuration is realisable (the scores produce it), so b* never needs to be worse.
+    [<CompiledName("NoWorseThan")>]
+    let noWorseThan (metric: Metric) (r: Refactored) (st: Structure) (rz: Realiser) (best: Best) (scores: float32[]) (value: float) : Best =
+        let sign = if metric.Goal = Goal.Minimize then -1.0 else 1.0
+        if r.L = 0 || not (sign * value > sign * best.Value + 1e-12 * max 1.0 (abs best.Value)) then best
+        else
+            let vals = Realise.vertexValues st scores
+            let bits = bitsOf st vals
+            let sv, improved = search r st rz sign vals bits (sign * value)
+            { Bits = bits; Scores = Array.sub vals 0 st.N; Value = sign * sv
+              Source = (if improved then "current + search" else "current"); TieFree = Realise.isTieFree st vals }
+
     /// b* (see bestWith) with a fresh structure.
     [<CompiledName("Best")>]
     let best (metric: Metric) (r: Refactored) (labels: Labels) : float32[] =

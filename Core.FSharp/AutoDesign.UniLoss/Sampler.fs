@@ -29,11 +29,12 @@ type internal Traced =
     { R: Refactored
       St: Structure
       Rz: Realiser
-      Best: Best
+      /// b*: replaced when a step's current configuration beats it (Anchors.noWorseThan).
+      mutable Best: Best
       /// b* as a column (stride 1) for Realiser.Perturb.
-      BestCol: float[]
+      mutable BestCol: float[]
       /// Vertex values of b*'s scores.
-      BestVals: float32[]
+      mutable BestVals: float32[]
       GoodUnits: int[][]
       NearbyUnits: int[][]
       /// b*'s SingleFlipTable, built on first need.
@@ -134,7 +135,9 @@ module internal Sampler =
             rz.Perturb(buf, a, t, good.[a], tr.BestVals, tr.Best.TieFree, tr.GoodTable) |> ignore
         let tieFree = Realise.isTieFree st vals
         let table =
-            if not st.IsForest && tieFree && nearby |> Array.exists (fun f -> f.Count > 0) then rz.SingleFlipTable(buf, cur, t, vals)
+            // built from h(f(s)) as its own column (stride 1, = column cur of buf): the table walks
+            // bits in vertex order, and a stride-t column of a large table misses the cache at each one
+            if not st.IsForest && tieFree && nearby |> Array.exists (fun f -> f.Count > 0) then rz.SingleFlipTable(Array.map float hard, 0, 1, vals)
             else null
         for a in 0 .. k - 1 do
             rz.Perturb(buf, 2 * k + a, t, nearby.[a], vals, tieFree, table) |> ignore

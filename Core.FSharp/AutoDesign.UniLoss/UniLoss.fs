@@ -13,6 +13,8 @@ open AutoDesign.Nn
 ///   ũ = σ(c / τ)                  h̃ (bits outside the trained fraction are held at h(c) = [c > 0])
 ///   g̃(ũ) = Σ w_i g(a_i) / Σ w_i,  w_i = 1 / d(ũ, a_i)^power, d Euclidean; if some d = 0, g̃ = g(a_i)
 ///   loss = 1 − g̃ for a metric to maximise; g̃ for Metric.Minimized().
+/// b* (Anchors.bestWith, cached per label batch) is never worse than the current configuration
+/// h(f(s)): a step whose h(f(s)) beats it replaces it by a search from s (Anchors.noWorseThan).
 /// Anchors each step (Sampler): good = b* with goodFlips units flipped, bad = random, nearby =
 /// h(c) with nearbyFlips units flipped; anchorsPerType of each (default 16 → 48). Every anchor is
 /// a configuration some scores produce, so g̃ — a weighted mean of metric values of real scores —
@@ -144,7 +146,8 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
         let shape = scores.shape |> Array.map int
         let y = toLabels labels
         let tr, fresh = traced shape y
-        let tTrace, tCompile, tBest = defaultArg fresh (0.0, 0.0, 0.0)
+        let tTrace, tCompile, tBest0 = defaultArg fresh (0.0, 0.0, 0.0)
+        let mutable tBest = tBest0
         let r = tr.R
         let l = r.L
         lastL <- l
@@ -188,13 +191,29 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
                     for e in 0 .. l - 1 do if not mask.[e] then u.[e] <- float hard.[e]
                     mask
             let t = sample tr host hard
-            let anchorsMs = ms tA
+            let mutable anchorsMs = ms tA
             let tG = Stopwatch.GetTimestamp()
             GEval.run r buf t
+            let mutable gMs = ms tG
             let nA = t - 1
+            // b* is never worse than the current configuration: if h(f(s)) beats it, search from s
+            // and draw this step's anchors again around the new b*
+            let tB = Stopwatch.GetTimestamp()
+            let better = Anchors.noWorseThan metric r tr.St tr.Rz tr.Best host buf.[r.Root * t + nA]
+            if not (obj.ReferenceEquals(better, tr.Best)) then
+                tr.Best <- better
+                tr.BestCol <- Array.map float better.Bits
+                tr.BestVals <- Realise.vertexValues tr.St better.Scores
+                tr.GoodTable <- null
+                tBest <- tBest + ms tB
+                let tA2 = Stopwatch.GetTimestamp()
+                sample tr host hard |> ignore
+                anchorsMs <- anchorsMs + ms tA2
+                let tG2 = Stopwatch.GetTimestamp()
+                GEval.run r buf t
+                gMs <- gMs + ms tG2
             let values = Array.init t (fun a -> buf.[r.Root * t + a])
             lastMetric <- values.[nA]
-            let gMs = ms tG
             // IDW and the chain rule to the scores
             let tI = Stopwatch.GetTimestamp()
             let gradU = Array.zeroCreate<float> l

@@ -1,11 +1,27 @@
 namespace AutoDesign.Reproduce.UniLoss
 
+open System
 open System.Diagnostics
+open System.Runtime.InteropServices
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Nn.UniLoss
 open AutoDesign.UniLoss
 open AutoDesign.Metrics
+
+/// CPU time of the calling thread (clock_gettime(CLOCK_THREAD_CPUTIME_ID)): on a shared machine the
+/// wall time of a call counts the time other processes held the cores; this does not.
+module internal ThreadCpu =
+    [<DllImport("libc", EntryPoint = "clock_gettime")>]
+    extern int private clockGettime(int clock, int64[] timespec)
+
+    /// Milliseconds of CPU this thread has used, or NaN where that cannot be read (not Linux x64/arm64).
+    let ms () : float =
+        if not (RuntimeInformation.IsOSPlatform OSPlatform.Linux) || not Environment.Is64BitProcess then nan
+        else
+            let ts = Array.zeroCreate<int64> 2
+            try if clockGettime(3, ts) = 0 then float ts.[0] * 1000.0 + float ts.[1] / 1e6 else nan
+            with :? EntryPointNotFoundException | :? DllNotFoundException -> nan
 
 /// Median training-step times of UniLoss and CE on the same network and batch.
 type UnilossBenchResult =
@@ -37,7 +53,10 @@ type UnilossNewBatchResult =
       Idw: float
       Tensors: float
       /// Median (ms) of the call when the labels are cached.
-      Cached: float }
+      Cached: float
+      /// Medians (ms) of the calling thread's CPU time for a new-batch call and a cached call.
+      TotalCpu: float
+      CachedCpu: float }
 
 /// `autodesign bench uniloss`: one full SGD step (forward, loss, backward, update) timed for CE and
 /// for UniLoss, interleaved so both see the same machine load; warm-up steps first, then medians.
@@ -97,35 +116,43 @@ module UnilossBench =
 
     /// UniLoss forward + backward on fixed random scores, each call with a new random label batch
     /// (then `calls` more with one label batch, for the cached cost), on `threads` torch threads.
-    let newBatch (metric: Metric) (shape: int[]) (labels: int -> int64[]) (threads: int) (calls: int) : UnilossNewBatchResult =
+    let newBatchShaped (metric: Metric) (shape: int[]) (labelShape: int[]) (labels: int -> int64[]) (threads: int) (warmup: int) (calls: int) : UnilossNewBatchResult =
         let before = torch.get_num_threads()
         torch.set_num_threads threads
         try
             torch.manual_seed 5L |> ignore
             use scores = torch.randn(shape |> Array.map int64)
             use loss = new AutoDesign.UniLoss.UniLoss(metric, seed = 1)
-            let yShape = [| int64 shape.[0] |]
+            let yShape = labelShape |> Array.map int64
             let call (y: int64[]) =
                 use _ = torch.NewDisposeScope()
                 let leaf = scores.clone().requires_grad_(true)
+                let c0 = ThreadCpu.ms ()
                 let sw = Stopwatch.StartNew()
                 let l = loss.Forward(leaf, torch.tensor(y).reshape(yShape))
                 l.backward()
-                sw.Elapsed.TotalMilliseconds, loss.LastTimings
+                let wall = sw.Elapsed.TotalMilliseconds
+                (wall, ThreadCpu.ms () - c0), loss.LastTimings
             // warm-up (JIT), then new batches
-            for i in 1 .. 5 do call (labels (1000 + i)) |> ignore
+            for i in 1 .. warmup do call (labels (1000 + i)) |> ignore
             let fresh = [ for i in 1 .. calls -> call (labels i) ]
             let y0 = labels 0
             let cached = [ for _ in 1 .. calls -> fst (call y0) ]
-            let r = Refactor.trace metric shape (Labels(shape.[.. 0], y0))
-            let med f = median (fresh |> List.map f)
-            let p10 = (fresh |> List.map fst |> List.sort |> Array.ofList).[calls / 10]
+            let fresh = fresh |> List.map (fun ((wall, cpu), t) -> wall, cpu, t)
+            let r = Refactor.trace metric shape (Labels(labelShape, y0))
+            let med f = median (fresh |> List.map (fun (_, _, t) -> f t))
+            let p10 = (fresh |> List.map (fun (w, _, _) -> w) |> List.sort |> Array.ofList).[calls / 10]
             { Metric = metric.Name; Batch = shape.[0]; Bits = r.L; Nodes = r.Nodes.Length; Threads = threads
-              Total = med fst; TotalP10 = p10
-              Trace = med (fun (_, t) -> t.Trace); Compile = med (fun (_, t) -> t.Compile); Best = med (fun (_, t) -> t.Best)
-              Anchors = med (fun (_, t) -> t.Anchors); G = med (fun (_, t) -> t.G); Idw = med (fun (_, t) -> t.Idw)
-              Tensors = med (fun (_, t) -> t.Tensors); Cached = median cached }
+              Total = median (fresh |> List.map (fun (w, _, _) -> w)); TotalP10 = p10
+              Trace = med (fun t -> t.Trace); Compile = med (fun t -> t.Compile); Best = med (fun t -> t.Best)
+              Anchors = med (fun t -> t.Anchors); G = med (fun t -> t.G); Idw = med (fun t -> t.Idw)
+              Tensors = med (fun t -> t.Tensors); Cached = median (cached |> List.map fst)
+              TotalCpu = median (fresh |> List.map (fun (_, c, _) -> c)); CachedCpu = median (cached |> List.map snd) }
         finally torch.set_num_threads before
+
+    /// newBatchShaped with labels [n] and 5 warm-up calls.
+    let newBatch (metric: Metric) (shape: int[]) (labels: int -> int64[]) (threads: int) (calls: int) : UnilossNewBatchResult =
+        newBatchShaped metric shape shape.[.. 0] labels threads 5 calls
 
     /// AP (1:9 labels, scores [128]) and accuracy (10 classes, scores [128, 10]) at batch 128,
     /// single thread, a new label batch per call.
@@ -136,6 +163,24 @@ module UnilossBench =
         [ newBatch Metrics.averagePrecision [| b |] apLabels 1 calls
           newBatch Metrics.averagePrecisionPosNeg [| b |] apLabels 1 calls
           newBatch Metrics.accuracy [| b; 10 |] accLabels 1 calls ]
+
+    /// New-batch calls at realistic batch sizes: accuracy (10 classes), AP (pos-neg form, 1:9
+    /// labels), NDCG@5 and precision@10 (relevance 0..3, a quarter relevant) at batch 128 and 1024,
+    /// and mean IoU on class maps [1, 3, 32, 32] and [8, 3, 32, 32]; one torch thread.
+    let scaleCases () : (Metric * int[] * int[] * (int -> int64[])) list =
+        let rand (n: int) (f: System.Random -> int64) (seed: int) = let r = System.Random seed in Array.init n (fun _ -> f r)
+        let rel (r: System.Random) = if r.Next 4 = 0 then int64 (1 + r.Next 3) else 0L
+        [ for b in [ 128; 1024 ] do
+            yield Metrics.accuracy, [| b; 10 |], [| b |], rand b (fun r -> int64 (r.Next 10))
+            yield Metrics.averagePrecisionPosNeg, [| b |], [| b |], rand b (fun r -> if r.Next 10 = 0 then 1L else 0L)
+            yield Metrics.ndcgAtK 5, [| b |], [| b |], rand b rel
+            yield Metrics.precisionAtK 10, [| b |], [| b |], rand b rel
+          for n in [ 1; 8 ] do
+            yield Metrics.meanIoU, [| n; 3; 32; 32 |], [| n; 32; 32 |], rand (n * 32 * 32) (fun r -> int64 (r.Next 3)) ]
+
+    /// scaleCases, each timed over `calls` new label batches after 2 warm-up calls.
+    let scale (calls: int) : UnilossNewBatchResult list =
+        [ for (m, shape, yShape, labels) in scaleCases () -> newBatchShaped m shape yShape labels 1 2 calls ]
 
     /// ResNet-20 (accuracy, 1×28×28, 10 classes; the accuracy experiment's UniLoss arm, with corrective
     /// nearby anchors and gradient normalisation) and MLP 784-500-300-2 (AP, 1:9 labels; the thesis's
