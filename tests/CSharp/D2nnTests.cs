@@ -20,7 +20,8 @@ public static class D2nnTests
         var x = torch.randn(160, 8);
         var v = x.data<float>().ToArray();
         var y = Enumerable.Range(0, 160).Select(i => v[i * 8] + v[i * 8 + 1] > 0 ? 1 : 0).ToArray();
-        return new AutoDesign.D2NN.Task("toy", "random features", x.narrow(0, 0, 128), y.Take(128).ToArray(),
+        return new AutoDesign.D2NN.Task("toy", "random features", x.narrow(0, 0, 112), y.Take(112).ToArray(),
+                                        x.narrow(0, 112, 16), y.Skip(112).Take(16).ToArray(),
                                         x.narrow(0, 128, 32), y.Skip(128).ToArray(), AccuracyMetric.Accuracy, 2);
     }
 
