@@ -92,9 +92,11 @@ let tests =
         }
         test "selection takes the cheapest candidate within the tolerance of the reference, else the most accurate" {
             let xs = [ 0.80, 0.2; 0.895, 0.5; 0.91, 0.9; 0.905, 0.7 ]
-            Expect.equal (Selection.cheapestWithin 0.01 0.90 fst snd xs) (0.895, 0.5) "cheapest within 0.01"
-            Expect.equal (Selection.cheapestWithin 0.01 0.95 fst snd xs) (0.91, 0.9) "none within: the most accurate"
-            Expect.equal (Selection.cheapestWithin 0.01 0.50 fst snd xs) (0.80, 0.2) "all within: the cheapest"
+            let pick reference = Selection.cheapestWithin 0.01 reference (Func<_, _>(fst)) (Func<_, _>(snd)) xs
+            Expect.equal (pick 0.90) (0.895, 0.5) "cheapest within 0.01"
+            Expect.equal (pick 0.95) (0.91, 0.9) "none within: the most accurate"
+            Expect.equal (pick 0.50) (0.80, 0.2) "all within: the cheapest"
+            failsWith "no candidate" (fun () -> Selection.cheapestWithin 0.01 0.9 (Func<_, _>(fst)) (Func<_, _>(snd)) ([]: (float * float) list) |> ignore)
         }
         test "the sweep's early-exit arm trains once for the D2NN's total steps and scores every threshold on both splits" {
             let task = tinyTask ()

@@ -67,7 +67,7 @@ type EarlyExitCascade(inputShape: int64[], stages: IReadOnlyList<ExitStage>, cla
     let mutable threshold = 1.0
 
     /// Thresholds of the default curve: 0 (every example leaves at the first exit) to 2 (none leaves early).
-    static member DefaultThresholds = [| 0.0; 0.5; 0.6; 0.7; 0.8; 0.9; 0.95; 0.98; 0.99; 0.995; 0.999; 2.0 |]
+    static member DefaultThresholds = [| 0.0; 0.6; 0.7; 0.8; 0.9; 0.95; 0.98; 0.99; 2.0 |]
     member _.Graph = graph
     member _.Network = compiled
     /// The node whose output is the class scores.

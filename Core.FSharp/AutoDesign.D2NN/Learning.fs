@@ -235,6 +235,7 @@ module Learning =
     /// One step of joint training of an early-exit network (BranchyNet): every control node continues, so
     /// every exit head runs on every example, and the loss is Σ_k weights[k] · cross-entropy(exits[k]).
     /// Accuracy is the last exit's.
+    [<CompiledName("ExitStep")>]
     let exitStep (c: CompiledD2nn) (exits: string[]) (weights: float[]) (opt: torch.optim.Optimizer)
                  (x: torch.Tensor) (labels: int[]) : StepStats =
         use _scope = torch.NewDisposeScope()

@@ -14,12 +14,12 @@ module Selection =
 
     /// The candidate the rule picks from `candidates` (validation metric and cost of each).
     [<CompiledName("CheapestWithin")>]
-    let cheapestWithin (tolerance: float) (reference: float) (metric: 'T -> float) (cost: 'T -> float) (candidates: seq<'T>) : 'T =
+    let cheapestWithin (tolerance: float) (reference: float) (metric: Func<'T, float>) (cost: Func<'T, float>) (candidates: seq<'T>) : 'T =
         let xs = List.ofSeq candidates
         if xs.IsEmpty then AutoDesign.Runs.Errors.fail "no candidate to choose from"
-        match xs |> List.filter (fun x -> metric x >= reference - tolerance) with
-        | [] -> xs |> List.sortBy (fun x -> -(metric x), cost x) |> List.head
-        | close -> close |> List.minBy cost
+        match xs |> List.filter (fun x -> metric.Invoke x >= reference - tolerance) with
+        | [] -> xs |> List.sortBy (fun x -> -(metric.Invoke x), cost.Invoke x) |> List.head
+        | close -> close |> List.minBy cost.Invoke
 
     /// Whether the rule found a candidate within `tolerance` (false: it fell back to the most accurate).
     [<CompiledName("IsWithin")>]

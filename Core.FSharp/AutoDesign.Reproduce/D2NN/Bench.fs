@@ -96,7 +96,7 @@ module D2nnBench =
         let clock = Stopwatch.StartNew()
         let steps = if o.Quick then 300 else 1000
         let lambdas = if o.Quick then [ 0.9; 0.95; 0.99 ] else [ 0.8; 0.9; 0.95; 0.99 ]
-        let o = { o with Lambdas = Some lambdas; Threads = 1; Sizes = { o.Sizes with Train = Some(defaultArg o.Sizes.Train (if o.Quick then 4000 else 60000)) } }
+        let o = { o with Lambdas = Some lambdas; Threads = 1; Sizes = { o.Sizes with Train = Some(defaultArg o.Sizes.Train (if o.Quick then 4000 else 48000)) } }
         let adjust (s: SweepSettings) =
             { s with
                 BaselineSteps = steps; WarmupSteps = steps / 2; EqualBudget = false
@@ -120,7 +120,7 @@ module D2nnBench =
             | Some l -> Evaluation.modeledLatency l p.Result.Validation.Counts
             | None -> p.Result.Validation.Cost
         let choose (ps: CurvePoint list) =
-            Selection.cheapestWithin Selection.Tolerance fullPoint.Result.Validation.Metric (fun (p: CurvePoint) -> p.Result.Validation.Metric) validationCost ps
+            Selection.cheapestWithin Selection.Tolerance fullPoint.Result.Validation.Metric (Func<CurvePoint, float>(fun p -> p.Result.Validation.Metric)) (Func<CurvePoint, float>(validationCost)) ps
         let points = sweep.Points |> List.filter (fun p -> p.Recipe = recipe.Name)
         let chosen = choose points
         let lambda = chosen.Lambda

@@ -9,9 +9,10 @@ open AutoDesign.D2NN
 module D2nnExperiment =
     let private inv (v: float) = v.ToString("0.#####", Globalization.CultureInfo.InvariantCulture)
 
-    /// Quick: three λ where the trade-off bends for these tasks; full: the thesis-style sweep plus 0.99.
+    /// Quick: two λ where the trade-off bends for these tasks (the reproduce budget); full: the thesis-style
+    /// sweep plus 0.99.
     let defaultLambdas quick =
-        if quick then [ 0.5; 0.9; 0.99 ] else [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.7; 0.8; 0.9; 0.95; 0.99; 1.0 ]
+        if quick then [ 0.9; 0.99 ] else [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.7; 0.8; 0.9; 0.95; 0.99; 1.0 ]
 
     /// The five architectures (the four of §2.7.3 and the length-4 chain of the DCN comparison) and the
     /// cascade's fast form (docs/d2nn.md).
@@ -56,9 +57,9 @@ module D2nnExperiment =
         | Some s -> s
         | None ->
             match arch.Name, o.Quick with
-            | "hierarchical", true -> 120
-            | "dcn", true -> 300
-            | _, true -> 150
+            | "hierarchical", true -> 72
+            | "dcn", true -> 180
+            | _, true -> 90
             | "hierarchical", false -> 6000
             | _, false -> 5000
 

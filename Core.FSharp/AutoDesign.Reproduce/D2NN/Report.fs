@@ -15,7 +15,8 @@ module D2nnExperiments =
     let private options (ctx: ExperimentContext) : ExperimentOptions =
         { ExperimentOptions.Defaults ctx.RunsRoot with
             Quick = ctx.Quick; Device = ctx.Device; Threads = ctx.Threads; Seed = ctx.Seed; Runs = ctx.Options
-            ThesisRecipe = true }
+            // the thesis's unified-Q recipe doubles every λ point: full configs only (the quick budget)
+            ThesisRecipe = not ctx.Quick }
 
     let private pm (m: float, s: float) = if Double.IsNaN m then "n/a" else sprintf "%.3f±%.3f" m s
     let private frac (m: float, s: float) = if Double.IsNaN m then "n/a" else sprintf "%.3f±%.3f" m s
@@ -88,12 +89,16 @@ module D2nnExperiments =
           Parts = fun ctx ->
               let o = options ctx
               let arch = D2nnExperiment.architecture name
-              [ for k in 0 .. seedCount - 1 do
-                  let seed = o.Seed + k
-                  for (stage, so, deps) in D2nnExperiment.stages arch o ->
-                      { Id = sprintf "seed%d/%s" seed stage
-                        DependsOn = deps |> List.map (sprintf "seed%d/%s" seed)
-                        Run = fun _ -> D2nnExperiment.sweepSeed arch so seed |> ignore } ] }
+              // quick: a seed's stages take seconds each, about what starting a process costs, so one part
+              // per seed (all its stages); full: one part per seed and stage
+              if ctx.Quick then ExperimentPart.perSeed seedCount (fun _ seed -> D2nnExperiment.sweepSeed arch o seed |> ignore) ctx
+              else
+                  [ for k in 0 .. seedCount - 1 do
+                      let seed = o.Seed + k
+                      for (stage, so, deps) in D2nnExperiment.stages arch o ->
+                          { Id = sprintf "seed%d/%s" seed stage
+                            DependsOn = deps |> List.map (sprintf "seed%d/%s" seed)
+                            Run = fun _ -> D2nnExperiment.sweepSeed arch so seed |> ignore } ] }
 
     let all : Experiment list =
         [ exp "highlow" "high-low capacity D2NN, F1-cost curve (Fig. 2.2a, 2.4 left, 2.5 left)"

@@ -29,7 +29,7 @@ module D2nnVerdicts =
     /// The point Selection's rule picks among `candidates` of one seed's sweep.
     let choose (o: SweepOutcome) (candidates: CurvePoint list) : CurvePoint =
         Selection.cheapestWithin Selection.Tolerance (reference o).Result.Validation.Metric
-            (fun (p: CurvePoint) -> p.Result.Validation.Metric) (validationCost o) candidates
+            (Func<CurvePoint, float>(fun p -> p.Result.Validation.Metric)) (Func<CurvePoint, float>(validationCost o)) candidates
 
     /// "+0.012 [-0.004, +0.028]": mean of the paired differences b − a and its 95% interval.
     let private diff (a: float list) (b: float list) =
