@@ -25,6 +25,23 @@ let registry (tag: string) =
       fake "alpha" "two" "Fashion-MNIST (stand-in for CIFAR-10)" (fun _ -> "a|b " + tag)
       fake "beta" "three" "synthetic" (fun ctx -> sprintf "seed %d %s" ctx.Seed tag) ]
 
+/// A fake experiment of two parts (one per seed), each finishing a run folder that the assembly reads;
+/// `partRuns` counts the parts' computations.
+let mutable partRuns = 0
+let split : Experiment =
+    let seedRun (ctx: ExperimentContext) (seed: int) =
+        use run = Run.Open(ctx.Options, sprintf "fake/split/seed%d" seed, "test.split/1", {| Seed = seed |})
+        if run.IsFinished then run.Result<int>()
+        else
+            partRuns <- partRuns + 1
+            run.Finish(seed * 10)
+            seed * 10
+    { System = "gamma"; Name = "split"; Description = "fake with parts"
+      Run = fun ctx ->
+        let values = [ for k in ctx.Seed .. ctx.Seed + 1 -> seedRun ctx k ]
+        [ { System = "gamma"; Experiment = "split"; Claim = "parts"; Thesis = "—"; Measured = sprintf "%A" values; Config = "c"; Data = "d" } ]
+      Parts = ExperimentPart.perSeed 2 (fun ctx k -> seedRun ctx k |> ignore) }
+
 let tableRows (report: string) =
     report.Split('\n') |> Array.filter (fun l -> l.StartsWith "| " && not (l.StartsWith "| Experiment")) |> List.ofArray
 
@@ -36,7 +53,7 @@ let tests =
     testSequenced <| testList "foundation.reproduce" [
         test "report has a header, one table per system, and lists stand-in data sets" {
             let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
-            let opts = { Quick = true; Only = None; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "REPORT.md"); Seed = 4; Threads = 1; Force = false; Wait = false; WriteReport = true }
+            let opts = { Quick = true; Only = None; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "REPORT.md"); Seed = 4; Threads = 1; Force = false; Wait = false; WriteReport = true; Part = None }
             Runner.run (registry "v1") opts |> ignore
             let text = File.ReadAllText opts.ReportPath
             Expect.stringContains text "- Config: quick; 1 torch thread per experiment" "config and threads in header"
@@ -57,7 +74,7 @@ let tests =
 
         test "stored results are reused; --only --force reruns a subset and keeps the other experiments' rows" {
             let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
-            let opts = { Quick = false; Only = None; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "R.md"); Seed = 1; Threads = 1; Force = false; Wait = false; WriteReport = true }
+            let opts = { Quick = false; Only = None; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "R.md"); Seed = 1; Threads = 1; Force = false; Wait = false; WriteReport = true; Part = None }
             Runner.run (registry "v1") opts |> ignore
             runs <- 0
             Runner.run (registry "v2") opts |> ignore
@@ -97,11 +114,36 @@ let tests =
             Expect.stringContains (File.ReadAllText log) "native handle went away" "and the error"
         }
 
+        test "parts run on their own; the experiment then assembles their finished runs; bad part ids are errors" {
+            let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
+            let opts = { Quick = true; Only = Some "gamma/split"; Device = torch.CPU; RunsRoot = root; ReportPath = Path.Combine(root, "R.md"); Seed = 3; Threads = 1; Force = false; Wait = false; WriteReport = false; Part = None }
+            let ctx = Runner.context opts
+            Expect.equal (split.Parts ctx |> List.map (fun p -> p.Id)) [ "seed3"; "seed4" ] "one part per seed from ctx.Seed"
+            partRuns <- 0
+            for id in [ "seed4"; "seed3" ] do
+                Expect.isEmpty (Runner.run [ split ] { opts with Part = Some id }) "a part gives no outcome"
+            Expect.equal partRuns 2 "each part computed once"
+            Expect.isFalse (File.Exists(Path.Combine(root, "reproduce", "quick-seed3", "gamma", "split", "result.json"))) "a part does not finish the experiment"
+            match Runner.run [ split ] { opts with WriteReport = true } with
+            | [ _, Rows [ row ] ] -> Expect.equal row.Measured "[30; 40]" "assembled from the parts' runs"
+            | other -> failtestf "unexpected outcome %A" other
+            Expect.equal partRuns 2 "the assembly found every part finished"
+            Expect.throwsT<UserError> (fun () -> Runner.run [ split ] { opts with Part = Some "seed9" } |> ignore) "unknown part"
+            Expect.throwsT<UserError> (fun () -> Runner.run [ split; fake "alpha" "one" "MNIST" (fun _ -> "") ] { opts with Only = None; Part = Some "seed3" } |> ignore) "a part of which experiment?"
+        }
+
         test "the CLI registry starts with the foundation experiments and has unique names" {
             let all = AutoDesign.Cli.Experiments.all
             Expect.equal (all.Head.System, all.Head.Name) ("foundation", "mnist-mlp") "first entry"
             let keys = all |> List.map (fun e -> e.System + "/" + e.Name)
             Expect.equal (List.distinct keys) keys "unique"
+            let ctx = Runner.context { Quick = true; Only = None; Device = torch.CPU; RunsRoot = "runs"; ReportPath = "R.md"; Seed = 1; Threads = 1; Force = false; Wait = false; WriteReport = false; Part = None }
+            for e in all do
+                let ids = e.Parts ctx |> List.map (fun p -> p.Id)
+                Expect.equal (List.distinct ids) ids (sprintf "%s/%s: unique part ids" e.System e.Name)
+                for p in e.Parts ctx do
+                    Expect.isTrue (p.Id |> Seq.forall (fun c -> Char.IsAsciiLetterOrDigit c || "./-_".Contains c)) (sprintf "%s: id characters" p.Id)
+                    for d in p.DependsOn do Expect.contains ids d (sprintf "%s/%s: %s depends on a part of its own" e.System e.Name p.Id)
         }
 
         test "reproduce options parse" {

@@ -39,10 +39,19 @@ type BenchUnilossArgs =
             match a with
             | Steps _ -> "timed steps per loss after 3 warm-up steps (default 10; the MLP gets 4x as many)."
 
+[<CliPrefix(CliPrefix.DoubleDash)>]
+type BenchStepArgs =
+    | Steps of n: int
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Steps _ -> "timed steps per variant for ResNet-20 (default 10; the MLPs get 4x as many)."
+
 /// One case per system.
 type BenchArgs =
     | [<CliPrefix(CliPrefix.None)>] Checkpoint of ParseResults<BenchCheckpointArgs>
     | [<CliPrefix(CliPrefix.None)>] Loader of ParseResults<BenchLoaderArgs>
+    | [<CliPrefix(CliPrefix.None)>] Step of ParseResults<BenchStepArgs>
     | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<BenchUnilossArgs>
     | [<CliPrefix(CliPrefix.None)>] D2nn of ParseResults<AutoDesign.Cli.Commands.D2nn.D2nnExpArgs>
     interface IArgParserTemplate with
@@ -50,6 +59,7 @@ type BenchArgs =
             match a with
             | D2nn _ -> "fast cascade D²NN and its early-exit baseline, λ and threshold chosen on validation (cheapest within 0.01 of the full network's validation metric): test metric and wall time against the full network at batch 256 and 1."
             | Loader _ -> "data Loader (shuffled index batches -> tensors) vs raw slicing of one preloaded tensor, batches/s."
+            | Step _ -> "a training step of the quick configurations' networks: the arithmetic alone vs a hand loop vs the run engine, with per-step or per-epoch batch tensors."
             | Checkpoint _ -> "atomic checkpoint (weights + Adam state + map, fsync + rename) vs plain Module.save of the weights."
             | Uniloss _ -> "UniLoss / CE training-step time on the same network and batch (128, 48 anchors); target <= 1.25."
 
@@ -136,6 +146,9 @@ let handle (g: Globals) (r: ParseResults<BenchArgs>) =
     g.NoJobs "bench"
     match r.GetSubCommand() with
     | Checkpoint c -> checkpoint c
+    | Step st ->
+        AutoDesign.Reproduce.StepCost.run (Values.positive "steps" (st.GetResult(BenchStepArgs.Steps, defaultValue = 10))) |> ignore
+        0
     | Uniloss u ->
         let steps = Values.positive "steps" (u.GetResult(BenchUnilossArgs.Steps, defaultValue = 10))
         AutoDesign.Cli.Commands.Uniloss.bench (g.Start()) steps

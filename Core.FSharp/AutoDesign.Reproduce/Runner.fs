@@ -22,7 +22,9 @@ type ReproduceOptions =
       /// Wait for another process writing the same run folder instead of failing.
       Wait: bool
       /// Rebuild the report after each experiment (off for a job that runs one experiment of many).
-      WriteReport: bool }
+      WriteReport: bool
+      /// Run only this part of the one chosen experiment (a job of the launcher; no rows, no report).
+      Part: string option }
 
 /// A writer that copies everything to the console and an experiment's log file. Another thread may still
 /// hold it after the experiment ended and the log closed: then it writes to the console only.
@@ -104,6 +106,22 @@ module Runner =
                 Console.SetOut out
                 Console.SetError err
 
+    /// Run one part of experiment `e` (ExperimentPart): the run folders it finishes are the ones `e.Run`
+    /// then finds finished. Errors propagate (the job fails, and so does the experiment's assembly).
+    let runPart (e: Experiment) (opts: ReproduceOptions) (id: string) =
+        let ctx = context opts
+        let parts = e.Parts ctx
+        match parts |> List.tryFind (fun p -> p.Id = id) with
+        | None ->
+            let known = if parts.IsEmpty then "it has none" else parts |> List.map (fun p -> p.Id) |> String.concat ", "
+            Errors.fail "--part %s is not a part of %s/%s (%s)" id e.System e.Name known
+        | Some p ->
+            torch.set_num_threads opts.Threads
+            let clock = Stopwatch.StartNew()
+            printfn "%s/%s part %s (%s)" e.System e.Name id (if opts.Quick then "quick" else "full")
+            p.Run ctx
+            printfn "  %s/%s part %s finished in %.0f s" e.System e.Name id clock.Elapsed.TotalSeconds
+
     /// Every registered experiment's stored outcome of one set (registry order).
     let outcomes (all: Experiment list) (runsRoot: string) (set: string) =
         all |> List.choose (fun e -> Results.load runsRoot set e |> Option.map (fun o -> e, o))
@@ -118,17 +136,23 @@ module Runner =
     let run (all: Experiment list) (opts: ReproduceOptions) : (Experiment * ExperimentOutcome) list =
         if opts.Threads < 1 then Errors.fail "--threads must be at least 1, got %d" opts.Threads
         let chosen = select all opts.Only
-        let results =
-            chosen |> List.mapi (fun i e ->
-                printfn "[%d/%d] %s/%s (%s): %s" (i + 1) chosen.Length e.System e.Name (if opts.Quick then "quick" else "full") e.Description
-                let o = runOne e opts
-                match o with
-                | Rows rows -> for r in rows do printfn "  %s: %s (thesis: %s)" r.Experiment r.Measured r.Thesis
-                | Failure(msg, log) -> printfn "  FAILED: %s (log: %s)" msg log
-                // rebuild after each experiment so a killed reproduce keeps what it finished
-                if opts.WriteReport then writeReport all opts |> ignore
-                e, o)
-        if opts.WriteReport then
-            let stored = writeReport all opts
-            printfn "wrote %s (%d experiments)" opts.ReportPath stored.Length
-        results
+        match opts.Part with
+        | Some id ->
+            match chosen with
+            | [ e ] -> runPart e opts id; []
+            | _ -> Errors.fail "--part needs --only SYSTEM/NAME naming one experiment"
+        | None ->
+            let results =
+                chosen |> List.mapi (fun i e ->
+                    printfn "[%d/%d] %s/%s (%s): %s" (i + 1) chosen.Length e.System e.Name (if opts.Quick then "quick" else "full") e.Description
+                    let o = runOne e opts
+                    match o with
+                    | Rows rows -> for r in rows do printfn "  %s: %s (thesis: %s)" r.Experiment r.Measured r.Thesis
+                    | Failure(msg, log) -> printfn "  FAILED: %s (log: %s)" msg log
+                    // rebuild after each experiment so a killed reproduce keeps what it finished
+                    if opts.WriteReport then writeReport all opts |> ignore
+                    e, o)
+            if opts.WriteReport then
+                let stored = writeReport all opts
+                printfn "wrote %s (%d experiments)" opts.ReportPath stored.Length
+            results

@@ -22,7 +22,9 @@ type Job =
       /// Ids of jobs that must finish first.
       DependsOn: IReadOnlyList<string>
       /// Extra environment variables of the job's process.
-      Env: IReadOnlyDictionary<string, string> }
+      Env: IReadOnlyDictionary<string, string>
+      /// Expected seconds (0: unknown): the local pool starts the jobs on the longest remaining path first.
+      Expected: float }
 
 /// How a job ended.
 type JobOutcome =
@@ -49,7 +51,7 @@ module Job =
     [<CompiledName("Create")>]
     let create (id: string) (args: IReadOnlyList<string>) (runDir: string) : Job =
         { Id = id; Args = List.ofSeq args; RunDir = Path.GetFullPath runDir; Threads = 1; DependsOn = []
-          Env = readOnlyDict [] }
+          Env = readOnlyDict []; Expected = 0.0 }
 
     /// The file a job's output goes to (in its run folder's parent, so the run folder itself stays the run's).
     [<CompiledName("LogPath")>]

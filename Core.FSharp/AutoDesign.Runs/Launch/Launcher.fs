@@ -14,13 +14,19 @@ type LauncherChoice =
 /// run engine makes a restarted job resume. Results do not depend on the launcher.
 module Launcher =
     /// Run `jobs` with `choice`; `log` (null: none) receives one line per event. Returns one report per job.
+    /// Jobs of unknown duration take the one stored under `root` by an earlier run (the local pool starts
+    /// the longest remaining path first); the durations of this run are stored there afterwards.
     [<CompiledName("Run")>]
     let run (choice: LauncherChoice) (root: string) (log: Action<string>) (jobs: IReadOnlyList<Job>) : IReadOnlyList<JobReport> =
         if jobs.Count = 0 then [] :> IReadOnlyList<_>
         else
-            match choice with
-            | Local(workers, retries) -> LocalLauncher.run workers retries log jobs
-            | Slurm o -> SlurmLauncher.run o root log jobs
+            let jobs = Durations.fill root (Durations.load root) jobs
+            let reports =
+                match choice with
+                | Local(workers, retries) -> LocalLauncher.run workers retries log jobs
+                | Slurm o -> SlurmLauncher.run o root log jobs
+            Durations.record root reports
+            reports
 
     /// The failed reports, as "id: message (log: path)" lines.
     [<CompiledName("Failures")>]

@@ -15,6 +15,7 @@ type internal Schedule(jobs: Job list, retries: int, slots: int, log: string -> 
         for j in jobs do
             for d in j.DependsOn do
                 if not (byId.ContainsKey d) then Errors.fail "job %s depends on %s, which is not among the jobs" j.Id d
+    let priority = Durations.priorities jobs
     let reports = Dictionary<string, JobReport>()
     let attempts = Dictionary<string, int>()
     let started = Dictionary<string, Stopwatch>()
@@ -28,8 +29,9 @@ type internal Schedule(jobs: Job list, retries: int, slots: int, log: string -> 
     member _.Running = running :> seq<string>
     member _.Attempts(id: string) = match attempts.TryGetValue id with | true, a -> a | _ -> 0
 
-    /// Jobs that may start now: not finished, not running, every dependency succeeded. Jobs whose
-    /// dependency failed are finished here as failed.
+    /// Jobs that may start now: not finished, not running, every dependency succeeded, the one with the
+    /// longest expected path to the end first (Durations.priorities). Jobs whose dependency failed are
+    /// finished here as failed.
     member s.Ready() : Job list =
         let mutable changed = true
         while changed do
@@ -41,9 +43,11 @@ type internal Schedule(jobs: Job list, retries: int, slots: int, log: string -> 
                         reports.[j.Id] <- { Job = j; Outcome = Failed(sprintf "not run: job %s failed" d); Attempts = 0; Log = Job.logPath j; Seconds = 0.0 }
                         changed <- true
                     | None -> ()
-        jobs |> List.filter (fun j ->
+        jobs
+        |> List.filter (fun j ->
             not (reports.ContainsKey j.Id) && not (running.Contains j.Id)
             && j.DependsOn |> Seq.forall (fun d -> reports.ContainsKey d && reports.[d].Outcome = Succeeded))
+        |> List.sortByDescending (fun j -> priority.[j.Id])
 
     member _.Start(j: Job) =
         // a record left by an earlier invocation must not count for this attempt
@@ -63,10 +67,12 @@ type internal Schedule(jobs: Job list, retries: int, slots: int, log: string -> 
             let doneCount = reports.Count
             let remaining = jobs.Length - doneCount
             let eta =
-                if durations.Count = 0 || remaining = 0 then ""
+                if (durations.Count = 0 && jobs |> List.forall (fun j -> j.Expected <= 0.0)) || remaining = 0 then ""
                 else
-                    let perJob = Seq.average durations
-                    let t = perJob * float remaining / float (max 1 slots)
+                    // expected seconds of each job not finished (the mean of finished ones where unknown), over the slots
+                    let mean = if durations.Count = 0 then 60.0 else Seq.average durations
+                    let left = jobs |> List.filter (fun j -> not (reports.ContainsKey j.Id)) |> List.sumBy (fun j -> if j.Expected > 0.0 then j.Expected else mean)
+                    let t = left / float (max 1 slots)
                     sprintf ", ETA %s" (if t >= 60.0 then sprintf "%.0f min" (t / 60.0) else sprintf "%.0f s" t)
             let what =
                 match outcome with
