@@ -24,6 +24,7 @@ type CurvePoint =
 ///   latency/                       latency tables of every network (cost = latency only)
 ///   warm-start/                    the warm start every λ point loads (weights.safetensors)
 ///   points/<recipe>/lambda-<λ>/    one D²NN per recipe and λ
+///   early-exit/                    the early-exit baseline (architectures with exit heads; earlyExitRun)
 /// Each child is a run with a typed configuration that embeds its dependencies' configurations, so a
 /// child made from other dependencies is refused. Children lock only their own folder: once the warm start
 /// is finished, the λ points can run as parallel jobs, with the same results however they are scheduled.
