@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Pack AutoDesign's library packages (AutoDesign.Nn, .Runs, .Metrics, .UniLoss, .D2NN, .Gan) into a local
+# Pack AutoDesign's library packages (AutoDesign.Nn, .Runs, .Plots, .Metrics, .UniLoss, .D2NN, .Gan) and the CLI tool
+# (AutoDesign.Cli: `dotnet tool install AutoDesign.Cli --add-source artifacts/feed` puts `autodesign` on PATH) into a local
 # NuGet feed folder (default artifacts/feed), from which the samples and your own apps can restore them:
 #   scripts/pack.sh [feed-folder]
 #   dotnet nuget add source "$PWD/artifacts/feed" --name autodesign-local   (or a nuget.config, see samples/)

@@ -10,6 +10,7 @@ open System.IO
 open System.IO.Compression
 open System.Buffers.Binary
 open Expecto
+open AutoDesign.Plots
 
 let internal cli = Path.Combine(AppContext.BaseDirectory, "autodesign.dll")
 

@@ -97,6 +97,6 @@ let tests =
             // the policy; node 2 never ran in the full pass (an exit) and is ignored: 10 + 40 * 0.25 = 20 ms.
             let ideal = D2nnTiming.idealMs [| 10.0; 40.0; 3.0 |] [| 100.0; 100.0; 0.0 |] [| 100.0; 25.0; 7.0 |]
             Expect.isTrue (abs (ideal - 20.0) < 1e-9) (sprintf "ideal ms %g" ideal)
-            Expect.throwsT<AutoDesign.Runs.UserError> (fun () -> D2nnTiming.idealMs [| 1.0 |] [| 1.0; 2.0 |] [| 1.0 |] |> ignore) "length mismatch is a UserError"
+            Expect.throwsT<UserError> (fun () -> D2nnTiming.idealMs [| 1.0 |] [| 1.0; 2.0 |] [| 1.0 |] |> ignore) "length mismatch is a UserError"
         }
     ]

@@ -7,6 +7,7 @@ open FsCheck
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.Data
 open AutoDesign.Reproduce.Data
 

@@ -7,6 +7,7 @@ open Expecto
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.DGGAN
 open AutoDesign.Reproduce
 open AutoDesign.Reproduce.DGGAN

@@ -3,6 +3,7 @@ module AutoDesign.Tests.DgganSearchTests
 open System.IO
 open Expecto
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.DGGAN
 open AutoDesign.Reproduce.DGGAN
 open AutoDesign.Metrics

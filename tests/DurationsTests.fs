@@ -36,7 +36,7 @@ let tests =
             File.AppendAllText(Durations.pathOf root, "garbage line\nreproduce/x/c,NaN\nreproduce/x/d,-1\n")
             let stored = Durations.load root
             Expect.equal (stored |> Seq.map (fun kv -> kv.Key, kv.Value) |> List.ofSeq) [ "reproduce/x/a", 12.5 ] "only the success, junk skipped"
-            match Durations.fill root stored [ a; b ] with
+            match Durations.fill root stored [ a; b ] |> List.ofSeq with
             | [ a'; b' ] ->
                 Expect.equal a'.Expected 12.5 "filled from the store"
                 Expect.equal b'.Expected 7.0 "a known estimate is kept"

@@ -8,6 +8,7 @@ open System.IO.Compression
 open Expecto
 open TorchSharp
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.Data
 
 let private tempDir () =

@@ -9,6 +9,7 @@ open System.Text.Json.Nodes
 open Expecto
 open TorchSharp
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.UniLoss
 
 let private tempDir () =

@@ -1,7 +1,8 @@
 /// The packages as a consumer sees them: a copy of this working tree is packed under a unique version
 /// (scripts/pack.sh) into a folder feed, the samples are copied out of the repository, restored from that
-/// feed alone (AutoDesign.*) and run. Only the library packages are produced; each carries its README, and
-/// AutoDesign.Nn carries the TorchSharp native-library fix for its consumers (buildTransitive).
+/// feed alone (AutoDesign.*) and run. The library packages and the CLI tool are produced; each library carries
+/// its README, and AutoDesign.Nn the TorchSharp native-library fix for its consumers (buildTransitive); the
+/// tool installs with `dotnet tool install` and runs.
 module AutoDesign.Tests.PackagingTests
 
 open System
@@ -13,7 +14,7 @@ open Expecto
 let private repo = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, ".."))
 
 let private libraries =
-    [ "AutoDesign.D2NN"; "AutoDesign.Gan"; "AutoDesign.Metrics"; "AutoDesign.Nn"; "AutoDesign.Runs"; "AutoDesign.UniLoss" ]
+    [ "AutoDesign.Core"; "AutoDesign.D2NN"; "AutoDesign.Gan"; "AutoDesign.Metrics"; "AutoDesign.Nn"; "AutoDesign.Plots"; "AutoDesign.Runs"; "AutoDesign.UniLoss" ]
 
 /// Run a program to its end; returns (exit code, stdout + stderr).
 let private exec (cwd: string) (env: (string * string) list) (file: string) (args: string list) (minutes: float) =
@@ -66,7 +67,7 @@ let tests =
                 let rc, out = exec src [ "AUTODESIGN_VERSION", version ] "bash" [ "scripts/pack.sh"; feed ] 20.0
                 Expect.equal rc 0 (sprintf "pack.sh failed:\n%s" out)
                 let packed = Directory.GetFiles(feed, "*.nupkg") |> Array.map Path.GetFileName |> Array.sort |> List.ofArray
-                Expect.equal packed [ for l in libraries -> sprintf "%s.%s.nupkg" l version ] "exactly the library packages"
+                Expect.equal packed ([ for l in "AutoDesign.Cli" :: libraries -> sprintf "%s.%s.nupkg" l version ] |> List.sort) "exactly the library packages and the CLI tool"
                 for l in libraries do
                     use z = ZipFile.OpenRead(Path.Combine(feed, sprintf "%s.%s.nupkg" l version))
                     let names = z.Entries |> Seq.map (fun e -> e.FullName) |> Set.ofSeq
@@ -93,8 +94,21 @@ let tests =
                 let assets = File.ReadAllText(Path.Combine(apps, "CSharp", "obj", "project.assets.json"))
                 Expect.stringContains assets (sprintf "AutoDesign.UniLoss/%s" version) "restored the packed version"
                 Expect.isFalse (assets.Contains repo) "nothing restored from the repository itself"
+                // the CLI as a .NET tool: installed from the feed, `autodesign` runs, and starts its own jobs
+                let tools = Path.Combine(work, "tools")
+                let rc, out = exec work [] "dotnet" [ "tool"; "install"; "AutoDesign.Cli"; "--tool-path"; tools; "--add-source"; feed; "--version"; version ] 10.0
+                Expect.equal rc 0 (sprintf "dotnet tool install failed:\n%s" out)
+                let autodesign = Path.Combine(tools, "autodesign")
+                let rc, help = exec work [] autodesign [ "--help" ] 2.0
+                Expect.equal rc 0 (sprintf "autodesign --help failed:\n%s" help)
+                Expect.stringContains help "USAGE: autodesign" "the tool's help"
+                let toolRuns = Path.Combine(work, "tool-runs")
+                let rc, out = exec work [] autodesign [ "reproduce"; "--quick"; "--only"; "foundation/resume-determinism"; "--runs-root"; toolRuns; "--report"; Path.Combine(toolRuns, "R.md") ] 5.0
+                Expect.equal rc 0 (sprintf "the installed tool's reproduce failed:\n%s" out)
+                Expect.stringContains out "1 done" "it ran the experiment as a job of its local pool"
+                Expect.stringContains (File.ReadAllText(Path.Combine(toolRuns, "R.md"))) "w_uninterrupted\\| = 0 over" "and wrote the report"
             finally
-                for l in libraries do
+                for l in "AutoDesign.Cli" :: libraries do
                     let d = Path.Combine(cache, l.ToLowerInvariant(), version)
                     if Directory.Exists d then Directory.Delete(d, true)
                 if Directory.Exists work then Directory.Delete(work, true)

@@ -43,7 +43,7 @@ let split : Experiment =
       Parts = ExperimentPart.perSeed 2 (fun ctx k -> seedRun ctx k |> ignore) }
 
 let tableRows (report: string) =
-    report.Split('\n') |> Array.filter (fun l -> l.StartsWith "| " && not (l.StartsWith "| Experiment")) |> List.ofArray
+    report.Split('\n') |> Array.filter (fun l -> l.StartsWith "| " && not (l.StartsWith "| Row") && not (l.StartsWith "| System")) |> List.ofArray
 
 let parser = ArgumentParser.Create<AutoDesignArgs>(programName = "autodesign")
 
@@ -57,16 +57,18 @@ let tests =
             Runner.run (registry "v1") opts |> ignore
             let text = File.ReadAllText opts.ReportPath
             Expect.stringContains text "- Config: quick; 1 torch thread per experiment" "config and threads in header"
+            Expect.stringContains text "No row states a verdict." "an empty summary says so"
+            Expect.stringContains text "### two\n\nConfig: quick\n\nData: Fashion-MNIST (stand-in for CIFAR-10)\n\n| Row | Claim | Thesis | Measured |" "config and data once per experiment"
             Expect.stringContains text (sprintf "- Machine: %d cores" Environment.ProcessorCount) "cores in header"
             Expect.stringContains text "## alpha" "alpha section"
             Expect.stringContains text "## beta" "beta section"
             Expect.isLessThan (text.IndexOf "## alpha") (text.IndexOf "## beta") "registry order"
             Expect.equal (tableRows text)
-                [ "| one | claim one | 90% | 91% v1 | quick | MNIST |"
-                  "| two | claim two | 90% | a\\|b v1 | quick | Fashion-MNIST (stand-in for CIFAR-10) |"
-                  "| three | claim three | 90% | seed 4 v1 | quick | synthetic |" ] "rows in registry order"
+                [ "| one | claim one | 90% | 91% v1 |"
+                  "| two | claim two | 90% | a\\|b v1 |"
+                  "| three | claim three | 90% | seed 4 v1 |" ] "rows in registry order"
             Expect.equal (tableRows text |> List.length) 3 "three rows"
-            Expect.equal (tableRows text).[1] "| two | claim two | 90% | a\\|b v1 | quick | Fashion-MNIST (stand-in for CIFAR-10) |" "escaped pipe"
+            Expect.equal (tableRows text).[1] "| two | claim two | 90% | a\\|b v1 |" "escaped pipe"
             let standIn = text.Substring(text.IndexOf "## Stand-in data sets")
             Expect.stringContains standIn "- alpha / two: Fashion-MNIST (stand-in for CIFAR-10)" "stand-in listed"
             Expect.isFalse (standIn.Contains "MNIST |") "non-stand-ins not listed"
@@ -130,6 +132,20 @@ let tests =
             Expect.equal partRuns 2 "the assembly found every part finished"
             Expect.throwsT<UserError> (fun () -> Runner.run [ split ] { opts with Part = Some "seed9" } |> ignore) "unknown part"
             Expect.throwsT<UserError> (fun () -> Runner.run [ split; fake "alpha" "one" "MNIST" (fun _ -> "") ] { opts with Only = None; Part = Some "seed3" } |> ignore) "a part of which experiment?"
+        }
+
+        test "the summary lists the rows that state a verdict; paths under the runs root are relative" {
+            let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
+            let row m c = { System = "s"; Experiment = "e"; Claim = "c"; Thesis = "t"; Measured = m; Config = c; Data = "d" }
+            let e = fake "s" "e" "d" (fun _ -> "")
+            let rows = [ row "gap +0.1 [-0.2, 0.3]: INCONCLUSIVE" (sprintf "runs in %s/d2nn/x/seed1" (Path.GetFullPath root))
+                         row "AP 0.91" "other config" ]
+            let text = Report.render (Report.header true 1 root) [ e, Rows rows ]
+            Expect.stringContains text "| s / e | c | t | gap +0.1 [-0.2, 0.3]: INCONCLUSIVE | INCONCLUSIVE |" "summary row"
+            Expect.isFalse (text.Contains "| AP 0.91 | " && text.Contains "| s / e | c | t | AP 0.91") "a row without a verdict is not in the summary"
+            Expect.stringContains text "runs in d2nn/x/seed1" "relative path"
+            Expect.isFalse (text.Contains(Path.GetFullPath root)) "no absolute path under the root"
+            Expect.stringContains text "| Row | Claim | Thesis | Measured | Config |" "configs that differ stay a column"
         }
 
         test "the CLI registry starts with the foundation experiments and has unique names" {

@@ -148,7 +148,7 @@ let tests =
                 try
                     f ()
                     failtestf "expected a UserError mentioning '%s'" fragment
-                with AutoDesign.Runs.UserError msg -> Expect.stringContains msg fragment "message"
+                with UserError msg -> Expect.stringContains msg fragment "message"
             fails (fun () -> Refactor.trace Metrics.meanIoU [| 2; 3 |] (Labels [| 0; 1 |]) |> ignore) "mean-iou: scores must be class maps"
             fails (fun () -> Refactor.trace Metrics.dice [| 1; 2; 2; 2 |] (Labels([| 1; 3 |], [| 0L; 1L; 0L |])) |> ignore) "dice: labels must be maps [1, 2, 2]"
             fails (fun () -> Refactor.trace (Metrics.ndcgAtK 3) [| 3 |] (Labels [| 1; -1; 0 |]) |> ignore) "ndcg@3: relevance -1 of item 1 is negative"

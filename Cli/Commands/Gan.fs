@@ -5,6 +5,7 @@ open System.IO
 open Argu
 open TorchSharp
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.DGGAN
 open AutoDesign.Reproduce.DGGAN
 open AutoDesign.Metrics

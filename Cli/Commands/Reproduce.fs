@@ -71,7 +71,7 @@ let private asJobs (g: Globals) (choice: LauncherChoice) (registry: Experiment l
                         with DependsOn = p.DependsOn |> List.map (fun d -> id + "/" + d) }
                 yield! parts |> List.map partJob
                 yield { Jobs.job g id [ "--only"; id; "--no-report" ] (dirOf e) with DependsOn = parts |> List.map (fun p -> id + "/" + p.Id) } ]
-    let jobs = Durations.fill root shipped jobs
+    let jobs = Durations.fill root shipped jobs |> List.ofSeq
     let experiments = jobs |> List.filter (fun j -> j.Args |> Seq.contains "--part" |> not) |> List.length
     printfn "%d experiments (%s), %d to run as %d jobs" chosen.Length (if opts.Quick then "quick" else "full") experiments jobs.Length
     let reports = Launcher.run choice root (System.Action<string> log) jobs

@@ -58,4 +58,4 @@ type Architecture =
     member a.Baseline(name: string) =
         match a.Baselines |> Seq.tryFind (fun b -> b.Name = name) with
         | Some b -> b
-        | None -> AutoDesign.Runs.Errors.fail "architecture %s has no baseline '%s' (it has %s)" a.Name name (a.Baselines |> Seq.map (fun b -> b.Name) |> String.concat ", ")
+        | None -> Errors.fail "architecture %s has no baseline '%s' (it has %s)" a.Name name (a.Baselines |> Seq.map (fun b -> b.Name) |> String.concat ", ")

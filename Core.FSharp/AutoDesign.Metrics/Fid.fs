@@ -3,7 +3,6 @@ namespace AutoDesign.Metrics
 open System
 open TorchSharp
 open AutoDesign.Nn
-open AutoDesign.Runs
 
 /// Mean and covariance of a feature distribution, in float64.
 type GaussianStats = { Mean: float[]; Cov: float[,] }

@@ -4,7 +4,6 @@ open System
 open System.Collections.Generic
 open TorchSharp
 open AutoDesign.Nn
-open AutoDesign.Runs
 
 /// The sliced Wasserstein distance of two image sets (Swd.Compute).
 type SwdResult =

@@ -129,7 +129,7 @@ module Runner =
     /// Rebuild the report from the run folders of the options' mode and seed (atomic write).
     let writeReport (all: Experiment list) (opts: ReproduceOptions) =
         let os = outcomes all opts.RunsRoot (Results.set opts.Quick opts.Seed)
-        Atomic.writeAllText opts.ReportPath (Report.render (Report.header opts.Quick opts.Threads) os)
+        Atomic.writeAllText opts.ReportPath (Report.render (Report.header opts.Quick opts.Threads opts.RunsRoot) os)
         os
 
     /// Run the chosen experiments one after another; returns their outcomes (the report covers all stored ones).

@@ -1,7 +1,6 @@
 namespace AutoDesign.UniLoss
 
 open System
-open AutoDesign.Runs
 
 /// How a good/nearby anchor is perturbed: one flip changes a single bit (Bit), every bit whose
 /// first score belongs to one example (Example), or every bit that reads one score (Score: e.g.

@@ -1,7 +1,6 @@
 namespace AutoDesign.UniLoss
 
 open System
-open AutoDesign.Runs
 open AutoDesign.UniLoss.MetricKit
 
 /// Classification metrics beyond the thesis, in the metric language, as scikit-learn defines them

@@ -3,7 +3,6 @@ namespace AutoDesign.UniLoss
 open System
 open System.Collections.Generic
 open System.Runtime.CompilerServices
-open AutoDesign.Runs
 
 /// One score of the batch (an index into the flattened score tensor). Compare two scores of the
 /// same batch with >. <. >=. <=. (C#: > < >= <=) or a score with a constant threshold θ with the

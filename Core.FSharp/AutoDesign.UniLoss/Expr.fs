@@ -2,7 +2,6 @@ namespace AutoDesign.UniLoss
 
 open System
 open System.Collections.Generic
-open AutoDesign.Runs
 
 /// A number computed by a metric: a constant (Tracer = null) or a node of the traced g.
 /// Operators: + - * / (with Num, float or int on either side; / is safe: x/0 = 0), unary -,

@@ -2,7 +2,6 @@ namespace AutoDesign.UniLoss
 
 open System
 open System.Collections.Generic
-open AutoDesign.Runs
 
 /// One comparison of the refactorization f: c = x1 - x2 - Offset, where x1 = s[K1] (or 0 when
 /// K1 = -1) and x2 = s[K2] (or 0 when K2 = -1), s the FLATTENED (row-major) score tensor. A

@@ -1,7 +1,6 @@
 namespace AutoDesign.UniLoss
 
 open System
-open AutoDesign.Runs
 
 /// Building blocks the built-in metrics share, written in the metric language (usable by user
 /// metrics too): shape checks, per-example class scores, arg-max and binary predictions.

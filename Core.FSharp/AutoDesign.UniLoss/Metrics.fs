@@ -1,7 +1,6 @@
 namespace AutoDesign.UniLoss
 
 open System
-open AutoDesign.Runs
 
 /// Built-in metrics, written in the same user-facing metric language as any user metric.
 /// Ties follow the language: [a >. b] is strict, so a tie never counts as a win. Every built-in

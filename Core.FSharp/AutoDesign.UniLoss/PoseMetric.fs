@@ -2,7 +2,6 @@ namespace AutoDesign.UniLoss
 
 open System
 open TorchSharp
-open AutoDesign.Runs
 open AutoDesign.UniLoss
 
 /// PCKh on heatmaps with a per-example radius, written in the UniLoss metric language, and its

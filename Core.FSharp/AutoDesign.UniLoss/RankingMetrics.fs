@@ -1,7 +1,6 @@
 namespace AutoDesign.UniLoss
 
 open System
-open AutoDesign.Runs
 open AutoDesign.UniLoss.MetricKit
 
 /// Ranking metrics of one list of scores ([n] or [n, 1]; [n, 2] ranks by column 1) against

@@ -1,7 +1,6 @@
 namespace AutoDesign.UniLoss
 
 open System
-open AutoDesign.Runs
 
 /// The refactorization e = g(h(f(s))) of a metric for one batch of labels, found by tracing.
 /// f: Comparisons (c_b = x1 - x2 - Offset on the flattened scores, deduplicated);

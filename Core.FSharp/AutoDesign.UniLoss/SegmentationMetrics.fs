@@ -1,7 +1,6 @@
 namespace AutoDesign.UniLoss
 
 open System
-open AutoDesign.Runs
 open AutoDesign.UniLoss.MetricKit
 
 /// Segmentation metrics on per-pixel class scores [n, C, H, W] (any spatial rank ≥ 1) and label

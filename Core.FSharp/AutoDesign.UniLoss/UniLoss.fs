@@ -6,7 +6,6 @@ open System.Diagnostics
 open System.Runtime.InteropServices
 open TorchSharp
 open AutoDesign.Nn
-open AutoDesign.Runs
 
 /// UniLoss (thesis Eq. 3.5–3.10) for a metric written in the metric language, as a TorchSharp loss
 /// module: loss.forward(scores, labels) / loss.call(...) / loss.Forward(...).

@@ -2,7 +2,6 @@ namespace AutoDesign.UniLoss
 
 open System
 open AutoDesign.Nn
-open AutoDesign.Runs
 
 /// Options of a UniLoss, one object for F# (UniLossOptions(Tau = 0.5, Seed = 3)) and C#
 /// (new UniLossOptions { Tau = 0.5, Seed = 3 }); defaults are the thesis's settings. UniLoss copies

@@ -6,6 +6,7 @@ open System.Collections.Generic
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.Nn.DGGAN
 
 /// Training budget of one candidate (ProgGAN's optimiser: Adam lr 1e-3, β = (0, 0.99)).

@@ -4,6 +4,7 @@ open System.Collections.Generic
 open TorchSharp
 open AutoDesign.Nn.DGGAN
 open AutoDesign.Metrics
+open AutoDesign.Plots
 
 /// FID of a generator at its resolution against a fixed set of real images average-pooled to that resolution
 /// ("FID at each resolution is computed with resized images"), both fed to the feature network at 32×32.

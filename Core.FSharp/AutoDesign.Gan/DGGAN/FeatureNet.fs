@@ -5,6 +5,7 @@ open System.IO
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.Nn.DGGAN
 open AutoDesign.Metrics
 

@@ -4,6 +4,7 @@ open System
 open System.IO
 open TorchSharp
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.Metrics
 
 /// Real images for GAN training: N grey images padded to Side×Side and scaled to [-1,1].

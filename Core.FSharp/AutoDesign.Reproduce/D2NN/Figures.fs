@@ -5,6 +5,7 @@ open System.IO
 open System.Globalization
 open TorchSharp
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.D2NN
 
 /// One series/point of a curve summarized over seeds.

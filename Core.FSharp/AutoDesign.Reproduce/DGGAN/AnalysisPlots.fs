@@ -3,6 +3,7 @@ namespace AutoDesign.Reproduce.DGGAN
 open System
 open System.IO
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.DGGAN
 open AutoDesign.Metrics
 

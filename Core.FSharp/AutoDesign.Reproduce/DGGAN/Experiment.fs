@@ -4,6 +4,7 @@ open System
 open System.IO
 open TorchSharp
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.Reproduce.Data
 open AutoDesign.Nn.DGGAN
 open AutoDesign.DGGAN

@@ -6,6 +6,7 @@ open System.Collections.Generic
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.Nn.DGGAN
 open AutoDesign.DGGAN
 open AutoDesign.Metrics

@@ -2,6 +2,7 @@ namespace AutoDesign.Reproduce.DetectorGAN
 
 open TorchSharp
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.DetectorGAN
 open AutoDesign.Metrics
 

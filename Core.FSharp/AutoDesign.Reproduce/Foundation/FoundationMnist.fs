@@ -2,6 +2,7 @@ namespace AutoDesign.Reproduce
 
 open TorchSharp
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.Data
 open AutoDesign.Reproduce.Data
 open AutoDesign.Nn

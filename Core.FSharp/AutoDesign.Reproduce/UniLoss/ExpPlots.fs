@@ -3,6 +3,7 @@ namespace AutoDesign.Reproduce.UniLoss
 open System
 open System.IO
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.UniLoss
 open AutoDesign.Metrics
 

@@ -2,6 +2,7 @@ namespace AutoDesign.Reproduce.UniLoss
 
 open TorchSharp
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.Nn.UniLoss
 open AutoDesign.UniLoss
 open AutoDesign.Metrics

@@ -9,7 +9,7 @@ module Loader =
     /// index appears exactly once per epoch; a resumed run gets the same order for the same epoch.
     [<CompiledName("Batches")>]
     let batches (seed: int) (epoch: int) (shuffle: bool) (batchSize: int) (indices: int[]) : seq<int[]> =
-        if batchSize <= 0 then AutoDesign.Runs.Errors.fail "batch size must be positive, got %d" batchSize
+        if batchSize <= 0 then Errors.fail "batch size must be positive, got %d" batchSize
         let order = if shuffle then Shuffle.shuffled seed (int64 epoch) indices else Array.copy indices
         Seq.chunkBySize batchSize order
 

@@ -57,13 +57,13 @@ module Durations =
 
     /// Jobs with unknown `Expected` take it from `known` (keyed by `keyOf root`).
     [<CompiledName("Fill")>]
-    let fill (root: string) (known: IReadOnlyDictionary<string, float>) (jobs: IReadOnlyList<Job>) : Job list =
+    let fill (root: string) (known: IReadOnlyDictionary<string, float>) (jobs: IReadOnlyList<Job>) : IReadOnlyList<Job> =
         [ for j in jobs ->
             if j.Expected > 0.0 then j
             else
                 match known.TryGetValue(keyOf root j) with
                 | true, s -> { j with Expected = s }
-                | _ -> j ]
+                | _ -> j ] :> IReadOnlyList<_>
 
     /// Each job's priority: its expected seconds plus the longest chain of jobs that wait for it (the
     /// critical path from it to the end). Unknown durations count as the mean of the known ones (60 s if none).

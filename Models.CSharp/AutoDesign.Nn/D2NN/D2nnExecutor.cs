@@ -97,7 +97,7 @@ namespace AutoDesign.Nn.D2NN
         /// <summary>When true, <see cref="Forward"/> adds the wall time of each phase to the profile below.</summary>
         public bool Profile { get; set; }
         /// <summary>Per node: milliseconds spent in its function (profiled forwards only).</summary>
-        public double[] NodeMs { get; private set; }
+        public double[] NodeMs { get; private set; } = Array.Empty<double>();
         /// <summary>Milliseconds spent gathering sub-batch inputs (index_select, defaults, scatter into merges).</summary>
         public double GatherMs { get; private set; }
         /// <summary>Milliseconds spent choosing actions (argmax of Q on the host).</summary>
@@ -119,10 +119,10 @@ namespace AutoDesign.Nn.D2NN
 
         /// <param name="inputs">One tensor per input node (plan order), each [B, ...].</param>
         /// <param name="policy">Action choice for control nodes; null means greedy.</param>
-        public ExecutionResult Forward(Tensor[] inputs, ActionPolicy policy = null)
+        public ExecutionResult Forward(Tensor[] inputs, ActionPolicy? policy = null)
         {
             policy ??= Greedy;
-            if (Profile && NodeMs is null) ResetProfile();
+            if (Profile && NodeMs.Length != plan.Nodes.Length) ResetProfile();
             long t0 = Profile ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             if (inputs.Length != plan.Inputs.Length)
                 throw new ArgumentException($"the D²NN has {plan.Inputs.Length} input nodes but {inputs.Length} inputs were given");
@@ -182,13 +182,13 @@ namespace AutoDesign.Nn.D2NN
 
                 if (node.Role == NodeRole.Output)
                 {
-                    res.Values[n] = xs[0];
+                    res.Values[n] = xs![0];
                     continue;
                 }
 
                 long tf = Profile ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
                 var y = xs is null
-                    ? SubBatch.Repeat(node.DataDefaults[0], count, device)   // a sum of zero inputs only
+                    ? SubBatch.Repeat(node.DataDefaults[0]!, count, device)   // a sum of zero inputs only
                     : node.Function.Forward(xs, count);
                 if (Profile) NodeMs[n] += Ms(tf);
                 res.Values[n] = y;
@@ -227,7 +227,7 @@ namespace AutoDesign.Nn.D2NN
         }
 
         /// <summary>The node's data inputs on <paramref name="rows"/>; null when a sum merge dropped them all.</summary>
-        Tensor[] Inputs(int n, PlanNode node, ExecutionResult res, long[] rows, Device device, bool grad)
+        Tensor[]? Inputs(int n, PlanNode node, ExecutionResult res, long[] rows, Device device, bool grad)
         {
             var dps = node.DataParents;
             var xs = new Tensor[dps.Length];

@@ -8,11 +8,11 @@ namespace AutoDesign.Nn.D2NN
     public sealed class ExampleTrace
     {
         /// <summary>Per node: true if the node executed (output nodes: produced an output).</summary>
-        public bool[] Executed { get; init; }
+        public bool[] Executed { get; init; } = Array.Empty<bool>();
         /// <summary>Per node: the chosen action of a control node, -1 otherwise.</summary>
-        public long[] Actions { get; init; }
+        public long[] Actions { get; init; } = Array.Empty<long>();
         /// <summary>Per output node (plan order): the output [1, ...], or null.</summary>
-        public Tensor[] Outputs { get; init; }
+        public Tensor[] Outputs { get; init; } = Array.Empty<Tensor>();
         public double Cost { get; init; }
     }
 
@@ -60,7 +60,7 @@ namespace AutoDesign.Nn.D2NN
                         var v = output[node.DataParents[d]];
                         if (v is null && node.DataDefaults[d] is not null) v = node.DataDefaults[d].unsqueeze(0);
                         if (v is null) run = false;
-                        xs[d] = v;
+                        xs[d] = v!; // a null input stops the node (run = false)
                     }
                     if (!run) continue;
                     executed[n] = true;

@@ -36,7 +36,7 @@ namespace AutoDesign.Nn.D2NN
         /// every example in <paramref name="rows"/> must be present. With <paramref name="dropIfAbsent"/>
         /// an input the producer skipped entirely is not built (null is returned, kind Dropped).
         /// </summary>
-        public static Tensor Gather(Tensor value, int[] producerPos, int producerCount, long[] rows,
+        public static Tensor? Gather(Tensor value, int[] producerPos, int producerCount, long[] rows,
                                     Tensor dflt, bool dropIfAbsent, Device device, out GatherKind kind)
         {
             int present = 0;

@@ -30,19 +30,19 @@ namespace AutoDesign.Nn
             : base(parameters, lr, momentum, dampening, weight_decay, nesterov, maximize) { }
 
         /// <inheritdoc />
-        public override Tensor step(Func<Tensor> closure = null)
+        public override Tensor step(Func<Tensor>? closure = null)
         {
             return _step<ParamGroup>(group => {
                 var options = group.Options;
-                var momentum = options.momentum.Value;
-                var dampening = options.dampening.Value;
-                var weightDecay = options.weight_decay.Value;
-                var nesterov = options.nesterov.Value;
-                var lr = options.LearningRate.Value;
+                var momentum = options.momentum!.Value;
+                var dampening = options.dampening!.Value;
+                var weightDecay = options.weight_decay!.Value;
+                var nesterov = options.nesterov!.Value;
+                var lr = options.LearningRate!.Value;
                 using var sMomentum = momentum.ToScalar();
                 using var sDamp = (1 - dampening).ToScalar();
                 using var sDecay = weightDecay.ToScalar();
-                using var sAlpha = (options.maximize.Value ? lr : -lr).ToScalar();
+                using var sAlpha = (options.maximize!.Value ? lr : -lr).ToScalar();
                 foreach (var param in group.Parameters) {
                     var state = (State)_state[param.Handle];
                     var grad = param.grad;
@@ -76,17 +76,17 @@ namespace AutoDesign.Nn
             : base(parameters, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize) { }
 
         /// <inheritdoc />
-        public override Tensor step(Func<Tensor> closure = null)
+        public override Tensor step(Func<Tensor>? closure = null)
         {
             return _step<ParamGroup>(group => {
                 var options = group.Options as Options;
-                var beta1 = options.beta1.Value;
-                var beta2 = options.beta2.Value;
-                var weightDecay = options.weight_decay.Value;
-                var amsgrad = options.amsgrad.Value;
-                var maximize = options.maximize.Value;
-                var eps = options.eps.Value;
-                var lr = options.LearningRate.Value;
+                var beta1 = options.beta1!.Value;
+                var beta2 = options.beta2!.Value;
+                var weightDecay = options.weight_decay!.Value;
+                var amsgrad = options.amsgrad!.Value;
+                var maximize = options.maximize!.Value;
+                var eps = options.eps!.Value;
+                var lr = options.LearningRate!.Value;
                 using var sBeta1 = beta1.ToScalar();
                 using var sBeta2 = beta2.ToScalar();
                 using var sOneMinusBeta1 = (1 - beta1).ToScalar();
@@ -136,9 +136,9 @@ namespace AutoDesign.Nn
             {
                 var group = (ParamGroup)controller;
                 var options = group.Options as Options;
-                double beta1 = options.beta1.Value, beta2 = options.beta2.Value, eps = options.eps.Value;
-                double lr = options.LearningRate.Value, weightDecay = options.weight_decay.Value;
-                if (options.amsgrad.Value || options.maximize.Value)
+                double beta1 = options.beta1!.Value, beta2 = options.beta2!.Value, eps = options.eps!.Value;
+                double lr = options.LearningRate!.Value, weightDecay = options.weight_decay!.Value;
+                if (options.amsgrad!.Value || options.maximize!.Value)
                     throw new NotSupportedException("Adam look-ahead supports neither amsgrad nor maximize");
                 foreach (var param in group.Parameters)
                 {
@@ -172,17 +172,17 @@ namespace AutoDesign.Nn
             : base(parameters, lr, alpha, eps, weight_decay, momentum, centered, maximize) { }
 
         /// <inheritdoc />
-        public override Tensor step(Func<Tensor> closure = null)
+        public override Tensor step(Func<Tensor>? closure = null)
         {
             return _step<ParamGroup>(group => {
                 var options = group.Options as Options;
-                var maximize = options.maximize.Value;
-                var momentum = options.momentum.Value;
-                var alpha = options.alpha.Value;
-                var weightDecay = options.weight_decay.Value;
-                var centered = options.centered.Value;
-                var eps = options.eps.Value;
-                var lr = options.LearningRate.Value;
+                var maximize = options.maximize!.Value;
+                var momentum = options.momentum!.Value;
+                var alpha = options.alpha!.Value;
+                var weightDecay = options.weight_decay!.Value;
+                var centered = options.centered!.Value;
+                var eps = options.eps!.Value;
+                var lr = options.LearningRate!.Value;
                 using var sOne = 1.ToScalar();
                 using var sMinusOne = (-1).ToScalar();
                 using var sAlpha = alpha.ToScalar();

@@ -20,7 +20,7 @@ public sealed class HourglassResidual : Module<Tensor, Tensor>
     private readonly Conv2d conv2;   // [B,out/2,H,W] → [B,out/2,H,W]
     private readonly BatchNorm2d bn3;
     private readonly Conv2d conv3;   // [B,out/2,H,W] → [B,out,H,W]
-    private readonly Conv2d skip;    // [B,in,H,W] → [B,out,H,W], null when in == out
+    private readonly Conv2d? skip;    // [B,in,H,W] → [B,out,H,W], null when in == out
 
     public HourglassResidual(string name, int inChannels, int outChannels) : base(name)
     {

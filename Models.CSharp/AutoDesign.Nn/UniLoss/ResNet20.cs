@@ -18,7 +18,7 @@ public sealed class BasicBlock : Module<Tensor, Tensor>
     private readonly BatchNorm2d bn1;
     private readonly Conv2d conv2;      // [B,out,H/s,W/s] → same
     private readonly BatchNorm2d bn2;
-    private readonly Sequential shortcut; // [B,in,H,W] → [B,out,H/s,W/s], null when identity
+    private readonly Sequential? shortcut; // [B,in,H,W] → [B,out,H/s,W/s], null when identity
 
     public BasicBlock(string name, int inChannels, int outChannels, int stride) : base(name)
     {

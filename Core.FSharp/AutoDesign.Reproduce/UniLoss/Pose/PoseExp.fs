@@ -6,6 +6,7 @@ open System.Diagnostics
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
+open AutoDesign.Plots
 open AutoDesign.UniLoss
 open AutoDesign.Reproduce.UniLoss
 open AutoDesign.Metrics

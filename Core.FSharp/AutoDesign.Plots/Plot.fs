@@ -1,4 +1,6 @@
-namespace AutoDesign.Runs
+namespace AutoDesign.Plots
+
+open AutoDesign.Runs
 
 open System
 open System.Collections.Generic
