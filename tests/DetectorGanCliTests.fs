@@ -31,7 +31,7 @@ let endToEnd =
         test "tiny end-to-end run: rows, CSV tables, PNGs, phase folders; a finished run returns its rows" {
             let root = Path.Combine(Path.GetTempPath(), "detgan-e2e-" + string (System.Guid.NewGuid()))
             try
-                let settings = { Config = AutoDesign.Reproduce.DetectorGAN.DetGanExperiment.tiny; Seed = 1; Ablation = false }
+                let settings = { Config = AutoDesign.Reproduce.DetectorGAN.DetGanExperiment.tiny; Seed = 1; Acgan = true; Ablation = false }
                 let run () = AutoDesign.Reproduce.DetectorGAN.DetGanExperiment.run { AutoDesign.Runs.RunOptions.Default with Root = root } "seed1" settings TorchSharp.torch.CPU ignore
                 let rows, dir = run ()
                 Expect.equal (rows |> List.map (fun r -> r.Key)) [ "real"; "acgan-like"; "cyclegan-bbox"; "detectorgan-no-unroll"; "detectorgan" ] "rows in Table 4.1 order"

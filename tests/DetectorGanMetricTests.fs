@@ -111,4 +111,26 @@ let tests =
                     s.Pixels.[cy * 32 + cx] > (Array.average s.Pixels))
             Expect.isGreaterThan brighter.Length 14 "object centres brighter than the scan mean in most scans"
         }
+        test "verdict rows decide: the interval excludes 0, or its half-width is at most half the thesis's effect" {
+            let row key ap = { Key = key; Label = key; Ap01 = ap; Recall01 = 0.5; Ap05 = ap / 10.0; Recall05 = 0.1
+                               LocIou = [ 0.1 ]; LocIobb = [ 0.1 ]; DriftOutside = nan; DriftInside = nan; Diverged = false }
+            // per seed: real, cyclegan-bbox, no-unroll, detectorgan
+            let runs (f: int -> float * float * float * float) =
+                [ for k in 1 .. 8 ->
+                    let r, c, n, d = f k
+                    k, [ row "real" r; row "cyclegan-bbox" c; row "detectorgan-no-unroll" n; row "detectorgan" d ] ]
+            let jitter k = 0.002 * float (k % 3 - 1)
+            let measured (rows: AutoDesign.Reproduce.ReportRow list) exp = (rows |> List.find (fun r -> r.Experiment = exp)).Measured
+            // detectorgan +0.1 over real everywhere; equal to no-unroll within ±0.002; cyclegan wildly apart
+            let rows = AutoDesign.Reproduce.DetectorGanExperiments.reportRows DetGanExperiment.quick true
+                           (runs (fun k -> 0.15 + jitter k, (if k % 2 = 0 then 0.0 else 0.5), 0.25 + jitter (k + 1), 0.25))
+            Expect.stringStarts (measured rows "verdict") "REPRODUCED (the 95% interval excludes 0)" "excludes 0"
+            Expect.stringStarts (measured rows "verdict-unrolling") "NO EFFECT OF SIZE 0.112" "narrow interval around 0"
+            Expect.stringContains (measured rows "verdict-unrolling") "also rules out the thesis's own difference here, +0.033" "the thesis's own difference too"
+            Expect.stringStarts (measured rows "verdict-vs-cyclegan") "INCONCLUSIVE (the 95% interval contains 0 and its half-width" "wide interval"
+            Expect.stringContains (measured rows "verdict-vs-cyclegan") "a half-width of 0.056 takes" "seeds a decision would take"
+            Expect.stringContains (measured rows "verdict") "n = 8" "eight seeds"
+            Expect.equal (AutoDesign.Reproduce.Paired.seedsFor 1.0 1.0 100) (Some 7) "t(6) 2.447 / sqrt 7 = 0.925 <= 1 < t(5) 2.571 / sqrt 6"
+            Expect.equal (AutoDesign.Reproduce.Paired.seedsFor 100.0 0.001 100) None "beyond the cap"
+        }
     ]

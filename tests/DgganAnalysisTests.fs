@@ -79,7 +79,7 @@ let tests =
             let close (n, s, m, sd) (n', s', m', sd') = n = n' && abs (s - s') < 1e-12 && abs (m - m') < 1e-12 && abs (sd - sd') < 1e-12
             Expect.isTrue (close eff.["G,3,8"] (1, 1.0, 0.75, 0.0)) "G: 1 - 0.5/2"
             Expect.isTrue (close eff.["D,7,8"] (1, 1.0, 0.25, 0.0)) "D: 1 - 1.5/2"
-            Expect.isTrue (close eff.["Up"] (2, 0.5, 0.0, 0.2)) "Up: +0.2 and -0.2"
+            Expect.isTrue (close eff.["Up"] (2, 0.5, 0.0, sqrt 0.08)) "Up: +0.2 and -0.2 (sample sd)"
             let t1 = Analysis.parentQuality search baseline |> List.ofSeq |> List.find (fun (t, _, _, _, _) -> t = 1.0)
             let (_, g, ng, so, ns) = t1
             Expect.equal (ng, ns) (1, 3) "one good parent pair, three sub-optimal"
@@ -122,6 +122,7 @@ let tests =
             let summary (prog: float) (dg: float) =
                 { PerResolution = Analysis.perResolution search baseline |> List.ofSeq
                   RouteLast = score (dg + 1.0); ProgGanLast = score (prog + 1.0); FinalDggan = score dg; FinalProgGan = score prog
+                  Variants = [ { Variant = "final stage, EMA of G"; Dggan = score (dg - 1.0); ProgGan = score prog } ]
                   RealFloorFid = 0.5; RealIsMean = 7.0; RealIsSd = 0.2
                   FeatureChecks = [ { Set = "real"; Fid = 0.5 }; { Set = "light"; Fid = 2.0 }; { Set = "heavy"; Fid = 30.0 }; { Set = "shuffled"; Fid = 90.0 } ]
                   FaintNoise = { Set = "faint"; Fid = 0.4 }
@@ -129,12 +130,21 @@ let tests =
             let runs (pairs: (float * float) list) =
                 pairs |> List.mapi (fun i (p, d) -> { Seed = i + 1; Dir = sprintf "d%d" i; Summary = summary p d; Search = search; Baseline = baseline })
             let rows = DgganExperiments.rows true s (runs [ 20.0, 10.0; 22.0, 11.0; 21.0, 12.0 ])
-            Expect.equal (rows |> List.map (fun r -> r.Experiment)) [ "table-5.1"; "final-metrics"; "verdict"; "feature-net"; "analyses" ] "rows"
+            Expect.equal (rows |> List.map (fun r -> r.Experiment)) [ "table-5.1"; "final-metrics"; "verdict"; "noise"; "feature-net"; "analyses" ] "rows"
             Expect.stringContains rows.[0].Measured "16x16 ProgGAN 21.0 ± 0.0 vs DGGAN 9.0 ± 0.0" "per resolution, like with like"
             Expect.stringContains rows.[2].Measured "REPRODUCED" "consistent improvement"
             Expect.stringContains rows.[2].Measured "+10.00 [95% CI" "paired difference with its interval"
-            Expect.stringContains rows.[3].Measured "in 3 of 3 seeds: its FID units rank" "feature-net ordering"
-            Expect.stringContains rows.[3].Measured "above it in 0 of 3 seeds" "faint noise against the floor"
+            Expect.stringContains rows.[4].Measured "in 3 of 3 seeds: its FID units rank" "feature-net ordering"
+            Expect.stringContains rows.[4].Measured "above it in 0 of 3 seeds" "faint noise against the floor"
+            // ProgGAN 21 ± 1, DGGAN 11 ± 1; differences 10 / 11 / 9 (sd 1): 34% of 21 = 7.14, half-width 3.57 needs 3 seeds
+            Expect.stringContains rows.[3].Measured (sprintf "after the final stage (+%d iterations): ProgGAN 1.0, DGGAN 1.0; paired difference sd 1.0" s.FinalIterations) "per-arm sd"
+            Expect.stringContains rows.[3].Measured "needs 3 seeds" "seeds for a decision at 34%"
+            Expect.stringContains rows.[3].Measured "This run has enough seeds for a decision" "decidable here"
+            Expect.stringContains rows.[3].Measured "final stage, EMA of G: ProgGAN 1.0, DGGAN 1.0" "variant sd"
+            Expect.stringContains rows.[5].Measured "pooled over 3 seeds. Fig 5.4: " "analyses pooled over seeds"
+            Expect.stringContains rows.[5].Measured "Fig 5.6 (threshold nFID 1): good children of good parents " "parent quality with counts"
+            let noisy = DgganExperiments.rows true s (runs [ 20.0, 10.0; 10.0, 20.0; 15.0, 15.5 ])
+            Expect.stringContains noisy.[3].Measured "--launcher slurm" "names the configuration that would decide"
             Expect.stringContains rows.[0].Data "stand-in for CIFAR-10" "stand-in"
             Expect.stringContains rows.[0].Config "best route 1200" "budgets from the records"
             let mixed = DgganExperiments.rows true s (runs [ 20.0, 10.0; 10.0, 20.0; 15.0, 15.5 ])
@@ -142,7 +152,7 @@ let tests =
             let worse = DgganExperiments.rows true s (runs [ 10.0, 20.0; 11.0, 22.0; 12.0, 21.0 ])
             Expect.stringContains worse.[2].Measured "NOT REPRODUCED" "consistently worse"
         }
-        test "quick config: 8 -> 16, depth equals the ProgGAN schedule, overrides validated" {
+        test "quick config: 8x8, depth equals the ProgGAN schedule, overrides validated" {
             let q = DgganExperiment.quick "mnist" 1
             Expect.equal q.Search.Depth ((Architecture.progGanSchedule q.Search.Config q.Search.FinalResolution).Count) "depth = schedule"
             let o = DgganExperiment.withOverrides (Some 10) (Some 7) (Some 32) (Some 3) (Some 0.5) q

@@ -12,7 +12,7 @@ open AutoDesign.Nn.DGGAN
 let private settings =
     { Config = GanConfig(8, 4, 1, 8); Kernels = [ 3; 7 ]; Filters = [ 4; 8 ]; FinalResolution = 32
       Depth = 5; TopK = 2; P = 0.4; Seed = 11 }
-let private train = { Iterations = 1; BatchSize = 2; LearningRate = 1e-3; EvalSamples = 2; CheckpointEvery = 0 }
+let private train = { Iterations = 1; BatchSize = 2; LearningRate = 1e-3; EvalSamples = 2; CheckpointEvery = 0; EmaDecay = 0.0 }
 
 exception Killed
 
@@ -122,7 +122,7 @@ let trainerTests =
             let env = { Model = cfg; Images = images; Device = cpu
                         Selection = Evaluator(ex, images, Array.init 80 id, cpu); Fresh = Evaluator(ex, images, Array.init 80 (fun i -> 80 + i), cpu) }
             let d = tempDir ()
-            let ts = { Iterations = 2; BatchSize = 4; LearningRate = 1e-3; EvalSamples = 70; CheckpointEvery = 1 }
+            let ts = { Iterations = 2; BatchSize = 4; LearningRate = 1e-3; EvalSamples = 70; CheckpointEvery = 1; EmaDecay = 0.0 }
             let job id parent initFrom (actions: string[]) =
                 { Folder = "candidates/" + id
                   Config = { Id = id; Kind = "search"; Parent = parent; InitFrom = initFrom; Step = actions.Length; Action = "x"; Actions = actions

@@ -73,11 +73,15 @@ let tests =
             Expect.floatClose Accuracy.veryHigh (Classification.macroF1 3 predicted labels) ((f1 0 + f1 1 + f1 2) / 3.0) "macro"
         }
         test "paired differences: mean, sample sd and the t interval" {
-            let m, s, (lo, hi) = Stats.paired [ 1.0; 2.0; 3.0 ] [ 1.5; 2.0; 4.0 ]
-            // differences 0.5, 0, 1: mean 0.5, sd 0.5, half-width 4.303 · 0.5 / √3
+            let d = Stats.paired [ 1.0; 2.0; 3.0 ] [ 1.5; 2.0; 4.0 ]
+            let m, s, lo, hi = d.Mean, d.Sd, d.Lo, d.Hi
+            Expect.equal d.N 3 "three pairs"
+            // differences 0.5, 0, 1: mean 0.5, sd 0.5, half-width t(2) · 0.5 / √3, t(2) = 4.3027 (tables: 4.303)
             Expect.floatClose Accuracy.veryHigh m 0.5 "mean"
             Expect.floatClose Accuracy.veryHigh s 0.5 "sample sd"
-            Expect.floatClose Accuracy.high (hi - m) (4.303 * 0.5 / sqrt 3.0) "t(2) interval"
+            Expect.floatClose { absolute = 1e-4; relative = 1e-4 } (hi - m) (4.3027 * 0.5 / sqrt 3.0) "t(2) interval"
+            for (df, t) in [ 1, 12.706; 4, 2.776; 7, 2.365; 30, 2.042; 120, 1.980 ] do
+                Expect.floatClose { absolute = 6e-4; relative = 0.0 } (Stats.tQuantile975 df) t (sprintf "t(%d) against the printed table" df)
             Expect.floatClose Accuracy.veryHigh (m - lo) (hi - m) "symmetric"
             Expect.equal (Stats.sd [ 1.0; 3.0 ]) (sqrt 2.0) "n − 1"
         }

@@ -23,6 +23,19 @@ let private aboveHalf : Metric =
 [<Tests>]
 let tests =
     testList "uniloss.anchor-rules" [
+        testCase "BestAnchor: good anchor 0 is b* itself, the other good anchors stay b* with one bit flipped" <| fun () ->
+            use s = torch.randn(16L, 5L, generator = new torch.Generator(7UL))
+            use y = longs [| for i in 0 .. 15 -> i % 5 |]
+            use loss = new UniLoss(Metrics.accuracy, UniLossOptions(Seed = 3, BestAnchor = true))
+            let best = loss.BestConfiguration([| 16; 5 |], y)
+            let r = rows (loss.SampleAnchors(s, y))
+            Expect.sequenceEqual r.[0] best "good anchor 0 is b*"
+            for i in 1 .. 15 do Expect.equal (diffBits r.[i] best).Length 1 (sprintf "good anchor %d flips one bit" i)
+            // off by default: every good anchor flips a bit
+            use plain = new UniLoss(Metrics.accuracy, seed = 3)
+            let rp = rows (plain.SampleAnchors(s, y))
+            Expect.equal (diffBits rp.[0] best).Length 1 "without BestAnchor good anchor 0 flips a bit"
+
         testCase "corrective nearby anchors: each flips one wrong bit of h(c); any bit when nothing is wrong" <| fun () ->
             use s = torch.randn(16L, 5L, generator = new torch.Generator(7UL))
             use y = longs [| for i in 0 .. 15 -> i % 5 |]

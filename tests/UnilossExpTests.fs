@@ -134,6 +134,22 @@ let tests =
             finally
                 if Directory.Exists dir then Directory.Delete(dir, true)
         }
+        test "accuracy-resnet20 at a tiny size: its parts finish the run folders the experiment then assembles from" {
+            let dir = Path.Combine(Path.GetTempPath(), sprintf "ule-parts-%s" (Guid.NewGuid().ToString("N")))
+            try
+                let s = { UnilossExp.defaultSettings torch.CPU with Options = { RunOptions.Default with Root = dir }; TrainSize = Some 256; Epochs = Some 1; Runs = 2 }
+                let p, _ = UnilossExp.accuracyPlan s
+                for (_, run) in UnilossExp.parts s p do run ()
+                let finished = Directory.GetFiles(dir, "metrics.csv", SearchOption.AllDirectories)
+                Expect.equal finished.Length 6 "2 seeds x 3 arms"
+                let rows = UnilossExp.accuracy s
+                Expect.equal rows.Length 3 "CE, thesis form, extended"
+                Expect.stringContains rows.[1].Config "b* among the good anchors" "the thesis-form arm says which of the authors' choices it keeps"
+                Expect.stringContains rows.[1].Measured "95% CI" "paired interval over 2 seeds"
+                Expect.equal (Directory.GetFiles(dir, "metrics.csv", SearchOption.AllDirectories).Length) 6 "assembling trained nothing new"
+            finally
+                if Directory.Exists dir then Directory.Delete(dir, true)
+        }
         test "a linear lr warm-up scales the first steps' lr and then restores the epoch's lr" {
             let ds = synthetic 200 5
             torch.manual_seed 1L |> ignore

@@ -88,6 +88,18 @@ let tests =
             Expect.isTrue (v |> Array.forall (fun i -> i >= 0 && i < 100)) "from the pool"
             Expect.equal (Array.distinct v).Length 30 "no repeats"
             Expect.equal (ExpTasks.validation 1 30 pool train) v "deterministic"
+            // per-channel normalisation keeps inputs bounded: a pixel that is 0 on every training image but 1
+            // on a test image (what per-pixel statistics blow up) maps to (1 - mean) / std
+            let imgs = Array.init 40 (fun i -> Array.init 16 (fun p -> if p = 0 then 0.0f else float32 ((i * 7 + p * 3) % 11) / 10.0f)) |> Array.concat
+            let ds = { Name = "t"; Images = imgs; Labels = Array.zeroCreate 40; Height = 4; Width = 4; Count = 40 }
+            let norm = ExpTasks.perChannelNormaliser ds [| 0 .. 29 |]
+            let all = imgs.[0 .. 30 * 16 - 1] |> Array.map float
+            let m = Array.average all
+            let sd = sqrt (Array.averageBy (fun v -> (v - m) ** 2.0) all)
+            use x = torch.ones(1L, 1L, 4L, 4L)
+            use z = norm x
+            Expect.floatClose Accuracy.medium (z.max().ToDouble()) ((1.0 - m) / sd) "one mean and std for every pixel"
+            Expect.isLessThan ((1.0 - m) / sd) 5.0 "bounded"
             Expect.equal (ExpTasks.heldOut false 1 5 pool [| 100 .. 109 |] train |> Array.forall (fun i -> i >= 100)) true "test mode takes test images"
             Expect.throwsT<UserError> (fun () -> ExpTasks.validation 1 41 pool train |> ignore) "too few left"
         }
@@ -116,6 +128,20 @@ let tests =
             Expect.equal (UnilossExp.uniOptsFor (UnilossExp.defaultSettings torch.CPU)).NearbyUnit FlipUnit.Bit "default one-bit flips"
             Expect.throwsT<ArguParseException> (fun () -> planOf [| "accuracy"; "--nearby-unit"; "score" |] |> ignore) "unknown unit"
         }
+        test "every uniloss experiment runs as parts, one per (seed, arm); the pose ablation leaves its shared arm to the table" {
+            let ctx : AutoDesign.Reproduce.ExperimentContext =
+                { Quick = true; Device = torch.CPU; RunsRoot = "unused"; Options = RunOptions.Default; Seed = 1; Threads = 1 }
+            let exps = AutoDesign.Reproduce.UnilossExperiments.all @ AutoDesign.Reproduce.PoseExperiments.all
+            let ids name = exps |> List.find (fun e -> e.Name = name) |> fun e -> e.Parts ctx |> List.map (fun p -> p.Id)
+            for e in exps do
+                let xs = ids e.Name
+                Expect.isNonEmpty xs (sprintf "%s has parts" e.Name)
+                Expect.equal (List.distinct xs) xs (sprintf "%s: part ids are unique" e.Name)
+            Expect.equal (ids "accuracy-resnet20").Length 9 "3 seeds x 3 arms"
+            Expect.equal (ids "ap-mnist") [ for k in 1 .. 3 do for a in [ "ce"; "uniloss" ] -> sprintf "seed%d/%s" k a ] "ap: 3 seeds x 2 arms"
+            Expect.equal (ids "pose-anchors") [ "seed1/uniloss-anchors5"; "seed1/uniloss-anchors10" ] "the 16-anchor run is the table's part"
+            Expect.contains (ids "pose-table3.1") "seed1/uniloss-anchors16" "the table runs it"
+        }
         test "CLI parses --nearby, --bound-scores and --grad-norm; the accuracy arm's defaults use them" {
             match planOf [| "accuracy"; "--quick"; "--nearby"; "any"; "--bound-scores"; "on"; "--grad-norm"; "0" |] with
             | PlanAccuracy s ->
@@ -128,6 +154,14 @@ let tests =
             | other -> failtestf "wrong plan %A" other
             let d = UnilossExp.accuracyResNetDefaults
             Expect.equal (d.NearbyCorrective, d.GradNorm, d.TauEnd) (true, 0.1, Some 3.0) "accuracy arm: corrective nearby anchors, gradient norm 0.1, tau 1 -> 3"
+            let authors = UnilossExp.accuracyThesisForm
+            Expect.equal (authors.BoundScores, authors.NearbyCorrective, authors.BestAnchor, authors.Tau, authors.GradNorm, authors.TauEnd) (true, true, true, 1.0, 0.0, None)
+                "thesis-form accuracy arm as the authors' code: sigmoid-bounded scores, corrective nearby anchors, b* as an anchor, tau 1, exact IDW gradient unscaled"
+            let p, _ = UnilossExp.accuracyPlan { UnilossExp.defaultSettings torch.CPU with Runs = 3 }
+            let wd = p.Arms |> List.map (fun (l, _, c) -> l, c.WeightDecay)
+            Expect.equal wd [ "ce", 5e-4; "uniloss-thesis", 1e-4; "uniloss", 5e-4 ] "the thesis-form arm uses the authors' weight decay"
+            Expect.equal (UnilossExp.parts { UnilossExp.defaultSettings torch.CPU with Runs = 3 } p |> List.map fst)
+                [ for k in 1 .. 3 do for a in [ "ce"; "uniloss-thesis"; "uniloss" ] -> sprintf "seed%d/%s" k a ] "one part per (seed, arm)"
             let thesis = UnilossExp.uniOptsFor (UnilossExp.defaultSettings torch.CPU)
             Expect.equal (thesis.NearbyCorrective, thesis.BoundScores, thesis.GradNorm) (false, false, 0.0) "thesis settings elsewhere"
             Expect.throwsT<ArguParseException> (fun () -> planOf [| "accuracy"; "--nearby"; "some" |] |> ignore) "unknown nearby rule"

@@ -17,6 +17,7 @@ type DetganRunArgs =
     | Seed of int
     | Seeds of int
     | No_Ablation
+    | No_Acgan
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -25,6 +26,7 @@ type DetganRunArgs =
             | Seed _ -> "seed of data, weights and batches (default 1)."
             | Seeds _ -> "repeat with seeds seed..seed+N-1, each a job of the launcher (default 1)."
             | No_Ablation -> "leave out the detection-weight / clipping ablation arms."
+            | No_Acgan -> "leave out the ACGAN-like arm (no verdict depends on it)."
 
 type DetganDataArgs =
     | Quick
@@ -56,12 +58,12 @@ let handle (g: Globals) (args: ParseResults<DetganArgs>) =
         let g' = Jobs.seeds g "detgan-tables" seeds
         for seed in seeds do
             let folder = sprintf "detectorgan/%s/seed%d" (if r.Contains Tiny then "tables-tiny" elif quick then "tables-quick" else "tables-full") seed
-            let settings = { Config = cfg; Seed = seed; Ablation = not (r.Contains No_Ablation) }
+            let settings = { Config = cfg; Seed = seed; Acgan = not (r.Contains No_Acgan); Ablation = not (r.Contains No_Ablation) }
             let rows, dir = DetGanExperiment.run g'.RunOptions folder settings dev log
             printfn "%-62s %8s %8s %8s %8s" "training data" "AP@0.1" "rec@0.1" "AP@0.5" "rec@0.5"
             for row in rows do printfn "%-62s %8.3f %8.3f %8.3f %8.3f%s" row.Label row.Ap01 row.Recall01 row.Ap05 row.Recall05 (if row.Diverged then " (diverged)" else "")
             printfn "localization accuracy, T_IoU 0.1..0.7 + avg / T_IoBB 0.1 0.25 0.5 0.75 + avg:"
-            for row in rows |> List.truncate 5 do printfn "%-42s %s / %s" row.Label (DetGanExperiment.fmt row.LocIou) (DetGanExperiment.fmt row.LocIobb)
+            for row in rows |> List.filter (fun r -> not (r.Key.StartsWith "detectorgan-w")) do printfn "%-42s %s / %s" row.Label (DetGanExperiment.fmt row.LocIou) (DetGanExperiment.fmt row.LocIobb)
             printfn "generator drift (mean |synthetic - clean| outside / inside the box):"
             for row in rows do if not (Double.IsNaN row.DriftOutside) then printfn "%-62s %.4f / %.4f" row.Label row.DriftOutside row.DriftInside
             printfn "results in %s" dir

@@ -40,7 +40,7 @@ type internal Traced =
       mutable GoodTable: bool[] }
 
 /// Draws one step's anchors into the columns of a node-major value table (GEval layout, t = 3k + 1
-/// columns): good 0 .. k-1 (b* with goodFlips units flipped), bad k .. 2k-1, nearby 2k .. 3k-1
+/// columns): good 0 .. k-1 (b* with goodFlips units flipped; good 0 is b* itself under BestAnchor), bad k .. 2k-1, nearby 2k .. 3k-1
 /// (h(f(s)) with nearbyFlips units flipped), and the current configuration h(f(s)) in column 3k.
 /// Draw order and streams are fixed: good, nearby, bad; bit flips and bad bits from the torch
 /// generator, unit flips and bit-fraction masks from the host stream.
@@ -83,6 +83,8 @@ module internal Sampler =
         let cur = 3 * k
         // the draws, in their fixed order: good, nearby, bad
         let good = draws gen rng l k o.GoodFlips o.GoodUnit tr.GoodUnits None |> Array.map rz.Distinct
+        // BestAnchor: good anchor 0 is b* unflipped (drawn like the others, so the streams do not move)
+        if o.BestAnchor && k > 0 then good.[0] <- good.[0].GetRange(0, 0)
         let nearby =
             if not o.NearbyCorrective then draws gen rng l k o.NearbyFlips o.NearbyUnit tr.NearbyUnits None
             else

@@ -30,6 +30,9 @@ type UniLossOptions() =
     member val BoundScores = false with get, set
     /// κ > 0: the gradient reaching the scores is rescaled to Euclidean norm κ each batch; 0: off.
     member val GradNorm = 0.0 with get, set
+    /// The first good anchor is b* itself (no flips), as in the authors' released code; the other
+    /// good anchors stay b* with GoodFlips units flipped.
+    member val BestAnchor = false with get, set
 
     member o.Clone() = o.MemberwiseClone() :?> UniLossOptions
 

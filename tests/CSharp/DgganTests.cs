@@ -96,7 +96,7 @@ public static class DgganTests
                 new Evaluator(extractor, images, Enumerable.Range(0, 100).ToArray(), device),
                 new Evaluator(extractor, images, Enumerable.Range(100, 100).ToArray(), device), device);
             var options = new RunOptions(dir, false, false);
-            var train = new TrainSettings(2, 8, 1e-3, 80, 0);
+            var train = new TrainSettings(2, 8, 1e-3, 80, 0, 0.0);
             int trained = 0;
             Coordinator Coordinator(string searchDir)
             {

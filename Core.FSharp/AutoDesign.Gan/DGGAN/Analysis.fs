@@ -98,7 +98,7 @@ module Analysis =
         |> List.map (fun (a, xs) ->
             let v = xs |> List.map snd
             let m = List.average v
-            let sd = sqrt (v |> List.averageBy (fun x -> (x - m) ** 2.0))
+            let sd = AutoDesign.Metrics.Stats.sd v
             a, v.Length, float (v |> List.filter (fun x -> x > 0.0) |> List.length) / float v.Length, m, sd)
         |> List.sortBy (fun (a, _, _, _, _) -> a)
         :> IReadOnlyList<_>

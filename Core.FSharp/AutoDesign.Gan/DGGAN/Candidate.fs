@@ -17,7 +17,11 @@ type TrainSettings =
       /// Samples drawn for each FID (selection and fresh).
       EvalSamples: int
       /// Commit a checkpoint every this many iterations (0: only at the end and every 5 minutes).
-      CheckpointEvery: int }
+      CheckpointEvery: int
+      /// Decay of an exponential moving average of G's weights kept beside G for evaluation (ProgGAN's practice);
+      /// 0: none. With one, the run also writes weights-ema.safetensors (starting from the EMA of the folder it
+      /// continues, when that has one).
+      EmaDecay: float }
 
 /// The typed configuration of one candidate's run folder (`candidates/<id>` or `final/<name>` in the search
 /// run folder). Everything a process needs to train it, besides the search run's own configuration.
@@ -72,6 +76,8 @@ type CandidateEnv =
 module Candidate =
     let kind = "dggan.candidate/1"
     let weightsFile = "weights.safetensors"
+    /// The EMA generator's weights (with D's), written when the candidate's EmaDecay is above 0.
+    let emaWeightsFile = "weights-ema.safetensors"
     /// Offsets added to a candidate's seed for the latent vectors of its selection and fresh samples.
     let selectionSampleSeed = 7919
     let freshSampleSeed = 104729
@@ -117,15 +123,21 @@ module Candidate =
                 finally for t in w.Values do t.Dispose()
         g, d, inherited
 
-    /// The generator of a finished candidate (α = 1), from its folder.
-    [<CompiledName("LoadGenerator")>]
-    let loadGenerator (model: GanConfig) (folder: string) (actions: string seq) (device: torch.Device) =
-        let path = Path.Combine(folder, weightsFile)
-        if not (File.Exists path) then Errors.fail "candidate %s has no %s (it has not finished)" folder weightsFile
+    /// The generator of a finished candidate (α = 1), from the weights file `file` of its folder (weightsFile, or
+    /// emaWeightsFile for its EMA generator).
+    [<CompiledName("LoadGeneratorFile")>]
+    let loadGeneratorFile (model: GanConfig) (folder: string) (file: string) (actions: string seq) (device: torch.Device) =
+        let path = Path.Combine(folder, file)
+        if not (File.Exists path) then Errors.fail "candidate %s has no %s (it has not finished, or keeps no such generator)" folder file
         let g, d, _ = build (architecture model actions) false path device
         d.Dispose()
         g.Alpha <- 1.0
         g
+
+    /// The generator of a finished candidate (α = 1), from its folder.
+    [<CompiledName("LoadGenerator")>]
+    let loadGenerator (model: GanConfig) (folder: string) (actions: string seq) (device: torch.Device) =
+        loadGeneratorFile model folder weightsFile actions device
 
     /// Train the candidate of `run` (configuration `cfg`) with WGAN-GP through the run engine: G, D, both Adams,
     /// the batch stream, the noise generator and torch's default generator are checkpointed, so a killed run
@@ -148,6 +160,20 @@ module Candidate =
         let g, d, inherited = build arch cfg.Fade initFrom device
         use g = g
         use d = d
+        if not (s.EmaDecay >= 0.0 && s.EmaDecay < 1.0) then Errors.fail "candidate %s: EMA decay must be in [0, 1), got %g" cfg.Id s.EmaDecay
+        // the EMA generator starts as a copy of G, or as the EMA of the folder this one continues (same layout)
+        let ema =
+            if s.EmaDecay = 0.0 then None
+            else
+                let emaFrom = if isNull initFrom || cfg.Fade then null else Path.Combine(searchDir, cfg.InitFrom, emaWeightsFile)
+                let fromFile = not (isNull emaFrom) && File.Exists emaFrom
+                let gE, dE, _ = build arch cfg.Fade (if fromFile then emaFrom else null) device
+                dE.Dispose()
+                if not fromFile then
+                    use _ = torch.no_grad ()
+                    for pe, p in Seq.zip (gE.parameters()) (g.parameters()) do pe.copy_(p) |> ignore
+                Some gE
+        use _ema = match ema with Some e -> e :> IDisposable | None -> { new IDisposable with member _.Dispose() = () }
         let res = g.Layout.Resolution
         use gOpt = optimizer g s.LearningRate
         use dOpt = optimizer d s.LearningRate
@@ -161,6 +187,7 @@ module Candidate =
         state.AddModule("D", d)
         state.AddOptimizer("G-optimizer", gOpt)
         state.AddOptimizer("D-optimizer", dOpt)
+        match ema with Some e -> state.AddModule("G-ema", e) | None -> ()
         state.AddRandom("batches", batches)
         state.AddGenerator("noise", noise)
         state.AddTorchDefault()
@@ -190,6 +217,13 @@ module Candidate =
                     let lossG = WganGp.generatorLoss (Func<_, _>(fun x -> d.forward x)) (g.forward z2)
                     lossG.backward ()
                     gOpt.step () |> ignore
+                    match ema with
+                    | Some e ->
+                        use _ = torch.no_grad ()
+                        e.Alpha <- alpha
+                        for pe, p in Seq.zip (e.parameters()) (g.parameters()) do
+                            pe.mul_(s.EmaDecay.ToScalar()).add_(p, alpha = (1.0 - s.EmaDecay).ToScalar()) |> ignore
+                    | None -> ()
                     let ld, lg = lossD.Item(), lossG.Item()
                     if Double.IsFinite ld && Double.IsFinite lg && abs ld <= 1e6 then
                         lastD <- ld
@@ -205,6 +239,13 @@ module Candidate =
         let w = capture g d
         Safetensors.save (run.File weightsFile) w
         for t in w.Values do t.Dispose()
+        match ema with
+        | Some e ->
+            e.Alpha <- 1.0
+            let we = capture e d
+            Safetensors.save (run.File emaWeightsFile) we
+            for t in we.Values do t.Dispose()
+        | None -> ()
         let score (ev: Evaluator) (offset: int) =
             if diverged then nan
             else

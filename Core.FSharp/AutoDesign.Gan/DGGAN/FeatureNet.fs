@@ -153,5 +153,5 @@ module InceptionScore =
                 let kl = (part * (part.Add(1e-12).log() - py.Add(1e-12).log())).sum(1L).mean()
                 yield exp (kl.Item()) ]
         let mean = List.average scores
-        let sd = sqrt (scores |> List.averageBy (fun s -> (s - mean) ** 2.0))
-        mean, sd
+        // the sample sd over splits, as every AutoDesign sd (the reference IS code's np.std divides by n)
+        mean, AutoDesign.Metrics.Stats.sd scores

@@ -156,14 +156,17 @@ module Search =
         let last = search |> Seq.map (fun c -> c.Step) |> Seq.max
         (search |> Seq.filter (fun c -> c.Step = last) |> List.ofSeq |> rank basePerRes).[0]
 
-    /// The final training stage (§5.4.2.1): the chosen architecture and ProgGAN's last model are each trained
-    /// `iterations` more from their weights, same seed and settings, without fade-in.
+    /// A final training stage: the chosen architecture and ProgGAN's last model continue from the given records'
+    /// weights for `iterations` more iterations with the search's settings and an EMA of G of decay `ema` (0: none).
+    /// Stage 0 trains final/dggan and final/proggan; stage k > 0 (a longer final stage, continuing stage k-1's
+    /// models) final/dggan-long<k> and final/proggan-long<k>.
     [<CompiledName("FinalStage")>]
-    let finalStage (c: Coordinator) (chosen: CandidateRecord) (lastBaseline: CandidateRecord) (iterations: int) =
+    let finalStage (c: Coordinator) (stage: int) (chosen: CandidateRecord) (lastBaseline: CandidateRecord) (iterations: int) (ema: float) =
         let s = c.Settings
-        let train = { c.Train with Iterations = iterations }
+        let train = { c.Train with Iterations = iterations; EmaDecay = ema }
         let mk name (from: CandidateRecord) =
-            job c ("final/" + name) name "final" (Some from) (from.Step + 1) "final" (SearchSummary.architecture s.Config from) false (s.Seed * 1000 + 900) train
+            let id = if stage = 0 then name else sprintf "%s-long%d" name stage
+            job c ("final/" + id) id "final" (Some from) (from.Step + 1) "final" (SearchSummary.architecture s.Config from) false (s.Seed * 1000 + 900 + 50 * stage) train
         match trainBatch c [ mk "dggan" chosen; mk "proggan" lastBaseline ] |> List.ofSeq with
         | [ d; p ] -> d, p
         | _ -> Errors.fail "the final stage returned an unexpected number of models"

@@ -51,11 +51,11 @@ module DgganExperiments =
         let finalIters = sums |> List.map (fun x -> x.FinalDggan.Iterations) |> List.distinct
         let its (xs: int list) = xs |> List.map string |> String.concat "/"
         let cfg =
-            sprintf "%s: latent %d, base %d channels, d0 = 8 -> %d, kernels %A, filters %A, K = %d, p = %g (thesis: K = 20, p = 0.4 run; K = 8, p = 0.2 suffice%s), %d WGAN-GP iterations x batch %d per candidate; iterations counted from the records: best route %s, ProgGAN chain %s, after the final stage (+%d each) %s vs %s; FID on %d fresh samples vs %d fresh real images (selection used %d other samples and the first %d real images); seeds %s; %s"
+            sprintf "%s: latent %d, base %d channels, d0 = 8 -> %d, kernels %A, filters %A, K = %d, p = %g (thesis: K = 20, p = 0.4 run; K = 8, p = 0.2 suffice%s), %d WGAN-GP iterations x batch %d per candidate; iterations counted from the records: best route %s, ProgGAN chain %s, after the final stage (+%d each) %s vs %s; variance reduction for both arms alike: EMA of G's weights (decay %g) through the final stages and a longer final stage (+%d more each); FID on %d fresh samples vs %d fresh real images (selection used %d other samples and the first %d real images); seeds %s; %s"
                 mode s.Search.Config.Latent s.Search.Config.BaseChannels s.Search.FinalResolution s.Search.Kernels s.Search.Filters
                 s.Search.TopK s.Search.P (if quick then "; scaled down for minutes per seed on 2 cores" else "")
                 s.Train.Iterations s.Train.BatchSize (its routeIters) (its baseIters) s.FinalIterations (its finalIters)
-                (its (sums |> List.map (fun x -> x.FinalProgGan.Iterations) |> List.distinct)) s.FinalSamples (max s.RealEval s.FinalSamples)
+                (its (sums |> List.map (fun x -> x.FinalProgGan.Iterations) |> List.distinct)) s.FinalEma s.LongerFinalIterations s.FinalSamples (max s.RealEval s.FinalSamples)
                 s.Train.EvalSamples s.RealEval seedsText (runs |> List.map (fun r -> r.Dir) |> String.concat "; ")
         let row exp claim thesis measured = { System = "dggan"; Experiment = exp; Claim = claim; Thesis = thesis; Measured = measured; Config = cfg; Data = dataText }
         // per resolution, like with like
@@ -95,20 +95,75 @@ module DgganExperiments =
                 let b = Analysis.best x.Search x.Baseline
                 float b.GParams / float b.DParams
             let effects = runs |> List.collect (fun r -> Analysis.actionEffects r.Search r.Baseline |> List.ofSeq)
-            let bestAction =
+            let allActions =
                 effects |> List.groupBy (fun (a, _, _, _, _) -> a)
                 |> List.map (fun (a, xs) ->
                     let n = xs |> List.sumBy (fun (_, n, _, _, _) -> n)
                     let improving = xs |> List.sumBy (fun (_, n, sh, _, _) -> float n * sh)
                     a, n, improving / float n)
-                |> List.filter (fun (_, n, _) -> n >= 2)
+            let bestAction = allActions |> List.filter (fun (_, n, _) -> n >= 2)
             let bestText =
                 match bestAction with
                 | [] -> "no action with 2+ children"
                 | xs -> let (a, n, sh) = xs |> List.maxBy (fun (_, _, sh) -> sh) in sprintf "%s (%.0f%% of %d children improve)" a (100.0 * sh) n
-            sprintf "best route's G/D parameter ratio per seed %s (ProgGAN %.2f); most often improving action over all seeds %s; per-seed CSVs and fig5-*.png in each run folder"
-                (runs |> List.map ratio |> fun r -> Paired.values 2 r)
-                (let b = List.last runs.Head.Baseline in float b.GParams / float b.DParams) bestText
+            let perAction =
+                allActions |> List.sortBy (fun (a, _, _) -> a)
+                |> List.map (fun (a, n, sh) -> sprintf "%s %d/%d" a (int (Math.Round(sh * float n))) n) |> String.concat ", "
+            // Fig. 5.4, pooled: search candidates better than ProgGAN at their resolution (normalised FID < 1) and the
+            // spread of their G/D parameter ratios
+            let scored =
+                runs |> List.collect (fun r ->
+                    let b = Analysis.baselinePerResolution r.Baseline
+                    r.Search |> List.map (fun c -> Analysis.normalized b c, float c.GParams / float c.DParams))
+                |> List.filter (fun (n, _) -> not (Double.IsNaN n))
+            let better = scored |> List.filter (fun (n, _) -> n < 1.0) |> List.map snd
+            let betterText =
+                if better.IsEmpty then sprintf "0 of %d scored search candidates have nFID < 1" scored.Length
+                else sprintf "%d of %d scored search candidates have nFID < 1, their G/D ratios %.2f..%.2f" better.Length scored.Length (List.min better) (List.max better)
+            // Fig. 5.6, pooled at threshold 1: good children of good (nFID < 1) and of sub-optimal parents
+            let parents =
+                runs |> List.choose (fun r -> Analysis.parentQuality r.Search r.Baseline |> Seq.tryFind (fun (t, _, _, _, _) -> t = 1.0))
+            let pooled sel =
+                let k = parents |> List.sumBy (fun p -> let sh, n = sel p in if n = 0 then 0.0 else sh * float n)
+                int (Math.Round k), parents |> List.sumBy (fun p -> snd (sel p))
+            let gk, gn = pooled (fun (_, g, ng, _, _) -> g, ng)
+            let sk, sn = pooled (fun (_, _, _, s, ns) -> s, ns)
+            sprintf "pooled over %d seeds. Fig 5.4: %s; best route's G/D parameter ratio per seed %s (ProgGAN %.2f). Fig 5.5: children improving on their parent, per action %s; most often improving %s. Fig 5.6 (threshold nFID 1): good children of good parents %d/%d, of sub-optimal parents %d/%d. Per-seed CSVs and fig5-*.png in each run folder"
+                runs.Length betterText (runs |> List.map ratio |> fun r -> Paired.values 2 r)
+                (let b = List.last runs.Head.Baseline in float b.GParams / float b.DParams) perAction bestText gk gn sk sn
+        // Seed-to-seed noise of each arm, and the seeds a decision at the thesis's relative effect would take: the
+        // effect is 34% of ProgGAN's mean final FID; a 95% interval of half-width at most half of it decides either way
+        // (it excludes 0 when the effect is there, or rules out an effect that large).
+        let noise =
+            let perSeedSeconds = (st (fun x -> x.Seconds)).Mean
+            // one reading per way of evaluating the final models: per-arm sd, paired difference, seeds for a decision
+            let reading (label: string) (prog: float list) (dg: float list) =
+                let p, g, d = Paired.stats prog, Paired.stats dg, Paired.difference prog dg
+                let effect = 0.34 * p.Mean
+                let need =
+                    match Paired.seedsFor d.Sd (effect / 2.0) 10000 with
+                    | Some n -> sprintf "%d seeds" n
+                    | None -> "more than 10000 seeds"
+                sprintf "%s: ProgGAN %.1f, DGGAN %.1f; paired difference sd %.1f (ProgGAN - DGGAN %s), 34%% of ProgGAN's mean is %.1f FID, a decision either way (half-width at most %.1f) needs %s"
+                    label p.Sd g.Sd d.Sd (Paired.interval 1 d) effect (effect / 2.0) need,
+                Paired.seedsFor d.Sd (effect / 2.0) 10000
+            let variantNames = sums.Head.Variants |> List.map (fun v -> v.Variant)
+            let variantOf (x: DgganSummary) name = x.Variants |> List.find (fun v -> v.Variant = name)
+            let readings =
+                [ yield reading "end of search" (col (fun x -> x.ProgGanLast.Fid)) (col (fun x -> x.RouteLast.Fid))
+                  yield reading (sprintf "after the final stage (+%d iterations)" s.FinalIterations) (col (fun x -> x.FinalProgGan.Fid)) (col (fun x -> x.FinalDggan.Fid))
+                  for name in variantNames do
+                      yield reading name (sums |> List.map (fun x -> (variantOf x name).ProgGan.Fid)) (sums |> List.map (fun x -> (variantOf x name).Dggan.Fid)) ]
+            let best = readings |> List.choose snd |> List.sortBy id |> List.tryHead
+            let verdict =
+                match best with
+                | Some n when n <= runs.Length -> "This run has enough seeds for a decision in at least one reading (see the verdict row for the final stage's)."
+                | Some n ->
+                    sprintf "No reading is decidable with this run's %d seeds; the cheapest needs %d seeds (about %.1f hours at this config's %.0f s wall per seed on this machine). The configuration that would decide it: `autodesign dggan search --seeds %d --launcher slurm` with the full config (larger nets, 32x32, K = 8, 2000 iterations per candidate, 10000-iteration final stages), its seed count set again from the sd measured there"
+                        runs.Length n (float n * perSeedSeconds / 3600.0) perSeedSeconds n
+                | None -> sprintf "No reading is decidable with fewer than 10000 seeds at this noise; the configuration to try is the full config on a cluster (`autodesign dggan search --seeds <n> --launcher slurm`)"
+            sprintf "per-arm sd of the fresh FID over %d seeds. %s. %s"
+                runs.Length (readings |> List.map fst |> String.concat ". ") verdict
         [ row "table-5.1"
               "the searched (asymmetric) G/D beats ProgGAN's fixed symmetric schedule at every resolution, with the same training per step"
               "CIFAR-10 FID, ProgGAN vs DGGAN: 8x8 4.02 vs 1.96 (51%), 16x16 11.68 vs 6.40 (45%), 32x32 18.33 vs 12.10 (34%)"
@@ -128,6 +183,10 @@ module DgganExperiments =
               (sprintf "%s: paired per-seed FID difference ProgGAN - DGGAN %s (per seed %s); reproduced only if the 95%% interval lies above 0"
                   (Paired.verdictText verdict) (Paired.interval 2 final)
                   (List.map2 (-) (col (fun x -> x.FinalProgGan.Fid)) (col (fun x -> x.FinalDggan.Fid)) |> Paired.values 2))
+          row "noise"
+              "the seed-to-seed noise of the final FIDs, and how many seeds a decision at the thesis's effect takes"
+              "— (the thesis reports one run per model)"
+              noise
           row "feature-net"
               "the FID feature network (stand-in for Inception-v3) ranks known-better image sets better, so its FID units mean something"
               "— (the thesis uses Inception-v3)"

@@ -24,6 +24,9 @@ type ModelScore =
       IsMean: float
       IsSd: float }
 
+/// Both arms' scores under one variance-reduction variant of the final stage (EMA of G, a longer final stage).
+type VariantScore = { Variant: string; Dggan: ModelScore; ProgGan: ModelScore }
+
 /// FID of a known-quality set against the fresh real set (the feature network's sanity check).
 type FeatureCheck = { Set: string; Fid: float }
 
@@ -36,6 +39,9 @@ type DgganSummary =
       /// Both after the final training stage (equal iterations again).
       FinalDggan: ModelScore
       FinalProgGan: ModelScore
+      /// The same two models evaluated through their EMA generators, and after a longer final stage (raw, EMA);
+      /// empty when the settings ask for neither.
+      Variants: VariantScore list
       /// FID of the selection real set against the fresh real set at the final resolution (the floor).
       RealFloorFid: float
       RealIsMean: float
@@ -79,9 +85,9 @@ module SearchRun =
 
     /// Score one finished model (generator from its folder) on `count` fresh samples; its grid and IDX samples
     /// are written as samples-<name>.png / .idx in `dir`.
-    let score (env: CandidateEnv) (dir: string) (all: CandidateRecord list) (c: CandidateRecord) (name: string) (count: int) (seed: int) =
+    let score (env: CandidateEnv) (dir: string) (all: CandidateRecord list) (c: CandidateRecord) (file: string) (name: string) (count: int) (seed: int) =
         use _ = torch.NewDisposeScope()
-        use g = Candidate.loadGenerator env.Model (Path.Combine(dir, c.Folder)) c.Actions env.Device
+        use g = Candidate.loadGeneratorFile env.Model (Path.Combine(dir, c.Folder)) file c.Actions env.Device
         let fake = Evaluator.Sample g count seed env.Device
         let fid = env.Fresh.Fid fake
         let real = env.Fresh.RealAt c.Resolution
@@ -144,15 +150,31 @@ module SearchRun =
         let best = Search.best basePerRes searched
         let lastBase = List.last baseline
         log (sprintf "final training stage: %s and %s, %d iterations each" best.Id lastBase.Id s.FinalIterations)
-        let finalD, finalP = Search.finalStage coord best lastBase s.FinalIterations
+        let finalD, finalP = Search.finalStage coord 0 best lastBase s.FinalIterations s.FinalEma
+        let longer =
+            if s.LongerFinalIterations = 0 then None
+            else
+                log (sprintf "longer final stage: both continue %d iterations" s.LongerFinalIterations)
+                Some (Search.finalStage coord 1 finalD finalP s.LongerFinalIterations s.FinalEma)
         rewrite ()
-        let all = baseline @ searched @ [ finalD; finalP ]
+        let all = baseline @ searched @ [ finalD; finalP ] @ (match longer with Some (d, p) -> [ d; p ] | None -> [])
         let seed = s.Search.Seed * 1000 + 31337
-        let score c name = score env dir all c name s.FinalSamples seed
+        let scoreFile c file name = score env dir all c file name s.FinalSamples seed
+        let score c name = scoreFile c Candidate.weightsFile name
         let routeLast = score best "dggan-search"
         let progLast = score lastBase "proggan-search"
         let fD = score finalD "dggan"
         let fP = score finalP "proggan"
+        let ema (d: CandidateRecord) (p: CandidateRecord) (variant: string) (suffix: string) =
+            { Variant = variant; Dggan = scoreFile d Candidate.emaWeightsFile ("dggan" + suffix + "-ema"); ProgGan = scoreFile p Candidate.emaWeightsFile ("proggan" + suffix + "-ema") }
+        let variants =
+            [ if s.FinalEma > 0.0 then yield ema finalD finalP (sprintf "final stage, EMA of G (decay %g)" s.FinalEma) ""
+              match longer with
+              | Some (lD, lP) ->
+                  yield { Variant = sprintf "longer final stage (+%d iterations)" s.LongerFinalIterations; Dggan = score lD "dggan-long"; ProgGan = score lP "proggan-long" }
+                  if s.FinalEma > 0.0 then
+                      yield ema lD lP (sprintf "longer final stage (+%d iterations), EMA of G (decay %g)" s.LongerFinalIterations s.FinalEma) "-long"
+              | None -> () ]
         for res in baseline |> List.map (fun c -> c.Resolution) |> List.distinct |> List.sort do
             match Search.route searched best |> List.ofSeq |> List.filter (fun c -> c.Resolution = res) with
             | [] -> ()
@@ -174,10 +196,11 @@ module SearchRun =
         write dir "feature-check.csv" ("set,fid\n" + String.concat "" [ for c in checks @ [ faint ] -> sprintf "%s,%s\n" c.Set (inv c.Fid) ])
         AnalysisPlots.writeAll dir s.Search searched baseline
         write dir "final.csv"
-            (finalCsv [ "DGGAN", "end of search", routeLast; "ProgGAN", "end of search", progLast
-                        "DGGAN", "after final training", fD; "ProgGAN", "after final training", fP ] floor realIs)
+            (finalCsv ([ "DGGAN", "end of search", routeLast; "ProgGAN", "end of search", progLast
+                         "DGGAN", "after final training", fD; "ProgGAN", "after final training", fP ]
+                       @ [ for v in variants do yield "DGGAN", v.Variant, v.Dggan; yield "ProgGAN", v.Variant, v.ProgGan ]) floor realIs)
         let summary =
-            { PerResolution = perRes; RouteLast = routeLast; ProgGanLast = progLast; FinalDggan = fD; FinalProgGan = fP
+            { PerResolution = perRes; RouteLast = routeLast; ProgGanLast = progLast; FinalDggan = fD; FinalProgGan = fP; Variants = variants
               RealFloorFid = floor; RealIsMean = fst realIs; RealIsSd = snd realIs; FeatureChecks = checks; FaintNoise = faint
               FeatureAccuracy = featureAccuracy; SearchCandidates = searched.Length; BaselineCandidates = baseline.Length
               FinalResolution = final; Seconds = sw.Elapsed.TotalSeconds }
@@ -196,6 +219,9 @@ module SearchRun =
               yield line "DGGAN best route, end of search" r.RouteLast
               yield line "ProgGAN, after final training" r.FinalProgGan
               yield line "DGGAN, after final training" r.FinalDggan
+              for v in r.Variants do
+                  yield line ("ProgGAN, " + v.Variant) v.ProgGan
+                  yield line ("DGGAN, " + v.Variant) v.Dggan
               yield sprintf "real data: FID floor (selection vs fresh set) %.3f, IS %.2f+-%.2f; feature net held-out accuracy %.2f%%"
                         r.RealFloorFid r.RealIsMean r.RealIsSd (100.0 * r.FeatureAccuracy)
               yield "feature-net check (FID against the fresh real set): " + String.Join("; ", r.FeatureChecks @ [ r.FaintNoise ] |> List.map (fun c -> sprintf "%s %.2f" c.Set c.Fid)) ])

@@ -3,14 +3,8 @@ namespace AutoDesign.Reproduce
 open System
 open System.Globalization
 
-/// Mean, sample standard deviation and a 95% t-interval of per-seed values.
-type SeedStats =
-    { N: int
-      Mean: float
-      Sd: float
-      /// 95% confidence interval of the mean (t distribution, N − 1 degrees of freedom); NaN when N < 2.
-      Lo: float
-      Hi: float }
+/// Mean, sample standard deviation and a 95% t-interval of per-seed values (AutoDesign.Metrics.Stats).
+type SeedStats = AutoDesign.Metrics.SampleStats
 
 /// What the numbers say about a claim.
 type Verdict =
@@ -21,23 +15,8 @@ type Verdict =
 /// Per-seed statistics for REPORT rows: mean ± sd, paired differences and verdicts decided by the 95% interval
 /// of the paired difference (never by the sign of a single run).
 module Paired =
-    /// Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (then the normal 1.96).
-    let private t975 =
-        [| 12.706; 4.303; 3.182; 2.776; 2.571; 2.447; 2.365; 2.306; 2.262; 2.228; 2.201; 2.179; 2.160; 2.145; 2.131
-           2.120; 2.110; 2.101; 2.093; 2.086; 2.080; 2.074; 2.069; 2.064; 2.060; 2.056; 2.052; 2.048; 2.045; 2.042 |]
-
-    let tQuantile (df: int) = if df < 1 then nan elif df <= t975.Length then t975.[df - 1] else 1.96
-
     /// Statistics of the finite values in `xs`.
-    let stats (xs: float list) : SeedStats =
-        let v = xs |> List.filter Double.IsFinite
-        let n = v.Length
-        if n = 0 then { N = 0; Mean = nan; Sd = nan; Lo = nan; Hi = nan }
-        else
-            let m = List.average v
-            let sd = if n < 2 then nan else sqrt ((v |> List.sumBy (fun x -> (x - m) * (x - m))) / float (n - 1))
-            let half = if n < 2 then nan else tQuantile (n - 1) * sd / sqrt (float n)
-            { N = n; Mean = m; Sd = sd; Lo = m - half; Hi = m + half }
+    let stats (xs: float list) : SeedStats = AutoDesign.Metrics.Stats.summary (xs |> List.filter Double.IsFinite)
 
     /// Per-seed differences a_k − b_k (pairs with a non-finite side are left out).
     let difference (a: float list) (b: float list) : SeedStats =
@@ -72,3 +51,28 @@ module Paired =
 
     /// The per-seed values, "a / b / c".
     let values (digits: int) (xs: float list) = xs |> List.map (f digits) |> String.concat " / "
+
+    /// Half the width of the 95% interval (NaN with fewer than 2 seeds).
+    let halfWidth (s: SeedStats) = if s.N < 2 then nan else (s.Hi - s.Lo) / 2.0
+
+    /// The reading of "the difference is positive" against an effect of size `effect` (`what` names it, e.g. "the
+    /// thesis's effect"): the interval excludes 0 (REPRODUCED, or NOT REPRODUCED when it lies below 0), or it contains
+    /// 0 and its half-width is at most effect / 2, so it lies inside ±effect: "no effect of that size" either way;
+    /// INCONCLUSIVE otherwise.
+    let decisiveText (digits: int) (effect: float) (what: string) (s: SeedStats) =
+        let hw = halfWidth s
+        match verdict s with
+        | Reproduced | NotReproduced as v -> sprintf "%s (the 95%% interval excludes 0)" (verdictText v)
+        | Inconclusive when Double.IsFinite hw && hw <= effect / 2.0 ->
+            sprintf "NO EFFECT OF SIZE %s (the 95%% interval contains 0 and its half-width %s is at most %s, half of %s %s, so it excludes an effect of %s either way)"
+                (f digits effect) (f digits hw) (f digits (effect / 2.0)) what (f digits effect) (f digits effect)
+        | Inconclusive when Double.IsFinite hw ->
+            sprintf "INCONCLUSIVE (the 95%% interval contains 0 and its half-width %s exceeds %s, half of %s %s)"
+                (f digits hw) (f digits (effect / 2.0)) what (f digits effect)
+        | Inconclusive -> "INCONCLUSIVE (fewer than 2 seeds)"
+
+    /// Seeds a paired comparison with per-seed difference sd `sd` needs for its 95% interval's half-width to be at
+    /// most `halfWidth` (the smallest n with t(n-1) sd / sqrt n <= halfWidth); None beyond `cap` seeds.
+    let seedsFor (sd: float) (target: float) (cap: int) =
+        if not (Double.IsFinite sd && target > 0.0) then None
+        else [ 2 .. cap ] |> List.tryFind (fun n -> AutoDesign.Metrics.Stats.tQuantile975 (n - 1) * sd / sqrt (float n) <= target)

@@ -24,9 +24,11 @@ type ExpUniLossOptions =
       /// Comparisons on sigmoid-squashed scores (UniLoss boundScores).
       BoundScores: bool
       /// Score-gradient norm per batch (UniLoss gradNorm; 0 = off).
-      GradNorm: float }
+      GradNorm: float
+      /// One good anchor is b* itself (UniLossOptions.BestAnchor).
+      BestAnchor: bool }
     /// The thesis's settings: 16 anchors per type, σ(c) (τ = 1, fixed), 1/d weights (power 1), one-bit flips.
-    static member Defaults = { AnchorsPerType = 16; Tau = 1.0; Power = 1.0; FlipBits = 1; NearbyUnit = FlipUnit.Bit; TauEnd = None; NearbyCorrective = false; BoundScores = false; GradNorm = 0.0 }
+    static member Defaults = { AnchorsPerType = 16; Tau = 1.0; Power = 1.0; FlipBits = 1; NearbyUnit = FlipUnit.Bit; TauEnd = None; NearbyCorrective = false; BoundScores = false; GradNorm = 0.0; BestAnchor = false }
 
 /// Which loss a run trains with.
 type ExpLoss =
@@ -75,7 +77,7 @@ type ExpTask =
       TestIdx: int[]
       Metric: ExpMetric
       MakeModel: unit -> torch.nn.Module<torch.Tensor, torch.Tensor>
-      /// Input preprocessing (e.g. per-pixel normalisation) applied after augmentation.
+      /// Input preprocessing (e.g. per-channel normalisation) applied after augmentation.
       Prep: torch.Tensor -> torch.Tensor }
 
 module ExpTrain =
@@ -111,9 +113,11 @@ module ExpTrain =
     let makeLoss (loss: ExpLoss) (seed: int) : RunLoss =
         let uni (metric: Metric) (o: ExpUniLossOptions) =
             o.TauEnd |> Option.iter (fun t -> if not (t > 0.0) then Errors.fail "UniLoss: the tau schedule's end value must be positive, got %g" t)
-            new AutoDesign.UniLoss.UniLoss(metric, anchorsPerType = o.AnchorsPerType, tau = o.Tau, power = o.Power, seed = seed,
-                                                goodFlips = o.FlipBits, nearbyFlips = o.FlipBits, nearbyUnit = o.NearbyUnit,
-                                                nearbyCorrective = o.NearbyCorrective, boundScores = o.BoundScores, gradNorm = o.GradNorm)
+            new AutoDesign.UniLoss.UniLoss(metric,
+                    UniLossOptions(AnchorsPerType = o.AnchorsPerType, Tau = o.Tau, Power = o.Power, Seed = seed,
+                                   GoodFlips = o.FlipBits, NearbyFlips = o.FlipBits, NearbyUnit = o.NearbyUnit,
+                                   NearbyCorrective = o.NearbyCorrective, BoundScores = o.BoundScores, GradNorm = o.GradNorm,
+                                   BestAnchor = o.BestAnchor))
         let hasBoth (labels: torch.Tensor) =
             let p = labels.sum().item<int64>()
             p > 0L && p < labels.shape.[0]

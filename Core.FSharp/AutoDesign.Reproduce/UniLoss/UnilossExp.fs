@@ -57,6 +57,14 @@ type ExpSettings =
     /// A run folder as the summaries name it: relative to the runs root.
     member s.RelativeToRoot(dir: string) = Path.GetRelativePath(Path.GetFullPath s.Options.Root, Path.GetFullPath dir)
 
+/// The runs of one experiment: where they go (relative to the runs root), the task of a seed, the arms
+/// (label, loss, config) and the seeds. Each (seed, arm) is one run folder, expDir/seed<k>/<label>.
+type ExpPlan =
+    { ExpDir: string
+      MakeTask: int -> ExpTask
+      Arms: (string * ExpLoss * ExpTrainConfig) list
+      Seeds: int list }
+
 /// The UniLoss experiments of thesis §3.4: each trains CE and UniLoss on the same split, seed and
 /// budget, writes run folders and, per seed set, a summary.csv, and returns result rows.
 module UnilossExp =
@@ -116,7 +124,8 @@ module UnilossExp =
     /// — the verdict follows from the interval only: it lies below 0 (UniLoss worse), above 0 (better), or
     /// contains 0 (no difference detected at this number of seeds).
     let verdictText (digits: int) (ce: float list) (uni: float list) =
-        let m, _, (lo, hi) = Stats.paired ce uni
+        let d = Stats.paired ce uni
+        let m, lo, hi = d.Mean, d.Lo, d.Hi
         let f (x: float) = (if x >= 0.0 then "+" else "") + x.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)
         if ce.Length < 2 then sprintf "UniLoss − CE = %s (one seed: no interval, no verdict)" (f m)
         else
@@ -136,26 +145,37 @@ module UnilossExp =
         if xs.Length < 2 then m.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)
         else sprintf "%s ± %s (%d runs)" (m.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)) (sd.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)) xs.Length
 
-    /// Train each (label, loss, cfg) on the task for every seed, each a run under `expDir` (relative to the
-    /// runs root: expDir/seed<k>/<label>); results per label in seed order.
-    let compare (s: ExpSettings) (expDir: string) (makeTask: int -> ExpTask) (arms: (string * ExpLoss * ExpTrainConfig) list) =
+    /// The plan of `arms` on `makeTask` over the settings' seeds (s.Seed .. s.Seed + s.Runs - 1).
+    let plan (s: ExpSettings) (expDir: string) (makeTask: int -> ExpTask) arms =
+        { ExpDir = expDir; MakeTask = makeTask; Arms = arms; Seeds = [ s.Seed .. s.Seed + s.Runs - 1 ] }
+
+    /// Train one arm of the plan on `task` (the plan's task of `seed`), in its run folder.
+    let runArm (s: ExpSettings) (p: ExpPlan) (task: ExpTask) (seed: int) (label: string, loss: ExpLoss, cfg: ExpTrainConfig) =
+        ExpRun.run s.Options (Path.Combine(p.ExpDir, sprintf "seed%d" seed, label)) task loss { cfg with Seed = seed } s.Device
+
+    /// The plan's parts, one per (seed, arm): id "seed<k>/<label>" and the run that finishes its folder.
+    let parts (s: ExpSettings) (p: ExpPlan) : (string * (unit -> unit)) list =
+        [ for seed in p.Seeds do
+            for (label, _, _) as arm in p.Arms ->
+                sprintf "seed%d/%s" seed label, (fun () -> runArm s p (p.MakeTask seed) seed arm |> ignore) ]
+
+    /// Train every (seed, arm) of the plan (finding the folders its parts finished), write the seed set's
+    /// summary.csv and curves; results per label in seed order.
+    let compare (s: ExpSettings) (p: ExpPlan) =
         let results =
-            [ for r in 0 .. s.Runs - 1 do
-                let seed = s.Seed + r
-                let task = makeTask seed
+            [ for seed in p.Seeds do
+                let task = p.MakeTask seed
                 printfn "%s seed %d: %d train / %d test" task.Name seed task.TrainIdx.Length task.TestIdx.Length
-                for (label, loss, cfg) in arms do
-                    let dir = Path.Combine(expDir, sprintf "seed%d" seed, label)
-                    let res = ExpRun.run s.Options dir task loss { cfg with Seed = seed } s.Device
-                    yield label, seed, res ]
+                for (label, _, _) as arm in p.Arms do
+                    yield label, seed, runArm s p task seed arm ]
         let lines =
             "arm,seed,final_metric,epochs,run_dir"
             :: [ for (label, seed, res) in results -> sprintf "%s,%d,%s,%d,%s" label seed (res.Final.ToString("R", Globalization.CultureInfo.InvariantCulture)) res.Rows.Length (s.RelativeToRoot res.Dir) ]
-        let outDir = s.SeedSetDir(Path.Combine(s.Options.Root, expDir))
+        let outDir = s.SeedSetDir(Path.Combine(s.Options.Root, p.ExpDir))
         Directory.CreateDirectory outDir |> ignore
         Atomic.writeAllText (Path.Combine(outDir, "summary.csv")) (String.Join("\n", lines) + "\n")
         ExpPlots.curves outDir results
-        arms |> List.map (fun (label, _, _) -> label, [ for (l, _, res) in results do if l = label then res.Final ])
+        p.Arms |> List.map (fun (label, _, _) -> label, [ for (l, _, res) in results do if l = label then res.Final ])
 
     /// UniLoss settings for the Fashion-MNIST AP row: τ 0.3 with 1/d² weights, chosen on a validation
     /// split carved from the training images (docs/investigations/uniloss-experiments.md, 2 seeds: UniLoss − CE = +0.021 at the
@@ -177,9 +197,9 @@ module UnilossExp =
           { Experiment = name; Claim = "UniLoss(AP) matches 2-class CE (paired gap)"; Thesis = sprintf "UniLoss − CE = %+.4f (one run)" (float (fst thesis) - float (snd thesis))
             Measured = verdictText 4 ce uni; Config = config; Data = data } ]
 
-    /// AP for unbalanced binary classification (§3.4.2). dataset: "mnist" (0 vs rest on the 10k
-    /// digits, 8k/2k seeded split) or "fashion" (class `cls` vs rest, 60k/10k).
-    let ap (s: ExpSettings) (dataset: string) (cls: int) : ExpSummaryRow list =
+    /// The AP experiment's plan and row context (§3.4.2). dataset: "mnist" (0 vs rest on the 10k digits,
+    /// seeded split) or "fashion" (class `cls` vs rest).
+    let apSetup (s: ExpSettings) (dataset: string) (cls: int) =
         let cfg, makeTask, trainN, testN, data, name, o =
             match dataset with
             | "mnist" ->
@@ -194,8 +214,12 @@ module UnilossExp =
         if s.Validation && dataset <> "fashion" then Errors.fail "--validation is available for the Fashion-MNIST AP and accuracy experiments (MNIST's 10k digits leave no room for a third split)"
         let expDir = Path.Combine("uniloss", sprintf "%s-%s%s" name (mode s) (heldOutDir s))
         let uniCfg = { cfg with Lr = defaultArg s.UniLr cfg.Lr }
-        let res = compare s expDir makeTask [ "ce", CrossEntropy, cfg; "uniloss", UniLossAP o, uniCfg ]
-        apRows s name data ("0.9988", "0.9989") cfg res trainN testN o
+        plan s expDir makeTask [ "ce", CrossEntropy, cfg; "uniloss", UniLossAP o, uniCfg ], (cfg, trainN, testN, data, name, o)
+
+    /// AP for unbalanced binary classification (§3.4.2): UniLoss(AP) vs 2-class CE.
+    let ap (s: ExpSettings) (dataset: string) (cls: int) : ExpSummaryRow list =
+        let p, (cfg, trainN, testN, data, name, o) = apSetup s dataset cls
+        apRows s name data ("0.9988", "0.9989") cfg (compare s p) trainN testN o
 
     /// UniLoss settings for accuracy: the thesis's (τ = 1, weights 1/d, one-bit flips). Probes
     /// (docs/investigations/uniloss-experiments.md) found τ = 0.3 with 1/d² weights gives a CE-sized score gradient and matches CE
@@ -220,45 +244,73 @@ module UnilossExp =
     let accuracyLrFactor = 1.0
 
     /// The ResNet-20 accuracy experiment's sizes and CE schedule: (train size, held-out size, epochs,
-    /// the default epoch count, CE config): lr 0.1, /10 at 70% and 80% of the epochs (thesis: 140, 160
-    /// of 200), momentum 0.9, wd 5e-4, batch 128, crop pad 2 + flip.
+    /// the default epoch count, ResNet-20 width, half-size images, CE config): lr 0.1, /10 at 70% and 80% of
+    /// the epochs (thesis: 140, 160 of 200), momentum 0.9, wd 5e-4, batch 128, random crop + flip. Quick:
+    /// stage widths 8/16/32 (half the thesis's) on images halved to 14×14 (crop pad 1), 2048 training
+    /// images, 4 epochs (64 SGD steps), 1000 held out, so that one run is one short job (a 28×28 run of
+    /// widths 8/16/32 costs about 0.5 CPU s per step on this machine's cores); full: widths 16/32/64,
+    /// 28×28 (crop pad 2), 60k images, 200 epochs.
     let accuracySetup (s: ExpSettings) =
-        let trainN = defaultArg s.TrainSize (if s.Quick then 5000 else 60000)
-        let testN = if s.Quick then 2000 else 10000
+        let trainN = defaultArg s.TrainSize (if s.Quick then 2048 else 60000)
+        let testN = if s.Quick then 1000 else 10000
         let defaultEpochs = if s.Quick then 4 else 200
         let epochs = defaultArg s.Epochs defaultEpochs
+        let width, half = if s.Quick then 8, true else 16, false
         let cfg =
             { Epochs = epochs; BatchSize = 128; Lr = defaultArg s.CeLr 0.1; Momentum = 0.9; WeightDecay = 5e-4
               Milestones = [ epochs * 7 / 10; epochs * 8 / 10 ] |> List.filter (fun m -> m > 0) |> List.distinct
-              CropPad = Some 2; Seed = s.Seed; WarmupSteps = 0; Steps = 0 }
-        trainN, testN, epochs, defaultEpochs, cfg
+              CropPad = Some(if half then 1 else 2); Seed = s.Seed; WarmupSteps = 0; Steps = 0 }
+        trainN, testN, epochs, defaultEpochs, (width, half), cfg
 
-    /// The thesis's UniLoss arm for accuracy as the thesis describes it: τ 1, 16 anchors per type, one-bit
-    /// flips, nearby anchors flip a random bit, 1/d weights, the same lr and schedule as CE, no gradient
-    /// normalisation.
-    let accuracyThesisForm = ExpUniLossOptions.Defaults
+    /// "ResNet-20 (widths 8/16/32)" for the row configs.
+    let resNetText (width: int, half: bool) =
+        sprintf "ResNet-20 (stage widths %d/%d/%d%s) on %s images, crop pad %d + flip" width (2 * width) (4 * width)
+            (if width = 16 then "" else ", narrower than the thesis's 16/32/64") (if half then "14x14 (2x2-averaged)" else "28x28") (if half then 1 else 2)
 
-    /// Accuracy for multi-class classification (§3.4.4): ResNet-20 on Fashion-MNIST; CE, UniLoss in the
-    /// thesis's form, and UniLoss extended (accuracyResNetDefaults), on the same data, seeds and schedule.
-    let accuracy (s: ExpSettings) : ExpSummaryRow list =
-        let trainN, testN, epochs, defaultEpochs, cfg = accuracySetup s
+    /// The thesis-form arm as the authors' released code runs it (princeton-vl/uniloss,
+    /// multi_classification): comparisons on sigmoid-bounded scores, nearby anchors that flip a wrong bit
+    /// (corrective), b* itself among the good anchors, τ 1, 16 anchors per type, 1/d weights, weight decay
+    /// 1e-4; the IDW gradient is the exact derivative of the interpolation (UniLoss.fs), not the authors'
+    /// formula, whose normaliser term has a sign error (cosine 0.88-0.92 to the exact gradient).
+    let accuracyThesisForm = { ExpUniLossOptions.Defaults with BoundScores = true; NearbyCorrective = true; BestAnchor = true }
+
+    /// The authors' weight decay (their train_cifar10.py); CE keeps the thesis's 5e-4.
+    let authorsWeightDecay = 1e-4
+
+    /// The accuracy experiment's plan: CE, the thesis-form arm (accuracyThesisForm) and the extended arm
+    /// (accuracyResNetDefaults) on the same data, seeds and schedule; and (epochs, epoch tag).
+    let accuracyPlan (s: ExpSettings) =
+        let trainN, testN, epochs, defaultEpochs, width, cfg = accuracySetup s
         // a non-default epoch count gets its own folder and row name (e.g. accuracy-fashion-quick-8ep)
         let epochTag = if epochs <> defaultEpochs then sprintf "-%dep" epochs else ""
         let expDir = Path.Combine("uniloss", sprintf "accuracy-fashion-%s%s%s" (mode s) epochTag (heldOutDir s))
+        let uniCfg = { cfg with Lr = defaultArg s.UniLr (accuracyLrFactor * cfg.Lr); WarmupSteps = defaultArg s.UniWarmup 0 }
+        plan s expDir (fun seed -> ExpTasks.fashionResNet s.Validation (fst width) (snd width) seed trainN testN)
+            [ "ce", CrossEntropy, cfg
+              "uniloss-thesis", UniLossAccuracy (uniOptsFrom accuracyThesisForm s), { uniCfg with WeightDecay = authorsWeightDecay }
+              "uniloss", UniLossAccuracy (uniOptsFrom accuracyResNetDefaults s), uniCfg ],
+        epochTag
+
+    /// Accuracy for multi-class classification (§3.4.4): ResNet-20 on Fashion-MNIST; CE, UniLoss in the
+    /// thesis's form as the authors' code runs it, and UniLoss extended, on the same data, seeds and schedule.
+    let accuracy (s: ExpSettings) : ExpSummaryRow list =
+        let trainN, testN, epochs, _, width, cfg = accuracySetup s
+        let p, epochTag = accuracyPlan s
+        let res = compare s p
+        let uniCfg = p.Arms |> List.pick (fun (l, _, c) -> if l = "uniloss" then Some c else None)
         let thesisForm = uniOptsFrom accuracyThesisForm s
         let extended = uniOptsFrom accuracyResNetDefaults s
-        let uniCfg = { cfg with Lr = defaultArg s.UniLr (accuracyLrFactor * cfg.Lr); WarmupSteps = defaultArg s.UniWarmup 0 }
-        let res =
-            compare s expDir (fun seed -> ExpTasks.fashionResNet s.Validation seed trainN testN s.Device)
-                [ "ce", CrossEntropy, cfg; "uniloss-thesis", UniLossAccuracy thesisForm, uniCfg; "uniloss", UniLossAccuracy extended, uniCfg ]
         let pct label = res |> List.find (fst >> (=) label) |> snd |> List.map ((*) 100.0)
         let ce, thesisArm, ext = pct "ce", pct "uniloss-thesis", pct "uniloss"
-        let config = sprintf "%s; ResNet-20, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, crop pad 2 + flip, %d epochs, %d train / %d %s, %d anchors/type, power %g; thesis form: tau %s, random nearby flips; extended: tau %s, %s; seeds %s" (mode s) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN (heldOutText s) extended.AnchorsPerType extended.Power (tauText thesisForm) (tauText extended) (anchorText extended) (seedsText s)
+        let config =
+            sprintf "%s; %s, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4 (thesis-form arm: 1e-4, the authors'), /10 at epochs %A, batch 128, %d epochs, %d train / %d %s, inputs normalised per channel, %d anchors/type, power %g; thesis form as the authors' code (kept: sigmoid-bounded scores, corrective nearby anchors, b* among the good anchors, tau %s, weight decay 1e-4; not kept: their IDW gradient formula, whose normaliser term has a sign error, so the exact gradient is used); extended: tau %s, %s; seeds %s"
+                (mode s) (resNetText width) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN (heldOutText s) extended.AnchorsPerType extended.Power
+                (tauText thesisForm) (tauText extended) (anchorText extended) (seedsText s)
         let data = "Fashion-MNIST (stand-in for CIFAR-10)"
         let name = "accuracy-resnet20" + epochTag
         let thesis = "UniLoss 91.64%, CE 91.49% (CIFAR-10, 200 epochs, one run): +0.15"
         [ { Experiment = name; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs)" (fmt 2 ce) epochs; Config = config; Data = data }
-          { Experiment = name; Claim = "UniLoss(accuracy) in the thesis's form matches CE at equal epochs"; Thesis = thesis
+          { Experiment = name; Claim = "UniLoss(accuracy) in the thesis's form (as the authors' code runs it) matches CE at equal epochs"; Thesis = thesis
             Measured = sprintf "UniLoss %s%%; %s" (fmt 2 thesisArm) (verdictText 2 ce thesisArm); Config = config; Data = data }
           { Experiment = name; Claim = "UniLoss(accuracy), extended (corrective nearby anchors, score-gradient norm 0.1, tau 1 -> 3; beyond the thesis) matches CE"; Thesis = thesis
             Measured = sprintf "UniLoss %s%%; %s" (fmt 2 ext) (verdictText 2 ce ext); Config = config; Data = data } ]

@@ -49,16 +49,20 @@ module PoseExp =
 
     let uniLoss (s: ExpSettings) (z: PoseSizes) anchors = UniLossPckh (anchors, z.BitFraction, defaultArg s.Tau 1.0, z.GoodFlips)
 
+    /// Train one arm for one seed in its run folder (pose-<mode>/seed<k>/<label>). The table's UniLoss arm and
+    /// the anchors ablation's 16-anchor arm are one run folder, which a job of either experiment may be
+    /// writing: runs wait for such a writer instead of failing.
+    let runArm (s: ExpSettings) (z: PoseSizes) (set: PoseSet) (seed: int) (label: string, loss: PoseLoss, lr: float) =
+        let cfg = { config s z lr with Seed = seed }
+        PoseTrain.run { s.Options with Wait = true } (Path.Combine(expName s, sprintf "seed%d" seed, label)) label set loss cfg s.Device
+
     /// Train the arms (label, loss, lr) for every seed; per arm the test PCKh of each seed.
     let private runArms (s: ExpSettings) (z: PoseSizes) (set: PoseSet) (arms: (string * PoseLoss * float) list) =
-        let dir = expDir s
-        let results =
-            [ for r in 0 .. s.Runs - 1 do
-                let seed = s.Seed + r
-                for (label, loss, lr) in arms do
-                    let cfg = { config s z lr with Seed = seed }
-                    yield label, seed, PoseTrain.run s.Options (Path.Combine(expName s, sprintf "seed%d" seed, label)) label set loss cfg s.Device ]
-        results
+        [ for r in 0 .. s.Runs - 1 do
+            let seed = s.Seed + r
+            for arm in arms do
+                let (label, _, _) = arm
+                yield label, seed, runArm s z set seed arm ]
 
     let private writeSummary (s: ExpSettings) (file: string) (results: (string * int * PoseRunResult) list) =
         let dir = s.SeedSetDir(expDir s)
@@ -96,16 +100,37 @@ module PoseExp =
     let private dataText (z: PoseSizes) = sprintf "%s, %d/%d/%d train/val/test, 64x64" PoseData.name z.Train z.Val z.Test
 
     /// Table 3.1: MSE for each σ and UniLoss(PCKh), same split and budget.
+    let tableArms (s: ExpSettings) (z: PoseSizes) =
+        let lr = 2.5e-4
+        let anchors = defaultArg s.Anchors 16
+        [ for sg in z.Sigmas -> sprintf "mse-sigma%g" sg, Mse sg, lr ]
+        @ [ sprintf "uniloss-anchors%d" anchors, uniLoss s z anchors, defaultArg s.UniLr lr ]
+
+    let anchorArms (s: ExpSettings) (z: PoseSizes) =
+        let lr = defaultArg s.UniLr 2.5e-4
+        [ for (k, _) in thesisAnchors -> sprintf "uniloss-anchors%d" k, uniLoss s z k, lr ]
+
+    /// Parts (one per seed and arm, "seed<k>/<label>") of the table (`which` "table") or the anchors
+    /// ablation ("anchors"); the ablation leaves the arm it shares with the table to the table's part.
+    let parts (s: ExpSettings) (which: string) : (string * (unit -> unit)) list =
+        let z = sizes s
+        let tableLabels = tableArms s z |> List.map (fun (l, _, _) -> l) |> set
+        let arms =
+            match which with
+            | "table" -> tableArms s z
+            | _ -> anchorArms s z |> List.filter (fun (l, _, _) -> not (tableLabels.Contains l))
+        [ for r in 0 .. s.Runs - 1 do
+            let seed = s.Seed + r
+            for (label, _, _) as arm in arms ->
+                sprintf "seed%d/%s" seed label, (fun () -> runArm s z (PoseData.create dataSeed z.Side z.Train z.Val z.Test) seed arm |> ignore) ]
+
     let table (s: ExpSettings) : ExpSummaryRow list =
         let z = sizes s
         let set = data s z
         let lr = 2.5e-4
         let uniLr = defaultArg s.UniLr lr
         let anchors = defaultArg s.Anchors 16
-        let arms =
-            [ for sg in z.Sigmas -> sprintf "mse-sigma%g" sg, Mse sg, lr ]
-            @ [ sprintf "uniloss-anchors%d" anchors, uniLoss s z anchors, uniLr ]
-        let res = runArms s z set arms
+        let res = runArms s z set (tableArms s z)
         let dir = expDir s
         writeSummary s "table3_1.csv" res
         let mseMeans = [ for sg in z.Sigmas -> sg, List.average (pcts res (sprintf "mse-sigma%g" sg)) ]
@@ -119,6 +144,7 @@ module PoseExp =
               "UniLoss", [| log10 (List.head z.Sigmas), uniMean; log10 (List.last z.Sigmas), uniMean |] ]
         let (_, _, uniRun) = res |> List.find (fun (l, _, _) -> l = sprintf "uniloss-anchors%d" anchors)
         let (_, _, mseRun) = res |> List.find (fun (l, _, _) -> l = "mse-sigma1")
+        // measured times and memory go to bench.txt and the log, not into the (reproducible) rows
         let bench = benchLine z anchors uniRun mseRun
         printfn "%s" bench
         Atomic.writeAllText (Path.Combine(s.SeedSetDir dir, "bench.txt")) (bench + "\n")
@@ -134,7 +160,7 @@ module PoseExp =
                 sprintf "UniLoss %s vs best MSE %.2f (sigma %g): %s by %.2f points (%s); MSE sigma range %.2f–%.2f"
                     (UnilossExp.fmt 2 uni) bestMse bestSigma (if abs gap <= 1.0 then "within 1 point" elif gap > 0.0 then "ABOVE" else "BELOW, not within 1 point") (abs gap)
                     (if gap >= -1.0 then "claim holds" else "claim NOT reproduced") worstMse bestMse
-              Config = sprintf "%s; UniLoss lr %g, %d anchors/type, good = b* with %d bits flipped, nearby = one pixel's bits flipped, bit fraction %g, tau %g. %s" cfg uniLr anchors z.GoodFlips z.BitFraction (defaultArg s.Tau 1.0) bench
+              Config = sprintf "%s; UniLoss lr %g, %d anchors/type, good = b* with %d bits flipped, nearby = one pixel's bits flipped, bit fraction %g, tau %g (step time and memory: bench.txt in the seed set's folder)" cfg uniLr anchors z.GoodFlips z.BitFraction (defaultArg s.Tau 1.0)
               Data = dataText z } ]
 
     /// Table 3.4 (pose row): anchors per type 5/10/16 for UniLoss(PCKh).
@@ -142,8 +168,7 @@ module PoseExp =
         let z = sizes s
         let set = data s z
         let lr = defaultArg s.UniLr 2.5e-4
-        let arms = [ for (k, _) in thesisAnchors -> sprintf "uniloss-anchors%d" k, uniLoss s z k, lr ]
-        let res = runArms s z set arms
+        let res = runArms s z set (anchorArms s z)
         writeSummary s "table3_4_anchors.csv" res
         [ for (k, thesis) in thesisAnchors ->
             { Experiment = "pose-anchors"; Claim = sprintf "UniLoss(PCKh) with %d anchors per type (%d total)" k (3 * k)

@@ -7,13 +7,17 @@ open AutoDesign.Reproduce.UniLoss.Pose
 
 /// The UniLoss pose experiments (thesis §3.4.3, Tables 3.1 and 3.4) for `autodesign reproduce`.
 module PoseExperiments =
-    let private exp name description (run: ExpSettings -> ExpSummaryRow list) : Experiment =
+    let private settings (ctx: ExperimentContext) = { UnilossExp.defaultSettings ctx.Device with Quick = ctx.Quick; Options = ctx.Options; Seed = ctx.Seed }
+
+    /// One part per (seed, arm); the anchors ablation's 16-anchor arm is the table's UniLoss arm.
+    let private exp name description (which: string) (run: ExpSettings -> ExpSummaryRow list) : Experiment =
         { System = "uniloss"; Name = name; Description = description
           Run = fun ctx ->
-                  let s = { UnilossExp.defaultSettings ctx.Device with Quick = ctx.Quick; Options = ctx.Options; Seed = ctx.Seed }
-                  run s |> List.map (fun r -> { System = "uniloss"; Experiment = r.Experiment; Claim = r.Claim; Thesis = r.Thesis; Measured = r.Measured; Config = r.Config; Data = r.Data })
-          Parts = ExperimentPart.none }
+                  run (settings ctx) |> List.map (fun r -> { System = "uniloss"; Experiment = r.Experiment; Claim = r.Claim; Thesis = r.Thesis; Measured = r.Measured; Config = r.Config; Data = r.Data })
+          Parts = fun ctx ->
+                  [ for (id, _) in PoseExp.parts (settings ctx) which ->
+                      ExperimentPart.create id (fun c -> PoseExp.parts (settings c) which |> List.find (fst >> (=) id) |> snd <| ()) ] }
 
     let all : Experiment list =
-        [ exp "pose-table3.1" "PCKh of a single-stack hourglass: MSE with Gaussian targets (7 sigmas) vs UniLoss(PCKh), procedural stick figures (stand-in for MPII head joints, thesis Table 3.1)" PoseExp.table
-          exp "pose-anchors" "anchors per type 5/10/16 for UniLoss(PCKh) on the stick-figure pose task (thesis Table 3.4, pose row)" PoseExp.anchors ]
+        [ exp "pose-table3.1" "PCKh of a single-stack hourglass: MSE with Gaussian targets (7 sigmas) vs UniLoss(PCKh), procedural stick figures (stand-in for MPII head joints, thesis Table 3.1)" "table" PoseExp.table
+          exp "pose-anchors" "anchors per type 5/10/16 for UniLoss(PCKh) on the stick-figure pose task (thesis Table 3.4, pose row)" "anchors" PoseExp.anchors ]
