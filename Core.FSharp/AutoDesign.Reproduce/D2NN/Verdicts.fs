@@ -33,8 +33,8 @@ module D2nnVerdicts =
 
     /// "+0.012 [-0.004, +0.028]": mean of the paired differences b − a and its 95% interval.
     let private diff (a: float list) (b: float list) =
-        let m, _, (lo, hi) = Stats.paired a b
-        sprintf "%+.3f [%+.3f, %+.3f]" m lo hi, lo, hi
+        let d = Stats.paired a b
+        sprintf "%+.3f [%+.3f, %+.3f]" d.Mean d.Lo d.Hi, d.Lo, d.Hi
 
     let private within (o: SweepOutcome) (p: CurvePoint) = p.Result.Metric >= (reference o).Result.Metric - Selection.Tolerance
 
