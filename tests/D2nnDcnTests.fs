@@ -102,7 +102,7 @@ let tests =
         }
         test "balanced sampling is refused for a 10-class task" {
             let task = { Name = "t"; Data = "t"; TrainX = torch.zeros(4L, 1L, 40L, 40L); TrainY = [| 0; 1; 2; 3 |]
-                         TestX = torch.zeros(1L, 1L, 40L, 40L); TestY = [| 0 |]; Metric = AccuracyMetric.Accuracy; Classes = 10 }
+                         ValX = torch.zeros(1L, 1L, 40L, 40L); ValY = [| 0 |]; TestX = torch.zeros(1L, 1L, 40L, 40L); TestY = [| 0 |]; Metric = AccuracyMetric.Accuracy; Classes = 10 }
             failsWith "binary tasks only" (fun () -> BatchSampler(task, 2, 0.3, System.Random 1) |> ignore)
         }
     ]

@@ -13,8 +13,8 @@ let tinyTask () =
     torch.manual_seed 21L |> ignore
     let x = torch.rand(96L, 1L, 28L, 28L)
     let y = x.narrow(3L, 0L, 14L).mean([| 1L; 2L; 3L |]).data<float32>().ToArray() |> Array.map (fun v -> if v > 0.5f then 1 else 0)
-    { Name = "tiny"; Data = "random images (test)"; TrainX = x.narrow(0L, 0L, 64L); TrainY = y[..63]
-      TestX = x.narrow(0L, 64L, 32L); TestY = y[64..]; Metric = Accuracy; Classes = 2 }
+    { Name = "tiny"; Data = "random images (test)"; TrainX = x.narrow(0L, 0L, 48L); TrainY = y[..47]
+      ValX = x.narrow(0L, 48L, 16L); ValY = y[48..63]; TestX = x.narrow(0L, 64L, 32L); TestY = y[64..]; Metric = Accuracy; Classes = 2 }
 
 /// A sweep context of `arch` on `task` in a fresh runs root.
 let tinyContext (arch: Architecture) (task: Task) (steps: int) =
@@ -55,7 +55,7 @@ let tests =
             Expect.equal equal.Steps ctx.Settings.D2nnTotalSteps "4 + 2 warm-up + 4 Q-learning steps"
             let cont = D2nnExperiment.loadNetwork { Architecture = Architectures.highLow; Task = task; Dir = Path.Combine(ctx.Options.Root, ctx.Folder)
                                                     Settings = ctx.Settings; Lambdas = []; Recipes = []; Baselines = []; EqualBudget = []; Points = []
-                                                    Dcn = []; Latency = None } ("static-equal/" + Sweep.slug b.Name) b.Build torch.CPU
+                                                    Dcn = []; EarlyExit = []; Latency = None } ("static-equal/" + Sweep.slug b.Name) b.Build torch.CPU
             // the same baseline trained 10 steps straight
             let long = { ctx with Settings = { ctx.Settings with BaselineSteps = equal.Steps }; Options = { ctx.Options with Root = ctx.Options.Root + "-long" } }
             Sweep.openSweep long
@@ -78,7 +78,10 @@ let tests =
                     Seed = 3; ThesisRecipe = true; Lambdas = Some [ 0.5 ]; Threads = torch.get_num_threads ()
                     Sizes = { Steps = Some 2; Train = Some 48; Test = Some 24; Batch = Some 16 } }
             let rows = AutoDesign.Reproduce.D2nnExperiments.rowsWith "dcn" "claim" "thesis" ctx o
-            Expect.equal (rows |> List.map (fun r -> r.Experiment)) [ "dcn"; "dcn (unifiedq-joint)" ] "one row per recipe"
+            Expect.equal (rows |> List.map (fun r -> r.Experiment)) [ "dcn"; "dcn (unifiedq-joint)"; "dcn verdict: D2NN vs High NN (all H links) at equal training" ]
+                "one row per recipe, then the verdict (dcn has no early exit)"
+            Expect.stringContains (List.last rows).Measured "Verdict:" "the verdict row decides"
+            Expect.stringContains (List.last rows).Measured "chosen on validation" "the λ is chosen on validation"
             let main = rows.Head
             Expect.stringContains main.Measured "seeds 3,4,5" "three seeds"
             Expect.stringContains main.Measured "±" "mean ± sd"

@@ -29,6 +29,7 @@ type StageArg =
     | Latency
     | Warm_Start
     | Points
+    | Early_Exit
 
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type D2nnExpArgs =
@@ -68,12 +69,12 @@ type D2nnExpArgs =
             | Cost _ -> "what the reward's cost counts: multiplications (the thesis) or wall time per example from a latency table measured on this machine before training, saved as latency.json in the run folder (default: mults; bench: latency)."
             | Latency_Batch _ -> "--cost latency: inference batch size the latency table is measured for (default 256; 1: one image at a time)."
             | Form _ -> "cascade only: the thesis's four independent networks, or one shared downsampling trunk with exits whose cheap path is cheap in wall time (default: thesis; bench: fast)."
-            | Only _ -> "train one stage of the sweep and refuse to train unfinished dependencies (default all: every stage, then curve.csv and the figures). With a launcher, one seed's sweep runs as jobs: baselines, latency, warm-start, then each λ."
+            | Only _ -> "train one stage of the sweep and refuse to train unfinished dependencies (default all: every stage, then curve.csv and the figures). With a launcher, one seed's sweep runs as jobs: baselines, latency, warm-start, then each λ; early-exit (cascade and high-low: the early-exit baseline) beside them."
             | Thesis_Recipe -> "also train every λ with the thesis's recipe (unified Q-learning, fully joint gradients), beside the recipe the other options choose."
             | No_Equal_Budget -> "do not continue the static baselines to the D²NN's total training."
             | Bags_At_Sampled_Prior -> "score class-balanced mini-bags at the sampled class prior (default: re-weighted to the data's prior, which is the test prior)."
-            | Steps _ -> "static-baseline steps B (warm-up B/2, B Q-learning steps per λ; quick: 150, 300 for dcn, 120 for hierarchical); sweeps with sizes set go to d2nn/<arch>-sized."
-            | Train_Size _ -> "training examples (quick 2000, full 60000)."
+            | Steps _ -> "static-baseline steps B (warm-up B/2, B Q-learning steps per λ; quick: 90, 180 for dcn, 72 for hierarchical); sweeps with sizes set go to d2nn/<arch>-sized."
+            | Train_Size _ -> "training examples (quick 2000, full 55000); a validation split, on which λ and thresholds are chosen, is carved from the other training images (quick 500, full 5000; with --train-size a quarter of it)."
             | Test_Size _ -> "test examples (quick 1000, full 10000)."
             | Batch _ -> "mini-batch size (quick 32, full 64)."
             | Checkpoint_Every _ -> "commit a checkpoint every N steps (quick 50, full 500)."
@@ -94,7 +95,7 @@ type D2nnArgs =
             | Chain _ -> "chain D²NN vs lowest/highest capacity paths (stand-in for LFW-B)."
             | Hierarchical _ -> "hierarchical D²NN on the 2/5/10 Fashion-MNIST hierarchy (stand-in for ILSVRC-10)."
             | Dcn _ -> "length-4 chain D²NN on Cluttered MNIST built from the embedded digits (DCN comparison, Fig. 2.6)."
-            | Bench _ -> "cascade at the λ nearest 50% multiplications: wall-time fraction vs multiplication fraction."
+            | Bench _ -> "fast cascade D²NN and its early-exit baseline, λ and threshold chosen on validation (cheapest within 0.01 of the full network's validation metric): test metric and wall time against the full network at batch 256 and 1."
             | Latency_Tables _ -> "measure the latency tables of every architecture (D²NN and baselines) that reproduce uses for the modeled time fraction."
 
 and [<CliPrefix(CliPrefix.DoubleDash)>] LatencyTablesArgs =
@@ -140,6 +141,7 @@ let options (g: Globals) (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
         | StageArg.Latency -> LatencyTablesStage
         | Warm_Start -> WarmStart
         | Points -> SweepStage.Points
+        | Early_Exit -> EarlyExitStage
     let seed = r.GetResult(Seed, defaultValue = 1)
     Values.seeds seed (r.GetResult(Seeds, defaultValue = 1)) |> ignore
     { ExperimentOptions.Defaults(g.RunsRoot) with
@@ -169,7 +171,7 @@ let options (g: Globals) (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
 let private stageJobs (g: Globals) (o: ExperimentOptions) (archName: string) =
     let dir = Path.Combine(g.RunsRoot, "jobs", sprintf "d2nn-%s-%s" archName (Jobs.key g))
     let id name = sprintf "d2nn/%s/%s" archName name
-    [ for (name, so, deps) in D2nnExperiment.stages o ->
+    [ for (name, so, deps) in D2nnExperiment.stages (D2nnExperiment.architecture archName) o ->
         let only = if name.StartsWith "lambda-" then "points" else name
         let lambdas = match so.Lambdas with Some [ l ] when only = "points" -> [ "--lambdas"; l.ToString("R", Globalization.CultureInfo.InvariantCulture) ] | _ -> []
         { Jobs.job g (id name) ([ "--only"; only ] @ lambdas) (Path.Combine(dir, name)) with DependsOn = deps |> List.map id } ]

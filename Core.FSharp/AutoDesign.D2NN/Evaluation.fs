@@ -30,7 +30,22 @@ type EvalResult =
 /// How many test examples took one execution path, and the first (up to 16) of them.
 type PathCount = { Path: string; Count: int; Examples: int[] }
 
-/// What a run stores of an evaluation (result.json): the metric, both costs and the path distribution.
+/// Which examples of a task an evaluation runs on.
+type EvalSplit =
+    /// The held-out examples carved from the training images: what every choice is made on.
+    | ValidationSplit
+    /// The test split: what results are reported on, never chosen on.
+    | TestSplit
+
+/// A network's score on the validation split: its metric, multiplication cost and execution counts
+/// (enough to charge any latency table afterwards).
+type ValidationScore =
+    { Metric: float
+      Cost: float
+      Counts: ExecutionCounts }
+
+/// What a run stores of an evaluation (result.json): the test metric, both costs and the path
+/// distribution, and the validation score that choices are made on.
 type PointResult =
     { Metric: float
       Cost: float
@@ -38,7 +53,8 @@ type PointResult =
       /// NaN without a latency model.
       Latency: float
       Paths: PathCount[]
-      Counts: ExecutionCounts }
+      Counts: ExecutionCounts
+      Validation: ValidationScore }
 
 module Evaluation =
     /// Test examples per inference call when no latency model sets the batch.
@@ -53,10 +69,11 @@ module Evaluation =
             if pn.Role = NodeRole.Regular && pn.Cost > 0.0 && res.Executed(n, i) then yield pn.Name ]
         |> String.concat "+"
 
-    let private run (c: CompiledD2nn) (task: Task) (normalizer: float) (latency: LatencyCost option) (output: string) (device: torch.Device) =
+    let private run (c: CompiledD2nn) (task: Task) (split: EvalSplit) (normalizer: float) (latency: LatencyCost option) (output: string) (device: torch.Device) =
         c.Train false
         let o = c.Index[output]
-        let n = task.TestY.Length
+        let xs, ys = match split with ValidationSplit -> task.ValX, task.ValY | TestSplit -> task.TestX, task.TestY
+        let n = ys.Length
         let preds = Array.create n -1
         let costs = Array.zeroCreate<float> n
         let times = Array.zeroCreate<float> n
@@ -70,7 +87,7 @@ module Evaluation =
             use _ = torch.NewDisposeScope()
             use _inf = torch.inference_mode ()
             let len = min chunk (n - start)
-            let x = task.TestX.narrow(0L, int64 start, int64 len).``to``(device)
+            let x = xs.narrow(0L, int64 start, int64 len).``to``(device)
             let res = c.Executor.Forward([| x |])
             chunkSizes.Add len
             chunkRows.Add(fnNodes |> Array.map (fun k -> match res.Rows[k] with null -> 0 | r -> r.Length))
@@ -85,7 +102,7 @@ module Evaluation =
                 if ms.Length > 0 then times[start + i] <- ms[i] / (Option.get latency).Normalizer
         c.Train true
         let mults = if n = 0 then 0.0 else Array.average costs
-        { Metric = Metrics.evaluate task.Metric preds task.TestY
+        { Metric = Metrics.evaluate task.Metric preds ys
           Cost = mults / normalizer
           Mults = mults
           Latency = (match latency with Some _ when n > 0 -> Array.average times | _ -> nan)
@@ -93,20 +110,25 @@ module Evaluation =
           Predictions = preds
           Counts = { Nodes = fnNodes |> Array.map (fun k -> c.Plan.Nodes[k].Name); ChunkSizes = chunkSizes.ToArray(); Rows = chunkRows.ToArray() } }
 
-    /// Greedy inference on the test set in chunks of 500; cost = multiplications / `normalizer`.
+    /// Greedy inference on the test set in chunks of 256; cost = multiplications / `normalizer`.
     [<CompiledName("Evaluate")>]
     let evaluate (c: CompiledD2nn) (task: Task) (normalizer: float) (output: string) (device: torch.Device) =
-        run c task normalizer None output device
+        run c task TestSplit normalizer None output device
+
+    /// Greedy inference on one split of the task (ValidationSplit for choices, TestSplit for reports).
+    [<CompiledName("EvaluateSplit")>]
+    let evaluateSplit (c: CompiledD2nn) (task: Task) (split: EvalSplit) (normalizer: float) (output: string) (device: torch.Device) =
+        run c task split normalizer None output device
 
     /// Greedy inference on the test set in chunks of the latency model's batch; also the modeled time
     /// per example as a fraction of the reference network's.
     [<CompiledName("EvaluateWithLatency")>]
     let evaluateWithLatency (c: CompiledD2nn) (task: Task) (normalizer: float) (latency: LatencyCost) (output: string) (device: torch.Device) =
-        run c task normalizer (Some latency) output device
+        run c task TestSplit normalizer (Some latency) output device
 
-    /// The stored form of an evaluation.
+    /// The stored form of a test evaluation `e` with the validation evaluation `v` of the same network.
     [<CompiledName("Summarize")>]
-    let summarize (e: EvalResult) : PointResult =
+    let summarize (e: EvalResult) (v: EvalResult) : PointResult =
         { Metric = e.Metric
           Cost = e.Cost
           Mults = e.Mults
@@ -114,7 +136,8 @@ module Evaluation =
           Paths =
             e.Paths |> Array.indexed |> Array.groupBy snd |> Array.sortBy fst
             |> Array.map (fun (p, xs) -> { Path = p; Count = xs.Length; Examples = xs |> Array.truncate 16 |> Array.map fst })
-          Counts = e.Counts }
+          Counts = e.Counts
+          Validation = { ValidationScore.Metric = v.Metric; Cost = v.Cost; Counts = v.Counts } }
 
     /// The mean modeled time per example of an evaluation, as a fraction of the reference network's, from
     /// its execution counts: a node that ran on k of a chunk's m examples is charged its table time on

@@ -231,3 +231,34 @@ module Learning =
                 opt.step () |> ignore
                 lv
         { Loss = lv; Reward = nan; Cost = Array.average res.Cost; Accuracy = Metrics.accuracy preds labels; Epsilon = 1.0 }
+
+    /// One step of joint training of an early-exit network (BranchyNet): every control node continues, so
+    /// every exit head runs on every example, and the loss is Σ_k weights[k] · cross-entropy(exits[k]).
+    /// Accuracy is the last exit's.
+    [<CompiledName("ExitStep")>]
+    let exitStep (c: CompiledD2nn) (exits: string[]) (weights: float[]) (opt: torch.optim.Optimizer)
+                 (x: torch.Tensor) (labels: int[]) : StepStats =
+        use _scope = torch.NewDisposeScope()
+        let policy = ActionPolicy(fun _ q _ -> Array.create (int q.shape[0]) 1L)
+        c.Train true
+        c.Executor.DetachControlInputs <- true
+        let res = c.Executor.Forward([| x |], policy)
+        let mutable total : torch.Tensor = null
+        let mutable preds = [||]
+        for k in 0 .. exits.Length - 1 do
+            let n = c.Index[exits[k]]
+            let rows = res.Rows[n]
+            if rows.Length <> labels.Length then
+                Errors.fail "early-exit training: exit '%s' ran on %d of %d examples (every exit must run when every control node continues)" exits[k] rows.Length labels.Length
+            use y = torch.tensor (rows |> Array.map (fun r -> int64 labels[int r]), device = x.device)
+            let l = torch.nn.functional.cross_entropy(res.Values[n], y).mul(torch.tensor(weights[k], dtype = torch.float32, device = x.device))
+            total <- (if isNull total then l else total.add l)
+            if k = exits.Length - 1 then
+                use am = res.Values[n].argmax(1L)
+                preds <- am.cpu().data<int64>().ToArray() |> Array.map int
+        let lv = total.item<float32> () |> float
+        if Double.IsNaN lv || Double.IsInfinity lv then Errors.fail "early-exit training diverged: loss is %g (lower the learning rate)" lv
+        opt.zero_grad ()
+        total.backward ()
+        opt.step () |> ignore
+        { Loss = lv; Reward = nan; Cost = Array.average res.Cost; Accuracy = Metrics.accuracy preds labels; Epsilon = 0.0 }

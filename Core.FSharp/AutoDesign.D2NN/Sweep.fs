@@ -24,6 +24,7 @@ type CurvePoint =
 ///   latency/                       latency tables of every network (cost = latency only)
 ///   warm-start/                    the warm start every λ point loads (weights.safetensors)
 ///   points/<recipe>/lambda-<λ>/    one D²NN per recipe and λ
+///   early-exit/                    the early-exit baseline (architectures with exit heads; earlyExitRun)
 /// Each child is a run with a typed configuration that embeds its dependencies' configurations, so a
 /// child made from other dependencies is refused. Children lock only their own folder: once the warm start
 /// is finished, the λ points can run as parallel jobs, with the same results however they are scheduled.
@@ -106,10 +107,11 @@ module Sweep =
 
     let private evaluate (ctx: SweepContext) (c: CompiledD2nn) (latency: LatencyCost option) =
         let n = normalizer ctx
-        match latency with
-        | Some l -> Evaluation.evaluateWithLatency c ctx.Task n l ctx.Architecture.Output ctx.Device
-        | None -> Evaluation.evaluate c ctx.Task n ctx.Architecture.Output ctx.Device
-        |> Evaluation.summarize
+        let test =
+            match latency with
+            | Some l -> Evaluation.evaluateWithLatency c ctx.Task n l ctx.Architecture.Output ctx.Device
+            | None -> Evaluation.evaluate c ctx.Task n ctx.Architecture.Output ctx.Device
+        Evaluation.summarize test (Evaluation.evaluateSplit c ctx.Task ValidationSplit n ctx.Architecture.Output ctx.Device)
 
     /// Save the network's weights, evaluate it and store the result: the run is finished.
     let private finish (ctx: SweepContext) (run: Run) (c: CompiledD2nn) (latency: LatencyCost option) (label: string) =
@@ -250,16 +252,45 @@ module Sweep =
             Training.train run c ctx.Task cfg.Training (Learn(Reward.tradeoff ctx.Task.Metric lambda, cost)) ctx.Architecture.Output ctx.Device ctx.CheckpointEvery null |> ignore
             point (finish ctx run c latency (sprintf "D2NN %s λ=%s" recipe.Name (inv lambda)))
 
-    /// curve.csv: series, recipe, lambda, steps, metric, cost (multiplication fraction), mults, latency
-    /// (modeled time fraction, empty without tables).
+    [<CompiledName("EarlyExitConfig")>]
+    let earlyExitConfig (ctx: SweepContext) (network: EarlyExitCascade) (thresholds: float[]) : EarlyExitConfig =
+        let s = ctx.Settings
+        { Architecture = ctx.Architecture.Name; Task = s.Task; Training = staticOptions ctx s.D2nnTotalSteps
+          Exits = network.Exits; Weights = Array.create network.Exits.Length 1.0; Thresholds = thresholds; Compute = s.Compute }
+
+    /// The early-exit cascade `build` makes, trained jointly (equal weights on every exit's cross-entropy)
+    /// for the D²NN's total training steps, and its curve over `thresholds` (test results with validation scores).
+    [<CompiledName("EarlyExit")>]
+    let earlyExitRun (ctx: SweepContext) (build: Func<EarlyExitCascade>) (thresholds: float[]) : ExitPoint[] =
+        torch.manual_seed (int64 ctx.Settings.Training.Seed) |> ignore
+        let network = build.Invoke()
+        let cfg = earlyExitConfig ctx network thresholds
+        use run = openChild ctx "early-exit" "d2nn.early-exit/1" cfg
+        if run.IsFinished then run.Result<ExitPoint[]>()
+        else
+            let c = network.Network
+            c.To ctx.Device
+            network.Train(run, ctx.Task, cfg.Training, cfg.Weights, ctx.Device, ctx.CheckpointEvery) |> ignore
+            Training.saveWeights (run.File "weights.safetensors") c
+            let curve = network.Curve(ctx.Task, thresholds, normalizer ctx, ctx.Device)
+            for p in curve do
+                log "%s early exit t=%s: %s %.4f (validation %.4f), cost %.3f" ctx.Architecture.Name (inv p.Threshold) ctx.Task.Metric.Name
+                    p.Result.Metric p.Result.Validation.Metric p.Result.Cost
+            run.Finish curve
+            curve
+
+    /// curve.csv: series, recipe, lambda (early-exit rows: the threshold), steps, metric (test), cost
+    /// (multiplication fraction), mults, latency (modeled time fraction, empty without tables),
+    /// validation_<metric> (what choices are made on).
     [<CompiledName("WriteCurve")>]
     let writeCurve (path: string) (metricName: string) (latency: Func<CurvePoint, float>) (points: seq<CurvePoint>) =
         let num (v: float) = if Double.IsNaN v then "" else inv v
         let lines =
-            [ yield sprintf "series,recipe,lambda,steps,%s,cost,mults,latency" metricName
+            [ yield sprintf "series,recipe,lambda,steps,%s,cost,mults,latency,validation_%s" metricName metricName
               for p in points ->
-                  sprintf "\"%s\",%s,%s,%d,%s,%s,%s,%s" p.Series p.Recipe (num p.Lambda) p.Steps (inv p.Result.Metric) (inv p.Result.Cost)
-                      (p.Result.Mults.ToString("0.###e+0", CultureInfo.InvariantCulture)) (num (latency.Invoke p)) ]
+                  sprintf "\"%s\",%s,%s,%d,%s,%s,%s,%s,%s" p.Series p.Recipe (num p.Lambda) p.Steps (inv p.Result.Metric) (inv p.Result.Cost)
+                      (p.Result.Mults.ToString("0.###e+0", CultureInfo.InvariantCulture)) (num (latency.Invoke p))
+                      (if isNull (box p.Result.Validation) then "" else num p.Result.Validation.Metric) ]
         Atomic.writeAllText path (String.concat "\n" lines + "\n")
 
     /// paths.csv: per D²NN point, the test examples per execution path (Fig. 2.4).

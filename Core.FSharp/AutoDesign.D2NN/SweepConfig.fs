@@ -17,10 +17,12 @@ type TaskInfo =
     { Name: string
       Data: string
       Train: int
+      Validation: int
       Test: int
       Fingerprint: string }
     static member Of(task: Task) =
-        { Name = task.Name; Data = task.Data; Train = task.TrainY.Length; Test = task.TestY.Length; Fingerprint = task.Fingerprint() }
+        { Name = task.Name; Data = task.Data; Train = task.TrainY.Length; Validation = task.ValY.Length; Test = task.TestY.Length
+          Fingerprint = task.Fingerprint() }
 
 /// Where a run computes; results depend on the torch thread count, so configurations record it.
 type Compute =
@@ -119,4 +121,15 @@ type PointConfig =
       Latency: LatencyConfig
       /// The warm start it loads (null without).
       WarmStart: WarmStartConfig
+      Compute: Compute }
+
+/// The early-exit baseline of a sweep: trained jointly for the D²NN's total steps (cross-entropy on
+/// every exit, weighted), evaluated at each threshold.
+type EarlyExitConfig =
+    { Architecture: string
+      Task: TaskInfo
+      Training: TrainOptions
+      Exits: string[]
+      Weights: float[]
+      Thresholds: float[]
       Compute: Compute }

@@ -13,6 +13,10 @@ type Task =
       Data: string
       TrainX: torch.Tensor
       TrainY: int[]
+      /// Held-out examples carved from the training images (never trained on): every choice of λ, threshold
+      /// or recipe option is made on them, never on the test split.
+      ValX: torch.Tensor
+      ValY: int[]
       TestX: torch.Tensor
       TestY: int[]
       Metric: AccuracyMetric
@@ -23,12 +27,12 @@ type Task =
         if t.TrainY.Length = 0 then 0.0
         else float (t.TrainY |> Array.sumBy (fun l -> if l = label then 1 else 0)) / float t.TrainY.Length
 
-    /// SHA-256 (hex, first 16 characters) of the shapes, pixels and labels of both splits: run configurations
+    /// SHA-256 (hex, first 16 characters) of the shapes, pixels and labels of the three splits: run configurations
     /// record it, so a run folder made on other data is refused instead of silently continued.
     member t.Fingerprint() =
         use sha = SHA256.Create()
         let add (bytes: byte[]) = sha.TransformBlock(bytes, 0, bytes.Length, null, 0) |> ignore
-        for x, y in [ t.TrainX, t.TrainY; t.TestX, t.TestY ] do
+        for x, y in [ t.TrainX, t.TrainY; t.ValX, t.ValY; t.TestX, t.TestY ] do
             for d in x.shape do add (BitConverter.GetBytes d)
             use c = x.cpu().contiguous().to_type(torch.float32)
             add (MemoryMarshal.AsBytes(c.data<float32>().ToArray().AsSpan()).ToArray())

@@ -61,6 +61,9 @@ type TrainPhase =
     /// The warm-up of §2.5.7 without a pre-trained model: cross-entropy for the regular nodes under
     /// uniformly random routing; control nodes get no loss.
     | Warmup
+    /// Joint training of an early-exit network: every example runs through every exit, and the loss is the
+    /// weighted sum of the exits' cross-entropies (Learning.exitStep); no control node learns.
+    | Exits of Nodes: string[] * Weights: float[]
 
 /// D²NN training on the run engine: every loop is `Loop.run` over the full state (each node's module,
 /// the Adam optimizer, the random stream of sampling and ε-greedy choices, the sampler's position, torch's
@@ -181,7 +184,7 @@ module Training =
         c.To device
         use opt = new SafeAdam(c.Parameters, opts.Lr)
         // the warm-up draws from its own stream, so its batches differ from the training that follows
-        let random = SeededRandom(match phase with Warmup -> opts.Seed + 7919 | Learn _ -> opts.Seed)
+        let random = SeededRandom(match phase with Warmup -> opts.Seed + 7919 | Learn _ | Exits _ -> opts.Seed)
         let sampler = BatchSampler(task, opts.BatchSize, opts.PositiveFraction, random)
         let state = TrainState()
         state.Add("net", networkState c)
@@ -201,7 +204,14 @@ module Training =
                 Some { Reward = reward; BagSize = opts.BagSize; Epsilon = EpsilonSchedule.Linear(1.0, 0.05, opts.EpsilonSteps)
                        RegularLoss = opts.RegularLoss; Cost = cost; Output = output
                        DetachControlInputs = opts.DetachControlInputs; ClassWeights = classWeights task opts }
-            | Warmup -> None
+            | Warmup | Exits _ -> None
+        match phase with
+        | Exits(nodes, weights) ->
+            if nodes.Length = 0 || nodes.Length <> weights.Length then
+                Errors.fail "early-exit training needs one weight per exit, got %d exits and %d weights" nodes.Length weights.Length
+            for n in nodes do
+                if not (c.Index.ContainsKey n) then Errors.fail "the network has no exit node '%s'" n
+        | _ -> ()
         let rowEvery = max 1 (opts.Steps / 50)
         let spec =
             { LoopSpec.Of(run.Dir |> Path.GetFileName, opts.Steps) with CheckpointEvery = max 0 checkpointEvery }
@@ -214,9 +224,10 @@ module Training =
                     let x = task.TrainX.index_select(0L, bi).``to``(device)
                     let labels = batch |> Array.map (fun i -> task.TrainY[i])
                     let stats =
-                        match cfg with
-                        | Some cfg -> Learning.step c cfg random info.Step opt x labels
-                        | None -> Learning.warmupStep c output random opt x labels
+                        match cfg, phase with
+                        | Some cfg, _ -> Learning.step c cfg random info.Step opt x labels
+                        | None, Exits(nodes, weights) -> Learning.exitStep c nodes weights opt x labels
+                        | None, _ -> Learning.warmupStep c output random opt x labels
                     if not (isNull onStep) then onStep.Invoke(info.Step, stats)
                     let shown = [ "loss", stats.Loss; "reward", stats.Reward; "cost", stats.Cost; "acc", stats.Accuracy ]
                     ctx.Show shown

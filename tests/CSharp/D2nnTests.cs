@@ -20,7 +20,8 @@ public static class D2nnTests
         var x = torch.randn(160, 8);
         var v = x.data<float>().ToArray();
         var y = Enumerable.Range(0, 160).Select(i => v[i * 8] + v[i * 8 + 1] > 0 ? 1 : 0).ToArray();
-        return new AutoDesign.D2NN.Task("toy", "random features", x.narrow(0, 0, 128), y.Take(128).ToArray(),
+        return new AutoDesign.D2NN.Task("toy", "random features", x.narrow(0, 0, 112), y.Take(112).ToArray(),
+                                        x.narrow(0, 112, 16), y.Skip(112).Take(16).ToArray(),
                                         x.narrow(0, 128, 32), y.Skip(128).ToArray(), AccuracyMetric.Accuracy, 2);
     }
 
@@ -95,5 +96,26 @@ public static class D2nnTests
         var (again, ranAgain) = TrainAndEvaluate();
         Check.True(ranAgain == 0, "the finished run trains no further step");
         Check.Close(e.Metric, again.Metric, 0, "same weights, same metric");
+    }
+
+    [CSharpTest("an early-exit cascade built in C# trains jointly and its threshold trades accuracy for multiplications")]
+    public static void EarlyExit()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "autodesign-tests", "csharp-exit-" + Guid.NewGuid().ToString("N"));
+        var task = ToyTask(4);
+        torch.manual_seed(6);
+        var net = new EarlyExitCascade(new long[] { 8 }, new[] {
+            ExitStage.Of("B1", () => nn.Linear(8, 8), "x", "H1", () => nn.Linear(8, 2)),
+            ExitStage.Last("B2", () => Mlp(8, 64, 2), "B1") }, 2);
+        var options = TrainOptions.Default.With(steps: 8, batchSize: 16);
+        using (var run = Run.Open(new RunOptions(root, false, false), "exit", "tests.csharp-exit/1", options))
+            net.Train(run, task, options);
+        var full = net.Network.CostOf(new[] { "B1", "H1", "B2" });
+        var first = net.Evaluate(task, EvalSplit.TestSplit, 0.0, full);
+        var all = net.Evaluate(task, EvalSplit.TestSplit, 2.0, full);
+        Check.Close(net.Network.CostOf(new[] { "B1", "H1" }) / full, first.Cost, 1e-9, "threshold 0: every example leaves at the first exit");
+        Check.Close(1.0, all.Cost, 1e-9, "threshold above 1: every example runs every stage");
+        var curve = net.Curve(task, new[] { 0.0, 0.8, 2.0 }, full);
+        Check.True(curve.Length == 3 && curve[1].Result.Validation.Counts.ChunkSizes.Sum() == 16, "three points, each scored on the 16 validation examples");
     }
 }

@@ -90,6 +90,21 @@ module Architectures =
 
     let cascade : Architecture = cascadeOf 1
 
+    let private f (m: unit -> M) = Func<M>(m)
+
+    /// The cascade's early-exit form: the same four stages and exit heads (node names as in the D²NN, so
+    /// the same latency tables charge them), each stage on the raw image, a confidence gate after each exit.
+    let cascadeEarlyExit () =
+        EarlyExitCascade(img,
+            [| ExitStage.Of("N1", f (csN1 1), "x", "N2", f (csN2 1))
+               ExitStage.Of("N3", f (csN3 1), "x", "N4", f (csN4 1))
+               ExitStage.Of("N5", f (csN5 1), "x", "N6", f (csN6 1))
+               ExitStage.Last("N7", f (csN7 1), "x") |], 2)
+
+    /// High-low's early-exit form: the low-capacity head N3 is the exit after N1, the high-capacity N2 the last stage.
+    let highLowEarlyExit () =
+        EarlyExitCascade(img, [| ExitStage.Of("N1", f hlN1, "x", "N3", f hlN3); ExitStage.Last("N2", f hlN2, "N1") |], 2)
+
     // ---- Chain (Fig. 2.3c): three links, each a control node choosing a low or high transform; merges add.
     let private chN1 () = seq (conv 1 4 3 2)                                   // [4,14,14]
     let private chN2 () = seq (conv 4 16 1 1)

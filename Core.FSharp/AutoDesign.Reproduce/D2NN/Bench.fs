@@ -88,14 +88,15 @@ module D2nnBench =
         let executor, architecture = timeModel c x batch greedy fMs multFraction
         { Batch = batch; D2nnMs = dMs; FullMs = fMs; Modeled = modeled; ExecutorFactor = executor; ArchitectureFactor = architecture }
 
-    /// Train the cascade `arch` (baselines, warm start, the reward's cost from `o.Cost`, a few λ) as a sweep
-    /// in d2nn/bench-<arch>[-quick]/seed<k>, pick the cheapest D²NN whose metric is within 0.01 of the full
-    /// network's, and time it against the full network at batch 256 and batch 1. Torch runs on one thread.
+    /// Train the cascade `arch` (baselines, warm start, the reward's cost from `o.Cost`, a few λ, the
+    /// early-exit baseline) as a sweep in d2nn/bench-<arch>[-quick]/seed<k>; choose the λ and the early exit's
+    /// threshold on the validation split (Selection: cheapest within 0.01 of the full network's validation
+    /// metric), and time both against the full network at batch 256 and batch 1. Torch runs on one thread.
     let private runOn (arch: Architecture) (o: ExperimentOptions) (runs: int) =
         let clock = Stopwatch.StartNew()
         let steps = if o.Quick then 300 else 1000
         let lambdas = if o.Quick then [ 0.9; 0.95; 0.99 ] else [ 0.8; 0.9; 0.95; 0.99 ]
-        let o = { o with Lambdas = Some lambdas; Threads = 1; Sizes = { o.Sizes with Train = Some(defaultArg o.Sizes.Train (if o.Quick then 4000 else 60000)) } }
+        let o = { o with Lambdas = Some lambdas; Threads = 1; Sizes = { o.Sizes with Train = Some(defaultArg o.Sizes.Train (if o.Quick then 4000 else 48000)) } }
         let adjust (s: SweepSettings) =
             { s with
                 BaselineSteps = steps; WarmupSteps = steps / 2; EqualBudget = false
@@ -111,34 +112,55 @@ module D2nnBench =
             | _ -> None
         latency |> Option.iter (fun _ -> printfn "latency model in %s" (Path.Combine(sweep.Dir, "latency", "latency.json")))
         let recipe = o.Recipe
-        let models =
-            [ for p in sweep.Points do
-                if p.Recipe = recipe.Name then
-                    let c = D2nnExperiment.loadNetwork sweep (Sweep.pointFolder recipe p.Lambda) arch.Build o.Device
-                    let e = (if Double.IsNaN p.Result.Latency then p.Result.Cost else p.Result.Latency)
-                    yield p.Lambda, (c, p, e) ]
         let fullPoint = sweep.Baselines.Head
         let full = D2nnExperiment.loadNetwork sweep ("static/" + Sweep.slug arch.Reference.Name) arch.Reference.Build o.Device
-        let close = models |> List.filter (fun (_, (_, p, _)) -> p.Result.Metric >= fullPoint.Result.Metric - 0.01)
-        let lambda, (c, point, _) =
-            match close with
-            | [] ->
-                printfn "no λ reached %s within 0.01 of the full network (%.4f): timing the most accurate D²NN" task.Metric.Name fullPoint.Result.Metric
-                models |> List.maxBy (fun (_, (_, p, _)) -> p.Result.Metric)
-            | ps -> ps |> List.minBy (fun (_, (_, _, e)) -> e)
-        for (l, (_, p, _)) in models do
-            printfn "  λ=%g: %s %.4f, multiplications %.1f%%%s%s" l task.Metric.Name p.Result.Metric (100.0 * p.Result.Cost)
+        // choices on the validation split (Selection's rule), cost as the reward counts it
+        let validationCost (p: CurvePoint) =
+            match latency with
+            | Some l -> Evaluation.modeledLatency l p.Result.Validation.Counts
+            | None -> p.Result.Validation.Cost
+        let choose (ps: CurvePoint list) =
+            Selection.cheapestWithin Selection.Tolerance fullPoint.Result.Validation.Metric (Func<CurvePoint, float>(fun p -> p.Result.Validation.Metric)) (Func<CurvePoint, float>(validationCost)) ps
+        let points = sweep.Points |> List.filter (fun p -> p.Recipe = recipe.Name)
+        let chosen = choose points
+        let lambda = chosen.Lambda
+        if not (Selection.isWithin Selection.Tolerance fullPoint.Result.Validation.Metric chosen.Result.Validation.Metric) then
+            printfn "no λ reached validation %s within %g of the full network (%.4f): timing the most accurate D²NN on validation" task.Metric.Name Selection.Tolerance fullPoint.Result.Validation.Metric
+        for p in points do
+            printfn "  λ=%g: validation %s %.4f, cost %.1f%%; test %s %.4f, multiplications %.1f%%%s%s" p.Lambda task.Metric.Name p.Result.Validation.Metric
+                (100.0 * validationCost p) task.Metric.Name p.Result.Metric (100.0 * p.Result.Cost)
                 (if Double.IsNaN p.Result.Latency then "" else sprintf ", modeled latency %.1f%%" (100.0 * p.Result.Latency))
-                (if l = lambda then "  <- timed" else "")
-        let point = point.Result
+                (if p.Lambda = lambda then "  <- chosen on validation" else "")
+        let c = D2nnExperiment.loadNetwork sweep (Sweep.pointFolder recipe lambda) arch.Build o.Device
+        let point = chosen.Result
         let fullPoint = fullPoint.Result
-        printfn "full network %s: %s %.4f; cascade D²NN at λ=%g: %s %.4f (%+.4f), %.1f%% of its multiplications"
-            arch.Reference.Name task.Metric.Name fullPoint.Metric lambda task.Metric.Name point.Metric (point.Metric - fullPoint.Metric) (100.0 * point.Cost)
+        printfn "full network %s: validation %s %.4f, test %.4f; cascade D²NN at λ=%g: test %s %.4f (%+.4f), %.1f%% of its multiplications"
+            arch.Reference.Name task.Metric.Name fullPoint.Validation.Metric fullPoint.Metric lambda task.Metric.Name point.Metric (point.Metric - fullPoint.Metric) (100.0 * point.Cost)
+        // the early-exit baseline: its threshold chosen by the same rule
+        let exit =
+            match D2nnExperiment.earlyExitOf arch with
+            | Some build when not sweep.EarlyExit.IsEmpty ->
+                let e = choose sweep.ExitCurve
+                torch.manual_seed (int64 o.Seed) |> ignore
+                let net = build.Invoke()
+                Training.loadWeights (Path.Combine(sweep.Dir, "early-exit", "weights.safetensors")) net.Network
+                net.Network.To o.Device
+                net.Threshold <- e.Lambda
+                printfn "early exit (same stages and exits, %d joint training steps): threshold %g chosen on validation (%.4f), test %s %.4f (%+.4f), %.1f%% of the multiplications"
+                    sweep.Settings.D2nnTotalSteps e.Lambda e.Result.Validation.Metric task.Metric.Name e.Result.Metric (e.Result.Metric - fullPoint.Metric) (100.0 * e.Result.Cost)
+                Some(net, e)
+            | _ -> None
         full.To o.Device
         use x = task.TestX.``to``(o.Device)
         let batched = timeAt c full x 256 runs point.Cost latency
         use x1 = x.narrow(0L, 0L, min 1000L x.shape[0])
         let single = timeAt c full x1 1 runs point.Cost latency
+        let exitTimes =
+            exit |> Option.map (fun (net, e) ->
+                let at (xs: torch.Tensor) batch =
+                    let eMs, fMs = race net.Network full xs batch runs greedy
+                    eMs / fMs
+                e, at x 256, at x1 1)
         use xw = x.narrow(0L, 0L, min 256L x.shape[0])
         let family = if arch.Name.StartsWith "cascade-fast" then FastCascade.cascadeOf else Architectures.cascadeOf
         let wideRatio, executor, architecture = wide family 8 xw 256 (max 2 (runs / 2)) o.Seed
@@ -154,6 +176,11 @@ module D2nnBench =
         printfn "summary: %s, cost %s, λ=%g, %s %.4f vs full %.4f (%+.4f; target within 0.01)" r.Architecture r.Cost lambda task.Metric.Name r.Metric r.FullMetric (r.Metric - r.FullMetric)
         printfn "  batch 256: %s" (line batched)
         printfn "  batch 1:   %s (%.1f vs %.1f µs per image)" (line single) (1000.0 * single.D2nnMs / float x1.shape[0]) (1000.0 * single.FullMs / float x1.shape[0])
+        match exitTimes with
+        | Some(e, w256, w1) ->
+            printfn "  early exit at t=%g: %s %.4f (%+.4f), multiplications %.1f%%, wall %.1f%% at batch 256, %.1f%% at batch 1"
+                e.Lambda task.Metric.Name e.Result.Metric (e.Result.Metric - r.FullMetric) (100.0 * e.Result.Cost) (100.0 * w256) (100.0 * w1)
+        | None -> ()
         printfn "  bench time %.0f s (target: quick <= 180 s, full <= 600 s), load average %s" r.Seconds (loadAverage ())
         r
 

@@ -48,9 +48,10 @@ module Cluttered =
             labels[i] <- digits.Labels[d]
         images, labels
 
-    /// Train and test tasks: the embedded digits are split 8,000 / 2,000 (seeded), so test canvases show
-    /// digits never seen in training. Stand-in for Cluttered MNIST 100×100.
-    let task (trainCount: int) (testCount: int) (cfg: Config) (seed: int) : Task =
+    /// Train, validation and test tasks: the embedded digits are split 8,000 / 2,000 (seeded), so test
+    /// canvases show digits never seen in training; validation canvases are drawn from the training digits
+    /// (a separate random stream). Stand-in for Cluttered MNIST 100×100.
+    let task (trainCount: int) (valCount: int) (testCount: int) (cfg: Config) (seed: int) : Task =
         let mnist = Datasets.loadMnist ()
         let perm = Array.init mnist.Count id
         let rng = Random seed
@@ -60,8 +61,9 @@ module Cluttered =
         let cut = mnist.Count * 4 / 5
         let tx, ty = generate mnist perm[.. cut - 1] trainCount cfg (seed + 1)
         let vx, vy = generate mnist perm[cut ..] testCount cfg (seed + 2)
+        let ux, uy = generate mnist perm[.. cut - 1] valCount cfg (seed + 3)
         let toT (x: float32[]) n = torch.tensor(x).reshape(int64 n, 1L, int64 cfg.Side, int64 cfg.Side)
         { Name = "cluttered-mnist"
           Data = sprintf "Cluttered MNIST %d×%d built from the embedded MNIST digits, %d fragments of %d×%d (stand-in for Cluttered MNIST 100×100)" cfg.Side cfg.Side cfg.Fragments cfg.FragmentSide cfg.FragmentSide
-          TrainX = toT tx trainCount; TrainY = ty; TestX = toT vx testCount; TestY = vy
+          TrainX = toT tx trainCount; TrainY = ty; ValX = toT ux valCount; ValY = uy; TestX = toT vx testCount; TestY = vy
           Metric = Accuracy; Classes = 10 }

@@ -14,9 +14,12 @@ type SweepStage =
     | LatencyTablesStage
     | WarmStart
     | Points
+    /// The early-exit baseline (architectures where an exit fits), trained on its own from scratch.
+    | EarlyExitStage
     member s.Name =
         match s with
         | All -> "all" | Baselines -> "baselines" | LatencyTablesStage -> "latency" | WarmStart -> "warm-start" | Points -> "points"
+        | EarlyExitStage -> "early-exit"
 
 /// Sizes that replace the quick/full defaults (tests, small trials).
 type SweepSizes =
@@ -77,12 +80,27 @@ type SweepOutcome =
       Points: CurvePoint list
       /// The DCN baseline's points (dcn only).
       Dcn: DcnGlimpsePoint list
+      /// The early-exit baseline's curve (empty where no exit fits the architecture).
+      EarlyExit: ExitPoint list
       /// Tables for the modeled time fraction (measured with --cost latency, else the stored ones).
       Latency: LatencyTables option }
-    /// The modeled time fraction of a point (NaN without tables).
-    member o.LatencyOf(p: CurvePoint) =
-        match o.Latency with
-        | None -> nan
-        | Some t ->
+    /// The early-exit curve as curve points: series "early exit", recipe "early-exit", the threshold in Lambda.
+    member o.ExitCurve =
+        [ for e in o.EarlyExit ->
+            { Series = "early exit"; Recipe = "early-exit"; Lambda = e.Threshold; Steps = o.Settings.D2nnTotalSteps; Result = e.Result } ]
+    /// The latency tables a point is charged by: a static network's own, else the D²NN's (the early-exit
+    /// network shares the D²NN's node names; its gates are not in the tables and cost nothing).
+    member private o.CostOf(p: CurvePoint) =
+        o.Latency |> Option.map (fun t ->
             let network = if p.Recipe = "" && p.Series <> "D2NN warm start" then p.Series else o.Architecture.Name
-            Evaluation.modeledLatency (t.Cost(network, o.Architecture.Reference.Name)) p.Result.Counts
+            t.Cost(network, o.Architecture.Reference.Name))
+    /// The modeled time fraction of a point on the test split (NaN without tables).
+    member o.LatencyOf(p: CurvePoint) =
+        match o.CostOf p with
+        | None -> nan
+        | Some l -> Evaluation.modeledLatency l p.Result.Counts
+    /// The modeled time fraction of a point on the validation split (NaN without tables).
+    member o.ValidationLatencyOf(p: CurvePoint) =
+        match o.CostOf p with
+        | None -> nan
+        | Some l -> Evaluation.modeledLatency l p.Result.Validation.Counts

@@ -9,9 +9,10 @@ open AutoDesign.D2NN
 module D2nnExperiment =
     let private inv (v: float) = v.ToString("0.#####", Globalization.CultureInfo.InvariantCulture)
 
-    /// Quick: three λ where the trade-off bends for these tasks; full: the thesis-style sweep plus 0.99.
+    /// Quick: two λ where the trade-off bends for these tasks (the reproduce budget); full: the thesis-style
+    /// sweep plus 0.99.
     let defaultLambdas quick =
-        if quick then [ 0.5; 0.9; 0.99 ] else [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.7; 0.8; 0.9; 0.95; 0.99; 1.0 ]
+        if quick then [ 0.9; 0.99 ] else [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.7; 0.8; 0.9; 0.95; 0.99; 1.0 ]
 
     /// The five architectures (the four of §2.7.3 and the length-4 chain of the DCN comparison) and the
     /// cascade's fast form (docs/d2nn.md).
@@ -25,18 +26,30 @@ module D2nnExperiment =
     /// Per-example input shape of an architecture's data.
     let inputShape (arch: Architecture) = if arch.Name = "dcn" then [| 1L; 40L; 40L |] else [| 1L; 28L; 28L |]
 
-    /// Training / test examples (quick: sized for the reproduce budget on 2 cores).
+    /// Training / validation / test examples (quick: sized for the reproduce budget on 2 cores). The
+    /// validation examples are carved from the training images (full: 55,000 + 5,000 of the 60,000).
     let private sizes (arch: Architecture) (o: ExperimentOptions) =
-        let train, test = if o.Quick then 2000, 1000 else 60000, 10000
-        defaultArg o.Sizes.Train train, defaultArg o.Sizes.Test test
+        let train, test = if o.Quick then 2000, 1000 else 55000, 10000
+        let train = defaultArg o.Sizes.Train train
+        let validation = if o.Quick then 500 else 5000
+        train, (if o.Sizes.Train.IsSome then max 100 (train / 4) else validation), defaultArg o.Sizes.Test test
 
     /// The stand-in task of an architecture.
     let taskFor (arch: Architecture) (o: ExperimentOptions) (seed: int) =
-        let train, test = sizes arch o
+        let train, validation, test = sizes arch o
         match arch.Name with
-        | "hierarchical" -> Tasks.hierarchy train test seed
-        | "dcn" -> Cluttered.task train test Cluttered.defaultConfig seed
-        | _ -> Tasks.oneVsRest 0 train test seed
+        | "hierarchical" -> Tasks.hierarchy train validation test seed
+        | "dcn" -> Cluttered.task train validation test Cluttered.defaultConfig seed
+        | _ -> Tasks.oneVsRest 0 train validation test seed
+
+    /// The early-exit form of an architecture where an exit fits (same stages and exit heads, same node
+    /// names): the cascade, its fast form and high-low. Chain, hierarchical and dcn have no exit head.
+    let earlyExitOf (arch: Architecture) : Func<EarlyExitCascade> option =
+        match arch.Name with
+        | "cascade" -> Some(Func<_>(Architectures.cascadeEarlyExit))
+        | "cascade-fast" -> Some(Func<_>(FastCascade.earlyExit))
+        | "highlow" -> Some(Func<_>(Architectures.highLowEarlyExit))
+        | _ -> None
 
     /// Baseline steps B; the warm-up is B/2, each λ point trains B (quick) or 2B (full) steps.
     let private baselineSteps (arch: Architecture) (o: ExperimentOptions) =
@@ -44,9 +57,9 @@ module D2nnExperiment =
         | Some s -> s
         | None ->
             match arch.Name, o.Quick with
-            | "hierarchical", true -> 120
-            | "dcn", true -> 300
-            | _, true -> 150
+            | "hierarchical", true -> 72
+            | "dcn", true -> 180
+            | _, true -> 90
             | "hierarchical", false -> 6000
             | _, false -> 5000
 
@@ -114,8 +127,8 @@ module D2nnExperiment =
               TrainDependencies = (o.Stage = All); Hint = Func<string, string>(hint arch o seed) }
         Sweep.openSweep ctx
         let dir = Path.GetFullPath(Path.Combine(o.Runs.Root, ctx.Folder))
-        printfn "d2nn %s seed %d on %s: %d train / %d test, λ = %s, %d steps per D²NN after the warm start (%s); runs in %s"
-            arch.Name seed task.Data task.TrainY.Length task.TestY.Length (lambdas |> List.map inv |> String.concat ", ") s.Training.Steps
+        printfn "d2nn %s seed %d on %s: %d train / %d validation / %d test, λ = %s, %d steps per D²NN after the warm start (%s); runs in %s"
+            arch.Name seed task.Data task.TrainY.Length task.ValY.Length task.TestY.Length (lambdas |> List.map inv |> String.concat ", ") s.Training.Steps
             (describe s o.Recipes) dir
         let has stage = o.Stage = All || o.Stage = stage
         let baselines = if has Baselines then [ for b in arch.Baselines -> snd (Sweep.staticRun ctx b) ] else []
@@ -126,6 +139,10 @@ module D2nnExperiment =
             | _ -> None
         if has WarmStart && s.HasWarmStart then Sweep.warmStartRun ctx |> ignore
         let points = if has Points then [ for r in o.Recipes do for l in lambdas -> Sweep.pointRun ctx r l ] else []
+        let exits =
+            match earlyExitOf arch with
+            | Some b when has EarlyExitStage -> Sweep.earlyExitRun ctx b EarlyExitCascade.DefaultThresholds |> List.ofArray
+            | _ -> []
         let dcn =
             if arch.Name = "dcn" && has Baselines then
                 let cfg =
@@ -138,7 +155,7 @@ module D2nnExperiment =
             else []
         let outcome =
             { Architecture = arch; Task = task; Dir = dir; Settings = s; Lambdas = lambdas; Recipes = o.Recipes
-              Baselines = baselines; EqualBudget = equal; Points = points; Dcn = dcn
+              Baselines = baselines; EqualBudget = equal; Points = points; Dcn = dcn; EarlyExit = exits
               Latency = (match measured with Some t -> Some t | None -> StoredLatency.tables arch.Name) }
         if o.Stage = All then Figures.write outcome
         outcome
@@ -148,17 +165,19 @@ module D2nnExperiment =
         sweepWith arch o seed (folder arch o seed) id
 
     /// A seed's sweep as independent stages (name, options narrowed to the stage, names of the stages it
-    /// needs): static baselines, latency tables (wall-time cost only), the warm start, and one stage per λ
-    /// point. Run in dependency order, they finish every run folder `All` then finds finished.
-    let stages (o: ExperimentOptions) : (string * ExperimentOptions * string list) list =
+    /// needs): static baselines, latency tables (wall-time cost only), the warm start, one stage per λ
+    /// point, and the early-exit baseline where an exit fits. Run in dependency order, they finish every
+    /// run folder `All` then finds finished.
+    let stages (arch: Architecture) (o: ExperimentOptions) : (string * ExperimentOptions * string list) list =
         let inv (v: float) = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
         let latency = match o.Cost with Wall _ -> [ "latency", { o with Stage = LatencyTablesStage }, [] ] | _ -> []
         let lambdas = o.Lambdas |> Option.defaultValue (defaultLambdas o.Quick)
         [ yield "baselines", { o with Stage = Baselines }, []
           yield! latency
           yield "warm-start", { o with Stage = WarmStart }, [ "baselines" ]
-          for l in lambdas ->
-              sprintf "lambda-%s" (inv l), { o with Stage = Points; Lambdas = Some [ l ] }, "warm-start" :: (latency |> List.map (fun (n, _, _) -> n)) ]
+          for l in lambdas do
+              yield sprintf "lambda-%s" (inv l), { o with Stage = Points; Lambdas = Some [ l ] }, "warm-start" :: (latency |> List.map (fun (n, _, _) -> n))
+          if (earlyExitOf arch).IsSome then yield "early-exit", { o with Stage = EarlyExitStage }, [] ]
 
     /// The network a finished run of a sweep stored (weights.safetensors in `child`, relative to the sweep folder).
     let loadNetwork (o: SweepOutcome) (child: string) (graph: Func<D2nnGraph>) (device: torch.Device) =

@@ -56,3 +56,14 @@ module FastCascade =
 
     let cascade : Architecture = cascadeOf 1
 
+    /// The fast cascade's early-exit form: the same trunk and exit heads (same node names), a confidence
+    /// gate after each exit instead of a learned control node.
+    let earlyExit () =
+        let f (m: unit -> M) = Func<M>(m)
+        let h = features 1
+        EarlyExitCascade(img,
+            [| ExitStage.Of("N1", f (n1 1), "x", "N2", f (head h[0]))
+               ExitStage.Of("N3", f (n3 1), "N1", "N4", f (head h[1]))
+               ExitStage.Of("N5", f (n5 1), "N3", "N6", f (head h[2]))
+               ExitStage.Last("N7", f (n7 1), "N5") |], 2)
+

@@ -48,7 +48,7 @@ module Figures =
     let write (o: SweepOutcome) =
         let dir = o.Dir
         let metric = o.Task.Metric.Name
-        let all = o.Baselines @ o.EqualBudget @ o.Points
+        let all = o.Baselines @ o.EqualBudget @ o.Points @ o.ExitCurve
         Sweep.writeCurve (Path.Combine(dir, "curve.csv")) metric (Func<CurvePoint, float>(o.LatencyOf)) all
         if not o.Dcn.IsEmpty then
             let lines = "k,accuracy,cost,mults" :: [ for p in o.Dcn -> sprintf "%d,%s,%s,%s" p.K (inv p.Metric) (inv p.Cost) (p.Mults.ToString("0.###e+0", CultureInfo.InvariantCulture)) ]
@@ -61,6 +61,7 @@ module Figures =
             @ staticSeries [ for b in o.Baselines -> b.Steps, b.Result.Cost, b.Result.Metric ]
             @ staticSeries [ for b in o.EqualBudget -> b.Steps, b.Result.Cost, b.Result.Metric ]
             @ dcnSeries o.Dcn
+            @ (if o.EarlyExit.IsEmpty then [] else [ "early exit (thresholds)", [| for p in o.ExitCurve -> p.Result.Cost, p.Result.Metric |] |> Array.sortBy fst ])
         Plot.scatter (Path.Combine(dir, "curve.png")) (sprintf "%s D2NN vs static NNs" o.Architecture.Name) costAxis metric series
         match o.Recipes with
         | main :: _ ->
@@ -87,7 +88,7 @@ module Figures =
     let summarize (outcomes: SweepOutcome list) : SeedSummary list =
         let first = List.head outcomes
         let keyed (o: SweepOutcome) =
-            [ for p in o.Baselines @ o.EqualBudget @ o.Points -> (p.Series, p.Recipe, inv p.Lambda, p.Steps), (p.Result.Metric, p.Result.Cost, o.LatencyOf p) ]
+            [ for p in o.Baselines @ o.EqualBudget @ o.Points @ o.ExitCurve -> (p.Series, p.Recipe, inv p.Lambda, p.Steps), (p.Result.Metric, p.Result.Cost, o.LatencyOf p) ]
             @ [ for d in o.Dcn -> (sprintf "DCN-style baseline k=%d" d.K, "", "", first.Settings.D2nnTotalSteps), (d.Metric, d.Cost, nan) ]
         let perSeed = outcomes |> List.map keyed
         [ for (key, _) in keyed first ->
@@ -112,7 +113,7 @@ module Figures =
         let recipes = rows |> List.map (fun r -> r.Recipe) |> List.filter ((<>) "") |> List.distinct
         let series =
             [ for rc in recipes ->
-                sprintf "D2NN %s (mean of seeds)" rc,
+                (if rc = "early-exit" then "early exit (mean of seeds)" else sprintf "D2NN %s (mean of seeds)" rc),
                 [| for r in rows do if r.Recipe = rc then yield fst r.Cost, fst r.Metric |] |> Array.sortBy fst ]
             @ [ for steps in rows |> List.filter (fun r -> r.Recipe = "" && not (r.Series.StartsWith "DCN")) |> List.map (fun r -> r.Steps) |> List.distinct ->
                     sprintf "static NNs, %d steps" steps,

@@ -15,7 +15,8 @@ module D2nnExperiments =
     let private options (ctx: ExperimentContext) : ExperimentOptions =
         { ExperimentOptions.Defaults ctx.RunsRoot with
             Quick = ctx.Quick; Device = ctx.Device; Threads = ctx.Threads; Seed = ctx.Seed; Runs = ctx.Options
-            ThesisRecipe = true }
+            // the thesis's unified-Q recipe doubles every λ point: full configs only (the quick budget)
+            ThesisRecipe = not ctx.Quick }
 
     let private pm (m: float, s: float) = if Double.IsNaN m then "n/a" else sprintf "%.3f±%.3f" m s
     let private frac (m: float, s: float) = if Double.IsNaN m then "n/a" else sprintf "%.3f±%.3f" m s
@@ -25,10 +26,11 @@ module D2nnExperiments =
 
     let private label (r: SeedSummary) =
         if r.Recipe = "" then sprintf "%s (%d steps)" r.Series r.Steps
+        elif r.Recipe = "early-exit" then sprintf "early exit t=%g" r.Lambda
         else sprintf "D2NN λ=%g" r.Lambda
 
-    /// Rows of one recipe: every baseline (at its own steps and at the D²NN's total), the recipe's λ points,
-    /// the DCN baseline if any, and the cheapest point within 0.03 of the reference at equal training.
+    /// Rows of one recipe: every baseline (at its own steps and at the D²NN's total), the recipe's λ points
+    /// and the DCN baseline if any (the chosen operating points are in the verdict rows).
     let private recipeRow (name: string) (claim: string) (thesis: string) (ctx: ExperimentContext) (outcomes: SweepOutcome list)
                           (summary: SeedSummary list) (recipe: Recipe) (main: bool) =
         let o = List.head outcomes
@@ -37,13 +39,9 @@ module D2nnExperiments =
         let statics = summary |> List.filter (fun r -> r.Recipe = "" && not (r.Series.StartsWith "DCN"))
         let dcn = summary |> List.filter (fun r -> r.Series.StartsWith "DCN")
         let points = summary |> List.filter (fun r -> r.Recipe = recipe.Name)
-        let reference = statics |> List.filter (fun r -> r.Series = refName) |> List.maxBy (fun r -> r.Steps)
-        let close =
-            match points |> List.filter (fun p -> fst p.Metric >= fst reference.Metric - 0.03) with
-            | [] -> sprintf "no D2NN point within 0.03 of %s at %d steps (%s)" refName reference.Steps (pm reference.Metric)
-            | ps -> let p = ps |> List.minBy (fun p -> fst p.Cost) in sprintf "cheapest D2NN within 0.03 of %s at %d steps: λ=%g %s" refName reference.Steps p.Lambda (fmt p)
         let measured =
-            [ for r in statics @ points @ (if main then dcn else []) -> sprintf "%s %s" (label r) (fmt r) ]
+            let exits = summary |> List.filter (fun r -> r.Recipe = "early-exit")
+            [ for r in statics @ points @ (if main then dcn @ exits else []) -> sprintf "%s %s" (label r) (fmt r) ]
             |> String.concat "; "
         let seeds = outcomes |> List.map (fun o -> string o.Settings.Training.Seed) |> String.concat ","
         let latencyNote =
@@ -55,7 +53,7 @@ module D2nnExperiments =
           Experiment = (if main then name else sprintf "%s (%s)" name recipe.Name)
           Claim = claim
           Thesis = thesis
-          Measured = sprintf "%s mean±sd over seeds %s; cost as fractions of %s's multiplications and modeled time: %s. %s" o.Task.Metric.Name seeds refName measured close
+          Measured = sprintf "%s mean±sd over seeds %s; cost as fractions of %s's multiplications and modeled time: %s" o.Task.Metric.Name seeds refName measured
           Config =
             sprintf "%s: %d train / %d test, seeds %s (one run folder per seed: d2nn/%s/seed<k> under the runs root); static NNs %d steps and, at equal training with the D2NNs, %d steps; %d Q-learning steps per D2NN after the warm start, λ=%s; %s; %s"
                 (if ctx.Quick then "quick" else "full") o.Task.TrainY.Length o.Task.TestY.Length seeds
@@ -74,7 +72,14 @@ module D2nnExperiments =
         let archDir = Path.GetDirectoryName first.Dir
         Figures.writeSummary archDir first.Task.Metric.Name (sprintf "%s D2NN vs static NNs, mean of %d seeds" name seedCount) summary
         Figures.writePathSummary archDir name outcomes
+        let main = List.head o.Recipes
         [ for (i, r) in List.indexed o.Recipes -> recipeRow name claim thesis ctx outcomes summary r (i = 0) ]
+        @ [ for v in D2nnVerdicts.verdicts outcomes main ->
+              { System = "d2nn"; Experiment = sprintf "%s verdict: %s" name v.Comparison; Claim = claim; Thesis = thesis
+                Measured = v.Measured
+                Config = sprintf "%d seeds; operating points chosen on %d validation images carved from the training images (Selection: cheapest within %g of the reference's validation %s); paired 95%% t-intervals over seeds; recipe %s"
+                             outcomes.Length first.Task.ValY.Length Selection.Tolerance first.Task.Metric.Name main.Name
+                Data = first.Task.Data } ]
 
     let private sweepRows (name: string) (claim: string) (thesis: string) (ctx: ExperimentContext) =
         rowsWith name claim thesis ctx (options ctx)
@@ -84,12 +89,16 @@ module D2nnExperiments =
           Parts = fun ctx ->
               let o = options ctx
               let arch = D2nnExperiment.architecture name
-              [ for k in 0 .. seedCount - 1 do
-                  let seed = o.Seed + k
-                  for (stage, so, deps) in D2nnExperiment.stages o ->
-                      { Id = sprintf "seed%d/%s" seed stage
-                        DependsOn = deps |> List.map (sprintf "seed%d/%s" seed)
-                        Run = fun _ -> D2nnExperiment.sweepSeed arch so seed |> ignore } ] }
+              // quick: a seed's stages take seconds each, about what starting a process costs, so one part
+              // per seed (all its stages); full: one part per seed and stage
+              if ctx.Quick then ExperimentPart.perSeed seedCount (fun _ seed -> D2nnExperiment.sweepSeed arch o seed |> ignore) ctx
+              else
+                  [ for k in 0 .. seedCount - 1 do
+                      let seed = o.Seed + k
+                      for (stage, so, deps) in D2nnExperiment.stages arch o ->
+                          { Id = sprintf "seed%d/%s" seed stage
+                            DependsOn = deps |> List.map (sprintf "seed%d/%s" seed)
+                            Run = fun _ -> D2nnExperiment.sweepSeed arch so seed |> ignore } ] }
 
     let all : Experiment list =
         [ exp "highlow" "high-low capacity D2NN, F1-cost curve (Fig. 2.2a, 2.4 left, 2.5 left)"
