@@ -146,6 +146,7 @@ let tests =
             Expect.stringContains text "runs in d2nn/x/seed1" "relative path"
             Expect.isFalse (text.Contains(Path.GetFullPath root)) "no absolute path under the root"
             Expect.stringContains text "| Row | Claim | Thesis | Measured | Config |" "configs that differ stay a column"
+            Expect.equal (Report.verdictOf "gap 0.2 [0.1, 0.3]. Verdict: the D2NN costs more than NN. Other text") (Some "the D2NN costs more than NN") "an explicit verdict"
         }
 
         test "the CLI registry starts with the foundation experiments and has unique names" {

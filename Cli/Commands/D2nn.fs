@@ -85,7 +85,6 @@ type D2nnArgs =
     | [<CliPrefix(CliPrefix.None)>] Chain of ParseResults<D2nnExpArgs>
     | [<CliPrefix(CliPrefix.None)>] Hierarchical of ParseResults<D2nnExpArgs>
     | [<CliPrefix(CliPrefix.None)>] Dcn of ParseResults<D2nnExpArgs>
-    | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<D2nnExpArgs>
     | [<CliPrefix(CliPrefix.None)>] Latency_Tables of ParseResults<LatencyTablesArgs>
     interface IArgParserTemplate with
         member a.Usage =
@@ -95,7 +94,6 @@ type D2nnArgs =
             | Chain _ -> "chain D²NN vs lowest/highest capacity paths (stand-in for LFW-B)."
             | Hierarchical _ -> "hierarchical D²NN on the 2/5/10 Fashion-MNIST hierarchy (stand-in for ILSVRC-10)."
             | Dcn _ -> "length-4 chain D²NN on Cluttered MNIST built from the embedded digits (DCN comparison, Fig. 2.6)."
-            | Bench _ -> "fast cascade D²NN and its early-exit baseline, λ and threshold chosen on validation (cheapest within 0.01 of the full network's validation metric): test metric and wall time against the full network at batch 256 and 1."
             | Latency_Tables _ -> "measure the latency tables of every architecture (D²NN and baselines) that reproduce uses for the modeled time fraction."
 
 and [<CliPrefix(CliPrefix.DoubleDash)>] LatencyTablesArgs =
@@ -220,7 +218,6 @@ let handle (g: Globals) (r: ParseResults<D2nnArgs>) =
             printfn "results in %s" outcome.Dir
         0
     match r.GetSubCommand() with
-    | Bench s -> bench g s
     | Latency_Tables s ->
         g.NoJobs "d2nn latency-tables"
         latencyTables s

@@ -252,7 +252,7 @@ module Learning =
                 Errors.fail "early-exit training: exit '%s' ran on %d of %d examples (every exit must run when every control node continues)" exits[k] rows.Length labels.Length
             use y = torch.tensor (rows |> Array.map (fun r -> int64 labels[int r]), device = x.device)
             let l = torch.nn.functional.cross_entropy(res.Values[n], y).mul(torch.tensor(weights[k], dtype = torch.float32, device = x.device))
-            total <- (if isNull total then l else total.add l)
+            total <- (if isNull total then l else total.Plus l)
             if k = exits.Length - 1 then
                 use am = res.Values[n].argmax(1L)
                 preds <- am.cpu().data<int64>().ToArray() |> Array.map int

@@ -39,13 +39,19 @@ module Report =
             let full = Path.GetFullPath(root).TrimEnd('/')
             text.Replace(full + "/", "").Replace(full, ".")
 
-    /// The verdict a row's measured text states, if any: the first of these phrases it contains.
+    /// The verdict a row's measured text states, if any: what follows "Verdict: ", else the first of these
+    /// phrases it contains.
     let private verdicts =
         [ "NOT reproduced"; "INCONCLUSIVE"; "reproduced"; "no effect of the thesis's size"; "no difference detected"
           "worse than"; "better than"; "claim holds"; "claim fails"; "ABOVE"; "BELOW" ]
 
     let verdictOf (measured: string) : string option =
-        verdicts |> List.tryFind (fun v -> measured.Contains(v, StringComparison.Ordinal))
+        match measured.IndexOf("Verdict: ", StringComparison.Ordinal) with
+        | i when i >= 0 ->
+            let rest = measured.Substring(i + "Verdict: ".Length)
+            let stop = rest.IndexOf(". ", StringComparison.Ordinal)
+            Some((if stop >= 0 then rest.Substring(0, stop) else rest).TrimEnd('.'))
+        | _ -> verdicts |> List.tryFind (fun v -> measured.Contains(v, StringComparison.Ordinal))
 
     /// The first `n` characters of `s`, cut at a word boundary, with an ellipsis when cut.
     let private shorten (n: int) (s: string) =

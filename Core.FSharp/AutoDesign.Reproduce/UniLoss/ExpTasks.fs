@@ -3,6 +3,7 @@ namespace AutoDesign.Reproduce.UniLoss
 open TorchSharp
 open AutoDesign.Runs
 open AutoDesign.Plots
+open AutoDesign.Nn
 open AutoDesign.Nn.UniLoss
 open AutoDesign.UniLoss
 open AutoDesign.Metrics
@@ -32,7 +33,7 @@ module ExpTasks =
         let n = float trainIdx.Length * float px
         let mean = sum / n
         let sd = sqrt (max 1e-4 (sq / n - mean * mean))
-        fun x -> (x - mean) / sd
+        fun (x: torch.Tensor) -> x.Sub(mean).Div(sd)
 
     /// MNIST "0 vs rest" (1:9) on the 10k digits, seeded split into `trainN` / `testN`, MLP 784-500-300-2.
     let mnistZeroVsRest (seed: int) (trainN: int) (testN: int) : ExpTask =
