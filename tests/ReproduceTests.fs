@@ -142,6 +142,7 @@ let tests =
                          row "AP 0.91" "other config" ]
             let text = Report.render (Report.header true 1 root) [ e, Rows rows ]
             Expect.stringContains text "| s / e | c | t | gap +0.1 [-0.2, 0.3]: INCONCLUSIVE | INCONCLUSIVE |" "summary row"
+            Expect.equal (Report.verdictOf "UniLoss − CE = -0.0023 [-0.0030, -0.0015] (95% CI, 3 seeds): UniLoss worse than CE; per seed ...") (Some "UniLoss worse than CE") "the verdict's clause"
             Expect.isFalse (text.Contains "| AP 0.91 | " && text.Contains "| s / e | c | t | AP 0.91") "a row without a verdict is not in the summary"
             Expect.stringContains text "runs in d2nn/x/seed1" "relative path"
             Expect.isFalse (text.Contains(Path.GetFullPath root)) "no absolute path under the root"

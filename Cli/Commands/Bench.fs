@@ -45,7 +45,7 @@ type BenchStepArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Steps _ -> "timed steps per variant for ResNet-20 (default 10; the MLPs get 4x as many)."
+            | Steps _ -> "timed steps per variant for ResNet-20 (default 10; the MLPs get 30x as many)."
 
 /// One case per system.
 type BenchArgs =

@@ -39,6 +39,13 @@ module Report =
             let full = Path.GetFullPath(root).TrimEnd('/')
             text.Replace(full + "/", "").Replace(full, ".")
 
+    /// The first `n` characters of `s`, cut at a word boundary, with an ellipsis when cut.
+    let private shorten (n: int) (s: string) =
+        if s.Length <= n then s
+        else
+            let cut = s.LastIndexOf(' ', n)
+            s.Substring(0, (if cut > n / 2 then cut else n)).TrimEnd(',', ';', ':') + " …"
+
     /// The verdict a row's measured text states, if any: what follows "Verdict: ", else the first of these
     /// phrases it contains.
     let private verdicts =
@@ -51,14 +58,16 @@ module Report =
             let rest = measured.Substring(i + "Verdict: ".Length)
             let stop = rest.IndexOf(". ", StringComparison.Ordinal)
             Some((if stop >= 0 then rest.Substring(0, stop) else rest).TrimEnd('.'))
-        | _ -> verdicts |> List.tryFind (fun v -> measured.Contains(v, StringComparison.Ordinal))
-
-    /// The first `n` characters of `s`, cut at a word boundary, with an ellipsis when cut.
-    let private shorten (n: int) (s: string) =
-        if s.Length <= n then s
-        else
-            let cut = s.LastIndexOf(' ', n)
-            s.Substring(0, (if cut > n / 2 then cut else n)).TrimEnd(',', ';', ':') + " …"
+        | _ ->
+            // the clause that holds the first verdict phrase: from the ": " before it to the next ";" or ". "
+            verdicts
+            |> List.tryFind (fun v -> measured.Contains(v, StringComparison.Ordinal))
+            |> Option.map (fun v ->
+                let at = measured.IndexOf(v, StringComparison.Ordinal)
+                let start = match measured.LastIndexOf(": ", at, StringComparison.Ordinal) with -1 -> 0 | i -> i + 2
+                let stops = [ measured.IndexOf(";", at, StringComparison.Ordinal); measured.IndexOf(". ", at, StringComparison.Ordinal) ] |> List.filter (fun i -> i >= 0)
+                let stop = if stops.IsEmpty then measured.Length else List.min stops
+                shorten 90 (measured.Substring(start, stop - start).Trim()))
 
     /// The report for the experiments that have an outcome, in registry order.
     let render (h: Header) (outcomes: (Experiment * ExperimentOutcome) list) =
