@@ -46,10 +46,10 @@ module Report =
             let cut = s.LastIndexOf(' ', n)
             s.Substring(0, (if cut > n / 2 then cut else n)).TrimEnd(',', ';', ':') + " …"
 
-    /// The verdict a row's measured text states, if any: what follows "Verdict: ", else the first of these
-    /// phrases it contains.
+    /// The verdict a row's measured text states, if any: what follows "Verdict: ", else the clause of the
+    /// earliest of these phrases it contains.
     let private verdicts =
-        [ "NOT reproduced"; "INCONCLUSIVE"; "reproduced"; "no effect of the thesis's size"; "no difference detected"
+        [ "NOT REPRODUCED"; "REPRODUCED"; "INCONCLUSIVE"; "NO EFFECT OF SIZE"; "no difference detected"
           "worse than"; "better than"; "claim holds"; "claim fails"; "ABOVE"; "BELOW" ]
 
     let verdictOf (measured: string) : string option =
@@ -61,9 +61,10 @@ module Report =
         | _ ->
             // the clause that holds the first verdict phrase: from the ": " before it to the next ";" or ". "
             verdicts
-            |> List.tryFind (fun v -> measured.Contains(v, StringComparison.Ordinal))
-            |> Option.map (fun v ->
-                let at = measured.IndexOf(v, StringComparison.Ordinal)
+            |> List.map (fun v -> measured.IndexOf(v, StringComparison.Ordinal))
+            |> List.filter (fun i -> i >= 0)
+            |> function [] -> None | found -> Some(List.min found)
+            |> Option.map (fun at ->
                 let start = match measured.LastIndexOf(": ", at, StringComparison.Ordinal) with -1 -> 0 | i -> i + 2
                 let stops = [ measured.IndexOf(";", at, StringComparison.Ordinal); measured.IndexOf(". ", at, StringComparison.Ordinal) ] |> List.filter (fun i -> i >= 0)
                 let stop = if stops.IsEmpty then measured.Length else List.min stops
