@@ -227,7 +227,7 @@ let private limitCases : (string * string list * int * string) list =
       "a first line mixing text and numbers", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-mixed-header.csv"; "--labels"; "labels2.csv" ], 1, "mixes numbers and text"
       "a directory as the scores file", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "a-directory.csv"; "--labels"; "labels3.csv" ], 1, "is a directory"
       "image sets of 16x8 and 8x16 (width x height)", [ "gan"; "swd"; "--real"; "wide"; "--fake"; "tall" ], 1, "the real images are 16x8 but the fake ones 8x16"
-      "a UniLoss arm whose batches never hold both classes", [ "uniloss"; "ap"; "--quick"; "--epochs"; "2"; "--train-size"; "4"; "--runs-root"; "nan-runs"; "--device"; "cpu"; "--launcher"; "serial" ], 1, "held both classes" ]
+      "a UniLoss arm whose batches never hold both classes (one training image)", [ "uniloss"; "ap"; "--quick"; "--epochs"; "2"; "--train-size"; "1"; "--runs-root"; "nan-runs"; "--device"; "cpu"; "--launcher"; "serial" ], 1, "held both classes" ]
 
 let private limitTests (dir: Lazy<string>) =
     let limitsDir = lazy (let d = dir.Value in setupLimits d; d)
