@@ -177,8 +177,12 @@ let tests =
             let requeued = List.head (jobs "RUNNING")
             let rcq, oq = sh (sprintf "scontrol requeue %s" requeued)
             Expect.equal rcq 0 ("scontrol requeue: " + oq)
-            waitFor 300.0 "another candidate job to run" (fun () -> jobs "RUNNING" |> List.exists ((<>) requeued))
-            let cancelled = jobs "RUNNING" |> List.find ((<>) requeued)
+            // the job is taken from the same squeue answer that showed it running (a tiny candidate may end at once)
+            let mutable other = None
+            waitFor 300.0 "another candidate job to run" (fun () ->
+                other <- jobs "RUNNING" |> List.tryFind ((<>) requeued)
+                other.IsSome)
+            let cancelled = other.Value
             let rcc, oc = sh (sprintf "scancel %s" cancelled)
             Expect.equal rcc 0 ("scancel: " + oc)
             Thread.Sleep 3000
