@@ -18,7 +18,8 @@ let fake system name (data: string) measured : Experiment =
         runs <- runs + 1
         [ { System = system; Experiment = name; Claim = "claim " + name; Thesis = "90%"; Measured = measured ctx
             Config = (if ctx.Quick then "quick" else "full"); Data = data } ]
-      Parts = ExperimentPart.none }
+      Parts = ExperimentPart.none
+      Figures = ReportFigure.none }
 
 let registry (tag: string) =
     [ fake "alpha" "one" "MNIST" (fun _ -> "91% " + tag)
@@ -34,13 +35,17 @@ let split : Experiment =
         if run.IsFinished then run.Result<int>()
         else
             partRuns <- partRuns + 1
+            File.WriteAllBytes(run.File "figure.png", [| byte seed |])
             run.Finish(seed * 10)
             seed * 10
     { System = "gamma"; Name = "split"; Description = "fake with parts"
       Run = fun ctx ->
         let values = [ for k in ctx.Seed .. ctx.Seed + 1 -> seedRun ctx k ]
         [ { System = "gamma"; Experiment = "split"; Claim = "parts"; Thesis = "—"; Measured = sprintf "%A" values; Config = "c"; Data = "d" } ]
-      Parts = ExperimentPart.perSeed 2 (fun ctx k -> seedRun ctx k |> ignore) }
+      Parts = ExperimentPart.perSeed 2 (fun ctx k -> seedRun ctx k |> ignore)
+      Figures = fun ctx ->
+          [ ReportFigure.create (sprintf "seed %d figure" ctx.Seed) (Path.Combine(ctx.RunsRoot, sprintf "fake/split/seed%d/figure.png" ctx.Seed))
+            ReportFigure.create "never drawn" (Path.Combine(ctx.RunsRoot, "fake/split/none.png")) ] }
 
 let tableRows (report: string) =
     report.Split('\n') |> Array.filter (fun l -> l.StartsWith "| " && not (l.StartsWith "| Row") && not (l.StartsWith "| System")) |> List.ofArray
@@ -101,7 +106,8 @@ let tests =
             let boom : Experiment =
                 { System = "alpha"; Name = "boom"; Description = "fails"
                   Run = fun _ -> printfn "some progress"; failwith "native handle went away"
-                  Parts = ExperimentPart.none }
+                  Parts = ExperimentPart.none
+                  Figures = ReportFigure.none }
             let reg = [ (registry "f").[0]; boom; (registry "f").[2] ]
             let argv = [| "reproduce"; "--runs-root"; root; "--report"; Path.Combine(root, "R.md"); "--launcher"; "serial" |]
             let g, r = AutoDesign.Cli.Program.parse argv
@@ -130,6 +136,10 @@ let tests =
             | [ _, Rows [ row ] ] -> Expect.equal row.Measured "[30; 40]" "assembled from the parts' runs"
             | other -> failtestf "unexpected outcome %A" other
             Expect.equal partRuns 2 "the assembly found every part finished"
+            let report = File.ReadAllText opts.ReportPath
+            Expect.stringContains report "![seed 3 figure](report-figures/gamma/split/1-figure.png)" "the key figure is shown inline, linked beside the report"
+            Expect.equal (File.ReadAllBytes(Path.Combine(root, "report-figures", "gamma", "split", "1-figure.png"))) [| 3uy |] "a copy of the run's figure"
+            Expect.stringContains report "Figure not written by this run: never drawn" "a missing figure is named, not dropped"
             Expect.throwsT<UserError> (fun () -> Runner.run [ split ] { opts with Part = Some "seed9" } |> ignore) "unknown part"
             Expect.throwsT<UserError> (fun () -> Runner.run [ split; fake "alpha" "one" "MNIST" (fun _ -> "") ] { opts with Only = None; Part = Some "seed3" } |> ignore) "a part of which experiment?"
         }
@@ -140,7 +150,7 @@ let tests =
             let e = fake "s" "e" "d" (fun _ -> "")
             let rows = [ row "gap +0.1 [-0.2, 0.3]: INCONCLUSIVE" (sprintf "runs in %s/d2nn/x/seed1" (Path.GetFullPath root))
                          row "AP 0.91" "other config" ]
-            let text = Report.render (Report.header true 1 root) [ e, Rows rows ]
+            let text = Report.render (Report.header true 1 root) [ e, Rows rows ] (fun _ -> [])
             Expect.stringContains text "| s / e | c | t | gap +0.1 [-0.2, 0.3]: INCONCLUSIVE | INCONCLUSIVE |" "summary row"
             Expect.equal (Report.verdictOf "UniLoss − CE = -0.0023 [-0.0030, -0.0015] (95% CI, 3 seeds): UniLoss worse than CE; per seed ...") (Some "UniLoss worse than CE") "the verdict's clause"
             Expect.isFalse (text.Contains "| AP 0.91 | " && text.Contains "| s / e | c | t | AP 0.91") "a row without a verdict is not in the summary"

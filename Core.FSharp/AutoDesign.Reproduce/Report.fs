@@ -70,8 +70,9 @@ module Report =
                 let stop = if stops.IsEmpty then measured.Length else List.min stops
                 shorten 90 (measured.Substring(start, stop - start).Trim()))
 
-    /// The report for the experiments that have an outcome, in registry order.
-    let render (h: Header) (outcomes: (Experiment * ExperimentOutcome) list) =
+    /// The report for the experiments that have an outcome, in registry order. `figures` gives each
+    /// experiment's key figures with `Path` a link relative to the report ("" where the image was not written).
+    let render (h: Header) (outcomes: (Experiment * ExperimentOutcome) list) (figures: Experiment -> ReportFigure list) =
         let rel = relativeTo h.RunsRoot
         let sb = StringBuilder()
         let line (s: string) = sb.Append(s).Append('\n') |> ignore
@@ -128,6 +129,10 @@ module Report =
                             [ row.Experiment; row.Claim; row.Thesis; rel row.Measured ]
                             @ (if config.IsNone then [ rel row.Config ] else []) @ (if data.IsNone then [ row.Data ] else [])
                         line ("| " + String.Join(" | ", cells |> List.map cell) + " |")
+                    for f in figures e do
+                        line ""
+                        if String.IsNullOrEmpty f.Path then line (sprintf "Figure not written by this run: %s" (cell f.Caption))
+                        else line (sprintf "![%s](%s)" (cell f.Caption) (f.Path.Replace(" ", "%20")))
                 | Failure(msg, log) ->
                     line (sprintf "FAILED: %s (log: %s). %s" (cell (rel msg)) (cell (rel log)) (cell e.Description))
         line ""

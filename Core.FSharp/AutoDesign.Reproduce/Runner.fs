@@ -126,10 +126,31 @@ module Runner =
     let outcomes (all: Experiment list) (runsRoot: string) (set: string) =
         all |> List.choose (fun e -> Results.load runsRoot set e |> Option.map (fun o -> e, o))
 
-    /// Rebuild the report from the run folders of the options' mode and seed (atomic write).
+    /// The folder beside the report that holds copies of its figures.
+    let figuresFolder = "report-figures"
+
+    /// Copy experiment `e`'s key figures that exist into <report dir>/report-figures/<system>/<name>/ (replacing
+    /// what an earlier report put there); each with its link relative to the report, or "" where not written.
+    let private copyFigures (opts: ReproduceOptions) (e: Experiment) : ReportFigure list =
+        let reportDir = Path.GetDirectoryName(Path.GetFullPath opts.ReportPath)
+        let rel = Path.Combine(figuresFolder, e.System, e.Name)
+        let target = Path.Combine(reportDir, rel)
+        if Directory.Exists target then Directory.Delete(target, true)
+        e.Figures (context opts)
+        |> List.mapi (fun i f ->
+            if File.Exists f.Path then
+                Directory.CreateDirectory target |> ignore
+                let name = sprintf "%d-%s" (i + 1) (Path.GetFileName f.Path)
+                File.Copy(f.Path, Path.Combine(target, name), true)
+                { f with Path = Path.Combine(rel, name).Replace('\\', '/') }
+            else { f with Path = "" })
+
+    /// Rebuild the report from the run folders of the options' mode and seed (atomic write), with copies of
+    /// the finished experiments' key figures beside it.
     let writeReport (all: Experiment list) (opts: ReproduceOptions) =
         let os = outcomes all opts.RunsRoot (Results.set opts.Quick opts.Seed)
-        Atomic.writeAllText opts.ReportPath (Report.render (Report.header opts.Quick opts.Threads opts.RunsRoot) os)
+        let figures = dict [ for (e, o) in os -> e.System + "/" + e.Name, (match o with Rows _ -> copyFigures opts e | Failure _ -> []) ]
+        Atomic.writeAllText opts.ReportPath (Report.render (Report.header opts.Quick opts.Threads opts.RunsRoot) os (fun e -> figures.[e.System + "/" + e.Name]))
         os
 
     /// Run the chosen experiments one after another; returns their outcomes (the report covers all stored ones).

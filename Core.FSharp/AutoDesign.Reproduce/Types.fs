@@ -34,6 +34,10 @@ type ExperimentPart =
       DependsOn: string list
       Run: ExperimentContext -> unit }
 
+/// A figure REPORT.md shows under an experiment's heading: a caption and where the experiment's runs wrote
+/// the image (absolute). `reproduce` copies it beside REPORT.md, so the report shows it without the runs root.
+type ReportFigure = { Caption: string; Path: string }
+
 /// A reproducible experiment; each system exposes `<System>Experiments.all : Experiment list`.
 type Experiment =
     { System: string
@@ -42,7 +46,9 @@ type Experiment =
       /// The rows: runs every part not yet finished, in this process, then assembles.
       Run: ExperimentContext -> ReportRow list
       /// The pieces `reproduce` hands to the launcher as jobs before `Run` assembles (empty: one job).
-      Parts: ExperimentContext -> ExperimentPart list }
+      Parts: ExperimentContext -> ExperimentPart list
+      /// The key figures (curves, sample grids) REPORT.md shows inline, once the experiment has run.
+      Figures: ExperimentContext -> ReportFigure list }
 
 module ExperimentPart =
     /// A part without dependencies.
@@ -54,3 +60,9 @@ module ExperimentPart =
 
     /// No parts: the experiment runs as one job.
     let none (_: ExperimentContext) : ExperimentPart list = []
+
+module ReportFigure =
+    let create (caption: string) (path: string) = { Caption = caption; Path = path }
+
+    /// No figures in the report.
+    let none (_: ExperimentContext) : ReportFigure list = []

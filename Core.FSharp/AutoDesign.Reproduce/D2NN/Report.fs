@@ -98,7 +98,11 @@ module D2nnExperiments =
                       for (stage, so, deps) in D2nnExperiment.stages arch o ->
                           { Id = sprintf "seed%d/%s" seed stage
                             DependsOn = deps |> List.map (sprintf "seed%d/%s" seed)
-                            Run = fun _ -> D2nnExperiment.sweepSeed arch so seed |> ignore } ] }
+                            Run = fun _ -> D2nnExperiment.sweepSeed arch so seed |> ignore } ]
+          Figures = fun ctx ->
+              let o = options ctx
+              let archDir = Path.GetDirectoryName(Path.GetFullPath(Path.Combine(o.Runs.Root, D2nnExperiment.folder (D2nnExperiment.architecture name) o o.Seed)))
+              [ ReportFigure.create (sprintf "%s: %s against cost, mean of %d seeds (D2NN, static NNs, early exit where it fits)" name desc seedCount) (Path.Combine(archDir, "curve.png")) ] }
 
     let all : Experiment list =
         [ exp "highlow" "high-low capacity D2NN, F1-cost curve (Fig. 2.2a, 2.4 left, 2.5 left)"

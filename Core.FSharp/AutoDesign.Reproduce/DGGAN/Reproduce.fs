@@ -203,6 +203,14 @@ module DgganExperiments =
             let s = if ctx.Quick then DgganExperiment.quick data ctx.Seed else DgganExperiment.full data ctx.Seed
             let runs = [ for k in 0 .. seeds - 1 -> runSeed ctx (ctx.Seed + k) ]
             rows ctx.Quick s runs
-          Parts = ExperimentPart.perSeed seeds (fun ctx k -> runSeed ctx k |> ignore) }
+          Parts = ExperimentPart.perSeed seeds (fun ctx k -> runSeed ctx k |> ignore)
+          Figures = fun ctx ->
+              let s = if ctx.Quick then DgganExperiment.quick data ctx.Seed else DgganExperiment.full data ctx.Seed
+              let dir = Path.Combine(ctx.RunsRoot, seedPath ctx.Quick ctx.Seed)
+              let res = s.Search.FinalResolution
+              [ ReportFigure.create (sprintf "seed %d: real digits" ctx.Seed) (Path.Combine(dir, "samples-real.png"))
+                ReportFigure.create (sprintf "seed %d: ProgGAN's last model, %dx%d" ctx.Seed res res) (Path.Combine(dir, sprintf "samples-proggan-%dx%d.png" res res))
+                ReportFigure.create (sprintf "seed %d: the last model on DGGAN's best route, %dx%d" ctx.Seed res res) (Path.Combine(dir, sprintf "samples-dggan-%dx%d.png" res res))
+                ReportFigure.create (sprintf "seed %d: nFID of search candidates against their G/D parameter ratio (Fig 5.4 analogue)" ctx.Seed) (Path.Combine(dir, "fig5-4-g2d-ratio.png")) ] }
 
     let all : Experiment list = [ search ]

@@ -1,6 +1,7 @@
 namespace AutoDesign.Reproduce
 
 open System
+open System.IO
 open AutoDesign.Reproduce
 open AutoDesign.Runs
 open AutoDesign.DetectorGAN
@@ -123,6 +124,11 @@ module DetectorGanExperiments =
           Run = fun ctx ->
             let runs = [ for k in 0 .. seeds - 1 -> runSeed ctx (ctx.Seed + k) ]
             reportRows (config ctx.Quick) ctx.Quick runs
-          Parts = ExperimentPart.perSeed seeds (fun ctx k -> runSeed ctx k |> ignore) }
+          Parts = ExperimentPart.perSeed seeds (fun ctx k -> runSeed ctx k |> ignore)
+          Figures = fun ctx ->
+              let dir = Path.Combine(ctx.RunsRoot, seedPath ctx.Quick ctx.Seed)
+              [ ReportFigure.create (sprintf "seed %d: clean scan | CycleGAN+BboxLoss | DetectorGAN (insertion box green), then each generator's output alone (Fig 4.3 analogue)" ctx.Seed)
+                    (Path.Combine(dir, "inserted-cyclegan-vs-detectorgan.png"))
+                ReportFigure.create (sprintf "seed %d: detections of the detector trained with DetectorGAN's synthetic data" ctx.Seed) (Path.Combine(dir, "detections-detectorgan.png")) ] }
 
     let all : Experiment list = [ table ]

@@ -82,6 +82,7 @@ module FoundationExperiments =
                 Measured = sprintf "max |w_resumed - w_uninterrupted| = %g over %d weights (killed at step %d of %d, resumed from its last checkpoint); train accuracy %.1f%%" maxDiff count killStep (epochs * perEpoch) (100.0 * accA)
                 Config = sprintf "%s: MLP 16-64-32-2 with dropout 0.2, Adam 3e-3, %d epochs, %d points, batch 64, checkpoint every 7 steps, seed %d" (if ctx.Quick then "quick" else "full") epochs n ctx.Seed
                 Data = "synthetic two-class Gaussian blobs generated from the seed (no thesis data set involved)" } ]
-          Parts = ExperimentPart.none }
+          Parts = ExperimentPart.none
+          Figures = ReportFigure.none }
 
     let all : Experiment list = [ FoundationMnist.mlp; resumeDeterminism ]

@@ -1,5 +1,6 @@
 namespace AutoDesign.Reproduce
 
+open System.IO
 open TorchSharp
 open AutoDesign.Runs
 open AutoDesign.Plots
@@ -67,4 +68,8 @@ module FoundationMnist =
                 Measured = sprintf "test accuracy %.2f%% (%d test digits)" (100.0 * acc) testIdx.Length
                 Config = sprintf "%s: %d epochs, batch 64, Adam 1e-3, seed %d" (if ctx.Quick then "quick" else "full") epochs ctx.Seed
                 Data = sprintf "MNIST, the 10k digits embedded in the repo (%d train / %d test split)" trainIdx.Length testIdx.Length } ]
-          Parts = ExperimentPart.none }
+          Parts = ExperimentPart.none
+          Figures = fun ctx ->
+              let dir = Path.Combine(ctx.RunsRoot, "foundation", "mnist-mlp")
+              [ ReportFigure.create "MNIST MLP: test accuracy per epoch" (Path.Combine(dir, "accuracy.png"))
+                ReportFigure.create "32 test digits" (Path.Combine(dir, "test-samples.png")) ] }

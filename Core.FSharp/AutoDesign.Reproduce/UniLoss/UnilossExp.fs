@@ -149,6 +149,10 @@ module UnilossExp =
     let plan (s: ExpSettings) (expDir: string) (makeTask: int -> ExpTask) arms =
         { ExpDir = expDir; MakeTask = makeTask; Arms = arms; Seeds = [ s.Seed .. s.Seed + s.Runs - 1 ] }
 
+    /// The folder of what a plan writes over its seeds (summary.csv, curves): <root>/<ExpDir>/seeds<first>-<last>.
+    let seedSetDir (s: ExpSettings) (p: ExpPlan) =
+        Path.Combine(s.Options.Root, p.ExpDir, sprintf "seeds%d-%d" (List.head p.Seeds) (List.last p.Seeds))
+
     /// Train one arm of the plan on `task` (the plan's task of `seed`), in its run folder.
     let runArm (s: ExpSettings) (p: ExpPlan) (task: ExpTask) (seed: int) (label: string, loss: ExpLoss, cfg: ExpTrainConfig) =
         ExpRun.run s.Options (Path.Combine(p.ExpDir, sprintf "seed%d" seed, label)) task loss { cfg with Seed = seed } s.Device
@@ -171,7 +175,7 @@ module UnilossExp =
         let lines =
             "arm,seed,final_metric,epochs,run_dir"
             :: [ for (label, seed, res) in results -> sprintf "%s,%d,%s,%d,%s" label seed (res.Final.ToString("R", Globalization.CultureInfo.InvariantCulture)) res.Rows.Length (s.RelativeToRoot res.Dir) ]
-        let outDir = s.SeedSetDir(Path.Combine(s.Options.Root, p.ExpDir))
+        let outDir = seedSetDir s p
         Directory.CreateDirectory outDir |> ignore
         Atomic.writeAllText (Path.Combine(outDir, "summary.csv")) (String.Join("\n", lines) + "\n")
         ExpPlots.curves outDir results

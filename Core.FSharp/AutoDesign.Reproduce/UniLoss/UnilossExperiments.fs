@@ -1,5 +1,6 @@
 namespace AutoDesign.Reproduce
 
+open System.IO
 open AutoDesign.UniLoss
 open AutoDesign.Reproduce.UniLoss
 open AutoDesign.Metrics
@@ -19,7 +20,11 @@ module UnilossExperiments =
         { System = "uniloss"; Name = name; Description = description; Run = (fun ctx -> run (settings ctx) |> List.map toRow)
           Parts = fun ctx ->
               [ for (id, _) in parts (settings ctx) ->
-                  ExperimentPart.create id (fun c -> (parts (settings c) |> List.find (fst >> (=) id) |> snd) ()) ] }
+                  ExperimentPart.create id (fun c -> (parts (settings c) |> List.find (fst >> (=) id) |> snd) ()) ]
+          Figures = fun ctx ->
+              let s = settings ctx
+              [ ReportFigure.create (sprintf "%s: test metric per epoch and arm, seed %d" name ctx.Seed)
+                    (Path.Combine(UnilossExp.seedSetDir s (plan s), "test_metric.png")) ] }
 
     /// The UniLoss-vs-CE comparisons run seeds ctx.Seed .. ctx.Seed + 2 and report the paired per-seed gap
     /// with its 95% interval; the verdict follows from the interval.

@@ -47,6 +47,9 @@ module PoseExp =
         ImageGrid.save (Path.Combine(dir, "samples.png")) grid 8
         set
 
+    /// The key figure of the table's seed set: PCKh against the MSE target's sigma, UniLoss as a line.
+    let figures (s: ExpSettings) = [ "PCKh vs the MSE target's sigma (UniLoss needs none)", Path.Combine(s.SeedSetDir(expDir s), "table3_1_sigma.png") ]
+
     let uniLoss (s: ExpSettings) (z: PoseSizes) anchors = UniLossPckh (anchors, z.BitFraction, defaultArg s.Tau 1.0, z.GoodFlips)
 
     /// Train one arm for one seed in its run folder (pose-<mode>/seed<k>/<label>). The table's UniLoss arm and

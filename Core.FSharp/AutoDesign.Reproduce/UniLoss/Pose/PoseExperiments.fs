@@ -16,7 +16,8 @@ module PoseExperiments =
                   run (settings ctx) |> List.map (fun r -> { System = "uniloss"; Experiment = r.Experiment; Claim = r.Claim; Thesis = r.Thesis; Measured = r.Measured; Config = r.Config; Data = r.Data })
           Parts = fun ctx ->
                   [ for (id, _) in PoseExp.parts (settings ctx) which ->
-                      ExperimentPart.create id (fun c -> PoseExp.parts (settings c) which |> List.find (fst >> (=) id) |> snd <| ()) ] }
+                      ExperimentPart.create id (fun c -> PoseExp.parts (settings c) which |> List.find (fst >> (=) id) |> snd <| ()) ]
+          Figures = fun ctx -> if which = "table" then PoseExp.figures (settings ctx) |> List.map (fun (c, p) -> ReportFigure.create c p) else [] }
 
     let all : Experiment list =
         [ exp "pose-table3.1" "PCKh of a single-stack hourglass: MSE with Gaussian targets (7 sigmas) vs UniLoss(PCKh), procedural stick figures (stand-in for MPII head joints, thesis Table 3.1)" "table" PoseExp.table
