@@ -63,7 +63,7 @@ let private reference =
 /// 12 steps, each continued for 18, a warm start of 6), then λ 0.5's 12 and λ 0.9's 12.
 let private lambdaArgs (root: string) =
     [ "d2nn"; "dcn"; "--quick"; "--steps"; "12"; "--train-size"; "64"; "--test-size"; "32"; "--batch"; "16"
-      "--lambdas"; "0.5,0.9"; "--checkpoint-every"; "3"; "--seed"; "3"; "--runs-root"; root; "--launcher"; "serial" ]
+      "--lambdas"; "0.5"; "0.9"; "--checkpoint-every"; "3"; "--seed"; "3"; "--runs-root"; root; "--launcher"; "serial" ]
 
 let private lambdaReference =
     lazy (

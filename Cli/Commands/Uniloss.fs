@@ -2,13 +2,10 @@
 module AutoDesign.Cli.Commands.Uniloss
 
 open System
-open System.Globalization
-open System.IO
 open Argu
 open AutoDesign.Runs
 open AutoDesign.UniLoss
 open AutoDesign.Reproduce.UniLoss
-open AutoDesign.Metrics
 open AutoDesign.Cli
 open AutoDesign.Cli.Globals
 
@@ -104,95 +101,6 @@ and [<RequireSubcommand>] UnilossArgs =
             | Ablation _ -> "anchor-count and batch-size ablations (thesis Tables 3.3, 3.4)."
             | Pose _ -> "PCKh of a single-stack hourglass on procedural stick figures (stand-in for MPII head joints): MSE sigma sweep vs UniLoss, anchors ablation (thesis Tables 3.1, 3.4)."
 
-/// Rows of a numeric CSV file, read strictly (NumericCsv): every cell must parse with `parse`, else the error
-/// names the file, line and cell.
-let internal readCsv (path: string) (parse: string -> 'T option) (kind: string) (header: CsvHeader) : 'T[][] =
-    let rows = NumericCsv.readCells kind path header
-    [| for (line, cells) in rows ->
-        cells |> Array.mapi (fun col c ->
-            match parse c with
-            | Some v -> v
-            | None ->
-                Errors.fail "%s file '%s' line %d column %d: '%s' is not a valid %s" kind path line (col + 1) c
-                    (if kind = "labels" then "integer" else "number (finite, within float32 range, '.' as the decimal point)")) |]
-
-/// Whether a scores file reads as decimal commas would: several cells per row, every one a bare integer
-/// ("0,95" is read as the two cells 0 and 95). Such a file is refused as ambiguous.
-let private looksLikeDecimalCommas (path: string) (header: CsvHeader) =
-    let rows = NumericCsv.readCells "scores" path header
-    let bareInteger (c: string) = c.Length > 0 && c.TrimStart('-', '+') |> Seq.forall Char.IsDigit && c.TrimStart('-', '+') <> ""
-    (snd rows.[0]).Length >= 2 && rows |> Array.forall (fun (_, cells) -> Array.forall bareInteger cells)
-
-let private parseFloat (s: string) =
-    match Single.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture) with
-    | true, v when Single.IsFinite v -> Some v
-    | _ -> None
-
-let private parseInt (s: string) =
-    match Int64.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture) with
-    | true, v -> Some v
-    | _ -> None
-
-/// Batches up to this many examples are also evaluated through the traced definition (exact and refactored
-/// values); ranking metrics trace O(n²) comparisons, so larger batches get the metrics layer's value only.
-let traceLimit = 2000
-
-/// The metric's value from the metrics layer (O(n log n)), for the built-ins it has.
-let private layerValue (metric: Metric) (shape: int[]) (labels: int64[]) (values: float32[]) : float option =
-    let n = shape.[0]
-    let cols = if shape.Length = 2 then shape.[1] else 1
-    match metric.Name with
-    | "ap" when shape.Length = 1 || cols <= 2 ->
-        let score i = float values.[i * cols + (cols - 1)]
-        let positive = labels |> Array.map (fun l -> l = 1L)
-        if Array.exists id positive then Some(AveragePrecision.ofScores (Array.init n score) positive) else Some 0.0
-    | "accuracy" when shape.Length = 2 && cols >= 2 ->
-        Some(Classification.accuracyOfScores (Array.init n (fun i -> values.[i * cols .. i * cols + cols - 1])) (labels |> Array.map int))
-    | _ -> None
-
-let evalMetric (args: ParseResults<EvalMetricArgs>) : int =
-    let metric = Metrics.byName (args.GetResult EvalMetricArgs.Metric)
-    let scorePath = args.GetResult EvalMetricArgs.Scores
-    let header = if args.Contains EvalMetricArgs.Header then CsvHeader.Declared else CsvHeader.Detected
-    let scores = readCsv scorePath parseFloat "scores" header
-    let labels = readCsv (args.GetResult EvalMetricArgs.Labels) parseInt "labels" header
-    if not (args.Contains EvalMetricArgs.Heatmap) && looksLikeDecimalCommas scorePath header then
-        Errors.fail "scores file '%s': every row is %d integers separated by ',', which is how decimal commas read ('0,95' as 0 and 95); write decimals with '.' (0.95), or integer class scores with a decimal point (0.0,95.0)" scorePath scores.[0].Length
-    let n = scores.Length
-    if labels.Length <> n then Errors.fail "%d score rows but %d label rows" n labels.Length
-    let cols = scores.[0].Length
-    let shape =
-        match args.TryGetResult EvalMetricArgs.Heatmap with
-        | Some hw ->
-            match hw.ToLowerInvariant().Split('x') |> Array.map Int32.TryParse with
-            | [| (true, h); (true, w) |] when h > 0 && w > 0 ->
-                if int64 h * int64 w <> int64 cols then Errors.fail "--heatmap %s needs %d scores per row, '%s' has %d" hw (int64 h * int64 w) scorePath cols
-                [| n; h; w |]
-            | _ -> Errors.fail "--heatmap must look like 64x64, got '%s'" hw
-        | None -> if cols = 1 then [| n |] else [| n; cols |]
-    let lab =
-        let k = labels.[0].Length
-        AutoDesign.UniLoss.Labels((if k = 1 then [| labels.Length |] else [| labels.Length; k |]), Array.concat labels)
-    let values = Array.concat scores
-    printfn "metric: %s" metric.Name
-    printfn "examples: %d" n
-    if n <= traceLimit then
-        printfn "exact: %.6f" (Refactor.exact metric shape lab values)
-        let mutable r = Unchecked.defaultof<Refactored>
-        if Refactor.tryTrace metric shape lab &r then
-            printfn "refactored g(h(f(s))): %.6f" (Refactor.refactored r values)
-            printfn "comparisons (bits): %d" r.L
-        else
-            printfn "refactored g(h(f(s))): not traced (more than %d comparisons or %d g nodes and edges, the trace limits)" Limits.MaxComparisons Limits.MaxGraphSize
-    else
-        match (if labels.[0].Length = 1 then layerValue metric shape (Array.concat labels) values else None) with
-        | Some v ->
-            printfn "exact: %.6f" v
-            printfn "refactored g(h(f(s))): not traced (more than %d examples)" traceLimit
-        | None ->
-            Errors.fail "%s over %d examples: this metric is evaluated through its traced definition, which is limited to %d examples (split the batch)" metric.Name n traceLimit
-    0
-
 /// The commands each experiment option applies to (the others reject it).
 let private appliesTo (a: ExpArgs) =
     match a with
@@ -271,14 +179,21 @@ let plan (g: Globals) (args: ParseResults<UnilossArgs>) : UnilossPlan =
     | Ablation a -> PlanAblation(settingsOf g "ablation" a, which "ablation" [ "anchors"; "anchors-acc"; "batch"; "all" ] a)
     | Pose a -> PlanPose(settingsOf g "pose" a, which "pose" [ "table"; "anchors"; "all"; "bench" ] a)
 
-let runExperiment (g: Globals) (args: ParseResults<UnilossArgs>) : int =
+let runExperiment (g: Globals) (line: Jobs.Line<UnilossArgs>) (args: ParseResults<UnilossArgs>) : int =
     let p = plan g args
     let s = match p with PlanAp(s, _, _) | PlanAccuracy s | PlanAblation(s, _) | PlanPose(s, _) -> s
+    let name, case, exp =
+        match args.GetSubCommand() with
+        | Ap a -> "ap", Ap, a
+        | Accuracy a -> "accuracy", Accuracy, a
+        | Ablation a -> "ablation", Ablation, a
+        | Pose a -> "pose", Pose, a
+        | Eval_Metric _ -> Errors.fail "eval-metric is not an experiment"
     // seeds as jobs first (none for the pose bench), then the rows from the finished runs
     let g' =
         match p with
         | PlanPose(_, "bench") -> g
-        | _ -> Jobs.seeds g ("uniloss-" + (args.GetSubCommand() |> function Ap _ -> "ap" | Accuracy _ -> "accuracy" | Ablation _ -> "ablation" | _ -> "pose")) (Values.seeds s.Seed s.Runs)
+        | _ -> Jobs.seeds g ("uniloss-" + name) (Values.seeds s.Seed s.Runs) (fun k -> line (Jobs.only args (case (Jobs.narrow exp [ Seed k; Seeds 1 ]))))
     let s = { s with Options = g'.RunOptions }
     let rows =
         match p with
@@ -297,38 +212,11 @@ let runExperiment (g: Globals) (args: ParseResults<UnilossArgs>) : int =
     if not rows.IsEmpty then printRows rows
     0
 
-let run (g: Globals) (args: ParseResults<UnilossArgs>) : int =
+let run (g: Globals) (line: Jobs.Line<UnilossArgs>) (args: ParseResults<UnilossArgs>) : int =
     match args.GetSubCommand() with
     | Eval_Metric a ->
         g.NoJobs "uniloss eval-metric"
-        evalMetric a
-    | Ap _ | Accuracy _ | Ablation _ | Pose _ -> runExperiment g args
-
-/// `autodesign bench uniloss`: prints UniLoss ÷ CE step-time ratios (target ≤ 1.25).
-let bench (dev: TorchSharp.torch.Device) (steps: int) : int =
-    let load = try (IO.File.ReadAllText "/proc/loadavg").Trim() with _ -> "unknown"
-    printfn "load average before: %s (%d logical CPUs)" load Environment.ProcessorCount
-    printfn "UniLoss call (forward + backward, fixed scores) on a NEW label batch, batch 128, 48 anchors, 1 torch thread; medians in ms:"
-    for r in UnilossBench.newBatches (max 20 (steps * 4)) do
-        printfn "  %-10s l=%4d bits, %4d g nodes: new batch %.2f ms (p10 %.2f) = trace %.2f + compile %.2f + b* %.2f + anchors %.2f + g %.2f + IDW %.2f + tensors %.2f; cached labels %.2f ms %s"
-            r.Metric r.Bits r.Nodes r.Total r.TotalP10 r.Trace r.Compile r.Best r.Anchors r.G r.Idw r.Tensors r.Cached
-            (if r.Total <= 2.0 then "(target <= 2 ms: OK)" else "(target <= 2 ms: ABOVE)")
-    printfn "UniLoss call on a NEW label batch at scale (batch 128 and 1024; mean IoU on class maps n x 3 x 32 x 32), 48 anchors, 1 torch thread; medians in ms:"
-    for r in UnilossBench.scale (max 5 steps) do
-        let target = if r.Metric = "ap-posneg" then 20.0 elif r.Metric = "ndcg@5" || r.Metric = "mean-iou" then 50.0 else nan
-        let verdict =
-            if Double.IsNaN target || r.Batch < 8 || (r.Batch < 1024 && r.Metric <> "mean-iou") then ""
-            else sprintf "(target <= %.0f ms, thread CPU: %s)" target (if r.TotalCpu <= target then "OK" else "ABOVE")
-        printfn "  %-12s batch %4d, l=%7d bits, %7d g nodes: new batch %8.2f ms (thread CPU %8.2f) = trace %7.2f + compile %6.2f + b* %7.2f + anchors %6.2f + g %6.2f + IDW %6.2f + tensors %5.2f; cached %7.2f ms (CPU %7.2f) %s"
-            r.Metric r.Batch r.Bits r.Nodes r.Total r.TotalCpu r.Trace r.Compile r.Best r.Anchors r.G r.Idw r.Tensors r.Cached r.CachedCpu verdict
-    let results = UnilossBench.run dev 3 steps
-    for r in results do
-        printfn "%-22s batch %d, %d anchors: CE %.2f ms/step, UniLoss %.2f ms/step, ratio %.3f (target <= 1.25) %s"
-            r.Network r.Batch r.Anchors r.CeMs r.UniMs r.Ratio (if r.Ratio <= 1.25 then "OK" else "ABOVE TARGET")
-        printfn "%-22s the loss alone (forward + backward on fixed scores): %.2f ms/step = %.2f x the CE step" "" r.LossMs (r.LossMs / r.CeMs)
-        if r.Ratio > 1.25 then
-            printfn "%-22s limit: the loss costs a fixed %.2f ms per step (f, %d anchors, compiled g over them, IDW), whatever the network;" "" r.LossMs r.Anchors
-            printfn "%-22s this network's whole CE step is only %.2f ms, so the ratio cannot drop below about 1 + %.2f / %.2f." "" r.CeMs r.LossMs r.CeMs
-    printfn "load average after: %s" (try (IO.File.ReadAllText "/proc/loadavg").Trim() with _ -> "unknown")
-    0
-
+        EvalMetric.run (a.GetResult EvalMetricArgs.Metric) (a.GetResult EvalMetricArgs.Scores) (a.GetResult EvalMetricArgs.Labels)
+            (a.TryGetResult EvalMetricArgs.Heatmap) (a.Contains EvalMetricArgs.Header)
+        0
+    | Ap _ | Accuracy _ | Ablation _ | Pose _ -> runExperiment g line args
