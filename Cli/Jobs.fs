@@ -20,11 +20,17 @@ type Line<'T when 'T :> IArgParserTemplate> = ParseResults<'T> -> string list
 
 let private tag (x: 'T) = (fst (FSharpValue.GetUnionFields(x, typeof<'T>))).Tag
 
+/// Whether a case holds a subcommand's results.
+let private isSubcommand (x: 'T) =
+    snd (FSharpValue.GetUnionFields(x, typeof<'T>))
+    |> Array.exists (fun f -> not (isNull f) && f.GetType().IsGenericType && f.GetType().GetGenericTypeDefinition() = typedefof<ParseResults<_>>)
+
 /// `r` with the cases of `replace` in place of those of the same kind (`--seed k --seeds 1` in place of
-/// `--seed s --seeds n`).
+/// `--seed s --seeds n`); a subcommand stays last, where it is unparsed after this level's options.
 let narrow (r: ParseResults<'T>) (replace: 'T list) : ParseResults<'T> =
     let replaced = replace |> List.map tag |> set
-    r.Parser.ToParseResults((r.GetAllResults() |> List.filter (fun x -> not (replaced.Contains(tag x)))) @ replace)
+    let options, subcommands = r.GetAllResults() |> List.filter (fun x -> not (replaced.Contains(tag x))) |> List.partition (isSubcommand >> not)
+    r.Parser.ToParseResults(options @ replace @ subcommands)
 
 /// The results of one subcommand level holding `case` alone (a narrowed subcommand under it).
 let only (r: ParseResults<'T>) (case: 'T) : ParseResults<'T> = r.Parser.ToParseResults [ case ]

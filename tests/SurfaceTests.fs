@@ -1,5 +1,6 @@
-/// Every library assembly as C# sees it: PascalCase compiled names, no F# collections, options or
-/// functions in public signatures, no primed parameter names. The few F#-only parts are listed in
+/// Every library assembly as C# sees it: PascalCase compiled names, no F# collections, options, functions
+/// or tuples in public signatures, no F# union-case constructors (`NewLocal`) as the way to build a value,
+/// no primed parameter names. The few F#-only parts are listed in
 /// `allowed`, each with its reason.
 module AutoDesign.Tests.SurfaceTests
 
@@ -7,13 +8,26 @@ open System
 open System.Reflection
 open Expecto
 
-/// Whether `t` is or contains an F#-only type (list, option, function, result, F# map or set).
-let rec private fsharpOnly (t: Type) =
+/// Whether `t` is a tuple (an F# `a * b` compiles to System.Tuple; C# reads Item1, Item2 where a record names them).
+let private isTuple (t: Type) =
+    t.IsGenericType && (let n = t.GetGenericTypeDefinition().FullName in n.StartsWith "System.Tuple`" || n.StartsWith "System.ValueTuple`")
+
+/// Whether `t` is or contains an F#-only type (list, option, function, result, F# map or set) or a tuple.
+let rec fsharpOnly (t: Type) =
     if t.IsArray || t.IsByRef then fsharpOnly (t.GetElementType())
+    elif isTuple t then true
     elif t.IsGenericType then
         let ns = t.GetGenericTypeDefinition().Namespace
         ns = "Microsoft.FSharp.Core" || ns = "Microsoft.FSharp.Collections" || (t.GetGenericArguments() |> Array.exists fsharpOnly)
     else (t.Namespace = "Microsoft.FSharp.Core" && t.Name <> "Unit") || t.Namespace = "Microsoft.FSharp.Collections"
+
+/// Whether `m` is the compiled constructor of an F# union case with fields (`NewLocal(workers, retries)`).
+let private isUnionCaseConstructor (t: Type) (m: MethodInfo) =
+    m.IsStatic && m.Name.StartsWith "New"
+    && (m.GetCustomAttributes(typeof<CompilationMappingAttribute>, false)
+        |> Seq.exists (fun a -> (a :?> CompilationMappingAttribute).SourceConstructFlags = SourceConstructFlags.UnionCase))
+    && t.GetCustomAttributes(typeof<CompilationMappingAttribute>, false)
+       |> Seq.exists (fun a -> (a :?> CompilationMappingAttribute).SourceConstructFlags = SourceConstructFlags.SumType)
 
 /// The F#-only parts of the public surface, by type full name (all members) or "Type.Member".
 let allowed =
@@ -33,6 +47,13 @@ let allowed =
         "AutoDesign.Runs.Rows"
     ]
 
+let private parameterTypes (m: MethodInfo) = m.GetParameters() |> Array.map (fun p -> p.ParameterType) |> List.ofArray
+
+/// The parameter types of `t`'s static factory members (static methods returning `t`, not case constructors).
+let private factories (t: Type) =
+    [ for f in t.GetMethods(BindingFlags.Public ||| BindingFlags.Static ||| BindingFlags.DeclaredOnly) do
+        if f.ReturnType = t && not (isUnionCaseConstructor t f) && not f.IsSpecialName then yield parameterTypes f ]
+
 /// Public members of `asm` that do not read as C#, as "Type.Member: problem" lines.
 let surfaceProblems (asm: Assembly) =
     let flags = BindingFlags.Public ||| BindingFlags.Instance ||| BindingFlags.Static ||| BindingFlags.DeclaredOnly
@@ -42,7 +63,10 @@ let surfaceProblems (asm: Assembly) =
             let accessor = [ "get_"; "set_"; "op_"; "add_"; "remove_" ] |> List.exists m.Name.StartsWith
             // overrides keep their base type's name (TorchSharp's forward, step)
             let overridesForeign = m.GetBaseDefinition().DeclaringType.Assembly <> asm
-            if not m.IsSpecialName && not accessor && not overridesForeign && not (isAllowed t m.Name)
+            if isUnionCaseConstructor t m then
+                if not (isAllowed t m.Name) && not (factories t |> List.contains (parameterTypes m)) then
+                    yield sprintf "%s.%s: an F# union-case constructor without a factory member of the same parameters" t.FullName m.Name
+            elif not m.IsSpecialName && not accessor && not overridesForeign && not (isAllowed t m.Name)
                && not (List.contains m.Name [ "Equals"; "GetHashCode"; "CompareTo"; "ToString" ]) then
                 if Char.IsLower m.Name[0] then yield sprintf "%s.%s: lower-case name" t.FullName m.Name
                 for p in m.GetParameters() do

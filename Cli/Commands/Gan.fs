@@ -51,7 +51,7 @@ let private featureNet (g: Globals) (r: ParseResults<GanMetricArgs>) =
         let cfg : FeatureNetConfig =
             { Data = data; TrainImages = nTrain; HeldOutImages = images.Count - nTrain; Classes = classes; Epochs = 3; Batch = 128; Seed = 1 }
         use run = Run.Open(g.RunOptions, sprintf "dggan/feature-net-%s" data, FeatureNet.kind, cfg)
-        let net, acc =
+        let { TrainedFeatureNet.Net = net; HeldOutAccuracy = acc } =
             FeatureNet.trainIn run cfg (GanImages.slice images 0 nTrain) labels.[.. nTrain - 1]
                 (GanImages.slice images nTrain (images.Count - nTrain)) labels.[nTrain ..] torch.CPU (System.Action<string>(printfn "%s"))
         printfn "feature network %s: held-out accuracy %.2f%%" run.Dir (100.0 * acc)
