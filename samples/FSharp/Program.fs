@@ -34,7 +34,7 @@ let main argv =
     let optimizer = new SafeSGD(model.parameters (), 0.1)
     use loss = new UniLoss(macroF1 3, UniLossOptions(AnchorsPerType = 8, Seed = 1))
     let state = TrainState()
-    state.AddValue<UniLossState>("uniloss", loss.CaptureState, loss.RestoreState)
+    state.AddValue<UniLossState>("uniloss", (fun () -> loss.CaptureState()), (fun s -> loss.RestoreState s))
     use run = Run.Open({ RunOptions.Default with Root = root }, "samples/fsharp-macro-f1", "sample.macro-f1/1", {| Epochs = 5 |})
     let rows =
         if run.IsFinished then
