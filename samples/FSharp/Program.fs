@@ -1,7 +1,6 @@
 /// An F# app on AutoDesign's packages: a metric written once (macro-F1 over 3 classes), trained with
 /// UniLoss on a linear classifier of synthetic data, as a resumable run folder (run it twice: the
 /// second time it reads the stored result; kill it midway: it continues from the last checkpoint).
-open System
 open TorchSharp
 open AutoDesign.Nn   // ScalarOps: Plus, Mul... instead of operators whose temporary Scalars the GC may free early
 open AutoDesign.Runs
