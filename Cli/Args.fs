@@ -3,6 +3,9 @@
 module AutoDesign.Cli.Args
 
 open System
+open System.IO
+open System.Security.Cryptography
+open System.Text
 open Argu
 open AutoDesign.Runs
 open AutoDesign.Cli.Globals
@@ -71,8 +74,36 @@ type AutoDesignArgs =
             | Gan _ -> "GAN metrics (FID, SWD) on saved image sets."
             | Detgan _ -> "DetectorGAN: synthetic training data for small-data detection (chapter 4), Tables 4.1-4.3."
 
+/// The global options a job of this command line keeps: all but the launcher's, `--wait` and the run root
+/// (the job's own come after them).
+let private kept (r: ParseResults<AutoDesignArgs>) =
+    r.GetAllResults()
+    |> List.filter (function
+        | Device _ | Threads _ | Force -> true
+        | Launcher _ | Workers _ | Retries _ | Partition _ | Gres _ | Cpus_Per_Task _ | Mem _ | Time _ | Max_Jobs _
+        | Sbatch_Arg _ | Requeue _ | Wait | Runs_Root _ -> false
+        | Version | D2nn _ | Uniloss _ | Reproduce _ | Bench _ | Data _ | Dggan _ | Gan _ | Detgan _ -> false)
+
+/// The arguments of a job running `command` (this command line's subcommand, narrowed): the kept global
+/// options, `--wait --launcher serial --runs-root <absolute>`, then the command, unparsed by Argu.
+let jobLine (r: ParseResults<AutoDesignArgs>) (command: AutoDesignArgs) : string list =
+    let root = Path.GetFullPath(r.GetResult(Runs_Root, defaultValue = "runs"))
+    r.Parser.PrintCommandLineArguments(kept r @ [ Wait; Launcher Serial; Runs_Root root; command ]) |> List.ofArray
+
+/// A short stable key of a command line without its launcher options (names the folder of its jobs' logs).
+let private key (r: ParseResults<AutoDesignArgs>) =
+    let args =
+        r.GetAllResults()
+        |> List.filter (function
+            | Launcher _ | Workers _ | Retries _ | Partition _ | Gres _ | Cpus_Per_Task _ | Mem _ | Time _ | Max_Jobs _
+            | Sbatch_Arg _ | Requeue _ -> false
+            | _ -> true)
+    use sha = SHA256.Create()
+    let bytes = sha.ComputeHash(Encoding.UTF8.GetBytes(String.Join("\u0000", r.Parser.PrintCommandLineArguments args)))
+    Convert.ToHexString(bytes, 0, 6).ToLowerInvariant()
+
 /// The inherited options of a parsed command line (given at any level) as `Globals`, checked.
-let globals (argv: string[]) (r: ParseResults<AutoDesignArgs>) : Globals =
+let globals (r: ParseResults<AutoDesignArgs>) : Globals =
     let threads = Values.positive "threads" (r.GetResult(Threads, defaultValue = 1))
     let root = r.GetResult(Runs_Root, defaultValue = "runs")
     if String.IsNullOrWhiteSpace root then Errors.fail "--runs-root is empty"
@@ -93,7 +124,7 @@ let globals (argv: string[]) (r: ParseResults<AutoDesignArgs>) : Globals =
     if launcher <> Slurm && not slurmOnly.IsEmpty then
         Errors.fail "%s appl%s to --launcher slurm only" (String.Join(", ", slurmOnly)) (if slurmOnly.Length = 1 then "ies" else "y")
     if launcher <> Local && r.Contains Workers then Errors.fail "--workers applies to --launcher local only"
-    { Argv = List.ofArray argv
+    { Key = key r
       Device = r.GetResult(Device, defaultValue = Auto)
       Threads = threads
       RunsRoot = root

@@ -25,8 +25,8 @@ type Toggle =
     | Off
 
 type Globals =
-    { /// The whole command line (jobs are started with it, narrowed to their part).
-      Argv: string list
+    { /// A short stable key of this command line without the launcher's options (names the folder of its jobs' logs).
+      Key: string
       Device: DeviceArg
       Threads: int
       RunsRoot: string
@@ -40,7 +40,7 @@ type Globals =
       LaunchFlags: string list }
 
     static member Default =
-        { Argv = []; Device = Auto; Threads = 1; RunsRoot = "runs"; Force = false; Wait = false; Launcher = Local
+        { Key = ""; Device = Auto; Threads = 1; RunsRoot = "runs"; Force = false; Wait = false; Launcher = Local
           Workers = None; Retries = 3; Slurm = SlurmOptions.Default; LaunchFlags = [] }
 
     /// Run folder options: root, --force, --wait.

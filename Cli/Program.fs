@@ -18,48 +18,48 @@ let parser () =
 /// Parse a command line: the inherited options as Globals, and the parse results.
 let parse (argv: string[]) : Globals * ParseResults<AutoDesignArgs> =
     let results = (parser ()).ParseCommandLine(argv, raiseOnUsage = true)
-    globals argv results, results
+    globals results, results
 
 /// Parse and run one command line, letting errors propagate.
 let execute (argv: string[]) : int =
-    let p = parser ()
     let g, results = parse argv
-    let commands =
-        results.GetAllResults()
-        |> List.filter (function
-            | Version | D2nn _ | Uniloss _ | Reproduce _ | Bench _ | Data _ | Dggan _ | Gan _ | Detgan _ -> true
-            | _ -> false)
-    match commands with
-    | [ Version ] -> version (); 0
-    | [ D2nn r ] -> Commands.D2nn.handle g r
-    | [ Uniloss u ] -> Commands.Uniloss.run g u
-    | [ Reproduce r ] -> Commands.Reproduce.handle g r
-    | [ Bench b ] -> Commands.Bench.handle g b
-    | [ Data args ] -> Commands.Data.handle g args
-    | [ Dggan args ] -> Commands.Dggan.handle g args
-    | [ Gan args ] -> Commands.Gan.handle g args
-    | [ Detgan args ] -> Commands.Detgan.handle g args
-    | [] ->
-        eprintfn "%s" (p.PrintUsage())
+    let line = jobLine results
+    match results.TryGetSubCommand() with
+    | Some _ when results.Contains Version -> Errors.fail "--version takes no subcommand (see 'autodesign --help')"
+    | None when results.Contains Version -> version (); 0
+    | Some(D2nn r) -> Commands.D2nn.handle g (D2nn >> line) r
+    | Some(Uniloss u) -> Commands.Uniloss.run g (Uniloss >> line) u
+    | Some(Reproduce r) -> Commands.Reproduce.handle g (Reproduce >> line) r
+    | Some(Bench b) -> Commands.Bench.handle g b
+    | Some(Data args) -> Commands.Data.handle g args
+    | Some(Dggan args) -> Commands.Dggan.handle g (Dggan >> line) args
+    | Some(Gan args) -> Commands.Gan.handle g args
+    | Some(Detgan args) -> Commands.Detgan.handle g (Detgan >> line) args
+    | Some other -> Errors.fail "%A is not a subcommand" other
+    | None ->
+        eprintfn "%s" (results.Parser.PrintUsage())
         eprintfn "error: no command given (see 'autodesign --help')"
         2
-    | _ -> Errors.fail "give one subcommand (see 'autodesign --help')"
 
-/// The one line for a parse error: Argu's first line (without its `ERROR: ` prefix) and the help
-/// command of the subcommand it came from, read from the usage line that follows.
-let parseErrorLine (message: string) =
-    let lines = message.Split('\n') |> Array.map (fun l -> l.TrimEnd())
-    let first = lines |> Array.tryFind (fun l -> l.Trim() <> "") |> Option.defaultValue "invalid arguments"
+/// The subcommands a command line names, in order (`d2nn cascade`), read from the grammar: each word that
+/// names a subcommand of the level reached so far goes one level down.
+let commandPath (argv: string[]) : string list =
+    let rec go (level: ArgumentParser) (args: string list) =
+        match args with
+        | [] -> []
+        | a :: rest ->
+            let sub = level.GetSubCommandParsers() |> List.tryFind (fun p -> p.ParentInfo |> Option.exists (fun i -> List.contains a i.CommandLineNames.Value))
+            match sub with
+            | Some p -> a :: go p rest
+            | None -> go level rest
+    go (parser ()) (List.ofArray argv)
+
+/// The one line for a parse error: Argu's first line (without its `ERROR: ` prefix) and the help command of
+/// the subcommand the command line reached.
+let parseErrorLine (argv: string[]) (message: string) =
+    let first = message.Split('\n') |> Array.map (fun l -> l.Trim()) |> Array.tryFind (fun l -> l <> "") |> Option.defaultValue "invalid arguments"
     let first = if first.StartsWith "ERROR: " then first.Substring 7 else first
-    let command =
-        lines
-        |> Array.tryPick (fun l ->
-            if l.StartsWith "USAGE: " then
-                let words = l.Substring(7).Split(' ', StringSplitOptions.RemoveEmptyEntries)
-                Some(words |> Array.takeWhile (fun w -> not (w.StartsWith "[") && not (w.StartsWith "<") && not (w.StartsWith "-")) |> String.concat " ")
-            else None)
-        |> Option.defaultValue "autodesign"
-    sprintf "error: %s (see '%s --help')" (first.TrimEnd('.')) command
+    sprintf "error: %s (see '%s --help')" (first.TrimEnd('.')) (String.Join(" ", "autodesign" :: commandPath argv))
 
 /// Run one command line and return the exit code. Help goes to standard output (exit 0). A parse
 /// error or a missing subcommand gives exit 2 and a UserError exit 1, each as the one line
@@ -80,7 +80,7 @@ let runWith (err: TextWriter) (argv: string[]) : int =
         printfn "%s" e.Message
         0
     | :? ArguParseException as e ->
-        err.WriteLine(parseErrorLine e.Message)
+        err.WriteLine(parseErrorLine argv e.Message)
         2
     | UserError msg ->
         err.WriteLine("error: " + oneLine msg)

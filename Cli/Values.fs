@@ -2,7 +2,6 @@
 module AutoDesign.Cli.Values
 
 open System
-open System.Globalization
 open AutoDesign.Runs
 
 /// A whole number of at least 1.
@@ -46,19 +45,3 @@ let seeds (seed: int) (count: int) =
     if int64 seed + int64 count - 1L > int64 Int32.MaxValue then
         Errors.fail "--seed %d with --seeds %d runs past the largest seed %d" seed count Int32.MaxValue
     [ seed .. seed + count - 1 ]
-
-/// A comma-separated, non-empty list; each item parsed by `parse` (None: the item is invalid, `what` says why).
-let list (name: string) (what: string) (parse: string -> 'T option) (text: string) : 'T list =
-    let items = text.Split(',', StringSplitOptions.TrimEntries)
-    if items |> Array.forall String.IsNullOrEmpty then Errors.fail "--%s is empty (give %s, comma-separated)" name what
-    [ for t in items do
-        if t = "" then Errors.fail "--%s '%s' has an empty item" name text
-        match parse t with
-        | Some v -> yield v
-        | None -> Errors.fail "--%s: '%s' is not %s" name t what ]
-
-/// Parse a number written with a dot (any locale).
-let parseFloat (s: string) =
-    match Double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture) with
-    | true, v when Double.IsFinite v -> Some v
-    | _ -> None

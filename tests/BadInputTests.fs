@@ -12,37 +12,12 @@ open System.Buffers.Binary
 open Expecto
 open AutoDesign.Plots
 
-let internal cli = Path.Combine(AppContext.BaseDirectory, "autodesign.dll")
-
 /// Peak resident set of every case, in MiB: the CLI with TorchSharp loaded stays near 200.
 let internal memoryBoundMiB = 700L
 
-type internal Outcome = { Code: int; Out: string; Err: string; PeakMiB: int64 }
-
-/// Run the CLI in `cwd`, sampling the child's VmHWM (a high-water mark, so the last sample is the peak
-/// up to the sampling interval) until it exits.
+/// Run the CLI in `cwd` (at most 5 minutes), with its peak resident set.
 let internal run (cwd: string) (env: (string * string) list) (args: string list) =
-    let psi = ProcessStartInfo("dotnet", cli :: args, RedirectStandardOutput = true, RedirectStandardError = true,
-                               UseShellExecute = false, WorkingDirectory = cwd)
-    for (k, v) in env do psi.Environment.[k] <- v
-    use p = Process.Start psi
-    let out = p.StandardOutput.ReadToEndAsync()
-    let err = p.StandardError.ReadToEndAsync()
-    let mutable peak = 0L
-    let sample () =
-        try
-            for line in File.ReadAllLines(sprintf "/proc/%d/status" p.Id) do
-                if line.StartsWith "VmHWM:" then
-                    let kb = int64 (line.Substring(6).Trim().Split(' ').[0])
-                    peak <- max peak (kb / 1024L)
-        with _ -> ()
-    let sw = Stopwatch.StartNew()
-    while not (p.WaitForExit 10) do
-        sample ()
-        if sw.Elapsed.TotalMinutes > 5.0 then
-            p.Kill true
-            failtestf "autodesign %s did not finish in 5 minutes" (String.Join(" ", args))
-    { Code = p.ExitCode; Out = out.Result; Err = err.Result; PeakMiB = peak }
+    CliProcess.run (Some cwd) env args (TimeSpan.FromMinutes 5.0)
 
 // ---- hostile files, written by the tests ----
 
@@ -167,7 +142,8 @@ let private cases : (string * string list * int * string) list =
       "a NaN score", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-nan.csv"; "--labels"; "labels3.csv" ], 1, "'nan'"
       "scores and labels of different lengths", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores10k.csv"; "--labels"; "labels2.csv" ], 1, "rows"
       "a seed range past Int32.MaxValue", [ "uniloss"; "ap"; "--seed"; "2147483647"; "--seeds"; "2" ], 1, "largest seed"
-      "an empty lambda list", [ "d2nn"; "cascade"; "--lambdas"; "," ], 1, "--lambdas"
+      "an empty lambda list", [ "d2nn"; "cascade"; "--lambdas" ], 1, "--lambdas"
+      "a λ outside [0, 1]", [ "d2nn"; "cascade"; "--lambdas"; "0.5"; "1.5" ], 1, "--lambdas"
       "a NaN tau", [ "uniloss"; "ap"; "--tau"; "nan" ], 1, "--tau"
       "zero threads", [ "--threads"; "0"; "data"; "list" ], 1, "--threads"
       "a negative epoch count", [ "uniloss"; "ap"; "--epochs"; "-3" ], 1, "--epochs"

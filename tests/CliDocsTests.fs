@@ -9,20 +9,12 @@ open System.IO
 open System.Text
 open Expecto
 
-let private cli = Path.Combine(AppContext.BaseDirectory, "autodesign.dll")
 let docPath = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "..", "docs", "cli.md"))
 
 let private help (path: string list) =
-    let psi = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-    psi.ArgumentList.Add cli
-    for a in path do psi.ArgumentList.Add a
-    psi.ArgumentList.Add "--help"
-    psi.Environment.["COLUMNS"] <- "100"
-    use p = Process.Start psi
-    let out = p.StandardOutput.ReadToEnd()
-    p.WaitForExit()
-    if p.ExitCode <> 0 then failwithf "autodesign %s --help exited %d" (String.Join(" ", path)) p.ExitCode
-    out.Replace("\r", "").TrimEnd()
+    let o = CliProcess.run None [ "COLUMNS", "100" ] (path @ [ "--help" ]) (TimeSpan.FromMinutes 5.0)
+    if o.Code <> 0 then failwithf "autodesign %s --help exited %d" (String.Join(" ", path)) o.Code
+    o.Out.Replace("\r", "").TrimEnd()
 
 /// The subcommands listed under SUBCOMMANDS: in a help text.
 let private subcommands (text: string) =

@@ -8,19 +8,10 @@ open System.Diagnostics
 open System.IO
 open Expecto
 
-let private cli = Path.Combine(AppContext.BaseDirectory, "autodesign.dll")
-
 /// Run the CLI with `args` (and extra environment); returns (exit code, output).
 let runCli (env: (string * string) list) (args: string list) =
-    let psi = ProcessStartInfo("dotnet", cli :: args, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-    for (k, v) in env do psi.Environment.[k] <- v
-    use p = Process.Start psi
-    let out = p.StandardOutput.ReadToEndAsync()
-    let err = p.StandardError.ReadToEndAsync()
-    if not (p.WaitForExit 900_000) then
-        p.Kill true
-        failtestf "autodesign %s did not finish in 15 minutes" (String.Join(" ", args))
-    p.ExitCode, out.Result + err.Result
+    let o = CliProcess.run None env args (TimeSpan.FromMinutes 15.0)
+    o.Code, o.Out + o.Err
 
 let private tempRoot () =
     let d = Path.Combine(Path.GetTempPath(), "autodesign-tests", "crash-" + Guid.NewGuid().ToString("N"))

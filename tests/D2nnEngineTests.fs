@@ -21,19 +21,10 @@ let private sweepArgs (root: string) (extra: string list) =
     [ "d2nn"; "dcn"; "--quick"; "--steps"; "4"; "--train-size"; "64"; "--test-size"; "32"; "--batch"; "16"
       "--lambdas"; "0.5"; "--thesis-recipe"; "--checkpoint-every"; "2"; "--seed"; "3"; "--runs-root"; root; "--launcher"; "serial" ] @ extra
 
-/// Run the CLI (`dotnet autodesign.dll ...`) with extra environment variables; returns exit code and output.
+/// Run the CLI with extra environment variables; returns exit code and output.
 let private cli (args: string list) (env: (string * string) list) =
-    let dll = Path.Combine(AppContext.BaseDirectory, "autodesign.dll")
-    let psi = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-    psi.ArgumentList.Add dll
-    for a in args do psi.ArgumentList.Add a
-    psi.Environment["AUTODESIGN_QUIET"] <- "1"
-    for (k, v) in env do psi.Environment[k] <- v
-    use p = Process.Start psi
-    let err = p.StandardError.ReadToEndAsync()
-    let out = p.StandardOutput.ReadToEnd()
-    p.WaitForExit()
-    p.ExitCode, out + err.Result
+    let o = CliProcess.run None (("AUTODESIGN_QUIET", "1") :: env) args (TimeSpan.FromMinutes 30.0)
+    o.Code, o.Out + o.Err
 
 /// Every file of a sweep that must not depend on how it was scheduled: curve.csv, dcn.csv, paths.csv,
 /// each child's weights and metrics, and each result (without its finishing time).
@@ -63,7 +54,7 @@ let private reference =
 /// 12 steps, each continued for 18, a warm start of 6), then λ 0.5's 12 and λ 0.9's 12.
 let private lambdaArgs (root: string) =
     [ "d2nn"; "dcn"; "--quick"; "--steps"; "12"; "--train-size"; "64"; "--test-size"; "32"; "--batch"; "16"
-      "--lambdas"; "0.5,0.9"; "--checkpoint-every"; "3"; "--seed"; "3"; "--runs-root"; root; "--launcher"; "serial" ]
+      "--lambdas"; "0.5"; "0.9"; "--checkpoint-every"; "3"; "--seed"; "3"; "--runs-root"; root; "--launcher"; "serial" ]
 
 let private lambdaReference =
     lazy (

@@ -19,20 +19,8 @@ let private tempDir () =
 
 /// Run the CLI in `cwd` with extra environment variables; (exit code, stdout, stderr).
 let runCli (cwd: string) (env: (string * string) list) (args: string list) =
-    let psi = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = cwd)
-    psi.ArgumentList.Add cli
-    for a in args do psi.ArgumentList.Add a
-    psi.Environment.["AUTODESIGN_QUIET"] <- "1"
-    psi.Environment.Remove "AUTODESIGN_FAULT" |> ignore
-    for (k, v) in env do psi.Environment.[k] <- v
-    use p = Process.Start psi
-    let out = p.StandardOutput.ReadToEndAsync()
-    let err = p.StandardError.ReadToEndAsync()
-    if not (p.WaitForExit 600_000) then
-        p.Kill true
-        failtestf "autodesign %s did not finish within 10 minutes" (String.Join(" ", args))
-    p.WaitForExit()
-    p.ExitCode, out.Result, err.Result
+    let o = CliProcess.run (Some cwd) ([ "AUTODESIGN_QUIET", "1"; "AUTODESIGN_FAULT", null ] @ env) args (TimeSpan.FromMinutes 10.0)
+    o.Code, o.Out, o.Err
 
 /// Every file of a run folder that must come out the same (relative path → bytes): all but the result
 /// envelopes (they hold finishing times) and the lock files.

@@ -11,7 +11,6 @@ open System.IO
 open System.Threading
 open Expecto
 
-let private cli = Path.Combine(AppContext.BaseDirectory, "autodesign.dll")
 
 let private tempRoot () =
     let d = Path.Combine(Path.GetTempPath(), "autodesign-robust", Guid.NewGuid().ToString("N"))
@@ -24,11 +23,7 @@ let private apArgs (root: string) (extra: string list) =
 
 /// Start the CLI without waiting for it.
 let private start (args: string list) =
-    let psi = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-    psi.ArgumentList.Add cli
-    for a in args do psi.ArgumentList.Add a
-    psi.Environment.["AUTODESIGN_QUIET"] <- "1"
-    let p = Process.Start psi
+    let p = CliProcess.start None [ "AUTODESIGN_QUIET", "1" ] args
     p.OutputDataReceived.Add ignore
     p.ErrorDataReceived.Add ignore
     p.BeginOutputReadLine()

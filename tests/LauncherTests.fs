@@ -157,11 +157,7 @@ let tests =
             let rc, out, err = GanRunTests.runCli root [] (args "serial" "serial")
             Expect.equal rc 0 (sprintf "serial search:\n%s\n%s" out err)
             let coordinator () =
-                let psi = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = root)
-                psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "autodesign.dll"))
-                for a in args "slurm" "slurm" @ [ "--retries"; "3" ] do psi.ArgumentList.Add a
-                psi.Environment.["AUTODESIGN_QUIET"] <- "1"
-                let p = Process.Start psi
+                let p = CliProcess.start (Some root) [ "AUTODESIGN_QUIET", "1" ] (args "slurm" "slurm" @ [ "--retries"; "3" ])
                 let out = p.StandardOutput.ReadToEndAsync()
                 let err = p.StandardError.ReadToEndAsync()
                 p, out, err

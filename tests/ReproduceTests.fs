@@ -111,7 +111,7 @@ let tests =
             let reg = [ (registry "f").[0]; boom; (registry "f").[2] ]
             let argv = [| "reproduce"; "--runs-root"; root; "--report"; Path.Combine(root, "R.md"); "--launcher"; "serial" |]
             let g, r = AutoDesign.Cli.Program.parse argv
-            let rc = Reproduce.handleWith reg g (r.GetResult AutoDesignArgs.Reproduce)
+            let rc = Reproduce.handleWith reg g (AutoDesignArgs.Reproduce >> AutoDesign.Cli.Args.jobLine r) (r.GetResult AutoDesignArgs.Reproduce)
             Expect.equal rc 1 "non-zero exit"
             let text = File.ReadAllText(Path.Combine(root, "R.md"))
             Expect.stringContains text "FAILED: Exception: native handle went away" "failed row"

@@ -132,8 +132,8 @@ let tests =
             match plan [| "pose" |] with
             | Cli.PlanPose(_, which) -> Expect.equal which "all" "default"
             | other -> failtestf "wrong plan %A" other
-            Expect.throwsT<UserError> (fun () -> plan [| "pose"; "--which"; "sigma" |] |> ignore) "which"
-            Expect.throwsT<UserError> (fun () -> plan [| "pose"; "--nearby"; "any" |] |> ignore) "an ap/accuracy option"
+            Expect.throwsT<ArguParseException> (fun () -> plan [| "pose"; "--which"; "sigma" |] |> ignore) "which"
+            Expect.throwsT<ArguParseException> (fun () -> plan [| "pose"; "--nearby"; "any" |] |> ignore) "an ap/accuracy option"
         }
 
         testSequenced <| test "a short UniLoss(PCKh) run on free heatmaps lowers the loss and raises PCKh" {

@@ -190,7 +190,7 @@ let tests =
             Expect.throwsT<ArguParseException> (fun () -> planOf [| "ap"; "--data"; "cifar" |] |> ignore) "unknown data"
             Expect.throwsT<UserError> (fun () -> planOf [| "ap"; "--class"; "11" |] |> ignore) "class range"
             Expect.throwsT<ArguParseException> (fun () -> planOf [| "accuracy"; "--device"; "tpu" |] |> ignore) "device"
-            Expect.throwsT<UserError> (fun () -> planOf [| "ablation"; "--which"; "lr" |] |> ignore) "which"
+            Expect.throwsT<ArguParseException> (fun () -> planOf [| "ablation"; "--which"; "lr" |] |> ignore) "which"
             Expect.throwsT<UserError> (fun () -> planOf [| "accuracy"; "--seeds"; "0" |] |> ignore) "runs"
             Expect.throwsT<UserError> (fun () -> planOf [| "ap"; "--power"; "0" |] |> ignore) "power"
         }

@@ -36,7 +36,7 @@ type D2nnExpArgs =
     | Quick
     | Seed of int
     | Seeds of int
-    | Lambdas of string
+    | Lambdas of float list
     | Ce_Weight of float
     | Unified_Q
     | Joint_Control_Grad
@@ -60,7 +60,7 @@ type D2nnExpArgs =
             | Quick -> "small config that runs in minutes on 2 cores."
             | Seed _ -> "random seed (default 1)."
             | Seeds _ -> "sweep seeds seed..seed+N-1, each a job of the launcher (default 1)."
-            | Lambdas _ -> "comma-separated trade-off weights λ in [0,1] (default: a sweep)."
+            | Lambdas _ -> "trade-off weights λ in [0,1], e.g. --lambdas 0.5 0.9 (default: a sweep)."
             | Ce_Weight _ -> "weight of the regular nodes' cross-entropy loss (default 1)."
             | Unified_Q -> "train regular nodes with Q-learning on their class scores (the thesis's unified approach) instead of cross-entropy."
             | Joint_Control_Grad -> "let the control nodes' Q-learning gradient flow into the regular nodes feeding them (default: stopped)."
@@ -126,7 +126,9 @@ let architectureName (name: string) (defaultForm: FormArg) (r: ParseResults<D2nn
 let options (g: Globals) (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
     let lambdas =
         r.TryGetResult Lambdas
-        |> Option.map (Values.list "lambdas" "a number in [0, 1]" (fun t -> Values.parseFloat t |> Option.filter (fun v -> v >= 0.0 && v <= 1.0)))
+        |> Option.map (fun ls ->
+            if ls.IsEmpty then Errors.fail "--lambdas is empty (give numbers in [0, 1], e.g. --lambdas 0.5 0.9)"
+            ls |> List.map (Values.between "lambdas" 0.0 1.0))
     let regular =
         if r.Contains Unified_Q then
             if r.Contains Ce_Weight then Errors.fail "--unified-q and --ce-weight exclude each other"
@@ -165,14 +167,21 @@ let options (g: Globals) (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
         CheckpointEvery = r.TryGetResult Checkpoint_Every |> Option.map (Values.positive "checkpoint-every") }
 
 /// One seed's sweep as jobs of the launcher: the baselines, the latency table (--cost latency), the warm
-/// start, then every λ point after them.
-let private stageJobs (g: Globals) (o: ExperimentOptions) (archName: string) =
-    let dir = Path.Combine(g.RunsRoot, "jobs", sprintf "d2nn-%s-%s" archName (Jobs.key g))
+/// start, then every λ point after them; each job is `sweepLine` with `--only STAGE` (and `--lambdas λ`).
+let private stageJobs (g: Globals) (o: ExperimentOptions) (archName: string) (sweepLine: D2nnExpArgs list -> string list) =
+    let dir = Path.Combine(g.RunsRoot, "jobs", sprintf "d2nn-%s-%s" archName g.Key)
     let id name = sprintf "d2nn/%s/%s" archName name
     [ for (name, so, deps) in D2nnExperiment.stages (D2nnExperiment.architecture archName) o ->
-        let only = if name.StartsWith "lambda-" then "points" else name
-        let lambdas = match so.Lambdas with Some [ l ] when only = "points" -> [ "--lambdas"; l.ToString("R", Globalization.CultureInfo.InvariantCulture) ] | _ -> []
-        { Jobs.job g (id name) ([ "--only"; only ] @ lambdas) (Path.Combine(dir, name)) with DependsOn = deps |> List.map id } ]
+        let narrowing =
+            match so.Stage, so.Lambdas with
+            | SweepStage.Points, Some [ l ] -> [ Only Points; Lambdas [ l ] ]
+            | SweepStage.Points, _ -> [ Only Points ]
+            | SweepStage.Baselines, _ -> [ Only Baselines ]
+            | LatencyTablesStage, _ -> [ Only StageArg.Latency ]
+            | WarmStart, _ -> [ Only Warm_Start ]
+            | EarlyExitStage, _ -> [ Only Early_Exit ]
+            | SweepStage.All, _ -> [ Only All ]
+        { Jobs.job g (id name) (sweepLine narrowing) (Path.Combine(dir, name)) with DependsOn = deps |> List.map id } ]
 
 /// `bench d2nn`: the cascade's wall-time fraction against its multiplication fraction, measured in one run
 /// (fast form and latency cost unless told otherwise).
@@ -201,16 +210,17 @@ let latencyTables (r: ParseResults<LatencyTablesArgs>) =
         printfn "%s: reference %s %.4f ms/example at batch %d -> %s" a.Name a.Reference.Name ((t.Table a.Reference.Name).FullPerExampleMs batch) batch path
     0
 
-let handle (g: Globals) (r: ParseResults<D2nnArgs>) =
-    let sweep name (sub: ParseResults<D2nnExpArgs>) =
+let handle (g: Globals) (line: Jobs.Line<D2nnArgs>) (r: ParseResults<D2nnArgs>) =
+    let sweep name (case: ParseResults<D2nnExpArgs> -> D2nnArgs) (sub: ParseResults<D2nnExpArgs>) =
         let o = options g sub
         let archName = architectureName name Thesis sub
         let seeds = Values.seeds o.Seed (sub.GetResult(Seeds, defaultValue = 1))
+        let narrowed (replace: D2nnExpArgs list) = line (Jobs.only r (case (Jobs.narrow sub replace)))
         let g' =
             match g.LauncherChoice with
-            | Some _ when seeds.Length > 1 -> Jobs.seeds g ("d2nn-" + archName) seeds
+            | Some _ when seeds.Length > 1 -> Jobs.seeds g ("d2nn-" + archName) seeds (fun k -> narrowed [ Seed k; Seeds 1 ])
             | Some choice when o.Stage = SweepStage.All ->
-                Jobs.run g choice (stageJobs g o archName)
+                Jobs.run g choice (stageJobs g o archName narrowed)
                 { g with Force = false }
             | _ -> g
         for seed in seeds do
@@ -221,8 +231,8 @@ let handle (g: Globals) (r: ParseResults<D2nnArgs>) =
     | Latency_Tables s ->
         g.NoJobs "d2nn latency-tables"
         latencyTables s
-    | Highlow s -> sweep "highlow" s
-    | Cascade s -> sweep "cascade" s
-    | Chain s -> sweep "chain" s
-    | Hierarchical s -> sweep "hierarchical" s
-    | Dcn s -> sweep "dcn" s
+    | Highlow s -> sweep "highlow" Highlow s
+    | Cascade s -> sweep "cascade" Cascade s
+    | Chain s -> sweep "chain" Chain s
+    | Hierarchical s -> sweep "hierarchical" Hierarchical s
+    | Dcn s -> sweep "dcn" Dcn s

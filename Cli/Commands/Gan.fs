@@ -44,14 +44,14 @@ let private featureNet (g: Globals) (r: ParseResults<GanMetricArgs>) =
     | Some p when File.Exists(Path.Combine(p, FeatureNet.weightsFile)) -> FeatureNet.load (Path.Combine(p, FeatureNet.weightsFile)) torch.CPU
     | Some p -> Errors.fail "--feature-net %s is neither a weights file nor a run folder holding %s" p FeatureNet.weightsFile
     | None ->
-        let data = AutoDesign.Cli.Commands.Dggan.dataName (r.GetResult(Data, AutoDesign.Cli.Commands.Dggan.Mnist))
+        let data = AutoDesign.Cli.Commands.Dggan.dataName (r.GetResult(Data, defaultValue = AutoDesign.Cli.Commands.Dggan.Mnist))
         let s = { DgganExperiment.quick data 1 with TrainImages = System.Int32.MaxValue }
         let images, labels, classes = DgganExperiment.loadImages s
         let nTrain = images.Count * 9 / 10
         let cfg : FeatureNetConfig =
             { Data = data; TrainImages = nTrain; HeldOutImages = images.Count - nTrain; Classes = classes; Epochs = 3; Batch = 128; Seed = 1 }
         use run = Run.Open(g.RunOptions, sprintf "dggan/feature-net-%s" data, FeatureNet.kind, cfg)
-        let net, acc =
+        let { TrainedFeatureNet.Net = net; HeldOutAccuracy = acc } =
             FeatureNet.trainIn run cfg (GanImages.slice images 0 nTrain) labels.[.. nTrain - 1]
                 (GanImages.slice images nTrain (images.Count - nTrain)) labels.[nTrain ..] torch.CPU (System.Action<string>(printfn "%s"))
         printfn "feature network %s: held-out accuracy %.2f%%" run.Dir (100.0 * acc)
@@ -86,7 +86,7 @@ let handle (g: Globals) (args: ParseResults<GanArgs>) =
         if r.Contains Feature_Net || r.Contains Data then Errors.fail "--feature-net and --data apply to gan fid only"
         if real.shape.[2] <> fake.shape.[2] || real.shape.[3] <> fake.shape.[3] then
             Errors.fail "the real images are %dx%d but the fake ones %dx%d (width x height): SWD compares sets of one size" real.shape.[3] real.shape.[2] fake.shape.[3] fake.shape.[2]
-        let swd = Swd.compute (Values.nonNegative "seed" (r.GetResult(Seed, 1))) real fake
+        let swd = Swd.compute (Values.nonNegative "seed" (r.GetResult(Seed, defaultValue = 1))) real fake
         let res = int real.shape.[2]
         swd.PerLevel |> Seq.iteri (fun i v -> printfn "SWDx1e3 level %d (%dx%d): %.3f" i (res >>> i) (res >>> i) v)
         printfn "SWDx1e3 average: %.3f" swd.Average

@@ -54,7 +54,7 @@ let options (g: Globals) (r: ParseResults<ReproduceArgs>) : ReproduceOptions =
 /// assembles the rows once its parts succeeded (`--only SYSTEM/NAME --no-report`); then the report is
 /// rebuilt from the run folders. Jobs of unknown duration take it from the quick durations shipped with
 /// AutoDesign.Reproduce, so the pool starts the longest path first from a fresh clone too.
-let private asJobs (g: Globals) (choice: LauncherChoice) (registry: Experiment list) (opts: ReproduceOptions) =
+let private asJobs (g: Globals) (line: Jobs.Line<ReproduceArgs>) (r: ParseResults<ReproduceArgs>) (choice: LauncherChoice) (registry: Experiment list) (opts: ReproduceOptions) =
     let chosen = Runner.select registry opts.Only
     let set = Results.set opts.Quick opts.Seed
     let root = Path.GetFullPath opts.RunsRoot
@@ -67,10 +67,10 @@ let private asJobs (g: Globals) (choice: LauncherChoice) (registry: Experiment l
             if opts.Force || not (File.Exists(Path.Combine(dirOf e, "result.json"))) then
                 let parts = e.Parts ctx
                 let partJob (p: ExperimentPart) =
-                    { Jobs.job g (id + "/" + p.Id) [ "--only"; id; "--part"; p.Id; "--no-report" ] (Path.Combine(dirOf e + ".parts", p.Id))
+                    { Jobs.job g (id + "/" + p.Id) (line (Jobs.narrow r [ Only id; Part p.Id; No_Report ])) (Path.Combine(dirOf e + ".parts", p.Id))
                         with DependsOn = p.DependsOn |> List.map (fun d -> id + "/" + d) }
                 yield! parts |> List.map partJob
-                yield { Jobs.job g id [ "--only"; id; "--no-report" ] (dirOf e) with DependsOn = parts |> List.map (fun p -> id + "/" + p.Id) } ]
+                yield { Jobs.job g id (line (Jobs.narrow r [ Only id; No_Report ])) (dirOf e) with DependsOn = parts |> List.map (fun p -> id + "/" + p.Id) } ]
     let jobs = Durations.fill root shipped jobs |> List.ofSeq
     let experiments = jobs |> List.filter (fun j -> j.Args |> Seq.contains "--part" |> not) |> List.length
     printfn "%d experiments (%s), %d to run as %d jobs" chosen.Length (if opts.Quick then "quick" else "full") experiments jobs.Length
@@ -93,7 +93,7 @@ let private asJobs (g: Globals) (choice: LauncherChoice) (registry: Experiment l
             | Some o -> o
             | None -> Failure("no result and no recorded failure", Job.logPath (Jobs.job g "" [] (dirOf e)))))
 
-let handleWith (registry: Experiment list) (g: Globals) (r: ParseResults<ReproduceArgs>) : int =
+let handleWith (registry: Experiment list) (g: Globals) (line: Jobs.Line<ReproduceArgs>) (r: ParseResults<ReproduceArgs>) : int =
     if r.Contains List then
         match r.TryGetResult Only with
         | Some _ ->
@@ -108,7 +108,7 @@ let handleWith (registry: Experiment list) (g: Globals) (r: ParseResults<Reprodu
         let opts = options g r
         let outcomes =
             match g.LauncherChoice with
-            | Some choice when opts.WriteReport -> asJobs g choice registry opts
+            | Some choice when opts.WriteReport -> asJobs g line r choice registry opts
             | _ -> Runner.run registry opts
         let failed = outcomes |> List.filter (snd >> function Failure _ -> true | _ -> false)
         if failed.IsEmpty then 0
@@ -116,4 +116,4 @@ let handleWith (registry: Experiment list) (g: Globals) (r: ParseResults<Reprodu
             eprintfn "error: %d experiment(s) failed: %s" failed.Length (failed |> List.map (fun (e, _) -> e.System + "/" + e.Name) |> String.concat ", ")
             1
 
-let handle (g: Globals) (r: ParseResults<ReproduceArgs>) = handleWith AutoDesign.Cli.Experiments.all g r
+let handle (g: Globals) (line: Jobs.Line<ReproduceArgs>) (r: ParseResults<ReproduceArgs>) = handleWith AutoDesign.Cli.Experiments.all g line r

@@ -294,9 +294,6 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
         gen.set_state(t)
         rng.State <- state.Random
 
-    /// Same as Forward (F#: loss.Invoke(s, y)).
-    member u.Invoke(scores, labels) = u.Forward(scores, labels)
-
     override _.Dispose(disposing: bool) =
         if disposing then
             cache.Clear()

@@ -1,7 +1,6 @@
 /// An F# app on AutoDesign's packages: a metric written once (macro-F1 over 3 classes), trained with
 /// UniLoss on a linear classifier of synthetic data, as a resumable run folder (run it twice: the
 /// second time it reads the stored result; kill it midway: it continues from the last checkpoint).
-open System
 open TorchSharp
 open AutoDesign.Nn   // ScalarOps: Plus, Mul... instead of operators whose temporary Scalars the GC may free early
 open AutoDesign.Runs
@@ -34,14 +33,14 @@ let main argv =
     let optimizer = new SafeSGD(model.parameters (), 0.1)
     use loss = new UniLoss(macroF1 3, UniLossOptions(AnchorsPerType = 8, Seed = 1))
     let state = TrainState()
-    state.AddValue<UniLossState>("uniloss", Func<_>(loss.CaptureState), Action<_>(loss.RestoreState))
+    state.AddValue<UniLossState>("uniloss", (fun () -> loss.CaptureState()), (fun s -> loss.RestoreState s))
     use run = Run.Open({ RunOptions.Default with Root = root }, "samples/fsharp-macro-f1", "sample.macro-f1/1", {| Epochs = 5 |})
     let rows =
         if run.IsFinished then
             printfn "finished before; its metrics are in %s" (run.File "metrics.csv")
             []
         else
-            let spec = Fit.spec "macro-f1" model optimizer (fun (x, y) -> loss.Forward(model.forward x, y)) batches 5
+            let spec = Fit.spec "macro-f1" model optimizer (fun (x, y) -> loss.forward(model.forward x, y)) batches 5
             let spec = { spec with EndOfEpoch = fun _ -> [ "batch-macro-f1", loss.LastMetric ] }
             let rows = Fit.runWith run state spec
             run.Finish {| Epochs = 5 |}

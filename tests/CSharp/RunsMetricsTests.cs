@@ -56,9 +56,9 @@ public static class RunsMetricsTests
         Check.True(DetMetrics.LocalizationIou(results).Count == DetMetrics.IouThresholds.Count + 1, "one value per threshold, then the average");
 
         Check.True(Device.Parse("CPU").Equals(DeviceChoice.Cpu), "device names in any case");
-        var job = JobModule.Create("demo", new[] { "reproduce", "--quick" }, Path.GetTempPath());
+        var job = Job.Create("demo", new[] { "reproduce", "--quick" }, Path.GetTempPath());
         Check.True(job.Args.Count == 2 && job.DependsOn.Count == 0 && job.Env.Count == 0, "a job without dependencies or environment");
-        Check.True(Launcher.Run(LauncherChoice.NewLocal(1, 0), Path.GetTempPath(), null, new List<Job>()).Count == 0, "no jobs, no reports");
+        Check.True(Launcher.Run(LauncherChoice.LocalPool(1, 0), Path.GetTempPath(), null, new List<Job>()).Count == 0, "no jobs, no reports");
         Check.True(SlurmOptions.Default.Partition == null && !SlurmOptions.Default.CpusPerTask.HasValue, "unset Slurm options are null");
     }
 

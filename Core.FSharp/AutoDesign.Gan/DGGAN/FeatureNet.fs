@@ -31,6 +31,9 @@ type FeatureNetConfig =
 
 type FeatureNetResult = { HeldOutAccuracy: float }
 
+/// A trained feature network and its accuracy on the held-out images.
+type TrainedFeatureNet = { Net: AutoDesign.Nn.DGGAN.FeatureClassifier; HeldOutAccuracy: float }
+
 /// The stand-in for Inception-v3 (its weights cannot be had offline): a small CNN classifier trained here on the
 /// same data set as the GAN, images fed at 32×32 (8×8 and 16×16 nearest-upsampled). Trained in its own run folder
 /// (resumable; `weights.safetensors` once finished).
@@ -88,9 +91,9 @@ module FeatureNet =
     /// batch orders fixed by the seed; accuracy on the held-out images stored as the run's result.
     [<CompiledName("TrainIn")>]
     let trainIn (run: Run) (cfg: FeatureNetConfig) (train: GanImages) (trainLabels: int[]) (heldOut: GanImages) (heldOutLabels: int[])
-                (device: torch.Device) (log: Action<string>) : FeatureClassifier * float =
+                (device: torch.Device) (log: Action<string>) : TrainedFeatureNet =
         if run.IsFinished then
-            load (run.File weightsFile) device, (run.Result<FeatureNetResult>()).HeldOutAccuracy
+            { Net = load (run.File weightsFile) device; HeldOutAccuracy = (run.Result<FeatureNetResult>()).HeldOutAccuracy }
         else
             if train.Count <> cfg.TrainImages || heldOut.Count <> cfg.HeldOutImages then
                 Errors.fail "feature net: %d training and %d held-out images given, the configuration says %d and %d" train.Count heldOut.Count cfg.TrainImages cfg.HeldOutImages
@@ -109,8 +112,8 @@ module FeatureNet =
             Safetensors.save (run.File weightsFile) w
             for t in w.Values do t.Dispose()
             let acc = accuracy net heldOut heldOutLabels device
-            run.Finish { HeldOutAccuracy = acc }
-            net, acc
+            run.Finish({ HeldOutAccuracy = acc } : FeatureNetResult)
+            { Net = net; HeldOutAccuracy = acc }
 
     let private batched (f: torch.Tensor -> torch.Tensor) (images: torch.Tensor) =
         checkImages "feature network input" images

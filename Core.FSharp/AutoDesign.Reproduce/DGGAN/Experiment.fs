@@ -108,7 +108,7 @@ module DgganExperiment =
               { Data = s.Data; TrainImages = nTrain; HeldOutImages = images.Count - nTrain; Classes = classes
                 Epochs = s.FeatureEpochs; Batch = 128; Seed = s.Search.Seed }
         use run = search.Child("feature-net", FeatureNet.kind, cfg)
-        let net, acc =
+        let { TrainedFeatureNet.Net = net; HeldOutAccuracy = acc } =
             FeatureNet.trainIn run cfg (GanImages.slice images 0 nTrain) labels.[.. nTrain - 1]
                 (GanImages.slice images nTrain (images.Count - nTrain)) labels.[nTrain ..] device (System.Action<string> log)
         log (sprintf "feature net (stand-in for Inception-v3): held-out accuracy %.2f%% on %d images" (100.0 * acc) (images.Count - nTrain))

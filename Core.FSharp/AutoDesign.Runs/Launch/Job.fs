@@ -145,3 +145,8 @@ module internal CliCommand =
     /// Quote one argument for a POSIX shell.
     [<CompiledName("ShellQuote")>]
     let shellQuote (s: string) = "'" + s.Replace("'", "'\\''") + "'"
+
+/// The factory C# calls (`Job.Create`), beside the module's functions.
+type Job with
+    /// A job of one thread, without dependencies or extra environment variables.
+    static member Create(id: string, args: IReadOnlyList<string>, runDir: string) : Job = Job.create id args runDir

@@ -10,6 +10,13 @@ type LauncherChoice =
     /// Jobs submitted to Slurm.
     | Slurm of SlurmOptions
 
+    /// A pool of `workers` worker processes on this machine; a job that crashes or is killed is started again
+    /// up to `retries` times (the factory for C#, which would otherwise see `NewLocal`).
+    static member LocalPool(workers: int, retries: int) = Local(workers, retries)
+
+    /// Jobs submitted to Slurm with `options` (the factory for C#).
+    static member SlurmCluster(options: SlurmOptions) = Slurm options
+
 /// A launcher only submits, tracks and collects: each job is a CLI invocation with its run folder, and the
 /// run engine makes a restarted job resume. Results do not depend on the launcher.
 module Launcher =
