@@ -46,6 +46,7 @@ type ExpArgs =
     | Nearby of NearbyRule
     | Bound_Scores of Toggle
     | Grad_Norm of float
+    | Auto_Scale of float
     | Validation
     | Data of ApData
     | Class of int
@@ -68,11 +69,12 @@ type ExpArgs =
             | Nearby_Unit _ -> "what a nearby anchor flips: one comparison bit, or all bits of one example (thesis §3.3). ap, accuracy."
             | Nearby _ -> "which bits a nearby anchor flips: any (thesis text) or wrong (only bits that differ from the best configuration, as the authors' code). ap, accuracy."
             | Bound_Scores _ -> "compute comparisons on sigmoid-squashed scores, σ(s_a) − σ(s_b) (the authors' code ends its networks with a sigmoid). ap, accuracy."
-            | Grad_Norm _ -> "rescale the UniLoss gradient on the scores to this Euclidean norm per batch (default 0: off). ap, accuracy."
+            | Grad_Norm _ -> "rescale the UniLoss gradient on the scores to this Euclidean norm per batch (default 0: off; overrides --auto-scale). ap, accuracy."
+            | Auto_Scale _ -> "automatic score-gradient scale a: norm a/sqrt(batch) per batch (the library's default is 1; 0: the raw gradient; default: the experiment's arm's). ap, accuracy."
             | Validation -> "score on a validation set carved from the Fashion-MNIST training images instead of the test set, for choosing settings. ap, accuracy."
             | Data _ -> "mnist (0 vs rest on the 10k digits, default) or fashion (class vs rest on Fashion-MNIST). ap."
             | Class _ -> "positive class for --data fashion (default 0). ap."
-            | Which _ -> "ablation: anchors (Table 3.4, AP row), anchors-acc (Table 3.4, accuracy row), batch (Table 3.3) or all (default); pose: table (Table 3.1), anchors (Table 3.4 pose row), all (default) or bench (step times, no training run)."
+            | Which _ -> "ablation: anchors (Table 3.4, AP row), anchors-acc (Table 3.4, accuracy row), batch (Table 3.3) or all (default); scale (the validation sweep of the automatic score-gradient scale; scale-ap-mnist, scale-ap-fashion, scale-accuracy-resnet20: one task); pose: table (Table 3.1), anchors (Table 3.4 pose row), all (default) or bench (step times, no training run)."
 
 type EvalMetricArgs =
     | [<Mandatory>] Metric of name: string
@@ -196,7 +198,7 @@ let evalMetric (args: ParseResults<EvalMetricArgs>) : int =
 /// The commands each experiment option applies to (the others reject it).
 let private appliesTo (a: ExpArgs) =
     match a with
-    | Ce_Lr _ | Nearby_Unit _ | Nearby _ | Bound_Scores _ | Grad_Norm _ | Validation -> [ "ap"; "accuracy" ]
+    | Ce_Lr _ | Nearby_Unit _ | Nearby _ | Bound_Scores _ | Grad_Norm _ | Auto_Scale _ | Validation -> [ "ap"; "accuracy" ]
     | Uni_Warmup _ -> [ "accuracy" ]
     | Data _ | Class _ -> [ "ap" ]
     | Which _ -> [ "ablation"; "pose" ]
@@ -237,6 +239,7 @@ let settingsOf (g: Globals) (command: string) (r: ParseResults<ExpArgs>) : ExpSe
       NearbyCorrective = r.TryGetResult Nearby |> Option.map (function Any -> false | Wrong -> true)
       BoundScores = r.TryGetResult Bound_Scores |> Option.map (function On -> true | Off -> false)
       GradNorm = r.TryGetResult Grad_Norm |> Option.map (Values.nonNegativeReal "grad-norm")
+      AutoScale = r.TryGetResult Auto_Scale |> Option.map (Values.nonNegativeReal "auto-scale")
       CeLr = r.TryGetResult Ce_Lr |> Option.map (Values.positiveReal "ce-lr") }
 
 let printRows (rows: ExpSummaryRow list) =
@@ -268,7 +271,7 @@ let plan (g: Globals) (args: ParseResults<UnilossArgs>) : UnilossPlan =
         if a.Contains Class && data = "mnist" then Errors.fail "--class applies to --data fashion (mnist is 0 vs rest)"
         PlanAp(settingsOf g "ap" a, data, cls)
     | Accuracy a -> PlanAccuracy(settingsOf g "accuracy" a)
-    | Ablation a -> PlanAblation(settingsOf g "ablation" a, which "ablation" [ "anchors"; "anchors-acc"; "batch"; "all" ] a)
+    | Ablation a -> PlanAblation(settingsOf g "ablation" a, which "ablation" [ "anchors"; "anchors-acc"; "batch"; "all"; "scale"; "scale-ap-mnist"; "scale-ap-fashion"; "scale-accuracy-resnet20" ] a)
     | Pose a -> PlanPose(settingsOf g "pose" a, which "pose" [ "table"; "anchors"; "all"; "bench" ] a)
 
 let runExperiment (g: Globals) (args: ParseResults<UnilossArgs>) : int =
@@ -284,6 +287,9 @@ let runExperiment (g: Globals) (args: ParseResults<UnilossArgs>) : int =
         match p with
         | PlanAp(_, data, cls) -> UnilossExp.ap s data cls
         | PlanAccuracy _ -> UnilossExp.accuracy s
+        | PlanAblation(_, which) when which.StartsWith "scale" ->
+            UnilossScaleSweep.run s (if which = "scale" then [ "ap-mnist"; "ap-fashion"; "accuracy-resnet20" ] else [ which.Substring 6 ])
+            []
         | PlanAblation(_, which) ->
             (if which = "anchors" || which = "all" then UnilossAblation.anchors s else [])
             @ (if which = "anchors-acc" || which = "all" then UnilossAblation.anchorsAccuracy s else [])
