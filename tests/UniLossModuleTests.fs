@@ -90,8 +90,8 @@ let tests =
                 let sv = (torch.randn(shape, generator = new torch.Generator(8UL))).data<float32>().ToArray()
                 let yt = longs y
                 for power, tau in [ 1.0, 1.0; 2.0, 0.5 ] do
-                    use a = new UniLoss(metric, seed = 5, power = power, tau = tau)
-                    use b = new UniLoss(metric, seed = 5, power = power, tau = tau)
+                    use a = new UniLoss(metric, seed = 5, power = power, tau = tau, autoScale = 0.0)
+                    use b = new UniLoss(metric, seed = 5, power = power, tau = tau, autoScale = 0.0)
                     use s = torch.tensor(sv).reshape(shape)
                     use anchors = a.SampleAnchors(s, yt)
                     let value, grad = step b sv shape yt

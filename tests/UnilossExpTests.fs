@@ -141,12 +141,15 @@ let tests =
                 let p, _ = UnilossExp.accuracyPlan s
                 for (_, run) in UnilossExp.parts s p do run ()
                 let finished = Directory.GetFiles(dir, "metrics.csv", SearchOption.AllDirectories)
-                Expect.equal finished.Length 6 "2 seeds x 3 arms"
+                Expect.equal finished.Length 8 "2 seeds x 4 arms"
                 let rows = UnilossExp.accuracy s
-                Expect.equal rows.Length 3 "CE, thesis form, extended"
+                Expect.equal rows.Length 4 "CE, thesis form, library defaults, extended"
+                Expect.stringContains rows.[2].Claim "default options" "the library-defaults arm"
+                Expect.stringContains rows.[2].Measured "95% CI" "its paired interval against CE"
+                Expect.stringContains rows.[2].Config "automatic scale" "its config names the automatic scale"
                 Expect.stringContains rows.[1].Config "b* among the good anchors" "the thesis-form arm says which of the authors' choices it keeps"
                 Expect.stringContains rows.[1].Measured "95% CI" "paired interval over 2 seeds"
-                Expect.equal (Directory.GetFiles(dir, "metrics.csv", SearchOption.AllDirectories).Length) 6 "assembling trained nothing new"
+                Expect.equal (Directory.GetFiles(dir, "metrics.csv", SearchOption.AllDirectories).Length) 8 "assembling trained nothing new"
             finally
                 if Directory.Exists dir then Directory.Delete(dir, true)
         }

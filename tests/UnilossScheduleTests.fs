@@ -137,7 +137,7 @@ let tests =
                 let xs = ids e.Name
                 Expect.isNonEmpty xs (sprintf "%s has parts" e.Name)
                 Expect.equal (List.distinct xs) xs (sprintf "%s: part ids are unique" e.Name)
-            Expect.equal (ids "accuracy-resnet20").Length 9 "3 seeds x 3 arms"
+            Expect.equal (ids "accuracy-resnet20").Length 12 "3 seeds x 4 arms"
             Expect.equal (ids "ap-mnist") [ for k in 1 .. 3 do for a in [ "ce"; "uniloss" ] -> sprintf "seed%d/%s" k a ] "ap: 3 seeds x 2 arms"
             Expect.equal (ids "pose-anchors") [ "seed1/uniloss-anchors5"; "seed1/uniloss-anchors10" ] "the 16-anchor run is the table's part"
             Expect.contains (ids "pose-table3.1") "seed1/uniloss-anchors16" "the table runs it"
@@ -159,11 +159,23 @@ let tests =
                 "thesis-form accuracy arm as the authors' code: sigmoid-bounded scores, corrective nearby anchors, b* as an anchor, tau 1, exact IDW gradient unscaled"
             let p, _ = UnilossExp.accuracyPlan { UnilossExp.defaultSettings torch.CPU with Runs = 3 }
             let wd = p.Arms |> List.map (fun (l, _, c) -> l, c.WeightDecay)
-            Expect.equal wd [ "ce", 5e-4; "uniloss-thesis", 1e-4; "uniloss", 5e-4 ] "the thesis-form arm uses the authors' weight decay"
+            Expect.equal wd [ "ce", 5e-4; "uniloss-thesis", 1e-4; "uniloss-default", 5e-4; "uniloss", 5e-4 ] "the thesis-form arm uses the authors' weight decay"
+            let lrs = p.Arms |> List.map (fun (_, _, c) -> c.Lr, c.Momentum, c.Milestones, c.WarmupSteps) |> List.distinct
+            Expect.equal lrs.Length 1 "every arm at CE's lr, momentum, schedule"
+            match p.Arms |> List.find (fun (l, _, _) -> l = "uniloss-default") with
+            | _, UniLossAccuracy o, _ ->
+                Expect.equal o ExpUniLossOptions.Library "the default arm uses the library's defaults"
+                Expect.equal (o.AutoScale, o.GradNorm, o.TauEnd, o.NearbyCorrective) (UniLossOptions().AutoScale, 0.0, None, false) "automatic scale, nothing hand-set"
+            | other -> failtestf "wrong arm %A" other
             Expect.equal (UnilossExp.parts { UnilossExp.defaultSettings torch.CPU with Runs = 3 } p |> List.map fst)
-                [ for k in 1 .. 3 do for a in [ "ce"; "uniloss-thesis"; "uniloss" ] -> sprintf "seed%d/%s" k a ] "one part per (seed, arm)"
+                [ for k in 1 .. 3 do for a in [ "ce"; "uniloss-thesis"; "uniloss-default"; "uniloss" ] -> sprintf "seed%d/%s" k a ] "one part per (seed, arm)"
             let thesis = UnilossExp.uniOptsFor (UnilossExp.defaultSettings torch.CPU)
-            Expect.equal (thesis.NearbyCorrective, thesis.BoundScores, thesis.GradNorm) (false, false, 0.0) "thesis settings elsewhere"
+            Expect.equal (thesis.NearbyCorrective, thesis.BoundScores, thesis.GradNorm, thesis.AutoScale) (false, false, 0.0, 0.0) "thesis settings elsewhere (raw gradient)"
+            match planOf [| "accuracy"; "--auto-scale"; "0.5" |] with
+            | PlanAccuracy s -> Expect.equal (UnilossExp.uniOptsFrom UnilossExp.accuracyLibraryDefaults s).AutoScale 0.5 "--auto-scale overrides"
+            | other -> failtestf "wrong plan %A" other
+            Expect.throwsT<UserError> (fun () -> planOf [| "accuracy"; "--auto-scale"; "-1" |] |> ignore) "negative auto scale"
+            Expect.throwsT<UserError> (fun () -> planOf [| "ap"; "--auto-scale"; "NaN" |] |> ignore) "NaN auto scale"
             Expect.throwsT<ArguParseException> (fun () -> planOf [| "accuracy"; "--nearby"; "some" |] |> ignore) "unknown nearby rule"
             Expect.throwsT<ArguParseException> (fun () -> planOf [| "accuracy"; "--bound-scores"; "yes" |] |> ignore) "bound-scores on/off"
             Expect.throwsT<UserError> (fun () -> planOf [| "accuracy"; "--grad-norm"; "-1" |] |> ignore) "negative grad norm"

@@ -30,6 +30,11 @@ type AblationWhich =
     | Anchors_Acc
     | Batch
     | All
+    /// The validation sweep of the automatic score-gradient scale over the three tasks below.
+    | Scale
+    | Scale_Ap_Mnist
+    | Scale_Ap_Fashion
+    | Scale_Accuracy_Resnet20
 
 /// `--which` of `uniloss pose`.
 type PoseWhich =
@@ -46,7 +51,8 @@ module private Help =
     let nearbyUnit = "what a nearby anchor flips: one comparison bit, or all bits of one example (thesis §3.3)."
     let nearby = "which bits a nearby anchor flips: any (thesis text) or wrong (only bits that differ from the best configuration, as the authors' code)."
     let boundScores = "compute comparisons on sigmoid-squashed scores, σ(s_a) − σ(s_b) (the authors' code ends its networks with a sigmoid)."
-    let gradNorm = "rescale the UniLoss gradient on the scores to this Euclidean norm per batch (default 0: off)."
+    let gradNorm = "rescale the UniLoss gradient on the scores to this Euclidean norm per batch (default 0: off; overrides --auto-scale)."
+    let autoScale = "automatic score-gradient scale a: norm a/sqrt(batch) per batch (the library's default is 1; 0: the raw gradient; default: the experiment's arm's)."
     let validation = "score on a validation set carved from the Fashion-MNIST training images instead of the test set, for choosing settings."
 
 /// `uniloss ap`.
@@ -61,6 +67,7 @@ type ApArgs =
     | Nearby of NearbyRule
     | Bound_Scores of Toggle
     | Grad_Norm of float
+    | Auto_Scale of float
     | Validation
     interface IArgParserTemplate with
         member a.Usage =
@@ -74,6 +81,7 @@ type ApArgs =
             | Nearby _ -> Help.nearby
             | Bound_Scores _ -> Help.boundScores
             | Grad_Norm _ -> Help.gradNorm
+            | Auto_Scale _ -> Help.autoScale
             | Validation -> Help.validation
 
 /// `uniloss accuracy`.
@@ -87,6 +95,7 @@ type AccuracyArgs =
     | Nearby of NearbyRule
     | Bound_Scores of Toggle
     | Grad_Norm of float
+    | Auto_Scale of float
     | Validation
     interface IArgParserTemplate with
         member a.Usage =
@@ -99,6 +108,7 @@ type AccuracyArgs =
             | Nearby _ -> Help.nearby
             | Bound_Scores _ -> Help.boundScores
             | Grad_Norm _ -> Help.gradNorm
+            | Auto_Scale _ -> Help.autoScale
             | Validation -> Help.validation
 
 /// `uniloss ablation`.
@@ -110,7 +120,7 @@ type AblationArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Which _ -> "anchors (Table 3.4, AP row), anchors-acc (Table 3.4, accuracy row), batch (Table 3.3) or all (default)."
+            | Which _ -> "anchors (Table 3.4, AP row), anchors-acc (Table 3.4, accuracy row), batch (Table 3.3) or all (default); scale (the validation sweep of the automatic score-gradient scale; scale-ap-mnist, scale-ap-fashion, scale-accuracy-resnet20: one task)."
             | Tau_End _ -> Help.tauEnd
             | Power _ -> Help.power
 
@@ -176,11 +186,11 @@ and [<RequireSubcommand; CliPrefix(CliPrefix.DoubleDash)>] UnilossArgs =
 type private Tuning =
     { TauEnd: float option; Power: float option; CeLr: float option; UniWarmup: int option
       NearbyUnit: NearbyUnitArg option; Nearby: NearbyRule option; BoundScores: Toggle option; GradNorm: float option
-      Validation: bool }
+      AutoScale: float option; Validation: bool }
 
 let private noTuning =
     { TauEnd = None; Power = None; CeLr = None; UniWarmup = None; NearbyUnit = None; Nearby = None; BoundScores = None
-      GradNorm = None; Validation = false }
+      GradNorm = None; AutoScale = None; Validation = false }
 
 /// Experiment settings from the options every experiment takes (`u`) and the experiment's own (`t`), every
 /// value checked before any training starts.
@@ -210,6 +220,7 @@ let private settingsOf (g: Globals) (u: ParseResults<UnilossArgs>) (t: Tuning) :
       NearbyCorrective = t.Nearby |> Option.map (function Any -> false | Wrong -> true)
       BoundScores = t.BoundScores |> Option.map (function On -> true | Off -> false)
       GradNorm = t.GradNorm |> Option.map (Values.nonNegativeReal "grad-norm")
+      AutoScale = t.AutoScale |> Option.map (Values.nonNegativeReal "auto-scale")
       CeLr = t.CeLr |> Option.map (Values.positiveReal "ce-lr") }
 
 let printRows (rows: ExpSummaryRow list) =
@@ -237,14 +248,14 @@ let plan (g: Globals) (args: ParseResults<UnilossArgs>) : UnilossPlan =
             { TauEnd = a.TryGetResult ApArgs.Tau_End; Power = a.TryGetResult ApArgs.Power; CeLr = a.TryGetResult ApArgs.Ce_Lr
               UniWarmup = None; NearbyUnit = a.TryGetResult ApArgs.Nearby_Unit; Nearby = a.TryGetResult ApArgs.Nearby
               BoundScores = a.TryGetResult ApArgs.Bound_Scores; GradNorm = a.TryGetResult ApArgs.Grad_Norm
-              Validation = a.Contains ApArgs.Validation }
+              AutoScale = a.TryGetResult ApArgs.Auto_Scale; Validation = a.Contains ApArgs.Validation }
         PlanAp(settingsOf g args t, data, cls)
     | Accuracy a ->
         let t =
             { TauEnd = a.TryGetResult AccuracyArgs.Tau_End; Power = a.TryGetResult AccuracyArgs.Power; CeLr = a.TryGetResult AccuracyArgs.Ce_Lr
               UniWarmup = a.TryGetResult AccuracyArgs.Uni_Warmup; NearbyUnit = a.TryGetResult AccuracyArgs.Nearby_Unit
               Nearby = a.TryGetResult AccuracyArgs.Nearby; BoundScores = a.TryGetResult AccuracyArgs.Bound_Scores
-              GradNorm = a.TryGetResult AccuracyArgs.Grad_Norm; Validation = a.Contains AccuracyArgs.Validation }
+              GradNorm = a.TryGetResult AccuracyArgs.Grad_Norm; AutoScale = a.TryGetResult AccuracyArgs.Auto_Scale; Validation = a.Contains AccuracyArgs.Validation }
         PlanAccuracy(settingsOf g args t)
     | Ablation a ->
         let which =
@@ -253,6 +264,10 @@ let plan (g: Globals) (args: ParseResults<UnilossArgs>) : UnilossPlan =
             | Anchors_Acc -> "anchors-acc"
             | Batch -> "batch"
             | AblationWhich.All -> "all"
+            | Scale -> "scale"
+            | Scale_Ap_Mnist -> "scale-ap-mnist"
+            | Scale_Ap_Fashion -> "scale-ap-fashion"
+            | Scale_Accuracy_Resnet20 -> "scale-accuracy-resnet20"
         let t = { noTuning with TauEnd = a.TryGetResult AblationArgs.Tau_End; Power = a.TryGetResult AblationArgs.Power }
         PlanAblation(settingsOf g args t, which)
     | Pose a ->
@@ -280,6 +295,9 @@ let runExperiment (g: Globals) (line: Jobs.Line<UnilossArgs>) (args: ParseResult
         match p with
         | PlanAp(_, data, cls) -> UnilossExp.ap s data cls
         | PlanAccuracy _ -> UnilossExp.accuracy s
+        | PlanAblation(_, which) when which.StartsWith "scale" ->
+            UnilossScaleSweep.run s (if which = "scale" then [ "ap-mnist"; "ap-fashion"; "accuracy-resnet20" ] else [ which.Substring 6 ])
+            []
         | PlanAblation(_, which) ->
             (if which = "anchors" || which = "all" then UnilossAblation.anchors s else [])
             @ (if which = "anchors-acc" || which = "all" then UnilossAblation.anchorsAccuracy s else [])

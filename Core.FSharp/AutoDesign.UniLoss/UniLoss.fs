@@ -22,7 +22,9 @@ open AutoDesign.Nn
 /// The combinatorial part (anchors, g, IDW and its gradient) runs on the host in flat arrays; the
 /// scores are read once per step and the loss tensor carries the exact gradient to them, so the
 /// loss costs a handful of tensor operations whatever the metric.
-/// Options: UniLossOptions (nearbyCorrective, boundScores, gradNorm: see there). Deterministic for a
+/// The score gradient is rescaled each batch to norm autoScale/√n (n examples; default 1: CE's step
+/// length at CE's learning rate), or to a fixed gradNorm, or left raw (autoScale = 0, the thesis).
+/// Options: UniLossOptions (nearbyCorrective, boundScores, gradNorm, autoScale: see there). Deterministic for a
 /// seed; CaptureState / RestoreState checkpoint its random streams.
 [<Sealed>]
 type UniLoss(metric: Metric, options: UniLossOptions) =
@@ -113,11 +115,13 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
         [<Optional; DefaultParameterValue(FlipUnit.Bit)>] nearbyUnit: FlipUnit,
         [<Optional; DefaultParameterValue(false)>] nearbyCorrective: bool,
         [<Optional; DefaultParameterValue(false)>] boundScores: bool,
-        [<Optional; DefaultParameterValue(0.0)>] gradNorm: float) =
+        [<Optional; DefaultParameterValue(0.0)>] gradNorm: float,
+        [<Optional; DefaultParameterValue(1.0)>] autoScale: float) =
         new UniLoss(metric,
                 UniLossOptions(AnchorsPerType = anchorsPerType, Tau = tau, Power = power, BitFraction = bitFraction, Seed = seed,
                                GoodFlips = goodFlips, NearbyFlips = nearbyFlips, GoodUnit = goodUnit, NearbyUnit = nearbyUnit,
-                               NearbyCorrective = nearbyCorrective, BoundScores = boundScores, GradNorm = gradNorm))
+                               NearbyCorrective = nearbyCorrective, BoundScores = boundScores, GradNorm = gradNorm,
+                               AutoScale = autoScale))
 
     member _.Metric = metric
     /// A copy of the options this loss was built with.
@@ -126,6 +130,8 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
     member _.NearbyCorrective = o.NearbyCorrective
     member _.BoundScores = o.BoundScores
     member _.GradNorm = o.GradNorm
+    /// The automatic score-gradient scale a (norm a/√n per batch of n examples; 0: off).
+    member _.AutoScale = o.AutoScale
     /// Sigmoid temperature τ of b̃ = σ(c/τ); settable between steps (a τ schedule).
     member _.Tau
         with get () = tauNow
@@ -234,9 +240,14 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
                         else
                             if cp.K1 >= 0 then gs.[cp.K1] <- gs.[cp.K1] + dc
                             if cp.K2 >= 0 then gs.[cp.K2] <- gs.[cp.K2] - dc
-                if o.GradNorm > 0.0 then
+                // the score gradient's length: fixed (gradNorm), automatic (autoScale / √n) or raw
+                let target =
+                    if o.GradNorm > 0.0 then o.GradNorm
+                    elif o.AutoScale > 0.0 then o.AutoScale / sqrt (float (if shape.Length = 0 then 1 else max 1 shape.[0]))
+                    else 0.0
+                if target > 0.0 then
                     let norm = sqrt (Array.sumBy (fun x -> x * x) gs)
-                    if norm > 0.0 then for i in 0 .. gs.Length - 1 do gs.[i] <- gs.[i] * o.GradNorm / norm
+                    if norm > 0.0 then for i in 0 .. gs.Length - 1 do gs.[i] <- gs.[i] * target / norm
             let idwMs = ms tI
             let tT = Stopwatch.GetTimestamp()
             let loss =

@@ -4,8 +4,9 @@ open System
 open AutoDesign.Nn
 
 /// Options of a UniLoss, one object for F# (UniLossOptions(Tau = 0.5, Seed = 3)) and C#
-/// (new UniLossOptions { Tau = 0.5, Seed = 3 }); defaults are the thesis's settings. UniLoss copies
-/// them when it is built.
+/// (new UniLossOptions { Tau = 0.5, Seed = 3 }); defaults are the thesis's settings except AutoScale
+/// (on by default: the score gradient gets CE's step length; AutoScale = 0 gives the thesis's raw
+/// gradient). UniLoss copies them when it is built.
 [<Sealed; AllowNullLiteral>]
 type UniLossOptions() =
     /// Anchors of each type (good, bad, nearby): 3× this many in all.
@@ -28,8 +29,17 @@ type UniLossOptions() =
     member val NearbyCorrective = false with get, set
     /// Soft comparisons on sigmoid-squashed scores: σ(x1) − σ(x2 + Offset).
     member val BoundScores = false with get, set
-    /// κ > 0: the gradient reaching the scores is rescaled to Euclidean norm κ each batch; 0: off.
+    /// κ > 0: the gradient reaching the scores is rescaled to Euclidean norm κ each batch (a fixed
+    /// norm, whatever the batch size); 0: off. Overrides AutoScale when set.
     member val GradNorm = 0.0 with get, set
+    /// The automatic score-gradient scale (the default): a > 0 rescales the gradient reaching the
+    /// scores each batch to Euclidean norm a/√n, n the batch's examples (the scores' first dimension),
+    /// i.e. the norm of a gradient whose n per-example parts each have norm a/n. The mean-reduced
+    /// cross-entropy's per-example gradient on the logits, (softmax − onehot)/n, has norm below √2/n
+    /// and ≈ 0.95/n for 10 classes at initialisation, so a = 1 gives UniLoss CE's step length at CE's
+    /// learning rate whatever the metric's scale; chosen on validation splits (docs/uniloss.md,
+    /// "Automatic score-gradient scale"). 0: the raw IDW gradient of the thesis.
+    member val AutoScale = 1.0 with get, set
     /// The first good anchor is b* itself (no flips), as in the authors' released code; the other
     /// good anchors stay b* with GoodFlips units flipped.
     member val BestAnchor = false with get, set
@@ -49,6 +59,7 @@ type UniLossOptions() =
         for u in [ o.GoodUnit; o.NearbyUnit ] do
             if not (Enum.IsDefined(typeof<FlipUnit>, u)) then Errors.fail "UniLoss: unknown flip unit %A" u
         if not (o.GradNorm >= 0.0) || Double.IsInfinity o.GradNorm then Errors.fail "UniLoss: gradNorm must be >= 0 and finite, got %g" o.GradNorm
+        if not (o.AutoScale >= 0.0) || Double.IsInfinity o.AutoScale then Errors.fail "UniLoss: autoScale must be >= 0 and finite (0: the raw gradient), got %g" o.AutoScale
 
 /// Every random stream a UniLoss owns, as plain data (System.Text.Json round-trips it): enough to
 /// checkpoint a training run and resume the loss bit-exactly.

@@ -182,15 +182,14 @@ module UnilossBench =
     let scale (calls: int) : UnilossNewBatchResult list =
         [ for (m, shape, yShape, labels) in scaleCases () -> newBatchShaped m shape yShape labels 1 2 calls ]
 
-    /// ResNet-20 (accuracy, 1×28×28, 10 classes; the accuracy experiment's UniLoss arm, with corrective
-    /// nearby anchors and gradient normalisation) and MLP 784-500-300-2 (AP, 1:9 labels; the thesis's
-    /// settings, as the MNIST AP experiment), batch 128, 48 anchors.
+    /// ResNet-20 (accuracy, 1×28×28, 10 classes) and MLP 784-500-300-2 (AP, 1:9 labels), both with the
+    /// library's default UniLoss options (automatic score-gradient scale), batch 128, 48 anchors.
     let run (device: torch.Device) (warmup: int) (steps: int) : UnilossBenchResult list =
         let b = 128L
         torch.manual_seed 3L |> ignore
         let x = torch.rand([| b; 1L; 28L; 28L |], device = device)
         let y10 = torch.randint(0L, 10L, [| b |], device = device)
         let y2 = torch.tensor([| for i in 0 .. int b - 1 -> if i % 10 = 0 then 1L else 0L |], device = device)
-        let opts = { ExpUniLossOptions.Defaults with AnchorsPerType = 16 }
-        [ measure device "ResNet-20, accuracy" (fun () -> UniLossModels.ResNet20(1, 10) :> _) x y10 (UniLossAccuracy UnilossExp.accuracyResNetDefaults) warmup steps
+        let opts = ExpUniLossOptions.Library
+        [ measure device "ResNet-20, accuracy" (fun () -> UniLossModels.ResNet20(1, 10) :> _) x y10 (UniLossAccuracy opts) warmup steps
           measure device "MLP 784-500-300-2, AP" (fun () -> UniLossModels.Mlp(2) :> _) x y2 (UniLossAP opts) warmup (steps * 4) ]

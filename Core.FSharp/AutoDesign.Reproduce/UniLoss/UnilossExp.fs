@@ -44,6 +44,8 @@ type ExpSettings =
       BoundScores: bool option
       /// Score-gradient norm per batch of the UniLoss arm (None: the experiment's default).
       GradNorm: float option
+      /// Automatic score-gradient scale of the UniLoss arm (None: the experiment's default).
+      AutoScale: float option
       /// Score on a validation set carved from the training images instead of the test set
       /// (for choosing settings; AP Fashion and accuracy experiments).
       Validation: bool
@@ -69,7 +71,7 @@ type ExpPlan =
 /// budget, writes run folders and, per seed set, a summary.csv, and returns result rows.
 module UnilossExp =
     let defaultSettings device =
-        { Quick = true; Device = device; Options = RunOptions.Default; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None; CeLr = None; TauEnd = None; NearbyUnit = None; NearbyCorrective = None; BoundScores = None; GradNorm = None; Validation = false; UniWarmup = None }
+        { Quick = true; Device = device; Options = RunOptions.Default; Seed = 1; Runs = 1; Epochs = None; TrainSize = None; Tau = None; Anchors = None; UniLr = None; Power = None; CeLr = None; TauEnd = None; NearbyUnit = None; NearbyCorrective = None; BoundScores = None; GradNorm = None; AutoScale = None; Validation = false; UniWarmup = None }
 
     /// UniLoss options: the experiment's defaults `d`, overridden by the settings.
     let uniOptsFrom (d: ExpUniLossOptions) (s: ExpSettings) =
@@ -81,7 +83,8 @@ module UnilossExp =
             NearbyUnit = defaultArg s.NearbyUnit d.NearbyUnit
             NearbyCorrective = defaultArg s.NearbyCorrective d.NearbyCorrective
             BoundScores = defaultArg s.BoundScores d.BoundScores
-            GradNorm = defaultArg s.GradNorm d.GradNorm }
+            GradNorm = defaultArg s.GradNorm d.GradNorm
+            AutoScale = defaultArg s.AutoScale d.AutoScale }
 
     /// The thesis's UniLoss settings (ExpUniLossOptions.Defaults) overridden by the settings.
     let uniOptsFor (s: ExpSettings) = uniOptsFrom ExpUniLossOptions.Defaults s
@@ -103,7 +106,9 @@ module UnilossExp =
     let anchorText (o: ExpUniLossOptions) =
         sprintf "nearby flips: %s%s%s%s" (string o.NearbyUnit) (if o.NearbyCorrective then " (wrong bits only)" else "")
             (if o.BoundScores then ", comparisons on sigmoid(scores)" else "")
-            (if o.GradNorm > 0.0 then sprintf ", score gradient normalised to %g per batch" o.GradNorm else "")
+            (if o.GradNorm > 0.0 then sprintf ", score gradient normalised to %g per batch" o.GradNorm
+             elif o.AutoScale > 0.0 then sprintf ", score gradient scaled to %g/sqrt(batch) per batch (automatic scale)" o.AutoScale
+             else "")
 
     /// Paired per-seed differences uni − ce: (mean, sample sd) (sd 0 for one seed).
     let pairedGap (ce: float list) (uni: float list) =
@@ -281,8 +286,13 @@ module UnilossExp =
     /// The authors' weight decay (their train_cifar10.py); CE keeps the thesis's 5e-4.
     let authorsWeightDecay = 1e-4
 
-    /// The accuracy experiment's plan: CE, the thesis-form arm (accuracyThesisForm) and the extended arm
-    /// (accuracyResNetDefaults) on the same data, seeds and schedule; and (epochs, epoch tag).
+    /// The library's default UniLoss (`new UniLoss(Metrics.accuracy)`: automatic score-gradient scale,
+    /// thesis anchors, τ 1) at CE's optimizer, schedule and learning rate: what a user gets without tuning.
+    let accuracyLibraryDefaults = ExpUniLossOptions.Library
+
+    /// The accuracy experiment's plan: CE, the thesis-form arm (accuracyThesisForm), the library's default
+    /// UniLoss at CE's schedule (accuracyLibraryDefaults, weight decay as CE) and the hand-set extended arm
+    /// (accuracyResNetDefaults, kept as an ablation) on the same data, seeds and schedule; and (epochs, epoch tag).
     let accuracyPlan (s: ExpSettings) =
         let trainN, testN, epochs, defaultEpochs, width, cfg = accuracySetup s
         // a non-default epoch count gets its own folder and row name (e.g. accuracy-fashion-quick-8ep)
@@ -292,6 +302,7 @@ module UnilossExp =
         plan s expDir (fun seed -> ExpTasks.fashionResNet s.Validation (fst width) (snd width) seed trainN testN)
             [ "ce", CrossEntropy, cfg
               "uniloss-thesis", UniLossAccuracy (uniOptsFrom accuracyThesisForm s), { uniCfg with WeightDecay = authorsWeightDecay }
+              "uniloss-default", UniLossAccuracy (uniOptsFrom accuracyLibraryDefaults s), uniCfg
               "uniloss", UniLossAccuracy (uniOptsFrom accuracyResNetDefaults s), uniCfg ],
         epochTag
 
@@ -304,17 +315,20 @@ module UnilossExp =
         let uniCfg = p.Arms |> List.pick (fun (l, _, c) -> if l = "uniloss" then Some c else None)
         let thesisForm = uniOptsFrom accuracyThesisForm s
         let extended = uniOptsFrom accuracyResNetDefaults s
+        let library = uniOptsFrom accuracyLibraryDefaults s
         let pct label = res |> List.find (fst >> (=) label) |> snd |> List.map ((*) 100.0)
-        let ce, thesisArm, ext = pct "ce", pct "uniloss-thesis", pct "uniloss"
+        let ce, thesisArm, lib, ext = pct "ce", pct "uniloss-thesis", pct "uniloss-default", pct "uniloss"
         let config =
-            sprintf "%s; %s, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4 (thesis-form arm: 1e-4, the authors'), /10 at epochs %A, batch 128, %d epochs, %d train / %d %s, inputs normalised per channel, %d anchors/type, power %g; thesis form as the authors' code (kept: sigmoid-bounded scores, corrective nearby anchors, b* among the good anchors, tau %s, weight decay 1e-4; not kept: their IDW gradient formula, whose normaliser term has a sign error, so the exact gradient is used); extended: tau %s, %s; seeds %s"
+            sprintf "%s; %s, SGD lr %g (UniLoss lr %g) momentum 0.9 wd 5e-4 (thesis-form arm: 1e-4, the authors'), /10 at epochs %A, batch 128, %d epochs, %d train / %d %s, inputs normalised per channel, %d anchors/type, power %g; thesis form as the authors' code (kept: sigmoid-bounded scores, corrective nearby anchors, b* among the good anchors, tau %s, weight decay 1e-4; not kept: their IDW gradient formula, whose normaliser term has a sign error, so the exact gradient is used); default: the library's UniLossOptions() (tau %s, %s); extended (hand-set ablation): tau %s, %s; seeds %s"
                 (mode s) (resNetText width) cfg.Lr uniCfg.Lr cfg.Milestones epochs trainN testN (heldOutText s) extended.AnchorsPerType extended.Power
-                (tauText thesisForm) (tauText extended) (anchorText extended) (seedsText s)
+                (tauText thesisForm) (tauText library) (anchorText library) (tauText extended) (anchorText extended) (seedsText s)
         let data = "Fashion-MNIST (stand-in for CIFAR-10)"
         let name = "accuracy-resnet20" + epochTag
         let thesis = "UniLoss 91.64%, CE 91.49% (CIFAR-10, 200 epochs, one run): +0.15"
         [ { Experiment = name; Claim = "CE baseline"; Thesis = "CE 91.49% (CIFAR-10, 200 epochs)"; Measured = sprintf "CE %s%% (%d epochs)" (fmt 2 ce) epochs; Config = config; Data = data }
           { Experiment = name; Claim = "UniLoss(accuracy) in the thesis's form (as the authors' code runs it) matches CE at equal epochs"; Thesis = thesis
             Measured = sprintf "UniLoss %s%%; %s" (fmt 2 thesisArm) (verdictText 2 ce thesisArm); Config = config; Data = data }
-          { Experiment = name; Claim = "UniLoss(accuracy), extended (corrective nearby anchors, score-gradient norm 0.1, tau 1 -> 3; beyond the thesis) matches CE"; Thesis = thesis
+          { Experiment = name; Claim = "UniLoss(accuracy) with the library's default options (automatic score-gradient scale) at CE's optimizer and lr matches CE"; Thesis = thesis
+            Measured = sprintf "UniLoss %s%%; %s" (fmt 2 lib) (verdictText 2 ce lib); Config = config; Data = data }
+          { Experiment = name; Claim = "UniLoss(accuracy), extended with hand-set options (corrective nearby anchors, score-gradient norm 0.1, tau 1 -> 3; ablation) matches CE"; Thesis = thesis
             Measured = sprintf "UniLoss %s%%; %s" (fmt 2 ext) (verdictText 2 ce ext); Config = config; Data = data } ]

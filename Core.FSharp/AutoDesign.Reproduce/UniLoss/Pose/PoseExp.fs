@@ -196,7 +196,7 @@ module PoseExp =
         let labels = bs |> Array.map (fun b -> PoseLabels.labels set out b)
         let targets = labels |> Array.mapi (fun i l -> torch.tensor(PoseMetric.gaussianTargets l out 1.0, device = s.Device).reshape(int64 bs.[i].Length, int64 out, int64 out).DetachFromDisposeScope())
         let labelT = labels |> Array.mapi (fun i l -> torch.tensor(l).reshape(int64 bs.[i].Length, 3L).DetachFromDisposeScope())
-        use uni = new UniLoss(PoseMetric.pckh, anchorsPerType = 16, tau = 1.0, bitFraction = z.BitFraction, seed = s.Seed, goodFlips = z.GoodFlips, nearbyUnit = FlipUnit.Score)
+        use uni = new UniLoss(PoseMetric.pckh, anchorsPerType = 16, tau = 1.0, bitFraction = z.BitFraction, seed = s.Seed, goodFlips = z.GoodFlips, nearbyUnit = FlipUnit.Score, autoScale = 0.0)
         let step (useUni: bool) (bi: int) =
             use scope = torch.NewDisposeScope()
             model.train()

@@ -112,7 +112,7 @@ module PoseTrain =
                     match loss with
                     | UniLossPckh (k, f, tau, g) ->
                         Some (new UniLoss(PoseMetric.pckh, anchorsPerType = k, tau = tau, bitFraction = f, seed = cfg.Seed * 1000003,
-                                          goodFlips = g, nearbyFlips = 1, goodUnit = FlipUnit.Bit, nearbyUnit = FlipUnit.Score))
+                                          goodFlips = g, nearbyFlips = 1, goodUnit = FlipUnit.Bit, nearbyUnit = FlipUnit.Score, autoScale = 0.0))
                     | Mse _ -> None
                 let state = TrainState()
                 state.AddModule("model", model)
