@@ -16,9 +16,9 @@ type AucMarginLoss(positiveFraction: float, margin: float) =
         if not (positiveFraction > 0.0 && positiveFraction < 1.0) then
             Errors.fail "AUC-margin loss: the fraction of positives must be in (0, 1), got %g" positiveFraction
         if not (margin > 0.0) || Double.IsInfinity margin then Errors.fail "AUC-margin loss: margin must be positive, got %g" margin
-    let a = torch.zeros([| 1L |], requires_grad = true)
-    let b = torch.zeros([| 1L |], requires_grad = true)
-    let alpha = torch.zeros([| 1L |], requires_grad = true)
+    let a = torch.zeros([| 1L |], requires_grad = true).DetachFromDisposeScope()
+    let b = torch.zeros([| 1L |], requires_grad = true).DetachFromDisposeScope()
+    let alpha = torch.zeros([| 1L |], requires_grad = true).DetachFromDisposeScope()
 
     /// Margin 1.0 (LibAUC's default).
     new(positiveFraction: float) = new AucMarginLoss(positiveFraction, 1.0)
@@ -61,8 +61,9 @@ type Pesg(parameters: seq<torch.Tensor>, loss: AucMarginLoss, lr: float, epochDe
         if not (weightDecay >= 0.0) || Double.IsInfinity weightDecay then Errors.fail "PESG: weightDecay must be >= 0, got %g" weightDecay
         if not (momentum > 0.0 && momentum <= 1.0) then Errors.fail "PESG: momentum must be in (0, 1], got %g" momentum
     let primal = Array.append (Array.ofSeq parameters) [| loss.A; loss.B |]
-    let reference = primal |> Array.map (fun p -> p.detach().clone())
-    let sums = primal |> Array.map (fun p -> torch.zeros_like(p))
+    // the optimiser's own state outlives any dispose scope its caller's step runs in
+    let reference = primal |> Array.map (fun p -> p.detach().clone().DetachFromDisposeScope())
+    let sums = primal |> Array.map (fun p -> torch.zeros_like(p).DetachFromDisposeScope())
     let buffers : torch.Tensor option[] = Array.create primal.Length None
     let mutable eta = lr
     let mutable stageSteps = 0
@@ -86,7 +87,7 @@ type Pesg(parameters: seq<torch.Tensor>, loss: AucMarginLoss, lr: float, epochDe
                 use d = g.Clamp(-1.0, 1.0).add(p.sub(reference.[i]).Mul(epochDecay)).add(p.Mul(weightDecay))
                 let buf =
                     match buffers.[i] with
-                    | None -> d.clone()
+                    | None -> d.clone().DetachFromDisposeScope()
                     | Some b -> b.copy_(b.Mul(1.0 - momentum).Plus(d.Mul(momentum)))
                 buffers.[i] <- Some buf
                 p.sub_(buf.Mul(eta)) |> ignore

@@ -18,8 +18,8 @@ type SoapApLoss(dataLength: int, margin: float, gamma: float) =
         if dataLength < 1 then Errors.fail "SOAP AP loss: the training set must hold at least one example, got %d" dataLength
         if not (margin > 0.0) || Double.IsInfinity margin then Errors.fail "SOAP AP loss: margin must be positive, got %g" margin
         if not (gamma > 0.0 && gamma <= 1.0) then Errors.fail "SOAP AP loss: gamma must be in (0, 1], got %g" gamma
-    let uAll = torch.zeros([| int64 dataLength |])
-    let uPos = torch.zeros([| int64 dataLength |])
+    let uAll = torch.zeros([| int64 dataLength |]).DetachFromDisposeScope()
+    let uPos = torch.zeros([| int64 dataLength |]).DetachFromDisposeScope()
 
     /// LibAUC's defaults: margin 1.0, γ = 0.99.
     new(dataLength: int) = new SoapApLoss(dataLength, 1.0, 0.99)

@@ -101,13 +101,18 @@ module SuiteData =
                  Description = sprintf "graded-relevance ranking stand-in: queries of 20 Fashion-MNIST images (%d training / %d test queries over %d / %d images); relevance 2 for the query class, 1 for the next class, 0 otherwise"
                                    size.TrainQueries size.TestQueries d.TrainY.Length d.TestY.Length }
 
-    /// Segmentation stand-in: the embedded MNIST digits at 14×14 with Gaussian noise (sd 0.6, seeded) on the
+    /// Training images of the segmentation stand-in: half of size.Train (its arms cost the most per image).
+    let segmentationTrain (size: SuiteSize) = max 1 (size.Train / 2)
+
+    /// Segmentation stand-in (segmentationTrain training images, at most 2000 test images): the embedded MNIST
+    /// digits at 14×14 with Gaussian noise (sd 0.6, seeded) on the
     /// input; each pixel's label is foreground iff the clean pixel exceeds 0.4.
     let segmentation (size: SuiteSize) (seed: int) =
         let ds = ExpTasks.halfSize (ExpData.mnist ())
-        if size.Train + size.Test > ds.Count then Errors.fail "segmentation: MNIST has %d digits, cannot split %d + %d" ds.Count size.Train size.Test
+        let nTr, nTe = segmentationTrain size, min size.Test 2000
+        if nTr + nTe > ds.Count then Errors.fail "segmentation: MNIST has %d digits, cannot split %d + %d" ds.Count nTr nTe
         let perm = ExpData.permutation seed ds.Count
-        let tr, te = perm.[.. size.Train - 1], perm.[size.Train .. size.Train + size.Test - 1]
+        let tr, te = perm.[.. nTr - 1], perm.[nTr .. nTr + nTe - 1]
         let px = ds.Height * ds.Width
         let rng = Random(seed * 7 + 3)
         let gauss () = sqrt (-2.0 * log (1.0 - rng.NextDouble())) * cos (2.0 * Math.PI * rng.NextDouble())

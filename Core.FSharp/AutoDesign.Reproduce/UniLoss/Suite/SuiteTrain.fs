@@ -30,6 +30,23 @@ module SuiteTrain =
         | IouTask -> "miou-segmentation"
         | AccuracyTask -> "accuracy-10class"
 
+    /// The job a task runs in: AP and AUROC at one class ratio share one.
+    let partOf (t: SuiteTask) =
+        match t with
+        | ApTask s | AurocTask s -> "imbalanced-" + share s
+        | _ -> taskId t
+
+    /// The data a task trains and tests on (SuiteData builds it), in words.
+    let describe (t: SuiteTask) (size: SuiteSize) =
+        match t with
+        | ApTask s | AurocTask s ->
+            sprintf "Fashion-MNIST T-shirt vs rest: %s of %d training images, natural 1:9 test set of %d"
+                (match s with None -> "natural 1:9 subset" | Some f -> sprintf "negatives plus positives down-sampled to %g%%" (100.0 * f)) size.Train size.Test
+        | MacroF1Task -> sprintf "Fashion-MNIST 10 classes, training counts decaying 100:1 from %d (class 0) to %d (class 9), balanced test set of %d" (max 10 (size.Train * 2 / 5)) (max 1 (size.Train * 2 / 500)) size.Test
+        | NdcgTask -> sprintf "graded-relevance ranking stand-in: %d training / %d test queries of 20 Fashion-MNIST images (from %d / %d images), relevance 2 for the query class, 1 for the next class, 0 otherwise" size.TrainQueries size.TestQueries size.Train size.Test
+        | IouTask -> sprintf "segmentation stand-in: embedded MNIST digits at 14x14 plus Gaussian noise (sd 0.6), foreground/background masks (clean pixel > 0.4); %d training / %d test images" (SuiteData.segmentationTrain size) (min size.Test 2000)
+        | AccuracyTask -> sprintf "Fashion-MNIST 10 classes, %d training / %d test images" size.Train size.Test
+
     let metricName (t: SuiteTask) =
         match t with
         | ApTask _ -> "AP" | AurocTask _ -> "AUROC" | MacroF1Task -> "macro-F1" | NdcgTask -> "NDCG@5" | IouTask -> "mean IoU" | AccuracyTask -> "accuracy"
@@ -37,7 +54,7 @@ module SuiteTrain =
     let peerName (t: SuiteTask) =
         match t with
         | ApTask _ -> "SOAP AP loss (Qi et al. 2021; LibAUC APLoss settings margin 1.0, gamma 0.99; Adam lr 1e-3)"
-        | AurocTask _ -> "AUC-margin loss + PESG (Yuan et al. 2021; margin 1.0, lr 0.1, epoch decay 0.003, weight decay 1e-4, momentum 0.9, lr/10 with a new reference point at 50% and 75% of training)"
+        | AurocTask _ -> "AUC-margin loss + PESG (Yuan et al. 2021; margin 1.0, lr 0.1, epoch decay 0.003, weight decay 1e-4, momentum 0.9, lr/10 with a new reference point at 50% and 75% of training; at the quick budget of 48 steps it has not yet learned a ranking, see docs/uniloss.md)"
         | MacroF1Task -> "soft macro-F1 from softmax probabilities (Jansche 2005), CE's optimiser"
         | NdcgTask -> "ApproxNDCG (Qin et al. 2010, alpha 10), CE's optimiser"
         | IouTask -> "Lovasz-softmax (Berman et al. 2018), CE's optimiser"
