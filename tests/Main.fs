@@ -8,7 +8,7 @@ open Expecto.Impl
 /// start a Slurm cluster, pack NuGet packages or execute notebooks.
 let slowLists =
     set [ "crash"; "soak"; "launcher"; "launcher.fanout"; "locale"; "launcher.robust"; "foundation.notebooks"; "foundation.reproduce"; "packaging"
-          "gan.runs"; "d2nn.engine"; "badinput"; "badfiles"; "clidocs"; "reproduce.exact" ]
+          "gan.runs"; "d2nn.engine"; "badinput"; "badfiles"; "clidocs"; "reproduce.exact"; "uniloss.suite" ]
 
 /// Runs every [<Tests>] value in this assembly (`--fast`: all but `slowLists`), then prints the real
 /// counts as the plain line `N passed, N failed, N skipped` (CI reads it; Expecto's own line is

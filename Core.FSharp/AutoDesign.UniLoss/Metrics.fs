@@ -91,6 +91,23 @@ module Metrics =
             .WithDegenerate(noPositives)
             .WithRange(0.0, 1.0)
 
+    /// Area under the ROC curve as sklearn's roc_auc_score: the mean over positive-negative pairs of
+    /// [s_p > s_n] + ½[s_p = s_n] (ties count half), written as ½([s_p > s_n] + [s_p ≥ s_n]). Bits: [s_p > s_n]
+    /// and [s_n > s_p]. Scores [n] or [n, 1]; for [n, 2] the class-1 column ranks. 0 without positives or
+    /// without negatives (sklearn raises there).
+    let auroc : Metric =
+        Metric.Define("auroc", fun s y ->
+            y.RequireClasses(2, "auroc")
+            let score = rankingScore "auroc" s
+            let pos = [ for i in 0 .. s.N - 1 do if y.[i] = 1 then yield i ]
+            let neg = [ for i in 0 .. s.N - 1 do if y.[i] = 0 then yield i ]
+            if pos.IsEmpty || neg.IsEmpty then konst 0.0
+            else
+                mean [ for p in pos do
+                         for j in neg -> 0.5 * (num (score p >. score j) + num (score p >=. score j)) ])
+            .WithDegenerate(fun y -> noPositives y || y.Data |> Array.forall (fun v -> v <> 0L))
+            .WithRange(0.0, 1.0)
+
     /// Pixels of an h×w heatmap within Euclidean distance `radius` of (row, col).
     [<CompiledName("InRadius")>]
     let inRadius (h: int) (w: int) (radius: float) (row: int) (col: int) =
@@ -142,10 +159,10 @@ module Metrics =
     let dice = SegmentationMetrics.dice
 
     let private known =
-        "accuracy, top-K, precision, recall, f1, fbeta-B, balanced-accuracy, macro-f1, mcc, ap, ap-posneg, precision@K, recall@K, ndcg@K, mean-iou, dice, pckh-R"
+        "accuracy, top-K, precision, recall, f1, fbeta-B, balanced-accuracy, macro-f1, mcc, ap, ap-posneg, auroc, precision@K, recall@K, ndcg@K, mean-iou, dice, pckh-R"
 
     /// Names: accuracy, top-K (e.g. top-5), precision, recall, f1, fbeta-B (e.g. fbeta-2),
-    /// balanced-accuracy, macro-f1, mcc, ap, ap-posneg, precision@K, recall@K, ndcg@K, mean-iou,
+    /// balanced-accuracy, macro-f1, mcc, ap, ap-posneg, auroc, precision@K, recall@K, ndcg@K, mean-iou,
     /// dice, pckh-R (e.g. pckh-2).
     [<CompiledName("ByName")>]
     let byName (name: string) : Metric =
@@ -166,6 +183,7 @@ module Metrics =
         | "dice" -> dice
         | "ap" | "average-precision" -> averagePrecision
         | "ap-posneg" -> averagePrecisionPosNeg
+        | "auroc" | "roc-auc" -> auroc
         | _ ->
             match intAfter "top-", floatAfter "fbeta-", intAfter "precision@", intAfter "recall@", intAfter "ndcg@", floatAfter "pckh-" with
             | Some k, _, _, _, _, _ -> topK k

@@ -43,4 +43,5 @@ module UnilossExperiments =
           exp "ablation-anchors-acc" "anchors per type 5/10/16 for UniLoss(accuracy), ResNet-20 on Fashion-MNIST (thesis Table 3.4, accuracy row)"
               UnilossAblation.anchorsAccuracy UnilossAblation.anchorsAccuracyPlan
           exp "ablation-batch" "batch size for UniLoss(accuracy), MLP on MNIST digits (thesis Table 3.3)"
-              UnilossAblation.batchSize (UnilossAblation.batchSizePlan >> fst) ]
+              UnilossAblation.batchSize (UnilossAblation.batchSizePlan >> fst)
+          AutoDesign.Reproduce.UniLoss.Suite.SuiteExp.experiment ]
