@@ -105,4 +105,7 @@ module SuiteExp =
               [ for (part, tasks) in SuiteTrain.all |> List.groupBy SuiteTrain.partOf ->
                   ExperimentPart.create part (fun c ->
                       for t in tasks do
-                          for s in c.Seed .. c.Seed + seeds - 1 do runPart c.Options (size c) c.Device t s |> ignore) ] }
+                          for s in c.Seed .. c.Seed + seeds - 1 do runPart c.Options (size c) c.Device t s |> ignore) ]
+          Figures = fun ctx ->
+              [ ReportFigure.create "default UniLoss minus CE and minus the peer method, per task and seed"
+                    (Path.Combine(ctx.Options.Root, "uniloss", dirName (size ctx), "suite_gaps.png")) ] }
