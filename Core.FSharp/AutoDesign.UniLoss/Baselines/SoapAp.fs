@@ -26,8 +26,10 @@ type SoapApLoss(dataLength: int, margin: float, gamma: float) =
 
     member _.Margin = margin
     member _.Gamma = gamma
-    /// The moving averages u_i and u⁺_i of every training example (copies).
-    member _.State = uAll.data<float32>().ToArray(), uPos.data<float32>().ToArray()
+    /// The moving average u_i of every training example (a copy).
+    member _.AllAverages = uAll.data<float32>().ToArray()
+    /// The moving average u⁺_i of every training example (a copy).
+    member _.PositiveAverages = uPos.data<float32>().ToArray()
 
     /// Loss of raw scores [n] (or [n, 1]) with labels {0, 1} and the examples' training-set indices [n];
     /// updates the moving averages of the batch's positives. A batch without positives gives 0 (no gradient).
