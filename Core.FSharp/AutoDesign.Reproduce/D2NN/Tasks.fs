@@ -80,6 +80,6 @@ module Tasks =
         let (tx, ty), (ux, uy) = fashion Train |> trainAndValidation seed trainCount valCount
         let vx, vy = fashion Test |> subset (seed + 1) testCount
         { Name = "fashion-10"
-          Data = "Fashion-MNIST 10 classes: 6 told apart by coarse shape, 4 confusable tops (T-shirt, pullover, coat, shirt)"
+          Data = "Fashion-MNIST 10 classes: 6 told apart by coarse shape, 4 confusable tops (T-shirt, pullover, coat, shirt); not a thesis data set (stand-in for inputs of mixed difficulty)"
           TrainX = tx; TrainY = ty; ValX = ux; ValY = uy; TestX = vx; TestY = vy
           Metric = Accuracy; Classes = 10 }
