@@ -144,6 +144,8 @@ let private cases : (string * string list * int * string) list =
       "a seed range past Int32.MaxValue", [ "uniloss"; "ap"; "--seed"; "2147483647"; "--seeds"; "2" ], 1, "largest seed"
       "an empty lambda list", [ "d2nn"; "cascade"; "--lambdas" ], 1, "--lambdas"
       "a λ outside [0, 1]", [ "d2nn"; "cascade"; "--lambdas"; "0.5"; "1.5" ], 1, "--lambdas"
+      "a fast form of the 10-class cascade", [ "d2nn"; "cascade-fashion10"; "--form"; "fast" ], 1, "--form fast"
+      "more training images than Fashion-MNIST has", [ "d2nn"; "cascade-fashion10"; "--quick"; "--train-size"; "59000" ], 1, "do not fit"
       "a NaN tau", [ "uniloss"; "ap"; "--tau"; "nan" ], 1, "--tau"
       "zero threads", [ "--threads"; "0"; "data"; "list" ], 1, "--threads"
       "a negative epoch count", [ "uniloss"; "ap"; "--epochs"; "-3" ], 1, "--epochs"

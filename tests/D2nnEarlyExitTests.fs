@@ -110,4 +110,41 @@ let tests =
             let again = Sweep.earlyExitRun ctx (Func<_>(Architectures.highLowEarlyExit)) [| 0.0; 0.9; 2.0 |]
             Expect.equal (again |> Array.map (fun p -> p.Result.Metric)) (curve |> Array.map (fun p -> p.Result.Metric)) "a finished run is read back"
         }
+        test "the 10-class Fashion-MNIST task keeps every label and carves validation apart from training" {
+            let t = Tasks.fashionTen 300 100 200 4
+            Expect.equal (t.TrainY.Length, t.ValY.Length, t.TestY.Length) (300, 100, 200) "sizes"
+            Expect.equal (t.TrainX.shape, t.TestX.shape) ([| 300L; 1L; 28L; 28L |], [| 200L; 1L; 28L; 28L |]) "images"
+            Expect.equal (t.Metric, t.Classes) (Accuracy, 10) "accuracy over ten classes"
+            Expect.equal (Array.distinct t.TrainY |> Array.sort) [| 0 .. 9 |] "every class in training, labels unchanged"
+            Expect.isTrue (Tasks.confusableTops |> Array.forall (fun c -> Array.contains c t.TestY)) "the confusable tops are in the test split"
+            // the labels are Fashion-MNIST's own: the same rows of the dataset under the same seed
+            let again = Tasks.fashionTen 300 100 200 4
+            Expect.equal (again.TrainY, again.ValY, again.TestY) (t.TrainY, t.ValY, t.TestY) "deterministic in the seed"
+            Expect.notEqual (Tasks.fashionTen 300 100 200 5).TrainY t.TrainY "another seed, another subset"
+            // no validation image is a training image (row sums as a fingerprint of each image)
+            let sums (x: torch.Tensor) = x.reshape(x.shape[0], -1L).sum(1L).data<float32>().ToArray() |> Set.ofArray
+            Expect.isTrue (Set.intersect (sums t.TrainX) (sums t.ValX) |> Set.count < 3) "training and validation images are different images"
+            failsWith "do not fit" (fun () -> Tasks.fashionTen 59900 200 10 1 |> ignore)
+            failsWith "at least 1 example" (fun () -> Tasks.fashionTen 100 20 0 1 |> ignore)
+        }
+        test "the 10-class fast cascade: 10-class exits, two-action control nodes, the early exit under the same node names" {
+            let arch = D2nnExperiment.architecture "cascade-fashion10"
+            Expect.equal arch.Classes 10 "ten classes"
+            torch.manual_seed 1L |> ignore
+            let c = Preprocess.compile (arch.Build.Invoke())
+            use _ = torch.NewDisposeScope()
+            c.Train false
+            let x = torch.rand(3L, 1L, 28L, 28L)
+            let m name = c.Plan.Nodes[c.Index[name]].Function.Module :?> Layers.M
+            use _ng = torch.no_grad ()
+            let f1 = (m "N1").call x
+            Expect.equal ((m "N2").call f1).shape [| 3L; 10L |] "exit 1 scores ten classes"
+            Expect.equal ((m "Q1").call f1).shape [| 3L; 2L |] "Q1 stops or continues"
+            Expect.equal ((m "N7").call((m "N5").call((m "N3").call f1))).shape [| 3L; 10L |] "the trunk scores ten classes"
+            let exit = FastCascade.earlyExit10 ()
+            for n in [ "N1"; "N2"; "N3"; "N4"; "N5"; "N6"; "N7" ] do
+                Expect.isTrue (exit.Network.Index.ContainsKey n) (sprintf "the early exit has %s" n)
+            Expect.equal (exit.Network.CostOf [ "N1"; "N3"; "N5"; "N7" ]) (c.CostOf [ "N1"; "N3"; "N5"; "N7" ]) "the same trunk"
+            Expect.equal (D2nnExperiment.earlyExitOf arch).IsSome true "reproduce trains its early-exit arm"
+        }
     ]

@@ -51,7 +51,7 @@ type BenchArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | D2nn _ -> "fast cascade D²NN and its early-exit baseline, λ and threshold chosen on validation (cheapest within 0.01 of the full network's validation metric): test metric and wall time against the full network at batch 256 and 1."
+            | D2nn _ -> "fast cascade D²NN and its early-exit baseline, λ with the mini-bag prior (data or sampled; --bags-at-sampled-prior fixes it) and the threshold chosen on validation (cheapest within 0.01 of the full network's validation metric): test metric and wall time against the full network at batch 256 and 1."
             | Loader _ -> "data Loader (shuffled index batches -> tensors) vs raw slicing of one preloaded tensor, batches/s."
             | Step _ -> "a training step of the quick configurations' networks: the arithmetic alone vs a hand loop vs the run engine, with per-step or per-epoch batch tensors."
             | Checkpoint _ -> "atomic checkpoint (weights + Adam state + map, fsync + rename) vs plain Module.save of the weights."

@@ -85,6 +85,7 @@ type D2nnArgs =
     | [<CliPrefix(CliPrefix.None)>] Chain of ParseResults<D2nnExpArgs>
     | [<CliPrefix(CliPrefix.None)>] Hierarchical of ParseResults<D2nnExpArgs>
     | [<CliPrefix(CliPrefix.None)>] Dcn of ParseResults<D2nnExpArgs>
+    | [<CliPrefix(CliPrefix.None)>] Cascade_Fashion10 of ParseResults<D2nnExpArgs>
     | [<CliPrefix(CliPrefix.None)>] Latency_Tables of ParseResults<LatencyTablesArgs>
     interface IArgParserTemplate with
         member a.Usage =
@@ -94,6 +95,7 @@ type D2nnArgs =
             | Chain _ -> "chain D²NN vs lowest/highest capacity paths (stand-in for LFW-B)."
             | Hierarchical _ -> "hierarchical D²NN on the 2/5/10 Fashion-MNIST hierarchy (stand-in for ILSVRC-10)."
             | Dcn _ -> "length-4 chain D²NN on Cluttered MNIST built from the embedded digits (DCN comparison, Fig. 2.6)."
+            | Cascade_Fashion10 _ -> "the cascade's fast form with 10-class exits on Fashion-MNIST's ten classes (accuracy; mixed difficulty: four confusable tops), with the early-exit baseline."
             | Latency_Tables _ -> "measure the latency tables of every architecture (D²NN and baselines) that reproduce uses for the modeled time fraction."
 
 and [<CliPrefix(CliPrefix.DoubleDash)>] LatencyTablesArgs =
@@ -236,3 +238,4 @@ let handle (g: Globals) (line: Jobs.Line<D2nnArgs>) (r: ParseResults<D2nnArgs>) 
     | Chain s -> sweep "chain" Chain s
     | Hierarchical s -> sweep "hierarchical" Hierarchical s
     | Dcn s -> sweep "dcn" Dcn s
+    | Cascade_Fashion10 s -> sweep "cascade-fashion10" Cascade_Fashion10 s

@@ -89,9 +89,11 @@ module D2nnBench =
         { Batch = batch; D2nnMs = dMs; FullMs = fMs; Modeled = modeled; ExecutorFactor = executor; ArchitectureFactor = architecture }
 
     /// Train the cascade `arch` (baselines, warm start, the reward's cost from `o.Cost`, a few λ, the
-    /// early-exit baseline) as a sweep in d2nn/bench-<arch>[-quick]/seed<k>; choose the λ and the early exit's
-    /// threshold on the validation split (Selection: cheapest within 0.01 of the full network's validation
-    /// metric), and time both against the full network at batch 256 and batch 1. Torch runs on one thread.
+    /// early-exit baseline) as a sweep in d2nn/bench-<arch>[-quick]/seed<k>, and once more with mini-bags at
+    /// the sampled prior in d2nn/bench-<arch>[-quick]-sampled-prior/seed<k> (unless `o` fixes that prior);
+    /// choose the λ and mini-bag prior together, and the early exit's threshold, on the validation split
+    /// (Selection: cheapest within 0.01 of the full network's validation metric), and time both against the
+    /// full network at batch 256 and batch 1. Torch runs on one thread.
     let private runOn (arch: Architecture) (o: ExperimentOptions) (runs: int) =
         let clock = Stopwatch.StartNew()
         let steps = if o.Quick then 300 else 1000
@@ -101,10 +103,18 @@ module D2nnBench =
             { s with
                 BaselineSteps = steps; WarmupSteps = steps / 2; EqualBudget = false
                 Training = { s.Training with Steps = steps; EpsilonSteps = steps / 2; BatchSize = 64 } }
-        let folder = sprintf "d2nn/bench-%s%s/seed%d" arch.Name (if o.Quick then "-quick" else "") o.Seed
-        printfn "bench d2nn: %s, %d steps per network, λ = %s, torch threads %d, load average %s"
-            arch.Name steps (lambdas |> List.map string |> String.concat ", ") (torch.get_num_threads ()) (loadAverage ())
-        let sweep = D2nnExperiment.sweepWith arch o o.Seed folder adjust
+        let folder (dataPrior: bool) =
+            sprintf "d2nn/bench-%s%s%s/seed%d" arch.Name (if o.Quick then "-quick" else "") (if dataPrior then "" else "-sampled-prior") o.Seed
+        // the mini-bag prior is a recipe option chosen on validation like λ: both are trained unless
+        // --bags-at-sampled-prior fixes it (binary tasks only; it does not change anything else)
+        let priors = if o.BagsAtDataPrior && arch.Classes = 2 then [ true; false ] else [ o.BagsAtDataPrior ]
+        printfn "bench d2nn: %s, %d steps per network, λ = %s, mini-bag prior %s, torch threads %d, load average %s"
+            arch.Name steps (lambdas |> List.map string |> String.concat ", ")
+            (if priors.Length > 1 then "chosen on validation (data or sampled)" elif o.BagsAtDataPrior then "data" else "sampled")
+            (torch.get_num_threads ()) (loadAverage ())
+        let sweeps = [ for dp in priors -> dp, D2nnExperiment.sweepWith arch { o with BagsAtDataPrior = dp } o.Seed (folder dp) adjust ]
+        let sweep = snd (List.head sweeps)
+        let priorName dp = if dp then "data prior" else "sampled prior"
         let task = sweep.Task
         let latency =
             match o.Cost, sweep.Latency with
@@ -121,21 +131,23 @@ module D2nnBench =
             | None -> p.Result.Validation.Cost
         let choose (ps: CurvePoint list) =
             Selection.cheapestWithin Selection.Tolerance fullPoint.Result.Validation.Metric (Func<CurvePoint, float>(fun p -> p.Result.Validation.Metric)) (Func<CurvePoint, float>(validationCost)) ps
-        let points = sweep.Points |> List.filter (fun p -> p.Recipe = recipe.Name)
-        let chosen = choose points
+        // every (prior, λ) point is a candidate; one latency table (the first sweep's) costs them all
+        let candidates = [ for (dp, sw) in sweeps do for p in sw.Points do if p.Recipe = recipe.Name then yield p, (dp, sw) ]
+        let chosen = choose (candidates |> List.map fst)
+        let chosenPrior, chosenSweep = candidates |> List.find (fun (p, _) -> obj.ReferenceEquals(p, chosen)) |> snd
         let lambda = chosen.Lambda
         if not (Selection.isWithin Selection.Tolerance fullPoint.Result.Validation.Metric chosen.Result.Validation.Metric) then
             printfn "no λ reached validation %s within %g of the full network (%.4f): timing the most accurate D²NN on validation" task.Metric.Name Selection.Tolerance fullPoint.Result.Validation.Metric
-        for p in points do
-            printfn "  λ=%g: validation %s %.4f, cost %.1f%%; test %s %.4f, multiplications %.1f%%%s%s" p.Lambda task.Metric.Name p.Result.Validation.Metric
+        for (p, (dp, _)) in candidates do
+            printfn "  λ=%g, %s: validation %s %.4f, cost %.1f%%; test %s %.4f, multiplications %.1f%%%s%s" p.Lambda (priorName dp) task.Metric.Name p.Result.Validation.Metric
                 (100.0 * validationCost p) task.Metric.Name p.Result.Metric (100.0 * p.Result.Cost)
                 (if Double.IsNaN p.Result.Latency then "" else sprintf ", modeled latency %.1f%%" (100.0 * p.Result.Latency))
-                (if p.Lambda = lambda then "  <- chosen on validation" else "")
-        let c = D2nnExperiment.loadNetwork sweep (Sweep.pointFolder recipe lambda) arch.Build o.Device
+                (if obj.ReferenceEquals(p, chosen) then "  <- chosen on validation" else "")
+        let c = D2nnExperiment.loadNetwork chosenSweep (Sweep.pointFolder recipe lambda) arch.Build o.Device
         let point = chosen.Result
         let fullPoint = fullPoint.Result
-        printfn "full network %s: validation %s %.4f, test %.4f; cascade D²NN at λ=%g: test %s %.4f (%+.4f), %.1f%% of its multiplications"
-            arch.Reference.Name task.Metric.Name fullPoint.Validation.Metric fullPoint.Metric lambda task.Metric.Name point.Metric (point.Metric - fullPoint.Metric) (100.0 * point.Cost)
+        printfn "full network %s: validation %s %.4f, test %.4f; cascade D²NN at λ=%g, %s: test %s %.4f (%+.4f), %.1f%% of its multiplications"
+            arch.Reference.Name task.Metric.Name fullPoint.Validation.Metric fullPoint.Metric lambda (priorName chosenPrior) task.Metric.Name point.Metric (point.Metric - fullPoint.Metric) (100.0 * point.Cost)
         // the early-exit baseline: its threshold chosen by the same rule
         let exit =
             match D2nnExperiment.earlyExitOf arch with
@@ -173,7 +185,7 @@ module D2nnBench =
             sprintf "wall %.1f%% (target <= 60%%), multiplications %.1f%%, modeled latency %s, executor factor %.2f, architecture factor %.2f"
                 (100.0 * t.WallFraction) (100.0 * r.MultFraction) (match t.Modeled with Some m -> sprintf "%.1f%%" (100.0 * m) | None -> "n/a")
                 t.ExecutorFactor t.ArchitectureFactor
-        printfn "summary: %s, cost %s, λ=%g, %s %.4f vs full %.4f (%+.4f; target within 0.01)" r.Architecture r.Cost lambda task.Metric.Name r.Metric r.FullMetric (r.Metric - r.FullMetric)
+        printfn "summary: %s, cost %s, λ=%g, mini-bags at the %s, %s %.4f vs full %.4f (%+.4f; target within 0.01)" r.Architecture r.Cost lambda (priorName chosenPrior) task.Metric.Name r.Metric r.FullMetric (r.Metric - r.FullMetric)
         printfn "  batch 256: %s" (line batched)
         printfn "  batch 1:   %s (%.1f vs %.1f µs per image)" (line single) (1000.0 * single.D2nnMs / float x1.shape[0]) (1000.0 * single.FullMs / float x1.shape[0])
         match exitTimes with

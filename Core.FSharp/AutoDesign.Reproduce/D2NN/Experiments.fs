@@ -16,7 +16,7 @@ module D2nnExperiment =
 
     /// The five architectures (the four of §2.7.3 and the length-4 chain of the DCN comparison) and the
     /// cascade's fast form (docs/d2nn.md).
-    let architectures = Architectures.all @ [ DcnChain.architecture; FastCascade.cascade ]
+    let architectures = Architectures.all @ [ DcnChain.architecture; FastCascade.cascade; FastCascade.fashion10 ]
 
     let architecture (name: string) =
         match architectures |> List.tryFind (fun a -> a.Name = name) with
@@ -40,14 +40,16 @@ module D2nnExperiment =
         match arch.Name with
         | "hierarchical" -> Tasks.hierarchy train validation test seed
         | "dcn" -> Cluttered.task train validation test Cluttered.defaultConfig seed
+        | "cascade-fashion10" -> Tasks.fashionTen train validation test seed
         | _ -> Tasks.oneVsRest 0 train validation test seed
 
     /// The early-exit form of an architecture where an exit fits (same stages and exit heads, same node
-    /// names): the cascade, its fast form and high-low. Chain, hierarchical and dcn have no exit head.
+    /// names): the cascade, its fast forms and high-low. Chain, hierarchical and dcn have no exit head.
     let earlyExitOf (arch: Architecture) : Func<EarlyExitCascade> option =
         match arch.Name with
         | "cascade" -> Some(Func<_>(Architectures.cascadeEarlyExit))
         | "cascade-fast" -> Some(Func<_>(FastCascade.earlyExit))
+        | "cascade-fashion10" -> Some(Func<_>(FastCascade.earlyExit10))
         | "highlow" -> Some(Func<_>(Architectures.highLowEarlyExit))
         | _ -> None
 

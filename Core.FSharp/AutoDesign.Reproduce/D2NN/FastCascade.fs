@@ -22,19 +22,22 @@ module FastCascade =
     let private n1 w () = seq (conv 1 (8 * w) 3 2)                                          // [8w,14,14]
     let private n3 w () = seq (conv (8 * w) (16 * w) 3 2)                                   // [16w,7,7]
     let private n5 w () = seq (conv (16 * w) (32 * w) 3 2)                                  // [32w,4,4]
-    let private n7 w () = seq (conv (32 * w) (64 * w) 3 1 @ [ flatten () ] @ fcRelu (1024 * w) 256 @ [ fc 256 2 ])
-    let private head (features: int) () = seq [ flatten (); fc features 2 ]
+    let private n7c w classes () = seq (conv (32 * w) (64 * w) 3 1 @ [ flatten () ] @ fcRelu (1024 * w) 256 @ [ fc 256 classes ])
+    let private headc classes (features: int) () = seq [ flatten (); fc features classes ]
     let private features w = [| 8 * w * 196; 16 * w * 49; 32 * w * 16 |]
 
-    /// The fast cascade with every channel count multiplied by `w`.
-    let cascadeOf (w: int) : Architecture =
+    /// The fast cascade named `name`, every channel count multiplied by `w`, `classes` scores per exit.
+    let cascadeWith (name: string) (w: int) (classes: int) : Architecture =
         let f = features w
-        { Name = (if w = 1 then "cascade-fast" else sprintf "cascade-fast-x%d" w)
+        let n7 w = n7c w classes
+        let head = headc classes
+        let control = headc 2
+        { Name = name
           Build = Func<D2nnGraph>(fun () ->
             GraphBuilder().Input("x", img)
-                .Module("N1", n1 w ()).Module("Q1", head f[0] ()).Module("N2", head f[0] ())
-                .Module("N3", n3 w ()).Module("Q2", head f[1] ()).Module("N4", head f[1] ())
-                .Module("N5", n5 w ()).Module("Q3", head f[2] ()).Module("N6", head f[2] ())
+                .Module("N1", n1 w ()).Module("Q1", control f[0] ()).Module("N2", head f[0] ())
+                .Module("N3", n3 w ()).Module("Q2", control f[1] ()).Module("N4", head f[1] ())
+                .Module("N5", n5 w ()).Module("Q3", control f[2] ()).Module("N6", head f[2] ())
                 .Module("N7", n7 w ())
                 .Merge("M", new SumMerge()).Output("out")
                 .Data("x", "N1").Data("N1", "Q1").Data("N1", "N2").Data("N1", "N3")
@@ -43,7 +46,7 @@ module FastCascade =
                 .Control("Q2", "N4").Control("Q2", "N5")
                 .Data("N5", "Q3").Data("N5", "N6").Data("N5", "N7")
                 .Control("Q3", "N6").Control("Q3", "N7")
-                .Data("N2", "M", zeros 2).Data("N4", "M", zeros 2).Data("N6", "M", zeros 2).Data("N7", "M", zeros 2)
+                .Data("N2", "M", zeros classes).Data("N4", "M", zeros classes).Data("N6", "M", zeros classes).Data("N7", "M", zeros classes)
                 .Data("M", "out").Build())
           Baselines =
             Architectures.baselines
@@ -52,18 +55,32 @@ module FastCascade =
                   "NN2 (N1-N3+N4)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N3", n3 w (); "N4", head f[1] () ])
                   "NN3 (N1-N3-N5+N6)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N3", n3 w (); "N5", n5 w (); "N6", head f[2] () ]) ]
           Output = "out"
-          Classes = 2 }
+          Classes = classes }
+
+    /// The fast cascade with every channel count multiplied by `w` (binary tasks).
+    let cascadeOf (w: int) : Architecture =
+        cascadeWith (if w = 1 then "cascade-fast" else sprintf "cascade-fast-x%d" w) w 2
 
     let cascade : Architecture = cascadeOf 1
 
-    /// The fast cascade's early-exit form: the same trunk and exit heads (same node names), a confidence
-    /// gate after each exit instead of a learned control node.
-    let earlyExit () =
+    /// The fast cascade with 10-class exits, for Fashion-MNIST's ten classes (Tasks.fashionTen: inputs of
+    /// mixed difficulty, docs/d2nn.md "A task where routing matters").
+    let fashion10 : Architecture = cascadeWith "cascade-fashion10" 1 10
+
+    let private earlyExitWith (classes: int) =
         let f (m: unit -> M) = Func<M>(m)
         let h = features 1
+        let head = headc classes
         EarlyExitCascade(img,
             [| ExitStage.Of("N1", f (n1 1), "x", "N2", f (head h[0]))
                ExitStage.Of("N3", f (n3 1), "N1", "N4", f (head h[1]))
                ExitStage.Of("N5", f (n5 1), "N3", "N6", f (head h[2]))
-               ExitStage.Last("N7", f (n7 1), "N5") |], 2)
+               ExitStage.Last("N7", f (n7c 1 classes), "N5") |], classes)
+
+    /// The fast cascade's early-exit form: the same trunk and exit heads (same node names), a confidence
+    /// gate after each exit instead of a learned control node.
+    let earlyExit () = earlyExitWith 2
+
+    /// The early-exit form of `fashion10`.
+    let earlyExit10 () = earlyExitWith 10
 

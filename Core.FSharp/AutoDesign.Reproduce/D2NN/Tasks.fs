@@ -66,3 +66,20 @@ module Tasks =
           Data = "Fashion-MNIST 10 classes with a 2/5/10 hierarchy (stand-in for ILSVRC-10)"
           TrainX = tx; TrainY = remap ty; ValX = ux; ValY = remap uy; TestX = vx; TestY = remap vy
           Metric = Accuracy; Classes = 10 }
+
+    /// The four tops Fashion-MNIST confuses with each other: T-shirt/top, Pullover, Coat, Shirt.
+    let confusableTops = [| 0; 2; 4; 6 |]
+
+    /// Fashion-MNIST's ten classes with their own labels, scored by accuracy: inputs of mixed difficulty.
+    /// Six classes (trouser, dress, sandal, sneaker, bag, ankle boot) are told apart from coarse shape;
+    /// the four tops (`confusableTops`) differ in details (collar, sleeves, buttons, texture), so a
+    /// cascade's cheapest exit is expected to be wrong on a real share of them (docs/d2nn.md, "A task
+    /// where routing matters").
+    let fashionTen (trainCount: int) (valCount: int) (testCount: int) (seed: int) =
+        if testCount < 1 then Errors.fail "the test split needs at least 1 example, got %d" testCount
+        let (tx, ty), (ux, uy) = fashion Train |> trainAndValidation seed trainCount valCount
+        let vx, vy = fashion Test |> subset (seed + 1) testCount
+        { Name = "fashion-10"
+          Data = "Fashion-MNIST 10 classes: 6 told apart by coarse shape, 4 confusable tops (T-shirt, pullover, coat, shirt); not a thesis data set (stand-in for inputs of mixed difficulty)"
+          TrainX = tx; TrainY = ty; ValX = ux; ValY = uy; TestX = vx; TestY = vy
+          Metric = Accuracy; Classes = 10 }
