@@ -37,11 +37,11 @@ let private forcedAccuracy (c: CompiledD2nn) (action: int64) (x: torch.Tensor) (
     c.Train false
     let res = c.Executor.Forward([| x |], ActionPolicy(fun _ _ rows -> Array.create rows.Length action))
     let o = c.Index["o"]
-    let am = res.Values[o].argmax(1L).data<int64>().ToArray()
+    let am = AutoDesign.Metrics.Classification.predictions res.Values[o]
     let preds = Array.create labels.Length -1
-    res.Rows[o] |> Array.iteri (fun k r -> preds[int r] <- int am[k])
+    res.Rows[o] |> Array.iteri (fun k r -> preds[int r] <- am[k])
     c.Train true
-    Metrics.accuracy preds labels
+    AutoDesign.Metrics.Classification.accuracy preds labels
 
 [<Tests>]
 let tests =
