@@ -4,9 +4,7 @@ open System
 open Expecto
 open TorchSharp
 open AutoDesign.Nn
-open AutoDesign.Runs
 open AutoDesign.D2NN
-open AutoDesign.Reproduce.D2NN
 open AutoDesign.Nn.D2NN
 
 let private lin (i: int) (o: int) = torch.nn.Linear(int64 i, int64 o) :> Layers.M
