@@ -59,8 +59,7 @@ module MetricKit =
 
     /// The metric `name` in [0, 1]: the macro average (macroOver) of `perClass` (true positives, predicted count,
     /// support) over the per-class counts that `counts` gives.
-    [<CompiledName("MacroOfCounts")>]
-    let macroOfCounts (name: string) (counts: string -> Scores -> Labels -> int * Num[] * Num[] * int[]) (perClass: Num -> Num -> float -> Num) : Metric =
+    let internal macroOfCounts (name: string) (counts: string -> Scores -> Labels -> int * Num[] * Num[] * int[]) (perClass: Num -> Num -> float -> Num) : Metric =
         Metric.Define(name, fun s y ->
             let classes, tp, predicted, support = counts name s y
             macroOver classes (fun c -> predicted.[c]) (fun c -> support.[c]) (fun c -> perClass tp.[c] predicted.[c] (float support.[c])))
