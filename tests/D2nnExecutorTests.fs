@@ -4,13 +4,11 @@ open System
 open Expecto
 open TorchSharp
 open AutoDesign.Nn
-open AutoDesign.Runs
 open AutoDesign.D2NN
-open AutoDesign.Reproduce.D2NN
 open AutoDesign.Nn.D2NN
 
 type Tensor = torch.Tensor
-let private lin (i: int) (o: int) = torch.nn.Linear(int64 i, int64 o) :> Layers.M
+let lin (i: int) (o: int) = torch.nn.Linear(int64 i, int64 o) :> Layers.M
 
 /// Records the batch size and rows of every call, then applies `inner`.
 type CountingModule(inner: Layers.M) as this =
@@ -53,9 +51,7 @@ let private semanticsGraph () =
         .Build()
 
 /// Batched executor vs the per-example reference: execution status, actions, outputs (and nulls), costs.
-let private agree (c: CompiledD2nn) (x: Tensor) =
-    use _ = torch.NewDisposeScope()
-    use _ng = torch.no_grad ()
+let sameAsReference (c: CompiledD2nn) (x: Tensor) =
     let res = c.Executor.Forward([| x |])
     let refs = ReferenceExecutor.Run(c.Plan, [| x |])
     for i in 0 .. int x.shape[0] - 1 do
@@ -66,12 +62,35 @@ let private agree (c: CompiledD2nn) (x: Tensor) =
                 Expect.equal (res.Actions[n][i]) (t.Actions[n]) (sprintf "example %d action of %s" i c.Order[n])
         c.Plan.Outputs |> Array.iteri (fun o n ->
             match t.Outputs[o] with
-            | null -> Expect.isFalse (res.Executed(n, i)) "null output"
+            | null -> Expect.isFalse (res.Executed(n, i)) (sprintf "example %d: null output %s" i c.Order[n])
             | v ->
                 let got = res.Values[n].[int64 (res.Pos[n][i])]
                 Expect.isTrue (torch.allclose(got, v.squeeze 0, 1e-5, 1e-5)) (sprintf "example %d output %s" i c.Order[n]))
         Expect.floatClose Accuracy.veryHigh (res.Cost[i]) t.Cost (sprintf "example %d cost" i)
     res
+
+/// sameAsReference in a dispose scope, without gradients.
+let private agree (c: CompiledD2nn) (x: Tensor) =
+    use _ = torch.NewDisposeScope()
+    use _ng = torch.no_grad ()
+    sameAsReference c x
+
+/// x [8] -> q chooses hi (action 0: FC-ReLU 8-`hidden` then 2) or lo (action 1: one linear layer); both feed a
+/// sum merge -> o. hi has more multiplications than lo.
+let highLow (hidden: int) =
+    GraphBuilder().Input("x", [| 8L |]).Module("q", lin 8 2)
+        .Module("hi", Layers.seq (Layers.fcRelu 8 hidden @ [ lin hidden 2 ])).Module("lo", lin 8 2)
+        .Merge("m", new SumMerge()).Output("o")
+        .Data("x", "q").Data("x", "hi").Data("x", "lo").Control("q", "hi").Control("q", "lo")
+        .Data("hi", "m", torch.zeros 2L).Data("lo", "m", torch.zeros 2L).Data("m", "o").Build()
+    |> Preprocess.compile
+
+/// x -> q (sign of x0) -> {b, d}; m = b [0] + d [0] -> o.
+let signGraph (b: Layers.M) =
+    GraphBuilder().Input("x", [| 4L |]).Module("q", new SignControl()).Module("b", b)
+        .Dummy("d", torch.zeros 3L).Merge("m", new SumMerge()).Output("o")
+        .Data("x", "q").Data("x", "b").Control("q", "b").Control("q", "d")
+        .Data("b", "m", torch.zeros 3L).Data("d", "m", torch.zeros 3L).Data("m", "o").Build()
 
 [<Tests>]
 let tests =
@@ -107,11 +126,7 @@ let tests =
             agree c (torch.randn(24L, 4L) * 2.0f) |> ignore
         test "a node runs only on the examples routed to it, and gradients reach only those" {
             let counting = new CountingModule(lin 4 3)
-            let g =
-                GraphBuilder().Input("x", [| 4L |]).Module("q", new SignControl()).Module("b", counting)
-                    .Dummy("d", torch.zeros 3L).Merge("m", new SumMerge()).Output("o")
-                    .Data("x", "q").Data("x", "b").Control("q", "b").Control("q", "d")
-                    .Data("b", "m", torch.zeros 3L).Data("d", "m", torch.zeros 3L).Data("m", "o").Build()
+            let g = signGraph counting
             let c = Preprocess.compile g
             counting.Seen.Clear()
             use _ = torch.NewDisposeScope()
@@ -135,11 +150,7 @@ let tests =
         }
         test "a node skipped on the whole batch is not called and costs nothing" {
             let counting = new CountingModule(lin 4 3)
-            let g =
-                GraphBuilder().Input("x", [| 4L |]).Module("q", new SignControl()).Module("b", counting)
-                    .Dummy("d", torch.zeros 3L).Merge("m", new SumMerge()).Output("o")
-                    .Data("x", "q").Data("x", "b").Control("q", "b").Control("q", "d")
-                    .Data("b", "m", torch.zeros 3L).Data("d", "m", torch.zeros 3L).Data("m", "o").Build()
+            let g = signGraph counting
             let c = Preprocess.compile g
             counting.Seen.Clear()
             use _ = torch.NewDisposeScope()

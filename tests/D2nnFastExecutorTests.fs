@@ -13,32 +13,8 @@ open AutoDesign.Tests.D2nnExecutorTests
 
 type Tensor = torch.Tensor
 
-/// Executed, actions, outputs (and nulls) and costs of the batched executor equal the reference's.
-let private sameAsReference (c: CompiledD2nn) (x: Tensor) =
-    let res = c.Executor.Forward([| x |])
-    let refs = ReferenceExecutor.Run(c.Plan, [| x |])
-    for i in 0 .. int x.shape[0] - 1 do
-        let t = refs[i]
-        for n in 0 .. c.Order.Length - 1 do
-            Expect.equal (res.Executed(n, i)) (t.Executed[n]) (sprintf "example %d node %s executed" i c.Order[n])
-            if c.Plan.Nodes[n].Role = NodeRole.Control then
-                Expect.equal (res.Actions[n][i]) (t.Actions[n]) (sprintf "example %d action of %s" i c.Order[n])
-        c.Plan.Outputs |> Array.iteri (fun o n ->
-            match t.Outputs[o] with
-            | null -> Expect.isFalse (res.Executed(n, i)) (sprintf "example %d: null output %s" i c.Order[n])
-            | v ->
-                let got = res.Values[n].[int64 (res.Pos[n][i])]
-                Expect.isTrue (torch.allclose(got, v.squeeze 0, 1e-5, 1e-5)) (sprintf "example %d output %s" i c.Order[n]))
-        Expect.floatClose Accuracy.veryHigh (res.Cost[i]) t.Cost (sprintf "example %d cost" i)
-    res
-
 /// x -> q (sign of x0) -> {b, d}; m = b [0] + d [0] -> o (the routing graph of the executor tests).
-let private signGraph () =
-    GraphBuilder().Input("x", [| 4L |]).Module("q", new SignControl()).Module("b", torch.nn.Linear(4L, 3L))
-        .Dummy("d", torch.zeros 3L).Merge("m", new SumMerge()).Output("o")
-        .Data("x", "q").Data("x", "b").Control("q", "b").Control("q", "d")
-        .Data("b", "m", torch.zeros 3L).Data("d", "m", torch.zeros 3L).Data("m", "o").Build()
-    |> Preprocess.compile
+let private signGraph () = D2nnExecutorTests.signGraph (torch.nn.Linear(4L, 3L)) |> Preprocess.compile
 
 let private kinds (c: CompiledD2nn) = Map.ofList [ for k in Enum.GetValues<GatherKind>() -> k, c.Executor.GatherCounts[int k] ]
 

@@ -14,20 +14,12 @@ open AutoDesign.Reproduce.D2NN
 open AutoDesign.Nn.D2NN
 open AutoDesign.Tests.D2nnExecutorTests
 
-let private lin (i: int) (o: int) = torch.nn.Linear(int64 i, int64 o) :> Layers.M
-
 let private table (network: string) (nodes: (string * float[]) list) batches =
     { Network = network; Device = "test"; Threads = 1; Batches = batches; Repeats = 1
       Nodes = [| for (n, ms) in nodes -> { Node = n; Ms = ms } |] }
 
 /// x -> q {hi, lo}; hi has more multiplications than lo.
-let private highLow () =
-    GraphBuilder().Input("x", [| 8L |]).Module("q", lin 8 2)
-        .Module("hi", Layers.seq (Layers.fcRelu 8 64 @ [ lin 64 2 ])).Module("lo", lin 8 2)
-        .Merge("m", new SumMerge()).Output("o")
-        .Data("x", "q").Data("x", "hi").Data("x", "lo").Control("q", "hi").Control("q", "lo")
-        .Data("hi", "m", torch.zeros 2L).Data("lo", "m", torch.zeros 2L).Data("m", "o").Build()
-    |> Preprocess.compile
+let private highLow () = D2nnExecutorTests.highLow 64
 
 let private close (a: float) (b: float) (what: string) = Expect.floatClose { absolute = 1e-9; relative = 1e-9 } a b what
 

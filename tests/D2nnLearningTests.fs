@@ -4,9 +4,7 @@ open System
 open Expecto
 open TorchSharp
 open AutoDesign.Nn
-open AutoDesign.Runs
 open AutoDesign.D2NN
-open AutoDesign.Reproduce.D2NN
 open AutoDesign.Nn.D2NN
 
 let private lin (i: int) (o: int) = torch.nn.Linear(int64 i, int64 o) :> Layers.M
@@ -25,9 +23,9 @@ let tests =
             let labels = [| 1; 0; 1; 1; 0; 0 |]
             let preds = [| 1; 1; 0; 1; -1; 0 |]
             // tp = 2, fp = 1, fn = 1 -> F1 = 4/6
-            Expect.floatClose Accuracy.veryHigh (Metrics.f1 1 preds labels) (4.0 / 6.0) "F1"
-            Expect.floatClose Accuracy.veryHigh (Metrics.accuracy preds labels) (3.0 / 6.0) "accuracy"
-            Expect.equal (Metrics.f1 1 [| 0; 0 |] [| 0; 0 |]) 1.0 "no positives at all"
+            Expect.floatClose Accuracy.veryHigh ((F1 1).Evaluate(preds, labels)) (4.0 / 6.0) "F1"
+            Expect.floatClose Accuracy.veryHigh (Accuracy.Evaluate(preds, labels)) (3.0 / 6.0) "accuracy"
+            Expect.equal ((F1 1).Evaluate([| 0; 0 |], [| 0; 0 |])) 1.0 "no positives at all"
             let r = (Reward.tradeoff (F1 1) 0.25).Invoke { Predictions = preds; Labels = labels; NormalizedCosts = [| 0.5; 0.5; 1.0; 1.0; 0.0; 0.0 |]; Weights = [||] }
             Expect.floatClose Accuracy.veryHigh r (0.25 * (4.0 / 6.0) + 0.75 * 0.5) "reward"
         }

@@ -5,19 +5,12 @@ open Expecto
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.D2NN
-open AutoDesign.Reproduce.D2NN
 open AutoDesign.Nn.D2NN
 
 let private lin (i: int) (o: int) = torch.nn.Linear(int64 i, int64 o) :> Layers.M
 
 /// x -> q chooses hi (action 0) or lo (action 1); both feed a sum merge -> output.
-let private highLowToy () =
-    GraphBuilder().Input("x", [| 8L |]).Module("q", lin 8 2)
-        .Module("hi", Layers.seq (Layers.fcRelu 8 32 @ [ lin 32 2 ])).Module("lo", lin 8 2)
-        .Merge("m", new SumMerge()).Output("o")
-        .Data("x", "q").Data("x", "hi").Data("x", "lo").Control("q", "hi").Control("q", "lo")
-        .Data("hi", "m", torch.zeros 2L).Data("lo", "m", torch.zeros 2L).Data("m", "o").Build()
-    |> Preprocess.compile
+let private highLowToy () = D2nnExecutorTests.highLow 32
 
 /// Labels of the toy task: 1 when x0 + x1 > 0.
 let private labelsOf (x: torch.Tensor) =
@@ -37,11 +30,11 @@ let private forcedAccuracy (c: CompiledD2nn) (action: int64) (x: torch.Tensor) (
     c.Train false
     let res = c.Executor.Forward([| x |], ActionPolicy(fun _ _ rows -> Array.create rows.Length action))
     let o = c.Index["o"]
-    let am = res.Values[o].argmax(1L).data<int64>().ToArray()
+    let am = AutoDesign.Metrics.Classification.predictions res.Values[o]
     let preds = Array.create labels.Length -1
-    res.Rows[o] |> Array.iteri (fun k r -> preds[int r] <- int am[k])
+    res.Rows[o] |> Array.iteri (fun k r -> preds[int r] <- am[k])
     c.Train true
-    Metrics.accuracy preds labels
+    AutoDesign.Metrics.Classification.accuracy preds labels
 
 [<Tests>]
 let tests =

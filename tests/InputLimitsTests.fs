@@ -12,10 +12,7 @@ open AutoDesign.Runs
 open AutoDesign.Plots
 open AutoDesign.UniLoss
 
-let private tempDir () =
-    let d = Path.Combine(Path.GetTempPath(), "autodesign-tests", "limits-" + Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
-    d
+let private tempDir () = AutoDesign.Tests.RunsTests.tempDir ()
 
 /// The UserError message of f (a failed test when it raises none).
 let private errorOf (f: unit -> 'a) =

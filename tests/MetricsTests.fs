@@ -58,20 +58,43 @@ let tests =
             let ap = pairs |> List.filter snd |> List.length |> float
             let p = if pp = 0.0 then 0.0 else tp / pp
             let r = if ap = 0.0 then 0.0 else tp / ap
-            let f = if p + r = 0.0 then 0.0 else 2.0 * p * r / (p + r)
+            // a set with no positive label and no positive prediction: F1 = 1 (docs/metrics.md)
+            let f = if pp = 0.0 && ap = 0.0 then 1.0 elif p + r = 0.0 then 0.0 else 2.0 * p * r / (p + r)
             abs (Classification.precision c - p) < 1e-12 && abs (Classification.recall c - r) < 1e-12 && abs (Classification.f1 c - f) < 1e-12
         test "accuracy, top-k, balanced accuracy and macro-F1 on a small case" {
             let scores = [| [| 0.9f; 0.1f; 0.0f |]; [| 0.2f; 0.5f; 0.3f |]; [| 0.4f; 0.4f; 0.2f |]; [| 0.1f; 0.2f; 0.7f |] |]
             let labels = [| 0; 2; 1; 2 |]
-            Expect.floatClose Accuracy.veryHigh (Classification.accuracyOfScores scores labels) 0.5 "argmax (first on ties)"
+            Expect.floatClose Accuracy.veryHigh (Classification.accuracyOfScores scores labels) 0.5 "a tied row predicts no class"
             Expect.floatClose Accuracy.veryHigh (Classification.topK 1 scores labels) 0.5 "top-1: the tie in row 3 counts against its label"
             Expect.floatClose Accuracy.veryHigh (Classification.topK 2 scores labels) 1.0 "top-2"
             let predicted = scores |> Array.map Classification.argmax
-            // predicted 0, 1, 0, 2: recalls class 0: 1/1, class 1: 0/1, class 2: 1/2 → balanced 0.5
+            Expect.equal predicted [| 0; 1; -1; 2 |] "row 3's largest score is tied: no prediction"
+            // recalls class 0: 1/1, class 1: 0/1, class 2: 1/2 → balanced 0.5
             Expect.floatClose Accuracy.veryHigh (Classification.balancedAccuracy predicted labels) 0.5 "balanced"
-            let f1 c = Classification.f1 (Classification.confusion c predicted labels)
-            Expect.floatClose Accuracy.veryHigh (Classification.macroF1 3 predicted labels) ((f1 0 + f1 1 + f1 2) / 3.0) "macro"
+            // class 0: tp 1 fp 0 fn 0 → 1; class 1: tp 0 fp 1 fn 1 → 0; class 2: tp 1 fp 0 fn 1 → 2/3
+            Expect.floatClose Accuracy.veryHigh (Classification.macroF1 predicted labels) ((1.0 + 0.0 + 2.0 / 3.0) / 3.0) "macro"
+            Expect.floatClose Accuracy.veryHigh (Classification.macroF1 [| 0; 0 |] [| 0; 0 |]) 1.0 "macro over the classes present only"
+            Expect.floatClose Accuracy.veryHigh (Classification.f1 (Classification.confusion 1 [| 0; 0 |] [| 0; 0 |])) 1.0 "F1 of an empty set is 1"
+            Expect.floatClose Accuracy.veryHigh (Classification.weightedF1 [| 2.0; 1.0; 1.0 |] 1 [| 1; 1; 0 |] [| 1; 0; 1 |]) (4.0 / 6.0) "weighted F1: 2·2 / (2·2 + 1 + 1)"
+            Expect.floatClose Accuracy.veryHigh (Classification.weightedAccuracy [| 3.0; 1.0 |] [| 1; 0 |] [| 1; 1 |]) 0.75 "weighted accuracy"
         }
+        testProperty "accuracy of scores is top-1 accuracy, and the tensor count agrees (ties count against)" <| fun (seed: int) ->
+            let rng = Random seed
+            let n, c = 1 + rng.Next 30, 2 + rng.Next 4
+            // scores from {0, 1, 2}: many ties
+            let scores = Array.init n (fun _ -> Array.init c (fun _ -> float32 (rng.Next 3)))
+            let labels = Array.init n (fun _ -> rng.Next c)
+            // independent reference: the label's score strictly above every other
+            let strict = Array.map2 (fun (row: float32[]) y -> row |> Array.indexed |> Array.forall (fun (j, v) -> j = y || row.[y] > v)) scores labels
+            let expected = float (strict |> Array.filter id |> Array.length) / float n
+            use flat = TorchSharp.torch.tensor(Array.concat scores)
+            use t = flat.reshape(int64 n, int64 c)
+            use y = TorchSharp.torch.tensor(labels |> Array.map int64)
+            abs (Classification.accuracyOfScores scores labels - expected) < 1e-12
+            && abs (Classification.topK 1 scores labels - expected) < 1e-12
+            && Classification.correct t y = (strict |> Array.filter id |> Array.length)
+            // UniLoss's traced accuracy applies the same rule
+            && abs (AutoDesign.UniLoss.Refactor.exact AutoDesign.UniLoss.Metrics.accuracy [| n; c |] (AutoDesign.UniLoss.Labels labels) (Array.concat scores) - expected) < 1e-12
         test "paired differences: mean, sample sd and the t interval" {
             let d = Stats.paired [ 1.0; 2.0; 3.0 ] [ 1.5; 2.0; 4.0 ]
             let m, s, lo, hi = d.Mean, d.Sd, d.Lo, d.Hi

@@ -30,6 +30,14 @@ let data () =
     let ys = Array.init 96 (fun i -> if xs.[i * 4] + xs.[i * 4 + 1] > 0.0f then 1L else 0L)
     torch.tensor(xs).reshape(96L, 4L), torch.tensor(ys)
 
+/// A CSV file read back by CsvHelper (the reference reader of the engine's writer): rows of (column, text).
+let readCsv (path: string) : (string * string) list list =
+    use r = new StreamReader(path)
+    use csv = CsvHelper.CsvReader.Create(r, CsvHelper.CsvReaderOptions(HasHeader = true), true)
+    [ while csv.Read() do
+        let header = csv.Headers
+        yield [ for i in 0 .. header.Count - 1 -> header.[i], csv.GetString(i) ] ]
+
 exception Interrupted
 
 /// Open a run, pass it to f, close it.
@@ -123,13 +131,24 @@ let tests =
             Expect.isTrue (made |> Seq.forall (fun t -> t.IsInvalid)) "every batch tensor was disposed by the end"
         }
 
+        testProperty "the CSV writer's cells read back through CsvHelper unchanged (quotes, commas, line breaks)" <| fun (cells: (string * float) list) ->
+            let d = tempDir ()
+            let path = Path.Combine(d, "t.csv")
+            let texts = cells |> List.map (fun (s, _) -> if isNull s then "" else s.Replace("\000", ""))
+            let numbers = cells |> List.map snd |> List.filter Double.IsFinite
+            Csv.writeTable path [ "text"; "number" ] [ for t, v in List.zip texts (texts |> List.mapi (fun i _ -> if i < numbers.Length then numbers.[i] else 0.5)) -> [ Cell.Text t; Cell.Number v ] ]
+            let back = readCsv path
+            back.Length = texts.Length
+            && List.forall2 (fun (row: (string * string) list) t -> snd row.[0] = t) back texts
+            && List.forall2 (fun (row: (string * string) list) i -> Double.Parse(snd row.[1], CultureInfo.InvariantCulture) = (if i < numbers.Length then numbers.[i] else 0.5)) back [ 0 .. texts.Length - 1 ]
+
         test "metrics.csv holds one row per epoch and reads back in any locale" {
             let d = tempDir ()
             let saved = Thread.CurrentThread.CurrentCulture
             try
                 Thread.CurrentThread.CurrentCulture <- CultureInfo("de-DE")
                 let _, rows = fitTiny d { Lr = 0.05; Optimizer = "adam"; Epochs = 3 } None
-                let back = Csv.read (Path.Combine(d, "tiny", "metrics.csv"))
+                let back = readCsv (Path.Combine(d, "tiny", "metrics.csv"))
                 Expect.equal (back |> List.map (List.map fst)) [ for _ in 1 .. 3 -> [ "epoch"; "loss" ] ] "columns"
                 let loss = back |> List.map (List.find (fst >> (=) "loss") >> snd >> fun s -> Double.Parse(s, CultureInfo.InvariantCulture))
                 Expect.equal loss (Rows.column "loss" rows) "round-trip values (invariant culture)"
@@ -183,6 +202,25 @@ let tests =
             Expect.throwsT<UserError> (fun () -> Checkpoints.tryLoad d |> ignore) "truncated tensors"
             File.WriteAllText(Path.Combine(Checkpoints.folder d, "LATEST"), "nonsense")
             Expect.throwsT<UserError> (fun () -> Checkpoints.tryLoad d |> ignore) "LATEST naming no checkpoint"
+        }
+
+        test "a checkpoint carries its format version; an unknown version is refused with one error line" {
+            let d = tempDir ()
+            let snap = Snapshot.Empty()
+            snap.Values.["loop/step"] <- System.Text.Json.Nodes.JsonValue.Create 3
+            Checkpoints.commit d 3L snap
+            let state = Path.Combine(Checkpoints.folder d, "000000000003", "state.json")
+            let text = File.ReadAllText state
+            Expect.stringContains text "\"format\": \"autodesign.state/1\"" "the format is written"
+            let _, back, _ = (Checkpoints.tryLoad d).Value
+            Expect.isFalse (back.Values.ContainsKey "format") "the format field is not part of the state"
+            Expect.isTrue (back.Values.ContainsKey "loop/step") "the state is"
+            File.WriteAllText(state, "{ \"loop/step\": 3 }")
+            Expect.isSome (Checkpoints.tryLoad d) "a file without the field (written before it existed) is version 1"
+            File.WriteAllText(state, text.Replace("autodesign.state/1", "autodesign.state/2"))
+            let msg = errorOf (fun () -> Checkpoints.tryLoad d |> ignore)
+            Expect.stringContains msg "format 'autodesign.state/2'" "the unknown version is named"
+            Expect.isFalse (msg.Contains '\n') "one line"
         }
 
         test "a second writer gets an error naming the holder; --wait waits for the release" {

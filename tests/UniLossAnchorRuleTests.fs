@@ -5,8 +5,6 @@ open Expecto
 open TorchSharp
 open AutoDesign.Runs
 open AutoDesign.UniLoss
-open AutoDesign.Reproduce.UniLoss
-open AutoDesign.Metrics
 
 let private longs (xs: int[]) = torch.tensor(Array.map int64 xs)
 let private rows (t: torch.Tensor) =

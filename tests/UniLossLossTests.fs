@@ -6,8 +6,6 @@ open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
 open AutoDesign.UniLoss
-open AutoDesign.Reproduce.UniLoss
-open AutoDesign.Metrics
 
 let private raisesUser (f: unit -> unit) (fragment: string) =
     try

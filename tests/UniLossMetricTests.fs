@@ -3,10 +3,7 @@ module AutoDesign.Tests.UniLossMetricTests
 open System
 open Expecto
 open TorchSharp
-open AutoDesign.Runs
 open AutoDesign.UniLoss
-open AutoDesign.Reproduce.UniLoss
-open AutoDesign.Metrics
 module Ref = AutoDesign.Tests.UniLossReference
 
 let private close (a: float) (b: float) msg = Expect.floatClose Accuracy.high a b msg

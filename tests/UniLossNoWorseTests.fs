@@ -15,16 +15,7 @@ module User = AutoDesign.Tests.UniLossUserMetrics
 type private Case = Metric * int[] * Labels
 
 /// Mean Dice over all classes on [n, C, H, W] scores and [n, H, W] labels.
-let userDice =
-    Metric.Define("user-dice", fun s y ->
-        let classes, h, w = s.Dim 1, s.Dim 2, s.Dim 3
-        let pred i a b c = all [ for j in 0 .. classes - 1 do if j <> c then yield s.[i, c, a, b] >. s.[i, j, a, b] ]
-        let pixels = [ for i in 0 .. s.N - 1 do for a in 0 .. h - 1 do for b in 0 .. w - 1 -> i, a, b ]
-        mean [ for c in 0 .. classes - 1 ->
-                 let inter = count [ for (i, a, b) in pixels do if y.[i, a, b] = c then yield pred i a b c ]
-                 let predicted = count [ for (i, a, b) in pixels -> pred i a b c ]
-                 let support = float (y.Data |> Array.filter (fun v -> v = int64 c) |> Array.length)
-                 ratio (2.0 * inter) (predicted + support) ])
+let userDice = User.perClassOfMaps "user-dice" (fun inter predicted support -> ratio (2.0 * inter) (predicted + support))
 
 /// Metrics over class maps [n, C, H, W] with labels [n, H, W] (class maps), [n, C, H, W] (binary
 /// masks, one per class) or [n] (one class per image).

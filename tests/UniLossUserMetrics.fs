@@ -51,9 +51,10 @@ let ndcgAt5 =
             |> Array.mapi (fun r g -> g / Math.Log2(float r + 2.0)) |> Array.sum
         dcg / ideal)
 
-/// Mean IoU over all classes on [n, C, H, W] scores and [n, H, W] labels.
-let meanIoU =
-    Metric.Define("user-mean-iou", fun s y ->
+/// The mean over all classes of perClass(intersection, predicted, support) on [n, C, H, W] scores and
+/// [n, H, W] labels, each pixel predicting the class that beats every other strictly.
+let perClassOfMaps (name: string) (perClass: Num -> Num -> float -> Num) =
+    Metric.Define(name, fun s y ->
         let classes, h, w = s.Dim 1, s.Dim 2, s.Dim 3
         let pred i a b c = all [ for j in 0 .. classes - 1 do if j <> c then yield s.[i, c, a, b] >. s.[i, j, a, b] ]
         let pixels = [ for i in 0 .. s.N - 1 do for a in 0 .. h - 1 do for b in 0 .. w - 1 -> i, a, b ]
@@ -61,7 +62,10 @@ let meanIoU =
                  let inter = count [ for (i, a, b) in pixels do if y.[i, a, b] = c then yield pred i a b c ]
                  let predicted = count [ for (i, a, b) in pixels -> pred i a b c ]
                  let support = float (y.Data |> Array.filter (fun v -> v = int64 c) |> Array.length)
-                 ratio inter (predicted + support - inter) ])
+                 perClass inter predicted support ])
+
+/// Mean IoU over all classes on [n, C, H, W] scores and [n, H, W] labels.
+let meanIoU = perClassOfMaps "user-mean-iou" (fun inter predicted support -> ratio inter (predicted + support - inter))
 
 /// Binary MCC with sqrt, scores [n] thresholded at 0.
 let mcc =

@@ -3,6 +3,7 @@ namespace AutoDesign.D2NN
 open System.Diagnostics
 open TorchSharp
 open AutoDesign.Nn.D2NN
+open AutoDesign.Metrics
 
 /// How many examples each function node ran on, per evaluated chunk of the test set: enough to charge any
 /// latency table afterwards (Evaluation.modeledLatency) without running the network again.
@@ -93,8 +94,8 @@ module Evaluation =
             chunkRows.Add(fnNodes |> Array.map (fun k -> match res.Rows[k] with null -> 0 | r -> r.Length))
             let rows = res.Rows[o]
             if rows.Length > 0 then
-                let am = res.Values[o].argmax(1L).cpu().data<int64>().ToArray()
-                rows |> Array.iteri (fun k r -> preds[start + int r] <- int am[k])
+                let am = Classification.predictions res.Values[o]
+                rows |> Array.iteri (fun k r -> preds[start + int r] <- am[k])
             let ms = match latency with Some l -> Latency.exampleMs l.D2nn len c res | None -> [||]
             for i in 0 .. len - 1 do
                 costs[start + i] <- res.Cost[i]
@@ -102,7 +103,7 @@ module Evaluation =
                 if ms.Length > 0 then times[start + i] <- ms[i] / (Option.get latency).Normalizer
         c.Train true
         let mults = if n = 0 then 0.0 else Array.average costs
-        { Metric = Metrics.evaluate task.Metric preds ys
+        { Metric = task.Metric.Evaluate(preds, ys)
           Cost = mults / normalizer
           Mults = mults
           Latency = (match latency with Some _ when n > 0 -> Array.average times | _ -> nan)

@@ -5,61 +5,25 @@ open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
 open AutoDesign.Nn.D2NN
+open AutoDesign.Metrics
 
-/// The accuracy metric A of the reward. Predictions of -1 mean "no output" (always wrong / negative).
+/// The accuracy metric A of the reward, computed by AutoDesign.Metrics (Classification). Predictions of -1
+/// mean "no output" (always wrong / negative).
 type AccuracyMetric =
     | Accuracy
-    /// F-score of class `Positive` against the rest (a set-based metric: use mini-bags, §2.4.2).
+    /// F-score of class `Positive` against the rest (a set-based metric: use mini-bags, §2.4.2). A mini-bag
+    /// with no positive label and no positive prediction scores 1 (Classification's rule).
     | F1 of Positive: int
     member m.Name = match m with Accuracy -> "accuracy" | F1 _ -> "F1"
 
-module Metrics =
-    /// Fraction of correct predictions.
-    [<CompiledName("Accuracy")>]
-    let accuracy (preds: int[]) (labels: int[]) =
-        if preds.Length = 0 then 0.0
-        else float (Array.fold2 (fun s p l -> if p = l then s + 1 else s) 0 preds labels) / float preds.Length
-
-    /// Accuracy with a weight per example (null or empty: all 1).
-    [<CompiledName("WeightedAccuracy")>]
-    let weightedAccuracy (weights: float[]) (preds: int[]) (labels: int[]) =
-        if isNull weights || weights.Length = 0 then accuracy preds labels
-        else
-            let mutable right, total = 0.0, 0.0
-            for i in 0 .. preds.Length - 1 do
-                total <- total + weights[i]
-                if preds[i] = labels[i] then right <- right + weights[i]
-            if total = 0.0 then 0.0 else right / total
-
-    /// F1 of class `positive` with a weight per example (null or empty: all 1): true/false positives and
-    /// false negatives are weighted counts. A set with no positive label and no positive prediction scores 1.
-    [<CompiledName("WeightedF1")>]
-    let weightedF1 (weights: float[]) (positive: int) (preds: int[]) (labels: int[]) =
-        let w i = if isNull weights || weights.Length = 0 then 1.0 else weights[i]
-        let mutable tp, fp, fn = 0.0, 0.0, 0.0
-        for i in 0 .. preds.Length - 1 do
-            let p, l = preds[i] = positive, labels[i] = positive
-            if p && l then tp <- tp + w i
-            elif p then fp <- fp + w i
-            elif l then fn <- fn + w i
-        if tp + fp + fn = 0.0 then 1.0 else 2.0 * tp / (2.0 * tp + fp + fn)
-
-    /// F1 of class `positive`; a set with no positive label and no positive prediction scores 1.
-    [<CompiledName("F1")>]
-    let f1 (positive: int) (preds: int[]) (labels: int[]) = weightedF1 null positive preds labels
-
-    [<CompiledName("Evaluate")>]
-    let evaluate (m: AccuracyMetric) preds labels =
-        match m with
-        | Accuracy -> accuracy preds labels
-        | F1 p -> f1 p preds labels
+    /// The metric of predictions against labels.
+    member m.Evaluate(preds: int[], labels: int[]) = m.EvaluateWeighted(null, preds, labels)
 
     /// The metric with a weight per example (null or empty: unweighted).
-    [<CompiledName("EvaluateWeighted")>]
-    let evaluateWeighted (m: AccuracyMetric) (weights: float[]) preds labels =
+    member m.EvaluateWeighted(weights: float[], preds: int[], labels: int[]) =
         match m with
-        | Accuracy -> weightedAccuracy weights preds labels
-        | F1 p -> weightedF1 weights p preds labels
+        | Accuracy -> Classification.weightedAccuracy weights preds labels
+        | F1 p -> Classification.weightedF1 weights p preds labels
 
 /// What a reward sees for one mini-bag: predictions, labels, per-example cost normalized by the
 /// reference network (1.0 = as many multiplications as the reference, or as much measured time), and
@@ -75,7 +39,7 @@ module Reward =
     [<CompiledName("Tradeoff")>]
     let tradeoff (metric: AccuracyMetric) (lambda: float) : RewardFn =
         RewardFn(fun bag ->
-            let a = Metrics.evaluateWeighted metric bag.Weights bag.Predictions bag.Labels
+            let a = metric.EvaluateWeighted(bag.Weights, bag.Predictions, bag.Labels)
             let e = 1.0 - (if bag.NormalizedCosts.Length = 0 then 0.0 else Array.average bag.NormalizedCosts)
             lambda * a + (1.0 - lambda) * e)
 
@@ -200,7 +164,7 @@ module Learning =
         { Loss = lv
           Reward = rewards |> Array.averageBy float
           Cost = Array.average costs
-          Accuracy = Metrics.accuracy preds labels
+          Accuracy = Classification.accuracy preds labels
           Epsilon = eps }
 
     /// One warm-up step (the warm start of §2.5.7 without an external pre-trained model): every control
@@ -230,7 +194,7 @@ module Learning =
                 loss.backward ()
                 opt.step () |> ignore
                 lv
-        { Loss = lv; Reward = nan; Cost = Array.average res.Cost; Accuracy = Metrics.accuracy preds labels; Epsilon = 1.0 }
+        { Loss = lv; Reward = nan; Cost = Array.average res.Cost; Accuracy = Classification.accuracy preds labels; Epsilon = 1.0 }
 
     /// One step of joint training of an early-exit network (BranchyNet): every control node continues, so
     /// every exit head runs on every example, and the loss is Σ_k weights[k] · cross-entropy(exits[k]).
@@ -254,11 +218,10 @@ module Learning =
             let l = torch.nn.functional.cross_entropy(res.Values[n], y).mul(torch.tensor(weights[k], dtype = torch.float32, device = x.device))
             total <- (if isNull total then l else total.Plus l)
             if k = exits.Length - 1 then
-                use am = res.Values[n].argmax(1L)
-                preds <- am.cpu().data<int64>().ToArray() |> Array.map int
+                preds <- Classification.predictions res.Values[n]
         let lv = total.item<float32> () |> float
         if Double.IsNaN lv || Double.IsInfinity lv then Errors.fail "early-exit training diverged: loss is %g (lower the learning rate)" lv
         opt.zero_grad ()
         total.backward ()
         opt.step () |> ignore
-        { Loss = lv; Reward = nan; Cost = Array.average res.Cost; Accuracy = Metrics.accuracy preds labels; Epsilon = 0.0 }
+        { Loss = lv; Reward = nan; Cost = Array.average res.Cost; Accuracy = Classification.accuracy preds labels; Epsilon = 0.0 }

@@ -285,22 +285,18 @@ module Sweep =
     [<CompiledName("WriteCurve")>]
     let writeCurve (path: string) (metricName: string) (latency: Func<CurvePoint, float>) (points: seq<CurvePoint>) =
         let num (v: float) = if Double.IsNaN v then "" else inv v
-        let lines =
-            [ yield sprintf "series,recipe,lambda,steps,%s,cost,mults,latency,validation_%s" metricName metricName
-              for p in points ->
-                  sprintf "\"%s\",%s,%s,%d,%s,%s,%s,%s,%s" p.Series p.Recipe (num p.Lambda) p.Steps (inv p.Result.Metric) (inv p.Result.Cost)
-                      (p.Result.Mults.ToString("0.###e+0", CultureInfo.InvariantCulture)) (num (latency.Invoke p))
-                      (if isNull (box p.Result.Validation) then "" else num p.Result.Validation.Metric) ]
-        Atomic.writeAllText path (String.concat "\n" lines + "\n")
+        Csv.writeTable path [ "series"; "recipe"; "lambda"; "steps"; metricName; "cost"; "mults"; "latency"; "validation_" + metricName ]
+            [ for p in points ->
+                List.map Cell.Text [ p.Series; p.Recipe; num p.Lambda; string p.Steps; inv p.Result.Metric; inv p.Result.Cost
+                                     p.Result.Mults.ToString("0.###e+0", CultureInfo.InvariantCulture); num (latency.Invoke p)
+                                     (if isNull (box p.Result.Validation) then "" else num p.Result.Validation.Metric) ] ]
 
     /// paths.csv: per D²NN point, the test examples per execution path (Fig. 2.4).
     [<CompiledName("WritePaths")>]
     let writePaths (path: string) (points: seq<CurvePoint>) =
-        let lines =
-            [ yield "recipe,lambda,path,nodes,count,fraction"
-              for p in points do
+        Csv.writeTable path [ "recipe"; "lambda"; "path"; "nodes"; "count"; "fraction" ]
+            [ for p in points do
                 let n = p.Result.Paths |> Array.sumBy (fun c -> c.Count)
                 for c in p.Result.Paths ->
                     let nodes = if c.Path = "" then 0 else c.Path.Split('+').Length
-                    sprintf "%s,%s,\"%s\",%d,%d,%s" p.Recipe (inv p.Lambda) c.Path nodes c.Count (inv (float c.Count / float (max 1 n))) ]
-        Atomic.writeAllText path (String.concat "\n" lines + "\n")
+                    List.map Cell.Text [ p.Recipe; inv p.Lambda; c.Path; string nodes; string c.Count; inv (float c.Count / float (max 1 n)) ] ]

@@ -164,13 +164,14 @@ module Training =
         state.Capture snap
         let tensors, values = finalStateFiles run.Dir
         Safetensors.save tensors snap.Tensors
-        Atomic.writeAllText values (snap.Values.ToJsonString(Json.options))
+        Atomic.writeAllText values (StateFormat.render snap.Values)
 
     let private loadFinalState (runDir: string) : Snapshot * SnapshotFiles =
         let tensors, values = finalStateFiles runDir
         if not (File.Exists tensors && File.Exists values) then
             Errors.fail "run %s kept no final training state to continue from (final-state.safetensors, final-state.json)" runDir
         let v = Json.object values "" (Json.readFile values)
+        StateFormat.check values v
         SafeFiles.checkRegular tensors
         { Tensors = Safetensors.load tensors; Values = v }, { TensorsFile = tensors; ValuesFile = values }
 

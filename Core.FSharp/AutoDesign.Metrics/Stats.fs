@@ -13,15 +13,13 @@ module Stats =
         let a = Array.ofSeq xs
         if a.Length = 0 then nan else Array.average a
 
-    /// Sample standard deviation (divides by n − 1); 0 for one value, NaN for none.
+    /// Sample standard deviation (divides by n − 1; MathNet.Numerics); 0 for one value, NaN for none.
     [<CompiledName("Sd")>]
     let sd (xs: float seq) =
         let a = Array.ofSeq xs
         if a.Length = 0 then nan
         elif a.Length = 1 then 0.0
-        else
-            let m = Array.average a
-            sqrt ((a |> Array.sumBy (fun x -> (x - m) * (x - m))) / float (a.Length - 1))
+        else MathNet.Numerics.Statistics.Statistics.StandardDeviation a
 
     /// Two-sided 97.5% quantile of Student's t with `df` degrees of freedom (MathNet.Numerics); NaN for df < 1.
     [<CompiledName("TQuantile975")>]

@@ -29,13 +29,7 @@ module ClassificationMetrics =
 
     /// Macro-F1 (sklearn f1_score average='macro', zero_division=0) over the classes present in
     /// the labels or the predictions. Scores [n, C] (arg-max) or binary [n] / [n, 1] (s > 0).
-    let macroF1 : Metric =
-        let name = "macro-f1"
-        Metric.Define(name, fun s y ->
-            let classes, tp, predicted, support = counts name s y
-            macroOver classes (fun c -> predicted.[c]) (fun c -> support.[c])
-                (fun c -> ratio (2.0 * tp.[c]) (predicted.[c] + float support.[c])))
-            .WithRange(0.0, 1.0)
+    let macroF1 : Metric = macroOfCounts "macro-f1" counts (fun tp predicted support -> ratio (2.0 * tp) (predicted + support))
 
     /// Binary F-beta (sklearn fbeta_score, pos_label=1, zero_division=0):
     /// (1+β²)TP / ((1+β²)TP + β²FN + FP). Scores [n, 2] (predict 1 iff s[i,1] > s[i,0]) or [n] /

@@ -185,16 +185,7 @@ and [<AbstractClass; Sealed>] Build =
         Build.Finish(t, bias, ids, ws)
 
     /// bias + Σ w·x over numbers with one weight.
-    static member internal Sum(bias: float, w: float, xs: Num seq) : Num =
-        let mutable bias = bias
-        let mutable t : Tracer = null
-        let ids = Scratch.Ints()
-        let ws = Scratch.Floats()
-        for x in xs do
-            t <- Build.Join(t, x)
-            if x.IsConstant then bias <- bias + w * x.Value
-            elif w <> 0.0 then (ids.Add x.Id; ws.Add w)
-        Build.Finish(t, bias, ids, ws)
+    static member internal Sum(bias: float, w: float, xs: Num seq) : Num = Build.Affine(bias, xs |> Seq.map (fun x -> w, x))
 
     /// bias + Σ w·bit over bits with one weight (a negated bit adds w·(1 − x), no node).
     static member internal SumBits(bias: float, w: float, bits: Bit seq) : Num =

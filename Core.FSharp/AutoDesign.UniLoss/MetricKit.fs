@@ -56,3 +56,11 @@ module MetricKit =
     let macroOver (classes: int) (predicted: int -> Num) (support: int -> int) (perClass: int -> Num) : Num =
         let included = [ for c in 0 .. classes - 1 -> if support c > 0 then konst 1.0 else num (predicted c >. 0.5) ]
         ratio (sum [ for c in 0 .. classes - 1 -> perClass c ]) (sum included)
+
+    /// The metric `name` in [0, 1]: the macro average (macroOver) of `perClass` (true positives, predicted count,
+    /// support) over the per-class counts that `counts` gives.
+    let internal macroOfCounts (name: string) (counts: string -> Scores -> Labels -> int * Num[] * Num[] * int[]) (perClass: Num -> Num -> float -> Num) : Metric =
+        Metric.Define(name, fun s y ->
+            let classes, tp, predicted, support = counts name s y
+            macroOver classes (fun c -> predicted.[c]) (fun c -> support.[c]) (fun c -> perClass tp.[c] predicted.[c] (float support.[c])))
+            .WithRange(0.0, 1.0)

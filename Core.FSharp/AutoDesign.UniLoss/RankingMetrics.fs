@@ -26,36 +26,31 @@ module RankingMetrics =
 
     let private noRelevant (y: Labels) = y.Data |> Array.forall (fun v -> v <= 0L)
 
-    /// Precision@k: #{relevant items ranked ≤ k} / k.
-    [<CompiledName("PrecisionAtK")>]
-    let precisionAtK (k: int) : Metric =
-        let name = sprintf "precision@%d" k
+    /// The metric "<prefix>@k" in [0, 1], degenerate on a list without relevant items; `value` gets the
+    /// relevance, the ranks and the top-k bits (inTopK).
+    let private atK (prefix: string) (k: int) (value: Scores -> int[] -> Num[] -> Bit[] -> Num) : Metric =
+        let name = sprintf "%s@%d" prefix k
         check name k
         Metric.Define(name, fun s y ->
-            let _, _, top = inTopK name k s y
-            count top / float k)
+            let rel, ranks, top = inTopK name k s y
+            value s rel ranks top)
             .WithDegenerate(noRelevant)
             .WithRange(0.0, 1.0)
+
+    /// Precision@k: #{relevant items ranked ≤ k} / k.
+    [<CompiledName("PrecisionAtK")>]
+    let precisionAtK (k: int) : Metric = atK "precision" k (fun _ _ _ top -> count top / float k)
 
     /// Recall@k: #{relevant items ranked ≤ k} / #relevant (0 without relevant items).
     [<CompiledName("RecallAtK")>]
     let recallAtK (k: int) : Metric =
-        let name = sprintf "recall@%d" k
-        check name k
-        Metric.Define(name, fun s y ->
-            let rel, _, top = inTopK name k s y
-            ratio (count top) (konst (rel |> Array.sumBy (fun r -> if r > 0 then 1.0 else 0.0))))
-            .WithDegenerate(noRelevant)
-            .WithRange(0.0, 1.0)
+        atK "recall" k (fun _ rel _ top -> ratio (count top) (konst (rel |> Array.sumBy (fun r -> if r > 0 then 1.0 else 0.0))))
 
     /// NDCG@k (sklearn ndcg_score with k, gains = relevance): Σ_{rank_i ≤ k} rel_i / log₂(1 + rank_i)
     /// divided by the same sum for the best order (0 when that is 0).
     [<CompiledName("NdcgAtK")>]
     let ndcgAtK (k: int) : Metric =
-        let name = sprintf "ndcg@%d" k
-        check name k
-        Metric.Define(name, fun s y ->
-            let rel, ranks, top = inTopK name k s y
+        atK "ndcg" k (fun s rel ranks top ->
             let dcg =
                 sum [ for i in 0 .. s.N - 1 do
                         if rel.[i] > 0 then yield num top.[i] * (float rel.[i] * Math.Log 2.0 / log (ranks.[i] + 1.0)) ]
@@ -63,5 +58,3 @@ module RankingMetrics =
                 rel |> Array.sortDescending |> Array.truncate k
                 |> Array.mapi (fun r g -> float g / Math.Log2(float r + 2.0)) |> Array.sum
             ratio dcg (konst ideal))
-            .WithDegenerate(noRelevant)
-            .WithRange(0.0, 1.0)

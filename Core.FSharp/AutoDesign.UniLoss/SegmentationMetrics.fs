@@ -32,19 +32,7 @@ module SegmentationMetrics =
 
     /// Mean intersection over union: mean over classes present in labels or predictions of
     /// |pred ∩ label| / |pred ∪ label|.
-    let meanIoU : Metric =
-        let name = "mean-iou"
-        Metric.Define(name, fun s y ->
-            let classes, inter, predicted, support = counts name s y
-            macroOver classes (fun c -> predicted.[c]) (fun c -> support.[c])
-                (fun c -> ratio inter.[c] (predicted.[c] + float support.[c] - inter.[c])))
-            .WithRange(0.0, 1.0)
+    let meanIoU : Metric = macroOfCounts "mean-iou" counts (fun inter predicted support -> ratio inter (predicted + support - inter))
 
     /// Mean Dice: mean over classes present in labels or predictions of 2|pred ∩ label| / (|pred| + |label|).
-    let dice : Metric =
-        let name = "dice"
-        Metric.Define(name, fun s y ->
-            let classes, inter, predicted, support = counts name s y
-            macroOver classes (fun c -> predicted.[c]) (fun c -> support.[c])
-                (fun c -> ratio (2.0 * inter.[c]) (predicted.[c] + float support.[c])))
-            .WithRange(0.0, 1.0)
+    let dice : Metric = macroOfCounts "dice" counts (fun inter predicted support -> ratio (2.0 * inter) (predicted + support))

@@ -62,11 +62,10 @@ module Analysis =
     /// The per-resolution table as CSV.
     [<CompiledName("PerResolutionCsv")>]
     let perResolutionCsv (rows: seq<PerResolutionRow>) =
-        "resolution,proggan_id,proggan_fresh_fid,proggan_iterations,dggan_id,dggan_fresh_fid,dggan_iterations,improvement,proggan_min_selection_fid,dggan_min_selection_fid\n"
-        + String.concat "" [
-            for r in rows ->
-                sprintf "%d,%s,%s,%d,%s,%s,%d,%s,%s,%s\n" r.Resolution r.ProgGanId (inv r.ProgGanFid) r.ProgGanIterations r.DgganId (inv r.DgganFid)
-                    r.DgganIterations (inv ((r.ProgGanFid - r.DgganFid) / r.ProgGanFid)) (inv r.ProgGanMinSelectionFid) (inv r.DgganMinSelectionFid) ]
+        Csv.render [ "resolution"; "proggan_id"; "proggan_fresh_fid"; "proggan_iterations"; "dggan_id"; "dggan_fresh_fid"; "dggan_iterations"; "improvement"; "proggan_min_selection_fid"; "dggan_min_selection_fid" ]
+            [ for r in rows ->
+                List.map Cell.Text [ string r.Resolution; r.ProgGanId; inv r.ProgGanFid; string r.ProgGanIterations; r.DgganId; inv r.DgganFid
+                                     string r.DgganIterations; inv ((r.ProgGanFid - r.DgganFid) / r.ProgGanFid); inv r.ProgGanMinSelectionFid; inv r.DgganMinSelectionFid ] ]
 
     /// Fig. 5.4: every candidate's G/D parameter ratio and normalised FID, the best route marked.
     [<CompiledName("CandidatesCsv")>]
@@ -74,11 +73,11 @@ module Analysis =
         let search, baseline = List.ofSeq search, List.ofSeq baseline
         let b = baselinePerResolution baseline
         let route = Search.route search (best search baseline) |> Seq.map (fun c -> c.Id) |> Set.ofSeq
-        "id,kind,parent,step,action,resolution,g_params,d_params,g2d_ratio,iterations,fid,fresh_fid,normalized_fid,diverged,on_best_route,actions\n"
-        + String.concat "" [
-            for c in search @ baseline ->
-                sprintf "%s,%s,%s,%d,\"%s\",%d,%d,%d,%s,%d,%s,%s,%s,%b,%b,\"%s\"\n" c.Id c.Kind c.Parent c.Step c.Action c.Resolution c.GParams c.DParams
-                    (inv (float c.GParams / float c.DParams)) c.Iterations (inv c.Fid) (inv c.FreshFid) (inv (normalized b c)) c.Diverged (route.Contains c.Id) (String.Join(" ", c.Actions)) ]
+        Csv.render [ "id"; "kind"; "parent"; "step"; "action"; "resolution"; "g_params"; "d_params"; "g2d_ratio"; "iterations"; "fid"; "fresh_fid"; "normalized_fid"; "diverged"; "on_best_route"; "actions" ]
+            [ for c in search @ baseline ->
+                List.map Cell.Text [ c.Id; c.Kind; c.Parent; string c.Step; c.Action; string c.Resolution; string c.GParams; string c.DParams
+                                     inv (float c.GParams / float c.DParams); string c.Iterations; inv c.Fid; inv c.FreshFid; inv (normalized b c)
+                                     (if c.Diverged then "true" else "false"); (if route.Contains c.Id then "true" else "false"); String.Join(" ", c.Actions) ] ]
 
     /// Fig. 5.5: per action, the share of children improving on their parent (normalised FID lower) and the mean
     /// ± sd of the improvement 1 − nFID(child)/nFID(parent).
@@ -106,8 +105,8 @@ module Analysis =
     /// The action effects as CSV.
     [<CompiledName("ActionEffectsCsv")>]
     let actionEffectsCsv (rows: seq<string * int * float * float * float>) =
-        "action,children,share_improving,mean_improvement,sd_improvement\n"
-        + String.concat "" [ for (a, n, s, m, sd) in rows -> sprintf "\"%s\",%d,%s,%s,%s\n" a n (inv s) (inv m) (inv sd) ]
+        Csv.render [ "action"; "children"; "share_improving"; "mean_improvement"; "sd_improvement" ]
+            [ for (a, n, s, m, sd) in rows -> List.map Cell.Text [ a; string n; inv s; inv m; inv sd ] ]
 
     /// Fig. 5.6: for thresholds t, the share of good children (normalised FID < t) of good and of sub-optimal parents.
     [<CompiledName("ParentQuality")>]
@@ -133,5 +132,5 @@ module Analysis =
     /// The parent-quality shares as CSV.
     [<CompiledName("ParentQualityCsv")>]
     let parentQualityCsv (rows: seq<float * float * int * float * int>) =
-        "threshold,good_parent_good_child_share,good_parent_children,suboptimal_parent_good_child_share,suboptimal_parent_children\n"
-        + String.concat "" [ for (t, g, ng, s, ns) in rows -> sprintf "%s,%s,%d,%s,%d\n" (inv t) (inv g) ng (inv s) ns ]
+        Csv.render [ "threshold"; "good_parent_good_child_share"; "good_parent_children"; "suboptimal_parent_good_child_share"; "suboptimal_parent_children" ]
+            [ for (t, g, ng, s, ns) in rows -> List.map Cell.Text [ inv t; inv g; string ng; inv s; string ns ] ]

@@ -77,15 +77,15 @@ module FeatureNet =
     [<CompiledName("Accuracy")>]
     let accuracy (net: FeatureClassifier) (images: GanImages) (labels: int[]) (device: torch.Device) =
         if images.Count = 0 then Errors.fail "feature net accuracy needs at least one image"
-        let mutable correct = 0L
+        let mutable right = 0
         for s in 0 .. 256 .. images.Count - 1 do
             use _ = torch.NewDisposeScope()
             use _ng = torch.no_grad()
             let idx = [| s .. min images.Count (s + 256) - 1 |]
             let x = GanImages.batch images idx device |> GanImages.upTo side
             let y = torch.tensor(idx |> Array.map (fun i -> int64 labels.[i]), device = device)
-            correct <- correct + net.forward(x).argmax(1L).eq(y).sum().item<int64>()
-        float correct / float images.Count
+            right <- right + Classification.correct (net.forward x) y
+        float right / float images.Count
 
     /// Train (or resume, or load when finished) the network in `run`: Adam 1e-3, cross-entropy, the epochs'
     /// batch orders fixed by the seed; accuracy on the held-out images stored as the run's result.

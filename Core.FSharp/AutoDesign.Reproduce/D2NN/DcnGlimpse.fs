@@ -7,6 +7,7 @@ open AutoDesign.Nn.D2NN
 open AutoDesign.Runs
 open AutoDesign.D2NN
 open AutoDesign.D2NN.Layers
+open AutoDesign.Metrics
 
 /// A small Dynamic Capacity Network (Almahairi et al., 2016) for 1×40×40 Cluttered MNIST, the baseline of
 /// the DCN comparison (§2.5.5):
@@ -94,9 +95,9 @@ module DcnGlimpse =
             use _ng = torch.no_grad ()
             let len = min 250 (n - start)
             let _, logits, _ = forward m (task.TestX.narrow(0L, int64 start, int64 len).``to``(device)) k
-            logits.argmax(1L).cpu().data<int64>().ToArray() |> Array.iteri (fun i p -> preds[start + i] <- int p)
+            Classification.predictions logits |> Array.iteri (fun i p -> preds[start + i] <- p)
         m.Train true
-        Metrics.accuracy preds task.TestY
+        Classification.accuracy preds task.TestY
 
 /// Configuration of the DCN baseline's run (in the dcn sweep's folder, `dcn-glimpse/`).
 type DcnGlimpseConfig =

@@ -26,12 +26,8 @@ module Figures =
 
     /// Mean and sample standard deviation (0 for one value); NaN values are left out.
     let meanSd (xs: float list) =
-        match xs |> List.filter (Double.IsNaN >> not) with
-        | [] -> nan, nan
-        | [ x ] -> x, 0.0
-        | ys ->
-            let m = List.average ys
-            m, sqrt ((ys |> List.sumBy (fun y -> (y - m) * (y - m))) / float (ys.Length - 1))
+        let ys = xs |> List.filter (Double.IsNaN >> not)
+        AutoDesign.Metrics.Stats.mean ys, AutoDesign.Metrics.Stats.sd ys
 
     let private costAxis = "cost (fraction of the reference network's multiplications)"
 
@@ -51,8 +47,8 @@ module Figures =
         let all = o.Baselines @ o.EqualBudget @ o.Points @ o.ExitCurve
         Sweep.writeCurve (Path.Combine(dir, "curve.csv")) metric (Func<CurvePoint, float>(o.LatencyOf)) all
         if not o.Dcn.IsEmpty then
-            let lines = "k,accuracy,cost,mults" :: [ for p in o.Dcn -> sprintf "%d,%s,%s,%s" p.K (inv p.Metric) (inv p.Cost) (p.Mults.ToString("0.###e+0", CultureInfo.InvariantCulture)) ]
-            Atomic.writeAllText (Path.Combine(dir, "dcn.csv")) (String.concat "\n" lines + "\n")
+            Csv.writeTable (Path.Combine(dir, "dcn.csv")) [ "k"; "accuracy"; "cost"; "mults" ]
+                [ for p in o.Dcn -> List.map Cell.Text [ string p.K; inv p.Metric; inv p.Cost; p.Mults.ToString("0.###e+0", CultureInfo.InvariantCulture) ] ]
         Sweep.writePaths (Path.Combine(dir, "paths.csv")) o.Points
         let series =
             [ for r in o.Recipes ->
@@ -104,12 +100,11 @@ module Figures =
     /// curve.csv (mean and sd over seeds) and curve.png (means) in `dir`.
     let writeSummary (dir: string) (metric: string) (title: string) (rows: SeedSummary list) =
         Directory.CreateDirectory dir |> ignore
-        let lines =
-            [ yield sprintf "series,recipe,lambda,steps,seeds,%s_mean,%s_sd,cost_mean,cost_sd,latency_mean,latency_sd" metric metric
-              for r in rows ->
-                  sprintf "\"%s\",%s,%s,%d,%d,%s,%s,%s,%s,%s,%s" r.Series r.Recipe (inv r.Lambda) r.Steps r.Seeds
-                      (inv (fst r.Metric)) (inv (snd r.Metric)) (inv (fst r.Cost)) (inv (snd r.Cost)) (inv (fst r.Latency)) (inv (snd r.Latency)) ]
-        Atomic.writeAllText (Path.Combine(dir, "curve.csv")) (String.concat "\n" lines + "\n")
+        Csv.writeTable (Path.Combine(dir, "curve.csv"))
+            [ "series"; "recipe"; "lambda"; "steps"; "seeds"; metric + "_mean"; metric + "_sd"; "cost_mean"; "cost_sd"; "latency_mean"; "latency_sd" ]
+            [ for r in rows ->
+                List.map Cell.Text [ r.Series; r.Recipe; inv r.Lambda; string r.Steps; string r.Seeds
+                                     inv (fst r.Metric); inv (snd r.Metric); inv (fst r.Cost); inv (snd r.Cost); inv (fst r.Latency); inv (snd r.Latency) ] ]
         let recipes = rows |> List.map (fun r -> r.Recipe) |> List.filter ((<>) "") |> List.distinct
         let series =
             [ for rc in recipes ->
@@ -138,12 +133,10 @@ module Figures =
                 | Some c -> float c.Count / float (max 1 n)
                 | None -> 0.0
             let mean l path = pts |> List.filter (fun p -> p.Lambda = l) |> List.map (fun p -> fraction p path) |> meanSd
-            let lines =
-                [ yield "recipe,lambda,path,nodes,fraction_mean,fraction_sd"
-                  for l in lambdas do
-                    for n in names do
+            Csv.writeTable (Path.Combine(dir, "paths.csv")) [ "recipe"; "lambda"; "path"; "nodes"; "fraction_mean"; "fraction_sd" ]
+                [ for l in lambdas do
+                    for n in names ->
                         let m, sd = mean l n
-                        yield sprintf "%s,%s,\"%s\",%d,%s,%s" main.Name (inv l) n (if n = "" then 0 else n.Split('+').Length) (inv m) (inv sd) ]
-            Atomic.writeAllText (Path.Combine(dir, "paths.csv")) (String.concat "\n" lines + "\n")
+                        List.map Cell.Text [ main.Name; inv l; n; string (if n = "" then 0 else n.Split('+').Length); inv m; inv sd ] ]
             Plot.lines (Path.Combine(dir, "paths.png")) (sprintf "%s (%s): examples per execution path, mean of seeds" name main.Name) "lambda" "fraction of test examples"
                 [ for n in names -> (if n = "" then "(none)" else n), [| for l in lambdas -> l, fst (mean l n) |] ]

@@ -45,8 +45,8 @@ module Simulation =
 
     let csv rows =
         let inv (x: float) = x.ToString("G6", Globalization.CultureInfo.InvariantCulture)
-        "top_k,p,mean_best_normalized_fid,replays_reaching_final,mean_candidates_trained\n"
-        + String.concat "" [ for (k, p, m, n, c) in rows -> sprintf "%d,%s,%s,%d,%s\n" k (inv p) (inv m) n (inv c) ]
+        Csv.render [ "top_k"; "p"; "mean_best_normalized_fid"; "replays_reaching_final"; "mean_candidates_trained" ]
+            [ for (k, p, m, n, c) in rows -> List.map Cell.Text [ string k; inv p; inv m; string n; inv c ] ]
 
 /// The analyses as PNG plots (and the simulation as CSV) in a run folder.
 module AnalysisPlots =

@@ -106,11 +106,10 @@ module SearchRun =
         ImageGrid.save (Path.Combine(dir, file)) (toUnit (Evaluator.Sample g 64 seed env.Device)) 8
 
     let private finalCsv (rows: (string * string * ModelScore) list) (floor: float) (realIs: float * float) =
-        "model,stage,id,fid,swd_x1e3,is_mean,is_sd,iterations,g_params,d_params,actions\n"
-        + String.concat "" [
-            for (model, stage, m) in rows ->
-                sprintf "%s,%s,%s,%s,%s,%s,%s,%d,%d,%d,\"%s\"\n" model stage m.Id (inv m.Fid) (inv m.Swd) (inv m.IsMean) (inv m.IsSd) m.Iterations m.GParams m.DParams m.Actions ]
-        + sprintf "real data,selection set vs fresh set,,%s,,%s,%s,,,,\n" (inv floor) (inv (fst realIs)) (inv (snd realIs))
+        Csv.render [ "model"; "stage"; "id"; "fid"; "swd_x1e3"; "is_mean"; "is_sd"; "iterations"; "g_params"; "d_params"; "actions" ]
+            [ for (model, stage, m) in rows do
+                yield List.map Cell.Text [ model; stage; m.Id; inv m.Fid; inv m.Swd; inv m.IsMean; inv m.IsSd; string m.Iterations; string m.GParams; string m.DParams; m.Actions ]
+              yield List.map Cell.Text [ "real data"; "selection set vs fresh set"; ""; inv floor; ""; inv (fst realIs); inv (snd realIs); ""; ""; ""; "" ] ]
 
     /// The runner of a search's candidates: in this process, or `external` (e.g. jobs of a launcher) trains each
     /// batch in its prepared folders, after which the results are read from them.
@@ -193,7 +192,7 @@ module SearchRun =
         write dir "candidates.csv" (Analysis.candidatesCsv searched baseline)
         write dir "action-effects.csv" (Analysis.actionEffectsCsv (Analysis.actionEffects searched baseline))
         write dir "parent-quality.csv" (Analysis.parentQualityCsv (Analysis.parentQuality searched baseline))
-        write dir "feature-check.csv" ("set,fid\n" + String.concat "" [ for c in checks @ [ faint ] -> sprintf "%s,%s\n" c.Set (inv c.Fid) ])
+        write dir "feature-check.csv" (Csv.render [ "set"; "fid" ] [ for c in checks @ [ faint ] -> [ Cell.Text c.Set; Cell.Text(inv c.Fid) ] ])
         AnalysisPlots.writeAll dir s.Search searched baseline
         write dir "final.csv"
             (finalCsv ([ "DGGAN", "end of search", routeLast; "ProgGAN", "end of search", progLast

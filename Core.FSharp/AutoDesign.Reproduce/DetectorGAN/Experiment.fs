@@ -114,8 +114,8 @@ module DetGanExperiment =
                 yield Array.concat [ cyc.[i].Pixels; cyc.[i].Pixels; cyc.[i].Pixels ]
                 yield Array.concat [ dg.[i].Pixels; dg.[i].Pixels; dg.[i].Pixels ] ]
         Visuals.save (Path.Combine(dir, "inserted-cyclegan-vs-detectorgan.png")) data.Size pics 5
-        let table (rows: DetGanRow list) header (f: DetGanRow -> float list) =
-            header + "\n" + (rows |> List.map (fun r -> sprintf "\"%s\",%s" r.Label (f r |> List.map inv |> String.concat ",")) |> String.concat "\n") + "\n"
+        let table (rows: DetGanRow list) (header: string) (f: DetGanRow -> float list) =
+            Csv.render (header.Split ',') [ for r in rows -> Cell.Text r.Label :: (f r |> List.map (inv >> Cell.Text)) ]
         let main = rows |> List.filter (fun r -> not (r.Key.StartsWith "detectorgan-w"))
         Atomic.writeAllText (Path.Combine(dir, "table-4.1.csv")) (table main "training_data,ap_iou0.1,recall_iou0.1,ap_iou0.5,recall_iou0.5" (fun r -> [ r.Ap01; r.Recall01; r.Ap05; r.Recall05 ]))
         Atomic.writeAllText (Path.Combine(dir, "table-4.2.csv")) (table main "training_data,t0.1,t0.2,t0.3,t0.4,t0.5,t0.6,t0.7,avg" (fun r -> r.LocIou))

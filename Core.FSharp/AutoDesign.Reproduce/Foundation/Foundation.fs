@@ -4,6 +4,7 @@ open System
 open TorchSharp
 open AutoDesign.Runs
 open AutoDesign.Nn
+open AutoDesign.Metrics
 
 /// Experiments that check the foundation itself (no thesis counterpart: Thesis column "—").
 module FoundationExperiments =
@@ -55,8 +56,7 @@ module FoundationExperiments =
         model.eval ()
         let acc =
             use _ = torch.no_grad ()
-            use pred = model.forward(x).argmax(1L)
-            pred.eq(y).to_type(torch.float32).mean().Item()
+            float (Classification.correct (model.forward x) y) / float (y.shape.[0])
         model, startedAt, acc
 
     let resumeDeterminism : Experiment =

@@ -7,6 +7,7 @@ open AutoDesign.Plots
 open AutoDesign.Data
 open AutoDesign.Reproduce.Data
 open AutoDesign.Nn
+open AutoDesign.Metrics
 
 /// Foundation baseline: a small MLP on the embedded 10k MNIST digits (80/20 split), trained with
 /// the run engine (Fit). It exercises data layer + run folder + checkpoints end to end; no thesis number.
@@ -20,7 +21,7 @@ module FoundationMnist =
             |> Seq.sumBy (fun b ->
                 use _ = torch.NewDisposeScope()
                 let x, y = Loader.toTensors ds b device
-                model.forward(x).argmax(1L).eq(y).sum().item<int64>())
+                Classification.correct (model.forward x) y)
         model.train ()
         float correct / float idx.Length
 

@@ -1,11 +1,9 @@
 namespace AutoDesign.Reproduce.UniLoss
 
 open System
-open System.IO
 open TorchSharp
 open AutoDesign.Runs
 open AutoDesign.UniLoss
-open AutoDesign.Metrics
 
 /// Images and labels for the UniLoss experiments: N images of H×W floats in 0..1 and int labels.
 type ExpDataset =

@@ -11,11 +11,9 @@ open AutoDesign.Metrics
 /// two PNG charts, test metric and training loss per epoch, one line per arm and seed.
 module ExpPlots =
     let curves (expDir: string) (results: (string * int * ExpResult) list) =
-        let lines =
-            "arm,seed,epoch,train_loss,test_metric"
-            :: [ for (label, seed, res) in results do
-                   for r in res.Rows -> sprintf "%s,%d,%d,%s,%s" label seed r.Epoch (r.TrainLoss.ToString("R", Globalization.CultureInfo.InvariantCulture)) (r.TestMetric.ToString("R", Globalization.CultureInfo.InvariantCulture)) ]
-        Atomic.writeAllText (Path.Combine(expDir, "curves.csv")) (String.Join("\n", lines) + "\n")
+        Csv.writeTable (Path.Combine(expDir, "curves.csv")) [ "arm"; "seed"; "epoch"; "train_loss"; "test_metric" ]
+            [ for (label, seed, res) in results do
+                for r in res.Rows -> [ Cell.Text label; Cell.Number(float seed); Cell.Number(float r.Epoch); Cell.Number r.TrainLoss; Cell.Number r.TestMetric ] ]
         let seeds = results |> List.map (fun (_, s, _) -> s) |> List.distinct
         let name label seed = if seeds.Length > 1 then sprintf "%s seed %d" label seed else label
         let series pick =

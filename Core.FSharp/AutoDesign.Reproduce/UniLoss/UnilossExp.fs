@@ -113,10 +113,8 @@ module UnilossExp =
     /// Paired per-seed differences uni − ce: (mean, sample sd) (sd 0 for one seed).
     let pairedGap (ce: float list) (uni: float list) =
         if ce.Length <> uni.Length || ce.IsEmpty then Errors.fail "pairedGap: need the same non-zero number of CE and UniLoss runs, got %d and %d" ce.Length uni.Length
-        let d = List.map2 (fun u c -> u - c) uni ce
-        let m = List.average d
-        let sd = if d.Length < 2 then 0.0 else sqrt ((d |> List.sumBy (fun x -> (x - m) ** 2.0)) / float (d.Length - 1))
-        m, sd
+        let d = Stats.paired ce uni
+        d.Mean, d.Sd
 
     /// "UniLoss - CE = -1.23" or, over several seeds, "-1.23 ± 0.45 (per seed -1.0, -1.5)".
     let gapText (digits: int) (ce: float list) (uni: float list) =
@@ -140,13 +138,8 @@ module UnilossExp =
                 else "no difference detected (the interval contains 0)"
             sprintf "UniLoss − CE = %s [%s, %s] (95%% CI of the paired per-seed gap, %d seeds): %s" (f m) (f lo) (f hi) ce.Length verdict
 
-    let private meanStd (xs: float list) =
-        let m = List.average xs
-        let sd = if xs.Length < 2 then 0.0 else sqrt (xs |> List.sumBy (fun x -> (x - m) ** 2.0) |> fun v -> v / float (xs.Length - 1))
-        m, sd
-
     let fmt (digits: int) (xs: float list) =
-        let m, sd = meanStd xs
+        let m, sd = Stats.mean xs, Stats.sd xs
         if xs.Length < 2 then m.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)
         else sprintf "%s ± %s (%d runs)" (m.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)) (sd.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)) xs.Length
 
@@ -177,12 +170,10 @@ module UnilossExp =
                 printfn "%s seed %d: %d train / %d test" task.Name seed task.TrainIdx.Length task.TestIdx.Length
                 for (label, _, _) as arm in p.Arms do
                     yield label, seed, runArm s p task seed arm ]
-        let lines =
-            "arm,seed,final_metric,epochs,run_dir"
-            :: [ for (label, seed, res) in results -> sprintf "%s,%d,%s,%d,%s" label seed (res.Final.ToString("R", Globalization.CultureInfo.InvariantCulture)) res.Rows.Length (s.RelativeToRoot res.Dir) ]
         let outDir = seedSetDir s p
         Directory.CreateDirectory outDir |> ignore
-        Atomic.writeAllText (Path.Combine(outDir, "summary.csv")) (String.Join("\n", lines) + "\n")
+        Csv.writeTable (Path.Combine(outDir, "summary.csv")) [ "arm"; "seed"; "final_metric"; "epochs"; "run_dir" ]
+            [ for (label, seed, res) in results -> [ Cell.Text label; Cell.Number(float seed); Cell.Number res.Final; Cell.Number(float res.Rows.Length); Cell.Text(s.RelativeToRoot res.Dir) ] ]
         ExpPlots.curves outDir results
         p.Arms |> List.map (fun (label, _, _) -> label, [ for (l, _, res) in results do if l = label then res.Final ])
 

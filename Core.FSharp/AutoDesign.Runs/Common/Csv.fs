@@ -3,7 +3,6 @@ namespace AutoDesign.Runs
 open System
 open System.Globalization
 open System.IO
-open CsvHelper
 
 /// One CSV cell: a number (written round-trip, invariant culture) or text.
 [<RequireQualifiedAccess>]
@@ -11,49 +10,49 @@ type Cell =
     | Number of float
     | Text of string
 
-/// CSV files, written through CsvHelper with the invariant culture (so a file reads back the same
-/// whatever the machine's locale) and atomically.
+/// The one CSV writer of AutoDesign (RFC 4180: ',' between cells, "\n" between rows, a cell holding ',', '"',
+/// CR or LF quoted with its quotes doubled; numbers round-trip in the invariant culture, so a file reads back
+/// the same whatever the machine's locale), written atomically. It lives in the run engine, which writes
+/// metrics.csv, and needs no CSV package (the engine's users, D2NN among them, carry none); the tests read
+/// its files back with CsvHelper.
 module internal Csv =
     let private format (c: Cell) =
         match c with
         | Cell.Number v -> v.ToString("R", CultureInfo.InvariantCulture)
         | Cell.Text s -> s
 
+    /// A cell as it stands in the file (quoted when it must be).
+    [<CompiledName("Escape")>]
+    let escape (s: string) =
+        if s.IndexOfAny([| ','; '"'; '\r'; '\n' |]) >= 0 then "\"" + s.Replace("\"", "\"\"") + "\"" else s
+
+    /// The text of a file with a header line and rows of cells (every row as wide as the header).
+    [<CompiledName("Render")>]
+    let render (header: string seq) (rows: Cell list seq) =
+        let header = Array.ofSeq header
+        let line (cells: string seq) = String.Join(",", cells |> Seq.map escape)
+        let sb = Text.StringBuilder()
+        sb.Append(line header).Append('\n') |> ignore
+        for r in rows do
+            if r.Length <> header.Length then invalidArg "rows" (sprintf "a row of %d cells under a header of %d" r.Length header.Length)
+            sb.Append(line (r |> List.map format)).Append('\n') |> ignore
+        sb.ToString()
+
+    /// Write a header and rows of cells.
+    [<CompiledName("WriteTable")>]
+    let writeTable (path: string) (header: string seq) (rows: Cell list seq) = Atomic.writeAllText path (render header rows)
+
     /// Write rows of (column, cell) pairs; the header is every column in first-seen order, a missing cell empty.
     [<CompiledName("Write")>]
     let write (path: string) (rows: (string * Cell) list seq) =
         let rows = Array.ofSeq rows
-        let columns = rows |> Seq.collect (List.map fst) |> Seq.distinct |> Array.ofSeq
-        Atomic.writeWith path (fun tmp ->
-            use w = new StreamWriter(tmp)
-            let options = CsvWriterOptions(NewLine = "\n")
-            use csv = CsvWriter.Create(w, options, true)
-            csv.WriteRecord(columns)
-            for r in rows do
-                csv.WriteRecord(columns |> Array.map (fun c ->
-                    match r |> List.tryFind (fst >> (=) c) with
-                    | Some(_, cell) -> format cell
-                    | None -> ""))
-            csv.Flush())
+        let columns = rows |> Seq.collect (List.map fst) |> Seq.distinct |> List.ofSeq
+        writeTable path columns [ for r in rows -> columns |> List.map (fun c -> match r |> List.tryFind (fst >> (=) c) with Some(_, cell) -> cell | None -> Cell.Text "") ]
 
     /// Rows of numbers.
     [<CompiledName("WriteNumbers")>]
     let writeNumbers (path: string) (rows: (string * float) list seq) =
         write path (rows |> Seq.map (List.map (fun (k, v) -> k, Cell.Number v)))
-
-    /// Read a CSV file written by `write` as rows of (column, text) pairs. A malformed file raises UserError.
-    [<CompiledName("Read")>]
-    let read (path: string) : (string * string) list list =
-        try
-            use r = new StreamReader(path)
-            use csv = CsvReader.Create(r, CsvReaderOptions(HasHeader = true), true)
-            [ while csv.Read() do
-                let header = csv.Headers
-                if csv.FieldCount <> header.Count then Errors.fail "%s: a row has %d fields, the header %d" path csv.FieldCount header.Count
-                yield [ for i in 0 .. header.Count - 1 -> header.[i], csv.GetString(i) ] ]
-        with
-        | :? CsvFormatException as e -> Errors.fail "%s is not a valid CSV file: %s" path e.Message
-        | :? IOException as e -> Errors.fail "cannot read %s: %s" path e.Message
 
 /// Whether a numeric CSV file starts with a header line.
 [<RequireQualifiedAccess>]

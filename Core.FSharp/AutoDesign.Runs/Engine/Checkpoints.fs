@@ -6,7 +6,7 @@ open System.Text.Json.Nodes
 
 /// The checkpoints of a run folder, committed as units:
 ///   checkpoints/<step, 12 digits>/tensors.safetensors   every tensor of the snapshot
-///   checkpoints/<step, 12 digits>/state.json            the snapshot's JSON values
+///   checkpoints/<step, 12 digits>/state.json            the snapshot's JSON values and their format (StateFormat)
 ///   checkpoints/LATEST                                  the name of the newest complete checkpoint
 /// A checkpoint is written into a temporary folder, flushed, renamed into place, and only then published by
 /// rewriting LATEST (atomically). A process killed at any instant leaves LATEST naming a complete
@@ -39,7 +39,7 @@ module internal Checkpoints =
             Atomic.guard "write the checkpoint" tmp (fun () ->
                 Directory.CreateDirectory tmp |> ignore
                 Safetensors.save (Path.Combine(tmp, "tensors.safetensors")) snapshot.Tensors
-                Atomic.writeAllText (Path.Combine(tmp, "state.json")) (snapshot.Values.ToJsonString(Json.options))
+                Atomic.writeAllText (Path.Combine(tmp, "state.json")) (StateFormat.render snapshot.Values)
                 Durable.syncDirectory tmp
                 Faults.hit "checkpoint-write"
                 if Directory.Exists final then Directory.Delete(final, true)
@@ -65,6 +65,7 @@ module internal Checkpoints =
                 Errors.fail "%s names checkpoint %s, which does not exist; the run folder is damaged (delete it or pass --force)" (latestFile runDir) n
             if not (File.Exists statePath) then Errors.fail "checkpoint %s is incomplete (no state.json); the run folder is damaged (delete it or pass --force)" dir
             let values = Json.object statePath "" (Json.readFile statePath)
+            StateFormat.check statePath values
             let files = { TensorsFile = Path.Combine(dir, "tensors.safetensors"); ValuesFile = statePath }
             SafeFiles.checkRegular files.TensorsFile
             let tensors = Safetensors.load files.TensorsFile

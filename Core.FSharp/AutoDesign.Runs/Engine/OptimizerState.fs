@@ -1,7 +1,6 @@
 namespace AutoDesign.Runs
 
 open System
-open System.Collections.Generic
 open System.Text.Json.Nodes
 open TorchSharp
 open TorchSharp.Modules

@@ -31,8 +31,7 @@ module Durations =
         d :> IReadOnlyDictionary<_, _>
 
     let private render (d: IReadOnlyDictionary<string, float>) =
-        [ yield "job,seconds"
-          for KeyValue(k, v) in d |> Seq.sortBy (fun kv -> kv.Key) -> k + "," + v.ToString("0.#", CultureInfo.InvariantCulture) ]
+        Csv.render [ "job"; "seconds" ] [ for KeyValue(k, v) in d |> Seq.sortBy (fun kv -> kv.Key) -> [ Cell.Text k; Cell.Number(Math.Round(v, 1)) ] ]
 
     /// The stored durations of a runs root (empty when none or unreadable).
     [<CompiledName("Load")>]
@@ -52,7 +51,7 @@ module Durations =
                 let d = Dictionary<string, float>(load root |> Seq.map (fun kv -> KeyValuePair(kv.Key, kv.Value)))
                 for r in done' do d.[keyOf root r.Job] <- r.Seconds
                 Directory.CreateDirectory(Path.GetDirectoryName(pathOf root)) |> ignore
-                Atomic.writeAllText (pathOf root) (String.Join("\n", render d) + "\n")
+                Atomic.writeAllText (pathOf root) (render d)
             with :? IOException | :? UnauthorizedAccessException | UserError _ -> ()
 
     /// Jobs with unknown `Expected` take it from `known` (keyed by `keyOf root`).

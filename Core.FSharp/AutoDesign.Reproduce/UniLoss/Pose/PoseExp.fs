@@ -70,13 +70,11 @@ module PoseExp =
     let private writeSummary (s: ExpSettings) (file: string) (results: (string * int * PoseRunResult) list) =
         let dir = s.SeedSetDir(expDir s)
         Directory.CreateDirectory dir |> ignore
-        let lines =
-            "arm,seed,test_pckh,final_val_pckh,epochs,ms_per_step,bits_per_batch,run_dir"
-            :: [ for (label, seed, r) in results ->
-                   let v = match List.tryLast r.Rows with Some e -> e.ValPckh | None -> nan
-                   sprintf "%s,%d,%s,%s,%d,%.1f,%s,%s" label seed (r.Test.ToString("R", Globalization.CultureInfo.InvariantCulture)) (v.ToString("R", Globalization.CultureInfo.InvariantCulture)) r.Rows.Length r.MsPerStep
-                       (if Double.IsNaN r.Bits then "" else r.Bits.ToString("F0", Globalization.CultureInfo.InvariantCulture)) (s.RelativeToRoot r.Dir) ]
-        Atomic.writeAllText (Path.Combine(dir, file)) (String.Join("\n", lines) + "\n")
+        Csv.writeTable (Path.Combine(dir, file)) [ "arm"; "seed"; "test_pckh"; "final_val_pckh"; "epochs"; "ms_per_step"; "bits_per_batch"; "run_dir" ]
+            [ for (label, seed, r) in results ->
+                let v = match List.tryLast r.Rows with Some e -> e.ValPckh | None -> nan
+                [ Cell.Text label; Cell.Number(float seed); Cell.Number r.Test; Cell.Number v; Cell.Number(float r.Rows.Length)
+                  Cell.Number(Math.Round(r.MsPerStep, 1)); (if Double.IsNaN r.Bits then Cell.Text "" else Cell.Number(Math.Round r.Bits)); Cell.Text(s.RelativeToRoot r.Dir) ] ]
         let curves =
             [ for (label, seed, r) in results do
                 let pts = r.Rows |> List.map (fun e -> float e.Epoch, 100.0 * e.ValPckh) |> Array.ofList

@@ -1,7 +1,6 @@
 namespace AutoDesign.Reproduce.UniLoss.Pose
 
 open System
-open System.IO
 open System.Diagnostics
 open TorchSharp
 open AutoDesign.Nn
