@@ -43,7 +43,7 @@ let tests =
                 let y = batch |> Array.map (fun i -> if i % 3 = 0 then 1 else 0)
                 let expected = soapReference uAll uPos 1.0 0.9 s y batch
                 close (value (loss.Forward(f32 s, i64 y, i64 batch))) expected "SOAP loss"
-            let a, _ = loss.State
+            let a = loss.AllAverages
             close (float a.[3]) uAll.[3] "u_all of index 3 after two batches"
 
         testCase "AUC-margin loss equals its formula, and its score gradient matches finite differences" <| fun () ->
@@ -92,7 +92,7 @@ let tests =
             let t = torch.tensor(Array.concat logits |> Array.map float32).reshape(4L, 3L)
             close (value (SoftF1.loss t (i64 y))) (1.0 - (f1 0 + f1 1 + f1 2) / 3.0) "soft-F1"
             let sharp = t.mul(torch.tensor(200.0f))
-            close (value (SoftF1.loss sharp (i64 y))) (1.0 - SuiteMetrics.macroF1 3 (logits |> Array.map (Array.map float32)) y) "sharp logits -> 1 - macro-F1"
+            close (value (SoftF1.loss sharp (i64 y))) (1.0 - SuiteMetrics.macroF1 (logits |> Array.map (Array.map float32)) y) "sharp logits -> 1 - macro-F1"
 
         testCase "ApproxNDCG equals the paper's formula by hand and approaches 1 - NDCG (2^r - 1 gains) for large alpha" <| fun () ->
             let s, rel = [| 0.5; 2.0; -1.0; 1.0 |], [| 1; 0; 2; 1 |]
@@ -133,7 +133,7 @@ let tests =
                 let sc = Array.init (n * c) (fun _ -> float32 (rng.NextDouble()))
                 let yc = Array.init n (fun _ -> rng.Next c)
                 let rowsOf = Array.init n (fun i -> sc.[i * c .. i * c + c - 1])
-                close (SuiteMetrics.macroF1 c rowsOf yc) (Refactor.exact Metrics.macroF1 [| n; c |] (Labels yc) sc) "macro-F1"
+                close (SuiteMetrics.macroF1 rowsOf yc) (Refactor.exact Metrics.macroF1 [| n; c |] (Labels yc) sc) "macro-F1"
                 close (SuiteMetrics.accuracy rowsOf yc) (Refactor.exact Metrics.accuracy [| n; c |] (Labels yc) sc) "accuracy"
                 // one image, c classes, n pixels: maps [1, c, n]
                 let maps = Array.init (c * n) (fun k -> sc.[(k % n) * c + k / n])

@@ -35,7 +35,7 @@ module SuiteMetrics =
     let accuracy (scores: float32[][]) (labels: int[]) = Classification.accuracyOfScores scores labels
 
     /// sklearn f1_score(average='macro') of arg-max predictions.
-    let macroF1 (classes: int) (scores: float32[][]) (labels: int[]) = Classification.macroF1 classes (scores |> Array.map argmax) labels
+    let macroF1 (scores: float32[][]) (labels: int[]) = Classification.macroF1 (scores |> Array.map argmax) labels
 
     /// sklearn ndcg_score(k) of one list (gains = relevance; tie-free scores assumed: items in decreasing score order).
     let ndcgAtK (k: int) (scores: float[]) (rel: int[]) =

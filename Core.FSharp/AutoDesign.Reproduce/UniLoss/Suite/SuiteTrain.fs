@@ -121,7 +121,7 @@ module SuiteTrain =
         match t with
         | ApTask _ -> SuiteMetrics.ap (out |> Array.map (fun r -> float r.[0])) d.TestY
         | AurocTask _ -> SuiteMetrics.auroc (out |> Array.map (fun r -> float r.[0])) d.TestY
-        | MacroF1Task -> SuiteMetrics.macroF1 10 out d.TestY
+        | MacroF1Task -> SuiteMetrics.macroF1 out d.TestY
         | AccuracyTask -> SuiteMetrics.accuracy out d.TestY
         | NdcgTask ->
             d.TestQueries |> Array.averageBy (fun (q, items) ->
