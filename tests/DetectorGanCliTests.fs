@@ -39,8 +39,10 @@ let endToEnd =
                     Expect.isTrue (r.Ap01 >= 0.0 && r.Ap01 <= 1.0 && r.Recall01 >= 0.0 && r.Recall01 <= 1.0) "AP, recall in [0,1]"
                     Expect.equal r.LocIou.Length 8 "Table 4.2 row"
                     Expect.equal r.LocIobb.Length 5 "Table 4.3 row"
+                    Expect.equal r.Ap01Each.Length 2 "one AP@0.1 per final detector (the tiny config trains two)"
+                    Expect.floatClose Accuracy.veryHigh r.Ap01 (List.average r.Ap01Each) "the row's AP@0.1 is the final detectors' mean"
                 for f in [ "table-4.1.csv"; "table-4.2.csv"; "table-4.3.csv"; "generator-drift.csv"; "samples.png"; "inserted-cyclegan-vs-detectorgan.png"; "detections-real.png"
-                           "pretrain-detector/detector.safetensors"; "pretrain-gan/gan.safetensors"; "joint/detectorgan/gan.safetensors"; "final/real/result.json" ] do
+                           "pretrain-detector/detector.safetensors"; "pretrain-gan/gan.safetensors"; "joint/detectorgan/gan.safetensors"; "final/real/result.json"; "final/real/detector1/detector.safetensors" ] do
                     Expect.isTrue (File.Exists(Path.Combine(dir, f))) f
                 Expect.equal (File.ReadAllLines(Path.Combine(dir, "table-4.1.csv")).Length) 6 "header + 5 rows"
                 let again, _ = run ()

@@ -112,7 +112,7 @@ let tests =
             Expect.isGreaterThan brighter.Length 14 "object centres brighter than the scan mean in most scans"
         }
         test "verdict rows decide: the interval excludes 0, or its half-width is at most half the thesis's effect" {
-            let row key ap = { Key = key; Label = key; Ap01 = ap; Recall01 = 0.5; Ap05 = ap / 10.0; Recall05 = 0.1
+            let row key ap = { Key = key; Label = key; Ap01 = ap; Recall01 = 0.5; Ap05 = ap / 10.0; Recall05 = 0.1; Ap01Each = [ ap ]
                                LocIou = [ 0.1 ]; LocIobb = [ 0.1 ]; DriftOutside = nan; DriftInside = nan; Diverged = false }
             // per seed: real, cyclegan-bbox, no-unroll, detectorgan
             let runs (f: int -> float * float * float * float) =
@@ -130,6 +130,18 @@ let tests =
             Expect.stringStarts (measured rows "verdict-vs-cyclegan") "INCONCLUSIVE (the 95% interval contains 0 and its half-width" "wide interval"
             Expect.stringContains (measured rows "verdict-vs-cyclegan") "a half-width of 0.056 takes" "seeds a decision would take"
             Expect.stringContains (measured rows "verdict") "n = 8" "eight seeds"
+            Expect.isFalse (rows |> List.exists (fun r -> r.Experiment = "final-detectors")) "no final-detector noise row with one detector per arm"
+            // two final detectors per arm: detector 0 of the real arm is 0.3 higher in odd seeds, detector 1 equal to the rest
+            let two key (a0: float) (a1: float) = { row key ((a0 + a1) / 2.0) with Ap01Each = [ a0; a1 ] }
+            let twoRuns =
+                [ for k in 1 .. 8 ->
+                    let bump = if k % 2 = 1 then 0.3 else 0.0
+                    k, [ two "real" (0.15 + bump) 0.15; two "cyclegan-bbox" 0.15 0.15; two "detectorgan-no-unroll" 0.15 0.15; two "detectorgan" 0.16 0.16 ] ]
+            let noiseRow = AutoDesign.Reproduce.DetectorGanExperiments.reportRows DetGanExperiment.quick true twoRuns |> List.find (fun r -> r.Experiment = "final-detectors")
+            // within a seed: sd of (0.45, 0.15) = 0.212 in odd seeds, 0 in even ones: root mean square 0.150
+            Expect.stringContains noiseRow.Measured "real: within a seed 0.150, between seeds (mean of 2) 0.080" "within- and between-seed sd"
+            Expect.stringContains noiseRow.Measured "sd 0.160 with the first final detector of each arm" "one detector per arm"
+            Expect.stringContains noiseRow.Measured "0.080 with the mean of 2" "the mean of both"
             Expect.equal (AutoDesign.Reproduce.Paired.seedsFor 1.0 1.0 100) (Some 7) "t(6) 2.447 / sqrt 7 = 0.925 <= 1 < t(5) 2.571 / sqrt 6"
             Expect.equal (AutoDesign.Reproduce.Paired.seedsFor 100.0 0.001 100) None "beyond the cap"
         }

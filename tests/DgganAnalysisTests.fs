@@ -149,6 +149,13 @@ let tests =
             Expect.stringContains rows.[0].Config "best route 1200" "budgets from the records"
             let mixed = DgganExperiments.rows true s (runs [ 20.0, 10.0; 10.0, 20.0; 15.0, 15.5 ])
             Expect.stringContains mixed.[2].Measured "INCONCLUSIVE" "mixed seeds"
+            // differences 10 / -10 / -0.5 (sd 10.0): half-width 24.9 > 0.34 * 15 / 2 = 2.55
+            Expect.stringContains mixed.[2].Measured "It cannot decide: the interval contains 0 and its half-width 24.9 exceeds 2.6" "why it cannot decide"
+            let need = (AutoDesign.Reproduce.Paired.seedsFor (AutoDesign.Reproduce.Paired.difference [ 20.0; 10.0; 15.0 ] [ 10.0; 20.0; 15.5 ]).Sd 2.55 10000).Value
+            Expect.isGreaterThan need 3 "more seeds than the run has"
+            Expect.stringContains mixed.[2].Measured (sprintf "a decision takes %d seeds" need) "seeds a decision takes"
+            Expect.stringContains mixed.[2].Measured (sprintf "`autodesign dggan search --seeds %d --launcher slurm` with the full config" need) "the configuration that would decide, with its seeds"
+            Expect.isFalse (rows.[2].Measured.Contains "cannot decide") "a decided verdict says nothing more"
             let worse = DgganExperiments.rows true s (runs [ 10.0, 20.0; 11.0, 22.0; 12.0, 21.0 ])
             Expect.stringContains worse.[2].Measured "NOT REPRODUCED" "consistently worse"
         }

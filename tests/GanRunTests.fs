@@ -143,7 +143,7 @@ let tests =
             let folder = Path.Combine("detectorgan", "tables-tiny", "seed1")
             let arms = [ "acgan-like"; "cyclegan-bbox"; "detectorgan-no-unroll"; "detectorgan"; "detectorgan-w1-noclip" ]
             expectSameFolders (Path.Combine(root, "a", folder)) (Path.Combine(root, "b", folder))
-                [ for a in arms -> sprintf "final/%s/detector.safetensors" a ]
+                [ for a in arms do for j in 0 .. 1 -> sprintf "final/%s/detector%d/detector.safetensors" a j ]
             for line in File.ReadAllLines(Path.Combine(root, "a", folder, "ablation.csv")) |> Array.tail do
                 Expect.isTrue (line.EndsWith ",0.000") (sprintf "not diverged: %s" line)
             Directory.Delete(root, true)
@@ -156,7 +156,7 @@ let tests =
             let other = killFromTwoDirectories root args [ "step:7"; "checkpoint-write:9"; "run-finish:4" ]
             let folder = Path.Combine("detectorgan", "tables-tiny", "seed1")
             expectSameFolders (Path.Combine(root, "clean", folder)) (Path.Combine(root, "killed", folder))
-                [ "table-4.1.csv"; "table-4.2.csv"; "ablation.csv"; "joint/detectorgan/gan.safetensors"; "final/detectorgan/detector.safetensors"; "pretrain-gan/gan.safetensors" ]
+                [ "table-4.1.csv"; "table-4.2.csv"; "ablation.csv"; "joint/detectorgan/gan.safetensors"; "final/detectorgan/detector0/detector.safetensors"; "final/detectorgan/detector1/detector.safetensors"; "pretrain-gan/gan.safetensors" ]
             let rc3, _, err3 = runCli root [] (args "clean" @ [ "--no-ablation" ])
             Expect.equal rc3 1 "another configuration in the same folder is refused"
             Expect.stringContains err3 "Ablation: true vs false" "names the difference"

@@ -18,6 +18,8 @@ type DetganRunArgs =
     | Seeds of int
     | No_Ablation
     | No_Acgan
+    | Final_Detectors of int
+    | Test_Scans of int
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -27,6 +29,8 @@ type DetganRunArgs =
             | Seeds _ -> "repeat with seeds seed..seed+N-1, each a job of the launcher (default 1)."
             | No_Ablation -> "leave out the detection-weight / clipping ablation arms."
             | No_Acgan -> "leave out the ACGAN-like arm (no verdict depends on it)."
+            | Final_Detectors _ -> "final detectors per arm, each from its own initial weights and batch order (the same for every arm); an arm's metrics are their means (default: the config's)."
+            | Test_Scans _ -> "test scans the detectors are evaluated on (default: the config's)."
 
 type DetganDataArgs =
     | Quick
@@ -54,6 +58,8 @@ let handle (g: Globals) (line: Jobs.Line<DetganArgs>) (args: ParseResults<Detgan
         let dev = g.Start()
         let quick = r.Contains DetganRunArgs.Quick
         let cfg = if r.Contains Tiny then DetGanExperiment.tiny elif quick then DetGanExperiment.quick else DetGanExperiment.full
+        let cfg = { cfg with FinalDetectors = Values.positive "final-detectors" (r.GetResult(Final_Detectors, defaultValue = cfg.FinalDetectors))
+                             Spec = { cfg.Spec with Test = Values.positive "test-scans" (r.GetResult(Test_Scans, defaultValue = cfg.Spec.Test)) } }
         let seeds = Values.seeds (r.GetResult(DetganRunArgs.Seed, defaultValue = 1)) (r.GetResult(Seeds, defaultValue = 1))
         let g' = Jobs.seeds g "detgan-tables" seeds (fun k -> line (Jobs.only args (Tables(Jobs.narrow r [ DetganRunArgs.Seed k; Seeds 1 ]))))
         for seed in seeds do

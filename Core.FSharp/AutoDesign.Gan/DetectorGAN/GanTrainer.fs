@@ -37,6 +37,9 @@ type DetGanConfig =
       DetChannels: int; DetFeatures: int
       Batch: int
       PretrainGan: int; PretrainDet: int; Joint: int; FinalDet: int
+      /// Final detectors per arm (detector j: its own initial weights and batch order, the same j for every arm);
+      /// an arm's metrics are their means.
+      FinalDetectors: int
       Synthetic: int
       LrG: float; LrD: float; LrDet: float
       LambdaCycle: float; LambdaIdentity: float; LambdaBbox: float

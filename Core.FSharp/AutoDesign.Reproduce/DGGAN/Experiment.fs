@@ -30,18 +30,18 @@ type DgganSettings =
       FinalSamples: int }
 
 module DgganExperiment =
-    let kind = "dggan.search/3"
+    let kind = "dggan.search/4"
 
     /// --quick: small nets at 8×8 only (no upscale; the `--final-res 16` override grows to 16×16), K = 2, p = 0.2
     /// (scaled down from the thesis's K = 8, p = 0.2 so that a seed costs about a minute and a half of CPU on 2 cores),
-    /// 100 iterations of batch 16 per candidate, a final stage of 250 iterations and a longer one of 250 more, EMA decay
+    /// 80 iterations of batch 16 per candidate, a final stage of 200 iterations and a longer one of 200 more, EMA decay
     /// 0.99, 3000 images.
     let quick (data: string) (seed: int) =
         { Data = data; Quick = true
           Search = { Config = GanConfig(32, 16, 1, 8); Kernels = [ 3; 7 ]; Filters = [ 8; 16 ]; FinalResolution = 8
                      Depth = 2; TopK = 2; P = 0.2; Seed = seed }
-          Train = { Iterations = 100; BatchSize = 16; LearningRate = 1e-3; EvalSamples = 250; CheckpointEvery = 100; EmaDecay = 0.0 }
-          FinalIterations = 250; FinalEma = 0.99; LongerFinalIterations = 250
+          Train = { Iterations = 80; BatchSize = 16; LearningRate = 1e-3; EvalSamples = 250; CheckpointEvery = 100; EmaDecay = 0.0 }
+          FinalIterations = 200; FinalEma = 0.99; LongerFinalIterations = 200
           TrainImages = 3000; FeatureEpochs = 2; RealEval = 500; FinalSamples = 500 }
 
     /// Full config (thesis-like search shape K = 8, p = 0.2; CPU-sized nets: filters {16,32,64} instead of {32…1024}).

@@ -19,12 +19,12 @@ type DetGanSettings =
 
 /// The whole chapter-4 experiment: data, pre-training, the generator objectives, one final detector per arm.
 module DetGanExperiment =
-    let kind = "detectorgan.tables/2"
+    let kind = "detectorgan.tables/3"
 
     let quick : DetGanConfig =
         { Spec = ScanData.quickSpec
           GenChannels = 8L; GenBlocks = 2; DiscChannels = 8L; DetChannels = 8; DetFeatures = 16
-          Batch = 8; PretrainGan = 60; PretrainDet = 100; Joint = 30; FinalDet = 300; Synthetic = 100
+          Batch = 8; PretrainGan = 60; PretrainDet = 100; Joint = 30; FinalDet = 150; FinalDetectors = 4; Synthetic = 100
           LrG = 2e-3; LrD = 2e-3; LrDet = 2e-3
           LambdaCycle = 10.0; LambdaIdentity = 5.0; LambdaBbox = 10.0; LambdaDet = 0.1; GradClip = 5.0
           CropSize = 8; PoolSize = 50; CheckpointEvery = 50 }
@@ -32,7 +32,7 @@ module DetGanExperiment =
     let full : DetGanConfig =
         { quick with
             Spec = ScanData.fullSpec; GenChannels = 16L; GenBlocks = 4; DiscChannels = 16L; DetChannels = 12; DetFeatures = 24
-            Batch = 16; PretrainGan = 1500; PretrainDet = 1000; Joint = 800; FinalDet = 3000; Synthetic = 1000; CropSize = 12
+            Batch = 16; PretrainGan = 1500; PretrainDet = 1000; Joint = 800; FinalDet = 3000; FinalDetectors = 1; Synthetic = 1000; CropSize = 12
             CheckpointEvery = 200 }
 
     /// A seconds-long config for tests.
@@ -40,7 +40,7 @@ module DetGanExperiment =
         { quick with
             Spec = { Size = 16; Labelled = 6; Clean = 8; Test = 6; Contrast = 1.0; NoduleScale = 1.0 }
             GenChannels = 2L; GenBlocks = 1; DiscChannels = 2L; DetChannels = 2; DetFeatures = 4
-            Batch = 2; PretrainGan = 3; PretrainDet = 3; Joint = 3; FinalDet = 3; Synthetic = 4; CheckpointEvery = 1 }
+            Batch = 2; PretrainGan = 3; PretrainDet = 3; Joint = 3; FinalDet = 3; FinalDetectors = 2; Synthetic = 4; CheckpointEvery = 1 }
 
     /// Thesis numbers (NIH nodules): Table 4.1 (AP, recall at IoU 0.1), Table 4.2 (T_IoU 0.1..0.7, avg),
     /// Table 4.3 (T_IoBB 0.1, 0.25, 0.5, 0.75, avg); None where the thesis has no such row.
@@ -79,6 +79,7 @@ module DetGanExperiment =
 
     /// Run (or continue, or return the rows of) the experiment in the run folder `options.Root/relPath`.
     let run (options: RunOptions) (relPath: string) (s: DetGanSettings) (device: torch.Device) (log: string -> unit) : DetGanRow list * string =
+        if s.Config.FinalDetectors < 1 then Errors.fail "final detectors per arm must be at least 1 (got %d)" s.Config.FinalDetectors
         use exp = Run.Open(options, relPath, kind, s)
         if exp.IsFinished then exp.Result<DetGanRow list>(), exp.Dir
         else
@@ -99,7 +100,7 @@ module DetGanExperiment =
                     | Some o -> (Phases.joint exp cfg data ins seed arm o device).Diverged
                     | None -> false
                 let row = Phases.finalDetector exp cfg data ins seed arm diverged device
-                log (sprintf "%s: AP@0.1 %.3f, recall %.3f, AP@0.5 %.3f%s" arm.Key row.Ap01 row.Recall01 row.Ap05 (if row.Diverged then " (diverged)" else ""))
+                log (sprintf "%s: AP@0.1 %.3f (per final detector %s), recall %.3f, AP@0.5 %.3f%s" arm.Key row.Ap01 (fmt row.Ap01Each) row.Recall01 row.Ap05 (if row.Diverged then " (diverged)" else ""))
                 row ]
         // Fig. 4.3 analogue: clean input | CycleGAN+BboxLoss | DetectorGAN, insertion box in green (first 8 clean scans).
         let armOf key = arms |> List.find (fun a -> a.Key = key)

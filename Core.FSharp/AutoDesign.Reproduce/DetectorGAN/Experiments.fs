@@ -25,10 +25,10 @@ module DetectorGanExperiments =
     /// Report rows from the per-seed rows (`runs`: seed, rows of that seed).
     let reportRows (cfg: DetGanConfig) (quick: bool) (runs: (int * DetGanRow list) list) : ReportRow list =
         let config =
-            sprintf "%s: %dx%d scans, %d labelled / %d clean / %d test, nodule contrast x%g, size x%g; G ResNet %d blocks ch %d, PatchGAN ch %d, TinyRetinaNet (P3+P4); pre-train GAN %d it, detector %d it; joint %d it (detector in the loop: Adam lr %g, and DetectorGAN's unrolled term looks ahead through that Adam step with its current moments); detection-loss weight %g, generator grad-norm clip %g; %d synthetic; final detectors %d it, batch %d; %s; seeds %s"
+            sprintf "%s: %dx%d scans, %d labelled / %d clean / %d test, nodule contrast x%g, size x%g; G ResNet %d blocks ch %d, PatchGAN ch %d, TinyRetinaNet (P3+P4); pre-train GAN %d it, detector %d it; joint %d it (detector in the loop: Adam lr %g, and DetectorGAN's unrolled term looks ahead through that Adam step with its current moments); detection-loss weight %g, generator grad-norm clip %g; %d synthetic; %d final detectors per arm (their own initial weights and batch orders, the same for every arm; an arm's metrics are their means) of %d it, batch %d; %s; seeds %s"
                 (if quick then "quick" else "full") cfg.Spec.Size cfg.Spec.Size cfg.Spec.Labelled cfg.Spec.Clean cfg.Spec.Test cfg.Spec.Contrast cfg.Spec.NoduleScale
                 cfg.GenBlocks cfg.GenChannels cfg.DiscChannels cfg.PretrainGan cfg.PretrainDet cfg.Joint cfg.LrDet cfg.LambdaDet cfg.GradClip
-                cfg.Synthetic cfg.FinalDet cfg.Batch
+                cfg.Synthetic cfg.FinalDetectors cfg.FinalDet cfg.Batch
                 (if quick then "the ACGAN-like arm and the detection-weight / clipping ablation arms in the full config only" else "with the ACGAN-like arm and the detection-weight / clipping ablation arms")
                 (runs |> List.map (fst >> string) |> String.concat ", ")
         let row exp claim thesis measured =
@@ -102,7 +102,28 @@ module DetectorGanExperiments =
                 [ row "ablation" "DetectorGAN's detection-loss weight (0.1 in the main rows) and the generators' gradient clipping (5) are not what makes the result"
                       "— (the thesis does not ablate them; weights 0.1 and clipping 5 are this implementation's choices)"
                       (String.concat "; " parts) ]
+        // Where the noise of the per-seed differences comes from: the final detectors' own training (their spread
+        // within a seed) against the spread between seeds; and the paired difference's sd with one final detector per
+        // arm against the mean of all of them.
+        let finalNoise =
+            let k = first |> List.map (fun r -> r.Ap01Each.Length) |> List.max
+            if k <= 1 then []
+            else
+                let within key =
+                    keyRows key |> List.map (fun r -> (Paired.stats r.Ap01Each).Sd) |> List.filter Double.IsFinite
+                    |> fun xs -> if xs.IsEmpty then nan else sqrt (xs |> List.averageBy (fun x -> x * x))
+                let arms =
+                    main |> List.map (fun r ->
+                        sprintf "%s: within a seed %s, between seeds (mean of %d) %s" r.Key (inv (within r.Key)) k (inv (Paired.stats (col r.Key (fun x -> x.Ap01))).Sd))
+                let first1 key = col key (fun x -> match x.Ap01Each with h :: _ -> h | [] -> nan)
+                let d1 = Paired.difference (first1 "detectorgan") (first1 "real")
+                let dk = compare "detectorgan" "real" (fun x -> x.Ap01)
+                [ row "final-detectors" "the noise of the paired differences, by source: the final detectors' own training (initial weights, batch order) against the seeds (data, GAN training)"
+                      "— (the thesis reports one detector per setting)"
+                      (sprintf "sd of AP@0.1 over the %d final detectors of an arm (root mean square over %d seeds) and of the arm's mean over seeds: %s. DetectorGAN - real only, paired over seeds: sd %s with the first final detector of each arm (%s), %s with the mean of %d (%s)"
+                          k runs.Length (String.concat "; " arms) (inv d1.Sd) (Paired.interval 3 d1) (inv dk.Sd) k (Paired.interval 3 dk)) ]
         t41 @ loc
+        @ finalNoise
         @ [ regime
             verdictRow "verdict" "DetectorGAN's synthetic data improves detection AP over real data only" "yes: AP@0.1 0.124 -> 0.236" "detectorgan" "real" 0.0
             verdictRow "verdict-unrolling" "the unrolled term helps (DetectorGAN vs DetectorGAN without unrolling)" "yes: AP@0.1 0.203 -> 0.236" "detectorgan" "detectorgan-no-unroll" 0.033

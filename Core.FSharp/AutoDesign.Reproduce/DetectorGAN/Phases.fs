@@ -17,6 +17,8 @@ type Arm = { Key: string; Label: string; Objective: Objective option }
 type DetGanRow =
     { Key: string; Label: string
       Ap01: float; Recall01: float; Ap05: float; Recall05: float
+      /// AP@0.1 of each final detector (the row's metrics are their means)
+      Ap01Each: float list
       LocIou: float list; LocIobb: float list
       /// mean |synthetic − clean| outside / inside the insertion box (NaN for real only): how far G_X drifts from its input
       DriftOutside: float; DriftInside: float
@@ -36,7 +38,7 @@ type PhaseResult = { Iterations: int; Diverged: bool; SkippedIterations: int }
 ///   joint/<arm>/         the arm's objective, detector in loop → gan.safetensors, detector.safetensors
 ///   final/<arm>/         fresh detector on real (+ synthetic)  → detector.safetensors, result = the table row
 module Phases =
-    let kind = "detectorgan.phase/1"
+    let kind = "detectorgan.phase/2"
     let ganFile = "gan.safetensors"
     let detectorFile = "detector.safetensors"
 
@@ -142,26 +144,44 @@ module Phases =
                 if x >= b.X0 && x < b.X1 && y >= b.Y0 && y < b.Y1 then (inS <- inS + d; inN <- inN + 1) else (outS <- outS + d; outN <- outN + 1))
         (if outN = 0 then nan else outS / float outN), (if inN = 0 then nan else inS / float inN)
 
-    /// The final detector of one arm: fresh weights (the same initialisation for every arm), trained on the real
-    /// scans plus the arm's synthetic scans, evaluated on the test scans; its row is the run's result.
+    /// Mean of equally long lists, element by element.
+    let private meanLists (ls: float list list) =
+        if ls |> List.exists List.isEmpty then [] else List.init ls.Head.Length (fun i -> ls |> List.averageBy (fun l -> l.[i]))
+
+    /// The final detectors of one arm: `cfg.FinalDetectors` fresh detectors trained on the real scans plus the arm's
+    /// synthetic scans and evaluated on the test scans. Detector j starts from initial weights j and draws batch order j,
+    /// the same for every arm (common random numbers: arms differ only in their training data). Each detector is a
+    /// child run `detector<j>` of the arm's run; the arm's row (their means, and each one's AP@0.1) is its result.
     let finalDetector (exp: Run) (cfg: DetGanConfig) (data: ScanSet) (ins: Insertion[]) (seed: int) (arm: Arm) (diverged: bool) (device: torch.Device) : DetGanRow =
         phase exp ("final/" + arm.Key) { Phase = "final"; Arm = arm.Key; Objective = arm.Objective; Iterations = cfg.FinalDet; Seed = seed } (fun run ->
             let syn = match arm.Objective with None -> [||] | Some _ -> synthetic exp cfg data ins seed arm cfg.Synthetic device
             let finite = syn |> Array.forall (fun s -> s.Pixels |> Array.forall Single.IsFinite)
+            let dOut, dIn = if syn.Length = 0 || not finite then nan, nan else drift data ins syn
+            let one (j: int) : DetGanRow =
+                phase run (sprintf "detector%d" j) { Phase = "final-detector"; Arm = arm.Key; Objective = arm.Objective; Iterations = cfg.FinalDet; Seed = seed + 1000 * j } (fun r ->
+                    use det = DetectorTrainer.create cfg (seed + 7 + 1000 * j) torch.float32 device
+                    DetectorTrainer.train r cfg det data.Labelled syn cfg.FinalDet (seed + 11 + 1000 * j) (sprintf "detector %s #%d" arm.Key j) device
+                    DetectorTrainer.save (r.File detectorFile) det
+                    let ev = DetectorTrainer.evaluate det data.Size data.Test device
+                    if j = 0 then
+                        let pics = [ for s, x in Seq.zip data.Test ev.Results |> Seq.truncate 16 -> Visuals.detections data.Size s x.Predictions 0.3 ]
+                        Visuals.save (Path.Combine(exp.Dir, sprintf "detections-%s.png" arm.Key)) data.Size pics 8
+                    let row =
+                        { Key = arm.Key; Label = arm.Label; Ap01 = ev.Ap01.Ap; Recall01 = ev.Ap01.Recall; Ap05 = ev.Ap05.Ap; Recall05 = ev.Ap05.Recall
+                          Ap01Each = [ ev.Ap01.Ap ]; LocIou = List.ofSeq ev.LocalizationIou; LocIobb = List.ofSeq ev.LocalizationIobb
+                          DriftOutside = dOut; DriftInside = dIn; Diverged = diverged }
+                    r.Finish row
+                    row)
             let row =
                 if not finite then
-                    { Key = arm.Key; Label = arm.Label; Ap01 = nan; Recall01 = nan; Ap05 = nan; Recall05 = nan
+                    { Key = arm.Key; Label = arm.Label; Ap01 = nan; Recall01 = nan; Ap05 = nan; Recall05 = nan; Ap01Each = []
                       LocIou = []; LocIobb = []; DriftOutside = nan; DriftInside = nan; Diverged = true }
                 else
-                    use det = DetectorTrainer.create cfg (seed + 7) torch.float32 device
-                    DetectorTrainer.train run cfg det data.Labelled syn cfg.FinalDet (seed + 11) ("detector " + arm.Key) device
-                    DetectorTrainer.save (run.File detectorFile) det
-                    let ev = DetectorTrainer.evaluate det data.Size data.Test device
-                    let ap1, ap5 = ev.Ap01, ev.Ap05
-                    let pics = [ for s, r in Seq.zip data.Test ev.Results |> Seq.truncate 16 -> Visuals.detections data.Size s r.Predictions 0.3 ]
-                    Visuals.save (Path.Combine(exp.Dir, sprintf "detections-%s.png" arm.Key)) data.Size pics 8
-                    let dOut, dIn = if syn.Length = 0 then nan, nan else drift data ins syn
-                    { Key = arm.Key; Label = arm.Label; Ap01 = ap1.Ap; Recall01 = ap1.Recall; Ap05 = ap5.Ap; Recall05 = ap5.Recall
-                      LocIou = List.ofSeq ev.LocalizationIou; LocIobb = List.ofSeq ev.LocalizationIobb; DriftOutside = dOut; DriftInside = dIn; Diverged = diverged }
+                    let each = [ for j in 0 .. cfg.FinalDetectors - 1 -> one j ]
+                    let mean f = each |> List.averageBy f
+                    { Key = arm.Key; Label = arm.Label; Ap01 = mean (fun x -> x.Ap01); Recall01 = mean (fun x -> x.Recall01)
+                      Ap05 = mean (fun x -> x.Ap05); Recall05 = mean (fun x -> x.Recall05); Ap01Each = each |> List.map (fun x -> x.Ap01)
+                      LocIou = meanLists (each |> List.map (fun x -> x.LocIou)); LocIobb = meanLists (each |> List.map (fun x -> x.LocIobb))
+                      DriftOutside = dOut; DriftInside = dIn; Diverged = diverged }
             run.Finish row
             row)
