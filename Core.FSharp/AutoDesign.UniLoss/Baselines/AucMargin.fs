@@ -41,7 +41,7 @@ type AucMarginLoss(positiveFraction: float, margin: float) =
         let termNeg = f.sub(dev b).Pow(2.0).mul(neg).mean().Mul(p)
         let gap = f.mul(neg).Mul(p).sub(f.mul(pos).Mul(1.0 - p)).mean().Add(p * (1.0 - p) * margin)
         let al = dev alpha
-        termPos.add(termNeg).add(al.Mul(2.0).mul(gap)).sub(al.Pow(2.0).Mul(p * (1.0 - p))).squeeze()
+        termPos.Plus(termNeg).Plus(al.Mul(2.0).mul(gap)).sub(al.Pow(2.0).Mul(p * (1.0 - p))).squeeze()
 
     interface IDisposable with
         member _.Dispose() = a.Dispose(); b.Dispose(); alpha.Dispose()
@@ -84,14 +84,14 @@ type Pesg(parameters: seq<torch.Tensor>, loss: AucMarginLoss, lr: float, epochDe
             let p = primal.[i]
             let g = p.grad
             if not (isNull g) then
-                use d = g.Clamp(-1.0, 1.0).add(p.sub(reference.[i]).Mul(epochDecay)).add(p.Mul(weightDecay))
+                use d = g.Clamp(-1.0, 1.0).Plus(p.sub(reference.[i]).Mul(epochDecay)).Plus(p.Mul(weightDecay))
                 let buf =
                     match buffers.[i] with
                     | None -> d.clone().DetachFromDisposeScope()
                     | Some b -> b.copy_(b.Mul(1.0 - momentum).Plus(d.Mul(momentum)))
                 buffers.[i] <- Some buf
                 p.sub_(buf.Mul(eta)) |> ignore
-                sums.[i].add_(p) |> ignore
+                sums.[i].PlusInPlace(p) |> ignore
         let ga = loss.Alpha.grad
         if not (isNull ga) then
             loss.Alpha.copy_(loss.Alpha.Plus(ga.Mul(eta)).ClampMin(0.0)) |> ignore

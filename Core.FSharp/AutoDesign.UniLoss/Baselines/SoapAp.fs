@@ -46,14 +46,14 @@ type SoapApLoss(dataLength: int, margin: float, gamma: float) =
             let posT = torch.tensor(pos, device = s.device)
             let posMask = torch.tensor(y |> Array.map float32, device = s.device)
             let fp = f.index_select(0L, posT)
-            let sur = (fp.unsqueeze(1L).neg().add(f.unsqueeze(0L)).Add(margin)).ClampMin(0.0).Pow(2.0)
+            let sur = (fp.unsqueeze(1L).neg().Plus(f.unsqueeze(0L)).Add(margin)).ClampMin(0.0).Pow(2.0)
             let idx = torch.tensor(pos |> Array.map (fun k -> ids.[int k]))
             let weights =
                 use _ = torch.no_grad()
                 let batchAll = sur.mean([| 1L |]).cpu()
                 let batchPos = sur.mul(posMask.unsqueeze(0L)).mean([| 1L |]).cpu()
-                let a = uAll.index_select(0L, idx).Mul(1.0 - gamma).add(batchAll.Mul(gamma))
-                let p = uPos.index_select(0L, idx).Mul(1.0 - gamma).add(batchPos.Mul(gamma))
+                let a = uAll.index_select(0L, idx).Mul(1.0 - gamma).Plus(batchAll.Mul(gamma))
+                let p = uPos.index_select(0L, idx).Mul(1.0 - gamma).Plus(batchPos.Mul(gamma))
                 uAll.index_copy_(0L, idx, a) |> ignore
                 uPos.index_copy_(0L, idx, p) |> ignore
                 let a = a.``to``(s.device).unsqueeze(1L)

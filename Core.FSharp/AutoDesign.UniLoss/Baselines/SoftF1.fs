@@ -27,5 +27,5 @@ module SoftF1 =
         let tp = p.mul(y).sum([| 0L |])
         let fp = p.mul(y.RSub(1.0)).sum([| 0L |])
         let fn = p.RSub(1.0).mul(y).sum([| 0L |])
-        let f1 = tp.Mul(2.0).div(tp.Mul(2.0).add(fp).add(fn).Add(Epsilon))
+        let f1 = tp.Mul(2.0).div(tp.Mul(2.0).Plus(fp).Plus(fn).Add(Epsilon))
         f1.mean().RSub(1.0)
