@@ -54,7 +54,7 @@ let private commands =
 
 let private run (root: string) (launcher: string list) (args: string list) =
     Directory.CreateDirectory root |> ignore
-    let rc, out, err = GanRunTests.runCli root [] (args @ [ "--device"; "cpu"; "--runs-root"; root ] @ launcher)
+    let rc, out, err = CliProcess.runQuiet root [] (args @ [ "--device"; "cpu"; "--runs-root"; root ] @ launcher)
     Expect.equal rc 0 (sprintf "autodesign %s %s exits 0:\n%s\n%s" (String.Join(" ", args)) (String.Join(" ", launcher)) out err)
 
 let private case (name: string, args: string list) =

@@ -9,7 +9,7 @@ open System.IO
 open System.Text
 open Expecto
 
-let docPath = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "..", "docs", "cli.md"))
+let docPath = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "docs", "cli.md"))
 
 let private help (path: string list) =
     let o = CliProcess.run None [ "COLUMNS", "100" ] (path @ [ "--help" ]) (TimeSpan.FromMinutes 5.0)

@@ -64,13 +64,13 @@ let tests =
             pool.Kill()
             pool.WaitForExit()
             waitFor 10.0 "the workers to end with their pool" (fun () -> (withEnvironment entry).IsEmpty)
-            let rc, out, err = GanRunTests.runCli root [] args
+            let rc, out, err = CliProcess.runQuiet root [] args
             Expect.equal rc 0 (sprintf "the restarted command finishes:\n%s\n%s" out err)
             Directory.Delete(root, true)
         }
         test "temporary files of a killed writer are removed when the run is opened again" {
             let root = tempRoot ()
-            let rc, _, err = GanRunTests.runCli root [] (apArgs root [ "--launcher"; "serial" ])
+            let rc, _, err = CliProcess.runQuiet root [] (apArgs root [ "--launcher"; "serial" ])
             Expect.equal rc 0 err
             let run = Path.Combine(root, "uniloss", "ap-mnist-quick", "seed1", "ce")
             let left = [ Path.Combine(run, ".metrics.csv." + String('a', 32) + ".tmp"); Path.Combine(run, "sub", ".weights.safetensors." + String('0', 32) + ".tmp") ]
@@ -79,7 +79,7 @@ let tests =
                 File.WriteAllText(f, "partial")
             let keep = Path.Combine(run, "notes.tmp")
             File.WriteAllText(keep, "a user's file")
-            let rc2, _, err2 = GanRunTests.runCli root [] (apArgs root [ "--launcher"; "serial" ])
+            let rc2, _, err2 = CliProcess.runQuiet root [] (apArgs root [ "--launcher"; "serial" ])
             Expect.equal rc2 0 err2
             for f in left do Expect.isFalse (File.Exists f) (f + " is removed")
             Expect.isTrue (File.Exists keep) "other files stay"
@@ -87,7 +87,7 @@ let tests =
         }
         test "a run root on a read-only mount is one error line, also with --wait" {
             let root = tempRoot ()
-            let rc, _, err = GanRunTests.runCli root [] (apArgs (Path.Combine(root, "rw")) [ "--launcher"; "serial" ])
+            let rc, _, err = CliProcess.runQuiet root [] (apArgs (Path.Combine(root, "rw")) [ "--launcher"; "serial" ])
             Expect.equal rc 0 err
             let ro = Path.Combine(root, "ro")
             Directory.CreateDirectory ro |> ignore
@@ -95,7 +95,7 @@ let tests =
             Expect.equal mrc 0 (sprintf "a read-only bind mount (needs root):\n%s" mout)
             try
                 let sw = Stopwatch.StartNew()
-                let rc2, _, err2 = GanRunTests.runCli root [] (apArgs ro [ "--launcher"; "serial"; "--wait" ])
+                let rc2, _, err2 = CliProcess.runQuiet root [] (apArgs ro [ "--launcher"; "serial"; "--wait" ])
                 Expect.equal rc2 1 (sprintf "exit 1:\n%s" err2)
                 Expect.isLessThan sw.Elapsed.TotalSeconds 60.0 "no endless wait"
                 let lines = err2.Split('\n') |> Array.filter (fun l -> l.StartsWith "error:")
@@ -108,7 +108,7 @@ let tests =
         test "commands over other seeds in one run root keep their own summaries" {
             let root = tempRoot ()
             for seed in [ "1"; "2" ] do
-                let rc, _, err = GanRunTests.runCli root [] (apArgs root [ "--launcher"; "serial"; "--seed"; seed ])
+                let rc, _, err = CliProcess.runQuiet root [] (apArgs root [ "--launcher"; "serial"; "--seed"; seed ])
                 Expect.equal rc 0 err
             let exp = Path.Combine(root, "uniloss", "ap-mnist-quick")
             for seed in [ 1; 2 ] do
@@ -121,7 +121,7 @@ let tests =
             LauncherTests.requireSlurm ()
             let root = tempRoot ()
             let sw = Stopwatch.StartNew()
-            let rc, _, err = GanRunTests.runCli root [] (apArgs root [ "--seeds"; "2"; "--launcher"; "slurm"; "--cpus-per-task"; "512" ])
+            let rc, _, err = CliProcess.runQuiet root [] (apArgs root [ "--seeds"; "2"; "--launcher"; "slurm"; "--cpus-per-task"; "512" ])
             Expect.equal rc 1 err
             Expect.stringContains err "PartitionConfig" "names the reason"
             Expect.isLessThan sw.Elapsed.TotalSeconds 180.0 "within a bounded wait"

@@ -7,7 +7,7 @@ open System
 open System.IO
 open Expecto
 
-let private repo = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, ".."))
+let private repo = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "..", ".."))
 
 /// The experiments re-run (about a minute on 2 cores) and the first cell of their rows.
 let subset = [ "foundation/mnist-mlp", "mnist-mlp"; "foundation/resume-determinism", "resume-determinism"

@@ -48,3 +48,9 @@ let run (cwd: string option) (env: (string * string) list) (args: string list) (
             failtestf "autodesign %s did not finish in %g minutes" (String.Join(" ", args)) timeout.TotalMinutes
     p.WaitForExit()
     { Code = p.ExitCode; Out = out.Result; Err = err.Result; PeakMiB = peak }
+
+/// Run the CLI in `cwd` quietly, without a fault point unless `env` sets one, with extra environment
+/// variables and a 10-minute limit: (exit code, stdout, stderr).
+let runQuiet (cwd: string) (env: (string * string) list) (args: string list) =
+    let o = run (Some cwd) ([ "AUTODESIGN_QUIET", "1"; "AUTODESIGN_FAULT", null ] @ env) args (TimeSpan.FromMinutes 10.0)
+    o.Code, o.Out, o.Err

@@ -128,7 +128,7 @@ let tests =
             let worker = Tasks.Task.Run(fun () -> SlurmLauncher.run opts root (Action<string> lines.Enqueue) [ job ])
             waitFor 120.0 "the job to run" (fun () -> lines |> Seq.exists (fun l -> l.Contains "submitted as Slurm job"))
             Thread.Sleep 2000
-            let script = Path.Combine(__SOURCE_DIRECTORY__, "..", "scripts", "slurm-cluster.sh")
+            let script = Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "scripts", "slurm-cluster.sh")
             let rc, out = sh (sprintf "%s stop-node && sleep 3 && %s start-node" script script)
             Expect.equal rc 0 ("node restart: " + out)
             let reports = worker.Result
@@ -139,9 +139,9 @@ let tests =
         test "local pool: a DGGAN search whose candidates train as worker processes ends like a serial search" {
             let root = tempRoot ()
             let args out launcher = [ "dggan"; "search"; "--tiny"; "--device"; "cpu"; "--runs-root"; Path.Combine(root, out); "--launcher"; launcher ]
-            let rc, out, err = GanRunTests.runCli root [] (args "serial" "serial")
+            let rc, out, err = CliProcess.runQuiet root [] (args "serial" "serial")
             Expect.equal rc 0 (sprintf "serial search:\n%s\n%s" out err)
-            let rc, out, err = GanRunTests.runCli root [] (args "local" "local" @ [ "--workers"; "2" ])
+            let rc, out, err = CliProcess.runQuiet root [] (args "local" "local" @ [ "--workers"; "2" ])
             Expect.equal rc 0 (sprintf "search on the local pool:\n%s\n%s" out err)
             let folder = Path.Combine("dggan", "search-mnist-tiny-seed1")
             Expect.isNonEmpty (Directory.GetFiles(Path.Combine(root, "local", folder, "candidates"), "*.job.log")) "the candidates ran as jobs"
@@ -154,7 +154,7 @@ let tests =
             requireSlurm ()
             let root = tempRoot ()
             let args out launcher = [ "dggan"; "search"; "--tiny"; "--device"; "cpu"; "--runs-root"; Path.Combine(root, out); "--launcher"; launcher ]
-            let rc, out, err = GanRunTests.runCli root [] (args "serial" "serial")
+            let rc, out, err = CliProcess.runQuiet root [] (args "serial" "serial")
             Expect.equal rc 0 (sprintf "serial search:\n%s\n%s" out err)
             let coordinator () =
                 let p = CliProcess.start (Some root) [ "AUTODESIGN_QUIET", "1" ] (args "slurm" "slurm" @ [ "--retries"; "3" ])

@@ -17,11 +17,6 @@ let private tempDir () =
     Directory.CreateDirectory d |> ignore
     d
 
-/// Run the CLI in `cwd` with extra environment variables; (exit code, stdout, stderr).
-let runCli (cwd: string) (env: (string * string) list) (args: string list) =
-    let o = CliProcess.run (Some cwd) ([ "AUTODESIGN_QUIET", "1"; "AUTODESIGN_FAULT", null ] @ env) args (TimeSpan.FromMinutes 10.0)
-    o.Code, o.Out, o.Err
-
 /// Every file of a run folder that must come out the same (relative path → bytes): all but the result
 /// envelopes (they hold finishing times) and the lock files.
 let private files (dir: string) =
@@ -83,8 +78,8 @@ let private killFromTwoDirectories (root: string) (args: string -> string list) 
     let killed =
         killAndRestart (fun env ->
             launch.Value <- launch.Value + 1
-            if launch.Value = 1 then runCli root env (args "killed")
-            else runCli other env (args (Path.Combine(root, "killed")))) faults
+            if launch.Value = 1 then CliProcess.runQuiet root env (args "killed")
+            else CliProcess.runQuiet other env (args (Path.Combine(root, "killed")))) faults
     Expect.equal killed faults.Length "each fault killed a run"
     other
 
@@ -94,7 +89,7 @@ let tests =
         test "dggan search killed at a step, in a checkpoint write and between candidates resumes to the same results" {
             let root = tempDir ()
             let args out = [ "dggan"; "search"; "--tiny"; "--device"; "cpu"; "--runs-root"; out; "--launcher"; "serial" ]
-            let rc, out, err = runCli root [] (args "clean")
+            let rc, out, err = CliProcess.runQuiet root [] (args "clean")
             Expect.equal rc 0 (sprintf "uninterrupted run:\n%s\n%s" out err)
             let clean = Path.Combine(root, "clean", "dggan", "search-mnist-tiny-seed1")
             // killed runs, the last two launched from another working directory with the folder's absolute path
@@ -106,30 +101,30 @@ let tests =
             // a second process on the folder: one error line naming the holder
             let lockDir = Path.Combine(root, "locked", "dggan", "search-mnist-tiny-seed1")
             use held = RunLock.Acquire(lockDir, false)
-            let rc2, _, err2 = runCli root [] (args "locked")
+            let rc2, _, err2 = CliProcess.runQuiet root [] (args "locked")
             Expect.equal rc2 1 "exit 1"
             let lines = err2.Trim().Split('\n')
             Expect.equal lines.Length 1 (sprintf "one line: %s" err2)
             Expect.stringContains lines.[0] (sprintf "error: run folder %s is being written by process %d" lockDir Environment.ProcessId) "names the holder"
             // another configuration on a finished folder is refused, naming the difference
-            let rc3, _, err3 = runCli root [] (args "clean" @ [ "--iterations"; "4" ])
+            let rc3, _, err3 = CliProcess.runQuiet root [] (args "clean" @ [ "--iterations"; "4" ])
             Expect.equal rc3 1 "exit 1"
             Expect.stringContains err3 "Train.Iterations: 3 vs 4" "names the difference"
             Directory.Delete(root, true); Directory.Delete(other, true)
         }
         test "dggan candidate trains one candidate from the folders alone" {
             let root = tempDir ()
-            let rc, out, err = runCli root [] [ "dggan"; "search"; "--tiny"; "--device"; "cpu"; "--runs-root"; "r"; "--launcher"; "serial" ]
+            let rc, out, err = CliProcess.runQuiet root [] [ "dggan"; "search"; "--tiny"; "--device"; "cpu"; "--runs-root"; "r"; "--launcher"; "serial" ]
             Expect.equal rc 0 (sprintf "search:\n%s\n%s" out err)
             let dir = Path.Combine(root, "r", "dggan", "search-mnist-tiny-seed1")
             let candidate = Path.Combine(dir, "candidates", "s01_000")
             let before = File.ReadAllBytes(Path.Combine(candidate, "weights.safetensors"))
             for f in [ "result.json"; "weights.safetensors"; "metrics.csv" ] do File.Delete(Path.Combine(candidate, f))
             let other = tempDir ()
-            let rc2, out2, err2 = runCli other [] [ "dggan"; "candidate"; "--search-dir"; dir; "--id"; "s01_000"; "--device"; "cpu" ]
+            let rc2, out2, err2 = CliProcess.runQuiet other [] [ "dggan"; "candidate"; "--search-dir"; dir; "--id"; "s01_000"; "--device"; "cpu" ]
             Expect.equal rc2 0 (sprintf "candidate:\n%s\n%s" out2 err2)
             Expect.isTrue (File.ReadAllBytes(Path.Combine(candidate, "weights.safetensors")) = before) "the same weights as when the coordinator trained it"
-            let rc3, _, err3 = runCli other [] [ "dggan"; "candidate"; "--search-dir"; dir; "--id"; "nope"; "--device"; "cpu" ]
+            let rc3, _, err3 = CliProcess.runQuiet other [] [ "dggan"; "candidate"; "--search-dir"; dir; "--id"; "nope"; "--device"; "cpu" ]
             Expect.equal rc3 1 "unknown candidate"
             Expect.stringContains err3 "error:" "one error line"
             Directory.Delete(root, true); Directory.Delete(other, true)
@@ -138,7 +133,7 @@ let tests =
             let root = tempDir ()
             let args out = [ "detgan"; "tables"; "--tiny"; "--device"; "cpu"; "--runs-root"; out; "--launcher"; "serial" ]
             for out in [ "a"; "b" ] do
-                let rc, o, e = runCli root [] (args out)
+                let rc, o, e = CliProcess.runQuiet root [] (args out)
                 Expect.equal rc 0 (sprintf "run %s:\n%s\n%s" out o e)
             let folder = Path.Combine("detectorgan", "tables-tiny", "seed1")
             let arms = [ "acgan-like"; "cyclegan-bbox"; "detectorgan-no-unroll"; "detectorgan"; "detectorgan-w1-noclip" ]
@@ -151,13 +146,13 @@ let tests =
         test "detgan tables killed at a step, in a checkpoint write and between phases resumes to the same results" {
             let root = tempDir ()
             let args out = [ "detgan"; "tables"; "--tiny"; "--device"; "cpu"; "--runs-root"; out ]
-            let rc, out, err = runCli root [] (args "clean")
+            let rc, out, err = CliProcess.runQuiet root [] (args "clean")
             Expect.equal rc 0 (sprintf "uninterrupted run:\n%s\n%s" out err)
             let other = killFromTwoDirectories root args [ "step:7"; "checkpoint-write:9"; "run-finish:4" ]
             let folder = Path.Combine("detectorgan", "tables-tiny", "seed1")
             expectSameFolders (Path.Combine(root, "clean", folder)) (Path.Combine(root, "killed", folder))
                 [ "table-4.1.csv"; "table-4.2.csv"; "ablation.csv"; "joint/detectorgan/gan.safetensors"; "final/detectorgan/detector0/detector.safetensors"; "final/detectorgan/detector1/detector.safetensors"; "pretrain-gan/gan.safetensors" ]
-            let rc3, _, err3 = runCli root [] (args "clean" @ [ "--no-ablation" ])
+            let rc3, _, err3 = CliProcess.runQuiet root [] (args "clean" @ [ "--no-ablation" ])
             Expect.equal rc3 1 "another configuration in the same folder is refused"
             Expect.stringContains err3 "Ablation: true vs false" "names the difference"
             Directory.Delete(root, true); Directory.Delete(other, true)
@@ -171,7 +166,7 @@ let tests =
                 test (sprintf "%s gives the files and results of an unstressed run" name) {
                     let root = tempDir ()
                     let run (env: (string * string) list) (out: string) =
-                        let rc, o, e = runCli root env (args @ [ "--runs-root"; out ])
+                        let rc, o, e = CliProcess.runQuiet root env (args @ [ "--runs-root"; out ])
                         Expect.equal rc 0 (sprintf "%s (%A):\n%s\n%s" name env o e)
                         Path.Combine(root, out, folder)
                     let plain = run [] "plain"

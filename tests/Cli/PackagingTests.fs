@@ -11,7 +11,7 @@ open System.IO
 open System.IO.Compression
 open Expecto
 
-let private repo = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, ".."))
+let private repo = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "..", ".."))
 
 let private libraries =
     [ "AutoDesign.Core"; "AutoDesign.D2NN"; "AutoDesign.Gan"; "AutoDesign.Metrics"; "AutoDesign.Nn"; "AutoDesign.Plots"; "AutoDesign.Runs"; "AutoDesign.UniLoss" ]

@@ -19,7 +19,7 @@ let private tempRoot () =
     d
 
 let private cli (root: string) (locale: string) (args: string list) =
-    let rc, out, err = GanRunTests.runCli root [ "LC_ALL", locale; "LANG", locale ] (args @ [ "--runs-root"; root; "--launcher"; "serial"; "--device"; "cpu" ])
+    let rc, out, err = CliProcess.runQuiet root [ "LC_ALL", locale; "LANG", locale ] (args @ [ "--runs-root"; root; "--launcher"; "serial"; "--device"; "cpu" ])
     Expect.equal rc 0 (sprintf "%s: autodesign %s exits 0:\n%s\n%s" locale (String.Join(" ", args)) out err)
     out
 
