@@ -24,11 +24,17 @@ namespace AutoDesign.Nn.DetectorGAN
         /// <summary>Number of positive anchors in the batch.</summary>
         public int Positives { get; }
 
+        /// <summary>Takes ownership of the three tensors (<see cref="Dispose"/> frees them).</summary>
+        /// <param name="labels">[N,A] 1 for positive anchors, 0 otherwise.</param>
+        /// <param name="valid">[N,A] 1 where the anchor counts in the classification loss.</param>
+        /// <param name="regression">[N,A,4] encoded box targets.</param>
+        /// <param name="positives">Number of ones in <paramref name="labels"/>.</param>
         public DetectionTargets(Tensor labels, Tensor valid, Tensor regression, int positives)
         {
             Labels = labels; Valid = valid; Regression = regression; Positives = positives;
         }
 
+        /// <summary>Disposes <see cref="Labels"/>, <see cref="Valid"/> and <see cref="Regression"/>.</summary>
         public void Dispose() { Labels.Dispose(); Valid.Dispose(); Regression.Dispose(); }
     }
 
