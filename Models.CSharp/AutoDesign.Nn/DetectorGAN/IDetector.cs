@@ -7,6 +7,11 @@ using static TorchSharp.torch;
 namespace AutoDesign.Nn.DetectorGAN
 {
     /// <summary>One predicted box (x0, y0, x1, y1 in pixels) with its score.</summary>
+    /// <param name="X0">Left edge, in pixels from the image's left.</param>
+    /// <param name="Y0">Top edge, in pixels from the image's top.</param>
+    /// <param name="X1">Right edge (exclusive), X1 &gt; X0.</param>
+    /// <param name="Y1">Bottom edge (exclusive), Y1 &gt; Y0.</param>
+    /// <param name="Score">The detector's foreground probability, in [0, 1].</param>
     public readonly record struct PredictedBox(float X0, float Y0, float X1, float Y1, float Score);
 
     /// <summary>
