@@ -73,7 +73,7 @@ namespace AutoDesign.Nn.D2NN
         int[] allPos = Array.Empty<int>();
         bool[] can = Array.Empty<bool>();
 
-        /// <summary>Prepares an executor for <paramref name="plan"/>; profiling is off and input gradients flow into control nodes.</summary>
+        /// <summary>Prepares an executor for <paramref name="plan"/>; profiling is off and control nodes see their inputs undetached (<see cref="DetachControlInputs"/> is false).</summary>
         public D2nnExecutor(ExecPlan plan)
         {
             this.plan = plan;

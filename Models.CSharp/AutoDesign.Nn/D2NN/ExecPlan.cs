@@ -12,7 +12,7 @@ namespace AutoDesign.Nn.D2NN
         Output,
         /// <summary>A function node whose output [k, ...] feeds other nodes along data edges.</summary>
         Regular,
-        /// <summary>A function node whose output [k, A] scores its A outgoing control edges; the highest-scoring edge is activated.</summary>
+        /// <summary>A function node whose output [k, A] scores its A outgoing control edges; the action policy (greedy: the highest score) activates one edge per example.</summary>
         Control,
     }
 

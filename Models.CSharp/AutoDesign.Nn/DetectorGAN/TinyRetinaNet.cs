@@ -50,8 +50,8 @@ namespace AutoDesign.Nn.DetectorGAN
 
         /// <summary>
         /// Builds the detector with Kaiming-uniform conv weights, N(0, 0.01) output heads and a classification bias
-        /// giving every anchor a prior foreground probability of 0.01. Anchor sizes scale with S/32: 4.5 and 7 pixels
-        /// per unit on P3, 10 and 14 on P4.
+        /// giving every anchor a prior foreground probability of 0.01. Anchor sides, in pixels, are 4.5·S/32 and
+        /// 7·S/32 on P3 and 10·S/32 and 14·S/32 on P4.
         /// </summary>
         /// <param name="imageSize">Side S of the input images in pixels (a multiple of 8, at least 16).</param>
         /// <param name="channels">Channels c of the first backbone conv (2c in the later ones).</param>

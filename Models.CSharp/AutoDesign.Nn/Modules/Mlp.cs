@@ -34,7 +34,7 @@ namespace AutoDesign.Nn
         /// <summary>[B, ...] (flattened to [B, inputs]) -> [B, outputs] logits.</summary>
         public override Tensor forward(Tensor x) => layers.forward(x.flatten(1));
 
-        /// <summary>Same as the constructor (a factory for callers that cannot use <c>new</c>, e.g. F# pipelines).</summary>
+        /// <summary>Same as the constructor, as a static method (usable where a function value is expected).</summary>
         public static Mlp Create(long inputs, long[] hidden, long outputs, double dropout = 0.0) => new Mlp(inputs, hidden, outputs, dropout);
     }
 }
