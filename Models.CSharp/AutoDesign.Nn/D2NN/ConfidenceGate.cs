@@ -12,11 +12,19 @@ namespace AutoDesign.Nn.D2NN
     /// </summary>
     public sealed class ConfidenceGate : nn.Module<Tensor, Tensor>
     {
+        /// <summary>Creates a gate that lets an example leave when its max softmax is at least <paramref name="threshold"/>.</summary>
+        /// <param name="threshold">Confidence in [0, 1] needed to leave; above 1 no example leaves.</param>
         public ConfidenceGate(double threshold) : base("ConfidenceGate") { Threshold = threshold; }
 
         /// <summary>Leave when max softmax ≥ this (above 1: never leave; 0: always leave).</summary>
         public double Threshold { get; set; }
 
+        /// <summary>
+        /// Action values [B, 2] (float32): column 0 is the max softmax of each row of <paramref name="logits"/>,
+        /// column 1 the threshold. No gradient flows back into <paramref name="logits"/> (the scores are detached).
+        /// </summary>
+        /// <param name="logits">The exit's class scores [B, C] (unnormalised).</param>
+        /// <exception cref="ArgumentException"><paramref name="logits"/> is not two-dimensional.</exception>
         public override Tensor forward(Tensor logits)
         {
             if (logits.dim() != 2) throw new ArgumentException($"ConfidenceGate needs class scores [B, C], got {logits.dim()} dimensions");

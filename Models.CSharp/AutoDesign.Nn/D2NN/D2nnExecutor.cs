@@ -23,6 +23,7 @@ namespace AutoDesign.Nn.D2NN
             Cost = new double[batch];
         }
 
+        /// <summary>Number of examples B in the mini-batch.</summary>
         public int Batch { get; }
         /// <summary>Per node: indices of the examples it executed on (output nodes: examples with an output).</summary>
         public long[][] Rows { get; }
@@ -35,6 +36,7 @@ namespace AutoDesign.Nn.D2NN
         /// <summary>Per example: multiplications of all function nodes that executed on it.</summary>
         public double[] Cost { get; }
 
+        /// <summary>True when <paramref name="node"/> executed on example <paramref name="example"/> (output nodes: produced an output for it).</summary>
         public bool Executed(int node, int example) => Pos[node][example] >= 0;
 
         /// <summary>Full-batch output of a node ([B, ...]); rows without output hold <paramref name="fill"/>.</summary>
@@ -71,6 +73,7 @@ namespace AutoDesign.Nn.D2NN
         int[] allPos = Array.Empty<int>();
         bool[] can = Array.Empty<bool>();
 
+        /// <summary>Prepares an executor for <paramref name="plan"/>; profiling is off and control nodes see their inputs undetached (<see cref="DetachControlInputs"/> is false).</summary>
         public D2nnExecutor(ExecPlan plan)
         {
             this.plan = plan;
@@ -86,6 +89,7 @@ namespace AutoDesign.Nn.D2NN
             GatherCounts = new long[Enum.GetValues<GatherKind>().Length];
         }
 
+        /// <summary>The network this executor runs.</summary>
         public ExecPlan Plan => plan;
 
         /// <summary>
@@ -107,6 +111,7 @@ namespace AutoDesign.Nn.D2NN
         /// <summary>How many edge inputs were assembled each way (indexed by <see cref="GatherKind"/>), over all forwards.</summary>
         public long[] GatherCounts { get; }
 
+        /// <summary>Zeroes the profile (<see cref="NodeMs"/>, <see cref="GatherMs"/>, <see cref="PolicyMs"/>, <see cref="TotalMs"/>, <see cref="GatherCounts"/>); call it before a profiled run.</summary>
         public void ResetProfile()
         {
             NodeMs = new double[plan.Nodes.Length];

@@ -3,7 +3,18 @@ using static TorchSharp.torch;
 
 namespace AutoDesign.Nn.D2NN
 {
-    public enum NodeRole { Input, Output, Regular, Control }
+    /// <summary>What a node of an <see cref="ExecPlan"/> is for (thesis §2.3).</summary>
+    public enum NodeRole
+    {
+        /// <summary>Receives one of the network's inputs [B, ...]; it has no function and always executes.</summary>
+        Input,
+        /// <summary>Passes its single data input on as one of the network's outputs; it has no function and costs nothing.</summary>
+        Output,
+        /// <summary>A function node whose output [k, ...] feeds other nodes along data edges.</summary>
+        Regular,
+        /// <summary>A function node whose output [k, A] scores its A outgoing control edges; the action policy (greedy: the highest score) activates one edge per example.</summary>
+        Control,
+    }
 
     /// <summary>
     /// One node of a validated, preprocessed D²NN. Nodes are indexed in topological order, so every
@@ -11,6 +22,17 @@ namespace AutoDesign.Nn.D2NN
     /// </summary>
     public sealed class PlanNode
     {
+        /// <summary>Creates a node; the arrays are kept, not copied.</summary>
+        /// <param name="name">Name used in error messages and reports.</param>
+        /// <param name="role">What the node is for.</param>
+        /// <param name="function">What the node computes; null for input and output nodes.</param>
+        /// <param name="dataParents">Indices of the nodes producing its data inputs, in input order (all smaller than this node's index).</param>
+        /// <param name="dataDefaults">Per data edge: the per-example value used when the producer did not run, or null (the node then does not run either).</param>
+        /// <param name="controlParents">Indices of the control nodes that gate this node.</param>
+        /// <param name="controlActions">Per controller: the action that activates this node.</param>
+        /// <param name="numActions">Number of outgoing control edges (control nodes; 0 otherwise).</param>
+        /// <param name="cost">Multiplications per example when the node executes.</param>
+        /// <exception cref="ArgumentException">The data defaults or control actions do not pair one-to-one with their parents.</exception>
         public PlanNode(string name, NodeRole role, NodeFunction function,
                         int[] dataParents, Tensor[] dataDefaults,
                         int[] controlParents, int[] controlActions, int numActions, double cost)
@@ -23,7 +45,9 @@ namespace AutoDesign.Nn.D2NN
             if (controlParents.Length != controlActions.Length) throw new ArgumentException("one action per control parent");
         }
 
+        /// <summary>Name used in error messages and reports.</summary>
         public string Name { get; }
+        /// <summary>What the node is for (input, output, regular or control).</summary>
         public NodeRole Role { get; }
         /// <summary>Null for input and output nodes.</summary>
         public NodeFunction Function { get; }
@@ -41,8 +65,14 @@ namespace AutoDesign.Nn.D2NN
         public double Cost { get; }
     }
 
+    /// <summary>
+    /// A D²NN ready to execute: its nodes in topological order, with the positions of the input and output
+    /// nodes. Shared by <see cref="D2nnExecutor"/> and <see cref="ReferenceExecutor"/>.
+    /// </summary>
     public sealed class ExecPlan
     {
+        /// <summary>Creates a plan from nodes that are already in topological order (kept, not copied).</summary>
+        /// <exception cref="ArgumentException">A node has a data or control parent whose index is not smaller than its own.</exception>
         public ExecPlan(PlanNode[] nodes)
         {
             Nodes = nodes;
@@ -64,6 +94,7 @@ namespace AutoDesign.Nn.D2NN
             }
         }
 
+        /// <summary>All nodes in topological order; parents are referred to by index into this array.</summary>
         public PlanNode[] Nodes { get; }
         /// <summary>Node indices of the input nodes, in plan order (inputs are passed in this order).</summary>
         public int[] Inputs { get; }

@@ -9,6 +9,7 @@ namespace AutoDesign.Nn.D2NN
     /// <summary>Exact multiplication count of one forward pass, from the conv and linear layers that ran.</summary>
     public readonly struct MultCount
     {
+        /// <summary>Bundles a count; see the properties for the meaning of each value.</summary>
         public MultCount(double perExample, int layers, int calls) { PerExample = perExample; Layers = layers; Calls = calls; }
         /// <summary>Multiplications per example (conv: outputs × in/groups × kernel area; linear: outputs × in).</summary>
         public double PerExample { get; }
@@ -18,6 +19,10 @@ namespace AutoDesign.Nn.D2NN
         public int Calls { get; }
     }
 
+    /// <summary>
+    /// Counts the multiplications of a forward pass by observation: forward hooks on the conv and linear
+    /// layers of a module tree (other layers — activations, norms, pooling — are not counted).
+    /// </summary>
     public static class MultCounter
     {
         /// <summary>

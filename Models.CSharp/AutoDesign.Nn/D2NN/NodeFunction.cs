@@ -68,12 +68,14 @@ namespace AutoDesign.Nn.D2NN
     {
         readonly Tensor value; // per-example shape, registered as a buffer so it follows .to(device)
 
+        /// <summary>Stores a detached copy of <paramref name="value"/> (per-example shape, without the batch dimension) as a buffer.</summary>
         public ConstantModule(Tensor value) : base("Constant")
         {
             this.value = value.detach().clone();
             register_buffer("value", this.value);
         }
 
+        /// <summary>The stored value repeated for each of the B rows of <paramref name="rows"/>: [B, ...value shape]; only rows.shape[0] is read.</summary>
         public override Tensor forward(Tensor rows)
         {
             var shape = new long[value.dim() + 1];
@@ -86,7 +88,10 @@ namespace AutoDesign.Nn.D2NN
     /// <summary>Element-wise sum of all inputs (all of one shape): [B, ...] x n → [B, ...].</summary>
     public sealed class SumMerge : nn.Module<Tensor[], Tensor>
     {
+        /// <summary>Creates the merge (no parameters).</summary>
         public SumMerge() : base("SumMerge") { }
+        /// <summary>Sum of <paramref name="xs"/>, each [B, ...] of the same shape; one input is returned as is.</summary>
+        /// <exception cref="ArgumentException"><paramref name="xs"/> is empty.</exception>
         public override Tensor forward(Tensor[] xs)
         {
             if (xs.Length == 0) throw new ArgumentException("SumMerge needs at least one input");
@@ -99,7 +104,9 @@ namespace AutoDesign.Nn.D2NN
     /// <summary>Concatenation of all inputs along dimension 1: [B, d_i] → [B, Σ d_i].</summary>
     public sealed class ConcatMerge : nn.Module<Tensor[], Tensor>
     {
+        /// <summary>Creates the merge (no parameters).</summary>
         public ConcatMerge() : base("ConcatMerge") { }
+        /// <summary>Concatenates <paramref name="xs"/> ([B, d_i] each, same B) along dimension 1: [B, Σ d_i].</summary>
         public override Tensor forward(Tensor[] xs) => torch.cat(xs, 1);
     }
 }

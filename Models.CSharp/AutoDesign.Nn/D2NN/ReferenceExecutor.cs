@@ -13,6 +13,7 @@ namespace AutoDesign.Nn.D2NN
         public long[] Actions { get; init; } = Array.Empty<long>();
         /// <summary>Per output node (plan order): the output [1, ...], or null.</summary>
         public Tensor[] Outputs { get; init; } = Array.Empty<Tensor>();
+        /// <summary>Multiplications spent on the example: the sum of <see cref="PlanNode.Cost"/> over the function nodes that executed.</summary>
         public double Cost { get; init; }
     }
 
@@ -24,6 +25,10 @@ namespace AutoDesign.Nn.D2NN
     /// </summary>
     public static class ReferenceExecutor
     {
+        /// <summary>Runs each example of the mini-batch on its own through <paramref name="plan"/>.</summary>
+        /// <param name="plan">The network to execute.</param>
+        /// <param name="inputs">One tensor per input node (plan order), each [B, ...] with the same B.</param>
+        /// <returns>One trace per example, in batch order.</returns>
         public static ExampleTrace[] Run(ExecPlan plan, Tensor[] inputs)
         {
             int batch = (int)inputs[0].shape[0];

@@ -16,8 +16,12 @@ namespace AutoDesign.Nn.DGGAN
         readonly Conv2d conv3;   // [B,64,8,8] → [B,64,8,8] → pool [B,64,4,4]
         readonly Linear fc;      // 1024 → FeatureDim
         readonly Linear head;    // FeatureDim → classes
+        /// <summary>Length of the feature vector returned by <see cref="Features"/>.</summary>
         public const int FeatureDim = 64;
 
+        /// <summary>Creates an untrained classifier on the CPU.</summary>
+        /// <param name="imageChannels">Channels of the 32×32 input images (1 grey, 3 RGB).</param>
+        /// <param name="classes">Number of classes (length of the logits).</param>
         public FeatureClassifier(int imageChannels, int classes) : base("FeatureClassifier")
         {
             conv1 = nn.Conv2d(imageChannels, 32, 3, padding: 1);
@@ -37,8 +41,10 @@ namespace AutoDesign.Nn.DGGAN
             return fc.forward(h.flatten(1));
         }
 
+        /// <summary>[B,img,32,32] in [-1,1] → class logits [B,classes] (a linear head on ReLU of <see cref="Features"/>).</summary>
         public override Tensor forward(Tensor x) => head.forward(nn.functional.relu(Features(x)));
 
+        /// <summary>Creates an untrained classifier and moves it to <paramref name="device"/>.</summary>
         public static FeatureClassifier Create(int imageChannels, int classes, Device device)
         {
             var m = new FeatureClassifier(imageChannels, classes);

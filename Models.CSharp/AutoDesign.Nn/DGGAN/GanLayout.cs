@@ -5,24 +5,47 @@ using System.Linq;
 namespace AutoDesign.Nn.DGGAN
 {
     /// <summary>Where a growth action grows: the generator, the discriminator, or both (upscale).</summary>
-    public enum GrowKind { G, D, Up }
+    public enum GrowKind
+    {
+        /// <summary>Appends a conv to the generator, just before its toRGB layer.</summary>
+        G,
+        /// <summary>Inserts a conv into the discriminator, just after its fromRGB layer.</summary>
+        D,
+        /// <summary>Doubles the resolution of both networks (an upsampling block in G, a downsampling block in D).</summary>
+        Up,
+    }
 
     /// <summary>One growth action (thesis §5.3.1.2): a k×k conv with `Filters` filters in G or D, or an upscale of both.</summary>
+    /// <param name="Kind">Which network grows, or both (upscale).</param>
+    /// <param name="Kernel">Filter size k (odd and positive for G and D actions; 0 for an upscale).</param>
+    /// <param name="Filters">Output channels of the new conv in G, input channels of the new conv in D (positive; 0 for an upscale).</param>
     public sealed record GrowAction(GrowKind Kind, int Kernel, int Filters)
     {
+        /// <summary>The upscale action (kernel and filter count 0): doubles the resolution of G and D.</summary>
         public static GrowAction Upscale => new GrowAction(GrowKind.Up, 0, 0);
+        /// <summary>"Up" for an upscale, otherwise "Kind,Kernel,Filters" (e.g. "G,3,32"), as in architecture listings.</summary>
         public override string ToString() => Kind == GrowKind.Up ? "Up" : $"{Kind},{Kernel},{Filters}";
     }
 
     /// <summary>Fixed part of every architecture: latent size, base width C, image channels, base resolution d0.</summary>
+    /// <param name="Latent">Size Z of the latent vector fed to G.</param>
+    /// <param name="BaseChannels">Channels C of the base layers of G and D.</param>
+    /// <param name="ImageChannels">Channels of the images (1 grey, 3 RGB).</param>
+    /// <param name="BaseResolution">Side d0 of the base networks' images, in pixels; each upscale doubles it.</param>
     public sealed record GanConfig(int Latent, int BaseChannels, int ImageChannels, int BaseResolution);
 
     /// <summary>
     /// A convolution in the grown body. In G, `Resample` means "upsample ×2 (nearest) before the conv";
     /// in D it means "average-pool ×2 after the conv".
     /// </summary>
+    /// <param name="Name">Module name of the conv (carries the action index, so it identifies the layer across children).</param>
+    /// <param name="Kernel">Filter size k (same padding).</param>
+    /// <param name="In">Input channels.</param>
+    /// <param name="Out">Output channels.</param>
+    /// <param name="Resample">G: upsample ×2 before the conv; D: average-pool ×2 after it.</param>
     public sealed record ConvSpec(string Name, int Kernel, int In, int Out, bool Resample)
     {
+        /// <summary>Trainable parameters of the conv: k²·In·Out weights plus Out biases.</summary>
         public long Params => (long)Kernel * Kernel * In * Out + Out;
     }
 
@@ -40,17 +63,25 @@ namespace AutoDesign.Nn.DGGAN
     /// </summary>
     public sealed class GanLayout
     {
+        /// <summary>The fixed base configuration the actions were replayed on.</summary>
         public GanConfig Config { get; }
+        /// <summary>The growth actions, in the order they were applied (a copy of the list passed in).</summary>
         public IReadOnlyList<GrowAction> Actions { get; }
+        /// <summary>Side of the generated images in pixels: d0 · 2^(number of upscales).</summary>
         public int Resolution { get; }
+        /// <summary>G's grown convs between g_base and toRGB, in growth order (input side first).</summary>
         public List<ConvSpec> GBody { get; } = new();
+        /// <summary>D's grown convs between fromRGB and d_base, newest first (input side first).</summary>
         public List<ConvSpec> DBody { get; } = new();
         /// <summary>Channels G's toRGB reads; channels D's fromRGB writes.</summary>
         public int GWidth { get; }
+        /// <summary>Channels D's fromRGB writes (the input channels of D's first body conv, or C with no body).</summary>
         public int DWidth { get; }
         /// <summary>True when the last action is an upscale: the networks can then carry the fade-in path.</summary>
         public bool LastIsUpscale { get; }
 
+        /// <summary>Replays <paramref name="actions"/> on the base networks of <paramref name="config"/>.</summary>
+        /// <exception cref="ArgumentException">A G or D action has an even or non-positive kernel, or a non-positive filter count.</exception>
         public GanLayout(GanConfig config, IReadOnlyList<GrowAction> actions)
         {
             Config = config;
@@ -88,9 +119,13 @@ namespace AutoDesign.Nn.DGGAN
             if (a.Filters < 1) throw new ArgumentException($"filter count must be positive, got {a.Filters}");
         }
 
+        /// <summary>Module name of G's toRGB at this resolution and width (shared by a child only when the layer keeps its shape).</summary>
         public string ToRgbName => $"g_toRGB_r{Resolution}_c{GWidth}";
+        /// <summary>Module name of G's fade-in toRGB, which reads the half-resolution features before the last upscale.</summary>
         public string OldToRgbName => $"g_toRGB_r{Resolution / 2}_c{GWidth}";
+        /// <summary>Module name of D's fromRGB at this resolution and width.</summary>
         public string FromRgbName => $"d_fromRGB_r{Resolution}_c{DWidth}";
+        /// <summary>Module name of D's fade-in fromRGB, which reads the half-resolution (average-pooled) image.</summary>
         public string OldFromRgbName => $"d_fromRGB_r{Resolution / 2}_c{DWidth}";
 
         long BaseArea => (long)Config.BaseResolution * Config.BaseResolution;

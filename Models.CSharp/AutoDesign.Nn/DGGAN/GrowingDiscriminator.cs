@@ -23,10 +23,16 @@ namespace AutoDesign.Nn.DGGAN
         readonly Conv2d finalConv;             // [B,C+1,d0,d0] → [B,C,d0,d0]
         readonly Linear output;                // C·d0² → 1
 
+        /// <summary>Fade-in blend weight of the new resolution path, 0..1 (only used while fading).</summary>
         public double Alpha { get; set; } = 1.0;
+        /// <summary>True when the network carries the fade-in path (built with `fading` after an upscale); <see cref="Alpha"/> then starts at 0.</summary>
         public bool Fading => oldFromRgb is not null;
+        /// <summary>The architecture this network was built from.</summary>
         public GanLayout Layout => layout;
 
+        /// <summary>Builds D from <paramref name="layout"/> with freshly initialised weights, on the CPU.</summary>
+        /// <param name="layout">The grown architecture.</param>
+        /// <param name="fading">Add the fade-in path when the last action is an upscale (ignored otherwise).</param>
         public GrowingDiscriminator(GanLayout layout, bool fading) : base("GrowingDiscriminator")
         {
             this.layout = layout;
@@ -56,6 +62,10 @@ namespace AutoDesign.Nn.DGGAN
             return s.Resample ? GanOps.Downsample2(y) : y;
         }
 
+        /// <summary>
+        /// Images [B,img,R,R] → unbounded critic scores [B,1]. B must be at least 2 for the minibatch standard
+        /// deviation to be meaningful (with B = 1 that channel is a constant).
+        /// </summary>
         public override Tensor forward(Tensor x)
         {
             var h = GanOps.Act(fromRgb.forward(x));
@@ -75,6 +85,7 @@ namespace AutoDesign.Nn.DGGAN
             return output.forward(h.flatten(1));
         }
 
+        /// <summary>Builds D (see the constructor) and moves it to <paramref name="device"/>.</summary>
         public static GrowingDiscriminator Create(GanLayout layout, bool fading, Device device)
         {
             var d = new GrowingDiscriminator(layout, fading);

@@ -28,6 +28,7 @@ namespace AutoDesign.Nn.DGGAN
             return cat(new[] { x, feat }, 1);
         }
 
+        /// <summary>The activation of both networks: leaky ReLU with slope 0.2 for negative inputs (shape kept).</summary>
         public static Tensor Act(Tensor x) => x.LeakyRelu(0.2);
 
         /// <summary>One same-padded convolution per spec, registered on `owner` under the spec's name.</summary>
@@ -60,9 +61,14 @@ namespace AutoDesign.Nn.DGGAN
 
         /// <summary>Fade-in blend weight of the new resolution path, 0..1 (only used while fading).</summary>
         public double Alpha { get; set; } = 1.0;
+        /// <summary>True when the network carries the fade-in path (built with `fading` after an upscale); <see cref="Alpha"/> then starts at 0.</summary>
         public bool Fading => oldToRgb is not null;
+        /// <summary>The architecture this network was built from.</summary>
         public GanLayout Layout => layout;
 
+        /// <summary>Builds G from <paramref name="layout"/> with freshly initialised weights, on the CPU.</summary>
+        /// <param name="layout">The grown architecture.</param>
+        /// <param name="fading">Add the fade-in path when the last action is an upscale (ignored otherwise).</param>
         public GrowingGenerator(GanLayout layout, bool fading) : base("GrowingGenerator")
         {
             this.layout = layout;
@@ -83,6 +89,7 @@ namespace AutoDesign.Nn.DGGAN
             }
         }
 
+        /// <summary>Latent vectors [B,Z] → images [B,ImageChannels,R,R] (R = <see cref="GanLayout.Resolution"/>, unbounded linear output).</summary>
         public override Tensor forward(Tensor z)
         {
             var c = layout.Config.BaseChannels;
@@ -103,6 +110,7 @@ namespace AutoDesign.Nn.DGGAN
             return outOld.Mul(1.0 - Alpha).Plus(outNew.Mul(Alpha));
         }
 
+        /// <summary>Builds G (see the constructor) and moves it to <paramref name="device"/>.</summary>
         public static GrowingGenerator Create(GanLayout layout, bool fading, Device device)
         {
             var g = new GrowingGenerator(layout, fading);

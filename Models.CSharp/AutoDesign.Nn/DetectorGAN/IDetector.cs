@@ -7,6 +7,11 @@ using static TorchSharp.torch;
 namespace AutoDesign.Nn.DetectorGAN
 {
     /// <summary>One predicted box (x0, y0, x1, y1 in pixels) with its score.</summary>
+    /// <param name="X0">Left edge, in pixels from the image's left.</param>
+    /// <param name="Y0">Top edge, in pixels from the image's top.</param>
+    /// <param name="X1">Right edge (exclusive), X1 &gt; X0.</param>
+    /// <param name="Y1">Bottom edge (exclusive), Y1 &gt; Y0.</param>
+    /// <param name="Score">The detector's foreground probability, in [0, 1].</param>
     public readonly record struct PredictedBox(float X0, float Y0, float X1, float Y1, float Score);
 
     /// <summary>
@@ -24,11 +29,17 @@ namespace AutoDesign.Nn.DetectorGAN
         /// <summary>Number of positive anchors in the batch.</summary>
         public int Positives { get; }
 
+        /// <summary>Takes ownership of the three tensors (<see cref="Dispose"/> frees them).</summary>
+        /// <param name="labels">[N,A] 1 for positive anchors, 0 otherwise.</param>
+        /// <param name="valid">[N,A] 1 where the anchor counts in the classification loss.</param>
+        /// <param name="regression">[N,A,4] encoded box targets.</param>
+        /// <param name="positives">Number of ones in <paramref name="labels"/>.</param>
         public DetectionTargets(Tensor labels, Tensor valid, Tensor regression, int positives)
         {
             Labels = labels; Valid = valid; Regression = regression; Positives = positives;
         }
 
+        /// <summary>Disposes <see cref="Labels"/>, <see cref="Valid"/> and <see cref="Regression"/>.</summary>
         public void Dispose() { Labels.Dispose(); Valid.Dispose(); Regression.Dispose(); }
     }
 

@@ -15,6 +15,7 @@ namespace AutoDesign.Nn.DetectorGAN
         readonly Conv2d conv1, conv2;          // [B,c,H,W] → [B,c,H,W]
         readonly InstanceNorm2d norm1, norm2;
 
+        /// <summary>Two 3×3 convs of <paramref name="c"/> channels (same padding) with affine instance norm, in <paramref name="dtype"/>.</summary>
         public ResBlock(long c, ScalarType dtype) : base("ResBlock")
         {
             conv1 = nn.Conv2d(c, c, 3, padding: 1, dtype: dtype);
@@ -24,6 +25,7 @@ namespace AutoDesign.Nn.DetectorGAN
             RegisterComponents();
         }
 
+        /// <summary>[B,c,H,W] → [B,c,H,W]: <paramref name="x"/> plus the residual branch.</summary>
         public override Tensor forward(Tensor x)
         {
             using var h = F.relu(norm1.forward(conv1.forward(x)));
@@ -49,6 +51,13 @@ namespace AutoDesign.Nn.DetectorGAN
         readonly InstanceNorm2d upNorm;
         readonly Conv2d outConv;               // [B,c,S,S] → [B,1,S,S]
 
+        /// <summary>
+        /// Builds the generator; the last conv's weights are scaled by 0.1 and its bias zeroed so that the initial
+        /// output stays close to the input image.
+        /// </summary>
+        /// <param name="channels">Channels c after the first conv (2c in the residual blocks at half resolution).</param>
+        /// <param name="blockCount">Number of residual blocks (0 allowed).</param>
+        /// <param name="dtype">Element type of the weights (and of the inputs it accepts).</param>
         public MaskedResNetGenerator(long channels, int blockCount, ScalarType dtype = ScalarType.Float32) : base("MaskedResNetGenerator")
         {
             inConv = nn.Conv2d(2, channels, 7, padding: 3, dtype: dtype);
@@ -69,6 +78,10 @@ namespace AutoDesign.Nn.DetectorGAN
             RegisterComponents();
         }
 
+        /// <summary>
+        /// (image [B,1,S,S] in [0,1], mask [B,1,S,S]: 1 inside the boxes to edit) → edited image [B,1,S,S] in [0,1].
+        /// S must be even so that the down and up convs restore the size.
+        /// </summary>
         public override Tensor forward(Tensor image, Tensor mask)
         {
             using var scope = NewDisposeScope();
@@ -92,6 +105,9 @@ namespace AutoDesign.Nn.DetectorGAN
         readonly InstanceNorm2d n2;
         readonly Conv2d c3;                    // → [B,1,H/4−1,W/4−1]
 
+        /// <summary>Builds the discriminator: two stride-2 4×4 convs (c, then 2c channels, the second instance-normalised) and a 4×4 conv to one channel.</summary>
+        /// <param name="channels">Channels c of the first conv.</param>
+        /// <param name="dtype">Element type of the weights.</param>
         public PatchDiscriminator(long channels, ScalarType dtype = ScalarType.Float32) : base("PatchDiscriminator")
         {
             c1 = nn.Conv2d(1, channels, 4, stride: 2, padding: 1, dtype: dtype);
@@ -101,6 +117,7 @@ namespace AutoDesign.Nn.DetectorGAN
             RegisterComponents();
         }
 
+        /// <summary>Images [B,1,H,W] → raw patch scores [B,1,H/4−1,W/4−1] (H, W divisible by 4; leaky ReLU 0.2 between convs).</summary>
         public override Tensor forward(Tensor x)
         {
             using var scope = NewDisposeScope();

@@ -25,20 +25,39 @@ namespace AutoDesign.Nn.DetectorGAN
         readonly int features;
         readonly float[][] sizes;               // anchor sizes per level (P3, P4)
         readonly List<float[]> anchors;         // all anchors, level-major, then row, column, size
+        /// <summary>Focal-loss weight α of positive anchors (negatives get 1 − α); 0.25 as in RetinaNet.</summary>
         public double Alpha { get; } = 0.25;
+        /// <summary>Focal-loss focusing exponent γ on (1 − p_t); 2 as in RetinaNet.</summary>
         public double Gamma { get; } = 2.0;
+        /// <summary>Threshold β of the smooth-L1 box loss, in encoded-delta units (1/9 as in Detectron).</summary>
         public double SmoothL1Beta { get; } = 1.0 / 9.0;
+        /// <summary>An anchor is positive when its IoU with some ground-truth box is at least this (each box's best anchor is positive too).</summary>
         public double PositiveIou { get; } = 0.5;
+        /// <summary>An anchor is negative when its best IoU is below this; anchors in between are ignored by the loss.</summary>
         public double NegativeIou { get; } = 0.4;
 
+        /// <summary>Side S of the square images the detector accepts, in pixels.</summary>
         public int ImageSize => size;
+        /// <summary>Number of anchors A per image, over both pyramid levels: (S/4)²·2 + (S/8)²·2.</summary>
         public int AnchorCount => anchors.Count;
+        /// <summary>The A anchors as (x0, y0, x1, y1) in pixels, level-major (P3 then P4), then row, column, size — the order of the heads' outputs.</summary>
         public IReadOnlyList<float[]> AnchorBoxes => anchors;
+        /// <summary>The 22 trainable tensors: (weight [out,in,k,k], bias [out]) for c1..c4, lat3, lat4, smooth3, cls_hidden, cls_out, box_hidden, box_out, in that order.</summary>
         public IReadOnlyList<Tensor> Weights => weights;
 
         // Weight layout: (weight, bias) pairs in this order.
         static readonly string[] Names = { "c1", "c2", "c3", "c4", "lat3", "lat4", "smooth3", "cls_hidden", "cls_out", "box_hidden", "box_out" };
 
+        /// <summary>
+        /// Builds the detector with Kaiming-uniform conv weights, N(0, 0.01) output heads and a classification bias
+        /// giving every anchor a prior foreground probability of 0.01. Anchor sides, in pixels, are 4.5·S/32 and
+        /// 7·S/32 on P3 and 10·S/32 and 14·S/32 on P4.
+        /// </summary>
+        /// <param name="imageSize">Side S of the input images in pixels (a multiple of 8, at least 16).</param>
+        /// <param name="channels">Channels c of the first backbone conv (2c in the later ones).</param>
+        /// <param name="features">Channels of the pyramid levels and the heads.</param>
+        /// <param name="dtype">Element type of the weights (and of the targets built by <see cref="Targets"/>).</param>
+        /// <exception cref="ArgumentException"><paramref name="imageSize"/> is below 16 or not a multiple of 8.</exception>
         public TinyRetinaNet(int imageSize, int channels = 8, int features = 16, ScalarType dtype = ScalarType.Float32)
             : base("TinyRetinaNet")
         {
@@ -109,6 +128,12 @@ namespace AutoDesign.Nn.DetectorGAN
             return (l.MoveToOuterDisposeScope(), d.MoveToOuterDisposeScope());
         }
 
+        /// <inheritdoc/>
+        /// <remarks>
+        /// Each image's anchors are matched to its boxes with <see cref="PositiveIou"/> and <see cref="NegativeIou"/>
+        /// (<see cref="BoxMath.Match"/>); an image with no boxes has only negative anchors. The tensors are in the
+        /// weights' element type: labels and valid [N,A], regression [N,A,4].
+        /// </remarks>
         public DetectionTargets Targets(IReadOnlyList<float[][]> boxes, Device device)
         {
             int n = boxes.Count, a = anchors.Count, pos = 0;
@@ -151,6 +176,12 @@ namespace AutoDesign.Nn.DetectorGAN
             return (l.sum(-1) * positive).sum().MoveToOuterDisposeScope();
         }
 
+        /// <inheritdoc/>
+        /// <remarks>
+        /// Returns a scalar: (focal loss over valid anchors + smooth-L1 over positive anchors) / max(1, positives).
+        /// Gradients flow into <paramref name="images"/> and the weights used.
+        /// </remarks>
+        /// <exception cref="ArgumentException"><paramref name="images"/> is not [N,1,S,S] with S = <see cref="ImageSize"/>.</exception>
         public Tensor Loss(Tensor images, DetectionTargets t, IReadOnlyList<Tensor>? w = null)
         {
             using var scope = NewDisposeScope();
@@ -161,6 +192,13 @@ namespace AutoDesign.Nn.DetectorGAN
             return cls.Plus(box).Div(norm).MoveToOuterDisposeScope();
         }
 
+        /// <inheritdoc/>
+        /// <remarks>
+        /// Per image: anchors scoring at least <paramref name="scoreThreshold"/> (sigmoid probability), at most the
+        /// 200 best, are decoded, clipped to the image and kept if non-empty; then greedy NMS at IoU
+        /// <paramref name="nmsIou"/> keeps at most <paramref name="maxDetections"/> boxes, best score first.
+        /// </remarks>
+        /// <exception cref="ArgumentException"><paramref name="images"/> is not [N,1,S,S] with S = <see cref="ImageSize"/>.</exception>
         public List<List<PredictedBox>> Predict(Tensor images, double scoreThreshold, double nmsIou, int maxDetections)
         {
             using var scope = NewDisposeScope();

@@ -10,6 +10,11 @@ namespace AutoDesign.Nn
     {
         private readonly Sequential layers;
 
+        /// <summary>Builds the network with TorchSharp's default Linear initialisation.</summary>
+        /// <param name="inputs">Features per example after flattening (e.g. 784 for 28×28 images).</param>
+        /// <param name="hidden">Width of each hidden layer, input side first; empty gives a linear model.</param>
+        /// <param name="outputs">Number of output logits.</param>
+        /// <param name="dropout">Dropout probability after each hidden ReLU (active in training mode only); 0 adds no dropout layers.</param>
         public Mlp(long inputs, long[] hidden, long outputs, double dropout = 0.0) : base("Mlp")
         {
             var list = new System.Collections.Generic.List<(string, nn.Module<Tensor, Tensor>)>();
@@ -29,6 +34,7 @@ namespace AutoDesign.Nn
         /// <summary>[B, ...] (flattened to [B, inputs]) -> [B, outputs] logits.</summary>
         public override Tensor forward(Tensor x) => layers.forward(x.flatten(1));
 
+        /// <summary>Same as the constructor, as a static method (usable where a function value is expected).</summary>
         public static Mlp Create(long inputs, long[] hidden, long outputs, double dropout = 0.0) => new Mlp(inputs, hidden, outputs, dropout);
     }
 }

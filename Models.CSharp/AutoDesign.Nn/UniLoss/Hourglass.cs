@@ -22,6 +22,10 @@ public sealed class HourglassResidual : Module<Tensor, Tensor>
     private readonly Conv2d conv3;   // [B,out/2,H,W] → [B,out,H,W]
     private readonly Conv2d? skip;    // [B,in,H,W] → [B,out,H,W], null when in == out
 
+    /// <summary>Builds the module; the bottleneck width is max(1, outChannels/2).</summary>
+    /// <param name="name">Module name (used in parameter names).</param>
+    /// <param name="inChannels">Channels of the input.</param>
+    /// <param name="outChannels">Channels of the output.</param>
     public HourglassResidual(string name, int inChannels, int outChannels) : base(name)
     {
         int mid = Math.Max(1, outChannels / 2);
@@ -35,6 +39,7 @@ public sealed class HourglassResidual : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>[B,in,H,W] → [B,out,H,W] (pre-activation: the output is not passed through a ReLU).</summary>
     public override Tensor forward(Tensor x)
     {
         using var a0 = functional.relu(bn1.forward(x));
@@ -60,6 +65,11 @@ public sealed class HourglassBlock : Module<Tensor, Tensor>
     private readonly Module<Tensor, Tensor> low2; // depth n-1 hourglass or a residual, [B,C,H/2,W/2] → same
     private readonly HourglassResidual low3;  // [B,C,H/2,W/2] → same
 
+    /// <summary>Builds an hourglass of <paramref name="depth"/> levels, all at <paramref name="channels"/> channels.</summary>
+    /// <param name="name">Module name (inner hourglasses get ".inner" appended).</param>
+    /// <param name="depth">Number of pool/upsample levels (at least 1).</param>
+    /// <param name="channels">Channels C of input, output and every residual inside.</param>
+    /// <exception cref="ArgumentException"><paramref name="depth"/> is below 1.</exception>
     public HourglassBlock(string name, int depth, int channels) : base(name)
     {
         if (depth < 1) throw new ArgumentException($"hourglass depth must be at least 1, got {depth}");
@@ -72,6 +82,7 @@ public sealed class HourglassBlock : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>[B,C,H,W] → [B,C,H,W]; H and W must be divisible by 2^depth.</summary>
     public override Tensor forward(Tensor x)
     {
         using var upper = up1.forward(x);                         // [B,C,H,W]
@@ -105,9 +116,17 @@ public sealed class Hourglass : Module<Tensor, Tensor>
     private readonly BatchNorm2d linBn;
     private readonly Conv2d heads;           // 1×1, [B,C,H/4,W/4] → [B,joints,H/4,W/4]
 
+    /// <summary>Number of output heatmaps (one per keypoint).</summary>
     public int Joints { get; }
+    /// <summary>Depth of the hourglass (number of pool/upsample levels inside it).</summary>
     public int Depth { get; }
 
+    /// <summary>Builds the network with TorchSharp's default initialisation.</summary>
+    /// <param name="inChannels">Channels of the input images.</param>
+    /// <param name="joints">Number of heatmaps to predict.</param>
+    /// <param name="channels">Width C of the residuals and the hourglass (the stem has C/2).</param>
+    /// <param name="depth">Depth of the hourglass.</param>
+    /// <exception cref="ArgumentException">inChannels, joints or depth is below 1, or channels is below 2.</exception>
     public Hourglass(int inChannels = 1, int joints = 1, int channels = 32, int depth = 3) : base(nameof(Hourglass))
     {
         if (inChannels < 1 || joints < 1 || channels < 2 || depth < 1)
@@ -131,6 +150,7 @@ public sealed class Hourglass : Module<Tensor, Tensor>
 
     /// <param name="x">[B,inC,H,W], H and W divisible by 2^(depth+2)</param>
     /// <returns>[B,joints,H/4,W/4] heatmaps</returns>
+    /// <exception cref="ArgumentException">H or W is not divisible by 2^(depth+2).</exception>
     public override Tensor forward(Tensor x)
     {
         long h = x.shape[2], w = x.shape[3];

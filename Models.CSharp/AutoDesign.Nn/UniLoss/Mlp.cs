@@ -16,6 +16,11 @@ public sealed class Mlp : Module<Tensor, Tensor>
     private readonly Linear fc2;   // [B,500] → [B,300]
     private readonly Linear head;  // [B,300] → [B,outputs]
 
+    /// <summary>Builds inputs → hidden1 → hidden2 → outputs with TorchSharp's default Linear initialisation.</summary>
+    /// <param name="inputs">Features per example after flattening (784 for 28×28 images).</param>
+    /// <param name="hidden1">Width of the first hidden layer (500 in the thesis).</param>
+    /// <param name="hidden2">Width of the second hidden layer (300 in the thesis).</param>
+    /// <param name="outputs">Number of output scores.</param>
     public Mlp(int inputs, int hidden1, int hidden2, int outputs) : base(nameof(Mlp))
     {
         fc1 = Linear(inputs, hidden1);

@@ -20,6 +20,11 @@ public sealed class BasicBlock : Module<Tensor, Tensor>
     private readonly BatchNorm2d bn2;
     private readonly Sequential? shortcut; // [B,in,H,W] → [B,out,H/s,W/s], null when identity
 
+    /// <summary>Builds the block (convs without bias, each followed by BN).</summary>
+    /// <param name="name">Module name (used in parameter names).</param>
+    /// <param name="inChannels">Channels of the input.</param>
+    /// <param name="outChannels">Channels of the output.</param>
+    /// <param name="stride">Stride s of the first conv and the shortcut (2 halves H and W).</param>
     public BasicBlock(string name, int inChannels, int outChannels, int stride) : base(name)
     {
         conv1 = Conv2d(inChannels, outChannels, 3, stride: stride, padding: 1, bias: false);
@@ -33,6 +38,7 @@ public sealed class BasicBlock : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>[B,in,H,W] → [B,out,⌈H/s⌉,⌈W/s⌉], non-negative (ReLU after the sum).</summary>
     public override Tensor forward(Tensor x)
     {
         using var a = functional.relu(bn1.forward(conv1.forward(x)));
@@ -58,6 +64,11 @@ public sealed class ResNet20 : Module<Tensor, Tensor>
     private readonly Sequential stage3; // → [B,64,H/4,W/4]
     private readonly Linear head;       // [B,64] → [B,classes]
 
+    /// <summary>Builds the network; every conv gets Kaiming-normal weights (fan-out, ReLU gain).</summary>
+    /// <param name="inChannels">Channels of the input images.</param>
+    /// <param name="classes">Number of output scores.</param>
+    /// <param name="blocksPerStage">Basic blocks per stage (3 gives ResNet-20: 6·3 + 2 weighted layers).</param>
+    /// <param name="baseWidth">Channels of the stem and stage 1; stages 2 and 3 have 2× and 4× this.</param>
     public ResNet20(int inChannels, int classes, int blocksPerStage = 3, int baseWidth = 16) : base(nameof(ResNet20))
     {
         stem = Conv2d(inChannels, baseWidth, 3, padding: 1, bias: false);
@@ -114,6 +125,10 @@ public sealed class SmallCnn : Module<Tensor, Tensor>
     private readonly Conv2d conv2; // [B,16,14,14] → [B,32,14,14] (pool → 7×7)
     private readonly Linear head;  // [B,32*7*7] → [B,classes]
 
+    /// <summary>Builds the network for square images of side <paramref name="size"/>.</summary>
+    /// <param name="inChannels">Channels of the input images.</param>
+    /// <param name="classes">Number of output scores.</param>
+    /// <param name="size">Side of the input images in pixels (the linear head reads 32·⌊size/4⌋² features).</param>
     public SmallCnn(int inChannels, int classes, int size) : base(nameof(SmallCnn))
     {
         conv1 = Conv2d(inChannels, 16, 3, padding: 1);
@@ -122,6 +137,7 @@ public sealed class SmallCnn : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>[B,inChannels,size,size] → [B,classes] scores.</summary>
     public override Tensor forward(Tensor x)
     {
         using var a = functional.max_pool2d(functional.relu(conv1.forward(x)), 2); // [B,16,H/2,W/2]
