@@ -35,6 +35,7 @@ type AblationWhich =
     | Scale_Ap_Mnist
     | Scale_Ap_Fashion
     | Scale_Accuracy_Resnet20
+    | Scale_Suite
 
 /// `--which` of `uniloss pose`.
 type PoseWhich =
@@ -120,7 +121,7 @@ type AblationArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Which _ -> "anchors (Table 3.4, AP row), anchors-acc (Table 3.4, accuracy row), batch (Table 3.3) or all (default); scale (the validation sweep of the automatic score-gradient scale; scale-ap-mnist, scale-ap-fashion, scale-accuracy-resnet20: one task)."
+            | Which _ -> "anchors (Table 3.4, AP row), anchors-acc (Table 3.4, accuracy row), batch (Table 3.3) or all (default); scale (the validation sweep of the automatic score-gradient scale; scale-ap-mnist, scale-ap-fashion, scale-accuracy-resnet20: one task; scale-suite: the rules on the metric suite's validation splits)."
             | Tau_End _ -> Help.tauEnd
             | Power _ -> Help.power
 
@@ -268,6 +269,7 @@ let plan (g: Globals) (args: ParseResults<UnilossArgs>) : UnilossPlan =
             | Scale_Ap_Mnist -> "scale-ap-mnist"
             | Scale_Ap_Fashion -> "scale-ap-fashion"
             | Scale_Accuracy_Resnet20 -> "scale-accuracy-resnet20"
+            | Scale_Suite -> "scale-suite"
         let t = { noTuning with TauEnd = a.TryGetResult AblationArgs.Tau_End; Power = a.TryGetResult AblationArgs.Power }
         PlanAblation(settingsOf g args t, which)
     | Pose a ->
@@ -288,13 +290,16 @@ let runExperiment (g: Globals) (line: Jobs.Line<UnilossArgs>) (args: ParseResult
     // seeds as jobs first (none for the pose bench), then the rows from the finished runs
     let g' =
         match p with
-        | PlanPose(_, "bench") -> g
+        | PlanPose(_, "bench") | PlanAblation(_, "scale-suite") -> g
         | _ -> Jobs.seeds g ("uniloss-" + name) (Values.seeds s.Seed s.Runs) (fun k -> line (Jobs.narrow args [ Seed k; Seeds 1 ]))
     let s = { s with Options = g'.RunOptions }
     let rows =
         match p with
         | PlanAp(_, data, cls) -> UnilossExp.ap s data cls
         | PlanAccuracy _ -> UnilossExp.accuracy s
+        | PlanAblation(_, "scale-suite") ->
+            AutoDesign.Reproduce.UniLoss.Suite.SuiteSweep.run s.Options s.Device (Values.seeds s.Seed s.Runs)
+            []
         | PlanAblation(_, which) when which.StartsWith "scale" ->
             UnilossScaleSweep.run s (if which = "scale" then [ "ap-mnist"; "ap-fashion"; "accuracy-resnet20" ] else [ which.Substring 6 ])
             []

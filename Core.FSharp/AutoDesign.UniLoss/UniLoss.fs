@@ -22,8 +22,9 @@ open AutoDesign.Nn
 /// The combinatorial part (anchors, g, IDW and its gradient) runs on the host in flat arrays; the
 /// scores are read once per step and the loss tensor carries the exact gradient to them, so the
 /// loss costs a handful of tensor operations whatever the metric.
-/// The score gradient is rescaled each batch to norm autoScale/√n (n examples; default 1: CE's step
-/// length at CE's learning rate), or to a fixed gradNorm, or left raw (autoScale = 0, the thesis).
+/// The score gradient is rescaled each batch to norm autoScale/√n (n examples; default 0.5: half of CE's
+/// early step length at CE's learning rate; scaleRule picks other rules), or to a fixed gradNorm, or left
+/// raw (autoScale = 0, the thesis).
 /// Options: UniLossOptions (nearbyCorrective, boundScores, gradNorm, autoScale: see there). Deterministic for a
 /// seed; CaptureState / RestoreState checkpoint its random streams.
 [<Sealed>]
@@ -43,6 +44,9 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
     let mutable tauNow = o.Tau
     let mutable timings = { Trace = 0.0; Compile = 0.0; Best = 0.0; Anchors = 0.0; G = 0.0; Idw = 0.0; Tensors = 0.0; Total = 0.0; NewBatch = false }
     let mutable buf : float[] = [||]
+    // ScaleRule.Running: the sum and count of the raw score-gradient norms so far
+    let mutable normSum = 0.0
+    let mutable normCount = 0L
     let ms (t0: int64) = float (Stopwatch.GetTimestamp() - t0) * 1000.0 / float Stopwatch.Frequency
 
     let toLabels (labels: torch.Tensor) =
@@ -116,7 +120,7 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
         [<Optional; DefaultParameterValue(false)>] nearbyCorrective: bool,
         [<Optional; DefaultParameterValue(false)>] boundScores: bool,
         [<Optional; DefaultParameterValue(0.0)>] gradNorm: float,
-        [<Optional; DefaultParameterValue(1.0)>] autoScale: float) =
+        [<Optional; DefaultParameterValue(0.5)>] autoScale: float) =
         new UniLoss(metric,
                 UniLossOptions(AnchorsPerType = anchorsPerType, Tau = tau, Power = power, BitFraction = bitFraction, Seed = seed,
                                GoodFlips = goodFlips, NearbyFlips = nearbyFlips, GoodUnit = goodUnit, NearbyUnit = nearbyUnit,
@@ -240,14 +244,28 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
                         else
                             if cp.K1 >= 0 then gs.[cp.K1] <- gs.[cp.K1] + dc
                             if cp.K2 >= 0 then gs.[cp.K2] <- gs.[cp.K2] - dc
-                // the score gradient's length: fixed (gradNorm), automatic (autoScale / √n) or raw
-                let target =
-                    if o.GradNorm > 0.0 then o.GradNorm
-                    elif o.AutoScale > 0.0 then o.AutoScale / sqrt (float (if shape.Length = 0 then 1 else max 1 shape.[0]))
-                    else 0.0
-                if target > 0.0 then
-                    let norm = sqrt (Array.sumBy (fun x -> x * x) gs)
-                    if norm > 0.0 then for i in 0 .. gs.Length - 1 do gs.[i] <- gs.[i] * target / norm
+                // the score gradient's length: fixed (gradNorm), automatic (autoScale, by scaleRule) or raw
+                let n = if shape.Length = 0 then 1 else max 1 shape.[0]
+                let rescale (from: int) (count: int) (target: float) =
+                    let mutable sq = 0.0
+                    for i in from .. from + count - 1 do sq <- sq + gs.[i] * gs.[i]
+                    let norm = sqrt sq
+                    if norm > 0.0 then
+                        for i in from .. from + count - 1 do gs.[i] <- gs.[i] * target / norm
+                if o.GradNorm > 0.0 then rescale 0 gs.Length o.GradNorm
+                elif o.AutoScale > 0.0 then
+                    match o.ScaleRule with
+                    | ScaleRule.Example when gs.Length % n = 0 ->
+                        let per = gs.Length / n
+                        for i in 0 .. n - 1 do rescale (i * per) per (o.AutoScale / float n)
+                    | ScaleRule.Running ->
+                        let norm = sqrt (Array.sumBy (fun x -> x * x) gs)
+                        if norm > 0.0 then
+                            normSum <- normSum + norm
+                            normCount <- normCount + 1L
+                            let f = o.AutoScale / (sqrt (float n) * (normSum / float normCount))
+                            for i in 0 .. gs.Length - 1 do gs.[i] <- gs.[i] * f
+                    | _ -> rescale 0 gs.Length (o.AutoScale / sqrt (float n))
             let idwMs = ms tI
             let tT = Stopwatch.GetTimestamp()
             let loss =
@@ -291,7 +309,7 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
     member _.CaptureState() : UniLossState =
         use s = gen.get_state()
         use c = s.contiguous()
-        { Random = rng.State; Generator = c.bytes.ToArray() }
+        { Random = rng.State; Generator = c.bytes.ToArray(); ScaleNormSum = normSum; ScaleSteps = normCount }
 
     /// Continue from a captured state: the following steps draw exactly what the captured loss
     /// would have drawn.
@@ -302,8 +320,12 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
             Errors.fail "UniLoss: not a UniLoss state (a generator state of %d bytes, expected %d)" state.Generator.Length (current.numel())
         if isNull state.Random.Table || state.Random.Table.Length <> 56 then Errors.fail "UniLoss: not a UniLoss state (bad random table)"
         use t = torch.tensor(state.Generator, dtype = torch.ScalarType.Byte)
+        if not (state.ScaleNormSum >= 0.0) || Double.IsInfinity state.ScaleNormSum || state.ScaleSteps < 0L then
+            Errors.fail "UniLoss: not a UniLoss state (bad running gradient norm %g over %d steps)" state.ScaleNormSum state.ScaleSteps
         gen.set_state(t)
         rng.State <- state.Random
+        normSum <- state.ScaleNormSum
+        normCount <- state.ScaleSteps
 
     override _.Dispose(disposing: bool) =
         if disposing then

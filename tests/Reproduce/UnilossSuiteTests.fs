@@ -28,3 +28,27 @@ let tests =
             finally
                 if Directory.Exists root then Directory.Delete(root, true)
     ]
+
+/// Rows of a flat [n, inputs] array, as strings (exact float bits) for set membership.
+let private rowKeys (inputs: int) (xs: float32[]) =
+    [ for i in 0 .. xs.Length / inputs - 1 -> String.Join(",", xs.[i * inputs .. (i + 1) * inputs - 1] |> Array.map (fun v -> BitConverter.SingleToInt32Bits v)) ]
+
+[<Tests>]
+let dataTests =
+    testList "uniloss.suite-data" [
+        testCase "validation sets are the test sets' size and kind, drawn outside the training images and the test images" <| fun () ->
+            let size = { Train = 300; Test = 200; Epochs = 1; Hidden = 4; TrainQueries = 5; TestQueries = 5 }
+            for t in [ AccuracyTask; MacroF1Task; ApTask None; IouTask ] do
+                let test = SuiteTrain.data false t size 1
+                let valid = SuiteTrain.data true t size 1
+                Expect.sequenceEqual valid.TrainY test.TrainY (sprintf "%s: the same training set" (SuiteTrain.taskId t))
+                Expect.equal valid.TestY.Length test.TestY.Length (sprintf "%s: validation set of the test set's size" (SuiteTrain.taskId t))
+                // normalisation uses the training pixels only, so raw rows compare after the same affine map
+                let tr = set (rowKeys valid.Inputs valid.TrainX)
+                let te = set (rowKeys test.Inputs test.TestX)
+                let va = rowKeys valid.Inputs valid.TestX
+                Expect.isTrue (va |> List.forall (tr.Contains >> not)) (sprintf "%s: no validation image is a training image" (SuiteTrain.taskId t))
+                Expect.isTrue (va |> List.forall (te.Contains >> not)) (sprintf "%s: no validation image is a test image" (SuiteTrain.taskId t))
+            let lt = SuiteTrain.data true MacroF1Task size 1
+            Expect.equal (lt.TestY |> Array.countBy id |> Array.map snd |> Array.distinct) [| 20 |] "long-tailed validation set balanced like its test set"
+    ]

@@ -68,9 +68,48 @@ let tests =
                 Expect.isGreaterThan (norm g0) 0.0 "non-zero raw gradient"
                 Expect.floatClose Accuracy.medium (norm g1) (a / sqrt (float n)) (sprintf "norm a/sqrt(n) at n=%d a=%g" n a)
                 Expect.floatClose Accuracy.medium (cosine g0 g1) 1.0 "same direction"
-            Expect.equal (UniLossOptions().AutoScale) 1.0 "on by default"
+            Expect.equal (UniLossOptions().AutoScale) 0.5 "on by default, a = 0.5"
+            Expect.equal (UniLossOptions().ScaleRule) ScaleRule.Batch "per batch by default"
             use d = new UniLoss(Metrics.accuracy)
-            Expect.equal d.AutoScale 1.0 "the named-argument constructor has the same default"
+            Expect.equal d.AutoScale 0.5 "the named-argument constructor has the same default"
+
+        testCase "ScaleRule.Example gives each example's part norm a/n; ScaleRule.Running scales by the running mean of the raw norms" <| fun () ->
+            let n, c = 24, 5
+            let y = Array.init n (fun i -> i % c)
+            let scoresOf (k: int) = (torch.randn(int64 n, int64 c, generator = new torch.Generator(uint64 (40 + k)))).data<float32>().ToArray()
+            use raw = new UniLoss(Metrics.accuracy, seed = 6, autoScale = 0.0)
+            use per = new UniLoss(Metrics.accuracy, UniLossOptions(Seed = 6, AutoScale = 0.5, ScaleRule = ScaleRule.Example))
+            let _, g0 = step raw (scoresOf 0) n c y
+            let _, g1 = step per (scoresOf 0) n c y
+            for i in 0 .. n - 1 do
+                let p0, p1 = g0.[i * c .. i * c + c - 1], g1.[i * c .. i * c + c - 1]
+                if norm p0 > 1e-12 then
+                    Expect.floatClose Accuracy.medium (norm p1) (0.5 / float n) (sprintf "example %d: norm a/n" i)
+                    Expect.floatClose Accuracy.medium (cosine p0 p1) 1.0 (sprintf "example %d: same direction" i)
+                else Expect.floatClose Accuracy.high (norm p1) 0.0 (sprintf "example %d: a zero part stays zero" i)
+            // Running: independently, g_k · a / (√n · mean(‖raw g_1‖ .. ‖raw g_k‖)) on the same anchors (same seed)
+            use rawR = new UniLoss(Metrics.accuracy, seed = 8, autoScale = 0.0)
+            use run = new UniLoss(Metrics.accuracy, UniLossOptions(Seed = 8, AutoScale = 0.5, ScaleRule = ScaleRule.Running))
+            let norms = ResizeArray<float>()
+            for k in 0 .. 3 do
+                let sv = scoresOf (10 + k)
+                let _, gr = step rawR sv n c y
+                let _, gs = step run sv n c y
+                norms.Add(norm gr)
+                let f = 0.5 / (sqrt (float n) * Seq.average norms)
+                for i in 0 .. gr.Length - 1 do
+                    Expect.floatClose { absolute = 1e-7; relative = 1e-4 } gs.[i] (gr.[i] * f) (sprintf "step %d, score %d" k i)
+            if norms.[0] > 0.0 then Expect.isTrue (norms |> Seq.forall (fun x -> x > 0.0)) "non-zero raw gradients"
+            // the running mean is part of the checkpointed state
+            let st = run.CaptureState()
+            Expect.isGreaterThan st.ScaleNormSum 0.0 "running norm captured"
+            Expect.equal st.ScaleSteps 4L "steps captured"
+            use back = new UniLoss(Metrics.accuracy, UniLossOptions(Seed = 99, AutoScale = 0.5, ScaleRule = ScaleRule.Running))
+            back.RestoreState st
+            let sv = scoresOf 20
+            Expect.sequenceEqual (snd (step back sv n c y)) (snd (step run sv n c y)) "a restored loss continues with the same running scale"
+            Expect.throwsT<UserError> (fun () -> back.RestoreState { st with ScaleSteps = -1L }) "a bad running state is refused"
+            Expect.throwsT<UserError> (fun () -> new UniLoss(Metrics.accuracy, UniLossOptions(ScaleRule = enum<ScaleRule> 7)) |> ignore) "unknown rule"
 
         testCase "property: with the automatic scale the score gradient does not depend on the metric's scale; the raw one does" <| fun () ->
             let rng = Random(11)

@@ -29,7 +29,7 @@ type ExpRunConfig =
 /// random streams and torch's generator are checkpointed (every epoch and every 2 minutes), so a killed run
 /// resumes to the result an uninterrupted one gives.
 module ExpRun =
-    let kind = "uniloss.train/3"
+    let kind = "uniloss.train/4"
 
     let private metricName (m: ExpMetric) = match m with AveragePrecision -> "AP" | Accuracy -> "acc"
 

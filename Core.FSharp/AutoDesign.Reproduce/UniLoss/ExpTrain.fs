@@ -28,15 +28,17 @@ type ExpUniLossOptions =
       /// One good anchor is b* itself (UniLossOptions.BestAnchor).
       BestAnchor: bool
       /// Automatic score-gradient scale a (norm a/√n per batch of n; UniLossOptions.AutoScale; 0 = off).
-      AutoScale: float }
+      AutoScale: float
+      /// How the automatic scale applies a (UniLossOptions.ScaleRule).
+      ScaleRule: ScaleRule }
     /// The thesis's settings: 16 anchors per type, σ(c) (τ = 1, fixed), 1/d weights (power 1), one-bit
     /// flips, the raw IDW score gradient (no automatic scale).
-    static member Defaults = { AnchorsPerType = 16; Tau = 1.0; Power = 1.0; FlipBits = 1; NearbyUnit = FlipUnit.Bit; TauEnd = None; NearbyCorrective = false; BoundScores = false; GradNorm = 0.0; BestAnchor = false; AutoScale = 0.0 }
+    static member Defaults = { AnchorsPerType = 16; Tau = 1.0; Power = 1.0; FlipBits = 1; NearbyUnit = FlipUnit.Bit; TauEnd = None; NearbyCorrective = false; BoundScores = false; GradNorm = 0.0; BestAnchor = false; AutoScale = 0.0; ScaleRule = ScaleRule.Batch }
     /// The library's defaults (a fresh UniLossOptions(): what `new UniLoss(metric)` uses).
     static member Library =
         let d = UniLossOptions()
         { AnchorsPerType = d.AnchorsPerType; Tau = d.Tau; Power = d.Power; FlipBits = d.GoodFlips; NearbyUnit = d.NearbyUnit; TauEnd = None
-          NearbyCorrective = d.NearbyCorrective; BoundScores = d.BoundScores; GradNorm = d.GradNorm; BestAnchor = d.BestAnchor; AutoScale = d.AutoScale }
+          NearbyCorrective = d.NearbyCorrective; BoundScores = d.BoundScores; GradNorm = d.GradNorm; BestAnchor = d.BestAnchor; AutoScale = d.AutoScale; ScaleRule = d.ScaleRule }
 
 /// Which loss a run trains with.
 type ExpLoss =
@@ -125,7 +127,7 @@ module ExpTrain =
                     UniLossOptions(AnchorsPerType = o.AnchorsPerType, Tau = o.Tau, Power = o.Power, Seed = seed,
                                    GoodFlips = o.FlipBits, NearbyFlips = o.FlipBits, NearbyUnit = o.NearbyUnit,
                                    NearbyCorrective = o.NearbyCorrective, BoundScores = o.BoundScores, GradNorm = o.GradNorm,
-                                   BestAnchor = o.BestAnchor, AutoScale = o.AutoScale))
+                                   BestAnchor = o.BestAnchor, AutoScale = o.AutoScale, ScaleRule = o.ScaleRule))
         let hasBoth (labels: torch.Tensor) =
             let p = labels.sum().item<int64>()
             p > 0L && p < labels.shape.[0]

@@ -6,12 +6,14 @@ open AutoDesign.UniLoss
 open AutoDesign.Metrics
 
 /// The validation sweep that chose the library's automatic score-gradient scale (UniLossOptions.AutoScale):
-/// CE and the library's default UniLoss with scale a ∈ scales (0: the raw IDW gradient) at CE's optimizer,
+/// CE and the library's default UniLoss with each rule of `rules` (a = 0: the raw IDW gradient) at CE's optimizer,
 /// schedule and learning rate, on validation splits carved from the training data (never the test sets)
 /// of the quick AP-MNIST, AP-Fashion and ResNet-20 accuracy tasks. `uniloss ablation --which scale...`.
 module UnilossScaleSweep =
-    /// The scales compared (0 = off).
-    let scales = [ 0.0; 0.5; 1.0; 2.0 ]
+    /// The rules compared (UniLossOptions.ScaleRule) with their a (a = 0: the raw gradient). The first sweep
+    /// (per-batch a ∈ {0, 0.5, 1, 2}) chose per-batch a = 1; the second (metric-suite tasks too) compared
+    /// per-batch a = 0.25 and the running-mean rule at a ∈ {0.25, 0.5}.
+    let rules = [ ScaleRule.Batch, 0.25; ScaleRule.Running, 0.25; ScaleRule.Running, 0.5 ]
 
     /// The sweep's tasks: name, task of a seed, CE config, loss of a UniLoss option set.
     let private tasks (s: ExpSettings) =
@@ -25,6 +27,8 @@ module UnilossScaleSweep =
           "accuracy-resnet20", (fun seed -> ExpTasks.fashionResNet true width half seed 2048 1000), accCfg, UniLossAccuracy ]
 
     let private armName (a: float) = if a = 0.0 then "raw" else sprintf "auto%g" a
+    let private ruleName (r: ScaleRule, a: float) =
+        match r with ScaleRule.Example -> sprintf "example%g" a | ScaleRule.Running -> sprintf "running%g" a | _ -> armName a
 
     /// The plan of one task: CE and one default-UniLoss arm per scale, seeds s.Seed .. s.Seed + s.Runs - 1.
     let plan (s: ExpSettings) (task: string) =
@@ -33,7 +37,7 @@ module UnilossScaleSweep =
         | Some(name, makeTask, cfg, uni) ->
             let arms =
                 ("ce", CrossEntropy, cfg)
-                :: [ for a in scales -> armName a, uni { ExpUniLossOptions.Library with AutoScale = a }, cfg ]
+                :: [ for r, a in rules -> ruleName (r, a), uni { ExpUniLossOptions.Library with AutoScale = a; ScaleRule = r }, cfg ]
             UnilossExp.plan s (Path.Combine("uniloss", sprintf "scale-sweep-%s-val" name)) makeTask arms
 
     /// Run the sweep on `taskNames` and print one markdown table row per (task, arm): validation metric per

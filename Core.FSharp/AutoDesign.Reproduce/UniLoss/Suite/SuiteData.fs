@@ -28,6 +28,8 @@ type SuiteData =
 
 /// The suite's data sets, built from Fashion-MNIST (Debian dataset-fashion-mnist) and the embedded MNIST
 /// digits, each split seeded by the seed; inputs normalised with one mean and sd over the training pixels.
+/// validate = true replaces each test set by a validation set of the same size and kind carved from the
+/// training pool outside the training images (never the test images), for choosing defaults.
 module SuiteData =
     let private rows (ds: ExpDataset) (idx: int[]) =
         let px = ds.Height * ds.Width
@@ -48,7 +50,7 @@ module SuiteData =
 
     /// Fashion-MNIST class 0 (T-shirt/top) vs rest. positiveShare None: the natural 1:9; Some f: all the
     /// training subset's negatives and positives down-sampled to a share f of the training set. Test: natural.
-    let imbalanced (positiveShare: float option) (size: SuiteSize) (seed: int) =
+    let imbalanced (validate: bool) (positiveShare: float option) (size: SuiteSize) (seed: int) =
         let ds, tr, te = ExpTasks.fashionAll ()
         let sub = ExpTasks.subset seed size.Train tr
         let train =
@@ -59,13 +61,13 @@ module SuiteData =
                 let pos = sub |> Array.filter (fun i -> ds.Labels.[i] = 0)
                 let keep = max 2 (int (Math.Round(f / (1.0 - f) * float neg.Length)))
                 Array.append neg (pos |> Array.truncate keep) |> Array.sort
-        let test = ExpTasks.subset (seed + 1) size.Test te
+        let test = ExpTasks.heldOut validate seed size.Test tr te sub
         let share = match positiveShare with None -> "1:9" | Some f -> sprintf "%g%% positives" (100.0 * f)
         make ds train test (fun y -> if y = 0 then 1 else 0) (sprintf "Fashion-MNIST T-shirt vs rest, %s in training (%d images), natural 1:9 test set (%d)" share train.Length test.Length)
 
     /// Fashion-MNIST with class counts decaying geometrically 100:1 from class 0 to class 9
     /// (n_c = max(1, round(n₀ · 0.01^(c/9))), n₀ = 40% of size.Train); balanced test set.
-    let longTailed (size: SuiteSize) (seed: int) =
+    let longTailed (validate: bool) (size: SuiteSize) (seed: int) =
         let ds, tr, te = ExpTasks.fashionAll ()
         let n0 = max 10 (size.Train * 2 / 5)
         let perm = ExpData.permutation seed tr.Length |> Array.map (fun k -> tr.[k])
@@ -73,14 +75,20 @@ module SuiteData =
             [| for c in 0 .. 9 do
                  let n = max 1 (int (Math.Round(float n0 * 0.01 ** (float c / 9.0))))
                  yield! perm |> Seq.filter (fun i -> ds.Labels.[i] = c) |> Seq.truncate n |] |> Array.sort
-        let test = ExpTasks.subset (seed + 1) size.Test te
+        let test =
+            if not validate then ExpTasks.subset (seed + 1) size.Test te
+            else
+                // balanced, like the test set: size.Test / 10 training-pool images of each class outside the training set
+                let used = Collections.Generic.HashSet<int>(train)
+                let rest = perm |> Array.filter (used.Contains >> not)
+                [| for c in 0 .. 9 do yield! rest |> Seq.filter (fun i -> ds.Labels.[i] = c) |> Seq.truncate (size.Test / 10) |] |> Array.sort
         make ds train test id (sprintf "Fashion-MNIST 10 classes, training counts %d..%d (100:1, %d images), balanced test set (%d)" n0 (max 1 (n0 / 100)) train.Length test.Length)
 
     /// Fashion-MNIST 10 classes, size.Train / size.Test images.
-    let tenClass (size: SuiteSize) (seed: int) =
+    let tenClass (validate: bool) (size: SuiteSize) (seed: int) =
         let ds, tr, te = ExpTasks.fashionAll ()
         let train = ExpTasks.subset seed size.Train tr
-        let test = ExpTasks.subset (seed + 1) size.Test te
+        let test = ExpTasks.heldOut validate seed size.Test tr te train
         make ds train test id (sprintf "Fashion-MNIST 10 classes, %d training / %d test images" train.Length test.Length)
 
     /// Graded relevance of an item of class `label` to a query for class q: 2 for q, 1 for the next class
@@ -94,8 +102,8 @@ module SuiteData =
 
     /// Ranking stand-in: queries of 20 Fashion-MNIST images, a query class each, graded relevance (relevance);
     /// the score of an item is the model's output for the query class.
-    let ranking (size: SuiteSize) (seed: int) =
-        let d = tenClass size seed
+    let ranking (validate: bool) (size: SuiteSize) (seed: int) =
+        let d = tenClass validate size seed
         { d with TrainQueries = queries (seed * 31 + 5) size.TrainQueries d.TrainY.Length 20
                  TestQueries = queries (seed * 31 + 6) size.TestQueries d.TestY.Length 20
                  Description = sprintf "graded-relevance ranking stand-in: queries of 20 Fashion-MNIST images (%d training / %d test queries over %d / %d images); relevance 2 for the query class, 1 for the next class, 0 otherwise"
@@ -107,12 +115,14 @@ module SuiteData =
     /// Segmentation stand-in (segmentationTrain training images, at most 2000 test images): the embedded MNIST
     /// digits at 14×14 with Gaussian noise (sd 0.6, seeded) on the
     /// input; each pixel's label is foreground iff the clean pixel exceeds 0.4.
-    let segmentation (size: SuiteSize) (seed: int) =
+    let segmentation (validate: bool) (size: SuiteSize) (seed: int) =
         let ds = ExpTasks.halfSize (ExpData.mnist ())
         let nTr, nTe = segmentationTrain size, min size.Test 2000
         if nTr + nTe > ds.Count then Errors.fail "segmentation: MNIST has %d digits, cannot split %d + %d" ds.Count nTr nTe
         let perm = ExpData.permutation seed ds.Count
-        let tr, te = perm.[.. nTr - 1], perm.[nTr .. nTr + nTe - 1]
+        if validate && nTr + 2 * nTe > ds.Count then Errors.fail "segmentation: MNIST has %d digits, cannot split %d + %d + %d validation" ds.Count nTr nTe nTe
+        // validation: the nTe digits after the test digits (neither trained nor tested on)
+        let tr, te = perm.[.. nTr - 1], (if validate then perm.[nTr + nTe .. nTr + 2 * nTe - 1] else perm.[nTr .. nTr + nTe - 1])
         let px = ds.Height * ds.Width
         let rng = Random(seed * 7 + 3)
         let gauss () = sqrt (-2.0 * log (1.0 - rng.NextDouble())) * cos (2.0 * Math.PI * rng.NextDouble())

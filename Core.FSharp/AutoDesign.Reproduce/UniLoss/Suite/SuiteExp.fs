@@ -17,7 +17,7 @@ type SuiteRunConfig = { Task: string; Seed: int; Size: SuiteSize }
 /// a user would pick, over 3 seeds, paired 95% intervals and a verdict per task. One job per task (its 3 seeds; AP and AUROC at one class ratio share a job and its data
 /// loading), which keeps the quick suite near 200 s of job time on 2 cores.
 module SuiteExp =
-    let kind = "uniloss.suite/2"
+    let kind = "uniloss.suite/3"
     let seeds = 3
 
     let quickSize = { Train = 1500; Test = 2000; Epochs = 4; Hidden = 64; TrainQueries = 150; TestQueries = 200 }
@@ -34,7 +34,7 @@ module SuiteExp =
             if (r |> List.map (fun a -> a.Arm)) <> SuiteTrain.arms t then run.DamagedResult "does not hold the task's arms in order"
             r
         else
-            let d = SuiteTrain.data t size seed
+            let d = SuiteTrain.data false t size seed
             let res =
                 [ for arm in SuiteTrain.arms t ->
                     let sw = Diagnostics.Stopwatch.StartNew()

@@ -64,13 +64,14 @@ module SuiteTrain =
 
     let all = [ ApTask None; ApTask(Some 0.02); AurocTask None; AurocTask(Some 0.02); MacroF1Task; NdcgTask; IouTask; AccuracyTask ]
 
-    let data (t: SuiteTask) (size: SuiteSize) (seed: int) =
+    /// The task's data; validate: a validation set carved from the training pool in place of the test set.
+    let data (validate: bool) (t: SuiteTask) (size: SuiteSize) (seed: int) =
         match t with
-        | ApTask s | AurocTask s -> SuiteData.imbalanced s size seed
-        | MacroF1Task -> SuiteData.longTailed size seed
-        | NdcgTask -> SuiteData.ranking size seed
-        | IouTask -> SuiteData.segmentation size seed
-        | AccuracyTask -> SuiteData.tenClass size seed
+        | ApTask s | AurocTask s -> SuiteData.imbalanced validate s size seed
+        | MacroF1Task -> SuiteData.longTailed validate size seed
+        | NdcgTask -> SuiteData.ranking validate size seed
+        | IouTask -> SuiteData.segmentation validate size seed
+        | AccuracyTask -> SuiteData.tenClass validate size seed
 
     let private outputs (t: SuiteTask) (d: SuiteData) =
         match t with ApTask _ | AurocTask _ -> 1 | IouTask -> 2 * d.TargetsPer | _ -> 10
@@ -131,8 +132,9 @@ module SuiteTrain =
             let pred = out |> Array.collect (fun r -> Array.init px (fun p -> if r.[px + p] > r.[p] then 1 else 0))
             SuiteMetrics.meanIoU 2 pred d.TestY
 
-    /// Train `arm` ("ce", "uniloss" or "peer") of task `t` on `d` for size.Epochs epochs; returns the test metric.
-    let run (t: SuiteTask) (d: SuiteData) (size: SuiteSize) (seed: int) (arm: string) (device: torch.Device) : float =
+    /// Train `arm` ("ce", "uniloss" or "peer") of task `t` on `d` for size.Epochs epochs with UniLoss options `uniOptions`
+    /// (the library's defaults in the suite; the seed is set here); returns the metric on d's test (or validation) set.
+    let runWith (uniOptions: UniLossOptions) (t: SuiteTask) (d: SuiteData) (size: SuiteSize) (seed: int) (arm: string) (device: torch.Device) : float =
         if not (List.contains arm (arms t)) then Errors.fail "suite: task %s has no arm '%s' (arms: %s)" (taskId t) arm (String.Join(", ", arms t))
         if size.Epochs < 1 then Errors.fail "suite: epochs must be at least 1, got %d" size.Epochs
         torch.manual_seed(int64 seed) |> ignore
@@ -143,7 +145,9 @@ module SuiteTrain =
             match t with
             | ApTask _ -> Metrics.averagePrecision | AurocTask _ -> Metrics.auroc | MacroF1Task -> Metrics.macroF1
             | NdcgTask -> Metrics.ndcgAtK 5 | IouTask -> Metrics.meanIoU | AccuracyTask -> Metrics.accuracy
-        use uni = new UniLoss(metric, UniLossOptions(Seed = seed * 1000003 + 17))
+        let uo = uniOptions.Clone()
+        uo.Seed <- seed * 1000003 + 17
+        use uni = new UniLoss(metric, uo)
         let positives = float (d.TrainY |> Array.sumBy (fun v -> if v = 1 then 1 else 0)) / float nTrain
         use soap = new SoapApLoss(nTrain)
         use aucm = new AucMarginLoss(min 0.999 (max 0.001 positives))
@@ -216,3 +220,7 @@ module SuiteTrain =
         if pesg.IsValueCreated then (pesg.Value :> IDisposable).Dispose()
         opt |> Option.iter (fun o -> o.Dispose())
         evaluate t d model device
+
+    /// runWith the library's default UniLoss options.
+    let run (t: SuiteTask) (d: SuiteData) (size: SuiteSize) (seed: int) (arm: string) (device: torch.Device) : float =
+        runWith (UniLossOptions()) t d size seed arm device
