@@ -8,7 +8,7 @@ open TorchSharp
 open AutoDesign.Nn
 
 /// UniLoss (thesis Eq. 3.5–3.10) for a metric written in the metric language, as a TorchSharp loss
-/// module: loss.forward(scores, labels) / loss.call(...) / loss.Forward(...).
+/// module: loss.forward(scores, labels) (or loss.call(...), which also runs the module's hooks).
 ///   c = f(s)                      the traced comparisons
 ///   ũ = σ(c / τ)                  h̃ (bits outside the trained fraction are held at h(c) = [c > 0])
 ///   g̃(ũ) = Σ w_i g(a_i) / Σ w_i,  w_i = 1 / d(ũ, a_i)^power, d Euclidean; if some d = 0, g̃ = g(a_i)
@@ -142,15 +142,16 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
         and set (v: float) =
             if not (v > 0.0) || Double.IsInfinity v then Errors.fail "UniLoss: tau must be positive and finite, got %g" v
             tauNow <- v
-    /// Exact metric value g(h(f(s))) on the last batch given to Forward.
+    /// Exact metric value g(h(f(s))) on the last batch given to forward.
     member _.LastMetric = lastMetric
     /// Number of bits (comparisons) in the last batch.
     member _.LastBits = lastL
-    /// Where the time of the last Forward went.
+    /// Where the time of the last forward went.
     member _.LastTimings = timings
 
-    /// Loss for a batch: scores (any shape the metric indexes, float) and integer labels.
-    member _.Forward(scores: torch.Tensor, labels: torch.Tensor) : torch.Tensor =
+    /// Loss for a batch: scores (any shape the metric indexes, float) and integer labels. TorchSharp's
+    /// entry point; `loss.call(...)` runs it with the module's hooks.
+    override _.forward(scores: torch.Tensor, labels: torch.Tensor) : torch.Tensor =
         let t0 = Stopwatch.GetTimestamp()
         checkScores scores
         let shape = scores.shape |> Array.map int
@@ -281,10 +282,7 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
                          Tensors = tensorsMs; Total = ms t0; NewBatch = fresh.IsSome }
             loss
 
-    /// TorchSharp's entry point (loss.forward / loss.call): the same as Forward.
-    override u.forward(scores: torch.Tensor, labels: torch.Tensor) = u.Forward(scores, labels)
-
-    /// The anchors one Forward step on these scores and labels would use (this draws from the same
+    /// The anchors one forward step on these scores and labels would use (this draws from the same
     /// random streams, so it advances them): rows [good × k; bad × k; nearby × k; h(f(s))], 0/1
     /// floats [3k + 1, l]. For inspecting and testing the anchor rules.
     member _.SampleAnchors(scores: torch.Tensor, labels: torch.Tensor) : torch.Tensor =

@@ -87,7 +87,7 @@ let tests =
             use s = torch.rand([| 4L; 3L |])
             use y = torch.tensor([| 0L; 1L; 2L; 0L |])
             let before = GC.GetTotalMemory false
-            Expect.stringContains (errorOf (fun () -> loss.Forward(s, y))) "Limits.MaxTableEntries" "checked on the first batch"
+            Expect.stringContains (errorOf (fun () -> loss.forward(s, y))) "Limits.MaxTableEntries" "checked on the first batch"
             Expect.isLessThan (GC.GetTotalMemory false - before) (256L <<< 20) "no table was allocated"
         }
         test "Refactor.tryTrace traces within the limits" {

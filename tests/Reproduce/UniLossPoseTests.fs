@@ -147,7 +147,7 @@ let tests =
             let values =
                 [ for _ in 1 .. 60 do
                     opt.zero_grad()
-                    use l = loss.Forward(s, labels)
+                    use l = loss.forward(s, labels)
                     l.backward()
                     opt.step() |> ignore
                     yield float (l.item<float32>()), loss.LastMetric ]

@@ -49,11 +49,11 @@ let tests =
             use a = new UniLoss(Metrics.accuracy, seed = 7, tau = 1.0)
             use b = new UniLoss(Metrics.accuracy, seed = 7, tau = 0.25)
             a.Tau <- 0.25
-            let la = a.Forward(logits, labels).item<float32>()
-            let lb = b.Forward(logits, labels).item<float32>()
+            let la = a.forward(logits, labels).item<float32>()
+            let lb = b.forward(logits, labels).item<float32>()
             Expect.equal la lb "same seed, same tau, same loss"
             use c = new UniLoss(Metrics.accuracy, seed = 7, tau = 1.0)
-            let lc = c.Forward(logits, labels).item<float32>()
+            let lc = c.forward(logits, labels).item<float32>()
             Expect.notEqual la lc "tau changes the loss"
             Expect.throwsT<UserError> (fun () -> a.Tau <- 0.0) "tau 0"
         }

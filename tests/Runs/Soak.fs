@@ -39,7 +39,7 @@ let private kinds (unsafeSgd: bool) : (string * (int -> unit)) list =
         let x = torch.randn(16L, 20L)
         let y = torch.tensor(Array.init 16 (fun k -> int64 ((k + i) % 5)))
         sgd.zero_grad ()
-        let l = uni.Forward(mlp.forward x, y)
+        let l = uni.forward(mlp.forward x, y)
         l.backward ()
         sgd.step () |> ignore
     // DGGAN-style WGAN-GP step (Adam, leaky ReLU, pixel norm, fade-in blend)

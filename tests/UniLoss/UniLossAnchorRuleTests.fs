@@ -94,7 +94,7 @@ let tests =
                     if abs (float sv.[r.Comparisons.[b].K1]) < 15.0 then Expect.equal (sign bv.[b]) (sign cv.[b]) "same sign"
                     Expect.isTrue (bv.[b] >= -1.0f && bv.[b] <= 1.0f) "bounded in [-1, 1] (σ rounds to 0 or 1 for huge scores)"
                 use loss = new UniLoss(Metrics.accuracy, seed = trial, boundScores = true)
-                use l = loss.Forward(s, y)
+                use l = loss.forward(s, y)
                 l.backward()
                 Expect.floatClose Accuracy.high loss.LastMetric (Refactor.exact Metrics.accuracy [| n; 3 |] (Labels(Array.init n (fun i -> i % 3))) sv) "LastMetric is the exact metric of the raw scores"
                 let g = leaf.grad.data<float32>().ToArray()
@@ -108,7 +108,7 @@ let tests =
                 use leaf = torch.tensor(sv, requires_grad = true)
                 use s = leaf.reshape(32L, 4L) * 2.0
                 use loss = new UniLoss(Metrics.accuracy, seed = 21, gradNorm = k)
-                use l = loss.Forward(s, longs y)
+                use l = loss.forward(s, longs y)
                 l.backward()
                 float (l.item<float32>()), leaf.grad.data<float32>().ToArray() |> Array.map float
             let v0, g0 = run 0.0

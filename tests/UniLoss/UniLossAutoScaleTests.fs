@@ -21,7 +21,7 @@ let private scaledAccuracy (c: float) : Metric =
 let private step (loss: UniLoss) (sv: float32[]) (n: int) (c: int) (y: int[]) =
     use leaf = torch.tensor(sv, requires_grad = true)
     use s = leaf.reshape(int64 n, int64 c)
-    use l = loss.Forward(s, longs y)
+    use l = loss.forward(s, longs y)
     l.backward()
     float (l.item<float32>()), leaf.grad.data<float32>().ToArray() |> Array.map float
 
@@ -138,9 +138,9 @@ let tests =
         testCase "default UniLoss trains a tiny task as fast as CE at CE's learning rate; the raw gradient is slower" <| fun () ->
             let ce = train (fun s y -> torch.nn.functional.cross_entropy(s, y)) 30
             use dflt = new UniLoss(Metrics.accuracy, seed = 2)
-            let uni = train (fun s y -> dflt.Forward(s, y)) 30
+            let uni = train (fun s y -> dflt.forward(s, y)) 30
             use rawLoss = new UniLoss(Metrics.accuracy, seed = 2, autoScale = 0.0)
-            let raw = train (fun s y -> rawLoss.Forward(s, y)) 30
+            let raw = train (fun s y -> rawLoss.forward(s, y)) 30
             let at k (xs: float list) = xs.[k - 1]
             Expect.isGreaterThanOrEqual (at 30 uni) (at 30 ce - 0.03) (sprintf "default UniLoss %.3f vs CE %.3f after 30 steps" (at 30 uni) (at 30 ce))
             Expect.isGreaterThanOrEqual (at 10 uni) (at 10 ce - 0.1) (sprintf "and after 10: %.3f vs %.3f" (at 10 uni) (at 10 ce))

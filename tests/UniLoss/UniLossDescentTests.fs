@@ -21,7 +21,7 @@ let private descend (metric: Metric) (shape: int64[]) (labels: int64[]) (labelSh
     for step in 1 .. 60 do
         use _ = torch.NewDisposeScope()
         opt.zero_grad()
-        let l = loss.Forward(s, y)
+        let l = loss.forward(s, y)
         let v = float (l.item<float32>())
         lo <- min lo v
         hi <- max hi v

@@ -65,8 +65,8 @@ let tests =
             use y = longs [| 0; 1; 2; 3; 0; 1; 2; 3 |]
             use l1 = new UniLoss(Metrics.accuracy, seed = 11)
             use l2 = new UniLoss(Metrics.accuracy, seed = 11)
-            let a = (l1.Forward(s, y)).item<float32>()
-            let b = (l2.Forward(s, y)).item<float32>()
+            let a = (l1.forward(s, y)).item<float32>()
+            let b = (l2.forward(s, y)).item<float32>()
             Expect.equal a b "same seed, same loss"
             Expect.isTrue (a >= 0.0f && a <= 1.0f) "1 - g̃ in [0,1]"
             Expect.floatClose Accuracy.high l1.LastMetric (Refactor.exact Metrics.accuracy [| 8; 4 |] (Labels [| 0; 1; 2; 3; 0; 1; 2; 3 |]) (s.data<float32>().ToArray())) "LastMetric is the exact metric"
@@ -96,7 +96,7 @@ let tests =
             for step in 1 .. 60 do
                 use _scope = torch.NewDisposeScope()
                 opt.zero_grad()
-                let l = loss.Forward(model.forward(xt), yt)
+                let l = loss.forward(model.forward(xt), yt)
                 l.backward()
                 if step = 1 then
                     Expect.isGreaterThan (model.weight.grad.abs().sum().item<float32>()) 0.0f "gradient reaches the weights"
@@ -112,7 +112,7 @@ let tests =
             use s = torch.randn([| 4L; 5L; 5L |], requires_grad = true)
             use y = torch.tensor([| 1L; 1L; 2L; 3L; 0L; 4L; 4L; 0L |]).reshape(4L, 2L)
             use l = new UniLoss(Metrics.pckh 1.0, anchorsPerType = 4, bitFraction = 0.2, nearbyUnit = FlipUnit.Score, goodFlips = 3, seed = 2)
-            use v = l.Forward(s, y)
+            use v = l.forward(s, y)
             v.backward()
             Expect.isTrue (Single.IsFinite(s.grad.sum().item<float32>())) "finite gradient"
             // radius 1: 5 pixels inside for the two interior joints, 3 for the two corner joints
@@ -122,14 +122,14 @@ let tests =
             use s = torch.randn([| 6L |], requires_grad = true)
             use y = longs [| 0; 0; 0; 0; 0; 0 |]
             use l = new UniLoss(Metrics.averagePrecision)
-            use v = l.Forward(s, y)
+            use v = l.forward(s, y)
             v.backward()
             Expect.equal (v.item<float32>()) 1.0f "loss 1 - AP(=0)"
             Expect.equal (s.grad.abs().sum().item<float32>()) 0.0f "no gradient"
 
         testCase "user errors: each gives one clear message" <| fun () ->
             let noCompare = Metric.Define("labels-only", fun _ y -> konst (float y.N))
-            raisesUser (fun () -> (new UniLoss(noCompare)).Forward(torch.zeros(3L, 2L), longs [| 0; 1; 0 |]) |> ignore) "makes no score comparisons"
+            raisesUser (fun () -> (new UniLoss(noCompare)).forward(torch.zeros(3L, 2L), longs [| 0; 1; 0 |]) |> ignore) "makes no score comparisons"
             raisesUser (fun () -> Refactor.trace Metrics.accuracy [| 4 |] (Labels [| 0; 1; 0; 1 |]) |> ignore) "scores must have shape [n, classes]"
             let wrongShape = Metric.Define("3d", fun s _ -> num (s.[0, 0, 0] >. s.[0, 0, 1]))
             raisesUser (fun () -> Refactor.trace wrongShape [| 2; 3 |] (Labels [| 0; 1 |]) |> ignore) "wrong score shape"
@@ -138,8 +138,8 @@ let tests =
             let branching = Metric.Define("branchy", fun s _ -> if (s.[0, 0] >. s.[0, 1]).Value then num (s.[0, 1] >. s.[0, 2]) else konst 0.0)
             raisesUser (fun () -> Refactor.trace branching [| 1; 3 |] (Labels [| 0 |]) |> ignore) "branches on the outcome of a score comparison"
             raisesUser (fun () -> Refactor.trace Metrics.accuracy [| 3; 3 |] (Labels [| 0; 1 |]) |> ignore) "2 labels for a batch of 3"
-            raisesUser (fun () -> (new UniLoss(Metrics.accuracy)).Forward(torch.tensor([| nanf; 1.0f |]).reshape(1L, 2L), longs [| 0 |]) |> ignore) "NaN"
+            raisesUser (fun () -> (new UniLoss(Metrics.accuracy)).forward(torch.tensor([| nanf; 1.0f |]).reshape(1L, 2L), longs [| 0 |]) |> ignore) "NaN"
             raisesUser (fun () -> new UniLoss(Metrics.accuracy, tau = 0.0) |> ignore) "tau must be positive"
             raisesUser (fun () -> Metrics.byName "bogus" |> ignore) "unknown metric"
-            raisesUser (fun () -> (new UniLoss(Metrics.accuracy)).Forward(torch.zeros(2L, 3L), torch.zeros(2L)) |> ignore) "integer tensor"
+            raisesUser (fun () -> (new UniLoss(Metrics.accuracy)).forward(torch.zeros(2L, 3L), torch.zeros(2L)) |> ignore) "integer tensor"
     ]

@@ -14,7 +14,7 @@ let private floats (t: torch.Tensor) = t.detach().contiguous().data<float32>().T
 /// Loss value and score gradient of one Forward.
 let private step (loss: UniLoss) (sv: float32[]) (shape: int64[]) (y: torch.Tensor) =
     use leaf = torch.tensor(sv, requires_grad = true)
-    use l = loss.Forward(leaf.reshape(shape), y)
+    use l = loss.forward(leaf.reshape(shape), y)
     l.backward()
     l.item<float32>(), floats leaf.grad
 
@@ -28,15 +28,15 @@ let tests =
             use b = new UniLoss(Metrics.accuracy, seed = 9)
             let m = b :> torch.nn.Module<torch.Tensor, torch.Tensor, torch.Tensor>
             Expect.isTrue (obj.ReferenceEquals(box (b.``to``(torch.CPU)), box b)) ".to() returns the module"
-            use va = a.Forward(s, y)
+            use va = a.forward(s, y)
             use vb = m.call(s, y)
             Expect.equal (vb.item<float32>()) (va.item<float32>()) "call = Forward (same seed)"
             use vc = a.forward(s, y)
-            use vd = b.Forward(s, y)
+            use vd = b.forward(s, y)
             Expect.equal (vc.item<float32>()) (vd.item<float32>()) "forward = Forward"
             // float64 scores work and give a float64 loss
             use s64 = s.to_type(torch.ScalarType.Float64).requires_grad_(true)
-            use l64 = a.Forward(s64, y)
+            use l64 = a.forward(s64, y)
             Expect.equal l64.dtype torch.ScalarType.Float64 "loss in the scores' dtype"
             l64.backward()
             Expect.isTrue (s64.grad.abs().sum().item<float>() > 0.0) "gradient reaches float64 scores"
@@ -115,11 +115,11 @@ let tests =
             use s = torch.randn(32L, 5L, generator = new torch.Generator(6UL))
             use y = longs [| for i in 0 .. 31 -> i % 5 |]
             use loss = new UniLoss(Metrics.accuracy)
-            loss.Forward(s, y) |> ignore
+            loss.forward(s, y) |> ignore
             let t1 = loss.LastTimings
             Expect.isTrue t1.NewBatch "first batch is new"
             Expect.isGreaterThan t1.Trace 0.0 "trace timed"
-            loss.Forward(s, y) |> ignore
+            loss.forward(s, y) |> ignore
             let t2 = loss.LastTimings
             Expect.isFalse t2.NewBatch "same labels are cached"
             Expect.equal (t2.Trace, t2.Compile, t2.Best) (0.0, 0.0, 0.0) "nothing traced"

@@ -136,7 +136,7 @@ let private descend (metric: Metric) (shape: int[]) (labels: Labels) (seed: int)
     for _ in 1 .. steps do
         use _ = torch.NewDisposeScope()
         opt.zero_grad()
-        let l = loss.Forward(s, y)
+        let l = loss.forward(s, y)
         let best = loss.Best(shape, y)
         if best.Value < loss.LastMetric - 1e-9 then noWorse <- false
         l.backward()
@@ -153,7 +153,7 @@ let private noWorseOnRandomScores (rng: Random) ((metric, shape, labels): Case) 
         use loss = new UniLoss(metric, seed = rng.Next 1000)
         use _ = torch.NewDisposeScope()
         let s = torch.randn(shape |> Array.map int64).Mul(spread)
-        loss.Forward(s, y) |> ignore
+        loss.forward(s, y) |> ignore
         let best = loss.Best(shape, y)
         let produced = Refactor.exact metric shape labels best.Scores
         best.Value >= loss.LastMetric - 1e-9 && abs (produced - best.Value) < 1e-9)

@@ -137,10 +137,10 @@ module ExpTrain =
         | CrossEntropy -> { Compute = (fun logits labels -> Some(torch.nn.functional.cross_entropy(logits, labels))); SetProgress = ignore; Uni = None }
         | UniLossAP o ->
             let u = uni Metrics.averagePrecisionPosNeg o
-            { Compute = (fun logits labels -> if hasBoth labels then Some(u.Forward(apScore logits, labels)) else None); SetProgress = schedule u o; Uni = Some u }
+            { Compute = (fun logits labels -> if hasBoth labels then Some(u.forward(apScore logits, labels)) else None); SetProgress = schedule u o; Uni = Some u }
         | UniLossAccuracy o ->
             let u = uni Metrics.accuracy o
-            { Compute = (fun logits labels -> Some(u.Forward(logits, labels))); SetProgress = schedule u o; Uni = Some u }
+            { Compute = (fun logits labels -> Some(u.forward(logits, labels))); SetProgress = schedule u o; Uni = Some u }
 
     /// Logits of the whole index set, [N,C] as float32 rows on the CPU.
     let predict (model: torch.nn.Module<torch.Tensor, torch.Tensor>) (prep: torch.Tensor -> torch.Tensor) (ds: ExpDataset) (idx: int[]) (device: torch.Device) : float32[][] =

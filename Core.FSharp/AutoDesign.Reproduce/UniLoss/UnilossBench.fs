@@ -129,7 +129,7 @@ module UnilossBench =
                 let leaf = scores.clone().requires_grad_(true)
                 let c0 = ThreadCpu.ms ()
                 let sw = Stopwatch.StartNew()
-                let l = loss.Forward(leaf, torch.tensor(y).reshape(yShape))
+                let l = loss.forward(leaf, torch.tensor(y).reshape(yShape))
                 l.backward()
                 let wall = sw.Elapsed.TotalMilliseconds
                 (wall, ThreadCpu.ms () - c0), loss.LastTimings

@@ -200,7 +200,7 @@ module PoseExp =
             model.train()
             opt.zero_grad()
             let h = model.forward(images.[bi]).squeeze(1L)
-            let l = if useUni then uni.Forward(h, labelT.[bi]) else torch.nn.functional.mse_loss(h, targets.[bi])
+            let l = if useUni then uni.forward(h, labelT.[bi]) else torch.nn.functional.mse_loss(h, targets.[bi])
             l.backward()
             opt.step() |> ignore
         try

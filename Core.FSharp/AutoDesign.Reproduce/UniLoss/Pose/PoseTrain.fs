@@ -141,7 +141,7 @@ module PoseTrain =
                                     | Mse _ -> torch.nn.functional.mse_loss(h, targets.[bi])
                                     | UniLossPckh _ ->
                                         let u = uni.Value
-                                        let v = u.Forward(h, labelT.[bi])
+                                        let v = u.forward(h, labelT.[bi])
                                         bitsSum <- bitsSum + float u.LastBits
                                         bitsN <- bitsN + 1
                                         v

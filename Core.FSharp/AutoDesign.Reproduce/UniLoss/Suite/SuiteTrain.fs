@@ -166,16 +166,16 @@ module SuiteTrain =
             match t, arm with
             | NdcgTask, _ -> Errors.fail "suite: ranking batches are query lists"
             | _, "ce" -> Some(ce logits yb)
-            | (ApTask _ | AurocTask _), "uniloss" -> if hasBoth yb then Some(uni.Forward(logits.select(1L, 0L), yb)) else None
+            | (ApTask _ | AurocTask _), "uniloss" -> if hasBoth yb then Some(uni.forward(logits.select(1L, 0L), yb)) else None
             | ApTask _, _ -> if yb.sum().item<int64>() > 0L then Some(soap.Forward(logits.select(1L, 0L), yb, torch.tensor(idx |> Array.map int64))) else None
             | AurocTask _, _ -> Some(aucm.Forward(logits.select(1L, 0L), yb))
-            | (MacroF1Task | AccuracyTask), "uniloss" -> Some(uni.Forward(logits, yb))
+            | (MacroF1Task | AccuracyTask), "uniloss" -> Some(uni.forward(logits, yb))
             | MacroF1Task, _ -> Some(SoftF1.loss logits yb)
             | IouTask, a ->
                 let side = int64 (sqrt (float d.TargetsPer))
                 let maps = logits.reshape(logits.shape.[0], 2L, side, side)
                 let ym = yb.reshape(logits.shape.[0], side, side)
-                if a = "uniloss" then Some(uni.Forward(maps, ym)) else Some(LovaszSoftmax.loss maps ym)
+                if a = "uniloss" then Some(uni.forward(maps, ym)) else Some(LovaszSoftmax.loss maps ym)
             | AccuracyTask, _ -> None
         let rankLoss (logits: torch.Tensor) (qs: (int * int[])[]) =
             let s = queryScores logits qs
@@ -191,7 +191,7 @@ module SuiteTrain =
             | "uniloss" ->
                 let per = [ for k in 0 .. qs.Length - 1 do
                               let r = rel.[int64 k]
-                              if r.sum().item<int64>() > 0L then yield uni.Forward(s.[int64 k], r) ]
+                              if r.sum().item<int64>() > 0L then yield uni.forward(s.[int64 k], r) ]
                 if per.IsEmpty then None else Some(torch.stack(per).mean())
             | _ -> Some(ApproxNdcg.loss s rel)
         let bs = batchSize t
