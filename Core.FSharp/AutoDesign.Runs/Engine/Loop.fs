@@ -34,7 +34,32 @@ type LoopContext internal (rows: ResizeArray<(string * Cell) list>) =
     member _.Row(values: seq<string * float>) = rows.Add(values |> List.ofSeq |> List.map (fun (k, v) -> k, Cell.Number v))
     /// Append a metrics row with text cells.
     member _.RowCells(values: seq<string * Cell>) = rows.Add(List.ofSeq values)
+    /// Show the numbers of `metrics` (C#: `ctx.ShowMetrics(new MetricsRow().Number("loss", v))`).
+    member _.ShowMetrics(metrics: MetricsRow) = shown <- metrics.NumberPairs
+    /// Append a metrics row.
+    member _.AddRow(row: MetricsRow) = rows.Add row.Pairs
     member internal _.Rows = rows :> Collections.Generic.IReadOnlyList<_>
+
+/// A resumable training loop as one object (the C# entry to the engine, `Loop.Train`): the layout of
+/// `LoopSpec` as settable properties and the step as a delegate.
+[<Sealed>]
+type LoopOptions() =
+    /// Shown in progress lines and errors.
+    member val Label = "loop" with get, set
+    /// Steps in the whole run.
+    member val Steps = 0 with get, set
+    /// Steps per epoch (0: Steps, a loop without epochs); EndOfEpoch runs after each epoch's last step.
+    member val StepsPerEpoch = 0 with get, set
+    /// Commit a checkpoint every this many steps too (0: only at epoch ends and at the end).
+    member val CheckpointEvery = 0 with get, set
+    /// Also commit when this many seconds passed since the last commit (0: never by time).
+    member val CheckpointSeconds = 300.0 with get, set
+    /// Keep non-finite losses as the loop's outcome instead of stopping the run (`Loop.runRecordingDivergence`).
+    member val RecordDivergence = false with get, set
+    /// One step: where it is, and the context to show metrics and append rows to. Required.
+    member val Step : Action<StepInfo, LoopContext> = null with get, set
+    /// After the last step of each epoch (0-based), e.g. evaluation; optional.
+    member val EndOfEpoch : Action<int, LoopContext> = null with get, set
 
 /// The training-loop engine every system's training uses. It restores `state` and the metrics rows from
 /// the run's latest checkpoint, runs the remaining steps, and commits checkpoints (every registered
@@ -170,6 +195,25 @@ module Loop =
     let runRecordingDivergence (run: Run) (state: TrainState) (spec: LoopSpec) (step: StepInfo -> LoopContext -> unit)
                                (endOfEpoch: int -> LoopContext -> unit) : (string * Cell) list list =
         runCore false run state spec step endOfEpoch
+
+    /// The loop of `options` in `run` with the components of `state` checkpointed (`run` above, as one
+    /// object for C#). Returns the metrics rows of the whole run; a finished run reopened returns its rows
+    /// without running a step.
+    [<CompiledName("Train")>]
+    let train (run: Run) (state: TrainState) (options: LoopOptions) : Collections.Generic.IReadOnlyList<MetricsRow> =
+        if isNull (box options) then Errors.fail "Loop.Train: no options"
+        if isNull options.Step then Errors.fail "%s: the loop options have no Step" options.Label
+        let spec =
+            { Label = options.Label; Steps = options.Steps
+              StepsPerEpoch = (if options.StepsPerEpoch = 0 then options.Steps else options.StepsPerEpoch)
+              CheckpointEvery = options.CheckpointEvery; CheckpointSeconds = options.CheckpointSeconds }
+        if spec.CheckpointEvery < 0 then Errors.fail "%s: CheckpointEvery must be >= 0, got %d" spec.Label spec.CheckpointEvery
+        let endOfEpoch =
+            match options.EndOfEpoch with
+            | null -> fun (_: int) (_: LoopContext) -> ()
+            | a -> fun e ctx -> a.Invoke(e, ctx)
+        let rows = runCore (not options.RecordDivergence) run state spec (fun info ctx -> options.Step.Invoke(info, ctx)) endOfEpoch
+        rows |> List.map MetricsRow.OfPairs |> ResizeArray :> Collections.Generic.IReadOnlyList<_>
 
 /// Reading metrics rows.
 module Rows =
