@@ -64,12 +64,7 @@ let private factories (t: Type) =
 let pending =
     set [
         "AutoDesign.D2NN.Sweep.Static"
-        "AutoDesign.DGGAN.Analysis.ActionEffects"
-        "AutoDesign.DGGAN.Analysis.ActionEffectsCsv"
-        "AutoDesign.DGGAN.Analysis.ParentQuality"
-        "AutoDesign.DGGAN.Analysis.ParentQualityCsv"
         "AutoDesign.DGGAN.Candidate.Build"
-        "AutoDesign.DGGAN.InceptionScore.OfLogits"
         "AutoDesign.DGGAN.Search.FinalStage"
         "AutoDesign.DGGAN.Search.SampleChildren"
         "AutoDesign.Data.Loader.ToTensors"
