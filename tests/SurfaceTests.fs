@@ -68,8 +68,6 @@ let pending =
         "AutoDesign.Runs.LoopContext.Row"
         "AutoDesign.Runs.LoopContext.RowCells"
         "AutoDesign.Runs.LoopContext.Show"
-        "AutoDesign.Runs.Progress.Step"
-        "AutoDesign.Runs.TrainState.Parts"
         "AutoDesign.UniLoss.Anchors.Search"
         "AutoDesign.UniLoss.Build.Affine"
         "AutoDesign.UniLoss.GEval.Bounds"

@@ -167,7 +167,7 @@ module Loop =
                     guarded s (fun () ->
                         endOfEpoch info.Epoch ctx
                         checkFinite s)
-                progress.Step ctx.Shown
+                progress.Step(MetricsRow.OfNumbers ctx.Shown)
                 let due =
                     epochEnd || s = spec.Steps - 1
                     || (spec.CheckpointEvery > 0 && (s + 1) % spec.CheckpointEvery = 0)

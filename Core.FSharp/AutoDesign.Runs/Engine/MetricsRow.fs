@@ -42,6 +42,10 @@ type MetricsRow() =
     /// The numbers of the row, for a progress line.
     member internal _.NumberPairs =
         List.zip (List.ofSeq names) (List.ofSeq cells) |> List.choose (fun (k, c) -> match c with Cell.Number v -> Some(k, v) | Cell.Text _ -> None)
+    static member internal OfNumbers(pairs: (string * float) list) =
+        let r = MetricsRow()
+        for (k, v) in pairs do r.Number(k, v) |> ignore
+        r
     static member internal OfPairs(pairs: (string * Cell) list) =
         let r = MetricsRow()
         for (k, c) in pairs do
