@@ -64,7 +64,6 @@ let private factories (t: Type) =
 let pending =
     set [
         "AutoDesign.DGGAN.Search.FinalStage"
-        "AutoDesign.Data.Loader.ToTensors"
         "AutoDesign.Runs.LoopContext.Row"
         "AutoDesign.Runs.LoopContext.RowCells"
         "AutoDesign.Runs.LoopContext.Show"
