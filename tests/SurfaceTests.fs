@@ -39,8 +39,10 @@ let allowed =
         "AutoDesign.UniLoss.Dsl"
         "AutoDesign.UniLoss.Metric.Define"
         "AutoDesign.UniLoss.MetricKit.MacroOver"
-        // Runs: the F# forms of the training loop (curried step functions, (name, cell) list rows); C# trains
-        // through Loop.Train (LoopOptions, MetricsRow), which this check covers like the rest of Loop and Fit.
+        // Runs: the F# forms of the training loop (curried step functions, (name, cell) list rows, and the
+        // (name, value) list notation of a step's reports); C# trains through Loop.Train (LoopOptions, MetricsRow,
+        // LoopContext.ShowMetrics/AddRow), which this check covers like the rest of Loop and Fit.
+        "AutoDesign.Runs.LoopNotation"
         "AutoDesign.Runs.Loop.Run"
         "AutoDesign.Runs.Loop.RunRecordingDivergence"
         "AutoDesign.Runs.Fit.Spec"
@@ -64,9 +66,6 @@ let private factories (t: Type) =
 let pending =
     set [
         "AutoDesign.DGGAN.Search.FinalStage"
-        "AutoDesign.Runs.LoopContext.Row"
-        "AutoDesign.Runs.LoopContext.RowCells"
-        "AutoDesign.Runs.LoopContext.Show"
         "AutoDesign.UniLoss.Anchors.Search"
         "AutoDesign.UniLoss.Build.Affine"
         "AutoDesign.UniLoss.GEval.Bounds"

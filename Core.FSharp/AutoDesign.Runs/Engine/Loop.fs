@@ -28,17 +28,25 @@ type StepInfo = { Step: int; Epoch: int; StepInEpoch: int; StepsPerEpoch: int }
 [<Sealed>]
 type LoopContext internal (rows: ResizeArray<(string * Cell) list>) =
     let mutable shown : (string * float) list = []
-    member _.Show(metrics: seq<string * float>) = shown <- List.ofSeq metrics
-    member internal _.Shown = shown
-    /// Append a metrics row (numbers).
-    member _.Row(values: seq<string * float>) = rows.Add(values |> List.ofSeq |> List.map (fun (k, v) -> k, Cell.Number v))
-    /// Append a metrics row with text cells.
-    member _.RowCells(values: seq<string * Cell>) = rows.Add(List.ofSeq values)
+    member internal _.Shown with get () = shown and set v = shown <- v
+    member internal _.AddPairs(row: (string * Cell) list) = rows.Add row
     /// Show the numbers of `metrics` (C#: `ctx.ShowMetrics(new MetricsRow().Number("loss", v))`).
     member _.ShowMetrics(metrics: MetricsRow) = shown <- metrics.NumberPairs
     /// Append a metrics row.
     member _.AddRow(row: MetricsRow) = rows.Add row.Pairs
     member internal _.Rows = rows :> Collections.Generic.IReadOnlyList<_>
+
+/// The F# notation of a step's reports: (name, value) lists, e.g. `ctx.Show [ "loss", v ]`; C# uses
+/// ShowMetrics and AddRow with a MetricsRow.
+[<AutoOpen>]
+module LoopNotation =
+    type LoopContext with
+        /// Show these metrics on the progress line.
+        member ctx.Show(metrics: seq<string * float>) = ctx.Shown <- List.ofSeq metrics
+        /// Append a metrics row (numbers).
+        member ctx.Row(values: seq<string * float>) = ctx.AddPairs(values |> List.ofSeq |> List.map (fun (k, v) -> k, Cell.Number v))
+        /// Append a metrics row with text cells.
+        member ctx.RowCells(values: seq<string * Cell>) = ctx.AddPairs(List.ofSeq values)
 
 /// A resumable training loop as one object (the C# entry to the engine, `Loop.Train`): the layout of
 /// `LoopSpec` as settable properties and the step as a delegate.
