@@ -16,6 +16,12 @@ type NodeSpec =
     | OutputNode of Name: string
     /// A function node wrapping any TorchSharp module.
     | FunctionNode of Name: string * Function: NodeFunction
+    /// An input node (the factory for C#, which would otherwise see `NewInputNode`).
+    static member Input(name: string, shape: int64[]) = InputNode(name, shape)
+    /// An output node.
+    static member Output(name: string) = OutputNode name
+    /// A function node.
+    static member Function(name: string, fn: NodeFunction) = FunctionNode(name, fn)
     /// The node's name (unique in its graph).
     member n.Name =
         match n with

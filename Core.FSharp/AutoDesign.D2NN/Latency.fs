@@ -63,6 +63,10 @@ type CostMeasure =
     | Multiplications of normalizer: float
     /// Measured wall time per example, normalized by the reference network's.
     | Latency of LatencyCost
+    /// Multiplications normalized by `normalizer` (the factory for C#).
+    static member MultiplicationsOver(normalizer: float) = Multiplications normalizer
+    /// Measured wall time by `cost` (the factory for C#).
+    static member LatencyBy(cost: LatencyCost) = Latency cost
     member c.Unit = match c with Multiplications _ -> "mults" | Latency _ -> "latency"
     member c.Normalizer = match c with Multiplications n -> n | Latency l -> l.Normalizer
 

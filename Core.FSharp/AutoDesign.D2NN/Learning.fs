@@ -14,6 +14,8 @@ type AccuracyMetric =
     /// F-score of class `Positive` against the rest (a set-based metric: use mini-bags, §2.4.2). A mini-bag
     /// with no positive label and no positive prediction scores 1 (Classification's rule).
     | F1 of Positive: int
+    /// The F-score of class `positive` (the factory for C#).
+    static member F1Score(positive: int) = F1 positive
     member m.Name = match m with Accuracy -> "accuracy" | F1 _ -> "F1"
 
     /// The metric of predictions against labels.
@@ -48,6 +50,8 @@ module Reward =
 type RegularLoss =
     | UnifiedQ
     | CrossEntropy of Weight: float
+    /// Cross-entropy on the output scores with `weight` against the Q losses (the factory for C#).
+    static member CrossEntropyWeighted(weight: float) = CrossEntropy weight
 
 /// ε decays linearly from `Start` to `Stop` over `Steps` steps, then stays at `Stop`.
 type EpsilonSchedule =

@@ -43,6 +43,9 @@ type SweepContext =
       TrainDependencies: bool
       Hint: Func<string, string> }
 
+/// A static baseline as trained (or loaded): the network and its point on the curve.
+type StaticBaseline = { Trained: CompiledD2nn; BaselinePoint: CurvePoint }
+
 module Sweep =
     let private inv (v: float) = v.ToString("0.#####", CultureInfo.InvariantCulture)
     let private log (fmt: Printf.StringFormat<'a, unit>) = Printf.kprintf (fun s -> printfn "%s" s; Console.Out.Flush()) fmt
@@ -130,16 +133,16 @@ module Sweep =
 
     /// The static baseline `b`, trained for BaselineSteps (or its stored result).
     [<CompiledName("Static")>]
-    let staticRun (ctx: SweepContext) (b: Baseline) : CompiledD2nn * CurvePoint =
+    let staticRun (ctx: SweepContext) (b: Baseline) : StaticBaseline =
         let cfg = staticConfig ctx b
         use run = openChild ctx ("static/" + slug b.Name) "d2nn.static/1" cfg
         let point r = { Series = b.Name; Recipe = ""; Lambda = nan; Steps = cfg.Training.Steps; Result = r }
-        if run.IsFinished then let c, r = load ctx run b.Build in c, point r
+        if run.IsFinished then let c, r = load ctx run b.Build in { Trained = c; BaselinePoint = point r }
         else
             let c = build ctx b.Build
             Training.trainKeepingState run c ctx.Task cfg.Training (Learn(Reward.tradeoff ctx.Task.Metric 1.0, Multiplications c.FullCost))
                 ctx.Architecture.Output ctx.Device ctx.CheckpointEvery null |> ignore
-            c, point (finish ctx run c None b.Name)
+            { Trained = c; BaselinePoint = point (finish ctx run c None b.Name) }
 
     /// The static baseline `b` continued to the D²NN's total training (SweepSettings.EqualBudget).
     [<CompiledName("EqualBudget")>]

@@ -10,6 +10,8 @@ type CostUnit =
     /// Wall time per example for inference in batches of `Batch`, from a latency table of every node
     /// measured on this machine before training (see Latency.measureAll).
     | Wall of Batch: int
+    /// Wall time per example in batches of `batch` (the factory for C#).
+    static member WallAtBatch(batch: int) = Wall batch
     member u.Name = match u with Mults -> "mults" | Wall b -> sprintf "latency at batch %d" b
 
 /// The data a run trained on, as its configuration records it.

@@ -64,6 +64,10 @@ type TrainPhase =
     /// Joint training of an early-exit network: every example runs through every exit, and the loss is the
     /// weighted sum of the exits' cross-entropies (Learning.exitStep); no control node learns.
     | Exits of Nodes: string[] * Weights: float[]
+    /// Q-learning with `reward` and cost `cost` (the factory for C#).
+    static member LearnWith(reward: RewardFn, cost: CostMeasure) = Learn(reward, cost)
+    /// Joint early-exit training of `nodes` with loss `weights` (the factory for C#).
+    static member ExitsOf(nodes: string[], weights: float[]) = Exits(nodes, weights)
 
 /// D²NN training on the run engine: every loop is `Loop.run` over the full state (each node's module,
 /// the Adam optimizer, the random stream of sampling and ε-greedy choices, the sampler's position, torch's

@@ -38,7 +38,7 @@ let tests =
             let weights () =
                 let ctx = tinyContext Architectures.highLow task 4
                 Sweep.openSweep ctx
-                [ for b in Architectures.highLow.Baselines do yield! weightsOf (fst (Sweep.staticRun ctx b)) ]
+                [ for b in Architectures.highLow.Baselines do yield! weightsOf ((Sweep.staticRun ctx b).Trained) ]
             torch.manual_seed 1L |> ignore
             let a = weights ()
             torch.manual_seed 999L |> ignore
@@ -59,7 +59,7 @@ let tests =
             // the same baseline trained 10 steps straight
             let long = { ctx with Settings = { ctx.Settings with BaselineSteps = equal.Steps }; Options = { ctx.Options with Root = ctx.Options.Root + "-long" } }
             Sweep.openSweep long
-            let straight, _ = Sweep.staticRun long b
+            let straight = (Sweep.staticRun long b).Trained
             Expect.isTrue (same (weightsOf cont) (weightsOf straight)) "continued = straight"
         }
         test "a λ point refuses to train its missing warm start when dependencies are not to be trained" {

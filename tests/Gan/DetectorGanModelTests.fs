@@ -53,7 +53,8 @@ let tests =
             use det = new TinyRetinaNet(32, 4, 8)
             Expect.equal det.AnchorCount (8 * 8 * 2 + 4 * 4 * 2) "anchors on P3 and P4"
             use x = torch.rand(3L, 1L, 32L, 32L)
-            let struct (logits, deltas) = det.Heads(x)
+            let heads = det.Heads(x)
+            let logits, deltas = heads.Logits, heads.Deltas
             Expect.equal logits.shape [| 3L; 160L |] "logits"
             Expect.equal deltas.shape [| 3L; 160L; 4L |] "deltas"
             let boxes = ResizeArray [ [| [| 10.0f; 10.0f; 15.0f; 15.0f |] |]; [| [| 2.0f; 20.0f; 9.0f; 27.0f |]; [| 20.0f; 3.0f; 26.0f; 9.0f |] |]; [||] ]

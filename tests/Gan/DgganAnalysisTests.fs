@@ -75,13 +75,13 @@ let tests =
             Expect.equal (Analysis.perResolution search baseline |> List.ofSeq) expected "per resolution"
             Expect.equal (Analysis.best search baseline).Id "s2a" "best"
             Expect.equal (Search.route search (Analysis.best search baseline) |> List.ofSeq |> List.map (fun c -> c.Id)) [ "s0"; "s1a"; "s2a" ] "route"
-            let eff = Analysis.actionEffects search baseline |> List.ofSeq |> List.map (fun (a, n, s, m, sd) -> a, (n, s, m, sd)) |> Map.ofList
+            let eff = Analysis.actionEffects search baseline |> List.ofSeq |> List.map (fun e -> e.ActionName, (e.Children, e.ShareImproving, e.MeanImprovement, e.SdImprovement)) |> Map.ofList
             let close (n, s, m, sd) (n', s', m', sd') = n = n' && abs (s - s') < 1e-12 && abs (m - m') < 1e-12 && abs (sd - sd') < 1e-12
             Expect.isTrue (close eff.["G,3,8"] (1, 1.0, 0.75, 0.0)) "G: 1 - 0.5/2"
             Expect.isTrue (close eff.["D,7,8"] (1, 1.0, 0.25, 0.0)) "D: 1 - 1.5/2"
             Expect.isTrue (close eff.["Up"] (2, 0.5, 0.0, sqrt 0.08)) "Up: +0.2 and -0.2 (sample sd)"
-            let t1 = Analysis.parentQuality search baseline |> List.ofSeq |> List.find (fun (t, _, _, _, _) -> t = 1.0)
-            let (_, g, ng, so, ns) = t1
+            let t1 = Analysis.parentQuality search baseline |> List.ofSeq |> List.find (fun r -> r.Threshold = 1.0)
+            let g, ng, so, ns = t1.GoodParentShare, t1.GoodParentChildren, t1.SuboptimalParentShare, t1.SuboptimalParentChildren
             Expect.equal (ng, ns) (1, 3) "one good parent pair, three sub-optimal"
             Expect.floatClose Accuracy.veryHigh g 1.0 "good parent -> good child"
             Expect.floatClose Accuracy.veryHigh so (1.0 / 3.0) "sub-optimal parents: 1 of 3"

@@ -76,10 +76,10 @@ let tests =
         }
         test "inception score: identical predictions give 1, confident uniform classes give their count" {
             use same = torch.zeros(40L, 10L)
-            let m1, _ = InceptionScore.ofLogits same 2
+            let m1 = (InceptionScore.ofLogits same 2).Mean
             Expect.floatClose Accuracy.high m1 1.0 "IS = 1"
             use conf = torch.eye(10L).repeat(4L, 1L) * 100.0
-            let m2, _ = InceptionScore.ofLogits conf 2
+            let m2 = (InceptionScore.ofLogits conf 2).Mean
             Expect.floatClose Accuracy.medium m2 10.0 "IS = 10"
         }
         test "IDX image sets roundtrip and corrupt files raise UserError" {

@@ -280,7 +280,8 @@ let private loaderTests =
             let ds = Datasets.load "mnist"
             let idx = [| 42; 9000; 1234 |]
             use _scope = torch.NewDisposeScope()
-            let x, y = Loader.toTensors ds idx torch.CPU
+            let batch = Loader.toTensors ds idx torch.CPU
+            let x, y = batch.ImageTensor, batch.LabelTensor
             Expect.equal x.shape [| 3L; 1L; 28L; 28L |] "image shape"
             Expect.equal y.shape [| 3L |] "label shape"
             Expect.equal x.dtype torch.ScalarType.Float32 "float32"
@@ -296,7 +297,8 @@ let private loaderTests =
             for epoch in 0 .. 2 do
                 use _scope = torch.NewDisposeScope()
                 for b in Loader.batches 1 epoch true 64 [| 0 .. 199 |] do
-                    let x, y = Loader.toTensors ds b torch.CPU
+                    let batch = Loader.toTensors ds b torch.CPU
+                    let x, y = batch.ImageTensor, batch.LabelTensor
                     all.Add x; all.Add y
             Expect.equal all.Count 24 "4 batches x 2 tensors x 3 epochs"
             Expect.isTrue (all |> Seq.forall (fun t -> t.IsInvalid)) "all disposed"

@@ -373,7 +373,7 @@ let tests =
             let wasQuiet = Progress.Quiet
             Progress.Quiet <- false
             try
-                for i in 1..200 do p.Step [ "loss", float i ]
+                for i in 1..200 do p.Step(MetricsRow().Number("loss", float i))
                 p.Done()
             finally
                 Progress.Quiet <- wasQuiet

@@ -6,6 +6,24 @@ open System.Collections.Generic
 open AutoDesign.Runs
 open AutoDesign.Metrics
 
+/// Fig. 5.5, one action: how many children it made, the share improving on their parent (normalised FID
+/// lower), and the mean and sample sd of the improvement 1 − nFID(child)/nFID(parent).
+type ActionEffect =
+    { ActionName: string
+      Children: int
+      ShareImproving: float
+      MeanImprovement: float
+      SdImprovement: float }
+
+/// Fig. 5.6, one threshold t: the share of good children (nFID < t) of good parents (nFID < t) and of
+/// sub-optimal parents, with the number of children of each.
+type ParentQualityRow =
+    { Threshold: float
+      GoodParentShare: float
+      GoodParentChildren: int
+      SuboptimalParentShare: float
+      SuboptimalParentChildren: int }
+
 /// One row of the per-resolution comparison (Table 5.1 analogue), like with like: the last model at that
 /// resolution on DGGAN's best route against ProgGAN's last model at that resolution, both scored by their
 /// fresh FID (samples and real images not used for selection), with the iterations each had in total; and, for
@@ -82,7 +100,7 @@ module Analysis =
     /// Fig. 5.5: per action, the share of children improving on their parent (normalised FID lower) and the mean
     /// ± sd of the improvement 1 − nFID(child)/nFID(parent).
     [<CompiledName("ActionEffects")>]
-    let actionEffects (search: IReadOnlyList<CandidateRecord>) (baseline: IReadOnlyList<CandidateRecord>) : IReadOnlyList<string * int * float * float * float> =
+    let actionEffects (search: IReadOnlyList<CandidateRecord>) (baseline: IReadOnlyList<CandidateRecord>) : IReadOnlyList<ActionEffect> =
         let search = List.ofSeq search
         let b = baselinePerResolution baseline
         let byId = search |> List.map (fun c -> c.Id, c) |> Map.ofList
@@ -98,19 +116,21 @@ module Analysis =
             let v = xs |> List.map snd
             let m = List.average v
             let sd = AutoDesign.Metrics.Stats.sd v
-            a, v.Length, float (v |> List.filter (fun x -> x > 0.0) |> List.length) / float v.Length, m, sd)
-        |> List.sortBy (fun (a, _, _, _, _) -> a)
+            { ActionName = a; Children = v.Length
+              ShareImproving = float (v |> List.filter (fun x -> x > 0.0) |> List.length) / float v.Length
+              MeanImprovement = m; SdImprovement = sd })
+        |> List.sortBy (fun e -> e.ActionName)
         :> IReadOnlyList<_>
 
     /// The action effects as CSV.
     [<CompiledName("ActionEffectsCsv")>]
-    let actionEffectsCsv (rows: seq<string * int * float * float * float>) =
+    let actionEffectsCsv (rows: seq<ActionEffect>) =
         Csv.render [ "action"; "children"; "share_improving"; "mean_improvement"; "sd_improvement" ]
-            [ for (a, n, s, m, sd) in rows -> List.map Cell.Text [ a; string n; inv s; inv m; inv sd ] ]
+            [ for e in rows -> List.map Cell.Text [ e.ActionName; string e.Children; inv e.ShareImproving; inv e.MeanImprovement; inv e.SdImprovement ] ]
 
     /// Fig. 5.6: for thresholds t, the share of good children (normalised FID < t) of good and of sub-optimal parents.
     [<CompiledName("ParentQuality")>]
-    let parentQuality (search: IReadOnlyList<CandidateRecord>) (baseline: IReadOnlyList<CandidateRecord>) : IReadOnlyList<float * float * int * float * int> =
+    let parentQuality (search: IReadOnlyList<CandidateRecord>) (baseline: IReadOnlyList<CandidateRecord>) : IReadOnlyList<ParentQualityRow> =
         let search = List.ofSeq search
         let b = baselinePerResolution baseline
         let byId = search |> List.map (fun c -> c.Id, c) |> Map.ofList
@@ -127,10 +147,12 @@ module Analysis =
                 else float (xs |> List.filter (fun (_, c) -> c < t) |> List.length) / float xs.Length, xs.Length
             let g, ng = share (fun p -> p < t)
             let s, ns = share (fun p -> p >= t)
-            yield t, g, ng, s, ns ] :> IReadOnlyList<_>
+            yield { Threshold = t; GoodParentShare = g; GoodParentChildren = ng; SuboptimalParentShare = s; SuboptimalParentChildren = ns } ]
+        :> IReadOnlyList<_>
 
     /// The parent-quality shares as CSV.
     [<CompiledName("ParentQualityCsv")>]
-    let parentQualityCsv (rows: seq<float * float * int * float * int>) =
+    let parentQualityCsv (rows: seq<ParentQualityRow>) =
         Csv.render [ "threshold"; "good_parent_good_child_share"; "good_parent_children"; "suboptimal_parent_good_child_share"; "suboptimal_parent_children" ]
-            [ for (t, g, ng, s, ns) in rows -> List.map Cell.Text [ inv t; inv g; string ng; inv s; string ns ] ]
+            [ for r in rows ->
+                List.map Cell.Text [ inv r.Threshold; inv r.GoodParentShare; string r.GoodParentChildren; inv r.SuboptimalParentShare; string r.SuboptimalParentChildren ] ]

@@ -10,6 +10,10 @@ type GrowStep =
     | GrowG of Kernel: int * Filters: int
     | GrowD of Kernel: int * Filters: int
     | Upscale
+    /// A generator layer of `kernel` × `kernel` with `filters` filters (the factory for C#).
+    static member GrowGenerator(kernel: int, filters: int) = GrowG(kernel, filters)
+    /// A discriminator layer (the factory for C#).
+    static member GrowDiscriminator(kernel: int, filters: int) = GrowD(kernel, filters)
 
 /// An architecture is a value: the base configuration plus the sequence of actions applied to it (in order;
 /// compared by value).

@@ -73,6 +73,12 @@ type CandidateEnv =
       Fresh: Evaluator
       Device: torch.Device }
 
+/// A candidate's networks as built: G, D and how many layers they inherited from a weights file.
+type BuiltCandidate =
+    { Generator: GrowingGenerator
+      Discriminator: GrowingDiscriminator
+      InheritedLayers: int }
+
 module Candidate =
     let kind = "dggan.candidate/1"
     let weightsFile = "weights.safetensors"
@@ -121,7 +127,7 @@ module Candidate =
                 let w = Safetensors.load path
                 try NamedWeights.Inherit(g, w, "G.").Count + NamedWeights.Inherit(d, w, "D.").Count
                 finally for t in w.Values do t.Dispose()
-        g, d, inherited
+        { Generator = g; Discriminator = d; InheritedLayers = inherited }
 
     /// The generator of a finished candidate (α = 1), from the weights file `file` of its folder (weightsFile, or
     /// emaWeightsFile for its EMA generator).
@@ -129,10 +135,10 @@ module Candidate =
     let loadGeneratorFile (model: GanConfig) (folder: string) (file: string) (actions: string seq) (device: torch.Device) =
         let path = Path.Combine(folder, file)
         if not (File.Exists path) then Errors.fail "candidate %s has no %s (it has not finished, or keeps no such generator)" folder file
-        let g, d, _ = build (architecture model actions) false path device
-        d.Dispose()
-        g.Alpha <- 1.0
-        g
+        let built = build (architecture model actions) false path device
+        built.Discriminator.Dispose()
+        built.Generator.Alpha <- 1.0
+        built.Generator
 
     /// The generator of a finished candidate (α = 1), from its folder.
     [<CompiledName("LoadGenerator")>]
@@ -157,7 +163,8 @@ module Candidate =
                 if not (File.Exists p) then Errors.fail "candidate %s starts from %s, which has no %s yet" cfg.Id cfg.InitFrom weightsFile
                 p
         torch.manual_seed (int64 cfg.Seed) |> ignore
-        let g, d, inherited = build arch cfg.Fade initFrom device
+        let built = build arch cfg.Fade initFrom device
+        let g, d, inherited = built.Generator, built.Discriminator, built.InheritedLayers
         use g = g
         use d = d
         if not (s.EmaDecay >= 0.0 && s.EmaDecay < 1.0) then Errors.fail "candidate %s: EMA decay must be in [0, 1), got %g" cfg.Id s.EmaDecay
@@ -167,8 +174,9 @@ module Candidate =
             else
                 let emaFrom = if isNull initFrom || cfg.Fade then null else Path.Combine(searchDir, cfg.InitFrom, emaWeightsFile)
                 let fromFile = not (isNull emaFrom) && File.Exists emaFrom
-                let gE, dE, _ = build arch cfg.Fade (if fromFile then emaFrom else null) device
-                dE.Dispose()
+                let builtE = build arch cfg.Fade (if fromFile then emaFrom else null) device
+                let gE = builtE.Generator
+                builtE.Discriminator.Dispose()
                 if not fromFile then
                     use _ = torch.no_grad ()
                     for pe, p in Seq.zip (gE.parameters()) (g.parameters()) do pe.copy_(p) |> ignore

@@ -131,6 +131,9 @@ module FeatureNet =
           Features = Func<_, _>(batched (fun x -> net.Features x))
           Logits = Func<_, _>(batched (fun x -> net.forward x)) }
 
+/// An Inception-Score-style score: its mean and sample sd over the splits.
+type InceptionScoreResult = { Mean: float; Sd: float }
+
 /// Inception-Score-style score: exp(E_x KL(p(y|x) ‖ p(y))) with the feature network's classifier, as the mean
 /// and standard deviation over `splits` equal splits (Salimans et al. 2016).
 module InceptionScore =
@@ -149,4 +152,4 @@ module InceptionScore =
                 yield exp (kl.Item()) ]
         let mean = List.average scores
         // the sample sd over splits, as every AutoDesign sd (the reference IS code's np.std divides by n)
-        mean, AutoDesign.Metrics.Stats.sd scores
+        ({ Mean = mean; Sd = AutoDesign.Metrics.Stats.sd scores } : InceptionScoreResult)

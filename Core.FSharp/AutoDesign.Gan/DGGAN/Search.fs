@@ -36,6 +36,9 @@ type SearchOutcome =
       Best: CandidateRecord
       BestRoute: IReadOnlyList<CandidateRecord> }
 
+/// One child to train: the parent candidate and the action grown on it.
+type ChildPlan = { FromParent: CandidateRecord; Grow: GrowStep }
+
 module Search =
     let private log2 n = int (Math.Round(Math.Log(float n, 2.0)))
 
@@ -51,12 +54,12 @@ module Search =
 
     /// The (parent, action) pairs of one step, each kept with probability p (at least one, chosen at random).
     [<CompiledName("SampleChildren")>]
-    let sampleChildren (s: SearchSettings) (step: int) (parents: IReadOnlyList<CandidateRecord>) : IReadOnlyList<CandidateRecord * GrowStep> =
+    let sampleChildren (s: SearchSettings) (step: int) (parents: IReadOnlyList<CandidateRecord>) : IReadOnlyList<ChildPlan> =
         let rng = Random(s.Seed * 7919 + step)
         let pairs =
             [ for p in parents do
                 for a in allowedActions s step (SearchSummary.architecture s.Config p) do
-                    yield p, a ]
+                    yield { FromParent = p; Grow = a } ]
         let kept = pairs |> List.filter (fun _ -> rng.NextDouble() < s.P)
         (if kept.IsEmpty && not pairs.IsEmpty then [ pairs.[rng.Next pairs.Length] ] else kept) :> IReadOnlyList<_>
 
@@ -140,7 +143,8 @@ module Search =
             let children = sampleChildren s step parents
             c.Log.Invoke(sprintf "search step %d/%d: %d parents, %d children" step s.Depth parents.Count children.Count)
             let jobs =
-                children |> Seq.mapi (fun i (p, a) ->
+                children |> Seq.mapi (fun i child ->
+                    let p, a = child.FromParent, child.Grow
                     let arch = Architecture.grow (SearchSummary.architecture s.Config p) a
                     let id = sprintf "s%02d_%03d" step i
                     job c ("candidates/" + id) id "search" (Some p) step (GrowStep.format a) arch true (s.Seed * 1000 + step * 100 + i) c.Train) |> List.ofSeq

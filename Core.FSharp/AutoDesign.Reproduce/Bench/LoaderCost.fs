@@ -22,7 +22,8 @@ let run (batch: int) (epochs: int) =
             AutoDesign.Data.Loader.batches 1 epoch true batch idx
             |> Seq.sumBy (fun b ->
                 use _ = torch.NewDisposeScope()
-                let x, y = AutoDesign.Data.Loader.toTensors ds b torch.CPU
+                let tensors = AutoDesign.Data.Loader.toTensors ds b torch.CPU
+                let x, y = tensors.ImageTensor, tensors.LabelTensor
                 x.sum().Plus(y.sum()).Item() |> ignore
                 1))
     use all = torch.tensor(ds.Images).reshape(int64 ds.Count, 1L, int64 ds.Height, int64 ds.Width)

@@ -66,7 +66,8 @@ module StepCost =
         // (1) the arithmetic: one preloaded batch, forward + backward + step
         let bare =
             let m, opt, k = fresh ()
-            let x, y = Loader.toTensors ds batches.[0] torch.CPU
+            let batch = Loader.toTensors ds batches.[0] torch.CPU
+            let x, y = batch.ImageTensor, batch.LabelTensor
             use x = x
             use y = y
             let step () =
@@ -81,7 +82,8 @@ module StepCost =
             let m, opt, k = fresh ()
             let step (b: int[]) =
                 use _ = torch.NewDisposeScope()
-                let x, y = Loader.toTensors ds b torch.CPU
+                let batch = Loader.toTensors ds b torch.CPU
+                let x, y = batch.ImageTensor, batch.LabelTensor
                 opt.zero_grad ()
                 let l = lossOf m k x y
                 ScalarOps.Item l |> ignore
@@ -98,11 +100,12 @@ module StepCost =
             use run = Run.Open({ RunOptions.Default with Root = root; Force = true }, name, "bench.step/1", {| Case = c.Name; Variant = name |})
             msPerStep c.Steps (fun () -> fit run m opt k)
         let perStep run m opt k =
-            Fit.spec "bench" (m :> torch.nn.Module) opt (fun (b: int[]) -> let x, y = Loader.toTensors ds b torch.CPU in lossOf m k x y) (fun _ -> batches) 1
+            Fit.spec "bench" (m :> torch.nn.Module) opt (fun (b: int[]) -> let batch = Loader.toTensors ds b torch.CPU in lossOf m k batch.ImageTensor batch.LabelTensor) (fun _ -> batches) 1
             |> Fit.run run |> ignore
         let perEpoch run m opt k =
             let batchesOf (_: int) =
-                let x, y = Loader.toTensors ds order torch.CPU
+                let batch = Loader.toTensors ds order torch.CPU
+                let x, y = batch.ImageTensor, batch.LabelTensor
                 Array.init batches.Length (fun i ->
                     let len = int64 batches.[i].Length
                     x.narrow(0L, int64 (i * c.Batch), len), y.narrow(0L, int64 (i * c.Batch), len))

@@ -133,7 +133,7 @@ module D2nnExperiment =
             arch.Name seed task.Data task.TrainY.Length task.ValY.Length task.TestY.Length (lambdas |> List.map inv |> String.concat ", ") s.Training.Steps
             (describe s o.Recipes) dir
         let has stage = o.Stage = All || o.Stage = stage
-        let baselines = if has Baselines then [ for b in arch.Baselines -> snd (Sweep.staticRun ctx b) ] else []
+        let baselines = if has Baselines then [ for b in arch.Baselines -> (Sweep.staticRun ctx b).BaselinePoint ] else []
         let equal = if has Baselines && s.EqualBudget then [ for b in arch.Baselines -> Sweep.equalBudgetRun ctx b ] else []
         let measured =
             match s.Cost with

@@ -73,21 +73,22 @@ module AnalysisPlots =
                   "best route", search |> List.filter (fun c -> route.Contains c.Id) |> List.sortBy (fun c -> c.Step) |> List.map pt |> Array.ofList ])
 
     /// Fig. 5.5: per action, the share of improving children (top) and mean ± sd improvement (bottom, as bars).
-    let actionPlots (sharePath: string) (improvementPath: string) (rows: (string * int * float * float * float) list) =
+    let actionPlots (sharePath: string) (improvementPath: string) (rows: ActionEffect list) =
         if not rows.IsEmpty then
             let indexed = rows |> List.mapi (fun i r -> float (i + 1), r)
             Plot.scatter sharePath "Fig 5.5 analogue (top): share of children improving on their parent" "action (legend)" "share improving"
-                (legendRoom [ for (x, (a, n, share, _, _)) in indexed -> sprintf "%g: %s (n=%d)" x a n, [| x, share |] ])
+                (legendRoom [ for (x, e) in indexed -> sprintf "%g: %s (n=%d)" x e.ActionName e.Children, [| x, e.ShareImproving |] ])
             Plot.lines improvementPath "Fig 5.5 (bottom): 1 - nFID(child)/nFID(parent), mean +- sd" "action (legend)" "improvement"
                 (legendRoom
-                    [ for (x, (a, n, _, m, sd)) in indexed ->
-                        sprintf "%g: %s (n=%d)" x a n, [| x, m - sd; x, m + sd; x, m; x - 0.2, m; x + 0.2, m |] ])
+                    [ for (x, e) in indexed ->
+                        let m, sd = e.MeanImprovement, e.SdImprovement
+                        sprintf "%g: %s (n=%d)" x e.ActionName e.Children, [| x, m - sd; x, m + sd; x, m; x - 0.2, m; x + 0.2, m |] ])
 
     /// Fig. 5.6 (left): chance of a good child for good vs sub-optimal parents over thresholds.
-    let parentPlot (path: string) (rows: (float * float * int * float * int) list) =
+    let parentPlot (path: string) (rows: ParentQualityRow list) =
         Plot.lines path "Fig 5.6 analogue (left): chance of a good child (nFID < t)" "threshold t on normalised FID" "share of good children"
-            [ "good parents (nFID < t)", rows |> List.map (fun (t, g, _, _, _) -> t, g) |> Array.ofList
-              "sub-optimal parents", rows |> List.map (fun (t, _, _, s, _) -> t, s) |> Array.ofList ]
+            [ "good parents (nFID < t)", rows |> List.map (fun r -> r.Threshold, r.GoodParentShare) |> Array.ofList
+              "sub-optimal parents", rows |> List.map (fun r -> r.Threshold, r.SuboptimalParentShare) |> Array.ofList ]
 
     /// Fig. 5.6 (right): best final normalised FID of replays with smaller K and p.
     let simulationPlot (path: string) (rows: (int * float * float * int * float) list) =

@@ -96,10 +96,10 @@ module DgganExperiments =
                 float b.GParams / float b.DParams
             let effects = runs |> List.collect (fun r -> Analysis.actionEffects r.Search r.Baseline |> List.ofSeq)
             let allActions =
-                effects |> List.groupBy (fun (a, _, _, _, _) -> a)
+                effects |> List.groupBy (fun e -> e.ActionName)
                 |> List.map (fun (a, xs) ->
-                    let n = xs |> List.sumBy (fun (_, n, _, _, _) -> n)
-                    let improving = xs |> List.sumBy (fun (_, n, sh, _, _) -> float n * sh)
+                    let n = xs |> List.sumBy (fun e -> e.Children)
+                    let improving = xs |> List.sumBy (fun e -> float e.Children * e.ShareImproving)
                     a, n, improving / float n)
             let bestAction = allActions |> List.filter (fun (_, n, _) -> n >= 2)
             let bestText =
@@ -122,12 +122,12 @@ module DgganExperiments =
                 else sprintf "%d of %d scored search candidates have nFID < 1, their G/D ratios %.2f..%.2f" better.Length scored.Length (List.min better) (List.max better)
             // Fig. 5.6, pooled at threshold 1: good children of good (nFID < 1) and of sub-optimal parents
             let parents =
-                runs |> List.choose (fun r -> Analysis.parentQuality r.Search r.Baseline |> Seq.tryFind (fun (t, _, _, _, _) -> t = 1.0))
+                runs |> List.choose (fun r -> Analysis.parentQuality r.Search r.Baseline |> Seq.tryFind (fun p -> p.Threshold = 1.0))
             let pooled sel =
                 let k = parents |> List.sumBy (fun p -> let sh, n = sel p in if n = 0 then 0.0 else sh * float n)
                 int (Math.Round k), parents |> List.sumBy (fun p -> snd (sel p))
-            let gk, gn = pooled (fun (_, g, ng, _, _) -> g, ng)
-            let sk, sn = pooled (fun (_, _, _, s, ns) -> s, ns)
+            let gk, gn = pooled (fun p -> p.GoodParentShare, p.GoodParentChildren)
+            let sk, sn = pooled (fun p -> p.SuboptimalParentShare, p.SuboptimalParentChildren)
             sprintf "pooled over %d seeds. Fig 5.4: %s; best route's G/D parameter ratio per seed %s (ProgGAN %.2f). Fig 5.5: children improving on their parent, per action %s; most often improving %s. Fig 5.6 (threshold nFID 1): good children of good parents %d/%d, of sub-optimal parents %d/%d. Per-seed CSVs and fig5-*.png in each run folder"
                 runs.Length betterText (runs |> List.map ratio |> fun r -> Paired.values 2 r)
                 (let b = List.last runs.Head.Baseline in float b.GParams / float b.DParams) perAction bestText gk gn sk sn

@@ -93,7 +93,8 @@ module SearchRun =
         let real = env.Fresh.RealAt c.Resolution
         let n = min real.shape.[0] fake.shape.[0]
         let swd = (Swd.compute seed (real.narrow(0L, 0L, n)) (fake.narrow(0L, 0L, n))).Average
-        let isMean, isSd = InceptionScore.ofLogits (env.Fresh.Extractor.Logits.Invoke fake) 10
+        let score = InceptionScore.ofLogits (env.Fresh.Extractor.Logits.Invoke fake) 10
+        let isMean, isSd = score.Mean, score.Sd
         ImageGrid.save (Path.Combine(dir, sprintf "samples-%s.png" name)) (toUnit (fake.narrow(0L, 0L, min 64L fake.shape.[0]))) 8
         ImageSet.save (Path.Combine(dir, sprintf "samples-%s.idx" name)) fake
         { Id = c.Id; Actions = String.Join(" ", c.Actions); GParams = c.GParams; DParams = c.DParams
@@ -105,11 +106,11 @@ module SearchRun =
         use g = Candidate.loadGenerator env.Model (Path.Combine(dir, c.Folder)) c.Actions env.Device
         ImageGrid.save (Path.Combine(dir, file)) (toUnit (Evaluator.Sample g 64 seed env.Device)) 8
 
-    let private finalCsv (rows: (string * string * ModelScore) list) (floor: float) (realIs: float * float) =
+    let private finalCsv (rows: (string * string * ModelScore) list) (floor: float) (realIs: InceptionScoreResult) =
         Csv.render [ "model"; "stage"; "id"; "fid"; "swd_x1e3"; "is_mean"; "is_sd"; "iterations"; "g_params"; "d_params"; "actions" ]
             [ for (model, stage, m) in rows do
                 yield List.map Cell.Text [ model; stage; m.Id; inv m.Fid; inv m.Swd; inv m.IsMean; inv m.IsSd; string m.Iterations; string m.GParams; string m.DParams; m.Actions ]
-              yield List.map Cell.Text [ "real data"; "selection set vs fresh set"; ""; inv floor; ""; inv (fst realIs); inv (snd realIs); ""; ""; ""; "" ] ]
+              yield List.map Cell.Text [ "real data"; "selection set vs fresh set"; ""; inv floor; ""; inv realIs.Mean; inv realIs.Sd; ""; ""; ""; "" ] ]
 
     /// The runner of a search's candidates: in this process, or `external` (e.g. jobs of a launcher) trains each
     /// batch in its prepared folders, after which the results are read from them.
@@ -200,7 +201,7 @@ module SearchRun =
                        @ [ for v in variants do yield "DGGAN", v.Variant, v.Dggan; yield "ProgGAN", v.Variant, v.ProgGan ]) floor realIs)
         let summary =
             { PerResolution = perRes; RouteLast = routeLast; ProgGanLast = progLast; FinalDggan = fD; FinalProgGan = fP; Variants = variants
-              RealFloorFid = floor; RealIsMean = fst realIs; RealIsSd = snd realIs; FeatureChecks = checks; FaintNoise = faint
+              RealFloorFid = floor; RealIsMean = realIs.Mean; RealIsSd = realIs.Sd; FeatureChecks = checks; FaintNoise = faint
               FeatureAccuracy = featureAccuracy; SearchCandidates = searched.Length; BaselineCandidates = baseline.Length
               FinalResolution = final; Seconds = sw.Elapsed.TotalSeconds }
         search.Finish summary

@@ -20,7 +20,8 @@ module FoundationMnist =
             Loader.batches 0 0 false 500 idx
             |> Seq.sumBy (fun b ->
                 use _ = torch.NewDisposeScope()
-                let x, y = Loader.toTensors ds b device
+                let batch = Loader.toTensors ds b device
+                let x, y = batch.ImageTensor, batch.LabelTensor
                 Classification.correct (model.forward x) y)
         model.train ()
         float correct / float idx.Length
@@ -48,7 +49,8 @@ module FoundationMnist =
                     model.``to``(ctx.Device) |> ignore
                     let opt = new SafeAdam(model.parameters (), lr = 1e-3)
                     let loss (b: int[]) =
-                        let x, y = Loader.toTensors ds b ctx.Device
+                        let batch = Loader.toTensors ds b ctx.Device
+                        let x, y = batch.ImageTensor, batch.LabelTensor
                         torch.nn.functional.cross_entropy(model.forward x, y)
                     let spec =
                         { Fit.spec "foundation/mnist-mlp" model opt loss (fun e -> Loader.batches ctx.Seed e true 64 trainIdx |> Array.ofSeq) epochs with
@@ -60,7 +62,8 @@ module FoundationMnist =
             Plot.lines (run.File "accuracy.png") "MNIST MLP: test accuracy" "epoch" "accuracy" [ "test", Array.ofList accs ]
             (use _ = torch.NewDisposeScope()
              let spread = Array.init (min 32 testIdx.Length) (fun k -> testIdx.[k * testIdx.Length / min 32 testIdx.Length])
-             let x, _ = Loader.toTensors ds spread torch.CPU
+             let batch = Loader.toTensors ds spread torch.CPU
+             let x = batch.ImageTensor
              ImageGrid.save (run.File "test-samples.png") x 8)
             let acc = snd (List.last accs)
             [ { System = "foundation"; Experiment = "mnist-mlp"

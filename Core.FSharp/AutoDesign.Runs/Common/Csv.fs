@@ -9,6 +9,10 @@ open System.IO
 type Cell =
     | Number of float
     | Text of string
+    /// A number cell.
+    static member OfNumber(value: float) = Cell.Number value
+    /// A text cell.
+    static member OfText(value: string) = Cell.Text value
 
 /// The one CSV writer of AutoDesign (RFC 4180: ',' between cells, "\n" between rows, a cell holding ',', '"',
 /// CR or LF quoted with its quotes doubled; numbers round-trip in the invariant culture, so a file reads back

@@ -2,6 +2,9 @@ namespace AutoDesign.Data
 
 open TorchSharp
 
+/// A batch as tensors: images [B,1,H,W] float32 and labels [B] int64.
+type LabelledBatch = { ImageTensor: torch.Tensor; LabelTensor: torch.Tensor }
+
 /// Mini-batches of example indices, and their tensors.
 module Loader =
     /// The batches of one epoch: `indices` in a permutation fixed by (seed, epoch) when `shuffle`,
@@ -20,7 +23,7 @@ module Loader =
     /// Images [B,1,H,W] float32 and labels [B] int64 of the examples `idx`, created on `device`.
     /// New tensors every call: dispose them (or create them inside a torch.NewDisposeScope()).
     [<CompiledName("ToTensors")>]
-    let toTensors (ds: Dataset) (idx: int[]) (device: torch.Device) : torch.Tensor * torch.Tensor =
+    let toTensors (ds: Dataset) (idx: int[]) (device: torch.Device) : LabelledBatch =
         let px = ds.Height * ds.Width
         let images = Array.zeroCreate<float32> (idx.Length * px)
         let labels = Array.zeroCreate<int64> idx.Length
@@ -31,4 +34,4 @@ module Loader =
         let xShape = [| int64 idx.Length; 1L; int64 ds.Height; int64 ds.Width |]
         let x = torch.tensor(images, System.ReadOnlySpan<int64>(xShape), device = device)
         let y = torch.tensor(labels, System.ReadOnlySpan<int64>([| int64 idx.Length |]), device = device)
-        x, y
+        { ImageTensor = x; LabelTensor = y }

@@ -28,13 +28,46 @@ type StepInfo = { Step: int; Epoch: int; StepInEpoch: int; StepsPerEpoch: int }
 [<Sealed>]
 type LoopContext internal (rows: ResizeArray<(string * Cell) list>) =
     let mutable shown : (string * float) list = []
-    member _.Show(metrics: seq<string * float>) = shown <- List.ofSeq metrics
-    member internal _.Shown = shown
-    /// Append a metrics row (numbers).
-    member _.Row(values: seq<string * float>) = rows.Add(values |> List.ofSeq |> List.map (fun (k, v) -> k, Cell.Number v))
-    /// Append a metrics row with text cells.
-    member _.RowCells(values: seq<string * Cell>) = rows.Add(List.ofSeq values)
+    member internal _.Shown with get () = shown and set v = shown <- v
+    member internal _.AddPairs(row: (string * Cell) list) = rows.Add row
+    /// Show the numbers of `metrics` (C#: `ctx.ShowMetrics(new MetricsRow().Number("loss", v))`).
+    member _.ShowMetrics(metrics: MetricsRow) = shown <- metrics.NumberPairs
+    /// Append a metrics row.
+    member _.AddRow(row: MetricsRow) = rows.Add row.Pairs
     member internal _.Rows = rows :> Collections.Generic.IReadOnlyList<_>
+
+/// The F# notation of a step's reports: (name, value) lists, e.g. `ctx.Show [ "loss", v ]`; C# uses
+/// ShowMetrics and AddRow with a MetricsRow.
+[<AutoOpen>]
+module LoopNotation =
+    type LoopContext with
+        /// Show these metrics on the progress line.
+        member ctx.Show(metrics: seq<string * float>) = ctx.Shown <- List.ofSeq metrics
+        /// Append a metrics row (numbers).
+        member ctx.Row(values: seq<string * float>) = ctx.AddPairs(values |> List.ofSeq |> List.map (fun (k, v) -> k, Cell.Number v))
+        /// Append a metrics row with text cells.
+        member ctx.RowCells(values: seq<string * Cell>) = ctx.AddPairs(List.ofSeq values)
+
+/// A resumable training loop as one object (the C# entry to the engine, `Loop.Train`): the layout of
+/// `LoopSpec` as settable properties and the step as a delegate.
+[<Sealed>]
+type LoopOptions() =
+    /// Shown in progress lines and errors.
+    member val Label = "loop" with get, set
+    /// Steps in the whole run.
+    member val Steps = 0 with get, set
+    /// Steps per epoch (0: Steps, a loop without epochs); EndOfEpoch runs after each epoch's last step.
+    member val StepsPerEpoch = 0 with get, set
+    /// Commit a checkpoint every this many steps too (0: only at epoch ends and at the end).
+    member val CheckpointEvery = 0 with get, set
+    /// Also commit when this many seconds passed since the last commit (0: never by time).
+    member val CheckpointSeconds = 300.0 with get, set
+    /// Keep non-finite losses as the loop's outcome instead of stopping the run (`Loop.runRecordingDivergence`).
+    member val RecordDivergence = false with get, set
+    /// One step: where it is, and the context to show metrics and append rows to. Required.
+    member val Step : Action<StepInfo, LoopContext> = null with get, set
+    /// After the last step of each epoch (0-based), e.g. evaluation; optional.
+    member val EndOfEpoch : Action<int, LoopContext> = null with get, set
 
 /// The training-loop engine every system's training uses. It restores `state` and the metrics rows from
 /// the run's latest checkpoint, runs the remaining steps, and commits checkpoints (every registered
@@ -142,7 +175,7 @@ module Loop =
                     guarded s (fun () ->
                         endOfEpoch info.Epoch ctx
                         checkFinite s)
-                progress.Step ctx.Shown
+                progress.Step(MetricsRow.OfNumbers ctx.Shown)
                 let due =
                     epochEnd || s = spec.Steps - 1
                     || (spec.CheckpointEvery > 0 && (s + 1) % spec.CheckpointEvery = 0)
@@ -170,6 +203,25 @@ module Loop =
     let runRecordingDivergence (run: Run) (state: TrainState) (spec: LoopSpec) (step: StepInfo -> LoopContext -> unit)
                                (endOfEpoch: int -> LoopContext -> unit) : (string * Cell) list list =
         runCore false run state spec step endOfEpoch
+
+    /// The loop of `options` in `run` with the components of `state` checkpointed (`run` above, as one
+    /// object for C#). Returns the metrics rows of the whole run; a finished run reopened returns its rows
+    /// without running a step.
+    [<CompiledName("Train")>]
+    let train (run: Run) (state: TrainState) (options: LoopOptions) : Collections.Generic.IReadOnlyList<MetricsRow> =
+        if isNull (box options) then Errors.fail "Loop.Train: no options"
+        if isNull options.Step then Errors.fail "%s: the loop options have no Step" options.Label
+        let spec =
+            { Label = options.Label; Steps = options.Steps
+              StepsPerEpoch = (if options.StepsPerEpoch = 0 then options.Steps else options.StepsPerEpoch)
+              CheckpointEvery = options.CheckpointEvery; CheckpointSeconds = options.CheckpointSeconds }
+        if spec.CheckpointEvery < 0 then Errors.fail "%s: CheckpointEvery must be >= 0, got %d" spec.Label spec.CheckpointEvery
+        let endOfEpoch =
+            match options.EndOfEpoch with
+            | null -> fun (_: int) (_: LoopContext) -> ()
+            | a -> fun e ctx -> a.Invoke(e, ctx)
+        let rows = runCore (not options.RecordDivergence) run state spec (fun info ctx -> options.Step.Invoke(info, ctx)) endOfEpoch
+        rows |> List.map MetricsRow.OfPairs |> ResizeArray :> Collections.Generic.IReadOnlyList<_>
 
 /// Reading metrics rows.
 module Rows =

@@ -22,7 +22,8 @@ type TrainState() =
         if s.Values.ContainsKey key then s.Values.[key]
         else Errors.fail "the checkpoint has no value %s: it was written by other code or for another configuration" key
 
-    member _.Parts = parts :> IReadOnlyList<_>
+    /// The registered components by name, in registration order.
+    member _.Parts = parts |> Seq.map (fun (n, p) -> KeyValuePair(n, p)) |> Array.ofSeq :> IReadOnlyList<_>
 
     /// Add any component.
     member _.Add(name: string, part: IStateful) =

@@ -33,6 +33,10 @@ type JobOutcome =
     | Failed of message: string
     /// Crashed or was killed more often than the retry limit allows.
     | GaveUp of message: string
+    /// A failure with `message` (the factory for C#).
+    static member FailedWith(message: string) = Failed message
+    /// Given up after retries, with `message` (the factory for C#).
+    static member GaveUpWith(message: string) = GaveUp message
 
 type JobReport =
     { Job: Job

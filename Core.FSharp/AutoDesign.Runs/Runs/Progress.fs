@@ -43,10 +43,10 @@ type Progress(label: string, totalSteps: int, ?startStep: int, ?writer: IO.TextW
 
     member _.StepsDone = step
 
-    /// Record one finished step and the metrics to show (e.g. ["epoch", 3.0; "loss", 0.12]).
-    member _.Step(metrics: seq<string * float>) =
+    /// Record one finished step and the metrics to show (their number columns, e.g. epoch 3 and loss 0.12).
+    member _.Step(metrics: MetricsRow) =
         step <- step + 1
-        lastMetrics <- List.ofSeq metrics
+        lastMetrics <- metrics.NumberPairs
         let now = clock.Elapsed
         if quiet then ()
         elif isTerminal then

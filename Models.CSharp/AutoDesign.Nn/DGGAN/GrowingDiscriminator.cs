@@ -18,7 +18,7 @@ namespace AutoDesign.Nn.DGGAN
         readonly GanLayout layout;
         readonly Conv2d fromRgb;               // [B,img,R,R] → [B,v,R,R]
         readonly Conv2d? oldFromRgb;           // [B,img,R/2,R/2] → [B,v,R/2,R/2], fade-in only
-        readonly List<(ConvSpec spec, Conv2d conv)> body;
+        readonly List<BodyConv> body;
         readonly Conv2d baseConv;              // [B,C,d0,d0] → [B,C,d0,d0]
         readonly Conv2d finalConv;             // [B,C+1,d0,d0] → [B,C,d0,d0]
         readonly Linear output;                // C·d0² → 1
@@ -79,7 +79,7 @@ namespace AutoDesign.Nn.DGGAN
                 h = hOld.Mul(1.0 - Alpha).Plus(hNew.Mul(Alpha));
                 start = 1;
             }
-            for (int i = start; i < body.Count; i++) h = Block(body[i].spec, body[i].conv, h);
+            for (int i = start; i < body.Count; i++) h = Block(body[i].Spec, body[i].Conv, h);
             h = GanOps.Act(baseConv.forward(h));
             h = GanOps.Act(finalConv.forward(GanOps.MinibatchStd(h)));
             return output.forward(h.flatten(1));

@@ -8,6 +8,9 @@ using AutoDesign.Nn;
 
 namespace AutoDesign.Nn.DGGAN
 {
+    /// <summary>One body layer: its spec and its convolution.</summary>
+    public readonly record struct BodyConv(ConvSpec Spec, Conv2d Conv);
+
     /// <summary>Shared ProgGAN-style pieces: nearest upsampling, pixel norm, minibatch stddev.</summary>
     public static class GanOps
     {
@@ -32,14 +35,14 @@ namespace AutoDesign.Nn.DGGAN
         public static Tensor Act(Tensor x) => x.LeakyRelu(0.2);
 
         /// <summary>One same-padded convolution per spec, registered on `owner` under the spec's name.</summary>
-        public static List<(ConvSpec spec, Conv2d conv)> BodyConvs(nn.Module owner, IEnumerable<ConvSpec> specs)
+        public static List<BodyConv> BodyConvs(nn.Module owner, IEnumerable<ConvSpec> specs)
         {
-            var body = new List<(ConvSpec spec, Conv2d conv)>();
+            var body = new List<BodyConv>();
             foreach (var s in specs)
             {
                 var conv = nn.Conv2d(s.In, s.Out, s.Kernel, padding: s.Kernel / 2);
                 owner.register_module(s.Name, conv);
-                body.Add((s, conv));
+                body.Add(new BodyConv(s, conv));
             }
             return body;
         }
@@ -55,7 +58,7 @@ namespace AutoDesign.Nn.DGGAN
         readonly GanLayout layout;
         readonly Linear input;                 // Z → C·d0²
         readonly Conv2d baseConv;              // [B,C,d0,d0] → [B,C,d0,d0]
-        readonly List<(ConvSpec spec, Conv2d conv)> body;
+        readonly List<BodyConv> body;
         readonly Conv2d toRgb;                 // [B,w,R,R] → [B,img,R,R]
         readonly Conv2d? oldToRgb;             // [B,w,R/2,R/2] → [B,img,R/2,R/2], fade-in only
 

@@ -4,6 +4,9 @@ using System.Collections.Generic;
 
 namespace AutoDesign.Nn.DetectorGAN
 {
+    /// <summary>The matching of one image's anchors: label (1/0) and valid (1/0) per anchor, 4 regression targets per anchor.</summary>
+    public readonly record struct AnchorTargets(float[] Labels, float[] Valid, float[] Regression);
+
     /// <summary>Anchor boxes, box encoding (RetinaNet/Faster R-CNN parameterisation), IoU, matching and NMS.</summary>
     public static class BoxMath
     {
@@ -65,7 +68,7 @@ namespace AutoDesign.Nn.DetectorGAN
         /// when &lt; negIou, ignored in between; each box's best anchor is also positive (so small objects get one).
         /// Returns label (1/0), valid (1/0), regression targets (4 per anchor).
         /// </summary>
-        public static (float[] labels, float[] valid, float[] regression) Match(
+        public static AnchorTargets Match(
             IReadOnlyList<float[]> anchors, float[][] boxes, double posIou, double negIou)
         {
             int a = anchors.Count;
@@ -103,7 +106,7 @@ namespace AutoDesign.Nn.DetectorGAN
                     var t = Encode(anchors[i], boxes[bestBox[i]]);
                     Array.Copy(t, 0, reg, i * 4, 4);
                 }
-            return (labels, valid, reg);
+            return new AnchorTargets(labels, valid, reg);
         }
 
         /// <summary>Greedy non-maximum suppression: keep the highest score, drop boxes with IoU &gt; iou with a kept one.</summary>

@@ -127,6 +127,9 @@ namespace AutoDesign.Nn.DetectorGAN
         }
     }
 
+    /// <summary>An integer pixel range [X0, X1) × [Y0, Y1) inside an image.</summary>
+    public readonly record struct PixelRange(int X0, int Y0, int X1, int Y1);
+
     /// <summary>Box masks and differentiable box crops.</summary>
     public static class BoxOps
     {
@@ -145,11 +148,11 @@ namespace AutoDesign.Nn.DetectorGAN
         }
 
         /// <summary>Integer pixel range of a box, at least one pixel wide, inside the image.</summary>
-        public static (int x0, int y0, int x1, int y1) Pixels(float[] b, int size)
+        public static PixelRange Pixels(float[] b, int size)
         {
             int x0 = Math.Clamp((int)Math.Floor(b[0]), 0, size - 1), y0 = Math.Clamp((int)Math.Floor(b[1]), 0, size - 1);
             int x1 = Math.Clamp((int)Math.Ceiling(b[2]), x0 + 1, size), y1 = Math.Clamp((int)Math.Ceiling(b[3]), y0 + 1, size);
-            return (x0, y0, x1, y1);
+            return new PixelRange(x0, y0, x1, y1);
         }
 
         /// <summary>Crop one box per image from [N,C,S,S] and resize bilinearly to [N,C,out,out] (differentiable).</summary>

@@ -10,6 +10,9 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace AutoDesign.Nn.DetectorGAN
 {
+    /// <summary>The detector heads' outputs: class logits [N,A] and box deltas [N,A,4].</summary>
+    public readonly record struct HeadOutputs(Tensor Logits, Tensor Deltas);
+
     /// <summary>
     /// A compact one-stage detector of the RetinaNet family for single-channel S×S images (S divisible by 8):
     /// a 4-conv backbone (strides 1,2,2,2), a two-level feature pyramid (P3 at stride 4 with the top-down path from
@@ -100,7 +103,7 @@ namespace AutoDesign.Nn.DetectorGAN
         }
 
         /// <summary>[N,1,S,S] → (class logits [N,A], box deltas [N,A,4]) with the given weights.</summary>
-        public (Tensor logits, Tensor deltas) Heads(Tensor x, IReadOnlyList<Tensor>? w = null)
+        public HeadOutputs Heads(Tensor x, IReadOnlyList<Tensor>? w = null)
         {
             w ??= weights;
             if (x.dim() != 4 || x.shape[1] != 1 || x.shape[2] != size || x.shape[3] != size)
@@ -125,7 +128,7 @@ namespace AutoDesign.Nn.DetectorGAN
             }
             var l = cat(logits, 1);
             var d = cat(deltas, 1);
-            return (l.MoveToOuterDisposeScope(), d.MoveToOuterDisposeScope());
+            return new HeadOutputs(l.MoveToOuterDisposeScope(), d.MoveToOuterDisposeScope());
         }
 
         /// <inheritdoc/>
