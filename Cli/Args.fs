@@ -45,6 +45,7 @@ type AutoDesignArgs =
     | [<CliPrefix(CliPrefix.None)>] Dggan of ParseResults<DgganArgs>
     | [<CliPrefix(CliPrefix.None)>] Gan of ParseResults<GanArgs>
     | [<CliPrefix(CliPrefix.None)>] Detgan of ParseResults<DetganArgs>
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -54,7 +55,8 @@ type AutoDesignArgs =
             | Runs_Root _ -> "root folder of the run folders (default runs)."
             | Force -> "discard stored runs of another configuration (and, for reproduce, stored results) and run again."
             | Wait -> "wait for another process writing the same run folder instead of failing."
-            | Launcher _ -> "where jobs (experiments, seeds, λ points, DGGAN candidates) run: in this process (serial), on a pool of worker processes (local, the default) or as Slurm jobs (slurm; the run root must be on a filesystem the nodes share)."
+            | Launcher _ ->
+                "where jobs (experiments, seeds, λ points, DGGAN candidates) run: in this process (serial), on a pool of worker processes (local, the default) or as Slurm jobs (slurm; the run root must be on a filesystem the nodes share)."
             | Workers _ -> "local launcher: worker processes (default: cores ÷ threads)."
             | Retries _ -> "restarts of a job that crashed or was killed before it is given up (default 3); deterministic failures are not retried."
             | Partition _ -> "slurm: partition (sbatch --partition)."
@@ -79,10 +81,31 @@ type AutoDesignArgs =
 let private kept (r: ParseResults<AutoDesignArgs>) =
     r.GetAllResults()
     |> List.filter (function
-        | Device _ | Threads _ | Force -> true
-        | Launcher _ | Workers _ | Retries _ | Partition _ | Gres _ | Cpus_Per_Task _ | Mem _ | Time _ | Max_Jobs _
-        | Sbatch_Arg _ | Requeue _ | Wait | Runs_Root _ -> false
-        | Version | D2nn _ | Uniloss _ | Reproduce _ | Bench _ | Data _ | Dggan _ | Gan _ | Detgan _ -> false)
+        | Device _
+        | Threads _
+        | Force -> true
+        | Launcher _
+        | Workers _
+        | Retries _
+        | Partition _
+        | Gres _
+        | Cpus_Per_Task _
+        | Mem _
+        | Time _
+        | Max_Jobs _
+        | Sbatch_Arg _
+        | Requeue _
+        | Wait
+        | Runs_Root _ -> false
+        | Version
+        | D2nn _
+        | Uniloss _
+        | Reproduce _
+        | Bench _
+        | Data _
+        | Dggan _
+        | Gan _
+        | Detgan _ -> false)
 
 /// The arguments of a job running `command` (this command line's subcommand, narrowed): the kept global
 /// options, `--wait --launcher serial --runs-root <absolute>`, then the command, unparsed by Argu.
@@ -95,9 +118,19 @@ let private key (r: ParseResults<AutoDesignArgs>) =
     let args =
         r.GetAllResults()
         |> List.filter (function
-            | Launcher _ | Workers _ | Retries _ | Partition _ | Gres _ | Cpus_Per_Task _ | Mem _ | Time _ | Max_Jobs _
-            | Sbatch_Arg _ | Requeue _ -> false
+            | Launcher _
+            | Workers _
+            | Retries _
+            | Partition _
+            | Gres _
+            | Cpus_Per_Task _
+            | Mem _
+            | Time _
+            | Max_Jobs _
+            | Sbatch_Arg _
+            | Requeue _ -> false
             | _ -> true)
+
     use sha = SHA256.Create()
     let bytes = sha.ComputeHash(Encoding.UTF8.GetBytes(String.Join("\u0000", r.Parser.PrintCommandLineArguments args)))
     Convert.ToHexString(bytes, 0, 6).ToLowerInvariant()
@@ -107,6 +140,7 @@ let globals (r: ParseResults<AutoDesignArgs>) : Globals =
     let threads = Values.positive "threads" (r.GetResult(Threads, defaultValue = 1))
     let root = r.GetResult(Runs_Root, defaultValue = "runs")
     if String.IsNullOrWhiteSpace root then Errors.fail "--runs-root is empty"
+
     let launchFlags =
         [ if r.Contains Launcher then "--launcher"
           if r.Contains Workers then "--workers"
@@ -119,11 +153,15 @@ let globals (r: ParseResults<AutoDesignArgs>) : Globals =
           if r.Contains Max_Jobs then "--max-jobs"
           if r.Contains Sbatch_Arg then "--sbatch-arg"
           if r.Contains Requeue then "--requeue" ]
+
     let launcher = r.GetResult(Launcher, defaultValue = Local)
     let slurmOnly = launchFlags |> List.filter (fun f -> not (List.contains f [ "--launcher"; "--workers"; "--retries" ]))
+
     if launcher <> Slurm && not slurmOnly.IsEmpty then
         Errors.fail "%s appl%s to --launcher slurm only" (String.Join(", ", slurmOnly)) (if slurmOnly.Length = 1 then "ies" else "y")
+
     if launcher <> Local && r.Contains Workers then Errors.fail "--workers applies to --launcher local only"
+
     { Key = key r
       Device = r.GetResult(Device, defaultValue = Auto)
       Threads = threads

@@ -25,26 +25,37 @@ type Toggle =
     | Off
 
 type Globals =
-    { /// A short stable key of this command line without the launcher's options (names the folder of its jobs' logs).
-      Key: string
-      Device: DeviceArg
-      Threads: int
-      RunsRoot: string
-      Force: bool
-      Wait: bool
-      Launcher: LauncherArg
-      Workers: int option
-      Retries: int
-      Slurm: SlurmOptions
-      /// The launcher options given on the command line (an error for commands that start no jobs).
-      LaunchFlags: string list }
+    {
+        /// A short stable key of this command line without the launcher's options (names the folder of its jobs' logs).
+        Key: string
+        Device: DeviceArg
+        Threads: int
+        RunsRoot: string
+        Force: bool
+        Wait: bool
+        Launcher: LauncherArg
+        Workers: int option
+        Retries: int
+        Slurm: SlurmOptions
+        /// The launcher options given on the command line (an error for commands that start no jobs).
+        LaunchFlags: string list
+    }
 
     static member Default =
-        { Key = ""; Device = Auto; Threads = 1; RunsRoot = "runs"; Force = false; Wait = false; Launcher = Local
-          Workers = None; Retries = 3; Slurm = SlurmOptions.Default; LaunchFlags = [] }
+        { Key = ""
+          Device = Auto
+          Threads = 1
+          RunsRoot = "runs"
+          Force = false
+          Wait = false
+          Launcher = Local
+          Workers = None
+          Retries = 3
+          Slurm = SlurmOptions.Default
+          LaunchFlags = [] }
 
     /// Run folder options: root, --force, --wait.
-    member g.RunOptions : RunOptions = { Root = g.RunsRoot; Force = g.Force; Wait = g.Wait }
+    member g.RunOptions: RunOptions = { Root = g.RunsRoot; Force = g.Force; Wait = g.Wait }
 
     /// The device name as the command line gives it.
     member g.DeviceName =
@@ -58,10 +69,16 @@ type Globals =
     member g.Start() : torch.Device =
         torch.set_num_threads g.Threads
         AutoDesign.Nn.CpuKernels.UseLibTorchConvolutions()
-        Device.resolve (match g.Device with Auto -> DeviceChoice.Auto | Cpu -> DeviceChoice.Cpu | Cuda -> DeviceChoice.Cuda)
+
+        Device.resolve (
+            match g.Device with
+            | Auto -> DeviceChoice.Auto
+            | Cpu -> DeviceChoice.Cpu
+            | Cuda -> DeviceChoice.Cuda
+        )
 
     /// The launcher for jobs of `threads` torch threads each; None: run in this process.
-    member g.LauncherChoice : LauncherChoice option =
+    member g.LauncherChoice: LauncherChoice option =
         match g.Launcher with
         | Serial -> None
         | Local -> Some(LauncherChoice.Local(defaultArg g.Workers (LocalLauncher.defaultWorkers g.Threads), g.Retries))
@@ -71,6 +88,7 @@ type Globals =
     /// is what such a command does anyway, so it is accepted: jobs of a launcher pass it).
     member g.NoJobs(command: string) =
         let flags = if g.Launcher = Serial then g.LaunchFlags |> List.filter ((<>) "--launcher") else g.LaunchFlags
+
         match flags with
         | [] -> ()
         | flags -> Errors.fail "%s starts no jobs: %s do%s not apply" command (String.Join(", ", flags)) (if flags.Length = 1 then "es" else "")

@@ -29,15 +29,17 @@ let private isSubcommand (x: 'T) =
 /// `--seed s --seeds n`); a subcommand stays last, where it is unparsed after this level's options.
 let narrow (r: ParseResults<'T>) (replace: 'T list) : ParseResults<'T> =
     let replaced = replace |> List.map tag |> set
-    let options, subcommands = r.GetAllResults() |> List.filter (fun x -> not (replaced.Contains(tag x))) |> List.partition (isSubcommand >> not)
+
+    let options, subcommands =
+        r.GetAllResults() |> List.filter (fun x -> not (replaced.Contains(tag x))) |> List.partition (isSubcommand >> not)
+
     r.Parser.ToParseResults(options @ replace @ subcommands)
 
 /// The results of one subcommand level holding `case` alone (a narrowed subcommand under it).
 let only (r: ParseResults<'T>) (case: 'T) : ParseResults<'T> = r.Parser.ToParseResults [ case ]
 
 /// A job with arguments `args` (a `Line`'s), finishing the run folder `runDir`.
-let job (g: Globals) (id: string) (args: string list) (runDir: string) : Job =
-    { Job.create id args runDir with Threads = g.Threads }
+let job (g: Globals) (id: string) (args: string list) (runDir: string) : Job = { Job.create id args runDir with Threads = g.Threads }
 
 /// Run `jobs` with `choice`; a failed job is an error listing each failure with its log.
 let run (g: Globals) (choice: LauncherChoice) (jobs: Job list) =

@@ -12,8 +12,7 @@ let private version () =
     printfn "autodesign %O" v
 
 /// The parser of the whole grammar; `-h` is accepted beside `--help`.
-let parser () =
-    ArgumentParser.Create<AutoDesignArgs>(programName = "autodesign")
+let parser () = ArgumentParser.Create<AutoDesignArgs>(programName = "autodesign")
 
 /// Parse a command line: the inherited options as Globals, and the parse results.
 let parse (argv: string[]) : Globals * ParseResults<AutoDesignArgs> =
@@ -24,9 +23,12 @@ let parse (argv: string[]) : Globals * ParseResults<AutoDesignArgs> =
 let execute (argv: string[]) : int =
     let g, results = parse argv
     let line = jobLine results
+
     match results.TryGetSubCommand() with
     | Some _ when results.Contains Version -> Errors.fail "--version takes no subcommand (see 'autodesign --help')"
-    | None when results.Contains Version -> version (); 0
+    | None when results.Contains Version ->
+        version ()
+        0
     | Some(D2nn r) -> Commands.D2nn.handle g (D2nn >> line) r
     | Some(Uniloss u) -> Commands.Uniloss.run g (Uniloss >> line) u
     | Some(Reproduce r) -> Commands.Reproduce.handle g (Reproduce >> line) r
@@ -48,16 +50,25 @@ let commandPath (argv: string[]) : string list =
         match args with
         | [] -> []
         | a :: rest ->
-            let sub = level.GetSubCommandParsers() |> List.tryFind (fun p -> p.ParentInfo |> Option.exists (fun i -> List.contains a i.CommandLineNames.Value))
+            let sub =
+                level.GetSubCommandParsers()
+                |> List.tryFind (fun p -> p.ParentInfo |> Option.exists (fun i -> List.contains a i.CommandLineNames.Value))
+
             match sub with
             | Some p -> a :: go p rest
             | None -> go level rest
+
     go (parser ()) (List.ofArray argv)
 
 /// The one line for a parse error: Argu's first line (without its `ERROR: ` prefix) and the help command of
 /// the subcommand the command line reached.
 let parseErrorLine (argv: string[]) (message: string) =
-    let first = message.Split('\n') |> Array.map (fun l -> l.Trim()) |> Array.tryFind (fun l -> l <> "") |> Option.defaultValue "invalid arguments"
+    let first =
+        message.Split('\n')
+        |> Array.map (fun l -> l.Trim())
+        |> Array.tryFind (fun l -> l <> "")
+        |> Option.defaultValue "invalid arguments"
+
     let first = if first.StartsWith "ERROR: " then first.Substring 7 else first
     sprintf "error: %s (see '%s --help')" (first.TrimEnd('.')) (String.Join(" ", "autodesign" :: commandPath argv))
 
@@ -73,6 +84,7 @@ let runWith (err: TextWriter) (argv: string[]) : int =
     Globalization.CultureInfo.DefaultThreadCurrentUICulture <- Globalization.CultureInfo.InvariantCulture
     Globalization.CultureInfo.CurrentCulture <- Globalization.CultureInfo.InvariantCulture
     Globalization.CultureInfo.CurrentUICulture <- Globalization.CultureInfo.InvariantCulture
+
     try
         execute argv
     with
@@ -86,14 +98,19 @@ let runWith (err: TextWriter) (argv: string[]) : int =
         err.WriteLine("error: " + oneLine msg)
         1
     | e ->
-        let e = match e with :? AggregateException as a when a.InnerExceptions.Count = 1 -> a.InnerException | e -> e
+        let e =
+            match e with
+            | :? AggregateException as a when a.InnerExceptions.Count = 1 -> a.InnerException
+            | e -> e
+
         match e with
         | UserError msg ->
             err.WriteLine("error: " + oneLine msg)
             1
         // a file-system failure the command did not anticipate (disk full, read-only, no permission) is
         // the environment's, not a defect: the system's message names the path and the reason
-        | :? IOException | :? UnauthorizedAccessException ->
+        | :? IOException
+        | :? UnauthorizedAccessException ->
             err.WriteLine("error: " + oneLine (e.Message.Trim()))
             1
         | e ->
@@ -108,6 +125,7 @@ let run (argv: string[]) : int = runWith Console.Error argv
 [<EntryPoint>]
 let main argv =
     Job.exitWithParent ()
+
     match run argv with
     | 0 ->
         try

@@ -17,7 +17,10 @@ let nonNegative (name: string) (v: int) =
 /// A finite number that fits a float32 (tensors hold float32).
 let real (name: string) (v: float) =
     if Double.IsNaN v || Double.IsInfinity v then Errors.fail "--%s must be a finite number, got %g" name v
-    if abs v > float Single.MaxValue then Errors.fail "--%s is %g, outside the float32 range (±%g)" name v (float Single.MaxValue)
+
+    if abs v > float Single.MaxValue then
+        Errors.fail "--%s is %g, outside the float32 range (±%g)" name v (float Single.MaxValue)
+
     v
 
 /// A finite float32 number above 0.
@@ -42,6 +45,8 @@ let between (name: string) (lo: float) (hi: float) (v: float) =
 let seeds (seed: int) (count: int) =
     if seed < 0 then Errors.fail "--seed must be at least 0, got %d" seed
     if count < 1 then Errors.fail "--seeds must be at least 1, got %d" count
+
     if int64 seed + int64 count - 1L > int64 Int32.MaxValue then
         Errors.fail "--seed %d with --seeds %d runs past the largest seed %d" seed count Int32.MaxValue
+
     [ seed .. seed + count - 1 ]

@@ -8,14 +8,18 @@ open AutoDesign.Tests.CSharp
 [<Tests>]
 let tests =
     let asm = typeof<CSharpTestAttribute>.Assembly
-    testList "csharp" [
-        for t in asm.GetTypes() do
-            for m in t.GetMethods(BindingFlags.Public ||| BindingFlags.Static) do
-                match m.GetCustomAttribute<CSharpTestAttribute>() with
-                | null -> ()
-                | a ->
-                    yield test (sprintf "%s: %s" t.Name a.Name) {
-                        try m.Invoke(null, [||]) |> ignore
-                        with :? TargetInvocationException as e when not (isNull e.InnerException) ->
-                            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw()
-                    } ]
+
+    testList
+        "csharp"
+        [ for t in asm.GetTypes() do
+              for m in t.GetMethods(BindingFlags.Public ||| BindingFlags.Static) do
+                  match m.GetCustomAttribute<CSharpTestAttribute>() with
+                  | null -> ()
+                  | a ->
+                      yield
+                          test (sprintf "%s: %s" t.Name a.Name) {
+                              try
+                                  m.Invoke(null, [||]) |> ignore
+                              with :? TargetInvocationException as e when not (isNull e.InnerException) ->
+                                  System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw()
+                          } ]

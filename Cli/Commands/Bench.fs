@@ -9,6 +9,7 @@ open AutoDesign.Cli.Globals
 type BenchCheckpointArgs =
     | Repeats of n: int
     | Hidden of width: int
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -19,6 +20,7 @@ type BenchCheckpointArgs =
 type BenchLoaderArgs =
     | Batch of size: int
     | Epochs of n: int
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -28,6 +30,7 @@ type BenchLoaderArgs =
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type BenchUnilossArgs =
     | Steps of n: int
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -36,6 +39,7 @@ type BenchUnilossArgs =
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type BenchStepArgs =
     | Steps of n: int
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -48,23 +52,29 @@ type BenchArgs =
     | [<CliPrefix(CliPrefix.None)>] Step of ParseResults<BenchStepArgs>
     | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<BenchUnilossArgs>
     | [<CliPrefix(CliPrefix.None)>] D2nn of ParseResults<AutoDesign.Cli.Commands.D2nn.D2nnExpArgs>
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | D2nn _ -> "fast cascade D²NN and its early-exit baseline, λ with the mini-bag prior (data or sampled; --bags-at-sampled-prior fixes it) and the threshold chosen on validation (cheapest within 0.01 of the full network's validation metric): test metric and wall time against the full network at batch 256 and 1."
+            | D2nn _ ->
+                "fast cascade D²NN and its early-exit baseline, λ with the mini-bag prior (data or sampled; --bags-at-sampled-prior fixes it) and the threshold chosen on validation (cheapest within 0.01 of the full network's validation metric): test metric and wall time against the full network at batch 256 and 1."
             | Loader _ -> "data Loader (shuffled index batches -> tensors) vs raw slicing of one preloaded tensor, batches/s."
-            | Step _ -> "a training step of the quick configurations' networks: the arithmetic alone vs a hand loop vs the run engine, with per-step or per-epoch batch tensors."
+            | Step _ ->
+                "a training step of the quick configurations' networks: the arithmetic alone vs a hand loop vs the run engine, with per-step or per-epoch batch tensors."
             | Checkpoint _ -> "atomic checkpoint (weights + Adam state + map, fsync + rename) vs plain Module.save of the weights."
             | Uniloss _ -> "UniLoss / CE training-step time on the same network and batch (128, 48 anchors); target <= 1.25."
 
 let handle (g: Globals) (r: ParseResults<BenchArgs>) =
     g.NoJobs "bench"
+
     match r.GetSubCommand() with
     | Checkpoint c ->
         AutoDesign.Reproduce.CheckpointCost.run (c.GetResult(Repeats, defaultValue = 20)) (c.GetResult(Hidden, defaultValue = 1024))
         0
     | Step st ->
-        AutoDesign.Reproduce.StepCost.run (Values.positive "steps" (st.GetResult(BenchStepArgs.Steps, defaultValue = 10))) |> ignore
+        AutoDesign.Reproduce.StepCost.run (Values.positive "steps" (st.GetResult(BenchStepArgs.Steps, defaultValue = 10)))
+        |> ignore
+
         0
     | Uniloss u ->
         let steps = Values.positive "steps" (u.GetResult(BenchUnilossArgs.Steps, defaultValue = 10))

@@ -20,6 +20,7 @@ type DetganRunArgs =
     | No_Acgan
     | Final_Detectors of int
     | Test_Scans of int
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -29,13 +30,15 @@ type DetganRunArgs =
             | Seeds _ -> "repeat with seeds seed..seed+N-1, each a job of the launcher (default 1)."
             | No_Ablation -> "leave out the detection-weight / clipping ablation arms."
             | No_Acgan -> "leave out the ACGAN-like arm (no verdict depends on it)."
-            | Final_Detectors _ -> "final detectors per arm, each from its own initial weights and batch order (the same for every arm); an arm's metrics are their means (default: the config's)."
+            | Final_Detectors _ ->
+                "final detectors per arm, each from its own initial weights and batch order (the same for every arm); an arm's metrics are their means (default: the config's)."
             | Test_Scans _ -> "test scans the detectors are evaluated on (default: the config's)."
 
 type DetganDataArgs =
     | Quick
     | Seed of int
     | Out of dir: string
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -46,10 +49,12 @@ type DetganDataArgs =
 type DetganArgs =
     | [<CliPrefix(CliPrefix.None)>] Tables of ParseResults<DetganRunArgs>
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DetganDataArgs>
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Tables _ -> "five detectors (real only; + synthetic from CycleGAN+BboxLoss, ACGAN-like, DetectorGAN without/with unrolling): Tables 4.1-4.3 as CSV, PNG grids."
+            | Tables _ ->
+                "five detectors (real only; + synthetic from CycleGAN+BboxLoss, ACGAN-like, DetectorGAN without/with unrolling): Tables 4.1-4.3 as CSV, PNG grids."
             | Data _ -> "write a PNG of the procedural nodule scans (stand-in for NIH ChestX-ray nodules) with boxes and insertion boxes."
 
 let handle (g: Globals) (line: Jobs.Line<DetganArgs>) (args: ParseResults<DetganArgs>) =
@@ -57,22 +62,50 @@ let handle (g: Globals) (line: Jobs.Line<DetganArgs>) (args: ParseResults<Detgan
     | Tables r ->
         let dev = g.Start()
         let quick = r.Contains DetganRunArgs.Quick
-        let cfg = if r.Contains Tiny then DetGanExperiment.tiny elif quick then DetGanExperiment.quick else DetGanExperiment.full
-        let cfg = { cfg with FinalDetectors = Values.positive "final-detectors" (r.GetResult(Final_Detectors, defaultValue = cfg.FinalDetectors))
-                             Spec = { cfg.Spec with Test = Values.positive "test-scans" (r.GetResult(Test_Scans, defaultValue = cfg.Spec.Test)) } }
+
+        let cfg =
+            if r.Contains Tiny then DetGanExperiment.tiny
+            elif quick then DetGanExperiment.quick
+            else DetGanExperiment.full
+
+        let cfg =
+            { cfg with
+                FinalDetectors = Values.positive "final-detectors" (r.GetResult(Final_Detectors, defaultValue = cfg.FinalDetectors))
+                Spec = { cfg.Spec with Test = Values.positive "test-scans" (r.GetResult(Test_Scans, defaultValue = cfg.Spec.Test)) } }
+
         let seeds = Values.seeds (r.GetResult(DetganRunArgs.Seed, defaultValue = 1)) (r.GetResult(Seeds, defaultValue = 1))
-        let g' = Jobs.seeds g "detgan-tables" seeds (fun k -> line (Jobs.only args (Tables(Jobs.narrow r [ DetganRunArgs.Seed k; Seeds 1 ]))))
+
+        let g' =
+            Jobs.seeds g "detgan-tables" seeds (fun k -> line (Jobs.only args (Tables(Jobs.narrow r [ DetganRunArgs.Seed k; Seeds 1 ]))))
+
         for seed in seeds do
-            let folder = sprintf "detectorgan/%s/seed%d" (if r.Contains Tiny then "tables-tiny" elif quick then "tables-quick" else "tables-full") seed
+            let folder =
+                sprintf
+                    "detectorgan/%s/seed%d"
+                    (if r.Contains Tiny then "tables-tiny"
+                     elif quick then "tables-quick"
+                     else "tables-full")
+                    seed
+
             let settings = { Config = cfg; Seed = seed; Acgan = not (r.Contains No_Acgan); Ablation = not (r.Contains No_Ablation) }
             let rows, dir = DetGanExperiment.run g'.RunOptions folder settings dev log
             printfn "%-62s %8s %8s %8s %8s" "training data" "AP@0.1" "rec@0.1" "AP@0.5" "rec@0.5"
-            for row in rows do printfn "%-62s %8.3f %8.3f %8.3f %8.3f%s" row.Label row.Ap01 row.Recall01 row.Ap05 row.Recall05 (if row.Diverged then " (diverged)" else "")
+
+            for row in rows do
+                printfn "%-62s %8.3f %8.3f %8.3f %8.3f%s" row.Label row.Ap01 row.Recall01 row.Ap05 row.Recall05 (if row.Diverged then " (diverged)" else "")
+
             printfn "localization accuracy, T_IoU 0.1..0.7 + avg / T_IoBB 0.1 0.25 0.5 0.75 + avg:"
-            for row in rows |> List.filter (fun r -> not (r.Key.StartsWith "detectorgan-w")) do printfn "%-42s %s / %s" row.Label (DetGanExperiment.fmt row.LocIou) (DetGanExperiment.fmt row.LocIobb)
+
+            for row in rows |> List.filter (fun r -> not (r.Key.StartsWith "detectorgan-w")) do
+                printfn "%-42s %s / %s" row.Label (DetGanExperiment.fmt row.LocIou) (DetGanExperiment.fmt row.LocIobb)
+
             printfn "generator drift (mean |synthetic - clean| outside / inside the box):"
-            for row in rows do if not (Double.IsNaN row.DriftOutside) then printfn "%-62s %.4f / %.4f" row.Label row.DriftOutside row.DriftInside
+
+            for row in rows do
+                if not (Double.IsNaN row.DriftOutside) then printfn "%-62s %.4f / %.4f" row.Label row.DriftOutside row.DriftInside
+
             printfn "results in %s" dir
+
         0
     | Data r ->
         g.NoJobs "detgan data"
@@ -85,8 +118,13 @@ let handle (g: Globals) (line: Jobs.Line<DetganArgs>) (args: ParseResults<Detgan
         Atomic.checkTarget path
         let data = ScanData.generate cfg.Spec seed
         let ins = ScanData.insertionBoxes data (seed + 1)
-        Visuals.save path data.Size
+
+        Visuals.save
+            path
+            data.Size
             ([ for s in Seq.truncate 16 data.Labelled -> Visuals.scanWithTruth data.Size s ]
-             @ [ for i in 0 .. min 16 data.Clean.Length - 1 -> Visuals.withBoxes data.Size data.Clean.[i].Pixels [ ins.[i].Target, Visuals.green ] ]) 8
+             @ [ for i in 0 .. min 16 data.Clean.Length - 1 -> Visuals.withBoxes data.Size data.Clean.[i].Pixels [ ins.[i].Target, Visuals.green ] ])
+            8
+
         printfn "%s: rows 1-2 labelled scans with their boxes, rows 3-4 clean scans with sampled insertion boxes -> %s" ScanData.dataName path
         0

@@ -18,18 +18,21 @@ type GanMetricArgs =
     | Feature_Net of path: string
     | Data of AutoDesign.Cli.Commands.Dggan.GanData
     | Seed of int
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Real _ -> "real image set: a directory of PNG images (8-bit grey or RGB), one PNG file, or an IDX file (bytes, dims [N,H,W], raw or gzipped)."
             | Fake _ -> "generated image set, same formats."
-            | Feature_Net _ -> "feature network: a weights.safetensors file or a run folder holding one (fid only; default the run folder <runs-root>/dggan/feature-net-<data>, trained there if missing)."
+            | Feature_Net _ ->
+                "feature network: a weights.safetensors file or a run folder holding one (fid only; default the run folder <runs-root>/dggan/feature-net-<data>, trained there if missing)."
             | Data _ -> "data set the feature network is trained on when missing (default mnist)."
             | Seed _ -> "seed for SWD's random neighbourhoods and directions (default 1)."
 
 type GanArgs =
     | [<CliPrefix(CliPrefix.None)>] Fid of ParseResults<GanMetricArgs>
     | [<CliPrefix(CliPrefix.None)>] Swd of ParseResults<GanMetricArgs>
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -48,18 +51,36 @@ let private featureNet (g: Globals) (r: ParseResults<GanMetricArgs>) =
         let s = { DgganExperiment.quick data 1 with TrainImages = System.Int32.MaxValue }
         let images, labels, classes = DgganExperiment.loadImages s
         let nTrain = images.Count * 9 / 10
-        let cfg : FeatureNetConfig =
-            { Data = data; TrainImages = nTrain; HeldOutImages = images.Count - nTrain; Classes = classes; Epochs = 3; Batch = 128; Seed = 1 }
+
+        let cfg: FeatureNetConfig =
+            { Data = data
+              TrainImages = nTrain
+              HeldOutImages = images.Count - nTrain
+              Classes = classes
+              Epochs = 3
+              Batch = 128
+              Seed = 1 }
+
         use run = Run.Open(g.RunOptions, sprintf "dggan/feature-net-%s" data, FeatureNet.kind, cfg)
+
         let { TrainedFeatureNet.Net = net; HeldOutAccuracy = acc } =
-            FeatureNet.trainIn run cfg (GanImages.slice images 0 nTrain) labels.[.. nTrain - 1]
-                (GanImages.slice images nTrain (images.Count - nTrain)) labels.[nTrain ..] torch.CPU (System.Action<string>(printfn "%s"))
+            FeatureNet.trainIn
+                run
+                cfg
+                (GanImages.slice images 0 nTrain)
+                labels.[.. nTrain - 1]
+                (GanImages.slice images nTrain (images.Count - nTrain))
+                labels.[nTrain..]
+                torch.CPU
+                (System.Action<string>(printfn "%s"))
+
         printfn "feature network %s: held-out accuracy %.2f%%" run.Dir (100.0 * acc)
         net
 
 let handle (g: Globals) (args: ParseResults<GanArgs>) =
     g.NoJobs "gan"
     g.Start() |> ignore
+
     match args.GetSubCommand() with
     | Fid r ->
         let real = ImageSet.load (r.GetResult Real) torch.CPU
@@ -67,25 +88,47 @@ let handle (g: Globals) (args: ParseResults<GanArgs>) =
         // every check on the inputs comes before the feature network is trained or loaded
         FeatureNet.checkImages (sprintf "real set %s" (r.GetResult Real)) real
         FeatureNet.checkImages (sprintf "fake set %s" (r.GetResult Fake)) fake
+
         if real.shape.[2] <> fake.shape.[2] then
-            Errors.fail "the real images are %dx%d but the fake ones %dx%d (width x height): FID compares sets of one size (average-pool the larger set to the smaller size first)"
-                real.shape.[3] real.shape.[2] fake.shape.[3] fake.shape.[2]
+            Errors.fail
+                "the real images are %dx%d but the fake ones %dx%d (width x height): FID compares sets of one size (average-pool the larger set to the smaller size first)"
+                real.shape.[3]
+                real.shape.[2]
+                fake.shape.[3]
+                fake.shape.[2]
+
         let d = int64 AutoDesign.Nn.DGGAN.FeatureClassifier.FeatureDim
+
         for (name, set: torch.Tensor) in [ "real", real; "fake", fake ] do
             if set.shape.[0] <= d then
                 Errors.fail "the %s set has %d images; FID needs more than %d (the feature dimension) for a full-rank covariance" name set.shape.[0] d
+
         use net = featureNet g r
         let ex = FeatureNet.extractor net
         let v = Fid.compute (Fid.stats (ex.Features.Invoke real)) (Fid.stats (ex.Features.Invoke fake))
-        printfn "FID %.4f (%d real, %d fake; %s%s)" v.Value real.shape.[0] fake.shape.[0] ex.Name
+
+        printfn
+            "FID %.4f (%d real, %d fake; %s%s)"
+            v.Value
+            real.shape.[0]
+            fake.shape.[0]
+            ex.Name
             (if v.Offset > 0.0 then sprintf "; a covariance was singular: %g added to both diagonals" v.Offset else "")
+
         0
     | Swd r ->
         let real = ImageSet.load (r.GetResult Real) torch.CPU
         let fake = ImageSet.load (r.GetResult Fake) torch.CPU
         if r.Contains Feature_Net || r.Contains Data then Errors.fail "--feature-net and --data apply to gan fid only"
+
         if real.shape.[2] <> fake.shape.[2] || real.shape.[3] <> fake.shape.[3] then
-            Errors.fail "the real images are %dx%d but the fake ones %dx%d (width x height): SWD compares sets of one size" real.shape.[3] real.shape.[2] fake.shape.[3] fake.shape.[2]
+            Errors.fail
+                "the real images are %dx%d but the fake ones %dx%d (width x height): SWD compares sets of one size"
+                real.shape.[3]
+                real.shape.[2]
+                fake.shape.[3]
+                fake.shape.[2]
+
         let swd = Swd.compute (Values.nonNegative "seed" (r.GetResult(Seed, defaultValue = 1))) real fake
         let res = int real.shape.[2]
         swd.PerLevel |> Seq.iteri (fun i v -> printfn "SWDx1e3 level %d (%dx%d): %.3f" i (res >>> i) (res >>> i) v)

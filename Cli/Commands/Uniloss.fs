@@ -50,11 +50,21 @@ module private Help =
     let power = "UniLoss IDW distance power, weights 1/d^power (default 1)."
     let ceLr = "learning rate of the CE arm (default 0.01 for ap, 0.1 for accuracy); the UniLoss arm's default follows it."
     let nearbyUnit = "what a nearby anchor flips: one comparison bit, or all bits of one example (thesis §3.3)."
-    let nearby = "which bits a nearby anchor flips: any (thesis text) or wrong (only bits that differ from the best configuration, as the authors' code)."
-    let boundScores = "compute comparisons on sigmoid-squashed scores, σ(s_a) − σ(s_b) (the authors' code ends its networks with a sigmoid)."
-    let gradNorm = "rescale the UniLoss gradient on the scores to this Euclidean norm per batch (default 0: off; overrides --auto-scale)."
-    let autoScale = "automatic score-gradient scale a: norm a/sqrt(batch) per batch (the library's default is 1; 0: the raw gradient; default: the experiment's arm's)."
-    let validation = "score on a validation set carved from the Fashion-MNIST training images instead of the test set, for choosing settings."
+
+    let nearby =
+        "which bits a nearby anchor flips: any (thesis text) or wrong (only bits that differ from the best configuration, as the authors' code)."
+
+    let boundScores =
+        "compute comparisons on sigmoid-squashed scores, σ(s_a) − σ(s_b) (the authors' code ends its networks with a sigmoid)."
+
+    let gradNorm =
+        "rescale the UniLoss gradient on the scores to this Euclidean norm per batch (default 0: off; overrides --auto-scale)."
+
+    let autoScale =
+        "automatic score-gradient scale a: norm a/sqrt(batch) per batch (the library's default is 1; 0: the raw gradient; default: the experiment's arm's)."
+
+    let validation =
+        "score on a validation set carved from the Fashion-MNIST training images instead of the test set, for choosing settings."
 
 /// `uniloss ap`.
 [<CliPrefix(CliPrefix.DoubleDash)>]
@@ -70,6 +80,7 @@ type ApArgs =
     | Grad_Norm of float
     | Auto_Scale of float
     | Validation
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -98,6 +109,7 @@ type AccuracyArgs =
     | Grad_Norm of float
     | Auto_Scale of float
     | Validation
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -118,10 +130,12 @@ type AblationArgs =
     | Which of AblationWhich
     | Tau_End of float
     | Power of float
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Which _ -> "anchors (Table 3.4, AP row), anchors-acc (Table 3.4, accuracy row), batch (Table 3.3) or all (default); scale (the validation sweep of the automatic score-gradient scale; scale-ap-mnist, scale-ap-fashion, scale-accuracy-resnet20: one task; scale-suite: the rules on the metric suite's validation splits)."
+            | Which _ ->
+                "anchors (Table 3.4, AP row), anchors-acc (Table 3.4, accuracy row), batch (Table 3.3) or all (default); scale (the validation sweep of the automatic score-gradient scale; scale-ap-mnist, scale-ap-fashion, scale-accuracy-resnet20: one task; scale-suite: the rules on the metric suite's validation splits)."
             | Tau_End _ -> Help.tauEnd
             | Power _ -> Help.power
 
@@ -129,6 +143,7 @@ type AblationArgs =
 [<CliPrefix(CliPrefix.DoubleDash)>]
 type PoseArgs =
     | Which of PoseWhich
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -140,6 +155,7 @@ type EvalMetricArgs =
     | [<Mandatory>] Labels of path: string
     | Heatmap of shape: string
     | Header
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -165,6 +181,7 @@ and [<RequireSubcommand; CliPrefix(CliPrefix.DoubleDash)>] UnilossArgs =
     | [<CliPrefix(CliPrefix.None)>] Accuracy of ParseResults<AccuracyArgs>
     | [<CliPrefix(CliPrefix.None)>] Ablation of ParseResults<AblationArgs>
     | [<CliPrefix(CliPrefix.None)>] Pose of ParseResults<PoseArgs>
+
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -180,24 +197,41 @@ and [<RequireSubcommand; CliPrefix(CliPrefix.DoubleDash)>] UnilossArgs =
             | Ap _ -> "AP for unbalanced binary classification: UniLoss(AP) vs 2-class CE (thesis 3.4.2)."
             | Accuracy _ -> "accuracy of ResNet-20 on Fashion-MNIST: UniLoss(accuracy) vs CE (thesis 3.4.4)."
             | Ablation _ -> "anchor-count and batch-size ablations (thesis Tables 3.3, 3.4)."
-            | Pose _ -> "PCKh of a single-stack hourglass on procedural stick figures (stand-in for MPII head joints): MSE sigma sweep vs UniLoss, anchors ablation (thesis Tables 3.1, 3.4)."
+            | Pose _ ->
+                "PCKh of a single-stack hourglass on procedural stick figures (stand-in for MPII head joints): MSE sigma sweep vs UniLoss, anchors ablation (thesis Tables 3.1, 3.4)."
 
 /// The options of an experiment that not every experiment takes (None/false: the experiment has no such option,
 /// or it was not given).
 type private Tuning =
-    { TauEnd: float option; Power: float option; CeLr: float option; UniWarmup: int option
-      NearbyUnit: NearbyUnitArg option; Nearby: NearbyRule option; BoundScores: Toggle option; GradNorm: float option
-      AutoScale: float option; Validation: bool }
+    { TauEnd: float option
+      Power: float option
+      CeLr: float option
+      UniWarmup: int option
+      NearbyUnit: NearbyUnitArg option
+      Nearby: NearbyRule option
+      BoundScores: Toggle option
+      GradNorm: float option
+      AutoScale: float option
+      Validation: bool }
 
 let private noTuning =
-    { TauEnd = None; Power = None; CeLr = None; UniWarmup = None; NearbyUnit = None; Nearby = None; BoundScores = None
-      GradNorm = None; AutoScale = None; Validation = false }
+    { TauEnd = None
+      Power = None
+      CeLr = None
+      UniWarmup = None
+      NearbyUnit = None
+      Nearby = None
+      BoundScores = None
+      GradNorm = None
+      AutoScale = None
+      Validation = false }
 
 /// Experiment settings from the options every experiment takes (`u`) and the experiment's own (`t`), every
 /// value checked before any training starts.
 let private settingsOf (g: Globals) (u: ParseResults<UnilossArgs>) (t: Tuning) : ExpSettings =
     let seed, count = u.GetResult(Seed, defaultValue = 1), u.GetResult(Seeds, defaultValue = 1)
     Values.seeds seed count |> ignore
+
     { Quick = u.Contains Quick
       Device = g.Start()
       Options = g.RunOptions
@@ -207,19 +241,38 @@ let private settingsOf (g: Globals) (u: ParseResults<UnilossArgs>) (t: Tuning) :
       TrainSize = u.TryGetResult Train_Size |> Option.map (Values.positive "train-size")
       Tau = u.TryGetResult Tau |> Option.map (Values.positiveReal "tau")
       Anchors =
-        u.TryGetResult Anchors |> Option.map (fun a ->
+        u.TryGetResult Anchors
+        |> Option.map (fun a ->
             let a = Values.positive "anchors" a
+
             if 3L * int64 a + 1L > Limits.MaxTableEntries then
-                Errors.fail "--anchors %d: UniLoss's value table holds 3 x %d + 1 entries per comparison, more than its limit of %d entries in all (Limits.MaxTableEntries)" a a Limits.MaxTableEntries
+                Errors.fail
+                    "--anchors %d: UniLoss's value table holds 3 x %d + 1 entries per comparison, more than its limit of %d entries in all (Limits.MaxTableEntries)"
+                    a
+                    a
+                    Limits.MaxTableEntries
+
             a)
       UniLr = u.TryGetResult Uni_Lr |> Option.map (Values.positiveReal "uni-lr")
       Power = t.Power |> Option.map (Values.positiveReal "power")
       TauEnd = t.TauEnd |> Option.map (Values.positiveReal "tau-end")
       Validation = t.Validation
       UniWarmup = t.UniWarmup |> Option.map (Values.nonNegative "uni-warmup")
-      NearbyUnit = t.NearbyUnit |> Option.map (function Bit -> FlipUnit.Bit | Example -> FlipUnit.Example)
-      NearbyCorrective = t.Nearby |> Option.map (function Any -> false | Wrong -> true)
-      BoundScores = t.BoundScores |> Option.map (function On -> true | Off -> false)
+      NearbyUnit =
+        t.NearbyUnit
+        |> Option.map (function
+            | Bit -> FlipUnit.Bit
+            | Example -> FlipUnit.Example)
+      NearbyCorrective =
+        t.Nearby
+        |> Option.map (function
+            | Any -> false
+            | Wrong -> true)
+      BoundScores =
+        t.BoundScores
+        |> Option.map (function
+            | On -> true
+            | Off -> false)
       GradNorm = t.GradNorm |> Option.map (Values.nonNegativeReal "grad-norm")
       AutoScale = t.AutoScale |> Option.map (Values.nonNegativeReal "auto-scale")
       CeLr = t.CeLr |> Option.map (Values.positiveReal "ce-lr") }
@@ -228,8 +281,12 @@ let printRows (rows: ExpSummaryRow list) =
     printfn ""
     printfn "| Experiment | Claim | Thesis | Measured | Data |"
     printfn "|---|---|---|---|---|"
-    for r in rows do printfn "| %s | %s | %s | %s | %s |" r.Experiment r.Claim r.Thesis r.Measured r.Data
-    for c in rows |> List.map (fun r -> r.Config) |> List.distinct do printfn "config: %s" c
+
+    for r in rows do
+        printfn "| %s | %s | %s | %s | %s |" r.Experiment r.Claim r.Thesis r.Measured r.Data
+
+    for c in rows |> List.map (fun r -> r.Config) |> List.distinct do
+        printfn "config: %s" c
 
 /// What a parsed `uniloss` command asks for (separated from running it, for tests).
 type UnilossPlan =
@@ -241,22 +298,41 @@ type UnilossPlan =
 let plan (g: Globals) (args: ParseResults<UnilossArgs>) : UnilossPlan =
     match args.GetSubCommand() with
     | Ap a ->
-        let data = match a.GetResult(ApArgs.Data, defaultValue = Mnist) with Mnist -> "mnist" | Fashion -> "fashion"
+        let data =
+            match a.GetResult(ApArgs.Data, defaultValue = Mnist) with
+            | Mnist -> "mnist"
+            | Fashion -> "fashion"
+
         let cls = a.GetResult(ApArgs.Class, defaultValue = 0)
         if cls < 0 || cls > 9 then Errors.fail "--class must be 0..9, got %d" cls
         if a.Contains ApArgs.Class && data = "mnist" then Errors.fail "--class applies to --data fashion (mnist is 0 vs rest)"
+
         let t =
-            { TauEnd = a.TryGetResult ApArgs.Tau_End; Power = a.TryGetResult ApArgs.Power; CeLr = a.TryGetResult ApArgs.Ce_Lr
-              UniWarmup = None; NearbyUnit = a.TryGetResult ApArgs.Nearby_Unit; Nearby = a.TryGetResult ApArgs.Nearby
-              BoundScores = a.TryGetResult ApArgs.Bound_Scores; GradNorm = a.TryGetResult ApArgs.Grad_Norm
-              AutoScale = a.TryGetResult ApArgs.Auto_Scale; Validation = a.Contains ApArgs.Validation }
+            { TauEnd = a.TryGetResult ApArgs.Tau_End
+              Power = a.TryGetResult ApArgs.Power
+              CeLr = a.TryGetResult ApArgs.Ce_Lr
+              UniWarmup = None
+              NearbyUnit = a.TryGetResult ApArgs.Nearby_Unit
+              Nearby = a.TryGetResult ApArgs.Nearby
+              BoundScores = a.TryGetResult ApArgs.Bound_Scores
+              GradNorm = a.TryGetResult ApArgs.Grad_Norm
+              AutoScale = a.TryGetResult ApArgs.Auto_Scale
+              Validation = a.Contains ApArgs.Validation }
+
         PlanAp(settingsOf g args t, data, cls)
     | Accuracy a ->
         let t =
-            { TauEnd = a.TryGetResult AccuracyArgs.Tau_End; Power = a.TryGetResult AccuracyArgs.Power; CeLr = a.TryGetResult AccuracyArgs.Ce_Lr
-              UniWarmup = a.TryGetResult AccuracyArgs.Uni_Warmup; NearbyUnit = a.TryGetResult AccuracyArgs.Nearby_Unit
-              Nearby = a.TryGetResult AccuracyArgs.Nearby; BoundScores = a.TryGetResult AccuracyArgs.Bound_Scores
-              GradNorm = a.TryGetResult AccuracyArgs.Grad_Norm; AutoScale = a.TryGetResult AccuracyArgs.Auto_Scale; Validation = a.Contains AccuracyArgs.Validation }
+            { TauEnd = a.TryGetResult AccuracyArgs.Tau_End
+              Power = a.TryGetResult AccuracyArgs.Power
+              CeLr = a.TryGetResult AccuracyArgs.Ce_Lr
+              UniWarmup = a.TryGetResult AccuracyArgs.Uni_Warmup
+              NearbyUnit = a.TryGetResult AccuracyArgs.Nearby_Unit
+              Nearby = a.TryGetResult AccuracyArgs.Nearby
+              BoundScores = a.TryGetResult AccuracyArgs.Bound_Scores
+              GradNorm = a.TryGetResult AccuracyArgs.Grad_Norm
+              AutoScale = a.TryGetResult AccuracyArgs.Auto_Scale
+              Validation = a.Contains AccuracyArgs.Validation }
+
         PlanAccuracy(settingsOf g args t)
     | Ablation a ->
         let which =
@@ -270,6 +346,7 @@ let plan (g: Globals) (args: ParseResults<UnilossArgs>) : UnilossPlan =
             | Scale_Ap_Fashion -> "scale-ap-fashion"
             | Scale_Accuracy_Resnet20 -> "scale-accuracy-resnet20"
             | Scale_Suite -> "scale-suite"
+
         let t = { noTuning with TauEnd = a.TryGetResult AblationArgs.Tau_End; Power = a.TryGetResult AblationArgs.Power }
         PlanAblation(settingsOf g args t, which)
     | Pose a ->
@@ -279,20 +356,43 @@ let plan (g: Globals) (args: ParseResults<UnilossArgs>) : UnilossPlan =
             | PoseWhich.Anchors -> "anchors"
             | PoseWhich.All -> "all"
             | Bench -> "bench"
+
         PlanPose(settingsOf g args noTuning, which)
-    | Eval_Metric _ | Quick | Seed _ | Seeds _ | Epochs _ | Train_Size _ | Tau _ | Anchors _ | Uni_Lr _ ->
-        Errors.fail "eval-metric is not an experiment"
+    | Eval_Metric _
+    | Quick
+    | Seed _
+    | Seeds _
+    | Epochs _
+    | Train_Size _
+    | Tau _
+    | Anchors _
+    | Uni_Lr _ -> Errors.fail "eval-metric is not an experiment"
 
 let runExperiment (g: Globals) (line: Jobs.Line<UnilossArgs>) (args: ParseResults<UnilossArgs>) : int =
     let p = plan g args
-    let s = match p with PlanAp(s, _, _) | PlanAccuracy s | PlanAblation(s, _) | PlanPose(s, _) -> s
-    let name = match p with PlanAp _ -> "ap" | PlanAccuracy _ -> "accuracy" | PlanAblation _ -> "ablation" | PlanPose _ -> "pose"
+
+    let s =
+        match p with
+        | PlanAp(s, _, _)
+        | PlanAccuracy s
+        | PlanAblation(s, _)
+        | PlanPose(s, _) -> s
+
+    let name =
+        match p with
+        | PlanAp _ -> "ap"
+        | PlanAccuracy _ -> "accuracy"
+        | PlanAblation _ -> "ablation"
+        | PlanPose _ -> "pose"
     // seeds as jobs first (none for the pose bench), then the rows from the finished runs
     let g' =
         match p with
-        | PlanPose(_, "bench") | PlanAblation(_, "scale-suite") -> g
+        | PlanPose(_, "bench")
+        | PlanAblation(_, "scale-suite") -> g
         | _ -> Jobs.seeds g ("uniloss-" + name) (Values.seeds s.Seed s.Runs) (fun k -> line (Jobs.narrow args [ Seed k; Seeds 1 ]))
+
     let s = { s with Options = g'.RunOptions }
+
     let rows =
         match p with
         | PlanAp(_, data, cls) -> UnilossExp.ap s data cls
@@ -313,6 +413,7 @@ let runExperiment (g: Globals) (line: Jobs.Line<UnilossArgs>) (args: ParseResult
         | PlanPose(_, which) ->
             (if which <> "anchors" then AutoDesign.Reproduce.UniLoss.Pose.PoseExp.table s else [])
             @ (if which <> "table" then AutoDesign.Reproduce.UniLoss.Pose.PoseExp.anchors s else [])
+
     if not rows.IsEmpty then printRows rows
     0
 
@@ -320,10 +421,26 @@ let run (g: Globals) (line: Jobs.Line<UnilossArgs>) (args: ParseResults<UnilossA
     match args.GetSubCommand() with
     | Eval_Metric a ->
         g.NoJobs "uniloss eval-metric"
-        match args.GetAllResults() |> List.filter (function Eval_Metric _ -> false | _ -> true) with
+
+        match
+            args.GetAllResults()
+            |> List.filter (function
+                | Eval_Metric _ -> false
+                | _ -> true)
+        with
         | [] -> ()
-        | given -> Errors.fail "%s appl%s to the UniLoss experiments, not to eval-metric" (String.Join(", ", args.Parser.PrintCommandLineArguments given |> Array.filter (fun w -> w.StartsWith "--"))) (if given.Length = 1 then "ies" else "y")
-        EvalMetric.run (a.GetResult EvalMetricArgs.Metric) (a.GetResult EvalMetricArgs.Scores) (a.GetResult EvalMetricArgs.Labels)
-            (a.TryGetResult EvalMetricArgs.Heatmap) (a.Contains EvalMetricArgs.Header)
+        | given ->
+            Errors.fail
+                "%s appl%s to the UniLoss experiments, not to eval-metric"
+                (String.Join(", ", args.Parser.PrintCommandLineArguments given |> Array.filter (fun w -> w.StartsWith "--")))
+                (if given.Length = 1 then "ies" else "y")
+
+        EvalMetric.run
+            (a.GetResult EvalMetricArgs.Metric)
+            (a.GetResult EvalMetricArgs.Scores)
+            (a.GetResult EvalMetricArgs.Labels)
+            (a.TryGetResult EvalMetricArgs.Heatmap)
+            (a.Contains EvalMetricArgs.Header)
+
         0
     | _ -> runExperiment g line args

@@ -14,9 +14,14 @@ type AccuracyMetric =
     /// F-score of class `Positive` against the rest (a set-based metric: use mini-bags, §2.4.2). A mini-bag
     /// with no positive label and no positive prediction scores 1 (Classification's rule).
     | F1 of Positive: int
+
     /// The F-score of class `positive` (the factory for C#).
     static member F1Score(positive: int) = F1 positive
-    member m.Name = match m with Accuracy -> "accuracy" | F1 _ -> "F1"
+
+    member m.Name =
+        match m with
+        | Accuracy -> "accuracy"
+        | F1 _ -> "F1"
 
     /// The metric of predictions against labels.
     member m.Evaluate(preds: int[], labels: int[]) = m.EvaluateWeighted(null, preds, labels)
@@ -50,35 +55,40 @@ module Reward =
 type RegularLoss =
     | UnifiedQ
     | CrossEntropy of Weight: float
+
     /// Cross-entropy on the output scores with `weight` against the Q losses (the factory for C#).
     static member CrossEntropyWeighted(weight: float) = CrossEntropy weight
 
 /// ε decays linearly from `Start` to `Stop` over `Steps` steps, then stays at `Stop`.
 type EpsilonSchedule =
-    { Start: float; Stop: float; Steps: int }
+    { Start: float
+      Stop: float
+      Steps: int }
+
     /// ε at a 0-based training step.
-    member e.At(step: int) =
-        if step >= e.Steps then e.Stop else e.Start + (e.Stop - e.Start) * float step / float (max 1 e.Steps)
+    member e.At(step: int) = if step >= e.Steps then e.Stop else e.Start + (e.Stop - e.Start) * float step / float (max 1 e.Steps)
     static member Linear(start: float, stop: float, steps: int) = { Start = start; Stop = stop; Steps = steps }
 
 type LearnConfig =
-    { Reward: RewardFn
-      /// Examples per mini-bag (1 = per-example rewards).
-      BagSize: int
-      Epsilon: EpsilonSchedule
-      RegularLoss: RegularLoss
-      /// What the cost counts (multiplications or measured latency) and what counts as cost 1.0
-      /// (the reference network, e.g. the high-capacity static network).
-      Cost: CostMeasure
-      /// The output node carrying class scores [B, C].
-      Output: string
-      /// Stop the control nodes' Q-learning gradient at their inputs, so only the regular losses shape
-      /// the shared features (false: the thesis's fully joint training).
-      DetachControlInputs: bool
-      /// Weight of an example of each label in the bag's accuracy metric (empty: unweighted). With
-      /// class-balanced sampling, weights prior/sampled-fraction per class score a bag as if drawn at the
-      /// data set's (= the test set's) class prior.
-      ClassWeights: float[] }
+    {
+        Reward: RewardFn
+        /// Examples per mini-bag (1 = per-example rewards).
+        BagSize: int
+        Epsilon: EpsilonSchedule
+        RegularLoss: RegularLoss
+        /// What the cost counts (multiplications or measured latency) and what counts as cost 1.0
+        /// (the reference network, e.g. the high-capacity static network).
+        Cost: CostMeasure
+        /// The output node carrying class scores [B, C].
+        Output: string
+        /// Stop the control nodes' Q-learning gradient at their inputs, so only the regular losses shape
+        /// the shared features (false: the thesis's fully joint training).
+        DetachControlInputs: bool
+        /// Weight of an example of each label in the bag's accuracy metric (empty: unweighted). With
+        /// class-balanced sampling, weights prior/sampled-fraction per class score a bag as if drawn at the
+        /// data set's (= the test set's) class prior.
+        ClassWeights: float[]
+    }
 
 type StepStats = { Loss: float; Reward: float; Cost: float; Accuracy: float; Epsilon: float }
 
@@ -92,9 +102,12 @@ module Learning =
         let device = q.device
         use idx = torch.tensor (bagOfRow, device = device)
         use one = (1.0f).ToScalar()
-        let sums : torch.Tensor = torch.zeros([| int64 nBags |], device = device).index_add(0L, idx, q, one)
+        let sums: torch.Tensor = torch.zeros([| int64 nBags |], device = device).index_add(0L, idx, q, one)
         let present = Array.zeroCreate<float32> nBags
-        for b in bagOfRow do present[int b] <- 1.0f
+
+        for b in bagOfRow do
+            present[int b] <- 1.0f
+
         use r = torch.tensor (rewards, device = device)
         use mask = torch.tensor (present, device = device)
         let d = (r - sums) * mask
@@ -117,8 +130,7 @@ module Learning =
 
     /// One training step on a mini-batch (shuffled; consecutive `BagSize` examples form a bag).
     [<CompiledName("Step")>]
-    let step (c: CompiledD2nn) (cfg: LearnConfig) (rng: Random) (stepNo: int)
-             (opt: torch.optim.Optimizer) (x: torch.Tensor) (labels: int[]) : StepStats =
+    let step (c: CompiledD2nn) (cfg: LearnConfig) (rng: Random) (stepNo: int) (opt: torch.optim.Optimizer) (x: torch.Tensor) (labels: int[]) : StepStats =
         use _scope = torch.NewDisposeScope()
         let eps = cfg.Epsilon.At stepNo
         let policy = ActionPolicy(fun _ q _ -> epsilonGreedy rng eps q)
@@ -126,45 +138,58 @@ module Learning =
         c.Executor.DetachControlInputs <- cfg.DetachControlInputs
         let res = c.Executor.Forward([| x |], policy)
         let o = c.Index[cfg.Output]
+
         let preds, outActs =
             match cfg.RegularLoss with
             | UnifiedQ -> outputActions res o (epsilonGreedy rng eps)
             | CrossEntropy _ -> outputActions res o (fun q -> D2nnExecutor.Greedy(0, q, null))
+
         let b = res.Batch
         let m = max 1 cfg.BagSize
         let nBags = (b + m - 1) / m
         let costs = Latency.normalizedCosts cfg.Cost c res
         let weighted = not (isNull cfg.ClassWeights) && cfg.ClassWeights.Length > 0
+
         let rewards =
             Array.init nBags (fun bag ->
                 let lo, hi = bag * m, min b ((bag + 1) * m) - 1
                 let ls = labels[lo..hi]
                 let ws = if weighted then ls |> Array.map (fun l -> cfg.ClassWeights[l]) else [||]
                 float32 (cfg.Reward.Invoke { Predictions = preds[lo..hi]; Labels = ls; NormalizedCosts = costs[lo..hi]; Weights = ws }))
+
         let device = x.device
+
         let headLoss (node: int) (actions: int64[]) =
             let rows = res.Rows[node]
             use a = torch.tensor (actions, device = device)
             let q = res.Values[node].gather(1, a.unsqueeze 1).squeeze 1
             bagQLoss q (rows |> Array.map (fun r -> r / int64 m)) rewards
-        let mutable loss = torch.zeros([||], device = device)
+
+        let mutable loss = torch.zeros ([||], device = device)
+
         for n in 0 .. c.Plan.Nodes.Length - 1 do
             if c.Plan.Nodes[n].Role = NodeRole.Control && res.Rows[n].Length > 0 then
                 let acts = res.Rows[n] |> Array.map (fun r -> res.Actions[n][int r])
                 loss <- loss.Plus(headLoss n acts)
+
         if res.Rows[o].Length > 0 then
             match cfg.RegularLoss with
             | UnifiedQ -> loss <- loss.Plus(headLoss o outActs)
             | CrossEntropy w ->
                 use y = torch.tensor (res.Rows[o] |> Array.map (fun r -> int64 labels[int r]), device = device)
                 loss <- loss.Plus(torch.nn.functional.cross_entropy(res.Values[o], y).Mul(w))
-        let lv = loss.item<float32> () |> float
+
+        let lv = loss.item<float32>() |> float
+
         if Double.IsNaN lv || Double.IsInfinity lv then
             Errors.fail "D²NN training diverged at step %d: loss is %g (lower the learning rate)" stepNo lv
+
         opt.zero_grad ()
+
         if loss.requires_grad then
             loss.backward ()
             opt.step () |> ignore
+
         { Loss = lv
           Reward = rewards |> Array.averageBy float
           Cost = Array.average costs
@@ -176,8 +201,7 @@ module Learning =
     /// learn, by cross-entropy on the output scores of the rows that reach the output. Control nodes get
     /// no loss here; their Q-learning starts afterwards on trained features.
     [<CompiledName("WarmupStep")>]
-    let warmupStep (c: CompiledD2nn) (output: string) (rng: Random) (opt: torch.optim.Optimizer)
-                   (x: torch.Tensor) (labels: int[]) : StepStats =
+    let warmupStep (c: CompiledD2nn) (output: string) (rng: Random) (opt: torch.optim.Optimizer) (x: torch.Tensor) (labels: int[]) : StepStats =
         use _scope = torch.NewDisposeScope()
         let policy = ActionPolicy(fun _ q _ -> epsilonGreedy rng 1.0 q)
         c.Train true
@@ -186,46 +210,72 @@ module Learning =
         let o = c.Index[output]
         let preds, _ = outputActions res o (fun q -> D2nnExecutor.Greedy(0, q, null))
         let rows = res.Rows[o]
+
         let lv =
-            if rows.Length = 0 then 0.0
+            if rows.Length = 0 then
+                0.0
             else
                 use y = torch.tensor (rows |> Array.map (fun r -> int64 labels[int r]), device = x.device)
-                let loss = torch.nn.functional.cross_entropy(res.Values[o], y)
-                let lv = loss.item<float32> () |> float
+                let loss = torch.nn.functional.cross_entropy (res.Values[o], y)
+                let lv = loss.item<float32>() |> float
+
                 if Double.IsNaN lv || Double.IsInfinity lv then
                     Errors.fail "D²NN warm-up diverged: loss is %g (lower the learning rate)" lv
+
                 opt.zero_grad ()
                 loss.backward ()
                 opt.step () |> ignore
                 lv
-        { Loss = lv; Reward = nan; Cost = Array.average res.Cost; Accuracy = Classification.accuracy preds labels; Epsilon = 1.0 }
+
+        { Loss = lv
+          Reward = nan
+          Cost = Array.average res.Cost
+          Accuracy = Classification.accuracy preds labels
+          Epsilon = 1.0 }
 
     /// One step of joint training of an early-exit network (BranchyNet): every control node continues, so
     /// every exit head runs on every example, and the loss is Σ_k weights[k] · cross-entropy(exits[k]).
     /// Accuracy is the last exit's.
     [<CompiledName("ExitStep")>]
-    let exitStep (c: CompiledD2nn) (exits: string[]) (weights: float[]) (opt: torch.optim.Optimizer)
-                 (x: torch.Tensor) (labels: int[]) : StepStats =
+    let exitStep (c: CompiledD2nn) (exits: string[]) (weights: float[]) (opt: torch.optim.Optimizer) (x: torch.Tensor) (labels: int[]) : StepStats =
         use _scope = torch.NewDisposeScope()
         let policy = ActionPolicy(fun _ q _ -> Array.create (int q.shape[0]) 1L)
         c.Train true
         c.Executor.DetachControlInputs <- true
         let res = c.Executor.Forward([| x |], policy)
-        let mutable total : torch.Tensor = null
+        let mutable total: torch.Tensor = null
         let mutable preds = [||]
+
         for k in 0 .. exits.Length - 1 do
             let n = c.Index[exits[k]]
             let rows = res.Rows[n]
+
             if rows.Length <> labels.Length then
-                Errors.fail "early-exit training: exit '%s' ran on %d of %d examples (every exit must run when every control node continues)" exits[k] rows.Length labels.Length
+                Errors.fail
+                    "early-exit training: exit '%s' ran on %d of %d examples (every exit must run when every control node continues)"
+                    exits[k]
+                    rows.Length
+                    labels.Length
+
             use y = torch.tensor (rows |> Array.map (fun r -> int64 labels[int r]), device = x.device)
-            let l = torch.nn.functional.cross_entropy(res.Values[n], y).mul(torch.tensor(weights[k], dtype = torch.float32, device = x.device))
+
+            let l =
+                torch.nn.functional.cross_entropy(res.Values[n], y).mul(torch.tensor (weights[k], dtype = torch.float32, device = x.device))
+
             total <- (if isNull total then l else total.Plus l)
-            if k = exits.Length - 1 then
-                preds <- Classification.predictions res.Values[n]
-        let lv = total.item<float32> () |> float
-        if Double.IsNaN lv || Double.IsInfinity lv then Errors.fail "early-exit training diverged: loss is %g (lower the learning rate)" lv
+            if k = exits.Length - 1 then preds <- Classification.predictions res.Values[n]
+
+        let lv = total.item<float32>() |> float
+
+        if Double.IsNaN lv || Double.IsInfinity lv then
+            Errors.fail "early-exit training diverged: loss is %g (lower the learning rate)" lv
+
         opt.zero_grad ()
         total.backward ()
         opt.step () |> ignore
-        { Loss = lv; Reward = nan; Cost = Array.average res.Cost; Accuracy = Classification.accuracy preds labels; Epsilon = 0.0 }
+
+        { Loss = lv
+          Reward = nan
+          Cost = Array.average res.Cost
+          Accuracy = Classification.accuracy preds labels
+          Epsilon = 0.0 }

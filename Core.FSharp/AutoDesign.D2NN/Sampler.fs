@@ -15,18 +15,30 @@ type SamplerState = { Order: int[]; Position: int }
 [<Sealed>]
 type BatchSampler(task: Task, batchSize: int, positiveFraction: float, random: Random) =
     let n = task.TrainY.Length
-    let positives = [| for i in 0 .. n - 1 do if task.TrainY[i] = 1 then yield i |]
-    let negatives = [| for i in 0 .. n - 1 do if task.TrainY[i] <> 1 then yield i |]
+
+    let positives =
+        [| for i in 0 .. n - 1 do
+               if task.TrainY[i] = 1 then yield i |]
+
+    let negatives =
+        [| for i in 0 .. n - 1 do
+               if task.TrainY[i] <> 1 then yield i |]
+
     do
         if batchSize < 1 then Errors.fail "mini-batch size must be >= 1, got %d" batchSize
+
         if Double.IsNaN positiveFraction || positiveFraction < 0.0 || positiveFraction >= 1.0 then
             Errors.fail "positive fraction must be in (0, 1), or 0 for uniform sampling; got %g" positiveFraction
+
         if positiveFraction > 0.0 then
-            if task.Classes <> 2 then Errors.fail "a positive fraction applies to binary tasks only; '%s' has %d classes" task.Name task.Classes
+            if task.Classes <> 2 then
+                Errors.fail "a positive fraction applies to binary tasks only; '%s' has %d classes" task.Name task.Classes
+
             if positives.Length = 0 || negatives.Length = 0 then
                 Errors.fail "task '%s' needs both positive and negative training examples for balanced sampling" task.Name
         elif batchSize > n then
             Errors.fail "mini-batch size %d exceeds the %d training examples of '%s'" batchSize n task.Name
+
     let mutable order = if positiveFraction > 0.0 then [||] else Array.init n id
     let mutable position = n
 
@@ -34,14 +46,20 @@ type BatchSampler(task: Task, batchSize: int, positiveFraction: float, random: R
     member _.Next() : int[] =
         if positiveFraction > 0.0 then
             Array.init batchSize (fun _ ->
-                if random.NextDouble() < positiveFraction then positives[random.Next positives.Length]
-                else negatives[random.Next negatives.Length])
+                if random.NextDouble() < positiveFraction then
+                    positives[random.Next positives.Length]
+                else
+                    negatives[random.Next negatives.Length])
         else
             if position + batchSize > n then
                 for i in n - 1 .. -1 .. 1 do
                     let j = random.Next(i + 1)
-                    let t = order[i] in order[i] <- order[j]; order[j] <- t
+                    let t = order[i] in
+                    order[i] <- order[j]
+                    order[j] <- t
+
                 position <- 0
+
             position <- position + batchSize
             order[position - batchSize .. position - 1]
 
@@ -51,6 +69,7 @@ type BatchSampler(task: Task, batchSize: int, positiveFraction: float, random: R
         and set (s: SamplerState) =
             if isNull s.Order || s.Order.Length <> order.Length || s.Position < 0 || s.Position > n then
                 Errors.fail "the checkpoint's sampler state does not fit a training set of %d examples" n
+
             order <- Array.copy s.Order
             position <- s.Position
 

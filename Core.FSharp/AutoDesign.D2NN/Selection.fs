@@ -17,6 +17,7 @@ module Selection =
     let cheapestWithin (tolerance: float) (reference: float) (metric: Func<'T, float>) (cost: Func<'T, float>) (candidates: seq<'T>) : 'T =
         let xs = List.ofSeq candidates
         if xs.IsEmpty then Errors.fail "no candidate to choose from"
+
         match xs |> List.filter (fun x -> metric.Invoke x >= reference - tolerance) with
         | [] -> xs |> List.sortBy (fun x -> -(metric.Invoke x), cost.Invoke x) |> List.head
         | close -> close |> List.minBy cost.Invoke

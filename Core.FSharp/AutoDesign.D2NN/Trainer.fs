@@ -16,7 +16,10 @@ open AutoDesign.Runs
 type D2nnTrainer(network: CompiledD2nn, task: Task, output: string, device: torch.Device) =
     do
         if isNull (box network) then Errors.fail "D2nnTrainer needs a compiled network"
-        if not (network.Index.ContainsKey output) then Errors.fail "the network has no node '%s' to read class scores from" output
+
+        if not (network.Index.ContainsKey output) then
+            Errors.fail "the network has no node '%s' to read class scores from" output
+
     let mutable checkpointEvery = 100
     /// A trainer on the CPU.
     new(network: CompiledD2nn, task: Task, output: string) = D2nnTrainer(network, task, output, torch.CPU)
@@ -24,22 +27,36 @@ type D2nnTrainer(network: CompiledD2nn, task: Task, output: string, device: torc
     member _.Network = network
     member _.Task = task
     member _.Output = output
+
     /// Commit a checkpoint every this many steps (0: only at the end and every 5 minutes); default 100.
-    member _.CheckpointEvery with get () = checkpointEvery and set v = checkpointEvery <- max 0 v
+    member _.CheckpointEvery
+        with get () = checkpointEvery
+        and set v = checkpointEvery <- max 0 v
 
     /// Train with `reward` (its cost counted by `cost`) in `run` (metrics rows: metrics.csv in its folder).
-    member _.Train(run: Run, options: TrainOptions, reward: RewardFn, cost: CostMeasure,
-                   [<Optional; DefaultParameterValue(null: Action<int, StepStats>)>] onStep: Action<int, StepStats>) =
+    member _.Train
+        (
+            run: Run,
+            options: TrainOptions,
+            reward: RewardFn,
+            cost: CostMeasure,
+            [<Optional; DefaultParameterValue(null: Action<int, StepStats>)>] onStep: Action<int, StepStats>
+        ) =
         Training.train run network task options (Learn(reward, cost)) output device checkpointEvery onStep
 
     /// Train at trade-off weight λ (reward λ·metric + (1 − λ)·(1 − multiplications / `normalizer`)).
-    member t.Train(run: Run, options: TrainOptions, lambda: float, normalizer: float,
-                   [<Optional; DefaultParameterValue(null: Action<int, StepStats>)>] onStep: Action<int, StepStats>) =
+    member t.Train
+        (
+            run: Run,
+            options: TrainOptions,
+            lambda: float,
+            normalizer: float,
+            [<Optional; DefaultParameterValue(null: Action<int, StepStats>)>] onStep: Action<int, StepStats>
+        ) =
         t.Train(run, options, Reward.tradeoff task.Metric lambda, Multiplications normalizer, onStep)
 
     /// The warm-up: cross-entropy for the regular nodes under uniformly random routing.
-    member _.Warmup(run: Run, options: TrainOptions,
-                    [<Optional; DefaultParameterValue(null: Action<int, StepStats>)>] onStep: Action<int, StepStats>) =
+    member _.Warmup(run: Run, options: TrainOptions, [<Optional; DefaultParameterValue(null: Action<int, StepStats>)>] onStep: Action<int, StepStats>) =
         Training.train run network task options Warmup output device checkpointEvery onStep
 
     /// Greedy inference on the test set; cost = multiplications / `normalizer`.

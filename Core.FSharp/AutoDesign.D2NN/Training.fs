@@ -12,46 +12,65 @@ open AutoDesign.Runs
 /// How one D²NN (or static network) training run goes. From C#: `TrainOptions.Default.With(steps: 300)`;
 /// from F#: `{ TrainOptions.Default with Steps = 300 }`. Recorded in run configurations.
 type TrainOptions =
-    { Steps: int
-      /// Mini-batch size (a whole number of mini-bags).
-      BatchSize: int
-      /// Examples per mini-bag (1 = per-example rewards).
-      BagSize: int
-      Lr: float
-      /// ε decays linearly from 1 to 0.05 over this many steps.
-      EpsilonSteps: int
-      RegularLoss: RegularLoss
-      /// Binary tasks: draw each training example from the positive class with this probability
-      /// (class-balanced mini-batches and mini-bags); 0: uniform shuffling.
-      PositiveFraction: float
-      /// With a positive fraction: score each mini-bag's accuracy metric at the training set's class prior
-      /// (the test prior) by weighting examples prior / sampled fraction per class; false: at the sampled prior.
-      BagsAtDataPrior: bool
-      /// See LearnConfig.DetachControlInputs.
-      DetachControlInputs: bool
-      Seed: int }
+    {
+        Steps: int
+        /// Mini-batch size (a whole number of mini-bags).
+        BatchSize: int
+        /// Examples per mini-bag (1 = per-example rewards).
+        BagSize: int
+        Lr: float
+        /// ε decays linearly from 1 to 0.05 over this many steps.
+        EpsilonSteps: int
+        RegularLoss: RegularLoss
+        /// Binary tasks: draw each training example from the positive class with this probability
+        /// (class-balanced mini-batches and mini-bags); 0: uniform shuffling.
+        PositiveFraction: float
+        /// With a positive fraction: score each mini-bag's accuracy metric at the training set's class prior
+        /// (the test prior) by weighting examples prior / sampled fraction per class; false: at the sampled prior.
+        BagsAtDataPrior: bool
+        /// See LearnConfig.DetachControlInputs.
+        DetachControlInputs: bool
+        Seed: int
+    }
 
     static member Default =
-        { Steps = 1000; BatchSize = 64; BagSize = 1; Lr = 1e-3; EpsilonSteps = 500; RegularLoss = CrossEntropy 1.0
-          PositiveFraction = 0.0; BagsAtDataPrior = true; DetachControlInputs = true; Seed = 1 }
+        { Steps = 1000
+          BatchSize = 64
+          BagSize = 1
+          Lr = 1e-3
+          EpsilonSteps = 500
+          RegularLoss = CrossEntropy 1.0
+          PositiveFraction = 0.0
+          BagsAtDataPrior = true
+          DetachControlInputs = true
+          Seed = 1 }
 
     /// A copy with the given fields changed (C#: named arguments).
-    member o.With([<Optional>] steps: Nullable<int>,
-                  [<Optional>] batchSize: Nullable<int>,
-                  [<Optional>] bagSize: Nullable<int>,
-                  [<Optional>] lr: Nullable<float>,
-                  [<Optional>] epsilonSteps: Nullable<int>,
-                  [<Optional>] regularLoss: RegularLoss,
-                  [<Optional>] positiveFraction: Nullable<float>,
-                  [<Optional>] bagsAtDataPrior: Nullable<bool>,
-                  [<Optional>] detachControlInputs: Nullable<bool>,
-                  [<Optional>] seed: Nullable<int>) =
+    member o.With
+        (
+            [<Optional>] steps: Nullable<int>,
+            [<Optional>] batchSize: Nullable<int>,
+            [<Optional>] bagSize: Nullable<int>,
+            [<Optional>] lr: Nullable<float>,
+            [<Optional>] epsilonSteps: Nullable<int>,
+            [<Optional>] regularLoss: RegularLoss,
+            [<Optional>] positiveFraction: Nullable<float>,
+            [<Optional>] bagsAtDataPrior: Nullable<bool>,
+            [<Optional>] detachControlInputs: Nullable<bool>,
+            [<Optional>] seed: Nullable<int>
+        ) =
         let pick (v: Nullable<'T>) (d: 'T) = if v.HasValue then v.Value else d
-        { Steps = pick steps o.Steps; BatchSize = pick batchSize o.BatchSize; BagSize = pick bagSize o.BagSize
-          Lr = pick lr o.Lr; EpsilonSteps = pick epsilonSteps o.EpsilonSteps
+
+        { Steps = pick steps o.Steps
+          BatchSize = pick batchSize o.BatchSize
+          BagSize = pick bagSize o.BagSize
+          Lr = pick lr o.Lr
+          EpsilonSteps = pick epsilonSteps o.EpsilonSteps
           RegularLoss = (if isNull (box regularLoss) then o.RegularLoss else regularLoss)
-          PositiveFraction = pick positiveFraction o.PositiveFraction; BagsAtDataPrior = pick bagsAtDataPrior o.BagsAtDataPrior
-          DetachControlInputs = pick detachControlInputs o.DetachControlInputs; Seed = pick seed o.Seed }
+          PositiveFraction = pick positiveFraction o.PositiveFraction
+          BagsAtDataPrior = pick bagsAtDataPrior o.BagsAtDataPrior
+          DetachControlInputs = pick detachControlInputs o.DetachControlInputs
+          Seed = pick seed o.Seed }
 
 /// What a training run optimizes.
 type TrainPhase =
@@ -64,6 +83,7 @@ type TrainPhase =
     /// Joint training of an early-exit network: every example runs through every exit, and the loss is the
     /// weighted sum of the exits' cross-entropies (Learning.exitStep); no control node learns.
     | Exits of Nodes: string[] * Weights: float[]
+
     /// Q-learning with `reward` and cost `cost` (the factory for C#).
     static member LearnWith(reward: RewardFn, cost: CostMeasure) = Learn(reward, cost)
     /// Joint early-exit training of `nodes` with loss `weights` (the factory for C#).
@@ -77,8 +97,11 @@ module Training =
     [<CompiledName("Weights")>]
     let weights (c: CompiledD2nn) : Dictionary<string, torch.Tensor> =
         let d = Dictionary<string, torch.Tensor>()
+
         for kv in c.NamedModules do
-            for e in kv.Value.state_dict () do d[kv.Key + "." + e.Key] <- e.Value
+            for e in kv.Value.state_dict () do
+                d[kv.Key + "." + e.Key] <- e.Value
+
         d
 
     /// Write the weights of `c` to a safetensors file (atomically).
@@ -91,28 +114,42 @@ module Training =
     let loadMatching (path: string) (c: CompiledD2nn) (skip: seq<string>) : string[] =
         let stored = Safetensors.load path
         let skip = Set.ofSeq skip
+
         try
             [| for kv in c.NamedModules do
-                if not (skip.Contains kv.Key) then
-                    let sd = kv.Value.state_dict () |> Seq.toArray
-                    let fits =
-                        sd.Length > 0
-                        && sd |> Array.forall (fun e ->
-                            match stored.TryGetValue(kv.Key + "." + e.Key) with
-                            | true, t -> t.shape = e.Value.shape
-                            | _ -> false)
-                    if fits then
-                        use _ng = torch.no_grad ()
-                        for e in sd do e.Value.copy_(stored[kv.Key + "." + e.Key]) |> ignore
-                        yield kv.Key |]
+                   if not (skip.Contains kv.Key) then
+                       let sd = kv.Value.state_dict () |> Seq.toArray
+
+                       let fits =
+                           sd.Length > 0
+                           && sd
+                              |> Array.forall (fun e ->
+                                  match stored.TryGetValue(kv.Key + "." + e.Key) with
+                                  | true, t -> t.shape = e.Value.shape
+                                  | _ -> false)
+
+                       if fits then
+                           use _ng = torch.no_grad ()
+
+                           for e in sd do
+                               e.Value.copy_ (stored[kv.Key + "." + e.Key]) |> ignore
+
+                           yield kv.Key |]
         finally
-            for t in stored.Values do t.Dispose()
+            for t in stored.Values do
+                t.Dispose()
 
     /// Load every node's weights of `c` from `path`; a node the file lacks (or holds in another shape) is a UserError.
     [<CompiledName("LoadWeights")>]
     let loadWeights (path: string) (c: CompiledD2nn) =
         let loaded = Set.ofArray (loadMatching path c Seq.empty)
-        let missing = c.NamedModules |> Seq.filter (fun kv -> kv.Value.state_dict().Count > 0 && not (loaded.Contains kv.Key)) |> Seq.map (fun kv -> kv.Key) |> List.ofSeq
+
+        let missing =
+            c.NamedModules
+            |> Seq.filter (fun kv -> kv.Value.state_dict().Count > 0 && not (loaded.Contains kv.Key))
+            |> Seq.map (fun kv -> kv.Key)
+            |> List.ofSeq
+
         if not missing.IsEmpty then
             Errors.fail "%s lacks weights (or holds other shapes) for node(s) %s" path (String.concat ", " missing)
 
@@ -120,34 +157,41 @@ module Training =
     /// all its parameters have the same names and shapes; returns the names copied. `skip`: names not to copy.
     [<CompiledName("CopyMatching")>]
     let copyMatching (src: CompiledD2nn) (dst: CompiledD2nn) (skip: seq<string>) : string[] =
-        let modules (c: CompiledD2nn) =
-            c.Plan.Nodes |> Array.choose (fun pn -> if isNull pn.Function then None else Some(pn.Name, pn.Function.Module)) |> dict
+        let modules (c: CompiledD2nn) = c.Plan.Nodes |> Array.choose (fun pn -> if isNull pn.Function then None else Some(pn.Name, pn.Function.Module)) |> dict
         let s, d = modules src, modules dst
         let skip = Set.ofSeq skip
+
         [| for KeyValue(name, dm) in d do
-            if not (skip.Contains name) && s.ContainsKey name then
-                let sp = s[name].named_parameters () |> Seq.map (fun struct (n, p) -> n, p) |> Map.ofSeq
-                let dp = dm.named_parameters () |> Seq.map (fun struct (n, p) -> n, p) |> Array.ofSeq
-                let same =
-                    dp.Length = sp.Count && dp.Length > 0
-                    && dp |> Array.forall (fun (n, p) -> sp.ContainsKey n && sp[n].shape = p.shape)
-                if same then
-                    use _ng = torch.no_grad ()
-                    for (n, p) in dp do p.copy_(sp[n].``to``(p.device)) |> ignore
-                    yield name |]
+               if not (skip.Contains name) && s.ContainsKey name then
+                   let sp = s[name].named_parameters() |> Seq.map (fun struct (n, p) -> n, p) |> Map.ofSeq
+                   let dp = dm.named_parameters () |> Seq.map (fun struct (n, p) -> n, p) |> Array.ofSeq
+
+                   let same =
+                       dp.Length = sp.Count && dp.Length > 0 && dp |> Array.forall (fun (n, p) -> sp.ContainsKey n && sp[n].shape = p.shape)
+
+                   if same then
+                       use _ng = torch.no_grad ()
+
+                       for (n, p) in dp do
+                           p.copy_ (sp[n].``to``(p.device)) |> ignore
+
+                       yield name |]
 
     /// Every node module of `c` as one checkpoint component (tensors "<prefix><node>/<entry>").
     let private networkState (c: CompiledD2nn) : IStateful =
         { new IStateful with
             member _.Capture(snap, p) =
                 for kv in c.NamedModules do
-                    for e in kv.Value.state_dict () do snap.Tensors[p + kv.Key + "/" + e.Key] <- e.Value
+                    for e in kv.Value.state_dict () do
+                        snap.Tensors[p + kv.Key + "/" + e.Key] <- e.Value
+
             member _.Restore(snap, p) =
                 use _ng = torch.no_grad ()
+
                 for kv in c.NamedModules do
                     for e in kv.Value.state_dict () do
                         match snap.Tensors.TryGetValue(p + kv.Key + "/" + e.Key) with
-                        | true, t when t.shape = e.Value.shape -> e.Value.copy_(t) |> ignore
+                        | true, t when t.shape = e.Value.shape -> e.Value.copy_ (t) |> ignore
                         | true, _ -> Errors.fail "the checkpoint's %s%s/%s has another shape than the network's" p kv.Key e.Key
                         | _ -> Errors.fail "the checkpoint has no %s%s/%s: it was written for another network" p kv.Key e.Key }
 
@@ -157,7 +201,8 @@ module Training =
         if opts.PositiveFraction > 0.0 && opts.BagsAtDataPrior && task.Classes = 2 then
             let prior = task.Prior 1
             [| (1.0 - prior) / (1.0 - opts.PositiveFraction); prior / opts.PositiveFraction |]
-        else [||]
+        else
+            [||]
 
     /// Files of a finished run's full training state (modules, optimizer, random streams), from which a
     /// later run can continue training (see continueFrom).
@@ -172,16 +217,28 @@ module Training =
 
     let private loadFinalState (runDir: string) : Snapshot * SnapshotFiles =
         let tensors, values = finalStateFiles runDir
+
         if not (File.Exists tensors && File.Exists values) then
             Errors.fail "run %s kept no final training state to continue from (final-state.safetensors, final-state.json)" runDir
+
         let v = Json.object values "" (Json.readFile values)
         StateFormat.check values v
         SafeFiles.checkRegular tensors
         { Tensors = Safetensors.load tensors; Values = v }, { TensorsFile = tensors; ValuesFile = values }
 
-    let private trainWith (run: Run) (c: CompiledD2nn) (task: Task) (opts: TrainOptions) (phase: TrainPhase)
-                          (output: string) (device: torch.Device) (initial: (Snapshot * SnapshotFiles) option) (keepFinalState: bool)
-                          (checkpointEvery: int) (onStep: Action<int, StepStats>) =
+    let private trainWith
+        (run: Run)
+        (c: CompiledD2nn)
+        (task: Task)
+        (opts: TrainOptions)
+        (phase: TrainPhase)
+        (output: string)
+        (device: torch.Device)
+        (initial: (Snapshot * SnapshotFiles) option)
+        (keepFinalState: bool)
+        (checkpointEvery: int)
+        (onStep: Action<int, StepStats>)
+        =
         if opts.Steps < 0 then Errors.fail "training steps must be >= 0, got %d" opts.Steps
         if opts.BagSize < 1 then Errors.fail "mini-bag size must be >= 1, got %d" opts.BagSize
         if opts.Lr <= 0.0 then Errors.fail "learning rate must be positive, got %g" opts.Lr
@@ -189,7 +246,14 @@ module Training =
         c.To device
         use opt = new SafeAdam(c.Parameters, opts.Lr)
         // the warm-up draws from its own stream, so its batches differ from the training that follows
-        let random = SeededRandom(match phase with Warmup -> opts.Seed + 7919 | Learn _ | Exits _ -> opts.Seed)
+        let random =
+            SeededRandom(
+                match phase with
+                | Warmup -> opts.Seed + 7919
+                | Learn _
+                | Exits _ -> opts.Seed
+            )
+
         let sampler = BatchSampler(task, opts.BatchSize, opts.PositiveFraction, random)
         let state = TrainState()
         state.Add("net", networkState c)
@@ -197,48 +261,68 @@ module Training =
         state.AddRandom("random", random)
         sampler.Register(state, "sampler")
         state.AddTorchDefault()
-        initial |> Option.iter (fun (snap: Snapshot, files) ->
+
+        initial
+        |> Option.iter (fun (snap: Snapshot, files) ->
             try
-                if (Checkpoints.latestName run.Dir).IsNone then
-                    state.RestoreFrom(snap, files, [])
+                if (Checkpoints.latestName run.Dir).IsNone then state.RestoreFrom(snap, files, [])
             finally
-                for t in snap.Tensors.Values do t.Dispose())
+                for t in snap.Tensors.Values do
+                    t.Dispose())
+
         let cfg =
             match phase with
             | Learn(reward, cost) ->
-                Some { Reward = reward; BagSize = opts.BagSize; Epsilon = EpsilonSchedule.Linear(1.0, 0.05, opts.EpsilonSteps)
-                       RegularLoss = opts.RegularLoss; Cost = cost; Output = output
-                       DetachControlInputs = opts.DetachControlInputs; ClassWeights = classWeights task opts }
-            | Warmup | Exits _ -> None
+                Some
+                    { Reward = reward
+                      BagSize = opts.BagSize
+                      Epsilon = EpsilonSchedule.Linear(1.0, 0.05, opts.EpsilonSteps)
+                      RegularLoss = opts.RegularLoss
+                      Cost = cost
+                      Output = output
+                      DetachControlInputs = opts.DetachControlInputs
+                      ClassWeights = classWeights task opts }
+            | Warmup
+            | Exits _ -> None
+
         match phase with
         | Exits(nodes, weights) ->
             if nodes.Length = 0 || nodes.Length <> weights.Length then
                 Errors.fail "early-exit training needs one weight per exit, got %d exits and %d weights" nodes.Length weights.Length
+
             for n in nodes do
                 if not (c.Index.ContainsKey n) then Errors.fail "the network has no exit node '%s'" n
         | _ -> ()
+
         let rowEvery = max 1 (opts.Steps / 50)
-        let spec =
-            { LoopSpec.Of(run.Dir |> Path.GetFileName, opts.Steps) with CheckpointEvery = max 0 checkpointEvery }
+        let spec = { LoopSpec.Of(run.Dir |> Path.GetFileName, opts.Steps) with CheckpointEvery = max 0 checkpointEvery }
+
         let rows =
-            Loop.run run state spec
+            Loop.run
+                run
+                state
+                spec
                 (fun info ctx ->
                     let batch = sampler.Next()
                     use _ = torch.NewDisposeScope()
                     use bi = torch.tensor (batch |> Array.map int64)
                     let x = task.TrainX.index_select(0L, bi).``to``(device)
                     let labels = batch |> Array.map (fun i -> task.TrainY[i])
+
                     let stats =
                         match cfg, phase with
                         | Some cfg, _ -> Learning.step c cfg random info.Step opt x labels
                         | None, Exits(nodes, weights) -> Learning.exitStep c nodes weights opt x labels
                         | None, _ -> Learning.warmupStep c output random opt x labels
+
                     if not (isNull onStep) then onStep.Invoke(info.Step, stats)
                     let shown = [ "loss", stats.Loss; "reward", stats.Reward; "cost", stats.Cost; "acc", stats.Accuracy ]
                     ctx.Show shown
+
                     if (info.Step + 1) % rowEvery = 0 || info.Step = opts.Steps - 1 then
                         ctx.Row([ "step", float (info.Step + 1) ] @ shown @ [ "epsilon", stats.Epsilon ]))
                 (fun _ _ -> ())
+
         if keepFinalState then saveFinalState run state
         rows |> ignore
 
@@ -246,21 +330,49 @@ module Training =
     /// `opts`, committing a checkpoint every `checkpointEvery` steps (0: at the end and every 5 minutes);
     /// returns the metrics rows. `onStep` (may be null) sees every step run in this call.
     [<CompiledName("Train")>]
-    let train (run: Run) (c: CompiledD2nn) (task: Task) (opts: TrainOptions) (phase: TrainPhase) (output: string)
-              (device: torch.Device) (checkpointEvery: int) (onStep: Action<int, StepStats>) =
+    let train
+        (run: Run)
+        (c: CompiledD2nn)
+        (task: Task)
+        (opts: TrainOptions)
+        (phase: TrainPhase)
+        (output: string)
+        (device: torch.Device)
+        (checkpointEvery: int)
+        (onStep: Action<int, StepStats>)
+        =
         trainWith run c task opts phase output device None false checkpointEvery onStep
 
     /// As train, and keep the final training state (final-state.*) so another run can continue it.
     [<CompiledName("TrainKeepingState")>]
-    let trainKeepingState (run: Run) (c: CompiledD2nn) (task: Task) (opts: TrainOptions) (phase: TrainPhase) (output: string)
-                          (device: torch.Device) (checkpointEvery: int) (onStep: Action<int, StepStats>) =
+    let trainKeepingState
+        (run: Run)
+        (c: CompiledD2nn)
+        (task: Task)
+        (opts: TrainOptions)
+        (phase: TrainPhase)
+        (output: string)
+        (device: torch.Device)
+        (checkpointEvery: int)
+        (onStep: Action<int, StepStats>)
+        =
         trainWith run c task opts phase output device None true checkpointEvery onStep
 
     /// Continue the training a finished run in `fromDir` kept (trainKeepingState) for `opts.Steps` more
     /// steps in `run`: modules, optimizer moments, random stream and sampler position carry on, so the
     /// result equals one run of both step counts. `opts` must match the first run's (but for Steps).
     [<CompiledName("ContinueFrom")>]
-    let continueFrom (fromDir: string) (run: Run) (c: CompiledD2nn) (task: Task) (opts: TrainOptions) (phase: TrainPhase)
-                     (output: string) (device: torch.Device) (checkpointEvery: int) (onStep: Action<int, StepStats>) =
+    let continueFrom
+        (fromDir: string)
+        (run: Run)
+        (c: CompiledD2nn)
+        (task: Task)
+        (opts: TrainOptions)
+        (phase: TrainPhase)
+        (output: string)
+        (device: torch.Device)
+        (checkpointEvery: int)
+        (onStep: Action<int, StepStats>)
+        =
         let snap = if (Checkpoints.latestName run.Dir).IsNone then Some(loadFinalState fromDir) else None
         trainWith run c task opts phase output device snap true checkpointEvery onStep

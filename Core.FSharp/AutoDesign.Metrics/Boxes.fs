@@ -1,10 +1,13 @@
 namespace AutoDesign.Metrics
 
-
 /// An axis-aligned box in pixel coordinates: [X0, X1) × [Y0, Y1).
 [<Struct>]
 type Box =
-    { X0: float; Y0: float; X1: float; Y1: float }
+    { X0: float
+      Y0: float
+      X1: float
+      Y1: float }
+
     member b.Width = max 0.0 (b.X1 - b.X0)
     member b.Height = max 0.0 (b.Y1 - b.Y0)
     member b.Area = b.Width * b.Height
@@ -38,14 +41,24 @@ module Box =
     /// Clip into a size×size image.
     [<CompiledName("Clip")>]
     let clip (size: float) (b: Box) =
-        { X0 = max 0.0 (min size b.X0); Y0 = max 0.0 (min size b.Y0)
-          X1 = max 0.0 (min size b.X1); Y1 = max 0.0 (min size b.Y1) }
+        { X0 = max 0.0 (min size b.X0)
+          Y0 = max 0.0 (min size b.Y0)
+          X1 = max 0.0 (min size b.X1)
+          Y1 = max 0.0 (min size b.Y1) }
 
     /// Shift a box so it lies inside a size×size image (keeping its size when it fits).
     [<CompiledName("ShiftInside")>]
     let shiftInside (size: float) (b: Box) =
-        let dx = if b.X0 < 0.0 then -b.X0 elif b.X1 > size then size - b.X1 else 0.0
-        let dy = if b.Y0 < 0.0 then -b.Y0 elif b.Y1 > size then size - b.Y1 else 0.0
+        let dx =
+            if b.X0 < 0.0 then -b.X0
+            elif b.X1 > size then size - b.X1
+            else 0.0
+
+        let dy =
+            if b.Y0 < 0.0 then -b.Y0
+            elif b.Y1 > size then size - b.Y1
+            else 0.0
+
         clip size { X0 = b.X0 + dx; Y0 = b.Y0 + dy; X1 = b.X1 + dx; Y1 = b.Y1 + dy }
 
     /// As a float32 array (x0, y0, x1, y1) for the C# detector.

@@ -4,7 +4,11 @@ open System
 
 /// Counts of a binary decision against binary truth.
 type Confusion =
-    { TruePositives: int; FalsePositives: int; FalseNegatives: int; TrueNegatives: int }
+    { TruePositives: int
+      FalsePositives: int
+      FalseNegatives: int
+      TrueNegatives: int }
+
     member c.Total = c.TruePositives + c.FalsePositives + c.FalseNegatives + c.TrueNegatives
 
 /// Classification metrics on predicted and true class ids (and on score rows), scikit-learn's definitions
@@ -18,18 +22,26 @@ module Classification =
     /// The class a score row predicts: the index of the strictly largest value, -1 when the largest is tied.
     [<CompiledName("Argmax")>]
     let argmax (row: float32[]) =
-        if row.Length = 0 then -1
+        if row.Length = 0 then
+            -1
         else
             let mutable best, tied = 0, false
+
             for j in 1 .. row.Length - 1 do
-                if row.[j] > row.[best] then best <- j; tied <- false
-                elif row.[j] = row.[best] then tied <- true
+                if row.[j] > row.[best] then
+                    best <- j
+                    tied <- false
+                elif row.[j] = row.[best] then
+                    tied <- true
+
             if tied then -1 else best
 
     /// The predicted class of each row of scores [n, C] (`argmax`), computed on the host.
     [<CompiledName("Predictions")>]
     let predictions (scores: TorchSharp.torch.Tensor) : int[] =
-        if scores.dim () <> 2L then invalidArg "scores" (sprintf "scores must be [n, classes], got %d dimensions" (scores.dim ()))
+        if scores.dim () <> 2L then
+            invalidArg "scores" (sprintf "scores must be [n, classes], got %d dimensions" (scores.dim ()))
+
         let c = int scores.shape.[1]
         use host = scores.detach().cpu().to_type(TorchSharp.torch.ScalarType.Float32).contiguous()
         let v = host.data<float32>().ToArray()
@@ -38,7 +50,8 @@ module Classification =
     let private weightOf (weights: float[]) = if isNull weights || weights.Length = 0 then (fun (_: int) -> 1.0) else (fun i -> weights.[i])
 
     let private sameLength (predicted: int[]) (labels: int[]) =
-        if predicted.Length <> labels.Length then invalidArg "labels" (sprintf "%d predictions but %d labels" predicted.Length labels.Length)
+        if predicted.Length <> labels.Length then
+            invalidArg "labels" (sprintf "%d predictions but %d labels" predicted.Length labels.Length)
 
     /// Weighted fraction of predictions equal to the labels, a weight per example (null or empty: all 1);
     /// 0 for no examples or a zero total weight.
@@ -47,9 +60,11 @@ module Classification =
         sameLength predicted labels
         let w = weightOf weights
         let mutable right, total = 0.0, 0.0
+
         for i in 0 .. predicted.Length - 1 do
             total <- total + w i
             if predicted.[i] = labels.[i] then right <- right + w i
+
         if total = 0.0 then 0.0 else right / total
 
     /// Fraction of predictions equal to the labels; 0 for no examples.
@@ -75,12 +90,19 @@ module Classification =
     [<CompiledName("TopK")>]
     let topK (k: int) (scores: float32[][]) (labels: int[]) =
         if k < 1 then invalidArg "k" "k must be at least 1"
-        if scores.Length = 0 then 0.0
+
+        if scores.Length = 0 then
+            0.0
         else
             let right =
-                Array.map2 (fun (row: float32[]) y ->
-                    let beaten = row |> Array.indexed |> Array.filter (fun (j, v) -> j <> y && v >= row.[y]) |> Array.length
-                    if beaten < k then 1 else 0) scores labels |> Array.sum
+                Array.map2
+                    (fun (row: float32[]) y ->
+                        let beaten = row |> Array.indexed |> Array.filter (fun (j, v) -> j <> y && v >= row.[y]) |> Array.length
+                        if beaten < k then 1 else 0)
+                    scores
+                    labels
+                |> Array.sum
+
             float right / float scores.Length
 
     /// Confusion counts of class `positive` against the rest.
@@ -88,18 +110,21 @@ module Classification =
     let confusion (positive: int) (predicted: int[]) (labels: int[]) : Confusion =
         sameLength predicted labels
         let mutable tp, fp, fn, tn = 0, 0, 0, 0
+
         for i in 0 .. predicted.Length - 1 do
             match predicted.[i] = positive, labels.[i] = positive with
             | true, true -> tp <- tp + 1
             | true, false -> fp <- fp + 1
             | false, true -> fn <- fn + 1
             | false, false -> tn <- tn + 1
+
         { TruePositives = tp; FalsePositives = fp; FalseNegatives = fn; TrueNegatives = tn }
 
     let private ratio (a: int) (b: int) = if b = 0 then 0.0 else float a / float b
 
     [<CompiledName("Precision")>]
     let precision (c: Confusion) = ratio c.TruePositives (c.TruePositives + c.FalsePositives)
+
     [<CompiledName("Recall")>]
     let recall (c: Confusion) = ratio c.TruePositives (c.TruePositives + c.FalseNegatives)
 
@@ -124,12 +149,14 @@ module Classification =
         sameLength predicted labels
         let w = weightOf weights
         let mutable tp, fp, fn = 0.0, 0.0, 0.0
+
         for i in 0 .. predicted.Length - 1 do
             match predicted.[i] = positive, labels.[i] = positive with
             | true, true -> tp <- tp + w i
             | true, false -> fp <- fp + w i
             | false, true -> fn <- fn + w i
             | false, false -> ()
+
         fbetaOfCounts 1.0 tp fp fn
 
     /// Mean of the per-class recalls over the classes present in the labels.

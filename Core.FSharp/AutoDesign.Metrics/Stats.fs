@@ -17,14 +17,14 @@ module Stats =
     [<CompiledName("Sd")>]
     let sd (xs: float seq) =
         let a = Array.ofSeq xs
+
         if a.Length = 0 then nan
         elif a.Length = 1 then 0.0
         else MathNet.Numerics.Statistics.Statistics.StandardDeviation a
 
     /// Two-sided 97.5% quantile of Student's t with `df` degrees of freedom (MathNet.Numerics); NaN for df < 1.
     [<CompiledName("TQuantile975")>]
-    let tQuantile975 (df: int) =
-        if df < 1 then nan else MathNet.Numerics.Distributions.StudentT.InvCDF(0.0, 1.0, float df, 0.975)
+    let tQuantile975 (df: int) = if df < 1 then nan else MathNet.Numerics.Distributions.StudentT.InvCDF(0.0, 1.0, float df, 0.975)
 
     /// Count, mean, sample sd and the 95% t-interval of the mean of `xs` (the interval NaN for fewer than two).
     [<CompiledName("Summary")>]
@@ -38,7 +38,10 @@ module Stats =
     [<CompiledName("Paired")>]
     let paired (a: float seq) (b: float seq) : SampleStats =
         let a, b = Array.ofSeq a, Array.ofSeq b
-        if a.Length <> b.Length then invalidArg "b" (sprintf "paired samples need equal lengths, got %d and %d" a.Length b.Length)
+
+        if a.Length <> b.Length then
+            invalidArg "b" (sprintf "paired samples need equal lengths, got %d and %d" a.Length b.Length)
+
         summary (Array.map2 (fun x y -> y - x) a b)
 
     /// "0.123 ± 0.045" with `digits` decimals (the ± part left out for one value).

@@ -15,11 +15,13 @@ type AxisScale =
 
 /// One series of a chart: points, drawn as a line or as markers, with optional ± error bars on y.
 type Series =
-    { Name: string
-      Points: (float * float)[]
-      Lines: bool
-      /// Half-widths of error bars, one per point (null: none).
-      Errors: float[] }
+    {
+        Name: string
+        Points: (float * float)[]
+        Lines: bool
+        /// Half-widths of error bars, one per point (null: none).
+        Errors: float[]
+    }
 
 /// Charts through ScottPlot 5 (real fonts, Unicode labels such as λ, σ, ²; log axes; error bars), written
 /// as PNG, or as SVG when the path ends in ".svg". Every chart has a title, axis labels and a legend.
@@ -40,9 +42,19 @@ module Plot =
     [<CompiledName("Chart")>]
     let chart (path: string) (title: string) (xLabel: string) (yLabel: string) (xScale: AxisScale) (yScale: AxisScale) (data: IReadOnlyList<Series>) =
         if data.Count = 0 then Errors.fail "plot '%s' has no series" title
-        let tx v = match xScale with Linear -> v | Log10 -> log10 v
-        let ty v = match yScale with Linear -> v | Log10 -> log10 v
+
+        let tx v =
+            match xScale with
+            | Linear -> v
+            | Log10 -> log10 v
+
+        let ty v =
+            match yScale with
+            | Linear -> v
+            | Log10 -> log10 v
+
         let plt = new Plot()
+
         for s in data do
             let pts = s.Points |> Array.filter (fun (x, y) -> Double.IsFinite(tx x) && Double.IsFinite(ty y))
             let xs, ys = pts |> Array.map (fst >> tx), pts |> Array.map (snd >> ty)
@@ -50,13 +62,25 @@ module Plot =
             sc.LegendText <- s.Name
             if not s.Lines then sc.LineWidth <- 0.0f
             sc.MarkerSize <- (if s.Lines then 5.0f else 8.0f)
+
             match s.Errors with
             | null -> ()
             | e when e.Length = s.Points.Length ->
-                let keep = s.Points |> Array.mapi (fun i (x, y) -> i, x, y) |> Array.filter (fun (_, x, y) -> Double.IsFinite(tx x) && Double.IsFinite(ty y))
-                let eb = plt.Add.ErrorBar(keep |> Array.map (fun (_, x, _) -> tx x), keep |> Array.map (fun (_, _, y) -> ty y), keep |> Array.map (fun (i, _, _) -> e.[i]))
+                let keep =
+                    s.Points
+                    |> Array.mapi (fun i (x, y) -> i, x, y)
+                    |> Array.filter (fun (_, x, y) -> Double.IsFinite(tx x) && Double.IsFinite(ty y))
+
+                let eb =
+                    plt.Add.ErrorBar(
+                        keep |> Array.map (fun (_, x, _) -> tx x),
+                        keep |> Array.map (fun (_, _, y) -> ty y),
+                        keep |> Array.map (fun (i, _, _) -> e.[i])
+                    )
+
                 eb.Color <- sc.Color
             | _ -> ()
+
         if xScale = Log10 then plt.Axes.Bottom.TickGenerator <- logTicks ()
         if yScale = Log10 then plt.Axes.Left.TickGenerator <- logTicks ()
         plt.Title(title)
@@ -64,9 +88,12 @@ module Plot =
         plt.YLabel(yLabel)
         plt.ShowLegend() |> ignore
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path)) |> ignore
+
         Atomic.writeWith path (fun tmp ->
-            if path.EndsWith(".svg", StringComparison.OrdinalIgnoreCase) then plt.SaveSvg(tmp, width, height) |> ignore
-            else plt.SavePng(tmp, width, height) |> ignore)
+            if path.EndsWith(".svg", StringComparison.OrdinalIgnoreCase) then
+                plt.SaveSvg(tmp, width, height) |> ignore
+            else
+                plt.SavePng(tmp, width, height) |> ignore)
 
     /// Line chart: each series is (name, points in drawing order).
     [<CompiledName("Lines")>]

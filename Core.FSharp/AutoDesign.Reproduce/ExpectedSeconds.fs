@@ -13,7 +13,9 @@ module ExpectedSeconds =
     /// The shipped durations, keyed by the job folder relative to the runs root (Durations.keyOf).
     let quick () : IReadOnlyDictionary<string, float> =
         use s = typeof<ReportRow>.Assembly.GetManifestResourceStream resource
-        if isNull s then readOnlyDict []
+
+        if isNull s then
+            readOnlyDict []
         else
             use r = new StreamReader(s)
             Durations.parse (r.ReadToEnd().Split('\n'))

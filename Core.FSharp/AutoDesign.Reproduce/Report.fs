@@ -10,18 +10,21 @@ open System.Text
 /// data set. Absolute paths under the runs root are written relative to it.
 module Report =
     type Header =
-        { Date: DateTime
-          Cores: int
-          Machine: string
-          Quick: bool
-          Threads: int
-          /// The runs root as the user named it (paths in rows are relative to it).
-          RunsRoot: string }
+        {
+            Date: DateTime
+            Cores: int
+            Machine: string
+            Quick: bool
+            Threads: int
+            /// The runs root as the user named it (paths in rows are relative to it).
+            RunsRoot: string
+        }
 
     let header (quick: bool) (threads: int) (runsRoot: string) =
         { Date = DateTime.UtcNow
           Cores = Environment.ProcessorCount
-          Machine = sprintf "%s, %s" (Runtime.InteropServices.RuntimeInformation.OSDescription.Trim()) (Runtime.InteropServices.RuntimeInformation.FrameworkDescription)
+          Machine =
+            sprintf "%s, %s" (Runtime.InteropServices.RuntimeInformation.OSDescription.Trim()) (Runtime.InteropServices.RuntimeInformation.FrameworkDescription)
           Quick = quick
           Threads = threads
           RunsRoot = runsRoot }
@@ -34,14 +37,16 @@ module Report =
 
     /// `text` with every absolute path under `root` made relative to it.
     let relativeTo (root: string) (text: string) =
-        if String.IsNullOrEmpty text then text
+        if String.IsNullOrEmpty text then
+            text
         else
             let full = Path.GetFullPath(root).TrimEnd('/')
             text.Replace(full + "/", "").Replace(full, ".")
 
     /// The first `n` characters of `s`, cut at a word boundary, with an ellipsis when cut.
     let private shorten (n: int) (s: string) =
-        if s.Length <= n then s
+        if s.Length <= n then
+            s
         else
             let cut = s.LastIndexOf(' ', n)
             s.Substring(0, (if cut > n / 2 then cut else n)).TrimEnd(',', ';', ':') + " …"
@@ -49,8 +54,17 @@ module Report =
     /// The verdict a row's measured text states, if any: what follows "Verdict: ", else the clause of the
     /// earliest of these phrases it contains.
     let private verdicts =
-        [ "NOT REPRODUCED"; "REPRODUCED"; "INCONCLUSIVE"; "NO EFFECT OF SIZE"; "no difference detected"
-          "worse than"; "better than"; "claim holds"; "claim fails"; "ABOVE"; "BELOW" ]
+        [ "NOT REPRODUCED"
+          "REPRODUCED"
+          "INCONCLUSIVE"
+          "NO EFFECT OF SIZE"
+          "no difference detected"
+          "worse than"
+          "better than"
+          "claim holds"
+          "claim fails"
+          "ABOVE"
+          "BELOW" ]
 
     let verdictOf (measured: string) : string option =
         match measured.IndexOf("Verdict: ", StringComparison.Ordinal) with
@@ -63,10 +77,19 @@ module Report =
             verdicts
             |> List.map (fun v -> measured.IndexOf(v, StringComparison.Ordinal))
             |> List.filter (fun i -> i >= 0)
-            |> function [] -> None | found -> Some(List.min found)
+            |> function
+                | [] -> None
+                | found -> Some(List.min found)
             |> Option.map (fun at ->
-                let start = match measured.LastIndexOf(": ", at, StringComparison.Ordinal) with -1 -> 0 | i -> i + 2
-                let stops = [ measured.IndexOf(";", at, StringComparison.Ordinal); measured.IndexOf(". ", at, StringComparison.Ordinal) ] |> List.filter (fun i -> i >= 0)
+                let start =
+                    match measured.LastIndexOf(": ", at, StringComparison.Ordinal) with
+                    | -1 -> 0
+                    | i -> i + 2
+
+                let stops =
+                    [ measured.IndexOf(";", at, StringComparison.Ordinal); measured.IndexOf(". ", at, StringComparison.Ordinal) ]
+                    |> List.filter (fun i -> i >= 0)
+
                 let stop = if stops.IsEmpty then measured.Length else List.min stops
                 shorten 90 (measured.Substring(start, stop - start).Trim()))
 
@@ -80,69 +103,138 @@ module Report =
         line ""
         line (sprintf "- Date: %s UTC" (h.Date.ToString("yyyy-MM-dd HH:mm")))
         line (sprintf "- Machine: %d cores; %s" h.Cores h.Machine)
-        line (sprintf "- Config: %s; %d torch thread%s per experiment (each experiment's section says how it was measured)"
-                  (if h.Quick then "quick" else "full") h.Threads (if h.Threads = 1 then "" else "s"))
-        let failed = outcomes |> List.filter (snd >> function Failure _ -> true | _ -> false) |> List.length
-        line (sprintf "- Results: %d experiments%s, rebuilt from the run folders under the runs root (paths below are relative to it)"
-                  outcomes.Length (if failed > 0 then sprintf " (%d FAILED)" failed else ""))
-        let rowsOf (o: ExperimentOutcome) = match o with Rows rows -> rows | Failure _ -> []
+
+        line (
+            sprintf
+                "- Config: %s; %d torch thread%s per experiment (each experiment's section says how it was measured)"
+                (if h.Quick then "quick" else "full")
+                h.Threads
+                (if h.Threads = 1 then "" else "s")
+        )
+
+        let failed =
+            outcomes
+            |> List.filter (
+                snd
+                >> function
+                    | Failure _ -> true
+                    | _ -> false
+            )
+            |> List.length
+
+        line (
+            sprintf
+                "- Results: %d experiments%s, rebuilt from the run folders under the runs root (paths below are relative to it)"
+                outcomes.Length
+                (if failed > 0 then sprintf " (%d FAILED)" failed else "")
+        )
+
+        let rowsOf (o: ExperimentOutcome) =
+            match o with
+            | Rows rows -> rows
+            | Failure _ -> []
+
         let judged =
             [ for (e, o) in outcomes do
-                for r in rowsOf o do
-                    match verdictOf r.Measured with
-                    | Some v -> yield e, r, v
-                    | None -> () ]
+                  for r in rowsOf o do
+                      match verdictOf r.Measured with
+                      | Some v -> yield e, r, v
+                      | None -> () ]
+
         line ""
         line "## Summary"
         line ""
-        if judged.IsEmpty then line "No row states a verdict."
+
+        if judged.IsEmpty then
+            line "No row states a verdict."
         else
             line "| System / experiment | Claim | Thesis | Ours | Verdict |"
             line "|---|---|---|---|---|"
+
             for (e, r, v) in judged do
-                line (sprintf "| %s / %s | %s | %s | %s | %s |" (cell e.System) (cell r.Experiment) (cell r.Claim) (cell (shorten 120 r.Thesis))
-                          (cell (shorten 160 (rel r.Measured))) (cell v))
-        for failedOne in outcomes |> List.choose (fun (e, o) -> match o with Failure(m, _) -> Some(e, m) | _ -> None) do
+                line (
+                    sprintf
+                        "| %s / %s | %s | %s | %s | %s |"
+                        (cell e.System)
+                        (cell r.Experiment)
+                        (cell r.Claim)
+                        (cell (shorten 120 r.Thesis))
+                        (cell (shorten 160 (rel r.Measured)))
+                        (cell v)
+                )
+
+        for failedOne in
+            outcomes
+            |> List.choose (fun (e, o) ->
+                match o with
+                | Failure(m, _) -> Some(e, m)
+                | _ -> None) do
             let e, m = failedOne
             line (sprintf "- %s / %s FAILED: %s" e.System e.Name (cell (rel m)))
+
         let systems = outcomes |> List.map (fun (e, _) -> e.System) |> List.distinct
+
         for system in systems do
             line ""
             line (sprintf "## %s" system)
+
             for (e, o) in outcomes |> List.filter (fun (e, _) -> e.System = system) do
                 line ""
                 line (sprintf "### %s" e.Name)
                 line ""
+
                 match o with
                 | Rows rows ->
-                    let one (f: ReportRow -> string) = match rows |> List.map f |> List.distinct with [ v ] -> Some v | _ -> None
+                    let one (f: ReportRow -> string) =
+                        match rows |> List.map f |> List.distinct with
+                        | [ v ] -> Some v
+                        | _ -> None
+
                     let config, data = one (fun r -> rel r.Config), one (fun r -> r.Data)
                     config |> Option.iter (fun c -> line (sprintf "Config: %s" (cell c)))
                     if config.IsSome && data.IsSome then line ""
                     data |> Option.iter (fun d -> line (sprintf "Data: %s" (cell d)))
                     if config.IsSome || data.IsSome then line ""
-                    let columns = [ "Row"; "Claim"; "Thesis"; "Measured" ] @ (if config.IsNone then [ "Config" ] else []) @ (if data.IsNone then [ "Data" ] else [])
+
+                    let columns =
+                        [ "Row"; "Claim"; "Thesis"; "Measured" ]
+                        @ (if config.IsNone then [ "Config" ] else [])
+                        @ (if data.IsNone then [ "Data" ] else [])
+
                     line ("| " + String.Join(" | ", columns) + " |")
                     line ("|" + String.replicate columns.Length "---|")
+
                     for row in rows do
                         let cells =
                             [ row.Experiment; row.Claim; row.Thesis; rel row.Measured ]
-                            @ (if config.IsNone then [ rel row.Config ] else []) @ (if data.IsNone then [ row.Data ] else [])
+                            @ (if config.IsNone then [ rel row.Config ] else [])
+                            @ (if data.IsNone then [ row.Data ] else [])
+
                         line ("| " + String.Join(" | ", cells |> List.map cell) + " |")
+
                     for f in figures e do
                         line ""
-                        if String.IsNullOrEmpty f.Path then line (sprintf "Figure not written by this run: %s" (cell f.Caption))
-                        else line (sprintf "![%s](%s)" (cell f.Caption) (f.Path.Replace(" ", "%20")))
-                | Failure(msg, log) ->
-                    line (sprintf "FAILED: %s (log: %s). %s" (cell (rel msg)) (cell (rel log)) (cell e.Description))
+
+                        if String.IsNullOrEmpty f.Path then
+                            line (sprintf "Figure not written by this run: %s" (cell f.Caption))
+                        else
+                            line (sprintf "![%s](%s)" (cell f.Caption) (f.Path.Replace(" ", "%20")))
+                | Failure(msg, log) -> line (sprintf "FAILED: %s (log: %s). %s" (cell (rel msg)) (cell (rel log)) (cell e.Description))
+
         line ""
         line "## Stand-in data sets"
         line ""
+
         let standIns =
             outcomes
             |> List.collect (fun (_, o) -> rowsOf o)
             |> List.filter (fun row -> isStandIn row.Data)
-            |> List.map (fun row -> sprintf "- %s / %s: %s" row.System row.Experiment (cell row.Data)) |> List.distinct
-        if standIns.IsEmpty then line "None: every measured row uses the data set the thesis used."
-        else standIns |> List.iter line
+            |> List.map (fun row -> sprintf "- %s / %s: %s" row.System row.Experiment (cell row.Data))
+            |> List.distinct
+
+        if standIns.IsEmpty then
+            line "None: every measured row uses the data set the thesis used."
+        else
+            standIns |> List.iter line
+
         sb.ToString()

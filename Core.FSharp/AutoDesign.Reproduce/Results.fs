@@ -5,11 +5,7 @@ open System.IO
 open AutoDesign.Runs
 
 /// The configuration of one experiment run of `reproduce` (folder runs/reproduce/<system>/<name>).
-type ExperimentConfig =
-    { Quick: bool
-      Seed: int
-      Threads: int
-      Device: string }
+type ExperimentConfig = { Quick: bool; Seed: int; Threads: int; Device: string }
 
 /// What one experiment left: its rows, or the error that stopped it and where its log is.
 type ExperimentOutcome =
@@ -31,18 +27,22 @@ module Results =
         let dir = Path.Combine(runsRoot, relPath set e)
         let result = Path.Combine(dir, "result.json")
         let failure = failurePath dir
+
         if File.Exists result then
             let node = Json.memberOf result "" "result" (Json.readFile result)
             Some(Rows(Json.ofNode<ReportRow list> (result + " field 'result'") node))
         elif File.Exists failure then
             let f = Json.ofNode<{| Message: string; Log: string |}> failure (Json.readFile failure)
             Some(Failure(f.Message, f.Log))
-        else None
+        else
+            None
 
     /// The stored configuration of experiment `e`'s run, if any.
     let config (runsRoot: string) (set: string) (e: Experiment) : ExperimentConfig option =
         let p = Path.Combine(runsRoot, relPath set e, "config.json")
+
         if File.Exists p then
             let n = Json.memberOf p "" "config" (Json.readFile p)
             Some(Json.ofNode<ExperimentConfig> (p + " field 'config'") n)
-        else None
+        else
+            None

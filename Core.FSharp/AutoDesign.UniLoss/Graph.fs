@@ -9,12 +9,17 @@ open System.Collections.Generic
 /// Offset θ) or [θ - s > 0] (K1 = -1, Offset -θ).
 [<Struct; CustomEquality; NoComparison>]
 type Comparison =
-    { K1: int; K2: int; Offset: float }
+    { K1: int
+      K2: int
+      Offset: float }
+
     override c.Equals(o) =
         match o with
         | :? Comparison as d -> c.K1 = d.K1 && c.K2 = d.K2 && c.Offset = d.Offset
         | _ -> false
+
     override c.GetHashCode() = HashCode.Combine(c.K1, c.K2, c.Offset)
+
     interface IEquatable<Comparison> with
         member c.Equals(d: Comparison) = c.K1 = d.K1 && c.K2 = d.K2 && c.Offset = d.Offset
 
@@ -80,16 +85,22 @@ exception internal TraceTooLarge of string
 module SafeMath =
     [<CompiledName("FiniteOr0")>]
     let inline finiteOr0 (x: float) = if Double.IsFinite x then x else 0.0
+
     [<CompiledName("Div")>]
     let div (a: float) (b: float) = if b = 0.0 then 0.0 else finiteOr0 (a / b)
+
     [<CompiledName("Sqrt")>]
     let sqrt (x: float) = if x > 0.0 then Math.Sqrt x else 0.0
+
     [<CompiledName("Log")>]
     let log (x: float) = if x > 0.0 then Math.Log x else 0.0
+
     [<CompiledName("Exp")>]
     let exp (x: float) = finiteOr0 (Math.Exp x)
+
     [<CompiledName("Pow")>]
     let pow (a: float) (b: float) = finiteOr0 (Math.Pow(a, b))
+
     /// The value of a unary or binary node kind on its children's values.
     [<CompiledName("Apply")>]
     let apply (kind: NodeKind) (a: float) (b: float) =
@@ -116,8 +127,9 @@ type internal TraceStore() =
     member val Comparisons = ResizeArray<Comparison>(256)
     member val LeafOf = Dictionary<Comparison, int>(256)
     /// per-node stamps for duplicate detection in And/Or children
-    member val Stamp : int[] = Array.zeroCreate 256 with get, set
+    member val Stamp: int[] = Array.zeroCreate 256 with get, set
     member val Generation = 0 with get, set
+
     member s.Clear() =
         s.Nodes.Clear()
         s.Kids.Clear()
@@ -131,18 +143,23 @@ type internal TraceStore() =
 [<AllowNullLiteral; Sealed>]
 type Tracer internal (store: TraceStore) =
     let mutable closed = false
-    [<ThreadStatic; DefaultValue>] static val mutable private spare : TraceStore
+
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private spare: TraceStore
+
     /// A tracer on this thread's spare storage (or new storage when it is in use).
     static member internal Open() =
         let st = if isNull Tracer.spare then TraceStore() else Tracer.spare
         Tracer.spare <- null
         st.Clear()
         Tracer(st)
+
     /// End the trace: nothing may be added any more; the storage goes back to the thread's spare.
     member internal _.Close() =
         if not closed then
             closed <- true
             Tracer.spare <- store
+
     /// End the trace and drop its storage (after a trace that passed a limit: its capacity is not kept).
     member internal _.Discard() = closed <- true
     new() = Tracer(TraceStore())
@@ -150,32 +167,50 @@ type Tracer internal (store: TraceStore) =
     member _.Kids = store.Kids
     member _.Weights = store.Weights
     member _.Comparisons = store.Comparisons
+
     member _.Add(n: Node) =
-        if closed then Errors.fail "a metric used a value from an earlier trace (did it keep a Score, Bit or Num from an earlier call?)"
+        if closed then
+            Errors.fail "a metric used a value from an earlier trace (did it keep a Score, Bit or Num from an earlier call?)"
+
         if store.Nodes.Count + store.Kids.Count >= Limits.MaxGraphSize then
             raise (TraceTooLarge(sprintf "g holds more than %d nodes and edges (Limits.MaxGraphSize)" Limits.MaxGraphSize))
+
         store.Nodes.Add n
         store.Nodes.Count - 1
+
     /// An n-ary node over children (with weights for Affine; ignored otherwise).
     member t.AddNary(kind: NodeKind, bias: float, ids: ResizeArray<int>, ws: ResizeArray<float>) =
         let start = store.Kids.Count
         store.Kids.AddRange ids
-        if isNull ws then for _ in 1 .. ids.Count do store.Weights.Add 1.0 else store.Weights.AddRange ws
+
+        if isNull ws then
+            for _ in 1 .. ids.Count do
+                store.Weights.Add 1.0
+        else
+            store.Weights.AddRange ws
+
         t.Add { Kind = kind; A = start; B = ids.Count; Value = bias }
+
     /// Removes duplicate ids in place (keeps first occurrences, in order).
     member _.Distinct(ids: ResizeArray<int>) =
-        if store.Stamp.Length < store.Nodes.Count then store.Stamp <- Array.zeroCreate (max store.Nodes.Count (2 * store.Stamp.Length))
+        if store.Stamp.Length < store.Nodes.Count then
+            store.Stamp <- Array.zeroCreate (max store.Nodes.Count (2 * store.Stamp.Length))
+
         store.Generation <- store.Generation + 1
         let g = store.Generation
         let stamp = store.Stamp
         let mutable w = 0
+
         for r in 0 .. ids.Count - 1 do
             let id = ids.[r]
+
             if stamp.[id] <> g then
                 stamp.[id] <- g
                 ids.[w] <- id
                 w <- w + 1
+
         ids.RemoveRange(w, ids.Count - w)
+
     /// Node id of the leaf for comparison c (created on first use).
     member t.Leaf(c: Comparison) =
         match store.LeafOf.TryGetValue c with
@@ -183,6 +218,7 @@ type Tracer internal (store: TraceStore) =
         | _ ->
             if store.Comparisons.Count >= Limits.MaxComparisons then
                 raise (TraceTooLarge(sprintf "it makes more than %d distinct score comparisons (Limits.MaxComparisons)" Limits.MaxComparisons))
+
             store.Comparisons.Add c
             let id = t.Add { Kind = NodeKind.Leaf; A = store.Comparisons.Count - 1; B = 0; Value = 0.0 }
             store.LeafOf.[c] <- id

@@ -29,10 +29,12 @@ module Ideals =
         let below (key: float32) (t: float32) = loBase - key * (nf + 1.0f) - (nf + 1.0f - t)
         let labelData = labels.Data |> Array.map int
         let yShape = labels.Shape
+
         let classDims =
             [ for d in 1 .. shape.Length - 1 do
-                let without = Array.append shape.[.. d - 1] shape.[d + 1 ..]
-                if without = yShape && labelData |> Array.forall (fun v -> v >= 0 && v < shape.[d]) then yield d ]
+                  let without = Array.append shape.[.. d - 1] shape.[d + 1 ..]
+                  if without = yShape && labelData |> Array.forall (fun v -> v >= 0 && v < shape.[d]) then yield d ]
+
         let oneHot (d: int) =
             let inner = Array.fold (*) 1 shape.[d + 1 ..]
             let size = shape.[d]
@@ -42,29 +44,52 @@ module Ideals =
                 let c = (k / inner) % size
                 let rest = k % inner
                 labelData.[outer * inner + rest] = c)
+
         let classCands =
             seq {
                 for d in classDims do
                     let hot = oneHot d
+
                     for forward in [ true; false ] do
                         let dir = if forward then "" else ", reverse ties"
-                        yield sprintf "label high (dim %d%s)" d dir, Array.init total (fun k -> if hot.[k] then above 0.0f (tie forward k) else below 0.0f (tie forward k))
-                        yield sprintf "label low (dim %d%s)" d dir, Array.init total (fun k -> if hot.[k] then below 0.0f (tie forward k) else above 0.0f (tie forward k)) }
+
+                        yield
+                            sprintf "label high (dim %d%s)" d dir,
+                            Array.init total (fun k -> if hot.[k] then above 0.0f (tie forward k) else below 0.0f (tie forward k))
+
+                        yield
+                            sprintf "label low (dim %d%s)" d dir,
+                            Array.init total (fun k -> if hot.[k] then below 0.0f (tie forward k) else above 0.0f (tie forward k))
+            }
+
         let sameShape =
             yShape = shape
             || (shape.Length = yShape.Length + 1 && shape.[shape.Length - 1] = 1 && shape.[.. shape.Length - 2] = yShape)
             || (yShape.Length = shape.Length + 1 && yShape.[yShape.Length - 1] = 1 && yShape.[.. yShape.Length - 2] = shape)
+
         let relevanceCands =
-            if not sameShape || labelData.Length <> total then Seq.empty
+            if not sameShape || labelData.Length <> total then
+                Seq.empty
             else
                 seq {
                     for forward in [ true; false ] do
                         let dir = if forward then "" else ", reverse ties"
                         let rel (k: int) = float32 labelData.[k]
-                        yield sprintf "relevance high%s" dir, Array.init total (fun k -> if labelData.[k] > 0 then above (rel k) (tie forward k) else below (-(rel k)) (tie forward k))
-                        yield sprintf "relevance low%s" dir, Array.init total (fun k -> if labelData.[k] > 0 then below (rel k) (tie forward k) else above (-(rel k)) (tie forward k)) }
+
+                        yield
+                            sprintf "relevance high%s" dir,
+                            Array.init total (fun k -> if labelData.[k] > 0 then above (rel k) (tie forward k) else below (-(rel k)) (tie forward k))
+
+                        yield
+                            sprintf "relevance low%s" dir,
+                            Array.init total (fun k -> if labelData.[k] > 0 then below (rel k) (tie forward k) else above (-(rel k)) (tie forward k))
+                }
+
         let orderCands =
-            seq { yield "index order", Array.init total (fun k -> above 0.0f (tie true k))
-                  yield "reverse index order", Array.init total (fun k -> above 0.0f (tie false k))
-                  yield "index order, below thresholds", Array.init total (fun k -> below 0.0f (tie true k)) }
+            seq {
+                yield "index order", Array.init total (fun k -> above 0.0f (tie true k))
+                yield "reverse index order", Array.init total (fun k -> above 0.0f (tie false k))
+                yield "index order, below thresholds", Array.init total (fun k -> below 0.0f (tie true k))
+            }
+
         Seq.concat [ classCands; relevanceCands; orderCands ]

@@ -14,11 +14,14 @@ module Idw =
     [<CompiledName("SqDistances")>]
     let sqDistances (u: torch.Tensor) (a: torch.Tensor) (efficient: bool) (binary: bool) : torch.Tensor =
         use scope = torch.NewDisposeScope()
+
         let d2 =
-            if not efficient then (u.unsqueeze(0L) - a).Squared().sum(1L)
+            if not efficient then
+                (u.unsqueeze (0L) - a).Squared().sum(1L)
             else
-                let aa = if binary then a.sum(1L) else (a * a).sum(1L)
+                let aa = if binary then a.sum (1L) else (a * a).sum(1L)
                 ((u * u).sum() - a.mv(u).Mul(2.0)).Plus(aa).ClampMin(0.0)
+
         d2.MoveToOuterDisposeScope()
 
     /// t·l above which the tensor form prefers the efficient (matrix-vector) distances.
@@ -32,13 +35,15 @@ module Idw =
         use scope = torch.NewDisposeScope()
         let d2 = sqDistances u a efficient binary
         let hit = d2.detach().Eq(0.0)
+
         let r =
             if hit.any().item<bool>() then
                 let i = hit.to_type(torch.ScalarType.Float32).argmax().unsqueeze(0L)
                 v.index_select(0L, i).sum().Plus(u.sum().Mul(0.0))
             else
                 let logW = torch.log(d2).Mul(-(power / 2.0))
-                (logW.softmax(0L) * v).sum()
+                (logW.softmax (0L) * v).sum()
+
         r.MoveToOuterDisposeScope()
 
     /// interpolateWith for any anchors; for t·l > 4M, d² = ‖u‖² − 2 a·u + ‖a‖².

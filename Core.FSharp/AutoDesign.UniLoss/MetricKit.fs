@@ -10,8 +10,7 @@ module MetricKit =
 
     /// Raise a UserError naming the metric unless the scores have rank 2 ([n, classes]).
     [<CompiledName("RequireRank2")>]
-    let requireRank2 (name: string) (s: Scores) =
-        if s.Rank <> 2 then Errors.fail "%s: scores must have shape [n, classes], got [%s]" name (shapeText s.Shape)
+    let requireRank2 (name: string) (s: Scores) = if s.Rank <> 2 then Errors.fail "%s: scores must have shape [n, classes], got [%s]" name (shapeText s.Shape)
 
     /// The class scores of example i of [n, C] scores.
     [<CompiledName("Row")>]
@@ -48,7 +47,8 @@ module MetricKit =
             s.Dim 1, Array.init s.N (fun i -> let r = row s i in Array.init r.Length (predicts r))
         elif s.Rank = 1 || (s.Rank = 2 && s.Dim 1 = 1) then
             2, Array.init s.N (fun i -> let p = s.[i] >. 0.0 in [| notb p; p |])
-        else Errors.fail "%s: scores must have shape [n, classes] or binary [n] / [n, 1], got [%s]" name (shapeText s.Shape)
+        else
+            Errors.fail "%s: scores must have shape [n, classes] or binary [n] / [n, 1], got [%s]" name (shapeText s.Shape)
 
     /// Macro average over classes of perClass(tp, predicted, support), over the classes present in
     /// the labels or the predictions (sklearn's average='macro' with its default labels).
@@ -59,8 +59,16 @@ module MetricKit =
 
     /// The metric `name` in [0, 1]: the macro average (macroOver) of `perClass` (true positives, predicted count,
     /// support) over the per-class counts that `counts` gives.
-    let internal macroOfCounts (name: string) (counts: string -> Scores -> Labels -> int * Num[] * Num[] * int[]) (perClass: Num -> Num -> float -> Num) : Metric =
-        Metric.Define(name, fun s y ->
-            let classes, tp, predicted, support = counts name s y
-            macroOver classes (fun c -> predicted.[c]) (fun c -> support.[c]) (fun c -> perClass tp.[c] predicted.[c] (float support.[c])))
+    let internal macroOfCounts
+        (name: string)
+        (counts: string -> Scores -> Labels -> int * Num[] * Num[] * int[])
+        (perClass: Num -> Num -> float -> Num)
+        : Metric =
+        Metric
+            .Define(
+                name,
+                fun s y ->
+                    let classes, tp, predicted, support = counts name s y
+                    macroOver classes (fun c -> predicted.[c]) (fun c -> support.[c]) (fun c -> perClass tp.[c] predicted.[c] (float support.[c]))
+            )
             .WithRange(0.0, 1.0)

@@ -12,12 +12,22 @@ module Metrics =
 
     /// Accuracy on scores [n, C], labels [n] in [0, C): example i is correct iff its label's score
     /// beats every other class strictly (a tie is an error). Bits: s[i,y_i] > s[i,j], j ≠ y_i.
-    let accuracy : Metric =
-        Metric.Define("accuracy", fun s y ->
-            requireRank2 "accuracy" s
-            y.RequireClasses(s.Dim 1, "accuracy")
-            mean [ for i in 0 .. s.N - 1 ->
-                     num (all [ for j in 0 .. s.Dim 1 - 1 do if j <> y.[i] then yield s.[i, y.[i]] >. s.[i, j] ]) ])
+    let accuracy: Metric =
+        Metric
+            .Define(
+                "accuracy",
+                fun s y ->
+                    requireRank2 "accuracy" s
+                    y.RequireClasses(s.Dim 1, "accuracy")
+
+                    mean
+                        [ for i in 0 .. s.N - 1 ->
+                              num (
+                                  all
+                                      [ for j in 0 .. s.Dim 1 - 1 do
+                                            if j <> y.[i] then yield s.[i, y.[i]] >. s.[i, j] ]
+                              ) ]
+            )
             .WithRange(0.0, 1.0)
 
     /// Top-k accuracy: example i is correct iff fewer than k other classes score at least as high
@@ -26,21 +36,45 @@ module Metrics =
     let topK (k: int) : Metric =
         if k < 1 then Errors.fail "top-k accuracy needs k >= 1, got %d" k
         let name = sprintf "top-%d" k
-        Metric.Define(name, fun s y ->
-            requireRank2 name s
-            y.RequireClasses(s.Dim 1, name)
-            mean [ for i in 0 .. s.N - 1 ->
-                     let beaten = count [ for j in 0 .. s.Dim 1 - 1 do if j <> y.[i] then yield notb (s.[i, y.[i]] >. s.[i, j]) ]
-                     num (beaten <. float k) ])
+
+        Metric
+            .Define(
+                name,
+                fun s y ->
+                    requireRank2 name s
+                    y.RequireClasses(s.Dim 1, name)
+
+                    mean
+                        [ for i in 0 .. s.N - 1 ->
+                              let beaten =
+                                  count
+                                      [ for j in 0 .. s.Dim 1 - 1 do
+                                            if j <> y.[i] then yield notb (s.[i, y.[i]] >. s.[i, j]) ]
+
+                              num (beaten <. float k) ]
+            )
             .WithRange(0.0, 1.0)
 
     let private binary name (combine: Num -> Num -> float -> Num) : Metric =
-        Metric.Define(name, fun s y ->
-            y.RequireClasses(2, name)
-            let tp = count [ for i in 0 .. s.N - 1 do if y.[i] = 1 then yield predictedPositive name s i ]
-            let fp = count [ for i in 0 .. s.N - 1 do if y.[i] = 0 then yield predictedPositive name s i ]
-            let positives = y.Data |> Array.sumBy (fun v -> if v = 1L then 1.0 else 0.0)
-            combine tp fp positives)
+        Metric
+            .Define(
+                name,
+                fun s y ->
+                    y.RequireClasses(2, name)
+
+                    let tp =
+                        count
+                            [ for i in 0 .. s.N - 1 do
+                                  if y.[i] = 1 then yield predictedPositive name s i ]
+
+                    let fp =
+                        count
+                            [ for i in 0 .. s.N - 1 do
+                                  if y.[i] = 0 then yield predictedPositive name s i ]
+
+                    let positives = y.Data |> Array.sumBy (fun v -> if v = 1L then 1.0 else 0.0)
+                    combine tp fp positives
+            )
             .WithDegenerate(noPositives)
             .WithRange(0.0, 1.0)
 
@@ -56,16 +90,33 @@ module Metrics =
     /// strict bits: s_q ≥ s_p ⟺ not [s_p > s_q]), this equals sklearn exactly, tied groups included.
     /// Bits: pos-vs-neg [s_p > s_j] and pos-vs-pos [s_p > s_q]. Scores [n] or [n,1]; for [n,2]
     /// the class-1 column ranks. 0 without positives (as sklearn).
-    let averagePrecision : Metric =
-        Metric.Define("ap", fun s y ->
-            y.RequireClasses(2, "ap")
-            let score = rankingScore "ap" s
-            let pos = [ for i in 0 .. s.N - 1 do if y.[i] = 1 then yield i ]
-            let neg = [ for i in 0 .. s.N - 1 do if y.[i] = 0 then yield i ]
-            mean [ for p in pos ->
-                     let posAbove = 1 + count [ for q in pos do if q <> p then yield notb (score p >. score q) ]
-                     let negAbove = count [ for j in neg -> notb (score p >. score j) ]
-                     ratio posAbove (posAbove + negAbove) ])
+    let averagePrecision: Metric =
+        Metric
+            .Define(
+                "ap",
+                fun s y ->
+                    y.RequireClasses(2, "ap")
+                    let score = rankingScore "ap" s
+
+                    let pos =
+                        [ for i in 0 .. s.N - 1 do
+                              if y.[i] = 1 then yield i ]
+
+                    let neg =
+                        [ for i in 0 .. s.N - 1 do
+                              if y.[i] = 0 then yield i ]
+
+                    mean
+                        [ for p in pos ->
+                              let posAbove =
+                                  1
+                                  + count
+                                      [ for q in pos do
+                                            if q <> p then yield notb (score p >. score q) ]
+
+                              let negAbove = count [ for j in neg -> notb (score p >. score j) ]
+                              ratio posAbove (posAbove + negAbove) ]
+            )
             .WithDegenerate(noPositives)
             .WithRange(0.0, 1.0)
 
@@ -75,19 +126,37 @@ module Metrics =
     /// With untied scores this equals sklearn's AP exactly (positives with equal n_p have no negative
     /// between them, so swapping their ranks leaves the sum unchanged); it uses P·N bits instead of
     /// P·N + P² and is the form the AP experiment trains with.
-    let averagePrecisionPosNeg : Metric =
-        Metric.Define("ap-posneg", fun s y ->
-            y.RequireClasses(2, "ap-posneg")
-            let score = rankingScore "ap-posneg" s
-            let pos = [| for i in 0 .. s.N - 1 do if y.[i] = 1 then yield i |]
-            let neg = [ for i in 0 .. s.N - 1 do if y.[i] = 0 then yield i ]
-            let negAbove = pos |> Array.map (fun p -> count [ for j in neg -> notb (score p >. score j) ])
-            mean [ for a in 0 .. pos.Length - 1 ->
-                     let n = negAbove.[a]
-                     let rank = 1 + count [ for b in 0 .. pos.Length - 1 do
-                                              if b < a then yield negAbove.[b] <=. n
-                                              elif b > a then yield negAbove.[b] <. n ]
-                     ratio rank (rank + n) ])
+    let averagePrecisionPosNeg: Metric =
+        Metric
+            .Define(
+                "ap-posneg",
+                fun s y ->
+                    y.RequireClasses(2, "ap-posneg")
+                    let score = rankingScore "ap-posneg" s
+
+                    let pos =
+                        [| for i in 0 .. s.N - 1 do
+                               if y.[i] = 1 then yield i |]
+
+                    let neg =
+                        [ for i in 0 .. s.N - 1 do
+                              if y.[i] = 0 then yield i ]
+
+                    let negAbove = pos |> Array.map (fun p -> count [ for j in neg -> notb (score p >. score j) ])
+
+                    mean
+                        [ for a in 0 .. pos.Length - 1 ->
+                              let n = negAbove.[a]
+
+                              let rank =
+                                  1
+                                  + count
+                                      [ for b in 0 .. pos.Length - 1 do
+                                            if b < a then yield negAbove.[b] <=. n
+                                            elif b > a then yield negAbove.[b] <. n ]
+
+                              ratio rank (rank + n) ]
+            )
             .WithDegenerate(noPositives)
             .WithRange(0.0, 1.0)
 
@@ -95,16 +164,29 @@ module Metrics =
     /// [s_p > s_n] + ½[s_p = s_n] (ties count half), written as ½([s_p > s_n] + [s_p ≥ s_n]). Bits: [s_p > s_n]
     /// and [s_n > s_p]. Scores [n] or [n, 1]; for [n, 2] the class-1 column ranks. 0 without positives or
     /// without negatives (sklearn raises there).
-    let auroc : Metric =
-        Metric.Define("auroc", fun s y ->
-            y.RequireClasses(2, "auroc")
-            let score = rankingScore "auroc" s
-            let pos = [ for i in 0 .. s.N - 1 do if y.[i] = 1 then yield i ]
-            let neg = [ for i in 0 .. s.N - 1 do if y.[i] = 0 then yield i ]
-            if pos.IsEmpty || neg.IsEmpty then konst 0.0
-            else
-                mean [ for p in pos do
-                         for j in neg -> 0.5 * (num (score p >. score j) + num (score p >=. score j)) ])
+    let auroc: Metric =
+        Metric
+            .Define(
+                "auroc",
+                fun s y ->
+                    y.RequireClasses(2, "auroc")
+                    let score = rankingScore "auroc" s
+
+                    let pos =
+                        [ for i in 0 .. s.N - 1 do
+                              if y.[i] = 1 then yield i ]
+
+                    let neg =
+                        [ for i in 0 .. s.N - 1 do
+                              if y.[i] = 0 then yield i ]
+
+                    if pos.IsEmpty || neg.IsEmpty then
+                        konst 0.0
+                    else
+                        mean
+                            [ for p in pos do
+                                  for j in neg -> 0.5 * (num (score p >. score j) + num (score p >=. score j)) ]
+            )
             .WithDegenerate(fun y -> noPositives y || y.Data |> Array.forall (fun v -> v <> 0L))
             .WithRange(0.0, 1.0)
 
@@ -112,9 +194,9 @@ module Metrics =
     [<CompiledName("InRadius")>]
     let inRadius (h: int) (w: int) (radius: float) (row: int) (col: int) =
         [| for a in 0 .. h - 1 do
-             for b in 0 .. w - 1 do
-                 let d2 = float ((a - row) * (a - row) + (b - col) * (b - col))
-                 yield d2 <= radius * radius |]
+               for b in 0 .. w - 1 do
+                   let d2 = float ((a - row) * (a - row) + (b - col) * (b - col))
+                   yield d2 <= radius * radius |]
 
     /// PCKh-style keypoint accuracy on heatmaps [n, H, W] with labels [n, 2] = (row, col):
     /// heatmap k is correct iff some pixel within `radius` of the joint beats every pixel outside
@@ -123,38 +205,62 @@ module Metrics =
     let pckh (radius: float) : Metric =
         if not (radius >= 0.0) then Errors.fail "pckh needs a radius >= 0, got %g" radius
         let name = sprintf "pckh-%g" radius
+
         let check (shape: int[]) (y: Labels) =
             if shape.Length <> 3 then Errors.fail "%s: scores must be heatmaps [n, H, W], got [%s]" name (String.Join(", ", shape))
-            if y.Columns <> 2 then Errors.fail "%s: labels must be joint coordinates [n, 2] (row, col), got [%s]" name (String.Join(", ", y.Shape))
+
+            if y.Columns <> 2 then
+                Errors.fail "%s: labels must be joint coordinates [n, 2] (row, col), got [%s]" name (String.Join(", ", y.Shape))
+
             for k in 0 .. y.N - 1 do
                 if y.[k, 0] < 0 || y.[k, 0] >= shape.[1] || y.[k, 1] < 0 || y.[k, 1] >= shape.[2] then
                     Errors.fail "%s: joint (%d, %d) of example %d is outside the %dx%d heatmap" name y.[k, 0] y.[k, 1] k shape.[1] shape.[2]
-        Metric.Define(name, fun s y ->
-            check s.Shape y
-            let h, w = s.Dim 1, s.Dim 2
-            mean [ for k in 0 .. s.N - 1 ->
-                     let inside = inRadius h w radius y.[k, 0] y.[k, 1]
-                     let pos = [ for p in 0 .. h * w - 1 do if inside.[p] then yield p ]
-                     let neg = [ for p in 0 .. h * w - 1 do if not inside.[p] then yield p ]
-                     num (any [ for p in pos ->
-                                  all [ for q in neg -> s.[k, p / w, p % w] >. s.[k, q / w, q % w] ] ]) ])
+
+        Metric
+            .Define(
+                name,
+                fun s y ->
+                    check s.Shape y
+                    let h, w = s.Dim 1, s.Dim 2
+
+                    mean
+                        [ for k in 0 .. s.N - 1 ->
+                              let inside = inRadius h w radius y.[k, 0] y.[k, 1]
+
+                              let pos =
+                                  [ for p in 0 .. h * w - 1 do
+                                        if inside.[p] then yield p ]
+
+                              let neg =
+                                  [ for p in 0 .. h * w - 1 do
+                                        if not inside.[p] then yield p ]
+
+                              num (any [ for p in pos -> all [ for q in neg -> s.[k, p / w, p % w] >. s.[k, q / w, q % w] ] ]) ]
+            )
             .WithIdeal(fun shape y ->
                 check shape y
+
                 [| for k in 0 .. shape.[0] - 1 do
-                     for inside in inRadius shape.[1] shape.[2] radius y.[k, 0] y.[k, 1] -> if inside then 1.0f else 0.0f |])
+                       for inside in inRadius shape.[1] shape.[2] radius y.[k, 0] y.[k, 1] -> if inside then 1.0f else 0.0f |])
             .WithRange(0.0, 1.0)
 
     let balancedAccuracy = ClassificationMetrics.balancedAccuracy
     let macroF1 = ClassificationMetrics.macroF1
+
     [<CompiledName("FBeta")>]
     let fBeta (beta: float) = ClassificationMetrics.fBeta beta
+
     let mcc = ClassificationMetrics.mcc
+
     [<CompiledName("PrecisionAtK")>]
     let precisionAtK (k: int) = RankingMetrics.precisionAtK k
+
     [<CompiledName("RecallAtK")>]
     let recallAtK (k: int) = RankingMetrics.recallAtK k
+
     [<CompiledName("NdcgAtK")>]
     let ndcgAtK (k: int) = RankingMetrics.ndcgAtK k
+
     let meanIoU = SegmentationMetrics.meanIoU
     let dice = SegmentationMetrics.dice
 
@@ -168,22 +274,40 @@ module Metrics =
     let byName (name: string) : Metric =
         let n = (if isNull name then "" else name.Trim().ToLowerInvariant())
         let inv = Globalization.CultureInfo.InvariantCulture
-        let intAfter (prefix: string) = if n.StartsWith prefix then (match Int32.TryParse(n.Substring prefix.Length) with | true, k -> Some k | _ -> None) else None
+
+        let intAfter (prefix: string) =
+            if n.StartsWith prefix then
+                (match Int32.TryParse(n.Substring prefix.Length) with
+                 | true, k -> Some k
+                 | _ -> None)
+            else
+                None
+
         let floatAfter (prefix: string) =
-            if n.StartsWith prefix then (match Double.TryParse(n.Substring prefix.Length, Globalization.NumberStyles.Float, inv) with | true, v -> Some v | _ -> None) else None
+            if n.StartsWith prefix then
+                (match Double.TryParse(n.Substring prefix.Length, Globalization.NumberStyles.Float, inv) with
+                 | true, v -> Some v
+                 | _ -> None)
+            else
+                None
+
         match n with
-        | "accuracy" | "acc" -> accuracy
+        | "accuracy"
+        | "acc" -> accuracy
         | "precision" -> precision
         | "recall" -> recall
         | "f1" -> f1
         | "balanced-accuracy" -> balancedAccuracy
         | "macro-f1" -> macroF1
         | "mcc" -> mcc
-        | "mean-iou" | "miou" -> meanIoU
+        | "mean-iou"
+        | "miou" -> meanIoU
         | "dice" -> dice
-        | "ap" | "average-precision" -> averagePrecision
+        | "ap"
+        | "average-precision" -> averagePrecision
         | "ap-posneg" -> averagePrecisionPosNeg
-        | "auroc" | "roc-auc" -> auroc
+        | "auroc"
+        | "roc-auc" -> auroc
         | _ ->
             match intAfter "top-", floatAfter "fbeta-", intAfter "precision@", intAfter "recall@", intAfter "ndcg@", floatAfter "pckh-" with
             | Some k, _, _, _, _, _ -> topK k

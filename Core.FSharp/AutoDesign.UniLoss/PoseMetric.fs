@@ -22,8 +22,10 @@ module PoseMetric =
 
     let private check (name: string) (shape: int[]) (y: Labels) =
         if shape.Length <> 3 then Errors.fail "%s: scores must be heatmaps [n, H, W], got [%s]" name (String.Join(", ", shape))
+
         if y.Shape.Length <> 2 || y.Columns <> 3 || y.N <> shape.[0] then
             Errors.fail "%s: labels must be [n, 3] = (1000·row, 1000·col, 1000·radius) for %d heatmaps, got [%s]" name shape.[0] (String.Join(", ", y.Shape))
+
         for k in 0 .. y.N - 1 do
             if y.[k, 2] < 0 then Errors.fail "%s: example %d has a negative radius %d" name k y.[k, 2]
 
@@ -33,22 +35,36 @@ module PoseMetric =
     /// is correct iff some positive pixel (within the radius) beats every negative pixel; the bits
     /// are b_{k,i,j} = [s_pos,i − s_neg,j > 0]. A heatmap without a positive pixel is wrong and adds
     /// no bits. Ideal: 1 on positive pixels, 0 elsewhere.
-    let pckh : Metric =
+    let pckh: Metric =
         let name = "pckh-head"
-        Metric.Define(name, fun s y ->
-            check name s.Shape y
-            let h, w = s.Dim 1, s.Dim 2
-            mean [ for k in 0 .. s.N - 1 ->
-                     let r, c, rad = label y k
-                     let pos = [ for p in 0 .. h * w - 1 do if inside (p / w) (p % w) r c rad then yield p ]
-                     let neg = [ for p in 0 .. h * w - 1 do if not (inside (p / w) (p % w) r c rad) then yield p ]
-                     num (any [ for p in pos ->
-                                  all [ for q in neg -> s.[k, p / w, p % w] >. s.[k, q / w, q % w] ] ]) ])
+
+        Metric
+            .Define(
+                name,
+                fun s y ->
+                    check name s.Shape y
+                    let h, w = s.Dim 1, s.Dim 2
+
+                    mean
+                        [ for k in 0 .. s.N - 1 ->
+                              let r, c, rad = label y k
+
+                              let pos =
+                                  [ for p in 0 .. h * w - 1 do
+                                        if inside (p / w) (p % w) r c rad then yield p ]
+
+                              let neg =
+                                  [ for p in 0 .. h * w - 1 do
+                                        if not (inside (p / w) (p % w) r c rad) then yield p ]
+
+                              num (any [ for p in pos -> all [ for q in neg -> s.[k, p / w, p % w] >. s.[k, q / w, q % w] ] ]) ]
+            )
             .WithIdeal(fun shape y ->
                 check name shape y
+
                 [| for k in 0 .. shape.[0] - 1 do
-                     let r, c, rad = label y k
-                     for p in 0 .. shape.[1] * shape.[2] - 1 -> if inside (p / shape.[2]) (p % shape.[2]) r c rad then 1.0f else 0.0f |])
+                       let r, c, rad = label y k
+                       for p in 0 .. shape.[1] * shape.[2] - 1 -> if inside (p / shape.[2]) (p % shape.[2]) r c rad then 1.0f else 0.0f |])
             .WithRange(0.0, 1.0)
 
     /// Plain reference: the arg-max pixel (first maximum in row-major order) of each heatmap
@@ -57,11 +73,14 @@ module PoseMetric =
     let argmaxCorrect (h: int) (w: int) (scores: float32[]) (labels: int64[]) : (bool * int * int)[] =
         let n = labels.Length / 3
         if scores.Length <> n * h * w then Errors.fail "pckh reference: %d scores for %d heatmaps of %dx%d" scores.Length n h w
+
         [| for k in 0 .. n - 1 ->
-             let mutable best = 0
-             for p in 1 .. h * w - 1 do
-                 if scores.[k * h * w + p] > scores.[k * h * w + best] then best <- p
-             inside (best / w) (best % w) labels.[3 * k] labels.[3 * k + 1] labels.[3 * k + 2], best / w, best % w |]
+               let mutable best = 0
+
+               for p in 1 .. h * w - 1 do
+                   if scores.[k * h * w + p] > scores.[k * h * w + best] then best <- p
+
+               inside (best / w) (best % w) labels.[3 * k] labels.[3 * k + 1] labels.[3 * k + 2], best / w, best % w |]
 
     /// PCKh (fraction of correct heatmaps) by the plain reference.
     [<CompiledName("Reference")>]
@@ -76,15 +95,18 @@ module PoseMetric =
     let gaussianTargets (labels: int64[]) (out: int) (sigma: float) : float32[] =
         if not (sigma > 0.0) then Errors.fail "Gaussian target sigma must be positive, got %g" sigma
         let n = labels.Length / 3
-        let t = Array.zeroCreate<float32> (n * out * out)
+        let t = Array.zeroCreate<float32>(n * out * out)
         let half = int (ceil (3.0 * sigma))
+
         for k in 0 .. n - 1 do
             let cr = max 0 (min (out - 1) (int (Math.Round(float labels.[3 * k] / milli))))
             let cc = max 0 (min (out - 1) (int (Math.Round(float labels.[3 * k + 1] / milli))))
+
             for r in max 0 (cr - half) .. min (out - 1) (cr + half) do
                 for c in max 0 (cc - half) .. min (out - 1) (cc + half) do
                     let d2 = float ((r - cr) * (r - cr) + (c - cc) * (c - cc))
                     t.[(k * out + r) * out + c] <- float32 (exp (-d2 / (2.0 * sigma * sigma)))
+
         t
 
     /// Image coordinates of the centre of heatmap pixel (row, col).

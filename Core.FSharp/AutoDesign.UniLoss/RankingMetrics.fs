@@ -7,11 +7,11 @@ open AutoDesign.UniLoss.MetricKit
 /// relevance labels [n] (integers ≥ 0; relevant iff > 0). Rank of item i: 1 + #{j ≠ i : s_j ≥ s_i},
 /// so a tie counts against every item in it (on tie-free scores this is the usual rank).
 module RankingMetrics =
-    let private check (name: string) (k: int) =
-        if k < 1 then Errors.fail "%s needs k >= 1, got %d" name k
+    let private check (name: string) (k: int) = if k < 1 then Errors.fail "%s needs k >= 1, got %d" name k
 
     let private relevance (name: string) (y: Labels) =
         if y.Columns <> 1 then Errors.fail "%s: labels must be one relevance per item [n], got [%s]" name (shapeText y.Shape)
+
         Array.init y.N (fun i ->
             let v = y.[i]
             if v < 0 then Errors.fail "%s: relevance %d of item %d is negative" name v i
@@ -31,9 +31,14 @@ module RankingMetrics =
     let private atK (prefix: string) (k: int) (value: Scores -> int[] -> Num[] -> Bit[] -> Num) : Metric =
         let name = sprintf "%s@%d" prefix k
         check name k
-        Metric.Define(name, fun s y ->
-            let rel, ranks, top = inTopK name k s y
-            value s rel ranks top)
+
+        Metric
+            .Define(
+                name,
+                fun s y ->
+                    let rel, ranks, top = inTopK name k s y
+                    value s rel ranks top
+            )
             .WithDegenerate(noRelevant)
             .WithRange(0.0, 1.0)
 
@@ -52,9 +57,15 @@ module RankingMetrics =
     let ndcgAtK (k: int) : Metric =
         atK "ndcg" k (fun s rel ranks top ->
             let dcg =
-                sum [ for i in 0 .. s.N - 1 do
-                        if rel.[i] > 0 then yield num top.[i] * (float rel.[i] * Math.Log 2.0 / log (ranks.[i] + 1.0)) ]
+                sum
+                    [ for i in 0 .. s.N - 1 do
+                          if rel.[i] > 0 then yield num top.[i] * (float rel.[i] * Math.Log 2.0 / log (ranks.[i] + 1.0)) ]
+
             let ideal =
-                rel |> Array.sortDescending |> Array.truncate k
-                |> Array.mapi (fun r g -> float g / Math.Log2(float r + 2.0)) |> Array.sum
+                rel
+                |> Array.sortDescending
+                |> Array.truncate k
+                |> Array.mapi (fun r g -> float g / Math.Log2(float r + 2.0))
+                |> Array.sum
+
             ratio dcg (konst ideal))

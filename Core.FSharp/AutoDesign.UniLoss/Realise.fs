@@ -10,22 +10,25 @@ open System.Collections.Generic
 /// graph with an edge P→Q for every 1-bit, Q→P for every 0-bit and the fixed edges between
 /// consecutive thresholds has no cycle (then a topological order gives the scores).
 type Structure =
-    { /// Number of scores N.
-      N: int
-      /// Distinct thresholds (float32, as f compares them), ascending; vertex N + i.
-      Consts: float32[]
-      P: int[]
-      Q: int[]
-      /// CSR: vertex x's incident bits are Inc.[Start.[x] .. Start.[x + 1] - 1].
-      Start: int[]
-      Inc: int[]
-      /// Component of each vertex (connected through bits and threshold edges); -1 if unused.
-      Comp: int[]
-      /// CSR: component c's vertices are CompVerts.[CompStart.[c] .. CompStart.[c + 1] - 1].
-      CompStart: int[]
-      CompVerts: int[]
-      /// No cycle in the undirected comparison graph: then every configuration is realisable.
-      IsForest: bool }
+    {
+        /// Number of scores N.
+        N: int
+        /// Distinct thresholds (float32, as f compares them), ascending; vertex N + i.
+        Consts: float32[]
+        P: int[]
+        Q: int[]
+        /// CSR: vertex x's incident bits are Inc.[Start.[x] .. Start.[x + 1] - 1].
+        Start: int[]
+        Inc: int[]
+        /// Component of each vertex (connected through bits and threshold edges); -1 if unused.
+        Comp: int[]
+        /// CSR: component c's vertices are CompVerts.[CompStart.[c] .. CompStart.[c + 1] - 1].
+        CompStart: int[]
+        CompVerts: int[]
+        /// No cycle in the undirected comparison graph: then every configuration is realisable.
+        IsForest: bool
+    }
+
     member s.Vertices = s.N + s.Consts.Length
 
 module Realise =
@@ -34,26 +37,46 @@ module Realise =
     let structure (r: Refactored) : Structure =
         let n = r.NumScores
         let l = r.L
+
         let consts =
             r.Comparisons
-            |> Array.choose (fun c -> if c.K2 < 0 then Some(float32 c.Offset) elif c.K1 < 0 then Some(-(float32 c.Offset)) else None)
-            |> Array.distinct |> Array.sort
+            |> Array.choose (fun c ->
+                if c.K2 < 0 then Some(float32 c.Offset)
+                elif c.K1 < 0 then Some(-(float32 c.Offset))
+                else None)
+            |> Array.distinct
+            |> Array.sort
+
         let constVertex (v: float32) = n + Array.BinarySearch(consts, v)
         let p = Array.zeroCreate<int> l
         let q = Array.zeroCreate<int> l
+
         for e in 0 .. l - 1 do
             let c = r.Comparisons.[e]
-            if c.K2 < 0 then (p.[e] <- c.K1; q.[e] <- constVertex (float32 c.Offset))
-            elif c.K1 < 0 then (p.[e] <- constVertex (-(float32 c.Offset)); q.[e] <- c.K2)
-            else (p.[e] <- c.K1; q.[e] <- c.K2)
+
+            if c.K2 < 0 then
+                (p.[e] <- c.K1
+                 q.[e] <- constVertex (float32 c.Offset))
+            elif c.K1 < 0 then
+                (p.[e] <- constVertex (-(float32 c.Offset))
+                 q.[e] <- c.K2)
+            else
+                (p.[e] <- c.K1
+                 q.[e] <- c.K2)
+
         let nv = n + consts.Length
-        let start = Array.zeroCreate<int> (nv + 1)
+        let start = Array.zeroCreate<int>(nv + 1)
+
         for e in 0 .. l - 1 do
             start.[p.[e] + 1] <- start.[p.[e] + 1] + 1
             start.[q.[e] + 1] <- start.[q.[e] + 1] + 1
-        for x in 0 .. nv - 1 do start.[x + 1] <- start.[x + 1] + start.[x]
-        let inc = Array.zeroCreate<int> (2 * l)
+
+        for x in 0 .. nv - 1 do
+            start.[x + 1] <- start.[x + 1] + start.[x]
+
+        let inc = Array.zeroCreate<int>(2 * l)
         let fill = Array.copy start
+
         for e in 0 .. l - 1 do
             inc.[fill.[p.[e]]] <- e
             fill.[p.[e]] <- fill.[p.[e]] + 1
@@ -61,36 +84,68 @@ module Realise =
             fill.[q.[e]] <- fill.[q.[e]] + 1
         // union-find: components, and whether an edge ever joins an already joined pair
         let parent = Array.init nv id
-        let rec find x = if parent.[x] = x then x else (let r = find parent.[x] in parent.[x] <- r; r)
+
+        let rec find x =
+            if parent.[x] = x then
+                x
+            else
+                (let r = find parent.[x] in
+                 parent.[x] <- r
+                 r)
+
         let mutable forest = true
+
         let union a b =
             let ra, rb = find a, find b
             if ra = rb then forest <- false else parent.[ra] <- rb
-        for e in 0 .. l - 1 do union p.[e] q.[e]
-        for i in 0 .. consts.Length - 2 do union (n + i) (n + i + 1)
+
+        for e in 0 .. l - 1 do
+            union p.[e] q.[e]
+
+        for i in 0 .. consts.Length - 2 do
+            union (n + i) (n + i + 1)
+
         let used = Array.init nv (fun x -> start.[x + 1] > start.[x] || x >= n)
         let comp = Array.create nv -1
         let rootComp = Dictionary<int, int>()
+
         for x in 0 .. nv - 1 do
             if used.[x] then
                 let r = find x
+
                 match rootComp.TryGetValue r with
                 | true, c -> comp.[x] <- c
                 | _ ->
                     comp.[x] <- rootComp.Count
                     rootComp.[r] <- comp.[x]
+
         let nc = rootComp.Count
-        let compStart = Array.zeroCreate<int> (nc + 1)
-        for x in 0 .. nv - 1 do if comp.[x] >= 0 then compStart.[comp.[x] + 1] <- compStart.[comp.[x] + 1] + 1
-        for c in 0 .. nc - 1 do compStart.[c + 1] <- compStart.[c + 1] + compStart.[c]
+        let compStart = Array.zeroCreate<int>(nc + 1)
+
+        for x in 0 .. nv - 1 do
+            if comp.[x] >= 0 then compStart.[comp.[x] + 1] <- compStart.[comp.[x] + 1] + 1
+
+        for c in 0 .. nc - 1 do
+            compStart.[c + 1] <- compStart.[c + 1] + compStart.[c]
+
         let compVerts = Array.zeroCreate<int> compStart.[nc]
         let cf = Array.copy compStart
+
         for x in 0 .. nv - 1 do
             if comp.[x] >= 0 then
                 compVerts.[cf.[comp.[x]]] <- x
                 cf.[comp.[x]] <- cf.[comp.[x]] + 1
-        { N = n; Consts = consts; P = p; Q = q; Start = start; Inc = inc; Comp = comp
-          CompStart = compStart; CompVerts = compVerts; IsForest = forest }
+
+        { N = n
+          Consts = consts
+          P = p
+          Q = q
+          Start = start
+          Inc = inc
+          Comp = comp
+          CompStart = compStart
+          CompVerts = compVerts
+          IsForest = forest }
 
     /// Vertex values for scores (row-major float32): the scores, then the thresholds.
     [<CompiledName("VertexValues")>]
@@ -109,7 +164,10 @@ module Realise =
     [<CompiledName("IsTieFree")>]
     let isTieFree (s: Structure) (vals: float32[]) =
         let mutable ok = true
-        for e in 0 .. s.P.Length - 1 do if vals.[s.P.[e]] = vals.[s.Q.[e]] then ok <- false
+
+        for e in 0 .. s.P.Length - 1 do
+            if vals.[s.P.[e]] = vals.[s.Q.[e]] then ok <- false
+
         ok
 
 /// Scratch state for realisability checks and score moves on one Structure (not thread safe).
@@ -123,15 +181,22 @@ type Realiser(s: Structure) =
     let stack = Stack<struct (int * int)>()
     let queue = Queue<int>()
     let undo = Stack<struct (int * float32)>()
+
     let nextGen () =
         gen <- gen + 2
-        if gen > Int32.MaxValue - 4 then (Array.Fill(mark, 0); gen <- 2)
+
+        if gen > Int32.MaxValue - 4 then
+            (Array.Fill(mark, 0)
+             gen <- 2)
 
     // position of each vertex inside its component's vertex list
     let localIdx =
         let li = Array.create nv -1
+
         for c in 0 .. s.CompStart.Length - 2 do
-            for i in s.CompStart.[c] .. s.CompStart.[c + 1] - 1 do li.[s.CompVerts.[i]] <- i - s.CompStart.[c]
+            for i in s.CompStart.[c] .. s.CompStart.[c + 1] - 1 do
+                li.[s.CompVerts.[i]] <- i - s.CompStart.[c]
+
         li
 
     member _.Structure = s
@@ -146,17 +211,21 @@ type Realiser(s: Structure) =
     member _.SingleFlipTable(buf: float[], col: int, t: int, vals: float32[]) : bool[] =
         let nc = s.CompStart.Length - 1
         let mutable words = 0L
+
         for c in 0 .. nc - 1 do
             let vc = s.CompStart.[c + 1] - s.CompStart.[c]
             words <- words + int64 vc * int64 ((vc + 63) / 64)
-        if words > Realiser.TableLimit then null
+
+        if words > Realiser.TableLimit then
+            null
         else
             let ok = Array.create s.P.Length true
+
             for c in 0 .. nc - 1 do
                 let c0 = s.CompStart.[c]
                 let vc = s.CompStart.[c + 1] - c0
                 let w = (vc + 63) / 64
-                let reach = Array.zeroCreate<uint64> (vc * w)
+                let reach = Array.zeroCreate<uint64>(vc * w)
                 let union = Array.zeroCreate<uint64> w
                 // targets reached by two parallel edges: flipping one of them leaves the other
                 let dup = Array.zeroCreate<uint64> w
@@ -167,29 +236,44 @@ type Realiser(s: Structure) =
                 let outAt (x: int) (k: int) =
                     if k < s.Start.[x + 1] then
                         let e = s.Inc.[k]
+
                         if buf.[e * t + col] > 0.5 then (if s.P.[e] = x then s.Q.[e] else -1)
-                        elif s.Q.[e] = x then s.P.[e] else -1
-                    elif x > s.N then x - 1 else -1
+                        elif s.Q.[e] = x then s.P.[e]
+                        else -1
+                    elif x > s.N then
+                        x - 1
+                    else
+                        -1
+
                 for x in order do
                     let rx = localIdx.[x] * w
                     Array.Fill(union, 0UL)
                     Array.Fill(dup, 0UL)
+
                     for k in s.Start.[x] .. s.Start.[x + 1] do
                         let y = outAt x k
+
                         if y >= 0 then
                             let ly = localIdx.[y]
                             let ry = ly * w
-                            for i in 0 .. w - 1 do union.[i] <- union.[i] ||| reach.[ry + i]
+
+                            for i in 0 .. w - 1 do
+                                union.[i] <- union.[i] ||| reach.[ry + i]
+
                             let bit = 1UL <<< (ly % 64)
                             if reach.[rx + ly / 64] &&& bit <> 0UL then dup.[ly / 64] <- dup.[ly / 64] ||| bit
                             reach.[rx + ly / 64] <- reach.[rx + ly / 64] ||| bit
-                    for i in 0 .. w - 1 do reach.[rx + i] <- reach.[rx + i] ||| union.[i]
+
+                    for i in 0 .. w - 1 do
+                        reach.[rx + i] <- reach.[rx + i] ||| union.[i]
                     // an edge x→y is redundant iff y is reachable through another out-neighbour
                     for k in s.Start.[x] .. s.Start.[x + 1] - 1 do
                         let y = outAt x k
+
                         if y >= 0 then
                             let ly = localIdx.[y]
                             if (union.[ly / 64] ||| dup.[ly / 64]) &&& (1UL <<< (ly % 64)) <> 0UL then ok.[s.Inc.[k]] <- false
+
             ok
 
     /// Whether component c of configuration (buf, col, t) has a directed cycle (iterative DFS).
@@ -198,32 +282,44 @@ type Realiser(s: Structure) =
         let grey, black = gen - 1, gen
         let mutable cycle = false
         let mutable vi = s.CompStart.[c]
+
         while not cycle && vi < s.CompStart.[c + 1] do
             let root = s.CompVerts.[vi]
             vi <- vi + 1
+
             if mark.[root] <> black then
                 stack.Clear()
                 mark.[root] <- grey
                 stack.Push(struct (root, s.Start.[root]))
+
                 while not cycle && stack.Count > 0 do
                     let struct (x, k) = stack.Pop()
                     // the next out-neighbour from incident position k (k = Start[x+1] is the threshold edge)
                     let mutable k = k
                     let mutable next = -1
+
                     while next < 0 && k <= s.Start.[x + 1] do
                         if k < s.Start.[x + 1] then
                             let e = s.Inc.[k]
+
                             if buf.[e * t + col] > 0.5 then (if s.P.[e] = x then next <- s.Q.[e])
                             elif s.Q.[e] = x then next <- s.P.[e]
-                        elif x > s.N then next <- x - 1
+                        elif x > s.N then
+                            next <- x - 1
+
                         k <- k + 1
-                    if next < 0 then mark.[x] <- black
+
+                    if next < 0 then
+                        mark.[x] <- black
                     else
                         stack.Push(struct (x, k))
-                        if mark.[next] = grey then cycle <- true
+
+                        if mark.[next] = grey then
+                            cycle <- true
                         elif mark.[next] <> black then
                             mark.[next] <- grey
                             stack.Push(struct (next, s.Start.[next]))
+
         cycle
 
     /// Whether dst is reachable from src in configuration (buf, col, t) without bit `skip`,
@@ -234,24 +330,33 @@ type Realiser(s: Structure) =
         mark.[src] <- gen
         queue.Enqueue src
         let mutable found = false
+
         while not found && queue.Count > 0 do
             let x = queue.Dequeue()
             let last = s.Start.[x + 1]
             let mutable k = s.Start.[x]
+
             while not found && k <= last do
                 let mutable y = -1
+
                 if k < last then
                     let e = s.Inc.[k]
+
                     if e <> skip then
                         if buf.[e * t + col] > 0.5 then (if s.P.[e] = x then y <- s.Q.[e])
                         elif s.Q.[e] = x then y <- s.P.[e]
-                elif x > s.N then y <- x - 1
+                elif x > s.N then
+                    y <- x - 1
+
                 if y >= 0 then
-                    if y = dst then found <- true
+                    if y = dst then
+                        found <- true
                     elif mark.[y] <> gen && vals.[y] >= floor then
                         mark.[y] <- gen
                         queue.Enqueue y
+
                 k <- k + 1
+
         found
 
     /// Is configuration (buf, col, t) — a realisable base with the distinct bits `flips` toggled —
@@ -262,18 +367,22 @@ type Realiser(s: Structure) =
 
     /// FlipsRealisable with the base's SingleFlipTable (or null) answering one flip per component.
     member r.FlipsRealisable(buf: float[], col: int, t: int, flips: ResizeArray<int>, vals: float32[], tieFree: bool, table: bool[]) : bool =
-        if s.IsForest || flips.Count = 0 then true
+        if s.IsForest || flips.Count = 0 then
+            true
         else
             let mutable ok = true
+
             for i in 0 .. flips.Count - 1 do
                 let c = s.Comp.[s.P.[flips.[i]]]
                 // each component once: at its first flip
                 let mutable first = true
                 let mutable inC = 0
+
                 for j in 0 .. flips.Count - 1 do
                     if s.Comp.[s.P.[flips.[j]]] = c then
                         if j < i then first <- false
                         inC <- inC + 1
+
                 if ok && first then
                     if tieFree && inC = 1 && not (isNull table) then
                         if not table.[flips.[i]] then ok <- false
@@ -284,23 +393,28 @@ type Realiser(s: Structure) =
                         let nowOne = buf.[e * t + col] > 0.5
                         let src, dst = if nowOne then qe, pe else pe, qe
                         if r.Reaches(buf, col, t, src, dst, e, vals, vals.[dst]) then ok <- false
-                    elif r.HasCycle(buf, col, t, c) then ok <- false
+                    elif r.HasCycle(buf, col, t, c) then
+                        ok <- false
+
             ok
 
     /// Changes of bits if vertex x took value nv (given the current values and configuration).
     member private _.Changes(buf: float[], col: int, t: int, vals: float32[], x: int, nv: float32) =
         let mutable n = 0
+
         for k in s.Start.[x] .. s.Start.[x + 1] - 1 do
             let e = s.Inc.[k]
             let vp = if s.P.[e] = x then nv else vals.[s.P.[e]]
             let vq = if s.Q.[e] = x then nv else vals.[s.Q.[e]]
             if (vp > vq) <> (buf.[e * t + col] > 0.5) then n <- n + 1
+
         n
 
     /// Sets vertex x to value nv (logged for Undo) and rewrites its incident bits.
     member _.Move(buf: float[], col: int, t: int, vals: float32[], x: int, nv: float32) =
         undo.Push(struct (x, vals.[x]))
         vals.[x] <- nv
+
         for k in s.Start.[x] .. s.Start.[x + 1] - 1 do
             let e = s.Inc.[k]
             buf.[e * t + col] <- if vals.[s.P.[e]] > vals.[s.Q.[e]] then 1.0 else 0.0
@@ -314,18 +428,23 @@ type Realiser(s: Structure) =
         // P crosses Q, or Q crosses P
         let nvP = if one then MathF.BitDecrement vals.[qe] else MathF.BitIncrement vals.[qe]
         let nvQ = if one then MathF.BitIncrement vals.[pe] else MathF.BitDecrement vals.[pe]
-        let flipsWith x nv =
-            x < s.N && Single.IsFinite nv
-            && ((if x = pe then nv else vals.[pe]) > (if x = qe then nv else vals.[qe])) <> one
+        let flipsWith x nv = x < s.N && Single.IsFinite nv && ((if x = pe then nv else vals.[pe]) > (if x = qe then nv else vals.[qe])) <> one
         let okP, okQ = flipsWith pe nvP, flipsWith qe nvQ
+
         if okP && okQ then
             let cP = r.Changes(buf, col, t, vals, pe, nvP)
             let cQ = r.Changes(buf, col, t, vals, qe, nvQ)
             let lowerFirst = if one then struct (qe, nvQ) else struct (pe, nvP)
-            if cP < cQ then struct (pe, nvP) elif cQ < cP then struct (qe, nvQ) else lowerFirst
-        elif okP then struct (pe, nvP)
-        elif okQ then struct (qe, nvQ)
-        else struct (-1, 0.0f)
+
+            if cP < cQ then struct (pe, nvP)
+            elif cQ < cP then struct (qe, nvQ)
+            else lowerFirst
+        elif okP then
+            struct (pe, nvP)
+        elif okQ then
+            struct (qe, nvQ)
+        else
+            struct (-1, 0.0f)
 
     /// Undo every Move since the last Undo (restores vals).
     member _.Undo(vals: float32[]) =
@@ -341,17 +460,25 @@ type Realiser(s: Structure) =
     /// (each not yet flipped bit in turn), which is realisable by construction. vals is restored.
     /// Returns true when score moves were needed.
     member r.Perturb(buf: float[], col: int, t: int, flips: ResizeArray<int>, vals: float32[], tieFree: bool, table: bool[]) : bool =
-        for e in flips do buf.[e * t + col] <- 1.0 - buf.[e * t + col]
-        if r.FlipsRealisable(buf, col, t, flips, vals, tieFree, table) then false
+        for e in flips do
+            buf.[e * t + col] <- 1.0 - buf.[e * t + col]
+
+        if r.FlipsRealisable(buf, col, t, flips, vals, tieFree, table) then
+            false
         else
-            for e in flips do buf.[e * t + col] <- 1.0 - buf.[e * t + col]
+            for e in flips do
+                buf.[e * t + col] <- 1.0 - buf.[e * t + col]
+
             let baseBits = flips.ConvertAll(fun e -> buf.[e * t + col])
             undo.Clear()
+
             for i in 0 .. flips.Count - 1 do
                 let e = flips.[i]
+
                 if buf.[e * t + col] = baseBits.[i] then
                     let struct (x, nv) = r.FlipMove(buf, col, t, vals, e)
                     if x >= 0 then r.Move(buf, col, t, vals, x, nv)
+
             r.Undo vals
             true
 
@@ -359,8 +486,10 @@ type Realiser(s: Structure) =
     member _.Distinct(bits: seq<int>) : ResizeArray<int> =
         flipGen <- flipGen + 1
         let out = ResizeArray<int>()
+
         for e in bits do
             if flipStamp.[e] <> flipGen then
                 flipStamp.[e] <- flipGen
                 out.Add e
+
         out

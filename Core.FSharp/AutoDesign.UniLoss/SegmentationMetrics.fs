@@ -13,8 +13,10 @@ module SegmentationMetrics =
         let classes = s.Dim 1
         let spatial = s.Shape.[2..]
         let expected = Array.append [| s.N |] spatial
+
         if y.Shape <> expected then
             Errors.fail "%s: labels must be maps [%s] for scores [%s], got [%s]" name (shapeText expected) (shapeText s.Shape) (shapeText y.Shape)
+
         y.RequireClasses(classes, name)
         let perEx = Array.fold (*) 1 spatial
         let pixels = s.N * perEx
@@ -24,15 +26,23 @@ module SegmentationMetrics =
                 let i, q = p / perEx, p % perEx
                 let r = Array.init classes (fun c -> s.AtFlat((i * classes + c) * perEx + q))
                 Array.init classes (predicts r))
+
         let label p = int y.Data.[p]
-        let inter = Array.init classes (fun c -> count [ for p in 0 .. pixels - 1 do if label p = c then yield pred.[p].[c] ])
+
+        let inter =
+            Array.init classes (fun c ->
+                count
+                    [ for p in 0 .. pixels - 1 do
+                          if label p = c then yield pred.[p].[c] ])
+
         let predicted = Array.init classes (fun c -> count [ for p in 0 .. pixels - 1 -> pred.[p].[c] ])
         let support = Array.init classes (fun c -> y.Data |> Array.sumBy (fun v -> if v = int64 c then 1 else 0))
         classes, inter, predicted, support
 
     /// Mean intersection over union: mean over classes present in labels or predictions of
     /// |pred ∩ label| / |pred ∪ label|.
-    let meanIoU : Metric = macroOfCounts "mean-iou" counts (fun inter predicted support -> ratio inter (predicted + support - inter))
+    let meanIoU: Metric =
+        macroOfCounts "mean-iou" counts (fun inter predicted support -> ratio inter (predicted + support - inter))
 
     /// Mean Dice: mean over classes present in labels or predictions of 2|pred ∩ label| / (|pred| + |label|).
-    let dice : Metric = macroOfCounts "dice" counts (fun inter predicted support -> ratio (2.0 * inter) (predicted + support))
+    let dice: Metric = macroOfCounts "dice" counts (fun inter predicted support -> ratio (2.0 * inter) (predicted + support))

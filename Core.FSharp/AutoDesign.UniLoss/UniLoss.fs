@@ -30,10 +30,12 @@ open AutoDesign.Nn
 [<Sealed>]
 type UniLoss(metric: Metric, options: UniLossOptions) =
     inherit Loss<torch.Tensor, torch.Tensor, torch.Tensor>(torch.nn.Reduction.Mean)
+
     do
         if isNull (box metric) then Errors.fail "UniLoss needs a metric"
         if isNull options then Errors.fail "UniLoss: no options given"
         options.Validate()
+
     let o = options.Clone()
     let rng = new SeededRandom(o.Seed)
     let gen = new torch.Generator(uint64 (int64 o.Seed &&& 0x7fffffffL), torch.CPU)
@@ -42,8 +44,19 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
     let mutable lastMetric = nan
     let mutable lastL = 0
     let mutable tauNow = o.Tau
-    let mutable timings = { Trace = 0.0; Compile = 0.0; Best = 0.0; Anchors = 0.0; G = 0.0; Idw = 0.0; Tensors = 0.0; Total = 0.0; NewBatch = false }
-    let mutable buf : float[] = [||]
+
+    let mutable timings =
+        { Trace = 0.0
+          Compile = 0.0
+          Best = 0.0
+          Anchors = 0.0
+          G = 0.0
+          Idw = 0.0
+          Tensors = 0.0
+          Total = 0.0
+          NewBatch = false }
+
+    let mutable buf: float[] = [||]
     // ScaleRule.Running: the sum and count of the raw score-gradient norms so far
     let mutable normSum = 0.0
     let mutable normCount = 0L
@@ -51,7 +64,7 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
 
     let toLabels (labels: torch.Tensor) =
         if isNull labels then Errors.fail "%s: no labels given" metric.Name
-        if labels.is_floating_point() then Errors.fail "%s: labels must be an integer tensor, got %A" metric.Name labels.dtype
+        if labels.is_floating_point () then Errors.fail "%s: labels must be an integer tensor, got %A" metric.Name labels.dtype
         let data = HostRead.longs labels
         Labels(labels.shape |> Array.map int, data)
 
@@ -60,10 +73,12 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
     /// The cached work for (shape, labels), timed into `times` when new.
     let traced (shape: int[]) (labels: Labels) : Traced * (float * float * float) option =
         let key = shape |> Array.fold (fun h d -> (h ^^^ int64 d) * 1099511628211L) labels.Hash
+
         let hit =
             match cache.TryGetValue key with
             | true, xs -> xs |> Seq.tryFind (fun (y, sh, _) -> sh = shape && y.SameAs labels)
             | _ -> None
+
         match hit with
         | Some(_, _, tr) -> tr, None
         | None ->
@@ -76,15 +91,26 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
             let nearbyUnits = Anchors.units r o.NearbyUnit
             let t2 = Stopwatch.GetTimestamp()
             let best = Anchors.bestWith metric r st rz labels
+
             let tr =
-                { R = r; St = st; Rz = rz; Best = best; BestCol = Array.map float best.Bits
-                  BestVals = Realise.vertexValues st best.Scores; GoodUnits = goodUnits; NearbyUnits = nearbyUnits; GoodTable = null }
+                { R = r
+                  St = st
+                  Rz = rz
+                  Best = best
+                  BestCol = Array.map float best.Bits
+                  BestVals = Realise.vertexValues st best.Scores
+                  GoodUnits = goodUnits
+                  NearbyUnits = nearbyUnits
+                  GoodTable = null }
+
             if cached >= 256 then
                 cache.Clear()
                 cached <- 0
+
             match cache.TryGetValue key with
             | true, xs -> xs.Add((labels, Array.copy shape, tr))
             | _ -> cache.[key] <- ResizeArray [ (labels, Array.copy shape, tr) ]
+
             cached <- cached + 1
             let t3 = Stopwatch.GetTimestamp()
             let span (a: int64) (b: int64) = float (b - a) * 1000.0 / float Stopwatch.Frequency
@@ -92,40 +118,67 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
 
     let checkScores (scores: torch.Tensor) =
         if isNull scores then Errors.fail "%s: no scores given" metric.Name
-        if not (scores.is_floating_point()) then Errors.fail "%s: scores must be a float tensor, got %A" metric.Name scores.dtype
+
+        if not (scores.is_floating_point ()) then
+            Errors.fail "%s: scores must be a float tensor, got %A" metric.Name scores.dtype
 
     /// Anchors of one step for (tr, host scores): fills buf, returns t.
     let sample (tr: Traced) (host: float32[]) (hard: float32[]) =
         let k = o.AnchorsPerType
         let t = 3 * k + 1
         let need = int64 (GEval.rows tr.R) * int64 t
+
         if need > Limits.MaxTableEntries then
-            Errors.fail "%s: UniLoss's value table for this batch needs %d rows (%d comparisons and the g nodes over them) x %d configurations (3 x %d anchors + 1) = %d entries, more than Limits.MaxTableEntries = %d; use fewer anchors or a smaller batch"
-                metric.Name (GEval.rows tr.R) tr.R.L t k need Limits.MaxTableEntries
+            Errors.fail
+                "%s: UniLoss's value table for this batch needs %d rows (%d comparisons and the g nodes over them) x %d configurations (3 x %d anchors + 1) = %d entries, more than Limits.MaxTableEntries = %d; use fewer anchors or a smaller batch"
+                metric.Name
+                (GEval.rows tr.R)
+                tr.R.L
+                t
+                k
+                need
+                Limits.MaxTableEntries
+
         let need = int need
         if buf.Length < need then buf <- Array.zeroCreate need
         Sampler.fill tr o gen rng hard (Realise.vertexValues tr.St host) buf
         t
 
-    new(metric: Metric,
-        [<Optional; DefaultParameterValue(16)>] anchorsPerType: int,
-        [<Optional; DefaultParameterValue(1.0)>] tau: float,
-        [<Optional; DefaultParameterValue(1.0)>] power: float,
-        [<Optional; DefaultParameterValue(1.0)>] bitFraction: float,
-        [<Optional; DefaultParameterValue(0)>] seed: int,
-        [<Optional; DefaultParameterValue(1)>] goodFlips: int,
-        [<Optional; DefaultParameterValue(1)>] nearbyFlips: int,
-        [<Optional; DefaultParameterValue(FlipUnit.Bit)>] goodUnit: FlipUnit,
-        [<Optional; DefaultParameterValue(FlipUnit.Bit)>] nearbyUnit: FlipUnit,
-        [<Optional; DefaultParameterValue(false)>] nearbyCorrective: bool,
-        [<Optional; DefaultParameterValue(false)>] boundScores: bool,
-        [<Optional; DefaultParameterValue(0.0)>] gradNorm: float,
-        [<Optional; DefaultParameterValue(0.5)>] autoScale: float) =
-        new UniLoss(metric,
-                UniLossOptions(AnchorsPerType = anchorsPerType, Tau = tau, Power = power, BitFraction = bitFraction, Seed = seed,
-                               GoodFlips = goodFlips, NearbyFlips = nearbyFlips, GoodUnit = goodUnit, NearbyUnit = nearbyUnit,
-                               NearbyCorrective = nearbyCorrective, BoundScores = boundScores, GradNorm = gradNorm,
-                               AutoScale = autoScale))
+    new
+        (
+            metric: Metric,
+            [<Optional; DefaultParameterValue(16)>] anchorsPerType: int,
+            [<Optional; DefaultParameterValue(1.0)>] tau: float,
+            [<Optional; DefaultParameterValue(1.0)>] power: float,
+            [<Optional; DefaultParameterValue(1.0)>] bitFraction: float,
+            [<Optional; DefaultParameterValue(0)>] seed: int,
+            [<Optional; DefaultParameterValue(1)>] goodFlips: int,
+            [<Optional; DefaultParameterValue(1)>] nearbyFlips: int,
+            [<Optional; DefaultParameterValue(FlipUnit.Bit)>] goodUnit: FlipUnit,
+            [<Optional; DefaultParameterValue(FlipUnit.Bit)>] nearbyUnit: FlipUnit,
+            [<Optional; DefaultParameterValue(false)>] nearbyCorrective: bool,
+            [<Optional; DefaultParameterValue(false)>] boundScores: bool,
+            [<Optional; DefaultParameterValue(0.0)>] gradNorm: float,
+            [<Optional; DefaultParameterValue(0.5)>] autoScale: float
+        ) =
+        new UniLoss(
+            metric,
+            UniLossOptions(
+                AnchorsPerType = anchorsPerType,
+                Tau = tau,
+                Power = power,
+                BitFraction = bitFraction,
+                Seed = seed,
+                GoodFlips = goodFlips,
+                NearbyFlips = nearbyFlips,
+                GoodUnit = goodUnit,
+                NearbyUnit = nearbyUnit,
+                NearbyCorrective = nearbyCorrective,
+                BoundScores = boundScores,
+                GradNorm = gradNorm,
+                AutoScale = autoScale
+            )
+        )
 
     member _.Metric = metric
     /// A copy of the options this loss was built with.
@@ -136,12 +189,14 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
     member _.GradNorm = o.GradNorm
     /// The automatic score-gradient scale a (norm a/√n per batch of n examples; 0: off).
     member _.AutoScale = o.AutoScale
+
     /// Sigmoid temperature τ of b̃ = σ(c/τ); settable between steps (a τ schedule).
     member _.Tau
         with get () = tauNow
         and set (v: float) =
             if not (v > 0.0) || Double.IsInfinity v then Errors.fail "UniLoss: tau must be positive and finite, got %g" v
             tauNow <- v
+
     /// Exact metric value g(h(f(s))) on the last batch given to forward.
     member _.LastMetric = lastMetric
     /// Number of bits (comparisons) in the last batch.
@@ -167,40 +222,56 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
         if host |> Array.exists Single.IsNaN then Errors.fail "%s: the scores contain NaN (diverged training?)" metric.Name
         let readMs = ms tRead
         let maximize = metric.Goal = Goal.Maximize
+
         if l = 0 then
             let v = Refactor.g r [||]
+
             match metric.Degenerate with
             | Some d when d y ->
                 lastMetric <- v
                 let lossV = if maximize then 1.0 - v else v
                 scores.sum().Mul(0.0).Add(lossV)
             | _ ->
-                Errors.fail "%s: the metric makes no score comparisons on this batch of %d labels, so UniLoss has nothing to differentiate; compare scores (e.g. s.[i, y.[i]] >. s.[i, j]), or declare WithDegenerate for label batches where that is expected"
-                    metric.Name y.N
+                Errors.fail
+                    "%s: the metric makes no score comparisons on this batch of %d labels, so UniLoss has nothing to differentiate; compare scores (e.g. s.[i, y.[i]] >. s.[i, j]), or declare WithDegenerate for label batches where that is expected"
+                    metric.Name
+                    y.N
         else
             // f, h and the soft bits on the host
             let tA = Stopwatch.GetTimestamp()
             let c = Array.zeroCreate<float32> l
             let hard = Array.zeroCreate<float32> l
+
             for e in 0 .. l - 1 do
                 c.[e] <- Refactor.compare r.Comparisons.[e] host
                 hard.[e] <- if c.[e] > 0.0f then 1.0f else 0.0f
+
             let sigm (x: float) = 1.0 / (1.0 + Math.Exp(-x))
+
             let cSoft =
-                if not o.BoundScores then Array.map float c
+                if not o.BoundScores then
+                    Array.map float c
                 else
-                    r.Comparisons |> Array.map (fun cp ->
+                    r.Comparisons
+                    |> Array.map (fun cp ->
                         let x1 = if cp.K1 >= 0 then float host.[cp.K1] else 0.0
                         let x2 = if cp.K2 >= 0 then float host.[cp.K2] else 0.0
                         sigm x1 - sigm (x2 + float (float32 cp.Offset)))
+
             let u = cSoft |> Array.map (fun x -> sigm (x / tauNow))
+
             let trained =
-                if o.BitFraction >= 1.0 then null
+                if o.BitFraction >= 1.0 then
+                    null
                 else
                     let mask = Array.init l (fun _ -> rng.NextDouble() < o.BitFraction)
                     if not (Array.contains true mask) then mask.[rng.Next l] <- true
-                    for e in 0 .. l - 1 do if not mask.[e] then u.[e] <- float hard.[e]
+
+                    for e in 0 .. l - 1 do
+                        if not mask.[e] then u.[e] <- float hard.[e]
+
                     mask
+
             let t = sample tr host hard
             let mutable anchorsMs = ms tA
             let tG = Stopwatch.GetTimestamp()
@@ -211,6 +282,7 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
             // and draw this step's anchors again around the new b*
             let tB = Stopwatch.GetTimestamp()
             let better = Anchors.noWorseThan metric r tr.St tr.Rz tr.Best host buf.[r.Root * t + nA]
+
             if not (obj.ReferenceEquals(better, tr.Best)) then
                 tr.Best <- better
                 tr.BestCol <- Array.map float better.Bits
@@ -223,6 +295,7 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
                 let tG2 = Stopwatch.GetTimestamp()
                 GEval.run r buf t
                 gMs <- gMs + ms tG2
+
             let values = Array.init t (fun a -> buf.[r.Root * t + a])
             lastMetric <- values.[nA]
             // IDW and the chain rule to the scores
@@ -232,54 +305,86 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
             if Double.IsNaN gTilde then Errors.fail "%s: UniLoss produced NaN (scores too large for tau=%g?)" metric.Name tauNow
             let lossV = if maximize then 1.0 - gTilde else gTilde
             let gs = Array.zeroCreate<float> host.Length
+
             if scores.requires_grad then
                 let sign = if maximize then -1.0 else 1.0
+
                 for e in 0 .. l - 1 do
                     if isNull trained || trained.[e] then
                         // d loss / d c_soft = sign · ∂g̃/∂u · σ'(c/τ)/τ
                         let dc = sign * gradU.[e] * u.[e] * (1.0 - u.[e]) / tauNow
                         let cp = r.Comparisons.[e]
+
                         if o.BoundScores then
                             if cp.K1 >= 0 then (let s1 = sigm (float host.[cp.K1]) in gs.[cp.K1] <- gs.[cp.K1] + dc * s1 * (1.0 - s1))
-                            if cp.K2 >= 0 then (let s2 = sigm (float host.[cp.K2] + float (float32 cp.Offset)) in gs.[cp.K2] <- gs.[cp.K2] - dc * s2 * (1.0 - s2))
+
+                            if cp.K2 >= 0 then
+                                (let s2 = sigm (float host.[cp.K2] + float (float32 cp.Offset)) in gs.[cp.K2] <- gs.[cp.K2] - dc * s2 * (1.0 - s2))
                         else
                             if cp.K1 >= 0 then gs.[cp.K1] <- gs.[cp.K1] + dc
                             if cp.K2 >= 0 then gs.[cp.K2] <- gs.[cp.K2] - dc
                 // the score gradient's length: fixed (gradNorm), automatic (autoScale, by scaleRule) or raw
                 let n = if shape.Length = 0 then 1 else max 1 shape.[0]
+
                 let rescale (from: int) (count: int) (target: float) =
                     let mutable sq = 0.0
-                    for i in from .. from + count - 1 do sq <- sq + gs.[i] * gs.[i]
+
+                    for i in from .. from + count - 1 do
+                        sq <- sq + gs.[i] * gs.[i]
+
                     let norm = sqrt sq
+
                     if norm > 0.0 then
-                        for i in from .. from + count - 1 do gs.[i] <- gs.[i] * target / norm
-                if o.GradNorm > 0.0 then rescale 0 gs.Length o.GradNorm
+                        for i in from .. from + count - 1 do
+                            gs.[i] <- gs.[i] * target / norm
+
+                if o.GradNorm > 0.0 then
+                    rescale 0 gs.Length o.GradNorm
                 elif o.AutoScale > 0.0 then
                     match o.ScaleRule with
                     | ScaleRule.Example when gs.Length % n = 0 ->
                         let per = gs.Length / n
-                        for i in 0 .. n - 1 do rescale (i * per) per (o.AutoScale / float n)
+
+                        for i in 0 .. n - 1 do
+                            rescale (i * per) per (o.AutoScale / float n)
                     | ScaleRule.Running ->
                         let norm = sqrt (Array.sumBy (fun x -> x * x) gs)
+
                         if norm > 0.0 then
                             normSum <- normSum + norm
                             normCount <- normCount + 1L
                             let f = o.AutoScale / (sqrt (float n) * (normSum / float normCount))
-                            for i in 0 .. gs.Length - 1 do gs.[i] <- gs.[i] * f
+
+                            for i in 0 .. gs.Length - 1 do
+                                gs.[i] <- gs.[i] * f
                     | _ -> rescale 0 gs.Length (o.AutoScale / sqrt (float n))
+
             let idwMs = ms tI
             let tT = Stopwatch.GetTimestamp()
+
             let loss =
                 if scores.requires_grad then
                     use scope = torch.NewDisposeScope()
                     let g = torch.tensor(Array.map float32 gs, dtype = torch.ScalarType.Float32).reshape(scores.shape)
-                    let g = (if scores.device.``type`` = DeviceType.CPU then g else g.``to``(scores.device)).to_type(scores.dtype)
+                    let g = (if scores.device.``type`` = DeviceType.CPU then g else g.``to`` (scores.device)).to_type(scores.dtype)
                     let lin = (scores * g).sum()
-                    (lin - lin.detach()).Add(lossV).MoveToOuterDisposeScope()
-                else ScalarOps.Full([||], lossV, scores.dtype, scores.device)
+                    (lin - lin.detach ()).Add(lossV).MoveToOuterDisposeScope()
+                else
+                    ScalarOps.Full([||], lossV, scores.dtype, scores.device)
+
             let tensorsMs = readMs + ms tT
-            timings <- { Trace = tTrace; Compile = tCompile; Best = tBest; Anchors = anchorsMs; G = gMs; Idw = idwMs
-                         Tensors = tensorsMs; Total = ms t0; NewBatch = fresh.IsSome }
+
+            timings <-
+                { Trace = tTrace
+                  Compile = tCompile
+                  Best = tBest
+                  Anchors = anchorsMs
+                  G = gMs
+                  Idw = idwMs
+                  Tensors = tensorsMs
+                  Total = ms t0
+                  NewBatch = fresh.IsSome }
+
             loss
 
     /// The anchors one forward step on these scores and labels would use (this draws from the same
@@ -296,31 +401,35 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
         torch.tensor(rows, dtype = torch.ScalarType.Float32).reshape(int64 t, int64 l)
 
     /// The best configuration b* (0/1 floats [l]) UniLoss uses for these labels and score shape.
-    member _.BestConfiguration(shape: int[], labels: torch.Tensor) : float32[] =
-        Array.copy (fst (traced shape (toLabels labels))).Best.Bits
+    member _.BestConfiguration(shape: int[], labels: torch.Tensor) : float32[] = Array.copy (fst (traced shape (toLabels labels))).Best.Bits
 
     /// b* with the scores that produce it and where it came from.
-    member _.Best(shape: int[], labels: torch.Tensor) : Best =
-        (fst (traced shape (toLabels labels))).Best
+    member _.Best(shape: int[], labels: torch.Tensor) : Best = (fst (traced shape (toLabels labels))).Best
 
     /// Every random stream of this loss, as plain data.
     member _.CaptureState() : UniLossState =
-        use s = gen.get_state()
-        use c = s.contiguous()
+        use s = gen.get_state ()
+        use c = s.contiguous ()
         { Random = rng.State; Generator = c.bytes.ToArray(); ScaleNormSum = normSum; ScaleSteps = normCount }
 
     /// Continue from a captured state: the following steps draw exactly what the captured loss
     /// would have drawn.
     member _.RestoreState(state: UniLossState) =
         if isNull (box state) || isNull (box state.Random) || isNull state.Generator then Errors.fail "UniLoss: an empty state"
-        use current = gen.get_state()
-        if int64 state.Generator.Length <> current.numel() then
-            Errors.fail "UniLoss: not a UniLoss state (a generator state of %d bytes, expected %d)" state.Generator.Length (current.numel())
-        if isNull state.Random.Table || state.Random.Table.Length <> 56 then Errors.fail "UniLoss: not a UniLoss state (bad random table)"
-        use t = torch.tensor(state.Generator, dtype = torch.ScalarType.Byte)
+        use current = gen.get_state ()
+
+        if int64 state.Generator.Length <> current.numel () then
+            Errors.fail "UniLoss: not a UniLoss state (a generator state of %d bytes, expected %d)" state.Generator.Length (current.numel ())
+
+        if isNull state.Random.Table || state.Random.Table.Length <> 56 then
+            Errors.fail "UniLoss: not a UniLoss state (bad random table)"
+
+        use t = torch.tensor (state.Generator, dtype = torch.ScalarType.Byte)
+
         if not (state.ScaleNormSum >= 0.0) || Double.IsInfinity state.ScaleNormSum || state.ScaleSteps < 0L then
             Errors.fail "UniLoss: not a UniLoss state (bad running gradient norm %g over %d steps)" state.ScaleNormSum state.ScaleSteps
-        gen.set_state(t)
+
+        gen.set_state (t)
         rng.State <- state.Random
         normSum <- state.ScaleNormSum
         normCount <- state.ScaleSteps
@@ -329,4 +438,5 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
         if disposing then
             cache.Clear()
             gen.Dispose()
+
         base.Dispose(disposing)

@@ -63,46 +63,64 @@ type UniLossOptions() =
     /// Raise a UserError for an option out of range.
     member o.Validate() =
         if o.AnchorsPerType < 1 then Errors.fail "UniLoss: anchorsPerType must be at least 1, got %d" o.AnchorsPerType
+
         if 3L * int64 o.AnchorsPerType + 1L > Limits.MaxTableEntries then
-            Errors.fail "UniLoss: %d anchors per type need 3 x %d + 1 value-table entries per comparison, more than Limits.MaxTableEntries = %d in all"
-                o.AnchorsPerType o.AnchorsPerType Limits.MaxTableEntries
+            Errors.fail
+                "UniLoss: %d anchors per type need 3 x %d + 1 value-table entries per comparison, more than Limits.MaxTableEntries = %d in all"
+                o.AnchorsPerType
+                o.AnchorsPerType
+                Limits.MaxTableEntries
+
         if not (o.Tau > 0.0) || Double.IsInfinity o.Tau then Errors.fail "UniLoss: tau must be positive, got %g" o.Tau
         if not (o.Power > 0.0) || Double.IsInfinity o.Power then Errors.fail "UniLoss: power must be positive, got %g" o.Power
-        if not (o.BitFraction > 0.0 && o.BitFraction <= 1.0) then Errors.fail "UniLoss: bitFraction must be in (0, 1], got %g" o.BitFraction
+
+        if not (o.BitFraction > 0.0 && o.BitFraction <= 1.0) then
+            Errors.fail "UniLoss: bitFraction must be in (0, 1], got %g" o.BitFraction
+
         if o.GoodFlips < 0 || o.NearbyFlips < 0 then Errors.fail "UniLoss: flip counts must be >= 0"
+
         for u in [ o.GoodUnit; o.NearbyUnit ] do
             if not (Enum.IsDefined(typeof<FlipUnit>, u)) then Errors.fail "UniLoss: unknown flip unit %A" u
-        if not (o.GradNorm >= 0.0) || Double.IsInfinity o.GradNorm then Errors.fail "UniLoss: gradNorm must be >= 0 and finite, got %g" o.GradNorm
+
+        if not (o.GradNorm >= 0.0) || Double.IsInfinity o.GradNorm then
+            Errors.fail "UniLoss: gradNorm must be >= 0 and finite, got %g" o.GradNorm
+
         if not (Enum.IsDefined(typeof<ScaleRule>, o.ScaleRule)) then Errors.fail "UniLoss: unknown scale rule %A" o.ScaleRule
-        if not (o.AutoScale >= 0.0) || Double.IsInfinity o.AutoScale then Errors.fail "UniLoss: autoScale must be >= 0 and finite (0: the raw gradient), got %g" o.AutoScale
+
+        if not (o.AutoScale >= 0.0) || Double.IsInfinity o.AutoScale then
+            Errors.fail "UniLoss: autoScale must be >= 0 and finite (0: the raw gradient), got %g" o.AutoScale
 
 /// Every random stream a UniLoss owns, as plain data (System.Text.Json round-trips it): enough to
 /// checkpoint a training run and resume the loss bit-exactly.
 type UniLossState =
-    { /// The host stream (bit-fraction masks, unit flips).
-      Random: RandomState
-      /// The torch generator's state (bit flips, bad anchors).
-      Generator: byte[]
-      /// ScaleRule.Running: the sum of the raw score-gradient norms so far, and their count.
-      ScaleNormSum: float
-      ScaleSteps: int64 }
+    {
+        /// The host stream (bit-fraction masks, unit flips).
+        Random: RandomState
+        /// The torch generator's state (bit flips, bad anchors).
+        Generator: byte[]
+        /// ScaleRule.Running: the sum of the raw score-gradient norms so far, and their count.
+        ScaleNormSum: float
+        ScaleSteps: int64
+    }
 
 /// Where the time of the last Forward went (milliseconds). Trace, Compile and Best are zero
 /// when the label batch was seen before (cached).
 type UniLossTimings =
-    { /// Running the metric on symbolic scores.
-      Trace: float
-      /// The comparison structure and flip units of the new trace.
-      Compile: float
-      /// b*.
-      Best: float
-      /// Drawing the anchors (with realisability checks and repairs).
-      Anchors: float
-      /// g on the anchors and the current configuration.
-      G: float
-      /// IDW value and gradient, and the chain rule to the scores.
-      Idw: float
-      /// Tensor work: reading the scores, building the loss tensor.
-      Tensors: float
-      Total: float
-      NewBatch: bool }
+    {
+        /// Running the metric on symbolic scores.
+        Trace: float
+        /// The comparison structure and flip units of the new trace.
+        Compile: float
+        /// b*.
+        Best: float
+        /// Drawing the anchors (with realisability checks and repairs).
+        Anchors: float
+        /// g on the anchors and the current configuration.
+        G: float
+        /// IDW value and gradient, and the chain rule to the scores.
+        Idw: float
+        /// Tensor work: reading the scores, building the loss tensor.
+        Tensors: float
+        Total: float
+        NewBatch: bool
+    }

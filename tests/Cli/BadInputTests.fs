@@ -16,20 +16,25 @@ open AutoDesign.Plots
 let internal memoryBoundMiB = 700L
 
 /// Run the CLI in `cwd` (at most 5 minutes), with its peak resident set.
-let internal run (cwd: string) (env: (string * string) list) (args: string list) =
-    CliProcess.run (Some cwd) env args (TimeSpan.FromMinutes 5.0)
+let internal run (cwd: string) (env: (string * string) list) (args: string list) = CliProcess.run (Some cwd) env args (TimeSpan.FromMinutes 5.0)
 
 // ---- hostile files, written by the tests ----
 
 let private crcTable =
     Array.init 256 (fun n ->
         let mutable c = uint32 n
-        for _ in 0 .. 7 do c <- if c &&& 1u <> 0u then 0xEDB88320u ^^^ (c >>> 1) else c >>> 1
+
+        for _ in 0..7 do
+            c <- if c &&& 1u <> 0u then 0xEDB88320u ^^^ (c >>> 1) else c >>> 1
+
         c)
 
 let private crc32 (data: byte[]) =
     let mutable c = 0xFFFFFFFFu
-    for b in data do c <- crcTable.[int ((c ^^^ uint32 b) &&& 0xFFu)] ^^^ (c >>> 8)
+
+    for b in data do
+        c <- crcTable.[int ((c ^^^ uint32 b) &&& 0xFFu)] ^^^ (c >>> 8)
+
     c ^^^ 0xFFFFFFFFu
 
 let private pngChunk (w: BinaryWriter) (kind: string) (data: byte[]) =
@@ -47,10 +52,15 @@ let private pngChunk (w: BinaryWriter) (kind: string) (data: byte[]) =
 let private writePng (path: string) (width: int) (height: int) (rows: int) =
     let idat =
         use ms = new MemoryStream()
+
         (use z = new ZLibStream(ms, CompressionLevel.SmallestSize, true)
-         let row = Array.zeroCreate<byte> (width + 1)
-         for _ in 1 .. rows do z.Write(row, 0, row.Length))
+         let row = Array.zeroCreate<byte>(width + 1)
+
+         for _ in 1..rows do
+             z.Write(row, 0, row.Length))
+
         ms.ToArray()
+
     use w = new BinaryWriter(File.Create path)
     w.Write [| 0x89uy; 0x50uy; 0x4Euy; 0x47uy; 0x0Duy; 0x0Auy; 0x1Auy; 0x0Auy |]
     let ihdr = Array.zeroCreate<byte> 13
@@ -63,7 +73,8 @@ let private writePng (path: string) (width: int) (height: int) (rows: int) =
 
 let private idxHeader (n: int) (h: int) (w: int) =
     let b = Array.zeroCreate<byte> 16
-    b.[2] <- 8uy; b.[3] <- 3uy
+    b.[2] <- 8uy
+    b.[3] <- 3uy
     BinaryPrimitives.WriteInt32BigEndian(Span(b, 4, 4), n)
     BinaryPrimitives.WriteInt32BigEndian(Span(b, 8, 4), h)
     BinaryPrimitives.WriteInt32BigEndian(Span(b, 12, 4), w)
@@ -72,7 +83,7 @@ let private idxHeader (n: int) (h: int) (w: int) =
 /// An IDX image set of n random h×w images.
 let private writeIdx (path: string) (n: int) (h: int) (w: int) (seed: int) =
     let rng = Random seed
-    let px = Array.zeroCreate<byte> (n * h * w)
+    let px = Array.zeroCreate<byte>(n * h * w)
     rng.NextBytes px
     File.WriteAllBytes(path, Array.append (idxHeader n h w) px)
 
@@ -81,8 +92,10 @@ let private writeGzIdx (path: string) (header: byte[]) (zeroMiB: int) =
     use f = File.Create path
     use z = new GZipStream(f, CompressionLevel.SmallestSize)
     z.Write(header, 0, header.Length)
-    let mib = Array.zeroCreate<byte> (1 <<< 20)
-    for _ in 1 .. zeroMiB do z.Write(mib, 0, mib.Length)
+    let mib = Array.zeroCreate<byte>(1 <<< 20)
+
+    for _ in 1..zeroMiB do
+        z.Write(mib, 0, mib.Length)
 
 let private writeLines (path: string) (lines: string seq) = File.WriteAllLines(path, lines)
 
@@ -115,8 +128,8 @@ let private setup () =
     writeLines (at "labels2.csv") [ "0"; "1" ]
     writeLines (at "scores-nan.csv") [ "0.1"; "nan"; "0.3" ]
     let rng = Random 7
-    writeLines (at "scores10k.csv") [ for _ in 1 .. 10_000 -> string (rng.NextDouble()) ]
-    writeLines (at "labels10k.csv") [ for _ in 1 .. 10_000 -> string (rng.Next 2) ]
+    writeLines (at "scores10k.csv") [ for _ in 1..10_000 -> string (rng.NextDouble()) ]
+    writeLines (at "labels10k.csv") [ for _ in 1..10_000 -> string (rng.Next 2) ]
     use mkfifo = Process.Start("mkfifo", [ at "fifo" ])
     mkfifo.WaitForExit()
     if mkfifo.ExitCode <> 0 then failtest "mkfifo failed"
@@ -124,7 +137,7 @@ let private setup () =
 
 /// name, arguments (file names relative to the case folder, which is the working directory),
 /// expected exit code, a fragment the error line must contain.
-let private cases : (string * string list * int * string) list =
+let private cases: (string * string list * int * string) list =
     [ "--runs-root is a file", [ "--runs-root"; "a-file"; "uniloss"; "ap"; "--quick"; "--epochs"; "1" ], 1, "is a file"
       "a symbolic link loop as an image set", [ "gan"; "fid"; "--real"; "loop1"; "--fake"; "s32.idx" ], 1, "symbolic link"
       "a PNG header declaring 65536x65537 pixels", [ "gan"; "swd"; "--real"; "huge-header"; "--fake"; "s32.idx" ], 1, "65536x65537"
@@ -137,10 +150,19 @@ let private cases : (string * string list * int * string) list =
       "FID on 28x28 images", [ "gan"; "fid"; "--real"; "s28a.idx"; "--fake"; "s28b.idx" ], 1, "28x28"
       "FID on three images per set", [ "gan"; "fid"; "--real"; "tiny-a.idx"; "--fake"; "tiny-b.idx" ], 1, "3 images"
       "FID between 32x32 and 16x16 sets", [ "gan"; "fid"; "--real"; "s32.idx"; "--fake"; "s16.idx" ], 1, "16x16"
-      "a hostile safetensors header as feature network", [ "gan"; "fid"; "--real"; "s32.idx"; "--fake"; "s32.idx"; "--feature-net"; "hostile.safetensors" ], 1, "header length"
-      "a score of 1e39 (beyond float32)", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-overflow.csv"; "--labels"; "labels3.csv" ], 1, "'1e39'"
+      "a hostile safetensors header as feature network",
+      [ "gan"; "fid"; "--real"; "s32.idx"; "--fake"; "s32.idx"; "--feature-net"; "hostile.safetensors" ],
+      1,
+      "header length"
+      "a score of 1e39 (beyond float32)",
+      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-overflow.csv"; "--labels"; "labels3.csv" ],
+      1,
+      "'1e39'"
       "a NaN score", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-nan.csv"; "--labels"; "labels3.csv" ], 1, "'nan'"
-      "scores and labels of different lengths", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores10k.csv"; "--labels"; "labels2.csv" ], 1, "rows"
+      "scores and labels of different lengths",
+      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores10k.csv"; "--labels"; "labels2.csv" ],
+      1,
+      "rows"
       "a seed range past Int32.MaxValue", [ "uniloss"; "ap"; "--seed"; "2147483647"; "--seeds"; "2" ], 1, "largest seed"
       "an empty lambda list", [ "d2nn"; "cascade"; "--lambdas" ], 1, "--lambdas"
       "a λ outside [0, 1]", [ "d2nn"; "cascade"; "--lambdas"; "0.5"; "1.5" ], 1, "--lambdas"
@@ -179,12 +201,18 @@ let private setupLimits (d: string) =
     Directory.CreateDirectory(at "a-directory.csv") |> ignore
     // pckh-25 on eight 64x64 heatmaps: about 33 million comparisons if traced
     let rng = Random 11
-    writeLines (at "heatmaps64.csv") [ for _ in 1 .. 8 -> String.Join(",", Array.init 4096 (fun _ -> rng.NextDouble().ToString("F4", Globalization.CultureInfo.InvariantCulture))) ]
-    writeLines (at "joints64.csv") [ for _ in 1 .. 8 -> sprintf "%d,%d" (rng.Next 64) (rng.Next 64) ]
+
+    writeLines
+        (at "heatmaps64.csv")
+        [ for _ in 1..8 -> String.Join(",", Array.init 4096 (fun _ -> rng.NextDouble().ToString("F4", Globalization.CultureInfo.InvariantCulture))) ]
+
+    writeLines (at "joints64.csv") [ for _ in 1..8 -> sprintf "%d,%d" (rng.Next 64) (rng.Next 64) ]
     // forty blank 4096x4096 PNGs (small files, 671 million pixels decoded)
     Directory.CreateDirectory(at "blank4096") |> ignore
     writePng (at "blank4096/000.png") 4096 4096 4096
-    for k in 1 .. 39 do File.Copy(at "blank4096/000.png", at (sprintf "blank4096/%03d.png" k))
+
+    for k in 1..39 do
+        File.Copy(at "blank4096/000.png", at (sprintf "blank4096/%03d.png" k))
     // an IDX set of 200000 32x32 images (205 million pixels), gzipped zeros
     writeGzIdx (at "many32.idx.gz") (idxHeader 200_000 32 32) 200
     // 16 wide x 8 high, and 8 wide x 16 high
@@ -193,25 +221,80 @@ let private setupLimits (d: string) =
     Directory.CreateDirectory(at "tall") |> ignore
     writePng (at "tall/a.png") 8 16 16
 
-let private limitCases : (string * string list * int * string) list =
+let private limitCases: (string * string list * int * string) list =
     [ "uniloss ap with 100000000 anchors per type", [ "uniloss"; "ap"; "--anchors"; "100000000" ], 1, "Limits.MaxTableEntries"
       "gan swd on forty blank 4096x4096 PNGs", [ "gan"; "swd"; "--real"; "blank4096"; "--fake"; "s32.idx" ], 1, "ImageSet.MaxPixels"
       "gan swd on an IDX set of 200000 32x32 images", [ "gan"; "swd"; "--real"; "many32.idx.gz"; "--fake"; "s32.idx" ], 1, "ImageSet.MaxPixels"
-      "scores with decimal commas", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-decimal-commas.csv"; "--labels"; "labels-1-0-0.csv" ], 1, "decimal commas"
-      "scores with quoted decimal commas", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-quoted.csv"; "--labels"; "labels-1-0-0.csv" ], 1, "quoted"
-      "a blank line inside the scores", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-gap.csv"; "--labels"; "labels3.csv" ], 1, "line 2 is empty"
-      "a byte-order mark before the first score is no header", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-bom.csv"; "--labels"; "labels2.csv" ], 1, "3 score rows but 2 label rows"
-      "a first score of inf is no header", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-inf-first.csv"; "--labels"; "labels2.csv" ], 1, "'inf'"
-      "a first line mixing text and numbers", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-mixed-header.csv"; "--labels"; "labels2.csv" ], 1, "mixes numbers and text"
-      "a directory as the scores file", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "a-directory.csv"; "--labels"; "labels3.csv" ], 1, "is a directory"
+      "scores with decimal commas",
+      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-decimal-commas.csv"; "--labels"; "labels-1-0-0.csv" ],
+      1,
+      "decimal commas"
+      "scores with quoted decimal commas",
+      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-quoted.csv"; "--labels"; "labels-1-0-0.csv" ],
+      1,
+      "quoted"
+      "a blank line inside the scores",
+      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-gap.csv"; "--labels"; "labels3.csv" ],
+      1,
+      "line 2 is empty"
+      "a byte-order mark before the first score is no header",
+      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-bom.csv"; "--labels"; "labels2.csv" ],
+      1,
+      "3 score rows but 2 label rows"
+      "a first score of inf is no header",
+      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-inf-first.csv"; "--labels"; "labels2.csv" ],
+      1,
+      "'inf'"
+      "a first line mixing text and numbers",
+      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-mixed-header.csv"; "--labels"; "labels2.csv" ],
+      1,
+      "mixes numbers and text"
+      "a directory as the scores file",
+      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "a-directory.csv"; "--labels"; "labels3.csv" ],
+      1,
+      "is a directory"
       "image sets of 16x8 and 8x16 (width x height)", [ "gan"; "swd"; "--real"; "wide"; "--fake"; "tall" ], 1, "the real images are 16x8 but the fake ones 8x16"
-      "a UniLoss arm whose batches never hold both classes (one training image)", [ "uniloss"; "ap"; "--quick"; "--epochs"; "2"; "--train-size"; "1"; "--runs-root"; "nan-runs"; "--device"; "cpu"; "--launcher"; "serial" ], 1, "held both classes" ]
+      "a UniLoss arm whose batches never hold both classes (one training image)",
+      [ "uniloss"
+        "ap"
+        "--quick"
+        "--epochs"
+        "2"
+        "--train-size"
+        "1"
+        "--runs-root"
+        "nan-runs"
+        "--device"
+        "cpu"
+        "--launcher"
+        "serial" ],
+      1,
+      "held both classes" ]
 
 let private limitTests (dir: Lazy<string>) =
-    let limitsDir = lazy (let d = dir.Value in setupLimits d; d)
+    let limitsDir =
+        lazy
+            (let d = dir.Value in
+             setupLimits d
+             d)
+
     [ for (name, args, code, fragment) in limitCases -> test name { check limitsDir.Value name args code fragment } ]
     @ [ test "eval-metric pckh-25 on eight 64x64 heatmaps: the exact value, untraced, in bounded memory" {
-            let o = run limitsDir.Value [] [ "uniloss"; "eval-metric"; "--metric"; "pckh-25"; "--heatmap"; "64x64"; "--scores"; "heatmaps64.csv"; "--labels"; "joints64.csv" ]
+            let o =
+                run
+                    limitsDir.Value
+                    []
+                    [ "uniloss"
+                      "eval-metric"
+                      "--metric"
+                      "pckh-25"
+                      "--heatmap"
+                      "64x64"
+                      "--scores"
+                      "heatmaps64.csv"
+                      "--labels"
+                      "joints64.csv" ]
+
             Expect.equal o.Code 0 (sprintf "eval-metric ran:\n%s" o.Err)
             Expect.stringContains o.Out "exact: " "prints the exact value"
             Expect.stringContains o.Out "not traced" "says the refactored value was not traced"
@@ -219,7 +302,24 @@ let private limitTests (dir: Lazy<string>) =
         }
         test "a UniLoss run trained with 2 torch threads is refused with 1, the difference named" {
             let d = limitsDir.Value
-            let args threads = [ "--threads"; threads; "uniloss"; "ap"; "--quick"; "--epochs"; "1"; "--train-size"; "300"; "--runs-root"; "thread-runs"; "--device"; "cpu"; "--launcher"; "serial" ]
+
+            let args threads =
+                [ "--threads"
+                  threads
+                  "uniloss"
+                  "ap"
+                  "--quick"
+                  "--epochs"
+                  "1"
+                  "--train-size"
+                  "300"
+                  "--runs-root"
+                  "thread-runs"
+                  "--device"
+                  "cpu"
+                  "--launcher"
+                  "serial" ]
+
             let first = run d [ "AUTODESIGN_QUIET", "1" ] (args "2")
             Expect.equal first.Code 0 (sprintf "the run with 2 threads finishes:\n%s" first.Err)
             check d "reopened with 1 thread" (args "1") 1 "threads: 2 vs 1"
@@ -229,33 +329,59 @@ let private limitTests (dir: Lazy<string>) =
 let tests =
     let dir = lazy (setup ())
     let table = [ for (name, args, code, fragment) in cases -> test name { check dir.Value name args code fragment } ]
-    testSequenced <| testList "badinput" (table @ limitTests dir @ [
-        test "a truncated checkpoint and a truncated config.json of a killed run: one error line each" {
-            let d = dir.Value
-            let args root = [ "uniloss"; "ap"; "--quick"; "--epochs"; "2"; "--train-size"; "600"; "--seed"; "3"; "--runs-root"; root; "--device"; "cpu"; "--launcher"; "serial" ]
-            let killed = run d [ "AUTODESIGN_FAULT", "step:10"; "AUTODESIGN_CHECKPOINT_EVERY", "3"; "AUTODESIGN_QUIET", "1" ] (args "killed")
-            Expect.equal killed.Code 137 (sprintf "the fault kills the run:\n%s" killed.Err)
-            let runDir = Path.Combine(d, "killed", "uniloss", "ap-mnist-quick", "seed3", "ce")
-            let tensors = Directory.GetFiles(Path.Combine(runDir, "checkpoints"), "tensors.safetensors", SearchOption.AllDirectories)
-            Expect.isNonEmpty tensors "a checkpoint was written before the kill"
-            let config = Path.Combine(runDir, "config.json")
-            let configText = File.ReadAllText config
-            use f = new FileStream(tensors.[0], FileMode.Open)
-            f.SetLength(f.Length / 2L)
-            f.Dispose()
-            check d "truncated checkpoint" (args "killed") 1 "tensors.safetensors"
-            File.WriteAllText(config, configText.Substring(0, configText.Length / 2))
-            check d "truncated config.json" (args "killed") 1 "config.json"
-        }
-        test "eval-metric AP on 10k rows: exact, in bounded memory" {
-            let o = run dir.Value [] [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores10k.csv"; "--labels"; "labels10k.csv" ]
-            Expect.equal o.Code 0 (sprintf "eval-metric ran:\n%s" o.Err)
-            Expect.isLessThan o.PeakMiB memoryBoundMiB (sprintf "peak RSS %d MiB" o.PeakMiB)
-            Expect.stringContains o.Out "ap" "prints the metric"
-        }
-        test "-h and --help print the usage with exit 0" {
-            for flag in [ "-h"; "--help" ] do
-                let o = run dir.Value [] [ flag ]
-                Expect.equal o.Code 0 flag
-                Expect.stringContains o.Out "USAGE: autodesign" flag
-        } ])
+
+    testSequenced
+    <| testList
+        "badinput"
+        (table
+         @ limitTests dir
+         @ [ test "a truncated checkpoint and a truncated config.json of a killed run: one error line each" {
+                 let d = dir.Value
+
+                 let args root =
+                     [ "uniloss"
+                       "ap"
+                       "--quick"
+                       "--epochs"
+                       "2"
+                       "--train-size"
+                       "600"
+                       "--seed"
+                       "3"
+                       "--runs-root"
+                       root
+                       "--device"
+                       "cpu"
+                       "--launcher"
+                       "serial" ]
+
+                 let killed =
+                     run d [ "AUTODESIGN_FAULT", "step:10"; "AUTODESIGN_CHECKPOINT_EVERY", "3"; "AUTODESIGN_QUIET", "1" ] (args "killed")
+
+                 Expect.equal killed.Code 137 (sprintf "the fault kills the run:\n%s" killed.Err)
+                 let runDir = Path.Combine(d, "killed", "uniloss", "ap-mnist-quick", "seed3", "ce")
+                 let tensors = Directory.GetFiles(Path.Combine(runDir, "checkpoints"), "tensors.safetensors", SearchOption.AllDirectories)
+                 Expect.isNonEmpty tensors "a checkpoint was written before the kill"
+                 let config = Path.Combine(runDir, "config.json")
+                 let configText = File.ReadAllText config
+                 use f = new FileStream(tensors.[0], FileMode.Open)
+                 f.SetLength(f.Length / 2L)
+                 f.Dispose()
+                 check d "truncated checkpoint" (args "killed") 1 "tensors.safetensors"
+                 File.WriteAllText(config, configText.Substring(0, configText.Length / 2))
+                 check d "truncated config.json" (args "killed") 1 "config.json"
+             }
+             test "eval-metric AP on 10k rows: exact, in bounded memory" {
+                 let o =
+                     run dir.Value [] [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores10k.csv"; "--labels"; "labels10k.csv" ]
+
+                 Expect.equal o.Code 0 (sprintf "eval-metric ran:\n%s" o.Err)
+                 Expect.isLessThan o.PeakMiB memoryBoundMiB (sprintf "peak RSS %d MiB" o.PeakMiB)
+                 Expect.stringContains o.Out "ap" "prints the metric"
+             }
+             test "-h and --help print the usage with exit 0" {
+                 for flag in [ "-h"; "--help" ] do
+                     let o = run dir.Value [] [ flag ]
+                     Expect.equal o.Code 0 flag
+                     Expect.stringContains o.Out "USAGE: autodesign" flag
+             } ])

@@ -13,15 +13,18 @@ let dll = Path.Combine(AppContext.BaseDirectory, "autodesign.dll")
 /// `dotnet autodesign.dll args` with standard output and error redirected, in `cwd` (None: the tests'
 /// directory), with `env` set (a null value removes the variable).
 let startInfo (cwd: string option) (env: (string * string) list) (args: string list) =
-    let psi = ProcessStartInfo("dotnet", dll :: args, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+    let psi =
+        ProcessStartInfo("dotnet", dll :: args, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+
     cwd |> Option.iter (fun d -> psi.WorkingDirectory <- d)
+
     for (k, v) in env do
         if isNull v then psi.Environment.Remove k |> ignore else psi.Environment.[k] <- v
+
     psi
 
 /// Start the CLI without waiting for it (the caller reads its output).
-let start (cwd: string option) (env: (string * string) list) (args: string list) : Process =
-    Process.Start(startInfo cwd env args)
+let start (cwd: string option) (env: (string * string) list) (args: string list) : Process = Process.Start(startInfo cwd env args)
 
 /// How a run of the CLI ended: exit code, standard output, standard error, and the peak resident set
 /// (VmHWM, sampled every 10 ms, so the peak up to the sampling interval) in MiB.
@@ -33,19 +36,25 @@ let run (cwd: string option) (env: (string * string) list) (args: string list) (
     let out = p.StandardOutput.ReadToEndAsync()
     let err = p.StandardError.ReadToEndAsync()
     let mutable peak = 0L
+
     let sample () =
         try
             for line in File.ReadAllLines(sprintf "/proc/%d/status" p.Id) do
                 if line.StartsWith "VmHWM:" then
                     let kb = int64 (line.Substring(6).Trim().Split(' ').[0])
                     peak <- max peak (kb / 1024L)
-        with _ -> ()
+        with _ ->
+            ()
+
     let sw = Stopwatch.StartNew()
+
     while not (p.WaitForExit 10) do
         sample ()
+
         if sw.Elapsed > timeout then
             p.Kill true
             failtestf "autodesign %s did not finish in %g minutes" (String.Join(" ", args)) timeout.TotalMinutes
+
     p.WaitForExit()
     { Code = p.ExitCode; Out = out.Result; Err = err.Result; PeakMiB = peak }
 

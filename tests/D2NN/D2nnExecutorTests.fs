@@ -14,8 +14,9 @@ let lin (i: int) (o: int) = torch.nn.Linear(int64 i, int64 o) :> Layers.M
 type CountingModule(inner: Layers.M) as this =
     inherit torch.nn.Module<Tensor, Tensor>("Counting")
     let seen = ResizeArray<float32[][]>()
-    do this.register_module("inner", inner)
+    do this.register_module ("inner", inner)
     member _.Seen = seen
+
     override _.forward(x) =
         use c = x.detach().cpu()
         seen.Add [| for i in 0L .. x.shape[0] - 1L -> c[i].data<float32>().ToArray() |]
@@ -24,9 +25,10 @@ type CountingModule(inner: Layers.M) as this =
 /// Scores [x0, -x0]: action 0 iff x0 > 0. No parameters, no multiplications.
 type SignControl() =
     inherit torch.nn.Module<Tensor, Tensor>("SignControl")
+
     override _.forward(x) =
-        let f = x.narrow(1, 0L, 1L)
-        torch.cat([| f; -f |], 1L)
+        let f = x.narrow (1, 0L, 1L)
+        torch.cat ([| f; -f |], 1L)
 
 /// Exercises defaults, null propagation, a node with two controllers, a dummy and merges:
 /// x -> a; a -> q1 {b, c}; a -> q2 {c, d, e(dummy)}; b -> f (null when b skipped);
@@ -37,36 +39,65 @@ let private semanticsGraph () =
         .Module("a", Layers.seq [ lin 4 4; Layers.relu () ])
         .Module("q1", lin 4 2)
         .Module("q2", lin 4 3)
-        .Module("b", lin 4 4).Module("c", lin 4 4).Module("d", lin 4 4).Dummy("e", (torch.ones(4L) * 0.5f))
+        .Module("b", lin 4 4)
+        .Module("c", lin 4 4)
+        .Module("d", lin 4 4)
+        .Dummy("e", (torch.ones (4L) * 0.5f))
         .Module("f", lin 4 4)
-        .Merge("m", new SumMerge()).Merge("g", new SumMerge()).Module("h", lin 4 2)
-        .Output("o1").Output("o2").Output("o3")
-        .Data("x", "a").Data("x", "q1").Data("x", "q2")
-        .Control("q1", "b").Control("q1", "c")
-        .Control("q2", "c").Control("q2", "d").Control("q2", "e")
-        .Data("a", "b").Data("a", "c").Data("a", "d").Data("b", "f")
-        .Data("f", "m", torch.zeros 4L).Data("c", "m", torch.zeros 4L).Data("d", "m").Data("e", "m", torch.ones 4L)
-        .Data("m", "o1").Data("f", "o2")
-        .Data("b", "g", torch.zeros 4L).Data("c", "g", torch.zeros 4L).Data("g", "h").Data("h", "o3")
+        .Merge("m", new SumMerge())
+        .Merge("g", new SumMerge())
+        .Module("h", lin 4 2)
+        .Output("o1")
+        .Output("o2")
+        .Output("o3")
+        .Data("x", "a")
+        .Data("x", "q1")
+        .Data("x", "q2")
+        .Control("q1", "b")
+        .Control("q1", "c")
+        .Control("q2", "c")
+        .Control("q2", "d")
+        .Control("q2", "e")
+        .Data("a", "b")
+        .Data("a", "c")
+        .Data("a", "d")
+        .Data("b", "f")
+        .Data("f", "m", torch.zeros 4L)
+        .Data("c", "m", torch.zeros 4L)
+        .Data("d", "m")
+        .Data("e", "m", torch.ones 4L)
+        .Data("m", "o1")
+        .Data("f", "o2")
+        .Data("b", "g", torch.zeros 4L)
+        .Data("c", "g", torch.zeros 4L)
+        .Data("g", "h")
+        .Data("h", "o3")
         .Build()
 
 /// Batched executor vs the per-example reference: execution status, actions, outputs (and nulls), costs.
 let sameAsReference (c: CompiledD2nn) (x: Tensor) =
     let res = c.Executor.Forward([| x |])
     let refs = ReferenceExecutor.Run(c.Plan, [| x |])
+
     for i in 0 .. int x.shape[0] - 1 do
         let t = refs[i]
+
         for n in 0 .. c.Order.Length - 1 do
             Expect.equal (res.Executed(n, i)) (t.Executed[n]) (sprintf "example %d node %s executed" i c.Order[n])
+
             if c.Plan.Nodes[n].Role = NodeRole.Control then
                 Expect.equal (res.Actions[n][i]) (t.Actions[n]) (sprintf "example %d action of %s" i c.Order[n])
-        c.Plan.Outputs |> Array.iteri (fun o n ->
+
+        c.Plan.Outputs
+        |> Array.iteri (fun o n ->
             match t.Outputs[o] with
             | null -> Expect.isFalse (res.Executed(n, i)) (sprintf "example %d: null output %s" i c.Order[n])
             | v ->
                 let got = res.Values[n].[int64 (res.Pos[n][i])]
-                Expect.isTrue (torch.allclose(got, v.squeeze 0, 1e-5, 1e-5)) (sprintf "example %d output %s" i c.Order[n]))
+                Expect.isTrue (torch.allclose (got, v.squeeze 0, 1e-5, 1e-5)) (sprintf "example %d output %s" i c.Order[n]))
+
         Expect.floatClose Accuracy.veryHigh (res.Cost[i]) t.Cost (sprintf "example %d cost" i)
+
     res
 
 /// sameAsReference in a dispose scope, without gradients.
@@ -78,86 +109,120 @@ let private agree (c: CompiledD2nn) (x: Tensor) =
 /// x [8] -> q chooses hi (action 0: FC-ReLU 8-`hidden` then 2) or lo (action 1: one linear layer); both feed a
 /// sum merge -> o. hi has more multiplications than lo.
 let highLow (hidden: int) =
-    GraphBuilder().Input("x", [| 8L |]).Module("q", lin 8 2)
-        .Module("hi", Layers.seq (Layers.fcRelu 8 hidden @ [ lin hidden 2 ])).Module("lo", lin 8 2)
-        .Merge("m", new SumMerge()).Output("o")
-        .Data("x", "q").Data("x", "hi").Data("x", "lo").Control("q", "hi").Control("q", "lo")
-        .Data("hi", "m", torch.zeros 2L).Data("lo", "m", torch.zeros 2L).Data("m", "o").Build()
+    GraphBuilder()
+        .Input("x", [| 8L |])
+        .Module("q", lin 8 2)
+        .Module("hi", Layers.seq (Layers.fcRelu 8 hidden @ [ lin hidden 2 ]))
+        .Module("lo", lin 8 2)
+        .Merge("m", new SumMerge())
+        .Output("o")
+        .Data("x", "q")
+        .Data("x", "hi")
+        .Data("x", "lo")
+        .Control("q", "hi")
+        .Control("q", "lo")
+        .Data("hi", "m", torch.zeros 2L)
+        .Data("lo", "m", torch.zeros 2L)
+        .Data("m", "o")
+        .Build()
     |> Preprocess.compile
 
 /// x -> q (sign of x0) -> {b, d}; m = b [0] + d [0] -> o.
 let signGraph (b: Layers.M) =
-    GraphBuilder().Input("x", [| 4L |]).Module("q", new SignControl()).Module("b", b)
-        .Dummy("d", torch.zeros 3L).Merge("m", new SumMerge()).Output("o")
-        .Data("x", "q").Data("x", "b").Control("q", "b").Control("q", "d")
-        .Data("b", "m", torch.zeros 3L).Data("d", "m", torch.zeros 3L).Data("m", "o").Build()
+    GraphBuilder()
+        .Input("x", [| 4L |])
+        .Module("q", new SignControl())
+        .Module("b", b)
+        .Dummy("d", torch.zeros 3L)
+        .Merge("m", new SumMerge())
+        .Output("o")
+        .Data("x", "q")
+        .Data("x", "b")
+        .Control("q", "b")
+        .Control("q", "d")
+        .Data("b", "m", torch.zeros 3L)
+        .Data("d", "m", torch.zeros 3L)
+        .Data("m", "o")
+        .Build()
 
 [<Tests>]
 let tests =
-    testList "d2nn.executor" [
-        test "batched executor matches the per-example reference on defaults, nulls, multi-controller and merges" {
-            // Weights are random: take the first seed whose batch exercises every branch (each tried
-            // seed must still agree with the reference).
-            let covers (c: CompiledD2nn) (res: ExecutionResult) =
-                [ "b"; "c"; "d"; "e"; "o1"; "o2" ] |> List.forall (fun n ->
-                    let ex = [ for i in 0 .. 63 -> res.Executed(c.Index[n], i) ]
-                    List.contains true ex && List.contains false ex)
-            let c, res =
-                Seq.initInfinite id |> Seq.take 40
-                |> Seq.map (fun seed ->
-                    torch.manual_seed (int64 seed) |> ignore
-                    let c = Preprocess.compile (semanticsGraph ())
-                    c, agree c (torch.randn(64L, 4L) * 3.0f))
-                |> Seq.tryFind (fun (c, res) -> covers c res)
-                |> Option.defaultWith (fun () -> failtest "no seed exercised every branch")
-            let multi = [ for i in 0 .. 63 -> res.Actions[c.Index["q1"]][i] = 1L && res.Actions[c.Index["q2"]][i] <> 0L ]
-            Expect.isTrue (List.contains true multi) "some example reaches c through q1 only"
-            // Semantics spelled out: c runs iff q1 picks it or q2 picks it; o1 is null iff d skipped.
-            for i in 0 .. 63 do
-                let a1, a2 = res.Actions[c.Index["q1"]][i], res.Actions[c.Index["q2"]][i]
-                Expect.equal (res.Executed(c.Index["c"], i)) (a1 = 1L || a2 = 0L) "c: any active control edge"
-                Expect.equal (res.Executed(c.Index["o1"], i)) (a2 = 1L) "o1 null unless d ran"
-                Expect.equal (res.Executed(c.Index["f"], i)) (a1 = 0L) "f null when b skipped"
-                Expect.isTrue (res.Executed(c.Index["h"], i)) "h always runs: g has defaults"
-        }
-        testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 8 } "executor agrees with the reference for random weights and inputs" <| fun (seed: int) ->
-            torch.manual_seed (int64 seed) |> ignore
-            let c = Preprocess.compile (semanticsGraph ())
-            agree c (torch.randn(24L, 4L) * 2.0f) |> ignore
-        test "a node runs only on the examples routed to it, and gradients reach only those" {
-            let counting = new CountingModule(lin 4 3)
-            let g = signGraph counting
-            let c = Preprocess.compile g
-            counting.Seen.Clear()
-            use _ = torch.NewDisposeScope()
-            let first = [| 1.0f; -1.0f; 2.0f; -2.0f; 3.0f; -3.0f; -4.0f; -5.0f; 6.0f; -6.0f |]
-            let rng = Random 5
-            let data = Array.init 40 (fun j -> if j % 4 = 0 then first[j / 4] else float32 (rng.NextDouble() - 0.5))
-            let x = torch.tensor(data).reshape(10L, 4L).requires_grad_(true)
-            let res = c.Executor.Forward([| x |])
-            Expect.equal counting.Seen.Count 1 "one call per mini-batch"
-            let routed = [| 0; 2; 4; 8 |]
-            Expect.equal counting.Seen[0].Length routed.Length "only the examples with x0 > 0"
-            let xs = x.detach()
-            routed |> Array.iteri (fun k i -> Expect.sequenceEqual (counting.Seen[0][k]) (xs[int64 i].data<float32>().ToArray()) "rows in order")
-            Expect.sequenceEqual (res.Rows[c.Index["b"]]) (Array.map int64 routed) "rows of b"
-            res.Values[c.Index["o"]].sum().backward()
-            let grad = x.grad
-            for i in 0 .. 9 do
-                let gnorm = grad[int64 i].abs().sum().item<float32>()
-                if Array.contains i routed then Expect.isGreaterThan gnorm 0.0f "routed example has a gradient"
-                else Expect.equal gnorm 0.0f "skipped example has no gradient"
-        }
-        test "a node skipped on the whole batch is not called and costs nothing" {
-            let counting = new CountingModule(lin 4 3)
-            let g = signGraph counting
-            let c = Preprocess.compile g
-            counting.Seen.Clear()
-            use _ = torch.NewDisposeScope()
-            let x = -(torch.rand(6L, 4L) + 0.1f)
-            let res = c.Executor.Forward([| x |])
-            Expect.equal counting.Seen.Count 0 "never called"
-            Expect.sequenceEqual res.Cost (Array.zeroCreate 6) "no multiplications (SignControl and dummy are free)"
-            Expect.equal (res.Values[c.Index["o"]].abs().sum().item<float32>()) 0.0f "dummy output"
-        }
-    ]
+    testList
+        "d2nn.executor"
+        [ test "batched executor matches the per-example reference on defaults, nulls, multi-controller and merges" {
+              // Weights are random: take the first seed whose batch exercises every branch (each tried
+              // seed must still agree with the reference).
+              let covers (c: CompiledD2nn) (res: ExecutionResult) =
+                  [ "b"; "c"; "d"; "e"; "o1"; "o2" ]
+                  |> List.forall (fun n ->
+                      let ex = [ for i in 0..63 -> res.Executed(c.Index[n], i) ]
+                      List.contains true ex && List.contains false ex)
+
+              let c, res =
+                  Seq.initInfinite id
+                  |> Seq.take 40
+                  |> Seq.map (fun seed ->
+                      torch.manual_seed (int64 seed) |> ignore
+                      let c = Preprocess.compile (semanticsGraph ())
+                      c, agree c (torch.randn (64L, 4L) * 3.0f))
+                  |> Seq.tryFind (fun (c, res) -> covers c res)
+                  |> Option.defaultWith (fun () -> failtest "no seed exercised every branch")
+
+              let multi = [ for i in 0..63 -> res.Actions[c.Index["q1"]][i] = 1L && res.Actions[c.Index["q2"]][i] <> 0L ]
+              Expect.isTrue (List.contains true multi) "some example reaches c through q1 only"
+              // Semantics spelled out: c runs iff q1 picks it or q2 picks it; o1 is null iff d skipped.
+              for i in 0..63 do
+                  let a1, a2 = res.Actions[c.Index["q1"]][i], res.Actions[c.Index["q2"]][i]
+                  Expect.equal (res.Executed(c.Index["c"], i)) (a1 = 1L || a2 = 0L) "c: any active control edge"
+                  Expect.equal (res.Executed(c.Index["o1"], i)) (a2 = 1L) "o1 null unless d ran"
+                  Expect.equal (res.Executed(c.Index["f"], i)) (a1 = 0L) "f null when b skipped"
+                  Expect.isTrue (res.Executed(c.Index["h"], i)) "h always runs: g has defaults"
+          }
+          testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 8 } "executor agrees with the reference for random weights and inputs"
+          <| fun (seed: int) ->
+              torch.manual_seed (int64 seed) |> ignore
+              let c = Preprocess.compile (semanticsGraph ())
+              agree c (torch.randn (24L, 4L) * 2.0f) |> ignore
+          test "a node runs only on the examples routed to it, and gradients reach only those" {
+              let counting = new CountingModule(lin 4 3)
+              let g = signGraph counting
+              let c = Preprocess.compile g
+              counting.Seen.Clear()
+              use _ = torch.NewDisposeScope()
+              let first = [| 1.0f; -1.0f; 2.0f; -2.0f; 3.0f; -3.0f; -4.0f; -5.0f; 6.0f; -6.0f |]
+              let rng = Random 5
+              let data = Array.init 40 (fun j -> if j % 4 = 0 then first[j / 4] else float32 (rng.NextDouble() - 0.5))
+              let x = torch.tensor(data).reshape(10L, 4L).requires_grad_(true)
+              let res = c.Executor.Forward([| x |])
+              Expect.equal counting.Seen.Count 1 "one call per mini-batch"
+              let routed = [| 0; 2; 4; 8 |]
+              Expect.equal counting.Seen[0].Length routed.Length "only the examples with x0 > 0"
+              let xs = x.detach ()
+
+              routed
+              |> Array.iteri (fun k i -> Expect.sequenceEqual (counting.Seen[0][k]) (xs[int64 i].data<float32>().ToArray()) "rows in order")
+
+              Expect.sequenceEqual (res.Rows[c.Index["b"]]) (Array.map int64 routed) "rows of b"
+              res.Values[c.Index["o"]].sum().backward()
+              let grad = x.grad
+
+              for i in 0..9 do
+                  let gnorm = grad[int64 i].abs().sum().item<float32>()
+
+                  if Array.contains i routed then
+                      Expect.isGreaterThan gnorm 0.0f "routed example has a gradient"
+                  else
+                      Expect.equal gnorm 0.0f "skipped example has no gradient"
+          }
+          test "a node skipped on the whole batch is not called and costs nothing" {
+              let counting = new CountingModule(lin 4 3)
+              let g = signGraph counting
+              let c = Preprocess.compile g
+              counting.Seen.Clear()
+              use _ = torch.NewDisposeScope()
+              let x = -(torch.rand (6L, 4L) + 0.1f)
+              let res = c.Executor.Forward([| x |])
+              Expect.equal counting.Seen.Count 0 "never called"
+              Expect.sequenceEqual res.Cost (Array.zeroCreate 6) "no multiplications (SignControl and dummy are free)"
+              Expect.equal (res.Values[c.Index["o"]].abs().sum().item<float32>()) 0.0f "dummy output"
+          } ]

@@ -28,106 +28,160 @@ let private valid () =
         .Module("c", lin 4 3)
         .Merge("m", new SumMerge())
         .Output("out")
-        .Data("x", "a").Data("a", "q").Data("a", "b").Data("a", "c")
-        .Control("q", "b").Control("q", "c")
-        .Data("b", "m", torch.zeros 3L).Data("c", "m", torch.zeros 3L)
+        .Data("x", "a")
+        .Data("a", "q")
+        .Data("a", "b")
+        .Data("a", "c")
+        .Control("q", "b")
+        .Control("q", "c")
+        .Data("b", "m", torch.zeros 3L)
+        .Data("c", "m", torch.zeros 3L)
         .Data("m", "out")
 
 [<Tests>]
 let tests =
-    testList "d2nn.graph" [
-        test "a valid graph compiles with BFS order, roles and relations" {
-            let c = Preprocess.compile (valid().Build())
-            Expect.equal (c.Order.[0]) "x" "input first"
-            for (p, n) in [ "x", "a"; "a", "q"; "q", "b"; "q", "c"; "b", "m"; "c", "m"; "m", "out" ] do
-                Expect.isLessThan (c.Index[p]) (c.Index[n]) (sprintf "%s before %s" p n)
-            Expect.equal (c.Roles["q"]) NodeRole.Control "q controls"
-            Expect.equal (c.Roles["b"]) NodeRole.Regular "b is regular"
-            Expect.sequenceEqual (c.DataParents["m"]) [ "b"; "c" ] "merge inputs in edge order"
-            Expect.sequenceEqual (c.ControlParents["c"]) [ { Controller = "q"; Action = 1 } ] "c is q's second action"
-            Expect.equal (c.Shapes["out"]) [| 3L |] "output shape"
-        }
-        test "duplicated edge is rejected" {
-            rejects (valid().Data("x", "a").Build()) [ "duplicated edge"; "'x' -> 'a'" ]
-        }
-        test "cycle is rejected" {
-            let g = valid().Module("z", lin 3 4).Data("m", "z").Data("z", "a").Build()
-            rejects g [ "not acyclic"; "'a'"; "'z'" ]
-        }
-        test "mixed outgoing data and control edges are rejected" {
-            rejects (valid().Module("y", lin 2 3).Data("q", "y").Build()) [ "'q'"; "mixes outgoing data edges"; "'y'" ]
-        }
-        test "controlled node with outgoing control edges is rejected" {
-            let g =
-                valid().Module("q2", lin 4 2).Module("d", lin 4 3)
-                    .Data("a", "q2").Control("q", "q2").Control("q2", "d").Data("d", "m", torch.zeros 3L).Build()
-            rejects g [ "'q2'"; "incoming control edge"; "cannot be a control node" ]
-        }
-        test "shape mismatch along a data edge is rejected naming the node" {
-            let g =
-                GraphBuilder().Input("x", [| 4L |]).Module("a", lin 4 3).Module("b", lin 5 2).Output("o")
-                    .Data("x", "a").Data("a", "b").Data("b", "o").Build()
-            rejects g [ "node 'b'"; "[1, 3]" ]
-        }
-        test "default value with the wrong shape is rejected" {
-            let g =
-                GraphBuilder().Input("x", [| 4L |]).Module("a", lin 4 3).Module("q", lin 4 2).Module("b", lin 3 2)
-                    .Module("c", lin 4 2).Merge("m", new SumMerge()).Output("o")
-                    .Data("x", "a").Data("x", "q").Data("x", "c").Control("q", "a").Control("q", "c")
-                    .Data("a", "b", torch.zeros 5L).Data("b", "m").Data("c", "m", torch.zeros 2L).Data("m", "o").Build()
-            rejects g [ "'a' -> 'b'"; "[5]"; "[3]" ]
-        }
-        test "control node with the wrong number of scores is rejected" {
-            let g = valid().Build()
-            let g = { g with Nodes = g.Nodes |> Seq.map (function FunctionNode("q", _) -> FunctionNode("q", NodeFunction.Of(lin 4 3)) | n -> n) |> Array.ofSeq }
-            rejects g [ "control node 'q'"; "2 outgoing control edges" ]
-        }
-        test "unreachable output is rejected" {
-            let g = valid().Dummy("k", torch.ones 3L).Output("o2").Data("k", "o2").Build()
-            rejects g [ "output node 'o2'"; "not reachable" ]
-        }
-        test "unknown node, self-loop and bad output fan-in are rejected" {
-            rejects (valid().Data("a", "nope").Build()) [ "unknown node 'nope'" ]
-            rejects (valid().Data("b", "b").Build()) [ "'b' -> 'b'"; "self-loop" ]
-            rejects (valid().Data("a", "out").Build()) [ "output node 'out'"; "exactly one incoming data edge" ]
-            rejects (valid().Module("u", lin 4 4).Data("a", "u").Build()) [ "'u'"; "no outgoing edges" ]
-        }
-        test "multiplications are counted exactly for conv and linear layers" {
-            // conv 1->8, 3x3, stride 2, pad 1 on 28x28: 14*14*8 outputs * 9 = 14112
-            // conv 8->2, 1x1 on 14x14: 14*14*2 * 8 = 3136; pool 2 -> 2x7x7 = 98; linear 98->10: 980
-            let n1 = Layers.seq (Layers.conv 1 8 3 2)
-            let n2 = Layers.seq (Layers.conv 8 2 1 1 @ [ Layers.pool 2 2; Layers.flatten (); Layers.fc 98 10 ])
-            let q = Layers.seq [ Layers.flatten (); Layers.fc (8 * 14 * 14) 2 ]
-            let g =
-                GraphBuilder().Input("x", [| 1L; 28L; 28L |]).Module("n1", n1).Module("q", q).Module("n2", n2)
-                    .Dummy("d", torch.zeros 10L).Merge("m", new SumMerge()).Output("o")
-                    .Data("x", "n1").Data("n1", "q").Data("n1", "n2").Control("q", "n2").Control("q", "d")
-                    .Data("n2", "m", torch.zeros 10L).Data("d", "m", torch.zeros 10L).Data("m", "o").Build()
-            let c = Preprocess.compile g
-            Expect.equal (c.Costs["n1"]) 14112.0 "n1"
-            Expect.equal (c.Costs["n2"]) (3136.0 + 980.0) "n2"
-            Expect.equal (c.Costs["q"]) (1568.0 * 2.0) "control node counted too"
-            Expect.equal (c.Costs["d"]) 0.0 "dummy"
-            Expect.equal c.FullCost (14112.0 + 4116.0 + 3136.0) "sum"
-            // Per-example cost from the executor: n1 + q + (n2 or nothing)
-            use _ = torch.NewDisposeScope()
-            use _ng = torch.no_grad ()
-            let x = torch.randn(16L, 1L, 28L, 28L)
-            let res = c.Executor.Forward([| x |])
-            for i in 0 .. 15 do
-                let expected = 14112.0 + 3136.0 + (if res.Executed(c.Index["n2"], i) then 4116.0 else 0.0)
-                Expect.equal (res.Cost[i]) expected (sprintf "cost of example %d" i)
-        }
-        test "every architecture and static baseline of the experiments compiles with consistent costs" {
-        for arch in Architectures.all do
-            let c = Preprocess.compile (arch.Build.Invoke())
-            Expect.equal (c.Shapes[arch.Output]) [| int64 arch.Classes |] (sprintf "%s output" arch.Name)
-            for bl in arch.Baselines do
-                let b = Preprocess.compile (bl.Build.Invoke())
-                Expect.isGreaterThan b.FullCost 0.0 (sprintf "%s %s cost" arch.Name bl.Name)
-        let hl = Preprocess.compile (Architectures.highLow.Build.Invoke())
-        Expect.equal (hl.Costs["N1"]) (14.0 * 14.0 * 8.0 * 9.0) "high-low N1: conv 3x3, 8 filters, stride 2"
-        let high = Preprocess.compile (Architectures.highLow.Reference.Build.Invoke())
-        Expect.equal high.FullCost (hl.Costs["N1"] + hl.Costs["N2"]) "High NN = N1 + N2"
-    }
-]
+    testList
+        "d2nn.graph"
+        [ test "a valid graph compiles with BFS order, roles and relations" {
+              let c = Preprocess.compile (valid().Build())
+              Expect.equal (c.Order.[0]) "x" "input first"
+
+              for (p, n) in [ "x", "a"; "a", "q"; "q", "b"; "q", "c"; "b", "m"; "c", "m"; "m", "out" ] do
+                  Expect.isLessThan (c.Index[p]) (c.Index[n]) (sprintf "%s before %s" p n)
+
+              Expect.equal (c.Roles["q"]) NodeRole.Control "q controls"
+              Expect.equal (c.Roles["b"]) NodeRole.Regular "b is regular"
+              Expect.sequenceEqual (c.DataParents["m"]) [ "b"; "c" ] "merge inputs in edge order"
+              Expect.sequenceEqual (c.ControlParents["c"]) [ { Controller = "q"; Action = 1 } ] "c is q's second action"
+              Expect.equal (c.Shapes["out"]) [| 3L |] "output shape"
+          }
+          test "duplicated edge is rejected" { rejects (valid().Data("x", "a").Build()) [ "duplicated edge"; "'x' -> 'a'" ] }
+          test "cycle is rejected" {
+              let g = valid().Module("z", lin 3 4).Data("m", "z").Data("z", "a").Build()
+              rejects g [ "not acyclic"; "'a'"; "'z'" ]
+          }
+          test "mixed outgoing data and control edges are rejected" {
+              rejects (valid().Module("y", lin 2 3).Data("q", "y").Build()) [ "'q'"; "mixes outgoing data edges"; "'y'" ]
+          }
+          test "controlled node with outgoing control edges is rejected" {
+              let g =
+                  valid()
+                      .Module("q2", lin 4 2)
+                      .Module("d", lin 4 3)
+                      .Data("a", "q2")
+                      .Control("q", "q2")
+                      .Control("q2", "d")
+                      .Data("d", "m", torch.zeros 3L)
+                      .Build()
+
+              rejects g [ "'q2'"; "incoming control edge"; "cannot be a control node" ]
+          }
+          test "shape mismatch along a data edge is rejected naming the node" {
+              let g =
+                  GraphBuilder().Input("x", [| 4L |]).Module("a", lin 4 3).Module("b", lin 5 2).Output("o").Data("x", "a").Data("a", "b").Data("b", "o").Build()
+
+              rejects g [ "node 'b'"; "[1, 3]" ]
+          }
+          test "default value with the wrong shape is rejected" {
+              let g =
+                  GraphBuilder()
+                      .Input("x", [| 4L |])
+                      .Module("a", lin 4 3)
+                      .Module("q", lin 4 2)
+                      .Module("b", lin 3 2)
+                      .Module("c", lin 4 2)
+                      .Merge("m", new SumMerge())
+                      .Output("o")
+                      .Data("x", "a")
+                      .Data("x", "q")
+                      .Data("x", "c")
+                      .Control("q", "a")
+                      .Control("q", "c")
+                      .Data("a", "b", torch.zeros 5L)
+                      .Data("b", "m")
+                      .Data("c", "m", torch.zeros 2L)
+                      .Data("m", "o")
+                      .Build()
+
+              rejects g [ "'a' -> 'b'"; "[5]"; "[3]" ]
+          }
+          test "control node with the wrong number of scores is rejected" {
+              let g = valid().Build()
+
+              let g =
+                  { g with
+                      Nodes =
+                          g.Nodes
+                          |> Seq.map (function
+                              | FunctionNode("q", _) -> FunctionNode("q", NodeFunction.Of(lin 4 3))
+                              | n -> n)
+                          |> Array.ofSeq }
+
+              rejects g [ "control node 'q'"; "2 outgoing control edges" ]
+          }
+          test "unreachable output is rejected" {
+              let g = valid().Dummy("k", torch.ones 3L).Output("o2").Data("k", "o2").Build()
+              rejects g [ "output node 'o2'"; "not reachable" ]
+          }
+          test "unknown node, self-loop and bad output fan-in are rejected" {
+              rejects (valid().Data("a", "nope").Build()) [ "unknown node 'nope'" ]
+              rejects (valid().Data("b", "b").Build()) [ "'b' -> 'b'"; "self-loop" ]
+              rejects (valid().Data("a", "out").Build()) [ "output node 'out'"; "exactly one incoming data edge" ]
+              rejects (valid().Module("u", lin 4 4).Data("a", "u").Build()) [ "'u'"; "no outgoing edges" ]
+          }
+          test "multiplications are counted exactly for conv and linear layers" {
+              // conv 1->8, 3x3, stride 2, pad 1 on 28x28: 14*14*8 outputs * 9 = 14112
+              // conv 8->2, 1x1 on 14x14: 14*14*2 * 8 = 3136; pool 2 -> 2x7x7 = 98; linear 98->10: 980
+              let n1 = Layers.seq (Layers.conv 1 8 3 2)
+              let n2 = Layers.seq (Layers.conv 8 2 1 1 @ [ Layers.pool 2 2; Layers.flatten (); Layers.fc 98 10 ])
+              let q = Layers.seq [ Layers.flatten (); Layers.fc (8 * 14 * 14) 2 ]
+
+              let g =
+                  GraphBuilder()
+                      .Input("x", [| 1L; 28L; 28L |])
+                      .Module("n1", n1)
+                      .Module("q", q)
+                      .Module("n2", n2)
+                      .Dummy("d", torch.zeros 10L)
+                      .Merge("m", new SumMerge())
+                      .Output("o")
+                      .Data("x", "n1")
+                      .Data("n1", "q")
+                      .Data("n1", "n2")
+                      .Control("q", "n2")
+                      .Control("q", "d")
+                      .Data("n2", "m", torch.zeros 10L)
+                      .Data("d", "m", torch.zeros 10L)
+                      .Data("m", "o")
+                      .Build()
+
+              let c = Preprocess.compile g
+              Expect.equal (c.Costs["n1"]) 14112.0 "n1"
+              Expect.equal (c.Costs["n2"]) (3136.0 + 980.0) "n2"
+              Expect.equal (c.Costs["q"]) (1568.0 * 2.0) "control node counted too"
+              Expect.equal (c.Costs["d"]) 0.0 "dummy"
+              Expect.equal c.FullCost (14112.0 + 4116.0 + 3136.0) "sum"
+              // Per-example cost from the executor: n1 + q + (n2 or nothing)
+              use _ = torch.NewDisposeScope()
+              use _ng = torch.no_grad ()
+              let x = torch.randn (16L, 1L, 28L, 28L)
+              let res = c.Executor.Forward([| x |])
+
+              for i in 0..15 do
+                  let expected = 14112.0 + 3136.0 + (if res.Executed(c.Index["n2"], i) then 4116.0 else 0.0)
+                  Expect.equal (res.Cost[i]) expected (sprintf "cost of example %d" i)
+          }
+          test "every architecture and static baseline of the experiments compiles with consistent costs" {
+              for arch in Architectures.all do
+                  let c = Preprocess.compile (arch.Build.Invoke())
+                  Expect.equal (c.Shapes[arch.Output]) [| int64 arch.Classes |] (sprintf "%s output" arch.Name)
+
+                  for bl in arch.Baselines do
+                      let b = Preprocess.compile (bl.Build.Invoke())
+                      Expect.isGreaterThan b.FullCost 0.0 (sprintf "%s %s cost" arch.Name bl.Name)
+
+              let hl = Preprocess.compile (Architectures.highLow.Build.Invoke())
+              Expect.equal (hl.Costs["N1"]) (14.0 * 14.0 * 8.0 * 9.0) "high-low N1: conv 3x3, 8 filters, stride 2"
+              let high = Preprocess.compile (Architectures.highLow.Reference.Build.Invoke())
+              Expect.equal high.FullCost (hl.Costs["N1"] + hl.Costs["N2"]) "High NN = N1 + N2"
+          } ]

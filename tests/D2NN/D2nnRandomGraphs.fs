@@ -19,15 +19,20 @@ let build (rng: Random) (size: int) : D2nnGraph =
     // Controllers waiting for targets: (name, remaining actions).
     let pending = Collections.Generic.Queue<string>()
     let pick () = producers[rng.Next producers.Count]
+
     let defaultValue () =
         match rng.Next 3 with
         | 0 -> None
         | 1 -> Some(torch.zeros (int64 dim))
         | _ -> Some(torch.randn (int64 dim))
+
     for i in 0 .. size - 1 do
         let name = sprintf "n%d" i
         let controller = if pending.Count > 0 && rng.Next 3 > 0 then Some(pending.Dequeue()) else None
-        let kind = if controller.IsNone && rng.Next 4 = 0 then 2 else rng.Next 2 + (if controller.IsSome && rng.Next 5 = 0 then 3 else 0)
+
+        let kind =
+            if controller.IsNone && rng.Next 4 = 0 then 2 else rng.Next 2 + (if controller.IsSome && rng.Next 5 = 0 then 3 else 0)
+
         match kind with
         | 2 ->
             // control node with 2 or 3 actions; its targets are the next nodes built
@@ -35,8 +40,11 @@ let build (rng: Random) (size: int) : D2nnGraph =
             let p = pick ()
             b.Module(name, torch.nn.Linear(int64 dim, int64 actions)).Data(p, name) |> ignore
             consumed.Add p |> ignore
-            for _ in 1 .. actions do pending.Enqueue name
-        | 3 | 4 ->
+
+            for _ in 1..actions do
+                pending.Enqueue name
+        | 3
+        | 4 ->
             // dummy (constant output), a data producer for later nodes
             b.Dummy(name, torch.randn (int64 dim)) |> ignore
             producers.Add name
@@ -44,28 +52,44 @@ let build (rng: Random) (size: int) : D2nnGraph =
             let p = pick ()
             let m = Layers.seq [ torch.nn.Linear(int64 dim, int64 dim) :> Layers.M; Layers.relu () ]
             b.Module(name, m) |> ignore
-            (match defaultValue () with Some d when rng.Next 2 = 0 -> b.Data(p, name, d) | _ -> b.Data(p, name)) |> ignore
+
+            (match defaultValue () with
+             | Some d when rng.Next 2 = 0 -> b.Data(p, name, d)
+             | _ -> b.Data(p, name))
+            |> ignore
+
             consumed.Add p |> ignore
             producers.Add name
         | _ ->
             let parents = [ for _ in 1 .. 2 + rng.Next 2 -> pick () ] |> List.distinct
             b.Merge(name, new SumMerge()) |> ignore
+
             for p in parents do
-                (match defaultValue () with Some d -> b.Data(p, name, d) | None -> b.Data(p, name)) |> ignore
+                (match defaultValue () with
+                 | Some d -> b.Data(p, name, d)
+                 | None -> b.Data(p, name))
+                |> ignore
+
                 consumed.Add p |> ignore
+
             producers.Add name
+
         controller |> Option.iter (fun q -> b.Control(q, name) |> ignore)
     // Controllers still short of targets get dummies (no outgoing edge: a "skip" action).
     let mutable k = 0
+
     while pending.Count > 0 do
         let q = pending.Dequeue()
         let name = sprintf "skip%d" k
         k <- k + 1
         b.Dummy(name, torch.zeros (int64 dim)).Control(q, name) |> ignore
+
     let mutable o = 0
+
     for p in producers do
         if p <> "x" && not (consumed.Contains p) then
             b.Output(sprintf "o%d" o).Data(p, sprintf "o%d" o) |> ignore
             o <- o + 1
+
     if o = 0 then b.Output("o").Data(producers[producers.Count - 1], "o") |> ignore
     b.Build()

@@ -38,47 +38,63 @@ let private forcedAccuracy (c: CompiledD2nn) (action: int64) (x: torch.Tensor) (
 
 [<Tests>]
 let tests =
-    testSequenced <| testList "d2nn.warmstart" [
-        test "warm-up under random routing trains both branches and leaves the control node alone" {
-            torch.manual_seed 11L |> ignore
-            let c = highLowToy ()
-            let q0, hi0, lo0 = snapshot c "q", snapshot c "hi", snapshot c "lo"
-            let xTest = torch.randn(400L, 8L)
-            let yTest = labelsOf xTest
-            let hiBefore, loBefore = forcedAccuracy c 0L xTest yTest, forcedAccuracy c 1L xTest yTest
-            let opt = new SafeAdam(c.Parameters, 0.01)
-            let rng = Random 3
-            let mutable costs = []
-            for _ in 1 .. 150 do
-                use _ = torch.NewDisposeScope()
-                let x = torch.randn(64L, 8L)
-                let s = Learning.warmupStep c "o" rng opt x (labelsOf x)
-                costs <- s.Cost :: costs
-            Expect.isTrue (changed hi0 c "hi") "the high-capacity branch learned"
-            Expect.isTrue (changed lo0 c "lo") "the low-capacity branch learned"
-            Expect.isFalse (changed q0 c "q") "the control node gets no warm-up loss"
-            // random routing: the mean cost lies strictly between the two single-branch costs
-            let hiCost, loCost = c.Costs["q"] + c.Costs["hi"], c.Costs["q"] + c.Costs["lo"]
-            let mean = List.average costs
-            Expect.isTrue (mean > loCost + 0.25 * (hiCost - loCost) && mean < hiCost - 0.25 * (hiCost - loCost))
-                (sprintf "mean cost %g between %g and %g" mean loCost hiCost)
-            let hiAcc, loAcc = forcedAccuracy c 0L xTest yTest, forcedAccuracy c 1L xTest yTest
-            Expect.isGreaterThan hiAcc 0.9 (sprintf "high path accuracy %.3f (before %.3f)" hiAcc hiBefore)
-            Expect.isGreaterThan loAcc 0.9 (sprintf "low path accuracy %.3f (before %.3f)" loAcc loBefore)
-        }
-        test "copyMatching copies same-named nodes of equal shapes only, honouring the skip set" {
-            torch.manual_seed 5L |> ignore
-            let graph (bOut: int) =
-                GraphBuilder().Input("x", [| 8L |]).Module("a", lin 8 4).Module("b", lin 4 bOut).Output("o")
-                    .Data("x", "a").Data("a", "b").Data("b", "o").Build() |> Preprocess.compile
-            let src, dst = graph 2, graph 3
-            let srcA = snapshot src "a"
-            let dstB = snapshot dst "b"
-            Expect.isTrue (changed srcA dst "a") "different initializations before copying"
-            Expect.equal (Training.copyMatching src dst [ "a" ]) [||] "a skipped, b differs in shape"
-            Expect.isTrue (changed srcA dst "a") "skipped node untouched"
-            Expect.equal (Training.copyMatching src dst Seq.empty) [| "a" |] "only a matches"
-            Expect.isFalse (changed srcA dst "a") "a now equals the source"
-            Expect.isFalse (changed dstB dst "b") "b (other shape) untouched"
-        }
-    ]
+    testSequenced
+    <| testList
+        "d2nn.warmstart"
+        [ test "warm-up under random routing trains both branches and leaves the control node alone" {
+              torch.manual_seed 11L |> ignore
+              let c = highLowToy ()
+              let q0, hi0, lo0 = snapshot c "q", snapshot c "hi", snapshot c "lo"
+              let xTest = torch.randn (400L, 8L)
+              let yTest = labelsOf xTest
+              let hiBefore, loBefore = forcedAccuracy c 0L xTest yTest, forcedAccuracy c 1L xTest yTest
+              let opt = new SafeAdam(c.Parameters, 0.01)
+              let rng = Random 3
+              let mutable costs = []
+
+              for _ in 1..150 do
+                  use _ = torch.NewDisposeScope()
+                  let x = torch.randn (64L, 8L)
+                  let s = Learning.warmupStep c "o" rng opt x (labelsOf x)
+                  costs <- s.Cost :: costs
+
+              Expect.isTrue (changed hi0 c "hi") "the high-capacity branch learned"
+              Expect.isTrue (changed lo0 c "lo") "the low-capacity branch learned"
+              Expect.isFalse (changed q0 c "q") "the control node gets no warm-up loss"
+              // random routing: the mean cost lies strictly between the two single-branch costs
+              let hiCost, loCost = c.Costs["q"] + c.Costs["hi"], c.Costs["q"] + c.Costs["lo"]
+              let mean = List.average costs
+
+              Expect.isTrue
+                  (mean > loCost + 0.25 * (hiCost - loCost) && mean < hiCost - 0.25 * (hiCost - loCost))
+                  (sprintf "mean cost %g between %g and %g" mean loCost hiCost)
+
+              let hiAcc, loAcc = forcedAccuracy c 0L xTest yTest, forcedAccuracy c 1L xTest yTest
+              Expect.isGreaterThan hiAcc 0.9 (sprintf "high path accuracy %.3f (before %.3f)" hiAcc hiBefore)
+              Expect.isGreaterThan loAcc 0.9 (sprintf "low path accuracy %.3f (before %.3f)" loAcc loBefore)
+          }
+          test "copyMatching copies same-named nodes of equal shapes only, honouring the skip set" {
+              torch.manual_seed 5L |> ignore
+
+              let graph (bOut: int) =
+                  GraphBuilder()
+                      .Input("x", [| 8L |])
+                      .Module("a", lin 8 4)
+                      .Module("b", lin 4 bOut)
+                      .Output("o")
+                      .Data("x", "a")
+                      .Data("a", "b")
+                      .Data("b", "o")
+                      .Build()
+                  |> Preprocess.compile
+
+              let src, dst = graph 2, graph 3
+              let srcA = snapshot src "a"
+              let dstB = snapshot dst "b"
+              Expect.isTrue (changed srcA dst "a") "different initializations before copying"
+              Expect.equal (Training.copyMatching src dst [ "a" ]) [||] "a skipped, b differs in shape"
+              Expect.isTrue (changed srcA dst "a") "skipped node untouched"
+              Expect.equal (Training.copyMatching src dst Seq.empty) [| "a" |] "only a matches"
+              Expect.isFalse (changed srcA dst "a") "a now equals the source"
+              Expect.isFalse (changed dstB dst "b") "b (other shape) untouched"
+          } ]

@@ -33,6 +33,7 @@ let killAndResume (withRoot: string -> string list) (faults: string list) (compa
     Expect.equal rc 0 (sprintf "uninterrupted run failed:\n%s" out)
     let expected = filesNamed reference compare
     Expect.isNonEmpty expected "the run wrote the files to compare"
+
     for fault in faults do
         let root = tempRoot ()
         let rc1, out1 = runCli [ "AUTODESIGN_FAULT", fault; "AUTODESIGN_CHECKPOINT_EVERY", "3" ] (withRoot root)
@@ -40,17 +41,33 @@ let killAndResume (withRoot: string -> string list) (faults: string list) (compa
         let mutable rc2, out2 = runCli [ "AUTODESIGN_CHECKPOINT_EVERY", "3" ] (withRoot root)
         Expect.equal rc2 0 (sprintf "%s: the resumed run failed:\n%s" fault out2)
         Expect.equal (filesNamed root compare) expected (fault + ": the same files")
+
         for f in expected do
-            Expect.isTrue (File.ReadAllBytes(Path.Combine(root, f)) = File.ReadAllBytes(Path.Combine(reference, f)))
+            Expect.isTrue
+                (File.ReadAllBytes(Path.Combine(root, f)) = File.ReadAllBytes(Path.Combine(reference, f)))
                 (sprintf "%s: %s differs from the uninterrupted run's" fault f)
 
 [<Tests>]
 let tests =
-    testSequenced <| testList "crash" [
-        test "uniloss ap: killed inside an epoch, during a checkpoint write and between arms, resumed, identical" {
-            killAndResume
-                (fun root -> [ "uniloss"; "ap"; "--quick"; "--epochs"; "2"; "--train-size"; "600"; "--seed"; "3"; "--runs-root"; root; "--device"; "cpu" ])
-                [ "step:10"; "checkpoint-write:2"; "run-finish:1" ]
-                [ "metrics.csv"; "model.safetensors" ]
-        }
-    ]
+    testSequenced
+    <| testList
+        "crash"
+        [ test "uniloss ap: killed inside an epoch, during a checkpoint write and between arms, resumed, identical" {
+              killAndResume
+                  (fun root ->
+                      [ "uniloss"
+                        "ap"
+                        "--quick"
+                        "--epochs"
+                        "2"
+                        "--train-size"
+                        "600"
+                        "--seed"
+                        "3"
+                        "--runs-root"
+                        root
+                        "--device"
+                        "cpu" ])
+                  [ "step:10"; "checkpoint-write:2"; "run-finish:1" ]
+                  [ "metrics.csv"; "model.safetensors" ]
+          } ]

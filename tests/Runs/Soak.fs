@@ -30,16 +30,21 @@ let private kinds (unsafeSgd: bool) : (string * (int -> unit)) list =
     torch.manual_seed 1L |> ignore
     // UniLoss accuracy with SGD momentum + weight decay (the reported crash: SGD.step)
     let mlp = torch.nn.Sequential(torch.nn.Linear(20L, 32L), torch.nn.ReLU(), torch.nn.Linear(32L, 5L))
-    let sgd : torch.optim.Optimizer =
-        if unsafeSgd then torch.optim.SGD(mlp.parameters (), 0.05, momentum = 0.9, weight_decay = 5e-4)
-        else new SafeSGD(mlp.parameters (), 0.05, momentum = 0.9, weight_decay = 5e-4)
+
+    let sgd: torch.optim.Optimizer =
+        if unsafeSgd then
+            torch.optim.SGD(mlp.parameters (), 0.05, momentum = 0.9, weight_decay = 5e-4)
+        else
+            new SafeSGD(mlp.parameters (), 0.05, momentum = 0.9, weight_decay = 5e-4)
+
     let uni = new UniLoss(AutoDesign.UniLoss.Metrics.accuracy, anchorsPerType = 4, seed = 1)
+
     let uniStep (i: int) =
         use _ = torch.NewDisposeScope()
-        let x = torch.randn(16L, 20L)
-        let y = torch.tensor(Array.init 16 (fun k -> int64 ((k + i) % 5)))
+        let x = torch.randn (16L, 20L)
+        let y = torch.tensor (Array.init 16 (fun k -> int64 ((k + i) % 5)))
         sgd.zero_grad ()
-        let l = uni.forward(mlp.forward x, y)
+        let l = uni.forward (mlp.forward x, y)
         l.backward ()
         sgd.step () |> ignore
     // DGGAN-style WGAN-GP step (Adam, leaky ReLU, pixel norm, fade-in blend)
@@ -48,34 +53,57 @@ let private kinds (unsafeSgd: bool) : (string * (int -> unit)) list =
     let d = GrowingDiscriminator.Create(layout, true, torch.CPU)
     let gOpt = new SafeAdam(g.parameters (), lr = 1e-3, beta1 = 0.0, beta2 = 0.99)
     let dOpt = new SafeAdam(d.parameters (), lr = 1e-3, beta1 = 0.0, beta2 = 0.99)
+
     let ganStep (_: int) =
         use _ = torch.NewDisposeScope()
-        let real = torch.rand(8L, 1L, 8L, 8L)
-        let z = torch.randn(8L, 16L)
+        let real = torch.rand (8L, 1L, 8L, 8L)
+        let z = torch.randn (8L, 16L)
         dOpt.zero_grad ()
         let lossD = WganGp.criticLoss (System.Func<_, _>(fun x -> d.forward x)) real (g.forward z)
         lossD.backward ()
         dOpt.step () |> ignore
         gOpt.zero_grad ()
-        let lossG = WganGp.generatorLoss (System.Func<_, _>(fun x -> d.forward x)) (g.forward (torch.randn(8L, 16L)))
+        let lossG = WganGp.generatorLoss (System.Func<_, _>(fun x -> d.forward x)) (g.forward (torch.randn (8L, 16L)))
         lossG.backward ()
         gOpt.step () |> ignore
     // D²NN Q-learning step (sub-batch executor, bag rewards)
     let graph =
-        GraphBuilder().Input("x", [| 8L |]).Module("q", Layers.seq [ Layers.fc 8 2 ])
-            .Module("hi", Layers.seq (Layers.fcRelu 8 16 @ [ Layers.fc 16 2 ])).Module("lo", Layers.seq [ Layers.fc 8 2 ])
-            .Merge("m", new SumMerge()).Output("o")
-            .Data("x", "q").Data("x", "hi").Data("x", "lo").Control("q", "hi").Control("q", "lo")
-            .Data("hi", "m", torch.zeros 2L).Data("lo", "m", torch.zeros 2L).Data("m", "o").Build()
+        GraphBuilder()
+            .Input("x", [| 8L |])
+            .Module("q", Layers.seq [ Layers.fc 8 2 ])
+            .Module("hi", Layers.seq (Layers.fcRelu 8 16 @ [ Layers.fc 16 2 ]))
+            .Module("lo", Layers.seq [ Layers.fc 8 2 ])
+            .Merge("m", new SumMerge())
+            .Output("o")
+            .Data("x", "q")
+            .Data("x", "hi")
+            .Data("x", "lo")
+            .Control("q", "hi")
+            .Control("q", "lo")
+            .Data("hi", "m", torch.zeros 2L)
+            .Data("lo", "m", torch.zeros 2L)
+            .Data("m", "o")
+            .Build()
+
     let c = Preprocess.compile graph
+
     let cfg =
-        { Reward = Reward.tradeoff (F1 1) 0.7; BagSize = 4; Epsilon = EpsilonSchedule.Linear(1.0, 0.05, 100)
-          RegularLoss = CrossEntropy 1.0; Cost = Multiplications c.FullCost; Output = "o"; DetachControlInputs = true; ClassWeights = [||] }
+        { Reward = Reward.tradeoff (F1 1) 0.7
+          BagSize = 4
+          Epsilon = EpsilonSchedule.Linear(1.0, 0.05, 100)
+          RegularLoss = CrossEntropy 1.0
+          Cost = Multiplications c.FullCost
+          Output = "o"
+          DetachControlInputs = true
+          ClassWeights = [||] }
+
     let dOptQ = new SafeAdam(c.Parameters, 0.01)
     let rng = Random 1
+
     let d2nnStep (i: int) =
         use _ = torch.NewDisposeScope()
-        Learning.step c cfg rng i dOptQ (torch.randn(16L, 8L)) (Array.init 16 (fun k -> (k + i) % 2)) |> ignore
+        Learning.step c cfg rng i dOptQ (torch.randn (16L, 8L)) (Array.init 16 (fun k -> (k + i) % 2)) |> ignore
+
     [ "uniloss", uniStep; "gan", ganStep; "d2nn", d2nnStep ]
 
 /// Entry point of the child process: `soak <all|control> <steps>`.
@@ -83,18 +111,33 @@ let main (argv: string[]) : int =
     let mode, steps = argv.[1], int argv.[2]
     torch.set_num_threads 1
     let stop = ref false
-    let hammer = Thread((fun () -> while not stop.Value do GC.Collect(); GC.WaitForPendingFinalizers()), IsBackground = true)
+
+    let hammer =
+        Thread(
+            (fun () ->
+                while not stop.Value do
+                    GC.Collect()
+                    GC.WaitForPendingFinalizers()),
+            IsBackground = true
+        )
+
     let ks = kinds (mode = "control")
     let ks = if mode = "control" then ks |> List.filter (fst >> (=) "uniloss") else ks
     // warm up (allocator pools, JIT) before the baseline reading
-    for (_, f) in ks do for i in 0 .. 9 do f i
+    for (_, f) in ks do
+        for i in 0..9 do
+            f i
+
     GC.Collect()
     GC.WaitForPendingFinalizers()
     let baseline = rssMb ()
     hammer.Start()
     let sw = Stopwatch.StartNew()
-    for i in 1 .. steps do
-        for (_, f) in ks do f i
+
+    for i in 1..steps do
+        for (_, f) in ks do
+            f i
+
     stop.Value <- true
     GC.Collect()
     GC.WaitForPendingFinalizers()

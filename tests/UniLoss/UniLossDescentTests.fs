@@ -5,6 +5,7 @@ open Expecto
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.UniLoss
+
 module User = AutoDesign.Tests.UniLossUserMetrics
 
 /// Gradient descent on free scores (no network): Adam, 60 steps, batch 64 (or the maps given),
@@ -18,18 +19,21 @@ let private descend (metric: Metric) (shape: int64[]) (labels: int64[]) (labelSh
     let best = loss.Best(shape |> Array.map int, y)
     let mutable start = nan
     let mutable lo, hi = infinity, -infinity
-    for step in 1 .. 60 do
+
+    for step in 1..60 do
         use _ = torch.NewDisposeScope()
-        opt.zero_grad()
-        let l = loss.forward(s, y)
+        opt.zero_grad ()
+        let l = loss.forward (s, y)
         let v = float (l.item<float32>())
         lo <- min lo v
         hi <- max hi v
         if step = 1 then start <- loss.LastMetric
-        l.backward()
-        opt.step() |> ignore
+        l.backward ()
+        opt.step () |> ignore
+
     let final =
         Refactor.exact metric (shape |> Array.map int) (Labels(labelShape |> Array.map int, labels)) (s.detach().data<float32>().ToArray())
+
     s.Dispose()
     start, final, best.Value, lo, hi
 
@@ -53,9 +57,13 @@ let private unit = 0.0, 1.0
 
 [<Tests>]
 let tests =
-    testSequenced <| testList "uniloss.descent" [
-        testCase "free scores reach >= 0.95 of the best for the classification built-ins, loss inside the range" <| fun () ->
-            check [ Metrics.accuracy, [| n; 5L |], classLabels 5, [| n |], unit
+    testSequenced
+    <| testList
+        "uniloss.descent"
+        [ testCase "free scores reach >= 0.95 of the best for the classification built-ins, loss inside the range"
+          <| fun () ->
+              check
+                  [ Metrics.accuracy, [| n; 5L |], classLabels 5, [| n |], unit
                     Metrics.topK 2, [| n; 5L |], classLabels 5, [| n |], unit
                     Metrics.balancedAccuracy, [| n; 5L |], classLabels 5, [| n |], unit
                     Metrics.macroF1, [| n; 5L |], classLabels 5, [| n |], unit
@@ -64,8 +72,10 @@ let tests =
                     Metrics.precision, [| n |], binLabels (), [| n |], unit
                     Metrics.f1, [| n |], binLabels (), [| n |], unit ]
 
-        testCase "free scores reach >= 0.95 of the best for the ranking and segmentation built-ins, loss inside the range" <| fun () ->
-            check [ Metrics.averagePrecision, [| n |], binLabels (), [| n |], unit
+          testCase "free scores reach >= 0.95 of the best for the ranking and segmentation built-ins, loss inside the range"
+          <| fun () ->
+              check
+                  [ Metrics.averagePrecision, [| n |], binLabels (), [| n |], unit
                     Metrics.averagePrecisionPosNeg, [| n |], binLabels (), [| n |], unit
                     Metrics.precisionAtK 10, [| n |], relLabels (), [| n |], unit
                     Metrics.recallAtK 10, [| n |], relLabels (), [| n |], unit
@@ -73,13 +83,14 @@ let tests =
                     Metrics.meanIoU, [| 4L; 3L; 6L; 6L |], mapLabels (), [| 4L; 6L; 6L |], unit
                     Metrics.dice, [| 4L; 3L; 6L; 6L |], mapLabels (), [| 4L; 6L; 6L |], unit ]
 
-        testCase "free scores reach >= 0.95 of the best for user-written metrics (F# and C#-style), loss inside the range" <| fun () ->
-            check [ User.balancedAccuracy, [| n; 5L |], classLabels 5, [| n |], unit
+          testCase "free scores reach >= 0.95 of the best for user-written metrics (F# and C#-style), loss inside the range"
+          <| fun () ->
+              check
+                  [ User.balancedAccuracy, [| n; 5L |], classLabels 5, [| n |], unit
                     User.macroF1, [| n; 5L |], classLabels 5, [| n |], unit
                     User.precisionAt10, [| n |], relLabels (), [| n |], unit
                     User.recallAt10, [| n |], relLabels (), [| n |], unit
                     User.ndcgAt5, [| n |], relLabels (), [| n |], unit
                     User.meanIoU, [| 4L; 3L; 6L; 6L |], mapLabels (), [| 4L; 6L; 6L |], unit
                     User.mcc, [| n |], binLabels (), [| n |], (-1.0, 1.0)
-                    User.csFBeta, [| n; 2L |], binLabels (), [| n |], unit ]
-    ]
+                    User.csFBeta, [| n; 2L |], binLabels (), [| n |], unit ] ]

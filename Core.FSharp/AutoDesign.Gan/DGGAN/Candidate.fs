@@ -11,50 +11,56 @@ open AutoDesign.Nn.DGGAN
 
 /// Training budget of one candidate (ProgGAN's optimiser: Adam lr 1e-3, β = (0, 0.99)).
 type TrainSettings =
-    { Iterations: int
-      BatchSize: int
-      LearningRate: float
-      /// Samples drawn for each FID (selection and fresh).
-      EvalSamples: int
-      /// Commit a checkpoint every this many iterations (0: only at the end and every 5 minutes).
-      CheckpointEvery: int
-      /// Decay of an exponential moving average of G's weights kept beside G for evaluation (ProgGAN's practice);
-      /// 0: none. With one, the run also writes weights-ema.safetensors (starting from the EMA of the folder it
-      /// continues, when that has one).
-      EmaDecay: float }
+    {
+        Iterations: int
+        BatchSize: int
+        LearningRate: float
+        /// Samples drawn for each FID (selection and fresh).
+        EvalSamples: int
+        /// Commit a checkpoint every this many iterations (0: only at the end and every 5 minutes).
+        CheckpointEvery: int
+        /// Decay of an exponential moving average of G's weights kept beside G for evaluation (ProgGAN's practice);
+        /// 0: none. With one, the run also writes weights-ema.safetensors (starting from the EMA of the folder it
+        /// continues, when that has one).
+        EmaDecay: float
+    }
 
 /// The typed configuration of one candidate's run folder (`candidates/<id>` or `final/<name>` in the search
 /// run folder). Everything a process needs to train it, besides the search run's own configuration.
 type CandidateConfig =
-    { Id: string
-      /// "search", "baseline" or "final"
-      Kind: string
-      /// Id of the candidate whose architecture it grows ("" for a root).
-      Parent: string
-      /// Run folder, relative to the search run folder, whose weights it starts from ("" : from scratch).
-      InitFrom: string
-      Step: int
-      Action: string
-      Actions: string[]
-      /// Whether a last upscale fades in over the first half of the iterations (ProgGAN); false continues a
-      /// trained architecture as it is.
-      Fade: bool
-      Seed: int
-      Train: TrainSettings }
+    {
+        Id: string
+        /// "search", "baseline" or "final"
+        Kind: string
+        /// Id of the candidate whose architecture it grows ("" for a root).
+        Parent: string
+        /// Run folder, relative to the search run folder, whose weights it starts from ("" : from scratch).
+        InitFrom: string
+        Step: int
+        Action: string
+        Actions: string[]
+        /// Whether a last upscale fades in over the first half of the iterations (ProgGAN); false continues a
+        /// trained architecture as it is.
+        Fade: bool
+        Seed: int
+        Train: TrainSettings
+    }
 
 /// What a candidate's run stores as its result.
 type CandidateResult =
-    { Id: string
-      /// FID on the selection samples against the selection real set (what the search ranks by).
-      SelectionFid: float
-      /// FID on fresh samples against a disjoint real set (never used for selection).
-      FreshFid: float
-      Diverged: bool
-      Inherited: int
-      FinalDLoss: float
-      FinalGLoss: float
-      Iterations: int
-      Seconds: float }
+    {
+        Id: string
+        /// FID on the selection samples against the selection real set (what the search ranks by).
+        SelectionFid: float
+        /// FID on fresh samples against a disjoint real set (never used for selection).
+        FreshFid: float
+        Diverged: bool
+        Inherited: int
+        FinalDLoss: float
+        FinalGLoss: float
+        Iterations: int
+        Seconds: float
+    }
 
 /// One candidate to train: its folder relative to the search run folder and its configuration.
 type CandidateJob = { Folder: string; Config: CandidateConfig }
@@ -65,19 +71,18 @@ type CandidateRunner = { Train: Func<IReadOnlyList<CandidateJob>, IReadOnlyList<
 
 /// What training and scoring a candidate needs besides its configuration.
 type CandidateEnv =
-    { Model: GanConfig
-      Images: GanImages
-      /// Real set and sample seed offset used to select candidates.
-      Selection: Evaluator
-      /// Disjoint real set for the fresh score.
-      Fresh: Evaluator
-      Device: torch.Device }
+    {
+        Model: GanConfig
+        Images: GanImages
+        /// Real set and sample seed offset used to select candidates.
+        Selection: Evaluator
+        /// Disjoint real set for the fresh score.
+        Fresh: Evaluator
+        Device: torch.Device
+    }
 
 /// A candidate's networks as built: G, D and how many layers they inherited from a weights file.
-type BuiltCandidate =
-    { Generator: GrowingGenerator
-      Discriminator: GrowingDiscriminator
-      InheritedLayers: int }
+type BuiltCandidate = { Generator: GrowingGenerator; Discriminator: GrowingDiscriminator; InheritedLayers: int }
 
 module Candidate =
     let kind = "dggan.candidate/1"
@@ -89,28 +94,34 @@ module Candidate =
     let freshSampleSeed = 104729
 
     [<CompiledName("Architecture")>]
-    let architecture (model: GanConfig) (actions: string seq) =
-        { Config = model; Steps = actions |> Seq.map GrowStep.parse |> List.ofSeq :> IReadOnlyList<_> }
+    let architecture (model: GanConfig) (actions: string seq) = { Config = model; Steps = actions |> Seq.map GrowStep.parse |> List.ofSeq :> IReadOnlyList<_> }
 
-    let private optimizer (m: torch.nn.Module) (lr: float) =
-        new SafeAdam(m.parameters(), lr = lr, beta1 = 0.0, beta2 = 0.99, eps = 1e-8)
+    let private optimizer (m: torch.nn.Module) (lr: float) = new SafeAdam(m.parameters (), lr = lr, beta1 = 0.0, beta2 = 0.99, eps = 1e-8)
 
     /// G and D weights (prefixed "G." / "D."), leaving out the fade-in's transitional old toRGB/fromRGB.
     [<CompiledName("Capture")>]
     let capture (g: GrowingGenerator) (d: GrowingDiscriminator) =
         let l = g.Layout
         let w = NamedWeights.Capture(g, "G.")
-        for kv in NamedWeights.Capture(d, "D.") do w.[kv.Key] <- kv.Value
+
+        for kv in NamedWeights.Capture(d, "D.") do
+            w.[kv.Key] <- kv.Value
+
         let drop (name: string) =
             match w.TryGetValue name with
-            | true, t -> t.Dispose(); w.Remove name |> ignore
+            | true, t ->
+                t.Dispose()
+                w.Remove name |> ignore
             | _ -> ()
+
         if g.Fading then
             drop ("G." + l.OldToRgbName + ".weight")
             drop ("G." + l.OldToRgbName + ".bias")
+
         if d.Fading then
             drop ("D." + l.OldFromRgbName + ".weight")
             drop ("D." + l.OldFromRgbName + ".bias")
+
         w
 
     /// Build G and D for an architecture (with the fade-in path when `fade` and the last action is an upscale),
@@ -120,13 +131,19 @@ module Candidate =
         let layout = Architecture.layout arch
         let g = GrowingGenerator.Create(layout, fade, device)
         let d = GrowingDiscriminator.Create(layout, fade, device)
+
         let inherited =
             match initFrom with
             | null -> 0
             | path ->
                 let w = Safetensors.load path
-                try NamedWeights.Inherit(g, w, "G.").Count + NamedWeights.Inherit(d, w, "D.").Count
-                finally for t in w.Values do t.Dispose()
+
+                try
+                    NamedWeights.Inherit(g, w, "G.").Count + NamedWeights.Inherit(d, w, "D.").Count
+                finally
+                    for t in w.Values do
+                        t.Dispose()
+
         { Generator = g; Discriminator = d; InheritedLayers = inherited }
 
     /// The generator of a finished candidate (α = 1), from the weights file `file` of its folder (weightsFile, or
@@ -134,7 +151,10 @@ module Candidate =
     [<CompiledName("LoadGeneratorFile")>]
     let loadGeneratorFile (model: GanConfig) (folder: string) (file: string) (actions: string seq) (device: torch.Device) =
         let path = Path.Combine(folder, file)
-        if not (File.Exists path) then Errors.fail "candidate %s has no %s (it has not finished, or keeps no such generator)" folder file
+
+        if not (File.Exists path) then
+            Errors.fail "candidate %s has no %s (it has not finished, or keeps no such generator)" folder file
+
         let built = build (architecture model actions) false path device
         built.Discriminator.Dispose()
         built.Generator.Alpha <- 1.0
@@ -154,34 +174,55 @@ module Candidate =
         let arch = architecture env.Model cfg.Actions
         let device = env.Device
         let s = cfg.Train
+
         if s.Iterations < 0 || s.BatchSize < 1 || s.EvalSamples < 1 then
             Errors.fail "candidate %s: iterations must be >= 0, batch size and evaluation samples >= 1" cfg.Id
+
         let initFrom =
-            if cfg.InitFrom = "" then null
+            if cfg.InitFrom = "" then
+                null
             else
                 let p = Path.Combine(searchDir, cfg.InitFrom, weightsFile)
-                if not (File.Exists p) then Errors.fail "candidate %s starts from %s, which has no %s yet" cfg.Id cfg.InitFrom weightsFile
+
+                if not (File.Exists p) then
+                    Errors.fail "candidate %s starts from %s, which has no %s yet" cfg.Id cfg.InitFrom weightsFile
+
                 p
+
         torch.manual_seed (int64 cfg.Seed) |> ignore
         let built = build arch cfg.Fade initFrom device
         let g, d, inherited = built.Generator, built.Discriminator, built.InheritedLayers
         use g = g
         use d = d
-        if not (s.EmaDecay >= 0.0 && s.EmaDecay < 1.0) then Errors.fail "candidate %s: EMA decay must be in [0, 1), got %g" cfg.Id s.EmaDecay
+
+        if not (s.EmaDecay >= 0.0 && s.EmaDecay < 1.0) then
+            Errors.fail "candidate %s: EMA decay must be in [0, 1), got %g" cfg.Id s.EmaDecay
         // the EMA generator starts as a copy of G, or as the EMA of the folder this one continues (same layout)
         let ema =
-            if s.EmaDecay = 0.0 then None
+            if s.EmaDecay = 0.0 then
+                None
             else
                 let emaFrom = if isNull initFrom || cfg.Fade then null else Path.Combine(searchDir, cfg.InitFrom, emaWeightsFile)
                 let fromFile = not (isNull emaFrom) && File.Exists emaFrom
                 let builtE = build arch cfg.Fade (if fromFile then emaFrom else null) device
                 let gE = builtE.Generator
                 builtE.Discriminator.Dispose()
+
                 if not fromFile then
                     use _ = torch.no_grad ()
-                    for pe, p in Seq.zip (gE.parameters()) (g.parameters()) do pe.copy_(p) |> ignore
+
+                    for pe, p in Seq.zip (gE.parameters ()) (g.parameters ()) do
+                        pe.copy_ (p) |> ignore
+
                 Some gE
-        use _ema = match ema with Some e -> e :> IDisposable | None -> { new IDisposable with member _.Dispose() = () }
+
+        use _ema =
+            match ema with
+            | Some e -> e :> IDisposable
+            | None ->
+                { new IDisposable with
+                    member _.Dispose() = () }
+
         let res = g.Layout.Resolution
         use gOpt = optimizer g s.LearningRate
         use dOpt = optimizer d s.LearningRate
@@ -195,17 +236,32 @@ module Candidate =
         state.AddModule("D", d)
         state.AddOptimizer("G-optimizer", gOpt)
         state.AddOptimizer("D-optimizer", dOpt)
-        match ema with Some e -> state.AddModule("G-ema", e) | None -> ()
+
+        match ema with
+        | Some e -> state.AddModule("G-ema", e)
+        | None -> ()
+
         state.AddRandom("batches", batches)
         state.AddGenerator("noise", noise)
         state.AddTorchDefault()
-        state.AddValue<float[]>("progress",
-                                Func<float[]>(fun () -> [| (if diverged then 1.0 else 0.0); lastD; lastG |]),
-                                Action<float[]>(fun v -> diverged <- v.[0] <> 0.0; lastD <- v.[1]; lastG <- v.[2]))
+
+        state.AddValue<float[]>(
+            "progress",
+            Func<float[]>(fun () -> [| (if diverged then 1.0 else 0.0); lastD; lastG |]),
+            Action<float[]>(fun v ->
+                diverged <- v.[0] <> 0.0
+                lastD <- v.[1]
+                lastG <- v.[2])
+        )
+
         let rowEvery = max 1 (s.Iterations / 20)
         let latent = int64 env.Model.Latent
         let spec = { LoopSpec.Of(sprintf "candidate %s" cfg.Id, s.Iterations) with CheckpointEvery = s.CheckpointEvery }
-        Loop.runRecordingDivergence run state spec
+
+        Loop.runRecordingDivergence
+            run
+            state
+            spec
             (fun info ctx ->
                 if not diverged then
                     use _ = torch.NewDisposeScope()
@@ -225,48 +281,84 @@ module Candidate =
                     let lossG = WganGp.generatorLoss (Func<_, _>(fun x -> d.forward x)) (g.forward z2)
                     lossG.backward ()
                     gOpt.step () |> ignore
+
                     match ema with
                     | Some e ->
                         use _ = torch.no_grad ()
                         e.Alpha <- alpha
-                        for pe, p in Seq.zip (e.parameters()) (g.parameters()) do
+
+                        for pe, p in Seq.zip (e.parameters ()) (g.parameters ()) do
                             pe.mul_(s.EmaDecay.ToScalar()).add_(p, alpha = (1.0 - s.EmaDecay).ToScalar()) |> ignore
                     | None -> ()
+
                     let ld, lg = lossD.Item(), lossG.Item()
+
                     if Double.IsFinite ld && Double.IsFinite lg && abs ld <= 1e6 then
                         lastD <- ld
                         lastG <- lg
-                    else diverged <- true
+                    else
+                        diverged <- true
+
                     if info.Step % rowEvery = 0 || info.Step = s.Iterations - 1 then
                         ctx.Row [ "step", float (info.Step + 1); "alpha", alpha; "d_loss", ld; "g_loss", lg ]
+
                     ctx.Show [ "d", ld; "g", lg ])
             (fun _ _ -> ())
         |> ignore
+
         g.Alpha <- 1.0
         d.Alpha <- 1.0
         let w = capture g d
         Safetensors.save (run.File weightsFile) w
-        for t in w.Values do t.Dispose()
+
+        for t in w.Values do
+            t.Dispose()
+
         match ema with
         | Some e ->
             e.Alpha <- 1.0
             let we = capture e d
             Safetensors.save (run.File emaWeightsFile) we
-            for t in we.Values do t.Dispose()
+
+            for t in we.Values do
+                t.Dispose()
         | None -> ()
+
         let score (ev: Evaluator) (offset: int) =
-            if diverged then nan
+            if diverged then
+                nan
             else
                 use _ = torch.NewDisposeScope()
-                ev.Fid (Evaluator.Sample g s.EvalSamples (cfg.Seed + offset) device)
+                ev.Fid(Evaluator.Sample g s.EvalSamples (cfg.Seed + offset) device)
+
         let selection = score env.Selection selectionSampleSeed
         let fresh = score env.Fresh freshSampleSeed
         let diverged = diverged || not (Double.IsFinite selection) || not (Double.IsFinite fresh)
-        log.Invoke(sprintf "%s [%s] %dx%d: FID %.3f (fresh %.3f; inherited %d tensors, %.1fs)" cfg.Id (Architecture.describe arch) res res selection fresh inherited sw.Elapsed.TotalSeconds)
+
+        log.Invoke(
+            sprintf
+                "%s [%s] %dx%d: FID %.3f (fresh %.3f; inherited %d tensors, %.1fs)"
+                cfg.Id
+                (Architecture.describe arch)
+                res
+                res
+                selection
+                fresh
+                inherited
+                sw.Elapsed.TotalSeconds
+        )
+
         let result =
-            { Id = cfg.Id; SelectionFid = (if diverged then nan else selection); FreshFid = (if diverged then nan else fresh)
-              Diverged = diverged; Inherited = inherited; FinalDLoss = lastD; FinalGLoss = lastG; Iterations = s.Iterations
+            { Id = cfg.Id
+              SelectionFid = (if diverged then nan else selection)
+              FreshFid = (if diverged then nan else fresh)
+              Diverged = diverged
+              Inherited = inherited
+              FinalDLoss = lastD
+              FinalGLoss = lastG
+              Iterations = s.Iterations
               Seconds = sw.Elapsed.TotalSeconds }
+
         run.Finish result
         result
 
@@ -275,8 +367,7 @@ module Candidate =
     [<CompiledName("TrainInFolder")>]
     let trainInFolder (env: CandidateEnv) (options: RunOptions) (searchDir: string) (job: CandidateJob) (log: Action<string>) =
         use run = Run.Open({ options with Root = searchDir }, job.Folder, kind, job.Config)
-        if run.IsFinished then run.Result<CandidateResult>()
-        else train env searchDir run job.Config log
+        if run.IsFinished then run.Result<CandidateResult>() else train env searchDir run job.Config log
 
     /// The configuration stored in a candidate's folder (for a process that trains it from the folders alone).
     [<CompiledName("StoredConfig")>]
@@ -284,7 +375,13 @@ module Candidate =
         let path = Path.Combine(searchDir, folder, "config.json")
         if not (File.Exists path) then Errors.fail "%s has no candidate %s (no %s)" searchDir folder path
         let node = Json.readFile path
-        let k = try node.["kind"].GetValue<string>() with _ -> ""
+
+        let k =
+            try
+                node.["kind"].GetValue<string>()
+            with _ ->
+                ""
+
         if k <> kind then Errors.fail "%s is not a DGGAN candidate (kind '%s')" path k
         Json.ofNode<CandidateConfig> path node.["config"]
 
@@ -299,8 +396,11 @@ module Candidate =
     [<CompiledName("InProcess")>]
     let inProcess (env: CandidateEnv) (options: RunOptions) (searchDir: string) (afterEach: Action) (log: Action<string>) : CandidateRunner =
         let log = if isNull log then Action<string>(ignore) else log
-        { Train = Func<_, _>(fun jobs ->
-            [ for job in jobs do
-                let r = trainInFolder env options searchDir job log
-                if not (isNull afterEach) then afterEach.Invoke()
-                yield r ] :> IReadOnlyList<_>) }
+
+        { Train =
+            Func<_, _>(fun jobs ->
+                [ for job in jobs do
+                      let r = trainInFolder env options searchDir job log
+                      if not (isNull afterEach) then afterEach.Invoke()
+                      yield r ]
+                :> IReadOnlyList<_>) }

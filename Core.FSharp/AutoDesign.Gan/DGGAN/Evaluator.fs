@@ -16,8 +16,7 @@ type Evaluator(extractor: FeatureExtractor, real: GanImages, realIndices: int[],
     member _.RealCount = realIndices.Length
 
     /// Real images at resolution `res`, [N,1,res,res].
-    member _.RealAt(res: int) =
-        GanImages.batch real realIndices device |> GanImages.downTo res
+    member _.RealAt(res: int) = GanImages.batch real realIndices device |> GanImages.downTo res
 
     member this.RealStats(res: int) =
         match realStats.TryGetValue res with
@@ -31,13 +30,15 @@ type Evaluator(extractor: FeatureExtractor, real: GanImages, realIndices: int[],
     /// `count` samples from G (α as set on G), in batches, [count,1,R,R] on the device; the latent vectors come
     /// from a private generator seeded with `seed`.
     static member Sample (g: GrowingGenerator) (count: int) (seed: int) (device: torch.Device) =
-        use _ = torch.no_grad()
+        use _ = torch.no_grad ()
         use gen = new torch.Generator(uint64 seed)
+
         let parts =
-            [ for s in 0 .. 256 .. count - 1 do
-                let z = torch.randn([| int64 (min 256 (count - s)); int64 g.Layout.Config.Latent |], generator = gen).``to``(device)
-                yield (g.forward z).detach() ]
-        torch.cat(ResizeArray parts, 0L)
+            [ for s in 0..256 .. count - 1 do
+                  let z = torch.randn([| int64 (min 256 (count - s)); int64 g.Layout.Config.Latent |], generator = gen).``to``(device)
+                  yield (g.forward z).detach() ]
+
+        torch.cat (ResizeArray parts, 0L)
 
     /// FID of a set of images (generated, or other real ones) against the real set at their resolution.
     member this.Fid(fake: torch.Tensor) =

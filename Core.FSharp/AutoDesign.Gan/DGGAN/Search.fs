@@ -47,19 +47,23 @@ module Search =
     let allowedActions (s: SearchSettings) (step: int) (arch: Architecture) : IReadOnlyList<GrowStep> =
         let needed = log2 s.FinalResolution - log2 (Architecture.resolution arch)
         let remainingAfter = s.Depth - step
+
         [ for a in GrowStep.all s.Kernels s.Filters do
-            match a with
-            | Upscale -> if needed > 0 then yield a
-            | _ -> if remainingAfter >= needed then yield a ] :> IReadOnlyList<_>
+              match a with
+              | Upscale -> if needed > 0 then yield a
+              | _ -> if remainingAfter >= needed then yield a ]
+        :> IReadOnlyList<_>
 
     /// The (parent, action) pairs of one step, each kept with probability p (at least one, chosen at random).
     [<CompiledName("SampleChildren")>]
     let sampleChildren (s: SearchSettings) (step: int) (parents: IReadOnlyList<CandidateRecord>) : IReadOnlyList<ChildPlan> =
         let rng = Random(s.Seed * 7919 + step)
+
         let pairs =
             [ for p in parents do
-                for a in allowedActions s step (SearchSummary.architecture s.Config p) do
-                    yield { FromParent = p; Grow = a } ]
+                  for a in allowedActions s step (SearchSummary.architecture s.Config p) do
+                      yield { FromParent = p; Grow = a } ]
+
         let kept = pairs |> List.filter (fun _ -> rng.NextDouble() < s.P)
         (if kept.IsEmpty && not pairs.IsEmpty then [ pairs.[rng.Next pairs.Length] ] else kept) :> IReadOnlyList<_>
 
@@ -68,66 +72,114 @@ module Search =
     /// chain's models there keeps one collapsed baseline step from rescaling a whole resolution.)
     [<CompiledName("BaselinePerResolution")>]
     let baselinePerResolution (baseline: IReadOnlyList<CandidateRecord>) : IReadOnlyDictionary<int, float> =
-        baseline |> Seq.filter (fun c -> not c.Diverged) |> Seq.groupBy (fun c -> c.Resolution)
-        |> Seq.map (fun (r, cs) -> r, (cs |> Seq.minBy (fun c -> c.Fid)).Fid) |> Map.ofSeq :> IReadOnlyDictionary<_, _>
+        baseline
+        |> Seq.filter (fun c -> not c.Diverged)
+        |> Seq.groupBy (fun c -> c.Resolution)
+        |> Seq.map (fun (r, cs) -> r, (cs |> Seq.minBy (fun c -> c.Fid)).Fid)
+        |> Map.ofSeq
+        :> IReadOnlyDictionary<_, _>
 
     /// Selection FID over the baseline's at the same resolution (NaN when diverged or no baseline there).
     [<CompiledName("Normalized")>]
     let normalized (basePerRes: IReadOnlyDictionary<int, float>) (c: CandidateRecord) =
-        if c.Diverged then nan
-        else match basePerRes.TryGetValue c.Resolution with | true, b when b > 0.0 -> c.Fid / b | _ -> nan
+        if c.Diverged then
+            nan
+        else
+            match basePerRes.TryGetValue c.Resolution with
+            | true, b when b > 0.0 -> c.Fid / b
+            | _ -> nan
 
     /// Rank by normalised FID (so candidates of different resolutions compare fairly), diverged ones last.
     [<CompiledName("Rank")>]
     let rank (basePerRes: IReadOnlyDictionary<int, float>) (cs: IReadOnlyList<CandidateRecord>) : IReadOnlyList<CandidateRecord> =
-        cs |> List.ofSeq |> List.sortBy (fun c ->
+        cs
+        |> List.ofSeq
+        |> List.sortBy (fun c ->
             let n = normalized basePerRes c
-            (if Double.IsNaN n then 1 else 0), (if Double.IsNaN n then 0.0 else n), c.Id) :> IReadOnlyList<_>
+            (if Double.IsNaN n then 1 else 0), (if Double.IsNaN n then 0.0 else n), c.Id)
+        :> IReadOnlyList<_>
 
     /// The route (root → candidate) of a candidate through its parents.
     [<CompiledName("Route")>]
     let route (all: IReadOnlyList<CandidateRecord>) (c: CandidateRecord) : IReadOnlyList<CandidateRecord> =
         let byId = all |> Seq.map (fun x -> x.Id, x) |> Map.ofSeq
+
         let rec go (x: CandidateRecord) acc =
             match Map.tryFind x.Parent byId with
             | Some p when x.Parent <> "" -> go p (x :: acc)
             | _ -> x :: acc
+
         go c [] :> IReadOnlyList<_>
 
     let private job (c: Coordinator) folder id kind (parent: CandidateRecord option) step action (arch: Architecture) fade seed train =
         { Folder = folder
           Config =
-            { Id = id; Kind = kind; Parent = (match parent with Some p -> p.Id | None -> "")
-              InitFrom = (match parent with Some p -> p.Folder | None -> ""); Step = step; Action = action
-              Actions = arch.Steps |> Seq.map GrowStep.format |> Array.ofSeq; Fade = fade; Seed = seed; Train = train } }
+            { Id = id
+              Kind = kind
+              Parent =
+                (match parent with
+                 | Some p -> p.Id
+                 | None -> "")
+              InitFrom =
+                (match parent with
+                 | Some p -> p.Folder
+                 | None -> "")
+              Step = step
+              Action = action
+              Actions = arch.Steps |> Seq.map GrowStep.format |> Array.ofSeq
+              Fade = fade
+              Seed = seed
+              Train = train } }
 
     /// Train a batch: finished folders give their stored result, the rest go to the runner as one batch.
     [<CompiledName("TrainBatch")>]
     let trainBatch (c: Coordinator) (jobs: IReadOnlyList<CandidateJob>) : IReadOnlyList<CandidateRecord> =
         let jobs = List.ofSeq jobs
-        for j in jobs do Candidate.prepare c.Options c.SearchDir j
-        let stored = jobs |> List.map (fun j -> j, SearchSummary.storedResult<CandidateResult> (Path.Combine(c.SearchDir, j.Folder)))
+
+        for j in jobs do
+            Candidate.prepare c.Options c.SearchDir j
+
+        let stored = jobs |> List.map (fun j -> j, SearchSummary.storedResult<CandidateResult>(Path.Combine(c.SearchDir, j.Folder)))
         let untrained = stored |> List.filter (snd >> Option.isNone) |> List.map fst
         let fresh = if untrained.IsEmpty then [] else List.ofSeq (c.Runner.Train.Invoke untrained)
-        if fresh.Length <> untrained.Length then Errors.fail "the candidate runner returned %d results for %d jobs" fresh.Length untrained.Length
+
+        if fresh.Length <> untrained.Length then
+            Errors.fail "the candidate runner returned %d results for %d jobs" fresh.Length untrained.Length
+
         let byFolder = List.zip (untrained |> List.map (fun j -> j.Folder)) fresh |> Map.ofList
         SearchSummary.rewrite c.SearchDir c.Settings.Config
-        stored |> List.map (fun (j, r) ->
-            let r = match r with Some r -> r | None -> byFolder.[j.Folder]
-            SearchSummary.record c.Settings.Config j.Folder j.Config r) :> IReadOnlyList<_>
+
+        stored
+        |> List.map (fun (j, r) ->
+            let r =
+                match r with
+                | Some r -> r
+                | None -> byFolder.[j.Folder]
+
+            SearchSummary.record c.Settings.Config j.Folder j.Config r)
+        :> IReadOnlyList<_>
 
     /// The ProgGAN baseline: the fixed symmetric schedule as a chain, one candidate (same budget) per action.
     [<CompiledName("Baseline")>]
     let baseline (c: Coordinator) : IReadOnlyList<CandidateRecord> =
         let s = c.Settings
         let schedule = Architecture.progGanSchedule s.Config s.FinalResolution
-        let root = trainBatch c [ job c "candidates/b00" "b00" "baseline" None 0 "init" (Architecture.initial s.Config) true (s.Seed * 1000 + 99) c.Train ]
+
+        let root =
+            trainBatch c [ job c "candidates/b00" "b00" "baseline" None 0 "init" (Architecture.initial s.Config) true (s.Seed * 1000 + 99) c.Train ]
+
         let chain = ResizeArray root
-        schedule |> Seq.iteri (fun i a ->
+
+        schedule
+        |> Seq.iteri (fun i a ->
             let p = chain.[chain.Count - 1]
             let arch = Architecture.grow (SearchSummary.architecture s.Config p) a
             let id = sprintf "b%02d" (i + 1)
-            chain.AddRange(trainBatch c [ job c ("candidates/" + id) id "baseline" (Some p) (i + 1) (GrowStep.format a) arch true (s.Seed * 1000 + 50 + i) c.Train ]))
+
+            chain.AddRange(
+                trainBatch c [ job c ("candidates/" + id) id "baseline" (Some p) (i + 1) (GrowStep.format a) arch true (s.Seed * 1000 + 50 + i) c.Train ]
+            ))
+
         chain :> IReadOnlyList<_>
 
     /// Algorithm 1 (top-K greedy pruning with random action sampling), children ranked by FID normalised by the
@@ -136,21 +188,30 @@ module Search =
     [<CompiledName("Run")>]
     let run (c: Coordinator) (basePerRes: IReadOnlyDictionary<int, float>) : IReadOnlyList<CandidateRecord> =
         let s = c.Settings
-        let root = trainBatch c [ job c "candidates/s00_000" "s00_000" "search" None 0 "init" (Architecture.initial s.Config) true (s.Seed * 1000) c.Train ]
+
+        let root =
+            trainBatch c [ job c "candidates/s00_000" "s00_000" "search" None 0 "init" (Architecture.initial s.Config) true (s.Seed * 1000) c.Train ]
+
         let mutable parents = root
         let all = ResizeArray root
+
         for step in 1 .. s.Depth do
             let children = sampleChildren s step parents
             c.Log.Invoke(sprintf "search step %d/%d: %d parents, %d children" step s.Depth parents.Count children.Count)
+
             let jobs =
-                children |> Seq.mapi (fun i child ->
+                children
+                |> Seq.mapi (fun i child ->
                     let p, a = child.FromParent, child.Grow
                     let arch = Architecture.grow (SearchSummary.architecture s.Config p) a
                     let id = sprintf "s%02d_%03d" step i
-                    job c ("candidates/" + id) id "search" (Some p) step (GrowStep.format a) arch true (s.Seed * 1000 + step * 100 + i) c.Train) |> List.ofSeq
+                    job c ("candidates/" + id) id "search" (Some p) step (GrowStep.format a) arch true (s.Seed * 1000 + step * 100 + i) c.Train)
+                |> List.ofSeq
+
             let trained = trainBatch c jobs
             all.AddRange trained
             parents <- rank basePerRes trained |> Seq.truncate s.TopK |> List.ofSeq :> IReadOnlyList<_>
+
         all :> IReadOnlyList<_>
 
     /// The best candidate of the last search step (all at the final resolution, all trained for the same
@@ -168,17 +229,30 @@ module Search =
     let finalStage (c: Coordinator) (stage: int) (chosen: CandidateRecord) (lastBaseline: CandidateRecord) (iterations: int) (ema: float) =
         let s = c.Settings
         let train = { c.Train with Iterations = iterations; EmaDecay = ema }
+
         let mk name (from: CandidateRecord) =
             let id = if stage = 0 then name else sprintf "%s-long%d" name stage
-            job c ("final/" + id) id "final" (Some from) (from.Step + 1) "final" (SearchSummary.architecture s.Config from) false (s.Seed * 1000 + 900 + 50 * stage) train
+
+            job
+                c
+                ("final/" + id)
+                id
+                "final"
+                (Some from)
+                (from.Step + 1)
+                "final"
+                (SearchSummary.architecture s.Config from)
+                false
+                (s.Seed * 1000 + 900 + 50 * stage)
+                train
+
         match trainBatch c [ mk "dggan" chosen; mk "proggan" lastBaseline ] |> List.ofSeq with
         | [ d; p ] -> d, p
         | _ -> Errors.fail "the final stage returned an unexpected number of models"
 
     /// Iterations along a candidate's route (its own and all its ancestors'), from the records.
     [<CompiledName("RouteIterations")>]
-    let routeIterations (all: IReadOnlyList<CandidateRecord>) (c: CandidateRecord) =
-        route all c |> Seq.sumBy (fun x -> x.Iterations)
+    let routeIterations (all: IReadOnlyList<CandidateRecord>) (c: CandidateRecord) = route all c |> Seq.sumBy (fun x -> x.Iterations)
 
     /// The whole search in the coordinator's folder: the ProgGAN baseline chain, Algorithm 1 ranked by FID normalised
     /// by the baseline's, and the best candidate of the last step with its route. Finished candidates are read from

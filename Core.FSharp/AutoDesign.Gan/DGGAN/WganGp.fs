@@ -11,6 +11,7 @@ module WganGp =
     /// Gradient-penalty weight λ.
     [<CompiledName("Lambda")>]
     let lambda = 10.0
+
     /// Drift weight ε_drift.
     [<CompiledName("DriftEps")>]
     let driftEps = 0.001
@@ -19,10 +20,13 @@ module WganGp =
     [<CompiledName("GradientPenaltyAt")>]
     let gradientPenaltyAt (critic: System.Func<Tensor, Tensor>) (real: Tensor) (fake: Tensor) (t: Tensor) (lam: float) =
         let shape = Array.append [| real.shape.[0] |] (Array.create (real.shape.Length - 1) 1L)
-        let tt = t.view(shape)
-        let xhat = (tt * real).Plus(tt.RSub(1.0) * fake.detach()).detach().requires_grad_(true)
+        let tt = t.view (shape)
+        let xhat = (tt * real).Plus(tt.RSub(1.0) * fake.detach ()).detach().requires_grad_(true)
         let score = critic.Invoke xhat
-        let grads = torch.autograd.grad(ResizeArray [ score.sum() ], ResizeArray [ xhat ], retain_graph = true, create_graph = true)
+
+        let grads =
+            torch.autograd.grad (ResizeArray [ score.sum () ], ResizeArray [ xhat ], retain_graph = true, create_graph = true)
+
         let g = grads.[0].flatten(1)
         let norm = g.Squared().sum(1L).Add(1e-12).sqrt()
         norm.Sub(1.0).Squared().mean().Mul(lam)
@@ -31,10 +35,10 @@ module WganGp =
     [<CompiledName("CriticLossWith")>]
     let criticLossWith (generator: torch.Generator) (critic: System.Func<Tensor, Tensor>) (real: Tensor) (fake: Tensor) =
         let dReal = critic.Invoke real
-        let dFake = critic.Invoke(fake.detach())
+        let dFake = critic.Invoke(fake.detach ())
         let t = torch.rand([| real.shape.[0] |], generator = generator).``to``(real.device)
         let gp = gradientPenaltyAt critic real fake t lambda
-        (dFake.mean() - dReal.mean()).Plus(gp).Plus(dReal.Squared().mean().Mul(driftEps))
+        (dFake.mean () - dReal.mean ()).Plus(gp).Plus(dReal.Squared().mean().Mul(driftEps))
 
     /// Critic loss with a fresh random interpolation from torch's default generator.
     [<CompiledName("CriticLoss")>]

@@ -24,7 +24,7 @@ module DetectorTrainer =
     let create (cfg: DetGanConfig) (seed: int) (dtype: torch.ScalarType) (device: torch.Device) =
         torch.manual_seed (int64 seed) |> ignore
         let d = new TinyRetinaNet(cfg.Spec.Size, cfg.DetChannels, cfg.DetFeatures, dtype)
-        d.``to``(device) |> ignore
+        d.``to`` (device) |> ignore
         d
 
     [<CompiledName("Optimizer")>]
@@ -38,20 +38,33 @@ module DetectorTrainer =
     [<CompiledName("Load")>]
     let load (path: string) (det: TinyRetinaNet) =
         let w = Safetensors.load path
+
         try
             use _ = torch.no_grad ()
+
             for kv in det.state_dict () do
                 match w.TryGetValue kv.Key with
-                | true, t when t.shape = kv.Value.shape -> kv.Value.copy_(t) |> ignore
+                | true, t when t.shape = kv.Value.shape -> kv.Value.copy_ (t) |> ignore
                 | _ -> Errors.fail "%s has no detector weight %s of shape [%s]" path kv.Key (String.Join(", ", kv.Value.shape))
         finally
-            for t in w.Values do t.Dispose()
+            for t in w.Values do
+                t.Dispose()
 
     /// `iterations` Adam steps in `run` (resumable: the detector, its optimizer and the batch stream are
     /// checkpointed); each batch is `batch` real labelled scans, or half real and half synthetic when synthetic
     /// scans are given. One metrics row (mean loss) every tenth of the run.
     [<CompiledName("Train")>]
-    let train (run: Run) (cfg: DetGanConfig) (det: TinyRetinaNet) (real: Scan[]) (synthetic: Scan[]) (iterations: int) (seed: int) (label: string) (device: torch.Device) =
+    let train
+        (run: Run)
+        (cfg: DetGanConfig)
+        (det: TinyRetinaNet)
+        (real: Scan[])
+        (synthetic: Scan[])
+        (iterations: int)
+        (seed: int)
+        (label: string)
+        (device: torch.Device)
+        =
         let rng = SeededRandom(seed)
         use opt = optimizer cfg det
         let dtype = det.Weights.[0].dtype
@@ -63,13 +76,20 @@ module DetectorTrainer =
         state.AddValue<float>("loss-sum", Func<float>(fun () -> sum), Action<float>(fun v -> sum <- v))
         let every = max 1 (iterations / 10)
         let spec = { LoopSpec.Of(label, iterations) with CheckpointEvery = cfg.CheckpointEvery }
-        Loop.run run state spec
+
+        Loop.run
+            run
+            state
+            spec
             (fun info ctx ->
                 use _ = torch.NewDisposeScope()
                 let nSyn = if synthetic.Length = 0 then 0 else cfg.Batch / 2
+
                 let scans =
-                    Array.append (Array.init (cfg.Batch - nSyn) (fun _ -> real.[rng.Next real.Length]))
-                                 (Array.init nSyn (fun _ -> synthetic.[rng.Next synthetic.Length]))
+                    Array.append
+                        (Array.init (cfg.Batch - nSyn) (fun _ -> real.[rng.Next real.Length]))
+                        (Array.init nSyn (fun _ -> synthetic.[rng.Next synthetic.Length]))
+
                 let x = ScanTensors.images cfg.Spec.Size scans dtype device
                 use t = ScanTensors.targets det (scans |> Seq.map (fun s -> s.Boxes)) device
                 opt.zero_grad ()
@@ -78,10 +98,12 @@ module DetectorTrainer =
                 opt.step () |> ignore
                 let lv = loss.Item()
                 sum <- sum + lv
+
                 if (info.Step + 1) % every = 0 || info.Step = iterations - 1 then
                     let n = (info.Step % every) + 1
                     ctx.Row [ "step", float (info.Step + 1); "loss", sum / float n ]
                     sum <- 0.0
+
                 ctx.Show [ "loss", lv ])
             (fun _ _ -> ())
         |> ignore
@@ -90,7 +112,12 @@ module DetectorTrainer =
     [<CompiledName("Evaluate")>]
     let evaluate (det: IDetector) (size: int) (test: Scan[]) (device: torch.Device) : DetectorEvaluation =
         let preds = ScanTensors.predict det size test device
-        let results = List.map2 (fun p (s: Scan) -> { Predictions = p; Truth = s.Boxes }) (List.ofSeq preds) (List.ofArray test) :> IReadOnlyList<_>
-        { Ap01 = DetMetrics.averagePrecision 0.1 results; Ap05 = DetMetrics.averagePrecision 0.5 results
-          LocalizationIou = DetMetrics.localizationIou results; LocalizationIobb = DetMetrics.localizationIobb results
+
+        let results =
+            List.map2 (fun p (s: Scan) -> { Predictions = p; Truth = s.Boxes }) (List.ofSeq preds) (List.ofArray test) :> IReadOnlyList<_>
+
+        { Ap01 = DetMetrics.averagePrecision 0.1 results
+          Ap05 = DetMetrics.averagePrecision 0.5 results
+          LocalizationIou = DetMetrics.localizationIou results
+          LocalizationIobb = DetMetrics.localizationIobb results
           Results = results }

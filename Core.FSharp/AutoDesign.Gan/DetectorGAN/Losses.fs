@@ -10,11 +10,10 @@ open AutoDesign.Metrics
 module Losses =
     /// Least-squares GAN loss (CycleGAN's choice for Eq. 4.4): mean (D(x) − target)².
     [<CompiledName("Lsgan")>]
-    let lsgan (scores: torch.Tensor) (target: float) =
-        scores.Sub(target).Squared().mean()
+    let lsgan (scores: torch.Tensor) (target: float) = scores.Sub(target).Squared().mean()
 
     [<CompiledName("L1")>]
-    let l1 (a: torch.Tensor) (b: torch.Tensor) = torch.nn.functional.l1_loss(a, b)
+    let l1 (a: torch.Tensor) (b: torch.Tensor) = torch.nn.functional.l1_loss (a, b)
 
     /// Eq. 4.3, unrolling the detector's actual update: the step that the detector's Adam optimizer will take
     /// on this batch (real + synthetic, L_real(w) + L_syn(w)), written as a differentiable look-ahead from the
@@ -25,7 +24,6 @@ module Losses =
     let unrolledRealLoss (det: IDetector) (optimizer: SafeAdam) (real: torch.Tensor) (realT: DetectionTargets) (syn: torch.Tensor) (synT: DetectionTargets) =
         use inner = det.Loss(real, realT).Plus(det.Loss(syn, synT))
         let ws = det.Weights |> Seq.toArray
-        let grads = torch.autograd.grad(ResizeArray [ inner ], ResizeArray ws, create_graph = true, retain_graph = true)
+        let grads = torch.autograd.grad (ResizeArray [ inner ], ResizeArray ws, create_graph = true, retain_graph = true)
         let stepped = optimizer.LookAhead(ResizeArray grads)
         det.Loss(real, realT, stepped)
-

@@ -10,12 +10,7 @@ type Scan = { Pixels: float32[]; Boxes: IReadOnlyList<Box> }
 
 /// The small-data detection task: a few dozen labelled images (domain Y), a pool of clean images (domain X)
 /// and a larger, fully annotated test set.
-type ScanSet =
-    { Size: int
-      Labelled: Scan[]
-      Clean: Scan[]
-      Test: Scan[]
-      Seed: int }
+type ScanSet = { Size: int; Labelled: Scan[]; Clean: Scan[]; Test: Scan[]; Seed: int }
 
 /// Sizes of the task; `Contrast` scales the nodules' amplitude and `NoduleScale` their width (1 = the original
 /// stand-in; smaller values make a harder, fainter or smaller-nodule regime).

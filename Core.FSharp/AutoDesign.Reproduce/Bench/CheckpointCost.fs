@@ -12,7 +12,10 @@ open AutoDesign.Nn
 let private timeEach (repeats: int) (f: unit -> unit) =
     f () // warm-up
     let sw = Stopwatch.StartNew()
-    for _ in 1..repeats do f ()
+
+    for _ in 1..repeats do
+        f ()
+
     sw.Elapsed.TotalMilliseconds / float repeats
 
 /// Time `repeats` writes of each kind for an MLP of two hidden layers of `hidden` units, and print them.
@@ -23,25 +26,29 @@ let run (repeats: int) (hidden: int) =
     let opt = new SafeAdam(model.parameters (), lr = 1e-3)
     // one step so Adam has moment buffers to save
     (use _ = torch.NewDisposeScope()
-     let loss = model.forward(torch.randn(8L, 784L)).Squared().mean()
+     let loss = model.forward(torch.randn (8L, 784L)).Squared().mean()
      loss.backward ()
      opt.step () |> ignore)
+
     let dir = Path.Combine(Path.GetTempPath(), sprintf "autodesign-bench-%d" Environment.ProcessId)
     Directory.CreateDirectory dir |> ignore
+
     try
         let plainPath = Path.Combine(dir, "plain.bin")
-        let plain = timeEach repeats (fun () -> model.save(plainPath) |> ignore)
+        let plain = timeEach repeats (fun () -> model.save (plainPath) |> ignore)
         let state = TrainState()
         state.AddModule("model", model)
         state.AddOptimizer("optimizer", opt)
         state.AddTorchDefault()
         let mutable step = 0L
+
         let committed =
             timeEach repeats (fun () ->
                 let snap = Snapshot.Empty()
                 state.Capture snap
                 step <- step + 1L
                 Checkpoints.commit dir step snap)
+
         let ckDir = Path.Combine(Checkpoints.folder dir, step.ToString("D12"))
         let bytes = Directory.GetFiles ckDir |> Array.sumBy (fun f -> FileInfo(f).Length)
         let weights = model.parameters () |> Seq.sumBy (fun p -> p.numel ())

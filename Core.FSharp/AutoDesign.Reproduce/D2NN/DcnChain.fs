@@ -18,14 +18,22 @@ module DcnChain =
     let private img = [| 1L; 40L; 40L |]
     let private width = 16
 
-    let private n1 () = seq (conv 1 width 3 2)                                            // [16,20,20]
+    let private n1 () = seq (conv 1 width 3 2) // [16,20,20]
     let private high () = seq (conv width width 3 1)
     let private pool2 () = pool 2 2
     let private n13 () = seq ([ convRaw width 96 4 1 0; relu (); pool 2 2; flatten () ] @ [ fc 96 10 ])
+
     /// Control nodes (§2.7.3 Q1–Q4, narrower): conv 3×3 to 8 channels between 2×2 poolings, then 64 → 2.
     let private q (poolsBefore: int) (side: int) () =
         let s = side >>> poolsBefore
-        seq ([ for _ in 1 .. poolsBefore -> pool2 () ] @ conv width 8 3 1 @ [ pool2 (); flatten () ] @ fcRelu (8 * (s / 2) * (s / 2)) 64 @ [ fc 64 2 ])
+
+        seq (
+            [ for _ in 1..poolsBefore -> pool2 () ]
+            @ conv width 8 3 1
+            @ [ pool2 (); flatten () ]
+            @ fcRelu (8 * (s / 2) * (s / 2)) 64
+            @ [ fc 64 2 ]
+        )
 
     /// Per link: the control node and the side of the feature map it sees.
     let private links = [| q 2 20; q 1 10; q 1 10; q 0 5 |]
@@ -34,36 +42,53 @@ module DcnChain =
     let build () : D2nnGraph =
         let b = GraphBuilder().Input("x", img).Module("N1", n1 ()).Data("x", "N1")
         let mutable prev = "N1"
-        for k in 1 .. 4 do
+
+        for k in 1..4 do
             let qn, ln, hn, an = sprintf "Q%d" k, sprintf "L%d" k, sprintf "H%d" k, sprintf "A%d" k
             let side = int64 sides[k - 1]
-            let zero = torch.zeros(int64 width, side, side)
-            b.Module(qn, links[k - 1] ()).Module(ln, identity ()).Module(hn, high ()).Merge(an, new SumMerge())
-                .Data(prev, qn).Data(prev, ln).Data(prev, hn).Control(qn, ln).Control(qn, hn)
-                .Data(ln, an, zero).Data(hn, an, zero) |> ignore
+            let zero = torch.zeros (int64 width, side, side)
+
+            b
+                .Module(qn, links[k - 1]())
+                .Module(ln, identity ())
+                .Module(hn, high ())
+                .Merge(an, new SumMerge())
+                .Data(prev, qn)
+                .Data(prev, ln)
+                .Data(prev, hn)
+                .Control(qn, ln)
+                .Control(qn, hn)
+                .Data(ln, an, zero)
+                .Data(hn, an, zero)
+            |> ignore
             // links 1 and 3 are followed by a 2×2 max-pooling (N4, N10)
             if k = 1 || k = 3 then
                 let pn = if k = 1 then "N4" else "N10"
                 b.Module(pn, pool2 ()).Data(an, pn) |> ignore
                 prev <- pn
-            else prev <- an
+            else
+                prev <- an
+
         b.Module("N13", n13 ()).Data(prev, "N13").Output("out").Data("N13", "out").Build()
 
     /// A static network taking the low (identity) or high (convolution) branch of every link.
     let staticPath (highBranches: bool) () : D2nnGraph =
         let b = GraphBuilder().Input("x", img).Module("N1", n1 ()).Data("x", "N1")
         let mutable prev = "N1"
-        for k in 1 .. 4 do
+
+        for k in 1..4 do
             let name = sprintf "%s%d" (if highBranches then "H" else "L") k
             b.Module(name, (if highBranches then high () else identity ())).Data(prev, name) |> ignore
             prev <- name
+
             if k = 1 || k = 3 then
                 let pn = if k = 1 then "N4" else "N10"
                 b.Module(pn, pool2 ()).Data(name, pn) |> ignore
                 prev <- pn
+
         b.Module("N13", n13 ()).Data(prev, "N13").Output("out").Data("N13", "out").Build()
 
-    let architecture : Architecture =
+    let architecture: Architecture =
         { Name = "dcn"
           Build = Func<D2nnGraph>(build)
           Baselines = Architectures.baselines [ "High NN (all H links)", staticPath true; "Low NN (identity links)", staticPath false ]

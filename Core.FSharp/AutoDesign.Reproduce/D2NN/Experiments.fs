@@ -11,8 +11,7 @@ module D2nnExperiment =
 
     /// Quick: two λ where the trade-off bends for these tasks (the reproduce budget); full: the thesis-style
     /// sweep plus 0.99.
-    let defaultLambdas quick =
-        if quick then [ 0.9; 0.99 ] else [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.7; 0.8; 0.9; 0.95; 0.99; 1.0 ]
+    let defaultLambdas quick = if quick then [ 0.9; 0.99 ] else [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.7; 0.8; 0.9; 0.95; 0.99; 1.0 ]
 
     /// The five architectures (the four of §2.7.3 and the length-4 chain of the DCN comparison) and the
     /// cascade's fast form (docs/d2nn.md).
@@ -37,6 +36,7 @@ module D2nnExperiment =
     /// The stand-in task of an architecture.
     let taskFor (arch: Architecture) (o: ExperimentOptions) (seed: int) =
         let train, validation, test = sizes arch o
+
         match arch.Name with
         | "hierarchical" -> Tasks.hierarchy train validation test seed
         | "dcn" -> Cluttered.task train validation test Cluttered.defaultConfig seed
@@ -68,6 +68,7 @@ module D2nnExperiment =
     let settings (arch: Architecture) (task: Task) (o: ExperimentOptions) (seed: int) : SweepSettings =
         let steps = baselineSteps arch o
         let batch = defaultArg o.Sizes.Batch (if o.Quick then 32 else 64)
+
         { Architecture = arch.Name
           Task = TaskInfo.Of task
           BaselineSteps = steps
@@ -104,17 +105,24 @@ module D2nnExperiment =
     /// How regular and control nodes are trained, in words (for logs and REPORT.md).
     let describe (s: SweepSettings) (recipes: Recipe list) =
         let t = s.Training
+
         [ (match s.InheritBaselines, s.WarmupSteps with
            | false, 0 -> "no warm start"
-           | inh, w -> sprintf "warm start: %s%d steps of cross-entropy under random routing" (if inh then "regular nodes from the trained static NNs, then " else "") w)
+           | inh, w ->
+               sprintf "warm start: %s%d steps of cross-entropy under random routing" (if inh then "regular nodes from the trained static NNs, then " else "") w)
           sprintf "ε 1→0.05 over %d Q-learning steps" t.EpsilonSteps
           (recipes |> List.map (fun r -> sprintf "recipe %s (%s)" r.Name r.Describe) |> String.concat "; ")
           (if t.PositiveFraction > 0.0 then
-               sprintf "%.0f%% positives per mini-batch, mini-bag F1 %s" (100.0 * t.PositiveFraction)
+               sprintf
+                   "%.0f%% positives per mini-batch, mini-bag F1 %s"
+                   (100.0 * t.PositiveFraction)
                    (if t.BagsAtDataPrior then "re-weighted to the data's class prior (= test prior)" else "at the sampled prior")
-           else "uniform mini-batches")
+           else
+               "uniform mini-batches")
           sprintf "batch %d, mini-bags of %d" t.BatchSize t.BagSize ]
-        @ (match s.Cost with Mults -> [] | u -> [ sprintf "cost: %s" u.Name ])
+        @ (match s.Cost with
+           | Mults -> []
+           | u -> [ sprintf "cost: %s" u.Name ])
         |> String.concat ", "
 
     /// Run `o.Stage` of one seed's sweep of `arch` in the run folder `folder` (relative to the runs root),
@@ -123,48 +131,95 @@ module D2nnExperiment =
         let task = taskFor arch o seed
         let s = adjust (settings arch task o seed)
         let lambdas = o.Lambdas |> Option.defaultValue (defaultLambdas o.Quick)
+
         let ctx =
-            { Options = o.Runs; Folder = sweepFolder; Architecture = arch; Task = task; Settings = s; Device = o.Device
+            { Options = o.Runs
+              Folder = sweepFolder
+              Architecture = arch
+              Task = task
+              Settings = s
+              Device = o.Device
               CheckpointEvery = defaultArg o.CheckpointEvery (if o.Quick then 50 else 500)
-              TrainDependencies = (o.Stage = All); Hint = Func<string, string>(hint arch o seed) }
+              TrainDependencies = (o.Stage = All)
+              Hint = Func<string, string>(hint arch o seed) }
+
         Sweep.openSweep ctx
         let dir = Path.GetFullPath(Path.Combine(o.Runs.Root, ctx.Folder))
-        printfn "d2nn %s seed %d on %s: %d train / %d validation / %d test, λ = %s, %d steps per D²NN after the warm start (%s); runs in %s"
-            arch.Name seed task.Data task.TrainY.Length task.ValY.Length task.TestY.Length (lambdas |> List.map inv |> String.concat ", ") s.Training.Steps
-            (describe s o.Recipes) dir
+
+        printfn
+            "d2nn %s seed %d on %s: %d train / %d validation / %d test, λ = %s, %d steps per D²NN after the warm start (%s); runs in %s"
+            arch.Name
+            seed
+            task.Data
+            task.TrainY.Length
+            task.ValY.Length
+            task.TestY.Length
+            (lambdas |> List.map inv |> String.concat ", ")
+            s.Training.Steps
+            (describe s o.Recipes)
+            dir
+
         let has stage = o.Stage = All || o.Stage = stage
         let baselines = if has Baselines then [ for b in arch.Baselines -> (Sweep.staticRun ctx b).BaselinePoint ] else []
         let equal = if has Baselines && s.EqualBudget then [ for b in arch.Baselines -> Sweep.equalBudgetRun ctx b ] else []
+
         let measured =
             match s.Cost with
             | Wall b when has LatencyTablesStage || has Points -> Some(Sweep.latencyRun ctx b)
             | _ -> None
+
         if has WarmStart && s.HasWarmStart then Sweep.warmStartRun ctx |> ignore
-        let points = if has Points then [ for r in o.Recipes do for l in lambdas -> Sweep.pointRun ctx r l ] else []
+
+        let points =
+            if has Points then
+                [ for r in o.Recipes do
+                      for l in lambdas -> Sweep.pointRun ctx r l ]
+            else
+                []
+
         let exits =
             match earlyExitOf arch with
             | Some b when has EarlyExitStage -> Sweep.earlyExitRun ctx b EarlyExitCascade.DefaultThresholds |> List.ofArray
             | _ -> []
+
         let dcn =
             if arch.Name = "dcn" && has Baselines then
                 let cfg =
                     { Task = s.Task
                       Training = { s.Training with Steps = s.D2nnTotalSteps; RegularLoss = CrossEntropy 1.0; PositiveFraction = 0.0 }
-                      TrainK = 4; EvalK = [ 1; 2; 4; 8 ]
-                      Normalizer = (torch.manual_seed (int64 seed) |> ignore; (Preprocess.compile (arch.Reference.Build.Invoke())).FullCost)
+                      TrainK = 4
+                      EvalK = [ 1; 2; 4; 8 ]
+                      Normalizer =
+                        (torch.manual_seed (int64 seed) |> ignore
+                         (Preprocess.compile (arch.Reference.Build.Invoke())).FullCost)
                       Compute = s.Compute }
+
                 DcnGlimpseRun.run o.Runs ctx.Folder task cfg o.Device ctx.CheckpointEvery
-            else []
+            else
+                []
+
         let outcome =
-            { Architecture = arch; Task = task; Dir = dir; Settings = s; Lambdas = lambdas; Recipes = o.Recipes
-              Baselines = baselines; EqualBudget = equal; Points = points; Dcn = dcn; EarlyExit = exits
-              Latency = (match measured with Some t -> Some t | None -> StoredLatency.tables arch.Name) }
+            { Architecture = arch
+              Task = task
+              Dir = dir
+              Settings = s
+              Lambdas = lambdas
+              Recipes = o.Recipes
+              Baselines = baselines
+              EqualBudget = equal
+              Points = points
+              Dcn = dcn
+              EarlyExit = exits
+              Latency =
+                (match measured with
+                 | Some t -> Some t
+                 | None -> StoredLatency.tables arch.Name) }
+
         if o.Stage = All then Figures.write outcome
         outcome
 
     /// Run `o.Stage` of one seed's sweep of `arch` (folder d2nn/<arch>[-quick]/seed<k>).
-    let sweepSeed (arch: Architecture) (o: ExperimentOptions) (seed: int) : SweepOutcome =
-        sweepWith arch o seed (folder arch o seed) id
+    let sweepSeed (arch: Architecture) (o: ExperimentOptions) (seed: int) : SweepOutcome = sweepWith arch o seed (folder arch o seed) id
 
     /// A seed's sweep as independent stages (name, options narrowed to the stage, names of the stages it
     /// needs): static baselines, latency tables (wall-time cost only), the warm start, one stage per λ
@@ -172,8 +227,14 @@ module D2nnExperiment =
     /// run folder `All` then finds finished.
     let stages (arch: Architecture) (o: ExperimentOptions) : (string * ExperimentOptions * string list) list =
         let inv (v: float) = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
-        let latency = match o.Cost with Wall _ -> [ "latency", { o with Stage = LatencyTablesStage }, [] ] | _ -> []
+
+        let latency =
+            match o.Cost with
+            | Wall _ -> [ "latency", { o with Stage = LatencyTablesStage }, [] ]
+            | _ -> []
+
         let lambdas = o.Lambdas |> Option.defaultValue (defaultLambdas o.Quick)
+
         [ yield "baselines", { o with Stage = Baselines }, []
           yield! latency
           yield "warm-start", { o with Stage = WarmStart }, [ "baselines" ]

@@ -19,9 +19,9 @@ module FastCascade =
     let private zeros (n: int) = TorchSharp.torch.zeros (int64 n)
 
     // Shapes per example at channel multiplier w.
-    let private n1 w () = seq (conv 1 (8 * w) 3 2)                                          // [8w,14,14]
-    let private n3 w () = seq (conv (8 * w) (16 * w) 3 2)                                   // [16w,7,7]
-    let private n5 w () = seq (conv (16 * w) (32 * w) 3 2)                                  // [32w,4,4]
+    let private n1 w () = seq (conv 1 (8 * w) 3 2) // [8w,14,14]
+    let private n3 w () = seq (conv (8 * w) (16 * w) 3 2) // [16w,7,7]
+    let private n5 w () = seq (conv (16 * w) (32 * w) 3 2) // [32w,4,4]
     let private n7c w classes () = seq (conv (32 * w) (64 * w) 3 1 @ [ flatten () ] @ fcRelu (1024 * w) 256 @ [ fc 256 classes ])
     let private headc classes (features: int) () = seq [ flatten (); fc features classes ]
     let private features w = [| 8 * w * 196; 16 * w * 49; 32 * w * 16 |]
@@ -32,22 +32,46 @@ module FastCascade =
         let n7 w = n7c w classes
         let head = headc classes
         let control = headc 2
+
         { Name = name
-          Build = Func<D2nnGraph>(fun () ->
-            GraphBuilder().Input("x", img)
-                .Module("N1", n1 w ()).Module("Q1", control f[0] ()).Module("N2", head f[0] ())
-                .Module("N3", n3 w ()).Module("Q2", control f[1] ()).Module("N4", head f[1] ())
-                .Module("N5", n5 w ()).Module("Q3", control f[2] ()).Module("N6", head f[2] ())
-                .Module("N7", n7 w ())
-                .Merge("M", new SumMerge()).Output("out")
-                .Data("x", "N1").Data("N1", "Q1").Data("N1", "N2").Data("N1", "N3")
-                .Control("Q1", "N2").Control("Q1", "N3")
-                .Data("N3", "Q2").Data("N3", "N4").Data("N3", "N5")
-                .Control("Q2", "N4").Control("Q2", "N5")
-                .Data("N5", "Q3").Data("N5", "N6").Data("N5", "N7")
-                .Control("Q3", "N6").Control("Q3", "N7")
-                .Data("N2", "M", zeros classes).Data("N4", "M", zeros classes).Data("N6", "M", zeros classes).Data("N7", "M", zeros classes)
-                .Data("M", "out").Build())
+          Build =
+            Func<D2nnGraph>(fun () ->
+                GraphBuilder()
+                    .Input("x", img)
+                    .Module("N1", n1 w ())
+                    .Module("Q1", control f[0] ())
+                    .Module("N2", head f[0] ())
+                    .Module("N3", n3 w ())
+                    .Module("Q2", control f[1] ())
+                    .Module("N4", head f[1] ())
+                    .Module("N5", n5 w ())
+                    .Module("Q3", control f[2] ())
+                    .Module("N6", head f[2] ())
+                    .Module("N7", n7 w ())
+                    .Merge("M", new SumMerge())
+                    .Output("out")
+                    .Data("x", "N1")
+                    .Data("N1", "Q1")
+                    .Data("N1", "N2")
+                    .Data("N1", "N3")
+                    .Control("Q1", "N2")
+                    .Control("Q1", "N3")
+                    .Data("N3", "Q2")
+                    .Data("N3", "N4")
+                    .Data("N3", "N5")
+                    .Control("Q2", "N4")
+                    .Control("Q2", "N5")
+                    .Data("N5", "Q3")
+                    .Data("N5", "N6")
+                    .Data("N5", "N7")
+                    .Control("Q3", "N6")
+                    .Control("Q3", "N7")
+                    .Data("N2", "M", zeros classes)
+                    .Data("N4", "M", zeros classes)
+                    .Data("N6", "M", zeros classes)
+                    .Data("N7", "M", zeros classes)
+                    .Data("M", "out")
+                    .Build())
           Baselines =
             Architectures.baselines
                 [ "NN4 (N1-N3-N5-N7)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N3", n3 w (); "N5", n5 w (); "N7", n7 w () ])
@@ -58,24 +82,27 @@ module FastCascade =
           Classes = classes }
 
     /// The fast cascade with every channel count multiplied by `w` (binary tasks).
-    let cascadeOf (w: int) : Architecture =
-        cascadeWith (if w = 1 then "cascade-fast" else sprintf "cascade-fast-x%d" w) w 2
+    let cascadeOf (w: int) : Architecture = cascadeWith (if w = 1 then "cascade-fast" else sprintf "cascade-fast-x%d" w) w 2
 
-    let cascade : Architecture = cascadeOf 1
+    let cascade: Architecture = cascadeOf 1
 
     /// The fast cascade with 10-class exits, for Fashion-MNIST's ten classes (Tasks.fashionTen: inputs of
     /// mixed difficulty, docs/d2nn.md "A task where routing matters").
-    let fashion10 : Architecture = cascadeWith "cascade-fashion10" 1 10
+    let fashion10: Architecture = cascadeWith "cascade-fashion10" 1 10
 
     let private earlyExitWith (classes: int) =
         let f (m: unit -> M) = Func<M>(m)
         let h = features 1
         let head = headc classes
-        EarlyExitCascade(img,
+
+        EarlyExitCascade(
+            img,
             [| ExitStage.Of("N1", f (n1 1), "x", "N2", f (head h[0]))
                ExitStage.Of("N3", f (n3 1), "N1", "N4", f (head h[1]))
                ExitStage.Of("N5", f (n5 1), "N3", "N6", f (head h[2]))
-               ExitStage.Last("N7", f (n7c 1 classes), "N5") |], classes)
+               ExitStage.Last("N7", f (n7c 1 classes), "N5") |],
+            classes
+        )
 
     /// The fast cascade's early-exit form: the same trunk and exit heads (same node names), a confidence
     /// gate after each exit instead of a learned control node.
@@ -83,4 +110,3 @@ module FastCascade =
 
     /// The early-exit form of `fashion10`.
     let earlyExit10 () = earlyExitWith 10
-

@@ -19,7 +19,9 @@ module StoredLatency =
     let tables (arch: string) : LatencyTables option =
         let asm = Reflection.Assembly.GetExecutingAssembly()
         use s = asm.GetManifestResourceStream(resource arch)
-        if isNull s then None
+
+        if isNull s then
+            None
         else
             use r = new StreamReader(s)
             Some(Latency.parseTables (resource arch) (r.ReadToEnd()))
@@ -30,13 +32,15 @@ module StoredLatency =
         let build (g: Func<D2nnGraph>) =
             torch.manual_seed (int64 seed) |> ignore
             Preprocess.compile (g.Invoke())
+
         let nets =
-            [ yield KeyValuePair(arch.Name, build arch.Build)
-              for b in arch.Baselines -> KeyValuePair(b.Name, build b.Build) ]
+            [ yield KeyValuePair(arch.Name, build arch.Build); for b in arch.Baselines -> KeyValuePair(b.Name, build b.Build) ]
+
         use _ = torch.NewDisposeScope()
         torch.manual_seed (int64 seed) |> ignore
-        let sample = torch.rand(Array.append [| int64 batch |] input)
+        let sample = torch.rand (Array.append [| int64 batch |] input)
         let models = Latency.measureAll nets sample (Sweep.latencyBatches batch) 7
+
         { Batch = batch
           Note = sprintf "measured with `autodesign d2nn latency-tables` on a CPU, %d torch thread(s), inference mode" (torch.get_num_threads ())
           Networks = models }

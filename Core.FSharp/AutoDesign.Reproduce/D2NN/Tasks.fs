@@ -18,19 +18,24 @@ module Tasks =
     let private shuffled (seed: int) (n: int) =
         let idx = Array.init n id
         let rng = Random seed
+
         for i in n - 1 .. -1 .. 1 do
             let j = rng.Next(i + 1)
-            let t = idx[i] in idx[i] <- idx[j]; idx[j] <- t
+            let t = idx[i] in
+            idx[i] <- idx[j]
+            idx[j] <- t
+
         idx
 
     let private pick (x: torch.Tensor, y: int[]) (idx: int[]) =
         let idx = Array.sort idx
-        use it = torch.tensor(idx |> Array.map int64)
-        x.index_select(0L, it), idx |> Array.map (fun i -> y[i])
+        use it = torch.tensor (idx |> Array.map int64)
+        x.index_select (0L, it), idx |> Array.map (fun i -> y[i])
 
     /// Deterministic subset of at most `count` examples.
     let private subset (seed: int) (count: int) (x: torch.Tensor, y: int[]) =
-        if count >= y.Length then x, y
+        if count >= y.Length then
+            x, y
         else
             let idx = shuffled seed y.Length
             pick (x, y) idx[.. count - 1]
@@ -40,6 +45,7 @@ module Tasks =
     let trainAndValidation (seed: int) (trainCount: int) (valCount: int) (x: torch.Tensor, y: int[]) =
         if trainCount < 1 || valCount < 1 || trainCount + valCount > y.Length then
             Errors.fail "%d training + %d validation examples do not fit in the %d training images" trainCount valCount y.Length
+
         let idx = shuffled seed y.Length
         pick (x, y) idx[.. trainCount - 1], pick (x, y) idx[trainCount .. trainCount + valCount - 1]
 
@@ -48,10 +54,17 @@ module Tasks =
         let (tx, ty), (ux, uy) = fashion Train |> trainAndValidation seed trainCount valCount
         let vx, vy = fashion Test |> subset (seed + 1) testCount
         let bin = Array.map (fun l -> if l = positive then 1 else 0)
+
         { Name = sprintf "fashion-%d-vs-rest" positive
           Data = sprintf "Fashion-MNIST class %d vs rest, 1:9 (stand-in for LFW-B face/non-face)" positive
-          TrainX = tx; TrainY = bin ty; ValX = ux; ValY = bin uy; TestX = vx; TestY = bin vy
-          Metric = F1 1; Classes = 2 }
+          TrainX = tx
+          TrainY = bin ty
+          ValX = ux
+          ValY = bin uy
+          TestX = vx
+          TestY = bin vy
+          Metric = F1 1
+          Classes = 2 }
 
     /// Leaf order of the 2/5/10 hierarchy: clothing {tops {T-shirt, Shirt}, {Pullover, Coat}, {Trouser, Dress}},
     /// accessories {{Sandal, Sneaker}, {Bag, Ankle boot}}.
@@ -62,10 +75,17 @@ module Tasks =
         let remap = Array.map (fun l -> Array.IndexOf(leafOrder, l))
         let (tx, ty), (ux, uy) = fashion Train |> trainAndValidation seed trainCount valCount
         let vx, vy = fashion Test |> subset (seed + 1) testCount
+
         { Name = "fashion-hierarchy"
           Data = "Fashion-MNIST 10 classes with a 2/5/10 hierarchy (stand-in for ILSVRC-10)"
-          TrainX = tx; TrainY = remap ty; ValX = ux; ValY = remap uy; TestX = vx; TestY = remap vy
-          Metric = Accuracy; Classes = 10 }
+          TrainX = tx
+          TrainY = remap ty
+          ValX = ux
+          ValY = remap uy
+          TestX = vx
+          TestY = remap vy
+          Metric = Accuracy
+          Classes = 10 }
 
     /// The four tops Fashion-MNIST confuses with each other: T-shirt/top, Pullover, Coat, Shirt.
     let confusableTops = [| 0; 2; 4; 6 |]
@@ -79,7 +99,15 @@ module Tasks =
         if testCount < 1 then Errors.fail "the test split needs at least 1 example, got %d" testCount
         let (tx, ty), (ux, uy) = fashion Train |> trainAndValidation seed trainCount valCount
         let vx, vy = fashion Test |> subset (seed + 1) testCount
+
         { Name = "fashion-10"
-          Data = "Fashion-MNIST 10 classes: 6 told apart by coarse shape, 4 confusable tops (T-shirt, pullover, coat, shirt); not a thesis data set (stand-in for inputs of mixed difficulty)"
-          TrainX = tx; TrainY = ty; ValX = ux; ValY = uy; TestX = vx; TestY = vy
-          Metric = Accuracy; Classes = 10 }
+          Data =
+            "Fashion-MNIST 10 classes: 6 told apart by coarse shape, 4 confusable tops (T-shirt, pullover, coat, shirt); not a thesis data set (stand-in for inputs of mixed difficulty)"
+          TrainX = tx
+          TrainY = ty
+          ValX = ux
+          ValY = uy
+          TestX = vx
+          TestY = vy
+          Metric = Accuracy
+          Classes = 10 }

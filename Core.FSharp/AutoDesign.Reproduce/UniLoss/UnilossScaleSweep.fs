@@ -18,17 +18,31 @@ module UnilossScaleSweep =
     /// The sweep's tasks: name, task of a seed, CE config, loss of a UniLoss option set.
     let private tasks (s: ExpSettings) =
         let apCfg epochs =
-            { Epochs = defaultArg s.Epochs epochs; BatchSize = 128; Lr = 0.01; Momentum = 0.9; WeightDecay = 0.0
-              Milestones = []; CropPad = None; Seed = s.Seed; WarmupSteps = 0; Steps = 0 }
+            { Epochs = defaultArg s.Epochs epochs
+              BatchSize = 128
+              Lr = 0.01
+              Momentum = 0.9
+              WeightDecay = 0.0
+              Milestones = []
+              CropPad = None
+              Seed = s.Seed
+              WarmupSteps = 0
+              Steps = 0 }
+
         let _, _, _, _, (width, half), accCfg = UnilossExp.accuracySetup { s with Quick = true }
+
         [ // MNIST: the experiment's 8k training digits split 6k train / 2k validation; its 2k test digits are not used
           "ap-mnist", (fun seed -> { ExpTasks.mnistZeroVsRest seed 6000 2000 with Name = "mnist-0-vs-rest-val" }), apCfg 10, UniLossAP
           "ap-fashion", (fun seed -> ExpTasks.fashionOneVsRest 0 true seed 10000 10000), apCfg 5, UniLossAP
           "accuracy-resnet20", (fun seed -> ExpTasks.fashionResNet true width half seed 2048 1000), accCfg, UniLossAccuracy ]
 
     let private armName (a: float) = if a = 0.0 then "raw" else sprintf "auto%g" a
+
     let private ruleName (r: ScaleRule, a: float) =
-        match r with ScaleRule.Example -> sprintf "example%g" a | ScaleRule.Running -> sprintf "running%g" a | _ -> armName a
+        match r with
+        | ScaleRule.Example -> sprintf "example%g" a
+        | ScaleRule.Running -> sprintf "running%g" a
+        | _ -> armName a
 
     /// The plan of one task: CE and one default-UniLoss arm per scale, seeds s.Seed .. s.Seed + s.Runs - 1.
     let plan (s: ExpSettings) (task: string) =
@@ -38,6 +52,7 @@ module UnilossScaleSweep =
             let arms =
                 ("ce", CrossEntropy, cfg)
                 :: [ for r, a in rules -> ruleName (r, a), uni { ExpUniLossOptions.Library with AutoScale = a; ScaleRule = r }, cfg ]
+
             UnilossExp.plan s (Path.Combine("uniloss", sprintf "scale-sweep-%s-val" name)) makeTask arms
 
     /// Run the sweep on `taskNames` and print one markdown table row per (task, arm): validation metric per
@@ -45,15 +60,21 @@ module UnilossScaleSweep =
     let run (s: ExpSettings) (taskNames: string list) =
         printfn "| task | arm | validation metric per seed | mean | arm − CE [95%% CI] |"
         printfn "|---|---|---|---|---|"
+
         for task in taskNames do
             let res = UnilossExp.compare s (plan s task)
             let ce = res |> List.find (fst >> (=) "ce") |> snd
+
             for label, xs in res do
                 let per = String.Join(", ", xs |> List.map (sprintf "%.4f"))
+
                 let gap =
-                    if label = "ce" then "—"
-                    elif xs.Length < 2 then sprintf "%+.4f" (List.average xs - List.average ce)
+                    if label = "ce" then
+                        "—"
+                    elif xs.Length < 2 then
+                        sprintf "%+.4f" (List.average xs - List.average ce)
                     else
                         let d = Stats.paired ce xs
                         sprintf "%+.4f [%+.4f, %+.4f]" d.Mean d.Lo d.Hi
+
                 printfn "| %s | %s | %s | %.4f | %s |" task label per (List.average xs) gap

@@ -24,5 +24,7 @@ module Device =
         | Cpu -> torch.CPU
         | Auto -> if torch.cuda.is_available () then torch.CUDA else torch.CPU
         | Cuda ->
-            if torch.cuda.is_available () then torch.CUDA
-            else Errors.fail "--device cuda was asked for, but TorchSharp reports no CUDA device (this build uses TorchSharp-cpu)"
+            if torch.cuda.is_available () then
+                torch.CUDA
+            else
+                Errors.fail "--device cuda was asked for, but TorchSharp reports no CUDA device (this build uses TorchSharp-cpu)"

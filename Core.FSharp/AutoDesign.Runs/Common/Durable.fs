@@ -8,8 +8,10 @@ open System.Runtime.InteropServices
 module internal Durable =
     [<DllImport("libc", SetLastError = true)>]
     extern int private ``open``(string path, int flags)
+
     [<DllImport("libc", SetLastError = true)>]
     extern int private fsync(int fd)
+
     [<DllImport("libc", SetLastError = true)>]
     extern int private close(int fd)
 
@@ -17,7 +19,8 @@ module internal Durable =
     [<CompiledName("SyncDirectory")>]
     let syncDirectory (dir: string) =
         if RuntimeInformation.IsOSPlatform OSPlatform.Linux then
-            let fd = ``open``(dir, 0) // O_RDONLY
+            let fd = ``open`` (dir, 0) // O_RDONLY
+
             if fd >= 0 then
                 fsync fd |> ignore
                 close fd |> ignore

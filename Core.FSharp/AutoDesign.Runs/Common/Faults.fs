@@ -15,17 +15,19 @@ module internal Faults =
     extern int private kill(int pid, int signal)
 
     let private spec =
-        lazy (
-            match Environment.GetEnvironmentVariable "AUTODESIGN_FAULT" with
-            | null | "" -> None
-            | s ->
-                match s.Split(':', 3) with
-                | [| p |] -> Some(p, 1, None)
-                | [| p; n |] | [| p; n; _ |] as parts ->
-                    match Int32.TryParse n with
-                    | true, k when k >= 1 -> Some(p, k, (if parts.Length = 3 then Some parts.[2] else None))
-                    | _ -> None
-                | _ -> None)
+        lazy
+            (match Environment.GetEnvironmentVariable "AUTODESIGN_FAULT" with
+             | null
+             | "" -> None
+             | s ->
+                 match s.Split(':', 3) with
+                 | [| p |] -> Some(p, 1, None)
+                 | [| p; n |]
+                 | [| p; n; _ |] as parts ->
+                     match Int32.TryParse n with
+                     | true, k when k >= 1 -> Some(p, k, (if parts.Length = 3 then Some parts.[2] else None))
+                     | _ -> None
+                 | _ -> None)
 
     let private counts = Dictionary<string, int>()
 
@@ -34,15 +36,24 @@ module internal Faults =
     let hit (point: string) =
         match spec.Value with
         | Some(p, n, once) when p = point ->
-            let c = (match counts.TryGetValue point with | true, c -> c | _ -> 0) + 1
+            let c =
+                (match counts.TryGetValue point with
+                 | true, c -> c
+                 | _ -> 0)
+                + 1
+
             counts.[point] <- c
+
             let armed () =
                 match once with
                 | None -> true
                 | Some f when IO.File.Exists f -> false
-                | Some f -> IO.File.WriteAllText(f, string Environment.ProcessId); true
+                | Some f ->
+                    IO.File.WriteAllText(f, string Environment.ProcessId)
+                    true
+
             if c = n && armed () then
                 Console.Out.Flush()
                 Console.Error.Flush()
-                kill(Environment.ProcessId, 9) |> ignore
+                kill (Environment.ProcessId, 9) |> ignore
         | _ -> ()

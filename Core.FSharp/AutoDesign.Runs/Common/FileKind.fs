@@ -13,20 +13,25 @@ module internal FileKind =
     /// The file-type bits of st_mode (S_IFMT) of `path`, links followed, or None where this cannot be read.
     [<CompiledName("TypeBits")>]
     let typeBits (path: string) : int option =
-        if not (RuntimeInformation.IsOSPlatform OSPlatform.Linux) then None
+        if not (RuntimeInformation.IsOSPlatform OSPlatform.Linux) then
+            None
         else
             let offset =
                 match RuntimeInformation.ProcessArchitecture with
                 | Architecture.X64 -> Some 24
                 | Architecture.Arm64 -> Some 16
                 | _ -> None
+
             match offset with
             | None -> None
             | Some o ->
                 let buf = Array.zeroCreate<byte> 256
+
                 try
-                    if stat(path, buf) = 0 then Some(BitConverter.ToInt32(buf, o) &&& 0xF000) else None
-                with :? EntryPointNotFoundException | :? DllNotFoundException -> None
+                    if stat (path, buf) = 0 then Some(BitConverter.ToInt32(buf, o) &&& 0xF000) else None
+                with
+                | :? EntryPointNotFoundException
+                | :? DllNotFoundException -> None
 
     /// A phrase for a file type: "a FIFO", "a character device"...
     [<CompiledName("Describe")>]
@@ -45,9 +50,13 @@ module internal FileKind =
     [<CompiledName("NotRegular")>]
     let notRegular (path: string) : string option =
         let fi = FileInfo path
-        if not (isNull fi.LinkTarget) then Some "a symbolic link"
-        elif Directory.Exists path then Some "a directory"
-        elif not fi.Exists then None
+
+        if not (isNull fi.LinkTarget) then
+            Some "a symbolic link"
+        elif Directory.Exists path then
+            Some "a directory"
+        elif not fi.Exists then
+            None
         else
             match typeBits path with
             | Some t when t <> 0x8000 -> Some(describe t)

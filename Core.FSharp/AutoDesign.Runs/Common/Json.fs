@@ -11,10 +11,16 @@ module internal Json =
     let options =
         let o = JsonSerializerOptions(WriteIndented = true)
         o.NumberHandling <- JsonNumberHandling.AllowNamedFloatingPointLiterals
+
         o.Converters.Add(
             JsonFSharpConverter(
-                JsonUnionEncoding.ExternalTag ||| JsonUnionEncoding.NamedFields
-                ||| JsonUnionEncoding.UnwrapFieldlessTags ||| JsonUnionEncoding.UnwrapOption))
+                JsonUnionEncoding.ExternalTag
+                ||| JsonUnionEncoding.NamedFields
+                ||| JsonUnionEncoding.UnwrapFieldlessTags
+                ||| JsonUnionEncoding.UnwrapOption
+            )
+        )
+
         o
 
     [<CompiledName("Serialize")>]
@@ -27,18 +33,24 @@ module internal Json =
     [<CompiledName("Parse")>]
     let parse (what: string) (text: string) : JsonNode =
         if String.IsNullOrWhiteSpace text then Errors.fail "%s is empty" what
+
         try
             let n = JsonNode.Parse(text)
             if isNull n then Errors.fail "%s holds JSON null where data was expected" what
             n
-        with :? JsonException as e -> Errors.fail "%s is not valid JSON: %s" what e.Message
+        with :? JsonException as e ->
+            Errors.fail "%s is not valid JSON: %s" what e.Message
 
     /// A typed value from a node; a node of the wrong shape raises UserError naming `what`.
     [<CompiledName("OfNode")>]
     let ofNode<'T> (what: string) (node: JsonNode) : 'T =
         if isNull node then Errors.fail "%s holds null (or lacks the value) where data was expected" what
-        let short (m: string) = Text.RegularExpressions.Regex.Replace(m, @", [A-Za-z0-9_.]+, Version=[0-9.]+, Culture=[A-Za-z]+, PublicKeyToken=[0-9a-fA-Fnul]+", "")
+
+        let short (m: string) =
+            Text.RegularExpressions.Regex.Replace(m, @", [A-Za-z0-9_.]+, Version=[0-9.]+, Culture=[A-Za-z]+, PublicKeyToken=[0-9a-fA-Fnul]+", "")
+
         let fail (e: exn) = Errors.fail "%s does not hold the expected data: %s" what (short e.Message)
+
         try
             let v = node.Deserialize<'T>(options)
             if isNull (box v) then Errors.fail "%s holds null where data was expected" what
@@ -58,14 +70,16 @@ module internal Json =
     /// What a node is, for messages: "a string", "an array", "null"...
     [<CompiledName("KindOf")>]
     let kindOf (n: JsonNode) =
-        if isNull n then "null"
+        if isNull n then
+            "null"
         else
             match n.GetValueKind() with
             | JsonValueKind.Object -> "an object"
             | JsonValueKind.Array -> "an array"
             | JsonValueKind.String -> "a string"
             | JsonValueKind.Number -> "a number"
-            | JsonValueKind.True | JsonValueKind.False -> "a boolean"
+            | JsonValueKind.True
+            | JsonValueKind.False -> "a boolean"
             | _ -> "null"
 
     let private where (field: string) = if field = "" then "the top level" else sprintf "field '%s'" field
@@ -91,15 +105,18 @@ module internal Json =
     [<CompiledName("Member")>]
     let memberOf (file: string) (field: string) (name: string) (n: JsonNode) : JsonNode =
         let o = object file field n
-        if not (o.ContainsKey name) then
-            Errors.fail "%s: %s has no field '%s'" file (where field) name
+        if not (o.ContainsKey name) then Errors.fail "%s: %s has no field '%s'" file (where field) name
         o.[name]
 
     /// A number value as a JsonElement (values built in memory hold a .NET number, not an element).
     let private element (v: JsonValue) : JsonElement option =
         match v.TryGetValue<JsonElement>() with
         | true, e -> Some e
-        | _ -> try Some(JsonDocument.Parse(v.ToJsonString()).RootElement) with _ -> None
+        | _ ->
+            try
+                Some(JsonDocument.Parse(v.ToJsonString()).RootElement)
+            with _ ->
+                None
 
     /// The number at `n`; NaN and infinities are accepted as the strings "NaN", "Infinity", "-Infinity".
     [<CompiledName("Number")>]
@@ -146,14 +163,19 @@ module internal Json =
             match a, b with
             | (:? JsonObject as x), (:? JsonObject as y) ->
                 let keys = Seq.append (x |> Seq.map (fun kv -> kv.Key)) (y |> Seq.map (fun kv -> kv.Key)) |> Seq.distinct |> List.ofSeq
+
                 [ for k in keys do
-                    let p = if path = "" then k else path + "." + k
-                    let xa = if x.ContainsKey k then x.[k] else null
-                    let yb = if y.ContainsKey k then y.[k] else null
-                    yield! go p xa yb ]
+                      let p = if path = "" then k else path + "." + k
+                      let xa = if x.ContainsKey k then x.[k] else null
+                      let yb = if y.ContainsKey k then y.[k] else null
+                      yield! go p xa yb ]
             | (:? JsonArray as x), (:? JsonArray as y) when x.Count = y.Count ->
-                [ for i in 0 .. x.Count - 1 do yield! go (sprintf "%s[%d]" path i) x.[i] y.[i] ]
+                [ for i in 0 .. x.Count - 1 do
+                      yield! go (sprintf "%s[%d]" path i) x.[i] y.[i] ]
             | _ ->
-                if JsonNode.DeepEquals(a, b) then []
-                else [ sprintf "%s: %s vs %s" (if path = "" then "(value)" else path) (text a) (text b) ]
+                if JsonNode.DeepEquals(a, b) then
+                    []
+                else
+                    [ sprintf "%s: %s vs %s" (if path = "" then "(value)" else path) (text a) (text b) ]
+
         go "" a b

@@ -19,16 +19,21 @@ module internal SafeFiles =
     let checkRegular (path: string) =
         if String.IsNullOrWhiteSpace path then Errors.fail "an empty file name was given where an input file is expected"
         let fi = FileInfo path
+
         let resolved =
             try
                 if not (isNull fi.LinkTarget) then
                     match fi.ResolveLinkTarget(true) with
                     | null -> fi :> FileSystemInfo
                     | t -> t
-                else fi :> FileSystemInfo
-            with :? IOException as e -> Errors.fail "%s: cannot follow its symbolic link (%s; a link loop?)" path e.Message
+                else
+                    fi :> FileSystemInfo
+            with :? IOException as e ->
+                Errors.fail "%s: cannot follow its symbolic link (%s; a link loop?)" path e.Message
+
         if Directory.Exists resolved.FullName then Errors.fail "%s: is a directory, not a file" path
         if not resolved.Exists then Errors.fail "%s: no such file" path
+
         match FileKind.typeBits resolved.FullName with
         | Some t when t <> 0x8000 -> Errors.fail "%s: is %s, not a regular file" path (FileKind.describe t)
         | _ -> ()
@@ -47,19 +52,33 @@ module internal SafeFiles =
         override _.CanSeek = false
         override _.CanWrite = false
         override _.Length = raise (NotSupportedException())
-        override _.Position with get () = total and set _ = raise (NotSupportedException())
+
+        override _.Position
+            with get () = total
+            and set _ = raise (NotSupportedException())
+
         override _.Flush() = ()
         override _.Seek(_, _) = raise (NotSupportedException())
         override _.SetLength _ = raise (NotSupportedException())
         override _.Write(_, _, _) = raise (NotSupportedException())
+
         override _.Read(buffer: byte[], offset: int, count: int) =
             let n =
-                try inner.Read(buffer, offset, count)
-                with :? InvalidDataException as e -> Errors.fail "%s: corrupt gzip stream (%s)" name (e.Message.TrimEnd('.'))
+                try
+                    inner.Read(buffer, offset, count)
+                with :? InvalidDataException as e ->
+                    Errors.fail "%s: corrupt gzip stream (%s)" name (e.Message.TrimEnd('.'))
+
             total <- total + int64 n
-            if total > limit then Errors.fail "%s: decodes to more than %d bytes, the limit (a compressed file that expands without bound?)" name limit
+
+            if total > limit then
+                Errors.fail "%s: decodes to more than %d bytes, the limit (a compressed file that expands without bound?)" name limit
+
             n
-        override _.Dispose(disposing: bool) = (if disposing then inner.Dispose()); base.Dispose disposing
+
+        override _.Dispose(disposing: bool) =
+            (if disposing then inner.Dispose())
+            base.Dispose disposing
 
     /// The whole content of a regular file of at most `maxFileBytes` bytes, transparently gunzipped (the
     /// decoded content at most `maxDecodedBytes`).
@@ -68,14 +87,23 @@ module internal SafeFiles =
         checkRegular path
         let len = FileInfo(path).Length
         if len > maxFileBytes then Errors.fail "%s: %d bytes, more than the limit of %d" path len maxFileBytes
-        let raw = try File.ReadAllBytes path with :? IOException | :? UnauthorizedAccessException as e -> Errors.fail "%s: cannot read (%s)" path e.Message
+
+        let raw =
+            try
+                File.ReadAllBytes path
+            with
+            | :? IOException
+            | :? UnauthorizedAccessException as e -> Errors.fail "%s: cannot read (%s)" path e.Message
+
         if raw.Length >= 2 && raw.[0] = 0x1fuy && raw.[1] = 0x8buy then
             use z = new Limited(new GZipStream(new MemoryStream(raw), CompressionMode.Decompress), maxDecodedBytes, path)
             use ms = new MemoryStream()
             z.CopyTo ms
             ms.ToArray()
         else
-            if int64 raw.Length > maxDecodedBytes then Errors.fail "%s: %d bytes, more than the limit of %d" path raw.Length maxDecodedBytes
+            if int64 raw.Length > maxDecodedBytes then
+                Errors.fail "%s: %d bytes, more than the limit of %d" path raw.Length maxDecodedBytes
+
             raw
 
     /// Largest JSON file of a run folder read back (config, result, checkpoint state): 256 MiB.
@@ -87,4 +115,9 @@ module internal SafeFiles =
         checkRegular path
         let len = FileInfo(path).Length
         if len > maxBytes then Errors.fail "%s: %d bytes, more than the limit of %d" path len maxBytes
-        try File.ReadAllText path with :? IOException | :? UnauthorizedAccessException as e -> Errors.fail "%s: cannot read (%s)" path e.Message
+
+        try
+            File.ReadAllText path
+        with
+        | :? IOException
+        | :? UnauthorizedAccessException as e -> Errors.fail "%s: cannot read (%s)" path e.Message

@@ -25,13 +25,16 @@ module Loader =
     [<CompiledName("ToTensors")>]
     let toTensors (ds: Dataset) (idx: int[]) (device: torch.Device) : LabelledBatch =
         let px = ds.Height * ds.Width
-        let images = Array.zeroCreate<float32> (idx.Length * px)
+        let images = Array.zeroCreate<float32>(idx.Length * px)
         let labels = Array.zeroCreate<int64> idx.Length
-        idx |> Array.iteri (fun j i ->
+
+        idx
+        |> Array.iteri (fun j i ->
             if i < 0 || i >= ds.Count then invalidArg "idx" (sprintf "index %d outside 0..%d" i (ds.Count - 1))
             System.Array.Copy(ds.Images, i * px, images, j * px, px)
             labels.[j] <- int64 ds.Labels.[i])
+
         let xShape = [| int64 idx.Length; 1L; int64 ds.Height; int64 ds.Width |]
-        let x = torch.tensor(images, System.ReadOnlySpan<int64>(xShape), device = device)
-        let y = torch.tensor(labels, System.ReadOnlySpan<int64>([| int64 idx.Length |]), device = device)
+        let x = torch.tensor (images, System.ReadOnlySpan<int64>(xShape), device = device)
+        let y = torch.tensor (labels, System.ReadOnlySpan<int64>([| int64 idx.Length |]), device = device)
         { ImageTensor = x; LabelTensor = y }

@@ -13,15 +13,20 @@ module Shuffle =
     /// A SplitMix64 generator for the pair (seed, stream).
     type Rng(seed: int, stream: int64) =
         let mutable state = mix (uint64 (int64 seed) * 0x9E3779B97F4A7C15UL ^^^ mix (uint64 stream + 0x632BE59BD9B4E019UL))
+
         member _.NextUInt64() =
             state <- state + 0x9E3779B97F4A7C15UL
             mix state
+
         /// Uniform in 0 .. bound-1 (bound > 0), without modulo bias.
         member this.Below(bound: int) =
             let b = uint64 bound
             let limit = System.UInt64.MaxValue - (System.UInt64.MaxValue % b)
             let mutable r = this.NextUInt64()
-            while r >= limit do r <- this.NextUInt64()
+
+            while r >= limit do
+                r <- this.NextUInt64()
+
             int (r % b)
 
     /// Fisher-Yates shuffle of a copy of `items`.
@@ -29,11 +34,13 @@ module Shuffle =
     let shuffled (seed: int) (stream: int64) (items: 'T[]) : 'T[] =
         let a = Array.copy items
         let rng = Rng(seed, stream)
+
         for i in a.Length - 1 .. -1 .. 1 do
             let j = rng.Below(i + 1)
             let t = a.[i]
             a.[i] <- a.[j]
             a.[j] <- t
+
         a
 
     /// A random permutation of 0 .. n-1.

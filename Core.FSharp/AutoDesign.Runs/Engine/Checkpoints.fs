@@ -14,6 +14,7 @@ open System.Text.Json.Nodes
 module internal Checkpoints =
     [<CompiledName("Folder")>]
     let folder (runDir: string) = Path.Combine(runDir, "checkpoints")
+
     let private latestFile (runDir: string) = Path.Combine(folder runDir, "LATEST")
     let private name (step: int64) = step.ToString("D12")
 
@@ -21,11 +22,15 @@ module internal Checkpoints =
     [<CompiledName("LatestName")>]
     let latestName (runDir: string) : string option =
         let f = latestFile runDir
-        if not (File.Exists f) then None
+
+        if not (File.Exists f) then
+            None
         else
             let n = (SafeFiles.readText 64L f).Trim()
+
             if n.Length <> 12 || not (n |> Seq.forall Char.IsDigit) then
                 Errors.fail "%s does not name a checkpoint ('%s'); the run folder is damaged (delete it or pass --force)" f n
+
             Some n
 
     /// Write `snapshot` as the checkpoint of `step` and publish it; older checkpoints are removed afterwards.
@@ -35,6 +40,7 @@ module internal Checkpoints =
         Atomic.guard "create the checkpoint folder" root (fun () -> Directory.CreateDirectory root |> ignore)
         let tmp = Path.Combine(root, sprintf ".tmp-%s" (Guid.NewGuid().ToString("N")))
         let final = Path.Combine(root, name step)
+
         try
             Atomic.guard "write the checkpoint" tmp (fun () ->
                 Directory.CreateDirectory tmp |> ignore
@@ -47,11 +53,23 @@ module internal Checkpoints =
                 Durable.syncDirectory root)
         finally
             // a checkpoint that could not be written completely leaves nothing behind (disk full...)
-            if Directory.Exists tmp then (try Directory.Delete(tmp, true) with :? IOException | :? UnauthorizedAccessException -> ())
+            if Directory.Exists tmp then
+                (try
+                    Directory.Delete(tmp, true)
+                 with
+                 | :? IOException
+                 | :? UnauthorizedAccessException -> ())
+
         Atomic.writeAllText (latestFile runDir) (name step + "\n")
+
         for d in Directory.GetDirectories root do
             let n = Path.GetFileName d
-            if n <> name step then (try Directory.Delete(d, true) with _ -> ())
+
+            if n <> name step then
+                (try
+                    Directory.Delete(d, true)
+                 with _ ->
+                     ())
 
     /// The newest checkpoint as (step, snapshot), or None when none was published.
     [<CompiledName("TryLoad")>]
@@ -61,9 +79,13 @@ module internal Checkpoints =
         | Some n ->
             let dir = Path.Combine(folder runDir, n)
             let statePath = Path.Combine(dir, "state.json")
+
             if not (Directory.Exists dir) then
                 Errors.fail "%s names checkpoint %s, which does not exist; the run folder is damaged (delete it or pass --force)" (latestFile runDir) n
-            if not (File.Exists statePath) then Errors.fail "checkpoint %s is incomplete (no state.json); the run folder is damaged (delete it or pass --force)" dir
+
+            if not (File.Exists statePath) then
+                Errors.fail "checkpoint %s is incomplete (no state.json); the run folder is damaged (delete it or pass --force)" dir
+
             let values = Json.object statePath "" (Json.readFile statePath)
             StateFormat.check statePath values
             let files = { TensorsFile = Path.Combine(dir, "tensors.safetensors"); ValuesFile = statePath }

@@ -10,6 +10,7 @@ open TorchSharp
 type Snapshot =
     { Tensors: Dictionary<string, torch.Tensor>
       Values: JsonObject }
+
     static member Empty() = { Tensors = Dictionary(); Values = JsonObject() }
 
 /// A piece of training state that a checkpoint saves and restores under a name prefix.
@@ -32,32 +33,50 @@ module internal StateFormat =
     let render (values: JsonObject) =
         let o = JsonObject()
         o.["format"] <- JsonValue.Create Current
+
         for kv in values do
             if kv.Key <> "format" then o.[kv.Key] <- (if isNull kv.Value then null else kv.Value.DeepClone())
+
         o.ToJsonString(Json.options)
 
     /// Check the format field of `values` read from `file` and remove it (the values are then the state itself).
     [<CompiledName("Check")>]
     let check (file: string) (values: JsonObject) =
-        let mutable v : JsonNode = null
+        let mutable v: JsonNode = null
+
         if values.TryGetPropertyValue("format", &v) then
             let found =
                 match v with
-                | :? JsonValue as j -> (match j.TryGetValue<string>() with | true, s -> s | _ -> j.ToJsonString())
+                | :? JsonValue as j ->
+                    (match j.TryGetValue<string>() with
+                     | true, s -> s
+                     | _ -> j.ToJsonString())
                 | null -> "null"
                 | _ -> v.ToJsonString()
+
             if found <> Current then
-                Errors.fail "%s holds training state in format '%s', which this version of AutoDesign cannot read (it reads '%s'); continue it with the version that wrote it, or delete the run folder (or pass --force)" file found Current
+                Errors.fail
+                    "%s holds training state in format '%s', which this version of AutoDesign cannot read (it reads '%s'); continue it with the version that wrote it, or delete the run folder (or pass --force)"
+                    file
+                    found
+                    Current
+
             values.Remove "format" |> ignore
 
 /// The dtype and shape a restored tensor must have (a size of -1: any).
 type internal TensorSpec =
     { DType: torch.ScalarType
       Shape: int64[] }
+
     static member Of(t: torch.Tensor) = { DType = t.dtype; Shape = t.shape }
+
     member s.Fits(t: torch.Tensor) =
-        t.dtype = s.DType && t.shape.Length = s.Shape.Length && Array.forall2 (fun want got -> want < 0L || want = got) s.Shape t.shape
+        t.dtype = s.DType
+        && t.shape.Length = s.Shape.Length
+        && Array.forall2 (fun want got -> want < 0L || want = got) s.Shape t.shape
+
     override s.ToString() = TensorSpec.Describe(s.DType, s.Shape)
+
     static member Describe(dtype: torch.ScalarType, shape: int64[]) =
         sprintf "%O[%s]" dtype (String.Join(", ", shape |> Array.map (fun d -> if d < 0L then "*" else string d)))
 

@@ -11,20 +11,22 @@ open System.Reflection
 /// produced. A job is done when its process wrote the job's record (the CLI writes it on exit 0, to the path
 /// the launcher passes in AUTODESIGN_JOB_RECORD).
 type Job =
-    { /// Unique name, e.g. "uniloss/ap-mnist" (shown in progress lines and Slurm job names).
-      Id: string
-      /// CLI arguments after the executable.
-      Args: IReadOnlyList<string>
-      /// The folder of the job's part (absolute): its log and record are written beside it.
-      RunDir: string
-      /// torch threads the job uses (a local worker slot or Slurm's --cpus-per-task).
-      Threads: int
-      /// Ids of jobs that must finish first.
-      DependsOn: IReadOnlyList<string>
-      /// Extra environment variables of the job's process.
-      Env: IReadOnlyDictionary<string, string>
-      /// Expected seconds (0: unknown): the local pool starts the jobs on the longest remaining path first.
-      Expected: float }
+    {
+        /// Unique name, e.g. "uniloss/ap-mnist" (shown in progress lines and Slurm job names).
+        Id: string
+        /// CLI arguments after the executable.
+        Args: IReadOnlyList<string>
+        /// The folder of the job's part (absolute): its log and record are written beside it.
+        RunDir: string
+        /// torch threads the job uses (a local worker slot or Slurm's --cpus-per-task).
+        Threads: int
+        /// Ids of jobs that must finish first.
+        DependsOn: IReadOnlyList<string>
+        /// Extra environment variables of the job's process.
+        Env: IReadOnlyDictionary<string, string>
+        /// Expected seconds (0: unknown): the local pool starts the jobs on the longest remaining path first.
+        Expected: float
+    }
 
 /// How a job ended.
 type JobOutcome =
@@ -33,18 +35,21 @@ type JobOutcome =
     | Failed of message: string
     /// Crashed or was killed more often than the retry limit allows.
     | GaveUp of message: string
+
     /// A failure with `message` (the factory for C#).
     static member FailedWith(message: string) = Failed message
     /// Given up after retries, with `message` (the factory for C#).
     static member GaveUpWith(message: string) = GaveUp message
 
 type JobReport =
-    { Job: Job
-      Outcome: JobOutcome
-      Attempts: int
-      /// The job's output (stdout and stderr of every attempt).
-      Log: string
-      Seconds: float }
+    {
+        Job: Job
+        Outcome: JobOutcome
+        Attempts: int
+        /// The job's output (stdout and stderr of every attempt).
+        Log: string
+        Seconds: float
+    }
 
 module internal ParentProcess =
     [<Runtime.InteropServices.DllImport("libc")>]
@@ -54,8 +59,13 @@ module Job =
     /// A job of one thread, without dependencies or extra environment variables.
     [<CompiledName("Create")>]
     let create (id: string) (args: IReadOnlyList<string>) (runDir: string) : Job =
-        { Id = id; Args = List.ofSeq args; RunDir = Path.GetFullPath runDir; Threads = 1; DependsOn = []
-          Env = readOnlyDict []; Expected = 0.0 }
+        { Id = id
+          Args = List.ofSeq args
+          RunDir = Path.GetFullPath runDir
+          Threads = 1
+          DependsOn = []
+          Env = readOnlyDict []
+          Expected = 0.0 }
 
     /// The file a job's output goes to (in its run folder's parent, so the run folder itself stays the run's).
     [<CompiledName("LogPath")>]
@@ -74,9 +84,7 @@ module Job =
     /// The environment variables of the job's process: its id, its record path and the job's own.
     [<CompiledName("Environment")>]
     let environment (j: Job) : IReadOnlyList<KeyValuePair<string, string>> =
-        [ yield KeyValuePair("AUTODESIGN_JOB", j.Id)
-          yield KeyValuePair("AUTODESIGN_JOB_RECORD", recordPath j)
-          yield! j.Env ] :> IReadOnlyList<_>
+        [ yield KeyValuePair("AUTODESIGN_JOB", j.Id); yield KeyValuePair("AUTODESIGN_JOB_RECORD", recordPath j); yield! j.Env ] :> IReadOnlyList<_>
 
     /// In a worker process of the local pool (AUTODESIGN_JOB_PARENT names the pool's process): end this process
     /// as soon as that parent is gone, so a killed pool leaves no workers behind (the next pool resumes their
@@ -84,12 +92,17 @@ module Job =
     [<CompiledName("ExitWithParent")>]
     let exitWithParent () =
         match Environment.GetEnvironmentVariable "AUTODESIGN_JOB_PARENT" with
-        | null | "" -> ()
+        | null
+        | "" -> ()
         | p when OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() ->
             let parent = int p
+
             let watch () =
-                while ParentProcess.getppid () = parent do Threading.Thread.Sleep 250
+                while ParentProcess.getppid () = parent do
+                    Threading.Thread.Sleep 250
+
                 Diagnostics.Process.GetCurrentProcess().Kill()
+
             if ParentProcess.getppid () <> parent then Diagnostics.Process.GetCurrentProcess().Kill()
             Threading.Thread(watch, IsBackground = true, Name = "exit-with-parent").Start()
         | _ -> ()
@@ -99,7 +112,8 @@ module Job =
     [<CompiledName("RecordSuccess")>]
     let recordSuccess () =
         match Environment.GetEnvironmentVariable "AUTODESIGN_JOB_RECORD" with
-        | null | "" -> ()
+        | null
+        | "" -> ()
         | path ->
             let id = Environment.GetEnvironmentVariable "AUTODESIGN_JOB"
             Atomic.writeAllText path (Json.serialize {| Job = id; Finished = DateTime.UtcNow.ToString("o") |})
@@ -114,7 +128,9 @@ module Job =
         let last =
             if File.Exists log then
                 File.ReadAllLines log |> Array.rev |> Array.tryFind (fun l -> l.TrimStart().StartsWith "error:")
-            else None
+            else
+                None
+
         match last with
         | Some l -> l.Trim().Substring("error:".Length).Trim()
         | None ->
@@ -135,15 +151,23 @@ module internal CliCommand =
                 let host = Environment.ProcessPath
                 let dotnet = if not (isNull host) && Path.GetFileNameWithoutExtension(host) = "dotnet" then host else "dotnet"
                 dotnet, [ dll ]
-            else dll, []
+            else
+                dll, []
+
         match Environment.GetEnvironmentVariable "AUTODESIGN_CLI" with
-        | null | "" ->
+        | null
+        | "" ->
             let entry = Assembly.GetEntryAssembly()
-            if not (isNull entry) && entry.GetName().Name = "autodesign" then asDll entry.Location
+
+            if not (isNull entry) && entry.GetName().Name = "autodesign" then
+                asDll entry.Location
             else
                 let nextTo = Path.Combine(AppContext.BaseDirectory, "autodesign.dll")
-                if File.Exists nextTo then asDll nextTo
-                else Errors.fail "cannot find the autodesign CLI to start jobs with (set AUTODESIGN_CLI to its autodesign.dll)"
+
+                if File.Exists nextTo then
+                    asDll nextTo
+                else
+                    Errors.fail "cannot find the autodesign CLI to start jobs with (set AUTODESIGN_CLI to its autodesign.dll)"
         | p -> asDll (Path.GetFullPath p)
 
     /// Quote one argument for a POSIX shell.

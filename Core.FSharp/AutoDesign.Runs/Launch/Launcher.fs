@@ -25,13 +25,16 @@ module Launcher =
     /// the longest remaining path first); the durations of this run are stored there afterwards.
     [<CompiledName("Run")>]
     let run (choice: LauncherChoice) (root: string) (log: Action<string>) (jobs: IReadOnlyList<Job>) : IReadOnlyList<JobReport> =
-        if jobs.Count = 0 then [] :> IReadOnlyList<_>
+        if jobs.Count = 0 then
+            [] :> IReadOnlyList<_>
         else
             let jobs = Durations.fill root (Durations.load root) jobs
+
             let reports =
                 match choice with
                 | Local(workers, retries) -> LocalLauncher.run workers retries log jobs
                 | Slurm o -> SlurmLauncher.run o root log jobs
+
             Durations.record root reports
             reports
 
@@ -39,6 +42,8 @@ module Launcher =
     [<CompiledName("Failures")>]
     let failures (reports: IReadOnlyList<JobReport>) : IReadOnlyList<string> =
         [ for r in reports do
-            match r.Outcome with
-            | Succeeded -> ()
-            | Failed m | GaveUp m -> yield sprintf "%s: %s (log: %s)" r.Job.Id m r.Log ] :> IReadOnlyList<_>
+              match r.Outcome with
+              | Succeeded -> ()
+              | Failed m
+              | GaveUp m -> yield sprintf "%s: %s (log: %s)" r.Job.Id m r.Log ]
+        :> IReadOnlyList<_>

@@ -17,7 +17,10 @@ module LocalLauncher =
         let cmd = (exe :: prefix @ List.ofSeq j.Args) |> List.map CliCommand.shellQuote |> String.concat " "
         let psi = ProcessStartInfo("/bin/sh", [ "-c"; sprintf "exec %s >> %s 2>&1" cmd (CliCommand.shellQuote log) ])
         psi.UseShellExecute <- false
-        for KeyValue(k, v) in Job.environment j do psi.Environment.[k] <- v
+
+        for KeyValue(k, v) in Job.environment j do
+            psi.Environment.[k] <- v
+
         psi.Environment.["AUTODESIGN_JOB_PARENT"] <- string Environment.ProcessId
         Process.Start psi
 
@@ -32,20 +35,26 @@ module LocalLauncher =
         let s = Schedule(jobs, retries, workers, log)
         let procs = Dictionary<string, Job * Process>()
         log (sprintf "local launcher: %d jobs on %d worker%s" jobs.Length workers (if workers = 1 then "" else "s"))
+
         while not s.Finished do
             for j in s.Ready() do
                 if procs.Count < workers then
                     s.Start j
                     procs.[j.Id] <- (j, start j)
+
             let ended = procs.Values |> Seq.filter (fun (_, p) -> p.HasExited) |> List.ofSeq
+
             for (j, p) in ended do
                 procs.Remove j.Id |> ignore
                 let code = p.ExitCode
                 p.Dispose()
+
                 if s.Ended(j, code) then
                     s.Start j
                     procs.[j.Id] <- (j, start j)
+
             if ended.IsEmpty then Thread.Sleep 200
+
         s.Reports :> IReadOnlyList<_>
 
     /// The default worker count: cores ÷ threads per job, at least 1.

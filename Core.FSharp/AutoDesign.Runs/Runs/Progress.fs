@@ -16,14 +16,17 @@ type Progress(label: string, totalSteps: int, ?startStep: int, ?writer: IO.TextW
     let mutable step = first
     let mutable lastDraw = TimeSpan.Zero
     let mutable lastDecile = first * 10 / total
-    let mutable lastMetrics : (string * float) list = []
+    let mutable lastMetrics: (string * float) list = []
     let mutable finished = false
 
     let eta () =
         let done' = step - first
-        if done' <= 0 then "?"
+
+        if done' <= 0 then
+            "?"
         else
             let s = clock.Elapsed.TotalSeconds / float done' * float (total - step)
+
             if s >= 3600.0 then sprintf "%dh%02dm" (int s / 3600) (int s % 3600 / 60)
             elif s >= 60.0 then sprintf "%dm%02ds" (int s / 60) (int s % 60)
             else sprintf "%.0fs" s
@@ -39,7 +42,9 @@ type Progress(label: string, totalSteps: int, ?startStep: int, ?writer: IO.TextW
         String('#', filled) + String('.', width - filled)
 
     /// Silence every progress display of this process.
-    static member Quiet with get () = quiet and set v = quiet <- v
+    static member Quiet
+        with get () = quiet
+        and set v = quiet <- v
 
     member _.StepsDone = step
 
@@ -48,7 +53,9 @@ type Progress(label: string, totalSteps: int, ?startStep: int, ?writer: IO.TextW
         step <- step + 1
         lastMetrics <- metrics.NumberPairs
         let now = clock.Elapsed
-        if quiet then ()
+
+        if quiet then
+            ()
         elif isTerminal then
             if (now - lastDraw).TotalMilliseconds >= 100.0 || step >= total then
                 lastDraw <- now
@@ -56,6 +63,7 @@ type Progress(label: string, totalSteps: int, ?startStep: int, ?writer: IO.TextW
                 out.Flush()
         else
             let decile = step * 10 / total
+
             if decile > lastDecile || (now - lastDraw).TotalSeconds >= 10.0 then
                 lastDecile <- decile
                 lastDraw <- now
@@ -66,6 +74,7 @@ type Progress(label: string, totalSteps: int, ?startStep: int, ?writer: IO.TextW
     member _.Done() =
         if not finished then
             finished <- true
+
             if not quiet then
                 if isTerminal then out.Write("\r" + String(' ', 110) + "\r")
                 out.WriteLine(sprintf "%s done: %d steps in %.1f s" label (step - first) clock.Elapsed.TotalSeconds)

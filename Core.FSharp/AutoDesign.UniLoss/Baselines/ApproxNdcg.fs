@@ -19,28 +19,42 @@ module ApproxNdcg =
     let lossWith (alpha: float) (scores: torch.Tensor) (relevance: torch.Tensor) : torch.Tensor =
         let name = "ApproxNDCG loss"
         if not (alpha > 0.0) || Double.IsInfinity alpha then Errors.fail "%s: alpha must be positive, got %g" name alpha
-        if scores.dim() <> 2L then Errors.fail "%s: scores must be [queries, items], got [%s]" name (PeerChecks.shapeText scores)
+
+        if scores.dim () <> 2L then
+            Errors.fail "%s: scores must be [queries, items], got [%s]" name (PeerChecks.shapeText scores)
+
         PeerChecks.finite name "scores" scores
+
         if relevance.shape <> scores.shape then
             Errors.fail "%s: relevance [%s] must have the scores' shape [%s]" name (PeerChecks.shapeText relevance) (PeerChecks.shapeText scores)
+
         let rel = PeerChecks.labelsIn name Int32.MaxValue relevance
         let q, l = int scores.shape.[0], int scores.shape.[1]
         let gains = rel |> Array.map (fun r -> float32 (2.0 ** float r - 1.0))
+
         let idcg =
             Array.init q (fun a ->
-                gains.[a * l .. a * l + l - 1] |> Array.sortDescending |> Array.mapi (fun k g -> float g / Math.Log2(float k + 2.0)) |> Array.sum)
-        let keep = [| for a in 0 .. q - 1 do if idcg.[a] > 0.0 then yield int64 a |]
-        if keep.Length = 0 then scores.sum().Mul(0.0)
+                gains.[a * l .. a * l + l - 1]
+                |> Array.sortDescending
+                |> Array.mapi (fun k g -> float g / Math.Log2(float k + 2.0))
+                |> Array.sum)
+
+        let keep =
+            [| for a in 0 .. q - 1 do
+                   if idcg.[a] > 0.0 then yield int64 a |]
+
+        if keep.Length = 0 then
+            scores.sum().Mul(0.0)
         else
             let dev = scores.device
-            let keepT = torch.tensor(keep, device = dev)
-            let s = scores.index_select(0L, keepT)
+            let keepT = torch.tensor (keep, device = dev)
+            let s = scores.index_select (0L, keepT)
             let g = torch.tensor(gains, device = dev).reshape(int64 q, int64 l).index_select(0L, keepT)
-            let norm = torch.tensor(keep |> Array.map (fun a -> float32 idcg.[int a]), device = dev)
+            let norm = torch.tensor (keep |> Array.map (fun a -> float32 idcg.[int a]), device = dev)
             // σ(α(s_j − s_i)) at [query, i, j]; the diagonal adds σ(0) = 1/2, so π̂ = 1/2 + Σ_j
-            let pairwise = torch.sigmoid(s.unsqueeze(1L).sub(s.unsqueeze(2L)).Mul(alpha))
+            let pairwise = torch.sigmoid (s.unsqueeze(1L).sub(s.unsqueeze (2L)).Mul(alpha))
             let rank = pairwise.sum([| 2L |]).Add(0.5)
-            let dcg = g.div(torch.log2(rank.Add(1.0))).sum([| 1L |])
+            let dcg = g.div(torch.log2 (rank.Add(1.0))).sum([| 1L |])
             dcg.div(norm).mean().RSub(1.0)
 
     /// lossWith DefaultAlpha.

@@ -17,12 +17,18 @@ module SoftF1 =
     [<CompiledName("Loss")>]
     let loss (logits: torch.Tensor) (labels: torch.Tensor) : torch.Tensor =
         let name = "soft-F1 loss"
-        if logits.dim() <> 2L || logits.shape.[1] < 2L then Errors.fail "%s: logits must be [n, classes >= 2], got [%s]" name (PeerChecks.shapeText logits)
+
+        if logits.dim () <> 2L || logits.shape.[1] < 2L then
+            Errors.fail "%s: logits must be [n, classes >= 2], got [%s]" name (PeerChecks.shapeText logits)
+
         PeerChecks.finite name "logits" logits
-        if labels.numel() <> logits.shape.[0] then Errors.fail "%s: %d rows of logits but %d labels" name logits.shape.[0] (labels.numel())
+
+        if labels.numel () <> logits.shape.[0] then
+            Errors.fail "%s: %d rows of logits but %d labels" name logits.shape.[0] (labels.numel ())
+
         let c = int logits.shape.[1]
         PeerChecks.labelsIn name c labels |> ignore
-        let p = logits.softmax(1L)
+        let p = logits.softmax (1L)
         let y = torch.nn.functional.one_hot(labels.reshape(-1L).to_type(torch.int64), c).to_type(p.dtype)
         let tp = p.mul(y).sum([| 0L |])
         let fp = p.mul(y.RSub(1.0)).sum([| 0L |])

@@ -19,57 +19,56 @@ type PoseLoss =
     | UniLossPckh of anchors: int * bitFraction: float * tau: float * goodFlips: int
 
 /// Training configuration of one pose run (thesis §3.6.2: RMSProp, lr ÷ 4 at each milestone).
-type PoseConfig =
-    { Channels: int
-      Depth: int
-      Epochs: int
-      Milestones: int list
-      BatchSize: int
-      Lr: float
-      Seed: int }
+type PoseConfig = { Channels: int; Depth: int; Epochs: int; Milestones: int list; BatchSize: int; Lr: float; Seed: int }
 
 /// One epoch's record.
-type PoseEpoch =
-    { Epoch: int; TrainLoss: float; ValPckh: float; TestPckh: float; Lr: float; Bits: float }
+type PoseEpoch = { Epoch: int; TrainLoss: float; ValPckh: float; TestPckh: float; Lr: float; Bits: float }
 
 /// The configuration that names one pose run (its run folder's identity).
-type PoseRunConfig =
-    { Data: string; Side: int; Train: int; Val: int; Test: int; Loss: PoseLoss; Schedule: PoseConfig }
+type PoseRunConfig = { Data: string; Side: int; Train: int; Val: int; Test: int; Loss: PoseLoss; Schedule: PoseConfig }
 
-type PoseRunResult =
-    { Label: string; Rows: PoseEpoch list; Test: float; Dir: string; MsPerStep: float; Bits: float }
+type PoseRunResult = { Label: string; Rows: PoseEpoch list; Test: float; Dir: string; MsPerStep: float; Bits: float }
 
 /// Training and evaluation of the single-stack hourglass on a PoseSet, resumable per epoch.
 module PoseTrain =
-    let lossName = function
+    let lossName =
+        function
         | Mse s -> sprintf "mse-sigma%g" s
-        | UniLossPckh (k, f, tau, g) -> sprintf "uniloss-a%d-f%g-t%g-g%d" k f tau g
+        | UniLossPckh(k, f, tau, g) -> sprintf "uniloss-a%d-f%g-t%g-g%d" k f tau g
 
     let lrAt (cfg: PoseConfig) epoch = cfg.Lr / (4.0 ** float (cfg.Milestones |> List.filter (fun m -> epoch >= m) |> List.length))
 
     /// Thesis schedule (30 epochs, then ÷4 every 10 until 50) scaled to `epochs`: milestones at 60% and 80%.
     let thesisMilestones (epochs: int) =
-        if epochs >= 50 then [ 30; 40 ] else [ int (round (0.6 * float epochs)); int (round (0.8 * float epochs)) ] |> List.filter (fun m -> m > 0 && m < epochs) |> List.distinct
+        if epochs >= 50 then
+            [ 30; 40 ]
+        else
+            [ int (round (0.6 * float epochs)); int (round (0.8 * float epochs)) ]
+            |> List.filter (fun m -> m > 0 && m < epochs)
+            |> List.distinct
 
     let makeModel (cfg: PoseConfig) = new Hourglass(1, 1, cfg.Channels, cfg.Depth)
 
     /// Heatmaps [n, out, out] for the given indices, in evaluation mode, batches of 128.
     let predict (model: Hourglass) (set: PoseSet) (idx: int[]) (device: torch.Device) : float32[] * int =
-        model.eval()
-        use _ng = torch.no_grad()
+        model.eval ()
+        use _ng = torch.no_grad ()
         let parts = ResizeArray<float32[]>()
         let mutable out = 0
+
         for chunk in Array.chunkBySize 128 idx do
             use scope = torch.NewDisposeScope()
             let x = (PoseData.images set chunk).``to``(device)
-            let h = model.forward(x)
+            let h = model.forward (x)
             out <- int h.shape.[2]
             parts.Add(h.squeeze(1L).cpu().contiguous().data<float32>().ToArray())
+
         Array.concat parts, out
 
     /// PCKh (plain arg-max reference) of the model on the indices.
     let evaluate (model: Hourglass) (set: PoseSet) (idx: int[]) (device: torch.Device) =
-        if idx.Length = 0 then nan
+        if idx.Length = 0 then
+            nan
         else
             let scores, out = predict model set idx device
             PoseMetric.reference out out scores (PoseLabels.labels set out idx)
@@ -77,76 +76,145 @@ module PoseTrain =
     /// Fixed mini-batches: the training indices permuted once by the seed and cut into batches;
     /// each epoch visits the batches in an order drawn from (seed, epoch). Fixed batch contents let
     /// UniLoss reuse its traced refactorization per label batch after the first epoch.
-    let batches (set: PoseSet) (cfg: PoseConfig) =
-        AutoDesign.Data.Shuffle.shuffled cfg.Seed -1L set.Train |> Array.chunkBySize cfg.BatchSize
+    let batches (set: PoseSet) (cfg: PoseConfig) = AutoDesign.Data.Shuffle.shuffled cfg.Seed -1L set.Train |> Array.chunkBySize cfg.BatchSize
 
     let private rowOf (r: (string * Cell) list) =
-        let num k = match r |> List.tryFind (fst >> (=) k) with Some(_, Cell.Number v) -> v | _ -> nan
-        { Epoch = int (num "epoch"); TrainLoss = num "train_loss"; ValPckh = num "val_pckh"; TestPckh = num "test_pckh"; Lr = num "lr"; Bits = num "bits_per_batch" }
+        let num k =
+            match r |> List.tryFind (fst >> (=) k) with
+            | Some(_, Cell.Number v) -> v
+            | _ -> nan
+
+        { Epoch = int (num "epoch")
+          TrainLoss = num "train_loss"
+          ValPckh = num "val_pckh"
+          TestPckh = num "test_pckh"
+          Lr = num "lr"
+          Bits = num "bits_per_batch" }
 
     /// Train one run in run folder `relPath` (a run of the engine: a killed run resumes exactly) and return its record.
     let run (options: RunOptions) (relPath: string) (label: string) (set: PoseSet) (loss: PoseLoss) (cfg: PoseConfig) (device: torch.Device) : PoseRunResult =
-        let config = { Data = set.Name; Side = set.Side; Train = set.Train.Length; Val = set.Val.Length; Test = set.Test.Length; Loss = loss; Schedule = cfg }
+        let config =
+            { Data = set.Name
+              Side = set.Side
+              Train = set.Train.Length
+              Val = set.Val.Length
+              Test = set.Test.Length
+              Loss = loss
+              Schedule = cfg }
+
         use run = Run.Open(options, relPath, "uniloss.pose/2", config)
-        torch.manual_seed(int64 cfg.Seed) |> ignore
+        torch.manual_seed (int64 cfg.Seed) |> ignore
         use model = makeModel cfg
-        model.``to``(device) |> ignore
+        model.``to`` (device) |> ignore
+
         let rows, msPerStep =
             if run.IsFinished then
                 let r = run.Result<{| Rows: PoseEpoch list; MsPerStep: float |}>()
-                model.load_state_dict(Safetensors.load (run.File "model.safetensors")) |> ignore
+                model.load_state_dict (Safetensors.load (run.File "model.safetensors")) |> ignore
                 r.Rows, r.MsPerStep
             else
-                use opt = new SafeRMSProp(model.parameters(), lr = cfg.Lr)
+                use opt = new SafeRMSProp(model.parameters (), lr = cfg.Lr)
                 let out = model.OutputSide set.Side
                 let bs = batches set cfg
                 let labelsOf = bs |> Array.map (fun b -> PoseLabels.labels set out b)
                 let trainImages = bs |> Array.map (fun b -> (PoseData.images set b).``to``(device).DetachFromDisposeScope())
+
                 let targets =
                     match loss with
-                    | Mse sigma -> bs |> Array.mapi (fun i b -> torch.tensor(PoseMetric.gaussianTargets labelsOf.[i] out sigma, device = device).reshape(int64 b.Length, int64 out, int64 out).DetachFromDisposeScope())
+                    | Mse sigma ->
+                        bs
+                        |> Array.mapi (fun i b ->
+                            torch
+                                .tensor(PoseMetric.gaussianTargets labelsOf.[i] out sigma, device = device)
+                                .reshape(int64 b.Length, int64 out, int64 out)
+                                .DetachFromDisposeScope())
                     | UniLossPckh _ -> [||]
+
                 let labelT = bs |> Array.mapi (fun i b -> torch.tensor(labelsOf.[i]).reshape(int64 b.Length, 3L).DetachFromDisposeScope())
+
                 let uni =
                     match loss with
-                    | UniLossPckh (k, f, tau, g) ->
-                        Some (new UniLoss(PoseMetric.pckh, anchorsPerType = k, tau = tau, bitFraction = f, seed = cfg.Seed * 1000003,
-                                          goodFlips = g, nearbyFlips = 1, goodUnit = FlipUnit.Bit, nearbyUnit = FlipUnit.Score, autoScale = 0.0))
+                    | UniLossPckh(k, f, tau, g) ->
+                        Some(
+                            new UniLoss(
+                                PoseMetric.pckh,
+                                anchorsPerType = k,
+                                tau = tau,
+                                bitFraction = f,
+                                seed = cfg.Seed * 1000003,
+                                goodFlips = g,
+                                nearbyFlips = 1,
+                                goodUnit = FlipUnit.Bit,
+                                nearbyUnit = FlipUnit.Score,
+                                autoScale = 0.0
+                            )
+                        )
                     | Mse _ -> None
+
                 let state = TrainState()
                 state.AddModule("model", model)
                 state.AddOptimizer("optimizer", opt)
                 state.AddTorchDefault()
-                uni |> Option.iter (fun u -> state.AddValue<UniLossState>("uniloss", Func<_>(u.CaptureState), Action<_>(u.RestoreState)))
+
+                uni
+                |> Option.iter (fun u -> state.AddValue<UniLossState>("uniloss", Func<_>(u.CaptureState), Action<_>(u.RestoreState)))
+
                 let mutable lossSum, bitsSum, bitsN = 0.0, 0.0, 0
-                state.AddValue<float * float * int>("epoch-sums", Func<_>(fun () -> lossSum, bitsSum, bitsN), Action<_>(fun (a, b, c) -> lossSum <- a; bitsSum <- b; bitsN <- c))
+
+                state.AddValue<float * float * int>(
+                    "epoch-sums",
+                    Func<_>(fun () -> lossSum, bitsSum, bitsN),
+                    Action<_>(fun (a, b, c) ->
+                        lossSum <- a
+                        bitsSum <- b
+                        bitsN <- c)
+                )
+
                 let orderOf epoch = AutoDesign.Data.Shuffle.permutation cfg.Seed (int64 epoch) bs.Length
                 let clock = Stopwatch.StartNew()
                 let mutable stepsHere = 0
+
                 try
-                    let spec = { LoopSpec.Of(sprintf "  [%s]" label, cfg.Epochs * bs.Length) with StepsPerEpoch = bs.Length; CheckpointSeconds = 120.0 }
+                    let spec =
+                        { LoopSpec.Of(sprintf "  [%s]" label, cfg.Epochs * bs.Length) with
+                            StepsPerEpoch = bs.Length
+                            CheckpointSeconds = 120.0 }
+
                     let rows =
-                        Loop.run run state spec
+                        Loop.run
+                            run
+                            state
+                            spec
                             (fun info ctx ->
                                 use scope = torch.NewDisposeScope()
-                                if info.StepInEpoch = 0 then (lossSum <- 0.0; bitsSum <- 0.0; bitsN <- 0)
+
+                                if info.StepInEpoch = 0 then
+                                    (lossSum <- 0.0
+                                     bitsSum <- 0.0
+                                     bitsN <- 0)
+
                                 let lr = lrAt cfg info.Epoch
-                                for g in opt.ParamGroups do g.LearningRate <- lr
+
+                                for g in opt.ParamGroups do
+                                    g.LearningRate <- lr
+
                                 let bi = (orderOf info.Epoch).[info.StepInEpoch]
-                                model.train()
-                                opt.zero_grad()
-                                let h = model.forward(trainImages.[bi]).squeeze(1L)   // [B, out, out]
+                                model.train ()
+                                opt.zero_grad ()
+                                let h = model.forward(trainImages.[bi]).squeeze(1L) // [B, out, out]
+
                                 let l =
                                     match loss with
-                                    | Mse _ -> torch.nn.functional.mse_loss(h, targets.[bi])
+                                    | Mse _ -> torch.nn.functional.mse_loss (h, targets.[bi])
                                     | UniLossPckh _ ->
                                         let u = uni.Value
-                                        let v = u.forward(h, labelT.[bi])
+                                        let v = u.forward (h, labelT.[bi])
                                         bitsSum <- bitsSum + float u.LastBits
                                         bitsN <- bitsN + 1
                                         v
-                                l.backward()
-                                opt.step() |> ignore
+
+                                l.backward ()
+                                opt.step () |> ignore
                                 let v = l.item<float32>() |> float
                                 if Double.IsNaN v then Errors.fail "%s: the training loss became NaN at epoch %d (diverged?)" label (info.Epoch + 1)
                                 lossSum <- lossSum + v
@@ -155,25 +223,61 @@ module PoseTrain =
                             (fun epoch ctx ->
                                 let valP = evaluate model set set.Val device
                                 let testP = evaluate model set set.Test device
-                                ctx.Row [ "epoch", float (epoch + 1); "train_loss", lossSum / float bs.Length; "val_pckh", valP; "test_pckh", testP
-                                          "lr", lrAt cfg epoch; "bits_per_batch", (if bitsN = 0 then nan else bitsSum / float bitsN) ]
-                                printfn "  [%s] epoch %d/%d  loss %.4f  val PCKh %.2f  test PCKh %.2f" label (epoch + 1) cfg.Epochs (lossSum / float bs.Length) (100.0 * valP) (100.0 * testP))
+
+                                ctx.Row
+                                    [ "epoch", float (epoch + 1)
+                                      "train_loss", lossSum / float bs.Length
+                                      "val_pckh", valP
+                                      "test_pckh", testP
+                                      "lr", lrAt cfg epoch
+                                      "bits_per_batch", (if bitsN = 0 then nan else bitsSum / float bitsN) ]
+
+                                printfn
+                                    "  [%s] epoch %d/%d  loss %.4f  val PCKh %.2f  test PCKh %.2f"
+                                    label
+                                    (epoch + 1)
+                                    cfg.Epochs
+                                    (lossSum / float bs.Length)
+                                    (100.0 * valP)
+                                    (100.0 * testP))
                         |> List.map rowOf
+
                     let ms = if stepsHere = 0 then nan else 1000.0 * clock.Elapsed.TotalSeconds / float stepsHere
-                    Safetensors.save (run.File "model.safetensors") (model.state_dict())
+                    Safetensors.save (run.File "model.safetensors") (model.state_dict ())
                     run.Finish {| Rows = rows; MsPerStep = ms |}
                     rows, ms
                 finally
                     uni |> Option.iter (fun u -> (u :> IDisposable).Dispose())
-                    for t in trainImages do t.Dispose()
-                    for t in targets do t.Dispose()
-                    for t in labelT do t.Dispose()
+
+                    for t in trainImages do
+                        t.Dispose()
+
+                    for t in targets do
+                        t.Dispose()
+
+                    for t in labelT do
+                        t.Dispose()
         // the predicted vs true joints on 16 test images
         let show = set.Test |> Array.truncate 16
         let scores, outSide = predict model set show device
-        let pred = PoseMetric.argmaxCorrect outSide outSide scores (PoseLabels.labels set outSide show) |> Array.map (fun (_, r, c) -> PoseMetric.toImage set.Side outSide r c)
+
+        let pred =
+            PoseMetric.argmaxCorrect outSide outSide scores (PoseLabels.labels set outSide show)
+            |> Array.map (fun (_, r, c) -> PoseMetric.toImage set.Side outSide r c)
+
         use grid = PoseData.marked set show (Some pred)
         ImageGrid.save (run.File "test_predictions.png") grid 8
         let last = List.tryLast rows
-        { Label = label; Rows = rows; Test = (match last with Some r -> r.TestPckh | None -> nan); Dir = run.Dir
-          MsPerStep = msPerStep; Bits = (match last with Some r -> r.Bits | None -> nan) }
+
+        { Label = label
+          Rows = rows
+          Test =
+            (match last with
+             | Some r -> r.TestPckh
+             | None -> nan)
+          Dir = run.Dir
+          MsPerStep = msPerStep
+          Bits =
+            (match last with
+             | Some r -> r.Bits
+             | None -> nan) }
