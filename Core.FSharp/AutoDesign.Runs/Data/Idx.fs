@@ -144,15 +144,19 @@ module Idx =
     /// Read and validate an IDX file (gzip or raw). The header's declared size is checked against MaxBytes
     /// before anything is decompressed, and decompression stops there, so a hostile file cannot make the
     /// reader allocate more.
-    [<CompiledName("Read")>]
-    let read (path: string) : IdxArray =
+    /// `read` with a limit of `maxBytes` instead of MaxBytes.
+    [<CompiledName("ReadWithin")>]
+    let readWithin (maxBytes: int64) (path: string) : IdxArray =
         let dims = readDims path
         let need = int64 (4 + 4 * dims.Length) + (dims |> Array.fold (fun acc d -> acc * int64 d) 1L)
 
-        if need > MaxBytes then
-            Errors.fail "%s: IDX header declares %s = %d bytes, more than the limit of %d" path (dimsText dims) need MaxBytes
+        if need > maxBytes then
+            Errors.fail "%s: IDX header declares %s = %d bytes, more than the limit of %d" path (dimsText dims) need maxBytes
         // a little slack, so a file with a few extra bytes is reported as such by the exact length check
-        parse path (SafeFiles.readAll MaxBytes (need + 65536L) path)
+        parse path (SafeFiles.readAll maxBytes (need + 65536L) path)
+
+    [<CompiledName("Read")>]
+    let read (path: string) : IdxArray = readWithin MaxBytes path
 
     /// Whether the stored file is gzipped (by its magic bytes).
     [<CompiledName("FileIsGzip")>]
