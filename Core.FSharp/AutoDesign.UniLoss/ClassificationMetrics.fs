@@ -56,27 +56,7 @@ module ClassificationMetrics =
         let name = sprintf "fbeta-%g" beta
         let b2 = beta * beta
 
-        Metric
-            .Define(
-                name,
-                fun s y ->
-                    y.RequireClasses(2, name)
-
-                    let tp =
-                        count
-                            [ for i in 0 .. s.N - 1 do
-                                  if y.[i] = 1 then yield predictedPositive name s i ]
-
-                    let fp =
-                        count
-                            [ for i in 0 .. s.N - 1 do
-                                  if y.[i] = 0 then yield predictedPositive name s i ]
-
-                    let positives = y.Data |> Array.sumBy (fun v -> if v = 1L then 1.0 else 0.0)
-                    ratio ((1.0 + b2) * tp) ((1.0 + b2) * tp + b2 * (positives - tp) + fp)
-            )
-            .WithDegenerate(noPositives)
-            .WithRange(0.0, 1.0)
+        binaryOfCounts name (fun tp fp positives -> ratio ((1.0 + b2) * tp) ((1.0 + b2) * tp + b2 * (positives - tp) + fp))
 
     /// Matthews correlation coefficient (sklearn matthews_corrcoef, multi-class form; 0 when
     /// undefined): (c·s − Σ p_k t_k) / √((s² − Σ p_k²)(s² − Σ t_k²)) with c correct predictions,

@@ -72,3 +72,29 @@ module MetricKit =
                     macroOver classes (fun c -> predicted.[c]) (fun c -> support.[c]) (fun c -> perClass tp.[c] predicted.[c] (float support.[c]))
             )
             .WithRange(0.0, 1.0)
+
+    /// A binary metric of the counts TP, FP (as numbers in the language) and the number of positive
+    /// labels: `combine tp fp positives`. Scores as `predictedPositive` reads them; labels {0, 1};
+    /// degenerate (no positive label) as `noPositives`; range [0, 1].
+    let internal binaryOfCounts (name: string) (combine: Num -> Num -> float -> Num) : Metric =
+        Metric
+            .Define(
+                name,
+                fun s y ->
+                    y.RequireClasses(2, name)
+
+                    let tp =
+                        count
+                            [ for i in 0 .. s.N - 1 do
+                                  if y.[i] = 1 then yield predictedPositive name s i ]
+
+                    let fp =
+                        count
+                            [ for i in 0 .. s.N - 1 do
+                                  if y.[i] = 0 then yield predictedPositive name s i ]
+
+                    let positives = y.Data |> Array.sumBy (fun v -> if v = 1L then 1.0 else 0.0)
+                    combine tp fp positives
+            )
+            .WithDegenerate(noPositives)
+            .WithRange(0.0, 1.0)

@@ -55,28 +55,7 @@ module Metrics =
             )
             .WithRange(0.0, 1.0)
 
-    let private binary name (combine: Num -> Num -> float -> Num) : Metric =
-        Metric
-            .Define(
-                name,
-                fun s y ->
-                    y.RequireClasses(2, name)
-
-                    let tp =
-                        count
-                            [ for i in 0 .. s.N - 1 do
-                                  if y.[i] = 1 then yield predictedPositive name s i ]
-
-                    let fp =
-                        count
-                            [ for i in 0 .. s.N - 1 do
-                                  if y.[i] = 0 then yield predictedPositive name s i ]
-
-                    let positives = y.Data |> Array.sumBy (fun v -> if v = 1L then 1.0 else 0.0)
-                    combine tp fp positives
-            )
-            .WithDegenerate(noPositives)
-            .WithRange(0.0, 1.0)
+    let private binary name combine = binaryOfCounts name combine
 
     /// Binary precision TP / (TP + FP) (0 when nothing is predicted positive, as sklearn's zero_division=0).
     let precision = binary "precision" (fun tp fp _ -> ratio tp (tp + fp))
