@@ -73,6 +73,13 @@ module MetricKit =
             )
             .WithRange(0.0, 1.0)
 
+    /// The indices of the examples labelled 1 and of those labelled 0, in order.
+    let internal positivesAndNegatives (s: Scores) (y: Labels) =
+        [ for i in 0 .. s.N - 1 do
+              if y.[i] = 1 then yield i ],
+        [ for i in 0 .. s.N - 1 do
+              if y.[i] = 0 then yield i ]
+
     /// A binary metric of the counts TP, FP (as numbers in the language) and the number of positive
     /// labels: `combine tp fp positives`. Scores as `predictedPositive` reads them; labels {0, 1};
     /// degenerate (no positive label) as `noPositives`; range [0, 1].

@@ -77,13 +77,7 @@ module Metrics =
                     y.RequireClasses(2, "ap")
                     let score = rankingScore "ap" s
 
-                    let pos =
-                        [ for i in 0 .. s.N - 1 do
-                              if y.[i] = 1 then yield i ]
-
-                    let neg =
-                        [ for i in 0 .. s.N - 1 do
-                              if y.[i] = 0 then yield i ]
+                    let pos, neg = positivesAndNegatives s y
 
                     mean
                         [ for p in pos ->
@@ -151,13 +145,7 @@ module Metrics =
                     y.RequireClasses(2, "auroc")
                     let score = rankingScore "auroc" s
 
-                    let pos =
-                        [ for i in 0 .. s.N - 1 do
-                              if y.[i] = 1 then yield i ]
-
-                    let neg =
-                        [ for i in 0 .. s.N - 1 do
-                              if y.[i] = 0 then yield i ]
+                    let pos, neg = positivesAndNegatives s y
 
                     if pos.IsEmpty || neg.IsEmpty then
                         konst 0.0
