@@ -124,7 +124,11 @@ type EarlyExitCascade(inputShape: int64[], stages: IReadOnlyList<ExitStage>, cla
             [<Optional; DefaultParameterValue(100)>] checkpointEvery: int
         ) =
         let w = if isNull weights then Array.create exits.Length 1.0 else weights
-        Training.train run compiled task options (Exits(exits, w)) "out" (if isNull device then torch.CPU else device) checkpointEvery null
+
+        let trainer =
+            D2nnTrainer(compiled, task, "out", (if isNull device then torch.CPU else device), CheckpointEvery = checkpointEvery)
+
+        trainer.Train(run, options, Exits(exits, w))
 
     /// Greedy inference at `threshold` on one split; cost = multiplications / `normalizer`.
     member t.Evaluate

@@ -128,15 +128,41 @@ module Learning =
         rows |> Array.iteri (fun k r -> preds[int r] <- int acts[k])
         preds, acts
 
+    /// Run `c` in training mode on `x` under `policy`; `detach`: stop the control nodes' gradient at their inputs.
+    let private forwardTraining (c: CompiledD2nn) (detach: bool) (policy: ActionPolicy) (x: torch.Tensor) =
+        c.Train true
+        c.Executor.DetachControlInputs <- detach
+        c.Executor.Forward([| x |], policy)
+
+    /// The value of `loss`, after one step of `opt` on it (none when nothing in it learns); a loss that is
+    /// not finite is a UserError "`diverged`: loss is ...".
+    let private descend (opt: torch.optim.Optimizer) (diverged: string) (loss: torch.Tensor) : float =
+        let lv = loss.item<float32>() |> float
+
+        if Double.IsNaN lv || Double.IsInfinity lv then Errors.fail "%s: loss is %g (lower the learning rate)" diverged lv
+
+        opt.zero_grad ()
+
+        if loss.requires_grad then
+            loss.backward ()
+            opt.step () |> ignore
+
+        lv
+
+    /// The statistics of a step without rewards: its loss, the mean cost of the batch and the accuracy of `preds`.
+    let private supervisedStats (lv: float) (res: ExecutionResult) (preds: int[]) (labels: int[]) (epsilon: float) =
+        { Loss = lv
+          Reward = nan
+          Cost = Array.average res.Cost
+          Accuracy = Classification.accuracy preds labels
+          Epsilon = epsilon }
+
     /// One training step on a mini-batch (shuffled; consecutive `BagSize` examples form a bag).
     [<CompiledName("Step")>]
     let step (c: CompiledD2nn) (cfg: LearnConfig) (rng: Random) (stepNo: int) (opt: torch.optim.Optimizer) (x: torch.Tensor) (labels: int[]) : StepStats =
         use _scope = torch.NewDisposeScope()
         let eps = cfg.Epsilon.At stepNo
-        let policy = ActionPolicy(fun _ q _ -> epsilonGreedy rng eps q)
-        c.Train true
-        c.Executor.DetachControlInputs <- cfg.DetachControlInputs
-        let res = c.Executor.Forward([| x |], policy)
+        let res = forwardTraining c cfg.DetachControlInputs (ActionPolicy(fun _ q _ -> epsilonGreedy rng eps q)) x
         let o = c.Index[cfg.Output]
 
         let preds, outActs =
@@ -179,16 +205,7 @@ module Learning =
                 use y = torch.tensor (res.Rows[o] |> Array.map (fun r -> int64 labels[int r]), device = device)
                 loss <- loss.Plus(torch.nn.functional.cross_entropy(res.Values[o], y).Mul(w))
 
-        let lv = loss.item<float32>() |> float
-
-        if Double.IsNaN lv || Double.IsInfinity lv then
-            Errors.fail "D²NN training diverged at step %d: loss is %g (lower the learning rate)" stepNo lv
-
-        opt.zero_grad ()
-
-        if loss.requires_grad then
-            loss.backward ()
-            opt.step () |> ignore
+        let lv = descend opt (sprintf "D²NN training diverged at step %d" stepNo) loss
 
         { Loss = lv
           Reward = rewards |> Array.averageBy float
@@ -203,10 +220,7 @@ module Learning =
     [<CompiledName("WarmupStep")>]
     let warmupStep (c: CompiledD2nn) (output: string) (rng: Random) (opt: torch.optim.Optimizer) (x: torch.Tensor) (labels: int[]) : StepStats =
         use _scope = torch.NewDisposeScope()
-        let policy = ActionPolicy(fun _ q _ -> epsilonGreedy rng 1.0 q)
-        c.Train true
-        c.Executor.DetachControlInputs <- true
-        let res = c.Executor.Forward([| x |], policy)
+        let res = forwardTraining c true (ActionPolicy(fun _ q _ -> epsilonGreedy rng 1.0 q)) x
         let o = c.Index[output]
         let preds, _ = outputActions res o (fun q -> D2nnExecutor.Greedy(0, q, null))
         let rows = res.Rows[o]
@@ -216,22 +230,9 @@ module Learning =
                 0.0
             else
                 use y = torch.tensor (rows |> Array.map (fun r -> int64 labels[int r]), device = x.device)
-                let loss = torch.nn.functional.cross_entropy (res.Values[o], y)
-                let lv = loss.item<float32>() |> float
+                descend opt "D²NN warm-up diverged" (torch.nn.functional.cross_entropy (res.Values[o], y))
 
-                if Double.IsNaN lv || Double.IsInfinity lv then
-                    Errors.fail "D²NN warm-up diverged: loss is %g (lower the learning rate)" lv
-
-                opt.zero_grad ()
-                loss.backward ()
-                opt.step () |> ignore
-                lv
-
-        { Loss = lv
-          Reward = nan
-          Cost = Array.average res.Cost
-          Accuracy = Classification.accuracy preds labels
-          Epsilon = 1.0 }
+        supervisedStats lv res preds labels 1.0
 
     /// One step of joint training of an early-exit network (BranchyNet): every control node continues, so
     /// every exit head runs on every example, and the loss is Σ_k weights[k] · cross-entropy(exits[k]).
@@ -239,10 +240,7 @@ module Learning =
     [<CompiledName("ExitStep")>]
     let exitStep (c: CompiledD2nn) (exits: string[]) (weights: float[]) (opt: torch.optim.Optimizer) (x: torch.Tensor) (labels: int[]) : StepStats =
         use _scope = torch.NewDisposeScope()
-        let policy = ActionPolicy(fun _ q _ -> Array.create (int q.shape[0]) 1L)
-        c.Train true
-        c.Executor.DetachControlInputs <- true
-        let res = c.Executor.Forward([| x |], policy)
+        let res = forwardTraining c true (ActionPolicy(fun _ q _ -> Array.create (int q.shape[0]) 1L)) x
         let mutable total: torch.Tensor = null
         let mutable preds = [||]
 
@@ -265,17 +263,4 @@ module Learning =
             total <- (if isNull total then l else total.Plus l)
             if k = exits.Length - 1 then preds <- Classification.predictions res.Values[n]
 
-        let lv = total.item<float32>() |> float
-
-        if Double.IsNaN lv || Double.IsInfinity lv then
-            Errors.fail "early-exit training diverged: loss is %g (lower the learning rate)" lv
-
-        opt.zero_grad ()
-        total.backward ()
-        opt.step () |> ignore
-
-        { Loss = lv
-          Reward = nan
-          Cost = Array.average res.Cost
-          Accuracy = Classification.accuracy preds labels
-          Epsilon = 0.0 }
+        supervisedStats (descend opt "early-exit training diverged" total) res preds labels 0.0

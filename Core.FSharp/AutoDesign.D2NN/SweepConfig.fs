@@ -3,6 +3,11 @@ namespace AutoDesign.D2NN
 open System
 open System.Globalization
 
+/// Numbers as folder names, configurations' descriptions and logs write them: invariant culture, at most
+/// 5 decimals ("0.9", "0.99", "1").
+module internal Invariant =
+    let number (v: float) = v.ToString("0.#####", CultureInfo.InvariantCulture)
+
 /// What the reward's cost counts, chosen before anything is measured.
 type CostUnit =
     /// Multiplications (the thesis).
@@ -55,7 +60,7 @@ type Recipe =
         let loss =
             match r.RegularLoss with
             | UnifiedQ -> "unifiedq"
-            | CrossEntropy w -> "ce" + w.ToString("0.#####", CultureInfo.InvariantCulture)
+            | CrossEntropy w -> "ce" + Invariant.number w
 
         loss + (if r.DetachControlInputs then "-detached" else "-joint")
 

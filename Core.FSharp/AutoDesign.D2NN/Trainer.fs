@@ -33,16 +33,24 @@ type D2nnTrainer(network: CompiledD2nn, task: Task, output: string, device: torc
         with get () = checkpointEvery
         and set v = checkpointEvery <- max 0 v
 
-    /// Train with `reward` (its cost counted by `cost`) in `run` (metrics rows: metrics.csv in its folder).
-    member _.Train
-        (
-            run: Run,
-            options: TrainOptions,
-            reward: RewardFn,
-            cost: CostMeasure,
-            [<Optional; DefaultParameterValue(null: Action<int, StepStats>)>] onStep: Action<int, StepStats>
-        ) =
-        Training.train run network task options (Learn(reward, cost)) output device checkpointEvery onStep
+    /// The training job of `options` and `phase` on this trainer's network, task and device (for Training's
+    /// functions, e.g. Training.TrainKeepingState). `onStep` (may be null) sees every step run.
+    member _.Job(options: TrainOptions, phase: TrainPhase, [<Optional; DefaultParameterValue(null: Action<int, StepStats>)>] onStep: Action<int, StepStats>) =
+        { Network = network
+          Task = task
+          Options = options
+          Phase = phase
+          Output = output
+          Device = device
+          CheckpointEvery = checkpointEvery
+          OnStep = onStep }
+
+    /// Train for `phase` in `run` (metrics rows: metrics.csv in its folder): Q-learning (TrainPhase.LearnWith),
+    /// the warm-up (TrainPhase.Warmup) or joint early-exit training (TrainPhase.ExitsOf).
+    member t.Train
+        (run: Run, options: TrainOptions, phase: TrainPhase, [<Optional; DefaultParameterValue(null: Action<int, StepStats>)>] onStep: Action<int, StepStats>)
+        =
+        Training.train run (t.Job(options, phase, onStep))
 
     /// Train at trade-off weight λ (reward λ·metric + (1 − λ)·(1 − multiplications / `normalizer`)).
     member t.Train
@@ -53,11 +61,7 @@ type D2nnTrainer(network: CompiledD2nn, task: Task, output: string, device: torc
             normalizer: float,
             [<Optional; DefaultParameterValue(null: Action<int, StepStats>)>] onStep: Action<int, StepStats>
         ) =
-        t.Train(run, options, Reward.tradeoff task.Metric lambda, Multiplications normalizer, onStep)
-
-    /// The warm-up: cross-entropy for the regular nodes under uniformly random routing.
-    member _.Warmup(run: Run, options: TrainOptions, [<Optional; DefaultParameterValue(null: Action<int, StepStats>)>] onStep: Action<int, StepStats>) =
-        Training.train run network task options Warmup output device checkpointEvery onStep
+        t.Train(run, options, Learn(Reward.tradeoff task.Metric lambda, Multiplications normalizer), onStep)
 
     /// Greedy inference on the test set; cost = multiplications / `normalizer`.
     member _.Evaluate(normalizer: float) = Evaluation.evaluate network task normalizer output device

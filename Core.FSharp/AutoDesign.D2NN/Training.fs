@@ -89,6 +89,22 @@ type TrainPhase =
     /// Joint early-exit training of `nodes` with loss `weights` (the factory for C#).
     static member ExitsOf(nodes: string[], weights: float[]) = Exits(nodes, weights)
 
+/// One training of a compiled D²NN (or static network) on a task: what it optimizes, how, and where.
+type TrainJob =
+    {
+        Network: CompiledD2nn
+        Task: Task
+        Options: TrainOptions
+        Phase: TrainPhase
+        /// The node carrying class scores [B, C].
+        Output: string
+        Device: torch.Device
+        /// Commit a checkpoint every this many steps (0: at the end and every 5 minutes).
+        CheckpointEvery: int
+        /// Sees every step run (may be null).
+        OnStep: Action<int, StepStats>
+    }
+
 /// D²NN training on the run engine: every loop is `Loop.run` over the full state (each node's module,
 /// the Adam optimizer, the random stream of sampling and ε-greedy choices, the sampler's position, torch's
 /// default generator), so a run killed at any instant and started again ends bit-identical.
@@ -226,29 +242,50 @@ module Training =
         SafeFiles.checkRegular tensors
         { Tensors = Safetensors.load tensors; Values = v }, { TensorsFile = tensors; ValuesFile = values }
 
-    let private trainWith
-        (run: Run)
-        (c: CompiledD2nn)
-        (task: Task)
-        (opts: TrainOptions)
-        (phase: TrainPhase)
-        (output: string)
-        (device: torch.Device)
-        (initial: (Snapshot * SnapshotFiles) option)
-        (keepFinalState: bool)
-        (checkpointEvery: int)
-        (onStep: Action<int, StepStats>)
-        =
+    /// The step of `job`'s phase on a mini-batch (step number, inputs, labels), its options checked.
+    let private phaseStep (job: TrainJob) (random: Random) (opt: torch.optim.Optimizer) : int -> torch.Tensor -> int[] -> StepStats =
+        let c, opts = job.Network, job.Options
+
+        match job.Phase with
+        | Learn(reward, cost) ->
+            let cfg =
+                { Reward = reward
+                  BagSize = opts.BagSize
+                  Epsilon = EpsilonSchedule.Linear(1.0, 0.05, opts.EpsilonSteps)
+                  RegularLoss = opts.RegularLoss
+                  Cost = cost
+                  Output = job.Output
+                  DetachControlInputs = opts.DetachControlInputs
+                  ClassWeights = classWeights job.Task opts }
+
+            fun stepNo x labels -> Learning.step c cfg random stepNo opt x labels
+        | Exits(nodes, weights) ->
+            if nodes.Length = 0 || nodes.Length <> weights.Length then
+                Errors.fail "early-exit training needs one weight per exit, got %d exits and %d weights" nodes.Length weights.Length
+
+            for n in nodes do
+                if not (c.Index.ContainsKey n) then Errors.fail "the network has no exit node '%s'" n
+
+            fun _ x labels -> Learning.exitStep c nodes weights opt x labels
+        | Warmup -> fun _ x labels -> Learning.warmupStep c job.Output random opt x labels
+
+    /// Train `job` in `run`, starting from `initial` (a kept final state) when the run has no checkpoint yet;
+    /// `keepFinalState`: save the final training state (final-state.*) at the end.
+    let private trainWith (run: Run) (job: TrainJob) (initial: (Snapshot * SnapshotFiles) option) (keepFinalState: bool) =
+        let c, task, opts = job.Network, job.Task, job.Options
         if opts.Steps < 0 then Errors.fail "training steps must be >= 0, got %d" opts.Steps
         if opts.BagSize < 1 then Errors.fail "mini-bag size must be >= 1, got %d" opts.BagSize
         if opts.Lr <= 0.0 then Errors.fail "learning rate must be positive, got %g" opts.Lr
-        if not (c.Index.ContainsKey output) then Errors.fail "the network has no node '%s' to read class scores from" output
-        c.To device
+
+        if not (c.Index.ContainsKey job.Output) then
+            Errors.fail "the network has no node '%s' to read class scores from" job.Output
+
+        c.To job.Device
         use opt = new SafeAdam(c.Parameters, opts.Lr)
         // the warm-up draws from its own stream, so its batches differ from the training that follows
         let random =
             SeededRandom(
-                match phase with
+                match job.Phase with
                 | Warmup -> opts.Seed + 7919
                 | Learn _
                 | Exits _ -> opts.Seed
@@ -270,109 +307,39 @@ module Training =
                 for t in snap.Tensors.Values do
                     t.Dispose())
 
-        let cfg =
-            match phase with
-            | Learn(reward, cost) ->
-                Some
-                    { Reward = reward
-                      BagSize = opts.BagSize
-                      Epsilon = EpsilonSchedule.Linear(1.0, 0.05, opts.EpsilonSteps)
-                      RegularLoss = opts.RegularLoss
-                      Cost = cost
-                      Output = output
-                      DetachControlInputs = opts.DetachControlInputs
-                      ClassWeights = classWeights task opts }
-            | Warmup
-            | Exits _ -> None
-
-        match phase with
-        | Exits(nodes, weights) ->
-            if nodes.Length = 0 || nodes.Length <> weights.Length then
-                Errors.fail "early-exit training needs one weight per exit, got %d exits and %d weights" nodes.Length weights.Length
-
-            for n in nodes do
-                if not (c.Index.ContainsKey n) then Errors.fail "the network has no exit node '%s'" n
-        | _ -> ()
-
+        let learn = phaseStep job random opt
         let rowEvery = max 1 (opts.Steps / 50)
-        let spec = { LoopSpec.Of(run.Dir |> Path.GetFileName, opts.Steps) with CheckpointEvery = max 0 checkpointEvery }
 
-        let rows =
-            Loop.run
-                run
-                state
-                spec
-                (fun info ctx ->
-                    let batch = sampler.Next()
-                    use _ = torch.NewDisposeScope()
-                    use bi = torch.tensor (batch |> Array.map int64)
-                    let x = task.TrainX.index_select(0L, bi).``to``(device)
-                    let labels = batch |> Array.map (fun i -> task.TrainY[i])
+        let step (info: StepInfo) (ctx: LoopContext) =
+            let batch = sampler.Next()
+            use _ = torch.NewDisposeScope()
+            use bi = torch.tensor (batch |> Array.map int64)
+            let x = task.TrainX.index_select(0L, bi).``to``(job.Device)
+            let stats = learn info.Step x (batch |> Array.map (fun i -> task.TrainY[i]))
+            if not (isNull job.OnStep) then job.OnStep.Invoke(info.Step, stats)
+            let shown = [ "loss", stats.Loss; "reward", stats.Reward; "cost", stats.Cost; "acc", stats.Accuracy ]
+            ctx.Show shown
 
-                    let stats =
-                        match cfg, phase with
-                        | Some cfg, _ -> Learning.step c cfg random info.Step opt x labels
-                        | None, Exits(nodes, weights) -> Learning.exitStep c nodes weights opt x labels
-                        | None, _ -> Learning.warmupStep c output random opt x labels
+            if (info.Step + 1) % rowEvery = 0 || info.Step = opts.Steps - 1 then
+                ctx.Row([ "step", float (info.Step + 1) ] @ shown @ [ "epsilon", stats.Epsilon ])
 
-                    if not (isNull onStep) then onStep.Invoke(info.Step, stats)
-                    let shown = [ "loss", stats.Loss; "reward", stats.Reward; "cost", stats.Cost; "acc", stats.Accuracy ]
-                    ctx.Show shown
-
-                    if (info.Step + 1) % rowEvery = 0 || info.Step = opts.Steps - 1 then
-                        ctx.Row([ "step", float (info.Step + 1) ] @ shown @ [ "epsilon", stats.Epsilon ]))
-                (fun _ _ -> ())
-
+        let spec = { LoopSpec.Of(run.Dir |> Path.GetFileName, opts.Steps) with CheckpointEvery = max 0 job.CheckpointEvery }
+        Loop.run run state spec step (fun _ _ -> ()) |> ignore
         if keepFinalState then saveFinalState run state
-        rows |> ignore
 
-    /// Train `c` on `task` in `run` (resuming from its latest checkpoint) for the remaining steps of
-    /// `opts`, committing a checkpoint every `checkpointEvery` steps (0: at the end and every 5 minutes);
-    /// returns the metrics rows. `onStep` (may be null) sees every step run in this call.
+    /// Train `job` in `run` (resuming from its latest checkpoint) for the remaining steps of its options; the
+    /// metrics rows go to the run's metrics.csv.
     [<CompiledName("Train")>]
-    let train
-        (run: Run)
-        (c: CompiledD2nn)
-        (task: Task)
-        (opts: TrainOptions)
-        (phase: TrainPhase)
-        (output: string)
-        (device: torch.Device)
-        (checkpointEvery: int)
-        (onStep: Action<int, StepStats>)
-        =
-        trainWith run c task opts phase output device None false checkpointEvery onStep
+    let train (run: Run) (job: TrainJob) = trainWith run job None false
 
     /// As train, and keep the final training state (final-state.*) so another run can continue it.
     [<CompiledName("TrainKeepingState")>]
-    let trainKeepingState
-        (run: Run)
-        (c: CompiledD2nn)
-        (task: Task)
-        (opts: TrainOptions)
-        (phase: TrainPhase)
-        (output: string)
-        (device: torch.Device)
-        (checkpointEvery: int)
-        (onStep: Action<int, StepStats>)
-        =
-        trainWith run c task opts phase output device None true checkpointEvery onStep
+    let trainKeepingState (run: Run) (job: TrainJob) = trainWith run job None true
 
-    /// Continue the training a finished run in `fromDir` kept (trainKeepingState) for `opts.Steps` more
+    /// Continue the training a finished run in `fromDir` kept (trainKeepingState) for `job.Options.Steps` more
     /// steps in `run`: modules, optimizer moments, random stream and sampler position carry on, so the
-    /// result equals one run of both step counts. `opts` must match the first run's (but for Steps).
+    /// result equals one run of both step counts. The options must match the first run's (but for Steps).
     [<CompiledName("ContinueFrom")>]
-    let continueFrom
-        (fromDir: string)
-        (run: Run)
-        (c: CompiledD2nn)
-        (task: Task)
-        (opts: TrainOptions)
-        (phase: TrainPhase)
-        (output: string)
-        (device: torch.Device)
-        (checkpointEvery: int)
-        (onStep: Action<int, StepStats>)
-        =
+    let continueFrom (fromDir: string) (run: Run) (job: TrainJob) =
         let snap = if (Checkpoints.latestName run.Dir).IsNone then Some(loadFinalState fromDir) else None
-        trainWith run c task opts phase output device snap true checkpointEvery onStep
+        trainWith run job snap true
