@@ -2,6 +2,7 @@ namespace AutoDesign.D2NN
 
 open System
 open AutoDesign.Runs
+open AutoDesign.Data
 
 /// Where a sampler is in its stream of mini-batches: the current permutation of the training set and the
 /// next position in it (uniform shuffling; empty for class-balanced draws). Saved in checkpoints.
@@ -9,7 +10,7 @@ type SamplerState = { Order: int[]; Position: int }
 
 /// Mini-batches of training-example indices of `task`, drawn from `random` (checkpoint both):
 /// - `positiveFraction` = 0: uniform shuffling; each pass over the training set is a fresh permutation
-///   (Fisher–Yates), a batch never straddles two passes;
+///   (Shuffle.permutation, seeded by a draw from `random`), a batch never straddles two passes;
 /// - `positiveFraction` in (0, 1), binary tasks only: each example is a positive (label 1) with that
 ///   probability, then drawn uniformly within its class (class-balanced mini-batches and mini-bags).
 [<Sealed>]
@@ -52,12 +53,7 @@ type BatchSampler(task: Task, batchSize: int, positiveFraction: float, random: R
                     negatives[random.Next negatives.Length])
         else
             if position + batchSize > n then
-                for i in n - 1 .. -1 .. 1 do
-                    let j = random.Next(i + 1)
-                    let t = order[i] in
-                    order[i] <- order[j]
-                    order[j] <- t
-
+                order <- Shuffle.permutation (random.Next()) 0L n
                 position <- 0
 
             position <- position + batchSize

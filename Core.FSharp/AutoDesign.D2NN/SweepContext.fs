@@ -53,12 +53,12 @@ type StaticBaseline = { Trained: CompiledD2nn; BaselinePoint: CurvePoint }
 module internal SweepChild =
     /// The run kinds of the children; a kind's version moves whenever what its runs compute changes, so
     /// folders of an older version are not reused.
-    let staticKind = "d2nn.static/1"
-    let equalBudgetKind = "d2nn.static-equal/1"
+    let staticKind = "d2nn.static/2"
+    let equalBudgetKind = "d2nn.static-equal/2"
     let latencyKind = "d2nn.latency/1"
-    let warmStartKind = "d2nn.warm-start/1"
-    let pointKind = "d2nn.point/1"
-    let earlyExitKind = "d2nn.early-exit/1"
+    let warmStartKind = "d2nn.warm-start/2"
+    let pointKind = "d2nn.point/2"
+    let earlyExitKind = "d2nn.early-exit/2"
 
     let log (fmt: Printf.StringFormat<'a, unit>) =
         Printf.kprintf

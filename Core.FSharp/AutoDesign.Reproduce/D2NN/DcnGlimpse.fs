@@ -139,7 +139,7 @@ module DcnGlimpseRun =
         (checkpointEvery: int)
         : DcnGlimpsePoint list =
         use run =
-            Run.Open({ options with Root = IO.Path.Combine(options.Root, sweepFolder) }, "dcn-glimpse", "d2nn.dcn-glimpse/1", cfg)
+            Run.Open({ options with Root = IO.Path.Combine(options.Root, sweepFolder) }, "dcn-glimpse", "d2nn.dcn-glimpse/2", cfg)
 
         if run.IsFinished then
             run.Result<DcnGlimpsePoint list>()
