@@ -36,36 +36,14 @@ module FastCascade =
         { Name = name
           Build =
             Func<D2nnGraph>(fun () ->
-                GraphBuilder()
-                    .Input("x", img)
-                    .Module("N1", n1 w ())
-                    .Module("Q1", control f[0] ())
-                    .Module("N2", head f[0] ())
-                    .Module("N3", n3 w ())
-                    .Module("Q2", control f[1] ())
-                    .Module("N4", head f[1] ())
-                    .Module("N5", n5 w ())
-                    .Module("Q3", control f[2] ())
-                    .Module("N6", head f[2] ())
-                    .Module("N7", n7 w ())
+                let g = GraphBuilder().Input("x", img).Module("N1", n1 w ()).Data("x", "N1")
+                // stage k's control node Qk stops at the exit head or continues to the next stage
+                Architectures.branch g "N1" ("Q1", control f[0] ()) ("N2", head f[0] ()) ("N3", n3 w ()) |> ignore
+                Architectures.branch g "N3" ("Q2", control f[1] ()) ("N4", head f[1] ()) ("N5", n5 w ()) |> ignore
+
+                (Architectures.branch g "N5" ("Q3", control f[2] ()) ("N6", head f[2] ()) ("N7", n7 w ()))
                     .Merge("M", new SumMerge())
                     .Output("out")
-                    .Data("x", "N1")
-                    .Data("N1", "Q1")
-                    .Data("N1", "N2")
-                    .Data("N1", "N3")
-                    .Control("Q1", "N2")
-                    .Control("Q1", "N3")
-                    .Data("N3", "Q2")
-                    .Data("N3", "N4")
-                    .Data("N3", "N5")
-                    .Control("Q2", "N4")
-                    .Control("Q2", "N5")
-                    .Data("N5", "Q3")
-                    .Data("N5", "N6")
-                    .Data("N5", "N7")
-                    .Control("Q3", "N6")
-                    .Control("Q3", "N7")
                     .Data("N2", "M", zeros classes)
                     .Data("N4", "M", zeros classes)
                     .Data("N6", "M", zeros classes)
