@@ -35,6 +35,15 @@ module Architectures =
     let private merge (g: GraphBuilder) (m: string) (a: string, b: string) (zero: int64[]) (next: string, nm: M) =
         g.Merge(m, new SumMerge()).Data(a, m, torch.zeros zero).Data(b, m, torch.zeros zero).Module(next, nm).Data(m, next)
 
+    /// The output `out` as the sum (merge M) of the given nodes' scores (default zeros of `classes`), and the graph.
+    let sumOutput (g: GraphBuilder) (inputs: string list) (classes: int) =
+        g.Merge("M", new SumMerge()).Output("out") |> ignore
+
+        for n in inputs do
+            g.Data(n, "M", zeros classes) |> ignore
+
+        g.Data("M", "out").Build()
+
     // ---- High-low capacity (Fig. 2.3a): Q picks the high-capacity N2 or the low-capacity N3.
     let private hlN1 () = seq (conv 1 8 3 2) // [8,14,14]
     let private hlN2 () = seq (conv 8 16 3 1 @ [ pool 3 2; flatten () ] @ fcRelu 576 512 @ [ fc 512 2 ])
@@ -47,13 +56,7 @@ module Architectures =
             Func<D2nnGraph>(fun () ->
                 let g = GraphBuilder().Input("x", img).Module("N1", hlN1 ()).Data("x", "N1")
 
-                (branch g "N1" ("Q1", hlQ ()) ("N2", hlN2 ()) ("N3", hlN3 ()))
-                    .Merge("M", new SumMerge())
-                    .Output("out")
-                    .Data("N2", "M", zeros 2)
-                    .Data("N3", "M", zeros 2)
-                    .Data("M", "out")
-                    .Build())
+                branch g "N1" ("Q1", hlQ ()) ("N2", hlN2 ()) ("N3", hlN3 ()) |> fun g -> sumOutput g [ "N2"; "N3" ] 2)
           Baselines =
             baselines
                 [ "High NN (N1+N2)", (fun () -> chainOf [ "N1", hlN1 (); "N2", hlN2 () ])
@@ -107,8 +110,6 @@ module Architectures =
                     .Module("E1", identity ())
                     .Module("E2", identity ())
                     .Module("E3", identity ())
-                    .Merge("M", new SumMerge())
-                    .Output("out")
                     .Data("x", "N1")
                     .Data("N1", "N2")
                     .Data("N1", "Q1")
@@ -128,12 +129,7 @@ module Architectures =
                     .Control("Q3", "N7")
                     .Data("N6", "E3")
                     .Data("x", "N7")
-                    .Data("E1", "M", zeros 2)
-                    .Data("E2", "M", zeros 2)
-                    .Data("E3", "M", zeros 2)
-                    .Data("N7", "M", zeros 2)
-                    .Data("M", "out")
-                    .Build())
+                |> fun g -> sumOutput g [ "E1"; "E2"; "E3"; "N7" ] 2)
           Baselines =
             baselines
                 [ "NN4 (N7)", (fun () -> chainOf [ "N7", csN7 w () ])

@@ -2,7 +2,6 @@ namespace AutoDesign.Reproduce
 
 open System
 open System.IO
-open AutoDesign.Runs
 open AutoDesign.D2NN
 open AutoDesign.Reproduce.D2NN
 
@@ -22,11 +21,11 @@ module D2nnExperiments =
             // the thesis's unified-Q recipe doubles every λ point: full configs only (the quick budget)
             ThesisRecipe = not ctx.Quick }
 
+    /// "0.752±0.013", or "n/a" for a missing value.
     let private pm (m: float, s: float) = if Double.IsNaN m then "n/a" else sprintf "%.3f±%.3f" m s
-    let private frac (m: float, s: float) = if Double.IsNaN m then "n/a" else sprintf "%.3f±%.3f" m s
 
     /// "0.752±0.013 at 0.100±0.004 mults, 0.210±0.006 time".
-    let private fmt (r: SeedSummary) = sprintf "%s at %s mults, %s time" (pm r.Metric) (frac r.Cost) (frac r.Latency)
+    let private fmt (r: SeedSummary) = sprintf "%s at %s mults, %s time" (pm r.Metric) (pm r.Cost) (pm r.Latency)
 
     let private label (r: SeedSummary) =
         if r.Recipe = "" then sprintf "%s (%d steps)" r.Series r.Steps

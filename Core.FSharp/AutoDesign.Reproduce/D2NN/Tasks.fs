@@ -49,20 +49,25 @@ module Tasks =
         let idx = Shuffle.permutation seed 0L y.Length
         pick (x, y) idx[.. trainCount - 1], pick (x, y) idx[trainCount .. trainCount + valCount - 1]
 
-    /// Class `positive` of Fashion-MNIST against the other nine (1:9), scored by F1: stand-in for LFW-B.
-    let oneVsRest (positive: int) (trainCount: int) (valCount: int) (testCount: int) (seed: int) =
+    /// A Fashion-MNIST task: `trainCount` training and `valCount` validation images carved from the training
+    /// split and `testCount` test images, drawn from the seed, labels mapped by `relabel`.
+    let private fashionTask name data metric classes (relabel: int[] -> int[]) trainCount valCount testCount seed =
         let (tx, ty), (ux, uy) = fashion Train |> trainAndValidation seed trainCount valCount
         let vx, vy = fashion Test |> subset (seed + 1) testCount
-        let bin = Array.map (fun l -> if l = positive then 1 else 0)
+        create name data metric classes (tx, relabel ty) (ux, relabel uy) (vx, relabel vy)
 
-        create
+    /// Class `positive` of Fashion-MNIST against the other nine (1:9), scored by F1: stand-in for LFW-B.
+    let oneVsRest (positive: int) (trainCount: int) (valCount: int) (testCount: int) (seed: int) =
+        fashionTask
             (sprintf "fashion-%d-vs-rest" positive)
             (sprintf "Fashion-MNIST class %d vs rest, 1:9 (stand-in for LFW-B face/non-face)" positive)
             (F1 1)
             2
-            (tx, bin ty)
-            (ux, bin uy)
-            (vx, bin vy)
+            (Array.map (fun l -> if l = positive then 1 else 0))
+            trainCount
+            valCount
+            testCount
+            seed
 
     /// Leaf order of the 2/5/10 hierarchy: clothing {tops {T-shirt, Shirt}, {Pullover, Coat}, {Trouser, Dress}},
     /// accessories {{Sandal, Sneaker}, {Bag, Ankle boot}}.
@@ -70,18 +75,16 @@ module Tasks =
 
     /// Fashion-MNIST 10 classes, labels remapped to `leafOrder`: stand-in for ILSVRC-10.
     let hierarchy (trainCount: int) (valCount: int) (testCount: int) (seed: int) =
-        let remap = Array.map (fun l -> Array.IndexOf(leafOrder, l))
-        let (tx, ty), (ux, uy) = fashion Train |> trainAndValidation seed trainCount valCount
-        let vx, vy = fashion Test |> subset (seed + 1) testCount
-
-        create
+        fashionTask
             "fashion-hierarchy"
             "Fashion-MNIST 10 classes with a 2/5/10 hierarchy (stand-in for ILSVRC-10)"
             Accuracy
             10
-            (tx, remap ty)
-            (ux, remap uy)
-            (vx, remap vy)
+            (Array.map (fun l -> Array.IndexOf(leafOrder, l)))
+            trainCount
+            valCount
+            testCount
+            seed
 
     /// The four tops Fashion-MNIST confuses with each other: T-shirt/top, Pullover, Coat, Shirt.
     let confusableTops = [| 0; 2; 4; 6 |]
@@ -93,14 +96,14 @@ module Tasks =
     /// where routing matters").
     let fashionTen (trainCount: int) (valCount: int) (testCount: int) (seed: int) =
         if testCount < 1 then Errors.fail "the test split needs at least 1 example, got %d" testCount
-        let (tx, ty), (ux, uy) = fashion Train |> trainAndValidation seed trainCount valCount
-        let vx, vy = fashion Test |> subset (seed + 1) testCount
 
-        create
+        fashionTask
             "fashion-10"
             "Fashion-MNIST 10 classes: 6 told apart by coarse shape, 4 confusable tops (T-shirt, pullover, coat, shirt); not a thesis data set (stand-in for inputs of mixed difficulty)"
             Accuracy
             10
-            (tx, ty)
-            (ux, uy)
-            (vx, vy)
+            id
+            trainCount
+            valCount
+            testCount
+            seed
