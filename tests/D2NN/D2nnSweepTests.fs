@@ -165,7 +165,7 @@ let tests =
               Expect.isFalse (main.Config.Contains root) "no absolute path in the row"
 
               for f in [ "curve.csv"; "curve.png"; "paths.csv"; "paths.png" ] do
-                  Expect.isTrue (File.Exists(Path.Combine(root, "d2nn", "dcn-quick-sized", f))) (f + " summarizes the seeds")
+                  Expect.isTrue (File.Exists(Path.Combine(root, "d2nn", "dcn-quick-sized-" + D2nnExperiment.dataVersion, f))) (f + " summarizes the seeds")
           }
           test "bench time model scales each node's full-pass time by the examples reaching it" {
               // node 0 ran on all 100 examples in 10 ms and on 100 under the policy; node 1: 40 ms for 100, 25 under

@@ -26,6 +26,24 @@ module Architectures =
 
         b.Output("out").Data(prev, "out").Build()
 
+    /// A control node `q` after `source` choosing between two regular nodes `a` and `b` (modules added in
+    /// the order q, a, b; edges source → q, a, b, then q controls a and b).
+    let branch (g: GraphBuilder) (source: string) (q: string, qm: M) (a: string, am: M) (b: string, bm: M) =
+        g.Module(q, qm).Module(a, am).Module(b, bm).Data(source, q).Data(source, a).Data(source, b).Control(q, a).Control(q, b)
+
+    /// A sum merge `m` of regular nodes `a` and `b` (default `zero`-shaped zeros), feeding the new module `next`.
+    let private merge (g: GraphBuilder) (m: string) (a: string, b: string) (zero: int64[]) (next: string, nm: M) =
+        g.Merge(m, new SumMerge()).Data(a, m, torch.zeros zero).Data(b, m, torch.zeros zero).Module(next, nm).Data(m, next)
+
+    /// The output `out` as the sum (merge M) of the given nodes' scores (default zeros of `classes`), and the graph.
+    let sumOutput (g: GraphBuilder) (inputs: string list) (classes: int) =
+        g.Merge("M", new SumMerge()).Output("out") |> ignore
+
+        for n in inputs do
+            g.Data(n, "M", zeros classes) |> ignore
+
+        g.Data("M", "out").Build()
+
     // ---- High-low capacity (Fig. 2.3a): Q picks the high-capacity N2 or the low-capacity N3.
     let private hlN1 () = seq (conv 1 8 3 2) // [8,14,14]
     let private hlN2 () = seq (conv 8 16 3 1 @ [ pool 3 2; flatten () ] @ fcRelu 576 512 @ [ fc 512 2 ])
@@ -36,24 +54,9 @@ module Architectures =
         { Name = "highlow"
           Build =
             Func<D2nnGraph>(fun () ->
-                GraphBuilder()
-                    .Input("x", img)
-                    .Module("N1", hlN1 ())
-                    .Module("Q1", hlQ ())
-                    .Module("N2", hlN2 ())
-                    .Module("N3", hlN3 ())
-                    .Merge("M", new SumMerge())
-                    .Output("out")
-                    .Data("x", "N1")
-                    .Data("N1", "Q1")
-                    .Data("N1", "N2")
-                    .Data("N1", "N3")
-                    .Control("Q1", "N2")
-                    .Control("Q1", "N3")
-                    .Data("N2", "M", zeros 2)
-                    .Data("N3", "M", zeros 2)
-                    .Data("M", "out")
-                    .Build())
+                let g = GraphBuilder().Input("x", img).Module("N1", hlN1 ()).Data("x", "N1")
+
+                branch g "N1" ("Q1", hlQ ()) ("N2", hlN2 ()) ("N3", hlN3 ()) |> fun g -> sumOutput g [ "N2"; "N3" ] 2)
           Baselines =
             baselines
                 [ "High NN (N1+N2)", (fun () -> chainOf [ "N1", hlN1 (); "N2", hlN2 () ])
@@ -107,8 +110,6 @@ module Architectures =
                     .Module("E1", identity ())
                     .Module("E2", identity ())
                     .Module("E3", identity ())
-                    .Merge("M", new SumMerge())
-                    .Output("out")
                     .Data("x", "N1")
                     .Data("N1", "N2")
                     .Data("N1", "Q1")
@@ -128,12 +129,7 @@ module Architectures =
                     .Control("Q3", "N7")
                     .Data("N6", "E3")
                     .Data("x", "N7")
-                    .Data("E1", "M", zeros 2)
-                    .Data("E2", "M", zeros 2)
-                    .Data("E3", "M", zeros 2)
-                    .Data("N7", "M", zeros 2)
-                    .Data("M", "out")
-                    .Build())
+                |> fun g -> sumOutput g [ "E1"; "E2"; "E3"; "N7" ] 2)
           Baselines =
             baselines
                 [ "NN4 (N7)", (fun () -> chainOf [ "N7", csN7 w () ])
@@ -181,53 +177,15 @@ module Architectures =
         { Name = "chain"
           Build =
             Func<D2nnGraph>(fun () ->
-                let b = GraphBuilder().Input("x", img)
+                let g = GraphBuilder().Input("x", img).Module("N1", chN1 ()).Data("x", "N1")
+                branch g "N1" ("Q1", chQ1 ()) ("N2", chN2 ()) ("N3", chN3 ()) |> ignore
 
-                b
-                    .Module("N1", chN1 ())
-                    .Module("Q1", chQ1 ())
-                    .Module("N2", chN2 ())
-                    .Module("N3", chN3 ())
-                    .Merge("A1", new SumMerge())
-                    .Module("N4", chN4 ())
-                    .Module("Q2", chQ2 ())
-                    .Module("N5", chN5 ())
-                    .Module("N6", chN6 ())
-                    .Merge("A2", new SumMerge())
-                    .Module("N7", chN7 ())
-                    .Module("Q3", chQ3 ())
-                    .Module("N8", chN8 ())
-                    .Module("N9", chN9 ())
-                    .Merge("A3", new SumMerge())
-                    .Module("N10", chN10 ())
-                    .Output("out")
-                    .Data("x", "N1")
-                    .Data("N1", "Q1")
-                    .Data("N1", "N2")
-                    .Data("N1", "N3")
-                    .Control("Q1", "N2")
-                    .Control("Q1", "N3")
-                    .Data("N2", "A1", torch.zeros (16L, 14L, 14L))
-                    .Data("N3", "A1", torch.zeros (16L, 14L, 14L))
-                    .Data("A1", "N4")
-                    .Data("N4", "Q2")
-                    .Data("N4", "N5")
-                    .Data("N4", "N6")
-                    .Control("Q2", "N5")
-                    .Control("Q2", "N6")
-                    .Data("N5", "A2", torch.zeros (32L, 6L, 6L))
-                    .Data("N6", "A2", torch.zeros (32L, 6L, 6L))
-                    .Data("A2", "N7")
-                    .Data("N7", "Q3")
-                    .Data("N7", "N8")
-                    .Data("N7", "N9")
-                    .Control("Q3", "N8")
-                    .Control("Q3", "N9")
-                    .Data("N8", "A3", zeros 256)
-                    .Data("N9", "A3", zeros 256)
-                    .Data("A3", "N10")
-                    .Data("N10", "out")
-                    .Build())
+                merge g "A1" ("N2", "N3") [| 16L; 14L; 14L |] ("N4", chN4 ()) |> ignore
+                branch g "N4" ("Q2", chQ2 ()) ("N5", chN5 ()) ("N6", chN6 ()) |> ignore
+                merge g "A2" ("N5", "N6") [| 32L; 6L; 6L |] ("N7", chN7 ()) |> ignore
+                branch g "N7" ("Q3", chQ3 ()) ("N8", chN8 ()) ("N9", chN9 ()) |> ignore
+
+                (merge g "A3" ("N8", "N9") [| 256L |] ("N10", chN10 ())).Output("out").Data("N10", "out").Build())
           Baselines =
             baselines
                 [ "High NN (N1-N3-N6-N9-N10)",

@@ -122,8 +122,8 @@ module D2nnBench =
           ArchitectureFactor = architecture }
 
     /// Train the cascade `arch` (baselines, warm start, the reward's cost from `o.Cost`, a few λ, the
-    /// early-exit baseline) as a sweep in d2nn/bench-<arch>[-quick]/seed<k>, and once more with mini-bags at
-    /// the sampled prior in d2nn/bench-<arch>[-quick]-sampled-prior/seed<k> (unless `o` fixes that prior);
+    /// early-exit baseline) as a sweep in d2nn/bench-<arch>[-quick]-v2/seed<k>, and once more with mini-bags at
+    /// the sampled prior in d2nn/bench-<arch>[-quick]-sampled-prior-v2/seed<k> (unless `o` fixes that prior);
     /// choose the λ and mini-bag prior together, and the early exit's threshold, on the validation split
     /// (Selection: cheapest within 0.01 of the full network's validation metric), and time both against the
     /// full network at batch 256 and batch 1. Torch runs on one thread.
@@ -146,7 +146,13 @@ module D2nnBench =
                 Training = { s.Training with Steps = steps; EpsilonSteps = steps / 2; BatchSize = 64 } }
 
         let folder (dataPrior: bool) =
-            sprintf "d2nn/bench-%s%s%s/seed%d" arch.Name (if o.Quick then "-quick" else "") (if dataPrior then "" else "-sampled-prior") o.Seed
+            sprintf
+                "d2nn/bench-%s%s%s-%s/seed%d"
+                arch.Name
+                (if o.Quick then "-quick" else "")
+                (if dataPrior then "" else "-sampled-prior")
+                D2nnExperiment.dataVersion
+                o.Seed
         // the mini-bag prior is a recipe option chosen on validation like λ: both are trained unless
         // --bags-at-sampled-prior fixes it (binary tasks only; it does not change anything else)
         let priors = if o.BagsAtDataPrior && arch.Classes = 2 then [ true; false ] else [ o.BagsAtDataPrior ]

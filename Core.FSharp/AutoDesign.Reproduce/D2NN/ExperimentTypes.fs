@@ -1,7 +1,5 @@
 namespace AutoDesign.Reproduce.D2NN
 
-open System
-open System.IO
 open TorchSharp
 open AutoDesign.Runs
 open AutoDesign.D2NN

@@ -13,9 +13,25 @@ module D2nnExperiment =
     /// sweep plus 0.99.
     let defaultLambdas quick = if quick then [ 0.9; 0.99 ] else [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.7; 0.8; 0.9; 0.95; 0.99; 1.0 ]
 
+    /// Suffix of the architectures run on the mixed-difficulty MNIST task (Cluttered.mixedTask).
+    let mixedSuffix = "-mixed"
+
     /// The five architectures (the four of §2.7.3 and the length-4 chain of the DCN comparison) and the
-    /// cascade's fast form (docs/d2nn.md).
-    let architectures = Architectures.all @ [ DcnChain.architecture; FastCascade.cascade; FastCascade.fashion10 ]
+    /// cascade's fast forms, and high-low, cascade and hierarchical on the mixed-difficulty task (docs/d2nn.md).
+    let architectures =
+        Architectures.all
+        @ [ DcnChain.architecture; FastCascade.cascade; FastCascade.fashion10 ]
+        @ [ for a in [ Architectures.highLow; Architectures.cascade; Architectures.hierarchical ] -> { a with Name = a.Name + mixedSuffix } ]
+
+    /// The architecture whose graph `arch` runs: itself, or the one a mixed-task variant renames.
+    let graphName (arch: Architecture) = if arch.Name.EndsWith mixedSuffix then arch.Name.Substring(0, arch.Name.Length - mixedSuffix.Length) else arch.Name
+
+    /// The stored latency tables of `arch`'s graph, under `arch`'s name.
+    let storedLatency (arch: Architecture) =
+        let g = graphName arch
+
+        StoredLatency.tables g
+        |> Option.map (fun t -> { t with Networks = t.Networks |> Array.map (fun m -> if m.Network = g then { m with Network = arch.Name } else m) })
 
     let architecture (name: string) =
         match architectures |> List.tryFind (fun a -> a.Name = name) with
@@ -38,6 +54,7 @@ module D2nnExperiment =
         let train, validation, test = sizes arch o
 
         match arch.Name with
+        | n when n.EndsWith mixedSuffix -> Cluttered.mixedTask arch.Classes train validation test seed
         | "hierarchical" -> Tasks.hierarchy train validation test seed
         | "dcn" -> Cluttered.task train validation test Cluttered.defaultConfig seed
         | "cascade-fashion10" -> Tasks.fashionTen train validation test seed
@@ -46,7 +63,7 @@ module D2nnExperiment =
     /// The early-exit form of an architecture where an exit fits (same stages and exit heads, same node
     /// names): the cascade, its fast forms and high-low. Chain, hierarchical and dcn have no exit head.
     let earlyExitOf (arch: Architecture) : Func<EarlyExitCascade> option =
-        match arch.Name with
+        match graphName arch with
         | "cascade" -> Some(Func<_>(Architectures.cascadeEarlyExit))
         | "cascade-fast" -> Some(Func<_>(FastCascade.earlyExit))
         | "cascade-fashion10" -> Some(Func<_>(FastCascade.earlyExit10))
@@ -58,7 +75,7 @@ module D2nnExperiment =
         match o.Sizes.Steps with
         | Some s -> s
         | None ->
-            match arch.Name, o.Quick with
+            match graphName arch, o.Quick with
             | "hierarchical", true -> 72
             | "dcn", true -> 180
             | _, true -> 90
@@ -92,11 +109,15 @@ module D2nnExperiment =
               DetachControlInputs = true
               Seed = seed } }
 
+    /// Version of the tasks' random streams, in every sweep folder's name: v2 since the subsets and the
+    /// digit split are drawn by `Shuffle` (earlier folders hold runs on other subsets).
+    let dataVersion = "v2"
+
     /// The run folder of one seed's sweep, relative to the runs root.
     let folder (arch: Architecture) (o: ExperimentOptions) (seed: int) =
         let mode = if o.Quick then arch.Name + "-quick" else arch.Name
         let mode = if o.Sizes.IsDefault then mode else mode + "-sized"
-        sprintf "d2nn/%s/seed%d" mode seed
+        sprintf "d2nn/%s-%s/seed%d" mode dataVersion seed
 
     /// The command line that trains `stage` of this sweep (for errors naming a missing dependency).
     let hint (arch: Architecture) (o: ExperimentOptions) (seed: int) (stage: string) =
@@ -213,7 +234,7 @@ module D2nnExperiment =
               Latency =
                 (match measured with
                  | Some t -> Some t
-                 | None -> StoredLatency.tables arch.Name) }
+                 | None -> storedLatency arch) }
 
         if o.Stage = All then Figures.write outcome
         outcome

@@ -16,7 +16,6 @@ open AutoDesign.Nn.D2NN
 /// (action 1: next stage). The static reference network is the trunk N1-N3-N5-N7 itself.
 module FastCascade =
     let private img = [| 1L; 28L; 28L |]
-    let private zeros (n: int) = TorchSharp.torch.zeros (int64 n)
 
     // Shapes per example at channel multiplier w.
     let private n1 w () = seq (conv 1 (8 * w) 3 2) // [8w,14,14]
@@ -36,42 +35,13 @@ module FastCascade =
         { Name = name
           Build =
             Func<D2nnGraph>(fun () ->
-                GraphBuilder()
-                    .Input("x", img)
-                    .Module("N1", n1 w ())
-                    .Module("Q1", control f[0] ())
-                    .Module("N2", head f[0] ())
-                    .Module("N3", n3 w ())
-                    .Module("Q2", control f[1] ())
-                    .Module("N4", head f[1] ())
-                    .Module("N5", n5 w ())
-                    .Module("Q3", control f[2] ())
-                    .Module("N6", head f[2] ())
-                    .Module("N7", n7 w ())
-                    .Merge("M", new SumMerge())
-                    .Output("out")
-                    .Data("x", "N1")
-                    .Data("N1", "Q1")
-                    .Data("N1", "N2")
-                    .Data("N1", "N3")
-                    .Control("Q1", "N2")
-                    .Control("Q1", "N3")
-                    .Data("N3", "Q2")
-                    .Data("N3", "N4")
-                    .Data("N3", "N5")
-                    .Control("Q2", "N4")
-                    .Control("Q2", "N5")
-                    .Data("N5", "Q3")
-                    .Data("N5", "N6")
-                    .Data("N5", "N7")
-                    .Control("Q3", "N6")
-                    .Control("Q3", "N7")
-                    .Data("N2", "M", zeros classes)
-                    .Data("N4", "M", zeros classes)
-                    .Data("N6", "M", zeros classes)
-                    .Data("N7", "M", zeros classes)
-                    .Data("M", "out")
-                    .Build())
+                let g = GraphBuilder().Input("x", img).Module("N1", n1 w ()).Data("x", "N1")
+                // stage k's control node Qk stops at the exit head or continues to the next stage
+                Architectures.branch g "N1" ("Q1", control f[0] ()) ("N2", head f[0] ()) ("N3", n3 w ()) |> ignore
+                Architectures.branch g "N3" ("Q2", control f[1] ()) ("N4", head f[1] ()) ("N5", n5 w ()) |> ignore
+
+                Architectures.branch g "N5" ("Q3", control f[2] ()) ("N6", head f[2] ()) ("N7", n7 w ()) |> ignore
+                Architectures.sumOutput g [ "N2"; "N4"; "N6"; "N7" ] classes)
           Baselines =
             Architectures.baselines
                 [ "NN4 (N1-N3-N5-N7)", (fun () -> Architectures.chainOf [ "N1", n1 w (); "N3", n3 w (); "N5", n5 w (); "N7", n7 w () ])

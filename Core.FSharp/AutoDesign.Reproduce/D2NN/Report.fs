@@ -2,12 +2,11 @@ namespace AutoDesign.Reproduce
 
 open System
 open System.IO
-open AutoDesign.Runs
 open AutoDesign.D2NN
 open AutoDesign.Reproduce.D2NN
 
 /// The D²NN experiments for `autodesign reproduce`: thesis claims beside measured numbers, each
-/// architecture over three seeds (separate sweep folders d2nn/<arch>-quick/seed<k>, run one after another).
+/// architecture over three seeds (separate sweep folders d2nn/<arch>-quick-v2/seed<k>, run one after another).
 module D2nnExperiments =
     /// Seeds per architecture.
     let seedCount = 3
@@ -22,11 +21,11 @@ module D2nnExperiments =
             // the thesis's unified-Q recipe doubles every λ point: full configs only (the quick budget)
             ThesisRecipe = not ctx.Quick }
 
+    /// "0.752±0.013", or "n/a" for a missing value.
     let private pm (m: float, s: float) = if Double.IsNaN m then "n/a" else sprintf "%.3f±%.3f" m s
-    let private frac (m: float, s: float) = if Double.IsNaN m then "n/a" else sprintf "%.3f±%.3f" m s
 
     /// "0.752±0.013 at 0.100±0.004 mults, 0.210±0.006 time".
-    let private fmt (r: SeedSummary) = sprintf "%s at %s mults, %s time" (pm r.Metric) (frac r.Cost) (frac r.Latency)
+    let private fmt (r: SeedSummary) = sprintf "%s at %s mults, %s time" (pm r.Metric) (pm r.Cost) (pm r.Latency)
 
     let private label (r: SeedSummary) =
         if r.Recipe = "" then sprintf "%s (%d steps)" r.Series r.Steps
@@ -63,7 +62,7 @@ module D2nnExperiments =
         let latencyNote =
             match s.Cost, o.Latency with
             | Wall b, _ -> sprintf "time: latency tables measured by each sweep at batch %d" b
-            | Mults, Some t -> sprintf "time: the stored latency tables (batch %d, D2NN/latency/%s.json)" t.Batch o.Architecture.Name
+            | Mults, Some t -> sprintf "time: the stored latency tables (batch %d, D2NN/latency/%s.json)" t.Batch (D2nnExperiment.graphName o.Architecture)
             | Mults, None -> "time: n/a (no stored latency tables)"
 
         { System = "d2nn"
@@ -181,4 +180,19 @@ module D2nnExperiments =
               "cascade-fashion10"
               "fast cascade D2NN vs its static NNs and the early exit on 10-class Fashion-MNIST, a task of mixed difficulty (docs/d2nn.md)"
               "a learned controller routes the hard inputs deeper and beats a confidence threshold's time at the reference's accuracy"
-              "(not in the thesis: the cascade's claim, Fig. 2.2b, on a task where the cheapest exit is wrong on a real share of inputs)" ]
+              "(not in the thesis: the cascade's claim, Fig. 2.2b, on a task where the cheapest exit is wrong on a real share of inputs)"
+          exp
+              "highlow-mixed"
+              "high-low capacity D2NN vs its static NNs and the early exit on MNIST of mixed clutter and scale, digit 0 vs rest (docs/d2nn.md)"
+              "the controller sends the clean inputs to the low-capacity path and the cluttered ones to the high-capacity path"
+              "(not in the thesis: Fig. 2.2a's claim on inputs of mixed difficulty)"
+          exp
+              "cascade-mixed"
+              "cascade D2NN vs its static NNs and the early exit on MNIST of mixed clutter and scale, digit 0 vs rest (docs/d2nn.md)"
+              "a learned controller stops the clean inputs early and beats a confidence threshold's time at the reference's accuracy"
+              "(not in the thesis: Fig. 2.2b's claim on inputs of mixed difficulty)"
+          exp
+              "hierarchical-mixed"
+              "hierarchical D2NN vs the full network on 10-class MNIST of mixed clutter and scale (docs/d2nn.md)"
+              "the hierarchical D2NN matches the full network's accuracy at a lower cost on inputs of mixed difficulty"
+              "(not in the thesis: Fig. 2.2d's claim on inputs of mixed difficulty)" ]

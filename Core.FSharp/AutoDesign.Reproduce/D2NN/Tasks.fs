@@ -2,7 +2,6 @@ namespace AutoDesign.Reproduce.D2NN
 
 open System
 open TorchSharp
-open AutoDesign.Runs
 open AutoDesign.Data
 open AutoDesign.Reproduce.Data
 open AutoDesign.D2NN
@@ -14,18 +13,19 @@ module Tasks =
         let ds = Datasets.loadFashion split
         torch.tensor(ds.Images).reshape(int64 ds.Count, 1L, int64 ds.Height, int64 ds.Width), ds.Labels
 
-    /// Deterministic shuffle of 0..n-1.
-    let private shuffled (seed: int) (n: int) =
-        let idx = Array.init n id
-        let rng = Random seed
-
-        for i in n - 1 .. -1 .. 1 do
-            let j = rng.Next(i + 1)
-            let t = idx[i] in
-            idx[i] <- idx[j]
-            idx[j] <- t
-
-        idx
+    /// A task from its name, description, metric, class count and (images, labels) of the training,
+    /// validation and test splits.
+    let create name data metric classes (tx: torch.Tensor, ty: int[]) (ux: torch.Tensor, uy: int[]) (vx: torch.Tensor, vy: int[]) : Task =
+        { Name = name
+          Data = data
+          TrainX = tx
+          TrainY = ty
+          ValX = ux
+          ValY = uy
+          TestX = vx
+          TestY = vy
+          Metric = metric
+          Classes = classes }
 
     let private pick (x: torch.Tensor, y: int[]) (idx: int[]) =
         let idx = Array.sort idx
@@ -37,7 +37,7 @@ module Tasks =
         if count >= y.Length then
             x, y
         else
-            let idx = shuffled seed y.Length
+            let idx = Shuffle.permutation seed 0L y.Length
             pick (x, y) idx[.. count - 1]
 
     /// Disjoint deterministic subsets of the training images: `trainCount` to train on and `valCount` held
@@ -46,25 +46,28 @@ module Tasks =
         if trainCount < 1 || valCount < 1 || trainCount + valCount > y.Length then
             Errors.fail "%d training + %d validation examples do not fit in the %d training images" trainCount valCount y.Length
 
-        let idx = shuffled seed y.Length
+        let idx = Shuffle.permutation seed 0L y.Length
         pick (x, y) idx[.. trainCount - 1], pick (x, y) idx[trainCount .. trainCount + valCount - 1]
+
+    /// A Fashion-MNIST task: `trainCount` training and `valCount` validation images carved from the training
+    /// split and `testCount` test images, drawn from the seed, labels mapped by `relabel`.
+    let private fashionTask name data metric classes (relabel: int[] -> int[]) trainCount valCount testCount seed =
+        let (tx, ty), (ux, uy) = fashion Train |> trainAndValidation seed trainCount valCount
+        let vx, vy = fashion Test |> subset (seed + 1) testCount
+        create name data metric classes (tx, relabel ty) (ux, relabel uy) (vx, relabel vy)
 
     /// Class `positive` of Fashion-MNIST against the other nine (1:9), scored by F1: stand-in for LFW-B.
     let oneVsRest (positive: int) (trainCount: int) (valCount: int) (testCount: int) (seed: int) =
-        let (tx, ty), (ux, uy) = fashion Train |> trainAndValidation seed trainCount valCount
-        let vx, vy = fashion Test |> subset (seed + 1) testCount
-        let bin = Array.map (fun l -> if l = positive then 1 else 0)
-
-        { Name = sprintf "fashion-%d-vs-rest" positive
-          Data = sprintf "Fashion-MNIST class %d vs rest, 1:9 (stand-in for LFW-B face/non-face)" positive
-          TrainX = tx
-          TrainY = bin ty
-          ValX = ux
-          ValY = bin uy
-          TestX = vx
-          TestY = bin vy
-          Metric = F1 1
-          Classes = 2 }
+        fashionTask
+            (sprintf "fashion-%d-vs-rest" positive)
+            (sprintf "Fashion-MNIST class %d vs rest, 1:9 (stand-in for LFW-B face/non-face)" positive)
+            (F1 1)
+            2
+            (Array.map (fun l -> if l = positive then 1 else 0))
+            trainCount
+            valCount
+            testCount
+            seed
 
     /// Leaf order of the 2/5/10 hierarchy: clothing {tops {T-shirt, Shirt}, {Pullover, Coat}, {Trouser, Dress}},
     /// accessories {{Sandal, Sneaker}, {Bag, Ankle boot}}.
@@ -72,20 +75,16 @@ module Tasks =
 
     /// Fashion-MNIST 10 classes, labels remapped to `leafOrder`: stand-in for ILSVRC-10.
     let hierarchy (trainCount: int) (valCount: int) (testCount: int) (seed: int) =
-        let remap = Array.map (fun l -> Array.IndexOf(leafOrder, l))
-        let (tx, ty), (ux, uy) = fashion Train |> trainAndValidation seed trainCount valCount
-        let vx, vy = fashion Test |> subset (seed + 1) testCount
-
-        { Name = "fashion-hierarchy"
-          Data = "Fashion-MNIST 10 classes with a 2/5/10 hierarchy (stand-in for ILSVRC-10)"
-          TrainX = tx
-          TrainY = remap ty
-          ValX = ux
-          ValY = remap uy
-          TestX = vx
-          TestY = remap vy
-          Metric = Accuracy
-          Classes = 10 }
+        fashionTask
+            "fashion-hierarchy"
+            "Fashion-MNIST 10 classes with a 2/5/10 hierarchy (stand-in for ILSVRC-10)"
+            Accuracy
+            10
+            (Array.map (fun l -> Array.IndexOf(leafOrder, l)))
+            trainCount
+            valCount
+            testCount
+            seed
 
     /// The four tops Fashion-MNIST confuses with each other: T-shirt/top, Pullover, Coat, Shirt.
     let confusableTops = [| 0; 2; 4; 6 |]
@@ -97,17 +96,14 @@ module Tasks =
     /// where routing matters").
     let fashionTen (trainCount: int) (valCount: int) (testCount: int) (seed: int) =
         if testCount < 1 then Errors.fail "the test split needs at least 1 example, got %d" testCount
-        let (tx, ty), (ux, uy) = fashion Train |> trainAndValidation seed trainCount valCount
-        let vx, vy = fashion Test |> subset (seed + 1) testCount
 
-        { Name = "fashion-10"
-          Data =
+        fashionTask
+            "fashion-10"
             "Fashion-MNIST 10 classes: 6 told apart by coarse shape, 4 confusable tops (T-shirt, pullover, coat, shirt); not a thesis data set (stand-in for inputs of mixed difficulty)"
-          TrainX = tx
-          TrainY = ty
-          ValX = ux
-          ValY = uy
-          TestX = vx
-          TestY = vy
-          Metric = Accuracy
-          Classes = 10 }
+            Accuracy
+            10
+            id
+            trainCount
+            valCount
+            testCount
+            seed
