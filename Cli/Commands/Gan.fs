@@ -5,7 +5,6 @@ open System.IO
 open Argu
 open TorchSharp
 open AutoDesign.Runs
-open AutoDesign.Plots
 open AutoDesign.DGGAN
 open AutoDesign.Reproduce.DGGAN
 open AutoDesign.Metrics
@@ -29,9 +28,10 @@ type GanMetricArgs =
             | Data _ -> "data set the feature network is trained on when missing (default mnist)."
             | Seed _ -> "seed for SWD's random neighbourhoods and directions (default 1)."
 
+[<CliPrefix(CliPrefix.None)>]
 type GanArgs =
-    | [<CliPrefix(CliPrefix.None)>] Fid of ParseResults<GanMetricArgs>
-    | [<CliPrefix(CliPrefix.None)>] Swd of ParseResults<GanMetricArgs>
+    | Fid of ParseResults<GanMetricArgs>
+    | Swd of ParseResults<GanMetricArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
