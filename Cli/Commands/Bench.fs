@@ -39,13 +39,12 @@ type BenchStepsArgs =
                 "timed steps (default 10): uniloss, per loss after 3 warm-up steps (the MLP gets 4x as many); step, per variant for ResNet-20 (the MLPs get 30x as many)."
 
 /// One case per system.
-[<CliPrefix(CliPrefix.None)>]
 type BenchArgs =
-    | Checkpoint of ParseResults<BenchCheckpointArgs>
-    | Loader of ParseResults<BenchLoaderArgs>
-    | Step of ParseResults<BenchStepsArgs>
-    | Uniloss of ParseResults<BenchStepsArgs>
-    | D2nn of ParseResults<AutoDesign.Cli.Commands.D2nn.D2nnExpArgs>
+    | [<CliPrefix(CliPrefix.None)>] Checkpoint of ParseResults<BenchCheckpointArgs>
+    | [<CliPrefix(CliPrefix.None)>] Loader of ParseResults<BenchLoaderArgs>
+    | [<CliPrefix(CliPrefix.None)>] Step of ParseResults<BenchStepsArgs>
+    | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<BenchStepsArgs>
+    | [<CliPrefix(CliPrefix.None)>] D2nn of ParseResults<AutoDesign.Cli.Commands.D2nn.D2nnExpArgs>
 
     interface IArgParserTemplate with
         member a.Usage =

@@ -28,10 +28,9 @@ type GanMetricArgs =
             | Data _ -> "data set the feature network is trained on when missing (default mnist)."
             | Seed _ -> "seed for SWD's random neighbourhoods and directions (default 1)."
 
-[<CliPrefix(CliPrefix.None)>]
 type GanArgs =
-    | Fid of ParseResults<GanMetricArgs>
-    | Swd of ParseResults<GanMetricArgs>
+    | [<CliPrefix(CliPrefix.None)>] Fid of ParseResults<GanMetricArgs>
+    | [<CliPrefix(CliPrefix.None)>] Swd of ParseResults<GanMetricArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
