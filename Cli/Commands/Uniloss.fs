@@ -20,14 +20,13 @@ let private settingsOf
     (arm: ParseResults<ArmArgs> option)
     : ExpSettings =
     let armResult (case: Quotations.Expr<'F -> ArmArgs>) : 'F option = arm |> Option.bind (fun a -> a.TryGetResult case)
-    let seed, count = u.GetResult(Seed, defaultValue = 1), u.GetResult(Seeds, defaultValue = 1)
-    Values.seeds seed count |> ignore
+    let seeds = Values.Read.Seeds(u, Seed, Seeds)
 
     { Quick = u.Contains Quick
       Device = g.Start()
       Options = g.RunOptions
-      Seed = seed
-      Runs = count
+      Seed = seeds.Head
+      Runs = seeds.Length
       Epochs = u.TryGetResult Epochs |> Option.map (Values.positive "epochs")
       TrainSize = u.TryGetResult Train_Size |> Option.map (Values.positive "train-size")
       Tau = u.TryGetResult Tau |> Option.map (Values.positiveReal "tau")
