@@ -10,7 +10,7 @@ open Argu
 open AutoDesign.Runs
 open AutoDesign.Cli.Globals
 open AutoDesign.Cli.Commands.D2nn
-open AutoDesign.Cli.Commands.Uniloss
+open AutoDesign.Cli.Commands.UnilossGrammar
 open AutoDesign.Cli.Commands.Reproduce
 open AutoDesign.Cli.Commands.Bench
 open AutoDesign.Cli.Commands.Data
@@ -76,61 +76,55 @@ type AutoDesignArgs =
             | Gan _ -> "GAN metrics (FID, SWD) on saved image sets."
             | Detgan _ -> "DetectorGAN: synthetic training data for small-data detection (chapter 4), Tables 4.1-4.3."
 
-/// The global options a job of this command line keeps: all but the launcher's, `--wait` and the run root
-/// (the job's own come after them).
-let private kept (r: ParseResults<AutoDesignArgs>) =
-    r.GetAllResults()
-    |> List.filter (function
-        | Device _
-        | Threads _
-        | Force -> true
-        | Launcher _
-        | Workers _
-        | Retries _
-        | Partition _
-        | Gres _
-        | Cpus_Per_Task _
-        | Mem _
-        | Time _
-        | Max_Jobs _
-        | Sbatch_Arg _
-        | Requeue _
-        | Wait
-        | Runs_Root _ -> false
-        | Version
-        | D2nn _
-        | Uniloss _
-        | Reproduce _
-        | Bench _
-        | Data _
-        | Dggan _
-        | Gan _
-        | Detgan _ -> false)
+/// What a job of this command line does with an option of this level.
+type private Role =
+    /// The job takes it as given (it changes what the job computes or stores).
+    | Kept
+    /// The launcher's: a job runs with `--launcher serial`, and the command line's key leaves it out.
+    | Launch
+    /// The job is given its own (`--wait`, the absolute run root), or it is not an option of a job.
+    | Own
+
+let private role =
+    function
+    | Device _
+    | Threads _
+    | Force -> Kept
+    | Launcher _
+    | Workers _
+    | Retries _
+    | Partition _
+    | Gres _
+    | Cpus_Per_Task _
+    | Mem _
+    | Time _
+    | Max_Jobs _
+    | Sbatch_Arg _
+    | Requeue _ -> Launch
+    | Wait
+    | Runs_Root _
+    | Version
+    | D2nn _
+    | Uniloss _
+    | Reproduce _
+    | Bench _
+    | Data _
+    | Dggan _
+    | Gan _
+    | Detgan _ -> Own
+
+/// The options of a parsed command line (given at any level) that have role `r`, in the order given.
+let private withRole (r: Role) (results: ParseResults<AutoDesignArgs>) = results.GetAllResults() |> List.filter (fun x -> role x = r)
 
 /// The arguments of a job running `command` (this command line's subcommand, narrowed): the kept global
 /// options, `--wait --launcher serial --runs-root <absolute>`, then the command, unparsed by Argu.
 let jobLine (r: ParseResults<AutoDesignArgs>) (command: AutoDesignArgs) : string list =
     let root = Path.GetFullPath(r.GetResult(Runs_Root, defaultValue = "runs"))
-    r.Parser.PrintCommandLineArguments(kept r @ [ Wait; Launcher Serial; Runs_Root root; command ]) |> List.ofArray
+    r.Parser.PrintCommandLineArguments(withRole Kept r @ [ Wait; Launcher Serial; Runs_Root root; command ]) |> List.ofArray
 
 /// A short stable key of a command line without its launcher options (names the folder of its jobs' logs).
 let private key (r: ParseResults<AutoDesignArgs>) =
-    let args =
-        r.GetAllResults()
-        |> List.filter (function
-            | Launcher _
-            | Workers _
-            | Retries _
-            | Partition _
-            | Gres _
-            | Cpus_Per_Task _
-            | Mem _
-            | Time _
-            | Max_Jobs _
-            | Sbatch_Arg _
-            | Requeue _ -> false
-            | _ -> true)
-
+    let args = r.GetAllResults() |> List.filter (fun x -> role x <> Launch)
     use sha = SHA256.Create()
     let bytes = sha.ComputeHash(Encoding.UTF8.GetBytes(String.Join("\u0000", r.Parser.PrintCommandLineArguments args)))
     Convert.ToHexString(bytes, 0, 6).ToLowerInvariant()
@@ -141,18 +135,13 @@ let globals (r: ParseResults<AutoDesignArgs>) : Globals =
     let root = r.GetResult(Runs_Root, defaultValue = "runs")
     if String.IsNullOrWhiteSpace root then Errors.fail "--runs-root is empty"
 
+    // the launcher options given, each once, in the grammar's order
     let launchFlags =
-        [ if r.Contains Launcher then "--launcher"
-          if r.Contains Workers then "--workers"
-          if r.Contains Retries then "--retries"
-          if r.Contains Partition then "--partition"
-          if r.Contains Gres then "--gres"
-          if r.Contains Cpus_Per_Task then "--cpus-per-task"
-          if r.Contains Mem then "--mem"
-          if r.Contains Time then "--time"
-          if r.Contains Max_Jobs then "--max-jobs"
-          if r.Contains Sbatch_Arg then "--sbatch-arg"
-          if r.Contains Requeue then "--requeue" ]
+        withRole Launch r
+        |> List.map r.Parser.GetArgumentCaseInfo
+        |> List.sortBy (fun c -> c.UnionCaseInfo.Tag)
+        |> List.map (fun c -> c.Name.Value)
+        |> List.distinct
 
     let launcher = r.GetResult(Launcher, defaultValue = Local)
     let slurmOnly = launchFlags |> List.filter (fun f -> not (List.contains f [ "--launcher"; "--workers"; "--retries" ]))

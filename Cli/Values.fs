@@ -2,6 +2,8 @@
 module AutoDesign.Cli.Values
 
 open System
+open Microsoft.FSharp.Quotations
+open Argu
 open AutoDesign.Runs
 
 /// A whole number of at least 1.
@@ -50,3 +52,9 @@ let seeds (seed: int) (count: int) =
         Errors.fail "--seed %d with --seeds %d runs past the largest seed %d" seed count Int32.MaxValue
 
     [ seed .. seed + count - 1 ]
+
+/// Options that several commands take, read from a command's parse results and checked.
+type Read =
+    /// `--seed s --seeds n` (each 1 unless given): seeds s .. s+n-1.
+    static member Seeds(r: ParseResults<'T>, [<ReflectedDefinition>] seed: Expr<int -> 'T>, [<ReflectedDefinition>] count: Expr<int -> 'T>) : int list =
+        seeds (r.GetResult(seed, defaultValue = 1)) (r.GetResult(count, defaultValue = 1))

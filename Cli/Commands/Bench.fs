@@ -27,30 +27,23 @@ type BenchLoaderArgs =
             | Batch _ -> "batch size (default 128)."
             | Epochs _ -> "passes over the embedded MNIST per variant (default 3)."
 
+/// The options of `bench uniloss` and `bench step`.
 [<CliPrefix(CliPrefix.DoubleDash)>]
-type BenchUnilossArgs =
+type BenchStepsArgs =
     | Steps of n: int
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Steps _ -> "timed steps per loss after 3 warm-up steps (default 10; the MLP gets 4x as many)."
-
-[<CliPrefix(CliPrefix.DoubleDash)>]
-type BenchStepArgs =
-    | Steps of n: int
-
-    interface IArgParserTemplate with
-        member a.Usage =
-            match a with
-            | Steps _ -> "timed steps per variant for ResNet-20 (default 10; the MLPs get 30x as many)."
+            | Steps _ ->
+                "timed steps (default 10): uniloss, per loss after 3 warm-up steps (the MLP gets 4x as many); step, per variant for ResNet-20 (the MLPs get 30x as many)."
 
 /// One case per system.
 type BenchArgs =
     | [<CliPrefix(CliPrefix.None)>] Checkpoint of ParseResults<BenchCheckpointArgs>
     | [<CliPrefix(CliPrefix.None)>] Loader of ParseResults<BenchLoaderArgs>
-    | [<CliPrefix(CliPrefix.None)>] Step of ParseResults<BenchStepArgs>
-    | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<BenchUnilossArgs>
+    | [<CliPrefix(CliPrefix.None)>] Step of ParseResults<BenchStepsArgs>
+    | [<CliPrefix(CliPrefix.None)>] Uniloss of ParseResults<BenchStepsArgs>
     | [<CliPrefix(CliPrefix.None)>] D2nn of ParseResults<AutoDesign.Cli.Commands.D2nn.D2nnExpArgs>
 
     interface IArgParserTemplate with
@@ -64,6 +57,9 @@ type BenchArgs =
             | Checkpoint _ -> "atomic checkpoint (weights + Adam state + map, fsync + rename) vs plain Module.save of the weights."
             | Uniloss _ -> "UniLoss / CE training-step time on the same network and batch (128, 48 anchors); target <= 1.25."
 
+/// `--steps`, checked.
+let private steps (r: ParseResults<BenchStepsArgs>) = Values.positive "steps" (r.GetResult(Steps, defaultValue = 10))
+
 let handle (g: Globals) (r: ParseResults<BenchArgs>) =
     g.NoJobs "bench"
 
@@ -72,13 +68,11 @@ let handle (g: Globals) (r: ParseResults<BenchArgs>) =
         AutoDesign.Reproduce.CheckpointCost.run (c.GetResult(Repeats, defaultValue = 20)) (c.GetResult(Hidden, defaultValue = 1024))
         0
     | Step st ->
-        AutoDesign.Reproduce.StepCost.run (Values.positive "steps" (st.GetResult(BenchStepArgs.Steps, defaultValue = 10)))
-        |> ignore
+        AutoDesign.Reproduce.StepCost.run (steps st) |> ignore
 
         0
     | Uniloss u ->
-        let steps = Values.positive "steps" (u.GetResult(BenchUnilossArgs.Steps, defaultValue = 10))
-        AutoDesign.Reproduce.UniLoss.UnilossBenchReport.run (g.Start()) steps
+        AutoDesign.Reproduce.UniLoss.UnilossBenchReport.run (g.Start()) (steps u)
         0
     | Loader l ->
         AutoDesign.Reproduce.LoaderCost.run (l.GetResult(Batch, defaultValue = 128)) (l.GetResult(Epochs, defaultValue = 3))

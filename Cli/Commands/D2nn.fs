@@ -161,8 +161,8 @@ let options (g: Globals) (r: ParseResults<D2nnExpArgs>) : ExperimentOptions =
         | Points -> SweepStage.Points
         | Early_Exit -> EarlyExitStage
 
-    let seed = r.GetResult(Seed, defaultValue = 1)
-    Values.seeds seed (r.GetResult(Seeds, defaultValue = 1)) |> ignore
+    // the first seed (all of them checked)
+    let seed = List.head (Values.Read.Seeds(r, Seed, Seeds))
 
     { ExperimentOptions.Defaults(g.RunsRoot) with
         Quick = r.Contains Quick
@@ -243,7 +243,7 @@ let handle (g: Globals) (line: Jobs.Line<D2nnArgs>) (r: ParseResults<D2nnArgs>) 
     let sweep name (case: ParseResults<D2nnExpArgs> -> D2nnArgs) (sub: ParseResults<D2nnExpArgs>) =
         let o = options g sub
         let archName = architectureName name Thesis sub
-        let seeds = Values.seeds o.Seed (sub.GetResult(Seeds, defaultValue = 1))
+        let seeds = Values.Read.Seeds(sub, Seed, Seeds)
         let narrowed (replace: D2nnExpArgs list) = line (Jobs.only r (case (Jobs.narrow sub replace)))
 
         let g' =

@@ -73,7 +73,7 @@ let handle (g: Globals) (line: Jobs.Line<DetganArgs>) (args: ParseResults<Detgan
                 FinalDetectors = Values.positive "final-detectors" (r.GetResult(Final_Detectors, defaultValue = cfg.FinalDetectors))
                 Spec = { cfg.Spec with Test = Values.positive "test-scans" (r.GetResult(Test_Scans, defaultValue = cfg.Spec.Test)) } }
 
-        let seeds = Values.seeds (r.GetResult(DetganRunArgs.Seed, defaultValue = 1)) (r.GetResult(Seeds, defaultValue = 1))
+        let seeds = Values.Read.Seeds(r, DetganRunArgs.Seed, Seeds)
 
         let g' =
             Jobs.seeds g "detgan-tables" seeds (fun k -> line (Jobs.only args (Tables(Jobs.narrow r [ DetganRunArgs.Seed k; Seeds 1 ]))))

@@ -117,7 +117,7 @@ let private candidateJobs
 let handle (g: Globals) (line: Jobs.Line<DgganArgs>) (args: ParseResults<DgganArgs>) =
     match args.GetSubCommand() with
     | Search r ->
-        let seeds = Values.seeds (r.GetResult(Seed, defaultValue = 1)) (r.GetResult(Seeds, defaultValue = 1))
+        let seeds = Values.Read.Seeds(r, Seed, Seeds)
         let runs = seeds |> List.map (fun seed -> let s = settings r seed in s, runName r s "search" seed)
         let dev = g.Start()
         let g' = Jobs.seeds g "dggan-search" seeds (fun k -> line (Jobs.only args (Search(Jobs.narrow r [ Seed k; Seeds 1 ]))))

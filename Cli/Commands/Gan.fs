@@ -5,7 +5,6 @@ open System.IO
 open Argu
 open TorchSharp
 open AutoDesign.Runs
-open AutoDesign.Plots
 open AutoDesign.DGGAN
 open AutoDesign.Reproduce.DGGAN
 open AutoDesign.Metrics

@@ -149,18 +149,9 @@ let handleWith (registry: Experiment list) (g: Globals) (line: Jobs.Line<Reprodu
             | Some choice when opts.WriteReport -> asJobs g line r choice registry opts
             | _ -> Runner.run registry opts
 
-        let failed =
-            outcomes
-            |> List.filter (
-                snd
-                >> function
-                    | Failure _ -> true
-                    | _ -> false
-            )
-
-        if failed.IsEmpty then
-            0
-        else
+        match Results.failures outcomes with
+        | [] -> 0
+        | failed ->
             eprintfn "error: %d experiment(s) failed: %s" failed.Length (failed |> List.map (fun (e, _) -> e.System + "/" + e.Name) |> String.concat ", ")
             1
 

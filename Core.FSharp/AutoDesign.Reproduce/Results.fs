@@ -37,6 +37,14 @@ module Results =
         else
             None
 
+    /// The experiments of `outcomes` that failed, with their messages.
+    let failures (outcomes: (Experiment * ExperimentOutcome) list) : (Experiment * string) list =
+        outcomes
+        |> List.choose (fun (e, o) ->
+            match o with
+            | Failure(message, _) -> Some(e, message)
+            | Rows _ -> None)
+
     /// The stored configuration of experiment `e`'s run, if any.
     let config (runsRoot: string) (set: string) (e: Experiment) : ExperimentConfig option =
         let p = Path.Combine(runsRoot, relPath set e, "config.json")

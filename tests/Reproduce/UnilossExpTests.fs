@@ -281,4 +281,12 @@ let tests =
               Expect.throwsT<ArguParseException> (fun () -> planOf [| "ablation"; "--which"; "lr" |] |> ignore) "which"
               Expect.throwsT<UserError> (fun () -> planOf [| "accuracy"; "--seeds"; "0" |] |> ignore) "runs"
               Expect.throwsT<UserError> (fun () -> planOf [| "ap"; "--power"; "0" |] |> ignore) "power"
+              // ap and accuracy share one union of options; each refuses the ones only the other takes
+              Expect.throwsT<UserError> (fun () -> planOf [| "ap"; "--uni-warmup"; "5" |] |> ignore) "uni-warmup is accuracy's"
+              Expect.throwsT<UserError> (fun () -> planOf [| "accuracy"; "--data"; "mnist" |] |> ignore) "data is ap's"
+              Expect.throwsT<UserError> (fun () -> planOf [| "accuracy"; "--class"; "0" |] |> ignore) "class is ap's"
+
+              match planOf [| "accuracy"; "--uni-warmup"; "5" |] with
+              | PlanAccuracy s -> Expect.equal s.UniWarmup (Some 5) "accuracy takes --uni-warmup"
+              | other -> failtestf "wrong plan %A" other
           } ]
