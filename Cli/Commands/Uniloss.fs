@@ -277,7 +277,7 @@ let private settingsOf (g: Globals) (u: ParseResults<UnilossArgs>) (t: Tuning) :
       AutoScale = t.AutoScale |> Option.map (Values.nonNegativeReal "auto-scale")
       CeLr = t.CeLr |> Option.map (Values.positiveReal "ce-lr") }
 
-let printRows (rows: ExpSummaryRow list) =
+let printRows (rows: AutoDesign.Reproduce.ReportRow list) =
     printfn ""
     printfn "| Experiment | Claim | Thesis | Measured | Data |"
     printfn "|---|---|---|---|---|"
@@ -396,7 +396,7 @@ let runExperiment (g: Globals) (line: Jobs.Line<UnilossArgs>) (args: ParseResult
     let rows =
         match p with
         | PlanAp(_, data, cls) -> UnilossExp.ap s data cls
-        | PlanAccuracy _ -> UnilossExp.accuracy s
+        | PlanAccuracy _ -> UnilossAccuracy.accuracy s
         | PlanAblation(_, "scale-suite") ->
             AutoDesign.Reproduce.UniLoss.Suite.SuiteSweep.run s.Options s.Device (Values.seeds s.Seed s.Runs)
             []

@@ -8,8 +8,8 @@ open AutoDesign.Nn
 open AutoDesign.Runs
 open AutoDesign.Plots
 open AutoDesign.UniLoss
+open AutoDesign.Reproduce
 open AutoDesign.Reproduce.UniLoss
-open AutoDesign.Metrics
 
 /// Sizes of the pose experiment (quick or full).
 type PoseSizes =
@@ -192,7 +192,7 @@ module PoseExp =
               for (label, _, _) as arm in arms ->
                   sprintf "seed%d/%s" seed label, (fun () -> runArm s z (PoseData.create dataSeed z.Side z.Train z.Val z.Test) seed arm |> ignore) ]
 
-    let table (s: ExpSettings) : ExpSummaryRow list =
+    let table (s: ExpSettings) : ReportRow list =
         let z = sizes s
         let set = data s z
         let lr = 2.5e-4
@@ -225,13 +225,15 @@ module PoseExp =
         let cfg = describeCfg z s lr
 
         [ for sg in z.Sigmas ->
-              { Experiment = "pose-table3.1"
+              { System = "uniloss"
+                Experiment = "pose-table3.1"
                 Claim = sprintf "MSE with Gaussian targets, sigma %g (bump %d)" sg (2 * int (ceil (3.0 * sg)) + 1)
                 Thesis = sprintf "PCKh %s (MPII head)" thesisMse.[sg]
                 Measured = sprintf "PCKh %s" (UnilossExp.fmt 2 (pcts res (sprintf "mse-sigma%g" sg)))
                 Config = cfg
                 Data = dataText z } ]
-        @ [ { Experiment = "pose-table3.1"
+        @ [ { System = "uniloss"
+              Experiment = "pose-table3.1"
               Claim = "UniLoss(PCKh) within 1 point of the best-sigma MSE"
               Thesis = "UniLoss 95.77 vs best MSE 95.74 (sigma 3)"
               Measured =
@@ -259,7 +261,7 @@ module PoseExp =
               Data = dataText z } ]
 
     /// Table 3.4 (pose row): anchors per type 5/10/16 for UniLoss(PCKh).
-    let anchors (s: ExpSettings) : ExpSummaryRow list =
+    let anchors (s: ExpSettings) : ReportRow list =
         let z = sizes s
         let set = data s z
         let lr = defaultArg s.UniLr 2.5e-4
@@ -267,7 +269,8 @@ module PoseExp =
         writeSummary s "table3_4_anchors.csv" res
 
         [ for (k, thesis) in thesisAnchors ->
-              { Experiment = "pose-anchors"
+              { System = "uniloss"
+                Experiment = "pose-anchors"
                 Claim = sprintf "UniLoss(PCKh) with %d anchors per type (%d total)" k (3 * k)
                 Thesis = sprintf "PCKh %s" thesis
                 Measured = sprintf "PCKh %s" (UnilossExp.fmt 2 (pcts res (sprintf "uniloss-anchors%d" k)))

@@ -8,7 +8,6 @@ open AutoDesign.Runs
 open AutoDesign.Plots
 open AutoDesign.UniLoss
 open AutoDesign.Reproduce.UniLoss
-open AutoDesign.Metrics
 open AutoDesign.Nn.UniLoss
 
 /// The loss of one pose run.
@@ -79,10 +78,7 @@ module PoseTrain =
     let batches (set: PoseSet) (cfg: PoseConfig) = AutoDesign.Data.Shuffle.shuffled cfg.Seed -1L set.Train |> Array.chunkBySize cfg.BatchSize
 
     let private rowOf (r: (string * Cell) list) =
-        let num k =
-            match r |> List.tryFind (fst >> (=) k) with
-            | Some(_, Cell.Number v) -> v
-            | _ -> nan
+        let num = ExpLoop.number r
 
         { Epoch = int (num "epoch")
           TrainLoss = num "train_loss"
@@ -151,14 +147,7 @@ module PoseTrain =
                         )
                     | Mse _ -> None
 
-                let state = TrainState()
-                state.AddModule("model", model)
-                state.AddOptimizer("optimizer", opt)
-                state.AddTorchDefault()
-
-                uni
-                |> Option.iter (fun u -> state.AddValue<UniLossState>("uniloss", Func<_>(u.CaptureState), Action<_>(u.RestoreState)))
-
+                let state = ExpLoop.state model opt uni
                 let mutable lossSum, bitsSum, bitsN = 0.0, 0.0, 0
 
                 state.AddValue<float * float * int>(
@@ -181,18 +170,16 @@ module PoseTrain =
                             CheckpointSeconds = 120.0 }
 
                     let rows =
-                        Loop.run
+                        ExpLoop.run
                             run
                             state
                             spec
+                            (fun () ->
+                                lossSum <- 0.0
+                                bitsSum <- 0.0
+                                bitsN <- 0)
                             (fun info ctx ->
                                 use scope = torch.NewDisposeScope()
-
-                                if info.StepInEpoch = 0 then
-                                    (lossSum <- 0.0
-                                     bitsSum <- 0.0
-                                     bitsN <- 0)
-
                                 let lr = lrAt cfg info.Epoch
 
                                 for g in opt.ParamGroups do
@@ -240,7 +227,7 @@ module PoseTrain =
                                     (lossSum / float bs.Length)
                                     (100.0 * valP)
                                     (100.0 * testP))
-                        |> List.map rowOf
+                            rowOf
 
                     let ms = if stepsHere = 0 then nan else 1000.0 * clock.Elapsed.TotalSeconds / float stepsHere
                     Safetensors.save (run.File "model.safetensors") (model.state_dict ())
@@ -263,7 +250,7 @@ module PoseTrain =
 
         let pred =
             PoseMetric.argmaxCorrect outSide outSide scores (PoseLabels.labels set outSide show)
-            |> Array.map (fun (_, r, c) -> PoseMetric.toImage set.Side outSide r c)
+            |> Array.map (fun p -> PoseMetric.toImage set.Side outSide p.Row p.Col)
 
         use grid = PoseData.marked set show (Some pred)
         ImageGrid.save (run.File "test_predictions.png") grid 8
