@@ -149,14 +149,7 @@ let handleWith (registry: Experiment list) (g: Globals) (line: Jobs.Line<Reprodu
             | Some choice when opts.WriteReport -> asJobs g line r choice registry opts
             | _ -> Runner.run registry opts
 
-        let failed =
-            outcomes
-            |> List.filter (
-                snd
-                >> function
-                    | Failure _ -> true
-                    | _ -> false
-            )
+        let failed = Report.failures outcomes
 
         if failed.IsEmpty then
             0

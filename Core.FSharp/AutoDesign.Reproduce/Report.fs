@@ -93,6 +93,16 @@ module Report =
                 let stop = if stops.IsEmpty then measured.Length else List.min stops
                 shorten 90 (measured.Substring(start, stop - start).Trim()))
 
+    /// The experiments whose outcome is a failure, in order.
+    let failures (outcomes: (Experiment * ExperimentOutcome) list) =
+        outcomes
+        |> List.filter (
+            snd
+            >> function
+                | Failure _ -> true
+                | _ -> false
+        )
+
     /// The report for the experiments that have an outcome, in registry order. `figures` gives each
     /// experiment's key figures with `Path` a link relative to the report ("" where the image was not written).
     let render (h: Header) (outcomes: (Experiment * ExperimentOutcome) list) (figures: Experiment -> ReportFigure list) =
@@ -112,15 +122,7 @@ module Report =
                 (if h.Threads = 1 then "" else "s")
         )
 
-        let failed =
-            outcomes
-            |> List.filter (
-                snd
-                >> function
-                    | Failure _ -> true
-                    | _ -> false
-            )
-            |> List.length
+        let failed = failures outcomes |> List.length
 
         line (
             sprintf

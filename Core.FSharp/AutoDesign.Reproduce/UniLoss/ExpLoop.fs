@@ -28,17 +28,22 @@ module ExpLoop =
 
         state
 
-    /// Loop.run, calling `startEpoch` before the first step of every epoch (to reset the epoch's running sums),
-    /// with the metrics rows read by `rowOf`.
+    /// Loop.run over `steps` steps of `stepsPerEpoch` per epoch, shown as "[label]" and checkpointed every 2 minutes and
+    /// at each epoch's end; calls `startEpoch` before the first step of every epoch (to reset the epoch's running
+    /// sums) and reads the metrics rows with `rowOf`.
     let run
         (run: Run)
         (state: TrainState)
-        (spec: LoopSpec)
+        (label: string)
+        (steps: int)
+        (stepsPerEpoch: int)
         (startEpoch: unit -> unit)
         (step: StepInfo -> LoopContext -> unit)
         (endOfEpoch: int -> LoopContext -> unit)
         (rowOf: ((string * Cell) list) -> 'Row)
         : 'Row list =
+        let spec = { LoopSpec.Of(sprintf "  [%s]" label, steps) with StepsPerEpoch = stepsPerEpoch; CheckpointSeconds = 120.0 }
+
         Loop.run
             run
             state

@@ -86,14 +86,15 @@ module ExpRun =
 
                 let label = ExpTrain.lossName loss
                 let totalSteps = if cfg.Steps > 0 then cfg.Steps else cfg.Epochs * steps
-                let spec = { LoopSpec.Of(sprintf "  [%s]" label, totalSteps) with StepsPerEpoch = steps; CheckpointSeconds = 120.0 }
                 let clock = Diagnostics.Stopwatch.StartNew()
 
                 let rows =
                     ExpLoop.run
                         run
                         state
-                        spec
+                        label
+                        totalSteps
+                        steps
                         (fun () ->
                             total <- 0.0
                             count <- 0)

@@ -290,18 +290,7 @@ module PoseExp =
         use opt = new SafeRMSProp(model.parameters (), lr = cfg.Lr)
         let out = model.OutputSide set.Side
         let bs = PoseTrain.batches set cfg
-        let images = bs |> Array.map (fun b -> (PoseData.images set b).``to``(s.Device).DetachFromDisposeScope())
-        let labels = bs |> Array.map (fun b -> PoseLabels.labels set out b)
-
-        let targets =
-            labels
-            |> Array.mapi (fun i l ->
-                torch
-                    .tensor(PoseMetric.gaussianTargets l out 1.0, device = s.Device)
-                    .reshape(int64 bs.[i].Length, int64 out, int64 out)
-                    .DetachFromDisposeScope())
-
-        let labelT = labels |> Array.mapi (fun i l -> torch.tensor(l).reshape(int64 bs.[i].Length, 3L).DetachFromDisposeScope())
+        use data = new PoseBatches(set, bs, out, Some 1.0, s.Device)
 
         use uni =
             new UniLoss(
@@ -319,56 +308,46 @@ module PoseExp =
             use scope = torch.NewDisposeScope()
             model.train ()
             opt.zero_grad ()
-            let h = model.forward(images.[bi]).squeeze(1L)
-            let l = if useUni then uni.forward (h, labelT.[bi]) else torch.nn.functional.mse_loss (h, targets.[bi])
+            let h = model.forward(data.Images.[bi]).squeeze(1L)
+            let l = if useUni then uni.forward (h, data.Labels.[bi]) else torch.nn.functional.mse_loss (h, data.Targets.[bi])
             l.backward ()
             opt.step () |> ignore
 
-        try
-            let warm = Stopwatch.StartNew()
+        let warm = Stopwatch.StartNew()
 
-            for bi in 0 .. bs.Length - 1 do
-                step true bi
+        for bi in 0 .. bs.Length - 1 do
+            step true bi
 
-            let traceMs = warm.Elapsed.TotalMilliseconds / float bs.Length
-            let mseT, uniT = ResizeArray<float>(), ResizeArray<float>()
-            let bitsL = ResizeArray<float>()
+        let traceMs = warm.Elapsed.TotalMilliseconds / float bs.Length
+        let mseT, uniT = ResizeArray<float>(), ResizeArray<float>()
+        let bitsL = ResizeArray<float>()
 
-            for k in 0 .. max 1 steps - 1 do
-                let bi = k % bs.Length
-                let sw = Stopwatch.StartNew()
-                step false bi
-                mseT.Add sw.Elapsed.TotalMilliseconds
-                sw.Restart()
-                step true bi
-                uniT.Add sw.Elapsed.TotalMilliseconds
-                bitsL.Add(float uni.LastBits)
+        for k in 0 .. max 1 steps - 1 do
+            let bi = k % bs.Length
+            let sw = Stopwatch.StartNew()
+            step false bi
+            mseT.Add sw.Elapsed.TotalMilliseconds
+            sw.Restart()
+            step true bi
+            uniT.Add sw.Elapsed.TotalMilliseconds
+            bitsL.Add(float uni.LastBits)
 
-            let median (xs: ResizeArray<float>) = let a = xs.ToArray() |> Array.sort in a.[a.Length / 2]
-            let l = Seq.average bitsL
-            let t = 48.0
-            let mb x = x / 1048576.0
+        let median (xs: ResizeArray<float>) = let a = xs.ToArray() |> Array.sort in a.[a.Length / 2]
+        let l = Seq.average bitsL
+        let t = 48.0
+        let mb x = x / 1048576.0
 
-            sprintf
-                "pose bench (%d interleaved steps, batch %d, hourglass %d ch, torch threads %d): MSE %.1f ms/step, UniLoss %.1f ms/step (median), ratio %.2f; first UniLoss step of a new label batch (trace + compile) %.0f ms; l = %.0f bits/batch, 48 anchors: anchor tensor %.1f MB, plain IDW temporaries would be %.1f MB, efficient form none; peak working set %.0f MB"
-                steps
-                z.Batch
-                z.Channels
-                (torch.get_num_threads ())
-                (median mseT)
-                (median uniT)
-                (median uniT / median mseT)
-                traceMs
-                l
-                (mb ((t + 1.0) * l * 4.0))
-                (mb (2.0 * t * l * 4.0))
-                (mb (float (Process.GetCurrentProcess().PeakWorkingSet64)))
-        finally
-            for x in images do
-                x.Dispose()
-
-            for x in targets do
-                x.Dispose()
-
-            for x in labelT do
-                x.Dispose()
+        sprintf
+            "pose bench (%d interleaved steps, batch %d, hourglass %d ch, torch threads %d): MSE %.1f ms/step, UniLoss %.1f ms/step (median), ratio %.2f; first UniLoss step of a new label batch (trace + compile) %.0f ms; l = %.0f bits/batch, 48 anchors: anchor tensor %.1f MB, plain IDW temporaries would be %.1f MB, efficient form none; peak working set %.0f MB"
+            steps
+            z.Batch
+            z.Channels
+            (torch.get_num_threads ())
+            (median mseT)
+            (median uniT)
+            (median uniT / median mseT)
+            traceMs
+            l
+            (mb ((t + 1.0) * l * 4.0))
+            (mb (2.0 * t * l * 4.0))
+            (mb (float (Process.GetCurrentProcess().PeakWorkingSet64)))
