@@ -395,7 +395,7 @@ let runExperiment (g: Globals) (line: Jobs.Line<UnilossArgs>) (args: ParseResult
 
     let rows =
         match p with
-        | PlanAp(_, data, cls) -> UnilossExp.ap s data cls
+        | PlanAp(_, data, cls) -> UnilossAp.ap s data cls
         | PlanAccuracy _ -> UnilossAccuracy.accuracy s
         | PlanAblation(_, "scale-suite") ->
             AutoDesign.Reproduce.UniLoss.Suite.SuiteSweep.run s.Options s.Device (Values.seeds s.Seed s.Runs)

@@ -132,7 +132,7 @@ let tests =
               Expect.throwsT<UserError> (fun () -> planOf [| "ap"; "--ce-lr"; "-1" |] |> ignore) "ce-lr negative"
 
               Expect.throwsT<UserError>
-                  (fun () -> UnilossExp.ap { UnilossExp.defaultSettings torch.CPU with Validation = true } "mnist" 0 |> ignore)
+                  (fun () -> UnilossAp.ap { UnilossExp.defaultSettings torch.CPU with Validation = true } "mnist" 0 |> ignore)
                   "no validation split for MNIST"
           }
           test "CLI parses --nearby-unit and it reaches the loss options" {

@@ -39,13 +39,13 @@ module UnilossExperiments =
         [ exp
               "ap-mnist"
               "UniLoss(AP) vs 2-class CE, MNIST 0 vs rest, MLP 784-500-300-2 (thesis 3.4.2)"
-              (fun s -> UnilossExp.ap (withSeeds s) "mnist" 0)
-              (fun s -> UnilossExp.apSetup (withSeeds s) "mnist" 0 |> fst)
+              (fun s -> UnilossAp.ap (withSeeds s) "mnist" 0)
+              (fun s -> UnilossAp.apSetup (withSeeds s) "mnist" 0 |> fst)
           exp
               "ap-fashion"
               "UniLoss(AP) vs 2-class CE, Fashion-MNIST class 0 vs rest, MLP (thesis 3.4.2 on a second data set)"
-              (fun s -> UnilossExp.ap (withSeeds s) "fashion" 0)
-              (fun s -> UnilossExp.apSetup (withSeeds s) "fashion" 0 |> fst)
+              (fun s -> UnilossAp.ap (withSeeds s) "fashion" 0)
+              (fun s -> UnilossAp.apSetup (withSeeds s) "fashion" 0 |> fst)
           exp
               "accuracy-resnet20"
               "UniLoss(accuracy) vs CE, ResNet-20 on Fashion-MNIST (stand-in for CIFAR-10, thesis 3.4.4)"
