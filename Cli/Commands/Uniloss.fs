@@ -67,7 +67,7 @@ let private settingsOf
       AutoScale = armResult <@ Auto_Scale @> |> Option.map (Values.nonNegativeReal "auto-scale")
       CeLr = armResult <@ Ce_Lr @> |> Option.map (Values.positiveReal "ce-lr") }
 
-let printRows (rows: ExpSummaryRow list) =
+let printRows (rows: AutoDesign.Reproduce.ReportRow list) =
     printfn ""
     printfn "| Experiment | Claim | Thesis | Measured | Data |"
     printfn "|---|---|---|---|---|"
@@ -163,8 +163,8 @@ let runExperiment (g: Globals) (line: Jobs.Line<UnilossArgs>) (args: ParseResult
 
     let rows =
         match p with
-        | PlanAp(_, data, cls) -> UnilossExp.ap s data cls
-        | PlanAccuracy _ -> UnilossExp.accuracy s
+        | PlanAp(_, data, cls) -> UnilossAp.ap s data cls
+        | PlanAccuracy _ -> UnilossAccuracy.accuracy s
         | PlanAblation(_, "scale-suite") ->
             AutoDesign.Reproduce.UniLoss.Suite.SuiteSweep.run s.Options s.Device (Values.seeds s.Seed s.Runs)
             []

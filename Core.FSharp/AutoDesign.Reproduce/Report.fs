@@ -112,15 +112,7 @@ module Report =
                 (if h.Threads = 1 then "" else "s")
         )
 
-        let failed =
-            outcomes
-            |> List.filter (
-                snd
-                >> function
-                    | Failure _ -> true
-                    | _ -> false
-            )
-            |> List.length
+        let failed = Results.failures outcomes |> List.length
 
         line (
             sprintf
@@ -163,13 +155,7 @@ module Report =
                         (cell v)
                 )
 
-        for failedOne in
-            outcomes
-            |> List.choose (fun (e, o) ->
-                match o with
-                | Failure(m, _) -> Some(e, m)
-                | _ -> None) do
-            let e, m = failedOne
+        for e, m in Results.failures outcomes do
             line (sprintf "- %s / %s FAILED: %s" e.System e.Name (cell (rel m)))
 
         let systems = outcomes |> List.map (fun (e, _) -> e.System) |> List.distinct

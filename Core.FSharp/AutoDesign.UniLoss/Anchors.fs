@@ -57,8 +57,7 @@ module Anchors =
     /// score move that flips each bit (Realiser.FlipMove) and keeps the best strict improvement of
     /// each batch, until a sweep over all bits improves nothing (≤ 4 sweeps) or the budget is spent.
     /// Every configuration visited is h(f(scores)) of the moved scores.
-    [<CompiledName("Search")>]
-    let search (r: Refactored) (st: Structure) (rz: Realiser) (sign: float) (vals: float32[]) (bits: float32[]) (value: float) : float * bool =
+    let internal search (r: Refactored) (st: Structure) (rz: Realiser) (sign: float) (vals: float32[]) (bits: float32[]) (value: float) : float * bool =
         let l = r.L
         let t = searchWidth
         let buf = Array.zeroCreate<float>(GEval.rows r * t)

@@ -9,28 +9,19 @@ module ClassificationMetrics =
     /// Balanced accuracy (sklearn balanced_accuracy_score): the mean over the classes present in
     /// the labels of the recall of that class. Scores [n, C], labels [n] in [0, C).
     let balancedAccuracy: Metric =
-        let name = "balanced-accuracy"
+        classScoreMetric "balanced-accuracy" (fun s y ->
+            mean
+                [ for c in 0 .. s.Dim 1 - 1 do
+                      let members =
+                          [ for i in 0 .. s.N - 1 do
+                                if y.[i] = c then yield i ]
 
-        Metric
-            .Define(
-                name,
-                fun s y ->
-                    requireRank2 name s
-                    y.RequireClasses(s.Dim 1, name)
-
-                    mean
-                        [ for c in 0 .. s.Dim 1 - 1 do
-                              let members =
-                                  [ for i in 0 .. s.N - 1 do
-                                        if y.[i] = c then yield i ]
-
-                              if not members.IsEmpty then yield meanBits [ for i in members -> predicts (row s i) c ] ]
-            )
-            .WithRange(0.0, 1.0)
+                      if not members.IsEmpty then yield meanBits [ for i in members -> predicts (row s i) c ] ])
 
     /// Per-class counts on arg-max predictions: true positives, predicted count, support.
     let private counts (name: string) (s: Scores) (y: Labels) =
-        let classes, pred = classPredictions name s
+        let p = classPredictions name s
+        let classes, pred = p.Classes, p.Bits
         y.RequireClasses(classes, name)
 
         let tp =

@@ -225,7 +225,7 @@ and [<AbstractClass; Sealed>] Build =
         r
 
     /// bias + Σ w·x with constants folded into the bias and zero weights dropped.
-    static member Affine(bias: float, terms: (float * Num) seq) : Num =
+    static member internal Affine(bias: float, terms: (float * Num) seq) : Num =
         let mutable bias = bias
         let mutable t: Tracer = null
         let ids = Scratch.Ints()

@@ -88,8 +88,7 @@ module GEval =
     /// Bounds [lo, hi] of g over ALL configurations by interval arithmetic (bits in [0, 1], each
     /// node's interval from its children's). Sound but not always tight: a ratio of counts gets the
     /// ratio of their extremes; an unbounded case gives ±∞.
-    [<CompiledName("Bounds")>]
-    let bounds (r: Refactored) : float * float =
+    let internal bounds (r: Refactored) : float * float =
         let n = r.Nodes.Length
         let lo = Array.zeroCreate<float> n
         let hi = Array.zeroCreate<float> n

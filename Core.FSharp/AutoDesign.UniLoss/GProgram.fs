@@ -38,21 +38,17 @@ type GProgram(r: Refactored, device: torch.Device) =
     // ---- f
     let needExt = r.Comparisons |> Array.exists (fun c -> c.K1 < 0 || c.K2 < 0)
 
-    let k1 =
+    // the score index of each comparison's side `side` (a threshold side reads the extra zero score at NumScores)
+    let scoreIndex (side: Comparison -> int) =
         torch.tensor (
-            r.Comparisons |> Array.map (fun c -> if c.K1 >= 0 then int64 c.K1 else int64 r.NumScores),
+            r.Comparisons |> Array.map (fun c -> if side c >= 0 then int64 (side c) else int64 r.NumScores),
             dtype = torch.ScalarType.Int64,
             device = device
         )
         |> detach
 
-    let k2 =
-        torch.tensor (
-            r.Comparisons |> Array.map (fun c -> if c.K2 >= 0 then int64 c.K2 else int64 r.NumScores),
-            dtype = torch.ScalarType.Int64,
-            device = device
-        )
-        |> detach
+    let k1 = scoreIndex (fun c -> c.K1)
+    let k2 = scoreIndex (fun c -> c.K2)
 
     let hasOffset = r.Comparisons |> Array.exists (fun c -> c.Offset <> 0.0)
 

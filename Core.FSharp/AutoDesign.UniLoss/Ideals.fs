@@ -16,8 +16,7 @@ open System
 /// candidates).
 module Ideals =
     /// (name, scores) candidates for scores of `shape`, in the order they are tried.
-    [<CompiledName("Candidates")>]
-    let candidates (shape: int[]) (labels: Labels) (consts: float32[]) : (string * float32[]) seq =
+    let internal candidates (shape: int[]) (labels: Labels) (consts: float32[]) : (string * float32[]) seq =
         let total = Array.fold (*) 1 shape
         let nf = float32 total
         let hiBase = (if consts.Length > 0 then consts.[consts.Length - 1] else 0.0f) + 1.0f

@@ -2,6 +2,9 @@ namespace AutoDesign.UniLoss
 
 open System
 
+/// The predicted class bits of a batch of scores: Bits.[i].[c] = [example i predicts class c], over Classes classes.
+type ClassPredictions = { Classes: int; Bits: Bit[][] }
+
 /// Building blocks the built-in metrics share, written in the metric language (usable by user
 /// metrics too): shape checks, per-example class scores, arg-max and binary predictions.
 module MetricKit =
@@ -42,11 +45,11 @@ module MetricKit =
     /// Per-class prediction bits of [n, C] class scores (pred.[i].[c] = [example i predicts c]),
     /// or of binary [n] / [n, 1] scores read as classes {0, 1} (1 iff s > 0).
     [<CompiledName("ClassPredictions")>]
-    let classPredictions (name: string) (s: Scores) : int * Bit[][] =
+    let classPredictions (name: string) (s: Scores) : ClassPredictions =
         if s.Rank = 2 && s.Dim 1 >= 2 then
-            s.Dim 1, Array.init s.N (fun i -> let r = row s i in Array.init r.Length (predicts r))
+            { Classes = s.Dim 1; Bits = Array.init s.N (fun i -> let r = row s i in Array.init r.Length (predicts r)) }
         elif s.Rank = 1 || (s.Rank = 2 && s.Dim 1 = 1) then
-            2, Array.init s.N (fun i -> let p = s.[i] >. 0.0 in [| notb p; p |])
+            { Classes = 2; Bits = Array.init s.N (fun i -> let p = s.[i] >. 0.0 in [| notb p; p |]) }
         else
             Errors.fail "%s: scores must have shape [n, classes] or binary [n] / [n, 1], got [%s]" name (shapeText s.Shape)
 
@@ -71,6 +74,31 @@ module MetricKit =
                     let classes, tp, predicted, support = counts name s y
                     macroOver classes (fun c -> predicted.[c]) (fun c -> support.[c]) (fun c -> perClass tp.[c] predicted.[c] (float support.[c]))
             )
+            .WithRange(0.0, 1.0)
+
+    /// The metric `name` in [0, 1] of class scores [n, C] and labels [n] in [0, C): `body s y` after the shape checks.
+    let internal classScoreMetric (name: string) (body: Scores -> Labels -> Num) : Metric =
+        Metric
+            .Define(
+                name,
+                fun s y ->
+                    requireRank2 name s
+                    y.RequireClasses(s.Dim 1, name)
+                    body s y
+            )
+            .WithRange(0.0, 1.0)
+
+    /// The ranking metric `name` in [0, 1] of binary labels {0, 1}: `body score s y`, with `score i` the score that
+    /// ranks example i (rankingScore); degenerate on the label batches `degenerate` accepts.
+    let internal rankingMetric (name: string) (degenerate: Labels -> bool) (body: (int -> Score) -> Scores -> Labels -> Num) : Metric =
+        Metric
+            .Define(
+                name,
+                fun s y ->
+                    y.RequireClasses(2, name)
+                    body (rankingScore name s) s y
+            )
+            .WithDegenerate(degenerate)
             .WithRange(0.0, 1.0)
 
     /// The indices of the examples labelled 1 and of those labelled 0, in order.

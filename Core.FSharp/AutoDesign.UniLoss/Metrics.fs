@@ -13,47 +13,30 @@ module Metrics =
     /// Accuracy on scores [n, C], labels [n] in [0, C): example i is correct iff its label's score
     /// beats every other class strictly (a tie is an error). Bits: s[i,y_i] > s[i,j], j ≠ y_i.
     let accuracy: Metric =
-        Metric
-            .Define(
-                "accuracy",
-                fun s y ->
-                    requireRank2 "accuracy" s
-                    y.RequireClasses(s.Dim 1, "accuracy")
-
-                    mean
-                        [ for i in 0 .. s.N - 1 ->
-                              num (
-                                  all
-                                      [ for j in 0 .. s.Dim 1 - 1 do
-                                            if j <> y.[i] then yield s.[i, y.[i]] >. s.[i, j] ]
-                              ) ]
-            )
-            .WithRange(0.0, 1.0)
+        classScoreMetric "accuracy" (fun s y ->
+            mean
+                [ for i in 0 .. s.N - 1 ->
+                      num (
+                          all
+                              [ for j in 0 .. s.Dim 1 - 1 do
+                                    if j <> y.[i] then yield s.[i, y.[i]] >. s.[i, j] ]
+                      ) ])
 
     /// Top-k accuracy: example i is correct iff fewer than k other classes score at least as high
     /// as its label (ties count against it).
     [<CompiledName("TopK")>]
     let topK (k: int) : Metric =
         if k < 1 then Errors.fail "top-k accuracy needs k >= 1, got %d" k
-        let name = sprintf "top-%d" k
 
-        Metric
-            .Define(
-                name,
-                fun s y ->
-                    requireRank2 name s
-                    y.RequireClasses(s.Dim 1, name)
+        classScoreMetric (sprintf "top-%d" k) (fun s y ->
+            mean
+                [ for i in 0 .. s.N - 1 ->
+                      let beaten =
+                          count
+                              [ for j in 0 .. s.Dim 1 - 1 do
+                                    if j <> y.[i] then yield notb (s.[i, y.[i]] >. s.[i, j]) ]
 
-                    mean
-                        [ for i in 0 .. s.N - 1 ->
-                              let beaten =
-                                  count
-                                      [ for j in 0 .. s.Dim 1 - 1 do
-                                            if j <> y.[i] then yield notb (s.[i, y.[i]] >. s.[i, j]) ]
-
-                              num (beaten <. float k) ]
-            )
-            .WithRange(0.0, 1.0)
+                      num (beaten <. float k) ])
 
     let private binary name combine = binaryOfCounts name combine
 
@@ -70,28 +53,19 @@ module Metrics =
     /// Bits: pos-vs-neg [s_p > s_j] and pos-vs-pos [s_p > s_q]. Scores [n] or [n,1]; for [n,2]
     /// the class-1 column ranks. 0 without positives (as sklearn).
     let averagePrecision: Metric =
-        Metric
-            .Define(
-                "ap",
-                fun s y ->
-                    y.RequireClasses(2, "ap")
-                    let score = rankingScore "ap" s
+        rankingMetric "ap" noPositives (fun score s y ->
+            let pos, neg = positivesAndNegatives s y
 
-                    let pos, neg = positivesAndNegatives s y
+            mean
+                [ for p in pos ->
+                      let posAbove =
+                          1
+                          + count
+                              [ for q in pos do
+                                    if q <> p then yield notb (score p >. score q) ]
 
-                    mean
-                        [ for p in pos ->
-                              let posAbove =
-                                  1
-                                  + count
-                                      [ for q in pos do
-                                            if q <> p then yield notb (score p >. score q) ]
-
-                              let negAbove = count [ for j in neg -> notb (score p >. score j) ]
-                              ratio posAbove (posAbove + negAbove) ]
-            )
-            .WithDegenerate(noPositives)
-            .WithRange(0.0, 1.0)
+                      let negAbove = count [ for j in neg -> notb (score p >. score j) ]
+                      ratio posAbove (posAbove + negAbove) ])
 
     /// Average precision in the thesis's refactorization (§3.4.2): positive-vs-negative bits only.
     /// For positive p, n_p = #{negatives at or above s_p}; its rank among positives k_p is read from
@@ -100,62 +74,37 @@ module Metrics =
     /// between them, so swapping their ranks leaves the sum unchanged); it uses P·N bits instead of
     /// P·N + P² and is the form the AP experiment trains with.
     let averagePrecisionPosNeg: Metric =
-        Metric
-            .Define(
-                "ap-posneg",
-                fun s y ->
-                    y.RequireClasses(2, "ap-posneg")
-                    let score = rankingScore "ap-posneg" s
+        rankingMetric "ap-posneg" noPositives (fun score s y ->
+            let pos, neg = positivesAndNegatives s y
+            let negAbove = pos |> List.map (fun p -> count [ for j in neg -> notb (score p >. score j) ]) |> Array.ofList
 
-                    let pos =
-                        [| for i in 0 .. s.N - 1 do
-                               if y.[i] = 1 then yield i |]
+            mean
+                [ for a in 0 .. negAbove.Length - 1 ->
+                      let n = negAbove.[a]
 
-                    let neg =
-                        [ for i in 0 .. s.N - 1 do
-                              if y.[i] = 0 then yield i ]
+                      let rank =
+                          1
+                          + count
+                              [ for b in 0 .. negAbove.Length - 1 do
+                                    if b < a then yield negAbove.[b] <=. n
+                                    elif b > a then yield negAbove.[b] <. n ]
 
-                    let negAbove = pos |> Array.map (fun p -> count [ for j in neg -> notb (score p >. score j) ])
-
-                    mean
-                        [ for a in 0 .. pos.Length - 1 ->
-                              let n = negAbove.[a]
-
-                              let rank =
-                                  1
-                                  + count
-                                      [ for b in 0 .. pos.Length - 1 do
-                                            if b < a then yield negAbove.[b] <=. n
-                                            elif b > a then yield negAbove.[b] <. n ]
-
-                              ratio rank (rank + n) ]
-            )
-            .WithDegenerate(noPositives)
-            .WithRange(0.0, 1.0)
+                      ratio rank (rank + n) ])
 
     /// Area under the ROC curve as sklearn's roc_auc_score: the mean over positive-negative pairs of
     /// [s_p > s_n] + ½[s_p = s_n] (ties count half), written as ½([s_p > s_n] + [s_p ≥ s_n]). Bits: [s_p > s_n]
     /// and [s_n > s_p]. Scores [n] or [n, 1]; for [n, 2] the class-1 column ranks. 0 without positives or
     /// without negatives (sklearn raises there).
     let auroc: Metric =
-        Metric
-            .Define(
-                "auroc",
-                fun s y ->
-                    y.RequireClasses(2, "auroc")
-                    let score = rankingScore "auroc" s
+        rankingMetric "auroc" (fun y -> noPositives y || y.Data |> Array.forall (fun v -> v <> 0L)) (fun score s y ->
+            let pos, neg = positivesAndNegatives s y
 
-                    let pos, neg = positivesAndNegatives s y
-
-                    if pos.IsEmpty || neg.IsEmpty then
-                        konst 0.0
-                    else
-                        mean
-                            [ for p in pos do
-                                  for j in neg -> 0.5 * (num (score p >. score j) + num (score p >=. score j)) ]
-            )
-            .WithDegenerate(fun y -> noPositives y || y.Data |> Array.forall (fun v -> v <> 0L))
-            .WithRange(0.0, 1.0)
+            if pos.IsEmpty || neg.IsEmpty then
+                konst 0.0
+            else
+                mean
+                    [ for p in pos do
+                          for j in neg -> 0.5 * (num (score p >. score j) + num (score p >=. score j)) ])
 
     /// Pixels of an h×w heatmap within Euclidean distance `radius` of (row, col).
     [<CompiledName("InRadius")>]

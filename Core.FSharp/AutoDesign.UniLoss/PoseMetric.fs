@@ -4,6 +4,12 @@ open System
 open TorchSharp
 open AutoDesign.UniLoss
 
+/// The arg-max pixel (Row, Col) of one heatmap and whether it lies within the joint's radius.
+type HeatmapPeak = { Correct: bool; Row: int; Col: int }
+
+/// A point in image coordinates (pixels, rows down, columns right).
+type ImagePoint = { Row: float; Col: float }
+
 /// PCKh on heatmaps with a per-example radius, written in the UniLoss metric language, and its
 /// plain arg-max reference; joint labels, Gaussian MSE targets.
 ///
@@ -68,9 +74,9 @@ module PoseMetric =
             .WithRange(0.0, 1.0)
 
     /// Plain reference: the arg-max pixel (first maximum in row-major order) of each heatmap
-    /// [n·h·w] and whether it lies within the radius; returns (correct, row, col) per heatmap.
+    /// [n·h·w] and whether it lies within the radius, per heatmap.
     [<CompiledName("ArgmaxCorrect")>]
-    let argmaxCorrect (h: int) (w: int) (scores: float32[]) (labels: int64[]) : (bool * int * int)[] =
+    let argmaxCorrect (h: int) (w: int) (scores: float32[]) (labels: int64[]) : HeatmapPeak[] =
         let n = labels.Length / 3
         if scores.Length <> n * h * w then Errors.fail "pckh reference: %d scores for %d heatmaps of %dx%d" scores.Length n h w
 
@@ -80,13 +86,15 @@ module PoseMetric =
                for p in 1 .. h * w - 1 do
                    if scores.[k * h * w + p] > scores.[k * h * w + best] then best <- p
 
-               inside (best / w) (best % w) labels.[3 * k] labels.[3 * k + 1] labels.[3 * k + 2], best / w, best % w |]
+               { HeatmapPeak.Correct = inside (best / w) (best % w) labels.[3 * k] labels.[3 * k + 1] labels.[3 * k + 2]
+                 Row = best / w
+                 Col = best % w } |]
 
     /// PCKh (fraction of correct heatmaps) by the plain reference.
     [<CompiledName("Reference")>]
     let reference (h: int) (w: int) (scores: float32[]) (labels: int64[]) =
         let r = argmaxCorrect h w scores labels
-        if r.Length = 0 then 0.0 else float (r |> Array.filter (fun (ok, _, _) -> ok) |> Array.length) / float r.Length
+        if r.Length = 0 then 0.0 else float (r |> Array.filter (fun p -> p.Correct) |> Array.length) / float r.Length
 
     /// Gaussian target heatmaps [n, out, out] (Tompson et al.; Newell et al.): a bump
     /// exp(−d²/2σ²) centred on the joint's nearest heatmap pixel, cut to a (2⌈3σ⌉+1)² window
@@ -111,6 +119,6 @@ module PoseMetric =
 
     /// Image coordinates of the centre of heatmap pixel (row, col).
     [<CompiledName("ToImage")>]
-    let toImage (side: int) (out: int) (row: int) (col: int) =
+    let toImage (side: int) (out: int) (row: int) (col: int) : ImagePoint =
         let stride = float side / float out
-        (float row + 0.5) * stride, (float col + 0.5) * stride
+        { ImagePoint.Row = (float row + 0.5) * stride; Col = (float col + 0.5) * stride }

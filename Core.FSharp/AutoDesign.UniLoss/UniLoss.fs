@@ -57,9 +57,7 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
           NewBatch = false }
 
     let mutable buf: float[] = [||]
-    // ScaleRule.Running: the sum and count of the raw score-gradient norms so far
-    let mutable normSum = 0.0
-    let mutable normCount = 0L
+    let running = RunningNorm()
     let ms (t0: int64) = float (Stopwatch.GetTimestamp() - t0) * 1000.0 / float Stopwatch.Frequency
 
     let toLabels (labels: torch.Tensor) =
@@ -239,26 +237,7 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
         else
             // f, h and the soft bits on the host
             let tA = Stopwatch.GetTimestamp()
-            let c = Array.zeroCreate<float32> l
-            let hard = Array.zeroCreate<float32> l
-
-            for e in 0 .. l - 1 do
-                c.[e] <- Refactor.compare r.Comparisons.[e] host
-                hard.[e] <- if c.[e] > 0.0f then 1.0f else 0.0f
-
-            let sigm (x: float) = 1.0 / (1.0 + Math.Exp(-x))
-
-            let cSoft =
-                if not o.BoundScores then
-                    Array.map float c
-                else
-                    r.Comparisons
-                    |> Array.map (fun cp ->
-                        let x1 = if cp.K1 >= 0 then float host.[cp.K1] else 0.0
-                        let x2 = if cp.K2 >= 0 then float host.[cp.K2] else 0.0
-                        sigm x1 - sigm (x2 + float (float32 cp.Offset)))
-
-            let u = cSoft |> Array.map (fun x -> sigm (x / tauNow))
+            let hard, u = ScoreGradient.softBits o r host tauNow
 
             let trained =
                 if o.BitFraction >= 1.0 then
@@ -304,60 +283,14 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
             let gTilde = HostIdw.interpolate u buf t nA values o.Power gradU
             if Double.IsNaN gTilde then Errors.fail "%s: UniLoss produced NaN (scores too large for tau=%g?)" metric.Name tauNow
             let lossV = if maximize then 1.0 - gTilde else gTilde
-            let gs = Array.zeroCreate<float> host.Length
 
-            if scores.requires_grad then
-                let sign = if maximize then -1.0 else 1.0
-
-                for e in 0 .. l - 1 do
-                    if isNull trained || trained.[e] then
-                        // d loss / d c_soft = sign · ∂g̃/∂u · σ'(c/τ)/τ
-                        let dc = sign * gradU.[e] * u.[e] * (1.0 - u.[e]) / tauNow
-                        let cp = r.Comparisons.[e]
-
-                        if o.BoundScores then
-                            if cp.K1 >= 0 then (let s1 = sigm (float host.[cp.K1]) in gs.[cp.K1] <- gs.[cp.K1] + dc * s1 * (1.0 - s1))
-
-                            if cp.K2 >= 0 then
-                                (let s2 = sigm (float host.[cp.K2] + float (float32 cp.Offset)) in gs.[cp.K2] <- gs.[cp.K2] - dc * s2 * (1.0 - s2))
-                        else
-                            if cp.K1 >= 0 then gs.[cp.K1] <- gs.[cp.K1] + dc
-                            if cp.K2 >= 0 then gs.[cp.K2] <- gs.[cp.K2] - dc
-                // the score gradient's length: fixed (gradNorm), automatic (autoScale, by scaleRule) or raw
-                let n = if shape.Length = 0 then 1 else max 1 shape.[0]
-
-                let rescale (from: int) (count: int) (target: float) =
-                    let mutable sq = 0.0
-
-                    for i in from .. from + count - 1 do
-                        sq <- sq + gs.[i] * gs.[i]
-
-                    let norm = sqrt sq
-
-                    if norm > 0.0 then
-                        for i in from .. from + count - 1 do
-                            gs.[i] <- gs.[i] * target / norm
-
-                if o.GradNorm > 0.0 then
-                    rescale 0 gs.Length o.GradNorm
-                elif o.AutoScale > 0.0 then
-                    match o.ScaleRule with
-                    | ScaleRule.Example when gs.Length % n = 0 ->
-                        let per = gs.Length / n
-
-                        for i in 0 .. n - 1 do
-                            rescale (i * per) per (o.AutoScale / float n)
-                    | ScaleRule.Running ->
-                        let norm = sqrt (Array.sumBy (fun x -> x * x) gs)
-
-                        if norm > 0.0 then
-                            normSum <- normSum + norm
-                            normCount <- normCount + 1L
-                            let f = o.AutoScale / (sqrt (float n) * (normSum / float normCount))
-
-                            for i in 0 .. gs.Length - 1 do
-                                gs.[i] <- gs.[i] * f
-                    | _ -> rescale 0 gs.Length (o.AutoScale / sqrt (float n))
+            let gs =
+                if scores.requires_grad then
+                    let gs = ScoreGradient.toScores o r host u gradU trained tauNow (if maximize then -1.0 else 1.0)
+                    ScoreGradient.rescale o (if shape.Length = 0 then 1 else max 1 shape.[0]) gs running
+                    gs
+                else
+                    Array.zeroCreate<float> host.Length
 
             let idwMs = ms tI
             let tT = Stopwatch.GetTimestamp()
@@ -410,7 +343,7 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
     member _.CaptureState() : UniLossState =
         use s = gen.get_state ()
         use c = s.contiguous ()
-        { Random = rng.State; Generator = c.bytes.ToArray(); ScaleNormSum = normSum; ScaleSteps = normCount }
+        { Random = rng.State; Generator = c.bytes.ToArray(); ScaleNormSum = running.Sum; ScaleSteps = running.Count }
 
     /// Continue from a captured state: the following steps draw exactly what the captured loss
     /// would have drawn.
@@ -431,8 +364,8 @@ type UniLoss(metric: Metric, options: UniLossOptions) =
 
         gen.set_state (t)
         rng.State <- state.Random
-        normSum <- state.ScaleNormSum
-        normCount <- state.ScaleSteps
+        running.Sum <- state.ScaleNormSum
+        running.Count <- state.ScaleSteps
 
     override _.Dispose(disposing: bool) =
         if disposing then

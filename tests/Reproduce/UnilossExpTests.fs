@@ -33,7 +33,7 @@ let private referenceAp (scores: float[]) (pos: bool[]) =
     List.average precisions
 
 /// A synthetic 1:4 binary set: positives carry a bright 6×6 patch, everything has noise.
-let private synthetic (n: int) (seed: int) : ExpDataset =
+let private synthetic (n: int) (seed: int) : AutoDesign.Data.Dataset =
     let rng = Random(seed)
     let labels = Array.init n (fun i -> if i % 5 = 0 then 1 else 0)
 
@@ -44,7 +44,7 @@ let private synthetic (n: int) (seed: int) : ExpDataset =
                    let patch = labels.[i] = 1 && r >= 10 && r < 16 && c >= 10 && c < 16
                    yield float32 (rng.NextDouble() * 0.6 + (if patch then 0.35 else 0.0)) |]
 
-    { Name = "synthetic"; Images = images; Labels = labels; Height = 28; Width = 28; Count = n }
+    { Name = "synthetic"; Images = images; Labels = labels; Height = 28; Width = 28; Count = n; Source = "synthetic" }
 
 /// The plan of `autodesign uniloss <argv>`.
 let private planOf (argv: string[]) =
@@ -186,14 +186,14 @@ let tests =
                           Epochs = Some 1
                           Runs = 2 }
 
-                  let p, _ = UnilossExp.accuracyPlan s
+                  let p, _ = UnilossAccuracy.accuracyPlan s
 
                   for (_, run) in UnilossExp.parts s p do
                       run ()
 
                   let finished = Directory.GetFiles(dir, "metrics.csv", SearchOption.AllDirectories)
                   Expect.equal finished.Length 8 "2 seeds x 4 arms"
-                  let rows = UnilossExp.accuracy s
+                  let rows = UnilossAccuracy.accuracy s
                   Expect.equal rows.Length 4 "CE, thesis form, library defaults, extended"
                   Expect.stringContains rows.[2].Claim "default options" "the library-defaults arm"
                   Expect.stringContains rows.[2].Measured "95% CI" "its paired interval against CE"

@@ -103,7 +103,9 @@ let tests =
                   Array.init 40 (fun i -> Array.init 16 (fun p -> if p = 0 then 0.0f else float32 ((i * 7 + p * 3) % 11) / 10.0f))
                   |> Array.concat
 
-              let ds = { Name = "t"; Images = imgs; Labels = Array.zeroCreate 40; Height = 4; Width = 4; Count = 40 }
+              let ds: AutoDesign.Data.Dataset =
+                  { Name = "t"; Images = imgs; Labels = Array.zeroCreate 40; Height = 4; Width = 4; Count = 40; Source = "t" }
+
               let norm = ExpTasks.perChannelNormaliser ds [| 0..29 |]
               let all = imgs.[0 .. 30 * 16 - 1] |> Array.map float
               let m = Array.average all
@@ -130,7 +132,7 @@ let tests =
               Expect.throwsT<UserError> (fun () -> planOf [| "ap"; "--ce-lr"; "-1" |] |> ignore) "ce-lr negative"
 
               Expect.throwsT<UserError>
-                  (fun () -> UnilossExp.ap { UnilossExp.defaultSettings torch.CPU with Validation = true } "mnist" 0 |> ignore)
+                  (fun () -> UnilossAp.ap { UnilossExp.defaultSettings torch.CPU with Validation = true } "mnist" 0 |> ignore)
                   "no validation split for MNIST"
           }
           test "CLI parses --nearby-unit and it reaches the loss options" {
@@ -174,7 +176,7 @@ let tests =
               match planOf [| "accuracy"; "--quick"; "--nearby"; "any"; "--bound-scores"; "on"; "--grad-norm"; "0" |] with
               | PlanAccuracy s ->
                   Expect.equal (s.NearbyCorrective, s.BoundScores, s.GradNorm) (Some false, Some true, Some 0.0) "accuracy"
-                  let o = UnilossExp.uniOptsFrom UnilossExp.accuracyResNetDefaults s
+                  let o = UnilossExp.uniOptsFrom UnilossAccuracy.accuracyResNetDefaults s
                   Expect.equal (o.NearbyCorrective, o.BoundScores, o.GradNorm) (false, true, 0.0) "flags override the experiment's defaults"
               | other -> failtestf "wrong plan %A" other
 
@@ -182,21 +184,21 @@ let tests =
               | PlanAp(s, _, _) -> Expect.equal (s.NearbyCorrective, s.BoundScores, s.GradNorm) (Some true, None, Some 0.2) "ap"
               | other -> failtestf "wrong plan %A" other
 
-              let d = UnilossExp.accuracyResNetDefaults
+              let d = UnilossAccuracy.accuracyResNetDefaults
 
               Expect.equal
                   (d.NearbyCorrective, d.GradNorm, d.TauEnd)
                   (true, 0.1, Some 3.0)
                   "accuracy arm: corrective nearby anchors, gradient norm 0.1, tau 1 -> 3"
 
-              let authors = UnilossExp.accuracyThesisForm
+              let authors = UnilossAccuracy.accuracyThesisForm
 
               Expect.equal
                   (authors.BoundScores, authors.NearbyCorrective, authors.BestAnchor, authors.Tau, authors.GradNorm, authors.TauEnd)
                   (true, true, true, 1.0, 0.0, None)
                   "thesis-form accuracy arm as the authors' code: sigmoid-bounded scores, corrective nearby anchors, b* as an anchor, tau 1, exact IDW gradient unscaled"
 
-              let p, _ = UnilossExp.accuracyPlan { UnilossExp.defaultSettings torch.CPU with Runs = 3 }
+              let p, _ = UnilossAccuracy.accuracyPlan { UnilossExp.defaultSettings torch.CPU with Runs = 3 }
               let wd = p.Arms |> List.map (fun (l, _, c) -> l, c.WeightDecay)
 
               Expect.equal
@@ -231,7 +233,7 @@ let tests =
                   "thesis settings elsewhere (raw gradient)"
 
               match planOf [| "accuracy"; "--auto-scale"; "0.5" |] with
-              | PlanAccuracy s -> Expect.equal (UnilossExp.uniOptsFrom UnilossExp.accuracyLibraryDefaults s).AutoScale 0.5 "--auto-scale overrides"
+              | PlanAccuracy s -> Expect.equal (UnilossExp.uniOptsFrom UnilossAccuracy.accuracyLibraryDefaults s).AutoScale 0.5 "--auto-scale overrides"
               | other -> failtestf "wrong plan %A" other
 
               Expect.throwsT<UserError> (fun () -> planOf [| "accuracy"; "--auto-scale"; "-1" |] |> ignore) "negative auto scale"

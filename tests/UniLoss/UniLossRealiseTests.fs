@@ -7,21 +7,15 @@ open AutoDesign.UniLoss
 
 module User = AutoDesign.Tests.UniLossUserMetrics
 
-/// The order graph of a configuration, built independently of Realise: vertices are scores and
+/// The order graph of a configuration, built independently of Realise's checks: vertices are scores and
 /// distinct thresholds; bit 1 of [x1 − x2 − θ > 0] puts x1's vertex above x2's, bit 0 below or tied.
 /// strict = true: realisable by tie-free scores iff the graph (all edges strict) is acyclic (Kahn);
 /// strict = false: realisable by some scores iff no strongly connected set holds a strict edge.
 let private realisable (r: Refactored) (bits: float32[]) (strict: bool) =
     let n = r.NumScores
 
-    let consts =
-        r.Comparisons
-        |> Array.choose (fun c ->
-            if c.K2 < 0 then Some(float32 c.Offset)
-            elif c.K1 < 0 then Some(-(float32 c.Offset))
-            else None)
-        |> Array.distinct
-        |> Array.sort
+    // the distinct thresholds, ascending (only the vertex numbering is shared with Realise)
+    let consts = (Realise.structure r).Consts
 
     let vertex (k: int) (constant: float32) = if k >= 0 then k else n + Array.IndexOf(consts, constant)
     // edges (hi, lo, isStrict): hi > lo (strict) or hi ≥ lo

@@ -33,24 +33,17 @@ module StepCost =
         let sgd (m: torch.nn.Module) = new SafeSGD(m.parameters (), 0.01, momentum = 0.9) :> OptimizerHelper
         let adam (m: torch.nn.Module) = new SafeAdam(m.parameters (), lr = 1e-3) :> OptimizerHelper
 
-        [ { Name = "MLP 784-500-300-2, batch 128, SGD (uniloss ap)"
-            Batch = 128
-            Build = (fun () -> Mlp.Create(784L, [| 500L; 300L |], 2L))
-            Optimizer = sgd
-            Flat = true
-            Steps = steps * 30 }
-          { Name = "MLP 784-256-128-10, batch 64, Adam (foundation)"
-            Batch = 64
-            Build = (fun () -> Mlp.Create(784L, [| 256L; 128L |], 10L))
-            Optimizer = adam
-            Flat = true
-            Steps = steps * 30 }
-          { Name = "ResNet-20 width 16, batch 128, SGD (uniloss accuracy)"
-            Batch = 128
-            Build = (fun () -> new AutoDesign.Nn.UniLoss.ResNet20(1, 10) :> torch.nn.Module<torch.Tensor, torch.Tensor>)
-            Optimizer = sgd
-            Flat = false
-            Steps = steps } ]
+        let case name batch build optimizer flat steps = { Name = name; Batch = batch; Build = build; Optimizer = optimizer; Flat = flat; Steps = steps }
+
+        [ case "MLP 784-500-300-2, batch 128, SGD (uniloss ap)" 128 (fun () -> Mlp.Create(784L, [| 500L; 300L |], 2L)) sgd true (steps * 30)
+          case "MLP 784-256-128-10, batch 64, Adam (foundation)" 64 (fun () -> Mlp.Create(784L, [| 256L; 128L |], 10L)) adam true (steps * 30)
+          case
+              "ResNet-20 width 16, batch 128, SGD (uniloss accuracy)"
+              128
+              (fun () -> new AutoDesign.Nn.UniLoss.ResNet20(1, 10) :> torch.nn.Module<torch.Tensor, torch.Tensor>)
+              sgd
+              false
+              steps ]
 
     type Timing = { Case: string; Bare: float; HandLoop: float; Engine: float; EngineEpochTensor: float }
 

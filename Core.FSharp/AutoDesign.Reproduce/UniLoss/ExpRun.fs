@@ -6,7 +6,6 @@ open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
 open AutoDesign.UniLoss
-open AutoDesign.Metrics
 
 /// The outcome of one run.
 type ExpResult = { Loss: string; Rows: ExpEpochRow list; Final: float; Dir: string }
@@ -26,10 +25,7 @@ module ExpRun =
         | Accuracy -> "acc"
 
     let private rowOf (r: (string * Cell) list) =
-        let num k =
-            match r |> List.tryFind (fst >> (=) k) with
-            | Some(_, Cell.Number v) -> v
-            | _ -> nan
+        let num = ExpLoop.number r
 
         { Epoch = int (num "epoch"); TrainLoss = num "train_loss"; TestMetric = num "test_metric"; Lr = num "lr" }
 
@@ -66,14 +62,7 @@ module ExpRun =
                 model.``to`` (device) |> ignore
                 use opt = new SafeSGD(model.parameters (), cfg.Lr, momentum = cfg.Momentum, weight_decay = cfg.WeightDecay)
                 use runLoss = ExpTrain.makeLoss loss (cfg.Seed * 1000003)
-                let state = TrainState()
-                state.AddModule("model", model)
-                state.AddOptimizer("optimizer", opt)
-                state.AddTorchDefault()
-
-                runLoss.Uni
-                |> Option.iter (fun u -> state.AddValue<UniLossState>("uniloss", Func<_>(u.CaptureState), Action<_>(u.RestoreState)))
-
+                let state = ExpLoop.state model opt runLoss.Uni
                 let mutable total, count = 0.0, 0
 
                 state.AddValue<float * int>(
@@ -97,19 +86,19 @@ module ExpRun =
 
                 let label = ExpTrain.lossName loss
                 let totalSteps = if cfg.Steps > 0 then cfg.Steps else cfg.Epochs * steps
-                let spec = { LoopSpec.Of(sprintf "  [%s]" label, totalSteps) with StepsPerEpoch = steps; CheckpointSeconds = 120.0 }
                 let clock = Diagnostics.Stopwatch.StartNew()
 
                 let rows =
-                    Loop.run
+                    ExpLoop.run
                         run
                         state
-                        spec
+                        label
+                        totalSteps
+                        steps
+                        (fun () ->
+                            total <- 0.0
+                            count <- 0)
                         (fun info ctx ->
-                            if info.StepInEpoch = 0 then
-                                (total <- 0.0
-                                 count <- 0)
-
                             match
                                 ExpTrain.trainStep cfg loss runLoss model opt task.Prep task.Data (batches info.Epoch) info.Epoch info.StepInEpoch device
                             with
@@ -140,7 +129,7 @@ module ExpRun =
                                 (metricName task.Metric)
                                 metric
                                 clock.Elapsed.TotalSeconds)
-                    |> List.map rowOf
+                        rowOf
 
                 Safetensors.save (run.File "model.safetensors") (model.state_dict ())
 

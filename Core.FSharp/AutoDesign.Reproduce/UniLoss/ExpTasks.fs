@@ -1,17 +1,15 @@
 namespace AutoDesign.Reproduce.UniLoss
 
 open TorchSharp
+open AutoDesign.Data
 open AutoDesign.Runs
-open AutoDesign.Plots
 open AutoDesign.Nn
 open AutoDesign.Nn.UniLoss
-open AutoDesign.UniLoss
-open AutoDesign.Metrics
 
 /// The data/model pairings of the UniLoss experiments (thesis §3.4.2, §3.4.4).
 module ExpTasks =
     /// Relabel: 1 for `positiveClass`, 0 for the rest.
-    let oneVsRest (positiveClass: int) (ds: ExpDataset) = { ds with Labels = ds.Labels |> Array.map (fun y -> if y = positiveClass then 1 else 0) }
+    let oneVsRest (positiveClass: int) (ds: Dataset) = { ds with Labels = ds.Labels |> Array.map (fun y -> if y = positiveClass then 1 else 0) }
 
     let private identity (x: torch.Tensor) = x.alias ()
 
@@ -20,7 +18,7 @@ module ExpTasks =
     /// [-mean/std, (1-mean)/std] (about [-0.8, 2.0] on Fashion-MNIST), also after a crop shift. Per-pixel
     /// statistics are not bounded: border pixels have std near 0, so their z-scores reach tens
     /// (docs/uniloss.md, "Input normalisation").
-    let perChannelNormaliser (ds: ExpDataset) (trainIdx: int[]) : torch.Tensor -> torch.Tensor =
+    let perChannelNormaliser (ds: Dataset) (trainIdx: int[]) : torch.Tensor -> torch.Tensor =
         let px = ds.Height * ds.Width
         let mutable sum, sq = 0.0, 0.0
 
@@ -37,33 +35,29 @@ module ExpTasks =
         let sd = sqrt (max 1e-4 (sq / n - mean * mean))
         fun (x: torch.Tensor) -> x.Sub(mean).Div(sd)
 
-    /// MNIST "0 vs rest" (1:9) on the 10k digits, seeded split into `trainN` / `testN`, MLP 784-500-300-2.
-    let mnistZeroVsRest (seed: int) (trainN: int) (testN: int) : ExpTask =
-        let ds = ExpData.mnist () |> oneVsRest 0
+    /// `ds` (the MNIST digits) split by the seed into `trainN` training and `testN` held-out digits, MLP
+    /// 784-500-300-`classes`.
+    let private mnistSplit name (ds: Dataset) metric (classes: int) (seed: int) (trainN: int) (testN: int) : ExpTask =
         if trainN + testN > ds.Count then Errors.fail "MNIST has %d digits, cannot split %d + %d" ds.Count trainN testN
         let perm = ExpData.permutation seed ds.Count
 
-        { Name = "mnist-0-vs-rest"
+        { Name = name
           Data = ds
           TrainIdx = perm.[.. trainN - 1]
           TestIdx = perm.[trainN .. trainN + testN - 1]
-          Metric = AveragePrecision
-          MakeModel = (fun () -> UniLossModels.Mlp(2) :> _)
+          Metric = metric
+          MakeModel = (fun () -> UniLossModels.Mlp(classes) :> _)
           Prep = identity }
 
+    /// MNIST "0 vs rest" (1:9) on the 10k digits, seeded split into `trainN` / `testN`, MLP 784-500-300-2.
+    let mnistZeroVsRest (seed: int) (trainN: int) (testN: int) : ExpTask =
+        mnistSplit "mnist-0-vs-rest" (ExpData.mnist () |> oneVsRest 0) AveragePrecision 2 seed trainN testN
+
     /// Stacks Fashion-MNIST train (60k) and test (10k) into one data set: indices 0..59999 train, 60000.. test.
-    let fashionAll () : ExpDataset * int[] * int[] =
+    let fashionAll () : Dataset * int[] * int[] =
         let tr = ExpData.fashion "train"
         let te = ExpData.fashion "test"
-
-        let ds =
-            { tr with
-                Name = "fashion-mnist"
-                Images = Array.append tr.Images te.Images
-                Labels = Array.append tr.Labels te.Labels
-                Count = tr.Count + te.Count }
-
-        ds, Array.init tr.Count id, Array.init te.Count (fun i -> tr.Count + i)
+        AutoDesign.Reproduce.Data.Datasets.concat "fashion-mnist" [ tr; te ], Array.init tr.Count id, Array.init te.Count (fun i -> tr.Count + i)
 
     /// A seeded subset of `idx` of size n (all of it when n >= length).
     let subset (seed: int) (n: int) (idx: int[]) =
@@ -106,7 +100,7 @@ module ExpTasks =
           Prep = identity }
 
     /// Images averaged over 2×2 blocks (28×28 → 14×14; an odd last row or column is dropped).
-    let halfSize (ds: ExpDataset) : ExpDataset =
+    let halfSize (ds: Dataset) : Dataset =
         let h, w = ds.Height / 2, ds.Width / 2
         let src = ds.Height * ds.Width
         let out = Array.zeroCreate<float32>(ds.Count * h * w)
@@ -139,14 +133,4 @@ module ExpTasks =
           Prep = perChannelNormaliser ds trainIdx }
 
     /// MNIST 10-class accuracy with the MLP 784-500-300-10 (cheap stand-in for the CIFAR-10 ablations).
-    let mnistDigitsMlp (seed: int) (trainN: int) (testN: int) : ExpTask =
-        let ds = ExpData.mnist ()
-        let perm = ExpData.permutation seed ds.Count
-
-        { Name = "mnist-10-class-mlp"
-          Data = ds
-          TrainIdx = perm.[.. trainN - 1]
-          TestIdx = perm.[trainN .. trainN + testN - 1]
-          Metric = Accuracy
-          MakeModel = (fun () -> UniLossModels.Mlp(10) :> _)
-          Prep = identity }
+    let mnistDigitsMlp (seed: int) (trainN: int) (testN: int) : ExpTask = mnistSplit "mnist-10-class-mlp" (ExpData.mnist ()) Accuracy 10 seed trainN testN

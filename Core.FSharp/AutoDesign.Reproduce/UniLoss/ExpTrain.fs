@@ -3,6 +3,7 @@ namespace AutoDesign.Reproduce.UniLoss
 open System
 open System.Diagnostics
 open TorchSharp
+open AutoDesign.Data
 open AutoDesign.Runs
 open AutoDesign.Nn.UniLoss
 open AutoDesign.UniLoss
@@ -108,7 +109,7 @@ type ExpEpochRow = { Epoch: int; TrainLoss: float; TestMetric: float; Lr: float 
 type ExpTask =
     {
         Name: string
-        Data: ExpDataset
+        Data: Dataset
         TrainIdx: int[]
         TestIdx: int[]
         Metric: ExpMetric
@@ -118,6 +119,20 @@ type ExpTask =
     }
 
 module ExpTrain =
+    /// A plain SGD schedule of `epochs` epochs at `lr`: batch 128, momentum 0.9, no weight decay, milestones,
+    /// augmentation, warm-up or step limit.
+    let sgd (epochs: int) (lr: float) (seed: int) : ExpTrainConfig =
+        { Epochs = epochs
+          BatchSize = 128
+          Lr = lr
+          Momentum = 0.9
+          WeightDecay = 0.0
+          Milestones = []
+          CropPad = None
+          Seed = seed
+          WarmupSteps = 0
+          Steps = 0 }
+
     let lossName (l: ExpLoss) =
         match l with
         | CrossEntropy -> "ce"
@@ -199,7 +214,7 @@ module ExpTrain =
     let predict
         (model: torch.nn.Module<torch.Tensor, torch.Tensor>)
         (prep: torch.Tensor -> torch.Tensor)
-        (ds: ExpDataset)
+        (ds: Dataset)
         (idx: int[])
         (device: torch.Device)
         : float32[][] =
@@ -215,7 +230,7 @@ module ExpTrain =
                yield! Array.init chunk.Length (fun i -> flat.[i * c .. i * c + c - 1]) |]
 
     /// Exact metric of `model` on the index set.
-    let evaluate (metric: ExpMetric) model prep (ds: ExpDataset) (idx: int[]) device : float =
+    let evaluate (metric: ExpMetric) model prep (ds: Dataset) (idx: int[]) device : float =
         let logits = predict model prep ds idx device
         let labels = idx |> Array.map (fun i -> ds.Labels.[i])
 
@@ -238,7 +253,7 @@ module ExpTrain =
         (model: torch.nn.Module<torch.Tensor, torch.Tensor>)
         (opt: torch.optim.Optimizer)
         (prep: torch.Tensor -> torch.Tensor)
-        (ds: ExpDataset)
+        (ds: Dataset)
         (batches: int[][])
         (epoch: int)
         (bi: int)

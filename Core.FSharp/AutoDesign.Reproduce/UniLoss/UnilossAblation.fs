@@ -5,7 +5,7 @@ open System.IO
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.UniLoss
-open AutoDesign.Metrics
+open AutoDesign.Reproduce
 
 /// Cheap versions of the hyper-parameter ablations of thesis §3.4.5 (Tables 3.3 and 3.4).
 module UnilossAblation =
@@ -51,24 +51,14 @@ module UnilossAblation =
         let trainN = defaultArg s.TrainSize 8000
         let epochs = defaultArg s.Epochs (if s.Quick then 10 else 30)
 
-        let cfg =
-            { Epochs = epochs
-              BatchSize = 128
-              Lr = defaultArg s.UniLr 0.01
-              Momentum = 0.9
-              WeightDecay = 0.0
-              Milestones = []
-              CropPad = None
-              Seed = s.Seed
-              WarmupSteps = 0
-              Steps = 0 }
+        let cfg = ExpTrain.sgd epochs (defaultArg s.UniLr 0.01) s.Seed
 
         let o = UnilossExp.uniOptsFor s
         let expDir = Path.Combine("uniloss", sprintf "ablation-anchors-%s" (if s.Quick then "quick" else "full"))
         let arms = [ for (k, _) in apCounts -> sprintf "anchors%d" k, UniLossAP { o with AnchorsPerType = k }, cfg ]
         UnilossExp.plan s expDir (fun seed -> ExpTasks.mnistZeroVsRest seed trainN 2000) arms, (trainN, epochs, cfg, o)
 
-    let anchors (s: ExpSettings) : ExpSummaryRow list =
+    let anchors (s: ExpSettings) : ReportRow list =
         let p, (trainN, epochs, cfg, o) = anchorsPlan s
         let counts = apCounts
         let res = UnilossExp.compare s p
@@ -82,7 +72,8 @@ module UnilossAblation =
         [ for (k, thesis) in counts ->
               let v = res |> List.find (fst >> (=) (sprintf "anchors%d" k)) |> snd
 
-              { Experiment = "ablation-anchors"
+              { System = "uniloss"
+                Experiment = "ablation-anchors"
                 Claim = sprintf "AP with %d anchors per type (%d total)" k (3 * k)
                 Thesis = sprintf "AP %s" thesis
                 Measured = sprintf "AP %s" (UnilossExp.fmt 4 v)
@@ -94,7 +85,8 @@ module UnilossAblation =
                 else
                     "Fewer anchors change the direction more than redrawing them does"
 
-            { Experiment = "ablation-anchors"
+            { System = "uniloss"
+              Experiment = "ablation-anchors"
               Claim = "why the anchor counts train alike: the score gradient they give"
               Thesis = "AP 0.9987-0.9988 for 5/10/16 (no difference either)"
               Measured =
@@ -107,21 +99,21 @@ module UnilossAblation =
               Data = data } ]
 
     /// Table 3.4 (accuracy row): anchors per type 5/10/16 for the ResNet-20 accuracy experiment's
-    /// UniLoss arm (UnilossExp.accuracyResNetDefaults, same data, schedule and lr), one seed.
+    /// UniLoss arm (UnilossAccuracy.accuracyResNetDefaults, same data, schedule and lr), one seed.
     let private accCounts = [ 5, "91.55"; 10, "91.54"; 16, "91.64" ]
 
     /// The plan of the accuracy anchors ablation.
     let anchorsAccuracyPlan (s: ExpSettings) =
-        let trainN, testN, _, _, width, cfg = UnilossExp.accuracySetup s
-        let o = UnilossExp.uniOptsFrom UnilossExp.accuracyResNetDefaults s
-        let uniCfg = { cfg with Lr = defaultArg s.UniLr (UnilossExp.accuracyLrFactor * cfg.Lr) }
+        let trainN, testN, _, _, width, cfg = UnilossAccuracy.accuracySetup s
+        let o = UnilossExp.uniOptsFrom UnilossAccuracy.accuracyResNetDefaults s
+        let uniCfg = { cfg with Lr = defaultArg s.UniLr (UnilossAccuracy.accuracyLrFactor * cfg.Lr) }
         let expDir = Path.Combine("uniloss", sprintf "ablation-anchors-acc-%s" (if s.Quick then "quick" else "full"))
         let arms = [ for (k, _) in accCounts -> sprintf "anchors%d" k, UniLossAccuracy { o with AnchorsPerType = k }, uniCfg ]
         UnilossExp.plan s expDir (fun seed -> ExpTasks.fashionResNet false (fst width) (snd width) seed trainN testN) arms
 
-    let anchorsAccuracy (s: ExpSettings) : ExpSummaryRow list =
-        let trainN, testN, epochs, _, width, _ = UnilossExp.accuracySetup s
-        let o = UnilossExp.uniOptsFrom UnilossExp.accuracyResNetDefaults s
+    let anchorsAccuracy (s: ExpSettings) : ReportRow list =
+        let trainN, testN, epochs, _, width, _ = UnilossAccuracy.accuracySetup s
+        let o = UnilossExp.uniOptsFrom UnilossAccuracy.accuracyResNetDefaults s
         let p = anchorsAccuracyPlan s
         let uniCfg = p.Arms |> List.head |> fun (_, _, c) -> c
         let counts = accCounts
@@ -130,14 +122,15 @@ module UnilossAblation =
         [ for (k, thesis) in counts ->
               let v = res |> List.find (fst >> (=) (sprintf "anchors%d" k)) |> snd |> List.map ((*) 100.0)
 
-              { Experiment = "ablation-anchors-acc"
+              { System = "uniloss"
+                Experiment = "ablation-anchors-acc"
                 Claim = sprintf "accuracy with %d anchors per type (%d total)" k (3 * k)
                 Thesis = sprintf "%s%% (CIFAR-10 ResNet-20)" thesis
                 Measured = sprintf "%s%%" (UnilossExp.fmt 2 v)
                 Config =
                   sprintf
                       "%s, SGD lr %g momentum 0.9 wd 5e-4, /10 at epochs %A, batch 128, %d epochs, %d train / %d test, inputs normalised per channel, tau %s, %s, seed %d"
-                      (UnilossExp.resNetText width)
+                      (UnilossAccuracy.resNetText width)
                       uniCfg.Lr
                       uniCfg.Milestones
                       epochs
@@ -162,28 +155,17 @@ module UnilossAblation =
         let epochs = defaultArg s.Epochs (if s.Quick then 5 else 30)
         let steps = epochs * ((trainN + 127) / 128)
         let epochsFor b = (steps + (trainN + b - 1) / b - 1) / ((trainN + b - 1) / b)
-        let o = UnilossExp.uniOptsFrom UnilossExp.accuracyDefaults s
+        let o = UnilossExp.uniOptsFrom UnilossAccuracy.accuracyDefaults s
         let lr = defaultArg s.UniLr 0.05
 
         let arms =
             [ for b in sizes ->
-                  sprintf "batch%d" b,
-                  UniLossAccuracy o,
-                  { Epochs = epochsFor b
-                    BatchSize = b
-                    Lr = lr
-                    Momentum = 0.9
-                    WeightDecay = 5e-4
-                    Milestones = []
-                    CropPad = None
-                    Seed = s.Seed
-                    WarmupSteps = 0
-                    Steps = steps } ]
+                  sprintf "batch%d" b, UniLossAccuracy o, { ExpTrain.sgd (epochsFor b) lr s.Seed with BatchSize = b; WeightDecay = 5e-4; Steps = steps } ]
 
         let expDir = Path.Combine("uniloss", sprintf "ablation-batch-%s" (if s.Quick then "quick" else "full"))
         UnilossExp.plan s expDir (fun seed -> ExpTasks.mnistDigitsMlp seed trainN 2000) arms, (sizes, steps, epochs, o, lr)
 
-    let batchSize (s: ExpSettings) : ExpSummaryRow list =
+    let batchSize (s: ExpSettings) : ReportRow list =
         let thesis = batchThesis
         let p, (sizes, steps, epochs, o, lr) = batchSizePlan s
         let res = UnilossExp.compare s p
@@ -191,7 +173,8 @@ module UnilossAblation =
         [ for b in sizes ->
               let v = res |> List.find (fst >> (=) (sprintf "batch%d" b)) |> snd |> List.map ((*) 100.0)
 
-              { Experiment = "ablation-batch"
+              { System = "uniloss"
+                Experiment = "ablation-batch"
                 Claim = sprintf "UniLoss accuracy with batch size %d" b
                 Thesis = sprintf "%s%% (CIFAR-10 ResNet-20)" (thesis |> List.find (fst >> (=) b) |> snd)
                 Measured = sprintf "%s%%" (UnilossExp.fmt 2 v)

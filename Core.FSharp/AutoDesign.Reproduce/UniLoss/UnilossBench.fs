@@ -50,16 +50,11 @@ type UnilossNewBatchResult =
         Bits: int
         Nodes: int
         Threads: int
-        /// Medians (ms) of the new-batch calls.
+        /// Median (ms) of the new-batch calls, and its 10th percentile.
         Total: float
         TotalP10: float
-        Trace: float
-        Compile: float
-        Best: float
-        Anchors: float
-        G: float
-        Idw: float
-        Tensors: float
+        /// Medians (ms) of each phase of the new-batch calls (UniLoss.LastTimings).
+        Phases: UniLossTimings
         /// Median (ms) of the call when the labels are cached.
         Cached: float
         /// Medians (ms) of the calling thread's CPU time for a new-batch call and a cached call.
@@ -211,13 +206,16 @@ module UnilossBench =
               Threads = threads
               Total = median (fresh |> List.map (fun (w, _, _) -> w))
               TotalP10 = p10
-              Trace = med (fun t -> t.Trace)
-              Compile = med (fun t -> t.Compile)
-              Best = med (fun t -> t.Best)
-              Anchors = med (fun t -> t.Anchors)
-              G = med (fun t -> t.G)
-              Idw = med (fun t -> t.Idw)
-              Tensors = med (fun t -> t.Tensors)
+              Phases =
+                { Trace = med (fun t -> t.Trace)
+                  Compile = med (fun t -> t.Compile)
+                  Best = med (fun t -> t.Best)
+                  Anchors = med (fun t -> t.Anchors)
+                  G = med (fun t -> t.G)
+                  Idw = med (fun t -> t.Idw)
+                  Tensors = med (fun t -> t.Tensors)
+                  Total = med (fun t -> t.Total)
+                  NewBatch = true }
               Cached = median (cached |> List.map fst)
               TotalCpu = median (fresh |> List.map (fun (_, c, _) -> c))
               CachedCpu = median (cached |> List.map snd) }

@@ -1,33 +1,23 @@
 namespace AutoDesign.Reproduce
 
 open System.IO
-open AutoDesign.UniLoss
 open AutoDesign.Reproduce.UniLoss
-open AutoDesign.Metrics
 
 /// The UniLoss experiments registered for `autodesign reproduce` (thesis chapter 3).
 module UnilossExperiments =
-    let private settings (ctx: ExperimentContext) : ExpSettings =
+    /// The experiments' settings for a reproduce context (its device, quick mode, run options and first seed).
+    let settings (ctx: ExperimentContext) : ExpSettings =
         { UnilossExp.defaultSettings ctx.Device with Quick = ctx.Quick; Options = ctx.Options; Seed = ctx.Seed }
-
-    let private toRow (r: ExpSummaryRow) : ReportRow =
-        { System = "uniloss"
-          Experiment = r.Experiment
-          Claim = r.Claim
-          Thesis = r.Thesis
-          Measured = r.Measured
-          Config = r.Config
-          Data = r.Data }
 
     /// An experiment whose parts are its plan's (seed, arm) runs ("seed<k>/<label>", UnilossExp.parts);
     /// `run` then finds their run folders finished.
-    let private exp name description (run: ExpSettings -> ExpSummaryRow list) (plan: ExpSettings -> ExpPlan) : Experiment =
+    let private exp name description (run: ExpSettings -> ReportRow list) (plan: ExpSettings -> ExpPlan) : Experiment =
         let parts (s: ExpSettings) = UnilossExp.parts s (plan s)
 
         { System = "uniloss"
           Name = name
           Description = description
-          Run = (fun ctx -> run (settings ctx) |> List.map toRow)
+          Run = (fun ctx -> run (settings ctx))
           Parts =
             fun ctx ->
                 [ for (id, _) in parts (settings ctx) -> ExperimentPart.create id (fun c -> (parts (settings c) |> List.find (fst >> (=) id) |> snd) ()) ]
@@ -49,18 +39,18 @@ module UnilossExperiments =
         [ exp
               "ap-mnist"
               "UniLoss(AP) vs 2-class CE, MNIST 0 vs rest, MLP 784-500-300-2 (thesis 3.4.2)"
-              (fun s -> UnilossExp.ap (withSeeds s) "mnist" 0)
-              (fun s -> UnilossExp.apSetup (withSeeds s) "mnist" 0 |> fst)
+              (fun s -> UnilossAp.ap (withSeeds s) "mnist" 0)
+              (fun s -> UnilossAp.apSetup (withSeeds s) "mnist" 0 |> fst)
           exp
               "ap-fashion"
               "UniLoss(AP) vs 2-class CE, Fashion-MNIST class 0 vs rest, MLP (thesis 3.4.2 on a second data set)"
-              (fun s -> UnilossExp.ap (withSeeds s) "fashion" 0)
-              (fun s -> UnilossExp.apSetup (withSeeds s) "fashion" 0 |> fst)
+              (fun s -> UnilossAp.ap (withSeeds s) "fashion" 0)
+              (fun s -> UnilossAp.apSetup (withSeeds s) "fashion" 0 |> fst)
           exp
               "accuracy-resnet20"
               "UniLoss(accuracy) vs CE, ResNet-20 on Fashion-MNIST (stand-in for CIFAR-10, thesis 3.4.4)"
-              (fun s -> UnilossExp.accuracy (withSeeds s))
-              (fun s -> UnilossExp.accuracyPlan (withSeeds s) |> fst)
+              (fun s -> UnilossAccuracy.accuracy (withSeeds s))
+              (fun s -> UnilossAccuracy.accuracyPlan (withSeeds s) |> fst)
           exp
               "ablation-anchors"
               "anchors per type 5/10/16 for UniLoss(AP) on MNIST (thesis Table 3.4)"

@@ -17,19 +17,9 @@ module UnilossScaleSweep =
 
     /// The sweep's tasks: name, task of a seed, CE config, loss of a UniLoss option set.
     let private tasks (s: ExpSettings) =
-        let apCfg epochs =
-            { Epochs = defaultArg s.Epochs epochs
-              BatchSize = 128
-              Lr = 0.01
-              Momentum = 0.9
-              WeightDecay = 0.0
-              Milestones = []
-              CropPad = None
-              Seed = s.Seed
-              WarmupSteps = 0
-              Steps = 0 }
+        let apCfg epochs = ExpTrain.sgd (defaultArg s.Epochs epochs) 0.01 s.Seed
 
-        let _, _, _, _, (width, half), accCfg = UnilossExp.accuracySetup { s with Quick = true }
+        let _, _, _, _, (width, half), accCfg = UnilossAccuracy.accuracySetup { s with Quick = true }
 
         [ // MNIST: the experiment's 8k training digits split 6k train / 2k validation; its 2k test digits are not used
           "ap-mnist", (fun seed -> { ExpTasks.mnistZeroVsRest seed 6000 2000 with Name = "mnist-0-vs-rest-val" }), apCfg 10, UniLossAP

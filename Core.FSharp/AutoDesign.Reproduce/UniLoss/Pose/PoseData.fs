@@ -131,7 +131,7 @@ module PoseData =
 
     /// RGB copies [n,3,2·side,2·side] (upscaled ×2) with the true head top marked by a red cross
     /// and, when given, a predicted one by a green cross (positions in image coordinates).
-    let marked (set: PoseSet) (idx: int[]) (predicted: (float * float)[] option) : torch.Tensor =
+    let marked (set: PoseSet) (idx: int[]) (predicted: ImagePoint[] option) : torch.Tensor =
         let side = set.Side
         let big = 2 * side
         let data = Array.zeroCreate<float32>(idx.Length * 3 * big * big)
@@ -157,7 +157,7 @@ module PoseData =
                                 data.[((k * 3 + ch) * big + r) * big + c] <- rgb.[ch]
 
             match predicted with
-            | Some p -> cross (fst p.[k]) (snd p.[k]) [| 0.1f; 1.0f; 0.1f |]
+            | Some p -> cross p.[k].Row p.[k].Col [| 0.1f; 1.0f; 0.1f |]
             | None -> ()
 
             cross s.HeadRow s.HeadCol [| 1.0f; 0.1f; 0.1f |])

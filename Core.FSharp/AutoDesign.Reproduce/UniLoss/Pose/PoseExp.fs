@@ -8,8 +8,8 @@ open AutoDesign.Nn
 open AutoDesign.Runs
 open AutoDesign.Plots
 open AutoDesign.UniLoss
+open AutoDesign.Reproduce
 open AutoDesign.Reproduce.UniLoss
-open AutoDesign.Metrics
 
 /// Sizes of the pose experiment (quick or full).
 type PoseSizes =
@@ -192,7 +192,7 @@ module PoseExp =
               for (label, _, _) as arm in arms ->
                   sprintf "seed%d/%s" seed label, (fun () -> runArm s z (PoseData.create dataSeed z.Side z.Train z.Val z.Test) seed arm |> ignore) ]
 
-    let table (s: ExpSettings) : ExpSummaryRow list =
+    let table (s: ExpSettings) : ReportRow list =
         let z = sizes s
         let set = data s z
         let lr = 2.5e-4
@@ -225,13 +225,15 @@ module PoseExp =
         let cfg = describeCfg z s lr
 
         [ for sg in z.Sigmas ->
-              { Experiment = "pose-table3.1"
+              { System = "uniloss"
+                Experiment = "pose-table3.1"
                 Claim = sprintf "MSE with Gaussian targets, sigma %g (bump %d)" sg (2 * int (ceil (3.0 * sg)) + 1)
                 Thesis = sprintf "PCKh %s (MPII head)" thesisMse.[sg]
                 Measured = sprintf "PCKh %s" (UnilossExp.fmt 2 (pcts res (sprintf "mse-sigma%g" sg)))
                 Config = cfg
                 Data = dataText z } ]
-        @ [ { Experiment = "pose-table3.1"
+        @ [ { System = "uniloss"
+              Experiment = "pose-table3.1"
               Claim = "UniLoss(PCKh) within 1 point of the best-sigma MSE"
               Thesis = "UniLoss 95.77 vs best MSE 95.74 (sigma 3)"
               Measured =
@@ -259,7 +261,7 @@ module PoseExp =
               Data = dataText z } ]
 
     /// Table 3.4 (pose row): anchors per type 5/10/16 for UniLoss(PCKh).
-    let anchors (s: ExpSettings) : ExpSummaryRow list =
+    let anchors (s: ExpSettings) : ReportRow list =
         let z = sizes s
         let set = data s z
         let lr = defaultArg s.UniLr 2.5e-4
@@ -267,7 +269,8 @@ module PoseExp =
         writeSummary s "table3_4_anchors.csv" res
 
         [ for (k, thesis) in thesisAnchors ->
-              { Experiment = "pose-anchors"
+              { System = "uniloss"
+                Experiment = "pose-anchors"
                 Claim = sprintf "UniLoss(PCKh) with %d anchors per type (%d total)" k (3 * k)
                 Thesis = sprintf "PCKh %s" thesis
                 Measured = sprintf "PCKh %s" (UnilossExp.fmt 2 (pcts res (sprintf "uniloss-anchors%d" k)))
@@ -287,18 +290,7 @@ module PoseExp =
         use opt = new SafeRMSProp(model.parameters (), lr = cfg.Lr)
         let out = model.OutputSide set.Side
         let bs = PoseTrain.batches set cfg
-        let images = bs |> Array.map (fun b -> (PoseData.images set b).``to``(s.Device).DetachFromDisposeScope())
-        let labels = bs |> Array.map (fun b -> PoseLabels.labels set out b)
-
-        let targets =
-            labels
-            |> Array.mapi (fun i l ->
-                torch
-                    .tensor(PoseMetric.gaussianTargets l out 1.0, device = s.Device)
-                    .reshape(int64 bs.[i].Length, int64 out, int64 out)
-                    .DetachFromDisposeScope())
-
-        let labelT = labels |> Array.mapi (fun i l -> torch.tensor(l).reshape(int64 bs.[i].Length, 3L).DetachFromDisposeScope())
+        use data = new PoseBatches(set, bs, out, Some 1.0, s.Device)
 
         use uni =
             new UniLoss(
@@ -316,56 +308,46 @@ module PoseExp =
             use scope = torch.NewDisposeScope()
             model.train ()
             opt.zero_grad ()
-            let h = model.forward(images.[bi]).squeeze(1L)
-            let l = if useUni then uni.forward (h, labelT.[bi]) else torch.nn.functional.mse_loss (h, targets.[bi])
+            let h = model.forward(data.Images.[bi]).squeeze(1L)
+            let l = if useUni then uni.forward (h, data.Labels.[bi]) else torch.nn.functional.mse_loss (h, data.Targets.[bi])
             l.backward ()
             opt.step () |> ignore
 
-        try
-            let warm = Stopwatch.StartNew()
+        let warm = Stopwatch.StartNew()
 
-            for bi in 0 .. bs.Length - 1 do
-                step true bi
+        for bi in 0 .. bs.Length - 1 do
+            step true bi
 
-            let traceMs = warm.Elapsed.TotalMilliseconds / float bs.Length
-            let mseT, uniT = ResizeArray<float>(), ResizeArray<float>()
-            let bitsL = ResizeArray<float>()
+        let traceMs = warm.Elapsed.TotalMilliseconds / float bs.Length
+        let mseT, uniT = ResizeArray<float>(), ResizeArray<float>()
+        let bitsL = ResizeArray<float>()
 
-            for k in 0 .. max 1 steps - 1 do
-                let bi = k % bs.Length
-                let sw = Stopwatch.StartNew()
-                step false bi
-                mseT.Add sw.Elapsed.TotalMilliseconds
-                sw.Restart()
-                step true bi
-                uniT.Add sw.Elapsed.TotalMilliseconds
-                bitsL.Add(float uni.LastBits)
+        for k in 0 .. max 1 steps - 1 do
+            let bi = k % bs.Length
+            let sw = Stopwatch.StartNew()
+            step false bi
+            mseT.Add sw.Elapsed.TotalMilliseconds
+            sw.Restart()
+            step true bi
+            uniT.Add sw.Elapsed.TotalMilliseconds
+            bitsL.Add(float uni.LastBits)
 
-            let median (xs: ResizeArray<float>) = let a = xs.ToArray() |> Array.sort in a.[a.Length / 2]
-            let l = Seq.average bitsL
-            let t = 48.0
-            let mb x = x / 1048576.0
+        let median (xs: ResizeArray<float>) = let a = xs.ToArray() |> Array.sort in a.[a.Length / 2]
+        let l = Seq.average bitsL
+        let t = 48.0
+        let mb x = x / 1048576.0
 
-            sprintf
-                "pose bench (%d interleaved steps, batch %d, hourglass %d ch, torch threads %d): MSE %.1f ms/step, UniLoss %.1f ms/step (median), ratio %.2f; first UniLoss step of a new label batch (trace + compile) %.0f ms; l = %.0f bits/batch, 48 anchors: anchor tensor %.1f MB, plain IDW temporaries would be %.1f MB, efficient form none; peak working set %.0f MB"
-                steps
-                z.Batch
-                z.Channels
-                (torch.get_num_threads ())
-                (median mseT)
-                (median uniT)
-                (median uniT / median mseT)
-                traceMs
-                l
-                (mb ((t + 1.0) * l * 4.0))
-                (mb (2.0 * t * l * 4.0))
-                (mb (float (Process.GetCurrentProcess().PeakWorkingSet64)))
-        finally
-            for x in images do
-                x.Dispose()
-
-            for x in targets do
-                x.Dispose()
-
-            for x in labelT do
-                x.Dispose()
+        sprintf
+            "pose bench (%d interleaved steps, batch %d, hourglass %d ch, torch threads %d): MSE %.1f ms/step, UniLoss %.1f ms/step (median), ratio %.2f; first UniLoss step of a new label batch (trace + compile) %.0f ms; l = %.0f bits/batch, 48 anchors: anchor tensor %.1f MB, plain IDW temporaries would be %.1f MB, efficient form none; peak working set %.0f MB"
+            steps
+            z.Batch
+            z.Channels
+            (torch.get_num_threads ())
+            (median mseT)
+            (median uniT)
+            (median uniT / median mseT)
+            traceMs
+            l
+            (mb ((t + 1.0) * l * 4.0))
+            (mb (2.0 * t * l * 4.0))
+            (mb (float (Process.GetCurrentProcess().PeakWorkingSet64)))

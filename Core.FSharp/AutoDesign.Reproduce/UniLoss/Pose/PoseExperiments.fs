@@ -1,30 +1,18 @@
 namespace AutoDesign.Reproduce
 
-open AutoDesign.UniLoss
 open AutoDesign.Reproduce.UniLoss
-open AutoDesign.Metrics
 open AutoDesign.Reproduce.UniLoss.Pose
 
 /// The UniLoss pose experiments (thesis §3.4.3, Tables 3.1 and 3.4) for `autodesign reproduce`.
 module PoseExperiments =
-    let private settings (ctx: ExperimentContext) = { UnilossExp.defaultSettings ctx.Device with Quick = ctx.Quick; Options = ctx.Options; Seed = ctx.Seed }
+    let private settings = UnilossExperiments.settings
 
     /// One part per (seed, arm); the anchors ablation's 16-anchor arm is the table's UniLoss arm.
-    let private exp name description (which: string) (run: ExpSettings -> ExpSummaryRow list) : Experiment =
+    let private exp name description (which: string) (run: ExpSettings -> ReportRow list) : Experiment =
         { System = "uniloss"
           Name = name
           Description = description
-          Run =
-            fun ctx ->
-                run (settings ctx)
-                |> List.map (fun r ->
-                    { System = "uniloss"
-                      Experiment = r.Experiment
-                      Claim = r.Claim
-                      Thesis = r.Thesis
-                      Measured = r.Measured
-                      Config = r.Config
-                      Data = r.Data })
+          Run = fun ctx -> run (settings ctx)
           Parts =
             fun ctx ->
                 [ for (id, _) in PoseExp.parts (settings ctx) which ->

@@ -8,7 +8,6 @@ open AutoDesign.Runs
 open AutoDesign.Plots
 open AutoDesign.UniLoss
 open AutoDesign.Reproduce.UniLoss
-open AutoDesign.Metrics
 open AutoDesign.Nn.UniLoss
 
 /// The loss of one pose run.
@@ -28,6 +27,34 @@ type PoseEpoch = { Epoch: int; TrainLoss: float; ValPckh: float; TestPckh: float
 type PoseRunConfig = { Data: string; Side: int; Train: int; Val: int; Test: int; Loss: PoseLoss; Schedule: PoseConfig }
 
 type PoseRunResult = { Label: string; Rows: PoseEpoch list; Test: float; Dir: string; MsPerStep: float; Bits: float }
+
+/// The fixed training batches `idx` of a pose run as tensors on `device`: images [B, 1, side, side], labels [B, 3]
+/// for heatmaps of side `out`, and (for an MSE arm, sigma given) Gaussian target heatmaps [B, out, out].
+type PoseBatches(set: PoseSet, idx: int[][], out: int, sigma: float option, device: torch.Device) =
+    let labelsOf = idx |> Array.map (fun b -> PoseLabels.labels set out b)
+    let images = idx |> Array.map (fun b -> (PoseData.images set b).``to``(device).DetachFromDisposeScope())
+
+    let targets =
+        match sigma with
+        | Some sigma ->
+            idx
+            |> Array.mapi (fun i b ->
+                torch
+                    .tensor(PoseMetric.gaussianTargets labelsOf.[i] out sigma, device = device)
+                    .reshape(int64 b.Length, int64 out, int64 out)
+                    .DetachFromDisposeScope())
+        | None -> [||]
+
+    let labels = idx |> Array.mapi (fun i b -> torch.tensor(labelsOf.[i]).reshape(int64 b.Length, 3L).DetachFromDisposeScope())
+
+    member _.Images = images
+    member _.Targets = targets
+    member _.Labels = labels
+
+    interface IDisposable with
+        member _.Dispose() =
+            for t in Array.concat [ images; targets; labels ] do
+                t.Dispose()
 
 /// Training and evaluation of the single-stack hourglass on a PoseSet, resumable per epoch.
 module PoseTrain =
@@ -79,10 +106,7 @@ module PoseTrain =
     let batches (set: PoseSet) (cfg: PoseConfig) = AutoDesign.Data.Shuffle.shuffled cfg.Seed -1L set.Train |> Array.chunkBySize cfg.BatchSize
 
     let private rowOf (r: (string * Cell) list) =
-        let num k =
-            match r |> List.tryFind (fst >> (=) k) with
-            | Some(_, Cell.Number v) -> v
-            | _ -> nan
+        let num = ExpLoop.number r
 
         { Epoch = int (num "epoch")
           TrainLoss = num "train_loss"
@@ -116,21 +140,17 @@ module PoseTrain =
                 use opt = new SafeRMSProp(model.parameters (), lr = cfg.Lr)
                 let out = model.OutputSide set.Side
                 let bs = batches set cfg
-                let labelsOf = bs |> Array.map (fun b -> PoseLabels.labels set out b)
-                let trainImages = bs |> Array.map (fun b -> (PoseData.images set b).``to``(device).DetachFromDisposeScope())
 
-                let targets =
-                    match loss with
-                    | Mse sigma ->
-                        bs
-                        |> Array.mapi (fun i b ->
-                            torch
-                                .tensor(PoseMetric.gaussianTargets labelsOf.[i] out sigma, device = device)
-                                .reshape(int64 b.Length, int64 out, int64 out)
-                                .DetachFromDisposeScope())
-                    | UniLossPckh _ -> [||]
-
-                let labelT = bs |> Array.mapi (fun i b -> torch.tensor(labelsOf.[i]).reshape(int64 b.Length, 3L).DetachFromDisposeScope())
+                use data =
+                    new PoseBatches(
+                        set,
+                        bs,
+                        out,
+                        (match loss with
+                         | Mse sigma -> Some sigma
+                         | UniLossPckh _ -> None),
+                        device
+                    )
 
                 let uni =
                     match loss with
@@ -151,14 +171,7 @@ module PoseTrain =
                         )
                     | Mse _ -> None
 
-                let state = TrainState()
-                state.AddModule("model", model)
-                state.AddOptimizer("optimizer", opt)
-                state.AddTorchDefault()
-
-                uni
-                |> Option.iter (fun u -> state.AddValue<UniLossState>("uniloss", Func<_>(u.CaptureState), Action<_>(u.RestoreState)))
-
+                let state = ExpLoop.state model opt uni
                 let mutable lossSum, bitsSum, bitsN = 0.0, 0.0, 0
 
                 state.AddValue<float * float * int>(
@@ -175,24 +188,19 @@ module PoseTrain =
                 let mutable stepsHere = 0
 
                 try
-                    let spec =
-                        { LoopSpec.Of(sprintf "  [%s]" label, cfg.Epochs * bs.Length) with
-                            StepsPerEpoch = bs.Length
-                            CheckpointSeconds = 120.0 }
-
                     let rows =
-                        Loop.run
+                        ExpLoop.run
                             run
                             state
-                            spec
+                            label
+                            (cfg.Epochs * bs.Length)
+                            bs.Length
+                            (fun () ->
+                                lossSum <- 0.0
+                                bitsSum <- 0.0
+                                bitsN <- 0)
                             (fun info ctx ->
                                 use scope = torch.NewDisposeScope()
-
-                                if info.StepInEpoch = 0 then
-                                    (lossSum <- 0.0
-                                     bitsSum <- 0.0
-                                     bitsN <- 0)
-
                                 let lr = lrAt cfg info.Epoch
 
                                 for g in opt.ParamGroups do
@@ -201,14 +209,14 @@ module PoseTrain =
                                 let bi = (orderOf info.Epoch).[info.StepInEpoch]
                                 model.train ()
                                 opt.zero_grad ()
-                                let h = model.forward(trainImages.[bi]).squeeze(1L) // [B, out, out]
+                                let h = model.forward(data.Images.[bi]).squeeze(1L) // [B, out, out]
 
                                 let l =
                                     match loss with
-                                    | Mse _ -> torch.nn.functional.mse_loss (h, targets.[bi])
+                                    | Mse _ -> torch.nn.functional.mse_loss (h, data.Targets.[bi])
                                     | UniLossPckh _ ->
                                         let u = uni.Value
-                                        let v = u.forward (h, labelT.[bi])
+                                        let v = u.forward (h, data.Labels.[bi])
                                         bitsSum <- bitsSum + float u.LastBits
                                         bitsN <- bitsN + 1
                                         v
@@ -240,7 +248,7 @@ module PoseTrain =
                                     (lossSum / float bs.Length)
                                     (100.0 * valP)
                                     (100.0 * testP))
-                        |> List.map rowOf
+                            rowOf
 
                     let ms = if stepsHere = 0 then nan else 1000.0 * clock.Elapsed.TotalSeconds / float stepsHere
                     Safetensors.save (run.File "model.safetensors") (model.state_dict ())
@@ -248,22 +256,13 @@ module PoseTrain =
                     rows, ms
                 finally
                     uni |> Option.iter (fun u -> (u :> IDisposable).Dispose())
-
-                    for t in trainImages do
-                        t.Dispose()
-
-                    for t in targets do
-                        t.Dispose()
-
-                    for t in labelT do
-                        t.Dispose()
         // the predicted vs true joints on 16 test images
         let show = set.Test |> Array.truncate 16
         let scores, outSide = predict model set show device
 
         let pred =
             PoseMetric.argmaxCorrect outSide outSide scores (PoseLabels.labels set outSide show)
-            |> Array.map (fun (_, r, c) -> PoseMetric.toImage set.Side outSide r c)
+            |> Array.map (fun p -> PoseMetric.toImage set.Side outSide p.Row p.Col)
 
         use grid = PoseData.marked set show (Some pred)
         ImageGrid.save (run.File "test_predictions.png") grid 8

@@ -1,6 +1,8 @@
 namespace AutoDesign.Reproduce.UniLoss.Suite
 
 open System
+open AutoDesign.Data
+open AutoDesign.Reproduce.Data
 open AutoDesign.Reproduce.UniLoss
 
 /// Sizes of the metric suite: training / test examples per task, epochs, hidden width, ranking queries.
@@ -27,11 +29,7 @@ type SuiteData =
 /// validate = true replaces each test set by a validation set of the same size and kind carved from the
 /// training pool outside the training images (never the test images), for choosing defaults.
 module SuiteData =
-    let private rows (ds: ExpDataset) (idx: int[]) =
-        let px = ds.Height * ds.Width
-        let out = Array.zeroCreate<float32>(idx.Length * px)
-        idx |> Array.iteri (fun k i -> Array.blit ds.Images (i * px) out (k * px) px)
-        out
+    let private rows (ds: Dataset) (idx: int[]) = (Datasets.subset ds idx).Images
 
     let private normalise (train: float32[]) (test: float32[]) =
         let mean = train |> Array.averageBy float
@@ -39,7 +37,7 @@ module SuiteData =
         let f (a: float32[]) = a |> Array.map (fun v -> float32 ((float v - mean) / sd))
         f train, f test
 
-    let private make (ds: ExpDataset) (tr: int[]) (te: int[]) (label: int -> int) description =
+    let private make (ds: Dataset) (tr: int[]) (te: int[]) (label: int -> int) description =
         let trX, teX = normalise (rows ds tr) (rows ds te)
 
         { Inputs = ds.Height * ds.Width
