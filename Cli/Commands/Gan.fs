@@ -48,30 +48,12 @@ let private featureNet (g: Globals) (r: ParseResults<GanMetricArgs>) =
     | None ->
         let data = AutoDesign.Cli.Commands.Dggan.dataName (r.GetResult(Data, defaultValue = AutoDesign.Cli.Commands.Dggan.Mnist))
         let s = { DgganExperiment.quick data 1 with TrainImages = System.Int32.MaxValue }
-        let images, labels, classes = DgganExperiment.loadImages s
-        let nTrain = images.Count * 9 / 10
-
-        let cfg: FeatureNetConfig =
-            { Data = data
-              TrainImages = nTrain
-              HeldOutImages = images.Count - nTrain
-              Classes = classes
-              Epochs = 3
-              Batch = 128
-              Seed = 1 }
-
+        let images = DgganExperiment.loadImages s
+        let cfg = FeatureNet.splitConfig data images 3 1
         use run = Run.Open(g.RunOptions, sprintf "dggan/feature-net-%s" data, FeatureNet.kind, cfg)
 
         let { TrainedFeatureNet.Net = net; HeldOutAccuracy = acc } =
-            FeatureNet.trainIn
-                run
-                cfg
-                (GanImages.slice images 0 nTrain)
-                labels.[.. nTrain - 1]
-                (GanImages.slice images nTrain (images.Count - nTrain))
-                labels.[nTrain..]
-                torch.CPU
-                (System.Action<string>(printfn "%s"))
+            FeatureNet.trainSplitIn run cfg images torch.CPU (System.Action<string>(printfn "%s"))
 
         printfn "feature network %s: held-out accuracy %.2f%%" run.Dir (100.0 * acc)
         net

@@ -1,4 +1,5 @@
 using AutoDesign.DGGAN;
+using AutoDesign.Data;
 using AutoDesign.Nn;
 using AutoDesign.Nn.DGGAN;
 using AutoDesign.Runs;
@@ -72,13 +73,13 @@ public static class DgganTests
         Check.True(double.IsNaN(Search.Normalized(perRes, cs[3])), "a diverged candidate has no normalised FID");
     }
 
-    /// <summary>Random images in [-1, 1] at side 16 (enough for a search that only has to run).</summary>
-    static GanImages Images(int count, int seed)
+    /// <summary>Random unlabelled images in [0, 1] at side 16 (enough for a search that only has to run).</summary>
+    static Dataset Images(int count, int seed)
     {
         var rng = new Random(seed);
         var px = new float[count * 16 * 16];
-        for (int i = 0; i < px.Length; i++) px[i] = (float)(rng.NextDouble() * 2 - 1);
-        return new GanImages("random", px, count, 16);
+        for (int i = 0; i < px.Length; i++) px[i] = (float)rng.NextDouble();
+        return GanImages.OfUnit("random", px, count, 16, 16, 16);
     }
 
     [CSharpTest("a tiny search in a folder: finishes, writes its summary, is not trained twice")]

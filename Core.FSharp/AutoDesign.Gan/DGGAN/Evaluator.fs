@@ -4,12 +4,12 @@ open System.Collections.Generic
 open TorchSharp
 open AutoDesign.Nn.DGGAN
 open AutoDesign.Metrics
-open AutoDesign.Plots
+open AutoDesign.Data
 
 /// FID of a generator at its resolution against a fixed set of real images average-pooled to that resolution
 /// ("FID at each resolution is computed with resized images"), both fed to the feature network at 32×32.
 /// `realIndices` picks the real images; two evaluators on disjoint indices give a selection set and a fresh set.
-type Evaluator(extractor: FeatureExtractor, real: GanImages, realIndices: int[], device: torch.Device) =
+type Evaluator(extractor: FeatureExtractor, real: Dataset, realIndices: int[], device: torch.Device) =
     let realStats = Dictionary<int, GaussianStats>()
 
     member _.Extractor = extractor

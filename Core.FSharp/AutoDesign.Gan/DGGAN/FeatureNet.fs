@@ -1,11 +1,10 @@
 namespace AutoDesign.DGGAN
 
 open System
-open System.IO
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.Runs
-open AutoDesign.Plots
+open AutoDesign.Data
 open AutoDesign.Nn.DGGAN
 open AutoDesign.Metrics
 
@@ -77,10 +76,16 @@ module FeatureNet =
             for t in w.Values do
                 t.Dispose()
 
-    /// Classification accuracy of the network on `images` (labels `labels`), batched, no grad.
+    let private requireLabels (what: string) (images: Dataset) =
+        if images.Labels.Length <> images.Count then
+            Errors.fail "feature net: the %s images carry %d labels for %d images" what images.Labels.Length images.Count
+
+    /// Classification accuracy of the network on the labelled `images`, batched, no grad.
     [<CompiledName("Accuracy")>]
-    let accuracy (net: FeatureClassifier) (images: GanImages) (labels: int[]) (device: torch.Device) =
+    let accuracy (net: FeatureClassifier) (images: Dataset) (device: torch.Device) =
         if images.Count = 0 then Errors.fail "feature net accuracy needs at least one image"
+        requireLabels "evaluation" images
+        let labels = images.Labels
         let mutable right = 0
 
         for s in 0..256 .. images.Count - 1 do
@@ -93,19 +98,11 @@ module FeatureNet =
 
         float right / float images.Count
 
-    /// Train (or resume, or load when finished) the network in `run`: Adam 1e-3, cross-entropy, the epochs'
-    /// batch orders fixed by the seed; accuracy on the held-out images stored as the run's result.
+    /// Train (or resume, or load when finished) the network in `run` on the labelled `train` images: Adam 1e-3,
+    /// cross-entropy, the epochs' batch orders fixed by the seed; accuracy on the labelled `heldOut` images stored
+    /// as the run's result.
     [<CompiledName("TrainIn")>]
-    let trainIn
-        (run: Run)
-        (cfg: FeatureNetConfig)
-        (train: GanImages)
-        (trainLabels: int[])
-        (heldOut: GanImages)
-        (heldOutLabels: int[])
-        (device: torch.Device)
-        (log: Action<string>)
-        : TrainedFeatureNet =
+    let trainIn (run: Run) (cfg: FeatureNetConfig) (train: Dataset) (heldOut: Dataset) (device: torch.Device) (log: Action<string>) : TrainedFeatureNet =
         if run.IsFinished then
             { Net = load (run.File weightsFile) device; HeldOutAccuracy = (run.Result<FeatureNetResult>()).HeldOutAccuracy }
         else
@@ -117,6 +114,9 @@ module FeatureNet =
                     cfg.TrainImages
                     cfg.HeldOutImages
 
+            requireLabels "training" train
+            requireLabels "held-out" heldOut
+            let trainLabels = train.Labels
             torch.manual_seed (int64 cfg.Seed) |> ignore
             let net = FeatureClassifier.Create(1, cfg.Classes, device)
             use opt = new SafeAdam(net.parameters (), lr = 1e-3)
@@ -139,9 +139,29 @@ module FeatureNet =
             for t in w.Values do
                 t.Dispose()
 
-            let acc = accuracy net heldOut heldOutLabels device
+            let acc = accuracy net heldOut device
             run.Finish({ HeldOutAccuracy = acc }: FeatureNetResult)
             { Net = net; HeldOutAccuracy = acc }
+
+    /// The configuration that trains on the first 90% of the labelled `images` (batches of 128) and holds out the
+    /// rest; classes: the largest label + 1.
+    [<CompiledName("SplitConfig")>]
+    let splitConfig (data: string) (images: Dataset) (epochs: int) (seed: int) : FeatureNetConfig =
+        requireLabels "training" images
+        let nTrain = images.Count * 9 / 10
+
+        { Data = data
+          TrainImages = nTrain
+          HeldOutImages = images.Count - nTrain
+          Classes = (images.Labels |> Array.max) + 1
+          Epochs = epochs
+          Batch = 128
+          Seed = seed }
+
+    /// `trainIn` on the first cfg.TrainImages of `images`, holding out the next cfg.HeldOutImages (`splitConfig`).
+    [<CompiledName("TrainSplitIn")>]
+    let trainSplitIn (run: Run) (cfg: FeatureNetConfig) (images: Dataset) (device: torch.Device) (log: Action<string>) =
+        trainIn run cfg (GanImages.slice images 0 cfg.TrainImages) (GanImages.slice images cfg.TrainImages cfg.HeldOutImages) device log
 
     let private batched (f: torch.Tensor -> torch.Tensor) (images: torch.Tensor) =
         checkImages "feature network input" images

@@ -4,48 +4,64 @@ open System
 open System.IO
 open TorchSharp
 open AutoDesign.Runs
+open AutoDesign.Data
 open AutoDesign.Plots
-open AutoDesign.Metrics
 
-/// Real images for GAN training: N grey images padded to Side×Side and scaled to [-1,1].
-type GanImages = { Name: string; Pixels: float32[]; Count: int; Side: int }
-
+/// The image sets of GAN training are `Dataset`s (AutoDesign.Data): grey images padded to a square side, pixels in
+/// 0..1 as in every Dataset, scaled to [-1,1] as batches are cut; a set without labels (random or generated images)
+/// has an empty `Labels`.
 module GanImages =
-    /// From N×H×W images in 0..1 (e.g. MNIST 28×28), padded with zeros (background) to `side`×`side`.
-    [<CompiledName("OfUnit")>]
-    let ofUnit (name: string) (images: float32[]) (count: int) (height: int) (width: int) (side: int) =
+    /// `ds` (N×H×W images in 0..1, e.g. MNIST 28×28) centred and padded with zeros (background) to `side`×`side`;
+    /// labels kept.
+    [<CompiledName("Pad")>]
+    let pad (side: int) (ds: Dataset) : Dataset =
+        let count, height, width = ds.Count, ds.Height, ds.Width
+
         if height > side || width > side then
             Errors.fail "images of %dx%d (width x height) do not fit in %dx%d" width height side side
 
-        if images.Length <> count * height * width then
-            Errors.fail "image buffer of %d values is not %d×%d×%d" images.Length count height width
+        if ds.Images.Length <> count * height * width then
+            Errors.fail "image buffer of %d values is not %d×%d×%d" ds.Images.Length count height width
 
         let top, left = (side - height) / 2, (side - width) / 2
-        let px = Array.create (count * side * side) -1.0f
+        let px = Array.zeroCreate (count * side * side)
 
         for n in 0 .. count - 1 do
             for y in 0 .. height - 1 do
-                for x in 0 .. width - 1 do
-                    px.[n * side * side + (y + top) * side + x + left] <- images.[n * height * width + y * width + x] * 2.0f - 1.0f
+                Array.blit ds.Images (n * height * width + y * width) px (n * side * side + (y + top) * side + left) width
 
-        { Name = name; Pixels = px; Count = count; Side = side }
+        { ds with Images = px; Height = side; Width = side }
 
-    /// Images [start, start + count) as their own set.
+    /// An unlabelled set of N×H×W images in 0..1, padded to `side`×`side` (see `pad`).
+    [<CompiledName("OfUnit")>]
+    let ofUnit (name: string) (images: float32[]) (count: int) (height: int) (width: int) (side: int) =
+        pad side { Name = name; Images = images; Labels = [||]; Height = height; Width = width; Count = count; Source = name }
+
+    /// Images [start, start + count) (with their labels, when the set has labels) as their own set.
     [<CompiledName("Slice")>]
-    let slice (d: GanImages) (start: int) (count: int) =
+    let slice (d: Dataset) (start: int) (count: int) =
         if start < 0 || count < 0 || start + count > d.Count then
             Errors.fail "image slice %d+%d outside a set of %d" start count d.Count
 
-        let s = d.Side * d.Side
-        { d with Pixels = Array.sub d.Pixels (start * s) (count * s); Count = count }
+        let s = d.Height * d.Width
 
-    /// Images idx as a [B,1,Side,Side] tensor.
+        { d with
+            Images = Array.sub d.Images (start * s) (count * s)
+            Labels = (if d.Labels.Length = 0 then [||] else Array.sub d.Labels start count)
+            Count = count }
+
+    /// Images idx as a [B,1,H,W] tensor in [-1,1] (2·pixel - 1).
     [<CompiledName("Batch")>]
-    let batch (d: GanImages) (idx: int[]) (device: torch.Device) =
-        let s = d.Side * d.Side
+    let batch (d: Dataset) (idx: int[]) (device: torch.Device) =
+        let s = d.Height * d.Width
         let buf = Array.zeroCreate<float32>(idx.Length * s)
-        idx |> Array.iteri (fun i n -> Array.blit d.Pixels (n * s) buf (i * s) s)
-        torch.tensor(buf: float32[]).reshape(int64 idx.Length, 1L, int64 d.Side, int64 d.Side).``to``(device)
+
+        idx
+        |> Array.iteri (fun i n ->
+            for k in 0 .. s - 1 do
+                buf.[i * s + k] <- d.Images.[n * s + k] * 2.0f - 1.0f)
+
+        torch.tensor(buf: float32[]).reshape(int64 idx.Length, 1L, int64 d.Height, int64 d.Width).``to``(device)
 
     /// Average-pool [B,C,H,W] down to `res`×`res` (how ProgGAN shows real data to a low-resolution network).
     [<CompiledName("DownTo")>]

@@ -1,7 +1,6 @@
 namespace AutoDesign.DGGAN
 
 open System
-open System.IO
 open System.Collections.Generic
 open AutoDesign.Runs
 open AutoDesign.Nn.DGGAN
@@ -139,7 +138,9 @@ module Search =
         for j in jobs do
             Candidate.prepare c.Options c.SearchDir j
 
-        let stored = jobs |> List.map (fun j -> j, SearchSummary.storedResult<CandidateResult>(Path.Combine(c.SearchDir, j.Folder)))
+        let stored =
+            jobs |> List.map (fun j -> j, SearchSummary.storedResult<CandidateResult>(IO.Path.Combine(c.SearchDir, j.Folder)))
+
         let untrained = stored |> List.filter (snd >> Option.isNone) |> List.map fst
         let fresh = if untrained.IsEmpty then [] else List.ofSeq (c.Runner.Train.Invoke untrained)
 

@@ -4,7 +4,7 @@ open System
 open System.IO
 open TorchSharp
 open AutoDesign.Runs
-open AutoDesign.Plots
+open AutoDesign.Data
 open AutoDesign.Reproduce.Data
 open AutoDesign.Nn.DGGAN
 open AutoDesign.DGGAN
@@ -81,27 +81,27 @@ module DgganExperiment =
           RealEval = 5000
           FinalSamples = 5000 }
 
-    /// A seconds-long config for tests: tiny nets, 8 → 16, 2 iterations per candidate, 300 images.
+    /// A seconds-long config for tests: `quick` with tiny nets, 8 → 16, 3 iterations per candidate, 300 images.
     let tiny (data: string) (seed: int) =
-        { Data = data
-          Quick = true
-          Search =
-            { Config = GanConfig(8, 4, 1, 8)
-              Kernels = [ 3 ]
-              Filters = [ 4 ]
-              FinalResolution = 16
-              Depth = 3
-              TopK = 2
-              P = 0.5
-              Seed = seed }
-          Train = { Iterations = 3; BatchSize = 4; LearningRate = 1e-3; EvalSamples = 70; CheckpointEvery = 1; EmaDecay = 0.0 }
-          FinalIterations = 2
-          FinalEma = 0.9
-          LongerFinalIterations = 2
-          TrainImages = 300
-          FeatureEpochs = 1
-          RealEval = 70
-          FinalSamples = 70 }
+        let q = quick data seed
+
+        { q with
+            Search =
+                { q.Search with
+                    Config = GanConfig(8, 4, 1, 8)
+                    Kernels = [ 3 ]
+                    Filters = [ 4 ]
+                    FinalResolution = 16
+                    Depth = 3
+                    P = 0.5 }
+            Train = { q.Train with Iterations = 3; BatchSize = 4; EvalSamples = 70; CheckpointEvery = 1 }
+            FinalIterations = 2
+            FinalEma = 0.9
+            LongerFinalIterations = 2
+            TrainImages = 300
+            FeatureEpochs = 1
+            RealEval = 70
+            FinalSamples = 70 }
 
     /// Override the budget knobs (CLI --iterations/--final-iterations/--final-res/--topk/--p); the search depth
     /// follows the final resolution (the ProgGAN schedule's length) so the best route and the baseline get the
@@ -124,8 +124,9 @@ module DgganExperiment =
             Train = { s.Train with Iterations = it }
             FinalIterations = fi }
 
-    /// The images (a fixed permutation of the data set, the same for every run) with labels and class count.
-    let loadImages (s: DgganSettings) =
+    /// The labelled images, padded to 32×32: the first TrainImages of a fixed permutation of the data set (the same
+    /// for every run).
+    let loadImages (s: DgganSettings) : Dataset =
         let ds = Datasets.load s.Data
         // The embedded MNIST is stored digit by digit: take a fixed random permutation (same for every run)
         // before cutting the training subset and the real evaluation sets, so all classes are present.
@@ -138,7 +139,7 @@ module DgganExperiment =
             Array.blit ds.Images (order.[k] * hw) px (k * hw) hw
 
         let labels = Array.init n (fun k -> ds.Labels.[order.[k]])
-        GanImages.ofUnit ds.Name px n ds.Height ds.Width 32, labels, (ds.Labels |> Array.max) + 1
+        GanImages.pad 32 { ds with Images = px; Labels = labels; Count = n }
 
     /// Index ranges of the selection real set and the disjoint fresh real set.
     let realSets (s: DgganSettings) (count: int) =
@@ -152,38 +153,19 @@ module DgganExperiment =
 
     /// The feature network (stand-in for Inception-v3): a child run `feature-net` of the search run, trained on
     /// the first 90% of the images, its accuracy measured on the held-out last 10%.
-    let featureNet (search: Run) (s: DgganSettings) (images: GanImages) (labels: int[]) (classes: int) (device: torch.Device) (log: string -> unit) =
-        let nTrain = images.Count * 9 / 10
-
-        let cfg: FeatureNetConfig =
-            { Data = s.Data
-              TrainImages = nTrain
-              HeldOutImages = images.Count - nTrain
-              Classes = classes
-              Epochs = s.FeatureEpochs
-              Batch = 128
-              Seed = s.Search.Seed }
-
+    let featureNet (search: Run) (s: DgganSettings) (images: Dataset) (device: torch.Device) (log: string -> unit) =
+        let cfg = FeatureNet.splitConfig s.Data images s.FeatureEpochs s.Search.Seed
         use run = search.Child("feature-net", FeatureNet.kind, cfg)
+        let trained = FeatureNet.trainSplitIn run cfg images device (System.Action<string> log)
 
-        let { TrainedFeatureNet.Net = net; HeldOutAccuracy = acc } =
-            FeatureNet.trainIn
-                run
-                cfg
-                (GanImages.slice images 0 nTrain)
-                labels.[.. nTrain - 1]
-                (GanImages.slice images nTrain (images.Count - nTrain))
-                labels.[nTrain..]
-                device
-                (System.Action<string> log)
+        log (sprintf "feature net (stand-in for Inception-v3): held-out accuracy %.2f%% on %d images" (100.0 * trained.HeldOutAccuracy) cfg.HeldOutImages)
 
-        log (sprintf "feature net (stand-in for Inception-v3): held-out accuracy %.2f%% on %d images" (100.0 * acc) (images.Count - nTrain))
-        net, acc
+        trained.Net, trained.HeldOutAccuracy
 
     /// Everything a candidate needs, built from the search run's configuration and its feature-net folder.
     let environment (search: Run) (s: DgganSettings) (device: torch.Device) (log: string -> unit) =
-        let images, labels, classes = loadImages s
-        let net, acc = featureNet search s images labels classes device log
+        let images = loadImages s
+        let net, acc = featureNet search s images device log
         let extractor = FeatureNet.extractor net
         let sel, fresh = realSets s images.Count
 
@@ -224,7 +206,7 @@ module DgganExperiment =
         if (SearchSummary.storedResult<FeatureNetResult> fnDir).IsNone then
             Errors.fail "%s: the feature network has not finished; run the search coordinator first" searchDir
 
-        let images, _, _ = loadImages s
+        let images = loadImages s
         use net = FeatureNet.load (Path.Combine(fnDir, FeatureNet.weightsFile)) device
         let extractor = FeatureNet.extractor net
         let sel, fresh = realSets s images.Count

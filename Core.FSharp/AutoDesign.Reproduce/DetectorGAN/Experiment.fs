@@ -3,10 +3,8 @@ namespace AutoDesign.Reproduce.DetectorGAN
 open System
 open System.IO
 open TorchSharp
-open AutoDesign.Nn
 open AutoDesign.Runs
 open AutoDesign.DetectorGAN
-open AutoDesign.Metrics
 
 /// The configuration of one experiment run folder (one seed).
 type DetGanSettings =

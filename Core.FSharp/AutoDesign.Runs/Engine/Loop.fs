@@ -247,26 +247,12 @@ module Loop =
     /// NaN or infinite stops the run with a UserError naming the run and the step, before anything of that
     /// step is committed, so no result is stored; so does any UserError a step raises.
     [<CompiledName("Run")>]
-    let run
-        (run: Run)
-        (state: TrainState)
-        (spec: LoopSpec)
-        (step: StepInfo -> LoopContext -> unit)
-        (endOfEpoch: int -> LoopContext -> unit)
-        : (string * Cell) list list =
-        runCore true run state spec step endOfEpoch
+    let run run state spec step endOfEpoch = runCore true run state spec step endOfEpoch
 
     /// `run` for a loop that records divergence as its outcome (a DGGAN candidate ranked last, a DetectorGAN
     /// arm marked diverged): non-finite shown values and row numbers are kept as they are.
     [<CompiledName("RunRecordingDivergence")>]
-    let runRecordingDivergence
-        (run: Run)
-        (state: TrainState)
-        (spec: LoopSpec)
-        (step: StepInfo -> LoopContext -> unit)
-        (endOfEpoch: int -> LoopContext -> unit)
-        : (string * Cell) list list =
-        runCore false run state spec step endOfEpoch
+    let runRecordingDivergence run state spec step endOfEpoch = runCore false run state spec step endOfEpoch
 
     /// The loop of `options` in `run` with the components of `state` checkpointed (`run` above, as one
     /// object for C#). Returns the metrics rows of the whole run; a finished run reopened returns its rows

@@ -3,8 +3,6 @@ namespace AutoDesign.Runs
 open System
 open System.Collections.Generic
 open System.Diagnostics
-open System.IO
-open System.Threading
 
 /// The local backend: a pool of worker processes on this machine, each job a child process of the CLI
 /// (output appended to the job's log file). A job that dies (crash, kill -9) is started again up to the
@@ -13,7 +11,7 @@ module LocalLauncher =
     let private start (j: Job) =
         let exe, prefix = CliCommand.current ()
         let log = Job.logPath j
-        Directory.CreateDirectory(Path.GetDirectoryName log) |> ignore
+        IO.Directory.CreateDirectory(IO.Path.GetDirectoryName log) |> ignore
         let cmd = (exe :: prefix @ List.ofSeq j.Args) |> List.map CliCommand.shellQuote |> String.concat " "
         let psi = ProcessStartInfo("/bin/sh", [ "-c"; sprintf "exec %s >> %s 2>&1" cmd (CliCommand.shellQuote log) ])
         psi.UseShellExecute <- false
@@ -53,7 +51,7 @@ module LocalLauncher =
                     s.Start j
                     procs.[j.Id] <- (j, start j)
 
-            if ended.IsEmpty then Thread.Sleep 200
+            if ended.IsEmpty then Threading.Thread.Sleep 200
 
         s.Reports :> IReadOnlyList<_>
 

@@ -1,9 +1,3 @@
-using System;
-using System.Collections.Generic;
-using TorchSharp;
-using static TorchSharp.torch;
-using AutoDesign.Nn;
-
 namespace AutoDesign.Nn.D2NN
 {
     /// <summary>

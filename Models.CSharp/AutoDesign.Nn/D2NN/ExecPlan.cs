@@ -1,6 +1,3 @@
-using System;
-using static TorchSharp.torch;
-
 namespace AutoDesign.Nn.D2NN
 {
     /// <summary>What a node of an <see cref="ExecPlan"/> is for (thesis §2.3).</summary>

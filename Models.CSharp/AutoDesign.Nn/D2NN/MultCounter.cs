@@ -1,9 +1,3 @@
-using System;
-using System.Collections.Generic;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-
 namespace AutoDesign.Nn.D2NN
 {
     /// <summary>Exact multiplication count of one forward pass, from the conv and linear layers that ran.</summary>

@@ -1,9 +1,3 @@
-using System;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-using AutoDesign.Nn;
-
 namespace AutoDesign.Nn.D2NN
 {
     /// <summary>

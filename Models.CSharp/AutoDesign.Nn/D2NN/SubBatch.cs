@@ -1,8 +1,3 @@
-using System;
-using TorchSharp;
-using static TorchSharp.torch;
-using AutoDesign.Nn;
-
 namespace AutoDesign.Nn.D2NN
 {
     /// <summary>How a node's input was assembled from its producer (see <see cref="SubBatch.Gather"/>).</summary>

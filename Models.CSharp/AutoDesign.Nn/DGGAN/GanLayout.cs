@@ -1,7 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-
 namespace AutoDesign.Nn.DGGAN
 {
     /// <summary>Where a growth action grows: the generator, the discriminator, or both (upscale).</summary>

@@ -1,11 +1,3 @@
-#nullable enable
-using System;
-using System.Collections.Generic;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-using AutoDesign.Nn;
-
 namespace AutoDesign.Nn.DGGAN
 {
     /// <summary>
@@ -13,9 +5,8 @@ namespace AutoDesign.Nn.DGGAN
     /// When built with `fading` and the last action is an upscale, the features entering the old body are the blend
     /// (1-α)·fromRGB_old(avgpool(x)) + α·downblock(fromRGB_new(x)).
     /// </summary>
-    public sealed class GrowingDiscriminator : nn.Module<Tensor, Tensor>
+    public sealed class GrowingDiscriminator : GrowingNetwork
     {
-        readonly GanLayout layout;
         readonly Conv2d fromRgb;               // [B,img,R,R] → [B,v,R,R]
         readonly Conv2d? oldFromRgb;           // [B,img,R/2,R/2] → [B,v,R/2,R/2], fade-in only
         readonly List<BodyConv> body;
@@ -23,30 +14,17 @@ namespace AutoDesign.Nn.DGGAN
         readonly Conv2d finalConv;             // [B,C+1,d0,d0] → [B,C,d0,d0]
         readonly Linear output;                // C·d0² → 1
 
-        /// <summary>Fade-in blend weight of the new resolution path, 0..1 (only used while fading).</summary>
-        public double Alpha { get; set; } = 1.0;
-        /// <summary>True when the network carries the fade-in path (built with `fading` after an upscale); <see cref="Alpha"/> then starts at 0.</summary>
-        public bool Fading => oldFromRgb is not null;
-        /// <summary>The architecture this network was built from.</summary>
-        public GanLayout Layout => layout;
-
         /// <summary>Builds D from <paramref name="layout"/> with freshly initialised weights, on the CPU.</summary>
         /// <param name="layout">The grown architecture.</param>
         /// <param name="fading">Add the fade-in path when the last action is an upscale (ignored otherwise).</param>
-        public GrowingDiscriminator(GanLayout layout, bool fading) : base("GrowingDiscriminator")
+        public GrowingDiscriminator(GanLayout layout, bool fading) : base("GrowingDiscriminator", layout)
         {
-            this.layout = layout;
             var c = layout.Config.BaseChannels;
             var d0 = layout.Config.BaseResolution;
             var img = layout.Config.ImageChannels;
             fromRgb = nn.Conv2d(img, layout.DWidth, 1);
             register_module(layout.FromRgbName, fromRgb);
-            if (fading && layout.LastIsUpscale)
-            {
-                oldFromRgb = nn.Conv2d(img, layout.DWidth, 1);
-                register_module(layout.OldFromRgbName, oldFromRgb);
-                Alpha = 0.0;
-            }
+            oldFromRgb = FadeInConv(fading, layout.OldFromRgbName, img, layout.DWidth);
             body = GanOps.BodyConvs(this, layout.DBody);
             baseConv = nn.Conv2d(c, c, 3, padding: 1);
             register_module("d_base", baseConv);
@@ -86,11 +64,7 @@ namespace AutoDesign.Nn.DGGAN
         }
 
         /// <summary>Builds D (see the constructor) and moves it to <paramref name="device"/>.</summary>
-        public static GrowingDiscriminator Create(GanLayout layout, bool fading, Device device)
-        {
-            var d = new GrowingDiscriminator(layout, fading);
-            d.to(device);
-            return d;
-        }
+        public static GrowingDiscriminator Create(GanLayout layout, bool fading, Device device) =>
+            OnDevice(new GrowingDiscriminator(layout, fading), device);
     }
 }

@@ -1,11 +1,3 @@
-#nullable enable
-using System;
-using System.Collections.Generic;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-using AutoDesign.Nn;
-
 namespace AutoDesign.Nn.DGGAN
 {
     /// <summary>One body layer: its spec and its convolution.</summary>
@@ -53,28 +45,19 @@ namespace AutoDesign.Nn.DGGAN
     /// When built with `fading` and the last action is an upscale, the output is the fade-in blend
     /// (1-α)·upsample(toRGB_old(h_prev)) + α·toRGB_new(h) (Karras et al. 2018).
     /// </summary>
-    public sealed class GrowingGenerator : nn.Module<Tensor, Tensor>
+    public sealed class GrowingGenerator : GrowingNetwork
     {
-        readonly GanLayout layout;
         readonly Linear input;                 // Z → C·d0²
         readonly Conv2d baseConv;              // [B,C,d0,d0] → [B,C,d0,d0]
         readonly List<BodyConv> body;
         readonly Conv2d toRgb;                 // [B,w,R,R] → [B,img,R,R]
         readonly Conv2d? oldToRgb;             // [B,w,R/2,R/2] → [B,img,R/2,R/2], fade-in only
 
-        /// <summary>Fade-in blend weight of the new resolution path, 0..1 (only used while fading).</summary>
-        public double Alpha { get; set; } = 1.0;
-        /// <summary>True when the network carries the fade-in path (built with `fading` after an upscale); <see cref="Alpha"/> then starts at 0.</summary>
-        public bool Fading => oldToRgb is not null;
-        /// <summary>The architecture this network was built from.</summary>
-        public GanLayout Layout => layout;
-
         /// <summary>Builds G from <paramref name="layout"/> with freshly initialised weights, on the CPU.</summary>
         /// <param name="layout">The grown architecture.</param>
         /// <param name="fading">Add the fade-in path when the last action is an upscale (ignored otherwise).</param>
-        public GrowingGenerator(GanLayout layout, bool fading) : base("GrowingGenerator")
+        public GrowingGenerator(GanLayout layout, bool fading) : base("GrowingGenerator", layout)
         {
-            this.layout = layout;
             var c = layout.Config.BaseChannels;
             var d0 = layout.Config.BaseResolution;
             input = nn.Linear(layout.Config.Latent, (long)c * d0 * d0);
@@ -84,19 +67,14 @@ namespace AutoDesign.Nn.DGGAN
             body = GanOps.BodyConvs(this, layout.GBody);
             toRgb = nn.Conv2d(layout.GWidth, layout.Config.ImageChannels, 1);
             register_module(layout.ToRgbName, toRgb);
-            if (fading && layout.LastIsUpscale)
-            {
-                oldToRgb = nn.Conv2d(layout.GWidth, layout.Config.ImageChannels, 1);
-                register_module(layout.OldToRgbName, oldToRgb);
-                Alpha = 0.0;
-            }
+            oldToRgb = FadeInConv(fading, layout.OldToRgbName, layout.GWidth, layout.Config.ImageChannels);
         }
 
         /// <summary>Latent vectors [B,Z] → images [B,ImageChannels,R,R] (R = <see cref="GanLayout.Resolution"/>, unbounded linear output).</summary>
         public override Tensor forward(Tensor z)
         {
-            var c = layout.Config.BaseChannels;
-            var d0 = layout.Config.BaseResolution;
+            var c = Layout.Config.BaseChannels;
+            var d0 = Layout.Config.BaseResolution;
             var h = GanOps.PixelNorm(GanOps.Act(input.forward(GanOps.PixelNorm(z.unsqueeze(2).unsqueeze(3)).flatten(1)).view(-1, c, d0, d0)));
             h = GanOps.PixelNorm(GanOps.Act(baseConv.forward(h)));
             Tensor? prev = null;
@@ -114,11 +92,7 @@ namespace AutoDesign.Nn.DGGAN
         }
 
         /// <summary>Builds G (see the constructor) and moves it to <paramref name="device"/>.</summary>
-        public static GrowingGenerator Create(GanLayout layout, bool fading, Device device)
-        {
-            var g = new GrowingGenerator(layout, fading);
-            g.to(device);
-            return g;
-        }
+        public static GrowingGenerator Create(GanLayout layout, bool fading, Device device) =>
+            OnDevice(new GrowingGenerator(layout, fading), device);
     }
 }

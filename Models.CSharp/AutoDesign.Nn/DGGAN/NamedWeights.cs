@@ -1,8 +1,3 @@
-using System.Collections.Generic;
-using System.Linq;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace AutoDesign.Nn.DGGAN
 {
     /// <summary>

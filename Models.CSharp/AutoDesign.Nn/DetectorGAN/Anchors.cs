@@ -1,7 +1,3 @@
-#nullable enable
-using System;
-using System.Collections.Generic;
-
 namespace AutoDesign.Nn.DetectorGAN
 {
     /// <summary>The matching of one image's anchors: label (1/0) and valid (1/0) per anchor, 4 regression targets per anchor.</summary>

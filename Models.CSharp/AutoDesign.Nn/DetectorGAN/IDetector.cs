@@ -1,9 +1,3 @@
-#nullable enable
-using System;
-using System.Collections.Generic;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace AutoDesign.Nn.DetectorGAN
 {
     /// <summary>One predicted box (x0, y0, x1, y1 in pixels) with its score.</summary>

@@ -1,12 +1,3 @@
-#nullable enable
-using System;
-using System.Collections.Generic;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-using AutoDesign.Nn;
-using F = TorchSharp.torch.nn.functional;
-
 namespace AutoDesign.Nn.DetectorGAN
 {
     /// <summary>CycleGAN residual block: x + IN(conv3(relu(IN(conv3(x))))).</summary>

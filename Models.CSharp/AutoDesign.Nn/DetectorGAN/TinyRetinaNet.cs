@@ -1,13 +1,3 @@
-#nullable enable
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-using AutoDesign.Nn;
-using F = TorchSharp.torch.nn.functional;
-
 namespace AutoDesign.Nn.DetectorGAN
 {
     /// <summary>The detector heads' outputs: class logits [N,A] and box deltas [N,A,4].</summary>

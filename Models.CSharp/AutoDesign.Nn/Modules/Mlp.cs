@@ -1,7 +1,3 @@
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-
 namespace AutoDesign.Nn
 {
     /// <summary>A plain multilayer perceptron: flatten -> (Linear -> ReLU -> Dropout)* -> Linear.

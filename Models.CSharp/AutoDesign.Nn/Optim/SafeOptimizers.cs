@@ -1,11 +1,26 @@
-using System;
-using System.Collections.Generic;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-
 namespace AutoDesign.Nn
 {
+    /// <summary>What the safe optimizers' steps share.</summary>
+    static class SafeSteps
+    {
+        /// <summary>
+        /// Each parameter that has a gradient, with the gradient a step applies: negated when maximizing, then with
+        /// the weight decay term added (PyTorch's order); <paramref name="decay"/> is <paramref name="weightDecay"/>
+        /// as an owned Scalar.
+        /// </summary>
+        internal static IEnumerable<(Parameter Param, Tensor Grad)> Gradients(
+            IEnumerable<Parameter> parameters, bool maximize, double weightDecay, Scalar decay)
+        {
+            foreach (var param in parameters) {
+                var grad = param.grad;
+                if (grad is null) continue;
+                if (maximize) grad = -grad;
+                if (weightDecay != 0) grad = grad.add(param, decay);
+                yield return (param, grad);
+            }
+        }
+    }
+
     /// <summary>
     /// SGD with PyTorch's update rule (the same operations, in the same order, as
     /// <see cref="TorchSharp.Modules.SGD"/>), whose scalar operands live until the native call
@@ -43,11 +58,9 @@ namespace AutoDesign.Nn
                 using var sDamp = (1 - dampening).ToScalar();
                 using var sDecay = weightDecay.ToScalar();
                 using var sAlpha = (options.maximize!.Value ? lr : -lr).ToScalar();
-                foreach (var param in group.Parameters) {
+                foreach (var (param, g) in SafeSteps.Gradients(group.Parameters, false, weightDecay, sDecay)) {
                     var state = (State)_state[param.Handle];
-                    var grad = param.grad;
-                    if (grad is null) continue;
-                    if (weightDecay != 0) grad = grad.add(param, sDecay);
+                    var grad = g;
                     if (momentum != 0) {
                         var buf = state.momentum_buffer;
                         if (buf is null) {
@@ -94,15 +107,11 @@ namespace AutoDesign.Nn
                 using var sDecay = weightDecay.ToScalar();
                 using var sEps = eps.ToScalar();
                 using var sOne = 1.ToScalar();
-                foreach (var param in group.Parameters) {
+                foreach (var (param, grad) in SafeSteps.Gradients(group.Parameters, maximize, weightDecay, sDecay)) {
                     var state = (State)_state[param.Handle];
-                    var grad = param.grad;
-                    if (grad is null) continue;
-                    if (maximize) grad = -grad;
                     state.step += 1;
                     var biasCorrection1 = 1 - Math.Pow(beta1, state.step);
                     var biasCorrection2 = 1 - Math.Pow(beta2, state.step);
-                    if (weightDecay != 0) grad = grad.add(param, sDecay);
                     state.exp_avg.mul_(sBeta1).add_(grad, sOneMinusBeta1);
                     state.exp_avg_sq.mul_(sBeta2).addcmul_(grad, grad.conj(), sOneMinusBeta2);
                     using var sSqrtBc2 = Math.Sqrt(biasCorrection2).ToScalar();
@@ -191,13 +200,9 @@ namespace AutoDesign.Nn
                 using var sEps = eps.ToScalar();
                 using var sMomentum = momentum.ToScalar();
                 using var sMinusLr = (-lr).ToScalar();
-                foreach (var param in group.Parameters) {
+                foreach (var (param, grad) in SafeSteps.Gradients(group.Parameters, maximize, weightDecay, sDecay)) {
                     var state = (State)_state[param.Handle];
-                    var grad = param.grad;
-                    if (grad is null) continue;
-                    if (maximize) grad = -grad;
                     state.step += 1;
-                    if (weightDecay != 0) grad = grad.add(param, sDecay);
                     state.square_avg.mul_(sAlpha).addcmul_(grad, grad, sOneMinusAlpha);
                     Tensor avg;
                     if (centered) {

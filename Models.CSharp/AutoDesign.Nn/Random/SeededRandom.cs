@@ -1,5 +1,3 @@
-using System;
-
 namespace AutoDesign.Nn
 {
     /// <summary>The complete state of a <see cref="SeededRandom"/>: enough to continue its stream exactly.</summary>

@@ -1,8 +1,5 @@
-#nullable enable
-using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using TorchSharp;
 
 namespace AutoDesign.Nn
 {

@@ -1,8 +1,3 @@
-using System;
-using TorchSharp;
-using static TorchSharp.torch;
-using AutoDesign.Nn;
-
 namespace AutoDesign.Nn.UniLoss;
 
 /// <summary>

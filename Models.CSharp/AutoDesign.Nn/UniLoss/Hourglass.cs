@@ -1,8 +1,3 @@
-using System;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-using AutoDesign.Nn;
 using static TorchSharp.torch.nn;
 
 namespace AutoDesign.Nn.UniLoss;

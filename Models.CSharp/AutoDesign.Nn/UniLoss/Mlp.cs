@@ -1,7 +1,3 @@
-using System;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
 namespace AutoDesign.Nn.UniLoss;

@@ -1,9 +1,3 @@
-using System;
-using System.Collections.Generic;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-using AutoDesign.Nn;
 using static TorchSharp.torch.nn;
 
 namespace AutoDesign.Nn.UniLoss;
