@@ -122,9 +122,9 @@ let tests =
               Expect.throwsC (fun () -> Cluttered.mixedTask 3 10 10 10 1 |> ignore) (fun _ -> ())
           }
           test "mixed-task architectures: the same graphs and stored latency tables under their own names" {
-              for name in [ "highlow"; "cascade"; "hierarchical" ] do
+              for name, variant in [ "highlow", "-mixed"; "cascade", "-mixed"; "hierarchical", "-mixed"; "highlow", "-mixed-long" ] do
                   let baseArch = D2nnExperiment.architecture name
-                  let mixed = D2nnExperiment.architecture (name + "-mixed")
+                  let mixed = D2nnExperiment.architecture (name + variant)
                   Expect.equal (D2nnExperiment.graphName mixed) name "graph name"
                   Expect.equal mixed.Classes baseArch.Classes "classes"
                   let a = Preprocess.compile (baseArch.Build.Invoke())
@@ -135,4 +135,18 @@ let tests =
                   let s = (StoredLatency.tables name).Value
                   Expect.equal (t.Table(mixed.Name)).Nodes (s.Table(name)).Nodes "the graph's timings under the mixed name"
                   Expect.equal (t.Cost(mixed.Name, mixed.Reference.Name)).Reference (s.Cost(name, baseArch.Reference.Name)).Reference "reference"
+          }
+          test "highlow-mixed-long: the mixed task at 400 quick baseline steps (5000 full), in its own run folders" {
+              let task = Cluttered.mixedTask 2 40 10 10 1
+              let o = { ExperimentOptions.Defaults "runs" with Quick = true }
+              let mixed = D2nnExperiment.architecture "highlow-mixed"
+              let long = D2nnExperiment.architecture "highlow-mixed-long"
+              let steps (a: Architecture) o = (D2nnExperiment.settings a task o 1).BaselineSteps
+              Expect.equal (steps mixed o, steps long o) (90, 400) "quick baseline steps"
+              Expect.equal (steps mixed { o with Quick = false }, steps long { o with Quick = false }) (5000, 5000) "full baseline steps"
+              Expect.equal (D2nnExperiment.folder long o 2) "d2nn/highlow-mixed-long-quick-v2/seed2" "run folder"
+              Expect.notEqual (D2nnExperiment.folder long o 2) (D2nnExperiment.folder mixed o 2) "apart from highlow-mixed"
+              let t = D2nnExperiment.taskFor long { o with Sizes = { o.Sizes with Train = Some 40; Test = Some 10 } } 1
+              Expect.equal t.Data (Cluttered.mixedTask 2 40 10 10 1).Data "the mixed task"
+              Expect.isSome (D2nnExperiment.earlyExitOf long) "the early-exit arm"
           } ]

@@ -16,15 +16,29 @@ module D2nnExperiment =
     /// Suffix of the architectures run on the mixed-difficulty MNIST task (Cluttered.mixedTask).
     let mixedSuffix = "-mixed"
 
+    /// Suffix of a mixed-task architecture trained longer in the quick config (B = 400, docs/d2nn.md
+    /// "`d2nn/highlow-mixed-long`").
+    let longSuffix = "-mixed-long"
+
+    /// Quick baseline steps of the long mixed-task variants.
+    let longQuickSteps = 400
+
     /// The five architectures (the four of §2.7.3 and the length-4 chain of the DCN comparison) and the
     /// cascade's fast forms, and high-low, cascade and hierarchical on the mixed-difficulty task (docs/d2nn.md).
     let architectures =
         Architectures.all
         @ [ DcnChain.architecture; FastCascade.cascade; FastCascade.fashion10 ]
         @ [ for a in [ Architectures.highLow; Architectures.cascade; Architectures.hierarchical ] -> { a with Name = a.Name + mixedSuffix } ]
+        @ [ { Architectures.highLow with Name = Architectures.highLow.Name + longSuffix } ]
+
+    /// Whether `arch` runs on the mixed-difficulty task.
+    let isMixed (arch: Architecture) = arch.Name.EndsWith mixedSuffix || arch.Name.EndsWith longSuffix
 
     /// The architecture whose graph `arch` runs: itself, or the one a mixed-task variant renames.
-    let graphName (arch: Architecture) = if arch.Name.EndsWith mixedSuffix then arch.Name.Substring(0, arch.Name.Length - mixedSuffix.Length) else arch.Name
+    let graphName (arch: Architecture) =
+        match [ longSuffix; mixedSuffix ] |> List.tryFind arch.Name.EndsWith with
+        | Some suffix -> arch.Name.Substring(0, arch.Name.Length - suffix.Length)
+        | None -> arch.Name
 
     /// The stored latency tables of `arch`'s graph, under `arch`'s name.
     let storedLatency (arch: Architecture) =
@@ -54,7 +68,7 @@ module D2nnExperiment =
         let train, validation, test = sizes arch o
 
         match arch.Name with
-        | n when n.EndsWith mixedSuffix -> Cluttered.mixedTask arch.Classes train validation test seed
+        | _ when isMixed arch -> Cluttered.mixedTask arch.Classes train validation test seed
         | "hierarchical" -> Tasks.hierarchy train validation test seed
         | "dcn" -> Cluttered.task train validation test Cluttered.defaultConfig seed
         | "cascade-fashion10" -> Tasks.fashionTen train validation test seed
@@ -76,6 +90,7 @@ module D2nnExperiment =
         | Some s -> s
         | None ->
             match graphName arch, o.Quick with
+            | _, true when arch.Name.EndsWith longSuffix -> longQuickSteps
             | "hierarchical", true -> 72
             | "dcn", true -> 180
             | _, true -> 90

@@ -187,6 +187,11 @@ module D2nnExperiments =
               "the controller sends the clean inputs to the low-capacity path and the cluttered ones to the high-capacity path"
               "(not in the thesis: Fig. 2.2a's claim on inputs of mixed difficulty)"
           exp
+              "highlow-mixed-long"
+              "high-low capacity D2NN vs its static NNs and the early exit on MNIST of mixed clutter and scale, digit 0 vs rest, quick baseline budget 400 steps (docs/d2nn.md)"
+              "the controller sends the clean inputs to the low-capacity path and the cluttered ones to the high-capacity path"
+              "(not in the thesis: Fig. 2.2a's claim on inputs of mixed difficulty)"
+          exp
               "cascade-mixed"
               "cascade D2NN vs its static NNs and the early exit on MNIST of mixed clutter and scale, digit 0 vs rest (docs/d2nn.md)"
               "a learned controller stops the clean inputs early and beats a confidence threshold's time at the reference's accuracy"
