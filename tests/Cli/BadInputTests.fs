@@ -10,7 +10,7 @@ open System.IO
 open System.IO.Compression
 open System.Buffers.Binary
 open Expecto
-open AutoDesign.Plots
+open AutoDesign.Tests.CliCommands
 
 /// Peak resident set of every case, in MiB: the CLI with TorchSharp loaded stays near 200.
 let internal memoryBoundMiB = 700L
@@ -71,7 +71,8 @@ let private writePng (path: string) (width: int) (height: int) (rows: int) =
     pngChunk w "IDAT" idat
     pngChunk w "IEND" [||]
 
-let private idxHeader (n: int) (h: int) (w: int) =
+/// The 16-byte header of an IDX file of n unsigned-byte images of h×w pixels.
+let internal idxHeader (n: int) (h: int) (w: int) =
     let b = Array.zeroCreate<byte> 16
     b.[2] <- 8uy
     b.[3] <- 3uy
@@ -101,8 +102,7 @@ let private writeLines (path: string) (lines: string seq) = File.WriteAllLines(p
 
 /// The case folder: every file the cases name, created once.
 let private setup () =
-    let d = Path.Combine(Path.GetTempPath(), "autodesign-tests", "badinput-" + Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
+    let d = TempDir.fresh "badinput"
     let at (p: string) = Path.Combine(d, p)
     File.WriteAllText(at "a-file", "")
     File.CreateSymbolicLink(at "loop1", at "loop2") |> ignore
@@ -146,7 +146,7 @@ let private cases: (string * string list * int * string) list =
       "a gzip bomb: 256 MiB of data after a 10-image header", [ "gan"; "swd"; "--real"; "bomb-trailing.idx.gz"; "--fake"; "s32.idx" ], 1, "bomb-trailing.idx.gz"
       "an IDX file shorter than its header says", [ "data"; "inspect"; "truncated.idx" ], 1, "truncated.idx"
       "a FIFO given to data inspect", [ "data"; "inspect"; "fifo" ], 1, "FIFO"
-      "a FIFO given as eval-metric scores", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "fifo"; "--labels"; "labels3.csv" ], 1, "FIFO"
+      "a FIFO given as eval-metric scores", evalAp "fifo" "labels3.csv", 1, "FIFO"
       "FID on 28x28 images", [ "gan"; "fid"; "--real"; "s28a.idx"; "--fake"; "s28b.idx" ], 1, "28x28"
       "FID on three images per set", [ "gan"; "fid"; "--real"; "tiny-a.idx"; "--fake"; "tiny-b.idx" ], 1, "3 images"
       "FID between 32x32 and 16x16 sets", [ "gan"; "fid"; "--real"; "s32.idx"; "--fake"; "s16.idx" ], 1, "16x16"
@@ -154,15 +154,9 @@ let private cases: (string * string list * int * string) list =
       [ "gan"; "fid"; "--real"; "s32.idx"; "--fake"; "s32.idx"; "--feature-net"; "hostile.safetensors" ],
       1,
       "header length"
-      "a score of 1e39 (beyond float32)",
-      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-overflow.csv"; "--labels"; "labels3.csv" ],
-      1,
-      "'1e39'"
-      "a NaN score", [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-nan.csv"; "--labels"; "labels3.csv" ], 1, "'nan'"
-      "scores and labels of different lengths",
-      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores10k.csv"; "--labels"; "labels2.csv" ],
-      1,
-      "rows"
+      "a score of 1e39 (beyond float32)", evalAp "scores-overflow.csv" "labels3.csv", 1, "'1e39'"
+      "a NaN score", evalAp "scores-nan.csv" "labels3.csv", 1, "'nan'"
+      "scores and labels of different lengths", evalAp "scores10k.csv" "labels2.csv", 1, "rows"
       "a seed range past Int32.MaxValue", [ "uniloss"; "ap"; "--seed"; "2147483647"; "--seeds"; "2" ], 1, "largest seed"
       "an empty lambda list", [ "d2nn"; "cascade"; "--lambdas" ], 1, "--lambdas"
       "a λ outside [0, 1]", [ "d2nn"; "cascade"; "--lambdas"; "0.5"; "1.5" ], 1, "--lambdas"
@@ -175,6 +169,13 @@ let private cases: (string * string list * int * string) list =
       "an unknown enum value", [ "--device"; "tpu"; "data"; "list" ], 2, "--device"
       "an unknown command", [ "d2nn"; "sweep" ], 2, "sweep"
       "no command at all", [], 2, "no command" ]
+
+/// Run `unilossAp` (serially) under `root` in `dir`, killed by a fault at step 10 after its checkpoint of step 9.
+let internal killAtStep10 (dir: string) (root: string) =
+    let killed =
+        run dir [ "AUTODESIGN_FAULT", "step:10"; "AUTODESIGN_CHECKPOINT_EVERY", "3"; "AUTODESIGN_QUIET", "1" ] (unilossAp root @ serial)
+
+    if killed.Code <> 137 then failtestf "the fault should kill the run (exit 137, got %d):\n%s" killed.Code killed.Err
 
 let internal check (dir: string) (name: string) (args: string list) (code: int) (fragment: string) =
     let o = run dir [ "AUTODESIGN_QUIET", "1" ] args
@@ -225,34 +226,13 @@ let private limitCases: (string * string list * int * string) list =
     [ "uniloss ap with 100000000 anchors per type", [ "uniloss"; "ap"; "--anchors"; "100000000" ], 1, "Limits.MaxTableEntries"
       "gan swd on forty blank 4096x4096 PNGs", [ "gan"; "swd"; "--real"; "blank4096"; "--fake"; "s32.idx" ], 1, "ImageSet.MaxPixels"
       "gan swd on an IDX set of 200000 32x32 images", [ "gan"; "swd"; "--real"; "many32.idx.gz"; "--fake"; "s32.idx" ], 1, "ImageSet.MaxPixels"
-      "scores with decimal commas",
-      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-decimal-commas.csv"; "--labels"; "labels-1-0-0.csv" ],
-      1,
-      "decimal commas"
-      "scores with quoted decimal commas",
-      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-quoted.csv"; "--labels"; "labels-1-0-0.csv" ],
-      1,
-      "quoted"
-      "a blank line inside the scores",
-      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-gap.csv"; "--labels"; "labels3.csv" ],
-      1,
-      "line 2 is empty"
-      "a byte-order mark before the first score is no header",
-      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-bom.csv"; "--labels"; "labels2.csv" ],
-      1,
-      "3 score rows but 2 label rows"
-      "a first score of inf is no header",
-      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-inf-first.csv"; "--labels"; "labels2.csv" ],
-      1,
-      "'inf'"
-      "a first line mixing text and numbers",
-      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores-mixed-header.csv"; "--labels"; "labels2.csv" ],
-      1,
-      "mixes numbers and text"
-      "a directory as the scores file",
-      [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "a-directory.csv"; "--labels"; "labels3.csv" ],
-      1,
-      "is a directory"
+      "scores with decimal commas", evalAp "scores-decimal-commas.csv" "labels-1-0-0.csv", 1, "decimal commas"
+      "scores with quoted decimal commas", evalAp "scores-quoted.csv" "labels-1-0-0.csv", 1, "quoted"
+      "a blank line inside the scores", evalAp "scores-gap.csv" "labels3.csv", 1, "line 2 is empty"
+      "a byte-order mark before the first score is no header", evalAp "scores-bom.csv" "labels2.csv", 1, "3 score rows but 2 label rows"
+      "a first score of inf is no header", evalAp "scores-inf-first.csv" "labels2.csv", 1, "'inf'"
+      "a first line mixing text and numbers", evalAp "scores-mixed-header.csv" "labels2.csv", 1, "mixes numbers and text"
+      "a directory as the scores file", evalAp "a-directory.csv" "labels3.csv", 1, "is a directory"
       "image sets of 16x8 and 8x16 (width x height)", [ "gan"; "swd"; "--real"; "wide"; "--fake"; "tall" ], 1, "the real images are 16x8 but the fake ones 8x16"
       "a UniLoss arm whose batches never hold both classes (one training image)",
       [ "uniloss"
@@ -338,28 +318,10 @@ let tests =
          @ [ test "a truncated checkpoint and a truncated config.json of a killed run: one error line each" {
                  let d = dir.Value
 
-                 let args root =
-                     [ "uniloss"
-                       "ap"
-                       "--quick"
-                       "--epochs"
-                       "2"
-                       "--train-size"
-                       "600"
-                       "--seed"
-                       "3"
-                       "--runs-root"
-                       root
-                       "--device"
-                       "cpu"
-                       "--launcher"
-                       "serial" ]
+                 let args root = unilossAp root @ serial
 
-                 let killed =
-                     run d [ "AUTODESIGN_FAULT", "step:10"; "AUTODESIGN_CHECKPOINT_EVERY", "3"; "AUTODESIGN_QUIET", "1" ] (args "killed")
-
-                 Expect.equal killed.Code 137 (sprintf "the fault kills the run:\n%s" killed.Err)
-                 let runDir = Path.Combine(d, "killed", "uniloss", "ap-mnist-quick", "seed3", "ce")
+                 killAtStep10 d "killed"
+                 let runDir = Path.Combine(d, "killed", unilossApCeRun)
                  let tensors = Directory.GetFiles(Path.Combine(runDir, "checkpoints"), "tensors.safetensors", SearchOption.AllDirectories)
                  Expect.isNonEmpty tensors "a checkpoint was written before the kill"
                  let config = Path.Combine(runDir, "config.json")
@@ -372,8 +334,7 @@ let tests =
                  check d "truncated config.json" (args "killed") 1 "config.json"
              }
              test "eval-metric AP on 10k rows: exact, in bounded memory" {
-                 let o =
-                     run dir.Value [] [ "uniloss"; "eval-metric"; "--metric"; "ap"; "--scores"; "scores10k.csv"; "--labels"; "labels10k.csv" ]
+                 let o = run dir.Value [] (evalAp "scores10k.csv" "labels10k.csv")
 
                  Expect.equal o.Code 0 (sprintf "eval-metric ran:\n%s" o.Err)
                  Expect.isLessThan o.PeakMiB memoryBoundMiB (sprintf "peak RSS %d MiB" o.PeakMiB)

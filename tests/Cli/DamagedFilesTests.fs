@@ -14,6 +14,7 @@ open System.Text.Json.Nodes
 open System.Buffers.Binary
 open Expecto
 open AutoDesign.Tests.BadInputTests
+open AutoDesign.Tests.CliCommands
 
 // ---- safetensors files edited as a user could: entries renamed, dropped, retyped, reshaped ----
 
@@ -61,35 +62,14 @@ let private writeTensors (path: string) (d: Dictionary<string, Entry>) =
 
 // ---- one killed run, copied for each case ----
 
-let private runArgs (root: string) =
-    [ "uniloss"
-      "ap"
-      "--quick"
-      "--epochs"
-      "2"
-      "--train-size"
-      "600"
-      "--seed"
-      "3"
-      "--runs-root"
-      root
-      "--device"
-      "cpu"
-      "--launcher"
-      "serial" ]
-
-let private runRel = Path.Combine("uniloss", "ap-mnist-quick", "seed3", "ce")
+let private runArgs (root: string) = unilossAp root @ serial
 
 /// The case folder: a run killed at step 10 with its checkpoint of step 9 (folder "killed"), and the
 /// same run finished (folder "finished").
 let private setup () =
-    let d = Path.Combine(Path.GetTempPath(), "autodesign-tests", "badfiles-" + Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
+    let d = TempDir.fresh "badfiles"
 
-    let killed =
-        run d [ "AUTODESIGN_FAULT", "step:10"; "AUTODESIGN_CHECKPOINT_EVERY", "3"; "AUTODESIGN_QUIET", "1" ] (runArgs "killed")
-
-    if killed.Code <> 137 then failtestf "the fault should kill the run:\n%s" killed.Err
+    killAtStep10 d "killed"
     let finished = run d [ "AUTODESIGN_QUIET", "1" ] (runArgs "finished")
     if finished.Code <> 0 then failtestf "the run should finish:\n%s" finished.Err
     File.WriteAllText(Path.Combine(d, "a-file"), "")
@@ -147,7 +127,7 @@ let private checkpointCases: (string * Edit * string) list =
 let private checkpointCase (d: string) (name: string) (edit: Edit) (fragment: string) =
     let root = "case-" + Guid.NewGuid().ToString("N")
     copyDir (Path.Combine(d, "killed")) (Path.Combine(d, root))
-    let runDir = Path.Combine(d, root, runRel)
+    let runDir = Path.Combine(d, root, unilossApCeRun)
     let ck = Path.Combine(runDir, "checkpoints", "000000000009")
     let tensorsPath, statePath = Path.Combine(ck, "tensors.safetensors"), Path.Combine(ck, "state.json")
     let tensors = readTensors tensorsPath
@@ -176,7 +156,7 @@ let private resultCases: (string * (string -> unit) * string) list =
 let private resultCase (d: string) (name: string) (edit: string -> unit) (fragment: string) =
     let root = "case-" + Guid.NewGuid().ToString("N")
     copyDir (Path.Combine(d, "finished")) (Path.Combine(d, root))
-    edit (Path.Combine(d, root, runRel))
+    edit (Path.Combine(d, root, unilossApCeRun))
     check d name (runArgs root) 1 fragment
 
 /// Output paths that are not a new path or a regular file, and inputs that are empty: name, arguments
@@ -213,15 +193,6 @@ let private withTmpfs (dir: string) (options: string) (body: unit -> unit) =
 let tests =
     let dir = lazy (setup ())
 
-    let idx (n: int) =
-        let b = Array.zeroCreate<byte> 16
-        b.[2] <- 8uy
-        b.[3] <- 3uy
-        BinaryPrimitives.WriteInt32BigEndian(Span(b, 4, 4), n)
-        BinaryPrimitives.WriteInt32BigEndian(Span(b, 8, 4), 32)
-        BinaryPrimitives.WriteInt32BigEndian(Span(b, 12, 4), 32)
-        b
-
     testSequenced
     <| testList
         "badfiles"
@@ -231,7 +202,7 @@ let tests =
               "output"
               [ for (name, args, code, fragment) in outputCases ->
                     test name {
-                        File.WriteAllBytes(Path.Combine(dir.Value, "empty.idx"), idx 0)
+                        File.WriteAllBytes(Path.Combine(dir.Value, "empty.idx"), idxHeader 0 32 32)
                         check dir.Value name args code fragment
                     } ]
           test "a FIFO where detgan data writes samples.png is refused, not replaced" {
@@ -267,7 +238,7 @@ let tests =
 
               withTmpfs small "size=1m" (fun () ->
                   check dir.Value "disk full at a checkpoint" (runArgs small) 1 "No space left on device"
-                  let leftovers = Directory.GetDirectories(Path.Combine(small, runRel, "checkpoints"))
+                  let leftovers = Directory.GetDirectories(Path.Combine(small, unilossApCeRun, "checkpoints"))
                   Expect.isEmpty leftovers "the unfinished checkpoint folder is removed")
           }
           test "AUTODESIGN_FASHION_MNIST_DIR holding 20x20 images" {
@@ -275,12 +246,7 @@ let tests =
               Directory.CreateDirectory fm |> ignore
 
               for (prefix, n) in [ "train", 30; "t10k", 10 ] do
-                  let header = Array.zeroCreate<byte> 16
-                  header.[2] <- 8uy
-                  header.[3] <- 3uy
-                  BinaryPrimitives.WriteInt32BigEndian(Span(header, 4, 4), n)
-                  BinaryPrimitives.WriteInt32BigEndian(Span(header, 8, 4), 20)
-                  BinaryPrimitives.WriteInt32BigEndian(Span(header, 12, 4), 20)
+                  let header = idxHeader n 20 20
 
                   let gz (name: string) (bytes: byte[]) =
                       use f = File.Create(Path.Combine(fm, name))

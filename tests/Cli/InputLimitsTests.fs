@@ -12,7 +12,7 @@ open AutoDesign.Runs
 open AutoDesign.Plots
 open AutoDesign.UniLoss
 
-let private tempDir () = AutoDesign.Tests.RunsTests.tempDir ()
+let private tempDir () = TempDir.fresh "limits"
 
 /// The UserError message of f (a failed test when it raises none).
 let private errorOf (f: unit -> 'a) =

@@ -13,10 +13,7 @@ open AutoDesign.Reproduce.UniLoss
 
 let private locales = [ "de_DE.UTF-8"; "tr_TR.UTF-8"; "ar_SA.UTF-8" ]
 
-let private tempRoot () =
-    let d = Path.Combine(Path.GetTempPath(), "autodesign-locale", Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
-    d
+let private tempRoot () = TempDir.fresh "locale"
 
 let private cli (root: string) (locale: string) (args: string list) =
     let rc, out, err =
@@ -50,23 +47,7 @@ let tests =
               test (sprintf "uniloss ap under %s: --tau and --ce-lr as written, CSV and report with decimal points" locale) {
                   let root = tempRoot ()
 
-                  let out =
-                      cli
-                          root
-                          locale
-                          [ "uniloss"
-                            "ap"
-                            "--quick"
-                            "--epochs"
-                            "1"
-                            "--train-size"
-                            "200"
-                            "--tau"
-                            "0.5"
-                            "--ce-lr"
-                            "0.001"
-                            "--seeds"
-                            "2" ]
+                  let out = cli root locale (CliCommands.unilossApOneEpoch [ "--tau"; "0.5"; "--ce-lr"; "0.001"; "--seeds"; "2" ])
 
                   let exp = Path.Combine(root, "uniloss", "ap-mnist-quick")
                   let text = File.ReadAllText(Path.Combine(exp, "seed1", "uniloss", "config.json"))
@@ -86,23 +67,7 @@ let tests =
           test "d2nn cascade under tr_TR: --ce-weight 0.25 as written" {
               let root = tempRoot ()
 
-              cli
-                  root
-                  "tr_TR.UTF-8"
-                  [ "d2nn"
-                    "cascade"
-                    "--quick"
-                    "--steps"
-                    "20"
-                    "--train-size"
-                    "200"
-                    "--test-size"
-                    "100"
-                    "--lambdas"
-                    "0.9"
-                    "--ce-weight"
-                    "0.25" ]
-              |> ignore
+              cli root "tr_TR.UTF-8" (CliCommands.d2nnCascade [ "0.9" ] [ "--ce-weight"; "0.25" ]) |> ignore
 
               let configs = Directory.GetFiles(Path.Combine(root, "d2nn"), "config.json", SearchOption.AllDirectories)
               let point = configs |> Array.find (fun f -> f.Contains "lambda-0.9")

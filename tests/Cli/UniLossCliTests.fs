@@ -6,8 +6,7 @@ open Expecto
 open AutoDesign.Runs
 
 let private withFiles (files: (string * string) list) (f: string -> unit) =
-    let dir = Path.Combine(Path.GetTempPath(), "uniloss-cli-" + Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory dir |> ignore
+    let dir = TempDir.fresh "uniloss-cli"
 
     try
         for name, text in files do

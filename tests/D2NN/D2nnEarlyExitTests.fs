@@ -37,16 +37,7 @@ let private toyTask () =
     let v = x.data<float32>().ToArray()
     let y = Array.init 96 (fun i -> if v[i * 8] + v[i * 8 + 1] > 0.0f then 1 else 0)
 
-    { Name = "toy"
-      Data = "random features (test)"
-      TrainX = x.narrow (0L, 0L, 48L)
-      TrainY = y[..47]
-      ValX = x.narrow (0L, 48L, 16L)
-      ValY = y[48..63]
-      TestX = x.narrow (0L, 64L, 32L)
-      TestY = y[64..]
-      Metric = Accuracy
-      Classes = 2 }
+    splitTask "toy" "random features (test)" x y
 
 [<Tests>]
 let tests =
@@ -96,7 +87,7 @@ let tests =
           test "joint training trains every exit and is a resumable run of the engine" {
               let net = toy ()
               let task = toyTask ()
-              let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", "exit-" + Guid.NewGuid().ToString("N"))
+              let root = TempDir.fresh "exit"
               let before = [ for p in net.Network.Parameters -> p.detach().clone() ]
               let opts = { TrainOptions.Default with Steps = 6; BatchSize = 16; Seed = 2 }
               use run = Run.Open({ RunOptions.Default with Root = root }, "exit", "test.exit/1", opts)

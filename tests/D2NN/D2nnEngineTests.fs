@@ -5,42 +5,33 @@
 module AutoDesign.Tests.D2nnEngineTests
 
 open System
-open System.Diagnostics
 open System.IO
 open Expecto
 open AutoDesign.Runs
 
-let private tempRoot () =
-    let d = Path.Combine(Path.GetTempPath(), "autodesign-tests", "d2nn-engine-" + Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
-    d
+let private tempRoot () = TempDir.fresh "d2nn-engine"
 
-/// The tiny dcn sweep (embedded MNIST digits, so no data set to install): 4 baseline steps, 2 warm-up, 4 per
-/// λ point, both recipes at one λ, the DCN baseline; a checkpoint every 2 steps.
-let private sweepArgs (root: string) (extra: string list) =
+/// `d2nn dcn` on embedded MNIST digits (no data set to install): 64 training and 32 test images in batches of 16,
+/// `steps` steps a stage, at the λ points `lambdas`, a checkpoint every `every` steps, seed 3, serially under `root`.
+let private dcnArgs (steps: int) (lambdas: string list) (every: int) (root: string) =
     [ "d2nn"
       "dcn"
       "--quick"
       "--steps"
-      "4"
+      string steps
       "--train-size"
       "64"
       "--test-size"
       "32"
       "--batch"
       "16"
-      "--lambdas"
-      "0.5"
-      "--thesis-recipe"
-      "--checkpoint-every"
-      "2"
-      "--seed"
-      "3"
-      "--runs-root"
-      root
-      "--launcher"
-      "serial" ]
-    @ extra
+      "--lambdas" ]
+    @ lambdas
+    @ [ "--checkpoint-every"; string every; "--seed"; "3"; "--runs-root"; root; "--launcher"; "serial" ]
+
+/// The tiny dcn sweep: 4 baseline steps, 2 warm-up, 4 per λ point, both recipes at one λ, the DCN baseline; a
+/// checkpoint every 2 steps.
+let private sweepArgs (root: string) (extra: string list) = dcnArgs 4 [ "0.5" ] 2 root @ [ "--thesis-recipe" ] @ extra
 
 /// Run the CLI with extra environment variables; returns exit code and output.
 let private cli (args: string list) (env: (string * string) list) =
@@ -74,29 +65,7 @@ let private reference =
 /// The tiny dcn sweep with λ points long enough to be killed at several places: 12 steps at each of λ 0.5 and
 /// 0.9, a checkpoint every 3 steps. A fresh process runs 66 steps before the first λ point (2 baselines of
 /// 12 steps, each continued for 18, a warm start of 6), then λ 0.5's 12 and λ 0.9's 12.
-let private lambdaArgs (root: string) =
-    [ "d2nn"
-      "dcn"
-      "--quick"
-      "--steps"
-      "12"
-      "--train-size"
-      "64"
-      "--test-size"
-      "32"
-      "--batch"
-      "16"
-      "--lambdas"
-      "0.5"
-      "0.9"
-      "--checkpoint-every"
-      "3"
-      "--seed"
-      "3"
-      "--runs-root"
-      root
-      "--launcher"
-      "serial" ]
+let private lambdaArgs (root: string) = dcnArgs 12 [ "0.5"; "0.9" ] 3 root
 
 let private lambdaReference =
     lazy

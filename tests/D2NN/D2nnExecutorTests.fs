@@ -3,12 +3,10 @@ module AutoDesign.Tests.D2nnExecutorTests
 open System
 open Expecto
 open TorchSharp
-open AutoDesign.Nn
 open AutoDesign.D2NN
 open AutoDesign.Nn.D2NN
 
 type Tensor = torch.Tensor
-let lin (i: int) (o: int) = torch.nn.Linear(int64 i, int64 o) :> Layers.M
 
 /// Records the batch size and rows of every call, then applies `inner`.
 type CountingModule(inner: Layers.M) as this =
@@ -36,17 +34,17 @@ type SignControl() =
 let private semanticsGraph () =
     GraphBuilder()
         .Input("x", [| 4L |])
-        .Module("a", Layers.seq [ lin 4 4; Layers.relu () ])
-        .Module("q1", lin 4 2)
-        .Module("q2", lin 4 3)
-        .Module("b", lin 4 4)
-        .Module("c", lin 4 4)
-        .Module("d", lin 4 4)
+        .Module("a", Layers.seq [ Layers.fc 4 4; Layers.relu () ])
+        .Module("q1", Layers.fc 4 2)
+        .Module("q2", Layers.fc 4 3)
+        .Module("b", Layers.fc 4 4)
+        .Module("c", Layers.fc 4 4)
+        .Module("d", Layers.fc 4 4)
         .Dummy("e", (torch.ones (4L) * 0.5f))
-        .Module("f", lin 4 4)
+        .Module("f", Layers.fc 4 4)
         .Merge("m", new SumMerge())
         .Merge("g", new SumMerge())
-        .Module("h", lin 4 2)
+        .Module("h", Layers.fc 4 2)
         .Output("o1")
         .Output("o2")
         .Output("o3")
@@ -106,43 +104,10 @@ let private agree (c: CompiledD2nn) (x: Tensor) =
     use _ng = torch.no_grad ()
     sameAsReference c x
 
-/// x [8] -> q chooses hi (action 0: FC-ReLU 8-`hidden` then 2) or lo (action 1: one linear layer); both feed a
-/// sum merge -> o. hi has more multiplications than lo.
-let highLow (hidden: int) =
-    GraphBuilder()
-        .Input("x", [| 8L |])
-        .Module("q", lin 8 2)
-        .Module("hi", Layers.seq (Layers.fcRelu 8 hidden @ [ lin hidden 2 ]))
-        .Module("lo", lin 8 2)
-        .Merge("m", new SumMerge())
-        .Output("o")
-        .Data("x", "q")
-        .Data("x", "hi")
-        .Data("x", "lo")
-        .Control("q", "hi")
-        .Control("q", "lo")
-        .Data("hi", "m", torch.zeros 2L)
-        .Data("lo", "m", torch.zeros 2L)
-        .Data("m", "o")
-        .Build()
-    |> Preprocess.compile
-
 /// x -> q (sign of x0) -> {b, d}; m = b [0] + d [0] -> o.
 let signGraph (b: Layers.M) =
-    GraphBuilder()
-        .Input("x", [| 4L |])
-        .Module("q", new SignControl())
-        .Module("b", b)
-        .Dummy("d", torch.zeros 3L)
-        .Merge("m", new SumMerge())
-        .Output("o")
-        .Data("x", "q")
-        .Data("x", "b")
-        .Control("q", "b")
-        .Control("q", "d")
-        .Data("b", "m", torch.zeros 3L)
-        .Data("d", "m", torch.zeros 3L)
-        .Data("m", "o")
+    (GraphBuilder().Input("x", [| 4L |])
+     |> D2nnFixtures.choice "x" (new SignControl()) (D2nnFixtures.Computed("b", b)) (D2nnFixtures.Constant("d", torch.zeros 3L)) 3L "o")
         .Build()
 
 [<Tests>]
@@ -184,7 +149,7 @@ let tests =
               let c = Preprocess.compile (semanticsGraph ())
               agree c (torch.randn (24L, 4L) * 2.0f) |> ignore
           test "a node runs only on the examples routed to it, and gradients reach only those" {
-              let counting = new CountingModule(lin 4 3)
+              let counting = new CountingModule(Layers.fc 4 3)
               let g = signGraph counting
               let c = Preprocess.compile g
               counting.Seen.Clear()
@@ -215,7 +180,7 @@ let tests =
                       Expect.equal gnorm 0.0f "skipped example has no gradient"
           }
           test "a node skipped on the whole batch is not called and costs nothing" {
-              let counting = new CountingModule(lin 4 3)
+              let counting = new CountingModule(Layers.fc 4 3)
               let g = signGraph counting
               let c = Preprocess.compile g
               counting.Seen.Clear()

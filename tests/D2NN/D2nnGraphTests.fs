@@ -2,12 +2,9 @@ module AutoDesign.Tests.D2nnGraphTests
 
 open Expecto
 open TorchSharp
-open AutoDesign.Runs
 open AutoDesign.D2NN
 open AutoDesign.Reproduce.D2NN
 open AutoDesign.Nn.D2NN
-
-let private lin (i: int) (o: int) = torch.nn.Linear(int64 i, int64 o) :> Layers.M
 
 /// Expect `compile` to reject the graph with a UserError whose message contains every fragment.
 let private rejects (g: D2nnGraph) (fragments: string list) =
@@ -20,23 +17,9 @@ let private rejects (g: D2nnGraph) (fragments: string list) =
 
 /// x[4] -> a -> q (control) -> {b, c}; b, c -> m (sum, default zeros) -> out
 let private valid () =
-    GraphBuilder()
-        .Input("x", [| 4L |])
-        .Module("a", lin 4 4)
-        .Module("q", lin 4 2)
-        .Module("b", lin 4 3)
-        .Module("c", lin 4 3)
-        .Merge("m", new SumMerge())
-        .Output("out")
+    (GraphBuilder().Input("x", [| 4L |]).Module("a", Layers.fc 4 4)
+     |> D2nnFixtures.choice "a" (Layers.fc 4 2) (D2nnFixtures.Computed("b", Layers.fc 4 3)) (D2nnFixtures.Computed("c", Layers.fc 4 3)) 3L "out")
         .Data("x", "a")
-        .Data("a", "q")
-        .Data("a", "b")
-        .Data("a", "c")
-        .Control("q", "b")
-        .Control("q", "c")
-        .Data("b", "m", torch.zeros 3L)
-        .Data("c", "m", torch.zeros 3L)
-        .Data("m", "out")
 
 [<Tests>]
 let tests =
@@ -57,17 +40,17 @@ let tests =
           }
           test "duplicated edge is rejected" { rejects (valid().Data("x", "a").Build()) [ "duplicated edge"; "'x' -> 'a'" ] }
           test "cycle is rejected" {
-              let g = valid().Module("z", lin 3 4).Data("m", "z").Data("z", "a").Build()
+              let g = valid().Module("z", Layers.fc 3 4).Data("m", "z").Data("z", "a").Build()
               rejects g [ "not acyclic"; "'a'"; "'z'" ]
           }
           test "mixed outgoing data and control edges are rejected" {
-              rejects (valid().Module("y", lin 2 3).Data("q", "y").Build()) [ "'q'"; "mixes outgoing data edges"; "'y'" ]
+              rejects (valid().Module("y", Layers.fc 2 3).Data("q", "y").Build()) [ "'q'"; "mixes outgoing data edges"; "'y'" ]
           }
           test "controlled node with outgoing control edges is rejected" {
               let g =
                   valid()
-                      .Module("q2", lin 4 2)
-                      .Module("d", lin 4 3)
+                      .Module("q2", Layers.fc 4 2)
+                      .Module("d", Layers.fc 4 3)
                       .Data("a", "q2")
                       .Control("q", "q2")
                       .Control("q2", "d")
@@ -77,33 +60,11 @@ let tests =
               rejects g [ "'q2'"; "incoming control edge"; "cannot be a control node" ]
           }
           test "shape mismatch along a data edge is rejected naming the node" {
-              let g =
-                  GraphBuilder().Input("x", [| 4L |]).Module("a", lin 4 3).Module("b", lin 5 2).Output("o").Data("x", "a").Data("a", "b").Data("b", "o").Build()
-
-              rejects g [ "node 'b'"; "[1, 3]" ]
+              rejects (valid().Module("z", Layers.fc 5 2).Output("o2").Data("m", "z").Data("z", "o2").Build()) [ "node 'z'"; "[1, 3]" ]
           }
           test "default value with the wrong shape is rejected" {
-              let g =
-                  GraphBuilder()
-                      .Input("x", [| 4L |])
-                      .Module("a", lin 4 3)
-                      .Module("q", lin 4 2)
-                      .Module("b", lin 3 2)
-                      .Module("c", lin 4 2)
-                      .Merge("m", new SumMerge())
-                      .Output("o")
-                      .Data("x", "a")
-                      .Data("x", "q")
-                      .Data("x", "c")
-                      .Control("q", "a")
-                      .Control("q", "c")
-                      .Data("a", "b", torch.zeros 5L)
-                      .Data("b", "m")
-                      .Data("c", "m", torch.zeros 2L)
-                      .Data("m", "o")
-                      .Build()
-
-              rejects g [ "'a' -> 'b'"; "[5]"; "[3]" ]
+              let g = valid().Module("z", Layers.fc 3 2).Output("o2").Data("b", "z", torch.zeros 5L).Data("z", "o2").Build()
+              rejects g [ "'b' -> 'z'"; "[5]"; "[3]" ]
           }
           test "control node with the wrong number of scores is rejected" {
               let g = valid().Build()
@@ -113,7 +74,7 @@ let tests =
                       Nodes =
                           g.Nodes
                           |> Seq.map (function
-                              | FunctionNode("q", _) -> FunctionNode("q", NodeFunction.Of(lin 4 3))
+                              | FunctionNode("q", _) -> FunctionNode("q", NodeFunction.Of(Layers.fc 4 3))
                               | n -> n)
                           |> Array.ofSeq }
 
@@ -127,7 +88,7 @@ let tests =
               rejects (valid().Data("a", "nope").Build()) [ "unknown node 'nope'" ]
               rejects (valid().Data("b", "b").Build()) [ "'b' -> 'b'"; "self-loop" ]
               rejects (valid().Data("a", "out").Build()) [ "output node 'out'"; "exactly one incoming data edge" ]
-              rejects (valid().Module("u", lin 4 4).Data("a", "u").Build()) [ "'u'"; "no outgoing edges" ]
+              rejects (valid().Module("u", Layers.fc 4 4).Data("a", "u").Build()) [ "'u'"; "no outgoing edges" ]
           }
           test "multiplications are counted exactly for conv and linear layers" {
               // conv 1->8, 3x3, stride 2, pad 1 on 28x28: 14*14*8 outputs * 9 = 14112
@@ -137,22 +98,9 @@ let tests =
               let q = Layers.seq [ Layers.flatten (); Layers.fc (8 * 14 * 14) 2 ]
 
               let g =
-                  GraphBuilder()
-                      .Input("x", [| 1L; 28L; 28L |])
-                      .Module("n1", n1)
-                      .Module("q", q)
-                      .Module("n2", n2)
-                      .Dummy("d", torch.zeros 10L)
-                      .Merge("m", new SumMerge())
-                      .Output("o")
+                  (GraphBuilder().Input("x", [| 1L; 28L; 28L |]).Module("n1", n1)
+                   |> D2nnFixtures.choice "n1" q (D2nnFixtures.Computed("n2", n2)) (D2nnFixtures.Constant("d", torch.zeros 10L)) 10L "o")
                       .Data("x", "n1")
-                      .Data("n1", "q")
-                      .Data("n1", "n2")
-                      .Control("q", "n2")
-                      .Control("q", "d")
-                      .Data("n2", "m", torch.zeros 10L)
-                      .Data("d", "m", torch.zeros 10L)
-                      .Data("m", "o")
                       .Build()
 
               let c = Preprocess.compile g

@@ -12,7 +12,6 @@ open AutoDesign.Runs
 open AutoDesign.D2NN
 open AutoDesign.Reproduce.D2NN
 open AutoDesign.Nn.D2NN
-open AutoDesign.Tests.D2nnExecutorTests
 
 let private table (network: string) (nodes: (string * float[]) list) batches =
     { Network = network
@@ -23,7 +22,7 @@ let private table (network: string) (nodes: (string * float[]) list) batches =
       Nodes = [| for (n, ms) in nodes -> { Node = n; Ms = ms } |] }
 
 /// x -> q {hi, lo}; hi has more multiplications than lo.
-let private highLow () = D2nnExecutorTests.highLow 64
+let private highLow () = D2nnFixtures.highLow 64
 
 let private close (a: float) (b: float) (what: string) = Expect.floatClose { absolute = 1e-9; relative = 1e-9 } a b what
 

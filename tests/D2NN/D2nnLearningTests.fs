@@ -5,9 +5,6 @@ open Expecto
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.D2NN
-open AutoDesign.Nn.D2NN
-
-let private lin (i: int) (o: int) = torch.nn.Linear(int64 i, int64 o) :> Layers.M
 
 /// Plain-loop loss of Eq. 2.3 averaged over bags (bags where the node did not run contribute nothing).
 let private plainLoss (q: float[]) (bags: int64[]) (r: float32[]) =
@@ -72,25 +69,7 @@ let tests =
           test "with lambda = 0 the controller learns to take the cheap path" {
               torch.manual_seed 7L |> ignore
 
-              let g =
-                  GraphBuilder()
-                      .Input("x", [| 8L |])
-                      .Module("q", lin 8 2)
-                      .Module("hi", Layers.seq (Layers.fcRelu 8 64 @ [ lin 64 2 ]))
-                      .Module("lo", lin 8 2)
-                      .Merge("m", new SumMerge())
-                      .Output("o")
-                      .Data("x", "q")
-                      .Data("x", "hi")
-                      .Data("x", "lo")
-                      .Control("q", "hi")
-                      .Control("q", "lo")
-                      .Data("hi", "m", torch.zeros 2L)
-                      .Data("lo", "m", torch.zeros 2L)
-                      .Data("m", "o")
-                      .Build()
-
-              let c = Preprocess.compile g
+              let c = D2nnFixtures.highLow 64
 
               let cfg =
                   { Reward = Reward.tradeoff Accuracy 0.0

@@ -8,16 +8,10 @@ open AutoDesign.Runs
 open AutoDesign.D2NN
 open AutoDesign.Reproduce.D2NN
 
-/// A tiny binary task on random 28×28 images (labels from the mean of the left half).
-let tinyTask () =
-    torch.manual_seed 21L |> ignore
-    let x = torch.rand (96L, 1L, 28L, 28L)
-
-    let y =
-        x.narrow(3L, 0L, 14L).mean([| 1L; 2L; 3L |]).data<float32>().ToArray() |> Array.map (fun v -> if v > 0.5f then 1 else 0)
-
-    { Name = "tiny"
-      Data = "random images (test)"
+/// The task `name` on 96 examples `x` with labels `y`: the first 48 to train, the next 16 to validate, the last 32 to test.
+let splitTask (name: string) (data: string) (x: torch.Tensor) (y: int[]) =
+    { Name = name
+      Data = data
       TrainX = x.narrow (0L, 0L, 48L)
       TrainY = y[..47]
       ValX = x.narrow (0L, 48L, 16L)
@@ -27,9 +21,19 @@ let tinyTask () =
       Metric = Accuracy
       Classes = 2 }
 
+/// A tiny binary task on random 28×28 images (labels from the mean of the left half).
+let tinyTask () =
+    torch.manual_seed 21L |> ignore
+    let x = torch.rand (96L, 1L, 28L, 28L)
+
+    let y =
+        x.narrow(3L, 0L, 14L).mean([| 1L; 2L; 3L |]).data<float32>().ToArray() |> Array.map (fun v -> if v > 0.5f then 1 else 0)
+
+    splitTask "tiny" "random images (test)" x y
+
 /// A sweep context of `arch` on `task` in a fresh runs root.
 let tinyContext (arch: Architecture) (task: Task) (steps: int) =
-    let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", "sweep-" + Guid.NewGuid().ToString("N"))
+    let root = TempDir.fresh "sweep"
 
     let settings =
         { Architecture = arch.Name
@@ -129,7 +133,7 @@ let tests =
               Expect.stringContains msg "--only warm-start" "names the stage to run first"
           }
           test "reproduce rows summarize three seeds of both recipes with both costs (tiny dcn sweeps)" {
-              let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", "rows-" + Guid.NewGuid().ToString("N"))
+              let root = TempDir.fresh "rows"
 
               let ctx: AutoDesign.Reproduce.ExperimentContext =
                   { Quick = true

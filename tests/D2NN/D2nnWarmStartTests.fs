@@ -7,10 +7,8 @@ open AutoDesign.Nn
 open AutoDesign.D2NN
 open AutoDesign.Nn.D2NN
 
-let private lin (i: int) (o: int) = torch.nn.Linear(int64 i, int64 o) :> Layers.M
-
 /// x -> q chooses hi (action 0) or lo (action 1); both feed a sum merge -> output.
-let private highLowToy () = D2nnExecutorTests.highLow 32
+let private highLowToy () = D2nnFixtures.highLow 32
 
 /// Labels of the toy task: 1 when x0 + x1 > 0.
 let private labelsOf (x: torch.Tensor) =
@@ -79,8 +77,8 @@ let tests =
               let graph (bOut: int) =
                   GraphBuilder()
                       .Input("x", [| 8L |])
-                      .Module("a", lin 8 4)
-                      .Module("b", lin 4 bOut)
+                      .Module("a", Layers.fc 8 4)
+                      .Module("b", Layers.fc 4 bOut)
                       .Output("o")
                       .Data("x", "a")
                       .Data("a", "b")

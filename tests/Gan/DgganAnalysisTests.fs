@@ -13,10 +13,7 @@ open AutoDesign.Reproduce
 open AutoDesign.Reproduce.DGGAN
 open AutoDesign.Metrics
 
-let private tempDir () =
-    let d = Path.Combine(Path.GetTempPath(), sprintf "dggan-analysis-%s" (Guid.NewGuid().ToString("N")))
-    Directory.CreateDirectory d |> ignore
-    d
+let private tempDir () = TempDir.fresh "dggan-analysis"
 
 let private rec' id kind parent step action res fid =
     { Id = id

@@ -3,7 +3,6 @@ module AutoDesign.Tests.DgganMetricTests
 open Expecto
 open TorchSharp
 open AutoDesign.Runs
-open AutoDesign.Plots
 open AutoDesign.DGGAN
 open AutoDesign.Reproduce.DGGAN
 open AutoDesign.Metrics

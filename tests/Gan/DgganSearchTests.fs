@@ -54,10 +54,7 @@ let private double (dir: string) (calls: int ref) (dieAfter: int option) : Candi
                     r)
             :> System.Collections.Generic.IReadOnlyList<_>) }
 
-let private tempDir () =
-    let d = Path.Combine(Path.GetTempPath(), sprintf "dggan-search-%s" (System.Guid.NewGuid().ToString("N")))
-    Directory.CreateDirectory d |> ignore
-    d
+let private tempDir () = TempDir.fresh "dggan-search"
 
 let private coordinator dir runner =
     { SearchDir = dir

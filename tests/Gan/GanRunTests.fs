@@ -5,17 +5,11 @@
 module AutoDesign.Tests.GanRunTests
 
 open System
-open System.Diagnostics
 open System.IO
 open Expecto
 open AutoDesign.Runs
 
-let private cli = Path.Combine(AppContext.BaseDirectory, "autodesign.dll")
-
-let private tempDir () =
-    let d = Path.Combine(Path.GetTempPath(), "autodesign-gan-runs", Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
-    d
+let private tempDir () = TempDir.fresh "gan-runs"
 
 /// Every file of a run folder that must come out the same (relative path → bytes): all but the result
 /// envelopes (they hold finishing times) and the lock files.
@@ -104,6 +98,15 @@ let private killFromTwoDirectories (root: string) (args: string -> string list) 
     Expect.equal killed faults.Length "each fault killed a run"
     other
 
+/// Expect a refused command (exit 1) whose error output contains `fragment`.
+let private refused (rc: int, _: string, err: string) (fragment: string) (what: string) =
+    Expect.equal rc 1 (what + ": exit 1")
+    Expect.stringContains err fragment (what + ": the error names it")
+
+let private deleteAll (dirs: string list) =
+    for d in dirs do
+        Directory.Delete(d, true)
+
 [<Tests>]
 let tests =
     testSequencedGroup "gan-cli-runs"
@@ -139,11 +142,8 @@ let tests =
               Expect.equal lines.Length 1 (sprintf "one line: %s" err2)
               Expect.stringContains lines.[0] (sprintf "error: run folder %s is being written by process %d" lockDir Environment.ProcessId) "names the holder"
               // another configuration on a finished folder is refused, naming the difference
-              let rc3, _, err3 = CliProcess.runQuiet root [] (args "clean" @ [ "--iterations"; "4" ])
-              Expect.equal rc3 1 "exit 1"
-              Expect.stringContains err3 "Train.Iterations: 3 vs 4" "names the difference"
-              Directory.Delete(root, true)
-              Directory.Delete(other, true)
+              refused (CliProcess.runQuiet root [] (args "clean" @ [ "--iterations"; "4" ])) "Train.Iterations: 3 vs 4" "another configuration"
+              deleteAll [ root; other ]
           }
           test "dggan candidate trains one candidate from the folders alone" {
               let root = tempDir ()
@@ -167,13 +167,12 @@ let tests =
               Expect.equal rc2 0 (sprintf "candidate:\n%s\n%s" out2 err2)
               Expect.isTrue (File.ReadAllBytes(Path.Combine(candidate, "weights.safetensors")) = before) "the same weights as when the coordinator trained it"
 
-              let rc3, _, err3 =
-                  CliProcess.runQuiet other [] [ "dggan"; "candidate"; "--search-dir"; dir; "--id"; "nope"; "--device"; "cpu" ]
+              refused
+                  (CliProcess.runQuiet other [] [ "dggan"; "candidate"; "--search-dir"; dir; "--id"; "nope"; "--device"; "cpu" ])
+                  "error:"
+                  "unknown candidate"
 
-              Expect.equal rc3 1 "unknown candidate"
-              Expect.stringContains err3 "error:" "one error line"
-              Directory.Delete(root, true)
-              Directory.Delete(other, true)
+              deleteAll [ root; other ]
           }
           test "detgan tables twice in fresh run roots gives identical files, and no tiny arm diverges" {
               let root = tempDir ()
@@ -216,11 +215,8 @@ let tests =
                     "final/detectorgan/detector1/detector.safetensors"
                     "pretrain-gan/gan.safetensors" ]
 
-              let rc3, _, err3 = CliProcess.runQuiet root [] (args "clean" @ [ "--no-ablation" ])
-              Expect.equal rc3 1 "another configuration in the same folder is refused"
-              Expect.stringContains err3 "Ablation: true vs false" "names the difference"
-              Directory.Delete(root, true)
-              Directory.Delete(other, true)
+              refused (CliProcess.runQuiet root [] (args "clean" @ [ "--no-ablation" ])) "Ablation: true vs false" "another configuration"
+              deleteAll [ root; other ]
           }
           // A garbage collection every 128 KiB allocated: what a collection frees (and when) must not change a
           // result. The oneDNN convolutions read memory they had not written, so training went NaN here at random.

@@ -11,7 +11,7 @@ open AutoDesign.Runs
 open AutoDesign.Plots
 open AutoDesign.Data
 
-let private tempDir () = AutoDesign.Tests.RunsTests.tempDir ()
+let private tempDir () = TempDir.fresh "images"
 
 /// A PNG written independently of any library: IHDR with the given size, the given scanlines (row r uses
 /// filter type r mod 5, with the spec's predictors), split over two IDAT chunks, bitwise CRC-32.

@@ -11,10 +11,7 @@ open AutoDesign.Plots
 open AutoDesign.Data
 open AutoDesign.Reproduce.Data
 
-let private tempDir () =
-    let d = Path.Combine(Path.GetTempPath(), "autodesign-datatests-" + Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
-    d
+let private tempDir () = TempDir.fresh "datatests"
 
 let private withTempDir f =
     let d = tempDir ()

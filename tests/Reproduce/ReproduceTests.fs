@@ -77,6 +77,23 @@ let tableRows (report: string) =
     |> Array.filter (fun l -> l.StartsWith "| " && not (l.StartsWith "| Row") && not (l.StartsWith "| System"))
     |> List.ofArray
 
+/// A quick run of seed 1 under `root`, its report in `root`/R.md, one torch thread, nothing forced.
+let private options (root: string) =
+    { Quick = true
+      Only = None
+      Device = torch.CPU
+      RunsRoot = root
+      ReportPath = Path.Combine(root, "R.md")
+      Seed = 1
+      Threads = 1
+      Force = false
+      Wait = false
+      WriteReport = true
+      Part = None }
+
+/// A fresh runs root.
+let private freshRoot () = TempDir.fresh "reproduce"
+
 let parser = ArgumentParser.Create<AutoDesignArgs>(programName = "autodesign")
 
 [<Tests>]
@@ -86,20 +103,9 @@ let tests =
     <| testList
         "foundation.reproduce"
         [ test "report has a header, one table per system, and lists stand-in data sets" {
-              let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
+              let root = freshRoot ()
 
-              let opts =
-                  { Quick = true
-                    Only = None
-                    Device = torch.CPU
-                    RunsRoot = root
-                    ReportPath = Path.Combine(root, "REPORT.md")
-                    Seed = 4
-                    Threads = 1
-                    Force = false
-                    Wait = false
-                    WriteReport = true
-                    Part = None }
+              let opts = { options root with ReportPath = Path.Combine(root, "REPORT.md"); Seed = 4 }
 
               Runner.run (registry "v1") opts |> ignore
               let text = File.ReadAllText opts.ReportPath
@@ -131,20 +137,9 @@ let tests =
           }
 
           test "stored results are reused; --only --force reruns a subset and keeps the other experiments' rows" {
-              let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
+              let root = freshRoot ()
 
-              let opts =
-                  { Quick = false
-                    Only = None
-                    Device = torch.CPU
-                    RunsRoot = root
-                    ReportPath = Path.Combine(root, "R.md")
-                    Seed = 1
-                    Threads = 1
-                    Force = false
-                    Wait = false
-                    WriteReport = true
-                    Part = None }
+              let opts = { options root with Quick = false }
 
               Runner.run (registry "v1") opts |> ignore
               runs <- 0
@@ -170,7 +165,7 @@ let tests =
           }
 
           test "a failing experiment is recorded with its log, the others still run, and the command exits 1" {
-              let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
+              let root = freshRoot ()
 
               let boom: Experiment =
                   { System = "alpha"
@@ -201,20 +196,9 @@ let tests =
           }
 
           test "parts run on their own; the experiment then assembles their finished runs; bad part ids are errors" {
-              let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
+              let root = freshRoot ()
 
-              let opts =
-                  { Quick = true
-                    Only = Some "gamma/split"
-                    Device = torch.CPU
-                    RunsRoot = root
-                    ReportPath = Path.Combine(root, "R.md")
-                    Seed = 3
-                    Threads = 1
-                    Force = false
-                    Wait = false
-                    WriteReport = false
-                    Part = None }
+              let opts = { options root with Only = Some "gamma/split"; Seed = 3; WriteReport = false }
 
               let ctx = Runner.context opts
               Expect.equal (split.Parts ctx |> List.map (fun p -> p.Id)) [ "seed3"; "seed4" ] "one part per seed from ctx.Seed"
@@ -251,7 +235,7 @@ let tests =
           }
 
           test "the summary lists the rows that state a verdict; paths under the runs root are relative" {
-              let root = Path.Combine(Path.GetTempPath(), "autodesign-tests", Guid.NewGuid().ToString("N"))
+              let root = freshRoot ()
               let row m c = { System = "s"; Experiment = "e"; Claim = "c"; Thesis = "t"; Measured = m; Config = c; Data = "d" }
               let e = fake "s" "e" "d" (fun _ -> "")
 
@@ -284,19 +268,7 @@ let tests =
               let keys = all |> List.map (fun e -> e.System + "/" + e.Name)
               Expect.equal (List.distinct keys) keys "unique"
 
-              let ctx =
-                  Runner.context
-                      { Quick = true
-                        Only = None
-                        Device = torch.CPU
-                        RunsRoot = "runs"
-                        ReportPath = "R.md"
-                        Seed = 1
-                        Threads = 1
-                        Force = false
-                        Wait = false
-                        WriteReport = false
-                        Part = None }
+              let ctx = Runner.context { options "runs" with ReportPath = "R.md"; WriteReport = false }
 
               for e in all do
                   let ids = e.Parts ctx |> List.map (fun p -> p.Id)

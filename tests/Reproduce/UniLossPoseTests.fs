@@ -8,7 +8,6 @@ open AutoDesign.Nn
 open AutoDesign.Runs
 open AutoDesign.UniLoss
 open AutoDesign.Reproduce.UniLoss
-open AutoDesign.Metrics
 open AutoDesign.Reproduce.UniLoss.Pose
 open AutoDesign.Nn.UniLoss
 open Argu

@@ -47,7 +47,7 @@ let private synthetic (n: int) (seed: int) : AutoDesign.Data.Dataset =
     { Name = "synthetic"; Images = images; Labels = labels; Height = 28; Width = 28; Count = n; Source = "synthetic" }
 
 /// The plan of `autodesign uniloss <argv>`.
-let private planOf (argv: string[]) =
+let internal planOf (argv: string[]) =
     let g, r = AutoDesign.Cli.Program.parse (Array.append [| "uniloss" |] argv)
     AutoDesign.Cli.Commands.Uniloss.plan g (r.GetResult AutoDesign.Cli.Args.AutoDesignArgs.Uniloss)
 

@@ -16,10 +16,7 @@ let private batch () =
     let labels = torch.tensor ([| for i in 0L .. 15L -> i % 10L |])
     logits, labels
 
-/// The plan of `autodesign uniloss <argv>`.
-let private planOf (argv: string[]) =
-    let g, r = AutoDesign.Cli.Program.parse (Array.append [| "uniloss" |] argv)
-    AutoDesign.Cli.Commands.Uniloss.plan g (r.GetResult AutoDesign.Cli.Args.AutoDesignArgs.Uniloss)
+let private planOf = UnilossExpTests.planOf
 
 [<Tests>]
 let tests =

@@ -4,7 +4,6 @@
 module AutoDesign.Tests.CrashTests
 
 open System
-open System.Diagnostics
 open System.IO
 open Expecto
 
@@ -13,10 +12,7 @@ let runCli (env: (string * string) list) (args: string list) =
     let o = CliProcess.run None env args (TimeSpan.FromMinutes 15.0)
     o.Code, o.Out + o.Err
 
-let private tempRoot () =
-    let d = Path.Combine(Path.GetTempPath(), "autodesign-tests", "crash-" + Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
-    d
+let private tempRoot () = TempDir.fresh "crash"
 
 /// The files under `root` whose names are in `names` (relative paths, sorted).
 let private filesNamed (root: string) (names: string list) =
@@ -53,21 +49,5 @@ let tests =
     <| testList
         "crash"
         [ test "uniloss ap: killed inside an epoch, during a checkpoint write and between arms, resumed, identical" {
-              killAndResume
-                  (fun root ->
-                      [ "uniloss"
-                        "ap"
-                        "--quick"
-                        "--epochs"
-                        "2"
-                        "--train-size"
-                        "600"
-                        "--seed"
-                        "3"
-                        "--runs-root"
-                        root
-                        "--device"
-                        "cpu" ])
-                  [ "step:10"; "checkpoint-write:2"; "run-finish:1" ]
-                  [ "metrics.csv"; "model.safetensors" ]
+              killAndResume CliCommands.unilossAp [ "step:10"; "checkpoint-write:2"; "run-finish:1" ] [ "metrics.csv"; "model.safetensors" ]
           } ]

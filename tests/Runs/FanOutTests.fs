@@ -53,34 +53,9 @@ let private expectSameRuns (serial: string) (other: string) (what: string) =
 
 /// The fanning-out commands, each in a tiny config (without --runs-root and --launcher).
 let private commands =
-    [ "uniloss ap --seeds 2", [ "uniloss"; "ap"; "--quick"; "--epochs"; "1"; "--train-size"; "200"; "--seeds"; "2" ]
-      "d2nn cascade stages and λ points",
-      [ "d2nn"
-        "cascade"
-        "--quick"
-        "--steps"
-        "20"
-        "--train-size"
-        "200"
-        "--test-size"
-        "100"
-        "--lambdas"
-        "0.5"
-        "0.9" ]
-      "d2nn cascade --seeds 2",
-      [ "d2nn"
-        "cascade"
-        "--quick"
-        "--steps"
-        "20"
-        "--train-size"
-        "200"
-        "--test-size"
-        "100"
-        "--lambdas"
-        "0.9"
-        "--seeds"
-        "2" ]
+    [ "uniloss ap --seeds 2", CliCommands.unilossApOneEpoch [ "--seeds"; "2" ]
+      "d2nn cascade stages and λ points", CliCommands.d2nnCascade [ "0.5"; "0.9" ] []
+      "d2nn cascade --seeds 2", CliCommands.d2nnCascade [ "0.9" ] [ "--seeds"; "2" ]
       "dggan search candidates", [ "dggan"; "search"; "--tiny" ]
       "dggan search --seeds 2", [ "dggan"; "search"; "--tiny"; "--seeds"; "2" ]
       "detgan tables --seeds 2", [ "detgan"; "tables"; "--tiny"; "--no-ablation"; "--seeds"; "2" ]

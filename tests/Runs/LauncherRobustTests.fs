@@ -11,10 +11,7 @@ open System.IO
 open System.Threading
 open Expecto
 
-let private tempRoot () =
-    let d = Path.Combine(Path.GetTempPath(), "autodesign-robust", Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
-    d
+let private tempRoot () = TempDir.fresh "robust"
 
 /// A tiny UniLoss AP command (two seeds) under `root`.
 let private apArgs (root: string) (extra: string list) =
@@ -50,14 +47,7 @@ let private waitFor (seconds: float) (what: string) (f: unit -> bool) =
         if sw.Elapsed.TotalSeconds > seconds then failtestf "timed out after %.0f s waiting for %s" seconds what
         Thread.Sleep 200
 
-let private sh (cmd: string) =
-    let psi =
-        ProcessStartInfo("/bin/sh", [ "-c"; cmd ], RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-
-    use p = Process.Start psi
-    let out = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd()
-    p.WaitForExit()
-    p.ExitCode, out
+let private sh = LauncherTests.sh
 
 [<Tests>]
 let tests =

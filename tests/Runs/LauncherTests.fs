@@ -10,10 +10,7 @@ open System.Threading
 open Expecto
 open AutoDesign.Runs
 
-let private tempRoot () =
-    let d = Path.Combine(Path.GetTempPath(), "autodesign-tests", "launch-" + Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
-    d
+let private tempRoot () = TempDir.fresh "launch"
 
 /// A reproduce job for one foundation experiment under `root` (each job writes its own report file).
 let reproduceJob (root: string) (name: string) =
@@ -36,7 +33,8 @@ let reproduceJob (root: string) (name: string) =
 
 let private resultOf (j: Job) = File.ReadAllText(Path.Combine(j.RunDir, "result.json")) |> fun t -> (Json.parse "result" t).["result"].ToJsonString()
 
-let private sh (cmd: string) =
+/// Run `cmd` with /bin/sh: (exit code, standard output then standard error).
+let internal sh (cmd: string) =
     let psi =
         ProcessStartInfo("/bin/sh", [ "-c"; cmd ], RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
 

@@ -11,14 +11,10 @@ open System.Threading
 open TorchSharp
 open AutoDesign.Nn
 open AutoDesign.UniLoss
-open AutoDesign.Reproduce.UniLoss
-open AutoDesign.Metrics
 open AutoDesign.D2NN
 open AutoDesign.Reproduce.D2NN
-open AutoDesign.Nn.D2NN
 open AutoDesign.Nn.DGGAN
 open AutoDesign.DGGAN
-open AutoDesign.Reproduce.DGGAN
 
 let private rssMb () =
     use p = Process.GetCurrentProcess()
@@ -67,25 +63,7 @@ let private kinds (unsafeSgd: bool) : (string * (int -> unit)) list =
         lossG.backward ()
         gOpt.step () |> ignore
     // D²NN Q-learning step (sub-batch executor, bag rewards)
-    let graph =
-        GraphBuilder()
-            .Input("x", [| 8L |])
-            .Module("q", Layers.seq [ Layers.fc 8 2 ])
-            .Module("hi", Layers.seq (Layers.fcRelu 8 16 @ [ Layers.fc 16 2 ]))
-            .Module("lo", Layers.seq [ Layers.fc 8 2 ])
-            .Merge("m", new SumMerge())
-            .Output("o")
-            .Data("x", "q")
-            .Data("x", "hi")
-            .Data("x", "lo")
-            .Control("q", "hi")
-            .Control("q", "lo")
-            .Data("hi", "m", torch.zeros 2L)
-            .Data("lo", "m", torch.zeros 2L)
-            .Data("m", "o")
-            .Build()
-
-    let c = Preprocess.compile graph
+    let c = D2nnFixtures.highLow 16
 
     let cfg =
         { Reward = Reward.tradeoff (F1 1) 0.7

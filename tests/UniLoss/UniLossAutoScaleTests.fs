@@ -4,7 +4,6 @@ open System
 open Expecto
 open TorchSharp
 open AutoDesign.Nn
-open AutoDesign.Runs
 open AutoDesign.UniLoss
 
 let private longs (xs: int[]) = torch.tensor (Array.map int64 xs)

@@ -3,7 +3,6 @@ module AutoDesign.Tests.UniLossLanguageTests
 open System
 open Expecto
 open TorchSharp
-open AutoDesign.Runs
 open AutoDesign.UniLoss
 
 let private raisesUser (f: unit -> unit) (fragment: string) =
@@ -38,12 +37,7 @@ let tests =
                   Metric.Define(
                       "math",
                       fun s y ->
-                          let wins i =
-                              count
-                                  [ for j in 0 .. s.Dim 1 - 1 do
-                                        if j <> y.[i] then yield s.[i, y.[i]] >. s.[i, j] ]
-
-                          let w = [ for i in 0 .. s.N - 1 -> wins i ]
+                          let w = [ for i in 0 .. s.N - 1 -> UniLossUserMetrics.wins s y i ]
 
                           sqrt (sum w)
                           + log (w.[0] - 1.0)

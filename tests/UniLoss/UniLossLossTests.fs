@@ -4,7 +4,6 @@ open System
 open Expecto
 open TorchSharp
 open AutoDesign.Nn
-open AutoDesign.Runs
 open AutoDesign.UniLoss
 
 let private raisesUser (f: unit -> unit) (fragment: string) =
@@ -46,37 +45,30 @@ let tests =
               let r = Refactor.trace Metrics.accuracy [| 4; 3 |] (Labels [| 0; 1; 2; 0 |])
               let baseRow = Array.create r.L 1.0f
               let rng = Random 3
+              // the bits in which anchor a of `rows` differs from the base row
+              let flipped (rows: float32[]) (a: int) =
+                  set
+                      [ for b in 0 .. r.L - 1 do
+                            if rows.[a * r.L + b] <> baseRow.[b] then yield b ]
+
               let rows = Anchors.perturb rng baseRow 16 1 FlipUnit.Bit [||]
               Expect.equal rows.Length (16 * r.L) "16 rows"
 
               for a in 0..15 do
-                  let diff =
-                      [ for b in 0 .. r.L - 1 do
-                            if rows.[a * r.L + b] <> baseRow.[b] then yield b ]
-
-                  Expect.equal diff.Length 1 "one bit flipped"
+                  Expect.equal (flipped rows a).Count 1 "one bit flipped"
 
               let groups = Anchors.units r FlipUnit.Example
               Expect.equal groups.Length 4 "one group per example"
               let ex = Anchors.perturb rng baseRow 16 1 FlipUnit.Example groups
 
               for a in 0..15 do
-                  let diff =
-                      set
-                          [ for b in 0 .. r.L - 1 do
-                                if ex.[a * r.L + b] <> baseRow.[b] then yield b ]
-
-                  Expect.isTrue (groups |> Array.exists (fun g -> set g = diff)) "flipped exactly one example's bits"
+                  Expect.isTrue (groups |> Array.exists (fun g -> set g = flipped ex a)) "flipped exactly one example's bits"
 
               let pix = Anchors.units r FlipUnit.Score
               let sc = Anchors.perturb rng baseRow 8 1 FlipUnit.Score pix
 
               for a in 0..7 do
-                  let diff =
-                      set
-                          [ for b in 0 .. r.L - 1 do
-                                if sc.[a * r.L + b] <> baseRow.[b] then yield b ]
-
+                  let diff = flipped sc a
                   Expect.isTrue (pix |> Array.exists (fun g -> set g = diff)) "flipped all bits of one score"
                   let touched = diff |> Seq.map (fun b -> set [ r.Comparisons.[b].K1; r.Comparisons.[b].K2 ]) |> Set.intersectMany
                   Expect.isNonEmpty touched "all flipped bits share one score"

@@ -144,11 +144,7 @@ let tests =
                   Metric.Define(
                       "custom",
                       fun s y ->
-                          let wins i =
-                              count
-                                  [ for j in 0 .. s.Dim 1 - 1 do
-                                        if j <> y.[i] then yield s.[i, y.[i]] >. s.[i, j] ]
-
+                          let wins = UniLossUserMetrics.wins s y
                           let a = sum [ for i in 0 .. s.N - 1 -> wins i * wins i ]
                           let b = ratio (wins 0) (wins 1 + (-1.0))
                           let c = select (s.[0, 0] >. s.[1, 1] ||| ~~~(s.[0, 1] >. 0.5)) a b
@@ -214,12 +210,7 @@ let tests =
           <| fun () ->
               // class 0 should LOSE to every other class: the all-ones start is wrong
               let m =
-                  Metric.Define(
-                      "zero-loses",
-                      fun s _ ->
-                          meanBits [ for i in 0 .. s.N - 1 -> all [ for j in 1 .. s.Dim 1 - 1 -> ~~~(s.[i, 0] >. s.[i, j]) ] ]
-                          + meanBits [ for i in 0 .. s.N - 1 -> s.[i, 1] >. s.[i, 2] ]
-                  )
+                  Metric.Define("zero-loses", fun s _ -> UniLossUserMetrics.zeroLoses s + meanBits [ for i in 0 .. s.N - 1 -> s.[i, 1] >. s.[i, 2] ])
 
               let labels = Labels [| 0; 0; 0 |]
               let r = Refactor.trace m [| 3; 3 |] labels

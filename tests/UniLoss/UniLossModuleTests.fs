@@ -1,11 +1,9 @@
 module AutoDesign.Tests.UniLossModuleTests
 
-open System
 open System.Text.Json
 open Expecto
 open TorchSharp
 open AutoDesign.Nn
-open AutoDesign.Runs
 open AutoDesign.UniLoss
 
 let private longs (xs: int[]) = torch.tensor (Array.map int64 xs)

@@ -110,26 +110,15 @@ let private rankingCase (rng: Random) : Case =
     let y = relevance rng n
     let relevant = y |> Array.filter (fun v -> v > 0L) |> Array.length
 
+    let relevantInTopK (s: Scores) (y: Labels) =
+        count
+            [ for i in 0 .. s.N - 1 do
+                  if y.[i] > 0 then yield rank s i <=. float k ]
+
     let metric =
         match rng.Next 4 with
-        | 0 ->
-            Metric.Define(
-                sprintf "p@%d" k,
-                fun s y ->
-                    count
-                        [ for i in 0 .. s.N - 1 do
-                              if y.[i] > 0 then yield rank s i <=. float k ]
-                    / float k
-            )
-        | 1 ->
-            Metric.Define(
-                sprintf "r@%d" k,
-                fun s y ->
-                    count
-                        [ for i in 0 .. s.N - 1 do
-                              if y.[i] > 0 then yield rank s i <=. float k ]
-                    / float relevant
-            )
+        | 0 -> Metric.Define(sprintf "p@%d" k, fun s y -> relevantInTopK s y / float k)
+        | 1 -> Metric.Define(sprintf "r@%d" k, fun s y -> relevantInTopK s y / float relevant)
         | 2 ->
             Metric.Define(
                 sprintf "ndcg@%d" k,

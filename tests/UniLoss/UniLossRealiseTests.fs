@@ -14,8 +14,14 @@ module User = AutoDesign.Tests.UniLossUserMetrics
 let private realisable (r: Refactored) (bits: float32[]) (strict: bool) =
     let n = r.NumScores
 
-    // the distinct thresholds, ascending (only the vertex numbering is shared with Realise)
-    let consts = (Realise.structure r).Consts
+    // the distinct thresholds, ascending: a score compared with a constant, on either side
+    let consts =
+        Set.toArray (
+            set
+                [ for c in r.Comparisons do
+                      if c.K2 < 0 then yield float32 c.Offset
+                      elif c.K1 < 0 then yield -(float32 c.Offset) ]
+        )
 
     let vertex (k: int) (constant: float32) = if k >= 0 then k else n + Array.IndexOf(consts, constant)
     // edges (hi, lo, isStrict): hi > lo (strict) or hi ≥ lo
@@ -160,7 +166,7 @@ let tests =
                   Metric.Define(
                       "zero-loses",
                       fun s _ ->
-                          meanBits [ for i in 0 .. s.N - 1 -> all [ for j in 1 .. s.Dim 1 - 1 -> ~~~(s.[i, 0] >. s.[i, j]) ] ]
+                          User.zeroLoses s
                           + meanBits [ for i in 0 .. s.N - 1 -> if i % 2 = 0 then s.[i, 2] >. s.[i, 1] else s.[i, 1] >. s.[i, 2] ]
                   )
 

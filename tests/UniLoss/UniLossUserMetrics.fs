@@ -51,41 +51,38 @@ let macroF1 =
                       ratio (2.0 * tp) (predicted + support) ]
     )
 
+/// How many other classes example i's label outscores.
+let wins (s: Scores) (y: Labels) (i: int) =
+    count
+        [ for j in 0 .. s.Dim 1 - 1 do
+              if j <> y.[i] then yield s.[i, y.[i]] >. s.[i, j] ]
+
+/// The share of examples whose class 0 loses to every other class.
+let zeroLoses (s: Scores) = meanBits [ for i in 0 .. s.N - 1 -> all [ for j in 1 .. s.Dim 1 - 1 -> ~~~(s.[i, 0] >. s.[i, j]) ] ]
+
+/// How many relevant items (label > 0) are in the top 10: fewer than 10 other items `beat` them.
+let private relevantInTop10 (beats: Score -> Score -> Bit) (s: Scores) (y: Labels) =
+    let inTop i =
+        count
+            [ for j in 0 .. s.N - 1 do
+                  if j <> i then yield beats s.[j] s.[i] ]
+        <. 10.0
+
+    count
+        [ for i in 0 .. s.N - 1 do
+              if y.[i] > 0 then yield inTop i ]
+
 /// Precision@10 where an item is in the top 10 iff fewer than 10 items score strictly higher:
 /// tied items all count (so on tied scores it can exceed 1).
-let precisionAt10 =
-    Metric.Define(
-        "user-precision@10",
-        fun s y ->
-            let inTop i =
-                count
-                    [ for j in 0 .. s.N - 1 do
-                          if j <> i then yield s.[j] >. s.[i] ]
-                <. 10.0
-
-            count
-                [ for i in 0 .. s.N - 1 do
-                      if y.[i] > 0 then yield inTop i ]
-            / 10.0
-    )
+let precisionAt10 = Metric.Define("user-precision@10", fun s y -> relevantInTop10 (fun a b -> a >. b) s y / 10.0)
 
 /// Recall@10 with ties counting against the item.
 let recallAt10 =
     Metric.Define(
         "user-recall@10",
         fun s y ->
-            let inTop i =
-                count
-                    [ for j in 0 .. s.N - 1 do
-                          if j <> i then yield s.[j] >=. s.[i] ]
-                <. 10.0
-
             let relevant = y.Data |> Array.filter (fun v -> v > 0L) |> Array.length
-
-            count
-                [ for i in 0 .. s.N - 1 do
-                      if y.[i] > 0 then yield inTop i ]
-            / float (max relevant 1)
+            relevantInTop10 (fun a b -> a >=. b) s y / float (max relevant 1)
     )
 
 /// NDCG@5 with a log discount written with the language's log.
