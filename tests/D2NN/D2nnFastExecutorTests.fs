@@ -22,11 +22,8 @@ let private kinds (c: CompiledD2nn) = Map.ofList [ for k in Enum.GetValues<Gathe
 let tests =
     testList
         "d2nn.executor.random"
-        [ testPropertyWithConfig
-              { FsCheckConfig.defaultConfig with maxTest = 40 }
-              "random graphs: batched executor equals the reference (batches of 1 and 13, with and without autograd)"
-          <| fun (seed: int) ->
-              let rng = Random seed
+        [ Properties.seeded 40 "random graphs: batched executor equals the reference (batches of 1 and 13, with and without autograd)"
+          <| fun seed rng ->
               torch.manual_seed (int64 seed) |> ignore
               let c = Preprocess.compile (D2nnRandomGraphs.build rng (4 + rng.Next 10))
               use _ = torch.NewDisposeScope()

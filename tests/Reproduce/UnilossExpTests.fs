@@ -121,9 +121,8 @@ let tests =
               let ap = AveragePrecision.ofScores [| 0.1; 0.4; 0.35; 0.8 |] [| false; false; true; true |]
               Expect.floatClose Accuracy.veryHigh ap 0.8333333333333333 "sklearn docs value"
           }
-          testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 60 } "average precision equals the plain-loop reference on distinct scores"
-          <| fun (seed: int) ->
-              let rng = Random(seed)
+          Properties.seeded 60 "average precision equals the plain-loop reference on distinct scores"
+          <| fun _ rng ->
               let n = 2 + rng.Next 40
               let scores = Array.init n (fun i -> rng.NextDouble() + float i * 1e-9)
               let pos = Array.init n (fun i -> i = 0 || rng.NextDouble() < 0.3)

@@ -122,9 +122,8 @@ let tests =
               let r = Refactor.trace Metrics.accuracy [| n; c |] (Labels y)
               abs (Refactor.refactored r s - Refactor.exact Metrics.accuracy [| n; c |] (Labels y) s) < 1e-12
 
-          testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 60 } "AP and F1: exact = g(h(f(s))) = plain loop on tied scores, any label mix"
-          <| fun (seed: int) ->
-              let rng = Random seed
+          Properties.seeded 60 "AP and F1: exact = g(h(f(s))) = plain loop on tied scores, any label mix"
+          <| fun _ rng ->
               let n, y = binaryBatch rng
               let s = Ref.tiedScores rng n
               let labels = Labels y

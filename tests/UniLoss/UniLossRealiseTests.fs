@@ -115,12 +115,8 @@ let private longs (y: Labels) = torch.tensor(y.Data).reshape(y.Shape |> Array.ma
 let tests =
     testList
         "uniloss.realise"
-        [ testPropertyWithConfig
-              { FsCheckConfig.defaultConfig with maxTest = 40 }
-              "b* is produced by its scores (h(f(scores)) = b*), without ties, and no random tie-free scores beat it"
-          <| fun (seed: int) ->
-              let rng = Random seed
-
+        [ Properties.seeded 40 "b* is produced by its scores (h(f(scores)) = b*), without ties, and no random tie-free scores beat it"
+          <| fun _ rng ->
               cases rng
               |> List.forall (fun (metric, shape, labels) ->
                   let r = Refactor.trace metric shape labels
