@@ -45,16 +45,13 @@ let private segBatch (rng: Random) =
 
 let private floats (rng: Random) (count: int) = Array.init count (fun _ -> float32 (rng.NextDouble() - 0.5))
 
-let private seeds = [ 1..40 ]
-
 [<Tests>]
 let tests =
     testList
         "uniloss.builtins"
         [ testCase "balanced accuracy, macro-F1 and MCC match scikit-learn's definitions (tied scores)"
           <| fun () ->
-              for seed in seeds do
-                  let rng = Random seed
+              for rng in Ref.streams 40 do
                   let n, c, y = classBatch rng
                   let s = Ref.tiedScores rng (n * c)
                   let pred = BRef.predictions n c s
@@ -71,8 +68,7 @@ let tests =
 
           testCase "F-beta matches scikit-learn's fbeta_score for [n, 2] and [n] scores"
           <| fun () ->
-              for seed in seeds do
-                  let rng = Random seed
+              for rng in Ref.streams 40 do
                   let n = rng.Next(1, 9)
                   let y = Array.init n (fun _ -> rng.Next 2)
 
@@ -88,8 +84,7 @@ let tests =
 
           testCase "precision@k, recall@k and NDCG@k match plain loops (ties count against) and sklearn without ties"
           <| fun () ->
-              for seed in seeds do
-                  let rng = Random seed
+              for rng in Ref.streams 40 do
                   let n, rel = rankBatch rng
                   let s = Ref.tiedScores rng n
                   let labels = Labels rel
@@ -103,8 +98,7 @@ let tests =
 
           testCase "mean IoU and Dice match scikit-learn on flattened maps ([n, C, H, W] scores, [n, H, W] labels)"
           <| fun () ->
-              for seed in seeds |> List.take 25 do
-                  let rng = Random seed
+              for rng in Ref.streams 25 do
                   let n, c, h, w, y = segBatch rng
                   let s = Ref.tiedScores rng (n * c * h * w)
                   let pred = BRef.pixelPredictions n c (h * w) s

@@ -97,4 +97,7 @@ let pckh (radius: float) (n: int) (h: int) (w: int) (s: float32[]) (joints: (int
     float ok / float n
 
 /// Scores drawn from a few small integers, so ties are frequent.
+/// The random streams the metric checks draw their batches from: `Random 1` … `Random count`, new ones each call.
+let streams (count: int) = Seq.init count (fun i -> Random(i + 1))
+
 let tiedScores (rng: Random) (count: int) = Array.init count (fun _ -> float32 (rng.Next 4 - 1))
