@@ -136,7 +136,7 @@ let tests =
                   Expect.equal (t.Table(mixed.Name)).Nodes (s.Table(name)).Nodes "the graph's timings under the mixed name"
                   Expect.equal (t.Cost(mixed.Name, mixed.Reference.Name)).Reference (s.Cost(name, baseArch.Reference.Name)).Reference "reference"
           }
-          test "highlow-mixed-long: the mixed task at 400 quick baseline steps (5000 full), in its own run folders" {
+          test "highlow-mixed-long: the mixed task at 400 quick baseline steps (5000 full), λ 0.5 added in quick, in its own run folders" {
               let task = Cluttered.mixedTask 2 40 10 10 1
               let o = { ExperimentOptions.Defaults "runs" with Quick = true }
               let mixed = D2nnExperiment.architecture "highlow-mixed"
@@ -144,7 +144,19 @@ let tests =
               let steps (a: Architecture) o = (D2nnExperiment.settings a task o 1).BaselineSteps
               Expect.equal (steps mixed o, steps long o) (90, 400) "quick baseline steps"
               Expect.equal (steps mixed { o with Quick = false }, steps long { o with Quick = false }) (5000, 5000) "full baseline steps"
-              Expect.equal (D2nnExperiment.folder long o 2) "d2nn/highlow-mixed-long-quick-v2/seed2" "run folder"
+              Expect.equal (D2nnExperiment.folder long o 2) "d2nn/highlow-mixed-long-quick-v2-grid2/seed2" "run folder of the λ grid with 0.5"
+              Expect.equal (D2nnExperiment.folder long { o with Quick = false } 2) "d2nn/highlow-mixed-long-v2/seed2" "full run folder"
+              Expect.equal (D2nnExperiment.folder mixed o 2) "d2nn/highlow-mixed-quick-v2/seed2" "highlow-mixed's run folder"
+              Expect.equal (D2nnExperiment.lambdasFor long o) [ 0.5; 0.9; 0.99 ] "quick λ grid"
+              Expect.equal (D2nnExperiment.lambdasFor mixed o) [ 0.9; 0.99 ] "highlow-mixed's quick λ grid"
+              Expect.equal (D2nnExperiment.lambdasFor long { o with Quick = false }) (D2nnExperiment.defaultLambdas false) "full λ grid"
+              Expect.equal (D2nnExperiment.lambdasFor long { o with Lambdas = Some [ 0.7 ] }) [ 0.7 ] "λ given"
+
+              Expect.equal
+                  [ for (name, _, _) in D2nnExperiment.stages long o -> name ]
+                  [ "baselines"; "warm-start"; "lambda-0.5"; "lambda-0.9"; "lambda-0.99"; "early-exit" ]
+                  "one stage per λ"
+
               Expect.notEqual (D2nnExperiment.folder long o 2) (D2nnExperiment.folder mixed o 2) "apart from highlow-mixed"
               let t = D2nnExperiment.taskFor long { o with Sizes = { o.Sizes with Train = Some 40; Test = Some 10 } } 1
               Expect.equal t.Data (Cluttered.mixedTask 2 40 10 10 1).Data "the mixed task"

@@ -23,6 +23,17 @@ module D2nnExperiment =
     /// Quick baseline steps of the long mixed-task variants.
     let longQuickSteps = 400
 
+    /// Quick λ grid of the long mixed-task variants: 0.5 added to the default, chosen on validation (docs/d2nn.md
+    /// "Smaller λ on validation").
+    let longQuickLambdas = [ 0.5; 0.9; 0.99 ]
+
+    /// The λ points of a sweep of `arch`: `o.Lambdas` if set, else the default grid (the long variants' own in quick).
+    let lambdasFor (arch: Architecture) (o: ExperimentOptions) =
+        match o.Lambdas with
+        | Some l -> l
+        | None when o.Quick && arch.Name.EndsWith longSuffix -> longQuickLambdas
+        | None -> defaultLambdas o.Quick
+
     /// The five architectures (the four of §2.7.3 and the length-4 chain of the DCN comparison) and the
     /// cascade's fast forms, and high-low, cascade and hierarchical on the mixed-difficulty task (docs/d2nn.md).
     let architectures =
@@ -128,11 +139,13 @@ module D2nnExperiment =
     /// digit split are drawn by `Shuffle` (earlier folders hold runs on other subsets).
     let dataVersion = "v2"
 
-    /// The run folder of one seed's sweep, relative to the runs root.
+    /// The run folder of one seed's sweep, relative to the runs root; "-grid2" marks the quick long variants'
+    /// λ grid with 0.5 (folders of the earlier grid are not reused).
     let folder (arch: Architecture) (o: ExperimentOptions) (seed: int) =
         let mode = if o.Quick then arch.Name + "-quick" else arch.Name
         let mode = if o.Sizes.IsDefault then mode else mode + "-sized"
-        sprintf "d2nn/%s-%s/seed%d" mode dataVersion seed
+        let grid = if o.Quick && arch.Name.EndsWith longSuffix then "-grid2" else ""
+        sprintf "d2nn/%s-%s%s/seed%d" mode dataVersion grid seed
 
     /// The command line that trains `stage` of this sweep (for errors naming a missing dependency).
     let hint (arch: Architecture) (o: ExperimentOptions) (seed: int) (stage: string) =
@@ -166,7 +179,7 @@ module D2nnExperiment =
     let sweepWith (arch: Architecture) (o: ExperimentOptions) (seed: int) (sweepFolder: string) (adjust: SweepSettings -> SweepSettings) : SweepOutcome =
         let task = taskFor arch o seed
         let s = adjust (settings arch task o seed)
-        let lambdas = o.Lambdas |> Option.defaultValue (defaultLambdas o.Quick)
+        let lambdas = lambdasFor arch o
 
         let ctx =
             { Options = o.Runs
@@ -269,7 +282,7 @@ module D2nnExperiment =
             | Wall _ -> [ "latency", { o with Stage = LatencyTablesStage }, [] ]
             | _ -> []
 
-        let lambdas = o.Lambdas |> Option.defaultValue (defaultLambdas o.Quick)
+        let lambdas = lambdasFor arch o
 
         [ yield "baselines", { o with Stage = Baselines }, []
           yield! latency
