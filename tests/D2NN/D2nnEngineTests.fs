@@ -52,7 +52,7 @@ let private outputs (sweepDir: string) =
           elif List.contains name [ "curve.csv"; "dcn.csv"; "paths.csv"; "metrics.csv"; "config.json" ] then
               yield rel, File.ReadAllText f ]
 
-let private sweepDir (root: string) = Path.Combine(root, "d2nn", "dcn-quick-sized", "seed3")
+let private sweepDir (root: string) = Path.Combine(root, "d2nn", "dcn-quick-sized-v2", "seed3")
 
 /// The uninterrupted sweep, run once.
 let private reference =
