@@ -85,38 +85,46 @@ let runWith (err: TextWriter) (argv: string[]) : int =
     Globalization.CultureInfo.CurrentCulture <- Globalization.CultureInfo.InvariantCulture
     Globalization.CultureInfo.CurrentUICulture <- Globalization.CultureInfo.InvariantCulture
 
-    try
-        execute argv
-    with
-    | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText ->
-        printfn "%s" e.Message
-        0
-    | :? ArguParseException as e ->
-        err.WriteLine(parseErrorLine argv e.Message)
-        2
-    | UserError msg ->
-        err.WriteLine("error: " + oneLine msg)
-        1
-    | e ->
-        let e =
-            match e with
-            | :? AggregateException as a when a.InnerExceptions.Count = 1 -> a.InnerException
-            | e -> e
+    // a number written with a comma ("1,5", "0,5,0,9") would be read with invariant thousands separators (15,
+    // 50.9): refused before parsing, whatever the option
+    match argv |> Array.tryFind (fun a -> Text.RegularExpressions.Regex.IsMatch(a, @"^[+-]?\d+(,\d+)+(\.\d*)?$")) with
+    | Some a ->
+        err.WriteLine(sprintf "error: '%s' is not a number here: decimals take a point (%s) and lists take spaces (0.5 0.9)" a (a.Replace(',', '.')))
 
-        match e with
+        2
+    | None ->
+        try
+            execute argv
+        with
+        | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText ->
+            printfn "%s" e.Message
+            0
+        | :? ArguParseException as e ->
+            err.WriteLine(parseErrorLine argv e.Message)
+            2
         | UserError msg ->
             err.WriteLine("error: " + oneLine msg)
             1
-        // a file-system failure the command did not anticipate (disk full, read-only, no permission) is
-        // the environment's, not a defect: the system's message names the path and the reason
-        | :? IOException
-        | :? UnauthorizedAccessException ->
-            err.WriteLine("error: " + oneLine (e.Message.Trim()))
-            1
         | e ->
-            err.WriteLine(sprintf "error: internal error (%s: %s); AUTODESIGN_TRACE=1 prints the stack trace" (e.GetType().Name) (oneLine e.Message))
-            if Environment.GetEnvironmentVariable "AUTODESIGN_TRACE" = "1" then err.WriteLine(e.ToString())
-            1
+            let e =
+                match e with
+                | :? AggregateException as a when a.InnerExceptions.Count = 1 -> a.InnerException
+                | e -> e
+
+            match e with
+            | UserError msg ->
+                err.WriteLine("error: " + oneLine msg)
+                1
+            // a file-system failure the command did not anticipate (disk full, read-only, no permission) is
+            // the environment's, not a defect: the system's message names the path and the reason
+            | :? IOException
+            | :? UnauthorizedAccessException ->
+                err.WriteLine("error: " + oneLine (e.Message.Trim()))
+                1
+            | e ->
+                err.WriteLine(sprintf "error: internal error (%s: %s); AUTODESIGN_TRACE=1 prints the stack trace" (e.GetType().Name) (oneLine e.Message))
+                if Environment.GetEnvironmentVariable "AUTODESIGN_TRACE" = "1" then err.WriteLine(e.ToString())
+                1
 
 /// Run one command line with errors going to standard error; the exit code is returned.
 let run (argv: string[]) : int = runWith Console.Error argv

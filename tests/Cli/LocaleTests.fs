@@ -75,6 +75,18 @@ let tests =
               Expect.isTrue (Regex.IsMatch(text, "\"Weight\": 0\\.25\\b")) (sprintf "the regular loss weight is 0.25:\n%s" text)
               Directory.Delete(root, true)
           }
+          test "a number written with a decimal comma is refused with one error line, not read as thousands" {
+              let root = tempRoot ()
+
+              for args in [ [ "uniloss"; "ap"; "--quick"; "--tau"; "1,5" ]; [ "d2nn"; "highlow"; "--quick"; "--lambdas"; "0,5"; "0,9" ] ] do
+                  let rc, _, err =
+                      CliProcess.runQuiet root [ "LC_ALL", "de_DE.UTF-8"; "LANG", "de_DE.UTF-8" ] (args @ [ "--runs-root"; root ])
+
+                  let line = String.Join(" ", args)
+                  Expect.equal rc 2 (sprintf "autodesign %s exits 2:\n%s" line err)
+                  Expect.equal (err.Trim().Split('\n').Length) 1 (sprintf "autodesign %s: one error line:\n%s" line err)
+                  Expect.stringContains err "is not a number here: decimals take a point" line
+          }
           test "report figures ignore the thread's culture" {
               let saved = CultureInfo.CurrentCulture
 
